@@ -1,0 +1,89 @@
+//! Engine configuration: limits that size every buffer at construction, and timeouts.
+
+/// Settings of one S-GMP engine. Every buffer of the engine is sized from these at
+/// construction, so that a view change allocates nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EngineConfig {
+    /// Largest view the engine can hold (core members). Views, update sets and
+    /// suspicion sets are preallocated to this size.
+    pub max_members: usize,
+    /// Largest application snapshot carried by State-Xfer, in bytes.
+    pub max_snapshot: usize,
+    /// How often a member sends a heartbeat to the member that watches it (ring monitoring).
+    pub heartbeat_interval_us: u64,
+    /// Silence after which the watched member is suspected faulty.
+    pub suspect_timeout_us: u64,
+    /// How long an initiator waits for a response (ack, state) before suspecting the
+    /// silent member, and how long an outer member waits for a reconfigurer before
+    /// suspecting it.
+    pub protocol_timeout_us: u64,
+    /// How often a joining process repeats its join request (to the next contact).
+    pub join_retry_us: u64,
+    /// Commit-submit compression (paper §5.2): piggy-back the next submit on the commit.
+    /// Off sends the submit as a message of its own, so both costs can be measured.
+    pub compression: bool,
+    /// Most join requests queued at the mgr; later ones are dropped and counted.
+    pub max_pending_joins: usize,
+}
+
+impl Default for EngineConfig {
+    fn default() -> Self {
+        EngineConfig {
+            max_members: 64,
+            max_snapshot: 64 * 1024,
+            heartbeat_interval_us: 100_000,
+            suspect_timeout_us: 500_000,
+            protocol_timeout_us: 1_000_000,
+            join_retry_us: 500_000,
+            compression: true,
+            max_pending_joins: 64,
+        }
+    }
+}
+
+/// Why a configuration cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    /// `max_members` is outside 1..=1024.
+    #[error("max_members must be between 1 and 1024 (got {0})")]
+    MaxMembers(usize),
+    /// A timeout or interval is zero.
+    #[error("{0} must be greater than zero")]
+    ZeroTimeout(&'static str),
+    /// The suspicion timeout is not longer than the heartbeat interval.
+    #[error(
+        "suspect_timeout_us ({suspect}) must be longer than heartbeat_interval_us ({heartbeat})"
+    )]
+    SuspectBelowHeartbeat {
+        /// The suspicion timeout.
+        suspect: u64,
+        /// The heartbeat interval.
+        heartbeat: u64,
+    },
+}
+
+impl EngineConfig {
+    /// Checks the settings for values the engine cannot work with.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.max_members == 0 || self.max_members > 1024 {
+            return Err(ConfigError::MaxMembers(self.max_members));
+        }
+        for (name, v) in [
+            ("heartbeat_interval_us", self.heartbeat_interval_us),
+            ("suspect_timeout_us", self.suspect_timeout_us),
+            ("protocol_timeout_us", self.protocol_timeout_us),
+            ("join_retry_us", self.join_retry_us),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::ZeroTimeout(name));
+            }
+        }
+        if self.suspect_timeout_us <= self.heartbeat_interval_us {
+            return Err(ConfigError::SuspectBelowHeartbeat {
+                suspect: self.suspect_timeout_us,
+                heartbeat: self.heartbeat_interval_us,
+            });
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,185 @@
+//! Failure detection by ring monitoring (paper §2.1, footnote 3).
+//!
+//! Because members agree on a ranking, each member watches only one other: the
+//! nearest more senior member it does not already believe faulty (the most senior
+//! member watches the most junior, closing the ring). Each member sends heartbeats to
+//! the member that watches it. Any message from the watched member counts as a sign of
+//! life. The detector only *suspects*; what a suspicion means is the engine's business.
+
+use crate::view::View;
+use crate::{ProcessId, Time};
+
+/// What the detector asks its owner to do.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DetectorAction {
+    /// Send a heartbeat to this member (the one watching us).
+    Heartbeat(ProcessId),
+    /// The watched member has been silent too long: suspect it.
+    Suspect(ProcessId),
+}
+
+/// Ring-monitoring failure detector; a small state machine driven by the engine.
+#[derive(Clone, Debug)]
+pub struct RingDetector {
+    heartbeat_us: u64,
+    timeout_us: u64,
+    /// The member we watch, and when we last heard from it.
+    watched: Option<(ProcessId, Time)>,
+    /// The member that watches us, and when we next owe it a heartbeat.
+    watcher: Option<(ProcessId, Time)>,
+}
+
+impl RingDetector {
+    /// A detector sending heartbeats every `heartbeat_us` and suspecting after `timeout_us` of silence.
+    pub fn new(heartbeat_us: u64, timeout_us: u64) -> Self {
+        RingDetector {
+            heartbeat_us,
+            timeout_us,
+            watched: None,
+            watcher: None,
+        }
+    }
+
+    /// Stops all monitoring (not a member).
+    pub fn clear(&mut self) {
+        self.watched = None;
+        self.watcher = None;
+    }
+
+    /// Recomputes whom we watch and who watches us, after a view change or a new
+    /// suspicion. `faulty` tells which members we already believe faulty.
+    pub fn reset(
+        &mut self,
+        now: Time,
+        view: &View,
+        me: ProcessId,
+        faulty: impl Fn(ProcessId) -> bool,
+    ) {
+        let Some(my) = view.index_of(me) else {
+            self.clear();
+            return;
+        };
+        let n = view.len();
+        let live = |i: usize| {
+            let id = view.members[i].id;
+            (id != me && !faulty(id)).then_some(id)
+        };
+        // Nearest more senior live member, wrapping to the most junior.
+        let target = (1..n).map(|d| (my + n - d) % n).find_map(live);
+        // Nearest more junior live member, wrapping to the most senior.
+        let watcher = (1..n).map(|d| (my + d) % n).find_map(live);
+        match (target, self.watched) {
+            (Some(t), Some((old, _))) if t == old => {}
+            (Some(t), _) => self.watched = Some((t, now)),
+            (None, _) => self.watched = None,
+        }
+        match (watcher, self.watcher) {
+            (Some(w), Some((old, _))) if w == old => {}
+            (Some(w), _) => self.watcher = Some((w, now)),
+            (None, _) => self.watcher = None,
+        }
+    }
+
+    /// Any message from `from` is a sign of life.
+    pub fn heard_from(&mut self, now: Time, from: ProcessId) {
+        if let Some((w, last)) = &mut self.watched {
+            if *w == from {
+                *last = now;
+            }
+        }
+    }
+
+    /// The member we watch, if any.
+    pub fn watched(&self) -> Option<ProcessId> {
+        self.watched.map(|(p, _)| p)
+    }
+
+    /// The member watching us, if any.
+    pub fn watcher(&self) -> Option<ProcessId> {
+        self.watcher.map(|(p, _)| p)
+    }
+
+    /// The next action due at `now`, if any. Call until it returns `None`.
+    pub fn poll(&mut self, now: Time) -> Option<DetectorAction> {
+        if let Some((w, due)) = &mut self.watcher {
+            if now >= *due {
+                *due = now + self.heartbeat_us;
+                return Some(DetectorAction::Heartbeat(*w));
+            }
+        }
+        if let Some((t, last)) = self.watched {
+            if now.micros_since(last) >= self.timeout_us {
+                self.watched = None;
+                return Some(DetectorAction::Suspect(t));
+            }
+        }
+        None
+    }
+
+    /// When [`RingDetector::poll`] next has something to do.
+    pub fn next_deadline(&self) -> Option<Time> {
+        let hb = self.watcher.map(|(_, due)| due);
+        let sus = self.watched.map(|(_, last)| last + self.timeout_us);
+        crate::earliest(hb, sus)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::Member;
+
+    fn view(names: &[&str]) -> View {
+        let mut v = View::with_capacity(8);
+        for n in names {
+            v.members.push(Member {
+                id: ProcessId::named(n, 1),
+                addr: "127.0.0.1:1".parse().unwrap(),
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn ring_watches_nearest_live_senior_and_wraps() {
+        let v = view(&["a", "b", "c", "d"]);
+        let mut d = RingDetector::new(10, 50);
+        d.reset(Time(0), &v, ProcessId::named("c", 1), |_| false);
+        assert_eq!(d.watched(), Some(ProcessId::named("b", 1)));
+        assert_eq!(d.watcher(), Some(ProcessId::named("d", 1)));
+        d.reset(Time(0), &v, ProcessId::named("a", 1), |_| false);
+        assert_eq!(d.watched(), Some(ProcessId::named("d", 1)));
+        assert_eq!(d.watcher(), Some(ProcessId::named("b", 1)));
+        // b faulty: c now watches a.
+        d.reset(Time(0), &v, ProcessId::named("c", 1), |p| {
+            p.node.as_str() == "b"
+        });
+        assert_eq!(d.watched(), Some(ProcessId::named("a", 1)));
+    }
+
+    #[test]
+    fn silence_leads_to_one_suspicion_and_heartbeats_are_periodic() {
+        let v = view(&["a", "b"]);
+        let mut d = RingDetector::new(10, 50);
+        d.reset(Time(0), &v, ProcessId::named("b", 1), |_| false);
+        assert_eq!(
+            d.poll(Time(0)),
+            Some(DetectorAction::Heartbeat(ProcessId::named("a", 1)))
+        );
+        assert_eq!(d.poll(Time(5)), None);
+        assert_eq!(d.next_deadline(), Some(Time(10)));
+        d.heard_from(Time(30), ProcessId::named("a", 1));
+        let hb = Some(DetectorAction::Heartbeat(ProcessId::named("a", 1)));
+        assert_eq!(d.poll(Time(40)), hb);
+        assert_eq!(d.next_deadline(), Some(Time(50)));
+        assert_eq!(d.poll(Time(79)), hb);
+        assert_eq!(d.poll(Time(79)), None);
+        // 50 us of silence since t=30: suspected once, then only heartbeats.
+        assert_eq!(
+            d.poll(Time(80)),
+            Some(DetectorAction::Suspect(ProcessId::named("a", 1)))
+        );
+        assert_eq!(d.poll(Time(200)), hb);
+        assert_eq!(d.poll(Time(200)), None);
+    }
+}

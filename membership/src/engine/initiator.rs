@@ -1,0 +1,520 @@
+//! The initiator tasks of the Appendix: *Task: mgr* and *Task: Reconfiguration
+//! Initiator*. Both submit a value to their local view, wait for every member to
+//! respond or be believed faulty, commit on a majority (else `crash`), run the
+//! State-Xfer handshake with joiners, and multicast the commit with the next submit
+//! piggy-backed (commit-submit compression).
+
+use super::{Engine, Event, ExcludeReason, OuterPhase, Role};
+use crate::msg::{Msg, MsgKind};
+use crate::view::{Proposal, Update};
+use crate::{ProcessId, Time};
+
+/// Which initiator task runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum InitKind {
+    /// Task: mgr.
+    Mgr,
+    /// Task: Reconfiguration Initiator (becomes mgr after its R-com).
+    Reconfigurer,
+}
+
+/// Where the initiator is in its task.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Phase {
+    /// mgr with nothing in flight: waiting for GetUpdate to return a value.
+    Idle,
+    /// Reconfiguration Phase I: R-int sent, collecting state(p).
+    Interrogate,
+    /// M-sub / R-sub sent for `sub`, collecting acks.
+    Submit,
+    /// Committed locally; State-Xfer sent to the joiners, collecting ack(Join).
+    Xfer,
+}
+
+/// State of the initiator tasks.
+pub(super) struct Initiator {
+    pub(super) kind: InitKind,
+    pub(super) phase: Phase,
+    started: Time,
+    /// Who answered in the current phase: by view index (Interrogate, Submit) or by
+    /// index into `sub.adds` (Xfer).
+    responded: Vec<bool>,
+    /// v1: the value in flight, and the version it forms.
+    sub: Update,
+    sub_version: u64,
+    /// v2: the value to submit with the commit.
+    next: Update,
+    has_next: bool,
+    /// DetermineProposal inputs, folded in as state(p) answers arrive.
+    ahead: Update,
+    has_ahead: bool,
+    sub_ahead: Proposal,
+    has_sub_ahead: bool,
+    sub_current: Proposal,
+    has_sub_current: bool,
+    too_far: bool,
+}
+
+impl Initiator {
+    pub(super) fn new(n: usize) -> Self {
+        Initiator {
+            kind: InitKind::Mgr,
+            phase: Phase::Idle,
+            started: Time::ZERO,
+            responded: vec![false; n],
+            sub: Update::with_capacity(n),
+            sub_version: 0,
+            next: Update::with_capacity(n),
+            has_next: false,
+            ahead: Update::with_capacity(n),
+            has_ahead: false,
+            sub_ahead: Proposal::with_capacity(n),
+            has_sub_ahead: false,
+            sub_current: Proposal::with_capacity(n),
+            has_sub_current: false,
+            too_far: false,
+        }
+    }
+
+    pub(super) fn is_mgr(&self) -> bool {
+        self.kind == InitKind::Mgr
+    }
+
+    pub(super) fn become_mgr(&mut self) {
+        self.kind = InitKind::Mgr;
+        self.phase = Phase::Idle;
+    }
+
+    pub(super) fn deadline(&self, timeout_us: u64) -> Option<Time> {
+        (self.phase != Phase::Idle).then(|| self.started + timeout_us)
+    }
+
+    fn clear_responses(&mut self) {
+        self.responded.iter_mut().for_each(|r| *r = false);
+    }
+
+    /// Folds one state(p) into Ahead_r, SubAhead_r and SubCurrent_r (r at version `x`).
+    /// GetStableProposal is applied as we go: of two proposals for the same version,
+    /// keep the one whose initiator has the least rank (the largest index).
+    fn record_state(&mut self, x: u64, ver: u64, next: Option<&Proposal>, last: &Update) {
+        if ver == x + 1 {
+            if !self.has_ahead {
+                self.ahead.copy_from(last);
+                self.has_ahead = true;
+            }
+            debug_assert!(self.ahead.same_as(last), "one committed value per version");
+            if let Some(p) = next.filter(|p| p.version == x + 2) {
+                keep_least_ranked(&mut self.sub_ahead, &mut self.has_sub_ahead, p);
+            }
+        } else if ver == x {
+            if let Some(p) = next.filter(|p| p.version == x + 1) {
+                keep_least_ranked(&mut self.sub_current, &mut self.has_sub_current, p);
+            }
+        } else if ver > x + 1 {
+            self.too_far = true;
+        }
+    }
+}
+
+/// GetStableProposal, incrementally: `best` becomes `p` if none yet or `p`'s initiator
+/// ranks lower.
+fn keep_least_ranked(best: &mut Proposal, has: &mut bool, p: &Proposal) {
+    if !*has || p.initiator_index > best.initiator_index {
+        best.copy_from(p);
+        *has = true;
+    }
+    debug_assert!(
+        p.initiator_index != best.initiator_index || p.update.same_as(&best.update),
+        "an initiator makes one proposal per version"
+    );
+}
+
+impl Engine {
+    /// Becomes the reconfiguration initiator: Phase I, R-int(state(r)) to the local view.
+    pub(super) fn start_reconfiguration(&mut self, now: Time) {
+        debug_assert!(self.initiate(), "INITIATE(p) must hold");
+        self.role = Role::Initiator;
+        self.leader = Some(self.me.id);
+        self.outer = OuterPhase::Follow;
+        self.stats.reconfigurations += 1;
+        self.events.push_back(Event::Reconfiguring {
+            version: self.view.version,
+        });
+        let i = &mut self.init;
+        i.kind = InitKind::Reconfigurer;
+        i.phase = Phase::Interrogate;
+        i.started = now;
+        i.clear_responses();
+        i.has_ahead = false;
+        i.has_sub_ahead = false;
+        i.has_sub_current = false;
+        i.has_next = false;
+        i.too_far = false;
+        // r's own state counts among the answers.
+        let me = self.view.index_of(self.me.id).unwrap_or(0);
+        self.init.responded[me] = true;
+        let x = self.view.version;
+        let own_next = self.has_next_update.then_some(&self.next_update);
+        self.init.record_state(x, x, own_next, &self.last_commit);
+        let start = self.begin(MsgKind::RInt);
+        {
+            let next = self.has_next_update.then_some(&self.next_update);
+            crate::msg::Writer::continue_at(&mut self.out_buf).state(x, next, &self.last_commit);
+        }
+        self.mcast_view(MsgKind::RInt, start);
+        self.stats.self_addressed[MsgKind::RIntResp as usize] += 1;
+        self.check_progress(now);
+    }
+
+    /// A member became faulty in this process's eyes while it is an initiator.
+    pub(super) fn initiator_on_faulty(&mut self, now: Time, _q: ProcessId) {
+        if self.init.phase == Phase::Idle {
+            self.maybe_start_update(now);
+        } else {
+            self.check_progress(now);
+        }
+    }
+
+    /// The mgr's `GetUpdate(v1); until (v1 != nil-id); Mcast(LocalView, M-sub(±v1))`.
+    pub(super) fn maybe_start_update(&mut self, now: Time) {
+        if self.status != super::Status::Member
+            || self.role != Role::Initiator
+            || !self.init.is_mgr()
+            || self.init.phase != Phase::Idle
+        {
+            return;
+        }
+        let mut u = std::mem::take(&mut self.scratch);
+        self.get_update(&mut u);
+        if !u.is_empty() {
+            self.init.sub.copy_from(&u);
+            self.submit(now);
+        }
+        self.scratch = u;
+    }
+
+    /// GetUpdate: remove every member believed faulty, add the queued joiners (as many
+    /// as fit in `max_members`).
+    fn get_update(&mut self, u: &mut Update) {
+        u.clear();
+        u.removes.extend_from_slice(&self.faulty);
+        let room = self.cfg.max_members - (self.view.len() - u.removes.len());
+        let take = room.min(self.pending_joins.len());
+        u.adds.extend(self.pending_joins.drain(..take));
+    }
+
+    /// Submits `init.sub` for the next version (M-sub or R-sub) and waits for acks.
+    fn submit(&mut self, now: Time) {
+        let version = self.view.version + 1;
+        let kind = match self.init.kind {
+            InitKind::Mgr => MsgKind::MSub,
+            InitKind::Reconfigurer => MsgKind::RSub,
+        };
+        self.init.sub_version = version;
+        self.self_pre_commit(now);
+        let start = self.begin(kind);
+        {
+            let mut w = crate::msg::Writer::continue_at(&mut self.out_buf);
+            w.u64(version);
+            w.update(&self.init.sub);
+        }
+        self.mcast_view(kind, start);
+        self.begin_ack_wait(now, kind);
+        self.events.push_back(Event::Submitted { version });
+        self.check_progress(now);
+    }
+
+    /// DoPreCommit at the initiator itself: NextUpdate_r = [<sub, version>, rank(r)],
+    /// and the processes it removes are believed faulty.
+    fn self_pre_commit(&mut self, now: Time) {
+        for i in 0..self.init.sub.removes.len() {
+            let r = self.init.sub.removes[i];
+            self.note_faulty(now, r);
+        }
+        self.next_update.update.copy_from(&self.init.sub);
+        self.next_update.version = self.init.sub_version;
+        self.next_update.initiator = self.me.id;
+        self.next_update.initiator_index = self.view.index_of(self.me.id).unwrap_or(0) as u32;
+        self.has_next_update = true;
+    }
+
+    /// Starts waiting for acks of a submit of `kind`; the initiator acks itself.
+    fn begin_ack_wait(&mut self, now: Time, kind: MsgKind) {
+        let ack = if kind == MsgKind::RSub {
+            MsgKind::RSubAck
+        } else {
+            MsgKind::MSubAck
+        };
+        self.stats.self_addressed[ack as usize] += 1;
+        self.init.phase = Phase::Submit;
+        self.init.started = now;
+        self.init.clear_responses();
+        if let Some(me) = self.view.index_of(self.me.id) {
+            self.init.responded[me] = true;
+        }
+    }
+
+    /// An answer to this initiator: state(p), an ack, or ack(Join).
+    pub(super) fn on_response(&mut self, now: Time, from: ProcessId, rx: &Msg) {
+        if self.role != Role::Initiator {
+            self.stats.ignored += 1;
+            return;
+        }
+        match (self.init.phase, rx.kind) {
+            (Phase::Interrogate, MsgKind::RIntResp) => {
+                let Some(i) = self.view.index_of(from) else {
+                    self.stats.ignored += 1;
+                    return;
+                };
+                if !self.init.responded[i] {
+                    self.init.responded[i] = true;
+                    let s = &rx.state;
+                    let next = s.has_next.then_some(&s.next);
+                    self.init
+                        .record_state(self.view.version, s.ver, next, &s.last);
+                }
+            }
+            (Phase::Submit, MsgKind::MSubAck | MsgKind::RSubAck)
+                if rx.version == self.init.sub_version =>
+            {
+                match self.view.index_of(from) {
+                    Some(i) => self.init.responded[i] = true,
+                    None => self.stats.ignored += 1,
+                }
+            }
+            (Phase::Xfer, MsgKind::StateXferAck) if rx.version == self.view.version => {
+                let Some(i) = self.init.sub.adds.iter().position(|m| m.id == from) else {
+                    self.stats.ignored += 1;
+                    return;
+                };
+                self.init.responded[i] = true;
+                let s = &rx.state;
+                // A joiner already added by an earlier initiator reports its pending
+                // NextUpdate; it becomes v2 (Figure 4).
+                if s.has_next && s.next.version == self.view.version + 1 {
+                    self.init.next.copy_from(&s.next.update);
+                    self.init.has_next = true;
+                }
+            }
+            _ => {
+                self.stats.ignored += 1;
+                return;
+            }
+        }
+        self.check_progress(now);
+    }
+
+    /// True when every member of the view has answered or is believed faulty.
+    fn all_answered(&self) -> bool {
+        self.view
+            .members
+            .iter()
+            .enumerate()
+            .all(|(i, m)| self.init.responded[i] || self.is_faulty(m.id))
+    }
+
+    fn majority_answered(&self) -> bool {
+        let n = self.init.responded[..self.view.len()]
+            .iter()
+            .filter(|r| **r)
+            .count();
+        n >= self.view.majority()
+    }
+
+    /// Moves the initiator task forward as far as the answers allow.
+    pub(super) fn check_progress(&mut self, now: Time) {
+        while self.status == super::Status::Member && self.role == Role::Initiator {
+            match self.init.phase {
+                Phase::Idle => return,
+                Phase::Interrogate => {
+                    if !self.all_answered() {
+                        return;
+                    }
+                    if !self.majority_answered() {
+                        return self.exclude(now, ExcludeReason::NoMajority);
+                    }
+                    if self.init.too_far {
+                        return self.exclude(now, ExcludeReason::Superseded);
+                    }
+                    self.determine_proposal(now);
+                }
+                Phase::Submit => {
+                    if !self.all_answered() {
+                        return;
+                    }
+                    if !self.majority_answered() {
+                        return self.exclude(now, ExcludeReason::NoMajority);
+                    }
+                    self.commit_submitted(now);
+                }
+                Phase::Xfer => {
+                    let n = self.init.sub.adds.len();
+                    let done = (0..n).all(|i| {
+                        self.init.responded[i] || self.is_faulty(self.init.sub.adds[i].id)
+                    });
+                    if !done {
+                        return;
+                    }
+                    self.finish_commit(now);
+                }
+            }
+        }
+    }
+
+    /// DetermineProposal (Appendix), then R-sub(<v1, ver>); `invisible` (v2) is kept
+    /// for the R-com.
+    fn determine_proposal(&mut self, now: Time) {
+        let i = &mut self.init;
+        if i.has_ahead {
+            // Partially committed version x+1: propagate it; v2 from SubAhead_r.
+            i.sub.copy_from(&i.ahead);
+            i.has_next = i.has_sub_ahead;
+            if i.has_sub_ahead {
+                i.next.copy_from(&i.sub_ahead.update);
+            }
+        } else if i.has_sub_current {
+            // A singleton, or the least-ranked initiator's proposal (GetStableProposal).
+            i.sub.copy_from(&i.sub_current.update);
+            i.has_next = false;
+        } else {
+            // Nobody reported a proposal: remove the processes r believes faulty (the
+            // mgr among them). See docs/PROTOCOL.md, decision D3.
+            i.sub.clear();
+            i.sub.removes.extend_from_slice(&self.faulty);
+            i.has_next = false;
+        }
+        if self.init.sub.removes.contains(&self.me.id) {
+            // Cannot happen if Gossip holds (whoever proposed it believed us faulty).
+            return self.exclude(now, ExcludeReason::Removed);
+        }
+        if self.init.sub.is_empty() {
+            // Nothing to commit (e.g. the old mgr left after its last commit): r
+            // simply takes over as mgr of the current view.
+            self.init.become_mgr();
+            return self.maybe_start_update(now);
+        }
+        self.submit(now);
+    }
+
+    /// Majority acked: DoCommit(v1), then the State-Xfer handshake if v1 adds.
+    fn commit_submitted(&mut self, now: Time) {
+        let mut u = std::mem::take(&mut self.scratch);
+        u.copy_from(&self.init.sub);
+        let version = self.init.sub_version;
+        if version == self.view.version + 1 {
+            self.commit(now, &u, version);
+        }
+        self.scratch = u;
+        if self.status != super::Status::Member {
+            return;
+        }
+        if self.init.sub.adds.is_empty() {
+            return self.finish_commit(now);
+        }
+        // Mcast(v1, Join: State-Xfer).
+        let start = self.begin(MsgKind::StateXfer);
+        {
+            let mut w = crate::msg::Writer::continue_at(&mut self.out_buf);
+            w.u64(self.view.version);
+            w.update(&self.init.sub);
+            w.members(&self.view.members);
+            w.bytes(&self.snapshot);
+        }
+        let len = self.out_buf.len() - start;
+        for k in 0..self.init.sub.adds.len() {
+            let m = self.init.sub.adds[k];
+            self.stats.sent[MsgKind::StateXfer as usize] += 1;
+            self.out_q.push_back(super::OutEntry {
+                to: m.id,
+                addr: m.addr,
+                start: start as u32,
+                len: len as u32,
+            });
+        }
+        self.init.phase = Phase::Xfer;
+        self.init.started = now;
+        self.init.clear_responses();
+    }
+
+    /// Mcast(LocalView, com(±v1) : sub(±v2)); then `mgr, v1 <- r, v2`.
+    fn finish_commit(&mut self, now: Time) {
+        if !self.init.has_next {
+            let mut u = std::mem::take(&mut self.init.next);
+            self.get_update(&mut u);
+            self.init.has_next = !u.is_empty();
+            self.init.next = u;
+        }
+        let com = match self.init.kind {
+            InitKind::Mgr => MsgKind::MCom,
+            InitKind::Reconfigurer => MsgKind::RCom,
+        };
+        let piggyback = self.init.has_next && self.cfg.compression;
+        let start = self.begin(com);
+        {
+            let mut w = crate::msg::Writer::continue_at(&mut self.out_buf);
+            w.u64(self.view.version);
+            w.update(&self.init.sub);
+            w.flag(piggyback);
+            if piggyback {
+                w.update(&self.init.next);
+            }
+        }
+        self.mcast_view(com, start);
+        // After its commit the reconfigurer is the mgr.
+        self.init.kind = InitKind::Mgr;
+        self.leader = Some(self.me.id);
+        if !self.init.has_next {
+            self.init.phase = Phase::Idle;
+            self.has_next_update = false;
+            return;
+        }
+        std::mem::swap(&mut self.init.sub, &mut self.init.next);
+        self.init.has_next = false;
+        self.init.sub_version = self.view.version + 1;
+        self.self_pre_commit(now);
+        if !piggyback {
+            let start = self.begin(MsgKind::MSub);
+            {
+                let mut w = crate::msg::Writer::continue_at(&mut self.out_buf);
+                w.u64(self.init.sub_version);
+                w.update(&self.init.sub);
+            }
+            self.mcast_view(MsgKind::MSub, start);
+        }
+        self.begin_ack_wait(now, MsgKind::MSub);
+        self.events.push_back(Event::Submitted {
+            version: self.init.sub_version,
+        });
+        self.check_progress(now);
+    }
+
+    /// Protocol timeout: members that have not answered are suspected.
+    pub(super) fn initiator_timeout(&mut self, now: Time) {
+        let Some(due) = self.init.deadline(self.cfg.protocol_timeout_us) else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        match self.init.phase {
+            Phase::Idle => {}
+            Phase::Interrogate | Phase::Submit => {
+                for i in 0..self.view.len() {
+                    let id = self.view.members[i].id;
+                    if !self.init.responded[i] && id != self.me.id {
+                        self.note_faulty(now, id);
+                    }
+                }
+            }
+            Phase::Xfer => {
+                for i in 0..self.init.sub.adds.len() {
+                    if !self.init.responded[i] {
+                        let id = self.init.sub.adds[i].id;
+                        self.note_faulty(now, id);
+                    }
+                }
+            }
+        }
+        self.check_progress(now);
+    }
+}

@@ -1,0 +1,682 @@
+//! The S-GMP engine: one process's side of the protocol, as a sans-IO state machine.
+//!
+//! Inputs are method calls carrying `now`; outputs are polled: messages with
+//! [`Engine::poll_transmit`], events with [`Engine::poll_event`], the next deadline with
+//! [`Engine::poll_timeout`]. All buffers are sized from [`EngineConfig`] at
+//! construction; a view change allocates nothing.
+//!
+//! The code follows the Appendix of the paper. The pieces:
+//! - [`initiator`]: the mgr task and the reconfiguration initiator task (they share
+//!   the submit / ack / commit machinery and the State-Xfer handshake);
+//! - [`outer`]: the outer-process task and the outer side of reconfiguration;
+//! - [`join`]: a process outside the group asking to join;
+//! - this module: state, Gossip and Disconnect, DoPreCommit / DoCommit, the outbox.
+
+mod initiator;
+mod join;
+mod outer;
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use crate::config::EngineConfig;
+use crate::detector::{DetectorAction, RingDetector};
+use crate::msg::{self, Msg, MsgError, MsgKind, Writer, KIND_COUNT};
+use crate::view::{Member, Proposal, Update, View};
+use crate::{ProcessId, Time};
+
+use initiator::Initiator;
+use outer::OuterPhase;
+
+/// Where a process stands with respect to the group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Status {
+    /// Not started: neither bootstrapped nor joining.
+    Idle,
+    /// Asking to join; not a member yet.
+    Joining,
+    /// A member of the group.
+    Member,
+    /// No longer a member and never will be again (under this process id).
+    Excluded(ExcludeReason),
+}
+
+/// Why a process stopped being a member.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ExcludeReason {
+    /// A committed view removed it.
+    Removed,
+    /// A member gossiped that it believes this process faulty (it is being removed).
+    SuspectedBy(ProcessId),
+    /// As an initiator it did not get a majority of its view to respond (the
+    /// Appendix's `crash`): a minority never moves on.
+    NoMajority,
+    /// It received R-int from a lower-ranked reconfigurer (the Appendix's outer
+    /// reconfiguration `crash_p`), or is too far behind to catch up.
+    Superseded,
+    /// It asked to leave (graceful leave).
+    Left,
+}
+
+/// Something the application (or driver) should know about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Event {
+    /// A new local view was installed; read it with [`Engine::view`].
+    ViewInstalled {
+        /// Its version.
+        version: u64,
+        /// [`View::digest`] of it, for cheap cross-process comparison.
+        digest: u64,
+        /// Number of members.
+        size: usize,
+    },
+    /// This process now believes `peer` faulty: the driver must disconnect it at the
+    /// transport (Disconnect) — nothing more may be accepted from it.
+    Suspected {
+        /// The suspected process.
+        peer: ProcessId,
+    },
+    /// This process joined the group (its first view follows as `ViewInstalled`).
+    Joined {
+        /// Version of the first view.
+        version: u64,
+    },
+    /// This process stopped being a member.
+    Excluded {
+        /// Why.
+        reason: ExcludeReason,
+    },
+    /// As initiator, this process submitted an update for `version` (used to measure
+    /// commit latency from the mgr's decision).
+    Submitted {
+        /// The version the update would form.
+        version: u64,
+    },
+    /// This process became the initiator of reconfiguration.
+    Reconfiguring {
+        /// Its view version when it started.
+        version: u64,
+    },
+}
+
+/// A message to put on a channel.
+#[derive(Debug)]
+pub struct Transmit<'a> {
+    /// Destination process.
+    pub to: ProcessId,
+    /// Its address.
+    pub addr: SocketAddr,
+    /// The encoded message.
+    pub payload: &'a [u8],
+}
+
+/// Counters kept by the engine. Per-kind arrays are indexed by `MsgKind as usize`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct EngineStats {
+    /// Messages handed to the transport, by kind.
+    pub sent: [u64; KIND_COUNT],
+    /// Self-addressed messages (an initiator's multicast to itself and its own ack),
+    /// handled locally, never sent; the paper's formulas count them.
+    pub self_addressed: [u64; KIND_COUNT],
+    /// Multicast copies not sent because the destination is believed faulty
+    /// (Disconnect); the paper's formulas count them.
+    pub suppressed: [u64; KIND_COUNT],
+    /// Messages received and decoded, by kind.
+    pub received: [u64; KIND_COUNT],
+    /// Messages that failed to decode.
+    pub decode_errors: u64,
+    /// Messages dropped because their sender is believed faulty (Disconnect).
+    pub dropped_from_faulty: u64,
+    /// Messages ignored because they did not fit the current state (stale, not from
+    /// the leader, from a non-member, or received while not a member).
+    pub ignored: u64,
+    /// Join requests dropped because the queue was full or the joiner was excluded before.
+    pub joins_refused: u64,
+    /// Views installed.
+    pub views_installed: u64,
+    /// Reconfigurations this process initiated.
+    pub reconfigurations: u64,
+}
+
+impl EngineStats {
+    /// Protocol messages (the kinds the paper counts) handed to the transport.
+    pub fn protocol_sent(&self) -> u64 {
+        sum_protocol(&self.sent)
+    }
+    /// Protocol messages as the paper counts them: sent + self-addressed + suppressed.
+    pub fn protocol_logical(&self) -> u64 {
+        sum_protocol(&self.sent)
+            + sum_protocol(&self.self_addressed)
+            + sum_protocol(&self.suppressed)
+    }
+}
+
+fn sum_protocol(a: &[u64; KIND_COUNT]) -> u64 {
+    MsgKind::ALL
+        .iter()
+        .filter(|k| k.is_protocol())
+        .map(|k| a[*k as usize])
+        .sum()
+}
+
+#[derive(Clone, Copy, Debug)]
+struct OutEntry {
+    to: ProcessId,
+    addr: SocketAddr,
+    start: u32,
+    len: u32,
+}
+
+/// Which task this process runs (the Appendix's tasks).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    /// Task: Outer Processes / Outer Reconfiguration.
+    Outer,
+    /// Task: mgr, or Task: Reconfiguration Initiator (see `Initiator::kind`).
+    Initiator,
+}
+
+/// One process's S-GMP state machine. See the module docs.
+pub struct Engine {
+    cfg: EngineConfig,
+    me: Member,
+    status: Status,
+    /// LocalView_p.
+    view: View,
+    /// LastCommit_p: the update that formed the current view.
+    last_commit: Update,
+    /// NextUpdate_p (valid when `has_next_update`).
+    next_update: Proposal,
+    has_next_update: bool,
+    /// FAULTY_p restricted to the current view: stable beliefs, gossiped on every message.
+    faulty: Vec<ProcessId>,
+    /// Processes removed from earlier views (bounded ring): never re-admitted.
+    removed: Vec<ProcessId>,
+    removed_next: usize,
+    /// The initiator this process follows (the mgr, or the reconfigurer it answered).
+    leader: Option<ProcessId>,
+    role: Role,
+    outer: OuterPhase,
+    init: Initiator,
+    /// Joins queued at the mgr (GetUpdate's source of adds).
+    pending_joins: Vec<Member>,
+    /// Join contacts and retry schedule (while joining).
+    contacts: Vec<Member>,
+    next_contact: usize,
+    join_retry_at: Option<Time>,
+    /// Application snapshot handed to joiners in State-Xfer.
+    snapshot: Vec<u8>,
+    /// Snapshot received in our own State-Xfer.
+    received_snapshot: Vec<u8>,
+    detector: RingDetector,
+    out_buf: Vec<u8>,
+    out_q: VecDeque<OutEntry>,
+    events: VecDeque<Event>,
+    rx: Option<Msg>,
+    scratch: Update,
+    stats: EngineStats,
+}
+
+impl Engine {
+    /// A new engine for process `me` (not yet a member: call [`Engine::bootstrap`] or
+    /// [`Engine::join`]). Allocates every buffer it will ever use.
+    pub fn new(cfg: EngineConfig, me: Member) -> Engine {
+        let n = cfg.max_members;
+        let max_msg = msg::max_encoded_len(n, cfg.max_snapshot);
+        Engine {
+            me,
+            status: Status::Idle,
+            view: View::with_capacity(n),
+            last_commit: Update::with_capacity(n),
+            next_update: Proposal::with_capacity(n),
+            has_next_update: false,
+            faulty: Vec::with_capacity(n),
+            removed: Vec::with_capacity(4 * n),
+            removed_next: 0,
+            leader: None,
+            role: Role::Outer,
+            outer: OuterPhase::Follow,
+            init: Initiator::new(n),
+            pending_joins: Vec::with_capacity(cfg.max_pending_joins),
+            contacts: Vec::with_capacity(16),
+            next_contact: 0,
+            join_retry_at: None,
+            snapshot: Vec::with_capacity(cfg.max_snapshot),
+            received_snapshot: Vec::with_capacity(cfg.max_snapshot),
+            detector: RingDetector::new(cfg.heartbeat_interval_us, cfg.suspect_timeout_us),
+            out_buf: Vec::with_capacity(4 * max_msg + 64 * 1024),
+            out_q: VecDeque::with_capacity(8 * n + 64),
+            events: VecDeque::with_capacity(8 * n + 64),
+            rx: Some(Msg::with_capacity(n, cfg.max_snapshot)),
+            scratch: Update::with_capacity(n),
+            stats: EngineStats::default(),
+            cfg,
+        }
+    }
+
+    // ----- read-only accessors -------------------------------------------------------
+
+    /// This process.
+    pub fn me(&self) -> &Member {
+        &self.me
+    }
+    /// The current local view.
+    pub fn view(&self) -> &View {
+        &self.view
+    }
+    /// Membership status.
+    pub fn status(&self) -> Status {
+        self.status
+    }
+    /// True if this process is a member and currently acts as mgr.
+    pub fn is_mgr(&self) -> bool {
+        self.status == Status::Member && self.role == Role::Initiator && self.init.is_mgr()
+    }
+    /// The initiator this process follows (itself when it is the mgr).
+    pub fn leader(&self) -> Option<ProcessId> {
+        self.leader
+    }
+    /// Processes of the current view this process believes faulty.
+    pub fn faulty(&self) -> &[ProcessId] {
+        &self.faulty
+    }
+    /// Counters.
+    pub fn stats(&self) -> &EngineStats {
+        &self.stats
+    }
+    /// The configuration.
+    pub fn config(&self) -> &EngineConfig {
+        &self.cfg
+    }
+    /// The application snapshot received when this process joined.
+    pub fn received_snapshot(&self) -> &[u8] {
+        &self.received_snapshot
+    }
+    /// Sets the application snapshot handed to future joiners (truncated to
+    /// `max_snapshot`). Copies into a preallocated buffer.
+    pub fn set_snapshot(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.cfg.max_snapshot);
+        self.snapshot.clear();
+        self.snapshot.extend_from_slice(&bytes[..n]);
+    }
+
+    // ----- inputs --------------------------------------------------------------------
+
+    /// Cold start: found a group whose first view (version 1) is `founders`, in rank
+    /// order. Every founder must be given the same list; the first is the mgr.
+    pub fn bootstrap(&mut self, now: Time, founders: &[Member]) {
+        if self.status != Status::Idle {
+            return;
+        }
+        self.view.members.clear();
+        for f in founders.iter().take(self.cfg.max_members) {
+            if !self.view.contains(f.id) {
+                self.view.members.push(*f);
+            }
+        }
+        if !self.view.contains(self.me.id) {
+            self.view.members.clear();
+            self.view.members.push(self.me);
+        }
+        self.view.version = 1;
+        self.last_commit.clear();
+        self.status = Status::Member;
+        let mgr = self.view.members[0].id;
+        self.leader = Some(mgr);
+        if mgr == self.me.id {
+            self.role = Role::Initiator;
+            self.init.become_mgr();
+        }
+        self.installed(now);
+    }
+
+    /// Handles one message delivered by the transport from `from`.
+    pub fn handle_message(
+        &mut self,
+        now: Time,
+        from: ProcessId,
+        bytes: &[u8],
+    ) -> Result<(), MsgError> {
+        let Some(mut rx) = self.rx.take() else {
+            return Ok(());
+        };
+        let res = msg::decode(bytes, self.cfg.max_members, self.cfg.max_snapshot, &mut rx);
+        match res {
+            Ok(()) => {
+                self.stats.received[rx.kind as usize] += 1;
+                self.dispatch(now, from, &rx);
+            }
+            Err(_) => self.stats.decode_errors += 1,
+        }
+        self.rx = Some(rx);
+        res
+    }
+
+    /// A suspicion from outside the engine (the transport's PeerUnreachable, or the
+    /// application): `faulty_p(peer)`.
+    pub fn suspect(&mut self, now: Time, peer: ProcessId) {
+        if self.status == Status::Member {
+            self.add_faulty(now, peer);
+        }
+    }
+
+    /// Graceful leave: tell the group this process is going (an outer member tells its
+    /// leader; the mgr tells everyone, and the group reconfigures around it), then stop
+    /// acting as a member. Receivers treat the request as `faulty(p)`, so the removal
+    /// follows the ordinary path (GMP-1 holds).
+    pub fn leave(&mut self, now: Time) {
+        if self.status != Status::Member {
+            return;
+        }
+        let start = self.begin(MsgKind::LeaveReq);
+        if self.role == Role::Initiator {
+            self.mcast_view(MsgKind::LeaveReq, start);
+        } else if let Some(l) = self.leader.and_then(|l| self.view.member(l).copied()) {
+            self.push_out(MsgKind::LeaveReq, l, start);
+        } else {
+            self.mcast_view(MsgKind::LeaveReq, start);
+        }
+        self.exclude(now, ExcludeReason::Left);
+    }
+
+    /// Handles timers due at `now`.
+    pub fn handle_timeout(&mut self, now: Time) {
+        match self.status {
+            Status::Joining => self.join_timeout(now),
+            Status::Member => {
+                while let Some(a) = self.detector.poll(now) {
+                    match a {
+                        DetectorAction::Heartbeat(to) => {
+                            if let Some(m) = self.view.member(to).copied() {
+                                let start = self.begin(MsgKind::Heartbeat);
+                                self.push_out(MsgKind::Heartbeat, m, start);
+                            }
+                        }
+                        DetectorAction::Suspect(p) => self.add_faulty(now, p),
+                    }
+                    if self.status != Status::Member {
+                        return;
+                    }
+                }
+                match self.role {
+                    Role::Initiator => self.initiator_timeout(now),
+                    Role::Outer => self.outer_timeout(now),
+                }
+            }
+            _ => {}
+        }
+    }
+
+    // ----- outputs -------------------------------------------------------------------
+
+    /// The next message to send, if any. The payload borrows the engine until the next call.
+    pub fn poll_transmit(&mut self) -> Option<Transmit<'_>> {
+        match self.out_q.pop_front() {
+            Some(e) => {
+                let payload = &self.out_buf[e.start as usize..(e.start + e.len) as usize];
+                Some(Transmit {
+                    to: e.to,
+                    addr: e.addr,
+                    payload,
+                })
+            }
+            None => {
+                self.out_buf.clear();
+                None
+            }
+        }
+    }
+
+    /// The next event, if any.
+    pub fn poll_event(&mut self) -> Option<Event> {
+        self.events.pop_front()
+    }
+
+    /// When [`Engine::handle_timeout`] should next be called.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        match self.status {
+            Status::Joining => self.join_retry_at,
+            Status::Member => {
+                let proto = match self.role {
+                    Role::Initiator => self.init.deadline(self.cfg.protocol_timeout_us),
+                    Role::Outer => self.outer_deadline(),
+                };
+                crate::earliest(self.detector.next_deadline(), proto)
+            }
+            _ => None,
+        }
+    }
+
+    // ----- message dispatch, Gossip and Disconnect -----------------------------------
+
+    fn dispatch(&mut self, now: Time, from: ProcessId, rx: &Msg) {
+        match self.status {
+            Status::Joining => return self.on_message_joining(now, from, rx),
+            Status::Member => {}
+            _ => {
+                self.stats.ignored += 1;
+                return;
+            }
+        }
+        // Disconnect: nothing is accepted from a process believed faulty.
+        if self.is_faulty(from) {
+            self.stats.dropped_from_faulty += 1;
+            return;
+        }
+        if self.view.contains(from) {
+            // Gossip: adopt the sender's suspicions. Being suspected means being removed.
+            if rx.gossip.contains(&self.me.id) {
+                return self.exclude(now, ExcludeReason::SuspectedBy(from));
+            }
+            for &g in &rx.gossip {
+                self.add_faulty(now, g);
+                if self.status != Status::Member {
+                    return;
+                }
+            }
+            self.detector.heard_from(now, from);
+        }
+        match rx.kind {
+            MsgKind::MSub | MsgKind::MCom | MsgKind::RInt | MsgKind::RSub | MsgKind::RCom => {
+                self.on_outer_message(now, from, rx)
+            }
+            MsgKind::MSubAck | MsgKind::RSubAck | MsgKind::RIntResp | MsgKind::StateXferAck => {
+                self.on_response(now, from, rx)
+            }
+            MsgKind::StateXfer => self.on_state_xfer_as_member(now, from, rx),
+            MsgKind::JoinReq => self.on_join_request(now, rx.joiner),
+            MsgKind::LeaveReq => self.add_faulty(now, from),
+            MsgKind::Heartbeat => {}
+        }
+    }
+
+    /// True if `p` is believed faulty.
+    fn is_faulty(&self, p: ProcessId) -> bool {
+        self.faulty.contains(&p)
+    }
+
+    /// `faulty_p(q)`: records the (stable) belief and tells the driver to disconnect q.
+    /// Returns false if it was already believed (or q is not a member). Does not let
+    /// the running task react: see [`Engine::add_faulty`].
+    fn note_faulty(&mut self, now: Time, q: ProcessId) -> bool {
+        if q == self.me.id || !self.view.contains(q) || self.is_faulty(q) {
+            return false;
+        }
+        debug_assert!(self.faulty.len() < self.faulty.capacity());
+        self.faulty.push(q);
+        self.events.push_back(Event::Suspected { peer: q });
+        self.reset_detector(now);
+        true
+    }
+
+    /// `faulty_p(q)`, then lets the running task react (the mgr proposes q's removal,
+    /// an initiator stops waiting for q, an outer member whose mgr failed turns to
+    /// reconfiguration).
+    fn add_faulty(&mut self, now: Time, q: ProcessId) {
+        if self.note_faulty(now, q) {
+            match self.role {
+                Role::Initiator => self.initiator_on_faulty(now, q),
+                Role::Outer => self.outer_on_faulty(now, q),
+            }
+        }
+    }
+
+    fn reset_detector(&mut self, now: Time) {
+        let faulty = &self.faulty;
+        self.detector
+            .reset(now, &self.view, self.me.id, |p| faulty.contains(&p));
+    }
+
+    // ----- DoPreCommit / DoCommit ----------------------------------------------------
+
+    /// DoPreCommit(v): mark the processes v removes as faulty and record v as
+    /// NextUpdate_p, submitted by `initiator` for `version`.
+    fn pre_commit(&mut self, now: Time, u: &Update, version: u64, initiator: ProcessId) {
+        for &r in &u.removes {
+            if r == self.me.id {
+                return self.exclude(now, ExcludeReason::Removed);
+            }
+            self.add_faulty(now, r);
+            if self.status != Status::Member {
+                return;
+            }
+        }
+        self.next_update.update.copy_from(u);
+        self.next_update.version = version;
+        self.next_update.initiator = initiator;
+        self.next_update.initiator_index =
+            self.view.index_of(initiator).unwrap_or(u32::MAX as usize) as u32;
+        self.has_next_update = true;
+    }
+
+    /// DoCommit(v): form LocalView^{version} from the current view and v.
+    fn commit(&mut self, now: Time, u: &Update, version: u64) {
+        debug_assert_eq!(
+            version,
+            self.view.version + 1,
+            "views are installed in sequence"
+        );
+        if u.removes.contains(&self.me.id) {
+            return self.exclude(now, ExcludeReason::Removed);
+        }
+        for &r in &u.removes {
+            if self.view.contains(r) && !self.is_faulty(r) {
+                // GMP-1: a removed member is believed faulty first.
+                self.faulty.push(r);
+                self.events.push_back(Event::Suspected { peer: r });
+            }
+            self.remember_removed(r);
+        }
+        self.view.apply(u, version);
+        self.last_commit.copy_from(u);
+        self.has_next_update = false;
+        let view = &self.view;
+        self.faulty.retain(|p| view.contains(*p));
+        self.installed(now);
+    }
+
+    fn remember_removed(&mut self, p: ProcessId) {
+        if self.removed.contains(&p) {
+            return;
+        }
+        if self.removed.len() < self.removed.capacity() {
+            self.removed.push(p);
+        } else {
+            let i = self.removed_next % self.removed.len();
+            self.removed[i] = p;
+            self.removed_next = i + 1;
+        }
+    }
+
+    fn installed(&mut self, now: Time) {
+        self.stats.views_installed += 1;
+        self.events.push_back(Event::ViewInstalled {
+            version: self.view.version,
+            digest: self.view.digest(),
+            size: self.view.len(),
+        });
+        self.reset_detector(now);
+    }
+
+    /// Stops acting as a member, for good.
+    fn exclude(&mut self, _now: Time, reason: ExcludeReason) {
+        if matches!(self.status, Status::Excluded(_)) {
+            return;
+        }
+        self.status = Status::Excluded(reason);
+        self.role = Role::Outer;
+        self.leader = None;
+        self.detector.clear();
+        self.events.push_back(Event::Excluded { reason });
+    }
+
+    // ----- outbox ----------------------------------------------------------------
+
+    /// Starts encoding a message of `kind` with the common header; returns its start.
+    fn begin(&mut self, kind: MsgKind) -> usize {
+        let start = self.out_buf.len();
+        Writer::start(&mut self.out_buf, kind, self.view.version, &self.faulty);
+        start
+    }
+
+    /// Queues the message encoded since `start` for `to`.
+    fn push_out(&mut self, kind: MsgKind, to: Member, start: usize) {
+        self.stats.sent[kind as usize] += 1;
+        self.out_q.push_back(OutEntry {
+            to: to.id,
+            addr: to.addr,
+            start: start as u32,
+            len: (self.out_buf.len() - start) as u32,
+        });
+    }
+
+    /// Mcast(LocalView, m) of the message encoded since `start`: one copy per member,
+    /// except itself (counted as self-addressed) and members believed faulty (counted
+    /// as suppressed: Disconnect).
+    fn mcast_view(&mut self, kind: MsgKind, start: usize) {
+        let len = (self.out_buf.len() - start) as u32;
+        for i in 0..self.view.members.len() {
+            let m = self.view.members[i];
+            if m.id == self.me.id {
+                self.stats.self_addressed[kind as usize] += 1;
+            } else if self.is_faulty(m.id) {
+                self.stats.suppressed[kind as usize] += 1;
+            } else {
+                self.stats.sent[kind as usize] += 1;
+                self.out_q.push_back(OutEntry {
+                    to: m.id,
+                    addr: m.addr,
+                    start: start as u32,
+                    len,
+                });
+            }
+        }
+    }
+
+    fn send_to_id(&mut self, kind: MsgKind, to: ProcessId, start: usize) {
+        if let Some(m) = self.view.member(to).copied() {
+            self.push_out(kind, m, start);
+        } else {
+            self.out_buf.truncate(start);
+        }
+    }
+
+    /// Whether `p` is more senior (higher ranked) than this process in the current view.
+    fn senior_to_me(&self, p: ProcessId) -> bool {
+        match (self.view.index_of(p), self.view.index_of(self.me.id)) {
+            (Some(i), Some(me)) => i < me,
+            _ => false,
+        }
+    }
+
+    /// INITIATE(p): every member ranked higher than p is believed faulty.
+    fn initiate(&self) -> bool {
+        let Some(me) = self.view.index_of(self.me.id) else {
+            return false;
+        };
+        self.view.members[..me].iter().all(|m| self.is_faulty(m.id))
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,209 @@
+//! *Task: Outer Processes* and *Task: Outer Reconfiguration* of the Appendix, plus
+//! Wait-Reconfiguration: what a member that is not an initiator does.
+
+use super::{Engine, ExcludeReason, Role};
+use crate::msg::{Msg, MsgKind, Writer};
+use crate::{ProcessId, Time};
+
+/// Where an outer member is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum OuterPhase {
+    /// Following the mgr: acking its submits, applying its commits.
+    Follow,
+    /// Wait-Reconfiguration: the leader is believed faulty and a more senior member
+    /// should initiate; if none does in time, the nearest one is suspected.
+    AwaitReconfig {
+        /// When the wait (re)started.
+        since: Time,
+    },
+    /// Answered R-int from the leader (a reconfigurer); waiting for its R-sub / R-com.
+    Bound {
+        /// When we last heard from the reconfigurer.
+        since: Time,
+    },
+}
+
+impl Engine {
+    /// M-sub, M-com, R-int, R-sub, R-com arriving at a member.
+    pub(super) fn on_outer_message(&mut self, now: Time, from: ProcessId, rx: &Msg) {
+        if self.role != Role::Outer || !self.view.contains(from) {
+            self.stats.ignored += 1;
+            return;
+        }
+        if rx.kind == MsgKind::RInt {
+            return self.on_rint(now, from, rx);
+        }
+        // Submits and commits are accepted only from the initiator we follow.
+        if self.leader != Some(from) {
+            self.stats.ignored += 1;
+            return;
+        }
+        let x = self.view.version;
+        match rx.kind {
+            MsgKind::MSub | MsgKind::RSub => {
+                let is_r = rx.kind == MsgKind::RSub;
+                if is_r {
+                    self.outer = OuterPhase::Bound { since: now };
+                }
+                if rx.version == x + 1 {
+                    self.pre_commit(now, &rx.update, rx.version, from);
+                } else if !(is_r && rx.version <= x) {
+                    // Only a reconfigurer may resubmit a version we already hold (Ahead).
+                    self.stats.ignored += 1;
+                    return;
+                }
+                if self.status == super::Status::Member {
+                    let ack = if is_r {
+                        MsgKind::RSubAck
+                    } else {
+                        MsgKind::MSubAck
+                    };
+                    self.send_ack(ack, rx.version, from);
+                }
+            }
+            MsgKind::MCom | MsgKind::RCom => {
+                if rx.version == x + 1 {
+                    self.commit(now, &rx.update, rx.version);
+                } else if rx.version > x + 1 {
+                    self.stats.ignored += 1;
+                    return;
+                }
+                if self.status != super::Status::Member {
+                    return;
+                }
+                // `mgr, v1 <- r, v2`: the committer is (now) the mgr.
+                self.outer = OuterPhase::Follow;
+                if rx.has_next {
+                    let v = self.view.version + 1;
+                    self.pre_commit(now, &rx.next, v, from);
+                    if self.status == super::Status::Member {
+                        self.send_ack(MsgKind::MSubAck, v, from);
+                    }
+                }
+            }
+            _ => self.stats.ignored += 1,
+        }
+    }
+
+    fn send_ack(&mut self, kind: MsgKind, version: u64, to: ProcessId) {
+        let start = self.begin(kind);
+        Writer::continue_at(&mut self.out_buf).u64(version);
+        self.send_to_id(kind, to, start);
+    }
+
+    /// Task: Outer Reconfiguration: `recv(r, R-int(state(r)))`.
+    fn on_rint(&mut self, now: Time, r: ProcessId, rx: &Msg) {
+        if !self.senior_to_me(r) {
+            // rank(p) > rank(r): r believes us faulty; crash_p.
+            return self.exclude(now, ExcludeReason::Superseded);
+        }
+        let s = &rx.state;
+        let x = self.view.version;
+        if s.ver == x + 1 {
+            // Catch up to r: DoCommit(LastCommit_r); state(p) <- state(r).
+            self.commit(now, &s.last, s.ver);
+            if self.status != super::Status::Member {
+                return;
+            }
+            self.has_next_update = s.has_next;
+            if s.has_next {
+                self.next_update.copy_from(&s.next);
+            }
+        } else if s.ver > x + 1 {
+            // Prop. 5.1 says this cannot happen; we cannot catch up safely.
+            return self.exclude(now, ExcludeReason::Superseded);
+        }
+        self.leader = Some(r);
+        self.outer = OuterPhase::Bound { since: now };
+        let start = self.begin(MsgKind::RIntResp);
+        {
+            let next = self.has_next_update.then_some(&self.next_update);
+            Writer::continue_at(&mut self.out_buf).state(
+                self.view.version,
+                next,
+                &self.last_commit,
+            );
+        }
+        self.send_to_id(MsgKind::RIntResp, r, start);
+    }
+
+    /// An outer member came to believe `q` faulty.
+    pub(super) fn outer_on_faulty(&mut self, now: Time, q: ProcessId) {
+        if self.leader == Some(q) {
+            return self.leader_failed(now);
+        }
+        match self.outer {
+            OuterPhase::Follow => {
+                // Gossip the suspicion to the mgr at once so it can remove q.
+                if let Some(l) = self.leader {
+                    let start = self.begin(MsgKind::Heartbeat);
+                    self.send_to_id(MsgKind::Heartbeat, l, start);
+                }
+            }
+            OuterPhase::AwaitReconfig { .. } => {
+                if self.initiate() {
+                    self.start_reconfiguration(now);
+                }
+            }
+            OuterPhase::Bound { .. } => {}
+        }
+    }
+
+    /// The initiator we follow is believed faulty: INITIATE, or Wait-Reconfiguration.
+    fn leader_failed(&mut self, now: Time) {
+        if self.initiate() {
+            self.start_reconfiguration(now);
+        } else {
+            self.outer = OuterPhase::AwaitReconfig { since: now };
+        }
+    }
+
+    fn outer_wait_us(&self) -> u64 {
+        match self.outer {
+            OuterPhase::Follow => 0,
+            OuterPhase::AwaitReconfig { .. } => self.cfg.protocol_timeout_us,
+            // The reconfigurer itself may wait a protocol timeout for a State-Xfer answer.
+            OuterPhase::Bound { .. } => 2 * self.cfg.protocol_timeout_us,
+        }
+    }
+
+    pub(super) fn outer_deadline(&self) -> Option<Time> {
+        match self.outer {
+            OuterPhase::Follow => None,
+            OuterPhase::AwaitReconfig { since } | OuterPhase::Bound { since } => {
+                Some(since + self.outer_wait_us())
+            }
+        }
+    }
+
+    /// A member waiting for a reconfigurer times out and suspects it.
+    pub(super) fn outer_timeout(&mut self, now: Time) {
+        let Some(due) = self.outer_deadline() else {
+            return;
+        };
+        if now < due {
+            return;
+        }
+        match self.outer {
+            OuterPhase::Follow => {}
+            OuterPhase::Bound { .. } => {
+                if let Some(l) = self.leader {
+                    self.add_faulty(now, l);
+                }
+            }
+            OuterPhase::AwaitReconfig { .. } => {
+                // Suspect the nearest more senior member not yet believed faulty.
+                let me = self.view.index_of(self.me.id).unwrap_or(0);
+                let expected = self.view.members[..me]
+                    .iter()
+                    .rev()
+                    .map(|m| m.id)
+                    .find(|id| !self.is_faulty(*id));
+                self.outer = OuterPhase::AwaitReconfig { since: now };
+                if let Some(e) = expected {
+                    self.add_faulty(now, e);
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,632 @@
+//! S-GMP messages on the wire: one enum of kinds, an encoder writing into a
+//! preallocated buffer and a decoder filling a preallocated [`Msg`].
+//!
+//! Every message starts with a common header that carries the sender's view version
+//! and its suspicions (the paper's *Gossip*: "every message carries the sender's
+//! suspicions"). Layout (little endian) in `docs/PROTOCOL.md`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::view::{Member, Proposal, Update};
+use crate::{NodeId, ProcessId};
+
+/// Version of the membership message format.
+pub const MSG_FORMAT: u8 = 1;
+
+/// Message kinds, named as in the paper's Appendix.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u8)]
+pub enum MsgKind {
+    /// M-sub(±v, x): the mgr submits update v for version x.
+    MSub = 1,
+    /// ack(M-sub): an outer member acknowledges a submit (mgr's or piggy-backed).
+    MSubAck = 2,
+    /// M-com(±v1) : M-sub(±v2): the mgr commits v1, optionally submitting v2.
+    MCom = 3,
+    /// Join: State-Xfer: the initiator gives joiners the new view and the application state.
+    StateXfer = 4,
+    /// ack(Join) : NextUpdate: a joiner answers State-Xfer, reporting any pending proposal.
+    StateXferAck = 5,
+    /// R-int(state(r)): a reconfigurer interrogates its local view.
+    RInt = 6,
+    /// state(p): a member's answer to R-int.
+    RIntResp = 7,
+    /// R-sub(<v, x>): the reconfigurer's submit.
+    RSub = 8,
+    /// ack(R-sub).
+    RSubAck = 9,
+    /// R-com(<v, x>) : R-sub(v2): the reconfigurer's commit, optionally submitting v2.
+    RCom = 10,
+    /// A process outside the group asks to join (sent to any member, forwarded to the mgr).
+    JoinReq = 11,
+    /// A member asks to be removed (graceful leave).
+    LeaveReq = 12,
+    /// Ring-monitoring heartbeat; like every message it gossips suspicions.
+    Heartbeat = 13,
+}
+
+/// Number of message kinds (for per-kind counter arrays; index = kind as usize).
+pub const KIND_COUNT: usize = 14;
+
+impl MsgKind {
+    /// All kinds, in wire order.
+    pub const ALL: [MsgKind; 13] = [
+        MsgKind::MSub,
+        MsgKind::MSubAck,
+        MsgKind::MCom,
+        MsgKind::StateXfer,
+        MsgKind::StateXferAck,
+        MsgKind::RInt,
+        MsgKind::RIntResp,
+        MsgKind::RSub,
+        MsgKind::RSubAck,
+        MsgKind::RCom,
+        MsgKind::JoinReq,
+        MsgKind::LeaveReq,
+        MsgKind::Heartbeat,
+    ];
+
+    /// The kind with this wire code.
+    pub fn from_u8(b: u8) -> Option<MsgKind> {
+        MsgKind::ALL.get((b as usize).wrapping_sub(1)).copied()
+    }
+
+    /// The paper's name for it.
+    pub fn name(self) -> &'static str {
+        match self {
+            MsgKind::MSub => "M-sub",
+            MsgKind::MSubAck => "ack(M-sub)",
+            MsgKind::MCom => "M-com",
+            MsgKind::StateXfer => "State-Xfer",
+            MsgKind::StateXferAck => "ack(State-Xfer)",
+            MsgKind::RInt => "R-int",
+            MsgKind::RIntResp => "state",
+            MsgKind::RSub => "R-sub",
+            MsgKind::RSubAck => "ack(R-sub)",
+            MsgKind::RCom => "R-com",
+            MsgKind::JoinReq => "join-request",
+            MsgKind::LeaveReq => "leave-request",
+            MsgKind::Heartbeat => "heartbeat",
+        }
+    }
+
+    /// True for the kinds the paper counts in its message-complexity formulas.
+    pub fn is_protocol(self) -> bool {
+        !matches!(
+            self,
+            MsgKind::JoinReq | MsgKind::LeaveReq | MsgKind::Heartbeat
+        )
+    }
+}
+
+/// Why a membership message could not be decoded.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MsgError {
+    /// The message ended before a field it announces.
+    #[error("message truncated")]
+    Truncated,
+    /// Unknown format version.
+    #[error("unknown message format version {0}")]
+    BadFormat(u8),
+    /// Unknown message kind.
+    #[error("unknown message kind {0}")]
+    UnknownKind(u8),
+    /// A list is longer than the configured limit.
+    #[error("{what} list has {n} entries; the limit is {max}")]
+    TooMany {
+        /// Which list.
+        what: &'static str,
+        /// Entries announced.
+        n: usize,
+        /// The limit.
+        max: usize,
+    },
+    /// A node name is not valid.
+    #[error("invalid node name on the wire")]
+    BadName,
+    /// An address family byte is neither 4 nor 6.
+    #[error("invalid address family {0}")]
+    BadAddrFamily(u8),
+    /// A flag byte is neither 0 nor 1.
+    #[error("invalid flag byte {0}")]
+    BadFlag(u8),
+    /// Bytes left over after the message.
+    #[error("{0} trailing bytes after the message")]
+    Trailing(usize),
+}
+
+/// A reported local state, the paper's state(p) = [ver(p), NextUpdate_p, LastCommit_p].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WireState {
+    /// ver(p).
+    pub ver: u64,
+    /// Whether NextUpdate_p is defined (not ⊥).
+    pub has_next: bool,
+    /// NextUpdate_p when `has_next`.
+    pub next: Proposal,
+    /// LastCommit_p: the update that formed LocalView^{ver(p)}.
+    pub last: Update,
+}
+
+impl WireState {
+    /// An empty state with room for `cap` members per update.
+    pub fn with_capacity(cap: usize) -> WireState {
+        WireState {
+            ver: 0,
+            has_next: false,
+            next: Proposal::with_capacity(cap),
+            last: Update::with_capacity(cap),
+        }
+    }
+}
+
+/// A decoded message. Preallocated once per engine and refilled by [`decode`]; only the
+/// fields its kind uses are meaningful.
+#[derive(Clone, Debug)]
+pub struct Msg {
+    /// The kind.
+    pub kind: MsgKind,
+    /// The sender's local view version when it sent the message.
+    pub sender_version: u64,
+    /// The sender's suspicions (Gossip).
+    pub gossip: Vec<ProcessId>,
+    /// The version this message is about (submit, ack, commit, State-Xfer).
+    pub version: u64,
+    /// The update submitted or committed (for State-Xfer: the update that added the joiners).
+    pub update: Update,
+    /// Whether a submit is piggy-backed on a commit (commit-submit compression).
+    pub has_next: bool,
+    /// The piggy-backed submit's update (for version `version + 1`).
+    pub next: Update,
+    /// State-Xfer: the members of the new view.
+    pub members: Vec<Member>,
+    /// State-Xfer: the application snapshot.
+    pub snapshot: Vec<u8>,
+    /// R-int, state and ack(State-Xfer): the reported local state.
+    pub state: WireState,
+    /// Join request: the joining process.
+    pub joiner: Member,
+}
+
+const NO_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
+
+impl Msg {
+    /// A message buffer able to hold any message within these limits.
+    pub fn with_capacity(max_members: usize, max_snapshot: usize) -> Msg {
+        Msg {
+            kind: MsgKind::Heartbeat,
+            sender_version: 0,
+            gossip: Vec::with_capacity(max_members),
+            version: 0,
+            update: Update::with_capacity(max_members),
+            has_next: false,
+            next: Update::with_capacity(max_members),
+            members: Vec::with_capacity(max_members),
+            snapshot: Vec::with_capacity(max_snapshot),
+            state: WireState::with_capacity(max_members),
+            joiner: Member {
+                id: ProcessId::named("-", 0),
+                addr: NO_ADDR,
+            },
+        }
+    }
+}
+
+/// Upper bound on the encoded size of any message within these limits.
+pub fn max_encoded_len(max_members: usize, max_snapshot: usize) -> usize {
+    const MEMBER: usize = 1 + sgmp_transport::MAX_NODE_NAME + 8 + 1 + 16 + 2;
+    // header + gossip + three update sets + a member list + a proposal + snapshot.
+    64 + max_members * (MEMBER * 8) + max_snapshot
+}
+
+/// Writes messages into a byte buffer that never needs to grow when sized with
+/// [`max_encoded_len`].
+pub struct Writer<'a> {
+    buf: &'a mut Vec<u8>,
+}
+
+impl<'a> Writer<'a> {
+    /// Starts a message of `kind` at the end of `buf`: writes the common header.
+    pub fn start(
+        buf: &'a mut Vec<u8>,
+        kind: MsgKind,
+        sender_version: u64,
+        gossip: &[ProcessId],
+    ) -> Self {
+        let mut w = Writer { buf };
+        w.u8(MSG_FORMAT);
+        w.u8(kind as u8);
+        w.u64(sender_version);
+        w.u16(gossip.len() as u16);
+        for p in gossip {
+            w.pid(*p);
+        }
+        w
+    }
+    /// Continues a message already started in `buf` (appends fields).
+    pub fn continue_at(buf: &'a mut Vec<u8>) -> Self {
+        Writer { buf }
+    }
+    /// One byte.
+    pub fn u8(&mut self, v: u8) {
+        self.buf.push(v);
+    }
+    /// A little-endian u16.
+    pub fn u16(&mut self, v: u16) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    /// A little-endian u32.
+    pub fn u32(&mut self, v: u32) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    /// A little-endian u64.
+    pub fn u64(&mut self, v: u64) {
+        self.buf.extend_from_slice(&v.to_le_bytes());
+    }
+    /// A flag byte.
+    pub fn flag(&mut self, v: bool) {
+        self.u8(v as u8);
+    }
+    /// A process id: name length, name, incarnation.
+    pub fn pid(&mut self, p: ProcessId) {
+        let name = p.node.as_bytes();
+        self.u8(name.len() as u8);
+        self.buf.extend_from_slice(name);
+        self.u64(p.incarnation);
+    }
+    /// A member: process id and address.
+    pub fn member(&mut self, m: &Member) {
+        self.pid(m.id);
+        match m.addr.ip() {
+            IpAddr::V4(ip) => {
+                self.u8(4);
+                self.buf.extend_from_slice(&ip.octets());
+            }
+            IpAddr::V6(ip) => {
+                self.u8(6);
+                self.buf.extend_from_slice(&ip.octets());
+            }
+        }
+        self.u16(m.addr.port());
+    }
+    /// A member list.
+    pub fn members(&mut self, ms: &[Member]) {
+        self.u16(ms.len() as u16);
+        for m in ms {
+            self.member(m);
+        }
+    }
+    /// An update set: removes, then adds.
+    pub fn update(&mut self, u: &Update) {
+        self.u16(u.removes.len() as u16);
+        for p in &u.removes {
+            self.pid(*p);
+        }
+        self.members(&u.adds);
+    }
+    /// A proposal (NextUpdate).
+    pub fn proposal(&mut self, p: &Proposal) {
+        self.u64(p.version);
+        self.update(&p.update);
+        self.pid(p.initiator);
+        self.u32(p.initiator_index);
+    }
+    /// A reported state: ver, optional NextUpdate, LastCommit.
+    pub fn state(&mut self, ver: u64, next: Option<&Proposal>, last: &Update) {
+        self.u64(ver);
+        self.flag(next.is_some());
+        if let Some(p) = next {
+            self.proposal(p);
+        }
+        self.update(last);
+    }
+    /// Raw bytes with a u32 length prefix.
+    pub fn bytes(&mut self, b: &[u8]) {
+        self.u32(b.len() as u32);
+        self.buf.extend_from_slice(b);
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    max_members: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Result<&'a [u8], MsgError> {
+        if self.b.len() < n {
+            return Err(MsgError::Truncated);
+        }
+        let (h, t) = self.b.split_at(n);
+        self.b = t;
+        Ok(h)
+    }
+    fn u8(&mut self) -> Result<u8, MsgError> {
+        Ok(self.take(1)?[0])
+    }
+    fn u16(&mut self) -> Result<u16, MsgError> {
+        let s = self.take(2)?;
+        Ok(u16::from_le_bytes([s[0], s[1]]))
+    }
+    fn u32(&mut self) -> Result<u32, MsgError> {
+        let mut a = [0u8; 4];
+        a.copy_from_slice(self.take(4)?);
+        Ok(u32::from_le_bytes(a))
+    }
+    fn u64(&mut self) -> Result<u64, MsgError> {
+        let mut a = [0u8; 8];
+        a.copy_from_slice(self.take(8)?);
+        Ok(u64::from_le_bytes(a))
+    }
+    fn flag(&mut self) -> Result<bool, MsgError> {
+        match self.u8()? {
+            0 => Ok(false),
+            1 => Ok(true),
+            b => Err(MsgError::BadFlag(b)),
+        }
+    }
+    fn count(&mut self, what: &'static str) -> Result<usize, MsgError> {
+        let n = self.u16()? as usize;
+        if n > self.max_members {
+            return Err(MsgError::TooMany {
+                what,
+                n,
+                max: self.max_members,
+            });
+        }
+        Ok(n)
+    }
+    fn pid(&mut self) -> Result<ProcessId, MsgError> {
+        let len = self.u8()? as usize;
+        let name = self.take(len)?;
+        let node = NodeId::from_bytes(name).map_err(|_| MsgError::BadName)?;
+        Ok(ProcessId::new(node, self.u64()?))
+    }
+    fn member(&mut self) -> Result<Member, MsgError> {
+        let id = self.pid()?;
+        let ip = match self.u8()? {
+            4 => {
+                let mut a = [0u8; 4];
+                a.copy_from_slice(self.take(4)?);
+                IpAddr::V4(Ipv4Addr::from(a))
+            }
+            6 => {
+                let mut a = [0u8; 16];
+                a.copy_from_slice(self.take(16)?);
+                IpAddr::V6(Ipv6Addr::from(a))
+            }
+            f => return Err(MsgError::BadAddrFamily(f)),
+        };
+        let port = self.u16()?;
+        Ok(Member {
+            id,
+            addr: SocketAddr::new(ip, port),
+        })
+    }
+    fn members(&mut self, out: &mut Vec<Member>, what: &'static str) -> Result<(), MsgError> {
+        out.clear();
+        for _ in 0..self.count(what)? {
+            out.push(self.member()?);
+        }
+        Ok(())
+    }
+    fn update(&mut self, u: &mut Update) -> Result<(), MsgError> {
+        u.removes.clear();
+        for _ in 0..self.count("removes")? {
+            u.removes.push(self.pid()?);
+        }
+        self.members(&mut u.adds, "adds")
+    }
+    fn proposal(&mut self, p: &mut Proposal) -> Result<(), MsgError> {
+        p.version = self.u64()?;
+        self.update(&mut p.update)?;
+        p.initiator = self.pid()?;
+        p.initiator_index = self.u32()?;
+        Ok(())
+    }
+    fn state(&mut self, s: &mut WireState) -> Result<(), MsgError> {
+        s.ver = self.u64()?;
+        s.has_next = self.flag()?;
+        if s.has_next {
+            self.proposal(&mut s.next)?;
+        }
+        self.update(&mut s.last)
+    }
+}
+
+/// Decodes `bytes` into `out`, checking every count against `max_members` and the
+/// snapshot against `max_snapshot`. Never panics; never grows `out`'s buffers when
+/// `out` was made by [`Msg::with_capacity`] with the same limits.
+pub fn decode(
+    bytes: &[u8],
+    max_members: usize,
+    max_snapshot: usize,
+    out: &mut Msg,
+) -> Result<(), MsgError> {
+    let mut r = Reader {
+        b: bytes,
+        max_members,
+    };
+    let fmt = r.u8()?;
+    if fmt != MSG_FORMAT {
+        return Err(MsgError::BadFormat(fmt));
+    }
+    let k = r.u8()?;
+    out.kind = MsgKind::from_u8(k).ok_or(MsgError::UnknownKind(k))?;
+    out.sender_version = r.u64()?;
+    out.gossip.clear();
+    for _ in 0..r.count("gossip")? {
+        out.gossip.push(r.pid()?);
+    }
+    out.has_next = false;
+    match out.kind {
+        MsgKind::MSub | MsgKind::RSub => {
+            out.version = r.u64()?;
+            r.update(&mut out.update)?;
+        }
+        MsgKind::MSubAck | MsgKind::RSubAck => {
+            out.version = r.u64()?;
+        }
+        MsgKind::MCom | MsgKind::RCom => {
+            out.version = r.u64()?;
+            r.update(&mut out.update)?;
+            out.has_next = r.flag()?;
+            if out.has_next {
+                r.update(&mut out.next)?;
+            }
+        }
+        MsgKind::StateXfer => {
+            out.version = r.u64()?;
+            r.update(&mut out.update)?;
+            r.members(&mut out.members, "members")?;
+            let n = r.u32()? as usize;
+            if n > max_snapshot {
+                return Err(MsgError::TooMany {
+                    what: "snapshot byte",
+                    n,
+                    max: max_snapshot,
+                });
+            }
+            out.snapshot.clear();
+            out.snapshot.extend_from_slice(r.take(n)?);
+        }
+        MsgKind::StateXferAck => {
+            out.version = r.u64()?;
+            r.state(&mut out.state)?;
+        }
+        MsgKind::RInt | MsgKind::RIntResp => {
+            r.state(&mut out.state)?;
+            out.version = out.state.ver;
+        }
+        MsgKind::JoinReq => {
+            out.joiner = r.member()?;
+        }
+        MsgKind::LeaveReq | MsgKind::Heartbeat => {}
+    }
+    if !r.b.is_empty() {
+        return Err(MsgError::Trailing(r.b.len()));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn member(name: &str, port: u16) -> Member {
+        Member {
+            id: ProcessId::named(name, 3),
+            addr: SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), port),
+        }
+    }
+
+    fn sample_update() -> Update {
+        let mut u = Update::with_capacity(8);
+        u.removes.push(ProcessId::named("gone", 1));
+        u.adds.push(member("new", 9000));
+        u.adds.push(Member {
+            id: ProcessId::named("v6", 2),
+            addr: "[::1]:7000".parse().unwrap(),
+        });
+        u
+    }
+
+    #[test]
+    fn every_kind_round_trips() {
+        let gossip = [ProcessId::named("sus", 4)];
+        for kind in MsgKind::ALL {
+            let mut buf = Vec::new();
+            {
+                let mut w = Writer::start(&mut buf, kind, 42, &gossip);
+                match kind {
+                    MsgKind::MSub | MsgKind::RSub => {
+                        w.u64(43);
+                        w.update(&sample_update());
+                    }
+                    MsgKind::MSubAck | MsgKind::RSubAck => w.u64(43),
+                    MsgKind::MCom | MsgKind::RCom => {
+                        w.u64(43);
+                        w.update(&sample_update());
+                        w.flag(true);
+                        w.update(&sample_update());
+                    }
+                    MsgKind::StateXfer => {
+                        w.u64(43);
+                        w.update(&sample_update());
+                        w.members(&[member("a", 1), member("b", 2)]);
+                        w.bytes(b"snap");
+                    }
+                    MsgKind::StateXferAck | MsgKind::RInt | MsgKind::RIntResp => {
+                        if kind == MsgKind::StateXferAck {
+                            w.u64(43);
+                        }
+                        let mut p = Proposal::with_capacity(8);
+                        p.update = sample_update();
+                        p.version = 44;
+                        p.initiator = ProcessId::named("init", 1);
+                        p.initiator_index = 2;
+                        w.state(43, Some(&p), &sample_update());
+                    }
+                    MsgKind::JoinReq => w.member(&member("joiner", 5)),
+                    MsgKind::LeaveReq | MsgKind::Heartbeat => {}
+                }
+            }
+            let mut m = Msg::with_capacity(8, 64);
+            decode(&buf, 8, 64, &mut m).unwrap();
+            assert_eq!(m.kind, kind);
+            assert_eq!(m.sender_version, 42);
+            assert_eq!(m.gossip, gossip);
+            match kind {
+                MsgKind::MCom | MsgKind::RCom => {
+                    assert!(m.has_next);
+                    assert_eq!(m.next, sample_update());
+                }
+                MsgKind::StateXfer => {
+                    assert_eq!(m.members.len(), 2);
+                    assert_eq!(m.snapshot, b"snap");
+                }
+                MsgKind::RInt | MsgKind::RIntResp | MsgKind::StateXferAck => {
+                    assert_eq!(m.state.ver, 43);
+                    assert!(m.state.has_next);
+                    assert_eq!(m.state.next.version, 44);
+                    assert_eq!(m.state.last, sample_update());
+                }
+                MsgKind::JoinReq => assert_eq!(m.joiner, member("joiner", 5)),
+                _ => {}
+            }
+            // Every truncation is rejected, never a panic.
+            for cut in 0..buf.len() {
+                assert!(decode(&buf[..cut], 8, 64, &mut m).is_err());
+            }
+        }
+    }
+
+    #[test]
+    fn limits_are_enforced() {
+        let mut buf = Vec::new();
+        let gossip: Vec<_> = (0..5).map(|i| ProcessId::named("g", i)).collect();
+        Writer::start(&mut buf, MsgKind::Heartbeat, 1, &gossip);
+        let mut m = Msg::with_capacity(4, 0);
+        assert!(matches!(
+            decode(&buf, 4, 0, &mut m),
+            Err(MsgError::TooMany { n: 5, max: 4, .. })
+        ));
+        buf.push(0);
+        let mut m = Msg::with_capacity(8, 0);
+        assert_eq!(decode(&buf, 8, 0, &mut m), Err(MsgError::Trailing(1)));
+    }
+
+    #[test]
+    fn arbitrary_bytes_never_panic() {
+        use proptest::prelude::*;
+        let mut runner = proptest::test_runner::TestRunner::default();
+        runner
+            .run(&proptest::collection::vec(any::<u8>(), 0..512), |bytes| {
+                let mut m = Msg::with_capacity(8, 64);
+                let _ = decode(&bytes, 8, 64, &mut m);
+                prop_assert!(m.gossip.capacity() == 8);
+                Ok(())
+            })
+            .unwrap();
+    }
+}

@@ -1,0 +1,288 @@
+//! An in-memory cluster of engines with instant, per-link FIFO delivery and a manual
+//! clock, for engine tests and benchmarks (no transport, no randomness).
+//!
+//! Messages are copied into a pool of preallocated buffers, so a warmed-up cluster
+//! allocates nothing while it runs: the zero-allocation test drives whole view changes
+//! through it. The full simulator with the real transport, loss and reordering is
+//! `sgmp-sim` in `sgmp-tools`.
+
+use std::collections::VecDeque;
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+
+use crate::engine::{Engine, Event, Status};
+use crate::msg::max_encoded_len;
+use crate::view::Member;
+use crate::{EngineConfig, ProcessId, Time};
+
+/// One message in flight.
+#[derive(Clone, Copy, Debug)]
+struct InFlight {
+    from: usize,
+    to: usize,
+    slot: usize,
+    len: usize,
+}
+
+/// A cluster of engines on an ideal network.
+pub struct Cluster {
+    /// The engines, by index; `engines[i]` is process `n{i}#1` unless rejoined.
+    pub engines: Vec<Engine>,
+    /// The simulated clock.
+    pub now: Time,
+    /// `up[i]` is false once engine i crashed.
+    pub up: Vec<bool>,
+    /// `cut[i * cap + j]`: messages from i to j are dropped.
+    cut: Vec<bool>,
+    cap: usize,
+    queue: VecDeque<InFlight>,
+    pool: Vec<Vec<u8>>,
+    free: Vec<usize>,
+    /// Every event, per engine, when recording is on.
+    pub events: Vec<Vec<Event>>,
+    /// Whether events are recorded (off for allocation-free runs).
+    pub record_events: bool,
+    /// Messages delivered so far.
+    pub delivered: u64,
+    /// Messages dropped by crashes and cuts.
+    pub dropped: u64,
+}
+
+/// The address of engine `i` (unique, never used for real I/O).
+pub fn addr_of(i: usize) -> SocketAddr {
+    SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 20_000 + i as u16)
+}
+
+/// The member record of engine `i` with incarnation `inc`.
+pub fn member_of(i: usize, inc: u64) -> Member {
+    Member {
+        id: ProcessId::named(&format!("n{i}"), inc),
+        addr: addr_of(i),
+    }
+}
+
+impl Cluster {
+    /// `n` founders that bootstrap one group (n0 is the mgr), with room for `extra`
+    /// more engines to join later. Holds at most `cfg.max_members` engines in all.
+    pub fn new(n: usize, extra: usize, cfg: EngineConfig) -> Cluster {
+        let cap = n + extra;
+        let founders: Vec<Member> = (0..n).map(|i| member_of(i, 1)).collect();
+        let mut engines = Vec::with_capacity(cap);
+        for i in 0..cap {
+            engines.push(Engine::new(cfg.clone(), member_of(i, 1)));
+        }
+        let msg_len = max_encoded_len(cfg.max_members, cfg.max_snapshot);
+        let slots = 64 * cap * cap + 256;
+        let mut c = Cluster {
+            engines,
+            now: Time(1_000),
+            up: vec![true; cap],
+            cut: vec![false; cap * cap],
+            cap,
+            queue: VecDeque::with_capacity(slots),
+            pool: (0..slots).map(|_| Vec::with_capacity(msg_len)).collect(),
+            free: (0..slots).rev().collect(),
+            events: (0..cap).map(|_| Vec::with_capacity(1024)).collect(),
+            record_events: true,
+            delivered: 0,
+            dropped: 0,
+        };
+        for i in 0..n {
+            c.engines[i].bootstrap(c.now, &founders);
+            c.flush(i);
+        }
+        c
+    }
+
+    fn index_of_addr(&self, addr: SocketAddr) -> Option<usize> {
+        let i = addr.port().checked_sub(20_000)? as usize;
+        (i < self.cap).then_some(i)
+    }
+
+    /// Moves engine `i`'s outputs into the network and its events into the log.
+    pub fn flush(&mut self, i: usize) {
+        while let Some(t) = self.engines[i].poll_transmit() {
+            let Some(to) = addr_port(t.addr, self.cap) else {
+                continue;
+            };
+            if !self.up[i] || self.cut[i * self.cap + to] {
+                self.dropped += 1;
+                continue;
+            }
+            let Some(slot) = self.free.pop() else {
+                self.dropped += 1;
+                continue;
+            };
+            let buf = &mut self.pool[slot];
+            buf.clear();
+            buf.extend_from_slice(t.payload);
+            let len = buf.len();
+            self.queue.push_back(InFlight {
+                from: i,
+                to,
+                slot,
+                len,
+            });
+        }
+        while let Some(e) = self.engines[i].poll_event() {
+            if self.record_events {
+                self.events[i].push(e);
+            }
+        }
+    }
+
+    /// Delivers the oldest message in flight. Returns false when none is left.
+    pub fn deliver_one(&mut self) -> bool {
+        let Some(m) = self.queue.pop_front() else {
+            return false;
+        };
+        if self.up[m.to] && !self.cut[m.from * self.cap + m.to] {
+            let from = self.engines[m.from].me().id;
+            let buf = std::mem::take(&mut self.pool[m.slot]);
+            let _ = self.engines[m.to].handle_message(self.now, from, &buf[..m.len]);
+            self.pool[m.slot] = buf;
+            self.delivered += 1;
+            self.flush(m.to);
+        } else {
+            self.dropped += 1;
+        }
+        self.free.push(m.slot);
+        true
+    }
+
+    /// Delivers messages until none is in flight (at most `max` deliveries).
+    pub fn run_until_quiet(&mut self, max: usize) {
+        for _ in 0..max {
+            if !self.deliver_one() {
+                return;
+            }
+        }
+    }
+
+    /// Advances the clock by `us` in steps of `step_us`, firing due timers and
+    /// delivering everything in flight after each step.
+    pub fn advance(&mut self, us: u64, step_us: u64) {
+        let end = self.now + us;
+        while self.now < end {
+            self.now = (self.now + step_us).min(end);
+            for i in 0..self.cap {
+                if !self.up[i] {
+                    continue;
+                }
+                if self.engines[i]
+                    .poll_timeout()
+                    .is_some_and(|t| t <= self.now)
+                {
+                    self.engines[i].handle_timeout(self.now);
+                    self.flush(i);
+                }
+            }
+            self.run_until_quiet(1_000_000);
+        }
+    }
+
+    /// Crashes engine `i`: it stops and its messages in flight are lost.
+    pub fn crash(&mut self, i: usize) {
+        self.up[i] = false;
+    }
+
+    /// Cuts (or restores) both directions between every engine of `a` and every engine of `b`.
+    pub fn set_cut(&mut self, a: &[usize], b: &[usize], cut: bool) {
+        for &i in a {
+            for &j in b {
+                self.cut[i * self.cap + j] = cut;
+                self.cut[j * self.cap + i] = cut;
+            }
+        }
+    }
+
+    /// Tells engine `i` that it suspects engine `j` (as its failure detector would).
+    pub fn suspect(&mut self, i: usize, j: usize) {
+        let id = self.engines[j].me().id;
+        self.engines[i].suspect(self.now, id);
+        self.flush(i);
+    }
+
+    /// Engine `i` asks to join through engine `contact`.
+    pub fn join(&mut self, i: usize, contact: usize) {
+        let c = *self.engines[contact].me();
+        self.engines[i].join(self.now, &[c]);
+        self.flush(i);
+    }
+
+    /// Engine `i` leaves gracefully.
+    pub fn leave(&mut self, i: usize) {
+        self.engines[i].leave(self.now);
+        self.flush(i);
+    }
+
+    /// Indices of the engines that are up and members.
+    pub fn live_members(&self) -> impl Iterator<Item = usize> + '_ {
+        (0..self.cap).filter(|&i| self.up[i] && self.engines[i].status() == Status::Member)
+    }
+
+    /// The member names of engine `i`'s view, in rank order (for assertions).
+    pub fn view_names(&self, i: usize) -> Vec<String> {
+        self.engines[i]
+            .view()
+            .members
+            .iter()
+            .map(|m| m.id.node.to_string())
+            .collect()
+    }
+
+    /// True if every live member has the same view version and digest.
+    pub fn agreed(&self) -> bool {
+        let mut it = self.live_members().map(|i| {
+            let v = self.engines[i].view();
+            (v.version, v.digest())
+        });
+        match it.next() {
+            Some(first) => it.all(|x| x == first),
+            None => true,
+        }
+    }
+
+    /// Checks the Strong GMP safety properties over the recorded events: one view per
+    /// version across all engines, contiguous versions at each engine. Returns a
+    /// description of the first violation.
+    pub fn check_safety(&self) -> Result<(), String> {
+        let mut seen: std::collections::HashMap<u64, (u64, usize)> = Default::default();
+        for (i, evs) in self.events.iter().enumerate() {
+            let mut last: Option<u64> = None;
+            for e in evs {
+                if let Event::ViewInstalled {
+                    version, digest, ..
+                } = *e
+                {
+                    if let Some(prev) = seen.insert(version, (digest, i)) {
+                        if prev.0 != digest {
+                            return Err(format!(
+                                "version {version}: n{} and n{i} installed different views",
+                                prev.1
+                            ));
+                        }
+                    }
+                    if let Some(l) = last {
+                        if version != l + 1 {
+                            return Err(format!("n{i} jumped from version {l} to {version}"));
+                        }
+                    }
+                    last = Some(version);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn addr_port(addr: SocketAddr, cap: usize) -> Option<usize> {
+    let i = addr.port().checked_sub(20_000)? as usize;
+    (i < cap).then_some(i)
+}
+
+impl Cluster {
+    /// Engine index for an address, if it belongs to this cluster.
+    pub fn engine_at(&self, addr: SocketAddr) -> Option<usize> {
+        self.index_of_addr(addr)
+    }
+}

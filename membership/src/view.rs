@@ -1,0 +1,222 @@
+//! Members, views, update sets (the paper's ±v) and proposals (NextUpdate).
+//!
+//! All containers here are `Vec`s preallocated to `max_members` and only ever
+//! cleared and refilled, so they never reallocate on the hot path.
+
+use std::net::SocketAddr;
+
+use crate::ProcessId;
+
+/// A core member: its process id and the address its transport listens on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Member {
+    /// The process (node name + incarnation).
+    pub id: ProcessId,
+    /// Where its datagrams go.
+    pub addr: SocketAddr,
+}
+
+/// A local view: a version and the members in rank order, most senior first.
+///
+/// The paper's `rank(p)` is highest for the most senior member (the mgr); here the
+/// *index* is used: index 0 is the most senior, and "lower rank" means a larger index.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct View {
+    /// The view's version x (the paper's LocalView^x).
+    pub version: u64,
+    /// Members, most senior first.
+    pub members: Vec<Member>,
+}
+
+impl View {
+    /// An empty view of version 0 with room for `cap` members.
+    pub fn with_capacity(cap: usize) -> View {
+        View {
+            version: 0,
+            members: Vec::with_capacity(cap),
+        }
+    }
+
+    /// Number of members.
+    pub fn len(&self) -> usize {
+        self.members.len()
+    }
+
+    /// True when the view has no members (before bootstrap or join).
+    pub fn is_empty(&self) -> bool {
+        self.members.is_empty()
+    }
+
+    /// Index (seniority position) of `id`, if a member.
+    pub fn index_of(&self, id: ProcessId) -> Option<usize> {
+        self.members.iter().position(|m| m.id == id)
+    }
+
+    /// True if `id` is a member.
+    pub fn contains(&self, id: ProcessId) -> bool {
+        self.index_of(id).is_some()
+    }
+
+    /// The member with process id `id`.
+    pub fn member(&self, id: ProcessId) -> Option<&Member> {
+        self.members.iter().find(|m| m.id == id)
+    }
+
+    /// Smallest number of members that is a majority of this view.
+    pub fn majority(&self) -> usize {
+        self.members.len() / 2 + 1
+    }
+
+    /// Copies `other` into `self` without reallocating (capacity permitting).
+    pub fn copy_from(&mut self, other: &View) {
+        self.version = other.version;
+        self.members.clear();
+        self.members.extend_from_slice(&other.members);
+    }
+
+    /// Applies an update (DoCommit): removes `u.removes`, appends `u.adds` (joiners are
+    /// the most junior, in the order given), and sets the version.
+    pub fn apply(&mut self, u: &Update, version: u64) {
+        self.members.retain(|m| !u.removes.contains(&m.id));
+        for a in &u.adds {
+            if !self.contains(a.id) {
+                debug_assert!(self.members.len() < self.members.capacity());
+                self.members.push(*a);
+            }
+        }
+        self.version = version;
+    }
+
+    /// A 64-bit digest of version and members (FNV-1a), for cheap equality checks.
+    pub fn digest(&self) -> u64 {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= *b as u64;
+                h = h.wrapping_mul(0x0100_0000_01b3);
+            }
+        };
+        eat(&self.version.to_le_bytes());
+        for m in &self.members {
+            eat(m.id.node.as_bytes());
+            eat(&m.id.incarnation.to_le_bytes());
+        }
+        h
+    }
+}
+
+/// An update set, the paper's ±v: processes to remove and processes to add.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Update {
+    /// Processes removed (each believed faulty by whoever proposes it: GMP-1).
+    pub removes: Vec<ProcessId>,
+    /// Processes added, appended to the view in this order.
+    pub adds: Vec<Member>,
+}
+
+impl Update {
+    /// An empty update with room for `cap` removes and `cap` adds.
+    pub fn with_capacity(cap: usize) -> Update {
+        Update {
+            removes: Vec::with_capacity(cap),
+            adds: Vec::with_capacity(cap),
+        }
+    }
+
+    /// True when it neither adds nor removes anything (the paper's nil-id).
+    pub fn is_empty(&self) -> bool {
+        self.removes.is_empty() && self.adds.is_empty()
+    }
+
+    /// Empties it, keeping the capacity.
+    pub fn clear(&mut self) {
+        self.removes.clear();
+        self.adds.clear();
+    }
+
+    /// Copies `other` into `self` without reallocating (capacity permitting).
+    pub fn copy_from(&mut self, other: &Update) {
+        self.removes.clear();
+        self.removes.extend_from_slice(&other.removes);
+        self.adds.clear();
+        self.adds.extend_from_slice(&other.adds);
+    }
+
+    /// True if both hold the same removes and adds, in any order.
+    pub fn same_as(&self, other: &Update) -> bool {
+        self.removes.len() == other.removes.len()
+            && self.adds.len() == other.adds.len()
+            && self.removes.iter().all(|r| other.removes.contains(r))
+            && self.adds.iter().all(|a| other.adds.contains(a))
+    }
+}
+
+/// A proposal seen by a process: the paper's NextUpdate_p = [<v, x>, rank(i)]_p.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Proposal {
+    /// The proposed value v.
+    pub update: Update,
+    /// The version x it would form.
+    pub version: u64,
+    /// The initiator i that submitted it.
+    pub initiator: ProcessId,
+    /// The initiator's index in LocalView^{x-1} (larger = lower rank = more junior).
+    pub initiator_index: u32,
+}
+
+impl Proposal {
+    /// An empty proposal with room for `cap` members in its update.
+    pub fn with_capacity(cap: usize) -> Proposal {
+        Proposal {
+            update: Update::with_capacity(cap),
+            version: 0,
+            initiator: ProcessId::named("-", 0),
+            initiator_index: 0,
+        }
+    }
+
+    /// Copies `other` into `self` without reallocating.
+    pub fn copy_from(&mut self, other: &Proposal) {
+        self.update.copy_from(&other.update);
+        self.version = other.version;
+        self.initiator = other.initiator;
+        self.initiator_index = other.initiator_index;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str) -> Member {
+        Member {
+            id: ProcessId::named(name, 1),
+            addr: "127.0.0.1:1".parse().unwrap(),
+        }
+    }
+
+    #[test]
+    fn apply_removes_then_appends_joiners_as_most_junior() {
+        let mut v = View::with_capacity(8);
+        v.members.extend([m("a"), m("b"), m("c")]);
+        let mut u = Update::with_capacity(8);
+        u.removes.push(m("a").id);
+        u.adds.push(m("d"));
+        v.apply(&u, 2);
+        assert_eq!(v.version, 2);
+        let ids: Vec<_> = v.members.iter().map(|m| m.id.node.to_string()).collect();
+        assert_eq!(ids, ["b", "c", "d"]);
+        assert_eq!(v.majority(), 2);
+    }
+
+    #[test]
+    fn same_as_ignores_order() {
+        let mut a = Update::with_capacity(4);
+        let mut b = Update::with_capacity(4);
+        a.removes.extend([m("a").id, m("b").id]);
+        b.removes.extend([m("b").id, m("a").id]);
+        assert!(a.same_as(&b));
+        b.adds.push(m("c"));
+        assert!(!a.same_as(&b));
+    }
+}
