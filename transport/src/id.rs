@@ -27,7 +27,9 @@ pub enum NodeIdError {
     #[error("node name is {0} bytes long; the limit is {MAX_NODE_NAME}")]
     TooLong(usize),
     /// The name holds a byte outside printable ASCII, or `#` (which separates the incarnation).
-    #[error("node name may hold only printable ASCII other than '#' and space (found byte {0:#04x})")]
+    #[error(
+        "node name may hold only printable ASCII other than '#' and space (found byte {0:#04x})"
+    )]
     BadByte(u8),
 }
 
@@ -45,7 +47,10 @@ impl NodeId {
         if name.len() > MAX_NODE_NAME {
             return Err(NodeIdError::TooLong(name.len()));
         }
-        if let Some(&b) = name.iter().find(|&&b| !(0x21..0x7f).contains(&b) || b == b'#') {
+        if let Some(&b) = name
+            .iter()
+            .find(|&&b| !(0x21..0x7f).contains(&b) || b == b'#')
+        {
             return Err(NodeIdError::BadByte(b));
         }
         let mut bytes = [0u8; MAX_NODE_NAME];
@@ -135,9 +140,18 @@ mod tests {
     #[test]
     fn names_are_checked() {
         assert_eq!(NodeId::new(""), Err(NodeIdError::Empty));
-        assert!(matches!(NodeId::new(&"x".repeat(32)), Err(NodeIdError::TooLong(32))));
-        assert!(matches!(NodeId::new("a#b"), Err(NodeIdError::BadByte(b'#'))));
-        assert!(matches!(NodeId::new("a b"), Err(NodeIdError::BadByte(b' '))));
+        assert!(matches!(
+            NodeId::new(&"x".repeat(32)),
+            Err(NodeIdError::TooLong(32))
+        ));
+        assert!(matches!(
+            NodeId::new("a#b"),
+            Err(NodeIdError::BadByte(b'#'))
+        ));
+        assert!(matches!(
+            NodeId::new("a b"),
+            Err(NodeIdError::BadByte(b' '))
+        ));
         assert_eq!(NodeId::new("node-1").unwrap().as_str(), "node-1");
     }
 

@@ -8,9 +8,27 @@
 //! It gives the membership engine what the paper assumes of channels: reliable FIFO
 //! delivery between two process incarnations, and *Disconnect*: once a peer is
 //! believed faulty, nothing more is accepted from it.
+//!
+//! Modules: [`wire`] (datagram format), [`channel`] (send and receive windows),
+//! [`rtt`] (RFC 6298 estimator), [`endpoint`] (the core), [`fault`] (seeded link
+//! faults), [`simnet`] (deterministic in-memory network), [`driver`] (mio UDP driver).
+#![deny(missing_docs)]
+#![forbid(unsafe_code)]
 
+pub mod channel;
+pub mod config;
+pub mod endpoint;
+pub mod error;
 pub mod id;
+mod peer;
+pub mod rtt;
+pub mod stats;
 pub mod time;
+pub mod wire;
 
+pub use config::TransportConfig;
+pub use endpoint::{Endpoint, Transmit, TransportEvent};
+pub use error::{DropReason, SendError};
 pub use id::{NodeId, NodeIdError, ProcessId, MAX_NODE_NAME};
+pub use stats::{PeerStats, Stats};
 pub use time::{earliest, Time};

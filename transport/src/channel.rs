@@ -1,0 +1,573 @@
+//! The two halves of a reliable FIFO channel: the send window (sequence numbers,
+//! retransmission marks, acknowledgement processing, fast retransmit) and the receive
+//! window (out-of-order buffering, reassembly, cumulative and selective acks).
+//!
+//! Both work on fixed rings of slots allocated once; payload bytes live in a region of
+//! the endpoint's frame store (`slots × cap` bytes) handed in by the caller.
+
+use crate::time::Time;
+use crate::wire::{Frame, Writer, SACK_BITS};
+
+/// Selectively acknowledged frames above a hole that trigger its fast retransmit.
+pub const FAST_RETRANSMIT_THRESHOLD: u32 = 3;
+
+#[derive(Clone, Copy, Debug, Default)]
+struct SendSlot {
+    len: u16,
+    end: bool,
+    /// Transmissions so far (0: queued, never sent).
+    sends: u32,
+    last_sent: Time,
+    sacked: bool,
+    /// Waiting for retransmission.
+    retx: bool,
+    /// Already fast-retransmitted since the last timeout.
+    fast_done: bool,
+}
+
+/// The sending half: frames `[una, next_unsent)` are in flight, `[next_unsent, next_seq)`
+/// queued, and `next_seq - una` never exceeds the window.
+#[derive(Debug)]
+pub struct SendWindow {
+    slots: Box<[SendSlot]>,
+    una: u64,
+    next_unsent: u64,
+    next_seq: u64,
+    retx_pending: usize,
+}
+
+/// What [`SendWindow::fill`] put in a datagram.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Filled {
+    /// Frames written.
+    pub frames: u32,
+    /// Of which retransmissions.
+    pub retransmitted: u32,
+}
+
+/// What an acknowledgement did to the send window.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct AckOutcome {
+    /// The cumulative ack moved forward.
+    pub advanced: bool,
+    /// New frames were acknowledged, cumulatively or selectively.
+    pub progress: bool,
+    /// A round-trip sample (Karn's rule applied), µs.
+    pub sample_us: Option<u64>,
+    /// Frames newly marked by fast retransmit.
+    pub fast_marked: u32,
+}
+
+impl SendWindow {
+    /// An empty window of `frames` slots.
+    pub fn new(frames: usize) -> Self {
+        SendWindow {
+            slots: vec![SendSlot::default(); frames.max(1)].into_boxed_slice(),
+            una: 0,
+            next_unsent: 0,
+            next_seq: 0,
+            retx_pending: 0,
+        }
+    }
+
+    /// Forgets everything (a new peer incarnation or a disconnect). No allocation.
+    pub fn reset(&mut self) {
+        self.slots.fill(SendSlot::default());
+        self.una = 0;
+        self.next_unsent = 0;
+        self.next_seq = 0;
+        self.retx_pending = 0;
+    }
+
+    fn idx(&self, seq: u64) -> usize {
+        (seq % self.slots.len() as u64) as usize
+    }
+
+    /// Slots not holding a queued or unacknowledged frame.
+    pub fn free_frames(&self) -> usize {
+        self.slots.len() - (self.next_seq - self.una) as usize
+    }
+
+    /// Frames queued or unacknowledged.
+    pub fn used_frames(&self) -> u64 {
+        self.next_seq - self.una
+    }
+
+    /// Some frame was sent and is not acknowledged yet.
+    pub fn in_flight(&self) -> bool {
+        self.una < self.next_unsent
+    }
+
+    /// Something waits for (re)transmission.
+    pub fn has_sendable(&self) -> bool {
+        self.retx_pending > 0 || self.next_unsent < self.next_seq
+    }
+
+    /// The highest cumulative ack that is possible: one past the last frame ever sent.
+    pub fn max_ack(&self) -> u64 {
+        self.next_unsent
+    }
+
+    /// Queues `msg` cut into frames of `cap` bytes, copying it into `store`. `false` (and
+    /// nothing queued) if the window lacks room.
+    pub fn push(&mut self, store: &mut [u8], cap: usize, msg: &[u8]) -> bool {
+        let frames = msg.len().div_ceil(cap).max(1);
+        if frames > self.free_frames() {
+            return false;
+        }
+        let mut chunks = msg.chunks(cap);
+        for i in 0..frames {
+            let chunk = chunks.next().unwrap_or(&[]);
+            let seq = self.next_seq;
+            let k = self.idx(seq);
+            store[k * cap..k * cap + chunk.len()].copy_from_slice(chunk);
+            self.slots[k] = SendSlot {
+                len: chunk.len() as u16,
+                end: i + 1 == frames,
+                ..SendSlot::default()
+            };
+            self.next_seq += 1;
+        }
+        true
+    }
+
+    /// Writes frames into `w`: pending retransmissions first (oldest first), then new
+    /// frames in order, while they fit.
+    pub fn fill(&mut self, now: Time, store: &[u8], cap: usize, w: &mut Writer<'_>) -> Filled {
+        let mut out = Filled::default();
+        let mut seq = self.una;
+        while self.retx_pending > 0 && seq < self.next_unsent {
+            let k = self.idx(seq);
+            if self.slots[k].retx {
+                let s = &mut self.slots[k];
+                let data = &store[k * cap..k * cap + s.len as usize];
+                if !w.push_frame(seq, s.end, data) {
+                    return out;
+                }
+                s.retx = false;
+                s.sends += 1;
+                s.last_sent = now;
+                self.retx_pending -= 1;
+                out.frames += 1;
+                out.retransmitted += 1;
+            }
+            seq += 1;
+        }
+        debug_assert_eq!(self.retx_pending, 0, "retransmission marks out of sync");
+        while self.next_unsent < self.next_seq {
+            let seq = self.next_unsent;
+            let k = self.idx(seq);
+            let s = &mut self.slots[k];
+            let data = &store[k * cap..k * cap + s.len as usize];
+            if !w.push_frame(seq, s.end, data) {
+                break;
+            }
+            s.sends = 1;
+            s.last_sent = now;
+            self.next_unsent += 1;
+            out.frames += 1;
+        }
+        out
+    }
+
+    /// Processes a cumulative ack (`ack` = next frame the peer expects) and a selective
+    /// ack bitmap (bit `i`: frame `ack + 1 + i` received). `ack` must be at most
+    /// [`max_ack`](Self::max_ack); older acks are harmless.
+    pub fn on_ack(&mut self, now: Time, ack: u64, sack: u64) -> AckOutcome {
+        debug_assert!(ack <= self.next_unsent);
+        let mut out = AckOutcome::default();
+        let mut newest: Option<Time> = None;
+        let mut sample = |s: &SendSlot| {
+            if s.sends == 1 {
+                newest = Some(newest.map_or(s.last_sent, |t| t.max(s.last_sent)));
+            }
+        };
+        while self.una < ack.min(self.next_unsent) {
+            let k = self.idx(self.una);
+            let s = self.slots[k];
+            if !s.sacked {
+                sample(&s);
+            }
+            if s.retx {
+                self.retx_pending -= 1;
+            }
+            self.slots[k] = SendSlot::default();
+            self.una += 1;
+            out.advanced = true;
+            out.progress = true;
+        }
+        if sack != 0 {
+            let mut highest = None;
+            for i in 0..SACK_BITS {
+                if sack >> i & 1 == 0 {
+                    continue;
+                }
+                let Some(seq) = ack.checked_add(1 + i) else {
+                    break;
+                };
+                if seq < self.una || seq >= self.next_unsent {
+                    continue;
+                }
+                highest = Some(seq);
+                let k = self.idx(seq);
+                let s = &mut self.slots[k];
+                if !s.sacked {
+                    s.sacked = true;
+                    out.progress = true;
+                    if s.retx {
+                        s.retx = false;
+                        self.retx_pending -= 1;
+                    }
+                    let s = *s;
+                    sample(&s);
+                }
+            }
+            if let Some(hi) = highest {
+                out.fast_marked = self.fast_retransmit(hi);
+            }
+        }
+        out.sample_us = newest.map(|t| now.micros_since(t));
+        out
+    }
+
+    /// Marks holes with at least [`FAST_RETRANSMIT_THRESHOLD`] selectively acked frames
+    /// above them, once per hole until the next timeout.
+    fn fast_retransmit(&mut self, highest: u64) -> u32 {
+        let mut above = 0u32;
+        let mut marked = 0;
+        let mut seq = highest;
+        while seq >= self.una {
+            let k = self.idx(seq);
+            let s = &mut self.slots[k];
+            if s.sacked {
+                above += 1;
+            } else if above >= FAST_RETRANSMIT_THRESHOLD && s.sends > 0 && !s.retx && !s.fast_done {
+                s.retx = true;
+                s.fast_done = true;
+                self.retx_pending += 1;
+                marked += 1;
+            }
+            if seq == 0 {
+                break;
+            }
+            seq -= 1;
+        }
+        marked
+    }
+
+    /// The retransmission timer expired: marks every unacknowledged frame in flight for
+    /// retransmission and re-arms fast retransmit. Returns the frames marked.
+    pub fn on_timeout(&mut self) -> u32 {
+        let mut marked = 0;
+        for seq in self.una..self.next_unsent {
+            let k = self.idx(seq);
+            let s = &mut self.slots[k];
+            s.fast_done = false;
+            if !s.sacked && !s.retx {
+                s.retx = true;
+                self.retx_pending += 1;
+                marked += 1;
+            }
+        }
+        marked
+    }
+}
+
+#[derive(Clone, Copy, Debug, Default)]
+struct RecvSlot {
+    present: bool,
+    end: bool,
+    len: u16,
+}
+
+/// The receiving half: frames below `expected` were all received; those below
+/// `deliver_seq` were handed to the application; frames are accepted while
+/// `seq < deliver_seq + window`.
+#[derive(Debug)]
+pub struct RecvWindow {
+    slots: Box<[RecvSlot]>,
+    deliver_seq: u64,
+    expected: u64,
+    /// One past the last frame that ends a message among the in-order frames.
+    complete_upto: u64,
+}
+
+/// Fate of one received frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Accept {
+    /// Stored.
+    New,
+    /// Received before.
+    Duplicate,
+    /// Beyond the receive window; not stored.
+    OutOfWindow,
+}
+
+impl RecvWindow {
+    /// An empty window of `frames` slots.
+    pub fn new(frames: usize) -> Self {
+        RecvWindow {
+            slots: vec![RecvSlot::default(); frames.max(1)].into_boxed_slice(),
+            deliver_seq: 0,
+            expected: 0,
+            complete_upto: 0,
+        }
+    }
+
+    /// Forgets everything. No allocation.
+    pub fn reset(&mut self) {
+        self.slots.fill(RecvSlot::default());
+        self.deliver_seq = 0;
+        self.expected = 0;
+        self.complete_upto = 0;
+    }
+
+    fn idx(&self, seq: u64) -> usize {
+        (seq % self.slots.len() as u64) as usize
+    }
+
+    /// The cumulative ack: next frame expected in order.
+    pub fn expected(&self) -> u64 {
+        self.expected
+    }
+
+    /// Stores `frame` (its payload at most `cap` bytes) in `store` if new and in the window.
+    pub fn accept(&mut self, store: &mut [u8], cap: usize, frame: &Frame<'_>) -> Accept {
+        debug_assert!(frame.payload.len() <= cap);
+        if frame.seq < self.expected {
+            return Accept::Duplicate;
+        }
+        if frame.seq - self.deliver_seq >= self.slots.len() as u64 || frame.payload.len() > cap {
+            return Accept::OutOfWindow;
+        }
+        let k = self.idx(frame.seq);
+        if self.slots[k].present {
+            return Accept::Duplicate;
+        }
+        store[k * cap..k * cap + frame.payload.len()].copy_from_slice(frame.payload);
+        self.slots[k] = RecvSlot {
+            present: true,
+            end: frame.end,
+            len: frame.payload.len() as u16,
+        };
+        while self.expected - self.deliver_seq < self.slots.len() as u64 {
+            let s = self.slots[self.idx(self.expected)];
+            if !s.present {
+                break;
+            }
+            self.expected += 1;
+            if s.end {
+                self.complete_upto = self.expected;
+            }
+        }
+        Accept::New
+    }
+
+    /// The selective-ack bitmap: bit `i` set if frame `expected + 1 + i` is buffered.
+    pub fn sack(&self) -> u64 {
+        let mut bits = 0u64;
+        for i in 0..SACK_BITS {
+            let Some(seq) = self.expected.checked_add(1 + i) else {
+                break;
+            };
+            if seq - self.deliver_seq >= self.slots.len() as u64 {
+                break;
+            }
+            if self.slots[self.idx(seq)].present {
+                bits |= 1 << i;
+            }
+        }
+        bits
+    }
+
+    /// A whole message is ready for delivery.
+    pub fn has_message(&self) -> bool {
+        self.deliver_seq < self.complete_upto
+    }
+
+    /// Copies the next complete message into `buf` (as much as fits) and frees its
+    /// frames. Returns `(copied, full_length)`.
+    pub fn deliver(&mut self, store: &[u8], cap: usize, buf: &mut [u8]) -> Option<(usize, usize)> {
+        if !self.has_message() {
+            return None;
+        }
+        let (mut copied, mut total) = (0, 0);
+        while self.deliver_seq < self.complete_upto {
+            let k = self.idx(self.deliver_seq);
+            let s = self.slots[k];
+            debug_assert!(s.present);
+            let n = (s.len as usize).min(buf.len() - copied);
+            buf[copied..copied + n].copy_from_slice(&store[k * cap..k * cap + n]);
+            copied += n;
+            total += s.len as usize;
+            self.slots[k] = RecvSlot::default();
+            self.deliver_seq += 1;
+            if s.end {
+                break;
+            }
+        }
+        Some((copied, total))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::wire::{Body, Header, Kind};
+    use crate::ProcessId;
+
+    const CAP: usize = 100;
+
+    fn header() -> Header {
+        Header {
+            kind: Kind::Data,
+            cluster_id: 1,
+            sender: ProcessId::named("a", 1),
+            receiver_incarnation: 1,
+            ack: 0,
+            sack: 0,
+        }
+    }
+
+    /// Sends whatever `tx` has in one datagram; returns its frames' (seq, payload).
+    fn transmit(tx: &mut SendWindow, store: &[u8], now: Time) -> Vec<(u64, bool, Vec<u8>)> {
+        let mut buf = [0u8; 1400];
+        let mut w = Writer::new(&mut buf, &header()).unwrap();
+        tx.fill(now, store, CAP, &mut w);
+        if w.frames() == 0 {
+            return vec![];
+        }
+        let len = w.finish(0);
+        let d = crate::wire::decode(&buf[..len], CAP).unwrap();
+        let Body::Data(frames) = d.body else {
+            unreachable!()
+        };
+        frames.map(|f| (f.seq, f.end, f.payload.to_vec())).collect()
+    }
+
+    #[test]
+    fn window_bounds_and_fragmentation() {
+        let mut tx = SendWindow::new(4);
+        let mut store = vec![0u8; 4 * CAP];
+        assert!(tx.push(&mut store, CAP, &[1; 250])); // 3 frames
+        assert_eq!(tx.free_frames(), 1);
+        assert!(!tx.push(&mut store, CAP, &[2; 101]));
+        assert!(tx.push(&mut store, CAP, b""));
+        assert_eq!(tx.free_frames(), 0);
+        let sent = transmit(&mut tx, &store, Time(10));
+        let lens: Vec<_> = sent.iter().map(|f| (f.0, f.1, f.2.len())).collect();
+        assert_eq!(
+            lens,
+            vec![
+                (0, false, 100),
+                (1, false, 100),
+                (2, true, 50),
+                (3, true, 0)
+            ]
+        );
+        assert!(tx.in_flight() && !tx.has_sendable());
+        let out = tx.on_ack(Time(30), 2, 0);
+        assert!(out.advanced && out.progress);
+        assert_eq!(out.sample_us, Some(20));
+        assert_eq!(tx.free_frames(), 2);
+    }
+
+    #[test]
+    fn sack_marks_and_fast_retransmit() {
+        let mut tx = SendWindow::new(16);
+        let mut store = vec![0u8; 16 * CAP];
+        for i in 0..8u8 {
+            assert!(tx.push(&mut store, CAP, &[i]));
+        }
+        transmit(&mut tx, &store, Time(0));
+        // Receiver got 0, 2, 3, 4 (1 lost): ack = 1, sack bits for 2, 3, 4 → bits 0, 1, 2.
+        let out = tx.on_ack(Time(100), 1, 0b111);
+        assert_eq!(out.fast_marked, 1);
+        assert!(tx.has_sendable());
+        let again = transmit(&mut tx, &store, Time(110));
+        assert_eq!(again, vec![(1, true, vec![1])]);
+        // The same information again does not fast-retransmit twice.
+        assert_eq!(tx.on_ack(Time(120), 1, 0b111).fast_marked, 0);
+        // Karn: ack of the retransmitted frame gives no sample from it; 5 was sent once.
+        let out = tx.on_ack(Time(200), 6, 0);
+        assert_eq!(out.sample_us, Some(200));
+        let out = tx.on_ack(Time(200), 6, 0);
+        assert!(!out.progress);
+        // Timeout marks the rest (6, 7).
+        assert_eq!(tx.on_timeout(), 2);
+        assert_eq!(transmit(&mut tx, &store, Time(300)).len(), 2);
+        let out = tx.on_ack(Time(400), 8, 0);
+        assert_eq!(out.sample_us, None, "only retransmitted frames acked");
+        assert!(!tx.in_flight());
+    }
+
+    #[test]
+    fn below_threshold_no_fast_retransmit() {
+        let mut tx = SendWindow::new(16);
+        let mut store = vec![0u8; 16 * CAP];
+        for i in 0..4u8 {
+            tx.push(&mut store, CAP, &[i]);
+        }
+        transmit(&mut tx, &store, Time(0));
+        assert_eq!(tx.on_ack(Time(1), 0, 0b11).fast_marked, 0);
+        assert_eq!(tx.on_ack(Time(1), 0, 0b111).fast_marked, 1);
+    }
+
+    #[test]
+    fn receive_reorders_and_reassembles() {
+        let mut rx = RecvWindow::new(8);
+        let mut store = vec![0u8; 8 * CAP];
+        let f = |seq, end, p: &'static [u8]| Frame {
+            seq,
+            end,
+            payload: p,
+        };
+        assert_eq!(rx.accept(&mut store, CAP, &f(2, true, b"c")), Accept::New);
+        assert_eq!(rx.sack(), 0b10);
+        assert_eq!(rx.accept(&mut store, CAP, &f(1, false, b"b")), Accept::New);
+        assert_eq!(rx.sack(), 0b11);
+        assert!(!rx.has_message());
+        assert_eq!(
+            rx.accept(&mut store, CAP, &f(2, true, b"c")),
+            Accept::Duplicate
+        );
+        assert_eq!(rx.accept(&mut store, CAP, &f(0, true, b"a")), Accept::New);
+        assert_eq!(rx.expected(), 3);
+        assert_eq!(rx.sack(), 0);
+        assert_eq!(
+            rx.accept(&mut store, CAP, &f(0, true, b"a")),
+            Accept::Duplicate
+        );
+        assert_eq!(
+            rx.accept(&mut store, CAP, &f(8, true, b"z")),
+            Accept::OutOfWindow
+        );
+        let mut buf = [0u8; 10];
+        assert_eq!(rx.deliver(&store, CAP, &mut buf), Some((1, 1)));
+        assert_eq!(&buf[..1], b"a");
+        assert_eq!(rx.deliver(&store, CAP, &mut buf), Some((2, 2)));
+        assert_eq!(&buf[..2], b"bc");
+        assert_eq!(rx.deliver(&store, CAP, &mut buf), None);
+        // Window slides with delivery.
+        assert_eq!(rx.accept(&mut store, CAP, &f(8, true, b"z")), Accept::New);
+        assert_eq!(rx.sack(), 1 << 4);
+    }
+
+    #[test]
+    fn short_buffer_truncates() {
+        let mut rx = RecvWindow::new(4);
+        let mut store = vec![0u8; 4 * CAP];
+        let p = [7u8; 50];
+        rx.accept(
+            &mut store,
+            CAP,
+            &Frame {
+                seq: 0,
+                end: true,
+                payload: &p,
+            },
+        );
+        let mut buf = [0u8; 10];
+        assert_eq!(rx.deliver(&store, CAP, &mut buf), Some((10, 50)));
+    }
+}

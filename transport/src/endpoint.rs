@@ -1,0 +1,693 @@
+//! The sans-IO endpoint: a fixed table of reliable FIFO channels, one per peer node.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use crate::peer::{Peer, PeerIndex};
+use crate::wire::{self, Body, Header, Kind, Writer};
+use crate::{
+    channel::Accept, earliest, DropReason, PeerStats, ProcessId, SendError, Stats, Time,
+    TransportConfig,
+};
+
+/// A datagram produced by [`Endpoint::poll_transmit`]: send `buf[..len]` to `dst`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Transmit {
+    /// Destination address.
+    pub dst: SocketAddr,
+    /// Length of the datagram written at the start of the caller's buffer.
+    pub len: usize,
+}
+
+/// Something the application should know about a peer.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum TransportEvent {
+    /// The peer stopped answering: `max_retries` retransmission timeouts in a row, or
+    /// `unreachable_after_us` without acknowledgement progress while data or a keepalive
+    /// was outstanding. Raised once per silence; the channel stays open (and keeps
+    /// retransmitting with backoff) until the application disconnects it.
+    PeerUnreachable(ProcessId),
+}
+
+/// Where an incoming or outgoing process lands in the peer table.
+#[derive(Clone, Copy, Debug)]
+enum Slot {
+    /// The open channel with exactly this incarnation.
+    Existing(usize),
+    /// The node's entry, to be reopened for a newer incarnation.
+    Renew(usize),
+    /// A free entry for a node never seen.
+    New,
+}
+
+/// The transport core: reliable, exactly-once, FIFO message channels between this
+/// process and its peers, over an unreliable datagram service supplied by the caller.
+///
+/// Sans-IO: inputs are [`send`](Endpoint::send), [`handle_datagram`](Endpoint::handle_datagram)
+/// and [`handle_timeout`](Endpoint::handle_timeout), each with the current time; outputs
+/// are drained with [`poll_transmit`](Endpoint::poll_transmit) (call it until `None`
+/// after every input), [`poll_delivery`](Endpoint::poll_delivery) and
+/// [`poll_event`](Endpoint::poll_event); [`poll_timeout`](Endpoint::poll_timeout) says
+/// when to call `handle_timeout` next.
+///
+/// All memory is allocated in [`Endpoint::new`]: the peer table (`max_peers` entries
+/// with their windows) and the frame stores (see [`TransportConfig::reserved_bytes`]).
+/// No other method allocates.
+///
+/// Channels are keyed by node name: one entry per node, holding the newest incarnation
+/// seen. Entries are never reused for another node, so `max_peers` bounds the number of
+/// distinct node names over the endpoint's life.
+#[derive(Debug)]
+pub struct Endpoint {
+    cfg: TransportConfig,
+    me: ProcessId,
+    cap: usize,
+    peers: Vec<Peer>,
+    peer_count: usize,
+    index: PeerIndex,
+    tx_store: Vec<u8>,
+    rx_store: Vec<u8>,
+    events: VecDeque<(u32, ProcessId)>,
+    events_cap: usize,
+    stats: Stats,
+    tx_cursor: usize,
+    rx_cursor: usize,
+    last_now: Time,
+}
+
+fn region(store: &mut [u8], entry: usize, slots: usize, cap: usize) -> &mut [u8] {
+    let per = slots * cap;
+    &mut store[entry * per..(entry + 1) * per]
+}
+
+impl Endpoint {
+    /// Creates an endpoint for process `me`, allocating every buffer it will ever use.
+    /// The config is [normalized](TransportConfig::normalized) first.
+    pub fn new(config: TransportConfig, me: ProcessId) -> Endpoint {
+        let cfg = config.normalized();
+        let cap = cfg.frame_capacity();
+        let peers = (0..cfg.max_peers).map(|_| Peer::new(&cfg, me)).collect();
+        let events_cap = cfg.max_peers * 2;
+        Endpoint {
+            cap,
+            peers,
+            peer_count: 0,
+            index: PeerIndex::new(cfg.max_peers),
+            // Zeroed allocations: the OS backs pages lazily, as traffic touches them.
+            tx_store: vec![0u8; cfg.max_peers * cfg.send_window * cap],
+            rx_store: vec![0u8; cfg.max_peers * cfg.recv_window * cap],
+            events: VecDeque::with_capacity(events_cap),
+            events_cap,
+            stats: Stats::default(),
+            tx_cursor: 0,
+            rx_cursor: 0,
+            last_now: Time::ZERO,
+            me,
+            cfg,
+        }
+    }
+
+    /// This process.
+    pub fn local_id(&self) -> ProcessId {
+        self.me
+    }
+
+    /// The (normalized) configuration in use.
+    pub fn config(&self) -> &TransportConfig {
+        &self.cfg
+    }
+
+    fn note_now(&mut self, now: Time) {
+        self.last_now = self.last_now.max(now);
+    }
+
+    fn classify(&self, id: ProcessId) -> Result<Slot, DropReason> {
+        match self.index.find(&id.node, &self.peers[..self.peer_count]) {
+            Some(i) => {
+                let p = &self.peers[i];
+                if id.incarnation < p.id.incarnation {
+                    Err(DropReason::StaleIncarnation)
+                } else if id.incarnation > p.id.incarnation {
+                    Ok(Slot::Renew(i))
+                } else if p.closed {
+                    Err(DropReason::Disconnected)
+                } else {
+                    Ok(Slot::Existing(i))
+                }
+            }
+            None if self.peer_count < self.peers.len() => Ok(Slot::New),
+            None => Err(DropReason::PeerTableFull),
+        }
+    }
+
+    fn open(&mut self, slot: Slot, id: ProcessId, now: Time) -> usize {
+        let i = match slot {
+            Slot::Existing(i) => return i,
+            Slot::Renew(i) => i,
+            Slot::New => {
+                let i = self.peer_count;
+                self.peer_count += 1;
+                self.index.insert(&id.node, i);
+                i
+            }
+        };
+        self.peers[i].open(id, now);
+        i
+    }
+
+    /// Queues one message for reliable FIFO delivery to `to` at `addr`, opening the
+    /// channel on first use (or reopening it for a newer incarnation of the node, which
+    /// discards whatever was queued for the older one). `addr` replaces the peer's
+    /// address. Transmission happens in [`poll_transmit`](Endpoint::poll_transmit).
+    pub fn send(
+        &mut self,
+        now: Time,
+        to: ProcessId,
+        addr: SocketAddr,
+        msg: &[u8],
+    ) -> Result<(), SendError> {
+        self.note_now(now);
+        if msg.len() > self.cfg.max_message {
+            return Err(SendError::TooLarge {
+                len: msg.len(),
+                max: self.cfg.max_message,
+            });
+        }
+        let slot = match self.classify(to) {
+            Ok(s) => s,
+            Err(DropReason::StaleIncarnation) => {
+                let current = self
+                    .index
+                    .find(&to.node, &self.peers[..self.peer_count])
+                    .map_or(0, |i| self.peers[i].id.incarnation);
+                return Err(SendError::StaleIncarnation { peer: to, current });
+            }
+            Err(DropReason::Disconnected) => return Err(SendError::Disconnected(to)),
+            Err(_) => return Err(SendError::PeerTableFull),
+        };
+        if let Slot::Existing(i) = slot {
+            if self.cfg.frames_for(msg.len()) > self.peers[i].tx.free_frames() {
+                return Err(SendError::WindowFull);
+            }
+        }
+        let i = self.open(slot, to, now);
+        let (w, cap) = (self.cfg.send_window, self.cap);
+        let p = &mut self.peers[i];
+        p.addr = Some(addr);
+        if !p.tx.push(region(&mut self.tx_store, i, w, cap), cap, msg) {
+            debug_assert!(false, "window checked above");
+            return Err(SendError::WindowFull);
+        }
+        p.counters.messages_sent += 1;
+        self.stats.messages_sent += 1;
+        Ok(())
+    }
+
+    /// Feeds one datagram received from `from`. Never panics: anything that fails to
+    /// decode, or is not for us, is dropped and counted in [`Stats::drops`].
+    pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]) {
+        self.note_now(now);
+        self.stats.datagrams_in += 1;
+        self.stats.bytes_in += datagram.len() as u64;
+        let d = match wire::decode(datagram, self.cap) {
+            Ok(d) => d,
+            Err(e) => return self.stats.drop(e.drop_reason()),
+        };
+        let h = d.header;
+        if h.cluster_id != self.cfg.cluster_id {
+            return self.stats.drop(DropReason::ForeignCluster);
+        }
+        if h.receiver_incarnation != 0 && h.receiver_incarnation != self.me.incarnation {
+            return self.stats.drop(DropReason::WrongReceiver);
+        }
+        let slot = match self.classify(h.sender) {
+            Ok(s) => s,
+            Err(reason) => return self.stats.drop(reason),
+        };
+        // A channel about to be opened has sent nothing: it can only be acked with 0.
+        let max_ack = match slot {
+            Slot::Existing(i) => self.peers[i].tx.max_ack(),
+            _ => 0,
+        };
+        if h.ack > max_ack {
+            return self.stats.drop(DropReason::Malformed);
+        }
+        let i = self.open(slot, h.sender, now);
+        let (w, cap) = (self.cfg.recv_window, self.cap);
+        let cfg = self.cfg;
+        let p = &mut self.peers[i];
+        p.addr = Some(from);
+        p.counters.datagrams_in += 1;
+        p.counters.bytes_in += datagram.len() as u64;
+
+        let out = p.tx.on_ack(now, h.ack, h.sack);
+        if let Some(sample) = out.sample_us {
+            p.rtt.on_sample(sample);
+        }
+        if out.fast_marked > 0 {
+            p.counters.fast_retransmits += out.fast_marked as u64;
+            self.stats.fast_retransmits += out.fast_marked as u64;
+        }
+        if out.progress {
+            p.on_progress(now);
+        }
+        if out.advanced {
+            p.rto_deadline = p.outstanding().then(|| now + p.rtt.rto());
+        }
+
+        match d.body {
+            Body::Ack { echo: 0 } => {}
+            Body::Ack { echo } => {
+                let sent = echo - 1;
+                if p.ka_since.is_some_and(|t| t.0 <= sent) && sent <= now.0 {
+                    p.rtt.on_sample(now.0 - sent);
+                    p.on_progress(now);
+                    if !p.outstanding() {
+                        p.rto_deadline = None;
+                    }
+                }
+            }
+            Body::Keepalive { ts } => {
+                p.echo = ts;
+                self.stats.keepalives_received += 1;
+            }
+            Body::Data(frames) => {
+                let store = region(&mut self.rx_store, i, w, cap);
+                let (mut new, mut dup, mut outside) = (0u32, 0u32, 0u32);
+                for f in frames {
+                    match p.rx.accept(store, cap, &f) {
+                        Accept::New => new += 1,
+                        Accept::Duplicate => dup += 1,
+                        Accept::OutOfWindow => outside += 1,
+                    }
+                }
+                p.counters.duplicates += dup as u64;
+                self.stats.duplicates += dup as u64;
+                if new == 0 {
+                    self.stats.drop(if outside > 0 {
+                        DropReason::WindowFull
+                    } else {
+                        DropReason::Duplicate
+                    });
+                }
+                p.data_unacked += 1;
+                // Anomalies (loss, reordering, duplicates) are reported at once; in-order
+                // data is acked every second datagram or after `delayed_ack_us`.
+                if dup > 0 || outside > 0 || p.data_unacked >= 2 || p.rx.sack() != 0 {
+                    p.ack_due = Some(now);
+                } else {
+                    p.ack_due = earliest(p.ack_due, Some(now + cfg.delayed_ack_us));
+                }
+            }
+        }
+    }
+
+    /// Copies the next in-order message into `buf` and returns its sender and length.
+    /// Messages of each peer come in send order; peers are served round robin.
+    ///
+    /// `buf` should hold `max_message` bytes: a longer message is cut to `buf.len()`
+    /// (counted in [`Stats::truncated_deliveries`]).
+    pub fn poll_delivery(&mut self, buf: &mut [u8]) -> Option<(ProcessId, usize)> {
+        let n = self.peer_count;
+        for k in 0..n {
+            let i = (self.rx_cursor + k) % n;
+            let p = &mut self.peers[i];
+            if p.closed || !p.rx.has_message() {
+                continue;
+            }
+            let store = region(&mut self.rx_store, i, self.cfg.recv_window, self.cap);
+            let (copied, total) = p.rx.deliver(store, self.cap, buf)?;
+            if copied < total {
+                self.stats.truncated_deliveries += 1;
+            }
+            p.counters.messages_delivered += 1;
+            self.stats.messages_delivered += 1;
+            self.rx_cursor = (i + 1) % n;
+            return Some((p.id, copied));
+        }
+        None
+    }
+
+    /// Writes the next datagram to send into `buf` (which should hold `mtu` bytes) and
+    /// returns its destination and length; `None` when nothing is due. Coalesces small
+    /// messages, carries fragments, retransmissions, piggy-backed acks, ack-only
+    /// datagrams and keepalives. Peers are served round robin.
+    pub fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
+        self.note_now(now);
+        let n = self.peer_count;
+        for k in 0..n {
+            let i = (self.tx_cursor + k) % n;
+            if !self.peers[i].wants_transmit(now, &self.cfg) {
+                continue;
+            }
+            if let Some(t) = self.build(i, now, buf) {
+                self.tx_cursor = (i + 1) % n;
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    fn build(&mut self, i: usize, now: Time, buf: &mut [u8]) -> Option<Transmit> {
+        let limit = buf.len().min(self.cfg.mtu);
+        let buf = &mut buf[..limit];
+        let (w, cap) = (self.cfg.send_window, self.cap);
+        let p = &mut self.peers[i];
+        let dst = p.addr?;
+        let keepalive = p.ka_resend || p.keepalive_at(&self.cfg).is_some_and(|t| t <= now);
+        let kind = if p.echo != 0 {
+            Kind::Ack
+        } else if keepalive {
+            Kind::Keepalive
+        } else if p.tx.has_sendable() {
+            Kind::Data
+        } else {
+            Kind::Ack
+        };
+        let header = Header {
+            kind,
+            cluster_id: self.cfg.cluster_id,
+            sender: self.me,
+            receiver_incarnation: p.id.incarnation,
+            ack: p.rx.expected(),
+            sack: p.rx.sack(),
+        };
+        let Some(mut writer) = Writer::new(buf, &header) else {
+            debug_assert!(false, "transmit buffer smaller than a header");
+            return None;
+        };
+        let was_outstanding = p.outstanding();
+        let stamp = match kind {
+            Kind::Data => {
+                let store = region(&mut self.tx_store, i, w, cap);
+                let f = p.tx.fill(now, store, cap, &mut writer);
+                if f.frames == 0 {
+                    debug_assert!(false, "transmit buffer smaller than the mtu");
+                    return None;
+                }
+                self.stats.frames_sent += f.frames as u64;
+                self.stats.retransmissions += f.retransmitted as u64;
+                p.counters.retransmissions += f.retransmitted as u64;
+                0
+            }
+            Kind::Keepalive => {
+                p.ka_resend = false;
+                p.ka_since.get_or_insert(now);
+                self.stats.keepalives_sent += 1;
+                p.counters.keepalives_sent += 1;
+                now.0.saturating_add(1)
+            }
+            Kind::Ack => {
+                self.stats.acks_sent += 1;
+                p.counters.acks_sent += 1;
+                std::mem::take(&mut p.echo)
+            }
+        };
+        if kind != Kind::Ack {
+            p.last_reliable_tx = now;
+            if !was_outstanding {
+                p.last_progress = now;
+            }
+            if p.rto_deadline.is_none() {
+                p.rto_deadline = Some(now + p.rtt.rto());
+            }
+        }
+        let len = writer.finish(stamp);
+        p.ack_due = None;
+        p.data_unacked = 0;
+        p.counters.datagrams_out += 1;
+        p.counters.bytes_out += len as u64;
+        self.stats.datagrams_out += 1;
+        self.stats.bytes_out += len as u64;
+        Some(Transmit { dst, len })
+    }
+
+    /// The next [`TransportEvent`], if any.
+    pub fn poll_event(&mut self) -> Option<TransportEvent> {
+        let (i, id) = self.events.pop_front()?;
+        if let Some(p) = self.peers.get_mut(i as usize) {
+            if p.id == id {
+                p.event_queued = false;
+            }
+        }
+        Some(TransportEvent::PeerUnreachable(id))
+    }
+
+    /// Runs timers due at `now`: retransmission timeouts (with backoff) and silence
+    /// detection. Acks and keepalives that fall due are sent by the next
+    /// [`poll_transmit`](Endpoint::poll_transmit).
+    pub fn handle_timeout(&mut self, now: Time) {
+        self.note_now(now);
+        for i in 0..self.peer_count {
+            let p = &mut self.peers[i];
+            let out = p.on_timeout(now, &self.cfg);
+            if out.fired {
+                self.stats.timeouts += 1;
+            }
+            if out.unreachable {
+                self.stats.unreachable_events += 1;
+                if !p.event_queued && self.events.len() < self.events_cap {
+                    p.event_queued = true;
+                    self.events.push_back((i as u32, p.id));
+                }
+            }
+        }
+    }
+
+    /// The earliest time at which [`handle_timeout`](Endpoint::handle_timeout) (or
+    /// [`poll_transmit`](Endpoint::poll_transmit), for delayed acks and keepalives) has
+    /// work; `None` if no timer runs.
+    pub fn poll_timeout(&self) -> Option<Time> {
+        self.peers[..self.peer_count]
+            .iter()
+            .fold(None, |acc, p| earliest(acc, p.deadline(&self.cfg)))
+    }
+
+    /// Closes the channel to this incarnation for good: whatever is queued for it or
+    /// buffered from it is discarded, and its later datagrams are dropped
+    /// ([`DropReason::Disconnected`]). A newer incarnation of the same node may still open
+    /// a fresh channel. Disconnecting an incarnation older than the one known does nothing
+    /// (it is already shut out); one newer than known replaces it. If the peer table is
+    /// full and the node unknown, nothing can be recorded.
+    pub fn disconnect(&mut self, peer: ProcessId) {
+        let now = self.last_now;
+        let slot = match self.classify(peer) {
+            Ok(s) => s,
+            Err(_) => return,
+        };
+        let i = self.open(slot, peer, now);
+        self.peers[i].close();
+    }
+
+    /// The channel to `peer` is closed for good: it was disconnected, or a newer
+    /// incarnation of its node is known.
+    pub fn is_disconnected(&self, peer: ProcessId) -> bool {
+        self.index
+            .find(&peer.node, &self.peers[..self.peer_count])
+            .is_some_and(|i| {
+                let p = &self.peers[i];
+                p.id.incarnation > peer.incarnation || (p.id == peer && p.closed)
+            })
+    }
+
+    /// Totals since creation.
+    pub fn stats(&self) -> Stats {
+        self.stats
+    }
+
+    /// A snapshot of the channel to `peer` (exactly this incarnation).
+    pub fn peer_stats(&self, peer: ProcessId) -> Option<PeerStats> {
+        let i = self
+            .index
+            .find(&peer.node, &self.peers[..self.peer_count])?;
+        let p = &self.peers[i];
+        if p.id != peer {
+            return None;
+        }
+        let c = &p.counters;
+        Some(PeerStats {
+            peer: p.id,
+            addr: p.addr,
+            disconnected: p.closed,
+            unreachable: p.unreachable,
+            srtt_us: p.rtt.srtt(),
+            rttvar_us: p.rtt.rttvar(),
+            rto_us: p.rtt.rto(),
+            frames_in_window: p.tx.used_frames(),
+            retries: p.retries,
+            datagrams_in: c.datagrams_in,
+            bytes_in: c.bytes_in,
+            datagrams_out: c.datagrams_out,
+            bytes_out: c.bytes_out,
+            messages_sent: c.messages_sent,
+            messages_delivered: c.messages_delivered,
+            retransmissions: c.retransmissions,
+            fast_retransmits: c.fast_retransmits,
+            timeouts: c.timeouts,
+            duplicates: c.duplicates,
+            acks_sent: c.acks_sent,
+            keepalives_sent: c.keepalives_sent,
+        })
+    }
+
+    /// Peers in the table (each node counted once, whatever its incarnation).
+    pub fn peer_count(&self) -> usize {
+        self.peer_count
+    }
+
+    /// Frames that can still be queued to `peer` right now (the whole window for a
+    /// channel not opened yet); `None` if sending to it is refused.
+    pub fn send_capacity(&self, peer: ProcessId) -> Option<usize> {
+        match self.classify(peer).ok()? {
+            Slot::Existing(i) => Some(self.peers[i].tx.free_frames()),
+            _ => Some(self.cfg.send_window),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 1], port))
+    }
+
+    /// Moves every datagram between `a` (at port 1) and `b` (port 2), losing none.
+    fn exchange(now: Time, a: &mut Endpoint, b: &mut Endpoint) -> usize {
+        let mut buf = [0u8; 1500];
+        let mut moved = 0;
+        loop {
+            let mut any = false;
+            while let Some(t) = a.poll_transmit(now, &mut buf) {
+                assert_eq!(t.dst, addr(2));
+                b.handle_datagram(now, addr(1), &buf[..t.len]);
+                any = true;
+                moved += 1;
+            }
+            while let Some(t) = b.poll_transmit(now, &mut buf) {
+                a.handle_datagram(now, addr(2), &buf[..t.len]);
+                any = true;
+                moved += 1;
+            }
+            if !any {
+                return moved;
+            }
+        }
+    }
+
+    fn pair() -> (Endpoint, Endpoint, ProcessId, ProcessId) {
+        let (pa, pb) = (ProcessId::named("a", 1), ProcessId::named("b", 1));
+        let cfg = TransportConfig {
+            max_peers: 4,
+            ..TransportConfig::default()
+        };
+        (Endpoint::new(cfg, pa), Endpoint::new(cfg, pb), pa, pb)
+    }
+
+    #[test]
+    fn coalesces_and_delivers_in_order() {
+        let (mut a, mut b, pa, pb) = (pair().0, pair().1, pair().2, pair().3);
+        for i in 0..100u32 {
+            a.send(Time(0), pb, addr(2), &i.to_be_bytes()).unwrap();
+        }
+        let mut buf = [0u8; 1500];
+        let t = a.poll_transmit(Time(0), &mut buf).unwrap();
+        assert!(t.len <= 1400);
+        b.handle_datagram(Time(0), addr(1), &buf[..t.len]);
+        exchange(Time(0), &mut a, &mut b);
+        assert!(a.stats().datagrams_out < 10, "{:?}", a.stats());
+        let mut got = vec![];
+        let mut m = [0u8; 64];
+        while let Some((from, n)) = b.poll_delivery(&mut m) {
+            assert_eq!(from, pa);
+            got.push(u32::from_be_bytes(m[..n].try_into().unwrap()));
+        }
+        assert_eq!(got, (0..100).collect::<Vec<_>>());
+        // In-order data: the receiver's ack is delayed, then sent.
+        assert!(b.poll_timeout().is_some());
+        let due = b.poll_timeout().unwrap();
+        b.handle_timeout(due);
+        exchange(due, &mut a, &mut b);
+        assert_eq!(a.peer_stats(pb).unwrap().frames_in_window, 0);
+        assert!(a.peer_stats(pb).unwrap().srtt_us.is_some());
+    }
+
+    #[test]
+    fn send_errors() {
+        let (mut a, _, _, pb) = pair();
+        let big = vec![0u8; 64 * 1024 + 1];
+        assert_eq!(
+            a.send(Time(0), pb, addr(2), &big),
+            Err(SendError::TooLarge {
+                len: big.len(),
+                max: 64 * 1024
+            })
+        );
+        let mut n = 0;
+        while a.send(Time(0), pb, addr(2), b"x").is_ok() {
+            n += 1;
+        }
+        assert_eq!(n, 256);
+        assert_eq!(
+            a.send(Time(0), pb, addr(2), b"x"),
+            Err(SendError::WindowFull)
+        );
+        a.disconnect(pb);
+        assert!(a.is_disconnected(pb));
+        assert_eq!(
+            a.send(Time(0), pb, addr(2), b"x"),
+            Err(SendError::Disconnected(pb))
+        );
+        let pb2 = ProcessId::named("b", 2);
+        assert!(a.send(Time(0), pb2, addr(2), b"x").is_ok());
+        assert!(matches!(
+            a.send(Time(0), pb, addr(2), b"x"),
+            Err(SendError::StaleIncarnation { current: 2, .. })
+        ));
+        for k in 0..3 {
+            let p = ProcessId::named(&format!("n{k}"), 1);
+            assert!(a.send(Time(0), p, addr(3), b"x").is_ok());
+        }
+        assert_eq!(
+            a.send(Time(0), ProcessId::named("z", 1), addr(3), b"x"),
+            Err(SendError::PeerTableFull)
+        );
+    }
+
+    #[test]
+    fn keepalive_gives_rtt_and_silence_is_reported_once() {
+        let (mut a, mut b, _, pb) = pair();
+        a.send(Time(0), pb, addr(2), b"hi").unwrap();
+        exchange(Time(0), &mut a, &mut b);
+        let t = b.poll_timeout().unwrap();
+        b.handle_timeout(t);
+        exchange(t, &mut a, &mut b);
+        // Idle: next deadline is the keepalive.
+        let ka = a.poll_timeout().unwrap();
+        assert_eq!(ka, Time(1_000_000));
+        let mut buf = [0u8; 1500];
+        let t = a.poll_transmit(ka, &mut buf).unwrap();
+        b.handle_datagram(ka + 500, addr(1), &buf[..t.len]);
+        let t = b.poll_transmit(ka + 500, &mut buf).unwrap();
+        a.handle_datagram(ka + 1000, addr(2), &buf[..t.len]);
+        assert_eq!(a.stats().keepalives_sent, 1);
+        // Two samples of 1 ms (delayed ack, then the keepalive echo): RTTVAR 500 → 375.
+        let ps = a.peer_stats(pb).unwrap();
+        assert_eq!((ps.srtt_us, ps.rttvar_us), (Some(1000), 375));
+        // Now b goes silent: a's keepalives go unanswered until it is reported.
+        let mut now = a.poll_timeout().unwrap();
+        let mut events = 0;
+        for _ in 0..200 {
+            a.handle_timeout(now);
+            while a.poll_transmit(now, &mut buf).is_some() {}
+            while let Some(e) = a.poll_event() {
+                assert_eq!(e, TransportEvent::PeerUnreachable(pb));
+                events += 1;
+            }
+            now = a.poll_timeout().unwrap();
+        }
+        assert_eq!(events, 1);
+        assert!(a.peer_stats(pb).unwrap().unreachable);
+    }
+}

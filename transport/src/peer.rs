@@ -1,0 +1,253 @@
+//! One entry of the peer table: both channel halves plus acknowledgement, timer and
+//! liveness state, and the fixed-capacity index from node name to entry.
+
+use std::net::SocketAddr;
+
+use crate::channel::{RecvWindow, SendWindow};
+use crate::rtt::RttEstimator;
+use crate::stats::PeerCounters;
+use crate::{earliest, NodeId, ProcessId, Time, TransportConfig};
+
+/// The channel to one node: the incarnation it is open with and all per-peer state.
+#[derive(Debug)]
+pub(crate) struct Peer {
+    pub id: ProcessId,
+    pub addr: Option<SocketAddr>,
+    /// Closed for good with `disconnect`.
+    pub closed: bool,
+    pub tx: SendWindow,
+    pub rx: RecvWindow,
+    pub rtt: RttEstimator,
+    pub counters: PeerCounters,
+    /// When an acknowledgement must leave at the latest.
+    pub ack_due: Option<Time>,
+    /// Data datagrams received since we last sent anything to this peer.
+    pub data_unacked: u32,
+    /// Keepalive stamp to echo (0: none).
+    pub echo: u64,
+    pub rto_deadline: Option<Time>,
+    /// Consecutive retransmission timeouts without progress.
+    pub retries: u32,
+    /// Last time data or a keepalive left.
+    pub last_reliable_tx: Time,
+    /// Last acknowledgement progress, or start of the current wait for one.
+    pub last_progress: Time,
+    /// A keepalive is unanswered since this time.
+    pub ka_since: Option<Time>,
+    /// The keepalive must be sent again (its timer expired).
+    pub ka_resend: bool,
+    /// Reported unreachable and silent since.
+    pub unreachable: bool,
+    /// An event for this entry waits in the event queue.
+    pub event_queued: bool,
+}
+
+impl Peer {
+    /// An unused entry with windows of the configured sizes (the only allocation).
+    pub fn new(cfg: &TransportConfig, me: ProcessId) -> Peer {
+        Peer {
+            id: me,
+            addr: None,
+            closed: false,
+            tx: SendWindow::new(cfg.send_window),
+            rx: RecvWindow::new(cfg.recv_window),
+            rtt: RttEstimator::new(cfg.initial_rto_us, cfg.min_rto_us, cfg.max_rto_us),
+            counters: PeerCounters::default(),
+            ack_due: None,
+            data_unacked: 0,
+            echo: 0,
+            rto_deadline: None,
+            retries: 0,
+            last_reliable_tx: Time::ZERO,
+            last_progress: Time::ZERO,
+            ka_since: None,
+            ka_resend: false,
+            unreachable: false,
+            event_queued: false,
+        }
+    }
+
+    /// Starts a fresh channel to `id` (first contact or a new incarnation).
+    pub fn open(&mut self, id: ProcessId, now: Time) {
+        self.id = id;
+        self.closed = false;
+        self.tx.reset();
+        self.rx.reset();
+        self.rtt.reset();
+        self.counters = PeerCounters::default();
+        self.clear_timers();
+        self.last_reliable_tx = now;
+        self.last_progress = now;
+        self.unreachable = false;
+        self.event_queued = false;
+    }
+
+    /// Closes the channel for good, dropping everything queued or buffered.
+    pub fn close(&mut self) {
+        self.closed = true;
+        self.tx.reset();
+        self.rx.reset();
+        self.clear_timers();
+    }
+
+    fn clear_timers(&mut self) {
+        self.ack_due = None;
+        self.data_unacked = 0;
+        self.echo = 0;
+        self.rto_deadline = None;
+        self.retries = 0;
+        self.ka_since = None;
+        self.ka_resend = false;
+    }
+
+    /// Data or a keepalive waits for an answer.
+    pub fn outstanding(&self) -> bool {
+        self.tx.in_flight() || self.ka_since.is_some()
+    }
+
+    /// The peer answered something new: it is alive.
+    pub fn on_progress(&mut self, now: Time) {
+        self.retries = 0;
+        self.last_progress = now;
+        self.unreachable = false;
+        self.ka_since = None;
+        self.ka_resend = false;
+    }
+
+    /// When an idle channel sends its next keepalive.
+    pub fn keepalive_at(&self, cfg: &TransportConfig) -> Option<Time> {
+        if self.closed || self.outstanding() || self.tx.has_sendable() {
+            return None;
+        }
+        Some(self.last_reliable_tx + cfg.keepalive_us)
+    }
+
+    /// `poll_transmit` has something for this peer at `now`.
+    pub fn wants_transmit(&self, now: Time, cfg: &TransportConfig) -> bool {
+        !self.closed
+            && self.addr.is_some()
+            && (self.echo != 0
+                || self.ka_resend
+                || self.tx.has_sendable()
+                || self.ack_due.is_some_and(|t| t <= now)
+                || self.keepalive_at(cfg).is_some_and(|t| t <= now))
+    }
+
+    /// The earliest time this peer needs `handle_timeout` or `poll_transmit`.
+    pub fn deadline(&self, cfg: &TransportConfig) -> Option<Time> {
+        if self.closed {
+            return None;
+        }
+        let silent = (self.outstanding() && !self.unreachable)
+            .then(|| self.last_progress + cfg.unreachable_after_us);
+        earliest(
+            earliest(self.ack_due, self.rto_deadline),
+            earliest(self.keepalive_at(cfg), silent),
+        )
+    }
+
+    /// Runs the retransmission timer and the silence checks.
+    pub fn on_timeout(&mut self, now: Time, cfg: &TransportConfig) -> TimeoutOutcome {
+        let mut out = TimeoutOutcome::default();
+        if self.closed {
+            return out;
+        }
+        if self.rto_deadline.is_some_and(|d| d <= now) {
+            if self.tx.in_flight() {
+                out.marked = self.tx.on_timeout();
+                out.fired = true;
+            } else if self.ka_since.is_some() {
+                self.ka_resend = true;
+                out.fired = true;
+            }
+            if out.fired {
+                self.rtt.backoff();
+                self.retries += 1;
+                self.counters.timeouts += 1;
+                self.rto_deadline = Some(now + self.rtt.rto());
+            } else {
+                self.rto_deadline = None;
+            }
+        }
+        if self.outstanding()
+            && !self.unreachable
+            && (self.retries >= cfg.max_retries
+                || now.micros_since(self.last_progress) >= cfg.unreachable_after_us)
+        {
+            self.unreachable = true;
+            out.unreachable = true;
+        }
+        out
+    }
+}
+
+/// What a timer check did.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct TimeoutOutcome {
+    /// The retransmission timer fired.
+    pub fired: bool,
+    /// Frames marked for retransmission.
+    pub marked: u32,
+    /// The peer became unreachable.
+    pub unreachable: bool,
+}
+
+/// Open-addressing index from node name to peer-table entry, sized once (entries are
+/// never removed: a node keeps its entry, whatever its incarnation).
+#[derive(Debug)]
+pub(crate) struct PeerIndex {
+    slots: Box<[u32]>,
+    mask: usize,
+}
+
+const EMPTY: u32 = u32::MAX;
+
+impl PeerIndex {
+    /// An index for up to `max_peers` entries (load factor at most 1/2).
+    pub fn new(max_peers: usize) -> Self {
+        let size = (max_peers * 2).next_power_of_two().max(2);
+        PeerIndex {
+            slots: vec![EMPTY; size].into_boxed_slice(),
+            mask: size - 1,
+        }
+    }
+
+    fn hash(node: &NodeId) -> usize {
+        // FNV-1a.
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for &b in node.as_bytes() {
+            h ^= b as u64;
+            h = h.wrapping_mul(0x0100_0000_01b3);
+        }
+        (h ^ (h >> 32)) as usize
+    }
+
+    /// The entry of `node`, if any.
+    pub fn find(&self, node: &NodeId, peers: &[Peer]) -> Option<usize> {
+        let mut at = Self::hash(node) & self.mask;
+        for _ in 0..self.slots.len() {
+            let e = self.slots[at];
+            if e == EMPTY {
+                return None;
+            }
+            if peers.get(e as usize).is_some_and(|p| p.id.node == *node) {
+                return Some(e as usize);
+            }
+            at = (at + 1) & self.mask;
+        }
+        None
+    }
+
+    /// Records that `node` lives in entry `entry` (not already present).
+    pub fn insert(&mut self, node: &NodeId, entry: usize) {
+        let mut at = Self::hash(node) & self.mask;
+        for _ in 0..self.slots.len() {
+            if self.slots[at] == EMPTY {
+                self.slots[at] = entry as u32;
+                return;
+            }
+            at = (at + 1) & self.mask;
+        }
+        debug_assert!(false, "peer index full");
+    }
+}

@@ -1,0 +1,562 @@
+//! The datagram format: encoding and strict, panic-free decoding.
+//!
+//! The exact byte layout is documented in `docs/WIRE.md`. In short, all integers are
+//! big-endian:
+//!
+//! ```text
+//! magic u16 | version u8 | kind u8 | cluster u64 | sender_inc u64 | receiver_inc u64 |
+//! ack u64 | sack u64 | name_len u8 | name [name_len] | body | crc32 u32
+//! ```
+//!
+//! with body `count u16, count × (seq u64 | len u16 | flags u8 | payload [len])` for
+//! [`Kind::Data`], `echo u64` for [`Kind::Ack`] and `ts u64` for [`Kind::Keepalive`].
+//! The CRC32 (IEEE, `crc32fast`) covers every byte before it.
+
+use crate::{DropReason, NodeId, ProcessId, MAX_NODE_NAME};
+
+/// First two bytes of every datagram: `"SG"`.
+pub const MAGIC: u16 = 0x5347;
+/// The protocol version this code speaks.
+pub const VERSION: u8 = 1;
+/// Header bytes before the node name.
+pub const FIXED_HEADER_LEN: usize = 45;
+/// Longest header (with a [`MAX_NODE_NAME`]-byte name).
+pub const MAX_HEADER_LEN: usize = FIXED_HEADER_LEN + MAX_NODE_NAME;
+/// Length of the CRC32 trailer.
+pub const CRC_LEN: usize = 4;
+/// Length of a data body's frame count.
+pub const DATA_PREFIX_LEN: usize = 2;
+/// Bytes before each frame's payload: seq, len, flags.
+pub const FRAME_HEADER_LEN: usize = 11;
+/// Length of the ack and keepalive bodies.
+pub const STAMP_LEN: usize = 8;
+/// Shortest valid datagram (one-byte name, ack body).
+pub const MIN_DATAGRAM_LEN: usize = FIXED_HEADER_LEN + 1 + STAMP_LEN + CRC_LEN;
+/// Frame flag: this frame ends its message.
+pub const FLAG_END: u8 = 0x01;
+/// Number of frames after the cumulative ack covered by the selective-ack bitmap.
+pub const SACK_BITS: u64 = 64;
+
+/// Payload bytes of one frame in a datagram of at most `mtu` bytes (for the longest header).
+pub const fn frame_capacity(mtu: usize) -> usize {
+    mtu.saturating_sub(MAX_HEADER_LEN + DATA_PREFIX_LEN + FRAME_HEADER_LEN + CRC_LEN)
+}
+
+/// What a datagram carries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Kind {
+    /// One or more frames (whole small messages or fragments of large ones).
+    Data = 1,
+    /// Acknowledgement only, possibly echoing a keepalive.
+    Ack = 2,
+    /// A probe of an idle channel; answered at once by an [`Kind::Ack`] echoing its stamp.
+    Keepalive = 3,
+}
+
+impl Kind {
+    fn from_u8(b: u8) -> Option<Kind> {
+        match b {
+            1 => Some(Kind::Data),
+            2 => Some(Kind::Ack),
+            3 => Some(Kind::Keepalive),
+            _ => None,
+        }
+    }
+}
+
+/// The fixed part of every datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Header {
+    /// What the body holds.
+    pub kind: Kind,
+    /// The sender's cluster id.
+    pub cluster_id: u64,
+    /// The sending process.
+    pub sender: ProcessId,
+    /// The incarnation of the receiver the datagram is meant for (0: any).
+    pub receiver_incarnation: u64,
+    /// Cumulative ack: every frame of the reverse channel with a lower sequence number
+    /// was received.
+    pub ack: u64,
+    /// Selective ack: bit `i` set means frame `ack + 1 + i` was received.
+    pub sack: u64,
+}
+
+impl Header {
+    /// Encoded length of this header.
+    pub fn encoded_len(&self) -> usize {
+        FIXED_HEADER_LEN + self.sender.node.as_bytes().len()
+    }
+}
+
+/// The body of a decoded datagram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// Validated frames.
+    Data(Frames<'a>),
+    /// An acknowledgement; `echo` is a keepalive stamp being answered (0: none).
+    Ack {
+        /// The echoed keepalive stamp, 0 if none.
+        echo: u64,
+    },
+    /// A keepalive with the sender's stamp (never 0).
+    Keepalive {
+        /// Opaque to the receiver; echoed back in an ack.
+        ts: u64,
+    },
+}
+
+/// A decoded, fully validated datagram borrowing the received bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Datagram<'a> {
+    /// The header.
+    pub header: Header,
+    /// The body.
+    pub body: Body<'a>,
+}
+
+/// One frame: a whole message or one fragment of it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frame<'a> {
+    /// Sequence number in the channel (one per frame).
+    pub seq: u64,
+    /// This frame ends its message.
+    pub end: bool,
+    /// The bytes.
+    pub payload: &'a [u8],
+}
+
+/// Iterator over the frames of a data datagram. Built only by [`decode`], which has
+/// validated every frame, so iteration cannot fail.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Frames<'a> {
+    rest: &'a [u8],
+    left: u16,
+}
+
+impl<'a> Frames<'a> {
+    /// Frames not yet yielded.
+    pub fn len(&self) -> usize {
+        self.left as usize
+    }
+
+    /// No frames left.
+    pub fn is_empty(&self) -> bool {
+        self.left == 0
+    }
+}
+
+impl<'a> Iterator for Frames<'a> {
+    type Item = Frame<'a>;
+    fn next(&mut self) -> Option<Frame<'a>> {
+        if self.left == 0 {
+            return None;
+        }
+        let (frame, rest) = parse_frame(self.rest, usize::MAX).ok()?;
+        self.rest = rest;
+        self.left -= 1;
+        Some(frame)
+    }
+}
+
+/// Why a datagram does not decode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum DecodeError {
+    /// Shorter than the smallest datagram.
+    #[error("datagram of {0} bytes is too short")]
+    TooShort(usize),
+    /// The CRC32 trailer does not match the contents.
+    #[error("checksum mismatch")]
+    Checksum,
+    /// Not our magic number.
+    #[error("bad magic number {0:#06x}")]
+    BadMagic(u16),
+    /// Another protocol version.
+    #[error("unsupported protocol version {0}")]
+    BadVersion(u8),
+    /// Unknown datagram kind.
+    #[error("unknown datagram kind {0}")]
+    BadKind(u8),
+    /// The sender's node name is invalid.
+    #[error("invalid sender node name")]
+    BadName,
+    /// A length or count points past the end of the datagram.
+    #[error("truncated {0}")]
+    Truncated(&'static str),
+    /// Bytes left over after the body.
+    #[error("{0} unexpected bytes after the body")]
+    TrailingBytes(usize),
+    /// A data datagram without frames.
+    #[error("data datagram without frames")]
+    NoFrames,
+    /// A frame longer than the receiver's frame capacity.
+    #[error("frame of {len} bytes exceeds the {max}-byte frame capacity")]
+    FrameTooLong {
+        /// The frame's length.
+        len: usize,
+        /// The receiver's capacity.
+        max: usize,
+    },
+    /// Unknown frame flags, or an empty fragment that does not end its message.
+    #[error("invalid frame flags {0:#04x}")]
+    BadFlags(u8),
+    /// A keepalive with a zero stamp.
+    #[error("keepalive with a zero stamp")]
+    ZeroStamp,
+}
+
+impl DecodeError {
+    /// The counter this error is dropped under.
+    pub fn drop_reason(&self) -> DropReason {
+        match self {
+            DecodeError::Checksum => DropReason::Checksum,
+            DecodeError::BadVersion(_) => DropReason::BadVersion,
+            _ => DropReason::Malformed,
+        }
+    }
+}
+
+fn u16_at(b: &[u8], at: usize) -> Option<u16> {
+    Some(u16::from_be_bytes(b.get(at..at + 2)?.try_into().ok()?))
+}
+
+fn u64_at(b: &[u8], at: usize) -> Option<u64> {
+    Some(u64::from_be_bytes(b.get(at..at + 8)?.try_into().ok()?))
+}
+
+fn parse_frame(b: &[u8], max_len: usize) -> Result<(Frame<'_>, &[u8]), DecodeError> {
+    if b.len() < FRAME_HEADER_LEN {
+        return Err(DecodeError::Truncated("frame header"));
+    }
+    let seq = u64_at(b, 0).ok_or(DecodeError::Truncated("frame header"))?;
+    let len = u16_at(b, 8).ok_or(DecodeError::Truncated("frame header"))? as usize;
+    let flags = b[10];
+    if flags & !FLAG_END != 0 || (len == 0 && flags & FLAG_END == 0) {
+        return Err(DecodeError::BadFlags(flags));
+    }
+    if len > max_len {
+        return Err(DecodeError::FrameTooLong { len, max: max_len });
+    }
+    let payload = b
+        .get(FRAME_HEADER_LEN..FRAME_HEADER_LEN + len)
+        .ok_or(DecodeError::Truncated("frame payload"))?;
+    let frame = Frame {
+        seq,
+        end: flags & FLAG_END != 0,
+        payload,
+    };
+    Ok((frame, &b[FRAME_HEADER_LEN + len..]))
+}
+
+/// Checks the CRC, the header and the whole body of `datagram`; frames longer than
+/// `max_frame` bytes are refused. Never panics.
+pub fn decode(datagram: &[u8], max_frame: usize) -> Result<Datagram<'_>, DecodeError> {
+    if datagram.len() < MIN_DATAGRAM_LEN {
+        return Err(DecodeError::TooShort(datagram.len()));
+    }
+    let (content, trailer) = datagram.split_at(datagram.len() - CRC_LEN);
+    let crc = u32::from_be_bytes(trailer.try_into().map_err(|_| DecodeError::Checksum)?);
+    if crc32fast::hash(content) != crc {
+        return Err(DecodeError::Checksum);
+    }
+    let b = content;
+    let magic = u16_at(b, 0).ok_or(DecodeError::TooShort(datagram.len()))?;
+    if magic != MAGIC {
+        return Err(DecodeError::BadMagic(magic));
+    }
+    if b[2] != VERSION {
+        return Err(DecodeError::BadVersion(b[2]));
+    }
+    let kind = Kind::from_u8(b[3]).ok_or(DecodeError::BadKind(b[3]))?;
+    let field = |at| u64_at(b, at).ok_or(DecodeError::Truncated("header"));
+    let cluster_id = field(4)?;
+    let sender_inc = field(12)?;
+    let receiver_incarnation = field(20)?;
+    let ack = field(28)?;
+    let sack = field(36)?;
+    let name_len = *b.get(44).ok_or(DecodeError::Truncated("header"))? as usize;
+    let name = b
+        .get(FIXED_HEADER_LEN..FIXED_HEADER_LEN + name_len)
+        .ok_or(DecodeError::Truncated("node name"))?;
+    let node = NodeId::from_bytes(name).map_err(|_| DecodeError::BadName)?;
+    let header = Header {
+        kind,
+        cluster_id,
+        sender: ProcessId::new(node, sender_inc),
+        receiver_incarnation,
+        ack,
+        sack,
+    };
+    let body = &b[FIXED_HEADER_LEN + name_len..];
+    let stamp = || -> Result<u64, DecodeError> {
+        let v = u64_at(body, 0).ok_or(DecodeError::Truncated("body"))?;
+        if body.len() > STAMP_LEN {
+            return Err(DecodeError::TrailingBytes(body.len() - STAMP_LEN));
+        }
+        Ok(v)
+    };
+    let body = match kind {
+        Kind::Ack => Body::Ack { echo: stamp()? },
+        Kind::Keepalive => match stamp()? {
+            0 => return Err(DecodeError::ZeroStamp),
+            ts => Body::Keepalive { ts },
+        },
+        Kind::Data => {
+            let count = u16_at(body, 0).ok_or(DecodeError::Truncated("frame count"))?;
+            if count == 0 {
+                return Err(DecodeError::NoFrames);
+            }
+            let frames = &body[DATA_PREFIX_LEN..];
+            let mut rest = frames;
+            for _ in 0..count {
+                rest = parse_frame(rest, max_frame)?.1;
+            }
+            if !rest.is_empty() {
+                return Err(DecodeError::TrailingBytes(rest.len()));
+            }
+            Body::Data(Frames {
+                rest: frames,
+                left: count,
+            })
+        }
+    };
+    Ok(Datagram { header, body })
+}
+
+/// Builds one datagram in place in a caller's buffer.
+///
+/// Usage: [`Writer::new`], then either frames ([`Writer::push_frame`], data only) or
+/// nothing, then [`Writer::finish`] with the body stamp (ack / keepalive) which appends
+/// the CRC and returns the length.
+#[derive(Debug)]
+pub struct Writer<'a> {
+    buf: &'a mut [u8],
+    pos: usize,
+    kind: Kind,
+    frames: u16,
+    count_at: usize,
+}
+
+impl<'a> Writer<'a> {
+    /// Starts a datagram with `header` in `buf`, which bounds its size. `None` if `buf`
+    /// cannot hold the header, body and trailer.
+    pub fn new(buf: &'a mut [u8], header: &Header) -> Option<Writer<'a>> {
+        let name = header.sender.node.as_bytes();
+        let body_min = match header.kind {
+            Kind::Data => DATA_PREFIX_LEN + FRAME_HEADER_LEN,
+            _ => STAMP_LEN,
+        };
+        if buf.len() < header.encoded_len() + body_min + CRC_LEN {
+            return None;
+        }
+        buf[0..2].copy_from_slice(&MAGIC.to_be_bytes());
+        buf[2] = VERSION;
+        buf[3] = header.kind as u8;
+        buf[4..12].copy_from_slice(&header.cluster_id.to_be_bytes());
+        buf[12..20].copy_from_slice(&header.sender.incarnation.to_be_bytes());
+        buf[20..28].copy_from_slice(&header.receiver_incarnation.to_be_bytes());
+        buf[28..36].copy_from_slice(&header.ack.to_be_bytes());
+        buf[36..44].copy_from_slice(&header.sack.to_be_bytes());
+        buf[44] = name.len() as u8;
+        buf[FIXED_HEADER_LEN..FIXED_HEADER_LEN + name.len()].copy_from_slice(name);
+        let mut pos = FIXED_HEADER_LEN + name.len();
+        let count_at = pos;
+        if header.kind == Kind::Data {
+            pos += DATA_PREFIX_LEN; // the count is written by `finish`
+        }
+        Some(Writer {
+            buf,
+            pos,
+            kind: header.kind,
+            frames: 0,
+            count_at,
+        })
+    }
+
+    /// Payload bytes a further frame could carry.
+    pub fn frame_room(&self) -> usize {
+        if self.kind != Kind::Data || self.frames == u16::MAX {
+            return 0;
+        }
+        self.buf
+            .len()
+            .saturating_sub(self.pos + FRAME_HEADER_LEN + CRC_LEN)
+    }
+
+    /// Frames written so far.
+    pub fn frames(&self) -> u16 {
+        self.frames
+    }
+
+    /// Appends a frame; `false` (and nothing written) if it does not fit or the datagram
+    /// is not a data datagram.
+    pub fn push_frame(&mut self, seq: u64, end: bool, payload: &[u8]) -> bool {
+        if payload.len() > self.frame_room() || payload.len() > u16::MAX as usize {
+            return false;
+        }
+        let p = self.pos;
+        self.buf[p..p + 8].copy_from_slice(&seq.to_be_bytes());
+        self.buf[p + 8..p + 10].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+        self.buf[p + 10] = if end { FLAG_END } else { 0 };
+        self.buf[p + FRAME_HEADER_LEN..p + FRAME_HEADER_LEN + payload.len()]
+            .copy_from_slice(payload);
+        self.pos += FRAME_HEADER_LEN + payload.len();
+        self.frames += 1;
+        true
+    }
+
+    /// Writes the body's stamp (ack echo or keepalive stamp; ignored for data) and the
+    /// CRC; returns the datagram's length.
+    pub fn finish(self, stamp: u64) -> usize {
+        let mut pos = self.pos;
+        match self.kind {
+            Kind::Data => {
+                let at = self.count_at;
+                self.buf[at..at + 2].copy_from_slice(&self.frames.to_be_bytes());
+            }
+            Kind::Ack | Kind::Keepalive => {
+                self.buf[pos..pos + STAMP_LEN].copy_from_slice(&stamp.to_be_bytes());
+                pos += STAMP_LEN;
+            }
+        }
+        let crc = crc32fast::hash(&self.buf[..pos]);
+        self.buf[pos..pos + CRC_LEN].copy_from_slice(&crc.to_be_bytes());
+        pos + CRC_LEN
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(kind: Kind) -> Header {
+        Header {
+            kind,
+            cluster_id: 0xdead_beef,
+            sender: ProcessId::named("node-a", 3),
+            receiver_incarnation: 9,
+            ack: 1234,
+            sack: 0b1011,
+        }
+    }
+
+    #[test]
+    fn data_round_trip() {
+        let mut buf = [0u8; 1400];
+        let h = header(Kind::Data);
+        let mut w = Writer::new(&mut buf, &h).unwrap();
+        assert!(w.push_frame(7, true, b"hello"));
+        assert!(w.push_frame(8, false, &[1; 100]));
+        assert!(w.push_frame(9, true, b""));
+        let len = w.finish(0);
+        let d = decode(&buf[..len], 1400).unwrap();
+        assert_eq!(d.header, h);
+        let Body::Data(frames) = d.body else {
+            panic!("not data")
+        };
+        assert_eq!(frames.len(), 3);
+        let v: Vec<_> = frames.collect();
+        assert_eq!(
+            v[0],
+            Frame {
+                seq: 7,
+                end: true,
+                payload: b"hello"
+            }
+        );
+        assert_eq!(v[1].payload.len(), 100);
+        assert!(!v[1].end);
+        assert_eq!(v[2].payload, b"");
+    }
+
+    #[test]
+    fn ack_and_keepalive_round_trip() {
+        let mut buf = [0u8; 200];
+        let len = Writer::new(&mut buf, &header(Kind::Ack))
+            .unwrap()
+            .finish(77);
+        assert_eq!(len, MIN_DATAGRAM_LEN + 5);
+        let d = decode(&buf[..len], 100).unwrap();
+        assert_eq!(d.body, Body::Ack { echo: 77 });
+        let len = Writer::new(&mut buf, &header(Kind::Keepalive))
+            .unwrap()
+            .finish(5);
+        assert_eq!(
+            decode(&buf[..len], 100).unwrap().body,
+            Body::Keepalive { ts: 5 }
+        );
+        let len = Writer::new(&mut buf, &header(Kind::Keepalive))
+            .unwrap()
+            .finish(0);
+        assert_eq!(decode(&buf[..len], 100), Err(DecodeError::ZeroStamp));
+    }
+
+    #[test]
+    fn writer_respects_buffer_size() {
+        let mut buf = [0u8; 120];
+        let h = header(Kind::Data);
+        let mut w = Writer::new(&mut buf, &h).unwrap();
+        let room = w.frame_room();
+        assert_eq!(room, 120 - h.encoded_len() - 2 - FRAME_HEADER_LEN - CRC_LEN);
+        assert!(!w.push_frame(1, true, &vec![0; room + 1]));
+        assert!(w.push_frame(1, true, &vec![0; room]));
+        assert_eq!(w.frame_room(), 0);
+        assert_eq!(w.finish(0), 120);
+        assert!(decode(&buf, room).is_ok());
+        assert_eq!(
+            decode(&buf, room - 1),
+            Err(DecodeError::FrameTooLong {
+                len: room,
+                max: room - 1
+            })
+        );
+        assert!(Writer::new(&mut [0u8; 10], &h).is_none());
+    }
+
+    #[test]
+    fn frame_capacity_fits_the_longest_header() {
+        let cap = frame_capacity(1400);
+        let mut buf = [0u8; 1400];
+        let h = Header {
+            sender: ProcessId::named(&"n".repeat(MAX_NODE_NAME), 1),
+            ..header(Kind::Data)
+        };
+        let mut w = Writer::new(&mut buf, &h).unwrap();
+        assert_eq!(w.frame_room(), cap);
+        assert!(w.push_frame(0, true, &vec![3; cap]));
+        assert_eq!(w.finish(0), 1400);
+    }
+
+    #[test]
+    fn rejects_garbage() {
+        let mut buf = [0u8; 200];
+        let len = Writer::new(&mut buf, &header(Kind::Ack)).unwrap().finish(1);
+        assert_eq!(decode(&buf[..3], 10), Err(DecodeError::TooShort(3)));
+        let mut bad = buf;
+        bad[0] ^= 1;
+        assert_eq!(decode(&bad[..len], 10), Err(DecodeError::Checksum));
+        // Valid CRC over a bad version.
+        let mut v = buf;
+        v[2] = 9;
+        let crc = crc32fast::hash(&v[..len - 4]);
+        v[len - 4..len].copy_from_slice(&crc.to_be_bytes());
+        assert_eq!(decode(&v[..len], 10), Err(DecodeError::BadVersion(9)));
+        assert_eq!(
+            DecodeError::BadVersion(9).drop_reason(),
+            DropReason::BadVersion
+        );
+        // Data with a count larger than the frames present.
+        let h = header(Kind::Data);
+        let mut w = Writer::new(&mut buf, &h).unwrap();
+        w.push_frame(1, true, b"x");
+        let len = w.finish(0);
+        let at = h.encoded_len();
+        buf[at..at + 2].copy_from_slice(&2u16.to_be_bytes());
+        let crc = crc32fast::hash(&buf[..len - 4]);
+        buf[len - 4..len].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(
+            decode(&buf[..len], 100),
+            Err(DecodeError::Truncated(_))
+        ));
+    }
+}
