@@ -6,10 +6,10 @@
 //! construction; a view change allocates nothing.
 //!
 //! The code follows the Appendix of the paper. The pieces:
-//! - [`initiator`]: the mgr task and the reconfiguration initiator task (they share
+//! - `initiator`: the mgr task and the reconfiguration initiator task (they share
 //!   the submit / ack / commit machinery and the State-Xfer handshake);
-//! - [`outer`]: the outer-process task and the outer side of reconfiguration;
-//! - [`join`]: a process outside the group asking to join;
+//! - `outer`: the outer-process task and the outer side of reconfiguration;
+//! - `join`: a process outside the group asking to join;
 //! - this module: state, Gossip and Disconnect, DoPreCommit / DoCommit, the outbox.
 
 mod initiator;
@@ -357,6 +357,32 @@ impl Engine {
     pub fn suspect(&mut self, now: Time, peer: ProcessId) {
         if self.status == Status::Member {
             self.add_faulty(now, peer);
+        }
+    }
+
+    /// Several suspicions at once (e.g. a failure detector reporting a batch): all are
+    /// recorded before the running task reacts, so an idle mgr proposes them as one update.
+    pub fn suspect_all(&mut self, now: Time, peers: &[ProcessId]) {
+        if self.status != Status::Member {
+            return;
+        }
+        let mut first = None;
+        for &p in peers {
+            if self.note_faulty(now, p) && first.is_none() {
+                first = Some(p);
+            }
+        }
+        if let Some(q) = first {
+            match self.role {
+                Role::Initiator => self.initiator_on_faulty(now, q),
+                Role::Outer => {
+                    for &p in peers {
+                        if self.status == Status::Member && self.role == Role::Outer {
+                            self.outer_on_faulty(now, p);
+                        }
+                    }
+                }
+            }
         }
     }
 

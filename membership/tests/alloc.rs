@@ -1,0 +1,93 @@
+//! Zero allocation on the hot path: after warm-up, whole view changes (submit, acks,
+//! commit and install at every member; a join with State-Xfer; a reconfiguration after
+//! the mgr crashes) allocate nothing. A counting global allocator proves it.
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use sgmp_membership::engine::Status;
+use sgmp_membership::testkit::Cluster;
+use sgmp_membership::EngineConfig;
+
+struct Counting;
+
+static COUNTING: AtomicBool = AtomicBool::new(false);
+static ALLOCS: AtomicU64 = AtomicU64::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        if COUNTING.load(Ordering::Relaxed) {
+            ALLOCS.fetch_add(1, Ordering::Relaxed);
+        }
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
+    ALLOCS.store(0, Ordering::SeqCst);
+    COUNTING.store(true, Ordering::SeqCst);
+    let r = f();
+    COUNTING.store(false, Ordering::SeqCst);
+    (r, ALLOCS.load(Ordering::SeqCst))
+}
+
+/// One removal (false suspicion at the mgr) and one join, each a full view change.
+fn remove_and_join(c: &mut Cluster, mgr: usize, victim: usize, joiner: usize) {
+    c.suspect(mgr, victim);
+    c.run_until_quiet(100_000);
+    c.join(joiner, mgr);
+    c.run_until_quiet(100_000);
+}
+
+#[test]
+fn view_changes_allocate_nothing_after_warm_up() {
+    let cfg = EngineConfig {
+        max_members: 16,
+        max_snapshot: 256,
+        ..EngineConfig::default()
+    };
+    let mut c = Cluster::new(7, 9, cfg);
+    c.record_events = false;
+    for e in c.engines.iter_mut() {
+        e.set_snapshot(b"application state");
+    }
+    // Warm-up: one of each kind of view change, so every buffer has met its size.
+    remove_and_join(&mut c, 0, 6, 7);
+    c.crash(0);
+    c.advance(3_000_000, 10_000);
+    assert!(c.engines[1].is_mgr());
+    remove_and_join(&mut c, 1, 5, 8);
+    let v0 = c.engines[1].view().version;
+
+    let ((), allocs) = counted(|| {
+        remove_and_join(&mut c, 1, 4, 9);
+        remove_and_join(&mut c, 1, 3, 10);
+        remove_and_join(&mut c, 1, 7, 11);
+        // The mgr crashes; n2 reconfigures (R-int, R-sub, R-com) and takes over.
+        c.crash(1);
+        c.advance(3_000_000, 10_000);
+    });
+    let v1 = c.engines[2].view().version;
+    assert!(c.engines[2].is_mgr());
+    assert_eq!(c.engines[2].status(), Status::Member);
+    assert!(c.agreed());
+    assert!(v1 >= v0 + 7, "view changes happened: {v0} -> {v1}");
+    assert_eq!(
+        allocs,
+        0,
+        "{allocs} allocations during {} view changes",
+        v1 - v0
+    );
+}

@@ -1,0 +1,221 @@
+//! Protocol message counts against the closed forms of §5.2 of the paper.
+//!
+//! Y successive compressed updates starting from a view of n_x members, update k
+//! removing r_k and adding a_k members (δ_k = a_k − r_k), cost (paper's convention:
+//! self-addressed messages and copies to members being removed count):
+//!
+//!   (2Y+1)·n_x + Σ_{k=x}^{x+Y−1} a_k + 2·Σ_{k=x}^{x+Y−1} (x+Y−k)·δ_k
+//!
+//! and without compression add (Y−1)·n_x + Σ_{k=x}^{x+Y−2} (x+Y−1−k)·δ_k. The paper
+//! writes its sums up to x+Y (Y+1 updates); docs/PROTOCOL.md (decision D7) derives
+//! the corrected limits. On the wire, sgmp sends neither the 2Y+1 self-addressed
+//! messages nor the copies to members already believed faulty (Disconnect).
+
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sgmp_membership::engine::Event;
+use sgmp_membership::msg::MsgKind;
+use sgmp_membership::testkit::Cluster;
+use sgmp_membership::{EngineConfig, EngineStats};
+
+/// One update: how many members it removes and adds.
+#[derive(Clone, Copy, Debug)]
+struct Op {
+    r: usize,
+    a: usize,
+}
+
+fn plan(n: usize, y: usize, max: usize, rng: &mut ChaCha8Rng) -> Vec<Op> {
+    // sizes[k]: members of the view update k modifies.
+    let mut sizes = vec![n];
+    let mut ops: Vec<Op> = Vec::new();
+    for k in 0..y {
+        let size = sizes[k];
+        loop {
+            // The first update is triggered by one event; later ones are batched.
+            let (r, a) = if k == 0 {
+                if rng.gen_bool(0.5) {
+                    (rng.gen_range(1..=2), 0)
+                } else {
+                    (0, 1)
+                }
+            } else {
+                (rng.gen_range(0..=2), rng.gen_range(0..=2))
+            };
+            let mut ok = r + a > 0 && size - r > size / 2 && size - r >= 2 && size - r + a <= max;
+            if k > 0 {
+                // Update k's victims are suspected while update k-1 is in flight, so
+                // their acks of it may be discarded (Disconnect): update k-1 must
+                // still reach a majority without them.
+                let prev = sizes[k - 1];
+                ok &= prev - ops[k - 1].r - r > prev / 2;
+            }
+            if ok {
+                ops.push(Op { r, a });
+                sizes.push(size - r + a);
+                break;
+            }
+        }
+    }
+    ops
+}
+
+fn protocol(a: &[u64]) -> u64 {
+    MsgKind::ALL
+        .iter()
+        .filter(|k| k.is_protocol())
+        .map(|k| a[*k as usize])
+        .sum()
+}
+
+struct Counts {
+    logical: u64,
+    sent: u64,
+    self_addressed: u64,
+    suppressed: u64,
+}
+
+fn run(n: usize, ops: &[Op], compression: bool) -> Counts {
+    let total_adds: usize = ops.iter().map(|o| o.a).sum();
+    let cfg = EngineConfig {
+        max_members: 64,
+        max_snapshot: 16,
+        compression,
+        ..EngineConfig::default()
+    };
+    let mut c = Cluster::new(n, total_adds, cfg);
+    let x = 1u64;
+    let mut next_joiner = n;
+    let mut removed = vec![false; n + total_adds];
+    for (k, op) in ops.iter().enumerate() {
+        if k >= 1 {
+            // Wait until the mgr has submitted update k-1 (piggy-backed on commit k-2),
+            // so that update k's requests are batched into update k.
+            let want = x + k as u64;
+            let mut guard = 0;
+            while !c.events[0].contains(&Event::Submitted { version: want }) {
+                assert!(
+                    c.deliver_one(),
+                    "network went quiet before version {want} was submitted"
+                );
+                guard += 1;
+                assert!(guard < 1_000_000);
+            }
+        }
+        // Removals: falsely suspect live, most junior members of the mgr's view that
+        // are neither the mgr nor already on their way out.
+        let victims: Vec<_> = c.engines[0]
+            .view()
+            .members
+            .iter()
+            .rev()
+            .filter_map(|m| c.engine_at(m.addr))
+            .filter(|&i| i != 0 && !removed[i])
+            .take(op.r)
+            .collect();
+        assert_eq!(victims.len(), op.r);
+        let ids: Vec<_> = victims.iter().map(|&i| c.engines[i].me().id).collect();
+        for &v in &victims {
+            removed[v] = true;
+        }
+        let now = c.now;
+        c.engines[0].suspect_all(now, &ids);
+        c.flush(0);
+        for _ in 0..op.a {
+            c.join(next_joiner, 0);
+            next_joiner += 1;
+        }
+    }
+    c.run_until_quiet(10_000_000);
+    let want_version = x + ops.len() as u64;
+    let mut total = EngineStats::default();
+    for (i, e) in c.engines.iter().enumerate() {
+        if !removed[i] {
+            assert_eq!(
+                e.view().version,
+                want_version,
+                "n{i} ended at the wrong version"
+            );
+        }
+        for k in 0..total.sent.len() {
+            total.sent[k] += e.stats().sent[k];
+            total.self_addressed[k] += e.stats().self_addressed[k];
+            total.suppressed[k] += e.stats().suppressed[k];
+        }
+    }
+    c.check_safety().unwrap();
+    let sent = protocol(&total.sent);
+    let self_addressed = protocol(&total.self_addressed);
+    let suppressed = protocol(&total.suppressed);
+    Counts {
+        logical: sent + self_addressed + suppressed,
+        sent,
+        self_addressed,
+        suppressed,
+    }
+}
+
+/// The corrected closed form for Y compressed updates.
+fn compressed_formula(n: usize, ops: &[Op]) -> i64 {
+    let y = ops.len() as i64;
+    let sum_a: i64 = ops.iter().map(|o| o.a as i64).sum();
+    let weighted: i64 = ops
+        .iter()
+        .enumerate()
+        .map(|(k, o)| (y - k as i64) * (o.a as i64 - o.r as i64))
+        .sum();
+    (2 * y + 1) * n as i64 + sum_a + 2 * weighted
+}
+
+/// What turning compression off adds.
+fn uncompressed_extra(n: usize, ops: &[Op]) -> i64 {
+    let y = ops.len() as i64;
+    let weighted: i64 = ops
+        .iter()
+        .enumerate()
+        .take(ops.len().saturating_sub(1))
+        .map(|(k, o)| (y - 1 - k as i64) * (o.a as i64 - o.r as i64))
+        .sum();
+    (y - 1) * n as i64 + weighted
+}
+
+fn check(n: usize, y: usize, seed: u64) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed);
+    let ops = plan(n, y, 64, &mut rng);
+    let sum_r: u64 = ops.iter().map(|o| o.r as u64).sum();
+    let on = run(n, &ops, true);
+    let expect = compressed_formula(n, &ops);
+    assert_eq!(
+        on.logical as i64, expect,
+        "n={n} Y={y} ops={ops:?} compressed"
+    );
+    assert_eq!(on.self_addressed, 2 * y as u64 + 1, "n={n} Y={y}");
+    assert_eq!(on.suppressed, sum_r, "n={n} Y={y} ops={ops:?}");
+    assert_eq!(on.sent, on.logical - on.self_addressed - on.suppressed);
+
+    let off = run(n, &ops, false);
+    let extra = uncompressed_extra(n, &ops);
+    assert_eq!(
+        off.logical as i64 - on.logical as i64,
+        extra,
+        "n={n} Y={y} ops={ops:?} uncompressed"
+    );
+}
+
+#[test]
+fn y_compressed_updates_match_the_closed_form() {
+    for n in 3..=63 {
+        for y in 1..=10 {
+            check(n, y, (n * 100 + y) as u64);
+        }
+    }
+}
+
+#[test]
+fn the_simplest_removal_costs_seven_messages_among_three() {
+    // M-sub to 3 (one to itself, one to the member being removed), 2 acks (one its
+    // own), commit to the 2 that remain: (2·1+1)·3 + 0 + 2·1·(−1) = 7.
+    let c = run(3, &[Op { r: 1, a: 0 }], true);
+    assert_eq!(c.logical, 7);
+    assert_eq!(c.sent, 3);
+}
