@@ -1,1 +1,0 @@
-//! The deterministic simulator behind `sgmp-sim`.
