@@ -171,9 +171,9 @@ impl SendWindow {
     }
 
     /// Processes a cumulative ack (`ack` = next frame the peer expects) and a selective
-    /// ack bitmap (bit `i`: frame `ack + 1 + i` received). `ack` must be at most
+    /// ack bitmap (bit `i`: frame `ack + 1 + offset + i` received). `ack` must be at most
     /// [`max_ack`](Self::max_ack); older acks are harmless.
-    pub fn on_ack(&mut self, now: Time, ack: u64, sack: u64) -> AckOutcome {
+    pub fn on_ack(&mut self, now: Time, ack: u64, offset: u32, sack: u64) -> AckOutcome {
         debug_assert!(ack <= self.next_unsent);
         let mut out = AckOutcome::default();
         let mut newest: Option<Time> = None;
@@ -202,7 +202,7 @@ impl SendWindow {
                 if sack >> i & 1 == 0 {
                     continue;
                 }
-                let Some(seq) = ack.checked_add(1 + i) else {
+                let Some(seq) = ack.checked_add(1 + offset as u64 + i) else {
                     break;
                 };
                 if seq < self.una || seq >= self.next_unsent {
@@ -290,6 +290,8 @@ pub struct RecvWindow {
     expected: u64,
     /// One past the last frame that ends a message among the in-order frames.
     complete_upto: u64,
+    /// One past the highest frame stored.
+    highest: u64,
 }
 
 /// Fate of one received frame.
@@ -311,6 +313,7 @@ impl RecvWindow {
             deliver_seq: 0,
             expected: 0,
             complete_upto: 0,
+            highest: 0,
         }
     }
 
@@ -320,6 +323,7 @@ impl RecvWindow {
         self.deliver_seq = 0;
         self.expected = 0;
         self.complete_upto = 0;
+        self.highest = 0;
     }
 
     fn idx(&self, seq: u64) -> usize {
@@ -350,6 +354,7 @@ impl RecvWindow {
             end: frame.end,
             len: frame.payload.len() as u16,
         };
+        self.highest = self.highest.max(frame.seq + 1);
         while self.expected - self.deliver_seq < self.slots.len() as u64 {
             let s = self.slots[self.idx(self.expected)];
             if !s.present {
@@ -363,21 +368,41 @@ impl RecvWindow {
         Accept::New
     }
 
-    /// The selective-ack bitmap: bit `i` set if frame `expected + 1 + i` is buffered.
-    pub fn sack(&self) -> u64 {
+    /// Frames above a missing one are buffered (loss or reordering).
+    pub fn has_gap(&self) -> bool {
+        self.highest > self.expected
+    }
+
+    fn present(&self, seq: u64) -> bool {
+        seq >= self.deliver_seq
+            && seq - self.deliver_seq < self.slots.len() as u64
+            && self.slots[self.idx(seq)].present
+    }
+
+    /// The selective ack `(offset, bitmap)`: bit `i` set if frame
+    /// `expected + 1 + offset + i` is buffered. The offset is 0 unless the first buffered
+    /// frame lies beyond the bitmap's reach; then the bitmap is centred on it, so the
+    /// sender learns that everything below it is missing.
+    pub fn sack(&self) -> (u32, u64) {
+        let base0 = self.expected + 1;
+        if self.highest <= base0 {
+            return (0, 0);
+        }
+        let Some(first) = (base0..self.highest).find(|&s| self.present(s)) else {
+            return (0, 0);
+        };
+        let base = if first - base0 < SACK_BITS {
+            base0
+        } else {
+            first - SACK_BITS / 2
+        };
         let mut bits = 0u64;
         for i in 0..SACK_BITS {
-            let Some(seq) = self.expected.checked_add(1 + i) else {
-                break;
-            };
-            if seq - self.deliver_seq >= self.slots.len() as u64 {
-                break;
-            }
-            if self.slots[self.idx(seq)].present {
+            if self.present(base + i) {
                 bits |= 1 << i;
             }
         }
-        bits
+        ((base - base0) as u32, bits)
     }
 
     /// A whole message is ready for delivery.
@@ -425,6 +450,7 @@ mod tests {
             sender: ProcessId::named("a", 1),
             receiver_incarnation: 1,
             ack: 0,
+            sack_offset: 0,
             sack: 0,
         }
     }
@@ -466,7 +492,7 @@ mod tests {
             ]
         );
         assert!(tx.in_flight() && !tx.has_sendable());
-        let out = tx.on_ack(Time(30), 2, 0);
+        let out = tx.on_ack(Time(30), 2, 0, 0);
         assert!(out.advanced && out.progress);
         assert_eq!(out.sample_us, Some(20));
         assert_eq!(tx.free_frames(), 2);
@@ -481,22 +507,22 @@ mod tests {
         }
         transmit(&mut tx, &store, Time(0));
         // Receiver got 0, 2, 3, 4 (1 lost): ack = 1, sack bits for 2, 3, 4 → bits 0, 1, 2.
-        let out = tx.on_ack(Time(100), 1, 0b111);
+        let out = tx.on_ack(Time(100), 1, 0, 0b111);
         assert_eq!(out.fast_marked, 1);
         assert!(tx.has_sendable());
         let again = transmit(&mut tx, &store, Time(110));
         assert_eq!(again, vec![(1, true, vec![1])]);
         // The same information again does not fast-retransmit twice.
-        assert_eq!(tx.on_ack(Time(120), 1, 0b111).fast_marked, 0);
+        assert_eq!(tx.on_ack(Time(120), 1, 0, 0b111).fast_marked, 0);
         // Karn: ack of the retransmitted frame gives no sample from it; 5 was sent once.
-        let out = tx.on_ack(Time(200), 6, 0);
+        let out = tx.on_ack(Time(200), 6, 0, 0);
         assert_eq!(out.sample_us, Some(200));
-        let out = tx.on_ack(Time(200), 6, 0);
+        let out = tx.on_ack(Time(200), 6, 0, 0);
         assert!(!out.progress);
         // Timeout marks the rest (6, 7).
         assert_eq!(tx.on_timeout(), 2);
         assert_eq!(transmit(&mut tx, &store, Time(300)).len(), 2);
-        let out = tx.on_ack(Time(400), 8, 0);
+        let out = tx.on_ack(Time(400), 8, 0, 0);
         assert_eq!(out.sample_us, None, "only retransmitted frames acked");
         assert!(!tx.in_flight());
     }
@@ -509,8 +535,8 @@ mod tests {
             tx.push(&mut store, CAP, &[i]);
         }
         transmit(&mut tx, &store, Time(0));
-        assert_eq!(tx.on_ack(Time(1), 0, 0b11).fast_marked, 0);
-        assert_eq!(tx.on_ack(Time(1), 0, 0b111).fast_marked, 1);
+        assert_eq!(tx.on_ack(Time(1), 0, 0, 0b11).fast_marked, 0);
+        assert_eq!(tx.on_ack(Time(1), 0, 0, 0b111).fast_marked, 1);
     }
 
     #[test]
@@ -523,9 +549,9 @@ mod tests {
             payload: p,
         };
         assert_eq!(rx.accept(&mut store, CAP, &f(2, true, b"c")), Accept::New);
-        assert_eq!(rx.sack(), 0b10);
+        assert_eq!(rx.sack(), (0, 0b10));
         assert_eq!(rx.accept(&mut store, CAP, &f(1, false, b"b")), Accept::New);
-        assert_eq!(rx.sack(), 0b11);
+        assert_eq!(rx.sack(), (0, 0b11));
         assert!(!rx.has_message());
         assert_eq!(
             rx.accept(&mut store, CAP, &f(2, true, b"c")),
@@ -533,7 +559,7 @@ mod tests {
         );
         assert_eq!(rx.accept(&mut store, CAP, &f(0, true, b"a")), Accept::New);
         assert_eq!(rx.expected(), 3);
-        assert_eq!(rx.sack(), 0);
+        assert_eq!(rx.sack(), (0, 0));
         assert_eq!(
             rx.accept(&mut store, CAP, &f(0, true, b"a")),
             Accept::Duplicate
@@ -550,7 +576,37 @@ mod tests {
         assert_eq!(rx.deliver(&store, CAP, &mut buf), None);
         // Window slides with delivery.
         assert_eq!(rx.accept(&mut store, CAP, &f(8, true, b"z")), Accept::New);
-        assert_eq!(rx.sack(), 1 << 4);
+        assert_eq!(rx.sack(), (0, 1 << 4));
+    }
+
+    #[test]
+    fn sack_moves_past_a_long_hole() {
+        let mut rx = RecvWindow::new(256);
+        let mut store = vec![0u8; 256 * CAP];
+        for seq in 100..120 {
+            let f = Frame {
+                seq,
+                end: true,
+                payload: b"x",
+            };
+            rx.accept(&mut store, CAP, &f);
+        }
+        assert!(rx.has_gap());
+        // Frames 0..100 missing: the bitmap starts 32 frames below frame 100.
+        let (offset, bits) = rx.sack();
+        assert_eq!(offset, 100 - 32 - 1);
+        assert_eq!(bits, ((1u64 << 20) - 1) << 32);
+        // The sender marks the whole hole for fast retransmit.
+        let mut tx = SendWindow::new(256);
+        let mut txs = vec![0u8; 256 * CAP];
+        for _ in 0..120 {
+            tx.push(&mut txs, CAP, b"x");
+        }
+        for _ in 0..5 {
+            transmit(&mut tx, &txs, Time(0));
+        }
+        let out = tx.on_ack(Time(10), rx.expected(), offset, bits);
+        assert_eq!(out.fast_marked, 100);
     }
 
     #[test]

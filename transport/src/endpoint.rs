@@ -240,7 +240,7 @@ impl Endpoint {
         p.counters.datagrams_in += 1;
         p.counters.bytes_in += datagram.len() as u64;
 
-        let out = p.tx.on_ack(now, h.ack, h.sack);
+        let out = p.tx.on_ack(now, h.ack, h.sack_offset, h.sack);
         if let Some(sample) = out.sample_us {
             p.rtt.on_sample(sample);
         }
@@ -293,7 +293,7 @@ impl Endpoint {
                 p.data_unacked += 1;
                 // Anomalies (loss, reordering, duplicates) are reported at once; in-order
                 // data is acked every second datagram or after `delayed_ack_us`.
-                if dup > 0 || outside > 0 || p.data_unacked >= 2 || p.rx.sack() != 0 {
+                if dup > 0 || outside > 0 || p.data_unacked >= 2 || p.rx.has_gap() {
                     p.ack_due = Some(now);
                 } else {
                     p.ack_due = earliest(p.ack_due, Some(now + cfg.delayed_ack_us));
@@ -364,13 +364,15 @@ impl Endpoint {
         } else {
             Kind::Ack
         };
+        let (sack_offset, sack) = p.rx.sack();
         let header = Header {
             kind,
             cluster_id: self.cfg.cluster_id,
             sender: self.me,
             receiver_incarnation: p.id.incarnation,
             ack: p.rx.expected(),
-            sack: p.rx.sack(),
+            sack_offset,
+            sack,
         };
         let Some(mut writer) = Writer::new(buf, &header) else {
             debug_assert!(false, "transmit buffer smaller than a header");

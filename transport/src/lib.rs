@@ -17,6 +17,7 @@
 
 pub mod channel;
 pub mod config;
+pub mod driver;
 pub mod endpoint;
 pub mod error;
 pub mod fault;
@@ -30,6 +31,7 @@ pub mod time;
 pub mod wire;
 
 pub use config::TransportConfig;
+pub use driver::{Driver, DriverConfig, DriverStats, IdleStrategy};
 pub use endpoint::{Endpoint, Transmit, TransportEvent};
 pub use error::{DropReason, SendError};
 pub use fault::{FaultDecision, FaultLayer, FaultStats, LinkFaults};

@@ -5,7 +5,7 @@
 //!
 //! ```text
 //! magic u16 | version u8 | kind u8 | cluster u64 | sender_inc u64 | receiver_inc u64 |
-//! ack u64 | sack u64 | name_len u8 | name [name_len] | body | crc32 u32
+//! ack u64 | sack_offset u32 | sack u64 | name_len u8 | name [name_len] | body | crc32 u32
 //! ```
 //!
 //! with body `count u16, count × (seq u64 | len u16 | flags u8 | payload [len])` for
@@ -19,7 +19,7 @@ pub const MAGIC: u16 = 0x5347;
 /// The protocol version this code speaks.
 pub const VERSION: u8 = 1;
 /// Header bytes before the node name.
-pub const FIXED_HEADER_LEN: usize = 45;
+pub const FIXED_HEADER_LEN: usize = 49;
 /// Longest header (with a [`MAX_NODE_NAME`]-byte name).
 pub const MAX_HEADER_LEN: usize = FIXED_HEADER_LEN + MAX_NODE_NAME;
 /// Length of the CRC32 trailer.
@@ -78,7 +78,11 @@ pub struct Header {
     /// Cumulative ack: every frame of the reverse channel with a lower sequence number
     /// was received.
     pub ack: u64,
-    /// Selective ack: bit `i` set means frame `ack + 1 + i` was received.
+    /// Where the selective-ack bitmap starts: bit 0 is frame `ack + 1 + sack_offset`.
+    /// The receiver moves it past a long hole so that the bitmap shows received frames.
+    pub sack_offset: u32,
+    /// Selective ack: bit `i` set means frame `ack + 1 + sack_offset + i` was received;
+    /// a clear bit below the highest set one means that frame is missing.
     pub sack: u64,
 }
 
@@ -273,8 +277,13 @@ pub fn decode(datagram: &[u8], max_frame: usize) -> Result<Datagram<'_>, DecodeE
     let sender_inc = field(12)?;
     let receiver_incarnation = field(20)?;
     let ack = field(28)?;
-    let sack = field(36)?;
-    let name_len = *b.get(44).ok_or(DecodeError::Truncated("header"))? as usize;
+    let sack_offset = u32::from_be_bytes(
+        b.get(36..40)
+            .and_then(|s| s.try_into().ok())
+            .ok_or(DecodeError::Truncated("header"))?,
+    );
+    let sack = field(40)?;
+    let name_len = *b.get(48).ok_or(DecodeError::Truncated("header"))? as usize;
     let name = b
         .get(FIXED_HEADER_LEN..FIXED_HEADER_LEN + name_len)
         .ok_or(DecodeError::Truncated("node name"))?;
@@ -285,6 +294,7 @@ pub fn decode(datagram: &[u8], max_frame: usize) -> Result<Datagram<'_>, DecodeE
         sender: ProcessId::new(node, sender_inc),
         receiver_incarnation,
         ack,
+        sack_offset,
         sack,
     };
     let body = &b[FIXED_HEADER_LEN + name_len..];
@@ -356,8 +366,9 @@ impl<'a> Writer<'a> {
         buf[12..20].copy_from_slice(&header.sender.incarnation.to_be_bytes());
         buf[20..28].copy_from_slice(&header.receiver_incarnation.to_be_bytes());
         buf[28..36].copy_from_slice(&header.ack.to_be_bytes());
-        buf[36..44].copy_from_slice(&header.sack.to_be_bytes());
-        buf[44] = name.len() as u8;
+        buf[36..40].copy_from_slice(&header.sack_offset.to_be_bytes());
+        buf[40..48].copy_from_slice(&header.sack.to_be_bytes());
+        buf[48] = name.len() as u8;
         buf[FIXED_HEADER_LEN..FIXED_HEADER_LEN + name.len()].copy_from_slice(name);
         let mut pos = FIXED_HEADER_LEN + name.len();
         let count_at = pos;
@@ -436,6 +447,7 @@ mod tests {
             sender: ProcessId::named("node-a", 3),
             receiver_incarnation: 9,
             ack: 1234,
+            sack_offset: 77,
             sack: 0b1011,
         }
     }

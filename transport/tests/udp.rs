@@ -1,0 +1,154 @@
+//! Real sockets on 127.0.0.1 through the driver and the fault layer.
+
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sgmp_transport::{
+    Driver, DriverConfig, FaultLayer, IdleStrategy, LinkFaults, ProcessId, SendError,
+    TransportConfig,
+};
+
+fn localhost() -> SocketAddr {
+    SocketAddr::from(([127, 0, 0, 1], 0))
+}
+
+fn driver(name: &str, faults: Option<FaultLayer>, idle: IdleStrategy) -> Driver {
+    let mut c = DriverConfig::new(localhost(), ProcessId::named(name, 1));
+    c.transport = TransportConfig {
+        cluster_id: 9,
+        max_peers: 4,
+        ..TransportConfig::default()
+    };
+    c.faults = faults;
+    c.idle = idle;
+    Driver::bind(c).expect("bind")
+}
+
+fn lossy(seed: u64, loss: f64) -> Option<FaultLayer> {
+    let mut f = FaultLayer::new(seed);
+    f.set_default(LinkFaults::lossy(loss));
+    Some(f)
+}
+
+#[test]
+fn hundred_thousand_messages_at_20_percent_loss() {
+    const N: u64 = 100_000;
+    let mut a = driver("a", lossy(1, 0.2), IdleStrategy::Block);
+    let mut b = driver("b", lossy(2, 0.2), IdleStrategy::Block);
+    let (pb, baddr) = (b.endpoint().local_id(), b.local_addr());
+    let start = Instant::now();
+    let (mut sent, mut got) = (0u64, 0u64);
+    let mut buf = vec![0u8; 64 * 1024];
+    while got < N {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "timed out: {got}/{N} delivered; a {:?} b {:?}",
+            a.endpoint().stats(),
+            b.endpoint().stats()
+        );
+        while sent < N {
+            match a.send(pb, baddr, &sent.to_le_bytes()) {
+                Ok(()) => sent += 1,
+                Err(SendError::WindowFull) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        a.drive(Some(Duration::ZERO)).unwrap();
+        b.drive(Some(Duration::ZERO)).unwrap();
+        while let Some((from, len)) = b.poll_delivery(&mut buf) {
+            assert_eq!(from, a.endpoint().local_id());
+            assert_eq!(&buf[..len], &got.to_le_bytes(), "FIFO, exactly once");
+            got += 1;
+        }
+    }
+    let (sa, sb) = (a.endpoint().stats(), b.endpoint().stats());
+    assert!(a.stats().fault_dropped > 0 && sa.retransmissions > 0);
+    eprintln!(
+        "100k messages in {:?}: a sent {} datagrams ({} frames, {} retransmitted, {} fast), \
+         b sent {} acks; srtt {:?} µs",
+        start.elapsed(),
+        sa.datagrams_out,
+        sa.frames_sent,
+        sa.retransmissions,
+        sa.fast_retransmits,
+        sb.acks_sent,
+        a.endpoint().peer_stats(pb).and_then(|p| p.srtt_us),
+    );
+}
+
+#[test]
+fn threads_block_and_wake() {
+    const N: u64 = 20_000;
+    let mut a = driver("a", lossy(3, 0.05), IdleStrategy::Spin { spin_us: 50 });
+    let mut b = driver("b", None, IdleStrategy::Block);
+    let (pa, pb, baddr) = (
+        a.endpoint().local_id(),
+        b.endpoint().local_id(),
+        b.local_addr(),
+    );
+    let stop = Arc::new(AtomicBool::new(false));
+    let waker = b.waker();
+    let stop2 = Arc::clone(&stop);
+    let receiver = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut got = 0u64;
+        let start = Instant::now();
+        while !stop2.load(Ordering::Relaxed) {
+            assert!(start.elapsed() < Duration::from_secs(60));
+            b.drive(None).unwrap();
+            while let Some((from, len)) = b.poll_delivery(&mut buf) {
+                assert_eq!(from, pa);
+                assert_eq!(&buf[..len], &got.to_le_bytes());
+                got += 1;
+            }
+        }
+        (got, b.stats().wakeups)
+    });
+    let start = Instant::now();
+    let mut sent = 0u64;
+    while sent < N || a.endpoint().peer_stats(pb).unwrap().frames_in_window > 0 {
+        assert!(start.elapsed() < Duration::from_secs(60));
+        while sent < N && a.send(pb, baddr, &sent.to_le_bytes()).is_ok() {
+            sent += 1;
+        }
+        a.drive(Some(Duration::from_millis(5))).unwrap();
+    }
+    // Everything acked: the receiver thread has it. Wake it up to stop it.
+    stop.store(true, Ordering::Relaxed);
+    waker.wake().unwrap();
+    let (got, wakeups) = receiver.join().unwrap();
+    assert_eq!(got, N);
+    assert!(wakeups >= 1);
+}
+
+#[test]
+fn silent_peer_is_reported() {
+    let mut c = DriverConfig::new(localhost(), ProcessId::named("talker", 1));
+    c.transport = TransportConfig {
+        max_peers: 4,
+        initial_rto_us: 1_000,
+        max_rto_us: 20_000,
+        max_retries: 4,
+        ..TransportConfig::default()
+    };
+    let mut talker = Driver::bind(c).unwrap();
+    // A bound socket that never answers (no ICMP either).
+    let hole = std::net::UdpSocket::bind(localhost()).unwrap();
+    let ghost = ProcessId::named("ghost", 1);
+    talker
+        .send(ghost, hole.local_addr().unwrap(), b"anyone?")
+        .unwrap();
+    let start = Instant::now();
+    loop {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        talker.drive(Some(Duration::from_millis(10))).unwrap();
+        if let Some(e) = talker.poll_event() {
+            assert_eq!(e, sgmp_transport::TransportEvent::PeerUnreachable(ghost));
+            break;
+        }
+    }
+    let ps = talker.endpoint().peer_stats(ghost).unwrap();
+    assert!(ps.retries >= 4 && ps.retransmissions >= 4, "{ps:?}");
+}
