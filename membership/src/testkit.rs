@@ -24,6 +24,7 @@ struct InFlight {
 
 /// A cluster of engines on an ideal network.
 pub struct Cluster {
+    cfg: EngineConfig,
     /// The engines, by index; `engines[i]` is process `n{i}#1` unless rejoined.
     pub engines: Vec<Engine>,
     /// The simulated clock.
@@ -74,6 +75,7 @@ impl Cluster {
         let slots = 32 * cap + 64;
         let msg_len = crate::msg::max_encoded_len(cfg.max_members, cfg.max_snapshot);
         let mut c = Cluster {
+            cfg: cfg.clone(),
             engines,
             now: Time(1_000),
             up: vec![true; cap],
@@ -182,6 +184,13 @@ impl Cluster {
             }
             self.run_until_quiet(1_000_000);
         }
+    }
+
+    /// Restarts slot `i` as a fresh, idle engine with a new incarnation (the old one is
+    /// gone); it can then [`Cluster::join`].
+    pub fn restart(&mut self, i: usize, incarnation: u64) {
+        self.engines[i] = Engine::new(self.cfg.clone(), member_of(i, incarnation));
+        self.up[i] = true;
     }
 
     /// Crashes engine `i`: it stops and its messages in flight are lost.
