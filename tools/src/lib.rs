@@ -1,2 +1,3 @@
 //! Shared code for the sgmp command-line tools (`sgmpd`, `sgmpctl`, `sgmp-load`, `sgmp-sim`).
+#![deny(missing_docs)]
 pub mod sim;

@@ -1,0 +1,769 @@
+//! The deterministic simulator behind `sgmp-sim`: N real S-GMP engines, each over its
+//! own real transport [`Endpoint`](sgmp_transport::Endpoint), on a simulated network
+//! with seeded faults, driven by event-driven simulated time.
+//!
+//! One seed gives one exact run: the network's random choices and the random schedule
+//! both derive from it, every container that affects the run is ordered (`Vec`,
+//! `BTreeMap`), and there is no clock and no thread. A run is:
+//!
+//! 1. the founders bootstrap version 1 at t = 0;
+//! 2. the *fault phase*: the schedule crashes nodes (the mgr too, and mid-multicast),
+//!    injects false suspicions, partitions and heals the network, sets loss,
+//!    duplication, reordering and delay, starts joins and rejoins;
+//! 3. at [`SimConfig::fault_phase_us`] every fault stops ([`Action::EndFaults`]) and the
+//!    run must converge within [`SimConfig::liveness_bound_us`] (GMP-4);
+//! 4. the history is checked ([`checker::check_safety`]).
+//!
+//! The figure tests use the same [`Sim`] with hand-written schedules.
+
+pub mod checker;
+pub mod net;
+pub mod node;
+pub mod report;
+pub mod schedule;
+pub mod trace;
+
+use std::collections::BTreeMap;
+
+use sgmp_membership::{EngineConfig, Member, ProcessId, Status, Time};
+use sgmp_transport::TransportConfig;
+
+pub use checker::{History, Violation};
+pub use net::{LinkFaults, Net};
+pub use node::{addr_of, member_of, Node};
+pub use report::{BatchReport, RunReport};
+pub use schedule::{Action, RandomShape, Schedule, Target};
+
+use checker::PartitionRecord;
+use node::{CrashTrigger, Ctx, GlueStats};
+use trace::Trace;
+
+/// Settings of a simulation.
+#[derive(Clone, Debug)]
+pub struct SimConfig {
+    /// Founding members (n0 is the first mgr).
+    pub nodes: usize,
+    /// Extra nodes that may join later (`n{nodes}`...).
+    pub spare: usize,
+    /// Engine settings (small timeouts keep runs short).
+    pub engine: EngineConfig,
+    /// Transport settings.
+    pub transport: TransportConfig,
+    /// End of the fault phase of random runs, µs.
+    pub fault_phase_us: u64,
+    /// How long after the fault phase the live members have to agree (GMP-4), µs.
+    pub liveness_bound_us: u64,
+    /// Collect a readable trace.
+    pub trace: bool,
+}
+
+impl SimConfig {
+    /// Small timeouts: heartbeat 20 ms, suspicion 100 ms, protocol 200 ms; transport
+    /// RTO 2..100 ms, unreachable after 400 ms. A fault phase of 1.5 s and a liveness
+    /// bound of 4 s.
+    pub fn fast(nodes: usize) -> SimConfig {
+        let nodes = nodes.clamp(1, 60);
+        let spare = 1;
+        SimConfig {
+            nodes,
+            spare,
+            engine: EngineConfig {
+                max_members: (nodes + spare).max(2),
+                max_snapshot: 64,
+                heartbeat_interval_us: 20_000,
+                suspect_timeout_us: 100_000,
+                protocol_timeout_us: 200_000,
+                join_retry_us: 100_000,
+                compression: true,
+                max_pending_joins: 8,
+            },
+            transport: TransportConfig {
+                cluster_id: 7,
+                mtu: 1400,
+                max_message: 8 * 1024,
+                max_peers: nodes + spare,
+                send_window: 32,
+                recv_window: 32,
+                initial_rto_us: 20_000,
+                min_rto_us: 2_000,
+                max_rto_us: 100_000,
+                max_retries: 6,
+                unreachable_after_us: 400_000,
+                delayed_ack_us: 1_000,
+                keepalive_us: 200_000,
+            },
+            fault_phase_us: 1_500_000,
+            liveness_bound_us: 4_000_000,
+            trace: false,
+        }
+    }
+}
+
+/// A simulation: nodes, network, schedule, history. See the [module docs](self).
+pub struct Sim {
+    cfg: SimConfig,
+    now: Time,
+    step: u64,
+    nodes: Vec<Node>,
+    net: Net,
+    schedule: Schedule,
+    history: History,
+    trace: Trace,
+    fault_counts: BTreeMap<String, u64>,
+    faults_end: Option<Time>,
+    open_partition: Option<usize>,
+    retired: GlueStats,
+    extra: Vec<Violation>,
+}
+
+impl Sim {
+    /// A simulation whose network randomness derives from `seed`; the founders
+    /// bootstrap version 1 at t = 0. Nothing is scheduled yet.
+    pub fn new(cfg: SimConfig, seed: u64) -> Sim {
+        let total = cfg.nodes + cfg.spare;
+        let founders: Vec<Member> = (0..cfg.nodes).map(|i| member_of(i, 1)).collect();
+        let nodes = (0..total)
+            .map(|i| Node::new(i, member_of(i, 1), &cfg.engine, &cfg.transport))
+            .collect();
+        let mut sim = Sim {
+            trace: Trace::new(cfg.trace, cfg.engine.max_members, cfg.engine.max_snapshot),
+            now: Time::ZERO,
+            step: 0,
+            nodes,
+            net: Net::new(seed),
+            schedule: Schedule::new(),
+            history: History::default(),
+            fault_counts: BTreeMap::new(),
+            faults_end: None,
+            open_partition: None,
+            retired: GlueStats::default(),
+            extra: Vec::new(),
+            cfg,
+        };
+        for i in 0..sim.cfg.nodes {
+            let pid = sim.nodes[i].pid();
+            sim.history.nodes.insert(pid, i);
+            sim.nodes[i].up = true;
+            sim.nodes[i].started = true;
+            sim.nodes[i].engine.bootstrap(Time::ZERO, &founders);
+            sim.pump(i);
+        }
+        sim
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SimConfig {
+        &self.cfg
+    }
+
+    /// Current simulated time.
+    pub fn now(&self) -> Time {
+        self.now
+    }
+
+    /// Schedules `action` at `t`.
+    pub fn at(&mut self, t: Time, action: Action) -> &mut Sim {
+        self.schedule.at(t, action);
+        self
+    }
+
+    /// Replaces the schedule.
+    pub fn set_schedule(&mut self, s: Schedule) {
+        self.schedule = s;
+    }
+
+    /// The schedule still to run.
+    pub fn schedule(&self) -> &Schedule {
+        &self.schedule
+    }
+
+    /// Node `i`.
+    pub fn node(&self, i: usize) -> &Node {
+        &self.nodes[i]
+    }
+
+    /// Number of nodes (founders and spares).
+    pub fn node_count(&self) -> usize {
+        self.nodes.len()
+    }
+
+    /// The network (for its counters).
+    pub fn net(&self) -> &Net {
+        &self.net
+    }
+
+    /// The history so far.
+    pub fn history(&self) -> &History {
+        &self.history
+    }
+
+    /// The trace lines (empty unless [`SimConfig::trace`]).
+    pub fn trace_lines(&self) -> &[String] {
+        self.trace.lines()
+    }
+
+    /// Node `i`'s view as node names, in rank order.
+    pub fn view_names(&self, i: usize) -> Vec<String> {
+        self.nodes[i]
+            .engine
+            .view()
+            .members
+            .iter()
+            .map(|m| m.id.node.to_string())
+            .collect()
+    }
+
+    /// Node `i`'s membership status.
+    pub fn status(&self, i: usize) -> Status {
+        self.nodes[i].engine.status()
+    }
+
+    /// Node `i`'s view version.
+    pub fn version(&self, i: usize) -> u64 {
+        self.nodes[i].engine.view().version
+    }
+
+    /// Fault kinds exercised so far.
+    pub fn fault_counts(&self) -> &BTreeMap<String, u64> {
+        &self.fault_counts
+    }
+
+    fn ctx_pump(&mut self, i: usize, f: impl FnOnce(&mut Node, &mut Ctx<'_>)) {
+        let mut ctx = Ctx {
+            now: self.now,
+            step: self.step,
+            net: &mut self.net,
+            history: &mut self.history,
+            trace: &mut self.trace,
+        };
+        f(&mut self.nodes[i], &mut ctx);
+    }
+
+    fn pump(&mut self, i: usize) {
+        self.ctx_pump(i, |n, c| n.pump(c));
+    }
+
+    /// Runs until simulated time `end` (event-driven: jumps from event to event).
+    pub fn run_until(&mut self, end: Time) {
+        let mut spins = 0u32;
+        loop {
+            let mut next =
+                sgmp_membership::earliest(self.net.next_arrival(), self.schedule.next_time());
+            for n in &self.nodes {
+                next = sgmp_membership::earliest(next, n.deadline());
+            }
+            let Some(t) = next.filter(|t| *t <= end) else {
+                self.now = self.now.max(end);
+                return;
+            };
+            if t <= self.now {
+                spins += 1;
+                if spins > 100_000 {
+                    self.extra.push(Violation {
+                        property: "engine",
+                        detail: format!("a timer stays due without progress at t={}us", self.now.0),
+                    });
+                    self.now = end;
+                    return;
+                }
+            } else {
+                spins = 0;
+                self.now = t;
+            }
+            while let Some(a) = self.schedule.pop_due(self.now) {
+                self.step += 1;
+                self.apply(a);
+            }
+            while let Some((from, to, bytes)) = self.net.pop_due(self.now) {
+                self.step += 1;
+                let Some(i) = node::index_of(to).filter(|i| *i < self.nodes.len()) else {
+                    continue;
+                };
+                let live = self.nodes[i].up;
+                self.net.note_arrival(live);
+                if live {
+                    self.ctx_pump(i, |n, c| n.on_datagram(c, from, &bytes));
+                }
+            }
+            for i in 0..self.nodes.len() {
+                if self.nodes[i].deadline().is_some_and(|d| d <= self.now) {
+                    self.step += 1;
+                    self.ctx_pump(i, |n, c| n.on_timeout(c));
+                }
+            }
+        }
+    }
+
+    /// Runs for `us` more microseconds.
+    pub fn run_for(&mut self, us: u64) {
+        let end = self.now + us;
+        self.run_until(end);
+    }
+
+    fn count(&mut self, kind: &str) {
+        *self.fault_counts.entry(kind.to_string()).or_insert(0) += 1;
+    }
+
+    /// The live node that acts as mgr (the most advanced one if several think so),
+    /// or else the most senior live member of the most advanced live view.
+    pub fn current_mgr(&self) -> Option<usize> {
+        let best = |f: &dyn Fn(&Node) -> bool| {
+            self.nodes
+                .iter()
+                .filter(|n| n.is_live_member() && f(n))
+                .max_by_key(|n| (n.engine.view().version, std::cmp::Reverse(n.index)))
+                .map(|n| n.index)
+        };
+        best(&|n| n.engine.is_mgr()).or_else(|| {
+            let i = best(&|_| true)?;
+            let v = self.nodes[i].engine.view();
+            v.members
+                .iter()
+                .filter_map(|m| self.node_running(m.id))
+                .find(|&j| self.nodes[j].is_live_member())
+        })
+    }
+
+    /// The node currently running process `pid`, if any.
+    pub fn node_running(&self, pid: ProcessId) -> Option<usize> {
+        self.nodes.iter().position(|n| n.pid() == pid && n.started)
+    }
+
+    fn resolve(&self, t: Target) -> Option<usize> {
+        match t {
+            Target::Node(i) => (i < self.nodes.len()).then_some(i),
+            Target::Mgr => self.current_mgr(),
+        }
+    }
+
+    fn crash(&mut self, i: usize) {
+        self.ctx_pump(i, |n, c| n.crash_now(c));
+    }
+
+    /// Members of the most advanced view held by a live member.
+    fn contacts(&self) -> Vec<Member> {
+        self.nodes
+            .iter()
+            .filter(|n| n.is_live_member())
+            .max_by_key(|n| (n.engine.view().version, std::cmp::Reverse(n.index)))
+            .map(|n| n.engine.view().members.clone())
+            .unwrap_or_default()
+    }
+
+    fn start_joiner(&mut self, i: usize, inc: u64) -> bool {
+        let contacts: Vec<Member> = self
+            .contacts()
+            .into_iter()
+            .filter(|m| m.id.node.as_str() != format!("n{i}"))
+            .collect();
+        if contacts.is_empty() {
+            return false;
+        }
+        let old = &self.nodes[i].stats;
+        self.retired.messages += old.messages;
+        let m = member_of(i, inc);
+        let mut n = Node::new(i, m, &self.cfg.engine, &self.cfg.transport);
+        n.up = true;
+        n.started = true;
+        n.engine.join(self.now, &contacts);
+        self.nodes[i] = n;
+        self.history.nodes.insert(m.id, i);
+        self.trace.line(self.now, || {
+            format!("JOIN {} through {} contacts", m.id, contacts.len())
+        });
+        self.pump(i);
+        true
+    }
+
+    fn apply(&mut self, a: Action) {
+        let kind = a.kind_name();
+        let now = self.now;
+        self.trace.line(now, || format!("ACTION {a:?}"));
+        let done = match a {
+            Action::Crash(t) => match self.resolve(t).filter(|&i| self.nodes[i].up) {
+                Some(i) => {
+                    self.crash(i);
+                    true
+                }
+                None => false,
+            },
+            Action::CrashDuring {
+                target,
+                kind,
+                after,
+            } => match self.resolve(target).filter(|&i| self.nodes[i].up) {
+                Some(i) => {
+                    self.nodes[i].crash = Some(CrashTrigger {
+                        kind,
+                        after,
+                        armed: false,
+                    });
+                    true
+                }
+                None => false,
+            },
+            Action::Suspect { by, peer } => match (self.resolve(by), self.resolve(peer)) {
+                (Some(b), Some(p)) if b != p && self.nodes[b].up => {
+                    let pid = self.nodes[p].pid();
+                    self.nodes[b].engine.suspect(now, pid);
+                    self.pump(b);
+                    true
+                }
+                _ => false,
+            },
+            Action::ConcurrentReconfig { k } => match self.current_mgr() {
+                Some(m) => {
+                    let mgr = self.nodes[m].pid();
+                    let seniors: Vec<usize> = self.nodes[m]
+                        .engine
+                        .view()
+                        .members
+                        .iter()
+                        .filter_map(|x| self.node_running(x.id))
+                        .filter(|&j| j != m && self.nodes[j].is_live_member())
+                        .take(k)
+                        .collect();
+                    self.crash(m);
+                    for (j, &s) in seniors.iter().enumerate() {
+                        self.nodes[s].engine.suspect(now, mgr);
+                        for &o in &seniors[..j] {
+                            let pid = self.nodes[o].pid();
+                            self.nodes[s].engine.suspect(now, pid);
+                        }
+                        self.pump(s);
+                    }
+                    true
+                }
+                None => false,
+            },
+            Action::Partition(sides) => {
+                self.close_partition();
+                let n = self.nodes.len();
+                let mut side_of = vec![sides.len(); n];
+                for (k, s) in sides.iter().enumerate() {
+                    for &i in s.iter().filter(|&&i| i < n) {
+                        side_of[i] = k;
+                    }
+                }
+                for i in 0..n {
+                    for j in 0..n {
+                        if side_of[i] != side_of[j] {
+                            self.net.block(addr_of(i), addr_of(j));
+                        }
+                    }
+                }
+                self.history.partitions.push(PartitionRecord {
+                    start_step: self.step,
+                    end_step: u64::MAX,
+                    side_of,
+                    base_version: self.history.max_version(),
+                });
+                self.open_partition = Some(self.history.partitions.len() - 1);
+                true
+            }
+            Action::Block { from, to } => {
+                self.net.block(addr_of(from), addr_of(to));
+                true
+            }
+            Action::Heal => {
+                self.close_partition();
+                self.net.heal_all();
+                true
+            }
+            Action::SetLinks(f) => {
+                self.net.set_default(f);
+                for (name, on) in [
+                    ("loss", f.loss > 0.0),
+                    ("duplication", f.duplicate > 0.0),
+                    ("reordering", f.reorder > 0.0 && f.reorder_delay_us > 0),
+                    ("delay", f.delay_us > 0 || f.jitter_us > 0),
+                ] {
+                    if on {
+                        self.count(name);
+                    }
+                }
+                false
+            }
+            Action::SetLink { from, to, faults } => {
+                self.net.set_link(addr_of(from), addr_of(to), faults);
+                true
+            }
+            Action::Rejoin(i) => self.rejoin(i),
+            Action::RejoinAny => {
+                let pick = (0..self.nodes.len()).find(|&i| {
+                    let n = &self.nodes[i];
+                    n.started && (!n.up || matches!(n.engine.status(), Status::Excluded(_)))
+                });
+                match pick {
+                    Some(i) => self.rejoin(i),
+                    None => false,
+                }
+            }
+            Action::Join(i) => {
+                i < self.nodes.len() && !self.nodes[i].started && self.start_joiner(i, 1)
+            }
+            Action::Leave(t) => match self.resolve(t).filter(|&i| self.nodes[i].is_live_member()) {
+                Some(i) => {
+                    let pid = self.nodes[i].pid();
+                    self.nodes[i].engine.leave(now);
+                    // A leave request is the process's own statement that it goes.
+                    self.history.suspicions.push(checker::Suspicion {
+                        step: self.step,
+                        by: pid,
+                        peer: pid,
+                    });
+                    self.pump(i);
+                    true
+                }
+                None => false,
+            },
+            Action::EndFaults => {
+                self.close_partition();
+                self.net.heal_all();
+                self.net.clear_links();
+                let d = self.net.default_faults().without_loss();
+                self.net.set_default(d);
+                for n in &mut self.nodes {
+                    n.crash = None;
+                }
+                self.faults_end = Some(now);
+                false
+            }
+        };
+        if done {
+            self.count(kind);
+        }
+    }
+
+    fn rejoin(&mut self, i: usize) -> bool {
+        if i >= self.nodes.len() || !self.nodes[i].started {
+            return false;
+        }
+        if self.nodes[i].up && self.nodes[i].engine.status() == Status::Joining {
+            return false;
+        }
+        if self.nodes[i].up {
+            self.crash(i);
+        }
+        let inc = self.nodes[i].pid().incarnation + 1;
+        self.start_joiner(i, inc)
+    }
+
+    fn close_partition(&mut self) {
+        if let Some(p) = self.open_partition.take() {
+            self.history.partitions[p].end_step = self.step;
+        }
+    }
+
+    /// `Ok` when every live member holds the same view, that view holds only live
+    /// members (no crashed process, no old incarnation, nobody excluded), and no live
+    /// node is still joining. Otherwise a description of what is off.
+    pub fn converged(&self) -> Result<(), String> {
+        let live: Vec<&Node> = self.nodes.iter().filter(|n| n.is_live_member()).collect();
+        let Some(first) = live.first() else {
+            return Err("no live member".into());
+        };
+        let v = first.engine.view();
+        for n in &live {
+            let w = n.engine.view();
+            if w.version != v.version || w.members != v.members {
+                return Err(format!(
+                    "{} has version {} {:?} but {} has version {} {:?}",
+                    first.pid(),
+                    v.version,
+                    first_names(v),
+                    n.pid(),
+                    w.version,
+                    first_names(w)
+                ));
+            }
+        }
+        for m in &v.members {
+            let ok = self
+                .node_running(m.id)
+                .is_some_and(|j| self.nodes[j].is_live_member());
+            if !ok {
+                return Err(format!(
+                    "version {} still holds {} which is crashed, replaced or excluded",
+                    v.version, m.id
+                ));
+            }
+        }
+        if let Some(j) = self
+            .nodes
+            .iter()
+            .find(|n| n.up && n.engine.status() == Status::Joining)
+        {
+            return Err(format!("{} is still joining", j.pid()));
+        }
+        Ok(())
+    }
+
+    /// The liveness precondition: a majority of the most advanced view installed so
+    /// far consists of live members.
+    pub fn majority_alive(&self) -> bool {
+        let max = self.history.max_version();
+        let Some(view) = self.history.view(max) else {
+            return false;
+        };
+        let alive = view
+            .iter()
+            .filter(|p| {
+                self.node_running(**p)
+                    .is_some_and(|j| self.nodes[j].is_live_member())
+            })
+            .count();
+        alive > view.len() / 2
+    }
+
+    /// Safety violations of the history so far, plus driver-level ones (decode errors,
+    /// refused sends, stalled timers).
+    pub fn violations(&self) -> Vec<Violation> {
+        let mut v = checker::check_safety(&self.history);
+        v.extend(self.extra.iter().cloned());
+        for n in &self.nodes {
+            if n.stats.errors > 0 || n.stats.decode_errors > 0 {
+                v.push(Violation {
+                    property: "engine",
+                    detail: format!(
+                        "{}: {} sends refused (too large / table full), {} decode errors",
+                        n.pid(),
+                        n.stats.errors,
+                        n.stats.decode_errors
+                    ),
+                });
+            }
+        }
+        v
+    }
+
+    /// Runs the fault phase (until [`Action::EndFaults`] has run), then up to the
+    /// liveness bound, stopping early once converged for two consecutive 50 ms probes.
+    /// Returns the liveness violation, if any.
+    pub fn run_to_convergence(&mut self) -> (Option<Violation>, Option<u64>, bool) {
+        while self.faults_end.is_none() {
+            let before = self.now;
+            self.run_for(50_000);
+            if self.schedule.is_empty() && self.faults_end.is_none() && self.now == before {
+                break;
+            }
+        }
+        let start = self.faults_end.unwrap_or(self.now);
+        let deadline = start + self.cfg.liveness_bound_us;
+        let mut stable = 0;
+        let mut converged_at = None;
+        while self.now < deadline {
+            self.run_until((self.now + 50_000).min(deadline));
+            if self.converged().is_ok() {
+                converged_at.get_or_insert(self.now);
+                stable += 1;
+                if stable >= 2 {
+                    break;
+                }
+            } else {
+                stable = 0;
+                converged_at = None;
+            }
+        }
+        let applies = self.majority_alive();
+        let after = converged_at.map(|t| t - start);
+        if !applies {
+            return (None, after, false);
+        }
+        match self.converged() {
+            Ok(()) => (None, after, true),
+            Err(e) => (
+                Some(Violation {
+                    property: "liveness",
+                    detail: format!(
+                        "{}us after the faults ended (t={}us): {e}",
+                        self.cfg.liveness_bound_us, start.0
+                    ),
+                }),
+                after,
+                true,
+            ),
+        }
+    }
+
+    /// The report of this run so far.
+    pub fn report(&self, seed: u64) -> RunReport {
+        let mut fault_kinds = self.fault_counts.clone();
+        let ns = self.net.stats();
+        for (k, v) in [
+            ("datagrams_lost", ns.lost),
+            ("datagrams_duplicated", ns.duplicated),
+            ("datagrams_reordered", ns.reordered),
+            ("datagrams_blocked", ns.blocked),
+        ] {
+            if v > 0 {
+                *fault_kinds.entry(k.to_string()).or_insert(0) += v;
+            }
+        }
+        let backlogged: u64 = self.nodes.iter().map(|n| n.stats.backlogged).sum();
+        if backlogged > 0 {
+            fault_kinds.insert("window_full_backlogged".into(), backlogged);
+        }
+        RunReport {
+            seed,
+            violations: self.violations(),
+            views_installed: self.history.installs.len() as u64,
+            max_version: self.history.max_version(),
+            messages: self.retired.messages
+                + self.nodes.iter().map(|n| n.stats.messages).sum::<u64>(),
+            datagrams: ns.offered,
+            sim_time_us: self.now.0,
+            fault_kinds,
+            liveness_checked: false,
+            converged_after_us: None,
+            max_backlog: self
+                .nodes
+                .iter()
+                .map(|n| n.stats.max_backlog)
+                .max()
+                .unwrap_or(0),
+        }
+    }
+}
+
+fn first_names(v: &sgmp_membership::View) -> Vec<String> {
+    v.members.iter().map(|m| m.id.to_string()).collect()
+}
+
+/// Runs one random seed: schedule from [`schedule::random`], fault phase, liveness
+/// phase, checks. Returns the report and the simulation (for its trace).
+pub fn run_seed(seed: u64, cfg: &SimConfig) -> (RunReport, Sim) {
+    let mut cfg = cfg.clone();
+    // One run in eight sends submits as messages of their own (no compression).
+    cfg.engine.compression = seed % 8 != 7;
+    let shape = RandomShape {
+        nodes: cfg.nodes,
+        spare: cfg.spare,
+        fault_phase_us: cfg.fault_phase_us,
+    };
+    let mut sim = Sim::new(cfg, seed);
+    sim.set_schedule(schedule::random(seed, shape));
+    let (live, after, checked) = sim.run_to_convergence();
+    let mut r = sim.report(seed);
+    r.violations.extend(live);
+    r.liveness_checked = checked;
+    r.converged_after_us = after;
+    if !sim.config().engine.compression {
+        r.fault_kinds.insert("no_compression".into(), 1);
+    }
+    (r, sim)
+}
+
+/// Runs seeds `start..start + count` and sums them up.
+pub fn run_batch(start: u64, count: u64, cfg: &SimConfig) -> BatchReport {
+    let mut b = BatchReport {
+        start,
+        nodes: cfg.nodes,
+        ..BatchReport::default()
+    };
+    for seed in start..start + count {
+        let (r, _) = run_seed(seed, cfg);
+        b.add(&r);
+    }
+    b
+}

@@ -1,0 +1,328 @@
+//! Schedules: what happens when. A schedule is a time-ordered list of [`Action`]s;
+//! [`random`] draws one from a seed, and the figure tests write theirs by hand.
+
+use std::collections::BTreeMap;
+
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use sgmp_membership::msg::MsgKind;
+use sgmp_membership::Time;
+
+use super::net::LinkFaults;
+
+/// A process designated by node index, or resolved when the action runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// Node `i` (its current incarnation).
+    Node(usize),
+    /// Whichever live node currently acts as mgr (the most advanced one if several think so).
+    Mgr,
+}
+
+/// One scripted or random step of a run.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Action {
+    /// The node crashes: it stops, its messages not yet sent are lost.
+    Crash(Target),
+    /// The node crashes in the middle of a multicast: as soon as its engine hands the
+    /// transport a message of `kind` (any kind if `None`), only `after` more datagrams
+    /// leave the node, then it crashes.
+    CrashDuring {
+        /// The node.
+        target: Target,
+        /// The message kind that arms the crash.
+        kind: Option<MsgKind>,
+        /// Datagrams let out after arming.
+        after: u32,
+    },
+    /// `by` comes to believe `peer` faulty (a false suspicion if `peer` is alive).
+    Suspect {
+        /// The suspecting node.
+        by: Target,
+        /// The suspected node.
+        peer: Target,
+    },
+    /// The mgr crashes and the `k` most senior live members of its view suspect it and
+    /// each other at once, so that several of them initiate reconfiguration.
+    ConcurrentReconfig {
+        /// How many reconfigurers.
+        k: usize,
+    },
+    /// Cuts the network into sides (nodes not listed form one more side).
+    Partition(Vec<Vec<usize>>),
+    /// One-way block `from → to`.
+    Block {
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+    },
+    /// Removes every partition and block.
+    Heal,
+    /// Sets the faults of every link.
+    SetLinks(LinkFaults),
+    /// Sets the faults of one one-way link.
+    SetLink {
+        /// Sender.
+        from: usize,
+        /// Receiver.
+        to: usize,
+        /// Its faults.
+        faults: LinkFaults,
+    },
+    /// The node (crashed or excluded; a live member is crashed first) restarts as
+    /// incarnation + 1 and joins through the members of the most advanced live view.
+    Rejoin(usize),
+    /// Like `Rejoin`, for the first node that is down or excluded (nothing if none).
+    RejoinAny,
+    /// A node that never ran joins through the members of the most advanced live view.
+    Join(usize),
+    /// The node leaves gracefully.
+    Leave(Target),
+    /// End of the fault phase: heal everything, turn loss off; from now on the run
+    /// must converge (GMP-4) within the configured bound.
+    EndFaults,
+}
+
+impl Action {
+    /// The fault-kind name counted in reports.
+    pub fn kind_name(&self) -> &'static str {
+        match self {
+            Action::Crash(Target::Mgr) => "crash_mgr",
+            Action::Crash(_) => "crash",
+            Action::CrashDuring { .. } => "crash_mid_multicast",
+            Action::Suspect { .. } => "false_suspicion",
+            Action::ConcurrentReconfig { .. } => "concurrent_reconfigurers",
+            Action::Partition(_) => "partition",
+            Action::Block { .. } => "one_way_partition",
+            Action::Heal => "heal",
+            Action::SetLinks(_) | Action::SetLink { .. } => "link_faults",
+            Action::Rejoin(_) | Action::RejoinAny => "rejoin_new_incarnation",
+            Action::Join(_) => "join",
+            Action::Leave(_) => "leave",
+            Action::EndFaults => "end_faults",
+        }
+    }
+}
+
+/// A time-ordered list of actions; actions at the same time run in insertion order.
+#[derive(Clone, Debug, Default)]
+pub struct Schedule {
+    items: BTreeMap<(Time, u64), Action>,
+    seq: u64,
+}
+
+impl Schedule {
+    /// An empty schedule.
+    pub fn new() -> Schedule {
+        Schedule::default()
+    }
+
+    /// Adds `action` at time `t`.
+    pub fn at(&mut self, t: Time, action: Action) -> &mut Schedule {
+        self.seq += 1;
+        self.items.insert((t, self.seq), action);
+        self
+    }
+
+    /// When the next action is due.
+    pub fn next_time(&self) -> Option<Time> {
+        self.items.keys().next().map(|k| k.0)
+    }
+
+    /// Removes and returns the next action due at or before `now`.
+    pub fn pop_due(&mut self, now: Time) -> Option<Action> {
+        let (&k, _) = self.items.iter().next()?;
+        if k.0 > now {
+            return None;
+        }
+        self.items.remove(&k)
+    }
+
+    /// The actions, in order (for printing).
+    pub fn iter(&self) -> impl Iterator<Item = (Time, &Action)> {
+        self.items.iter().map(|(k, a)| (k.0, a))
+    }
+
+    /// Number of actions left.
+    pub fn len(&self) -> usize {
+        self.items.len()
+    }
+
+    /// True when no action is left.
+    pub fn is_empty(&self) -> bool {
+        self.items.is_empty()
+    }
+}
+
+/// Shape of the random schedules.
+#[derive(Clone, Copy, Debug)]
+pub struct RandomShape {
+    /// Founding members.
+    pub nodes: usize,
+    /// Extra nodes that may join later.
+    pub spare: usize,
+    /// End of the fault phase, µs.
+    pub fault_phase_us: u64,
+}
+
+/// Draws a random schedule from `seed`. Faults fall in `[50 ms, fault_phase_us)`;
+/// [`Action::EndFaults`] comes at `fault_phase_us`.
+pub fn random(seed: u64, shape: RandomShape) -> Schedule {
+    // A stream independent of the network's (which is seeded with `seed` directly).
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5347_4d50_5343_4844);
+    let mut s = Schedule::new();
+    let n = shape.nodes;
+    let end = shape.fault_phase_us;
+    let t0 = 50_000u64;
+    let at = |rng: &mut ChaCha8Rng| Time(rng.gen_range(t0..end.max(t0 + 1)));
+
+    // Link faults for the whole fault phase.
+    let loss = *[0.0, 0.0, 0.01, 0.03, 0.1].choose(&mut rng).unwrap_or(&0.0);
+    let dup = *[0.0, 0.01, 0.05].choose(&mut rng).unwrap_or(&0.0);
+    let reorder = *[0.0, 0.05, 0.2].choose(&mut rng).unwrap_or(&0.0);
+    let links = LinkFaults {
+        loss,
+        duplicate: dup,
+        reorder,
+        reorder_delay_us: rng.gen_range(0..3_000),
+        delay_us: rng.gen_range(50..500),
+        jitter_us: rng.gen_range(0..400),
+    };
+    s.at(Time(0), Action::SetLinks(links));
+    if rng.gen_bool(0.1) && n >= 2 {
+        // One slow link.
+        let from = rng.gen_range(0..n);
+        let to = (from + rng.gen_range(1..n)) % n;
+        let slow = LinkFaults {
+            delay_us: rng.gen_range(2_000..30_000),
+            ..links
+        };
+        s.at(
+            at(&mut rng),
+            Action::SetLink {
+                from,
+                to,
+                faults: slow,
+            },
+        );
+    }
+
+    let count = rng.gen_range(1..=4);
+    let mut partitioned = false;
+    let mut crashes = 0usize;
+    let max_crashes = (n - 1) / 2;
+    for _ in 0..count {
+        let t = at(&mut rng);
+        let live = |rng: &mut ChaCha8Rng| rng.gen_range(0..n);
+        match rng.gen_range(0..100) {
+            0..=11 if crashes < max_crashes => {
+                crashes += 1;
+                s.at(t, Action::Crash(Target::Node(live(&mut rng))));
+            }
+            12..=23 if crashes < max_crashes => {
+                crashes += 1;
+                s.at(t, Action::Crash(Target::Mgr));
+            }
+            24..=37 if crashes < max_crashes => {
+                crashes += 1;
+                let kind = *[
+                    Some(MsgKind::MCom),
+                    Some(MsgKind::MSub),
+                    Some(MsgKind::RCom),
+                    Some(MsgKind::RSub),
+                    Some(MsgKind::RInt),
+                    Some(MsgKind::StateXfer),
+                    None,
+                ]
+                .choose(&mut rng)
+                .unwrap_or(&None);
+                let target = if rng.gen_bool(0.8) {
+                    Target::Mgr
+                } else {
+                    Target::Node(live(&mut rng))
+                };
+                let after = rng.gen_range(0..n as u32);
+                s.at(
+                    t,
+                    Action::CrashDuring {
+                        target,
+                        kind,
+                        after,
+                    },
+                );
+            }
+            38..=51 => {
+                let by = live(&mut rng);
+                let peer = if rng.gen_bool(0.3) {
+                    Target::Mgr
+                } else {
+                    Target::Node((by + rng.gen_range(1..n)) % n)
+                };
+                s.at(
+                    t,
+                    Action::Suspect {
+                        by: Target::Node(by),
+                        peer,
+                    },
+                );
+            }
+            52..=63 if crashes < max_crashes => {
+                crashes += 1;
+                let k = rng.gen_range(2..=3.min(n - 1).max(2));
+                s.at(t, Action::ConcurrentReconfig { k });
+            }
+            64..=77 if !partitioned && n >= 3 => {
+                partitioned = true;
+                let mut order: Vec<usize> = (0..n).collect();
+                order.shuffle(&mut rng);
+                let small = rng.gen_range(1..=(n - 1) / 2);
+                let mut minority = order[..small].to_vec();
+                minority.sort_unstable();
+                let dur = rng.gen_range(100_000..700_000);
+                s.at(t, Action::Partition(vec![minority]));
+                s.at(Time((t.0 + dur).min(end)), Action::Heal);
+            }
+            78..=83 if n >= 2 => {
+                let from = live(&mut rng);
+                let to = (from + rng.gen_range(1..n)) % n;
+                let dur = rng.gen_range(50_000..400_000);
+                s.at(t, Action::Block { from, to });
+                if !partitioned {
+                    s.at(Time((t.0 + dur).min(end)), Action::Heal);
+                }
+            }
+            84..=89 => {
+                // A join while the group reconfigures.
+                if crashes < max_crashes {
+                    crashes += 1;
+                    s.at(t, Action::Crash(Target::Mgr));
+                }
+                let d = rng.gen_range(0..250_000);
+                let a = if shape.spare > 0 && rng.gen_bool(0.5) {
+                    Action::Join(n + rng.gen_range(0..shape.spare))
+                } else {
+                    Action::RejoinAny
+                };
+                s.at(t + d, a);
+            }
+            90..=94 => {
+                s.at(t, Action::RejoinAny);
+            }
+            95..=97 if shape.spare > 0 => {
+                s.at(t, Action::Join(n + rng.gen_range(0..shape.spare)));
+            }
+            _ => {
+                let target = if rng.gen_bool(0.3) {
+                    Target::Mgr
+                } else {
+                    Target::Node(live(&mut rng))
+                };
+                s.at(t, Action::Leave(target));
+            }
+        }
+    }
+    s.at(Time(end), Action::EndFaults);
+    s
+}
