@@ -526,6 +526,13 @@ mod tests {
     }
 
     #[test]
+    fn numbers_in_wire_md() {
+        assert_eq!(MAX_HEADER_LEN, 80);
+        assert_eq!(MIN_DATAGRAM_LEN, 62);
+        assert_eq!(frame_capacity(1400), 1303);
+    }
+
+    #[test]
     fn frame_capacity_fits_the_longest_header() {
         let cap = frame_capacity(1400);
         let mut buf = [0u8; 1400];

@@ -144,7 +144,8 @@ proptest! {
         edits in proptest::collection::vec((any::<usize>(), any::<u8>()), 1..8),
         cut in any::<usize>(),
     ) {
-        let samples = samples();
+        static SAMPLES: std::sync::OnceLock<Vec<Vec<u8>>> = std::sync::OnceLock::new();
+        let samples = SAMPLES.get_or_init(samples);
         let mut d = samples[which % samples.len()].clone();
         for (at, v) in edits {
             let n = d.len();
