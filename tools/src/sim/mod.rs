@@ -55,6 +55,11 @@ pub struct SimConfig {
     pub liveness_bound_us: u64,
     /// Collect a readable trace.
     pub trace: bool,
+    /// The driver's join watchdog, µs: a node still joining after this long restarts
+    /// as a new incarnation. The engine gives a joiner no signal when it was added and
+    /// removed again before its State-Xfer reached it (every member has disconnected
+    /// it), so a real driver needs the same watchdog. See `docs/VERIFICATION.md`.
+    pub join_watchdog_us: u64,
 }
 
 impl SimConfig {
@@ -95,6 +100,7 @@ impl SimConfig {
             fault_phase_us: 1_500_000,
             liveness_bound_us: 4_000_000,
             trace: false,
+            join_watchdog_us: 1_000_000,
         }
     }
 }
@@ -286,6 +292,15 @@ impl Sim {
                 }
             }
             for i in 0..self.nodes.len() {
+                if self.nodes[i].join_watchdog().is_some_and(|d| d <= self.now) {
+                    self.step += 1;
+                    self.count("join_watchdog_restart");
+                    let pid = self.nodes[i].pid();
+                    self.trace
+                        .line(self.now, || format!("WATCHDOG {pid} gives up joining"));
+                    self.rejoin_joiner(i);
+                    continue;
+                }
                 if self.nodes[i].deadline().is_some_and(|d| d <= self.now) {
                     self.step += 1;
                     self.ctx_pump(i, |n, c| n.on_timeout(c));
@@ -365,6 +380,7 @@ impl Sim {
         let mut n = Node::new(i, m, &self.cfg.engine, &self.cfg.transport);
         n.up = true;
         n.started = true;
+        n.join_deadline = Some(self.now + self.cfg.join_watchdog_us);
         n.engine.join(self.now, &contacts);
         self.nodes[i] = n;
         self.history.nodes.insert(m.id, i);
@@ -547,6 +563,17 @@ impl Sim {
         }
         let inc = self.nodes[i].pid().incarnation + 1;
         self.start_joiner(i, inc)
+    }
+
+    /// The join watchdog: the joiner restarts as incarnation + 1.
+    fn rejoin_joiner(&mut self, i: usize) {
+        self.crash(i);
+        let inc = self.nodes[i].pid().incarnation + 1;
+        if !self.start_joiner(i, inc) {
+            // Nobody to join through right now: try again later.
+            self.nodes[i].up = true;
+            self.nodes[i].join_deadline = Some(self.now + self.cfg.join_watchdog_us);
+        }
     }
 
     fn close_partition(&mut self) {

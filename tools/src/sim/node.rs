@@ -106,6 +106,8 @@ pub struct Node {
     pub started: bool,
     /// A pending mid-multicast crash.
     pub crash: Option<CrashTrigger>,
+    /// While joining: when the driver gives up and restarts as a new incarnation.
+    pub join_deadline: Option<Time>,
     backlog: Vec<Pending>,
     buf: Vec<u8>,
     dgram: Vec<u8>,
@@ -124,6 +126,7 @@ impl Node {
             up: false,
             started: false,
             crash: None,
+            join_deadline: None,
             backlog: Vec::new(),
             buf: vec![0u8; tcfg.max_message],
             dgram: vec![0u8; tcfg.mtu.max(TransportConfig::MIN_MTU)],
@@ -146,7 +149,17 @@ impl Node {
         if !self.up {
             return None;
         }
-        sgmp_membership::earliest(self.engine.poll_timeout(), self.endpoint.poll_timeout())
+        let d = sgmp_membership::earliest(self.engine.poll_timeout(), self.endpoint.poll_timeout());
+        sgmp_membership::earliest(d, self.join_watchdog())
+    }
+
+    /// When the join watchdog fires, if the node is still joining.
+    pub fn join_watchdog(&self) -> Option<Time> {
+        if self.up && self.engine.status() == Status::Joining {
+            self.join_deadline
+        } else {
+            None
+        }
     }
 
     /// Crashes the node: nothing more goes out or comes in.
