@@ -10,7 +10,9 @@
 //! [`Driver::poll_event`].
 //!
 //! With a [`FaultLayer`], every outgoing datagram goes through it; delayed copies wait in
-//! a preallocated [`DelayQueue`] and leave when due. Nothing allocates after
+//! a preallocated [`DelayQueue`] and leave when due. Incoming datagrams over a link the
+//! layer blocks (`is_blocked(from, local)`: a partition or isolation) are dropped too, so
+//! a node can cut itself off from a peer in both directions on its own. Nothing allocates after
 //! [`Driver::bind`].
 
 use std::io;
@@ -212,6 +214,25 @@ impl Driver {
         self.endpoint.send(now, to, addr, msg)
     }
 
+    /// Queues a probe to `addr` (see [`Endpoint::send_probe`]).
+    pub fn send_probe(&mut self, addr: SocketAddr, payload: &[u8]) -> Result<(), SendError> {
+        let now = self.now();
+        self.endpoint.send_probe(now, addr, payload)
+    }
+
+    /// The next received probe (see [`Endpoint::poll_probe`]).
+    pub fn poll_probe(&mut self, buf: &mut [u8]) -> Option<(ProcessId, SocketAddr, usize)> {
+        self.endpoint.poll_probe(buf)
+    }
+
+    /// Replaces the endpoint with a fresh one for process `me` (a new incarnation of
+    /// this node, e.g. rejoining after exclusion), keeping the socket, the waker, the
+    /// fault layer and the clock. Every channel of the old incarnation is dropped.
+    pub fn reset_endpoint(&mut self, me: ProcessId) {
+        let cfg = *self.endpoint.config();
+        self.endpoint = Endpoint::new(cfg, me);
+    }
+
     /// The next delivered message (see [`Endpoint::poll_delivery`]).
     pub fn poll_delivery(&mut self, buf: &mut [u8]) -> Option<(ProcessId, usize)> {
         self.endpoint.poll_delivery(buf)
@@ -279,6 +300,13 @@ impl Driver {
             match self.socket.recv_from(&mut self.rx_buf) {
                 Ok((len, from)) => {
                     n += 1;
+                    // A partition blocks both ways: drop what arrives over a blocked link.
+                    if let Some(f) = self.faults.as_ref() {
+                        if f.is_blocked(from, self.local) {
+                            self.stats.fault_dropped += 1;
+                            continue;
+                        }
+                    }
                     self.endpoint
                         .handle_datagram(now, from, &self.rx_buf[..len]);
                 }

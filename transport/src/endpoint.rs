@@ -29,6 +29,48 @@ pub enum TransportEvent {
     PeerUnreachable(ProcessId),
 }
 
+/// Probes queued in each direction (outgoing, received-not-polled).
+pub const PROBE_QUEUE: usize = 64;
+
+/// A fixed FIFO of probe payloads: `cap` slots of [`wire::MAX_PROBE_PAYLOAD`] bytes.
+#[derive(Debug)]
+struct ProbeRing {
+    store: Vec<u8>,
+    meta: VecDeque<(SocketAddr, ProcessId, usize)>,
+    head: usize,
+    cap: usize,
+}
+
+impl ProbeRing {
+    fn new(cap: usize) -> Self {
+        ProbeRing {
+            store: vec![0u8; cap * wire::MAX_PROBE_PAYLOAD],
+            meta: VecDeque::with_capacity(cap),
+            head: 0,
+            cap,
+        }
+    }
+
+    fn push(&mut self, addr: SocketAddr, id: ProcessId, payload: &[u8]) -> bool {
+        if self.meta.len() >= self.cap || payload.len() > wire::MAX_PROBE_PAYLOAD {
+            return false;
+        }
+        let slot = (self.head + self.meta.len()) % self.cap;
+        let at = slot * wire::MAX_PROBE_PAYLOAD;
+        self.store[at..at + payload.len()].copy_from_slice(payload);
+        self.meta.push_back((addr, id, payload.len()));
+        true
+    }
+
+    /// Pops the oldest probe: its address, process, and payload.
+    fn pop(&mut self) -> Option<(SocketAddr, ProcessId, &[u8])> {
+        let (addr, id, len) = self.meta.pop_front()?;
+        let at = self.head * wire::MAX_PROBE_PAYLOAD;
+        self.head = (self.head + 1) % self.cap;
+        Some((addr, id, &self.store[at..at + len]))
+    }
+}
+
 /// Where an incoming or outgoing process lands in the peer table.
 #[derive(Clone, Copy, Debug)]
 enum Slot {
@@ -73,6 +115,8 @@ pub struct Endpoint {
     tx_cursor: usize,
     rx_cursor: usize,
     last_now: Time,
+    probes_out: ProbeRing,
+    probes_in: ProbeRing,
 }
 
 fn region(store: &mut [u8], entry: usize, slots: usize, cap: usize) -> &mut [u8] {
@@ -102,6 +146,8 @@ impl Endpoint {
             tx_cursor: 0,
             rx_cursor: 0,
             last_now: Time::ZERO,
+            probes_out: ProbeRing::new(PROBE_QUEUE),
+            probes_in: ProbeRing::new(PROBE_QUEUE),
             me,
             cfg,
         }
@@ -220,6 +266,15 @@ impl Endpoint {
         if h.receiver_incarnation != 0 && h.receiver_incarnation != self.me.incarnation {
             return self.stats.drop(DropReason::WrongReceiver);
         }
+        if let Body::Probe(payload) = d.body {
+            // Outside any channel: no peer table entry, no acknowledgement.
+            if self.probes_in.push(from, h.sender, payload) {
+                self.stats.probes_received += 1;
+            } else {
+                self.stats.probes_dropped += 1;
+            }
+            return;
+        }
         let slot = match self.classify(h.sender) {
             Ok(s) => s,
             Err(reason) => return self.stats.drop(reason),
@@ -271,6 +326,7 @@ impl Endpoint {
                 p.echo = ts;
                 self.stats.keepalives_received += 1;
             }
+            Body::Probe(_) => {}
             Body::Data(frames) => {
                 let store = region(&mut self.rx_store, i, w, cap);
                 let (mut new, mut dup, mut outside) = (0u32, 0u32, 0u32);
@@ -334,6 +390,17 @@ impl Endpoint {
     /// datagrams and keepalives. Peers are served round robin.
     pub fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
         self.note_now(now);
+        if let Some((dst, _, payload)) = self.probes_out.pop() {
+            let limit = buf.len().min(self.cfg.mtu);
+            if let Some(len) =
+                wire::encode_probe(&mut buf[..limit], self.cfg.cluster_id, self.me, payload)
+            {
+                self.stats.probes_sent += 1;
+                self.stats.datagrams_out += 1;
+                self.stats.bytes_out += len as u64;
+                return Some(Transmit { dst, len });
+            }
+        }
         let n = self.peer_count;
         for k in 0..n {
             let i = (self.tx_cursor + k) % n;
@@ -399,7 +466,7 @@ impl Endpoint {
                 p.counters.keepalives_sent += 1;
                 now.0.saturating_add(1)
             }
-            Kind::Ack => {
+            Kind::Ack | Kind::Probe => {
                 self.stats.acks_sent += 1;
                 p.counters.acks_sent += 1;
                 std::mem::take(&mut p.echo)
@@ -422,6 +489,43 @@ impl Endpoint {
         self.stats.datagrams_out += 1;
         self.stats.bytes_out += len as u64;
         Some(Transmit { dst, len })
+    }
+
+    /// Queues a probe: an unreliable, unsequenced datagram carrying `payload` to
+    /// whatever process listens at `addr` (no channel is opened; the receiver reads it
+    /// with [`poll_probe`](Endpoint::poll_probe) together with our process id and address).
+    /// Used to find peers by address before their process id is known (cold start).
+    /// At most [`PROBE_QUEUE`] probes wait for [`poll_transmit`](Endpoint::poll_transmit);
+    /// beyond that `WindowFull`. Payloads over [`wire::MAX_PROBE_PAYLOAD`] bytes (or
+    /// over what one `mtu` datagram holds) are `TooLarge`.
+    pub fn send_probe(
+        &mut self,
+        now: Time,
+        addr: SocketAddr,
+        payload: &[u8],
+    ) -> Result<(), SendError> {
+        self.note_now(now);
+        let max = wire::MAX_PROBE_PAYLOAD
+            .min(self.cfg.mtu - wire::MAX_HEADER_LEN - wire::PROBE_PREFIX_LEN - wire::CRC_LEN);
+        if payload.len() > max {
+            return Err(SendError::TooLarge {
+                len: payload.len(),
+                max,
+            });
+        }
+        if !self.probes_out.push(addr, self.me, payload) {
+            return Err(SendError::WindowFull);
+        }
+        Ok(())
+    }
+
+    /// The next received probe: copies its payload into `buf` (cut to `buf.len()`) and
+    /// returns the sending process, its address and the copied length.
+    pub fn poll_probe(&mut self, buf: &mut [u8]) -> Option<(ProcessId, SocketAddr, usize)> {
+        let (addr, id, payload) = self.probes_in.pop()?;
+        let n = payload.len().min(buf.len());
+        buf[..n].copy_from_slice(&payload[..n]);
+        Some((id, addr, n))
     }
 
     /// The next [`TransportEvent`], if any.
@@ -691,5 +795,51 @@ mod tests {
         }
         assert_eq!(events, 1);
         assert!(a.peer_stats(pb).unwrap().unreachable);
+    }
+
+    #[test]
+    fn probes_bypass_channels_and_are_bounded() {
+        let (mut a, mut b, pa, _) = pair();
+        a.send_probe(Time(0), addr(2), b"query").unwrap();
+        a.send_probe(Time(0), addr(2), b"").unwrap();
+        let mut buf = [0u8; 1500];
+        let mut n = 0;
+        while let Some(t) = a.poll_transmit(Time(0), &mut buf) {
+            b.handle_datagram(Time(0), addr(1), &buf[..t.len]);
+            n += 1;
+        }
+        assert_eq!(n, 2);
+        assert_eq!(a.stats().probes_sent, 2);
+        let mut out = [0u8; 64];
+        assert_eq!(b.poll_probe(&mut out), Some((pa, addr(1), 5)));
+        assert_eq!(&out[..5], b"query");
+        assert_eq!(b.poll_probe(&mut out), Some((pa, addr(1), 0)));
+        assert_eq!(b.poll_probe(&mut out), None);
+        // No channel was opened on either side.
+        assert_eq!(a.peer_count(), 0);
+        assert_eq!(b.peer_count(), 0);
+        // Bounded queue and payload.
+        for _ in 0..PROBE_QUEUE {
+            a.send_probe(Time(0), addr(2), b"x").unwrap();
+        }
+        assert_eq!(
+            a.send_probe(Time(0), addr(2), b"x"),
+            Err(SendError::WindowFull)
+        );
+        assert!(matches!(
+            a.send_probe(Time(0), addr(2), &[0; wire::MAX_PROBE_PAYLOAD + 1]),
+            Err(SendError::TooLarge { .. })
+        ));
+        // The receive queue is bounded too: the overflow is counted.
+        while let Some(t) = a.poll_transmit(Time(0), &mut buf) {
+            b.handle_datagram(Time(0), addr(1), &buf[..t.len]);
+        }
+        b.send_probe(Time(0), addr(1), b"y").unwrap();
+        let t = b.poll_transmit(Time(0), &mut buf).unwrap();
+        for _ in 0..PROBE_QUEUE + 3 {
+            a.handle_datagram(Time(0), addr(2), &buf[..t.len]);
+        }
+        assert_eq!(a.stats().probes_received, PROBE_QUEUE as u64);
+        assert_eq!(a.stats().probes_dropped, 3);
     }
 }

@@ -39,6 +39,12 @@ pub struct Stats {
     pub unreachable_events: u64,
     /// Messages cut short because the buffer given to `poll_delivery` was too small.
     pub truncated_deliveries: u64,
+    /// Probe datagrams produced by `poll_transmit`.
+    pub probes_sent: u64,
+    /// Probe datagrams received and queued for `poll_probe`.
+    pub probes_received: u64,
+    /// Probe datagrams received and dropped because the probe queue was full.
+    pub probes_dropped: u64,
     /// Dropped datagrams by reason, indexed by [`DropReason::index`].
     pub drops: [u64; DropReason::COUNT],
 }

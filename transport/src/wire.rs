@@ -9,7 +9,9 @@
 //! ```
 //!
 //! with body `count u16, count × (seq u64 | len u16 | flags u8 | payload [len])` for
-//! [`Kind::Data`], `echo u64` for [`Kind::Ack`] and `ts u64` for [`Kind::Keepalive`].
+//! [`Kind::Data`], `echo u64` for [`Kind::Ack`], `ts u64` for [`Kind::Keepalive`] and
+//! `reserved u64 | len u16 | payload [len]` for [`Kind::Probe`] (unreliable, unsequenced, outside any
+//! channel: used to discover peers by address before their process id is known).
 //! The CRC32 (IEEE, `crc32fast`) covers every byte before it.
 
 use crate::{DropReason, NodeId, ProcessId, MAX_NODE_NAME};
@@ -34,6 +36,11 @@ pub const STAMP_LEN: usize = 8;
 pub const MIN_DATAGRAM_LEN: usize = FIXED_HEADER_LEN + 1 + STAMP_LEN + CRC_LEN;
 /// Frame flag: this frame ends its message.
 pub const FLAG_END: u8 = 0x01;
+/// Largest payload of a [`Kind::Probe`] datagram.
+pub const MAX_PROBE_PAYLOAD: usize = 1024;
+/// Bytes of a probe body before its payload: a reserved `u64` (sent as 0, ignored; it
+/// also keeps the shortest probe above [`MIN_DATAGRAM_LEN`]) and the payload length `u16`.
+pub const PROBE_PREFIX_LEN: usize = 10;
 /// Number of frames after the cumulative ack covered by the selective-ack bitmap.
 pub const SACK_BITS: u64 = 64;
 
@@ -51,6 +58,9 @@ pub enum Kind {
     Ack = 2,
     /// A probe of an idle channel; answered at once by an [`Kind::Ack`] echoing its stamp.
     Keepalive = 3,
+    /// An unreliable, unsequenced datagram outside any channel, carrying a small
+    /// payload (up to [`MAX_PROBE_PAYLOAD`] bytes); its ack fields are 0 and ignored.
+    Probe = 4,
 }
 
 impl Kind {
@@ -59,6 +69,7 @@ impl Kind {
             1 => Some(Kind::Data),
             2 => Some(Kind::Ack),
             3 => Some(Kind::Keepalive),
+            4 => Some(Kind::Probe),
             _ => None,
         }
     }
@@ -108,6 +119,8 @@ pub enum Body<'a> {
         /// Opaque to the receiver; echoed back in an ack.
         ts: u64,
     },
+    /// A probe's payload.
+    Probe(&'a [u8]),
 }
 
 /// A decoded, fully validated datagram borrowing the received bytes.
@@ -207,6 +220,9 @@ pub enum DecodeError {
     /// A keepalive with a zero stamp.
     #[error("keepalive with a zero stamp")]
     ZeroStamp,
+    /// A probe payload longer than [`MAX_PROBE_PAYLOAD`].
+    #[error("probe payload of {0} bytes exceeds the limit")]
+    ProbeTooLong(usize),
 }
 
 impl DecodeError {
@@ -311,6 +327,21 @@ pub fn decode(datagram: &[u8], max_frame: usize) -> Result<Datagram<'_>, DecodeE
             0 => return Err(DecodeError::ZeroStamp),
             ts => Body::Keepalive { ts },
         },
+        Kind::Probe => {
+            let len = u16_at(body, 8).ok_or(DecodeError::Truncated("probe length"))? as usize;
+            if len > MAX_PROBE_PAYLOAD {
+                return Err(DecodeError::ProbeTooLong(len));
+            }
+            let payload = body
+                .get(PROBE_PREFIX_LEN..PROBE_PREFIX_LEN + len)
+                .ok_or(DecodeError::Truncated("probe payload"))?;
+            if body.len() > PROBE_PREFIX_LEN + len {
+                return Err(DecodeError::TrailingBytes(
+                    body.len() - PROBE_PREFIX_LEN - len,
+                ));
+            }
+            Body::Probe(payload)
+        }
         Kind::Data => {
             let count = u16_at(body, 0).ok_or(DecodeError::Truncated("frame count"))?;
             if count == 0 {
@@ -354,6 +385,7 @@ impl<'a> Writer<'a> {
         let name = header.sender.node.as_bytes();
         let body_min = match header.kind {
             Kind::Data => DATA_PREFIX_LEN + FRAME_HEADER_LEN,
+            Kind::Probe => PROBE_PREFIX_LEN,
             _ => STAMP_LEN,
         };
         if buf.len() < header.encoded_len() + body_min + CRC_LEN {
@@ -429,6 +461,11 @@ impl<'a> Writer<'a> {
                 self.buf[pos..pos + STAMP_LEN].copy_from_slice(&stamp.to_be_bytes());
                 pos += STAMP_LEN;
             }
+            Kind::Probe => {
+                // An empty probe, unless written through `encode_probe`.
+                self.buf[pos..pos + PROBE_PREFIX_LEN].fill(0);
+                pos += PROBE_PREFIX_LEN;
+            }
         }
         let crc = crc32fast::hash(&self.buf[..pos]);
         self.buf[pos..pos + CRC_LEN].copy_from_slice(&crc.to_be_bytes());
@@ -436,9 +473,72 @@ impl<'a> Writer<'a> {
     }
 }
 
+/// Writes a whole [`Kind::Probe`] datagram from `sender` into `buf`: receiver
+/// incarnation 0, ack fields 0, then `payload`. Returns its length, or `None` if the
+/// payload is longer than [`MAX_PROBE_PAYLOAD`] or `buf` cannot hold the datagram.
+pub fn encode_probe(
+    buf: &mut [u8],
+    cluster_id: u64,
+    sender: ProcessId,
+    payload: &[u8],
+) -> Option<usize> {
+    if payload.len() > MAX_PROBE_PAYLOAD {
+        return None;
+    }
+    let header = Header {
+        kind: Kind::Probe,
+        cluster_id,
+        sender,
+        receiver_incarnation: 0,
+        ack: 0,
+        sack_offset: 0,
+        sack: 0,
+    };
+    let need = header.encoded_len() + PROBE_PREFIX_LEN + payload.len() + CRC_LEN;
+    if buf.len() < need {
+        return None;
+    }
+    let w = Writer::new(buf, &header)?;
+    let pos = w.pos;
+    buf[pos..pos + 8].fill(0);
+    buf[pos + 8..pos + PROBE_PREFIX_LEN].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+    let pos = pos + PROBE_PREFIX_LEN;
+    buf[pos..pos + payload.len()].copy_from_slice(payload);
+    let pos = pos + payload.len();
+    let crc = crc32fast::hash(&buf[..pos]);
+    buf[pos..pos + CRC_LEN].copy_from_slice(&crc.to_be_bytes());
+    Some(pos + CRC_LEN)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn probe_round_trip() {
+        let mut buf = [0u8; 1400];
+        let me = ProcessId::named("node-a", 3);
+        let len = encode_probe(&mut buf, 7, me, b"hello").unwrap();
+        let d = decode(&buf[..len], 1303).unwrap();
+        assert_eq!(d.header.kind, Kind::Probe);
+        assert_eq!(d.header.sender, me);
+        assert_eq!(d.header.receiver_incarnation, 0);
+        assert_eq!(d.body, Body::Probe(b"hello"));
+        let len = encode_probe(&mut buf, 7, me, &[]).unwrap();
+        assert_eq!(decode(&buf[..len], 1303).unwrap().body, Body::Probe(b""));
+        assert!(encode_probe(&mut buf, 7, me, &[0; MAX_PROBE_PAYLOAD + 1]).is_none());
+        assert!(encode_probe(&mut buf[..60], 7, me, &[0; 10]).is_none());
+        // A length pointing past the end is refused.
+        let len = encode_probe(&mut buf, 7, me, b"abc").unwrap();
+        let at = FIXED_HEADER_LEN + 6 + 8;
+        buf[at..at + 2].copy_from_slice(&9u16.to_be_bytes());
+        let crc = crc32fast::hash(&buf[..len - 4]);
+        buf[len - 4..len].copy_from_slice(&crc.to_be_bytes());
+        assert!(matches!(
+            decode(&buf[..len], 1303),
+            Err(DecodeError::Truncated(_))
+        ));
+    }
 
     fn header(kind: Kind) -> Header {
         Header {

@@ -152,3 +152,47 @@ fn silent_peer_is_reported() {
     let ps = talker.endpoint().peer_stats(ghost).unwrap();
     assert!(ps.retries >= 4 && ps.retransmissions >= 4, "{ps:?}");
 }
+
+#[test]
+fn probes_and_two_way_partition_over_udp() {
+    let mut a = driver("pa", Some(FaultLayer::new(1)), IdleStrategy::Block);
+    let mut b = driver("pb", None, IdleStrategy::Block);
+    let (la, lb) = (a.local_addr(), b.local_addr());
+    a.send_probe(lb, b"hello").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut buf = [0u8; 2048];
+    let got = loop {
+        a.drive(Some(Duration::from_millis(1))).unwrap();
+        b.drive(Some(Duration::from_millis(1))).unwrap();
+        if let Some(p) = b.poll_probe(&mut buf) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "probe not received");
+    };
+    assert_eq!(got, (ProcessId::named("pa", 1), la, 5));
+    assert_eq!(&buf[..5], b"hello");
+    // A partition on a's side blocks what b sends to a as well.
+    a.faults_mut().unwrap().partition_both(la, lb);
+    b.send_probe(la, b"x").unwrap();
+    let until = Instant::now() + Duration::from_millis(100);
+    while Instant::now() < until {
+        a.drive(Some(Duration::from_millis(1))).unwrap();
+        b.drive(Some(Duration::from_millis(1))).unwrap();
+        assert!(a.poll_probe(&mut buf).is_none());
+    }
+    assert!(a.stats().fault_dropped >= 1);
+    // A reset endpoint speaks as the new incarnation.
+    a.faults_mut().unwrap().heal_all();
+    a.reset_endpoint(ProcessId::named("pa", 2));
+    a.send_probe(lb, b"again").unwrap();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let got = loop {
+        a.drive(Some(Duration::from_millis(1))).unwrap();
+        b.drive(Some(Duration::from_millis(1))).unwrap();
+        if let Some(p) = b.poll_probe(&mut buf) {
+            break p;
+        }
+        assert!(Instant::now() < deadline, "probe not received");
+    };
+    assert_eq!(got.0, ProcessId::named("pa", 2));
+}
