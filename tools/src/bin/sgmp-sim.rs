@@ -82,9 +82,13 @@ fn main() -> ExitCode {
                 ..BatchReport::default()
             };
             for seed in args.start..args.start + n {
-                let (r, _) = run_seed(seed, &cfg);
+                let (r, sim) = run_seed(seed, &cfg);
                 for v in &r.violations {
                     eprintln!("seed {seed}: VIOLATION {v}");
+                }
+                if !r.liveness_checked {
+                    eprintln!("seed {seed}: liveness not checked (no live majority)");
+                    eprint!("{}", sim.describe());
                 }
                 b.add(&r);
             }

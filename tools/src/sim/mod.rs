@@ -626,6 +626,23 @@ impl Sim {
         Ok(())
     }
 
+    /// One line per node: process, up or down, status, view.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for n in self.nodes.iter().filter(|n| n.started) {
+            let v = n.engine.view();
+            out.push_str(&format!(
+                "{} {} {:?} v{} {:?}\n",
+                n.pid(),
+                if n.up { "up" } else { "DOWN" },
+                n.engine.status(),
+                v.version,
+                first_names(v)
+            ));
+        }
+        out
+    }
+
     /// The liveness precondition: a majority of the most advanced view installed so
     /// far consists of live members.
     pub fn majority_alive(&self) -> bool {
@@ -763,6 +780,12 @@ pub fn run_seed(seed: u64, cfg: &SimConfig) -> (RunReport, Sim) {
     let mut cfg = cfg.clone();
     // One run in eight sends submits as messages of their own (no compression).
     cfg.engine.compression = seed % 8 != 7;
+    // One run in four uses the smallest send window the transport allows, so that
+    // WindowFull and the driver's backlog are exercised.
+    if seed % 4 == 1 {
+        cfg.transport.send_window = 1;
+        cfg.transport.recv_window = 1;
+    }
     let shape = RandomShape {
         nodes: cfg.nodes,
         spare: cfg.spare,

@@ -175,8 +175,16 @@ pub fn random(seed: u64, shape: RandomShape) -> Schedule {
     let mut s = Schedule::new();
     let n = shape.nodes;
     let end = shape.fault_phase_us;
-    let t0 = 50_000u64;
-    let at = |rng: &mut ChaCha8Rng| Time(rng.gen_range(t0..end.max(t0 + 1)));
+    // Half of the runs pack their faults into a burst of 50..400 ms, so that they
+    // overlap with the reconfigurations they cause.
+    let (t0, t1) = if rng.gen_bool(0.5) {
+        let len = rng.gen_range(50_000..400_000u64);
+        let start = rng.gen_range(50_000..end.saturating_sub(len).max(50_001));
+        (start, (start + len).min(end))
+    } else {
+        (50_000u64, end)
+    };
+    let at = |rng: &mut ChaCha8Rng| Time(rng.gen_range(t0..t1.max(t0 + 1)));
 
     // Link faults for the whole fault phase.
     let loss = *[0.0, 0.0, 0.01, 0.03, 0.1].choose(&mut rng).unwrap_or(&0.0);
@@ -209,10 +217,13 @@ pub fn random(seed: u64, shape: RandomShape) -> Schedule {
         );
     }
 
-    let count = rng.gen_range(1..=4);
+    let count = rng.gen_range(1..=6);
     let mut partitioned = false;
+    // Crashes, false suspicions, concurrent reconfigurations and leaves each cost the
+    // group a member; most runs stay within a minority so that GMP-4 can be checked,
+    // one in eight may lose the majority (then only safety is checked).
     let mut crashes = 0usize;
-    let max_crashes = (n - 1) / 2;
+    let max_crashes = if rng.gen_bool(0.125) { n } else { (n - 1) / 2 };
     for _ in 0..count {
         let t = at(&mut rng);
         let live = |rng: &mut ChaCha8Rng| rng.gen_range(0..n);
@@ -238,7 +249,9 @@ pub fn random(seed: u64, shape: RandomShape) -> Schedule {
                 ]
                 .choose(&mut rng)
                 .unwrap_or(&None);
-                let target = if rng.gen_bool(0.8) {
+                // Reconfiguration messages come from a member that is not the mgr yet.
+                let reconf = matches!(kind, Some(MsgKind::RInt | MsgKind::RSub | MsgKind::RCom));
+                let target = if !reconf && rng.gen_bool(0.8) {
                     Target::Mgr
                 } else {
                     Target::Node(live(&mut rng))
@@ -253,7 +266,8 @@ pub fn random(seed: u64, shape: RandomShape) -> Schedule {
                     },
                 );
             }
-            38..=51 => {
+            38..=51 if crashes < max_crashes => {
+                crashes += 1;
                 let by = live(&mut rng);
                 let peer = if rng.gen_bool(0.3) {
                     Target::Mgr
@@ -270,7 +284,7 @@ pub fn random(seed: u64, shape: RandomShape) -> Schedule {
             }
             52..=63 if crashes < max_crashes => {
                 crashes += 1;
-                let k = rng.gen_range(2..=3.min(n - 1).max(2));
+                let k = if n >= 7 { rng.gen_range(2..=3) } else { 2 };
                 s.at(t, Action::ConcurrentReconfig { k });
             }
             64..=77 if !partitioned && n >= 3 => {
@@ -313,13 +327,20 @@ pub fn random(seed: u64, shape: RandomShape) -> Schedule {
             95..=97 if shape.spare > 0 => {
                 s.at(t, Action::Join(n + rng.gen_range(0..shape.spare)));
             }
-            _ => {
+            _ if crashes < max_crashes => {
+                crashes += 1;
                 let target = if rng.gen_bool(0.3) {
                     Target::Mgr
                 } else {
                     Target::Node(live(&mut rng))
                 };
                 s.at(t, Action::Leave(target));
+            }
+            _ => {
+                // Over budget: a heavier network instead.
+                let f = LinkFaults { loss: 0.2, ..links };
+                s.at(t, Action::SetLinks(f));
+                s.at(t + rng.gen_range(20_000..200_000), Action::SetLinks(links));
             }
         }
     }
