@@ -32,6 +32,7 @@ pub(super) enum Phase {
 }
 
 /// State of the initiator tasks.
+#[derive(Debug)]
 pub(super) struct Initiator {
     pub(super) kind: InitKind,
     pub(super) phase: Phase,

@@ -12,6 +12,7 @@
 //! - `join`: a process outside the group asking to join;
 //! - this module: state, Gossip and Disconnect, DoPreCommit / DoCommit, the outbox.
 
+mod fingerprint;
 mod initiator;
 mod join;
 mod outer;
