@@ -10,10 +10,12 @@ pub mod config;
 pub mod detector;
 pub mod engine;
 pub mod msg;
+pub mod node;
 pub mod testkit;
 pub mod view;
 
 pub use config::{ConfigError, EngineConfig};
 pub use engine::{Engine, EngineStats, Event, ExcludeReason, Status, Transmit};
+pub use node::{Node, NodeConfig, NodeEvent, NodeHandle};
 pub use sgmp_transport::{earliest, NodeId, ProcessId, Time};
 pub use view::{Member, Proposal, Update, View};

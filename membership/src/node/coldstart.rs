@@ -1,0 +1,394 @@
+//! Cold start (paper §4.2.4) and rejoin discovery over transport probes.
+//!
+//! A process that is not a member queries the seeds (and, when rejoining, the members
+//! it knew) by address, once per round. A member answers with its view version and
+//! contacts (the members of its view, most senior first); a process that is itself
+//! cold-starting answers with its process id. On any member answer the process joins
+//! through the contacts. Otherwise it goes on only if it outranks every concurrent
+//! cold-starter it has heard of in the last two rounds; after `rounds` such rounds in a
+//! row it founds the group alone (a singleton view, version 1), and the others, which
+//! keep querying, then join it. Only a process starting fresh may found a group: one
+//! coming back after exclusion (or whose join timed out after it was a member) only
+//! ever joins, so a partitioned minority can never start a second group.
+//!
+//! Rank among cold-starters: the smaller node name (bytewise) wins, then the smaller
+//! incarnation. See `docs/PROTOCOL.md`, "Cold start".
+
+use std::cmp::Ordering;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+
+use crate::view::Member;
+use crate::{NodeId, ProcessId, Time};
+
+/// Most contacts carried by a `Member` answer (they fit one probe).
+pub const MAX_CONTACTS: usize = 12;
+
+const MAGIC: u8 = 0xC5;
+const VERSION: u8 = 1;
+const T_QUERY: u8 = 1;
+const T_MEMBER: u8 = 2;
+const T_COLD: u8 = 3;
+
+/// A discovery message carried in a transport probe.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Probe {
+    /// "Is there a group?" `cold`: the sender may found a group (fresh start).
+    Query {
+        /// The sender is cold-starting (it may found the group).
+        cold: bool,
+    },
+    /// "I am a member (or joining): here are contacts." `version` 0 while joining.
+    Member {
+        /// The answering member's view version (0: it is itself joining).
+        version: u64,
+        /// Members to send a join request to, most senior first.
+        contacts: Vec<Member>,
+    },
+    /// "I am cold-starting too" (the sender's id comes with the probe).
+    ColdStarting {
+        /// How many quiet rounds the sender has counted.
+        round: u32,
+    },
+}
+
+impl Probe {
+    /// Encodes into `out` (cleared first).
+    pub fn encode(&self, out: &mut Vec<u8>) {
+        out.clear();
+        out.extend_from_slice(&[MAGIC, VERSION]);
+        match self {
+            Probe::Query { cold } => out.extend_from_slice(&[T_QUERY, *cold as u8]),
+            Probe::ColdStarting { round } => {
+                out.push(T_COLD);
+                out.extend_from_slice(&round.to_le_bytes());
+            }
+            Probe::Member { version, contacts } => {
+                out.push(T_MEMBER);
+                out.extend_from_slice(&version.to_le_bytes());
+                let n = contacts.len().min(MAX_CONTACTS);
+                out.push(n as u8);
+                for c in &contacts[..n] {
+                    let name = c.id.node.as_bytes();
+                    out.push(name.len() as u8);
+                    out.extend_from_slice(name);
+                    out.extend_from_slice(&c.id.incarnation.to_le_bytes());
+                    match c.addr.ip() {
+                        IpAddr::V4(ip) => {
+                            out.push(4);
+                            out.extend_from_slice(&ip.octets());
+                        }
+                        IpAddr::V6(ip) => {
+                            out.push(6);
+                            out.extend_from_slice(&ip.octets());
+                        }
+                    }
+                    out.extend_from_slice(&c.addr.port().to_le_bytes());
+                }
+            }
+        }
+    }
+
+    /// Decodes; `None` for anything malformed (never panics).
+    pub fn decode(b: &[u8]) -> Option<Probe> {
+        let mut r = Reader { b, at: 0 };
+        if r.u8()? != MAGIC || r.u8()? != VERSION {
+            return None;
+        }
+        let p = match r.u8()? {
+            T_QUERY => Probe::Query { cold: r.u8()? != 0 },
+            T_COLD => Probe::ColdStarting {
+                round: u32::from_le_bytes(r.take(4)?.try_into().ok()?),
+            },
+            T_MEMBER => {
+                let version = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+                let n = r.u8()? as usize;
+                if n > MAX_CONTACTS {
+                    return None;
+                }
+                let mut contacts = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let len = r.u8()? as usize;
+                    let node = NodeId::from_bytes(r.take(len)?).ok()?;
+                    let inc = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
+                    let ip = match r.u8()? {
+                        4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(r.take(4)?).ok()?)),
+                        6 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(r.take(16)?).ok()?)),
+                        _ => return None,
+                    };
+                    let port = u16::from_le_bytes(r.take(2)?.try_into().ok()?);
+                    contacts.push(Member {
+                        id: ProcessId::new(node, inc),
+                        addr: SocketAddr::new(ip, port),
+                    });
+                }
+                Probe::Member { version, contacts }
+            }
+            _ => return None,
+        };
+        (r.at == b.len()).then_some(p)
+    }
+}
+
+struct Reader<'a> {
+    b: &'a [u8],
+    at: usize,
+}
+
+impl<'a> Reader<'a> {
+    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+        let s = self.b.get(self.at..self.at.checked_add(n)?)?;
+        self.at += n;
+        Some(s)
+    }
+    fn u8(&mut self) -> Option<u8> {
+        Some(self.take(1)?[0])
+    }
+}
+
+/// Rank among concurrent cold-starters: `Less` means `a` outranks `b` (the smaller name
+/// bytewise, then the smaller incarnation).
+pub fn coldstart_order(a: ProcessId, b: ProcessId) -> Ordering {
+    a.node
+        .as_bytes()
+        .cmp(b.node.as_bytes())
+        .then(a.incarnation.cmp(&b.incarnation))
+}
+
+/// What discovery decided.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Keep querying.
+    Wait,
+    /// Send a query to every target now (a new round began).
+    Query,
+    /// Found the group: a singleton first view.
+    Bootstrap,
+    /// Join through these members.
+    Join(Vec<Member>),
+}
+
+/// The discovery state machine (sans-IO): rounds of queries, rivals heard of, and the
+/// decision. See the module docs.
+#[derive(Clone, Debug)]
+pub struct Discovery {
+    me: ProcessId,
+    may_bootstrap: bool,
+    rounds: u32,
+    round_us: u64,
+    quiet: u32,
+    next_round: Time,
+    started: bool,
+    rivals: Vec<(ProcessId, Time)>,
+    has_targets: bool,
+}
+
+impl Discovery {
+    /// Starts discovery for `me`. `may_bootstrap`: a fresh start (it may found the
+    /// group); `has_targets`: there is anyone to query (with no one to query, a fresh
+    /// start founds the group at once).
+    pub fn new(
+        me: ProcessId,
+        may_bootstrap: bool,
+        has_targets: bool,
+        rounds: u32,
+        round_us: u64,
+        now: Time,
+    ) -> Discovery {
+        Discovery {
+            me,
+            may_bootstrap,
+            rounds: rounds.max(1),
+            round_us: round_us.max(1),
+            quiet: 0,
+            next_round: now,
+            started: false,
+            rivals: Vec::new(),
+            has_targets,
+        }
+    }
+
+    /// True for a fresh start (answers queries with `ColdStarting`).
+    pub fn is_cold(&self) -> bool {
+        self.may_bootstrap
+    }
+
+    /// Quiet rounds counted so far.
+    pub fn round(&self) -> u32 {
+        self.quiet
+    }
+
+    /// When [`Discovery::on_timeout`] should next run.
+    pub fn deadline(&self) -> Time {
+        self.next_round
+    }
+
+    /// Rivals heard of recently that outrank this process.
+    fn outranked(&self, now: Time) -> bool {
+        let horizon = 2 * self.round_us;
+        self.rivals.iter().any(|&(p, seen)| {
+            now.micros_since(seen) <= horizon && coldstart_order(p, self.me) == Ordering::Less
+        })
+    }
+
+    /// Runs the round timer.
+    pub fn on_timeout(&mut self, now: Time) -> Decision {
+        if self.may_bootstrap && !self.has_targets {
+            return Decision::Bootstrap;
+        }
+        if now < self.next_round {
+            return Decision::Wait;
+        }
+        if self.started && self.may_bootstrap {
+            if self.outranked(now) {
+                self.quiet = 0;
+            } else {
+                self.quiet += 1;
+                if self.quiet >= self.rounds {
+                    return Decision::Bootstrap;
+                }
+            }
+        }
+        self.started = true;
+        let horizon = 2 * self.round_us;
+        self.rivals
+            .retain(|&(_, seen)| now.micros_since(seen) <= horizon);
+        self.next_round = now + self.round_us;
+        Decision::Query
+    }
+
+    /// Handles a probe from `from`.
+    pub fn on_probe(&mut self, now: Time, from: ProcessId, probe: &Probe) -> Decision {
+        match probe {
+            Probe::Member { contacts, .. } => {
+                let c: Vec<Member> = contacts
+                    .iter()
+                    .filter(|m| m.id != self.me)
+                    .copied()
+                    .collect();
+                if c.is_empty() {
+                    Decision::Wait
+                } else {
+                    Decision::Join(c)
+                }
+            }
+            Probe::ColdStarting { .. } | Probe::Query { cold: true } => {
+                if from != self.me {
+                    match self.rivals.iter_mut().find(|(p, _)| *p == from) {
+                        Some(r) => r.1 = now,
+                        None => self.rivals.push((from, now)),
+                    }
+                }
+                Decision::Wait
+            }
+            Probe::Query { cold: false } => Decision::Wait,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn m(name: &str, inc: u64, port: u16) -> Member {
+        Member {
+            id: ProcessId::named(name, inc),
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+        }
+    }
+
+    #[test]
+    fn probes_round_trip_and_reject_garbage() {
+        let v6 = Member {
+            id: ProcessId::named("v6", 9),
+            addr: "[::1]:99".parse().unwrap(),
+        };
+        for p in [
+            Probe::Query { cold: true },
+            Probe::Query { cold: false },
+            Probe::ColdStarting { round: 3 },
+            Probe::Member {
+                version: 7,
+                contacts: vec![m("a", 1, 1), v6],
+            },
+        ] {
+            let mut b = Vec::new();
+            p.encode(&mut b);
+            assert!(b.len() <= sgmp_transport::wire::MAX_PROBE_PAYLOAD);
+            assert_eq!(Probe::decode(&b), Some(p.clone()));
+            for cut in 0..b.len() {
+                assert_eq!(Probe::decode(&b[..cut]), None);
+            }
+            let mut longer = b.clone();
+            longer.push(0);
+            assert_eq!(Probe::decode(&longer), None);
+        }
+        let full = Probe::Member {
+            version: 1,
+            contacts: (0..MAX_CONTACTS)
+                .map(|i| Member {
+                    id: ProcessId::named(&"x".repeat(31), i as u64),
+                    addr: "[::1]:1".parse().unwrap(),
+                })
+                .collect(),
+        };
+        let mut b = Vec::new();
+        full.encode(&mut b);
+        assert!(b.len() <= sgmp_transport::wire::MAX_PROBE_PAYLOAD);
+        assert_eq!(Probe::decode(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn lowest_name_wins_after_quiet_rounds() {
+        let (a, b) = (ProcessId::named("a", 5), ProcessId::named("b", 1));
+        assert_eq!(coldstart_order(a, b), Ordering::Less);
+        let mut da = Discovery::new(a, true, true, 3, 100, Time(0));
+        let mut db = Discovery::new(b, true, true, 3, 100, Time(0));
+        let mut t = Time(0);
+        let mut a_boot = None;
+        for _ in 0..20 {
+            for (d, other) in [(&mut da, b), (&mut db, a)] {
+                let _ = d.on_probe(t, other, &Probe::ColdStarting { round: 0 });
+            }
+            if da.on_timeout(t) == Decision::Bootstrap && a_boot.is_none() {
+                a_boot = Some(t);
+            }
+            assert_ne!(db.on_timeout(t), Decision::Bootstrap, "b is outranked");
+            t = t + 100;
+        }
+        assert_eq!(a_boot, Some(Time(300)));
+        // Once a answers as a member, b joins.
+        assert_eq!(
+            db.on_probe(
+                t,
+                a,
+                &Probe::Member {
+                    version: 1,
+                    contacts: vec![m("a", 5, 1)]
+                }
+            ),
+            Decision::Join(vec![m("a", 5, 1)])
+        );
+        // A rival not heard of for two rounds no longer holds b back.
+        let mut t2 = t;
+        let mut booted = false;
+        for _ in 0..10 {
+            if db.on_timeout(t2) == Decision::Bootstrap {
+                booted = true;
+                break;
+            }
+            t2 = t2 + 100;
+        }
+        assert!(booted);
+    }
+
+    #[test]
+    fn rejoining_never_bootstraps_and_no_seeds_bootstraps_at_once() {
+        let me = ProcessId::named("z", 1);
+        let mut d = Discovery::new(me, false, true, 1, 10, Time(0));
+        for i in 0..100 {
+            assert_ne!(d.on_timeout(Time(i * 10)), Decision::Bootstrap);
+        }
+        let mut d = Discovery::new(me, true, false, 5, 10, Time(0));
+        assert_eq!(d.on_timeout(Time(0)), Decision::Bootstrap);
+    }
+}

@@ -1,0 +1,249 @@
+//! Node settings: from a TOML file and/or command-line flags, with defaults for a LAN.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{EngineConfig, NodeId};
+use sgmp_transport::TransportConfig;
+
+/// Fault injection settings of the node's transport driver (tests and chaos runs).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct FaultSettings {
+    /// Seed of the fault layer's random choices.
+    pub seed: u64,
+    /// Probability that an outgoing datagram is lost, in `[0, 1]`.
+    pub loss: f64,
+}
+
+impl Default for FaultSettings {
+    fn default() -> Self {
+        FaultSettings { seed: 1, loss: 0.0 }
+    }
+}
+
+/// Settings of one node. Every field has a default suited to a LAN; a TOML file uses
+/// the same field names (`id = "n1"`, `listen = "127.0.0.1:7401"`, `seeds = [...]`).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NodeConfig {
+    /// Node name (printable ASCII, no `#` or space, at most 31 bytes).
+    pub id: String,
+    /// UDP address to listen on.
+    pub listen: SocketAddr,
+    /// Seeds: the small known set of sites queried at cold start and when rejoining.
+    pub seeds: Vec<SocketAddr>,
+    /// Cluster id; datagrams of other clusters are dropped.
+    pub cluster_id: u64,
+    /// Heartbeat interval of the ring failure detector, ms.
+    pub heartbeat_ms: u64,
+    /// Silence after which a watched member is suspected, ms.
+    pub suspect_ms: u64,
+    /// How long an initiator waits for answers before suspecting the silent, ms.
+    pub protocol_timeout_ms: u64,
+    /// How often a joining process repeats its join request, ms.
+    pub join_retry_ms: u64,
+    /// A join that has not completed after this long starts over (new incarnation,
+    /// discovery again), ms.
+    pub join_timeout_ms: u64,
+    /// Largest view.
+    pub max_members: usize,
+    /// Largest application snapshot handed to joiners, bytes.
+    pub max_snapshot: usize,
+    /// Transport send window per peer, frames.
+    pub send_window: usize,
+    /// Transport receive window per peer, frames.
+    pub recv_window: usize,
+    /// Cold start: rounds of queries without a higher-ranked concurrent starter before
+    /// founding the group.
+    pub coldstart_rounds: u32,
+    /// Cold start: length of one round, ms.
+    pub coldstart_round_ms: u64,
+    /// After being excluded, come back as a new incarnation and join again.
+    pub auto_rejoin: bool,
+    /// After a graceful leave, how long to keep the transport running so that the
+    /// leave request is delivered, ms.
+    pub leave_linger_ms: u64,
+    /// The incarnation of the first life of this process; default: microseconds since
+    /// the Unix epoch at start, so that a restarted daemon is a new process.
+    pub incarnation: Option<u64>,
+    /// JSON-lines event log (view, excluded, suspect, ...); none if unset.
+    pub event_log: Option<PathBuf>,
+    /// Fault injection.
+    pub faults: FaultSettings,
+}
+
+impl Default for NodeConfig {
+    fn default() -> Self {
+        NodeConfig {
+            id: "node".into(),
+            listen: SocketAddr::from(([127, 0, 0, 1], 7400)),
+            seeds: Vec::new(),
+            cluster_id: 0x5347_4d50,
+            heartbeat_ms: 100,
+            suspect_ms: 500,
+            protocol_timeout_ms: 1000,
+            join_retry_ms: 300,
+            join_timeout_ms: 5000,
+            max_members: 64,
+            max_snapshot: 16 * 1024,
+            send_window: 128,
+            recv_window: 128,
+            coldstart_rounds: 5,
+            coldstart_round_ms: 200,
+            auto_rejoin: true,
+            leave_linger_ms: 1000,
+            incarnation: None,
+            event_log: None,
+            faults: FaultSettings::default(),
+        }
+    }
+}
+
+/// Why a node configuration cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The TOML does not parse or has unknown or mistyped fields.
+    #[error("invalid config{}: {message}", .path.as_ref().map(|p| format!(" file {}", p.display())).unwrap_or_default())]
+    Parse {
+        /// The file, if any.
+        path: Option<PathBuf>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A value is out of range.
+    #[error("invalid setting: {0}")]
+    Invalid(String),
+}
+
+impl NodeConfig {
+    /// Parses a TOML document (missing fields take their defaults).
+    pub fn from_toml_str(s: &str) -> Result<NodeConfig, NodeConfigError> {
+        toml::from_str(s).map_err(|e| NodeConfigError::Parse {
+            path: None,
+            message: e.to_string(),
+        })
+    }
+
+    /// Reads and parses a TOML file.
+    pub fn load(path: &Path) -> Result<NodeConfig, NodeConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| NodeConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| NodeConfigError::Parse {
+            path: Some(path.to_path_buf()),
+            message: e.to_string(),
+        })
+    }
+
+    /// The node name, checked.
+    pub fn node_id(&self) -> Result<NodeId, NodeConfigError> {
+        NodeId::new(&self.id)
+            .map_err(|e| NodeConfigError::Invalid(format!("id {:?}: {e}", self.id)))
+    }
+
+    /// Checks every value.
+    pub fn validate(&self) -> Result<(), NodeConfigError> {
+        self.node_id()?;
+        self.engine_config()
+            .validate()
+            .map_err(|e| NodeConfigError::Invalid(e.to_string()))?;
+        if self.coldstart_rounds == 0 || self.coldstart_round_ms == 0 {
+            return Err(NodeConfigError::Invalid(
+                "coldstart_rounds and coldstart_round_ms must be greater than zero".into(),
+            ));
+        }
+        if self.join_timeout_ms == 0 {
+            return Err(NodeConfigError::Invalid(
+                "join_timeout_ms must be greater than zero".into(),
+            ));
+        }
+        if !(0.0..=1.0).contains(&self.faults.loss) {
+            return Err(NodeConfigError::Invalid(format!(
+                "faults.loss must be in [0, 1] (got {})",
+                self.faults.loss
+            )));
+        }
+        if self.max_snapshot > 1 << 20 {
+            return Err(NodeConfigError::Invalid(
+                "max_snapshot must be at most 1 MiB".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    /// The engine's settings.
+    pub fn engine_config(&self) -> EngineConfig {
+        EngineConfig {
+            max_members: self.max_members,
+            max_snapshot: self.max_snapshot,
+            heartbeat_interval_us: self.heartbeat_ms.saturating_mul(1000),
+            suspect_timeout_us: self.suspect_ms.saturating_mul(1000),
+            protocol_timeout_us: self.protocol_timeout_ms.saturating_mul(1000),
+            join_retry_us: self.join_retry_ms.saturating_mul(1000),
+            ..EngineConfig::default()
+        }
+    }
+
+    /// The transport's settings: the peer table is sized from `max_members` (plus a
+    /// margin for joiners and old incarnations), not the transport's default of 256,
+    /// because the transport reserves frame storage per peer; the largest message is
+    /// the engine's largest encoded message.
+    pub fn transport_config(&self) -> TransportConfig {
+        TransportConfig {
+            cluster_id: self.cluster_id,
+            max_peers: self.max_members + 16,
+            max_message: crate::msg::max_encoded_len(self.max_members, self.max_snapshot),
+            send_window: self.send_window,
+            recv_window: self.recv_window,
+            // Silence is the failure detector's business; the transport only reports
+            // peers that stopped acknowledging for a few suspicion timeouts.
+            unreachable_after_us: self.suspect_ms.saturating_mul(1000).max(200_000) * 4,
+            ..TransportConfig::default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_fields_and_defaults() {
+        let c = NodeConfig::from_toml_str(
+            "id = \"n1\"\nlisten = \"127.0.0.1:7001\"\nseeds = [\"127.0.0.1:7002\"]\nheartbeat_ms = 20\n[faults]\nloss = 0.1\n",
+        )
+        .unwrap();
+        assert_eq!(c.id, "n1");
+        assert_eq!(c.seeds.len(), 1);
+        assert_eq!(c.heartbeat_ms, 20);
+        assert_eq!(c.suspect_ms, 500);
+        assert_eq!(c.faults.loss, 0.1);
+        c.validate().unwrap();
+        assert!(NodeConfig::from_toml_str("bogus = 1").is_err());
+        assert!(NodeConfig::from_toml_str("heartbeat_ms = \"x\"").is_err());
+        let bad = NodeConfig {
+            id: "a#b".into(),
+            ..NodeConfig::default()
+        };
+        assert!(bad.validate().is_err());
+        let bad = NodeConfig {
+            suspect_ms: 10,
+            heartbeat_ms: 20,
+            ..NodeConfig::default()
+        };
+        assert!(bad.validate().is_err());
+        assert_eq!(NodeConfig::default().transport_config().max_peers, 80);
+    }
+}

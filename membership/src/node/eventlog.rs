@@ -1,0 +1,157 @@
+//! The JSON-lines event log: one object per line, flushed per line.
+//!
+//! ```text
+//! {"ts_us":U64,"node":"PID","kind":"view","version":U64,"members":["PID",...]}
+//! {"ts_us":U64,"node":"PID","kind":"excluded"}
+//! {"ts_us":U64,"node":"PID","kind":"suspect","peer":"PID"}
+//! ```
+//!
+//! `ts_us` is microseconds since the Unix epoch; a PID is `NAME#INCARNATION`;
+//! `members` is in rank order, most senior first. Further kinds: `start` (with `addr`:
+//! the process began, cold or rejoining), `joined` (with `version`), `reconfiguring`
+//! (with `version`), `left` (a graceful leave; the process is out, like `excluded`).
+
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use crate::view::Member;
+use crate::ProcessId;
+
+/// Microseconds since the Unix epoch.
+pub fn unix_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// An append-only JSON-lines event log. Write errors are reported once through
+/// `tracing` and otherwise ignored: the log never stops the node.
+#[derive(Debug)]
+pub struct EventLog {
+    file: File,
+    failed: bool,
+}
+
+impl EventLog {
+    /// Opens (creating or appending to) the log at `path`.
+    pub fn open(path: &Path) -> io::Result<EventLog> {
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        Ok(EventLog {
+            file,
+            failed: false,
+        })
+    }
+
+    /// Writes `{"ts_us":..,"node":..,"kind":..<extra>}`; `extra` is either empty or
+    /// starts with a comma.
+    fn write(&mut self, me: ProcessId, kind: &str, extra: &str) {
+        let line = format!(
+            "{{\"ts_us\":{},\"node\":{},\"kind\":{}{}}}\n",
+            unix_micros(),
+            js(&me.to_string()),
+            js(kind),
+            extra
+        );
+        // One write per line (O_APPEND): lines are never interleaved or split.
+        if let Err(e) = self.file.write_all(line.as_bytes()) {
+            if !self.failed {
+                tracing::error!("event log write failed: {e}");
+                self.failed = true;
+            }
+        }
+    }
+
+    /// A view was installed.
+    pub fn view(&mut self, me: ProcessId, version: u64, members: &[Member]) {
+        let members: Vec<String> = members.iter().map(|m| js(&m.id.to_string())).collect();
+        let extra = format!(",\"version\":{version},\"members\":[{}]", members.join(","));
+        self.write(me, "view", &extra);
+    }
+
+    /// This process was excluded.
+    pub fn excluded(&mut self, me: ProcessId) {
+        self.write(me, "excluded", "");
+    }
+
+    /// This process now believes `peer` faulty.
+    pub fn suspect(&mut self, me: ProcessId, peer: ProcessId) {
+        self.write(
+            me,
+            "suspect",
+            &format!(",\"peer\":{}", js(&peer.to_string())),
+        );
+    }
+
+    /// The process started (cold, or as a new incarnation).
+    pub fn start(&mut self, me: ProcessId, addr: SocketAddr) {
+        self.write(me, "start", &format!(",\"addr\":{}", js(&addr.to_string())));
+    }
+
+    /// The process joined the group at `version`.
+    pub fn joined(&mut self, me: ProcessId, version: u64) {
+        self.write(me, "joined", &format!(",\"version\":{version}"));
+    }
+
+    /// The process started a reconfiguration from view `version`.
+    pub fn reconfiguring(&mut self, me: ProcessId, version: u64) {
+        self.write(me, "reconfiguring", &format!(",\"version\":{version}"));
+    }
+
+    /// The process left the group gracefully.
+    pub fn left(&mut self, me: ProcessId) {
+        self.write(me, "left", "");
+    }
+}
+
+/// A JSON string literal.
+fn js(s: &str) -> String {
+    serde_json::to_string(s).unwrap_or_else(|_| "\"?\"".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::{json, Value};
+
+    #[test]
+    fn lines_have_the_documented_shape() {
+        let dir = std::env::temp_dir().join(format!("sgmp-evlog-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let me = ProcessId::named("a", 7);
+        let other = ProcessId::named("b", 1);
+        let addr = SocketAddr::from(([127, 0, 0, 1], 1));
+        {
+            let mut log = EventLog::open(&dir).unwrap();
+            log.view(
+                me,
+                3,
+                &[Member { id: me, addr }, Member { id: other, addr }],
+            );
+            log.suspect(me, other);
+            log.excluded(me);
+        }
+        let text = std::fs::read_to_string(&dir).unwrap();
+        let _ = std::fs::remove_file(&dir);
+        let lines: Vec<Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(lines.len(), 3);
+        assert_eq!(lines[0]["kind"], "view");
+        assert_eq!(lines[0]["node"], "a#7");
+        assert_eq!(lines[0]["version"], 3);
+        assert_eq!(lines[0]["members"], json!(["a#7", "b#1"]));
+        assert!(lines[0]["ts_us"].as_u64().unwrap() > 1_600_000_000_000_000);
+        assert_eq!(lines[1]["peer"], "b#1");
+        assert_eq!(lines[2].as_object().unwrap().len(), 3);
+        assert!(text.lines().nth(2).unwrap().starts_with("{\"ts_us\":"));
+        assert!(text
+            .lines()
+            .nth(2)
+            .unwrap()
+            .ends_with(",\"node\":\"a#7\",\"kind\":\"excluded\"}"));
+    }
+}

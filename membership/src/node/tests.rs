@@ -1,0 +1,101 @@
+//! In-process nodes on 127.0.0.1: cold start, join, leave.
+
+use std::net::{SocketAddr, UdpSocket};
+use std::time::{Duration, Instant};
+
+use super::*;
+
+/// Free UDP ports on 127.0.0.1 (bound then released).
+fn free_ports(n: usize) -> Vec<SocketAddr> {
+    let socks: Vec<UdpSocket> = (0..n)
+        .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
+        .collect();
+    socks.iter().map(|s| s.local_addr().unwrap()).collect()
+}
+
+fn config(name: &str, listen: SocketAddr, seeds: &[SocketAddr]) -> NodeConfig {
+    NodeConfig {
+        id: name.into(),
+        listen,
+        seeds: seeds.to_vec(),
+        heartbeat_ms: 20,
+        suspect_ms: 200,
+        protocol_timeout_ms: 400,
+        join_retry_ms: 100,
+        coldstart_rounds: 3,
+        coldstart_round_ms: 50,
+        leave_linger_ms: 500,
+        max_members: 16,
+        max_snapshot: 1024,
+        ..NodeConfig::default()
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
+    let until = Instant::now() + timeout;
+    while !f() {
+        assert!(Instant::now() < until, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+#[test]
+fn simultaneous_cold_start_makes_one_group_then_join_and_leave() {
+    let addrs = free_ports(4);
+    let seeds = &addrs[..3];
+    let nodes: Vec<NodeHandle> = ["c", "a", "b"]
+        .iter()
+        .zip(seeds)
+        .map(|(n, a)| Node::start(config(n, *a, seeds)).unwrap())
+        .collect();
+    wait_for("one view of three", Duration::from_secs(10), || {
+        nodes.iter().all(|n| n.view().len() == 3)
+    });
+    let v0 = nodes[0].view();
+    for n in &nodes {
+        let v = n.view();
+        assert_eq!(v.members, v0.members);
+    }
+    // The lowest name founded the group: it is the most senior.
+    assert_eq!(v0.members[0].id.node.as_str(), "a");
+    // A late joiner with a snapshot provider on the group.
+    for n in &nodes {
+        n.set_snapshot_provider(Box::new(|| b"state!".to_vec()));
+    }
+    let joiner = Node::start(config("d", addrs[3], seeds)).unwrap();
+    let sub = joiner.subscribe();
+    wait_for("four members", Duration::from_secs(10), || {
+        nodes.iter().chain([&joiner]).all(|n| n.view().len() == 4)
+    });
+    let mut snapshot = None;
+    while let Some(ev) = sub.try_recv() {
+        if let NodeEvent::Joined { snapshot: s, .. } = ev {
+            snapshot = Some(s);
+        }
+    }
+    assert_eq!(snapshot.as_deref(), Some(&b"state!"[..]), "{:?}", joiner.status());
+    // A graceful leave.
+    joiner.leave(Duration::from_secs(3));
+    assert_eq!(joiner.status().phase, NodePhase::Left);
+    wait_for("three members again", Duration::from_secs(10), || {
+        nodes.iter().all(|n| n.view().len() == 3)
+    });
+    joiner.shutdown();
+    // Fault commands resolve names.
+    assert!(nodes[0]
+        .fault(FaultCommand::Partition(vec!["zz".into()]))
+        .is_err());
+    assert!(nodes[0].fault(FaultCommand::Loss(0.0)).is_ok());
+    assert!(nodes[0].fault(FaultCommand::Clear).is_ok());
+}
+
+#[test]
+fn taken_port_is_an_error() {
+    let sock = UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = sock.local_addr().unwrap();
+    match Node::start(config("x", addr, &[])) {
+        Err(NodeError::Bind { .. }) => {}
+        Err(e) => panic!("unexpected error {e}"),
+        Ok(_) => panic!("bound a taken port"),
+    }
+}
