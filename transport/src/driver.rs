@@ -5,7 +5,8 @@
 //! [`Instant`]). Each [`Driver::drive`] call is one loop iteration: run due timers,
 //! flush transmissions, wait for a datagram, a deadline, the caller's timeout or a
 //! [`Waker`] (parking in `mio::Poll`, after an optional busy-poll per
-//! [`IdleStrategy`]), then drain the socket until it would block, and flush again.
+//! [`IdleStrategy`]), then read the socket (the first datagram after a wait, the rest at
+//! the start of the next call, so that replies leave first), and flush again.
 //! Deliveries and events are then read with [`Driver::poll_delivery`] and
 //! [`Driver::poll_event`].
 //!
@@ -126,6 +127,9 @@ pub struct Driver {
     rx_buf: Vec<u8>,
     tx_buf: Vec<u8>,
     stats: DriverStats,
+    /// The last read stopped after one datagram, before the socket would block: more may
+    /// be queued, and no readiness event will say so (mio is edge-triggered).
+    maybe_readable: bool,
 }
 
 impl Driver {
@@ -168,6 +172,7 @@ impl Driver {
             rx_buf: vec![0u8; MAX_UDP],
             tx_buf: vec![0u8; mtu],
             stats: DriverStats::default(),
+            maybe_readable: false,
         })
     }
 
@@ -251,14 +256,25 @@ impl Driver {
     }
 
     /// One loop iteration: timers, transmissions, a wait of at most `timeout` (`None`:
-    /// until something happens), the socket drained, timers and transmissions again.
+    /// until something happens), the socket read, timers and transmissions again.
+    ///
+    /// After a wait, only the first datagram is read before returning, so that a reply
+    /// the caller queues to it leaves (at the start of the next call) before the driver
+    /// spends a system call on finding the socket empty; the next call reads the rest
+    /// before it would wait, and does not wait if there was any.
     pub fn drive(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.stats.iterations += 1;
         self.flush();
+        if self.maybe_readable && self.receive(self.now(), usize::MAX) > 0 {
+            let now = self.now();
+            self.endpoint.handle_timeout(now);
+            self.transmit(now);
+            return Ok(());
+        }
         let now = self.now();
         let deadline = earliest(self.endpoint.poll_timeout(), self.delayed.next_due());
         let until_deadline = deadline.map(|d| Duration::from_micros(d.micros_since(now)));
-        let wait = match (until_deadline, timeout) {
+        let mut wait = match (until_deadline, timeout) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
@@ -267,7 +283,7 @@ impl Driver {
             let spin = Duration::from_micros(spin_us).min(wait.unwrap_or(Duration::MAX));
             let start = Instant::now();
             loop {
-                if self.receive(self.now()) > 0 {
+                if self.receive(self.now(), 1) > 0 {
                     ready = true;
                     break;
                 }
@@ -276,27 +292,40 @@ impl Driver {
                 }
                 std::hint::spin_loop();
             }
+            // The spin is part of the wait, not added to it.
+            wait = wait.map(|w| w.saturating_sub(start.elapsed()));
         }
-        let wait = if ready { Some(Duration::ZERO) } else { wait };
-        match self.poll.poll(&mut self.events, wait) {
-            Ok(()) => {}
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-        if self.events.iter().any(|e| e.token() == WAKER) {
-            self.stats.wakeups += 1;
+        if !ready {
+            match self.poll.poll(&mut self.events, wait) {
+                Ok(()) => {}
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+            let (mut readable, mut woken) = (false, false);
+            for e in self.events.iter() {
+                readable |= e.token() == SOCKET;
+                woken |= e.token() == WAKER;
+            }
+            if woken {
+                self.stats.wakeups += 1;
+            }
+            // Nothing was left unread before the wait, so no event means no datagram.
+            if readable {
+                self.receive(self.now(), 1);
+            }
         }
         let now = self.now();
-        self.receive(now);
         self.endpoint.handle_timeout(now);
         self.transmit(now);
         Ok(())
     }
 
-    /// Reads datagrams until the socket would block; returns how many.
-    fn receive(&mut self, now: Time) -> usize {
+    /// Reads up to `limit` datagrams, stopping early when the socket would block; returns
+    /// how many were read. Records whether more may be waiting.
+    fn receive(&mut self, now: Time, limit: usize) -> usize {
         let mut n = 0;
-        loop {
+        self.maybe_readable = false;
+        while n < limit {
             match self.socket.recv_from(&mut self.rx_buf) {
                 Ok((len, from)) => {
                     n += 1;
@@ -317,6 +346,9 @@ impl Driver {
                     break;
                 }
             }
+        }
+        if n == limit {
+            self.maybe_readable = true;
         }
         self.stats.datagrams_read += n as u64;
         n
