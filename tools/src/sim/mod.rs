@@ -67,8 +67,13 @@ impl SimConfig {
     /// RTO 2..100 ms, unreachable after 400 ms. A fault phase of 1.5 s and a liveness
     /// bound of 4 s.
     pub fn fast(nodes: usize) -> SimConfig {
+        SimConfig::with_spare(nodes, 1)
+    }
+
+    /// [`SimConfig::fast`] with `spare` extra nodes that may join.
+    pub fn with_spare(nodes: usize, spare: usize) -> SimConfig {
         let nodes = nodes.clamp(1, 60);
-        let spare = 1;
+        let spare = spare.min(60);
         SimConfig {
             nodes,
             spare,

@@ -258,8 +258,12 @@ impl Node {
                         )
                     });
                     if after == 0 {
-                        // Drain the engine so that nothing of this output survives.
+                        // Nothing of this output leaves; what the engine did before
+                        // (e.g. installing the view it is about to multicast) stands.
                         while self.engine.poll_transmit().is_some() {}
+                        while let Some(e) = self.engine.poll_event() {
+                            self.on_engine_event(ctx, e);
+                        }
                         self.crash_now(ctx);
                         return true;
                     }

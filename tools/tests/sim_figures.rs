@@ -1,0 +1,382 @@
+//! One scripted run per figure of the paper that describes a run (Ricciardi & Birman,
+//! "Process Membership in Asynchronous Environments"), on the simulator: the real
+//! engine over the real transport core. Each asserts the outcome the paper argues for,
+//! and every run is also checked against the whole Strong GMP safety spec.
+
+use sgmp_membership::msg::MsgKind;
+use sgmp_membership::{ExcludeReason, Status, Time};
+use sgmp_tools::sim::{Action, LinkFaults, Sim, SimConfig, Target};
+
+const MS: u64 = 1_000;
+
+fn sim(nodes: usize, spare: usize) -> Sim {
+    let mut c = SimConfig::with_spare(nodes, spare);
+    c.trace = true;
+    let mut s = Sim::new(c, 1);
+    s.at(Time(0), Action::SetLinks(LinkFaults::delay(100)));
+    s
+}
+
+fn ms(t: u64) -> Time {
+    Time(t * MS)
+}
+
+fn names(v: &[&str]) -> Vec<String> {
+    v.iter().map(|s| s.to_string()).collect()
+}
+
+fn suspect(s: &mut Sim, t: Time, by: usize, peer: usize) {
+    s.at(
+        t,
+        Action::Suspect {
+            by: Target::Node(by),
+            peer: Target::Node(peer),
+        },
+    );
+}
+
+fn crash_during(s: &mut Sim, t: Time, node: usize, kind: MsgKind, after: u32) {
+    s.at(
+        t,
+        Action::CrashDuring {
+            target: Target::Node(node),
+            kind: Some(kind),
+            after,
+        },
+    );
+}
+
+fn dump(s: &Sim) {
+    for l in s.trace_lines().iter().filter(|l| !l.contains("heartbeat")) {
+        eprintln!("{l}");
+    }
+    eprint!("{}", s.describe());
+}
+
+/// Safety holds and the live members agree; dumps the trace otherwise (or always
+/// with `SIM_DUMP=1`).
+fn check(s: &Sim) {
+    if std::env::var_os("SIM_DUMP").is_some() {
+        dump(s);
+    }
+    let v = s.violations();
+    let conv = s.converged();
+    if !v.is_empty() || conv.is_err() {
+        dump(s);
+    }
+    assert!(v.is_empty(), "{v:?}");
+    conv.unwrap();
+}
+
+fn traced(s: &Sim, pat: &[&str]) -> bool {
+    s.trace_lines()
+        .iter()
+        .any(|l| pat.iter().all(|p| l.contains(p)))
+}
+
+fn reconfigured(s: &Sim, node: &str) -> bool {
+    traced(s, &["EVENT", node, "Reconfiguring"])
+}
+
+fn view_of_version(s: &Sim, v: u64) -> Vec<String> {
+    s.history()
+        .view(v)
+        .unwrap_or(&[])
+        .iter()
+        .map(|p| p.node.to_string())
+        .collect()
+}
+
+/// Figure 2: Simple S-GMP. The mgr suspects q, multicasts M-sub(-q), collects the
+/// acknowledgements and multicasts M-com(-q).
+#[test]
+fn figure_2_two_phase_update() {
+    let mut s = sim(5, 0);
+    s.at(ms(100), Action::Crash(Target::Node(4)));
+    suspect(&mut s, ms(100), 0, 4);
+    s.run_until(ms(1_000));
+    check(&s);
+    for i in 0..4 {
+        assert_eq!(s.version(i), 2);
+        assert_eq!(s.view_names(i), names(&["n0", "n1", "n2", "n3"]));
+    }
+    assert!(traced(&s, &["send n0#1 -> n1#1 M-sub", "v=2 (-n4#1)"]));
+    assert!(traced(&s, &["send n1#1 -> n0#1 ack(M-sub)", "v=2"]));
+    assert!(traced(&s, &["send n0#1 -> n3#1 M-com", "v=2 (-n4#1)"]));
+    assert!(!reconfigured(&s, ""));
+}
+
+/// Figure 3: the mgr fails in the middle of its M-com multicast, so local views
+/// differ; reconfiguration makes them agree again.
+#[test]
+fn figure_3_mgr_fails_mid_commit() {
+    let mut s = sim(5, 0);
+    s.at(ms(100), Action::Crash(Target::Node(4)));
+    crash_during(&mut s, ms(100), 0, MsgKind::MCom, 1);
+    suspect(&mut s, ms(100), 0, 4);
+    s.run_until(ms(2_000));
+    check(&s);
+    // Along some cut the local views differed: one outer member installed version 2
+    // from the mgr's M-com, the others did not get it from the mgr.
+    let got: Vec<usize> = (1..4)
+        .filter(|i| traced(&s, &[&format!("recv n0#1 -> n{i}#1 M-com")]))
+        .collect();
+    assert_eq!(got.len(), 1, "exactly one M-com copy left before the crash");
+    assert!(reconfigured(&s, "n1#1"));
+    assert_eq!(view_of_version(&s, 2), names(&["n0", "n1", "n2", "n3"]));
+    for i in 1..4 {
+        assert_eq!(s.view_names(i), names(&["n1", "n2", "n3"]));
+    }
+}
+
+/// Figure 4: the mgr's commit adding Q reaches only Q (State-Xfer), then the mgr
+/// fails. The reconfigurer completes the addition; Q, already a member, reports its
+/// NextUpdate, and everyone ends in the same view with Q in it.
+#[test]
+fn figure_4_new_members_report_next_update() {
+    let mut s = sim(4, 1);
+    crash_during(&mut s, ms(100), 0, MsgKind::MCom, 0);
+    s.at(ms(100), Action::Join(4));
+    s.run_until(ms(3_000));
+    check(&s);
+    assert!(traced(&s, &["recv n0#1 -> n4#1 State-Xfer"]));
+    assert!(!traced(&s, &["recv n0#1 -> n1#1 M-com"]));
+    assert!(reconfigured(&s, "n1#1"));
+    // The reconfigurer's State-Xfer reached n4, already a member: it answered.
+    assert!(traced(&s, &["send n4#1 -> n1#1 ack(State-Xfer)"]));
+    let v = s.view_names(1);
+    assert!(v.len() >= 3 && v.contains(&"n4".to_string()), "{v:?}");
+    assert!(!v.contains(&"n0".to_string()));
+    assert_eq!(s.status(4), Status::Member);
+    assert_eq!(
+        s.node(4).pid().incarnation,
+        1,
+        "Q kept its first incarnation"
+    );
+}
+
+/// Figure 5: reconfigurer r1 (n1) does not learn of the mgr's proposal and proposes
+/// the mgr's removal; r2 (n2) learns of both proposals for the same version and
+/// propagates the one of the least-ranked initiator (r1's).
+#[test]
+fn figure_5_least_ranked_initiator_proposal_wins() {
+    let mut s = sim(7, 1);
+    // Answers from n3..n5 reach n2 late, so that n2 hears n6 before it adopts their
+    // gossip (that n6 is faulty).
+    for from in 3..=5 {
+        s.at(
+            Time(0),
+            Action::SetLink {
+                from,
+                to: 2,
+                faults: LinkFaults::delay(5 * MS),
+            },
+        );
+    }
+    // The mgr's M-sub(+n7) can only reach n6; n6's answers cannot reach n1.
+    for to in 1..=5 {
+        s.at(ms(100), Action::Block { from: 0, to });
+    }
+    s.at(ms(100), Action::Block { from: 6, to: 1 });
+    s.at(ms(100), Action::Join(7));
+    s.at(ms(110), Action::Crash(Target::Node(0)));
+    // r1's R-sub can only reach n3, then r1 fails.
+    for to in [2, 4, 5] {
+        s.at(ms(270), Action::Block { from: 1, to });
+    }
+    crash_during(&mut s, ms(270), 1, MsgKind::RSub, 4);
+    s.at(ms(1_500), Action::Heal);
+    s.run_until(ms(4_000));
+    check(&s);
+    assert!(reconfigured(&s, "n1#1") && reconfigured(&s, "n2#1"));
+    assert!(traced(
+        &s,
+        &["recv n6#1 -> n2#1 state", "(+n7#1),2> by n0#1"]
+    ));
+    assert!(traced(&s, &["recv n3#1 -> n2#1 state", ",2> by n1#1"]));
+    // r1's proposal (remove the mgr and n6) formed version 2, not the mgr's (+n7).
+    assert_eq!(
+        view_of_version(&s, 2),
+        names(&["n1", "n2", "n3", "n4", "n5"])
+    );
+}
+
+fn figure_6(p_up: bool, q_suspects_p: bool) -> Sim {
+    let mut s = sim(5, 0);
+    s.at(ms(100), Action::Crash(Target::Node(0)));
+    if !p_up {
+        s.at(ms(100), Action::Crash(Target::Node(1)));
+    }
+    suspect(&mut s, ms(100), 1, 0);
+    suspect(&mut s, ms(100), 2, 0);
+    if q_suspects_p {
+        suspect(&mut s, ms(100), 2, 1);
+    }
+    s.run_until(ms(3_000));
+    check(&s);
+    s
+}
+
+/// Figure 6, first scenario: p is up and q does not suspect it: p initiates, q waits.
+#[test]
+fn figure_6_scenario_1_p_initiates() {
+    let s = figure_6(true, false);
+    assert!(reconfigured(&s, "n1#1"));
+    assert!(!reconfigured(&s, "n2#1"));
+    assert_eq!(s.view_names(2), names(&["n1", "n2", "n3", "n4"]));
+    assert!(s.node(1).engine.is_mgr());
+}
+
+/// Figure 6, second scenario: p crashed and q does not know: q times out waiting for
+/// p's R-int, suspects p, and initiates.
+#[test]
+fn figure_6_scenario_2_q_times_out_on_p() {
+    let s = figure_6(false, false);
+    assert!(reconfigured(&s, "n2#1"));
+    assert!(traced(&s, &["SUSPECT n2#1 believes n1#1 faulty"]));
+    assert_eq!(s.view_names(2), names(&["n2", "n3", "n4"]));
+    assert!(s.node(2).engine.is_mgr());
+}
+
+/// Figure 6, third scenario: p is up but q believes it faulty: both initiate; views
+/// stay unique and p ends excluded.
+#[test]
+fn figure_6_scenario_3_both_initiate() {
+    let s = figure_6(true, true);
+    assert!(reconfigured(&s, "n1#1") && reconfigured(&s, "n2#1"));
+    assert!(matches!(s.status(1), Status::Excluded(_)));
+    assert_eq!(s.view_names(2), names(&["n2", "n3", "n4"]));
+}
+
+/// Figure 6, fourth scenario: p crashed and q believes it faulty: q initiates at once.
+#[test]
+fn figure_6_scenario_4_q_initiates_at_once() {
+    let s = figure_6(false, true);
+    assert!(reconfigured(&s, "n2#1"));
+    assert_eq!(s.view_names(3), names(&["n2", "n3", "n4"]));
+}
+
+/// Figure 7: two reconfigurers on the two sides of a partition, each believing the
+/// other side faulty. Only the side with a majority moves on; there are never two
+/// group views.
+#[test]
+fn figure_7_two_partitions_no_two_group_views() {
+    let mut s = sim(5, 0);
+    s.at(ms(100), Action::Crash(Target::Node(0)));
+    s.at(ms(100), Action::Partition(vec![vec![0, 1], vec![2, 3, 4]]));
+    s.at(ms(2_000), Action::Heal);
+    s.run_until(ms(4_000));
+    check(&s);
+    assert!(reconfigured(&s, "n1#1") && reconfigured(&s, "n2#1"));
+    assert_eq!(s.status(1), Status::Excluded(ExcludeReason::NoMajority));
+    assert_eq!(s.history().versions_of(s.node(1).pid()), [1]);
+    assert_eq!(s.view_names(2), names(&["n2", "n3", "n4"]));
+
+    // Without a majority anywhere, nobody moves on.
+    let mut s = sim(5, 0);
+    s.at(ms(100), Action::Crash(Target::Node(0)));
+    s.at(ms(100), Action::Partition(vec![vec![0, 1, 2], vec![3, 4]]));
+    s.at(ms(150), Action::Crash(Target::Node(2)));
+    s.run_until(ms(3_000));
+    assert!(s.violations().is_empty(), "{:?}", s.violations());
+    assert_eq!(s.history().max_version(), 1);
+}
+
+/// Figure 8: the mgr commits ⟨v, x⟩ invisibly (it installs it, then fails before any
+/// M-com leaves). The outer members know the proposal (their NextUpdate); the
+/// reconfigurer propagates it, so version x is the same everywhere.
+#[test]
+fn figure_8_invisible_commit_propagated() {
+    let mut s = sim(5, 0);
+    s.at(ms(100), Action::Crash(Target::Node(4)));
+    crash_during(&mut s, ms(100), 0, MsgKind::MCom, 0);
+    suspect(&mut s, ms(100), 0, 4);
+    s.run_until(ms(2_000));
+    check(&s);
+    let h = s.history();
+    let n0 = s.node(0).pid();
+    assert_eq!(
+        h.versions_of(n0),
+        [1, 2],
+        "the mgr committed version 2 invisibly"
+    );
+    assert!(!traced(&s, &["recv n0#1", "M-com"]));
+    assert!(traced(&s, &["send n1#1 ->", "R-sub", "v=2 (-n4#1)"]));
+    for i in 1..4 {
+        assert_eq!(h.versions_of(s.node(i).pid())[..2], [1, 2]);
+        assert_eq!(s.view_names(i), names(&["n1", "n2", "n3"]));
+    }
+}
+
+fn figure_10(partition_p: bool) -> Sim {
+    let mut s = sim(7, 0);
+    s.at(ms(100), Action::Crash(Target::Node(6)));
+    suspect(&mut s, ms(100), 0, 6);
+    if partition_p {
+        // p's com(x+1) reaches only n4 and n5 (v_{x+1}); then p is cut off, alive,
+        // and goes on proposing for x+2.
+        for to in 1..=3 {
+            s.at(ms(100), Action::Block { from: 0, to });
+        }
+        s.at(Time(100 * MS + 600), Action::Partition(vec![vec![0]]));
+        s.at(ms(2_000), Action::Heal);
+    } else {
+        s.at(ms(100), Action::Crash(Target::Node(5)));
+        // n5's suspicion arrives while M-sub(-n6) is out: it rides on the commit.
+        suspect(&mut s, Time(100 * MS + 50), 0, 5);
+        crash_during(&mut s, ms(100), 0, MsgKind::MCom, 1);
+    }
+    s.run_until(ms(4_000));
+    check(&s);
+    s
+}
+
+/// Figure 10 / Proposition 5.5, cases (a) and (b): p (the mgr) committed ⟨v, x+1⟩ to
+/// one member, piggy-backing its proposal for x+2, and failed; r finds x+1 in
+/// Ahead_r, propagates it and owns version x+2.
+#[test]
+fn figure_10_r_owns_the_ahead_members() {
+    let s = figure_10(false);
+    assert!(traced(&s, &["M-com", "v=2 (-n6#1) : sub v=3 (-n5#1)"]));
+    assert_eq!(
+        view_of_version(&s, 2),
+        names(&["n0", "n1", "n2", "n3", "n4", "n5"])
+    );
+    assert_eq!(s.view_names(1), names(&["n1", "n2", "n3", "n4"]));
+}
+
+/// Figure 10, case (c): p stays alive behind a partition after its commit reached
+/// only v_{x+1} = {n4, n5}; r (n1) finds x+1 in Ahead_r. p and r cannot both succeed
+/// for x+2: r's side has the majority, and p never installs x+2.
+#[test]
+fn figure_10_p_and_r_not_both_successful() {
+    let s = figure_10(true);
+    let p = s.node(0).pid();
+    assert_eq!(s.history().versions_of(p), [1, 2]);
+    assert!(matches!(s.status(0), Status::Excluded(_)));
+    assert!(reconfigured(&s, "n1#1"));
+    assert_eq!(
+        view_of_version(&s, 2),
+        names(&["n0", "n1", "n2", "n3", "n4", "n5"])
+    );
+    assert_eq!(s.view_names(1), names(&["n1", "n2", "n3", "n4", "n5"]));
+}
+
+/// Figure 12: q' crashes before answering M-sub(-q); the mgr suspects it and appends
+/// M-sub(-q') to M-com(-q) (commit-submit compression): no separate submit.
+#[test]
+fn figure_12_compressed_commit_submit() {
+    let mut s = sim(5, 0);
+    s.at(ms(100), Action::Crash(Target::Node(4)));
+    s.at(ms(100), Action::Crash(Target::Node(3)));
+    suspect(&mut s, ms(100), 0, 4);
+    s.run_until(ms(2_000));
+    check(&s);
+    assert!(traced(
+        &s,
+        &["send n0#1 -> n1#1 M-com", "v=2 (-n4#1) : sub v=3 (-n3#1)"]
+    ));
+    assert!(!traced(&s, &["send n0#1 -> n1#1 M-sub", "v=3"]));
+    assert_eq!(s.view_names(1), names(&["n0", "n1", "n2"]));
+    assert_eq!(s.version(1), 3);
+}
