@@ -78,10 +78,17 @@ pub struct Latency {
 }
 
 impl Latency {
-    /// Summarizes a histogram of nanoseconds (all zero if it is empty).
+    /// Summarizes a histogram of nanoseconds (NaN figures, `null` in JSON, if it is
+    /// empty).
     pub fn from_histogram(h: &Histogram<u64>) -> Latency {
         if h.is_empty() {
-            return Latency::default();
+            return Latency {
+                p50_us: f64::NAN,
+                p99_us: f64::NAN,
+                max_us: f64::NAN,
+                mean_us: f64::NAN,
+                samples: 0,
+            };
         }
         let us = |ns: u64| ns as f64 / 1000.0;
         Latency {

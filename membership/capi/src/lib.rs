@@ -1,0 +1,757 @@
+//! `libsgmp`: the C API of the sgmp node runtime.
+//!
+//! A C program creates a node from a TOML configuration (text or file), starts it, reads
+//! its current view, waits for events (view installed, suspicion, exclusion, join, ...),
+//! leaves gracefully, shuts it down and frees it. See `docs/C-API.md` and
+//! `membership/include/sgmp.h` (generated from this file by cbindgen).
+//!
+//! Safety rules of the boundary:
+//! - Nodes are named by integer handles (`sgmp_node_t`), looked up in a registry: a
+//!   handle that was never issued, or was freed, gives `SGMP_ERR_BAD_HANDLE`, never a
+//!   crash.
+//! - Every function checks its pointers for NULL and returns `SGMP_ERR_NULL`.
+//! - No Rust panic crosses the boundary: each call runs under `catch_unwind` and a panic
+//!   becomes `SGMP_ERR_INTERNAL`.
+//! - Every call is thread-safe. Events can be consumed from any one thread at a time
+//!   per node (calls serialise on the node's event queue).
+//! - Errors come back as a status code; `sgmp_last_error()` gives a readable message
+//!   for the last failed call on the calling thread.
+#![allow(non_camel_case_types)]
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::ffi::{c_char, c_void, CStr, CString};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+use sgmp_membership::node::{Node, NodeConfig, NodeEvent, NodeHandle, NodePhase, Subscription};
+use sgmp_membership::{ProcessId, View};
+
+/// Most members an `sgmp_view` holds.
+pub const SGMP_MAX_MEMBERS: usize = 64;
+/// Bytes of a process id string, NUL included (`NAME#INCARNATION`).
+pub const SGMP_PID_LEN: usize = 64;
+
+/// A node handle. 0 is never a valid handle.
+pub type sgmp_node_t = u64;
+
+/// Result of every call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum sgmp_status {
+    /// Success.
+    SGMP_OK = 0,
+    /// A pointer argument was NULL.
+    SGMP_ERR_NULL = 1,
+    /// The handle is unknown or was freed.
+    SGMP_ERR_BAD_HANDLE = 2,
+    /// The configuration is invalid (see `sgmp_last_error`).
+    SGMP_ERR_CONFIG = 3,
+    /// The node could not start (e.g. the address is taken).
+    SGMP_ERR_START = 4,
+    /// The call does not fit the node's state (e.g. not started, already started).
+    SGMP_ERR_STATE = 5,
+    /// Nothing happened before the timeout.
+    SGMP_ERR_TIMEOUT = 6,
+    /// A caller buffer is too small.
+    SGMP_ERR_BUFFER = 7,
+    /// A string argument is not valid UTF-8.
+    SGMP_ERR_UTF8 = 8,
+    /// A bug inside libsgmp (a caught panic).
+    SGMP_ERR_INTERNAL = 9,
+}
+
+use sgmp_status::*;
+
+/// A view: version and members in rank order (most senior first), each a
+/// NUL-terminated `NAME#INCARNATION`. Caller-allocated; nothing to free.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct sgmp_view {
+    /// The view's version.
+    pub version: u64,
+    /// Number of members filled in `members` (at most `SGMP_MAX_MEMBERS`).
+    pub size: u32,
+    /// Members beyond `SGMP_MAX_MEMBERS` that did not fit (normally 0).
+    pub truncated: u32,
+    /// Member process ids.
+    pub members: [[c_char; SGMP_PID_LEN]; SGMP_MAX_MEMBERS],
+}
+
+/// Kinds of events.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum sgmp_event_kind {
+    /// No event (not returned by a successful `sgmp_node_next_event`).
+    SGMP_EVENT_NONE = 0,
+    /// `node` installed `view`.
+    SGMP_EVENT_VIEW = 1,
+    /// `node` now believes `peer` faulty.
+    SGMP_EVENT_SUSPECT = 2,
+    /// `node` was excluded from the group.
+    SGMP_EVENT_EXCLUDED = 3,
+    /// `node` joined the group at `version` (`snapshot_len` bytes of application state
+    /// were handed over: read them with `sgmp_node_received_snapshot`).
+    SGMP_EVENT_JOINED = 4,
+    /// `node` left the group gracefully.
+    SGMP_EVENT_LEFT = 5,
+    /// The excluded process `node` came back as the new incarnation `peer`.
+    SGMP_EVENT_REJOINING = 6,
+    /// `node` founded the group (cold start).
+    SGMP_EVENT_FOUNDED = 7,
+    /// `node` started a reconfiguration from view `version`.
+    SGMP_EVENT_RECONFIGURING = 8,
+}
+
+/// One event. Caller-allocated; nothing to free.
+#[repr(C)]
+#[derive(Clone, Copy)]
+pub struct sgmp_event {
+    /// What happened.
+    pub kind: sgmp_event_kind,
+    /// When libsgmp saw it, microseconds since the Unix epoch.
+    pub ts_us: u64,
+    /// The process it happened to (`NAME#INCARNATION`).
+    pub node: [c_char; SGMP_PID_LEN],
+    /// The other process (suspect: the suspected one; rejoining: the new incarnation).
+    pub peer: [c_char; SGMP_PID_LEN],
+    /// View version (view, joined, reconfiguring).
+    pub version: u64,
+    /// Bytes of application state received (joined).
+    pub snapshot_len: u64,
+    /// The view (view events only).
+    pub view: sgmp_view,
+}
+
+/// Produces the application snapshot handed to joiners: write at most `cap` bytes into
+/// `buf` and return how many were written. Called on the node's own thread after every
+/// view change; it must not call back into libsgmp for the same node.
+pub type sgmp_snapshot_fn =
+    Option<extern "C" fn(user: *mut c_void, buf: *mut u8, cap: usize) -> usize>;
+
+struct Entry {
+    config: NodeConfig,
+    handle: Mutex<Option<NodeHandle>>,
+    events: Mutex<Option<Subscription>>,
+    received: Mutex<Vec<u8>>,
+}
+
+fn registry() -> &'static Mutex<HashMap<u64, Arc<Entry>>> {
+    static R: OnceLock<Mutex<HashMap<u64, Arc<Entry>>>> = OnceLock::new();
+    R.get_or_init(|| Mutex::new(HashMap::new()))
+}
+
+static NEXT_HANDLE: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+type CallResult = Result<(), (sgmp_status, String)>;
+
+fn set_error(msg: &str) {
+    let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
+    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+}
+
+/// Runs `f` with panics caught, recording the error message of a failure.
+fn call(f: impl FnOnce() -> CallResult) -> sgmp_status {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => SGMP_OK,
+        Ok(Err((status, msg))) => {
+            set_error(&msg);
+            status
+        }
+        Err(_) => {
+            set_error("internal error in libsgmp (a panic was caught)");
+            SGMP_ERR_INTERNAL
+        }
+    }
+}
+
+fn entry(node: sgmp_node_t) -> Result<Arc<Entry>, (sgmp_status, String)> {
+    registry().lock().get(&node).cloned().ok_or_else(|| {
+        (
+            SGMP_ERR_BAD_HANDLE,
+            format!("no node with handle {node} (never created, or freed)"),
+        )
+    })
+}
+
+fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, (sgmp_status, String)> {
+    if p.is_null() {
+        return Err((SGMP_ERR_NULL, format!("{what} is NULL")));
+    }
+    // SAFETY: the caller promises a NUL-terminated string (documented on each function).
+    unsafe { CStr::from_ptr(p) }
+        .to_str()
+        .map_err(|_| (SGMP_ERR_UTF8, format!("{what} is not valid UTF-8")))
+}
+
+fn null_check<T>(p: *const T, what: &str) -> CallResult {
+    if p.is_null() {
+        Err((SGMP_ERR_NULL, format!("{what} is NULL")))
+    } else {
+        Ok(())
+    }
+}
+
+fn fill_str(dst: &mut [c_char; SGMP_PID_LEN], s: &str) {
+    let n = s.len().min(SGMP_PID_LEN - 1);
+    for (d, b) in dst.iter_mut().zip(s.as_bytes()[..n].iter()) {
+        *d = *b as c_char;
+    }
+    dst[n] = 0;
+}
+
+fn fill_pid(dst: &mut [c_char; SGMP_PID_LEN], p: ProcessId) {
+    fill_str(dst, &p.to_string());
+}
+
+fn fill_view(dst: &mut sgmp_view, v: &View) {
+    dst.version = v.version;
+    let n = v.members.len().min(SGMP_MAX_MEMBERS);
+    dst.size = n as u32;
+    dst.truncated = (v.members.len() - n) as u32;
+    for (slot, m) in dst.members.iter_mut().zip(v.members.iter()) {
+        fill_pid(slot, m.id);
+    }
+}
+
+fn empty_view() -> sgmp_view {
+    sgmp_view {
+        version: 0,
+        size: 0,
+        truncated: 0,
+        members: [[0; SGMP_PID_LEN]; SGMP_MAX_MEMBERS],
+    }
+}
+
+fn register(config: NodeConfig, out: *mut sgmp_node_t) -> CallResult {
+    config
+        .validate()
+        .map_err(|e| (SGMP_ERR_CONFIG, e.to_string()))?;
+    let id = NEXT_HANDLE.fetch_add(1, Ordering::Relaxed);
+    registry().lock().insert(
+        id,
+        Arc::new(Entry {
+            config,
+            handle: Mutex::new(None),
+            events: Mutex::new(None),
+            received: Mutex::new(Vec::new()),
+        }),
+    );
+    // SAFETY: checked non-NULL by the caller of `register`.
+    unsafe { *out = id };
+    Ok(())
+}
+
+/// Creates a node from TOML configuration text (the same fields as `sgmpd --config`).
+/// The node is not started. On success `*out` receives its handle.
+///
+/// # Safety
+/// `toml` must be a NUL-terminated string; `out` must point to writable memory.
+#[no_mangle]
+pub unsafe extern "C" fn sgmp_node_new(toml: *const c_char, out: *mut sgmp_node_t) -> sgmp_status {
+    call(|| {
+        null_check(out, "out")?;
+        let text = c_str(toml, "toml")?;
+        let config =
+            NodeConfig::from_toml_str(text).map_err(|e| (SGMP_ERR_CONFIG, e.to_string()))?;
+        register(config, out)
+    })
+}
+
+/// Creates a node from a TOML configuration file. The node is not started.
+///
+/// # Safety
+/// `path` must be a NUL-terminated string; `out` must point to writable memory.
+#[no_mangle]
+pub unsafe extern "C" fn sgmp_node_new_from_file(
+    path: *const c_char,
+    out: *mut sgmp_node_t,
+) -> sgmp_status {
+    call(|| {
+        null_check(out, "out")?;
+        let p = c_str(path, "path")?;
+        let config =
+            NodeConfig::load(Path::new(p)).map_err(|e| (SGMP_ERR_CONFIG, e.to_string()))?;
+        register(config, out)
+    })
+}
+
+/// Starts the node: binds its UDP socket and runs its thread, which cold-starts or
+/// joins the group. Events are queued from now on.
+#[no_mangle]
+pub extern "C" fn sgmp_node_start(node: sgmp_node_t) -> sgmp_status {
+    call(|| {
+        let e = entry(node)?;
+        let mut h = e.handle.lock();
+        if h.is_some() {
+            return Err((SGMP_ERR_STATE, "the node is already started".into()));
+        }
+        let handle =
+            Node::start(e.config.clone()).map_err(|err| (SGMP_ERR_START, err.to_string()))?;
+        *e.events.lock() = Some(handle.subscribe());
+        *h = Some(handle);
+        Ok(())
+    })
+}
+
+fn with_handle<R>(
+    node: sgmp_node_t,
+    f: impl FnOnce(&NodeHandle) -> R,
+) -> Result<R, (sgmp_status, String)> {
+    let e = entry(node)?;
+    let h = e.handle.lock();
+    match h.as_ref() {
+        Some(h) => Ok(f(h)),
+        None => Err((
+            SGMP_ERR_STATE,
+            "the node is not started (or was shut down)".into(),
+        )),
+    }
+}
+
+/// Copies the node's current view into `*out` (version 0 and no members before the
+/// first view).
+///
+/// # Safety
+/// `out` must point to a writable `sgmp_view`.
+#[no_mangle]
+pub unsafe extern "C" fn sgmp_node_view(node: sgmp_node_t, out: *mut sgmp_view) -> sgmp_status {
+    call(|| {
+        null_check(out, "out")?;
+        let v = with_handle(node, |h| h.view())?;
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        let out = unsafe { &mut *out };
+        fill_view(out, &v);
+        Ok(())
+    })
+}
+
+/// Writes the node's current process id (`NAME#INCARNATION`, NUL-terminated) into
+/// `buf` of `cap` bytes.
+///
+/// # Safety
+/// `buf` must point to `cap` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn sgmp_node_id(
+    node: sgmp_node_t,
+    buf: *mut c_char,
+    cap: usize,
+) -> sgmp_status {
+    call(|| {
+        null_check(buf, "buf")?;
+        let s = with_handle(node, |h| h.status().me.to_string())?;
+        copy_out(&s, buf, cap)
+    })
+}
+
+/// Writes the node's UDP address (e.g. `127.0.0.1:7401`, NUL-terminated) into `buf` of
+/// `cap` bytes. Useful as a seed for other nodes when the node listens on port 0.
+///
+/// # Safety
+/// `buf` must point to `cap` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn sgmp_node_local_addr(
+    node: sgmp_node_t,
+    buf: *mut c_char,
+    cap: usize,
+) -> sgmp_status {
+    call(|| {
+        null_check(buf, "buf")?;
+        let s = with_handle(node, |h| h.local_addr().to_string())?;
+        copy_out(&s, buf, cap)
+    })
+}
+
+fn copy_out(s: &str, buf: *mut c_char, cap: usize) -> CallResult {
+    if s.len() + 1 > cap {
+        return Err((
+            SGMP_ERR_BUFFER,
+            format!(
+                "buffer of {cap} bytes is too small for {} bytes",
+                s.len() + 1
+            ),
+        ));
+    }
+    // SAFETY: the caller promises `cap` writable bytes; we write s.len() + 1 <= cap.
+    unsafe {
+        std::ptr::copy_nonoverlapping(s.as_ptr() as *const c_char, buf, s.len());
+        *buf.add(s.len()) = 0;
+    }
+    Ok(())
+}
+
+fn convert(ev: &NodeEvent, out: &mut sgmp_event, received: &Mutex<Vec<u8>>) {
+    out.kind = sgmp_event_kind::SGMP_EVENT_NONE;
+    out.ts_us = sgmp_membership::node::unix_micros();
+    out.node = [0; SGMP_PID_LEN];
+    out.peer = [0; SGMP_PID_LEN];
+    out.version = 0;
+    out.snapshot_len = 0;
+    out.view.version = 0;
+    out.view.size = 0;
+    out.view.truncated = 0;
+    match ev {
+        NodeEvent::ViewInstalled { me, view } => {
+            out.kind = sgmp_event_kind::SGMP_EVENT_VIEW;
+            fill_pid(&mut out.node, *me);
+            out.version = view.version;
+            fill_view(&mut out.view, view);
+        }
+        NodeEvent::Suspected { me, peer } => {
+            out.kind = sgmp_event_kind::SGMP_EVENT_SUSPECT;
+            fill_pid(&mut out.node, *me);
+            fill_pid(&mut out.peer, *peer);
+        }
+        NodeEvent::Joined {
+            me,
+            version,
+            snapshot,
+        } => {
+            out.kind = sgmp_event_kind::SGMP_EVENT_JOINED;
+            fill_pid(&mut out.node, *me);
+            out.version = *version;
+            out.snapshot_len = snapshot.len() as u64;
+            let mut r = received.lock();
+            r.clear();
+            r.extend_from_slice(snapshot);
+        }
+        NodeEvent::Founded { me } => {
+            out.kind = sgmp_event_kind::SGMP_EVENT_FOUNDED;
+            fill_pid(&mut out.node, *me);
+        }
+        NodeEvent::Excluded { me, .. } => {
+            out.kind = sgmp_event_kind::SGMP_EVENT_EXCLUDED;
+            fill_pid(&mut out.node, *me);
+        }
+        NodeEvent::Left { me } => {
+            out.kind = sgmp_event_kind::SGMP_EVENT_LEFT;
+            fill_pid(&mut out.node, *me);
+        }
+        NodeEvent::Reconfiguring { me, version } => {
+            out.kind = sgmp_event_kind::SGMP_EVENT_RECONFIGURING;
+            fill_pid(&mut out.node, *me);
+            out.version = *version;
+        }
+        NodeEvent::Rejoining { old, new } => {
+            out.kind = sgmp_event_kind::SGMP_EVENT_REJOINING;
+            fill_pid(&mut out.node, *old);
+            fill_pid(&mut out.peer, *new);
+        }
+    }
+}
+
+/// Waits up to `timeout_ms` milliseconds (0: do not wait) for the node's next event and
+/// copies it into `*out`. Returns `SGMP_ERR_TIMEOUT` if none came.
+///
+/// # Safety
+/// `out` must point to a writable `sgmp_event`.
+#[no_mangle]
+pub unsafe extern "C" fn sgmp_node_next_event(
+    node: sgmp_node_t,
+    timeout_ms: u32,
+    out: *mut sgmp_event,
+) -> sgmp_status {
+    call(|| {
+        null_check(out, "out")?;
+        let e = entry(node)?;
+        let ev = {
+            let sub = e.events.lock();
+            let Some(sub) = sub.as_ref() else {
+                return Err((SGMP_ERR_STATE, "the node is not started".into()));
+            };
+            if timeout_ms == 0 {
+                sub.try_recv()
+            } else {
+                sub.recv_timeout(Duration::from_millis(timeout_ms as u64))
+            }
+        };
+        let Some(ev) = ev else {
+            return Err((SGMP_ERR_TIMEOUT, "no event before the timeout".into()));
+        };
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        let out = unsafe { &mut *out };
+        convert(&ev, out, &e.received);
+        Ok(())
+    })
+}
+
+/// Copies the application snapshot received when this node joined (empty if it
+/// founded the group) into `buf` of `cap` bytes and its length into `*len`. If `cap` is
+/// too small, nothing is copied, `*len` is the size needed and `SGMP_ERR_BUFFER` is
+/// returned.
+///
+/// # Safety
+/// `buf` must point to `cap` writable bytes (it may be NULL when `cap` is 0); `len` must
+/// be writable.
+#[no_mangle]
+pub unsafe extern "C" fn sgmp_node_received_snapshot(
+    node: sgmp_node_t,
+    buf: *mut u8,
+    cap: usize,
+    len: *mut usize,
+) -> sgmp_status {
+    call(|| {
+        null_check(len, "len")?;
+        let e = entry(node)?;
+        let r = e.received.lock();
+        // SAFETY: checked non-NULL.
+        unsafe { *len = r.len() };
+        if r.len() > cap {
+            return Err((
+                SGMP_ERR_BUFFER,
+                format!("snapshot is {} bytes; buffer holds {cap}", r.len()),
+            ));
+        }
+        if !r.is_empty() {
+            null_check(buf, "buf")?;
+            // SAFETY: the caller promises `cap` >= r.len() writable bytes.
+            unsafe { std::ptr::copy_nonoverlapping(r.as_ptr(), buf, r.len()) };
+        }
+        Ok(())
+    })
+}
+
+struct Provider {
+    f: extern "C" fn(*mut c_void, *mut u8, usize) -> usize,
+    user: *mut c_void,
+    cap: usize,
+}
+
+// SAFETY: the C caller hands `user` to the node's thread; the API documents that the
+// callback runs on that thread.
+unsafe impl Send for Provider {}
+
+/// Sets (or, with a NULL `cb`, clears) the callback producing the application snapshot
+/// handed to joiners in State-Xfer. `user` is passed back unchanged. The callback runs
+/// on the node's own thread.
+#[no_mangle]
+pub extern "C" fn sgmp_node_set_snapshot_provider(
+    node: sgmp_node_t,
+    cb: sgmp_snapshot_fn,
+    user: *mut c_void,
+) -> sgmp_status {
+    call(|| {
+        let e = entry(node)?;
+        let cap = e.config.max_snapshot;
+        let p = cb.map(|f| Provider { f, user, cap });
+        with_handle(node, move |h| {
+            h.set_snapshot_provider(Box::new(move || match &p {
+                Some(p) => {
+                    let mut buf = vec![0u8; p.cap];
+                    let n = (p.f)(p.user, buf.as_mut_ptr(), p.cap).min(p.cap);
+                    buf.truncate(n);
+                    buf
+                }
+                None => Vec::new(),
+            }))
+        })
+    })
+}
+
+/// Leaves the group gracefully, waiting at most `timeout_ms` for the request to be
+/// delivered. The node stays up (no longer a member) until `sgmp_node_shutdown`.
+#[no_mangle]
+pub extern "C" fn sgmp_node_leave(node: sgmp_node_t, timeout_ms: u32) -> sgmp_status {
+    call(|| with_handle(node, |h| h.leave(Duration::from_millis(timeout_ms as u64))))
+}
+
+/// True (1) if the node is currently a member of the group, else 0; -1 on a bad handle.
+#[no_mangle]
+pub extern "C" fn sgmp_node_is_member(node: sgmp_node_t) -> i32 {
+    let mut member = false;
+    let s = call(|| {
+        member = with_handle(node, |h| h.status().phase == NodePhase::Member)?;
+        Ok(())
+    });
+    match s {
+        SGMP_OK => member as i32,
+        _ => -1,
+    }
+}
+
+/// Stops the node's thread and closes its socket (without leaving: the others will
+/// suspect it). Idempotent. The handle stays valid until `sgmp_node_free`.
+#[no_mangle]
+pub extern "C" fn sgmp_node_shutdown(node: sgmp_node_t) -> sgmp_status {
+    call(|| {
+        let e = entry(node)?;
+        let h = e.handle.lock().take();
+        if let Some(h) = h {
+            h.shutdown();
+        }
+        *e.events.lock() = None;
+        Ok(())
+    })
+}
+
+/// Shuts the node down if needed and frees its handle; later calls with it return
+/// `SGMP_ERR_BAD_HANDLE`.
+#[no_mangle]
+pub extern "C" fn sgmp_node_free(node: sgmp_node_t) -> sgmp_status {
+    call(|| {
+        let e = registry().lock().remove(&node).ok_or_else(|| {
+            (
+                SGMP_ERR_BAD_HANDLE,
+                format!("no node with handle {node} (never created, or freed)"),
+            )
+        })?;
+        let h = e.handle.lock().take();
+        if let Some(h) = h {
+            h.shutdown();
+        }
+        Ok(())
+    })
+}
+
+/// The message of the last failed call on this thread (empty if none). Valid until the
+/// next libsgmp call on this thread.
+#[no_mangle]
+pub extern "C" fn sgmp_last_error() -> *const c_char {
+    LAST_ERROR.with(|e| e.borrow().as_ptr())
+}
+
+/// A static description of a status code.
+#[no_mangle]
+pub extern "C" fn sgmp_status_str(status: sgmp_status) -> *const c_char {
+    let s: &'static CStr = match status {
+        SGMP_OK => c"ok",
+        SGMP_ERR_NULL => c"a pointer argument is NULL",
+        SGMP_ERR_BAD_HANDLE => c"unknown or freed node handle",
+        SGMP_ERR_CONFIG => c"invalid configuration",
+        SGMP_ERR_START => c"the node could not start",
+        SGMP_ERR_STATE => c"not allowed in the node's current state",
+        SGMP_ERR_TIMEOUT => c"timed out",
+        SGMP_ERR_BUFFER => c"buffer too small",
+        SGMP_ERR_UTF8 => c"string is not valid UTF-8",
+        SGMP_ERR_INTERNAL => c"internal error",
+    };
+    s.as_ptr()
+}
+
+/// An empty view, for initialising caller storage from Rust tests.
+pub fn sgmp_view_empty() -> sgmp_view {
+    empty_view()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::ptr;
+
+    fn toml(id: &str, seeds: &str) -> CString {
+        CString::new(format!(
+            "id = \"{id}\"\nlisten = \"127.0.0.1:0\"\nseeds = [{seeds}]\nheartbeat_ms = 20\nsuspect_ms = 200\nprotocol_timeout_ms = 400\ncoldstart_rounds = 1\ncoldstart_round_ms = 20\n"
+        ))
+        .unwrap()
+    }
+
+    #[test]
+    fn bad_inputs_are_errors_not_crashes() {
+        let mut h: sgmp_node_t = 0;
+        unsafe {
+            assert_eq!(sgmp_node_new(ptr::null(), &mut h), SGMP_ERR_NULL);
+            assert_eq!(
+                sgmp_node_new(c"x = 1".as_ptr(), ptr::null_mut()),
+                SGMP_ERR_NULL
+            );
+            assert_eq!(
+                sgmp_node_new(c"not toml [".as_ptr(), &mut h),
+                SGMP_ERR_CONFIG
+            );
+            assert!(!CStr::from_ptr(sgmp_last_error()).to_bytes().is_empty());
+            assert_eq!(
+                sgmp_node_new(c"id = \"a#b\"".as_ptr(), &mut h),
+                SGMP_ERR_CONFIG
+            );
+            let mut v = empty_view();
+            assert_eq!(sgmp_node_view(12345, &mut v), SGMP_ERR_BAD_HANDLE);
+            assert_eq!(sgmp_node_view(0, ptr::null_mut()), SGMP_ERR_NULL);
+        }
+        assert_eq!(sgmp_node_start(999_999), SGMP_ERR_BAD_HANDLE);
+        assert_eq!(sgmp_node_free(999_999), SGMP_ERR_BAD_HANDLE);
+        assert_eq!(sgmp_node_is_member(999_999), -1);
+    }
+
+    #[test]
+    fn a_node_founds_a_group_and_a_freed_handle_is_rejected() {
+        let mut h: sgmp_node_t = 0;
+        let t = toml("capi-a", "");
+        unsafe {
+            assert_eq!(sgmp_node_new(t.as_ptr(), &mut h), SGMP_OK);
+        }
+        let mut v = empty_view();
+        unsafe {
+            assert_eq!(sgmp_node_view(h, &mut v), SGMP_ERR_STATE);
+        }
+        assert_eq!(sgmp_node_start(h), SGMP_OK);
+        assert_eq!(sgmp_node_start(h), SGMP_ERR_STATE);
+        let mut ev = sgmp_event {
+            kind: sgmp_event_kind::SGMP_EVENT_NONE,
+            ts_us: 0,
+            node: [0; SGMP_PID_LEN],
+            peer: [0; SGMP_PID_LEN],
+            version: 0,
+            snapshot_len: 0,
+            view: empty_view(),
+        };
+        let mut got_view = false;
+        for _ in 0..100 {
+            if unsafe { sgmp_node_next_event(h, 100, &mut ev) } == SGMP_OK
+                && ev.kind == sgmp_event_kind::SGMP_EVENT_VIEW
+            {
+                got_view = true;
+                break;
+            }
+        }
+        assert!(got_view, "the founder installed its first view");
+        assert_eq!(ev.view.size, 1);
+        unsafe {
+            assert_eq!(sgmp_node_view(h, &mut v), SGMP_OK);
+        }
+        assert_eq!(v.size, 1);
+        let mut small = [0 as c_char; 4];
+        unsafe {
+            assert_eq!(
+                sgmp_node_id(h, small.as_mut_ptr(), small.len()),
+                SGMP_ERR_BUFFER
+            );
+        }
+        assert_eq!(sgmp_node_is_member(h), 1);
+        assert_eq!(sgmp_node_free(h), SGMP_OK);
+        assert_eq!(sgmp_node_free(h), SGMP_ERR_BAD_HANDLE);
+        unsafe {
+            assert_eq!(sgmp_node_view(h, &mut v), SGMP_ERR_BAD_HANDLE);
+        }
+    }
+
+    #[test]
+    fn header_is_current() {
+        let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+        let config = cbindgen::Config::from_file(dir.join("cbindgen.toml")).unwrap();
+        let mut out = Vec::new();
+        cbindgen::Builder::new()
+            .with_crate(&dir)
+            .with_config(config)
+            .generate()
+            .expect("cbindgen generates the header")
+            .write(&mut out);
+        let generated = String::from_utf8(out).unwrap();
+        let header = dir.join("../include/sgmp.h");
+        if std::env::var_os("SGMP_WRITE_HEADER").is_some() {
+            std::fs::write(&header, &generated).unwrap();
+        }
+        let committed = std::fs::read_to_string(&header).unwrap_or_default();
+        assert!(
+            committed == generated,
+            "membership/include/sgmp.h is stale: run `make header` and commit it"
+        );
+    }
+}
