@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SIM_SEEDS ?= 20000
 
-.PHONY: all build test fmt fmt-check lint doc bench sim clean header c-example valgrind-c
+.PHONY: all build test fmt fmt-check lint doc bench sim clean
 
 all: build
 
@@ -21,31 +21,9 @@ lint:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
-# Formatting, clippy with -D warnings, docs, every test of the workspace, then the C
-# example (under valgrind's memcheck when valgrind is installed).
+# Formatting, clippy with -D warnings, docs, then every test of the workspace.
 test: fmt-check lint doc
 	$(CARGO) test --workspace
-	$(MAKE) c-example
-	@if command -v valgrind >/dev/null 2>&1; then $(MAKE) valgrind-c; else echo "valgrind not installed: skipping valgrind-c"; fi
-
-# libsgmp (cdylib + static library) and the C example that embeds three nodes.
-C_OUT := target/c
-CC ?= cc
-c-example:
-	$(CARGO) build -p sgmp-capi
-	mkdir -p $(C_OUT)
-	$(CC) -std=c11 -Wall -Wextra -Werror -I membership/include membership/examples/c/three_nodes.c \
-		-o $(C_OUT)/three_nodes -Ltarget/debug -lsgmp -Wl,-rpath,$(CURDIR)/target/debug
-	timeout 120 $(C_OUT)/three_nodes
-
-# The C example under memcheck: no invalid accesses, no definite leaks.
-valgrind-c: c-example
-	SGMP_TIME_SCALE=10 timeout 600 valgrind --tool=memcheck --leak-check=full \
-		--errors-for-leak-kinds=definite --error-exitcode=3 --quiet $(C_OUT)/three_nodes
-
-# Regenerates membership/include/sgmp.h from membership/capi/src/lib.rs with cbindgen.
-header:
-	SGMP_WRITE_HEADER=1 $(CARGO) test -p sgmp-capi header_is_current
 
 # A longer simulator batch than the one in `make test`.
 sim:

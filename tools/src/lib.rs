@@ -1,4 +1,6 @@
 //! Shared code for the sgmp command-line tools (`sgmpd`, `sgmpctl`, `sgmp-load`, `sgmp-sim`).
 #![deny(missing_docs)]
-pub mod load;
+pub mod control;
+pub mod daemon;
+pub mod logcheck;
 pub mod sim;

@@ -73,7 +73,12 @@ fn simultaneous_cold_start_makes_one_group_then_join_and_leave() {
             snapshot = Some(s);
         }
     }
-    assert_eq!(snapshot.as_deref(), Some(&b"state!"[..]), "{:?}", joiner.status());
+    assert_eq!(
+        snapshot.as_deref(),
+        Some(&b"state!"[..]),
+        "{:?}",
+        joiner.status()
+    );
     // A graceful leave.
     joiner.leave(Duration::from_secs(3));
     assert_eq!(joiner.status().phase, NodePhase::Left);

@@ -1,0 +1,155 @@
+//! `sgmpctl`: talks to a running `sgmpd` through its control socket.
+//!
+//! ```text
+//! sgmpctl --control PATH status|view|leave|metrics [--json]
+//! sgmpctl --control PATH fault loss 0.2 | fault partition PEER,... | fault clear
+//! ```
+
+use std::fmt::Write as _;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use serde_json::Value;
+use sgmp_tools::control::{request, Request};
+
+thread_local! {
+    static OUT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// Buffers a line of output (written at the end, ignoring a closed pipe).
+macro_rules! outln {
+    ($($t:tt)*) => {
+        OUT.with(|o| {
+            let _ = writeln!(o.borrow_mut(), $($t)*);
+        })
+    };
+}
+
+#[derive(Parser, Debug)]
+#[command(name = "sgmpctl", version, about = "Control a running sgmpd")]
+struct Args {
+    /// The daemon's control socket.
+    #[arg(long)]
+    control: PathBuf,
+    /// Print the daemon's raw JSON answer.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Process id, phase, view version and members.
+    Status,
+    /// The current view, in rank order.
+    View,
+    /// Leave the group gracefully (the daemon then exits).
+    Leave,
+    /// Counters.
+    Metrics,
+    /// Fault injection: `loss P`, `partition PEER,...`, `clear`.
+    Fault {
+        /// The fault command and its arguments.
+        #[arg(required = true, num_args = 1..)]
+        args: Vec<String>,
+    },
+}
+
+fn s(v: &Value, k: &str) -> String {
+    match v.get(k) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".into(),
+        Some(x) => x.to_string(),
+    }
+}
+
+fn list(v: &Value, k: &str) -> String {
+    match v.get(k).and_then(Value::as_array) {
+        Some(a) if !a.is_empty() => a
+            .iter()
+            .map(|x| x.as_str().map_or_else(|| x.to_string(), str::to_string))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => "-".into(),
+    }
+}
+
+fn print_human(cmd: &str, v: &Value) {
+    match cmd {
+        "status" => {
+            outln!("node     {} ({})", s(v, "node"), s(v, "addr"));
+            let mgr = if v["is_mgr"].as_bool() == Some(true) {
+                " (mgr)"
+            } else {
+                ""
+            };
+            outln!("phase    {}{mgr}", s(v, "phase"));
+            outln!("version  {}", s(v, "version"));
+            outln!("members  {}", list(v, "members"));
+            outln!("faulty   {}", list(v, "faulty"));
+            outln!("rejoins  {}", s(v, "rejoins"));
+        }
+        "view" => {
+            outln!("view {} at {}", s(v, "version"), s(v, "node"));
+            outln!("{:<5} {:<40} ADDR", "RANK", "PID");
+            for m in v["members"].as_array().into_iter().flatten() {
+                outln!("{:<5} {:<40} {}", s(m, "rank"), s(m, "pid"), s(m, "addr"));
+            }
+        }
+        "metrics" => print_flat("", v),
+        "leave" => outln!("{} left the group ({})", s(v, "node"), s(v, "phase")),
+        _ => outln!("{}", s(v, "result")),
+    }
+}
+
+fn print_flat(prefix: &str, v: &Value) {
+    if let Value::Object(o) = v {
+        for (k, x) in o {
+            if k == "ok" {
+                continue;
+            }
+            let name = if prefix.is_empty() {
+                k.clone()
+            } else {
+                format!("{prefix}.{k}")
+            };
+            match x {
+                Value::Object(_) => print_flat(&name, x),
+                _ => outln!("{name:<32} {x}"),
+            }
+        }
+    }
+}
+
+fn main() {
+    let a = Args::parse();
+    let (cmd, args) = match &a.cmd {
+        Cmd::Status => ("status", vec![]),
+        Cmd::View => ("view", vec![]),
+        Cmd::Leave => ("leave", vec![]),
+        Cmd::Metrics => ("metrics", vec![]),
+        Cmd::Fault { args } => ("fault", args.clone()),
+    };
+    let req = Request {
+        cmd: cmd.into(),
+        args,
+    };
+    match request(&a.control, &req, Duration::from_secs(10)) {
+        Ok(v) => {
+            if a.json {
+                outln!("{v}");
+            } else {
+                print_human(cmd, &v);
+            }
+        }
+        Err(e) => {
+            eprintln!("sgmpctl: error: {e}");
+            std::process::exit(1);
+        }
+    }
+    OUT.with(|o| {
+        let _ = std::io::Write::write_all(&mut std::io::stdout(), o.borrow().as_bytes());
+    });
+}

@@ -1,0 +1,275 @@
+//! Checks `sgmpd` event logs (JSON lines, `membership::node::eventlog`) for the Strong
+//! GMP properties:
+//!
+//! - **one view per version**: every process that installed version x installed the
+//!   same members (GMP-2/3);
+//! - **contiguous versions**: each process installs versions x, x+1, x+2, ... with no
+//!   gap and no repeat (GMP-3);
+//! - **self-inclusion**: a process installs only views that contain it;
+//! - **no return**: a process removed from view x (a member of an earlier view, absent
+//!   from x) installs no view of version x or later, and a process that logged
+//!   `excluded` or `left` installs no view afterwards (an excluded process may only
+//!   come back as a new incarnation, i.e. a different PID).
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::Path;
+
+use serde::Deserialize;
+
+/// One event log line.
+#[derive(Clone, Debug, Deserialize, PartialEq, Eq)]
+pub struct Record {
+    /// Microseconds since the Unix epoch.
+    pub ts_us: u64,
+    /// The logging process, `NAME#INC`.
+    pub node: String,
+    /// `view`, `excluded`, `suspect`, `start`, `joined`, `reconfiguring`, `left`, ...
+    pub kind: String,
+    /// View version (`view`, `joined`, `reconfiguring`).
+    #[serde(default)]
+    pub version: Option<u64>,
+    /// View members in rank order (`view`).
+    #[serde(default)]
+    pub members: Option<Vec<String>>,
+    /// Suspected process (`suspect`).
+    #[serde(default)]
+    pub peer: Option<String>,
+}
+
+/// Why logs could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A file could not be read.
+    #[error("cannot read {path}: {source}")]
+    Read {
+        /// The file.
+        path: String,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A line is not a valid record.
+    #[error("{path}:{line}: bad event record: {message}")]
+    Parse {
+        /// The file.
+        path: String,
+        /// 1-based line number.
+        line: usize,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// Parses one log's text (`path` only names it in errors). A last line cut short by a
+/// killed writer is ignored.
+pub fn parse(path: &str, text: &str) -> Result<Vec<Record>, LogError> {
+    let mut out = Vec::new();
+    let lines: Vec<&str> = text.lines().collect();
+    for (i, l) in lines.iter().enumerate() {
+        if l.trim().is_empty() {
+            continue;
+        }
+        match serde_json::from_str::<Record>(l) {
+            Ok(r) => out.push(r),
+            Err(_) if i + 1 == lines.len() && !text.ends_with('\n') => {}
+            Err(e) => {
+                return Err(LogError::Parse {
+                    path: path.into(),
+                    line: i + 1,
+                    message: e.to_string(),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads and parses a log file.
+pub fn read(path: &Path) -> Result<Vec<Record>, LogError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LogError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    parse(&path.display().to_string(), &text)
+}
+
+/// What the check found.
+#[derive(Clone, Debug, Default)]
+pub struct Report {
+    /// Property violations, human-readable.
+    pub violations: Vec<String>,
+    /// Every installed version and its members.
+    pub versions: BTreeMap<u64, Vec<String>>,
+    /// Views installed, per PID, in log order.
+    pub installed: BTreeMap<String, Vec<u64>>,
+    /// Records read.
+    pub records: usize,
+}
+
+impl Report {
+    /// No violation.
+    pub fn is_ok(&self) -> bool {
+        self.violations.is_empty()
+    }
+
+    /// The highest version installed, with its members.
+    pub fn last_view(&self) -> Option<(u64, &Vec<String>)> {
+        self.versions.iter().next_back().map(|(v, m)| (*v, m))
+    }
+}
+
+/// Checks the records of every log (each log in its own order; logs in any order).
+pub fn check(logs: &[Vec<Record>]) -> Report {
+    let mut r = Report::default();
+    let mut ended: HashMap<String, &str> = HashMap::new();
+    for log in logs {
+        for rec in log {
+            r.records += 1;
+            match rec.kind.as_str() {
+                "view" => {
+                    let (Some(v), Some(members)) = (rec.version, &rec.members) else {
+                        r.violations.push(format!(
+                            "{}: view record without version or members",
+                            rec.node
+                        ));
+                        continue;
+                    };
+                    if let Some(how) = ended.get(&rec.node) {
+                        r.violations.push(format!(
+                            "{} installed view {v} after it was {how}",
+                            rec.node
+                        ));
+                    }
+                    if !members.contains(&rec.node) {
+                        r.violations.push(format!(
+                            "{} installed view {v} that does not contain it: {members:?}",
+                            rec.node
+                        ));
+                    }
+                    match r.versions.get(&v) {
+                        Some(m) if m != members => r.violations.push(format!(
+                            "two views of version {v}: {m:?} and {members:?} (by {})",
+                            rec.node
+                        )),
+                        Some(_) => {}
+                        None => {
+                            r.versions.insert(v, members.clone());
+                        }
+                    }
+                    let seq = r.installed.entry(rec.node.clone()).or_default();
+                    if let Some(&last) = seq.last() {
+                        if v != last + 1 {
+                            r.violations.push(format!(
+                                "{} installed view {v} right after view {last}",
+                                rec.node
+                            ));
+                        }
+                    }
+                    seq.push(v);
+                }
+                "excluded" => {
+                    ended.insert(rec.node.clone(), "excluded");
+                }
+                "left" => {
+                    ended.insert(rec.node.clone(), "left");
+                }
+                _ => {}
+            }
+        }
+    }
+    // No return: removed from version x => no view >= x.
+    let mut first_in: HashMap<&str, u64> = HashMap::new();
+    for (v, members) in &r.versions {
+        for m in members {
+            first_in.entry(m.as_str()).or_insert(*v);
+        }
+    }
+    let mut extra = Vec::new();
+    for (pid, seq) in &r.installed {
+        let Some(&first) = first_in.get(pid.as_str()) else {
+            continue;
+        };
+        let removed_at = r
+            .versions
+            .range(first + 1..)
+            .find(|(_, m)| !m.contains(pid))
+            .map(|(v, _)| *v);
+        if let Some(x) = removed_at {
+            if let Some(bad) = seq.iter().find(|&&v| v >= x) {
+                extra.push(format!(
+                    "{pid} was removed in view {x} but installed view {bad}"
+                ));
+            }
+        }
+    }
+    r.violations.extend(extra);
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view(node: &str, v: u64, m: &[&str]) -> Record {
+        Record {
+            ts_us: v,
+            node: node.into(),
+            kind: "view".into(),
+            version: Some(v),
+            members: Some(m.iter().map(|s| s.to_string()).collect()),
+            peer: None,
+        }
+    }
+
+    #[test]
+    fn good_logs_pass() {
+        let a = vec![
+            view("a#1", 1, &["a#1"]),
+            view("a#1", 2, &["a#1", "b#1"]),
+            view("a#1", 3, &["a#1"]),
+        ];
+        let b = vec![view("b#1", 2, &["a#1", "b#1"])];
+        let r = check(&[a, b]);
+        assert!(r.is_ok(), "{:?}", r.violations);
+        assert_eq!(r.last_view().unwrap().0, 3);
+    }
+
+    #[test]
+    fn violations_are_found() {
+        // Two views of one version.
+        let r = check(&[
+            vec![view("a#1", 1, &["a#1", "b#1"])],
+            vec![view("b#1", 1, &["b#1"])],
+        ]);
+        assert!(!r.is_ok());
+        // A gap.
+        let r = check(&[vec![view("a#1", 1, &["a#1"]), view("a#1", 3, &["a#1"])]]);
+        assert!(!r.is_ok());
+        // A view without oneself.
+        let r = check(&[vec![view("a#1", 1, &["b#1"])]]);
+        assert!(!r.is_ok());
+        // A removed process installing a later view.
+        let r = check(&[
+            vec![view("a#1", 1, &["a#1", "b#1"]), view("a#1", 2, &["a#1"])],
+            vec![view("b#1", 1, &["a#1", "b#1"]), view("b#1", 3, &["b#1"])],
+        ]);
+        assert!(
+            r.violations.iter().any(|v| v.contains("removed")),
+            "{:?}",
+            r.violations
+        );
+        // A view after exclusion.
+        let mut ex = view("a#1", 2, &["a#1"]);
+        ex.kind = "excluded".into();
+        let r = check(&[vec![view("a#1", 1, &["a#1"]), ex, view("a#1", 2, &["a#1"])]]);
+        assert!(!r.is_ok());
+    }
+
+    #[test]
+    fn parses_lines_and_tolerates_a_torn_tail() {
+        let text = "{\"ts_us\":1,\"node\":\"a#1\",\"kind\":\"view\",\"version\":1,\"members\":[\"a#1\"]}\n{\"ts_us\":2,\"node\":\"a#1\",\"kind\":\"suspect\",\"peer\":\"b#1\"}\n{\"ts_us\":3,\"no";
+        let recs = parse("x", text).unwrap();
+        assert_eq!(recs.len(), 2);
+        assert_eq!(recs[1].peer.as_deref(), Some("b#1"));
+        assert!(parse("x", "garbage\n").is_err());
+    }
+}
