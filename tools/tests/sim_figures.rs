@@ -13,7 +13,10 @@ fn sim(nodes: usize, spare: usize) -> Sim {
     let mut c = SimConfig::with_spare(nodes, spare);
     c.trace = true;
     let mut s = Sim::new(c, 1);
-    s.at(Time(0), Action::SetLinks(LinkFaults::delay(100)));
+    s.at(
+        Time(0),
+        Action::SetLinks(LinkFaults::PERFECT.with_delay(100, 0)),
+    );
     s
 }
 
@@ -169,7 +172,7 @@ fn figure_5_least_ranked_initiator_proposal_wins() {
             Action::SetLink {
                 from,
                 to: 2,
-                faults: LinkFaults::delay(5 * MS),
+                faults: LinkFaults::PERFECT.with_delay(5 * MS, 0),
             },
         );
     }

@@ -125,6 +125,7 @@ pub struct Sim {
     open_partition: Option<usize>,
     retired: GlueStats,
     extra: Vec<Violation>,
+    dgram: Vec<u8>,
 }
 
 impl Sim {
@@ -141,7 +142,7 @@ impl Sim {
             now: Time::ZERO,
             step: 0,
             nodes,
-            net: Net::new(seed),
+            net: Net::new(seed, cfg.transport.mtu.max(TransportConfig::MIN_MTU)),
             schedule: Schedule::new(),
             history: History::default(),
             fault_counts: BTreeMap::new(),
@@ -149,6 +150,7 @@ impl Sim {
             open_partition: None,
             retired: GlueStats::default(),
             extra: Vec::new(),
+            dgram: Vec::with_capacity(cfg.transport.mtu.max(TransportConfig::MIN_MTU)),
             cfg,
         };
         for i in 0..sim.cfg.nodes {
@@ -285,17 +287,22 @@ impl Sim {
                 self.step += 1;
                 self.apply(a);
             }
+            let mut dgram = std::mem::take(&mut self.dgram);
             while let Some((from, to, bytes)) = self.net.pop_due(self.now) {
                 self.step += 1;
+                let len = bytes.len();
+                dgram.clear();
+                dgram.extend_from_slice(bytes);
                 let Some(i) = node::index_of(to).filter(|i| *i < self.nodes.len()) else {
                     continue;
                 };
                 let live = self.nodes[i].up;
                 self.net.note_arrival(live);
                 if live {
-                    self.ctx_pump(i, |n, c| n.on_datagram(c, from, &bytes));
+                    self.ctx_pump(i, |n, c| n.on_datagram(c, from, &dgram[..len]));
                 }
             }
+            self.dgram = dgram;
             for i in 0..self.nodes.len() {
                 if self.nodes[i].join_watchdog().is_some_and(|d| d <= self.now) {
                     self.step += 1;
@@ -542,7 +549,10 @@ impl Sim {
                 self.close_partition();
                 self.net.heal_all();
                 self.net.clear_links();
-                let d = self.net.default_faults().without_loss();
+                let d = LinkFaults {
+                    loss: 0.0,
+                    ..self.net.default_faults()
+                };
                 self.net.set_default(d);
                 for n in &mut self.nodes {
                     n.crash = None;
@@ -744,6 +754,7 @@ impl Sim {
             ("datagrams_duplicated", ns.duplicated),
             ("datagrams_reordered", ns.reordered),
             ("datagrams_blocked", ns.blocked),
+            ("datagrams_overflow", ns.overflow),
         ] {
             if v > 0 {
                 *fault_kinds.entry(k.to_string()).or_insert(0) += v;

@@ -1,50 +1,22 @@
-//! The simulated network: a seeded per-link fault model (loss, duplication, reordering,
-//! delay and jitter, one-way partitions) and a time-ordered queue of datagrams in flight.
+//! The simulated network: the transport's own deterministic [`SimNet`] (a preallocated
+//! delay queue behind the seeded [`FaultLayer`]: loss, duplication, reordering, delay
+//! and jitter, one-way partitions), plus the bookkeeping the simulator needs (which
+//! links were set, arrivals at crashed nodes).
 //!
-//! The fault model has the same shape as the transport's `FaultLayer` (a decision per
-//! datagram at send time: drop, deliver at `t`, or deliver twice), so the simulator can
-//! switch to it once it is exported. Every decision depends only on the seed and the
-//! order of calls; ties in the queue are broken by a sequence number.
+//! Every decision depends only on the seed and the order of calls; ties in the queue
+//! are broken by send order.
 
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BTreeSet, BinaryHeap};
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 
-use rand::{Rng, SeedableRng};
-use rand_chacha::ChaCha8Rng;
 use sgmp_membership::Time;
+use sgmp_transport::fault::FaultLayer;
+use sgmp_transport::SimNet;
 
-/// Faults of one direction of one link. Probabilities are in `[0, 1]`.
-#[derive(Clone, Copy, Debug, Default, PartialEq)]
-pub struct LinkFaults {
-    /// Probability that a datagram is lost.
-    pub loss: f64,
-    /// Probability that a delivered datagram is delivered twice.
-    pub duplicate: f64,
-    /// Probability that a datagram is held back by up to `reorder_delay_us` extra.
-    pub reorder: f64,
-    /// Largest extra delay of a reordered (or duplicated) datagram, µs.
-    pub reorder_delay_us: u64,
-    /// Fixed one-way delay, µs.
-    pub delay_us: u64,
-    /// Uniform random extra delay in `[0, jitter_us]`, µs.
-    pub jitter_us: u64,
-}
+pub use sgmp_transport::LinkFaults;
 
-impl LinkFaults {
-    /// A link with only a fixed delay.
-    pub fn delay(delay_us: u64) -> LinkFaults {
-        LinkFaults {
-            delay_us,
-            ..LinkFaults::default()
-        }
-    }
-
-    /// This link without loss (what the liveness phase uses).
-    pub fn without_loss(self) -> LinkFaults {
-        LinkFaults { loss: 0.0, ..self }
-    }
-}
+/// Datagrams the network holds in flight at most (more are counted as overflow).
+pub const IN_FLIGHT: usize = 4096;
 
 /// Counters of the network.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -59,51 +31,43 @@ pub struct NetStats {
     pub duplicated: u64,
     /// Held back (reordered).
     pub reordered: u64,
+    /// Copies dropped because the in-flight queue was full.
+    pub overflow: u64,
     /// Delivered to a live node.
     pub delivered: u64,
     /// Arrived at a crashed node (dropped).
     pub to_dead: u64,
 }
 
-/// One datagram in flight.
-#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
-struct InFlight {
-    at: Time,
-    seq: u64,
-    from: SocketAddr,
-    to: SocketAddr,
-    bytes: Vec<u8>,
-}
-
 /// The simulated network. See the [module docs](self).
 #[derive(Debug)]
 pub struct Net {
-    rng: ChaCha8Rng,
+    inner: SimNet,
     default: LinkFaults,
-    links: BTreeMap<(SocketAddr, SocketAddr), LinkFaults>,
-    blocked: BTreeSet<(SocketAddr, SocketAddr)>,
-    queue: BinaryHeap<Reverse<InFlight>>,
-    seq: u64,
-    stats: NetStats,
+    links: BTreeSet<(SocketAddr, SocketAddr)>,
+    buf: Vec<u8>,
+    delivered: u64,
+    to_dead: u64,
 }
 
 impl Net {
-    /// A perfect network whose random choices derive from `seed`.
-    pub fn new(seed: u64) -> Net {
+    /// A perfect network whose random choices derive from `seed`, carrying datagrams
+    /// of up to `max_datagram` bytes.
+    pub fn new(seed: u64, max_datagram: usize) -> Net {
         Net {
-            rng: ChaCha8Rng::seed_from_u64(seed),
-            default: LinkFaults::default(),
-            links: BTreeMap::new(),
-            blocked: BTreeSet::new(),
-            queue: BinaryHeap::new(),
-            seq: 0,
-            stats: NetStats::default(),
+            inner: SimNet::new(FaultLayer::new(seed), IN_FLIGHT, max_datagram),
+            default: LinkFaults::PERFECT,
+            links: BTreeSet::new(),
+            buf: vec![0u8; max_datagram],
+            delivered: 0,
+            to_dead: 0,
         }
     }
 
     /// Faults of every link without its own setting.
     pub fn set_default(&mut self, f: LinkFaults) {
         self.default = f;
+        self.inner.faults_mut().set_default(f);
     }
 
     /// The default link faults.
@@ -113,102 +77,70 @@ impl Net {
 
     /// Faults of the one-way link `from → to`.
     pub fn set_link(&mut self, from: SocketAddr, to: SocketAddr, f: LinkFaults) {
-        self.links.insert((from, to), f);
+        self.links.insert((from, to));
+        self.inner.faults_mut().set_link(from, to, f);
     }
 
     /// Every link back to the default faults.
     pub fn clear_links(&mut self) {
-        self.links.clear();
+        for (a, b) in std::mem::take(&mut self.links) {
+            self.inner.faults_mut().clear_link(a, b);
+        }
     }
 
     /// Blocks `from → to` (a one-way partition).
     pub fn block(&mut self, from: SocketAddr, to: SocketAddr) {
-        self.blocked.insert((from, to));
+        self.inner.faults_mut().partition(from, to);
     }
 
     /// Removes every partition.
     pub fn heal_all(&mut self) {
-        self.blocked.clear();
+        self.inner.faults_mut().heal_all();
     }
 
     /// True if `from → to` is blocked.
     pub fn is_blocked(&self, from: SocketAddr, to: SocketAddr) -> bool {
-        self.blocked.contains(&(from, to))
+        self.inner.faults().is_blocked(from, to)
     }
 
     /// Counters so far.
     pub fn stats(&self) -> NetStats {
-        self.stats
-    }
-
-    fn chance(&mut self, p: f64) -> bool {
-        p > 0.0 && self.rng.gen::<f64>() < p
-    }
-
-    fn upto(&mut self, max: u64) -> u64 {
-        if max == 0 {
-            0
-        } else {
-            self.rng.gen_range(0..=max)
+        let f = self.inner.faults().stats();
+        let s = self.inner.stats();
+        NetStats {
+            offered: f.offered,
+            lost: f.lost,
+            blocked: f.blocked,
+            duplicated: f.duplicated,
+            reordered: f.reordered,
+            overflow: s.overflow,
+            delivered: self.delivered,
+            to_dead: self.to_dead,
         }
     }
 
-    fn push(&mut self, at: Time, from: SocketAddr, to: SocketAddr, bytes: Vec<u8>) {
-        self.seq += 1;
-        self.queue.push(Reverse(InFlight {
-            at,
-            seq: self.seq,
-            from,
-            to,
-            bytes,
-        }));
-    }
-
-    /// Sends one datagram at `now`; the fault model decides its fate.
+    /// Sends one datagram at `now`; the fault layer decides its fate.
     pub fn send(&mut self, now: Time, from: SocketAddr, to: SocketAddr, bytes: &[u8]) {
-        self.stats.offered += 1;
-        if self.is_blocked(from, to) {
-            self.stats.blocked += 1;
-            return;
-        }
-        let f = self.links.get(&(from, to)).copied().unwrap_or(self.default);
-        if self.chance(f.loss) {
-            self.stats.lost += 1;
-            return;
-        }
-        let mut at = now + f.delay_us + self.upto(f.jitter_us);
-        if self.chance(f.reorder) {
-            self.stats.reordered += 1;
-            at = at + self.upto(f.reorder_delay_us);
-        }
-        if self.chance(f.duplicate) {
-            self.stats.duplicated += 1;
-            let again = at + self.upto(f.reorder_delay_us.max(f.jitter_us));
-            self.push(again, from, to, bytes.to_vec());
-        }
-        self.push(at, from, to, bytes.to_vec());
+        self.inner.send(now, from, to, bytes);
     }
 
     /// When the next datagram arrives, if any is in flight.
     pub fn next_arrival(&self) -> Option<Time> {
-        self.queue.peek().map(|Reverse(d)| d.at)
+        self.inner.next_delivery()
     }
 
     /// The next datagram due at or before `now`: `(from, to, bytes)`.
-    pub fn pop_due(&mut self, now: Time) -> Option<(SocketAddr, SocketAddr, Vec<u8>)> {
-        if self.next_arrival()? > now {
-            return None;
-        }
-        let Reverse(d) = self.queue.pop()?;
-        Some((d.from, d.to, d.bytes))
+    pub fn pop_due(&mut self, now: Time) -> Option<(SocketAddr, SocketAddr, &[u8])> {
+        let d = self.inner.pop_due(now, &mut self.buf)?;
+        Some((d.from, d.to, &self.buf[..d.len]))
     }
 
     /// Counts a datagram delivered to a live node, or one lost at a crashed node.
     pub fn note_arrival(&mut self, live: bool) {
         if live {
-            self.stats.delivered += 1;
+            self.delivered += 1;
         } else {
-            self.stats.to_dead += 1;
+            self.to_dead += 1;
         }
     }
 }
@@ -223,8 +155,8 @@ mod tests {
 
     #[test]
     fn ordered_by_time_then_send_order_and_blocks_one_way() {
-        let mut n = Net::new(1);
-        n.set_link(a(1), a(2), LinkFaults::delay(10));
+        let mut n = Net::new(1, 64);
+        n.set_link(a(1), a(2), LinkFaults::PERFECT.with_delay(10, 0));
         n.send(Time(0), a(1), a(2), b"x");
         n.send(Time(0), a(2), a(1), b"y");
         n.send(Time(0), a(2), a(1), b"z");
@@ -237,5 +169,10 @@ mod tests {
         n.send(Time(0), a(1), a(2), b"x");
         n.send(Time(0), a(2), a(1), b"x");
         assert_eq!(n.stats().blocked, 1);
+        n.clear_links();
+        n.heal_all();
+        assert_eq!(n.pop_due(Time(0)).unwrap().2, b"x");
+        n.send(Time(0), a(1), a(2), b"w");
+        assert_eq!(n.pop_due(Time(0)).unwrap().2, b"w");
     }
 }
