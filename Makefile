@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SIM_SEEDS ?= 20000
 
-.PHONY: all build test fmt fmt-check lint doc bench sim clean
+.PHONY: demo all build test fmt fmt-check lint doc bench sim clean
 
 all: build
 
@@ -34,3 +34,8 @@ bench:
 
 clean:
 	$(CARGO) clean
+
+# Five sgmpd on 127.0.0.1: first view, a SIGKILL, the new view, a join, a summary.
+demo:
+	$(CARGO) build --release -p sgmp-tools --bin sgmpd --bin sgmpctl
+	bash tools/demo.sh
