@@ -23,6 +23,10 @@ pub enum DetectorAction {
 pub struct RingDetector {
     heartbeat_us: u64,
     timeout_us: u64,
+    /// Extra silence allowed from the first member we watch after joining: it may not
+    /// have installed the view that adds us yet, so it does not know it owes us
+    /// heartbeats.
+    grace_us: u64,
     /// The member we watch, and when we last heard from it.
     watched: Option<(ProcessId, Time)>,
     /// The member that watches us, and when we next owe it a heartbeat.
@@ -35,9 +39,17 @@ impl RingDetector {
         RingDetector {
             heartbeat_us,
             timeout_us,
+            grace_us: 0,
             watched: None,
             watcher: None,
         }
+    }
+
+    /// Sets the extra silence allowed from the first member we watch after joining (see
+    /// `docs/PROTOCOL.md`, D12).
+    pub fn with_grace(mut self, grace_us: u64) -> Self {
+        self.grace_us = grace_us;
+        self
     }
 
     /// Stops all monitoring (not a member).
@@ -77,6 +89,13 @@ impl RingDetector {
             (Some(w), Some((old, _))) if w == old => {}
             (Some(w), _) => self.watcher = Some((w, now)),
             (None, _) => self.watcher = None,
+        }
+    }
+
+    /// Gives the member we watch the grace period from `now` (called once we joined).
+    pub fn grant_grace(&mut self, now: Time) {
+        if let Some((_, last)) = &mut self.watched {
+            *last = (*last).max(now + self.grace_us);
         }
     }
 
@@ -155,6 +174,26 @@ mod tests {
             p.node.as_str() == "b"
         });
         assert_eq!(d.watched(), Some(ProcessId::named("a", 1)));
+    }
+
+    #[test]
+    fn a_newly_watched_member_gets_a_grace_period() {
+        let v = view(&["a", "b"]);
+        let mut d = RingDetector::new(10, 50).with_grace(100);
+        d.reset(Time(0), &v, ProcessId::named("b", 1), |_| false);
+        d.grant_grace(Time(0));
+        assert_eq!(d.next_deadline(), Some(Time(0)));
+        let _ = d.poll(Time(0));
+        assert_eq!(
+            d.poll(Time(120)),
+            Some(DetectorAction::Heartbeat(ProcessId::named("a", 1)))
+        );
+        assert_eq!(d.poll(Time(120)), None, "still within grace + timeout");
+        let _ = d.poll(Time(150));
+        assert_eq!(
+            d.poll(Time(150)),
+            Some(DetectorAction::Suspect(ProcessId::named("a", 1)))
+        );
     }
 
     #[test]

@@ -65,6 +65,7 @@ impl Engine {
             version: rx.version,
         });
         self.installed(now);
+        self.detector.grant_grace(now);
         if rx.gossip.contains(&self.me.id) {
             return self.exclude(now, super::ExcludeReason::SuspectedBy(from));
         }

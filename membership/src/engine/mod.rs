@@ -244,7 +244,8 @@ impl Engine {
             join_retry_at: None,
             snapshot: Vec::with_capacity(cfg.max_snapshot),
             received_snapshot: Vec::with_capacity(cfg.max_snapshot),
-            detector: RingDetector::new(cfg.heartbeat_interval_us, cfg.suspect_timeout_us),
+            detector: RingDetector::new(cfg.heartbeat_interval_us, cfg.suspect_timeout_us)
+                .with_grace(cfg.protocol_timeout_us),
             out_buf: Vec::with_capacity(4 * max_msg + 64 * 1024),
             out_q: VecDeque::with_capacity(8 * n + 64),
             events: VecDeque::with_capacity(8 * n + 64),
