@@ -20,9 +20,10 @@
 //! has a core and a blocking round trip pays two real thread wake-ups, as it would
 //! between two hosts. Nothing else runs meanwhile: the measurements are sequential.
 //!
-//! `--seconds` is the whole budget: it is split evenly (what is left over divided by the
-//! measurements still to run) between the 14 measurements, and the first tenth of each
-//! is a warm-up whose samples are discarded. Every wait is bounded, so the run ends
+//! `--seconds` is the whole budget: it is cut into rounds of about a second (see
+//! [`run`]), each running every measurement once in a short slot (what is left divided
+//! by the slots still to run); the first tenth of each slot is a warm-up whose samples
+//! are discarded. Every wait is bounded, so the run ends
 //! within the budget plus thread start-up and tear-down (a few tens of milliseconds).
 
 use std::io::{self, Read, Write};
@@ -77,7 +78,7 @@ const CLUSTER: u64 = 0x5347_4c4f_4144;
 /// Flags of `sgmp-load transport`.
 #[derive(Clone, Debug, clap::Args)]
 pub struct TransportArgs {
-    /// Whole time budget in seconds, split evenly between the 14 measurements.
+    /// Whole time budget in seconds, split between the measurements.
     #[arg(long, default_value_t = 10.0, value_parser = parse_seconds)]
     pub seconds: f64,
     /// Ping-pong message size in bytes (throughput always uses 64 B and 1 KiB).
