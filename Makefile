@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SIM_SEEDS ?= 20000
 
-.PHONY: demo all build test fmt fmt-check lint doc bench sim clean
+.PHONY: demo all build test fmt fmt-check lint doc bench sim clean header c-example valgrind-c
 
 all: build
 
@@ -21,9 +21,31 @@ lint:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
-# Formatting, clippy with -D warnings, docs, then every test of the workspace.
+# Formatting, clippy with -D warnings, docs, every test of the workspace, then the C
+# example (under valgrind's memcheck when valgrind is installed).
 test: fmt-check lint doc
 	$(CARGO) test --workspace
+	$(MAKE) c-example
+	@if command -v valgrind >/dev/null 2>&1; then $(MAKE) valgrind-c; else echo "valgrind not installed: skipping valgrind-c"; fi
+
+# libsgmp (cdylib + static library) and the C example that embeds three nodes.
+C_OUT := target/c
+CC ?= cc
+c-example:
+	$(CARGO) build -p sgmp-capi
+	mkdir -p $(C_OUT)
+	$(CC) -std=c11 -Wall -Wextra -Werror -I membership/include membership/examples/c/three_nodes.c \
+		-o $(C_OUT)/three_nodes -Ltarget/debug -lsgmp -Wl,-rpath,$(CURDIR)/target/debug
+	timeout 120 $(C_OUT)/three_nodes
+
+# The C example under memcheck: no invalid accesses, no definite leaks.
+valgrind-c: c-example
+	SGMP_TIME_SCALE=10 timeout 600 valgrind --tool=memcheck --leak-check=full \
+		--errors-for-leak-kinds=definite --error-exitcode=3 --quiet $(C_OUT)/three_nodes
+
+# Regenerates membership/include/sgmp.h from membership/capi/src/lib.rs with cbindgen.
+header:
+	SGMP_WRITE_HEADER=1 $(CARGO) test -p sgmp-capi header_is_current
 
 # A longer simulator batch than the one in `make test`.
 sim:
@@ -34,6 +56,26 @@ bench:
 
 clean:
 	$(CARGO) clean
+
+# Deep model check of the real engine (stateright, release build): 3 and 4 processes,
+# with and without a joiner, MODEL_SECS seconds each. Results: docs/VERIFICATION.md.
+MODEL_SECS ?= 900
+.PHONY: check-model fuzz
+check-model:
+	SGMP_MODEL_SECS=$(MODEL_SECS) $(CARGO) test --release -p sgmp-tests --test model_check -- --ignored --nocapture --test-threads 1
+
+# cargo-fuzz (needs nightly: `rustup toolchain install nightly`, `cargo install cargo-fuzz`):
+# each target for FUZZ_SECS seconds, starting from the committed corpus
+# (tests/fuzz/corpus/<target>); new inputs go to tests/fuzz/target/new-corpus/<target>.
+FUZZ_SECS ?= 120
+FUZZ_TARGETS = transport_datagram membership_msg engine_sequence
+fuzz:
+	for t in $(FUZZ_TARGETS); do \
+	  mkdir -p tests/fuzz/target/new-corpus/$$t && \
+	  $(CARGO) +nightly fuzz run --fuzz-dir tests/fuzz -O $$t \
+	    tests/fuzz/target/new-corpus/$$t tests/fuzz/corpus/$$t -- \
+	    -max_total_time=$(FUZZ_SECS) -print_final_stats=1 || exit 1; \
+	done
 
 # Five sgmpd on 127.0.0.1: first view, a SIGKILL, the new view, a join, a summary.
 demo:

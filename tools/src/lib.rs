@@ -2,5 +2,6 @@
 #![deny(missing_docs)]
 pub mod control;
 pub mod daemon;
+pub mod load;
 pub mod logcheck;
 pub mod sim;

@@ -483,7 +483,11 @@ impl Runtime {
             addr,
             phase: NodePhase::Discovering,
             discovery: None,
-            fresh: true,
+            // §4.2.4: cold start is limited to the known set of sites. A process that is
+            // not one of its own seeds (and has seeds) only ever joins.
+            fresh: cfg.seeds.is_empty()
+                || cfg.seeds.contains(&addr)
+                || cfg.seeds.contains(&cfg.listen),
             join_contacts: Vec::new(),
             join_started: Time::ZERO,
             log,
