@@ -1,0 +1,129 @@
+//! Model checking of the real S-GMP engine with stateright (see `sgmp_tests::model`).
+//!
+//! `make test` runs the bounded checks below (breadth-first, a target number of
+//! states); `make check-model` runs the `#[ignore]`d deep ones in release mode:
+//! `cargo test --release -p sgmp-tests --test model_check -- --ignored --nocapture`.
+//! The numbers of the deep runs are recorded in docs/VERIFICATION.md.
+
+use std::time::{Duration, Instant};
+
+use sgmp_tests::model::{render_path, ModelConfig, SgmpModel};
+use stateright::{Checker, Model};
+
+/// How a check explores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Search {
+    /// Breadth-first up to a target number of generated states (0: no target).
+    Bfs(usize),
+    /// Depth-first, exhaustive unless the time runs out (deep runs: little memory).
+    Dfs,
+}
+
+/// Seconds allowed to each deep run (`SGMP_MODEL_SECS`, default 900).
+fn deep_secs() -> Duration {
+    let s = std::env::var("SGMP_MODEL_SECS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(900);
+    Duration::from_secs(s)
+}
+
+/// Checks `cfg`, stopping at the search's limit or after `timeout`; fails with a
+/// readable trace if a safety property is violated.
+fn check(name: &str, cfg: ModelConfig, search: Search, timeout: Duration) {
+    let start = Instant::now();
+    let b = SgmpModel::new(cfg.clone())
+        .checker()
+        .threads(2)
+        .timeout(timeout);
+    let c: Box<dyn Checker<SgmpModel>> = match search {
+        Search::Bfs(0) => Box::new(b.spawn_bfs().join()),
+        Search::Bfs(target) => Box::new(b.target_state_count(target).spawn_bfs().join()),
+        Search::Dfs => {
+            let mut out = std::io::stdout();
+            let mut r = stateright::report::WriteReporter::new(&mut out);
+            Box::new(b.spawn_dfs().join_and_report(&mut r))
+        }
+    };
+    let secs = start.elapsed().as_secs_f64();
+    let exhaustive = secs < timeout.as_secs_f64() && matches!(search, Search::Dfs | Search::Bfs(0));
+    println!(
+        "model {name}: {cfg:?} {search:?}: {} states ({} unique), max depth {}, {:.1} s, exhaustive: {exhaustive}",
+        c.state_count(),
+        c.unique_state_count(),
+        c.max_depth(),
+        secs,
+    );
+    let discoveries = c.discoveries();
+    for (prop, path) in &discoveries {
+        println!("  discovery: {prop}");
+        if !prop.starts_with("a ") && !prop.starts_with("the ") {
+            println!("{}", render_path(&path.clone().into_vec()));
+        }
+    }
+    for p in c.model().properties() {
+        if p.expectation == stateright::Expectation::Always {
+            assert!(
+                !discoveries.contains_key(p.name),
+                "{name}: property violated: {}",
+                p.name
+            );
+        }
+    }
+}
+
+#[test]
+fn three_processes_exhaustive() {
+    let cfg = ModelConfig {
+        joiner: false,
+        ..ModelConfig::new(3)
+    };
+    check("3", cfg, Search::Bfs(0), Duration::from_secs(50));
+}
+
+#[test]
+fn three_processes_and_a_joiner_bounded() {
+    let cfg = ModelConfig::new(3);
+    check("3+1", cfg, Search::Bfs(300_000), Duration::from_secs(30));
+}
+
+#[test]
+fn four_processes_bounded() {
+    let cfg = ModelConfig {
+        joiner: false,
+        ..ModelConfig::new(4)
+    };
+    check("4", cfg, Search::Bfs(200_000), Duration::from_secs(30));
+}
+
+#[test]
+#[ignore = "deep run: make check-model"]
+fn deep_three_processes() {
+    let cfg = ModelConfig {
+        joiner: false,
+        ..ModelConfig::new(3)
+    };
+    check("3", cfg, Search::Dfs, deep_secs());
+}
+
+#[test]
+#[ignore = "deep run: make check-model"]
+fn deep_three_processes_and_a_joiner() {
+    check("3+1", ModelConfig::new(3), Search::Dfs, deep_secs());
+}
+
+#[test]
+#[ignore = "deep run: make check-model"]
+fn deep_four_processes() {
+    let cfg = ModelConfig {
+        joiner: false,
+        ..ModelConfig::new(4)
+    };
+    check("4", cfg, Search::Dfs, deep_secs());
+}
+
+#[test]
+#[ignore = "deep run: make check-model"]
+fn deep_four_processes_and_a_joiner() {
+    check("4+1", ModelConfig::new(4), Search::Dfs, deep_secs());
+}
