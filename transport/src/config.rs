@@ -1,6 +1,6 @@
 //! Tunables of the transport core.
 
-use crate::wire;
+use crate::{wire, Keyring};
 
 /// Tunables of an [`Endpoint`](crate::Endpoint).
 ///
@@ -51,6 +51,18 @@ pub struct TransportConfig {
     /// reliable traffic, µs (default 1 s). Keepalives are echoed, giving RTT samples and
     /// detecting silent peers.
     pub keepalive_us: u64,
+    /// Cluster keys (default none). With a key, every datagram sent is tagged with the
+    /// primary key and every datagram received must carry a tag that verifies under
+    /// one of the keys, or it is dropped before touching any state
+    /// ([`DropReason::Unauthenticated`](crate::DropReason::Unauthenticated),
+    /// [`DropReason::BadTag`](crate::DropReason::BadTag)). Without, tags are neither
+    /// sent nor checked.
+    pub keys: Keyring,
+    /// Peer-table entries only [`Endpoint::send`](crate::Endpoint::send) may open
+    /// (default 0): a datagram from an unknown node opens an entry only while more than
+    /// this many are free, so that a flood of datagrams from made-up node names cannot
+    /// take the entries this process needs to reach its own peers. Capped at `max_peers`.
+    pub reserved_for_sends: usize,
 }
 
 impl Default for TransportConfig {
@@ -69,6 +81,8 @@ impl Default for TransportConfig {
             unreachable_after_us: 5_000_000,
             delayed_ack_us: 1_000,
             keepalive_us: 1_000_000,
+            keys: Keyring::NONE,
+            reserved_for_sends: 0,
         }
     }
 }
@@ -107,6 +121,7 @@ impl TransportConfig {
         c.initial_rto_us = c.initial_rto_us.clamp(c.min_rto_us, c.max_rto_us);
         c.max_retries = c.max_retries.max(1);
         c.keepalive_us = c.keepalive_us.max(1);
+        c.reserved_for_sends = c.reserved_for_sends.min(c.max_peers);
         c
     }
 

@@ -167,7 +167,9 @@ impl Endpoint {
         self.last_now = self.last_now.max(now);
     }
 
-    fn classify(&self, id: ProcessId) -> Result<Slot, DropReason> {
+    /// Where `id` lands in the peer table. `inbound`: for a received datagram, which may
+    /// not take the entries reserved for sends.
+    fn classify(&self, id: ProcessId, inbound: bool) -> Result<Slot, DropReason> {
         match self.index.find(&id.node, &self.peers[..self.peer_count]) {
             Some(i) => {
                 let p = &self.peers[i];
@@ -181,8 +183,18 @@ impl Endpoint {
                     Ok(Slot::Existing(i))
                 }
             }
-            None if self.peer_count < self.peers.len() => Ok(Slot::New),
-            None => Err(DropReason::PeerTableFull),
+            None => {
+                let reserved = if inbound {
+                    self.cfg.reserved_for_sends
+                } else {
+                    0
+                };
+                if self.peer_count + reserved < self.peers.len() {
+                    Ok(Slot::New)
+                } else {
+                    Err(DropReason::PeerTableFull)
+                }
+            }
         }
     }
 
@@ -219,7 +231,7 @@ impl Endpoint {
                 max: self.cfg.max_message,
             });
         }
-        let slot = match self.classify(to) {
+        let slot = match self.classify(to, false) {
             Ok(s) => s,
             Err(DropReason::StaleIncarnation) => {
                 let current = self
@@ -251,6 +263,15 @@ impl Endpoint {
 
     /// Feeds one datagram received from `from`. Never panics: anything that fails to
     /// decode, or is not for us, is dropped and counted in [`Stats::drops`].
+    ///
+    /// With cluster keys, the tag is checked right after the CRC and the format, before
+    /// anything else is looked at: an unauthenticated datagram changes nothing but a
+    /// counter. A replayed authenticated datagram is harmless: its frames are duplicates
+    /// (dropped and counted), its acknowledgements old, and one from an older
+    /// incarnation of its node, or addressed to an older incarnation of ours, is dropped.
+    /// The peer's address is taken from a datagram only when it opens (or reopens) the
+    /// channel or brings new data or acknowledgements, so a replay sent from another
+    /// address cannot redirect the channel.
     pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]) {
         self.note_now(now);
         self.stats.datagrams_in += 1;
@@ -259,6 +280,9 @@ impl Endpoint {
             Ok(d) => d,
             Err(e) => return self.stats.drop(e.drop_reason()),
         };
+        if let Err(e) = wire::check_tag(datagram, &self.cfg.keys) {
+            return self.stats.drop(e.drop_reason());
+        }
         let h = d.header;
         if h.cluster_id != self.cfg.cluster_id {
             return self.stats.drop(DropReason::ForeignCluster);
@@ -275,10 +299,11 @@ impl Endpoint {
             }
             return;
         }
-        let slot = match self.classify(h.sender) {
+        let slot = match self.classify(h.sender, true) {
             Ok(s) => s,
             Err(reason) => return self.stats.drop(reason),
         };
+        let fresh_channel = !matches!(slot, Slot::Existing(_));
         // A channel about to be opened has sent nothing: it can only be acked with 0.
         let max_ack = match slot {
             Slot::Existing(i) => self.peers[i].tx.max_ack(),
@@ -291,7 +316,9 @@ impl Endpoint {
         let (w, cap) = (self.cfg.recv_window, self.cap);
         let cfg = self.cfg;
         let p = &mut self.peers[i];
-        p.addr = Some(from);
+        if fresh_channel || p.addr.is_none() {
+            p.addr = Some(from);
+        }
         p.counters.datagrams_in += 1;
         p.counters.bytes_in += datagram.len() as u64;
 
@@ -305,6 +332,7 @@ impl Endpoint {
         }
         if out.progress {
             p.on_progress(now);
+            p.addr = Some(from);
         }
         if out.advanced {
             p.rto_deadline = p.outstanding().then(|| now + p.rtt.rto());
@@ -339,6 +367,9 @@ impl Endpoint {
                 }
                 p.counters.duplicates += dup as u64;
                 self.stats.duplicates += dup as u64;
+                if new > 0 {
+                    p.addr = Some(from);
+                }
                 if new == 0 {
                     self.stats.drop(if outside > 0 {
                         DropReason::WindowFull
@@ -392,9 +423,13 @@ impl Endpoint {
         self.note_now(now);
         if let Some((dst, _, payload)) = self.probes_out.pop() {
             let limit = buf.len().min(self.cfg.mtu);
-            if let Some(len) =
-                wire::encode_probe(&mut buf[..limit], self.cfg.cluster_id, self.me, payload)
-            {
+            if let Some(len) = wire::encode_probe_keyed(
+                &mut buf[..limit],
+                self.cfg.cluster_id,
+                self.me,
+                payload,
+                &self.cfg.keys,
+            ) {
                 self.stats.probes_sent += 1;
                 self.stats.datagrams_out += 1;
                 self.stats.bytes_out += len as u64;
@@ -441,7 +476,7 @@ impl Endpoint {
             sack_offset,
             sack,
         };
-        let Some(mut writer) = Writer::new(buf, &header) else {
+        let Some(mut writer) = Writer::new_keyed(buf, &header, &self.cfg.keys) else {
             debug_assert!(false, "transmit buffer smaller than a header");
             return None;
         };
@@ -505,8 +540,13 @@ impl Endpoint {
         payload: &[u8],
     ) -> Result<(), SendError> {
         self.note_now(now);
-        let max = wire::MAX_PROBE_PAYLOAD
-            .min(self.cfg.mtu - wire::MAX_HEADER_LEN - wire::PROBE_PREFIX_LEN - wire::CRC_LEN);
+        let max = wire::MAX_PROBE_PAYLOAD.min(
+            self.cfg.mtu
+                - wire::MAX_HEADER_LEN
+                - wire::PROBE_PREFIX_LEN
+                - wire::TAG_LEN
+                - wire::CRC_LEN,
+        );
         if payload.len() > max {
             return Err(SendError::TooLarge {
                 len: payload.len(),
@@ -577,7 +617,7 @@ impl Endpoint {
     /// full and the node unknown, nothing can be recorded.
     pub fn disconnect(&mut self, peer: ProcessId) {
         let now = self.last_now;
-        let slot = match self.classify(peer) {
+        let slot = match self.classify(peer, false) {
             Ok(s) => s,
             Err(_) => return,
         };
@@ -644,7 +684,7 @@ impl Endpoint {
     /// Frames that can still be queued to `peer` right now (the whole window for a
     /// channel not opened yet); `None` if sending to it is refused.
     pub fn send_capacity(&self, peer: ProcessId) -> Option<usize> {
-        match self.classify(peer).ok()? {
+        match self.classify(peer, false).ok()? {
             Slot::Existing(i) => Some(self.peers[i].tx.free_frames()),
             _ => Some(self.cfg.send_window),
         }

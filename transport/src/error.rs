@@ -59,13 +59,19 @@ pub enum DropReason {
     WindowFull,
     /// Data frames all received before (the acknowledgement it carries is still used).
     Duplicate,
-    /// From a new node while the peer table is full.
+    /// From a new node while the peer table is full (or while only the entries reserved
+    /// for sends are left, see `TransportConfig::reserved_for_sends`).
     PeerTableFull,
+    /// The receiver holds cluster keys and the datagram carries no authentication tag.
+    Unauthenticated,
+    /// The authentication tag does not verify under any key the receiver holds
+    /// (tampered with, forged, or signed with a key this node does not hold).
+    BadTag,
 }
 
 impl DropReason {
     /// Number of reasons (length of [`Stats::drops`](crate::Stats::drops)).
-    pub const COUNT: usize = 10;
+    pub const COUNT: usize = 12;
     /// Every reason, in [`index`](DropReason::index) order.
     pub const ALL: [DropReason; DropReason::COUNT] = [
         DropReason::Checksum,
@@ -78,6 +84,8 @@ impl DropReason {
         DropReason::WindowFull,
         DropReason::Duplicate,
         DropReason::PeerTableFull,
+        DropReason::Unauthenticated,
+        DropReason::BadTag,
     ];
 
     /// Position of this reason in [`Stats::drops`](crate::Stats::drops).
@@ -98,6 +106,8 @@ impl DropReason {
             DropReason::WindowFull => "window_full",
             DropReason::Duplicate => "duplicate",
             DropReason::PeerTableFull => "peer_table_full",
+            DropReason::Unauthenticated => "unauthenticated",
+            DropReason::BadTag => "bad_tag",
         }
     }
 }

@@ -9,7 +9,11 @@
 //! delivery between two process incarnations, and *Disconnect*: once a peer is
 //! believed faulty, nothing more is accepted from it.
 //!
-//! Modules: [`wire`] (datagram format), [`channel`] (send and receive windows),
+//! With a cluster key ([`TransportConfig::keys`]), every datagram carries a MAC over
+//! its header and body ([`keyring`]) and datagrams without a valid one are dropped
+//! before they touch any state (see `docs/SECURITY.md`).
+//!
+//! Modules: [`wire`] (datagram format), [`keyring`] (cluster keys), [`channel`] (send and receive windows),
 //! [`rtt`] (RFC 6298 estimator), [`endpoint`] (the core), [`fault`] (seeded link
 //! faults), [`simnet`] (deterministic in-memory network), [`driver`] (mio UDP driver).
 #![deny(missing_docs)]
@@ -22,6 +26,7 @@ pub mod endpoint;
 pub mod error;
 pub mod fault;
 pub mod id;
+pub mod keyring;
 mod peer;
 pub mod queue;
 pub mod rtt;
@@ -36,6 +41,7 @@ pub use endpoint::{Endpoint, Transmit, TransportEvent};
 pub use error::{DropReason, SendError};
 pub use fault::{FaultDecision, FaultLayer, FaultStats, LinkFaults};
 pub use id::{NodeId, NodeIdError, ProcessId, MAX_NODE_NAME};
+pub use keyring::{KeyError, Keyring};
 pub use queue::{DelayQueue, Delivery};
 pub use simnet::{SimNet, SimNetStats};
 pub use stats::{PeerStats, Stats};

@@ -5,7 +5,8 @@
 //!
 //! ```text
 //! magic u16 | version u8 | kind u8 | cluster u64 | sender_inc u64 | receiver_inc u64 |
-//! ack u64 | sack_offset u32 | sack u64 | name_len u8 | name [name_len] | body | crc32 u32
+//! ack u64 | sack_offset u32 | sack u64 | name_len u8 | name [name_len] | body |
+//! [tag [16]] | crc32 u32
 //! ```
 //!
 //! with body `count u16, count × (seq u64 | len u16 | flags u8 | payload [len])` for
@@ -13,7 +14,14 @@
 //! `reserved u64 | len u16 | payload [len]` for [`Kind::Probe`] (unreliable, unsequenced, outside any
 //! channel: used to discover peers by address before their process id is known).
 //! The CRC32 (IEEE, `crc32fast`) covers every byte before it.
+//!
+//! When the sender holds a cluster key, bit 7 of the kind byte ([`KIND_TAGGED`]) is set
+//! and a 16-byte tag ([`TAG_LEN`]), a keyed BLAKE3 MAC of every byte before it, sits
+//! between the body and the CRC (see [`crate::keyring`]). [`decode`] parses tagged
+//! datagrams without checking the tag; [`check_tag`] checks it.
 
+pub use crate::keyring::TAG_LEN;
+use crate::keyring::{Keyring, KEY_LEN};
 use crate::{DropReason, NodeId, ProcessId, MAX_NODE_NAME};
 
 /// First two bytes of every datagram: `"SG"`.
@@ -34,6 +42,9 @@ pub const FRAME_HEADER_LEN: usize = 11;
 pub const STAMP_LEN: usize = 8;
 /// Shortest valid datagram (one-byte name, ack body).
 pub const MIN_DATAGRAM_LEN: usize = FIXED_HEADER_LEN + 1 + STAMP_LEN + CRC_LEN;
+/// Bit of the kind byte telling that a [`TAG_LEN`]-byte authentication tag follows the
+/// body (just before the CRC).
+pub const KIND_TAGGED: u8 = 0x80;
 /// Frame flag: this frame ends its message.
 pub const FLAG_END: u8 = 0x01;
 /// Largest payload of a [`Kind::Probe`] datagram.
@@ -44,9 +55,11 @@ pub const PROBE_PREFIX_LEN: usize = 10;
 /// Number of frames after the cumulative ack covered by the selective-ack bitmap.
 pub const SACK_BITS: u64 = 64;
 
-/// Payload bytes of one frame in a datagram of at most `mtu` bytes (for the longest header).
+/// Payload bytes of one frame in a datagram of at most `mtu` bytes (for the longest
+/// header, and room for an authentication tag whether or not one is sent, so that keyed
+/// and unkeyed endpoints agree on it).
 pub const fn frame_capacity(mtu: usize) -> usize {
-    mtu.saturating_sub(MAX_HEADER_LEN + DATA_PREFIX_LEN + FRAME_HEADER_LEN + CRC_LEN)
+    mtu.saturating_sub(MAX_HEADER_LEN + DATA_PREFIX_LEN + FRAME_HEADER_LEN + TAG_LEN + CRC_LEN)
 }
 
 /// What a datagram carries.
@@ -130,6 +143,9 @@ pub struct Datagram<'a> {
     pub header: Header,
     /// The body.
     pub body: Body<'a>,
+    /// The datagram carries an authentication tag ([`KIND_TAGGED`]); [`decode`] does not
+    /// check it: see [`check_tag`].
+    pub tagged: bool,
 }
 
 /// One frame: a whole message or one fragment of it.
@@ -223,6 +239,12 @@ pub enum DecodeError {
     /// A probe payload longer than [`MAX_PROBE_PAYLOAD`].
     #[error("probe payload of {0} bytes exceeds the limit")]
     ProbeTooLong(usize),
+    /// The receiver holds cluster keys and the datagram has no tag.
+    #[error("datagram without an authentication tag")]
+    Unauthenticated,
+    /// The tag does not verify under any key the receiver holds.
+    #[error("authentication tag does not verify")]
+    BadTag,
 }
 
 impl DecodeError {
@@ -231,6 +253,8 @@ impl DecodeError {
         match self {
             DecodeError::Checksum => DropReason::Checksum,
             DecodeError::BadVersion(_) => DropReason::BadVersion,
+            DecodeError::Unauthenticated => DropReason::Unauthenticated,
+            DecodeError::BadTag => DropReason::BadTag,
             _ => DropReason::Malformed,
         }
     }
@@ -279,15 +303,24 @@ pub fn decode(datagram: &[u8], max_frame: usize) -> Result<Datagram<'_>, DecodeE
     if crc32fast::hash(content) != crc {
         return Err(DecodeError::Checksum);
     }
-    let b = content;
-    let magic = u16_at(b, 0).ok_or(DecodeError::TooShort(datagram.len()))?;
+    let magic = u16_at(content, 0).ok_or(DecodeError::TooShort(datagram.len()))?;
     if magic != MAGIC {
         return Err(DecodeError::BadMagic(magic));
     }
-    if b[2] != VERSION {
-        return Err(DecodeError::BadVersion(b[2]));
+    if content[2] != VERSION {
+        return Err(DecodeError::BadVersion(content[2]));
     }
-    let kind = Kind::from_u8(b[3]).ok_or(DecodeError::BadKind(b[3]))?;
+    let tagged = content[3] & KIND_TAGGED != 0;
+    let kind_byte = content[3] & !KIND_TAGGED;
+    let kind = Kind::from_u8(kind_byte).ok_or(DecodeError::BadKind(content[3]))?;
+    let b = if tagged {
+        if content.len() < MIN_DATAGRAM_LEN - CRC_LEN + TAG_LEN {
+            return Err(DecodeError::Truncated("authentication tag"));
+        }
+        &content[..content.len() - TAG_LEN]
+    } else {
+        content
+    };
     let field = |at| u64_at(b, at).ok_or(DecodeError::Truncated("header"));
     let cluster_id = field(4)?;
     let sender_inc = field(12)?;
@@ -361,7 +394,34 @@ pub fn decode(datagram: &[u8], max_frame: usize) -> Result<Datagram<'_>, DecodeE
             })
         }
     };
-    Ok(Datagram { header, body })
+    Ok(Datagram {
+        header,
+        body,
+        tagged,
+    })
+}
+
+/// Checks the authentication of a received `datagram` (which [`decode`] accepted)
+/// against `keys`: without keys anything passes (the tag, if any, is not checked);
+/// with keys the datagram must be tagged ([`DecodeError::Unauthenticated`]) with a tag
+/// that verifies under one of them ([`DecodeError::BadTag`]). No allocation.
+pub fn check_tag(datagram: &[u8], keys: &Keyring) -> Result<(), DecodeError> {
+    if !keys.is_enabled() {
+        return Ok(());
+    }
+    let n = datagram.len();
+    if n < 4 || datagram[3] & KIND_TAGGED == 0 {
+        return Err(DecodeError::Unauthenticated);
+    }
+    if n < TAG_LEN + CRC_LEN {
+        return Err(DecodeError::BadTag);
+    }
+    let at = n - CRC_LEN - TAG_LEN;
+    if keys.verify(&datagram[..at], &datagram[at..n - CRC_LEN]) {
+        Ok(())
+    } else {
+        Err(DecodeError::BadTag)
+    }
 }
 
 /// Builds one datagram in place in a caller's buffer.
@@ -369,31 +429,54 @@ pub fn decode(datagram: &[u8], max_frame: usize) -> Result<Datagram<'_>, DecodeE
 /// Usage: [`Writer::new`], then either frames ([`Writer::push_frame`], data only) or
 /// nothing, then [`Writer::finish`] with the body stamp (ack / keepalive) which appends
 /// the CRC and returns the length.
-#[derive(Debug)]
 pub struct Writer<'a> {
     buf: &'a mut [u8],
     pos: usize,
     kind: Kind,
     frames: u16,
     count_at: usize,
+    /// The signing key, when the datagram is tagged.
+    key: Option<[u8; KEY_LEN]>,
+    /// A probe body was written by [`encode_probe_keyed`].
+    body_done: bool,
+}
+
+impl std::fmt::Debug for Writer<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Writer")
+            .field("pos", &self.pos)
+            .field("kind", &self.kind)
+            .field("frames", &self.frames)
+            .field("tagged", &self.key.is_some())
+            .finish()
+    }
 }
 
 impl<'a> Writer<'a> {
-    /// Starts a datagram with `header` in `buf`, which bounds its size. `None` if `buf`
-    /// cannot hold the header, body and trailer.
+    /// Starts an untagged datagram with `header` in `buf`, which bounds its size. `None`
+    /// if `buf` cannot hold the header, body and trailer.
     pub fn new(buf: &'a mut [u8], header: &Header) -> Option<Writer<'a>> {
+        Self::new_keyed(buf, header, &Keyring::NONE)
+    }
+
+    /// Starts a datagram with `header` in `buf`, tagged with the primary key of `keys`
+    /// if it has one (untagged otherwise). `None` if `buf` cannot hold the header, body,
+    /// tag and trailer.
+    pub fn new_keyed(buf: &'a mut [u8], header: &Header, keys: &Keyring) -> Option<Writer<'a>> {
         let name = header.sender.node.as_bytes();
         let body_min = match header.kind {
             Kind::Data => DATA_PREFIX_LEN + FRAME_HEADER_LEN,
             Kind::Probe => PROBE_PREFIX_LEN,
             _ => STAMP_LEN,
         };
-        if buf.len() < header.encoded_len() + body_min + CRC_LEN {
+        let key = keys.primary().copied();
+        let tag_len = if key.is_some() { TAG_LEN } else { 0 };
+        if buf.len() < header.encoded_len() + body_min + tag_len + CRC_LEN {
             return None;
         }
         buf[0..2].copy_from_slice(&MAGIC.to_be_bytes());
         buf[2] = VERSION;
-        buf[3] = header.kind as u8;
+        buf[3] = header.kind as u8 | if key.is_some() { KIND_TAGGED } else { 0 };
         buf[4..12].copy_from_slice(&header.cluster_id.to_be_bytes());
         buf[12..20].copy_from_slice(&header.sender.incarnation.to_be_bytes());
         buf[20..28].copy_from_slice(&header.receiver_incarnation.to_be_bytes());
@@ -413,7 +496,17 @@ impl<'a> Writer<'a> {
             kind: header.kind,
             frames: 0,
             count_at,
+            key,
+            body_done: false,
         })
+    }
+
+    fn tag_len(&self) -> usize {
+        if self.key.is_some() {
+            TAG_LEN
+        } else {
+            0
+        }
     }
 
     /// Payload bytes a further frame could carry.
@@ -423,7 +516,7 @@ impl<'a> Writer<'a> {
         }
         self.buf
             .len()
-            .saturating_sub(self.pos + FRAME_HEADER_LEN + CRC_LEN)
+            .saturating_sub(self.pos + FRAME_HEADER_LEN + self.tag_len() + CRC_LEN)
     }
 
     /// Frames written so far.
@@ -448,8 +541,8 @@ impl<'a> Writer<'a> {
         true
     }
 
-    /// Writes the body's stamp (ack echo or keepalive stamp; ignored for data) and the
-    /// CRC; returns the datagram's length.
+    /// Writes the body's stamp (ack echo or keepalive stamp; ignored for data), the tag
+    /// (when keyed) and the CRC; returns the datagram's length.
     pub fn finish(self, stamp: u64) -> usize {
         let mut pos = self.pos;
         match self.kind {
@@ -461,11 +554,17 @@ impl<'a> Writer<'a> {
                 self.buf[pos..pos + STAMP_LEN].copy_from_slice(&stamp.to_be_bytes());
                 pos += STAMP_LEN;
             }
+            Kind::Probe if self.body_done => {}
             Kind::Probe => {
                 // An empty probe, unless written through `encode_probe`.
                 self.buf[pos..pos + PROBE_PREFIX_LEN].fill(0);
                 pos += PROBE_PREFIX_LEN;
             }
+        }
+        if let Some(key) = &self.key {
+            let tag = Keyring::tag_with(key, &self.buf[..pos]);
+            self.buf[pos..pos + TAG_LEN].copy_from_slice(&tag);
+            pos += TAG_LEN;
         }
         let crc = crc32fast::hash(&self.buf[..pos]);
         self.buf[pos..pos + CRC_LEN].copy_from_slice(&crc.to_be_bytes());
@@ -482,6 +581,17 @@ pub fn encode_probe(
     sender: ProcessId,
     payload: &[u8],
 ) -> Option<usize> {
+    encode_probe_keyed(buf, cluster_id, sender, payload, &Keyring::NONE)
+}
+
+/// [`encode_probe`], tagged with the primary key of `keys` if it has one.
+pub fn encode_probe_keyed(
+    buf: &mut [u8],
+    cluster_id: u64,
+    sender: ProcessId,
+    payload: &[u8],
+    keys: &Keyring,
+) -> Option<usize> {
     if payload.len() > MAX_PROBE_PAYLOAD {
         return None;
     }
@@ -494,20 +604,20 @@ pub fn encode_probe(
         sack_offset: 0,
         sack: 0,
     };
-    let need = header.encoded_len() + PROBE_PREFIX_LEN + payload.len() + CRC_LEN;
+    let tag_len = if keys.is_enabled() { TAG_LEN } else { 0 };
+    let need = header.encoded_len() + PROBE_PREFIX_LEN + payload.len() + tag_len + CRC_LEN;
     if buf.len() < need {
         return None;
     }
-    let w = Writer::new(buf, &header)?;
+    let mut w = Writer::new_keyed(buf, &header, keys)?;
     let pos = w.pos;
-    buf[pos..pos + 8].fill(0);
-    buf[pos + 8..pos + PROBE_PREFIX_LEN].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+    w.buf[pos..pos + 8].fill(0);
+    w.buf[pos + 8..pos + PROBE_PREFIX_LEN].copy_from_slice(&(payload.len() as u16).to_be_bytes());
     let pos = pos + PROBE_PREFIX_LEN;
-    buf[pos..pos + payload.len()].copy_from_slice(payload);
-    let pos = pos + payload.len();
-    let crc = crc32fast::hash(&buf[..pos]);
-    buf[pos..pos + CRC_LEN].copy_from_slice(&crc.to_be_bytes());
-    Some(pos + CRC_LEN)
+    w.buf[pos..pos + payload.len()].copy_from_slice(payload);
+    w.pos = pos + payload.len();
+    w.body_done = true;
+    Some(w.finish(0))
 }
 
 #[cfg(test)]
@@ -629,7 +739,7 @@ mod tests {
     fn numbers_in_wire_md() {
         assert_eq!(MAX_HEADER_LEN, 80);
         assert_eq!(MIN_DATAGRAM_LEN, 62);
-        assert_eq!(frame_capacity(1400), 1303);
+        assert_eq!(frame_capacity(1400), 1287);
     }
 
     #[test]
@@ -640,10 +750,16 @@ mod tests {
             sender: ProcessId::named(&"n".repeat(MAX_NODE_NAME), 1),
             ..header(Kind::Data)
         };
-        let mut w = Writer::new(&mut buf, &h).unwrap();
+        let keys = Keyring::new([1; 32], None);
+        let mut w = Writer::new_keyed(&mut buf, &h, &keys).unwrap();
         assert_eq!(w.frame_room(), cap);
         assert!(w.push_frame(0, true, &vec![3; cap]));
         assert_eq!(w.finish(0), 1400);
+        // Untagged, the same frame leaves the tag's room unused.
+        let mut w = Writer::new(&mut buf, &h).unwrap();
+        assert_eq!(w.frame_room(), cap + TAG_LEN);
+        assert!(w.push_frame(0, true, &vec![3; cap]));
+        assert_eq!(w.finish(0), 1400 - TAG_LEN);
     }
 
     #[test]
@@ -677,5 +793,49 @@ mod tests {
             decode(&buf[..len], 100),
             Err(DecodeError::Truncated(_))
         ));
+    }
+
+    #[test]
+    fn tagged_datagrams() {
+        let keys = Keyring::new([9; 32], None);
+        let other = Keyring::new([8; 32], Some([7; 32]));
+        let mut buf = [0u8; 1400];
+        let h = header(Kind::Data);
+        let mut w = Writer::new_keyed(&mut buf, &h, &keys).unwrap();
+        let room = w.frame_room();
+        assert_eq!(
+            room,
+            1400 - h.encoded_len() - 2 - FRAME_HEADER_LEN - TAG_LEN - CRC_LEN
+        );
+        assert!(w.push_frame(1, true, b"hi"));
+        let len = w.finish(0);
+        let d = decode(&buf[..len], 1400).unwrap();
+        assert!(d.tagged);
+        assert_eq!(d.header, h);
+        assert_eq!(check_tag(&buf[..len], &keys), Ok(()));
+        assert_eq!(check_tag(&buf[..len], &Keyring::NONE), Ok(()));
+        assert_eq!(check_tag(&buf[..len], &other), Err(DecodeError::BadTag));
+        // Tampering (CRC recomputed) breaks the tag.
+        let mut bad = buf;
+        bad[30] ^= 1;
+        let crc = crc32fast::hash(&bad[..len - 4]);
+        bad[len - 4..len].copy_from_slice(&crc.to_be_bytes());
+        assert!(decode(&bad[..len], 1400).is_ok());
+        assert_eq!(check_tag(&bad[..len], &keys), Err(DecodeError::BadTag));
+        // Untagged datagrams are refused by a keyed receiver.
+        let len = Writer::new(&mut buf, &header(Kind::Ack)).unwrap().finish(3);
+        assert!(!decode(&buf[..len], 100).unwrap().tagged);
+        assert_eq!(
+            check_tag(&buf[..len], &keys),
+            Err(DecodeError::Unauthenticated)
+        );
+        // Tagged probes.
+        let me = ProcessId::named("p", 1);
+        let len = encode_probe_keyed(&mut buf, 7, me, b"q", &keys).unwrap();
+        let d = decode(&buf[..len], 100).unwrap();
+        assert_eq!(d.body, Body::Probe(b"q"));
+        assert!(d.tagged);
+        assert_eq!(check_tag(&buf[..len], &keys), Ok(()));
+        assert_eq!(DecodeError::BadTag.drop_reason(), DropReason::BadTag);
     }
 }

@@ -1,7 +1,8 @@
 //! No allocation after warm-up: a counting global allocator watches thousands of
 //! messages (with fragments) between endpoints over a lossy, duplicating, reordering
 //! simulated network, with retransmissions, keepalives, a disconnect and a restarted
-//! peer, and expects zero allocations.
+//! peer, and expects zero allocations; once without keys and once with a cluster
+//! keyring (every datagram signed and checked).
 
 mod common;
 
@@ -10,7 +11,9 @@ use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::*;
-use sgmp_transport::{DropReason, Endpoint, FaultLayer, ProcessId, SendError, SimNet, Time};
+use sgmp_transport::{
+    DropReason, Endpoint, FaultLayer, Keyring, ProcessId, SendError, SimNet, Time, TransportConfig,
+};
 
 struct Counting;
 
@@ -64,7 +67,19 @@ fn counter_works() {
 
 #[test]
 fn no_allocation_after_warm_up() {
-    let cfg = config();
+    no_allocation_after_warm_up_with(config());
+}
+
+#[test]
+fn no_allocation_after_warm_up_with_keys() {
+    let cfg = TransportConfig {
+        keys: Keyring::new([3; 32], Some([4; 32])),
+        ..config()
+    };
+    no_allocation_after_warm_up_with(cfg);
+}
+
+fn no_allocation_after_warm_up_with(cfg: TransportConfig) {
     let ids = [
         ProcessId::named("alpha", 1),
         ProcessId::named("beta", 1),
@@ -183,5 +198,6 @@ fn no_allocation_after_warm_up() {
     assert!(s.dropped(DropReason::Disconnected) > 0, "{s:?}");
     assert!(eps[0].is_disconnected(ids[2]));
     assert!(eps[0].peer_stats(ProcessId::named("gamma", 2)).is_some());
+    assert_eq!(s.dropped(DropReason::BadTag), 0);
     assert_eq!(allocations, 0, "allocations after warm-up");
 }

@@ -1,17 +1,29 @@
 //! Hostile input: every single-bit flip of valid datagrams is rejected and counted;
-//! arbitrary bytes never panic the decoder or the endpoint.
+//! arbitrary bytes never panic the decoder or the endpoint. With a cluster key, the CRC
+//! still catches flips first (`Checksum`), and edits with a recomputed CRC are caught
+//! by the tag (`BadTag`) or the parser: nothing gets through.
 
 mod common;
 
 use common::*;
 use proptest::prelude::*;
 use sgmp_transport::wire::{self, decode, DecodeError};
-use sgmp_transport::{DropReason, Endpoint, ProcessId, Time};
+use sgmp_transport::{DropReason, Endpoint, Keyring, ProcessId, Time, TransportConfig};
+
+fn keyed_config() -> TransportConfig {
+    TransportConfig {
+        keys: Keyring::new([0x42; 32], None),
+        ..config()
+    }
+}
 
 /// Valid datagrams of every kind from alpha#1 to beta#1: data with coalesced messages,
 /// a fragment, an ack-only datagram, a keepalive and an ack echoing it.
 fn samples() -> Vec<Vec<u8>> {
-    let cfg = config();
+    samples_with(config())
+}
+
+fn samples_with(cfg: TransportConfig) -> Vec<Vec<u8>> {
     let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
     let mut a = Endpoint::new(cfg, pa);
     let mut b = Endpoint::new(cfg, pb);
@@ -47,11 +59,41 @@ fn samples() -> Vec<Vec<u8>> {
 
 #[test]
 fn every_single_bit_flip_is_rejected_and_counted() {
-    let cap = config().frame_capacity();
+    every_single_bit_flip_with(config());
+}
+
+#[test]
+fn every_single_bit_flip_is_rejected_and_counted_with_keys() {
+    every_single_bit_flip_with(keyed_config());
+}
+
+#[test]
+fn resealed_edits_of_keyed_datagrams_never_get_through() {
+    let cfg = keyed_config();
+    let cap = cfg.frame_capacity();
+    for d in samples_with(cfg) {
+        assert!(decode(&d, cap).unwrap().tagged);
+        let mut ep = Endpoint::new(cfg, ProcessId::named("beta", 1));
+        for bit in 0..(d.len() - wire::CRC_LEN) * 8 {
+            let mut bad = d.clone();
+            bad[bit / 8] ^= 1 << (bit % 8);
+            reseal(&mut bad);
+            ep.handle_datagram(Time(1), addr(1), &bad);
+        }
+        let s = ep.stats();
+        assert_eq!(s.total_drops(), s.datagrams_in, "{s:?}");
+        assert!(s.dropped(DropReason::BadTag) > s.datagrams_in / 2, "{s:?}");
+        assert_eq!(ep.peer_count(), 0);
+        assert_eq!(s.probes_received, 0);
+    }
+}
+
+fn every_single_bit_flip_with(cfg: TransportConfig) {
+    let cap = cfg.frame_capacity();
     let mut flips = 0u64;
-    for d in samples() {
+    for d in samples_with(cfg) {
         assert!(decode(&d, cap).is_ok());
-        let mut ep = Endpoint::new(config(), ProcessId::named("beta", 1));
+        let mut ep = Endpoint::new(cfg, ProcessId::named("beta", 1));
         for bit in 0..d.len() * 8 {
             let mut bad = d.clone();
             bad[bit / 8] ^= 1 << (bit % 8);
