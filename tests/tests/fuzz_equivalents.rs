@@ -94,7 +94,7 @@ proptest! {
 
     #[test]
     fn engine_sequence_arbitrary(data in proptest::collection::vec(any::<u8>(), 0..600)) {
-        let _ = engine_sequence_debug(&data);
+        prop_assert!(!engine_sequence_debug(&data));
     }
 
     /// Honest runs only (no forged, duplicated or reordered message): the global

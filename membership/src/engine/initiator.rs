@@ -97,37 +97,47 @@ impl Initiator {
     /// Folds one state(p) into Ahead_r, SubAhead_r and SubCurrent_r (r at version `x`).
     /// GetStableProposal is applied as we go: of two proposals for the same version,
     /// keep the one whose initiator has the least rank (the largest index).
-    fn record_state(&mut self, x: u64, ver: u64, next: Option<&Proposal>, last: &Update) {
+    ///
+    /// Returns false if the answer contradicts what the proofs guarantee of honest
+    /// processes (two committed values for one version, or two proposals from one
+    /// initiator): only a forged message can do that. Such an answer is counted by the
+    /// caller; a second committed value makes r stop (as for D5), the safe choice.
+    #[must_use]
+    fn record_state(&mut self, x: u64, ver: u64, next: Option<&Proposal>, last: &Update) -> bool {
+        let mut honest = true;
         if ver == x + 1 {
             if !self.has_ahead {
                 self.ahead.copy_from(last);
                 self.has_ahead = true;
+            } else if !self.ahead.same_as(last) {
+                // One committed value per version (Theorem 5.1).
+                self.too_far = true;
+                honest = false;
             }
-            debug_assert!(self.ahead.same_as(last), "one committed value per version");
             if let Some(p) = next.filter(|p| p.version == x + 2) {
-                keep_least_ranked(&mut self.sub_ahead, &mut self.has_sub_ahead, p);
+                honest &= keep_least_ranked(&mut self.sub_ahead, &mut self.has_sub_ahead, p);
             }
         } else if ver == x {
             if let Some(p) = next.filter(|p| p.version == x + 1) {
-                keep_least_ranked(&mut self.sub_current, &mut self.has_sub_current, p);
+                honest &= keep_least_ranked(&mut self.sub_current, &mut self.has_sub_current, p);
             }
         } else if ver > x + 1 {
             self.too_far = true;
         }
+        honest
     }
 }
 
 /// GetStableProposal, incrementally: `best` becomes `p` if none yet or `p`'s initiator
-/// ranks lower.
-fn keep_least_ranked(best: &mut Proposal, has: &mut bool, p: &Proposal) {
+/// ranks lower. Returns false if `p` contradicts `best` although both come from the same
+/// initiator (an initiator makes one proposal per version; only forgery breaks that).
+fn keep_least_ranked(best: &mut Proposal, has: &mut bool, p: &Proposal) -> bool {
     if !*has || p.initiator_index > best.initiator_index {
         best.copy_from(p);
         *has = true;
+        return true;
     }
-    debug_assert!(
-        p.initiator_index != best.initiator_index || p.update.same_as(&best.update),
-        "an initiator makes one proposal per version"
-    );
+    p.initiator_index != best.initiator_index || p.update.same_as(&best.update)
 }
 
 impl Engine {
@@ -156,7 +166,7 @@ impl Engine {
         self.init.responded[me] = true;
         let x = self.view.version;
         let own_next = self.has_next_update.then_some(&self.next_update);
-        self.init.record_state(x, x, own_next, &self.last_commit);
+        let _ = self.init.record_state(x, x, own_next, &self.last_commit);
         let start = self.begin(MsgKind::RInt);
         {
             let next = self.has_next_update.then_some(&self.next_update);
@@ -271,8 +281,12 @@ impl Engine {
                     self.init.responded[i] = true;
                     let s = &rx.state;
                     let next = s.has_next.then_some(&s.next);
-                    self.init
-                        .record_state(self.view.version, s.ver, next, &s.last);
+                    if !self
+                        .init
+                        .record_state(self.view.version, s.ver, next, &s.last)
+                    {
+                        self.stats.anomalies += 1;
+                    }
                 }
             }
             (Phase::Submit, MsgKind::MSubAck | MsgKind::RSubAck)

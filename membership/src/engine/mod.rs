@@ -133,6 +133,9 @@ pub struct EngineStats {
     pub ignored: u64,
     /// Join requests dropped because the queue was full or the joiner was excluded before.
     pub joins_refused: u64,
+    /// Answers that contradict what honest processes can send (e.g. two committed
+    /// values for one version): counted and handled safely, never trusted.
+    pub anomalies: u64,
     /// Views installed.
     pub views_installed: u64,
     /// Reconfigurations this process initiated.
