@@ -37,6 +37,9 @@ c-example:
 	$(CC) -std=c11 -Wall -Wextra -Werror -I membership/include membership/examples/c/three_nodes.c \
 		-o $(C_OUT)/three_nodes -Ltarget/debug -lsgmp -Wl,-rpath,$(CURDIR)/target/debug
 	timeout 120 $(C_OUT)/three_nodes
+	$(CC) -std=c11 -Wall -Wextra -Werror -I membership/include membership/examples/c/three_nodes.c \
+		-o $(C_OUT)/three_nodes_static target/debug/libsgmp.a -lpthread -ldl -lm
+	timeout 120 $(C_OUT)/three_nodes_static > /dev/null
 
 # The C example under memcheck: no invalid accesses, no definite leaks.
 valgrind-c: c-example
@@ -81,3 +84,15 @@ fuzz:
 demo:
 	$(CARGO) build --release -p sgmp-tools --bin sgmpd --bin sgmpctl
 	bash tools/demo.sh
+
+# Chaos on real processes: sgmpd on 127.0.0.1 under a seeded schedule of SIGKILL,
+# SIGSTOP/SIGCONT, loss, duplication, reordering, partitions, restarts and joins, then
+# a heal phase, the Strong GMP checks over the event logs and a liveness check.
+# CHAOS_SECS (default 300), CHAOS_SEED (default: from the clock, printed), CHAOS_NODES.
+CHAOS_SECS ?= 300
+CHAOS_NODES ?= 5
+CHAOS_SEED ?=
+.PHONY: chaos
+chaos:
+	$(CARGO) build --release -p sgmp-tools --bin sgmpd --bin sgmpctl --bin sgmp-chaos
+	target/release/sgmp-chaos --seconds $(CHAOS_SECS) --nodes $(CHAOS_NODES) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
