@@ -1,13 +1,76 @@
 //! Joining: a process outside the group asks any member; the request reaches the mgr,
 //! whose update adds it and whose State-Xfer hands it the view and the application
-//! state. Also the member side: forwarding requests and the mgr's join queue.
+//! state. Also the member side: forwarding requests and the mgr's join queue, and the
+//! cap on join requests handled per second ([`JoinRate`]).
 
 use super::{Engine, Event, OuterPhase, Role, Status};
 use crate::msg::{Msg, MsgKind, Writer};
 use crate::view::Member;
 use crate::{ProcessId, Time};
 
+/// A token bucket capping the join requests a member handles (forwards or queues) per
+/// second, so that a storm of join requests costs bounded CPU and view changes.
+///
+/// Holds one second's worth of tokens (`per_sec`), refilled continuously from the
+/// engine's clock; each join request that passes the cheap checks (not a member, not
+/// removed before) takes one, and one arriving at an empty bucket is refused and counted
+/// in [`EngineStats::joins_refused`](super::EngineStats::joins_refused) (an honest
+/// joiner repeats its request every `join_retry_us`, so it is only delayed). `per_sec`
+/// 0: no cap (the default of [`Engine::new`]; the node runtime sets
+/// `max_joins_per_sec`). No allocation.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct JoinRate {
+    per_sec: u32,
+    /// Thousandths of a token.
+    milli: u64,
+    last: Time,
+}
+
+impl JoinRate {
+    /// A full bucket of `per_sec` tokens (0: unlimited).
+    pub fn new(per_sec: u32) -> JoinRate {
+        JoinRate {
+            per_sec,
+            milli: per_sec as u64 * 1000,
+            last: Time::ZERO,
+        }
+    }
+
+    /// The configured rate (0: unlimited).
+    pub fn per_sec(&self) -> u32 {
+        self.per_sec
+    }
+
+    /// Takes a token at `now`; `false` if none is left.
+    pub fn take(&mut self, now: Time) -> bool {
+        if self.per_sec == 0 {
+            return true;
+        }
+        let cap = self.per_sec as u64 * 1000;
+        // per_sec tokens per second = per_sec / 1000 milli-tokens per µs.
+        let refill = now
+            .micros_since(self.last)
+            .saturating_mul(self.per_sec as u64)
+            / 1000;
+        self.milli = self.milli.saturating_add(refill).min(cap);
+        self.last = self.last.max(now);
+        if self.milli >= 1000 {
+            self.milli -= 1000;
+            true
+        } else {
+            false
+        }
+    }
+}
+
 impl Engine {
+    /// Caps the join requests this engine handles at `per_sec` per second (0: no cap),
+    /// see [`JoinRate`]. Builder style, for right after [`Engine::new`].
+    pub fn with_max_joins_per_sec(mut self, per_sec: u32) -> Engine {
+        self.join_rate = JoinRate::new(per_sec);
+        self
+    }
+
     /// Starts joining through `contacts` (any members; tried in turn until a
     /// State-Xfer arrives).
     pub fn join(&mut self, now: Time, contacts: &[Member]) {
@@ -112,6 +175,10 @@ impl Engine {
             self.stats.joins_refused += 1;
             return;
         }
+        if !self.join_rate.take(now) {
+            self.stats.joins_refused += 1;
+            return;
+        }
         if self.role == Role::Initiator && self.init.is_mgr() {
             // A newer incarnation of a member means the old one is gone.
             if let Some(old) = self
@@ -144,5 +211,64 @@ impl Engine {
             Writer::continue_at(&mut self.out_buf).member(&joiner);
             self.send_to_id(MsgKind::JoinReq, l, start);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::JoinRate;
+    use crate::testkit::Cluster;
+    use crate::{EngineConfig, Time};
+
+    #[test]
+    fn token_bucket() {
+        let mut r = JoinRate::new(10);
+        let t = Time(5_000_000);
+        for _ in 0..10 {
+            assert!(r.take(t));
+        }
+        assert!(!r.take(t));
+        // 100 ms later: one more token.
+        assert!(r.take(t + 100_000));
+        assert!(!r.take(t + 100_000));
+        // A long pause refills to one second's worth, no more.
+        let later = t + 60_000_000;
+        assert_eq!((0..20).filter(|_| r.take(later)).count(), 10);
+        // Unlimited.
+        let mut u = JoinRate::new(0);
+        assert!((0..10_000).all(|_| u.take(Time(0))));
+    }
+
+    #[test]
+    fn join_storm_at_the_mgr_is_capped() {
+        let cfg = EngineConfig {
+            max_members: 16,
+            max_snapshot: 64,
+            ..EngineConfig::default()
+        };
+        let mut c = Cluster::new(3, 0, cfg.clone());
+        let placeholder = crate::Engine::new(cfg, crate::testkit::member_of(99, 1));
+        let mgr = std::mem::replace(&mut c.engines[0], placeholder);
+        c.engines[0] = mgr.with_max_joins_per_sec(5);
+        assert!(c.engines[0].is_mgr());
+        let before = c.engines[0].stats().joins_refused;
+        // 50 join requests at the mgr in the same instant from made-up processes.
+        let now = c.now;
+        for i in 0..50u64 {
+            let m = crate::view::Member {
+                id: crate::ProcessId::named(&format!("fake{i}"), 1),
+                addr: crate::testkit::member_of(3, 1).addr,
+            };
+            c.engines[0].on_join_request(now, m);
+        }
+        let refused = c.engines[0].stats().joins_refused - before;
+        assert_eq!(refused, 45, "5 tokens, 45 refused");
+        // A second later the bucket is full again.
+        let m = crate::view::Member {
+            id: crate::ProcessId::named("late", 1),
+            addr: crate::testkit::member_of(3, 1).addr,
+        };
+        c.engines[0].on_join_request(now + 1_000_000, m);
+        assert_eq!(c.engines[0].stats().joins_refused - before, 45);
     }
 }

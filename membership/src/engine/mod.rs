@@ -15,6 +15,7 @@
 mod fingerprint;
 mod initiator;
 mod join;
+pub use join::JoinRate;
 mod outer;
 
 use std::collections::VecDeque;
@@ -204,6 +205,8 @@ pub struct Engine {
     init: Initiator,
     /// Joins queued at the mgr (GetUpdate's source of adds).
     pending_joins: Vec<Member>,
+    /// Cap on join requests handled per second (`join.rs`).
+    join_rate: join::JoinRate,
     /// Join contacts and retry schedule (while joining).
     contacts: Vec<Member>,
     next_contact: usize,
@@ -242,6 +245,7 @@ impl Engine {
             outer: OuterPhase::Follow,
             init: Initiator::new(n),
             pending_joins: Vec::with_capacity(cfg.max_pending_joins),
+            join_rate: join::JoinRate::default(),
             contacts: Vec::with_capacity(16),
             next_contact: 0,
             join_retry_at: None,

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::{EngineConfig, NodeId};
-use sgmp_transport::TransportConfig;
+use sgmp_transport::{Keyring, TransportConfig};
 
 /// Fault injection settings of the node's transport driver (tests and chaos runs).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -73,6 +73,15 @@ pub struct NodeConfig {
     pub event_log: Option<PathBuf>,
     /// Fault injection.
     pub faults: FaultSettings,
+    /// File holding the cluster key(s): one or two lines of 64 hex digits (primary, then
+    /// an optional secondary accepted during a rotation), or 32 raw bytes. With a key,
+    /// every datagram is authenticated and unauthenticated ones are dropped
+    /// (`docs/SECURITY.md`). Key material is only ever read from a file, never from a
+    /// flag or the config itself. None: no authentication.
+    pub key_file: Option<PathBuf>,
+    /// Join requests a member handles per second (a token bucket holding one second's
+    /// worth); more are refused and counted (`joins_refused`). 0: no cap.
+    pub max_joins_per_sec: u32,
 }
 
 impl Default for NodeConfig {
@@ -98,6 +107,8 @@ impl Default for NodeConfig {
             incarnation: None,
             event_log: None,
             faults: FaultSettings::default(),
+            key_file: None,
+            max_joins_per_sec: 50,
         }
     }
 }
@@ -124,6 +135,14 @@ pub enum NodeConfigError {
     /// A value is out of range.
     #[error("invalid setting: {0}")]
     Invalid(String),
+    /// The key file is missing, unreadable or malformed.
+    #[error("key file {path}: {message}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
 }
 
 impl NodeConfig {
@@ -159,6 +178,7 @@ impl NodeConfig {
         self.engine_config()
             .validate()
             .map_err(|e| NodeConfigError::Invalid(e.to_string()))?;
+        self.read_keyring()?;
         if self.coldstart_rounds == 0 || self.coldstart_round_ms == 0 {
             return Err(NodeConfigError::Invalid(
                 "coldstart_rounds and coldstart_round_ms must be greater than zero".into(),
@@ -181,6 +201,43 @@ impl NodeConfig {
             ));
         }
         Ok(())
+    }
+
+    /// The cluster keyring from `key_file` ([`Keyring::NONE`] without one). Warns (through
+    /// `tracing`) when the file can be read by its group or others.
+    pub fn keyring(&self) -> Result<Keyring, NodeConfigError> {
+        let keys = self.read_keyring()?;
+        if let Some(path) = &self.key_file {
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                if let Ok(meta) = std::fs::metadata(path) {
+                    let mode = meta.permissions().mode();
+                    if mode & 0o077 != 0 {
+                        tracing::warn!(
+                            key_file = %path.display(),
+                            mode = format_args!("{:o}", mode & 0o777),
+                            "the key file can be read by its group or others; use chmod 600"
+                        );
+                    }
+                }
+            }
+            tracing::info!(key_file = %path.display(), keys = ?keys, "cluster keys loaded");
+        }
+        Ok(keys)
+    }
+
+    fn read_keyring(&self) -> Result<Keyring, NodeConfigError> {
+        let Some(path) = &self.key_file else {
+            return Ok(Keyring::NONE);
+        };
+        let err = |message: String| NodeConfigError::Key {
+            path: path.clone(),
+            message,
+        };
+        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        let keys = Keyring::parse(&bytes).map_err(|e| err(e.to_string()))?;
+        Ok(keys)
     }
 
     /// The engine's settings.
@@ -210,6 +267,9 @@ impl NodeConfig {
             // Silence is the failure detector's business; the transport only reports
             // peers that stopped acknowledging for a few suspicion timeouts.
             unreachable_after_us: self.suspect_ms.saturating_mul(1000).max(200_000) * 4,
+            // Datagrams from unknown nodes may open at most `max_members` entries: the
+            // margin stays for the peers this node sends to (`docs/SECURITY.md`).
+            reserved_for_sends: 16,
             ..TransportConfig::default()
         }
     }
@@ -245,5 +305,40 @@ mod tests {
         };
         assert!(bad.validate().is_err());
         assert_eq!(NodeConfig::default().transport_config().max_peers, 80);
+    }
+
+    #[test]
+    fn key_file_loading() {
+        let dir = std::env::temp_dir().join(format!("sgmp-key-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let good = dir.join("good.key");
+        let k = Keyring::new([0x3c; 32], Some([0x4d; 32]));
+        std::fs::write(&good, k.to_key_file()).unwrap();
+        let c = NodeConfig::from_toml_str(&format!("key_file = {:?}", good.display().to_string()))
+            .unwrap();
+        assert_eq!(c.keyring().unwrap(), k);
+        c.validate().unwrap();
+        assert!(
+            c.transport_config().keys == Keyring::NONE,
+            "keys are loaded by the node"
+        );
+        assert_eq!(NodeConfig::default().keyring().unwrap(), Keyring::NONE);
+        let missing = NodeConfig {
+            key_file: Some(dir.join("missing.key")),
+            ..NodeConfig::default()
+        };
+        let e = missing.validate().unwrap_err().to_string();
+        assert!(e.contains("missing.key"), "{e}");
+        let bad = dir.join("bad.key");
+        std::fs::write(&bad, "not a key\n").unwrap();
+        let e = NodeConfig {
+            key_file: Some(bad),
+            ..NodeConfig::default()
+        }
+        .keyring()
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("line 1"), "{e}");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
