@@ -1,7 +1,9 @@
 //! `sgmp-sim`: runs many S-GMP engines over simulated links and checks the Strong GMP spec.
 //!
 //! `sgmp-sim --seed S [--trace]` replays one seed exactly; `sgmp-sim --seeds N
-//! [--start S] [--json]` runs a batch. The exit code is 1 if any violation was found.
+//! [--start S] [--json]` runs a batch. Swarm schedules by default (each seed its own
+//! fault mix), `--classic` for the classic ones. The exit code is 1 if any violation
+//! was found.
 
 use std::process::ExitCode;
 
@@ -33,6 +35,10 @@ struct Args {
     /// Print each failing seed as soon as it is found.
     #[arg(long)]
     verbose: bool,
+    /// Use the classic schedules (one fault mix for every seed) instead of the swarm
+    /// ones (each seed its own mix, the nastier partitions, pauses, liveness core).
+    #[arg(long)]
+    classic: bool,
 }
 
 fn main() -> ExitCode {
@@ -42,21 +48,22 @@ fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     let mut cfg = SimConfig::fast(args.nodes);
+    cfg.swarm = !args.classic;
     let report = if let Some(seed) = args.seed {
         cfg.trace = args.trace;
         let (r, sim) = run_seed(seed, &cfg);
         if args.trace {
             println!("# schedule of seed {seed}");
-            for (t, a) in sgmp_tools::sim::schedule::random(
-                seed,
-                sgmp_tools::sim::RandomShape {
-                    nodes: cfg.nodes,
-                    spare: cfg.spare,
-                    fault_phase_us: cfg.fault_phase_us,
-                },
-            )
-            .iter()
-            {
+            let shape = sgmp_tools::sim::RandomShape {
+                nodes: cfg.nodes,
+                spare: cfg.spare,
+                fault_phase_us: cfg.fault_phase_us,
+            };
+            if cfg.swarm {
+                let (_, mix) = sgmp_tools::sim::schedule::swarm(seed, shape);
+                println!("# swarm mix of seed {seed}: {mix:?}");
+            }
+            for (t, a) in sgmp_tools::sim::schedule::for_seed(seed, shape, cfg.swarm).iter() {
                 println!("#   {} {a:?}", trace::secs(t));
             }
             for l in sim.trace_lines() {

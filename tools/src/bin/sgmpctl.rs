@@ -2,7 +2,8 @@
 //!
 //! ```text
 //! sgmpctl --control PATH status|view|leave|metrics [--json]
-//! sgmpctl --control PATH fault loss 0.2 | fault partition PEER,... | fault clear
+//! sgmpctl --control PATH fault loss 0.2 | fault dup 0.1 | fault reorder 0.2 [MAX_MS]
+//!                       | fault partition PEER,... | fault heal | fault clear
 //! ```
 
 use std::fmt::Write as _;
@@ -49,7 +50,8 @@ enum Cmd {
     Leave,
     /// Counters.
     Metrics,
-    /// Fault injection: `loss P`, `partition PEER,...`, `clear`.
+    /// Fault injection: `loss P`, `dup P`, `reorder P [MAX_MS]`, `partition PEER,...`
+    /// (names or addresses), `heal` (partitions only), `clear` (everything).
     Fault {
         /// The fault command and its arguments.
         #[arg(required = true, num_args = 1..)]

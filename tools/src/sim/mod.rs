@@ -60,6 +60,10 @@ pub struct SimConfig {
     /// removed again before its State-Xfer reached it (every member has disconnected
     /// it), so a real driver needs the same watchdog. See `docs/VERIFICATION.md`.
     pub join_watchdog_us: u64,
+    /// Random runs use swarm schedules ([`schedule::swarm`]: each seed its own fault
+    /// mix, the nastier partitions, pauses, and a liveness phase with a majority core);
+    /// otherwise the classic ones ([`schedule::random`]).
+    pub swarm: bool,
 }
 
 impl SimConfig {
@@ -101,11 +105,13 @@ impl SimConfig {
                 unreachable_after_us: 400_000,
                 delayed_ack_us: 1_000,
                 keepalive_us: 200_000,
+                ..TransportConfig::default()
             },
             fault_phase_us: 1_500_000,
             liveness_bound_us: 4_000_000,
             trace: false,
             join_watchdog_us: 1_000_000,
+            swarm: true,
         }
     }
 }
@@ -123,6 +129,8 @@ pub struct Sim {
     fault_counts: BTreeMap<String, u64>,
     faults_end: Option<Time>,
     open_partition: Option<usize>,
+    /// Nodes cut off for good by the liveness phase (outside the majority core).
+    isolated: std::collections::BTreeSet<usize>,
     retired: GlueStats,
     extra: Vec<Violation>,
     dgram: Vec<u8>,
@@ -148,6 +156,7 @@ impl Sim {
             fault_counts: BTreeMap::new(),
             faults_end: None,
             open_partition: None,
+            isolated: std::collections::BTreeSet::new(),
             retired: GlueStats::default(),
             extra: Vec::new(),
             dgram: Vec::with_capacity(cfg.transport.mtu.max(TransportConfig::MIN_MTU)),
@@ -298,7 +307,12 @@ impl Sim {
                 };
                 let live = self.nodes[i].up;
                 self.net.note_arrival(live);
-                if live {
+                if live && self.nodes[i].paused_until.is_some() {
+                    // The socket buffer of a stopped process.
+                    if self.nodes[i].inbox.len() < schedule::PAUSE_BUFFER {
+                        self.nodes[i].inbox.push((from, dgram[..len].to_vec()));
+                    }
+                } else if live {
                     self.ctx_pump(i, |n, c| n.on_datagram(c, from, &dgram[..len]));
                 }
             }
@@ -311,6 +325,11 @@ impl Sim {
                     self.trace
                         .line(self.now, || format!("WATCHDOG {pid} gives up joining"));
                     self.rejoin_joiner(i);
+                    continue;
+                }
+                if self.nodes[i].paused_until.is_some_and(|d| d <= self.now) {
+                    self.step += 1;
+                    self.resume(i);
                     continue;
                 }
                 if self.nodes[i].deadline().is_some_and(|d| d <= self.now) {
@@ -361,6 +380,29 @@ impl Sim {
             Target::Node(i) => (i < self.nodes.len()).then_some(i),
             Target::Mgr => self.current_mgr(),
         }
+    }
+
+    /// A paused node resumes: the datagrams that waited are read, then its timers
+    /// (which see the time jump, as a process after SIGCONT does) run.
+    fn resume(&mut self, i: usize) {
+        if self.nodes[i].paused_until.take().is_none() {
+            return;
+        }
+        let pid = self.nodes[i].pid();
+        self.trace.line(self.now, || format!("RESUME {pid}"));
+        for (from, bytes) in std::mem::take(&mut self.nodes[i].inbox) {
+            if !self.nodes[i].up {
+                break;
+            }
+            self.ctx_pump(i, |n, c| n.on_datagram(c, from, &bytes));
+        }
+        if self.nodes[i].up {
+            self.ctx_pump(i, |n, c| n.on_timeout(c));
+        }
+    }
+
+    fn is_paused(&self, i: usize) -> bool {
+        self.nodes[i].paused_until.is_some()
     }
 
     fn crash(&mut self, i: usize) {
@@ -431,7 +473,7 @@ impl Sim {
                 None => false,
             },
             Action::Suspect { by, peer } => match (self.resolve(by), self.resolve(peer)) {
-                (Some(b), Some(p)) if b != p && self.nodes[b].up => {
+                (Some(b), Some(p)) if b != p && self.nodes[b].up && !self.is_paused(b) => {
                     let pid = self.nodes[p].pid();
                     self.nodes[b].engine.suspect(now, pid);
                     self.pump(b);
@@ -448,7 +490,7 @@ impl Sim {
                         .members
                         .iter()
                         .filter_map(|x| self.node_running(x.id))
-                        .filter(|&j| j != m && self.nodes[j].is_live_member())
+                        .filter(|&j| j != m && self.nodes[j].is_live_member() && !self.is_paused(j))
                         .take(k)
                         .collect();
                     self.crash(m);
@@ -498,6 +540,66 @@ impl Sim {
                 self.net.heal_all();
                 true
             }
+            Action::MajoritiesRing { seed } => {
+                use rand::seq::SliceRandom;
+                use rand::SeedableRng;
+                self.close_partition();
+                let mut ring: Vec<usize> = (0..self.nodes.len())
+                    .filter(|&i| self.nodes[i].started)
+                    .collect();
+                let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+                ring.shuffle(&mut rng);
+                let n = ring.len();
+                // Each sees itself and k neighbours on each side: 2k + 1 > n / 2.
+                let k = (n / 2).div_ceil(2);
+                if n < 4 || 2 * k + 1 >= n {
+                    false
+                } else {
+                    for a in 0..n {
+                        for b in 0..n {
+                            let d = a.abs_diff(b);
+                            if a != b && d.min(n - d) > k {
+                                self.net.block(addr_of(ring[a]), addr_of(ring[b]));
+                            }
+                        }
+                    }
+                    let names: Vec<String> = ring.iter().map(|i| format!("n{i}")).collect();
+                    self.trace
+                        .line(now, || format!("RING {} (k = {k})", names.join(" ")));
+                    true
+                }
+            }
+            Action::Clog { node, delay_us } => {
+                let f = LinkFaults {
+                    delay_us: self.net.default_faults().delay_us + delay_us,
+                    ..self.net.default_faults()
+                };
+                for j in (0..self.nodes.len()).filter(|&j| j != node) {
+                    self.net.set_link(addr_of(node), addr_of(j), f);
+                    self.net.set_link(addr_of(j), addr_of(node), f);
+                }
+                true
+            }
+            Action::Unclog(node) => {
+                for j in (0..self.nodes.len()).filter(|&j| j != node) {
+                    self.net.unset_link(addr_of(node), addr_of(j));
+                    self.net.unset_link(addr_of(j), addr_of(node));
+                }
+                false
+            }
+            Action::Pause { target, us } => match self
+                .resolve(target)
+                .filter(|&i| self.nodes[i].up && !self.is_paused(i))
+            {
+                Some(i) => {
+                    let pid = self.nodes[i].pid();
+                    self.trace.line(now, || format!("PAUSE {pid} for {us}us"));
+                    self.nodes[i].paused_until = Some(now + us);
+                    true
+                }
+                None => false,
+            },
+            Action::LivenessCore { seed, isolate } => self.liveness_core(seed, isolate),
             Action::SetLinks(f) => {
                 self.net.set_default(f);
                 for (name, on) in [
@@ -530,7 +632,10 @@ impl Sim {
             Action::Join(i) => {
                 i < self.nodes.len() && !self.nodes[i].started && self.start_joiner(i, 1)
             }
-            Action::Leave(t) => match self.resolve(t).filter(|&i| self.nodes[i].is_live_member()) {
+            Action::Leave(t) => match self
+                .resolve(t)
+                .filter(|&i| self.nodes[i].is_live_member() && !self.is_paused(i))
+            {
                 Some(i) => {
                     let pid = self.nodes[i].pid();
                     self.nodes[i].engine.leave(now);
@@ -556,6 +661,9 @@ impl Sim {
                 self.net.set_default(d);
                 for n in &mut self.nodes {
                     n.crash = None;
+                }
+                for i in 0..self.nodes.len() {
+                    self.resume(i);
                 }
                 self.faults_end = Some(now);
                 false
@@ -591,6 +699,63 @@ impl Sim {
         }
     }
 
+    /// Chooses the majority core of the liveness phase: a random majority of the
+    /// most advanced view among its live members. With `isolate`, the live nodes
+    /// outside the core are cut off for good (each with probability 1/2); they are then
+    /// left out of the liveness check, and the core must remove them.
+    fn liveness_core(&mut self, seed: u64, isolate: bool) -> bool {
+        use rand::seq::SliceRandom;
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
+        let Some(best) = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_live_member())
+            .max_by_key(|n| (n.engine.view().version, std::cmp::Reverse(n.index)))
+            .map(|n| n.index)
+        else {
+            return false;
+        };
+        let view: Vec<ProcessId> = self.nodes[best]
+            .engine
+            .view()
+            .members
+            .iter()
+            .map(|m| m.id)
+            .collect();
+        let mut live: Vec<usize> = view
+            .iter()
+            .filter_map(|p| self.node_running(*p))
+            .filter(|&j| self.nodes[j].is_live_member())
+            .collect();
+        let need = view.len() / 2 + 1;
+        if live.len() < need {
+            return false;
+        }
+        live.shuffle(&mut rng);
+        let core_len = rng.gen_range(need..=live.len());
+        let core: Vec<usize> = live[..core_len].to_vec();
+        if isolate {
+            let others: Vec<usize> = (0..self.nodes.len())
+                .filter(|&j| self.nodes[j].up && !core.contains(&j))
+                .collect();
+            for j in others {
+                if rng.gen_bool(0.5) {
+                    self.isolated.insert(j);
+                    for o in (0..self.nodes.len()).filter(|&o| o != j) {
+                        self.net.block(addr_of(j), addr_of(o));
+                        self.net.block(addr_of(o), addr_of(j));
+                    }
+                    let pid = self.nodes[j].pid();
+                    self.trace
+                        .line(self.now, || format!("ISOLATE {pid} for good"));
+                    self.count("liveness_isolated");
+                }
+            }
+        }
+        true
+    }
+
     fn close_partition(&mut self) {
         if let Some(p) = self.open_partition.take() {
             self.history.partitions[p].end_step = self.step;
@@ -601,7 +766,11 @@ impl Sim {
     /// members (no crashed process, no old incarnation, nobody excluded), and no live
     /// node is still joining. Otherwise a description of what is off.
     pub fn converged(&self) -> Result<(), String> {
-        let live: Vec<&Node> = self.nodes.iter().filter(|n| n.is_live_member()).collect();
+        let live: Vec<&Node> = self
+            .nodes
+            .iter()
+            .filter(|n| n.is_live_member() && !self.isolated.contains(&n.index))
+            .collect();
         let Some(first) = live.first() else {
             return Err("no live member".into());
         };
@@ -623,19 +792,17 @@ impl Sim {
         for m in &v.members {
             let ok = self
                 .node_running(m.id)
-                .is_some_and(|j| self.nodes[j].is_live_member());
+                .is_some_and(|j| self.nodes[j].is_live_member() && !self.isolated.contains(&j));
             if !ok {
                 return Err(format!(
-                    "version {} still holds {} which is crashed, replaced or excluded",
+                    "version {} still holds {} which is crashed, replaced, excluded or cut off",
                     v.version, m.id
                 ));
             }
         }
-        if let Some(j) = self
-            .nodes
-            .iter()
-            .find(|n| n.up && n.engine.status() == Status::Joining)
-        {
+        if let Some(j) = self.nodes.iter().find(|n| {
+            n.up && n.engine.status() == Status::Joining && !self.isolated.contains(&n.index)
+        }) {
             return Err(format!("{} is still joining", j.pid()));
         }
         Ok(())
@@ -669,7 +836,7 @@ impl Sim {
             .iter()
             .filter(|p| {
                 self.node_running(**p)
-                    .is_some_and(|j| self.nodes[j].is_live_member())
+                    .is_some_and(|j| self.nodes[j].is_live_member() && !self.isolated.contains(&j))
             })
             .count();
         alive > view.len() / 2
@@ -807,10 +974,20 @@ pub fn run_seed(seed: u64, cfg: &SimConfig) -> (RunReport, Sim) {
         spare: cfg.spare,
         fault_phase_us: cfg.fault_phase_us,
     };
+    let swarm = cfg.swarm;
     let mut sim = Sim::new(cfg, seed);
-    sim.set_schedule(schedule::random(seed, shape));
+    sim.set_schedule(schedule::for_seed(seed, shape, swarm));
     let (live, after, checked) = sim.run_to_convergence();
     let mut r = sim.report(seed);
+    if !checked
+        && sim.nodes.iter().any(|n| {
+            n.up && n.engine.status()
+                == Status::Excluded(sgmp_membership::ExcludeReason::NoMajority)
+        })
+    {
+        // No connected majority for a while: the members excluded themselves.
+        r.fault_kinds.insert("group_lost_no_majority".into(), 1);
+    }
     r.violations.extend(live);
     r.liveness_checked = checked;
     r.converged_after_us = after;

@@ -81,6 +81,13 @@ impl Net {
         self.inner.faults_mut().set_link(from, to, f);
     }
 
+    /// The one-way link `from → to` back to the default faults.
+    pub fn unset_link(&mut self, from: SocketAddr, to: SocketAddr) {
+        if self.links.remove(&(from, to)) {
+            self.inner.faults_mut().clear_link(from, to);
+        }
+    }
+
     /// Every link back to the default faults.
     pub fn clear_links(&mut self) {
         for (a, b) in std::mem::take(&mut self.links) {

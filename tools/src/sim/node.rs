@@ -108,6 +108,10 @@ pub struct Node {
     pub crash: Option<CrashTrigger>,
     /// While joining: when the driver gives up and restarts as a new incarnation.
     pub join_deadline: Option<Time>,
+    /// Paused (like SIGSTOP) until this time: nothing runs, datagrams wait in `inbox`.
+    pub paused_until: Option<Time>,
+    /// Datagrams that arrived while paused (the socket buffer): `(from, bytes)`.
+    pub inbox: Vec<(SocketAddr, Vec<u8>)>,
     backlog: Vec<Pending>,
     buf: Vec<u8>,
     dgram: Vec<u8>,
@@ -127,6 +131,8 @@ impl Node {
             started: false,
             crash: None,
             join_deadline: None,
+            paused_until: None,
+            inbox: Vec::new(),
             backlog: Vec::new(),
             buf: vec![0u8; tcfg.max_message],
             dgram: vec![0u8; tcfg.mtu.max(TransportConfig::MIN_MTU)],
@@ -149,13 +155,16 @@ impl Node {
         if !self.up {
             return None;
         }
+        if self.paused_until.is_some() {
+            return self.paused_until;
+        }
         let d = sgmp_membership::earliest(self.engine.poll_timeout(), self.endpoint.poll_timeout());
         sgmp_membership::earliest(d, self.join_watchdog())
     }
 
     /// When the join watchdog fires, if the node is still joining.
     pub fn join_watchdog(&self) -> Option<Time> {
-        if self.up && self.engine.status() == Status::Joining {
+        if self.up && self.paused_until.is_none() && self.engine.status() == Status::Joining {
             self.join_deadline
         } else {
             None
@@ -168,6 +177,8 @@ impl Node {
             self.up = false;
             self.crash = None;
             self.backlog.clear();
+            self.paused_until = None;
+            self.inbox.clear();
             let pid = self.pid();
             ctx.trace.line(ctx.now, || format!("CRASH {pid}"));
         }

@@ -60,6 +60,41 @@ pub enum Action {
     },
     /// Removes every partition and block.
     Heal,
+    /// "Majorities ring": the started nodes, in an order drawn from `seed`, stand on a
+    /// ring; each stays connected only to itself and its nearest neighbours on both
+    /// sides, so that it sees a majority, but no two nodes see the same one.
+    MajoritiesRing {
+        /// Seed of the ring order.
+        seed: u64,
+    },
+    /// Clogs every link to and from the node: datagrams sent on them take `delay_us`
+    /// more (they pile up and arrive late, and are overtaken once unclogged).
+    Clog {
+        /// The node.
+        node: usize,
+        /// Extra delay, µs.
+        delay_us: u64,
+    },
+    /// Restores the links of a clogged node to the default faults.
+    Unclog(usize),
+    /// The node stops processing (like SIGSTOP) for `us`: no timer runs, arriving
+    /// datagrams wait in its socket buffer (up to [`PAUSE_BUFFER`]); then it resumes.
+    Pause {
+        /// The node.
+        target: Target,
+        /// How long, µs.
+        us: u64,
+    },
+    /// Start of the liveness phase (right after [`Action::EndFaults`]): a majority
+    /// core of the live members of the most advanced view, drawn from `seed`, stays up
+    /// and fully connected; with `isolate`, some of the other live nodes are cut off
+    /// for good (both directions of all their links).
+    LivenessCore {
+        /// Seed of the choice.
+        seed: u64,
+        /// Cut off the live nodes outside the core (some of them).
+        isolate: bool,
+    },
     /// Sets the faults of every link.
     SetLinks(LinkFaults),
     /// Sets the faults of one one-way link.
@@ -97,6 +132,11 @@ impl Action {
             Action::Partition(_) => "partition",
             Action::Block { .. } => "one_way_partition",
             Action::Heal => "heal",
+            Action::MajoritiesRing { .. } => "majorities_ring",
+            Action::Clog { .. } => "swizzle_clog",
+            Action::Unclog(_) => "swizzle_unclog",
+            Action::Pause { .. } => "pause",
+            Action::LivenessCore { .. } => "liveness_core",
             Action::SetLinks(_) | Action::SetLink { .. } => "link_faults",
             Action::Rejoin(_) | Action::RejoinAny => "rejoin_new_incarnation",
             Action::Join(_) => "join",
@@ -105,6 +145,9 @@ impl Action {
         }
     }
 }
+
+/// Datagrams a paused node's socket buffer holds (more are dropped).
+pub const PAUSE_BUFFER: usize = 256;
 
 /// A time-ordered list of actions; actions at the same time run in insertion order.
 #[derive(Clone, Debug, Default)]
@@ -346,4 +389,352 @@ pub fn random(seed: u64, shape: RandomShape) -> Schedule {
     }
     s.at(Time(end), Action::EndFaults);
     s
+}
+
+/// The schedule of a random run: [`swarm`] or the classic [`random`].
+pub fn for_seed(seed: u64, shape: RandomShape, swarm: bool) -> Schedule {
+    if swarm {
+        self::swarm(seed, shape).0
+    } else {
+        random(seed, shape)
+    }
+}
+
+/// Fault kinds a swarm run may draw (its mix enables a random subset of them).
+pub const SWARM_KINDS: [&str; 16] = [
+    "crash",
+    "crash_mgr",
+    "crash_mid_multicast",
+    "false_suspicion",
+    "concurrent_reconfigurers",
+    "leave",
+    "pause",
+    "partition",
+    "one_way_partition",
+    "one_way_node",
+    "majorities_ring",
+    "swizzle_clog",
+    "loss_spike",
+    "join",
+    "rejoin_new_incarnation",
+    "slow_link",
+];
+
+/// The fault mix of one swarm run: link settings and the weight of each enabled kind.
+#[derive(Clone, Debug, PartialEq)]
+pub struct SwarmMix {
+    /// Link faults for the whole fault phase.
+    pub links: LinkFaults,
+    /// Enabled kinds with their weights (1..=4).
+    pub weights: Vec<(&'static str, u32)>,
+    /// Number of events.
+    pub events: usize,
+    /// The events are packed into `[t0, t1)`.
+    pub window: (u64, u64),
+    /// Destructive events (crashes, suspicions, leaves, pauses) allowed.
+    pub budget: usize,
+    /// Network cuts (partitions, one-way cuts, rings, clogs) allowed: overlapping
+    /// cuts can leave no connected majority, and then the members rightly exclude
+    /// themselves (`NoMajority`) and the group is gone.
+    pub cuts: usize,
+}
+
+impl SwarmMix {
+    /// Draws the mix of a run (swarm testing: each seed its own fault mix and rates,
+    /// with about half of the kinds switched off, so that rare combinations and heavy
+    /// doses of a single kind are both reached).
+    pub fn draw(rng: &mut ChaCha8Rng, shape: RandomShape) -> SwarmMix {
+        let n = shape.nodes;
+        let end = shape.fault_phase_us;
+        let loss = if rng.gen_bool(0.6) {
+            rng.gen_range(0.0..0.30)
+        } else {
+            0.0
+        };
+        let duplicate = if rng.gen_bool(0.5) {
+            rng.gen_range(0.0..0.15)
+        } else {
+            0.0
+        };
+        let reorder = if rng.gen_bool(0.5) {
+            rng.gen_range(0.0..0.4)
+        } else {
+            0.0
+        };
+        let links = LinkFaults {
+            loss,
+            duplicate,
+            reorder,
+            reorder_delay_us: rng.gen_range(0..5_000),
+            delay_us: rng.gen_range(50..500),
+            jitter_us: {
+                let hi = rng.gen_range(1..2_000);
+                rng.gen_range(0..hi)
+            },
+        };
+        let mut weights: Vec<(&'static str, u32)> = Vec::new();
+        for k in SWARM_KINDS {
+            if rng.gen_bool(0.5) {
+                weights.push((k, rng.gen_range(1..=4)));
+            }
+        }
+        if weights.is_empty() {
+            let k = SWARM_KINDS[rng.gen_range(0..SWARM_KINDS.len())];
+            weights.push((k, 1));
+        }
+        let events = rng.gen_range(1..=12);
+        let window = if rng.gen_bool(0.5) {
+            let len = rng.gen_range(30_000..400_000u64);
+            let start = rng.gen_range(50_000..end.saturating_sub(len).max(50_001));
+            (start, (start + len).min(end))
+        } else {
+            (50_000u64, end)
+        };
+        let (budget, cuts) = if rng.gen_bool(0.125) {
+            (n, 12)
+        } else {
+            ((n - 1) / 2, rng.gen_range(1..=2))
+        };
+        SwarmMix {
+            links,
+            weights,
+            events,
+            window,
+            budget,
+            cuts,
+        }
+    }
+
+    fn pick(&self, rng: &mut ChaCha8Rng) -> &'static str {
+        let total: u32 = self.weights.iter().map(|w| w.1).sum();
+        let mut x = rng.gen_range(0..total.max(1));
+        for &(k, w) in &self.weights {
+            if x < w {
+                return k;
+            }
+            x -= w;
+        }
+        self.weights[0].0
+    }
+}
+
+/// Draws a swarm schedule from `seed` (see [`SwarmMix`]): its own link faults, then
+/// events of the enabled kinds, then [`Action::EndFaults`] and
+/// [`Action::LivenessCore`] at `fault_phase_us`.
+pub fn swarm(seed: u64, shape: RandomShape) -> (Schedule, SwarmMix) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5357_4152_4d53_4348);
+    let mix = SwarmMix::draw(&mut rng, shape);
+    let mut s = Schedule::new();
+    let n = shape.nodes;
+    let total = n + shape.spare;
+    let end = shape.fault_phase_us;
+    let (t0, t1) = mix.window;
+    let at = |rng: &mut ChaCha8Rng| Time(rng.gen_range(t0..t1.max(t0 + 1)));
+    let clip = |t: u64| Time(t.min(end));
+    let links = mix.links;
+    s.at(Time(0), Action::SetLinks(links));
+    let mut spent = 0usize;
+    let mut cuts = 0usize;
+    for _ in 0..mix.events {
+        let t = at(&mut rng);
+        let node = |rng: &mut ChaCha8Rng| rng.gen_range(0..n);
+        let kind = mix.pick(&mut rng);
+        let destructive = matches!(
+            kind,
+            "crash"
+                | "crash_mgr"
+                | "crash_mid_multicast"
+                | "false_suspicion"
+                | "concurrent_reconfigurers"
+                | "leave"
+                | "pause"
+        );
+        if destructive {
+            if spent >= mix.budget {
+                continue;
+            }
+            spent += 1;
+        }
+        let cut = matches!(
+            kind,
+            "partition" | "one_way_partition" | "one_way_node" | "majorities_ring" | "swizzle_clog"
+        );
+        if cut {
+            if cuts >= mix.cuts {
+                continue;
+            }
+            cuts += 1;
+        }
+        match kind {
+            "crash" => {
+                s.at(t, Action::Crash(Target::Node(node(&mut rng))));
+            }
+            "crash_mgr" => {
+                s.at(t, Action::Crash(Target::Mgr));
+            }
+            "crash_mid_multicast" => {
+                let kind = *[
+                    Some(MsgKind::MCom),
+                    Some(MsgKind::MSub),
+                    Some(MsgKind::RCom),
+                    Some(MsgKind::RSub),
+                    Some(MsgKind::RInt),
+                    Some(MsgKind::StateXfer),
+                    None,
+                ]
+                .choose(&mut rng)
+                .unwrap_or(&None);
+                let reconf = matches!(kind, Some(MsgKind::RInt | MsgKind::RSub | MsgKind::RCom));
+                let target = if !reconf && rng.gen_bool(0.7) {
+                    Target::Mgr
+                } else {
+                    Target::Node(node(&mut rng))
+                };
+                let after = rng.gen_range(0..n as u32);
+                s.at(
+                    t,
+                    Action::CrashDuring {
+                        target,
+                        kind,
+                        after,
+                    },
+                );
+            }
+            "false_suspicion" if n >= 2 => {
+                let by = node(&mut rng);
+                let peer = if rng.gen_bool(0.3) {
+                    Target::Mgr
+                } else {
+                    Target::Node((by + rng.gen_range(1..n)) % n)
+                };
+                s.at(
+                    t,
+                    Action::Suspect {
+                        by: Target::Node(by),
+                        peer,
+                    },
+                );
+            }
+            "concurrent_reconfigurers" => {
+                let k = if n >= 7 { rng.gen_range(2..=3) } else { 2 };
+                s.at(t, Action::ConcurrentReconfig { k });
+            }
+            "leave" => {
+                let target = if rng.gen_bool(0.3) {
+                    Target::Mgr
+                } else {
+                    Target::Node(node(&mut rng))
+                };
+                s.at(t, Action::Leave(target));
+            }
+            "pause" => {
+                // Below and above the suspicion timeout (100 ms).
+                let us = rng.gen_range(10_000..600_000);
+                let target = if rng.gen_bool(0.3) {
+                    Target::Mgr
+                } else {
+                    Target::Node(node(&mut rng))
+                };
+                s.at(t, Action::Pause { target, us });
+            }
+            "partition" if n >= 3 => {
+                let mut order: Vec<usize> = (0..n).collect();
+                order.shuffle(&mut rng);
+                let small = rng.gen_range(1..=(n - 1) / 2);
+                let mut minority = order[..small].to_vec();
+                minority.sort_unstable();
+                let dur = rng.gen_range(50_000..700_000);
+                s.at(t, Action::Partition(vec![minority]));
+                s.at(clip(t.0 + dur), Action::Heal);
+            }
+            "one_way_partition" if n >= 2 => {
+                let from = node(&mut rng);
+                let to = (from + rng.gen_range(1..n)) % n;
+                s.at(t, Action::Block { from, to });
+                s.at(clip(t.0 + rng.gen_range(50_000..400_000)), Action::Heal);
+            }
+            "one_way_node" if n >= 2 => {
+                // A node that hears but cannot speak, or speaks but cannot hear.
+                let x = node(&mut rng);
+                let out = rng.gen_bool(0.5);
+                for j in (0..total).filter(|&j| j != x) {
+                    let (from, to) = if out { (x, j) } else { (j, x) };
+                    s.at(t, Action::Block { from, to });
+                }
+                s.at(clip(t.0 + rng.gen_range(50_000..500_000)), Action::Heal);
+            }
+            "majorities_ring" if n >= 4 => {
+                s.at(t, Action::MajoritiesRing { seed: rng.gen() });
+                s.at(clip(t.0 + rng.gen_range(100_000..800_000)), Action::Heal);
+            }
+            "swizzle_clog" => {
+                // Clog a random subset one by one, then unclog in another order.
+                let mut order: Vec<usize> = (0..n).collect();
+                order.shuffle(&mut rng);
+                order.truncate(rng.gen_range(1..=n));
+                let step = rng.gen_range(5_000..60_000);
+                // Mostly below the suspicion timeout (100 ms); a long clog of a
+                // majority makes everyone suspect everyone and the group is lost.
+                let delay_us = if rng.gen_bool(0.2) {
+                    rng.gen_range(100_000..600_000)
+                } else {
+                    rng.gen_range(2_000..90_000)
+                };
+                let mut when = t.0;
+                for &x in &order {
+                    s.at(clip(when), Action::Clog { node: x, delay_us });
+                    when += step;
+                }
+                when += rng.gen_range(0..300_000);
+                order.shuffle(&mut rng);
+                for &x in &order {
+                    s.at(clip(when), Action::Unclog(x));
+                    when += step;
+                }
+            }
+            "loss_spike" => {
+                let f = LinkFaults {
+                    loss: rng.gen_range(0.2..0.5),
+                    ..links
+                };
+                s.at(t, Action::SetLinks(f));
+                s.at(
+                    clip(t.0 + rng.gen_range(20_000..300_000)),
+                    Action::SetLinks(links),
+                );
+            }
+            "join" if shape.spare > 0 => {
+                s.at(t, Action::Join(n + rng.gen_range(0..shape.spare)));
+            }
+            "rejoin_new_incarnation" => {
+                s.at(t, Action::RejoinAny);
+            }
+            "slow_link" if n >= 2 => {
+                let from = node(&mut rng);
+                let to = (from + rng.gen_range(1..n)) % n;
+                let slow = LinkFaults {
+                    delay_us: rng.gen_range(2_000..60_000),
+                    ..links
+                };
+                s.at(
+                    t,
+                    Action::SetLink {
+                        from,
+                        to,
+                        faults: slow,
+                    },
+                );
+            }
+            _ => {}
+        }
+    }
+    s.at(Time(end), Action::EndFaults);
+    s.at(
+        Time(end),
+        Action::LivenessCore {
+            seed: rng.gen(),
+            isolate: rng.gen_bool(0.3),
+        },
+    );
+    (s, mix)
 }

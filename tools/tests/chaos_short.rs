@@ -1,0 +1,112 @@
+//! The 30-second chaos run of `make test` (the long one is `make chaos`): five debug
+//! `sgmpd` (plus two joiners) under SIGKILL, SIGSTOP/SIGCONT, loss, duplication,
+//! reordering, partitions, restarts and joins; the event logs must hold the Strong GMP
+//! properties and every live process must end in one view. Also checks the fault
+//! commands the run relies on. Every child is killed when a test ends, even on panic.
+
+use std::net::UdpSocket;
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::time::{Duration, Instant};
+
+use sgmp_tools::chaos::{run, ChaosConfig};
+
+const SGMPD: &str = env!("CARGO_BIN_EXE_sgmpd");
+const SGMPCTL: &str = env!("CARGO_BIN_EXE_sgmpctl");
+
+#[test]
+fn chaos_thirty_seconds_holds_the_spec_and_converges() {
+    let mut cfg = ChaosConfig::new(PathBuf::from(SGMPD), Some(PathBuf::from(SGMPCTL)));
+    cfg.seed = std::env::var("SGMP_CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20_240_601);
+    cfg.seconds = 30;
+    eprintln!("chaos seed {}", cfg.seed);
+    let stop = AtomicBool::new(false);
+    let r = run(&cfg, &stop).expect("chaos run set up");
+    eprintln!("{}", serde_json::to_string_pretty(&r).unwrap());
+    assert!(
+        r.violations.is_empty(),
+        "seed {}: {} violations (logs in {}):\n{}",
+        r.seed,
+        r.violations.len(),
+        r.dir,
+        r.violations.join("\n")
+    );
+    let total: u64 = r.faults.values().sum();
+    assert!(total >= 10, "too few faults injected: {:?}", r.faults);
+    assert!(r.final_view.is_some() && r.views_installed > 5, "{r:?}");
+    assert!(r.wall_secs < 60.0, "the run took {} s", r.wall_secs);
+}
+
+/// `sgmpctl fault` accepts every knob the chaos run uses and refuses bad ones.
+#[test]
+fn chaos_fault_commands_are_accepted() {
+    let dir = std::env::temp_dir().join(format!("sgmp-chaos-ctl-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let addr = UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .to_string();
+    let sock = dir.join("a.sock");
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let _g = Guard(
+        Command::new(SGMPD)
+            .args(["--id", "a", "--listen", &addr, "--control"])
+            .arg(&sock)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let until = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < until, "no control socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ctl = |args: &[&str]| {
+        Command::new(SGMPCTL)
+            .arg("--control")
+            .arg(&sock)
+            .arg("fault")
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for ok in [
+        &["loss", "0.1"][..],
+        &["dup", "0.2"],
+        &["reorder", "0.3"],
+        &["reorder", "0.3", "4"],
+        &["partition", "127.0.0.1:9"],
+        &["heal"],
+        &["clear"],
+    ] {
+        let o = ctl(ok);
+        assert!(
+            o.status.success(),
+            "{ok:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    }
+    for bad in [
+        &["dup", "2"][..],
+        &["reorder", "x"],
+        &["loss", "-1"],
+        &["bogus"],
+    ] {
+        assert!(!ctl(bad).status.success(), "{bad:?} accepted");
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
