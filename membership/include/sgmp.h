@@ -62,6 +62,8 @@ typedef enum {
   SGMP_EVENT_FOUNDED = 7,
   // `node` started a reconfiguration from view `version`.
   SGMP_EVENT_RECONFIGURING = 8,
+  // As initiator, `node` submitted the update forming view `version`.
+  SGMP_EVENT_SUBMITTED = 9,
 } sgmp_event_kind;
 
 // A node handle. 0 is never a valid handle.
@@ -90,7 +92,7 @@ typedef struct {
   char node[SGMP_PID_LEN];
   // The other process (suspect: the suspected one; rejoining: the new incarnation).
   char peer[SGMP_PID_LEN];
-  // View version (view, joined, reconfiguring).
+  // View version (view, joined, reconfiguring, submitted).
   uint64_t version;
   // Bytes of application state received (joined).
   uint64_t snapshot_len;

@@ -61,6 +61,14 @@ pub struct DaemonArgs {
     /// TOML config file (same field names as the flags, with underscores).
     #[arg(long)]
     pub config: Option<PathBuf>,
+    /// File holding the cluster key(s) (one or two lines of 64 hex digits, or 32 raw
+    /// bytes; mode 0600). Every datagram is then authenticated. The key itself is never
+    /// accepted on the command line.
+    #[arg(long)]
+    pub key_file: Option<PathBuf>,
+    /// Join requests handled per second (0: no cap).
+    #[arg(long)]
+    pub max_joins_per_sec: Option<u32>,
 }
 
 /// Why the daemon stopped with an error.
@@ -134,6 +142,12 @@ impl DaemonArgs {
         }
         if self.no_auto_rejoin {
             c.auto_rejoin = false;
+        }
+        if let Some(p) = &self.key_file {
+            c.key_file = Some(p.clone());
+        }
+        if let Some(v) = self.max_joins_per_sec {
+            c.max_joins_per_sec = v;
         }
         c.validate()?;
         Ok(c)
@@ -308,6 +322,8 @@ pub fn handle(node: &NodeHandle, req: &Request) -> (Value, bool) {
                         "drops": t.total_drops(),
                         "probes_sent": t.probes_sent,
                         "probes_received": t.probes_received,
+                        "drops_bad_tag": t.dropped(sgmp_transport::DropReason::BadTag),
+                        "drops_unauthenticated": t.dropped(sgmp_transport::DropReason::Unauthenticated),
                     },
                     "driver": {
                         "fault_dropped": m.driver.fault_dropped,
@@ -343,8 +359,27 @@ pub fn handle(node: &NodeHandle, req: &Request) -> (Value, bool) {
                         .map(str::to_string)
                         .collect(),
                 )),
+                ["dup", p] => match p.parse::<f64>() {
+                    Ok(p) => Ok(FaultCommand::Duplicate(p)),
+                    Err(_) => Err(format!("bad duplication probability {p:?}")),
+                },
+                ["reorder", p] | ["reorder", p, _] => {
+                    let ms = req.args.get(2).map_or(Ok(5), |m| m.parse::<u64>());
+                    match (p.parse::<f64>(), ms) {
+                        (Ok(p), Ok(ms)) => Ok(FaultCommand::Reorder {
+                            p,
+                            max_delay_us: ms.saturating_mul(1000),
+                        }),
+                        _ => Err(format!("bad reordering {:?}", &req.args[1..])),
+                    }
+                }
+                ["heal"] => Ok(FaultCommand::Heal),
                 ["clear"] => Ok(FaultCommand::Clear),
-                _ => Err("usage: fault loss P | fault partition PEER,... | fault clear".into()),
+                _ => Err(
+                    "usage: fault loss P | fault dup P | fault reorder P [MAX_MS] | \
+                          fault partition PEER,... | fault heal | fault clear"
+                        .into(),
+                ),
             };
             match cmd.and_then(|c| node.fault(c)) {
                 Ok(msg) => (json!({"ok": true, "result": msg}), false),

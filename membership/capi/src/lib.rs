@@ -105,6 +105,8 @@ pub enum sgmp_event_kind {
     SGMP_EVENT_FOUNDED = 7,
     /// `node` started a reconfiguration from view `version`.
     SGMP_EVENT_RECONFIGURING = 8,
+    /// As initiator, `node` submitted the update forming view `version`.
+    SGMP_EVENT_SUBMITTED = 9,
 }
 
 /// One event. Caller-allocated; nothing to free.
@@ -119,7 +121,7 @@ pub struct sgmp_event {
     pub node: [c_char; SGMP_PID_LEN],
     /// The other process (suspect: the suspected one; rejoining: the new incarnation).
     pub peer: [c_char; SGMP_PID_LEN],
-    /// View version (view, joined, reconfiguring).
+    /// View version (view, joined, reconfiguring, submitted).
     pub version: u64,
     /// Bytes of application state received (joined).
     pub snapshot_len: u64,
@@ -437,6 +439,11 @@ fn convert(ev: &NodeEvent, out: &mut sgmp_event, received: &Mutex<Vec<u8>>) {
         }
         NodeEvent::Reconfiguring { me, version } => {
             out.kind = sgmp_event_kind::SGMP_EVENT_RECONFIGURING;
+            fill_pid(&mut out.node, *me);
+            out.version = *version;
+        }
+        NodeEvent::Submitted { me, version } => {
+            out.kind = sgmp_event_kind::SGMP_EVENT_SUBMITTED;
             fill_pid(&mut out.node, *me);
             out.version = *version;
         }

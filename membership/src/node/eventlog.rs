@@ -9,7 +9,9 @@
 //! `ts_us` is microseconds since the Unix epoch; a PID is `NAME#INCARNATION`;
 //! `members` is in rank order, most senior first. Further kinds: `start` (with `addr`:
 //! the process began, cold or rejoining), `joined` (with `version`), `reconfiguring`
-//! (with `version`), `left` (a graceful leave; the process is out, like `excluded`).
+//! (with `version`), `left` (a graceful leave; the process is out, like `excluded`),
+//! `submitted` (with `version`: as initiator, the process submitted the update forming
+//! that view).
 
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
@@ -98,6 +100,11 @@ impl EventLog {
     /// The process started a reconfiguration from view `version`.
     pub fn reconfiguring(&mut self, me: ProcessId, version: u64) {
         self.write(me, "reconfiguring", &format!(",\"version\":{version}"));
+    }
+
+    /// As initiator, the process submitted the update forming view `version`.
+    pub fn submitted(&mut self, me: ProcessId, version: u64) {
+        self.write(me, "submitted", &format!(",\"version\":{version}"));
     }
 
     /// The process left the group gracefully.

@@ -46,6 +46,9 @@ pub use eventlog::{unix_micros, EventLog};
 const BACKLOG_CAP: usize = 16_384;
 /// Events queued per subscriber before further ones are dropped (and counted).
 const SUBSCRIBER_QUEUE: usize = 1024;
+/// Most process addresses remembered from probes (discovery and fault targets), so that
+/// probes from made-up processes cost bounded memory.
+const KNOWN_CAP: usize = 4096;
 
 /// Why a node could not start.
 #[derive(Debug, thiserror::Error)]
@@ -209,6 +212,14 @@ pub enum NodeEvent {
         /// Its view version.
         version: u64,
     },
+    /// As mgr (or reconfigurer), `me` decided on the update forming view `version`
+    /// and submitted it (the start of a view change's commit latency).
+    Submitted {
+        /// The initiator.
+        me: ProcessId,
+        /// The version the update would form.
+        version: u64,
+    },
     /// The node came back as a new incarnation after `old` was excluded.
     Rejoining {
         /// The excluded process.
@@ -225,7 +236,19 @@ pub enum FaultCommand {
     Loss(f64),
     /// Block both directions to these peers: node names, `NAME#INC` or addresses.
     Partition(Vec<String>),
-    /// Remove every partition and the loss.
+    /// Send a second copy of outgoing datagrams with this probability (every link).
+    Duplicate(f64),
+    /// Hold back outgoing datagrams with this probability by up to `max_delay_us`, so
+    /// that later ones overtake them (every link).
+    Reorder {
+        /// Probability that a datagram is held back.
+        p: f64,
+        /// Largest extra delay, µs.
+        max_delay_us: u64,
+    },
+    /// Remove every partition (loss, duplication and reordering stay).
+    Heal,
+    /// Remove every partition and the loss, duplication and reordering.
     Clear,
 }
 
@@ -286,6 +309,7 @@ impl Node {
         let me = ProcessId::new(name, incarnation);
         let mut dc = DriverConfig::new(config.listen, me);
         dc.transport = config.transport_config();
+        dc.transport.keys = config.keyring()?;
         dc.recv_buffer_bytes = 1 << 20;
         dc.send_buffer_bytes = 1 << 20;
         dc.fault_queue = 1024;
@@ -475,7 +499,8 @@ impl Runtime {
         shared: Arc<Shared>,
     ) -> Runtime {
         let addr = driver.local_addr();
-        let engine = Engine::new(cfg.engine_config(), Member { id: me, addr });
+        let engine = Engine::new(cfg.engine_config(), Member { id: me, addr })
+            .with_max_joins_per_sec(cfg.max_joins_per_sec);
         let max_msg = driver.endpoint().config().max_message;
         Runtime {
             engine,
@@ -620,13 +645,36 @@ impl Runtime {
         let Some(f) = self.driver.faults_mut() else {
             return Err("fault injection is off".into());
         };
+        // The node sets no per-link faults, so any link shows the default.
+        let current = f.link(local, local);
         let msg = match cmd {
             FaultCommand::Loss(p) => {
                 if !(0.0..=1.0).contains(&p) {
                     return Err(format!("loss must be in [0, 1] (got {p})"));
                 }
-                f.set_default(LinkFaults::lossy(p));
+                f.set_default(LinkFaults { loss: p, ..current });
                 format!("loss set to {p}")
+            }
+            FaultCommand::Duplicate(p) => {
+                if !(0.0..=1.0).contains(&p) {
+                    return Err(format!("duplication must be in [0, 1] (got {p})"));
+                }
+                f.set_default(LinkFaults {
+                    duplicate: p,
+                    ..current
+                });
+                format!("duplication set to {p}")
+            }
+            FaultCommand::Reorder { p, max_delay_us } => {
+                if !(0.0..=1.0).contains(&p) {
+                    return Err(format!("reordering must be in [0, 1] (got {p})"));
+                }
+                f.set_default(current.with_reorder(p, max_delay_us));
+                format!("reordering set to {p} (up to {max_delay_us} us)")
+            }
+            FaultCommand::Heal => {
+                f.heal_all();
+                "partitions healed".into()
             }
             FaultCommand::Partition(_) => {
                 for &a in &addrs {
@@ -767,10 +815,14 @@ impl Runtime {
     fn on_probe(&mut self, now: Time, from: ProcessId, addr: SocketAddr, p: Probe) {
         if let Probe::Member { contacts, .. } = &p {
             for c in contacts {
-                self.known.insert(c.id, c.addr);
+                if self.known.len() < KNOWN_CAP {
+                    self.known.insert(c.id, c.addr);
+                }
             }
         }
-        self.known.insert(from, addr);
+        if self.known.len() < KNOWN_CAP || self.known.contains_key(&from) {
+            self.known.insert(from, addr);
+        }
         // Answer queries.
         if let Probe::Query { .. } = p {
             let answer = match self.engine.status() {
@@ -851,7 +903,8 @@ impl Runtime {
                 id: me,
                 addr: self.addr,
             },
-        );
+        )
+        .with_max_joins_per_sec(self.cfg.max_joins_per_sec);
         if let Some(f) = &self.snapshot {
             self.engine.set_snapshot(&f());
         }
@@ -946,7 +999,15 @@ impl Runtime {
                         version,
                     });
                 }
-                Event::Submitted { .. } => {}
+                Event::Submitted { version } => {
+                    if let Some(l) = &mut self.log {
+                        l.submitted(self.me, version);
+                    }
+                    self.publish(NodeEvent::Submitted {
+                        me: self.me,
+                        version,
+                    });
+                }
             }
         }
         if rejoin {

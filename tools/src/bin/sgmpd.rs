@@ -2,8 +2,11 @@
 //!
 //! ```text
 //! sgmpd --id NAME --listen ADDR [--seeds ADDR,...] [--event-log PATH] [--control PATH]
-//!       [--heartbeat-ms N] [--suspect-ms N] [--config FILE]
+//!       [--heartbeat-ms N] [--suspect-ms N] [--key-file PATH] [--config FILE]
 //! ```
+//!
+//! `--key-file` (or `key_file` in the config) names the file holding the cluster key;
+//! the key itself is never taken from the command line (`docs/SECURITY.md`).
 //!
 //! Logs through `tracing` (`RUST_LOG`, default `info`) to stderr. SIGTERM or SIGINT:
 //! graceful leave, then exit 0. A bad flag, a taken port or an unreadable config: a
