@@ -1,13 +1,29 @@
 //! `sgmp-load`: load generators and measurements for sgmp.
 //!
-//! `sgmp-load transport [--seconds N] [--size B] [--spin-us U] [--json]` compares the
-//! reliable channel with raw UDP and TCP on loopback (see `BENCHMARKS.md`). Every mode
-//! prints a table, or exactly one JSON object with `--json`. Exit code 1 on an I/O error.
+//! ```text
+//! sgmp-load transport   [--seconds N] [--size B] [--spin-us U] [--json]
+//! sgmp-load view-change [--nodes N] [--rounds R] [--backend in-process|process] [--json]
+//! sgmp-load join        [--nodes N] [--rounds R] [--json]
+//! sgmp-load churn       [--nodes N] [--seconds S] [--rate R] [--json]
+//! sgmp-load counts      [--json]
+//! sgmp-load plots       --from FILE... --out DIR
+//! ```
+//!
+//! Every mode prints a table, or exactly one JSON object with `--json` (see
+//! `BENCHMARKS.md`). Ctrl-C stops a long run and prints the partial summary. Exit code 1
+//! on an I/O error.
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use sgmp_tools::load::churn::{self, ChurnArgs};
+use sgmp_tools::load::cluster::install_ctrlc;
+use sgmp_tools::load::counts::{self, CountsArgs};
+use sgmp_tools::load::join::{self, JoinArgs};
+use sgmp_tools::load::plots::{self, PlotsArgs};
 use sgmp_tools::load::transport::{self, TransportArgs};
+use sgmp_tools::load::view_change::{self, ViewChangeArgs};
+use sgmp_tools::load::Figures;
 
 /// Load generators and measurements for sgmp.
 #[derive(Parser, Debug)]
@@ -23,21 +39,80 @@ enum Mode {
     /// Round trip and throughput of the reliable channel against raw UDP and TCP on
     /// 127.0.0.1, blocking and spinning.
     Transport(TransportArgs),
+    /// Crash and re-add members of N real nodes; commit latency, crash to view.
+    ViewChange(ViewChangeArgs),
+    /// Time from a join request to the joiner's first view.
+    Join(JoinArgs),
+    /// Updates committed per second when requests arrive faster than one update takes.
+    Churn(ChurnArgs),
+    /// Protocol messages and datagrams against the §5.2 closed forms.
+    Counts(CountsArgs),
+    /// SVG plots from the JSON reports of the other modes.
+    Plots(PlotsArgs),
+}
+
+fn emit(name: &str, json: bool, r: Result<(Figures, String), std::io::Error>) -> ExitCode {
+    match r {
+        Ok((f, table)) => {
+            if json {
+                println!("{}", f.to_json());
+            } else {
+                print!("{table}");
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("sgmp-load {name}: {e}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 fn main() -> ExitCode {
-    match Cli::parse().mode {
-        Mode::Transport(args) => match transport::run(&args) {
-            Ok(report) => {
-                if args.json {
-                    println!("{}", report.figures().to_json());
-                } else {
-                    print!("{}", report.table());
+    let mode = Cli::parse().mode;
+    // The nodes' logs (in-process modes), only when asked for with RUST_LOG.
+    if std::env::var_os("RUST_LOG").is_some() {
+        tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+            .with_writer(std::io::stderr)
+            .init();
+    }
+    install_ctrlc();
+    match mode {
+        Mode::Transport(a) => emit(
+            "transport",
+            a.json,
+            transport::run(&a).map(|r| (r.figures(), r.table())),
+        ),
+        Mode::ViewChange(a) => emit(
+            "view-change",
+            a.json,
+            view_change::run(&a).map(|r| (r.figures(), r.table())),
+        ),
+        Mode::Join(a) => emit(
+            "join",
+            a.json,
+            join::run(&a).map(|r| (r.figures(), r.table())),
+        ),
+        Mode::Churn(a) => emit(
+            "churn",
+            a.json,
+            churn::run(&a).map(|r| (r.figures(), r.table())),
+        ),
+        Mode::Counts(a) => emit(
+            "counts",
+            a.json,
+            counts::run(&a).map(|r| (r.figures(), r.table())),
+        ),
+        Mode::Plots(a) => match plots::run(&a) {
+            Ok(files) => {
+                for f in files {
+                    println!("{}", f.display());
                 }
                 ExitCode::SUCCESS
             }
             Err(e) => {
-                eprintln!("sgmp-load transport: {e}");
+                eprintln!("sgmp-load plots: {e}");
                 ExitCode::FAILURE
             }
         },

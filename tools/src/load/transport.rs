@@ -926,6 +926,15 @@ fn udp_rtt(mode: Mode, size: usize, dur: Duration, acc: &mut RttAcc) -> io::Resu
     result.map(drop)
 }
 
+/// Raw UDP round trip on 127.0.0.1 (blocking, `size`-byte pings, one echo thread) for
+/// `dur`: the reference the membership modes compare their latencies with, measured in
+/// the same run and under the same load.
+pub fn udp_round_trip(size: usize, dur: Duration) -> io::Result<Latency> {
+    let mut acc = RttAcc::new()?;
+    udp_rtt(Mode::Block, size.max(MIN_SIZE as usize), dur, &mut acc)?;
+    Ok(acc.summary().latency)
+}
+
 /// Reads exactly `buf.len()` bytes; `false` on end of stream, or when `give_up` says so
 /// while nothing arrives.
 fn read_full(s: &mut TcpStream, buf: &mut [u8], give_up: &dyn Fn() -> bool) -> io::Result<bool> {

@@ -1,0 +1,743 @@
+//! Real nodes on 127.0.0.1 for the membership modes: in-process [`Node`]s or `sgmpd`
+//! processes, behind one interface ([`Backend`]) that starts, crashes and removes
+//! members and reports their events with timestamps on one clock.
+//!
+//! * **In-process** ([`InProcess`]): every node is a [`Node`] of this process, bound to
+//!   port 0. One collector thread per node waits on its [`sgmp_membership::node::Subscription`]
+//!   and stamps each event with the time since a shared [`Instant`] as it receives it
+//!   (a thread wake-up after the node published it; the same delay applies to the start
+//!   and the end of every interval). A crash is [`NodeHandle::shutdown`] without a leave:
+//!   the socket closes and the others find out through their failure detector.
+//! * **Processes** ([`Processes`]): every node is an `sgmpd` child (the release binary
+//!   next to the running executable) with an `--event-log`; one reader thread tails every
+//!   log, and times are the logs' `ts_us` (µs since the Unix epoch, taken by the node
+//!   itself). A crash is SIGKILL. Children are killed when the backend is dropped.
+//!
+//! [`Tracker`] folds the events into what the modes need: who installed which view when,
+//! when the mgr submitted each update, and whether the group is stable.
+
+use std::collections::{BTreeSet, HashMap};
+use std::fs::File;
+use std::io::{self, BufRead, BufReader};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{self, Receiver, Sender};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use parking_lot::Mutex;
+use sgmp_membership::node::{unix_micros, NodeConfig, NodeEvent, NodeHandle, NodePhase};
+use sgmp_membership::Node;
+
+/// Set by Ctrl-C (see [`install_ctrlc`]): every mode stops at the next check and
+/// reports what it has.
+static STOP: AtomicBool = AtomicBool::new(false);
+
+/// Installs the Ctrl-C handler that sets the stop flag (once per process; later calls
+/// do nothing).
+pub fn install_ctrlc() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+    });
+}
+
+/// True once Ctrl-C was pressed.
+pub fn stopped() -> bool {
+    STOP.load(Ordering::Relaxed)
+}
+
+/// Failure detector and protocol timing of every node (flags shared by the modes).
+#[derive(Clone, Debug, clap::Args)]
+pub struct Timing {
+    /// Heartbeat interval of the ring detector, ms.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub heartbeat_ms: u64,
+    /// Silence after which a watched member is suspected, ms.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub suspect_ms: u64,
+    /// How long an initiator waits for answers before suspecting the silent, ms.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub protocol_timeout_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            heartbeat_ms: 10,
+            suspect_ms: 60,
+            protocol_timeout_ms: 200,
+        }
+    }
+}
+
+/// How the nodes run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// Threads of this process.
+    InProcess,
+    /// `sgmpd` child processes.
+    Process,
+}
+
+impl BackendKind {
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::InProcess => "in-process",
+            BackendKind::Process => "process",
+        }
+    }
+}
+
+/// What happened at a node.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Ev {
+    /// A view was installed (members as `NAME#INC`, most senior first).
+    View {
+        /// Its version.
+        version: u64,
+        /// Its members.
+        members: Vec<String>,
+    },
+    /// As initiator, the node submitted the update forming `version`.
+    Submitted {
+        /// The version.
+        version: u64,
+    },
+    /// The node stopped being a member (excluded or left).
+    Out,
+    /// Anything else.
+    Other,
+}
+
+/// One event: when (ns on the backend's clock), at which slot, at which process.
+#[derive(Clone, Debug)]
+pub struct Record {
+    /// Nanoseconds since the backend started.
+    pub t_ns: u64,
+    /// The slot (node name `n{slot}`).
+    pub slot: usize,
+    /// The process, `NAME#INC`.
+    pub pid: String,
+    /// What happened.
+    pub ev: Ev,
+}
+
+/// Nodes the modes drive. Slot `i` is node `n{i}`.
+pub trait Backend {
+    /// Starts node `n{slot}` (a new incarnation if it ran before), seeded with `seed`
+    /// (none: it founds the group).
+    fn start(&mut self, slot: usize, seed: Option<SocketAddr>) -> io::Result<()>;
+    /// Crashes node `n{slot}` (no leave); returns the time of the crash.
+    fn crash(&mut self, slot: usize) -> u64;
+    /// The node's UDP address, once known.
+    fn addr(&self, slot: usize) -> Option<SocketAddr>;
+    /// Now, on the clock of [`Record::t_ns`].
+    fn now_ns(&self) -> u64;
+    /// The next event, waiting at most `timeout`.
+    fn recv(&mut self, timeout: Duration) -> Option<Record>;
+}
+
+/// The slot of a process id `n{slot}#inc`.
+pub fn slot_of(pid: &str) -> Option<usize> {
+    pid.strip_prefix('n')?.split('#').next()?.parse().ok()
+}
+
+/// The node name of a process id.
+pub fn name_of(pid: &str) -> &str {
+    pid.split('#').next().unwrap_or(pid)
+}
+
+fn node_config(slot: usize, seed: Option<SocketAddr>, t: &Timing) -> NodeConfig {
+    NodeConfig {
+        id: format!("n{slot}"),
+        listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+        seeds: seed.into_iter().collect(),
+        heartbeat_ms: t.heartbeat_ms,
+        suspect_ms: t.suspect_ms,
+        protocol_timeout_ms: t.protocol_timeout_ms,
+        join_retry_ms: 50,
+        join_timeout_ms: 5000,
+        coldstart_rounds: 1,
+        coldstart_round_ms: 50,
+        max_members: 64,
+        ..NodeConfig::default()
+    }
+}
+
+// ----- in-process ------------------------------------------------------------------
+
+struct InSlot {
+    handle: Arc<NodeHandle>,
+    stop: Arc<AtomicBool>,
+    collector: Option<JoinHandle<()>>,
+}
+
+/// In-process nodes. See the [module docs](self).
+pub struct InProcess {
+    base: Instant,
+    timing: Timing,
+    tx: Sender<Record>,
+    rx: Receiver<Record>,
+    slots: Vec<Option<InSlot>>,
+}
+
+impl InProcess {
+    /// No nodes yet.
+    pub fn new(timing: Timing) -> InProcess {
+        let (tx, rx) = mpsc::channel();
+        InProcess {
+            base: Instant::now(),
+            timing,
+            tx,
+            rx,
+            slots: Vec::new(),
+        }
+    }
+
+    /// The handle of a running node.
+    pub fn handle(&self, slot: usize) -> Option<&NodeHandle> {
+        self.slots.get(slot)?.as_ref().map(|s| &*s.handle)
+    }
+
+    /// Makes node `n{slot}` leave gracefully, in the background (the request goes to
+    /// the mgr at once; the node shuts down once it is delivered). Returns the time.
+    pub fn leave_async(&mut self, slot: usize) -> u64 {
+        let t = self.now_ns();
+        if let Some(mut s) = self.slots.get_mut(slot).and_then(Option::take) {
+            let stop = Arc::clone(&s.stop);
+            let collector = s.collector.take();
+            let h = Arc::clone(&s.handle);
+            drop(s);
+            std::thread::spawn(move || {
+                h.leave(Duration::from_secs(2));
+                h.shutdown();
+                stop.store(true, Ordering::Relaxed);
+                if let Some(c) = collector {
+                    let _ = c.join();
+                }
+            });
+        }
+        t
+    }
+
+    fn stop_slot(&mut self, slot: usize) {
+        if let Some(mut s) = self.slots.get_mut(slot).and_then(Option::take) {
+            s.stop.store(true, Ordering::Relaxed);
+            s.handle.shutdown();
+            if let Some(c) = s.collector.take() {
+                let _ = c.join();
+            }
+        }
+    }
+}
+
+fn convert(ev: NodeEvent) -> (String, Ev) {
+    match ev {
+        NodeEvent::ViewInstalled { me, view } => (
+            me.to_string(),
+            Ev::View {
+                version: view.version,
+                members: view.members.iter().map(|m| m.id.to_string()).collect(),
+            },
+        ),
+        NodeEvent::Submitted { me, version } => (me.to_string(), Ev::Submitted { version }),
+        NodeEvent::Excluded { me, .. } | NodeEvent::Left { me } => (me.to_string(), Ev::Out),
+        NodeEvent::Suspected { me, .. }
+        | NodeEvent::Joined { me, .. }
+        | NodeEvent::Founded { me }
+        | NodeEvent::Reconfiguring { me, .. } => (me.to_string(), Ev::Other),
+        NodeEvent::Rejoining { new, .. } => (new.to_string(), Ev::Other),
+    }
+}
+
+impl Backend for InProcess {
+    fn start(&mut self, slot: usize, seed: Option<SocketAddr>) -> io::Result<()> {
+        self.stop_slot(slot);
+        let handle =
+            Arc::new(Node::start(node_config(slot, seed, &self.timing)).map_err(io::Error::other)?);
+        let sub = handle.subscribe();
+        // The founder may have installed its first view before the subscription.
+        let st = handle.status();
+        if st.view.version > 0 && st.phase == NodePhase::Member {
+            let _ = self.tx.send(Record {
+                t_ns: self.now_ns(),
+                slot,
+                pid: st.me.to_string(),
+                ev: Ev::View {
+                    version: st.view.version,
+                    members: st.view.members.iter().map(|m| m.id.to_string()).collect(),
+                },
+            });
+        }
+        let stop = Arc::new(AtomicBool::new(false));
+        let (tx, base, stop2) = (self.tx.clone(), self.base, Arc::clone(&stop));
+        let collector = std::thread::Builder::new()
+            .name(format!("collect-n{slot}"))
+            .spawn(move || {
+                while !stop2.load(Ordering::Relaxed) {
+                    if let Some(ev) = sub.recv_timeout(Duration::from_millis(50)) {
+                        let t_ns = base.elapsed().as_nanos() as u64;
+                        let (pid, ev) = convert(ev);
+                        if tx
+                            .send(Record {
+                                t_ns,
+                                slot,
+                                pid,
+                                ev,
+                            })
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                }
+            })?;
+        if self.slots.len() <= slot {
+            self.slots.resize_with(slot + 1, || None);
+        }
+        self.slots[slot] = Some(InSlot {
+            handle,
+            stop,
+            collector: Some(collector),
+        });
+        Ok(())
+    }
+
+    fn crash(&mut self, slot: usize) -> u64 {
+        let t = self.now_ns();
+        self.stop_slot(slot);
+        t
+    }
+
+    fn addr(&self, slot: usize) -> Option<SocketAddr> {
+        self.handle(slot).map(NodeHandle::local_addr)
+    }
+
+    fn now_ns(&self) -> u64 {
+        self.base.elapsed().as_nanos() as u64
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Option<Record> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for InProcess {
+    fn drop(&mut self) {
+        for s in self.slots.iter().flatten() {
+            s.stop.store(true, Ordering::Relaxed);
+            // Ask every loop to stop first, then wait for each.
+            let h = Arc::clone(&s.handle);
+            std::thread::spawn(move || h.shutdown());
+        }
+        for i in 0..self.slots.len() {
+            self.stop_slot(i);
+        }
+    }
+}
+
+// ----- sgmpd processes ---------------------------------------------------------------
+
+/// One log being tailed.
+struct Tail {
+    slot: usize,
+    path: PathBuf,
+    reader: Option<BufReader<File>>,
+    partial: String,
+}
+
+/// `sgmpd` children. See the [module docs](self).
+pub struct Processes {
+    exe: PathBuf,
+    dir: PathBuf,
+    timing: Timing,
+    base_us: u64,
+    children: Vec<Option<Child>>,
+    addrs: Arc<Mutex<HashMap<usize, SocketAddr>>>,
+    tails: Arc<Mutex<Vec<Tail>>>,
+    rx: Receiver<Record>,
+    stop: Arc<AtomicBool>,
+    reader: Option<JoinHandle<()>>,
+    lives: u64,
+}
+
+impl Processes {
+    /// Finds `sgmpd` next to the running executable and starts the log reader. Logs go
+    /// to a fresh directory under the system's temporary directory.
+    pub fn new(timing: Timing) -> io::Result<Processes> {
+        let me = std::env::current_exe()?;
+        let dir0 = me.parent().unwrap_or(Path::new("."));
+        let mut exe = dir0.join("sgmpd");
+        if !exe.exists() {
+            // Test binaries live in target/<profile>/deps.
+            exe = dir0.parent().unwrap_or(dir0).join("sgmpd");
+        }
+        if !exe.exists() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotFound,
+                format!(
+                    "no sgmpd next to {} (build it: cargo build --release -p sgmp-tools --bin sgmpd)",
+                    me.display()
+                ),
+            ));
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "sgmp-load-{}-{}",
+            std::process::id(),
+            unix_micros()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let (tx, rx) = mpsc::channel();
+        let tails: Arc<Mutex<Vec<Tail>>> = Arc::new(Mutex::new(Vec::new()));
+        let addrs = Arc::new(Mutex::new(HashMap::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let base_us = unix_micros();
+        let reader = {
+            let (tails, addrs, stop) = (Arc::clone(&tails), Arc::clone(&addrs), Arc::clone(&stop));
+            std::thread::Builder::new()
+                .name("tail-logs".into())
+                .spawn(move || tail_loop(&tails, &addrs, &stop, &tx, base_us))?
+        };
+        Ok(Processes {
+            exe,
+            dir,
+            timing,
+            base_us,
+            children: Vec::new(),
+            addrs,
+            tails,
+            rx,
+            stop,
+            reader: Some(reader),
+            lives: 0,
+        })
+    }
+}
+
+fn tail_loop(
+    tails: &Mutex<Vec<Tail>>,
+    addrs: &Mutex<HashMap<usize, SocketAddr>>,
+    stop: &AtomicBool,
+    tx: &Sender<Record>,
+    base_us: u64,
+) {
+    while !stop.load(Ordering::Relaxed) {
+        {
+            let mut ts = tails.lock();
+            for t in ts.iter_mut() {
+                if t.reader.is_none() {
+                    t.reader = File::open(&t.path).ok().map(BufReader::new);
+                }
+                let Some(r) = &mut t.reader else { continue };
+                loop {
+                    match r.read_line(&mut t.partial) {
+                        Ok(0) | Err(_) => break,
+                        Ok(_) if !t.partial.ends_with('\n') => break,
+                        Ok(_) => {
+                            let line = std::mem::take(&mut t.partial);
+                            if let Some(rec) = parse_line(&line, t.slot, base_us, addrs) {
+                                let _ = tx.send(rec);
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+}
+
+fn parse_line(
+    line: &str,
+    slot: usize,
+    base_us: u64,
+    addrs: &Mutex<HashMap<usize, SocketAddr>>,
+) -> Option<Record> {
+    let v: serde_json::Value = serde_json::from_str(line).ok()?;
+    let ts = v["ts_us"].as_u64()?;
+    let pid = v["node"].as_str()?.to_string();
+    let version = v["version"].as_u64();
+    let ev = match v["kind"].as_str()? {
+        "view" => Ev::View {
+            version: version?,
+            members: v["members"]
+                .as_array()?
+                .iter()
+                .filter_map(|m| m.as_str().map(str::to_string))
+                .collect(),
+        },
+        "submitted" => Ev::Submitted { version: version? },
+        "excluded" | "left" => Ev::Out,
+        "start" => {
+            if let Some(a) = v["addr"].as_str().and_then(|a| a.parse().ok()) {
+                addrs.lock().insert(slot, a);
+            }
+            Ev::Other
+        }
+        _ => Ev::Other,
+    };
+    Some(Record {
+        t_ns: ts.saturating_sub(base_us) * 1000,
+        slot,
+        pid,
+        ev,
+    })
+}
+
+impl Backend for Processes {
+    fn start(&mut self, slot: usize, seed: Option<SocketAddr>) -> io::Result<()> {
+        self.crash(slot);
+        self.lives += 1;
+        let log = self.dir.join(format!("n{slot}-{}.log", self.lives));
+        let t = &self.timing;
+        let mut cmd = Command::new(&self.exe);
+        cmd.arg("--id")
+            .arg(format!("n{slot}"))
+            .args(["--listen", "127.0.0.1:0"])
+            .arg("--event-log")
+            .arg(&log)
+            .arg("--heartbeat-ms")
+            .arg(t.heartbeat_ms.to_string())
+            .arg("--suspect-ms")
+            .arg(t.suspect_ms.to_string())
+            .arg("--protocol-timeout-ms")
+            .arg(t.protocol_timeout_ms.to_string())
+            .args(["--coldstart-rounds", "1", "--coldstart-round-ms", "50"])
+            .env("RUST_LOG", "warn")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        if let Some(s) = seed {
+            cmd.arg("--seeds").arg(s.to_string());
+        }
+        self.addrs.lock().remove(&slot);
+        let child = cmd.spawn()?;
+        if self.children.len() <= slot {
+            self.children.resize_with(slot + 1, || None);
+        }
+        self.children[slot] = Some(child);
+        self.tails.lock().push(Tail {
+            slot,
+            path: log,
+            reader: None,
+            partial: String::new(),
+        });
+        Ok(())
+    }
+
+    fn crash(&mut self, slot: usize) -> u64 {
+        let t = self.now_ns();
+        if let Some(mut c) = self.children.get_mut(slot).and_then(Option::take) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        t
+    }
+
+    fn addr(&self, slot: usize) -> Option<SocketAddr> {
+        self.addrs.lock().get(&slot).copied()
+    }
+
+    fn now_ns(&self) -> u64 {
+        unix_micros().saturating_sub(self.base_us) * 1000
+    }
+
+    fn recv(&mut self, timeout: Duration) -> Option<Record> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+}
+
+impl Drop for Processes {
+    fn drop(&mut self) {
+        for c in self.children.iter_mut().flatten() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(r) = self.reader.take() {
+            let _ = r.join();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Starts the backend of `kind`.
+pub fn backend(kind: BackendKind, timing: Timing) -> io::Result<Box<dyn Backend>> {
+    Ok(match kind {
+        BackendKind::InProcess => Box::new(InProcess::new(timing)),
+        BackendKind::Process => Box::new(Processes::new(timing)?),
+    })
+}
+
+// ----- what the events say -------------------------------------------------------------
+
+/// The events folded: installs per version, submits, each slot's latest view.
+#[derive(Debug, Default)]
+pub struct Tracker {
+    /// version → pid → when it installed that version.
+    pub installs: HashMap<u64, HashMap<String, u64>>,
+    /// version → its members.
+    pub members: HashMap<u64, Vec<String>>,
+    /// version → when the update forming it was first submitted.
+    pub submitted: HashMap<u64, u64>,
+    /// slot → (pid, latest version, its size), for slots that are members.
+    pub latest: HashMap<usize, (String, u64, usize)>,
+    /// pid → the first view it installed, and when.
+    pub first_view: HashMap<String, (u64, u64)>,
+}
+
+impl Tracker {
+    /// Folds one event in.
+    pub fn add(&mut self, r: Record) {
+        match r.ev {
+            Ev::View { version, members } => {
+                self.installs
+                    .entry(version)
+                    .or_default()
+                    .entry(r.pid.clone())
+                    .or_insert(r.t_ns);
+                self.first_view
+                    .entry(r.pid.clone())
+                    .or_insert((version, r.t_ns));
+                let newer = match self.latest.get(&r.slot) {
+                    Some((p, v, _)) => *p != r.pid || *v < version,
+                    None => true,
+                };
+                if newer {
+                    self.latest
+                        .insert(r.slot, (r.pid.clone(), version, members.len()));
+                }
+                self.members.entry(version).or_insert(members);
+            }
+            Ev::Submitted { version } => {
+                self.submitted.entry(version).or_insert(r.t_ns);
+            }
+            Ev::Out => {
+                if self
+                    .latest
+                    .get(&r.slot)
+                    .is_some_and(|(p, _, _)| *p == r.pid)
+                {
+                    self.latest.remove(&r.slot);
+                }
+            }
+            Ev::Other => {}
+        }
+    }
+
+    /// Drains every event the backend has for at most `wait`.
+    pub fn pump(&mut self, b: &mut dyn Backend, wait: Duration) {
+        if let Some(r) = b.recv(wait) {
+            self.add(r);
+            while let Some(r) = b.recv(Duration::ZERO) {
+                self.add(r);
+            }
+        }
+    }
+
+    /// The common version if every slot of `live` is a member of one view with exactly
+    /// `live.len()` members.
+    pub fn stable(&self, live: &BTreeSet<usize>) -> Option<u64> {
+        let mut version = None;
+        for s in live {
+            let (_, v, n) = self.latest.get(s)?;
+            if *n != live.len() || version.is_some_and(|x| x != *v) {
+                return None;
+            }
+            version = Some(*v);
+        }
+        version
+    }
+
+    /// When every member of view `version` had installed it (the last install), if all
+    /// have.
+    pub fn all_installed(&self, version: u64) -> Option<u64> {
+        let members = self.members.get(&version)?;
+        let inst = self.installs.get(&version)?;
+        let mut last = 0;
+        for m in members {
+            last = last.max(*inst.get(m)?);
+        }
+        Some(last)
+    }
+
+    /// The first version above `after` whose view satisfies `pred`.
+    pub fn first_version(&self, after: u64, pred: impl Fn(&[String]) -> bool) -> Option<u64> {
+        let mut vs: Vec<u64> = self
+            .members
+            .keys()
+            .copied()
+            .filter(|v| *v > after)
+            .collect();
+        vs.sort_unstable();
+        vs.into_iter().find(|v| pred(&self.members[v]))
+    }
+
+    /// The mgr (most senior member) of the latest view some slot of `live` installed.
+    pub fn mgr_slot(&self, live: &BTreeSet<usize>) -> Option<usize> {
+        let v = live
+            .iter()
+            .filter_map(|s| self.latest.get(s))
+            .map(|l| l.1)
+            .max()?;
+        self.members.get(&v)?.first().and_then(|p| slot_of(p))
+    }
+}
+
+/// Pumps events until `cond` holds, Ctrl-C, or `timeout`; returns whether it held.
+pub fn wait_for(
+    b: &mut dyn Backend,
+    t: &mut Tracker,
+    timeout: Duration,
+    mut cond: impl FnMut(&Tracker) -> bool,
+) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if cond(t) {
+            return true;
+        }
+        if stopped() || Instant::now() >= end {
+            return false;
+        }
+        t.pump(b, Duration::from_millis(5));
+    }
+}
+
+/// Starts `n` nodes (n0 founds, the others join through it) and waits until they share
+/// one view of `n` members. Returns the live slots.
+pub fn form_group(
+    b: &mut dyn Backend,
+    t: &mut Tracker,
+    n: usize,
+    timeout: Duration,
+) -> io::Result<BTreeSet<usize>> {
+    let end = Instant::now() + timeout;
+    b.start(0, None)?;
+    let founded = wait_for(b, t, timeout, |t| t.latest.contains_key(&0));
+    let Some(seed) = b.addr(0).filter(|_| founded) else {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "n0 did not found the group",
+        ));
+    };
+    for i in 1..n {
+        b.start(i, Some(seed))?;
+    }
+    let live: BTreeSet<usize> = (0..n).collect();
+    let left = end.saturating_duration_since(Instant::now());
+    if !wait_for(b, t, left, |t| t.stable(&live).is_some()) {
+        return Err(io::Error::new(
+            io::ErrorKind::TimedOut,
+            format!(
+                "the {n} nodes did not form one view in {timeout:?} ({} members)",
+                t.latest.len()
+            ),
+        ));
+    }
+    Ok(live)
+}

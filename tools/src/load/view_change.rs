@@ -1,0 +1,430 @@
+//! `sgmp-load view-change`: crash and re-add members of a group of N real nodes on
+//! 127.0.0.1 and time every view change.
+//!
+//! The group forms first (n0 founds it, the others join through n0), then the raw UDP
+//! round trip is measured for `--rtt-seconds` with the nodes running (the reference of
+//! the ratio, taken under the same load). Then each round:
+//!
+//! 1. **crash**: a random member other than the mgr is crashed (in-process: shutdown
+//!    without leave; processes: SIGKILL). The others detect it (ring detector,
+//!    `--suspect-ms`), the mgr submits the update removing it, and every remaining
+//!    member installs the new view.
+//! 2. **re-add**: a new incarnation of the same node starts, seeded with the mgr's
+//!    address, and joins; every member installs the view that adds it.
+//!
+//! Figures per view change (HDR histograms):
+//!
+//! * **commit latency** of a removal: from the mgr's `Submitted` (its decision, §3 mgr
+//!   task) to the last install of that view by any of its members: M-sub, acks, M-com,
+//!   i.e. 1.5 round trips of the protocol. This is `commit_*` and the figure the target
+//!   (≤ 2 × the UDP round trip at N = 5) is about;
+//! * **join commit latency**: the same for the update adding the new incarnation, which
+//!   also pays the State-Xfer handshake with the joiner (one more round trip);
+//! * **crash to view**: from the crash to the last install (detection included);
+//! * **join**: from starting the new node to its first view (discovery included).
+//!
+//! Every wait is bounded (`--round-timeout-ms`); a round that does not complete is
+//! counted in `rounds_failed` and the group is given time to settle. Ctrl-C stops the
+//! run and prints the partial summary.
+
+use std::collections::BTreeSet;
+use std::io;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use indicatif::{ProgressBar, ProgressStyle};
+use rand::seq::IteratorRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+
+use super::cluster::{self, name_of, stopped, wait_for, BackendKind, Timing, Tracker};
+use super::report::{cell, ratio, Figures, Latency};
+use super::transport::udp_round_trip;
+
+/// Commit latency p50 over the UDP round trip p50, at most (target at N = 5, reported).
+pub const TARGET_COMMIT_VS_RTT: f64 = 2.0;
+
+/// Flags of `sgmp-load view-change`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ViewChangeArgs {
+    /// Members of the group.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(3..=63))]
+    pub nodes: u64,
+    /// Rounds (each a crash and a re-add: two view changes).
+    #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub rounds: u64,
+    /// How the nodes run.
+    #[arg(long, value_enum, default_value_t = BackendKind::InProcess)]
+    pub backend: BackendKind,
+    /// Failure detector and protocol timing.
+    #[command(flatten)]
+    pub timing: Timing,
+    /// Length of the raw UDP round-trip measurement, s.
+    #[arg(long, default_value_t = 1.0)]
+    pub rtt_seconds: f64,
+    /// Longest wait for one view change, ms.
+    #[arg(long, default_value_t = 10_000)]
+    pub round_timeout_ms: u64,
+    /// Seed of the choice of victims.
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+    /// Print exactly one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Latency histograms (ns) and raw samples (µs) of one figure.
+#[derive(Clone, Debug)]
+pub struct Series {
+    hist: Histogram<u64>,
+    samples_us: Vec<f64>,
+}
+
+impl Series {
+    /// Empty.
+    pub fn new() -> Series {
+        Series {
+            hist: Histogram::new_with_bounds(1, 3_600_000_000_000, 3).expect("bounds"),
+            samples_us: Vec::new(),
+        }
+    }
+    /// Records `ns`.
+    pub fn record(&mut self, ns: u64) {
+        self.hist.saturating_record(ns.max(1));
+        if self.samples_us.len() < 100_000 {
+            self.samples_us.push(ns as f64 / 1000.0);
+        }
+    }
+    /// Percentiles.
+    pub fn latency(&self) -> Latency {
+        Latency::from_histogram(&self.hist)
+    }
+    /// The samples, µs, in recording order.
+    pub fn samples_us(&self) -> &[f64] {
+        &self.samples_us
+    }
+}
+
+impl Default for Series {
+    fn default() -> Self {
+        Series::new()
+    }
+}
+
+/// What a run measured.
+#[derive(Clone, Debug)]
+pub struct ViewChangeReport {
+    /// Flags of the run.
+    pub args: ViewChangeArgs,
+    /// Raw UDP round trip measured in the run.
+    pub udp_rtt: Latency,
+    /// Commit latency of removals.
+    pub commit: Series,
+    /// Commit latency of additions (with the State-Xfer handshake).
+    pub join_commit: Series,
+    /// Crash to the last install.
+    pub crash_to_view: Series,
+    /// New node start to its first view.
+    pub join: Series,
+    /// Rounds completed.
+    pub rounds_done: u64,
+    /// Rounds that timed out.
+    pub rounds_failed: u64,
+    /// Stopped by Ctrl-C.
+    pub interrupted: bool,
+    /// Time to form the group, s.
+    pub form_s: f64,
+    /// Whole run, s.
+    pub elapsed_s: f64,
+}
+
+/// A progress bar on stderr (hidden when stderr is not a terminal).
+pub fn progress(len: u64, what: &str) -> ProgressBar {
+    let pb = ProgressBar::new(len);
+    if let Ok(style) = ProgressStyle::with_template(&format!(
+        "{what} {{bar:40}} {{pos}}/{{len}} [{{elapsed_precise}}, eta {{eta}}] {{msg}}"
+    )) {
+        pb.set_style(style);
+    }
+    pb
+}
+
+/// Runs the mode.
+pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
+    let started = Instant::now();
+    let n = args.nodes as usize;
+    let mut b = cluster::backend(args.backend, args.timing.clone())?;
+    let b = &mut *b;
+    let mut t = Tracker::default();
+    let form_timeout = Duration::from_secs(30 + n as u64);
+    let mut live = cluster::form_group(b, &mut t, n, form_timeout)?;
+    let form_s = started.elapsed().as_secs_f64();
+    let udp_rtt = udp_round_trip(64, Duration::from_secs_f64(args.rtt_seconds.max(0.05)))?;
+    let mut rep = ViewChangeReport {
+        args: args.clone(),
+        udp_rtt,
+        commit: Series::new(),
+        join_commit: Series::new(),
+        crash_to_view: Series::new(),
+        join: Series::new(),
+        rounds_done: 0,
+        rounds_failed: 0,
+        interrupted: false,
+        form_s,
+        elapsed_s: 0.0,
+    };
+    let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
+    let round_timeout = Duration::from_millis(args.round_timeout_ms.max(100));
+    let pb = progress(args.rounds, "view-change");
+    for _ in 0..args.rounds {
+        if stopped() {
+            break;
+        }
+        if !round(b, &mut t, &mut live, &mut rng, round_timeout, &mut rep)? {
+            rep.rounds_failed += 1;
+            // Let the group settle (false suspicions, rejoins) before the next round.
+            let settle = round_timeout * 3;
+            if !wait_for(b, &mut t, settle, |t| t.stable(&live).is_some()) && !stopped() {
+                pb.finish_and_clear();
+                return Err(io::Error::new(
+                    io::ErrorKind::TimedOut,
+                    "the group did not settle after a failed round",
+                ));
+            }
+        } else {
+            rep.rounds_done += 1;
+        }
+        pb.inc(1);
+        let c = rep.commit.latency();
+        pb.set_message(format!("commit p50 {} µs", cell(c.p50_us, 0)));
+    }
+    pb.finish_and_clear();
+    rep.interrupted = stopped();
+    rep.elapsed_s = started.elapsed().as_secs_f64();
+    Ok(rep)
+}
+
+/// One crash and one re-add. False if a wait timed out (or Ctrl-C).
+fn round(
+    b: &mut dyn cluster::Backend,
+    t: &mut Tracker,
+    live: &mut BTreeSet<usize>,
+    rng: &mut ChaCha8Rng,
+    timeout: Duration,
+    rep: &mut ViewChangeReport,
+) -> io::Result<bool> {
+    if !wait_for(b, t, timeout, |t| t.stable(live).is_some()) {
+        return Ok(false);
+    }
+    let Some(v) = t.stable(live) else {
+        return Ok(false);
+    };
+    let Some(mgr) = t.mgr_slot(live) else {
+        return Ok(false);
+    };
+    let Some(victim) = live.iter().copied().filter(|&s| s != mgr).choose(rng) else {
+        return Ok(false);
+    };
+    let victim_pid = t.latest[&victim].0.clone();
+    let seed = b.addr(mgr);
+    // Crash.
+    let t_crash = b.crash(victim);
+    live.remove(&victim);
+    let mut removed_at = None;
+    let ok = wait_for(b, t, timeout, |t| {
+        let Some(w) = t.first_version(v, |m| !m.contains(&victim_pid)) else {
+            return false;
+        };
+        removed_at = t.all_installed(w).map(|last| (w, last));
+        removed_at.is_some()
+    });
+    let Some((w, last)) = removed_at.filter(|_| ok) else {
+        // Start the node again anyway, so the group keeps its size.
+        b.start(victim, seed)?;
+        live.insert(victim);
+        return Ok(false);
+    };
+    rep.crash_to_view.record(last.saturating_sub(t_crash));
+    if let Some(&ts) = t.submitted.get(&w) {
+        rep.commit.record(last.saturating_sub(ts));
+    }
+    // Re-add: a new incarnation of the same node.
+    let name = format!("n{victim}");
+    let t_start = b.now_ns();
+    b.start(victim, seed)?;
+    live.insert(victim);
+    let mut added_at = None;
+    let ok = wait_for(b, t, timeout, |t| {
+        let Some(x) = t.first_version(w, |m| m.iter().any(|p| name_of(p) == name)) else {
+            return false;
+        };
+        added_at = t.all_installed(x).map(|last| (x, last));
+        added_at.is_some()
+    });
+    let Some((x, last)) = added_at.filter(|_| ok) else {
+        return Ok(false);
+    };
+    if let Some(&ts) = t.submitted.get(&x) {
+        rep.join_commit.record(last.saturating_sub(ts));
+    }
+    let joiner = t.members[&x]
+        .iter()
+        .find(|p| name_of(p) == name)
+        .and_then(|p| t.first_view.get(p));
+    if let Some(&(_, tv)) = joiner {
+        rep.join.record(tv.saturating_sub(t_start));
+    }
+    Ok(true)
+}
+
+/// Adds a latency's percentiles as `{key}_{p50,p99,max,mean}_{unit}` and
+/// `{key}_samples`; `scale` divides µs (1 for µs, 1000 for ms).
+pub fn put_latency(f: &mut Figures, key: &str, l: &Latency, unit: &str, scale: f64) {
+    f.float(format!("{key}_p50_{unit}"), l.p50_us / scale);
+    f.float(format!("{key}_p99_{unit}"), l.p99_us / scale);
+    f.float(format!("{key}_max_{unit}"), l.max_us / scale);
+    f.float(format!("{key}_mean_{unit}"), l.mean_us / scale);
+    f.int(format!("{key}_samples"), l.samples);
+}
+
+impl ViewChangeReport {
+    /// Commit p50 over UDP round-trip p50.
+    pub fn ratio_commit_to_rtt(&self) -> f64 {
+        ratio(self.commit.latency().p50_us, self.udp_rtt.p50_us)
+    }
+
+    /// The figures (one flat JSON object).
+    pub fn figures(&self) -> Figures {
+        let mut f = Figures::new();
+        f.text("mode", "view-change");
+        f.text("backend", self.args.backend.name());
+        f.int("nodes", self.args.nodes);
+        f.int("rounds", self.args.rounds);
+        f.int("rounds_done", self.rounds_done);
+        f.int("rounds_failed", self.rounds_failed);
+        f.flag("interrupted", self.interrupted);
+        f.int("heartbeat_ms", self.args.timing.heartbeat_ms);
+        f.int("suspect_ms", self.args.timing.suspect_ms);
+        f.int("protocol_timeout_ms", self.args.timing.protocol_timeout_ms);
+        put_latency(&mut f, "udp_rtt", &self.udp_rtt, "us", 1.0);
+        put_latency(&mut f, "commit", &self.commit.latency(), "us", 1.0);
+        put_latency(
+            &mut f,
+            "join_commit",
+            &self.join_commit.latency(),
+            "us",
+            1.0,
+        );
+        put_latency(
+            &mut f,
+            "crash_to_view",
+            &self.crash_to_view.latency(),
+            "ms",
+            1000.0,
+        );
+        put_latency(&mut f, "join", &self.join.latency(), "ms", 1000.0);
+        let r = self.ratio_commit_to_rtt();
+        f.float("ratio_commit_to_rtt", r);
+        f.float(
+            "ratio_commit_p99_to_rtt",
+            ratio(self.commit.latency().p99_us, self.udp_rtt.p50_us),
+        );
+        f.float(
+            "ratio_join_commit_to_rtt",
+            ratio(self.join_commit.latency().p50_us, self.udp_rtt.p50_us),
+        );
+        f.float("target_ratio_commit_to_rtt", TARGET_COMMIT_VS_RTT);
+        f.flag(
+            "target_commit_met",
+            r.is_finite() && r <= TARGET_COMMIT_VS_RTT,
+        );
+        f.float("form_s", self.form_s);
+        f.float("elapsed_s", self.elapsed_s);
+        f.int(
+            "cores",
+            std::thread::available_parallelism().map_or(0, |n| n.get() as u64),
+        );
+        let round = |v: &[f64]| -> serde_json::Value {
+            v.iter().map(|x| (x * 10.0).round() / 10.0).collect()
+        };
+        f.set("commit_samples_us", round(self.commit.samples_us()));
+        f.set(
+            "join_commit_samples_us",
+            round(self.join_commit.samples_us()),
+        );
+        f
+    }
+
+    /// A human table.
+    pub fn table(&self) -> String {
+        let mut s = format!(
+            "sgmp-load view-change: {} nodes ({}), heartbeat {} ms, suspect {} ms, protocol timeout {} ms\n\
+             {} of {} rounds done, {} failed{}; group formed in {:.2} s, run {:.1} s\n\n",
+            self.args.nodes,
+            self.args.backend.name(),
+            self.args.timing.heartbeat_ms,
+            self.args.timing.suspect_ms,
+            self.args.timing.protocol_timeout_ms,
+            self.rounds_done,
+            self.args.rounds,
+            self.rounds_failed,
+            if self.interrupted { " (interrupted)" } else { "" },
+            self.form_s,
+            self.elapsed_s,
+        );
+        s.push_str(&format!(
+            "{:<44} {:>10} {:>10} {:>10} {:>8}\n",
+            "figure", "p50", "p99", "max", "samples"
+        ));
+        let row = |s: &mut String, name: &str, l: &Latency, unit: &str, scale: f64| {
+            s.push_str(&format!(
+                "{:<44} {:>10} {:>10} {:>10} {:>8}\n",
+                format!("{name} ({unit})"),
+                cell(l.p50_us / scale, 1),
+                cell(l.p99_us / scale, 1),
+                cell(l.max_us / scale, 1),
+                l.samples
+            ))
+        };
+        row(&mut s, "raw UDP round trip", &self.udp_rtt, "µs", 1.0);
+        row(
+            &mut s,
+            "commit, removal: submit → last install",
+            &self.commit.latency(),
+            "µs",
+            1.0,
+        );
+        row(
+            &mut s,
+            "commit, addition (with State-Xfer)",
+            &self.join_commit.latency(),
+            "µs",
+            1.0,
+        );
+        row(
+            &mut s,
+            "crash → last install",
+            &self.crash_to_view.latency(),
+            "ms",
+            1000.0,
+        );
+        row(
+            &mut s,
+            "join: start → first view",
+            &self.join.latency(),
+            "ms",
+            1000.0,
+        );
+        let r = self.ratio_commit_to_rtt();
+        s.push_str(&format!(
+            "\ncommit p50 / UDP round trip p50 = {} (target ≤ {TARGET_COMMIT_VS_RTT} at N = 5: {})\n",
+            cell(r, 2),
+            if r.is_finite() && r <= TARGET_COMMIT_VS_RTT {
+                "met"
+            } else {
+                "missed"
+            }
+        ));
+        s
+    }
+}

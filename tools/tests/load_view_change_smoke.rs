@@ -1,0 +1,64 @@
+//! `sgmp-load view-change --nodes 3 --rounds 3 --json` (in-process nodes on 127.0.0.1)
+//! forms a group, crashes and re-adds members, stops on its own within the time bound
+//! and prints one JSON object with the documented keys. The figures themselves are not
+//! checked: this machine may be anything.
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+#[test]
+fn view_change_json_has_the_keys() {
+    let start = Instant::now();
+    let out = Command::new(env!("CARGO_BIN_EXE_sgmp-load"))
+        .args([
+            "view-change",
+            "--nodes",
+            "3",
+            "--rounds",
+            "3",
+            "--rtt-seconds",
+            "0.2",
+            "--json",
+        ])
+        .output()
+        .expect("run sgmp-load");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        start.elapsed() < Duration::from_secs(30),
+        "{:?}",
+        start.elapsed()
+    );
+    let text = String::from_utf8(out.stdout).expect("utf-8");
+    assert_eq!(text.trim().lines().count(), 1, "exactly one line: {text}");
+    let v: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
+    let obj = v.as_object().expect("an object");
+    for k in [
+        "udp_rtt_p50_us",
+        "commit_p50_us",
+        "commit_p99_us",
+        "crash_to_view_p50_ms",
+        "ratio_commit_to_rtt",
+        "join_p50_ms",
+    ] {
+        let x = obj.get(k).unwrap_or_else(|| panic!("missing {k}: {text}"));
+        assert!(x.as_f64().is_some_and(|x| x > 0.0), "{k} = {x}");
+    }
+    assert_eq!(obj["rounds_done"].as_u64(), Some(3), "{text}");
+    assert_eq!(obj["nodes"].as_u64(), Some(3));
+}
+
+#[test]
+fn counts_match_the_closed_forms() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sgmp-load"))
+        .args(["counts", "--nodes", "3,9", "--max-y", "3", "--json"])
+        .output()
+        .expect("run sgmp-load");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    assert_eq!(v["all_match"], true, "{v}");
+    assert_eq!(v["rows"].as_array().map(Vec::len), Some(6));
+}
