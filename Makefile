@@ -54,8 +54,32 @@ header:
 sim:
 	$(CARGO) run --release -p sgmp-tools --bin sgmp-sim -- --seeds $(SIM_SEEDS) --nodes 5 --json
 
+# Every figure of BENCHMARKS.md and the plots in docs/bench/ (JSON reports there too),
+# bounded to about ten minutes: criterion benches with short settings, the allocation
+# report, then sgmp-load transport, view-change for N in BENCH_NODES, join, churn, counts,
+# and the SVG plots.
+BENCH_OUT ?= docs/bench
+BENCH_NODES ?= 3 5 9 17 33 63
+BENCH_ROUNDS ?= 40
+SGMP_LOAD := target/release/sgmp-load
 bench:
-	$(CARGO) bench -p sgmp-benches
+	$(CARGO) build --release -p sgmp-tools --bin sgmp-load --bin sgmpd
+	mkdir -p $(BENCH_OUT)
+	$(CARGO) bench -p sgmp-benches --bench engine --bench transport -- --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10
+	$(CARGO) bench -p sgmp-benches --bench alloc
+	$(CARGO) bench -p sgmp-benches --bench alloc -- --json > $(BENCH_OUT)/alloc.json
+	timeout 120 $(SGMP_LOAD) transport --seconds 10 --json > $(BENCH_OUT)/transport.json
+	for n in $(BENCH_NODES); do \
+	  timeout 300 $(SGMP_LOAD) view-change --nodes $$n --rounds $(BENCH_ROUNDS) --json \
+	    > $(BENCH_OUT)/view_change_$$n.json || exit 1; \
+	done
+	timeout 300 $(SGMP_LOAD) view-change --nodes 5 --rounds $(BENCH_ROUNDS) --backend process --json \
+	  > $(BENCH_OUT)/view_change_process_5.json
+	timeout 300 $(SGMP_LOAD) join --nodes 5 --rounds 50 --json > $(BENCH_OUT)/join.json
+	timeout 120 $(SGMP_LOAD) churn --nodes 41 --churners 20 --seconds 5 --json > $(BENCH_OUT)/churn.json
+	timeout 300 $(SGMP_LOAD) counts --json > $(BENCH_OUT)/counts.json
+	$(SGMP_LOAD) plots --from $(BENCH_OUT)/view_change_[0-9]*.json $(BENCH_OUT)/counts.json \
+	  $(BENCH_OUT)/churn.json --out $(BENCH_OUT)
 
 clean:
 	$(CARGO) clean

@@ -132,6 +132,8 @@ pub struct ViewChangeReport {
     pub rounds_failed: u64,
     /// Stopped by Ctrl-C.
     pub interrupted: bool,
+    /// Stopped early: the group did not settle after a failed round.
+    pub gave_up: bool,
     /// Time to form the group, s.
     pub form_s: f64,
     /// Whole run, s.
@@ -170,6 +172,7 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
         rounds_done: 0,
         rounds_failed: 0,
         interrupted: false,
+        gave_up: false,
         form_s,
         elapsed_s: 0.0,
     };
@@ -185,11 +188,13 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
             // Let the group settle (false suspicions, rejoins) before the next round.
             let settle = round_timeout * 3;
             if !wait_for(b, &mut t, settle, |t| t.stable(&live).is_some()) && !stopped() {
-                pb.finish_and_clear();
-                return Err(io::Error::new(
-                    io::ErrorKind::TimedOut,
-                    "the group did not settle after a failed round",
-                ));
+                // Report what was measured; the run cannot go on (e.g. the group
+                // excluded itself, docs/PROTOCOL.md D15).
+                pb.suspend(|| {
+                    eprintln!("sgmp-load view-change: the group did not settle after a failed round; stopping")
+                });
+                rep.gave_up = true;
+                break;
             }
         } else {
             rep.rounds_done += 1;
@@ -303,6 +308,7 @@ impl ViewChangeReport {
         f.int("rounds_done", self.rounds_done);
         f.int("rounds_failed", self.rounds_failed);
         f.flag("interrupted", self.interrupted);
+        f.flag("gave_up", self.gave_up);
         f.int("heartbeat_ms", self.args.timing.heartbeat_ms);
         f.int("suspect_ms", self.args.timing.suspect_ms);
         f.int("protocol_timeout_ms", self.args.timing.protocol_timeout_ms);
@@ -368,7 +374,13 @@ impl ViewChangeReport {
             self.rounds_done,
             self.args.rounds,
             self.rounds_failed,
-            if self.interrupted { " (interrupted)" } else { "" },
+            if self.interrupted {
+                " (interrupted)"
+            } else if self.gave_up {
+                " (stopped: the group did not settle)"
+            } else {
+                ""
+            },
             self.form_s,
             self.elapsed_s,
         );
