@@ -29,7 +29,10 @@
 //!
 //! `cargo bench -p sgmp-benches --bench vs_foca -- [--nodes N] [--rounds R] [--json]
 //!  [--heartbeat-ms H] [--suspect-ms T] [--protocol-timeout-ms P] [--quiet-ms Q]
-//!  [--tail-ms L] [--only sgmp|foca] [--scenario member|mgr]`
+//!  [--tail-ms L] [--foca-gossip-ms G] [--only sgmp|foca] [--scenario member|mgr]`
+//!
+//! `--foca-gossip-ms G` turns on foca's periodic gossip (every G ms to 3 members, as
+//! `Config::new_lan()` does with G = 200) on top of pure SWIM.
 
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
@@ -64,6 +67,8 @@ struct Args {
     protocol_timeout_ms: u64,
     quiet_ms: u64,
     tail_ms: u64,
+    /// foca's periodic gossip (to 3 members) every this many ms; 0: off (pure SWIM).
+    foca_gossip_ms: u64,
     only: Option<Proto>,
     scenario: Option<Scenario>,
 }
@@ -103,7 +108,7 @@ impl Scenario {
 fn usage() -> ! {
     eprintln!(
         "usage: vs_foca [--nodes N] [--rounds R] [--json] [--heartbeat-ms H] [--suspect-ms T] \
-         [--protocol-timeout-ms P] [--quiet-ms Q] [--tail-ms L] [--only sgmp|foca] \
+         [--protocol-timeout-ms P] [--quiet-ms Q] [--tail-ms L] [--foca-gossip-ms G] [--only sgmp|foca] \
          [--scenario member|mgr]"
     );
     std::process::exit(2)
@@ -119,6 +124,7 @@ fn parse_args() -> Args {
         protocol_timeout_ms: 500,
         quiet_ms: 1000,
         tail_ms: 300,
+        foca_gossip_ms: 0,
         only: None,
         scenario: None,
     };
@@ -140,6 +146,7 @@ fn parse_args() -> Args {
             "--protocol-timeout-ms" => a.protocol_timeout_ms = num("--protocol-timeout-ms"),
             "--quiet-ms" => a.quiet_ms = num("--quiet-ms"),
             "--tail-ms" => a.tail_ms = num("--tail-ms"),
+            "--foca-gossip-ms" => a.foca_gossip_ms = num("--foca-gossip-ms"),
             "--only" => {
                 a.only = Some(match it.next().as_deref() {
                     Some("sgmp") => Proto::Sgmp,
@@ -357,6 +364,12 @@ fn foca_config(a: &Args) -> Config {
     c.suspect_to_down_after = Duration::from_millis(a.suspect_ms - a.heartbeat_ms);
     c.num_indirect_probes = NonZeroUsize::new(3).unwrap();
     c.max_transmissions = NonZeroU8::new(10).unwrap();
+    if a.foca_gossip_ms > 0 {
+        c.periodic_gossip = Some(foca::PeriodicParams {
+            frequency: Duration::from_millis(a.foca_gossip_ms),
+            num_members: NonZeroUsize::new(3).unwrap(),
+        });
+    }
     c
 }
 
@@ -629,8 +642,8 @@ fn summarize(
 
 fn print_table(a: &Args, sums: &[Summary]) {
     println!(
-        "N = {}, rounds = {}, H = {} ms, T = {} ms, sgmp protocol timeout = {} ms, quiet window = {} ms, tail = {} ms",
-        a.nodes, a.rounds, a.heartbeat_ms, a.suspect_ms, a.protocol_timeout_ms, a.quiet_ms, a.tail_ms
+        "N = {}, rounds = {}, H = {} ms, T = {} ms, sgmp protocol timeout = {} ms, quiet window = {} ms, tail = {} ms, foca periodic gossip = {} ms (0: off)",
+        a.nodes, a.rounds, a.heartbeat_ms, a.suspect_ms, a.protocol_timeout_ms, a.quiet_ms, a.tail_ms, a.foca_gossip_ms
     );
     println!();
     println!("| protocol | crash of | ok/rounds | first removal p50 / max (ms) | all removed p50 / max (ms) | msgs raw p50 / max | msgs net p50 / max | bytes raw p50 / max | bytes net p50 / max | sgmp protocol msgs p50 / max | baseline msgs/s, bytes/s (p50) | window p50 (ms) |");
@@ -684,7 +697,7 @@ fn print_json(a: &Args, sums: &[Summary]) {
             )
         };
         println!(
-            "{{\"protocol\":\"{}\",\"scenario\":\"{}\",\"nodes\":{},\"rounds\":{},\"ok\":{},\"failed\":{},\"heartbeat_ms\":{},\"suspect_ms\":{},\"protocol_timeout_ms\":{},\"quiet_ms\":{},\"tail_ms\":{},\"first_removal_ms\":{},\"all_removed_ms\":{},\"msgs_raw\":{},\"msgs_net\":{},\"bytes_raw\":{},\"bytes_net\":{},\"baseline_msgs_per_s\":{},\"baseline_bytes_per_s\":{},\"window_ms\":{},\"views_per_failure\":{},\"sgmp_protocol_msgs\":{}}}",
+            "{{\"protocol\":\"{}\",\"scenario\":\"{}\",\"nodes\":{},\"rounds\":{},\"ok\":{},\"failed\":{},\"heartbeat_ms\":{},\"suspect_ms\":{},\"protocol_timeout_ms\":{},\"quiet_ms\":{},\"tail_ms\":{},\"foca_gossip_ms\":{},\"first_removal_ms\":{},\"all_removed_ms\":{},\"msgs_raw\":{},\"msgs_net\":{},\"bytes_raw\":{},\"bytes_net\":{},\"baseline_msgs_per_s\":{},\"baseline_bytes_per_s\":{},\"window_ms\":{},\"views_per_failure\":{},\"sgmp_protocol_msgs\":{}}}",
             s.proto.name(),
             s.scenario.name(),
             a.nodes,
@@ -696,6 +709,7 @@ fn print_json(a: &Args, sums: &[Summary]) {
             a.protocol_timeout_ms,
             a.quiet_ms,
             a.tail_ms,
+            a.foca_gossip_ms,
             stat(&s.first),
             stat(&s.all),
             stat(&s.raw_msgs),
