@@ -184,6 +184,9 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
             break;
         }
         if !round(b, &mut t, &mut live, &mut rng, round_timeout, &mut rep)? {
+            if stopped() {
+                break; // interrupted, not failed
+            }
             rep.rounds_failed += 1;
             // Let the group settle (false suspicions, rejoins) before the next round.
             let settle = round_timeout * 3;
