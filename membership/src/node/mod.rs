@@ -768,6 +768,11 @@ impl Runtime {
             tracing::warn!(node = %self.me, "join timed out; trying again");
             self.new_incarnation(now);
         }
+        // Send first, then publish events: the datagrams of this step leave before
+        // subscribers and the event log are woken (halves commit latency, BENCHMARKS.md
+        // §3). Disconnects still happen before the next delivery is handled.
+        self.flush_transmits();
+        self.driver.flush();
         self.pump_events(now);
         self.flush_transmits();
         if let Some((until, _)) = &self.leaving {
