@@ -196,7 +196,7 @@ impl Engine {
             return;
         }
         let mut u = std::mem::take(&mut self.scratch);
-        self.get_update(&mut u);
+        self.get_update(now, &mut u);
         if !u.is_empty() {
             self.init.sub.copy_from(&u);
             self.submit(now);
@@ -206,8 +206,33 @@ impl Engine {
 
     /// GetUpdate: remove every member believed faulty, add the queued joiners (as many
     /// as fit in `max_members`).
-    fn get_update(&mut self, u: &mut Update) {
+    fn get_update(&mut self, now: Time, u: &mut Update) {
         u.clear();
+        // A queued joiner whose node is in the view as an older incarnation replaces it:
+        // the old one restarted, so it is believed faulty (GMP-1) and removed by the
+        // same update; a joiner older than the member in the view is dropped (D8).
+        let mut i = 0;
+        while i < self.pending_joins.len() {
+            let j = self.pending_joins[i].id;
+            match self
+                .view
+                .members
+                .iter()
+                .find(|m| m.id.node == j.node)
+                .map(|m| m.id)
+            {
+                Some(old) if old.incarnation >= j.incarnation => {
+                    self.pending_joins.swap_remove(i);
+                    self.stats.joins_refused += 1;
+                    continue;
+                }
+                Some(old) => {
+                    self.note_faulty(now, old);
+                }
+                None => {}
+            }
+            i += 1;
+        }
         u.removes.extend_from_slice(&self.faulty);
         let room = self.cfg.max_members - (self.view.len() - u.removes.len());
         let take = room.min(self.pending_joins.len());
@@ -455,7 +480,7 @@ impl Engine {
     fn finish_commit(&mut self, now: Time) {
         if !self.init.has_next {
             let mut u = std::mem::take(&mut self.init.next);
-            self.get_update(&mut u);
+            self.get_update(now, &mut u);
             self.init.has_next = !u.is_empty();
             self.init.next = u;
         }

@@ -180,7 +180,22 @@ impl Engine {
             return;
         }
         if self.role == Role::Initiator && self.init.is_mgr() {
-            // A newer incarnation of a member means the old one is gone.
+            // One incarnation per node (D8): a newer request replaces an older queued
+            // one; an older or repeated one is refused or ignored.
+            if let Some(p) = self
+                .pending_joins
+                .iter_mut()
+                .find(|m| m.id.node == joiner.id.node)
+            {
+                if p.id.incarnation < joiner.id.incarnation {
+                    *p = joiner;
+                } else if p.id.incarnation > joiner.id.incarnation {
+                    self.stats.joins_refused += 1;
+                }
+                return;
+            }
+            // A newer incarnation of a member means the old one is gone; GetUpdate
+            // removes it in the same update that adds the joiner.
             if let Some(old) = self
                 .view
                 .members
@@ -192,17 +207,15 @@ impl Engine {
                     self.stats.joins_refused += 1;
                     return;
                 }
-                self.add_faulty(now, old);
-            }
-            if self.pending_joins.iter().any(|m| m.id == joiner.id) {
-                return;
+                self.note_faulty(now, old);
             }
             if self.pending_joins.len() >= self.pending_joins.capacity() {
                 self.stats.joins_refused += 1;
                 return;
             }
             self.pending_joins.push(joiner);
-            self.maybe_start_update(now);
+            // Idle: GetUpdate now; in flight: the old incarnation no longer counts.
+            self.initiator_on_faulty(now, joiner.id);
         } else if let Some(l) = self
             .leader
             .filter(|l| *l != self.me.id && !self.is_faulty(*l))

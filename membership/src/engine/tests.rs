@@ -144,3 +144,27 @@ fn batched_updates_while_one_is_in_flight() {
     assert_eq!(c.engines[0].view().version, 3);
     assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3", "n4"]);
 }
+
+#[test]
+fn a_restarted_joiner_replaces_its_older_incarnation() {
+    let mut c = Cluster::new(3, 1, cfg());
+    c.join(3, 0);
+    // Deliver until the mgr has submitted the add of n3#1, then n3 restarts as n3#2
+    // and asks again while the first join is in flight.
+    while !c.events[0]
+        .iter()
+        .any(|e| matches!(e, crate::engine::Event::Submitted { .. }))
+    {
+        assert!(c.deliver_one());
+    }
+    c.restart(3, 2);
+    c.join(3, 1);
+    c.advance(5_000_000, 10_000);
+    let names: Vec<_> = c.engines[0].view().members.iter().map(|m| m.id).collect();
+    let n3: Vec<_> = names.iter().filter(|p| p.node.as_str() == "n3").collect();
+    assert_eq!(n3.len(), 1, "one incarnation of n3 in {names:?}");
+    assert_eq!(n3[0].incarnation, 2);
+    assert_eq!(c.engines[3].status(), Status::Member);
+    assert!(c.agreed());
+    c.check_safety().unwrap();
+}
