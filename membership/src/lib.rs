@@ -7,6 +7,7 @@
 #![deny(missing_docs)]
 
 pub mod config;
+pub mod counts;
 pub mod detector;
 pub mod engine;
 pub mod msg;

@@ -11,54 +11,13 @@
 //! the corrected limits. On the wire, sgmp sends neither the 2Y+1 self-addressed
 //! messages nor the copies to members already believed faulty (Disconnect).
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use sgmp_membership::counts::{compressed_formula, plan, uncompressed_extra, Op};
 use sgmp_membership::engine::Event;
 use sgmp_membership::msg::MsgKind;
 use sgmp_membership::testkit::Cluster;
 use sgmp_membership::{EngineConfig, EngineStats};
-
-/// One update: how many members it removes and adds.
-#[derive(Clone, Copy, Debug)]
-struct Op {
-    r: usize,
-    a: usize,
-}
-
-fn plan(n: usize, y: usize, max: usize, rng: &mut ChaCha8Rng) -> Vec<Op> {
-    // sizes[k]: members of the view update k modifies.
-    let mut sizes = vec![n];
-    let mut ops: Vec<Op> = Vec::new();
-    for k in 0..y {
-        let size = sizes[k];
-        loop {
-            // The first update is triggered by one event; later ones are batched.
-            let (r, a) = if k == 0 {
-                if rng.gen_bool(0.5) {
-                    (rng.gen_range(1..=2), 0)
-                } else {
-                    (0, 1)
-                }
-            } else {
-                (rng.gen_range(0..=2), rng.gen_range(0..=2))
-            };
-            let mut ok = r + a > 0 && size - r > size / 2 && size - r >= 2 && size - r + a <= max;
-            if k > 0 {
-                // Update k's victims are suspected while update k-1 is in flight, so
-                // their acks of it may be discarded (Disconnect): update k-1 must
-                // still reach a majority without them.
-                let prev = sizes[k - 1];
-                ok &= prev - ops[k - 1].r - r > prev / 2;
-            }
-            if ok {
-                ops.push(Op { r, a });
-                sizes.push(size - r + a);
-                break;
-            }
-        }
-    }
-    ops
-}
 
 fn protocol(a: &[u64]) -> u64 {
     MsgKind::ALL
@@ -153,30 +112,6 @@ fn run(n: usize, ops: &[Op], compression: bool) -> Counts {
         self_addressed,
         suppressed,
     }
-}
-
-/// The corrected closed form for Y compressed updates.
-fn compressed_formula(n: usize, ops: &[Op]) -> i64 {
-    let y = ops.len() as i64;
-    let sum_a: i64 = ops.iter().map(|o| o.a as i64).sum();
-    let weighted: i64 = ops
-        .iter()
-        .enumerate()
-        .map(|(k, o)| (y - k as i64) * (o.a as i64 - o.r as i64))
-        .sum();
-    (2 * y + 1) * n as i64 + sum_a + 2 * weighted
-}
-
-/// What turning compression off adds.
-fn uncompressed_extra(n: usize, ops: &[Op]) -> i64 {
-    let y = ops.len() as i64;
-    let weighted: i64 = ops
-        .iter()
-        .enumerate()
-        .take(ops.len().saturating_sub(1))
-        .map(|(k, o)| (y - 1 - k as i64) * (o.a as i64 - o.r as i64))
-        .sum();
-    (y - 1) * n as i64 + weighted
 }
 
 fn check(n: usize, y: usize, seed: u64) {

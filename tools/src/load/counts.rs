@@ -28,7 +28,7 @@
 use std::io;
 use std::net::SocketAddr;
 
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use serde_json::{json, Value};
 use sgmp_membership::engine::{Event, Status};
@@ -57,69 +57,7 @@ pub struct CountsArgs {
     pub json: bool,
 }
 
-/// One update of a plan.
-#[derive(Clone, Copy, Debug)]
-pub struct Op {
-    /// Members removed.
-    pub r: usize,
-    /// Members added.
-    pub a: usize,
-}
-
-/// The plan of `membership/tests/message_counts.rs`: Y updates from a view of n.
-pub fn plan(n: usize, y: usize, max: usize, rng: &mut ChaCha8Rng) -> Vec<Op> {
-    let mut sizes = vec![n];
-    let mut ops: Vec<Op> = Vec::new();
-    for k in 0..y {
-        let size = sizes[k];
-        loop {
-            let (r, a) = if k == 0 {
-                if rng.gen_bool(0.5) {
-                    (rng.gen_range(1..=2), 0)
-                } else {
-                    (0, 1)
-                }
-            } else {
-                (rng.gen_range(0..=2), rng.gen_range(0..=2))
-            };
-            let mut ok = r + a > 0 && size - r > size / 2 && size - r >= 2 && size - r + a <= max;
-            if k > 0 {
-                let prev = sizes[k - 1];
-                ok &= prev - ops[k - 1].r - r > prev / 2;
-            }
-            if ok {
-                ops.push(Op { r, a });
-                sizes.push(size - r + a);
-                break;
-            }
-        }
-    }
-    ops
-}
-
-/// The corrected closed form for Y compressed updates.
-pub fn compressed_formula(n: usize, ops: &[Op]) -> i64 {
-    let y = ops.len() as i64;
-    let sum_a: i64 = ops.iter().map(|o| o.a as i64).sum();
-    let weighted: i64 = ops
-        .iter()
-        .enumerate()
-        .map(|(k, o)| (y - k as i64) * (o.a as i64 - o.r as i64))
-        .sum();
-    (2 * y + 1) * n as i64 + sum_a + 2 * weighted
-}
-
-/// What turning compression off adds.
-pub fn uncompressed_extra(n: usize, ops: &[Op]) -> i64 {
-    let y = ops.len() as i64;
-    let weighted: i64 = ops
-        .iter()
-        .enumerate()
-        .take(ops.len().saturating_sub(1))
-        .map(|(k, o)| (y - 1 - k as i64) * (o.a as i64 - o.r as i64))
-        .sum();
-    (y - 1) * n as i64 + weighted
-}
+pub use sgmp_membership::counts::{compressed_formula, plan, uncompressed_extra, Op};
 
 /// Counts of one run.
 #[derive(Clone, Copy, Debug, Default)]
