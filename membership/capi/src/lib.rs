@@ -442,7 +442,7 @@ fn convert(ev: &NodeEvent, out: &mut sgmp_event, received: &Mutex<Vec<u8>>) {
             fill_pid(&mut out.node, *me);
             out.version = *version;
         }
-        NodeEvent::Submitted { me, version } => {
+        NodeEvent::Submitted { me, version, .. } => {
             out.kind = sgmp_event_kind::SGMP_EVENT_SUBMITTED;
             fill_pid(&mut out.node, *me);
             out.version = *version;

@@ -219,6 +219,9 @@ pub enum NodeEvent {
         me: ProcessId,
         /// The version the update would form.
         version: u64,
+        /// When the loop step that decided it began (events are published after the
+        /// step's datagrams are sent, so the event itself arrives later).
+        at: Instant,
     },
     /// The node came back as a new incarnation after `old` was excluded.
     Rejoining {
@@ -487,6 +490,8 @@ struct Runtime {
     metrics_at: Instant,
     status_dirty: bool,
     view_ts_us: u64,
+    /// When the current loop step began (stamps `NodeEvent::Submitted`).
+    step_started: Instant,
 }
 
 impl Runtime {
@@ -531,6 +536,7 @@ impl Runtime {
             metrics_at: Instant::now(),
             status_dirty: true,
             view_ts_us: 0,
+            step_started: Instant::now(),
             driver,
             cfg,
         }
@@ -725,6 +731,7 @@ impl Runtime {
 
     /// One pass over every input and output.
     fn step(&mut self) {
+        self.step_started = Instant::now();
         let now = self.driver.now();
         // Probes: discovery queries and answers.
         while let Some((from, addr, n)) = self.driver.poll_probe(&mut self.probe_buf) {
@@ -1011,6 +1018,7 @@ impl Runtime {
                     self.publish(NodeEvent::Submitted {
                         me: self.me,
                         version,
+                        at: self.step_started,
                     });
                 }
             }

@@ -245,7 +245,7 @@ fn convert(ev: NodeEvent) -> (String, Ev) {
                 members: view.members.iter().map(|m| m.id.to_string()).collect(),
             },
         ),
-        NodeEvent::Submitted { me, version } => (me.to_string(), Ev::Submitted { version }),
+        NodeEvent::Submitted { me, version, .. } => (me.to_string(), Ev::Submitted { version }),
         NodeEvent::Excluded { me, .. } | NodeEvent::Left { me } => (me.to_string(), Ev::Out),
         NodeEvent::Suspected { me, .. }
         | NodeEvent::Joined { me, .. }
@@ -281,7 +281,13 @@ impl Backend for InProcess {
             .spawn(move || {
                 while !stop2.load(Ordering::Relaxed) {
                     if let Some(ev) = sub.recv_timeout(Duration::from_millis(50)) {
-                        let t_ns = base.elapsed().as_nanos() as u64;
+                        // The mgr's decision is stamped by the node loop itself: the
+                        // event is published only after that step's M-subs are sent.
+                        let at = match &ev {
+                            NodeEvent::Submitted { at, .. } => *at,
+                            _ => Instant::now(),
+                        };
+                        let t_ns = at.saturating_duration_since(base).as_nanos() as u64;
                         let (pid, ev) = convert(ev);
                         if tx
                             .send(Record {
