@@ -775,9 +775,9 @@ impl Runtime {
             tracing::warn!(node = %self.me, "join timed out; trying again");
             self.new_incarnation(now);
         }
-        // Send first, then publish events: the datagrams of this step leave before
-        // subscribers and the event log are woken (halves commit latency, BENCHMARKS.md
-        // §3). Disconnects still happen before the next delivery is handled.
+        // Send first, then publish events: the datagrams of this step do not wait behind
+        // subscriber wake-ups and event-log writes (BENCHMARKS.md §3). Disconnects still
+        // happen before the next delivery is handled.
         self.flush_transmits();
         self.driver.flush();
         self.pump_events(now);
