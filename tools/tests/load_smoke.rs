@@ -2,31 +2,18 @@
 //! object with every documented key. (The figures themselves are not checked: this
 //! machine may be anything.)
 
+mod common;
+
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn transport_json_has_every_key() {
-    let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_sgmp-load"))
-        .args(["transport", "--seconds", "1", "--json"])
-        .output()
-        .expect("run sgmp-load");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     // The budget plus a margin for thread start-up and tear-down (debug build).
-    assert!(
-        start.elapsed() < Duration::from_secs(15),
-        "{:?}",
-        start.elapsed()
+    let (obj, text) = common::run_json(
+        &["transport", "--seconds", "1", "--json"],
+        Duration::from_secs(15),
     );
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    assert_eq!(text.trim().lines().count(), 1, "exactly one line: {text}");
-    let v: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
-    let obj = v.as_object().expect("an object");
     for p in ["", "spin_"] {
         for k in [
             "raw_udp_rtt_p50_us",

@@ -3,14 +3,15 @@
 //! and prints one JSON object with the documented keys. The figures themselves are not
 //! checked: this machine may be anything.
 
+mod common;
+
 use std::process::Command;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn view_change_json_has_the_keys() {
-    let start = Instant::now();
-    let out = Command::new(env!("CARGO_BIN_EXE_sgmp-load"))
-        .args([
+    let (obj, text) = common::run_json(
+        &[
             "view-change",
             "--nodes",
             "3",
@@ -19,23 +20,9 @@ fn view_change_json_has_the_keys() {
             "--rtt-seconds",
             "0.2",
             "--json",
-        ])
-        .output()
-        .expect("run sgmp-load");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+        ],
+        Duration::from_secs(30),
     );
-    assert!(
-        start.elapsed() < Duration::from_secs(30),
-        "{:?}",
-        start.elapsed()
-    );
-    let text = String::from_utf8(out.stdout).expect("utf-8");
-    assert_eq!(text.trim().lines().count(), 1, "exactly one line: {text}");
-    let v: serde_json::Value = serde_json::from_str(text.trim()).expect("one JSON object");
-    let obj = v.as_object().expect("an object");
     for k in [
         "udp_rtt_p50_us",
         "commit_p50_us",
