@@ -650,7 +650,6 @@ impl Endpoint {
         if p.id != peer {
             return None;
         }
-        let c = &p.counters;
         Some(PeerStats {
             peer: p.id,
             addr: p.addr,
@@ -661,18 +660,7 @@ impl Endpoint {
             rto_us: p.rtt.rto(),
             frames_in_window: p.tx.used_frames(),
             retries: p.retries,
-            datagrams_in: c.datagrams_in,
-            bytes_in: c.bytes_in,
-            datagrams_out: c.datagrams_out,
-            bytes_out: c.bytes_out,
-            messages_sent: c.messages_sent,
-            messages_delivered: c.messages_delivered,
-            retransmissions: c.retransmissions,
-            fast_retransmits: c.fast_retransmits,
-            timeouts: c.timeouts,
-            duplicates: c.duplicates,
-            acks_sent: c.acks_sent,
-            keepalives_sent: c.keepalives_sent,
+            counters: p.counters,
         })
     }
 

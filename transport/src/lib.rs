@@ -44,5 +44,5 @@ pub use id::{NodeId, NodeIdError, ProcessId, MAX_NODE_NAME};
 pub use keyring::{KeyError, Keyring};
 pub use queue::{DelayQueue, Delivery};
 pub use simnet::{SimNet, SimNetStats};
-pub use stats::{PeerStats, Stats};
+pub use stats::{PeerCounters, PeerStats, Stats};
 pub use time::{earliest, Time};

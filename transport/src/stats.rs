@@ -86,6 +86,13 @@ pub struct PeerStats {
     pub frames_in_window: u64,
     /// Consecutive retransmission timeouts without progress.
     pub retries: u32,
+    /// Traffic counters of the channel.
+    pub counters: PeerCounters,
+}
+
+/// Per-peer traffic counters kept by the endpoint (part of [`PeerStats`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PeerCounters {
     /// Datagrams received from this peer and accepted.
     pub datagrams_in: u64,
     /// Bytes of those datagrams.
@@ -109,22 +116,5 @@ pub struct PeerStats {
     /// Ack-only datagrams sent.
     pub acks_sent: u64,
     /// Keepalives sent.
-    pub keepalives_sent: u64,
-}
-
-/// Per-peer counters kept by the endpoint (the counting part of [`PeerStats`]).
-#[derive(Clone, Copy, Debug, Default)]
-pub(crate) struct PeerCounters {
-    pub datagrams_in: u64,
-    pub bytes_in: u64,
-    pub datagrams_out: u64,
-    pub bytes_out: u64,
-    pub messages_sent: u64,
-    pub messages_delivered: u64,
-    pub retransmissions: u64,
-    pub fast_retransmits: u64,
-    pub timeouts: u64,
-    pub duplicates: u64,
-    pub acks_sent: u64,
     pub keepalives_sent: u64,
 }

@@ -137,11 +137,11 @@ fn disconnect_closes_for_good() {
     assert_eq!(p.a.poll_delivery(&mut buf), None);
     assert!(p.a.stats().dropped(DropReason::Disconnected) > 0);
     // a sends nothing to b any more, not even acks or keepalives.
-    let before = p.a.peer_stats(p.pb).unwrap().datagrams_out;
+    let before = p.a.peer_stats(p.pb).unwrap().counters.datagrams_out;
     for _ in 0..50 {
         p.step(1_000_000);
     }
-    assert_eq!(p.a.peer_stats(p.pb).unwrap().datagrams_out, before);
+    assert_eq!(p.a.peer_stats(p.pb).unwrap().counters.datagrams_out, before);
     // b, whose data is never acked, eventually finds a unreachable, once.
     let mut events = vec![];
     while let Some(e) = p.b.poll_event() {

@@ -150,7 +150,10 @@ fn silent_peer_is_reported() {
         }
     }
     let ps = talker.endpoint().peer_stats(ghost).unwrap();
-    assert!(ps.retries >= 4 && ps.retransmissions >= 4, "{ps:?}");
+    assert!(
+        ps.retries >= 4 && ps.counters.retransmissions >= 4,
+        "{ps:?}"
+    );
 }
 
 #[test]
