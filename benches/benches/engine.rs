@@ -52,6 +52,18 @@ fn encode(buf: &mut Vec<u8>, kind: MsgKind) {
             w.state(8, Some(&p), &u);
         }
         MsgKind::JoinReq => w.member(&member_of(9, 1)),
+        MsgKind::ClientOps => {
+            let ops: Vec<_> = (0..8)
+                .map(|i| {
+                    sgmp_membership::view::ClientOp::add(
+                        ProcessId::named(&format!("c{i}"), 1),
+                        member_of(i, 1).addr,
+                        false,
+                    )
+                })
+                .collect();
+            w.client_ops(&ops);
+        }
         MsgKind::LeaveReq | MsgKind::Heartbeat => {}
     }
 }
@@ -69,7 +81,7 @@ fn codec(c: &mut Criterion) {
                 buf.len()
             })
         });
-        let mut m = Msg::with_capacity(16, 1024);
+        let mut m = Msg::with_limits(16, 16, 1024);
         g.bench_function(BenchmarkId::new("decode", kind.name()), |b| {
             b.iter(|| decode(&buf, 16, 1024, &mut m).is_ok())
         });

@@ -64,6 +64,10 @@ typedef enum {
   SGMP_EVENT_RECONFIGURING = 8,
   // As initiator, `node` submitted the update forming view `version`.
   SGMP_EVENT_SUBMITTED = 9,
+  // The membership service (docs/SERVICE.md) applied system view `version` (core
+  // members + clients): `system_size` members, `added` processes added and `removed`
+  // removed; read their ids with `sgmp_node_system_change`.
+  SGMP_EVENT_SYSTEM_VIEW = 10,
 } sgmp_event_kind;
 
 // A node handle. 0 is never a valid handle.
@@ -98,6 +102,12 @@ typedef struct {
   uint64_t snapshot_len;
   // The view (view events only).
   sgmp_view view;
+  // Members of the system view (system-view events only).
+  uint64_t system_size;
+  // Processes the system view added (system-view events only).
+  uint32_t added;
+  // Processes the system view removed (system-view events only).
+  uint32_t removed;
 } sgmp_event;
 
 // Produces the application snapshot handed to joiners: write at most `cap` bytes into
@@ -153,6 +163,19 @@ sgmp_status sgmp_node_local_addr(sgmp_node_t node, char *buf, size_t cap);
 // # Safety
 // `out` must point to a writable `sgmp_event`.
 sgmp_status sgmp_node_next_event(sgmp_node_t node, uint32_t timeout_ms, sgmp_event *out);
+
+// Copies into `buf` (`cap` bytes, NUL-terminated `NAME#INCARNATION`) the `index`-th
+// process added (`removed` = 0) or removed (`removed` = 1) by the last
+// `SGMP_EVENT_SYSTEM_VIEW` event returned by `sgmp_node_next_event`. Returns
+// `SGMP_ERR_STATE` for an index out of range or when no such event was returned yet.
+//
+// # Safety
+// `buf` must point to `cap` writable bytes.
+sgmp_status sgmp_node_system_change(sgmp_node_t node,
+                                    uint32_t removed,
+                                    uint32_t index,
+                                    char *buf,
+                                    size_t cap);
 
 // Copies the application snapshot received when this node joined (empty if it
 // founded the group) into `buf` of `cap` bytes and its length into `*len`. If `cap` is

@@ -24,6 +24,13 @@ pub struct EngineConfig {
     pub compression: bool,
     /// Most join requests queued at the mgr; later ones are dropped and counted.
     pub max_pending_joins: usize,
+    /// Most client changes one update carries (the membership service,
+    /// docs/SERVICE.md); 0 turns the service off. More queued changes wait for the next
+    /// update, so under churn every view change carries a batch.
+    pub max_client_ops: usize,
+    /// Most client changes queued at a member (waiting to be forwarded) or at the mgr
+    /// (waiting for an update); later ones are dropped and counted (clients repeat them).
+    pub max_pending_client_ops: usize,
 }
 
 impl Default for EngineConfig {
@@ -37,6 +44,8 @@ impl Default for EngineConfig {
             join_retry_us: 500_000,
             compression: true,
             max_pending_joins: 64,
+            max_client_ops: 0,
+            max_pending_client_ops: 0,
         }
     }
 }

@@ -12,6 +12,7 @@ pub mod detector;
 pub mod engine;
 pub mod msg;
 pub mod node;
+pub mod service;
 pub mod testkit;
 pub mod view;
 

@@ -7,11 +7,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
-use crate::view::{Member, Proposal, Update};
+use crate::view::{ClientOp, ClientOpKind, Member, Proposal, Update};
 use crate::{NodeId, ProcessId};
 
 /// Version of the membership message format.
-pub const MSG_FORMAT: u8 = 1;
+pub const MSG_FORMAT: u8 = 2;
 
 /// Message kinds, named as in the paper's Appendix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -43,14 +43,17 @@ pub enum MsgKind {
     LeaveReq = 12,
     /// Ring-monitoring heartbeat; like every message it gossips suspicions.
     Heartbeat = 13,
+    /// Client changes (registrations, deregistrations, client failures) forwarded by a
+    /// core member to the mgr, which batches them into its next update.
+    ClientOps = 14,
 }
 
 /// Number of message kinds (for per-kind counter arrays; index = kind as usize).
-pub const KIND_COUNT: usize = 14;
+pub const KIND_COUNT: usize = 15;
 
 impl MsgKind {
     /// All kinds, in wire order.
-    pub const ALL: [MsgKind; 13] = [
+    pub const ALL: [MsgKind; 14] = [
         MsgKind::MSub,
         MsgKind::MSubAck,
         MsgKind::MCom,
@@ -64,6 +67,7 @@ impl MsgKind {
         MsgKind::JoinReq,
         MsgKind::LeaveReq,
         MsgKind::Heartbeat,
+        MsgKind::ClientOps,
     ];
 
     /// The kind with this wire code.
@@ -87,6 +91,7 @@ impl MsgKind {
             MsgKind::JoinReq => "join-request",
             MsgKind::LeaveReq => "leave-request",
             MsgKind::Heartbeat => "heartbeat",
+            MsgKind::ClientOps => "client-ops",
         }
     }
 
@@ -94,7 +99,7 @@ impl MsgKind {
     pub fn is_protocol(self) -> bool {
         !matches!(
             self,
-            MsgKind::JoinReq | MsgKind::LeaveReq | MsgKind::Heartbeat
+            MsgKind::JoinReq | MsgKind::LeaveReq | MsgKind::Heartbeat | MsgKind::ClientOps
         )
     }
 }
@@ -130,6 +135,9 @@ pub enum MsgError {
     /// A flag byte is neither 0 nor 1.
     #[error("invalid flag byte {0}")]
     BadFlag(u8),
+    /// A client change kind byte is neither 1 (add) nor 2 (remove).
+    #[error("invalid client change kind {0}")]
+    BadClientOp(u8),
     /// Bytes left over after the message.
     #[error("{0} trailing bytes after the message")]
     Trailing(usize),
@@ -151,11 +159,17 @@ pub struct WireState {
 impl WireState {
     /// An empty state with room for `cap` members per update.
     pub fn with_capacity(cap: usize) -> WireState {
+        WireState::with_limits(cap, 0)
+    }
+
+    /// An empty state with room for `cap` members and `client_ops` client changes per
+    /// update.
+    pub fn with_limits(cap: usize, client_ops: usize) -> WireState {
         WireState {
             ver: 0,
             has_next: false,
-            next: Proposal::with_capacity(cap),
-            last: Update::with_capacity(cap),
+            next: Proposal::with_limits(cap, client_ops),
+            last: Update::with_limits(cap, client_ops),
         }
     }
 }
@@ -186,37 +200,67 @@ pub struct Msg {
     pub state: WireState,
     /// Join request: the joining process.
     pub joiner: Member,
+    /// ClientOps: the forwarded client changes.
+    pub client_ops: Vec<ClientOp>,
+    /// Most client changes accepted per update (and per ClientOps message).
+    pub max_client_ops: usize,
 }
 
 const NO_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 impl Msg {
-    /// A message buffer able to hold any message within these limits.
+    /// A message buffer able to hold any message within these limits (no client changes).
     pub fn with_capacity(max_members: usize, max_snapshot: usize) -> Msg {
+        Msg::with_limits(max_members, 0, max_snapshot)
+    }
+
+    /// A message buffer able to hold any message within these limits, including up to
+    /// `max_client_ops` client changes per update.
+    pub fn with_limits(max_members: usize, max_client_ops: usize, max_snapshot: usize) -> Msg {
+        let n = max_members;
+        let c = max_client_ops;
         Msg {
             kind: MsgKind::Heartbeat,
             sender_version: 0,
             gossip: Vec::with_capacity(max_members),
             version: 0,
-            update: Update::with_capacity(max_members),
+            update: Update::with_limits(n, c),
             has_next: false,
-            next: Update::with_capacity(max_members),
-            members: Vec::with_capacity(max_members),
+            next: Update::with_limits(n, c),
+            members: Vec::with_capacity(n),
             snapshot: Vec::with_capacity(max_snapshot),
-            state: WireState::with_capacity(max_members),
+            state: WireState::with_limits(n, c),
             joiner: Member {
                 id: ProcessId::named("-", 0),
                 addr: NO_ADDR,
             },
+            client_ops: Vec::with_capacity(c),
+            max_client_ops: c,
         }
     }
 }
 
-/// Upper bound on the encoded size of any message within these limits.
+/// Largest encoding of one member (process id + address).
+const MEMBER_LEN: usize = 1 + sgmp_transport::MAX_NODE_NAME + 8 + 1 + 16 + 2;
+/// Largest encoding of one client change (kind + member + flags).
+const CLIENT_OP_LEN: usize = 1 + MEMBER_LEN + 1;
+
+/// Upper bound on the encoded size of any message within these limits (no client
+/// changes).
 pub fn max_encoded_len(max_members: usize, max_snapshot: usize) -> usize {
-    const MEMBER: usize = 1 + sgmp_transport::MAX_NODE_NAME + 8 + 1 + 16 + 2;
+    max_encoded_len_with_clients(max_members, 0, max_snapshot)
+}
+
+/// Upper bound on the encoded size of any message within these limits, with up to
+/// `max_client_ops` client changes per update (a message carries at most four updates:
+/// a state's NextUpdate and LastCommit, or a commit and its piggy-backed submit).
+pub fn max_encoded_len_with_clients(
+    max_members: usize,
+    max_client_ops: usize,
+    max_snapshot: usize,
+) -> usize {
     // header + gossip + three update sets + a member list + a proposal + snapshot.
-    64 + max_members * (MEMBER * 8) + max_snapshot
+    64 + max_members * (MEMBER_LEN * 8) + 4 * (2 + max_client_ops * CLIENT_OP_LEN) + max_snapshot
 }
 
 /// Writes messages into a byte buffer that never needs to grow when sized with
@@ -296,13 +340,35 @@ impl<'a> Writer<'a> {
             self.member(m);
         }
     }
-    /// An update set: removes, then adds.
+    /// An update set: removes, then adds, then client changes.
     pub fn update(&mut self, u: &Update) {
         self.u16(u.removes.len() as u16);
         for p in &u.removes {
             self.pid(*p);
         }
         self.members(&u.adds);
+        self.client_ops(&u.clients);
+    }
+    /// A list of client changes: count, then per change a kind byte (1 add, 2 remove),
+    /// the process id, and for an add its address and a flags byte (bit 0: core-eligible).
+    pub fn client_ops(&mut self, ops: &[ClientOp]) {
+        self.u16(ops.len() as u16);
+        for op in ops {
+            match op.kind {
+                ClientOpKind::Add => {
+                    self.u8(1);
+                    self.member(&Member {
+                        id: op.id,
+                        addr: op.addr,
+                    });
+                    self.u8(op.core_eligible as u8);
+                }
+                ClientOpKind::Remove => {
+                    self.u8(2);
+                    self.pid(op.id);
+                }
+            }
+        }
     }
     /// A proposal (NextUpdate).
     pub fn proposal(&mut self, p: &Proposal) {
@@ -330,6 +396,7 @@ impl<'a> Writer<'a> {
 struct Reader<'a> {
     b: &'a [u8],
     max_members: usize,
+    max_client_ops: usize,
 }
 
 impl<'a> Reader<'a> {
@@ -415,7 +482,36 @@ impl<'a> Reader<'a> {
         for _ in 0..self.count("removes")? {
             u.removes.push(self.pid()?);
         }
-        self.members(&mut u.adds, "adds")
+        self.members(&mut u.adds, "adds")?;
+        self.client_ops(&mut u.clients)
+    }
+    fn client_ops(&mut self, out: &mut Vec<ClientOp>) -> Result<(), MsgError> {
+        out.clear();
+        let n = self.u16()? as usize;
+        if n > self.max_client_ops {
+            return Err(MsgError::TooMany {
+                what: "client changes",
+                n,
+                max: self.max_client_ops,
+            });
+        }
+        for _ in 0..n {
+            let op = match self.u8()? {
+                1 => {
+                    let m = self.member()?;
+                    let core_eligible = match self.u8()? {
+                        0 => false,
+                        1 => true,
+                        b => return Err(MsgError::BadFlag(b)),
+                    };
+                    ClientOp::add(m.id, m.addr, core_eligible)
+                }
+                2 => ClientOp::remove(self.pid()?),
+                k => return Err(MsgError::BadClientOp(k)),
+            };
+            out.push(op);
+        }
+        Ok(())
     }
     fn proposal(&mut self, p: &mut Proposal) -> Result<(), MsgError> {
         p.version = self.u64()?;
@@ -434,6 +530,50 @@ impl<'a> Reader<'a> {
     }
 }
 
+/// Decodes one update set (as written by [`Writer::update`]) that fills `bytes`
+/// exactly, checking its lists against `max_members` and `max_client_ops`. Used by the
+/// membership service, whose deltas are update sets.
+pub fn decode_update(
+    bytes: &[u8],
+    max_members: usize,
+    max_client_ops: usize,
+    out: &mut Update,
+) -> Result<(), MsgError> {
+    let mut r = Reader {
+        b: bytes,
+        max_members,
+        max_client_ops,
+    };
+    r.update(out)?;
+    if !r.b.is_empty() {
+        return Err(MsgError::Trailing(r.b.len()));
+    }
+    Ok(())
+}
+
+/// Encoded length of a process id (as written by [`Writer::pid`]).
+pub fn pid_len(p: ProcessId) -> usize {
+    1 + p.node.as_bytes().len() + 8
+}
+
+/// Encoded length of a member (as written by [`Writer::member`]).
+pub fn member_len(m: &Member) -> usize {
+    pid_len(m.id) + 1 + if m.addr.is_ipv4() { 4 } else { 16 } + 2
+}
+
+/// Encoded length of a client change (as written by [`Writer::client_ops`], per entry).
+pub fn client_op_len(op: &ClientOp) -> usize {
+    match op.kind {
+        ClientOpKind::Add => {
+            1 + member_len(&Member {
+                id: op.id,
+                addr: op.addr,
+            }) + 1
+        }
+        ClientOpKind::Remove => 1 + pid_len(op.id),
+    }
+}
+
 /// Decodes `bytes` into `out`, checking every count against `max_members` and the
 /// snapshot against `max_snapshot`. Never panics; never grows `out`'s buffers when
 /// `out` was made by [`Msg::with_capacity`] with the same limits.
@@ -446,6 +586,7 @@ pub fn decode(
     let mut r = Reader {
         b: bytes,
         max_members,
+        max_client_ops: out.max_client_ops,
     };
     let fmt = r.u8()?;
     if fmt != MSG_FORMAT {
@@ -501,6 +642,12 @@ pub fn decode(
         MsgKind::JoinReq => {
             out.joiner = r.member()?;
         }
+        MsgKind::ClientOps => {
+            let mut ops = std::mem::take(&mut out.client_ops);
+            let res = r.client_ops(&mut ops);
+            out.client_ops = ops;
+            res?;
+        }
         MsgKind::LeaveReq | MsgKind::Heartbeat => {}
     }
     if !r.b.is_empty() {
@@ -521,7 +668,13 @@ mod tests {
     }
 
     fn sample_update() -> Update {
-        let mut u = Update::with_capacity(8);
+        let mut u = Update::with_limits(8, 4);
+        u.clients.push(ClientOp::add(
+            ProcessId::named("c1", 1),
+            member("x", 1).addr,
+            true,
+        ));
+        u.clients.push(ClientOp::remove(ProcessId::named("c2", 7)));
         u.removes.push(ProcessId::named("gone", 1));
         u.adds.push(member("new", 9000));
         u.adds.push(Member {
@@ -568,10 +721,11 @@ mod tests {
                         w.state(43, Some(&p), &sample_update());
                     }
                     MsgKind::JoinReq => w.member(&member("joiner", 5)),
+                    MsgKind::ClientOps => w.client_ops(&sample_update().clients),
                     MsgKind::LeaveReq | MsgKind::Heartbeat => {}
                 }
             }
-            let mut m = Msg::with_capacity(8, 64);
+            let mut m = Msg::with_limits(8, 4, 64);
             decode(&buf, 8, 64, &mut m).unwrap();
             assert_eq!(m.kind, kind);
             assert_eq!(m.sender_version, 42);
@@ -592,6 +746,8 @@ mod tests {
                     assert_eq!(m.state.last, sample_update());
                 }
                 MsgKind::JoinReq => assert_eq!(m.joiner, member("joiner", 5)),
+                MsgKind::ClientOps => assert_eq!(m.client_ops, sample_update().clients),
+                MsgKind::MSub | MsgKind::RSub => assert_eq!(m.update, sample_update()),
                 _ => {}
             }
             // Every truncation is rejected, never a panic.
@@ -614,6 +770,27 @@ mod tests {
         buf.push(0);
         let mut m = Msg::with_capacity(8, 0);
         assert_eq!(decode(&buf, 8, 0, &mut m), Err(MsgError::Trailing(1)));
+    }
+
+    #[test]
+    fn client_changes_beyond_the_limit_are_refused() {
+        let mut buf = Vec::new();
+        {
+            let mut w = Writer::start(&mut buf, MsgKind::ClientOps, 1, &[]);
+            w.client_ops(&sample_update().clients);
+        }
+        let mut m = Msg::with_limits(8, 1, 64);
+        assert!(matches!(
+            decode(&buf, 8, 64, &mut m),
+            Err(MsgError::TooMany { n: 2, max: 1, .. })
+        ));
+        // A bad kind byte is an error, not a panic.
+        let mut m = Msg::with_limits(8, 4, 64);
+        let at = buf.len() - 1 - 1 - 2 - 8; // the second op's kind byte
+        let mut bad = buf.clone();
+        bad[at] = 9;
+        assert!(decode(&bad, 8, 64, &mut m).is_err());
+        assert!(m.client_ops.capacity() >= 4);
     }
 
     #[test]

@@ -73,7 +73,11 @@ impl Cluster {
         // Every buffer can hold any message, so a running cluster allocates nothing
         // (unless more messages are in flight at once than there are buffers).
         let slots = 32 * cap + 64;
-        let msg_len = crate::msg::max_encoded_len(cfg.max_members, cfg.max_snapshot);
+        let msg_len = crate::msg::max_encoded_len_with_clients(
+            cfg.max_members,
+            cfg.max_client_ops,
+            cfg.max_snapshot,
+        );
         let mut c = Cluster {
             cfg: cfg.clone(),
             engines,

@@ -105,33 +105,96 @@ impl View {
     }
 }
 
-/// An update set, the paper's ±v: processes to remove and processes to add.
+/// What a client change does to the system view (docs/SERVICE.md).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ClientOpKind {
+    /// Register the client (it becomes part of the system view).
+    Add,
+    /// Remove the client (it deregistered or its watcher found it silent).
+    Remove,
+}
+
+/// One client change carried by an update: clients are not voters, but their joins
+/// and removals are committed by the core exactly like core changes (they are part of
+/// the value v), so every core member and client sees one sequence of system views.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ClientOp {
+    /// Add or remove.
+    pub kind: ClientOpKind,
+    /// The client (node name + incarnation).
+    pub id: ProcessId,
+    /// Where its datagrams go (meaningful for `Add`).
+    pub addr: SocketAddr,
+    /// The client may be promoted into the core (meaningful for `Add`).
+    pub core_eligible: bool,
+}
+
+impl ClientOp {
+    /// Registration of client `id` at `addr`.
+    pub fn add(id: ProcessId, addr: SocketAddr, core_eligible: bool) -> ClientOp {
+        ClientOp {
+            kind: ClientOpKind::Add,
+            id,
+            addr,
+            core_eligible,
+        }
+    }
+
+    /// Removal of client `id`.
+    pub fn remove(id: ProcessId) -> ClientOp {
+        ClientOp {
+            kind: ClientOpKind::Remove,
+            id,
+            addr: SocketAddr::from(([0, 0, 0, 0], 0)),
+            core_eligible: false,
+        }
+    }
+}
+
+/// An update set, the paper's ±v: processes to remove and processes to add, plus the
+/// client changes committed with it (the membership service, docs/SERVICE.md).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Update {
     /// Processes removed (each believed faulty by whoever proposes it: GMP-1).
     pub removes: Vec<ProcessId>,
     /// Processes added, appended to the view in this order.
     pub adds: Vec<Member>,
+    /// Client changes, applied to the system view in this order (at most one per
+    /// client per update).
+    pub clients: Vec<ClientOp>,
 }
 
 impl Update {
-    /// An empty update with room for `cap` removes and `cap` adds.
+    /// An empty update with room for `cap` removes and `cap` adds, and no client changes.
     pub fn with_capacity(cap: usize) -> Update {
+        Update::with_limits(cap, 0)
+    }
+
+    /// An empty update with room for `cap` removes and adds and `client_ops` client
+    /// changes.
+    pub fn with_limits(cap: usize, client_ops: usize) -> Update {
         Update {
             removes: Vec::with_capacity(cap),
             adds: Vec::with_capacity(cap),
+            clients: Vec::with_capacity(client_ops),
         }
     }
 
     /// True when it neither adds nor removes anything (the paper's nil-id).
     pub fn is_empty(&self) -> bool {
-        self.removes.is_empty() && self.adds.is_empty()
+        self.removes.is_empty() && self.adds.is_empty() && self.clients.is_empty()
+    }
+
+    /// True when it changes the core (adds or removes core members).
+    pub fn changes_core(&self) -> bool {
+        !self.removes.is_empty() || !self.adds.is_empty()
     }
 
     /// Empties it, keeping the capacity.
     pub fn clear(&mut self) {
         self.removes.clear();
         self.adds.clear();
+        self.clients.clear();
     }
 
     /// Copies `other` into `self` without reallocating (capacity permitting).
@@ -140,14 +203,18 @@ impl Update {
         self.removes.extend_from_slice(&other.removes);
         self.adds.clear();
         self.adds.extend_from_slice(&other.adds);
+        self.clients.clear();
+        self.clients.extend_from_slice(&other.clients);
     }
 
-    /// True if both hold the same removes and adds, in any order.
+    /// True if both hold the same removes and adds, in any order, and the same client
+    /// changes in the same order (their order is part of the value).
     pub fn same_as(&self, other: &Update) -> bool {
         self.removes.len() == other.removes.len()
             && self.adds.len() == other.adds.len()
             && self.removes.iter().all(|r| other.removes.contains(r))
             && self.adds.iter().all(|a| other.adds.contains(a))
+            && self.clients == other.clients
     }
 }
 
@@ -167,8 +234,13 @@ pub struct Proposal {
 impl Proposal {
     /// An empty proposal with room for `cap` members in its update.
     pub fn with_capacity(cap: usize) -> Proposal {
+        Proposal::with_limits(cap, 0)
+    }
+
+    /// An empty proposal with room for `cap` members and `client_ops` client changes.
+    pub fn with_limits(cap: usize, client_ops: usize) -> Proposal {
         Proposal {
-            update: Update::with_capacity(cap),
+            update: Update::with_limits(cap, client_ops),
             version: 0,
             initiator: ProcessId::named("-", 0),
             initiator_index: 0,

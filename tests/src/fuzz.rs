@@ -152,6 +152,8 @@ pub fn sample_datagrams(payload: &[u8]) -> Vec<Vec<u8>> {
 pub const MSG_MAX_MEMBERS: usize = 8;
 /// Snapshot limit used by [`membership_msg`].
 pub const MSG_MAX_SNAPSHOT: usize = 64;
+/// Client-change limit used by [`membership_msg`].
+pub const MSG_MAX_CLIENT_OPS: usize = 8;
 
 /// Encodes a decoded message again with the engine's [`Writer`].
 pub fn encode_msg(m: &Msg, buf: &mut Vec<u8>) {
@@ -184,6 +186,7 @@ pub fn encode_msg(m: &Msg, buf: &mut Vec<u8>) {
             w.state(s.ver, s.has_next.then_some(&s.next), &s.last);
         }
         MsgKind::JoinReq => w.member(&m.joiner),
+        MsgKind::ClientOps => w.client_ops(&m.client_ops),
         MsgKind::LeaveReq | MsgKind::Heartbeat => {}
     }
 }
@@ -192,7 +195,7 @@ pub fn encode_msg(m: &Msg, buf: &mut Vec<u8>) {
 /// back to exactly the same bytes (the format is canonical), and decoding must never
 /// grow the preallocated buffers.
 pub fn membership_msg(data: &[u8]) {
-    let mut m = Msg::with_capacity(MSG_MAX_MEMBERS, MSG_MAX_SNAPSHOT);
+    let mut m = Msg::with_limits(MSG_MAX_MEMBERS, MSG_MAX_CLIENT_OPS, MSG_MAX_SNAPSHOT);
     let caps = (
         m.gossip.capacity(),
         m.members.capacity(),

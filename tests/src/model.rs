@@ -111,6 +111,7 @@ impl ModelConfig {
             join_retry_us: PROTOCOL_TIMEOUT_US,
             compression: true,
             max_pending_joins: 4,
+            ..EngineConfig::default()
         }
     }
 }

@@ -63,6 +63,11 @@ pub struct TransportConfig {
     /// this many are free, so that a flood of datagrams from made-up node names cannot
     /// take the entries this process needs to reach its own peers. Capped at `max_peers`.
     pub reserved_for_sends: usize,
+    /// Probes queued in each direction (sent-not-transmitted, received-not-polled),
+    /// preallocated (default [`PROBE_QUEUE`](crate::endpoint::PROBE_QUEUE) = 64); a
+    /// probe arriving at a full queue is dropped and counted. The membership service
+    /// raises it, since its clients speak in probes.
+    pub probe_queue: usize,
 }
 
 impl Default for TransportConfig {
@@ -78,6 +83,7 @@ impl Default for TransportConfig {
             min_rto_us: 2_000,
             max_rto_us: 2_000_000,
             max_retries: 8,
+            probe_queue: crate::endpoint::PROBE_QUEUE,
             unreachable_after_us: 5_000_000,
             delayed_ack_us: 1_000,
             keepalive_us: 1_000_000,

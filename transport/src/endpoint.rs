@@ -29,7 +29,8 @@ pub enum TransportEvent {
     PeerUnreachable(ProcessId),
 }
 
-/// Probes queued in each direction (outgoing, received-not-polled).
+/// Default number of probes queued in each direction (outgoing, received-not-polled);
+/// see [`TransportConfig::probe_queue`](crate::TransportConfig::probe_queue).
 pub const PROBE_QUEUE: usize = 64;
 
 /// A fixed FIFO of probe payloads: `cap` slots of [`wire::MAX_PROBE_PAYLOAD`] bytes.
@@ -146,8 +147,8 @@ impl Endpoint {
             tx_cursor: 0,
             rx_cursor: 0,
             last_now: Time::ZERO,
-            probes_out: ProbeRing::new(PROBE_QUEUE),
-            probes_in: ProbeRing::new(PROBE_QUEUE),
+            probes_out: ProbeRing::new(cfg.probe_queue.max(1)),
+            probes_in: ProbeRing::new(cfg.probe_queue.max(1)),
             me,
             cfg,
         }

@@ -29,6 +29,7 @@ use std::time::Duration;
 
 use parking_lot::Mutex;
 use sgmp_membership::node::{Node, NodeConfig, NodeEvent, NodeHandle, NodePhase, Subscription};
+use sgmp_membership::service::SystemChange;
 use sgmp_membership::{ProcessId, View};
 
 /// Most members an `sgmp_view` holds.
@@ -107,6 +108,10 @@ pub enum sgmp_event_kind {
     SGMP_EVENT_RECONFIGURING = 8,
     /// As initiator, `node` submitted the update forming view `version`.
     SGMP_EVENT_SUBMITTED = 9,
+    /// The membership service (docs/SERVICE.md) applied system view `version` (core
+    /// members + clients): `system_size` members, `added` processes added and `removed`
+    /// removed; read their ids with `sgmp_node_system_change`.
+    SGMP_EVENT_SYSTEM_VIEW = 10,
 }
 
 /// One event. Caller-allocated; nothing to free.
@@ -127,6 +132,12 @@ pub struct sgmp_event {
     pub snapshot_len: u64,
     /// The view (view events only).
     pub view: sgmp_view,
+    /// Members of the system view (system-view events only).
+    pub system_size: u64,
+    /// Processes the system view added (system-view events only).
+    pub added: u32,
+    /// Processes the system view removed (system-view events only).
+    pub removed: u32,
 }
 
 /// Produces the application snapshot handed to joiners: write at most `cap` bytes into
@@ -140,6 +151,8 @@ struct Entry {
     handle: Mutex<Option<NodeHandle>>,
     events: Mutex<Option<Subscription>>,
     received: Mutex<Vec<u8>>,
+    /// The last system view change returned by `sgmp_node_next_event`.
+    last_change: Mutex<Option<SystemChange>>,
 }
 
 fn registry() -> &'static Mutex<HashMap<u64, Arc<Entry>>> {
@@ -245,6 +258,7 @@ fn register(config: NodeConfig, out: *mut sgmp_node_t) -> CallResult {
             handle: Mutex::new(None),
             events: Mutex::new(None),
             received: Mutex::new(Vec::new()),
+            last_change: Mutex::new(None),
         }),
     );
     // SAFETY: checked non-NULL by the caller of `register`.
@@ -296,9 +310,10 @@ pub extern "C" fn sgmp_node_start(node: sgmp_node_t) -> sgmp_status {
         if h.is_some() {
             return Err((SGMP_ERR_STATE, "the node is already started".into()));
         }
-        let handle =
-            Node::start(e.config.clone()).map_err(|err| (SGMP_ERR_START, err.to_string()))?;
-        *e.events.lock() = Some(handle.subscribe());
+        // Subscribed before the loop starts: a node without seeds founds at once.
+        let (handle, sub) = Node::start_subscribed(e.config.clone())
+            .map_err(|err| (SGMP_ERR_START, err.to_string()))?;
+        *e.events.lock() = Some(sub);
         *h = Some(handle);
         Ok(())
     })
@@ -390,7 +405,8 @@ fn copy_out(s: &str, buf: *mut c_char, cap: usize) -> CallResult {
     Ok(())
 }
 
-fn convert(ev: &NodeEvent, out: &mut sgmp_event, received: &Mutex<Vec<u8>>) {
+fn convert(ev: &NodeEvent, out: &mut sgmp_event, e: &Entry) {
+    let received = &e.received;
     out.kind = sgmp_event_kind::SGMP_EVENT_NONE;
     out.ts_us = sgmp_membership::node::unix_micros();
     out.node = [0; SGMP_PID_LEN];
@@ -400,7 +416,19 @@ fn convert(ev: &NodeEvent, out: &mut sgmp_event, received: &Mutex<Vec<u8>>) {
     out.view.version = 0;
     out.view.size = 0;
     out.view.truncated = 0;
+    out.system_size = 0;
+    out.added = 0;
+    out.removed = 0;
     match ev {
+        NodeEvent::SystemView { me, change } => {
+            out.kind = sgmp_event_kind::SGMP_EVENT_SYSTEM_VIEW;
+            fill_pid(&mut out.node, *me);
+            out.version = change.version;
+            out.system_size = change.size as u64;
+            out.added = change.added.len() as u32;
+            out.removed = change.removed.len() as u32;
+            *e.last_change.lock() = Some(change.clone());
+        }
         NodeEvent::ViewInstalled { me, view } => {
             out.kind = sgmp_event_kind::SGMP_EVENT_VIEW;
             fill_pid(&mut out.node, *me);
@@ -485,8 +513,47 @@ pub unsafe extern "C" fn sgmp_node_next_event(
         };
         // SAFETY: checked non-NULL; the caller promises it is writable.
         let out = unsafe { &mut *out };
-        convert(&ev, out, &e.received);
+        convert(&ev, out, &e);
         Ok(())
+    })
+}
+
+/// Copies into `buf` (`cap` bytes, NUL-terminated `NAME#INCARNATION`) the `index`-th
+/// process added (`removed` = 0) or removed (`removed` = 1) by the last
+/// `SGMP_EVENT_SYSTEM_VIEW` event returned by `sgmp_node_next_event`. Returns
+/// `SGMP_ERR_STATE` for an index out of range or when no such event was returned yet.
+///
+/// # Safety
+/// `buf` must point to `cap` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn sgmp_node_system_change(
+    node: sgmp_node_t,
+    removed: u32,
+    index: u32,
+    buf: *mut c_char,
+    cap: usize,
+) -> sgmp_status {
+    call(|| {
+        null_check(buf, "buf")?;
+        let e = entry(node)?;
+        let last = e.last_change.lock();
+        let Some(ch) = last.as_ref() else {
+            return Err((
+                SGMP_ERR_STATE,
+                "no system view event was returned yet".into(),
+            ));
+        };
+        let list = if removed != 0 { &ch.removed } else { &ch.added };
+        let Some(p) = list.get(index as usize) else {
+            return Err((
+                SGMP_ERR_STATE,
+                format!(
+                    "index {index} is out of range (the list has {})",
+                    list.len()
+                ),
+            ));
+        };
+        copy_out(&p.to_string(), buf, cap)
     })
 }
 
@@ -708,6 +775,9 @@ mod tests {
             version: 0,
             snapshot_len: 0,
             view: empty_view(),
+            system_size: 0,
+            added: 0,
+            removed: 0,
         };
         let mut got_view = false;
         for _ in 0..100 {

@@ -57,21 +57,21 @@ pub(super) struct Initiator {
 }
 
 impl Initiator {
-    pub(super) fn new(n: usize) -> Self {
+    pub(super) fn new(n: usize, c: usize) -> Self {
         Initiator {
             kind: InitKind::Mgr,
             phase: Phase::Idle,
             started: Time::ZERO,
             responded: vec![false; n],
-            sub: Update::with_capacity(n),
+            sub: Update::with_limits(n, c),
             sub_version: 0,
-            next: Update::with_capacity(n),
+            next: Update::with_limits(n, c),
             has_next: false,
-            ahead: Update::with_capacity(n),
+            ahead: Update::with_limits(n, c),
             has_ahead: false,
-            sub_ahead: Proposal::with_capacity(n),
+            sub_ahead: Proposal::with_limits(n, c),
             has_sub_ahead: false,
-            sub_current: Proposal::with_capacity(n),
+            sub_current: Proposal::with_limits(n, c),
             has_sub_current: false,
             too_far: false,
         }
@@ -237,6 +237,7 @@ impl Engine {
         let room = self.cfg.max_members - (self.view.len() - u.removes.len());
         let take = room.min(self.pending_joins.len());
         u.adds.extend(self.pending_joins.drain(..take));
+        self.take_client_ops(u);
     }
 
     /// Submits `init.sub` for the next version (M-sub or R-sub) and waits for acks.

@@ -115,6 +115,7 @@ impl Engine {
         self.view.members.extend_from_slice(&rx.members);
         self.view.version = rx.version;
         self.last_commit.copy_from(&rx.update);
+        self.log_commit(rx.version);
         self.has_next_update = false;
         self.faulty.clear();
         self.received_snapshot.clear();

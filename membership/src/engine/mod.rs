@@ -12,6 +12,7 @@
 //! - `join`: a process outside the group asking to join;
 //! - this module: state, Gossip and Disconnect, DoPreCommit / DoCommit, the outbox.
 
+mod clients;
 mod fingerprint;
 mod initiator;
 mod join;
@@ -24,7 +25,7 @@ use std::net::SocketAddr;
 use crate::config::EngineConfig;
 use crate::detector::{DetectorAction, RingDetector};
 use crate::msg::{self, Msg, MsgError, MsgKind, Writer, KIND_COUNT};
-use crate::view::{Member, Proposal, Update, View};
+use crate::view::{ClientOp, Member, Proposal, Update, View};
 use crate::{ProcessId, Time};
 
 use initiator::Initiator;
@@ -112,6 +113,9 @@ pub struct Transmit<'a> {
     pub payload: &'a [u8],
 }
 
+/// Committed updates kept for [`Engine::committed_update`].
+pub const COMMIT_LOG: usize = 16;
+
 /// Counters kept by the engine. Per-kind arrays are indexed by `MsgKind as usize`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct EngineStats {
@@ -134,6 +138,11 @@ pub struct EngineStats {
     pub ignored: u64,
     /// Join requests dropped because the queue was full or the joiner was excluded before.
     pub joins_refused: u64,
+    /// Client changes dropped because the queue was full or this member could not
+    /// forward them (no mgr known); the client or its watcher repeats them.
+    pub client_ops_dropped: u64,
+    /// Client changes committed (as part of updates).
+    pub client_ops_committed: u64,
     /// Answers that contradict what honest processes can send (e.g. two committed
     /// values for one version): counted and handled safely, never trusted.
     pub anomalies: u64,
@@ -205,6 +214,12 @@ pub struct Engine {
     init: Initiator,
     /// Joins queued at the mgr (GetUpdate's source of adds).
     pending_joins: Vec<Member>,
+    /// Client changes queued at the mgr (GetUpdate's source of client changes) or
+    /// waiting to be forwarded to it.
+    pending_clients: VecDeque<ClientOp>,
+    /// The last committed updates by version (slot = version % len), so the service
+    /// layer can apply every committed update in order (`clients.rs`).
+    commit_log: Vec<(u64, Update)>,
     /// Cap on join requests handled per second (`join.rs`).
     join_rate: join::JoinRate,
     /// Join contacts and retry schedule (while joining).
@@ -229,13 +244,14 @@ impl Engine {
     /// [`Engine::join`]). Allocates every buffer it will ever use.
     pub fn new(cfg: EngineConfig, me: Member) -> Engine {
         let n = cfg.max_members;
-        let max_msg = msg::max_encoded_len(n, cfg.max_snapshot);
+        let c = cfg.max_client_ops;
+        let max_msg = msg::max_encoded_len_with_clients(n, c, cfg.max_snapshot);
         Engine {
             me,
             status: Status::Idle,
             view: View::with_capacity(n),
-            last_commit: Update::with_capacity(n),
-            next_update: Proposal::with_capacity(n),
+            last_commit: Update::with_limits(n, c),
+            next_update: Proposal::with_limits(n, c),
             has_next_update: false,
             faulty: Vec::with_capacity(n),
             removed: Vec::with_capacity(4 * n),
@@ -243,8 +259,12 @@ impl Engine {
             leader: None,
             role: Role::Outer,
             outer: OuterPhase::Follow,
-            init: Initiator::new(n),
+            init: Initiator::new(n, c),
             pending_joins: Vec::with_capacity(cfg.max_pending_joins),
+            pending_clients: VecDeque::with_capacity(cfg.max_pending_client_ops),
+            commit_log: (0..COMMIT_LOG)
+                .map(|_| (0, Update::with_limits(n, c)))
+                .collect(),
             join_rate: join::JoinRate::default(),
             contacts: Vec::with_capacity(16),
             next_contact: 0,
@@ -256,8 +276,8 @@ impl Engine {
             out_buf: Vec::with_capacity(4 * max_msg + 64 * 1024),
             out_q: VecDeque::with_capacity(8 * n + 64),
             events: VecDeque::with_capacity(8 * n + 64),
-            rx: Some(Msg::with_capacity(n, cfg.max_snapshot)),
-            scratch: Update::with_capacity(n),
+            rx: Some(Msg::with_limits(n, c, cfg.max_snapshot)),
+            scratch: Update::with_limits(n, c),
             stats: EngineStats::default(),
             cfg,
         }
@@ -522,6 +542,7 @@ impl Engine {
             MsgKind::JoinReq => self.on_join_request(now, rx.joiner),
             MsgKind::LeaveReq => self.add_faulty(now, from),
             MsgKind::Heartbeat => {}
+            MsgKind::ClientOps => self.on_client_ops(now, from, &rx.client_ops),
         }
     }
 
@@ -604,6 +625,7 @@ impl Engine {
         }
         self.view.apply(u, version);
         self.last_commit.copy_from(u);
+        self.log_commit(version);
         self.has_next_update = false;
         let view = &self.view;
         self.faulty.retain(|p| view.contains(*p));

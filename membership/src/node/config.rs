@@ -82,6 +82,17 @@ pub struct NodeConfig {
     /// Join requests a member handles per second (a token bucket holding one second's
     /// worth); more are refused and counted (`joins_refused`). 0: no cap.
     pub max_joins_per_sec: u32,
+    /// The membership service (docs/SERVICE.md): most registered clients; 0 turns the
+    /// service off.
+    pub max_clients: usize,
+    /// Most client changes one view change commits (a batch).
+    pub max_client_ops: usize,
+    /// How often clients send hellos (heartbeats), ms.
+    pub client_heartbeat_ms: u64,
+    /// Silence after which a client's watcher reports it for removal, ms.
+    pub client_timeout_ms: u64,
+    /// Core size the mgr keeps by promoting core-eligible clients (0: no promotion).
+    pub target_core: usize,
 }
 
 impl Default for NodeConfig {
@@ -109,6 +120,11 @@ impl Default for NodeConfig {
             faults: FaultSettings::default(),
             key_file: None,
             max_joins_per_sec: 50,
+            max_clients: 16_384,
+            max_client_ops: 512,
+            client_heartbeat_ms: 200,
+            client_timeout_ms: 1000,
+            target_core: 0,
         }
     }
 }
@@ -240,6 +256,17 @@ impl NodeConfig {
         Ok(keys)
     }
 
+    /// The membership service's settings (None: the service is off).
+    pub fn service_config(&self) -> Option<crate::service::ServiceConfig> {
+        (self.max_clients > 0).then(|| crate::service::ServiceConfig {
+            max_clients: self.max_clients,
+            client_heartbeat_us: self.client_heartbeat_ms.max(1).saturating_mul(1000),
+            client_timeout_us: self.client_timeout_ms.max(1).saturating_mul(1000),
+            target_core: self.target_core,
+            ..crate::service::ServiceConfig::default()
+        })
+    }
+
     /// The engine's settings.
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig {
@@ -249,6 +276,12 @@ impl NodeConfig {
             suspect_timeout_us: self.suspect_ms.saturating_mul(1000),
             protocol_timeout_us: self.protocol_timeout_ms.saturating_mul(1000),
             join_retry_us: self.join_retry_ms.saturating_mul(1000),
+            max_client_ops: if self.max_clients == 0 {
+                0
+            } else {
+                self.max_client_ops
+            },
+            max_pending_client_ops: self.max_clients,
             ..EngineConfig::default()
         }
     }
@@ -261,7 +294,13 @@ impl NodeConfig {
         TransportConfig {
             cluster_id: self.cluster_id,
             max_peers: self.max_members + 16,
-            max_message: crate::msg::max_encoded_len(self.max_members, self.max_snapshot),
+            max_message: crate::msg::max_encoded_len_with_clients(
+                self.max_members,
+                self.engine_config().max_client_ops,
+                self.max_snapshot,
+            ),
+            // Clients speak in probes (docs/SERVICE.md).
+            probe_queue: if self.max_clients == 0 { 64 } else { 8192 },
             send_window: self.send_window,
             recv_window: self.recv_window,
             // Silence is the failure detector's business; the transport only reports

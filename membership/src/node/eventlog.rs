@@ -107,6 +107,25 @@ impl EventLog {
         self.write(me, "submitted", &format!(",\"version\":{version}"));
     }
 
+    /// A system view (membership service) was applied: version, what it added and
+    /// removed, and its size.
+    pub fn system_view(&mut self, me: ProcessId, change: &crate::service::SystemChange) {
+        let list = |v: &[ProcessId]| {
+            v.iter()
+                .map(|p| js(&p.to_string()))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        let extra = format!(
+            ",\"version\":{},\"added\":[{}],\"removed\":[{}],\"size\":{}",
+            change.version,
+            list(&change.added),
+            list(&change.removed),
+            change.size
+        );
+        self.write(me, "system_view", &extra);
+    }
+
     /// The process left the group gracefully.
     pub fn left(&mut self, me: ProcessId) {
         self.write(me, "left", "");

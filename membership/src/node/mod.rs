@@ -35,7 +35,8 @@ use sgmp_transport::{
 };
 
 use crate::engine::{Engine, EngineStats, Event, ExcludeReason, Status};
-use crate::view::{Member, View};
+use crate::service::{wire as service_wire, CoreService, ServiceStats, SystemChange, SystemView};
+use crate::view::{ClientOp, Member, View};
 use crate::{ProcessId, Time};
 
 pub use coldstart::{Decision, Discovery, Probe};
@@ -133,6 +134,13 @@ pub struct NodeStatus {
     pub view_ts_us: u64,
     /// Incarnations started after the first (rejoins).
     pub rejoins: u64,
+    /// The membership service's system view: version (0: none yet, or the service is
+    /// off or not synchronized), size (core + clients) and clients.
+    pub system_version: u64,
+    /// Members of the system view (core + clients).
+    pub system_size: usize,
+    /// Registered clients.
+    pub clients: usize,
 }
 
 /// Counters of the node, refreshed by the loop.
@@ -160,6 +168,8 @@ pub struct NodeMetrics {
     pub probes_sent: u64,
     /// Rejoins as a new incarnation.
     pub rejoins: u64,
+    /// The membership service's counters (current incarnation).
+    pub service: ServiceStats,
 }
 
 /// Something an application subscribed to.
@@ -222,6 +232,13 @@ pub enum NodeEvent {
         /// When the loop step that decided it began (events are published after the
         /// step's datagrams are sent, so the event itself arrives later).
         at: Instant,
+    },
+    /// The membership service applied system view `change.version` (core + clients).
+    SystemView {
+        /// The core member reporting it.
+        me: ProcessId,
+        /// The version, what was added and removed, and the size.
+        change: SystemChange,
     },
     /// The node came back as a new incarnation after `old` was excluded.
     Rejoining {
@@ -291,6 +308,7 @@ enum Command {
     Shutdown,
     Fault(FaultCommand, Sender<Result<String, String>>),
     SetSnapshot(SnapshotProvider, Sender<()>),
+    SystemView(Sender<Option<SystemView>>),
 }
 
 struct Shared {
@@ -306,6 +324,23 @@ impl Node {
     /// Validates `config`, binds the UDP socket, opens the event log and starts the loop
     /// thread, which begins discovery at once.
     pub fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
+        Node::start_inner(config, None)
+    }
+
+    /// Like [`Node::start`], with a subscription made before the loop starts, so that
+    /// no event is missed (a node without seeds founds its group at once, before a
+    /// later [`NodeHandle::subscribe`] could run).
+    pub fn start_subscribed(config: NodeConfig) -> Result<(NodeHandle, Subscription), NodeError> {
+        let mut sub = None;
+        let h = Node::start_inner(config, Some(&mut sub))?;
+        let sub = sub.expect("subscribed before start");
+        Ok((h, sub))
+    }
+
+    fn start_inner(
+        config: NodeConfig,
+        pre_subscribe: Option<&mut Option<Subscription>>,
+    ) -> Result<NodeHandle, NodeError> {
         config.validate()?;
         let name = config.node_id()?;
         let incarnation = config.incarnation.unwrap_or_else(unix_micros).max(1);
@@ -343,10 +378,16 @@ impl Node {
                 faulty: Vec::new(),
                 view_ts_us: 0,
                 rejoins: 0,
+                system_version: 0,
+                system_size: 0,
+                clients: 0,
             }),
             metrics: Mutex::new(NodeMetrics::default()),
             subscribers: Mutex::new(Vec::new()),
         });
+        if let Some(slot) = pre_subscribe {
+            *slot = Some(subscribe_to(&shared));
+        }
         let (tx, rx) = mpsc::channel();
         let mut rt = Runtime::new(config, driver, me, log, rx, Arc::clone(&shared));
         let thread = std::thread::Builder::new()
@@ -401,13 +442,7 @@ impl NodeHandle {
 
     /// Subscribes to events from now on.
     pub fn subscribe(&self) -> Subscription {
-        let (tx, rx) = mpsc::sync_channel(SUBSCRIBER_QUEUE);
-        let dropped = Arc::new(AtomicU64::new(0));
-        self.shared.subscribers.lock().push(Subscriber {
-            tx,
-            dropped: Arc::clone(&dropped),
-        });
-        Subscription { rx, dropped }
+        subscribe_to(&self.shared)
     }
 
     /// Sets the function producing the application snapshot handed to joiners. It runs
@@ -418,6 +453,16 @@ impl NodeHandle {
         if self.command(Command::SetSnapshot(f, tx)) {
             let _ = rx.recv_timeout(Duration::from_secs(5));
         }
+    }
+
+    /// The membership service's system view (core + clients), or None if the service
+    /// is off, this node is not synchronized, or the loop did not answer in time.
+    pub fn system_view(&self) -> Option<SystemView> {
+        let (tx, rx) = mpsc::channel();
+        if !self.command(Command::SystemView(tx)) {
+            return None;
+        }
+        rx.recv_timeout(Duration::from_secs(5)).ok().flatten()
     }
 
     /// Leaves the group gracefully and waits (at most `leave_linger_ms` plus a margin)
@@ -453,6 +498,16 @@ impl Drop for NodeHandle {
     fn drop(&mut self) {
         self.shutdown();
     }
+}
+
+fn subscribe_to(shared: &Shared) -> Subscription {
+    let (tx, rx) = mpsc::sync_channel(SUBSCRIBER_QUEUE);
+    let dropped = Arc::new(AtomicU64::new(0));
+    shared.subscribers.lock().push(Subscriber {
+        tx,
+        dropped: Arc::clone(&dropped),
+    });
+    Subscription { rx, dropped }
 }
 
 /// A message parked while the send window to `to` was full.
@@ -492,6 +547,9 @@ struct Runtime {
     view_ts_us: u64,
     /// When the current loop step began (stamps `NodeEvent::Submitted`).
     step_started: Instant,
+    /// The membership service (None: off).
+    service: Option<CoreService>,
+    client_ops: Vec<ClientOp>,
 }
 
 impl Runtime {
@@ -537,6 +595,8 @@ impl Runtime {
             status_dirty: true,
             view_ts_us: 0,
             step_started: Instant::now(),
+            service: cfg.service_config().map(|c| CoreService::new(c, me)),
+            client_ops: Vec::new(),
             driver,
             cfg,
         }
@@ -560,6 +620,11 @@ impl Runtime {
             let mut deadline = self.engine.poll_timeout();
             if let Some(d) = &self.discovery {
                 deadline = crate::earliest(deadline, Some(d.deadline()));
+            }
+            if let Some(s) = &self.service {
+                if self.engine.status() == Status::Member {
+                    deadline = crate::earliest(deadline, Some(s.poll_timeout()));
+                }
             }
             let mut wait = Duration::from_millis(100);
             if let Some(d) = deadline {
@@ -592,6 +657,14 @@ impl Runtime {
             }
             Command::Fault(cmd, reply) => {
                 let _ = reply.send(self.fault(cmd));
+            }
+            Command::SystemView(reply) => {
+                let v = self
+                    .service
+                    .as_ref()
+                    .filter(|s| s.synced() && self.engine.status() == Status::Member)
+                    .map(|s| s.view().clone());
+                let _ = reply.send(v);
             }
             Command::Leave(reply) => {
                 let now = self.driver.now();
@@ -735,7 +808,14 @@ impl Runtime {
         let now = self.driver.now();
         // Probes: discovery queries and answers.
         while let Some((from, addr, n)) = self.driver.poll_probe(&mut self.probe_buf) {
-            if let Some(p) = Probe::decode(&self.probe_buf[..n]) {
+            let payload = &self.probe_buf[..n];
+            if service_wire::is_service(payload) {
+                if let Some(s) = &mut self.service {
+                    if self.engine.status() == Status::Member {
+                        s.on_datagram(now, addr, payload, &self.engine);
+                    }
+                }
+            } else if let Some(p) = Probe::decode(payload) {
                 self.on_probe(now, from, addr, p);
             }
         }
@@ -768,6 +848,16 @@ impl Runtime {
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
             self.engine.handle_timeout(now);
         }
+        // The membership service: its timers, and the client changes it asks for.
+        if let Some(s) = &mut self.service {
+            if self.engine.status() == Status::Member {
+                s.on_timeout(now, &self.engine);
+                s.take_ops(&mut self.client_ops);
+                if !self.client_ops.is_empty() {
+                    self.engine.request_client_ops(now, &self.client_ops);
+                }
+            }
+        }
         // A join that does not complete starts over as a new incarnation.
         if self.engine.status() == Status::Joining
             && now.micros_since(self.join_started) > self.cfg.join_timeout_ms * 1000
@@ -782,6 +872,7 @@ impl Runtime {
         self.driver.flush();
         self.pump_events(now);
         self.flush_transmits();
+        self.pump_service();
         if let Some((until, _)) = &self.leaving {
             if now >= *until || self.delivered_all() {
                 self.phase = NodePhase::Left;
@@ -885,6 +976,10 @@ impl Runtime {
         };
         tracing::info!(node = %self.me, "cold start: founding the group");
         self.engine.bootstrap(now, &[me]);
+        if let Some(s) = &mut self.service {
+            let v = self.engine.view();
+            s.on_founded(v.version, &v.members);
+        }
         self.publish(NodeEvent::Founded { me: self.me });
         self.status_dirty = true;
     }
@@ -920,6 +1015,7 @@ impl Runtime {
         if let Some(f) = &self.snapshot {
             self.engine.set_snapshot(&f());
         }
+        self.service = self.cfg.service_config().map(|c| CoreService::new(c, me));
         self.backlog.clear();
         self.metrics.rejoins += 1;
         tracing::info!(old = %old, new = %me, "rejoining as a new incarnation");
@@ -947,6 +1043,9 @@ impl Runtime {
                     }
                     self.last_members.clear();
                     self.last_members.extend_from_slice(&view.members);
+                    if let Some(s) = &mut self.service {
+                        s.on_view_installed(now, version, &self.engine);
+                    }
                     if let Some(f) = &self.snapshot {
                         self.engine.set_snapshot(&f());
                     }
@@ -954,7 +1053,8 @@ impl Runtime {
                     self.phase = NodePhase::Member;
                     self.metrics.views_installed += 1;
                     self.view_ts_us = unix_micros();
-                    self.status_dirty = true;
+                    // The status shows the view before anyone hears of it.
+                    self.publish_status();
                     self.publish(NodeEvent::ViewInstalled { me: self.me, view });
                 }
                 Event::Suspected { peer } => {
@@ -969,6 +1069,9 @@ impl Runtime {
                 Event::Joined { version } => {
                     if let Some(l) = &mut self.log {
                         l.joined(self.me, version);
+                    }
+                    if let Some(s) = &mut self.service {
+                        s.on_joined(version);
                     }
                     tracing::info!(node = %self.me, version, "joined");
                     let snapshot = self.engine.received_snapshot().to_vec();
@@ -1028,6 +1131,45 @@ impl Runtime {
             self.flush_transmits();
             self.driver.flush();
             self.new_incarnation(now);
+        }
+    }
+
+    /// The membership service's outputs: system views to publish and log, and its
+    /// datagrams (as probes; when the probe queue is full, the driver writes it out).
+    fn pump_service(&mut self) {
+        let Some(s) = &mut self.service else {
+            return;
+        };
+        let mut changes = Vec::new();
+        while let Some(c) = s.poll_change() {
+            changes.push(c);
+        }
+        while let Some((to, b)) = s.poll_datagram() {
+            if self.driver.send_probe(to, &b).is_err() {
+                self.driver.flush();
+                if self.driver.send_probe(to, &b).is_err() {
+                    s.unpoll_datagram((to, b));
+                    break;
+                }
+            }
+        }
+        let (v, size, clients) = (s.view().version, s.view().size(), s.view().clients.len());
+        let synced = s.synced();
+        for change in changes {
+            if let Some(l) = &mut self.log {
+                l.system_view(self.me, &change);
+            }
+            self.publish(NodeEvent::SystemView {
+                me: self.me,
+                change,
+            });
+            self.status_dirty = true;
+        }
+        if self.status_dirty {
+            let mut st = self.shared.status.lock();
+            st.system_version = if synced { v } else { 0 };
+            st.system_size = size;
+            st.clients = clients;
         }
     }
 
@@ -1132,6 +1274,9 @@ impl Runtime {
         self.metrics.transport = self.driver.endpoint().stats();
         self.metrics.driver = self.driver.stats();
         self.metrics.backlog_len = self.backlog.len() as u64;
+        if let Some(s) = &self.service {
+            self.metrics.service = *s.stats();
+        }
         *self.shared.metrics.lock() = self.metrics;
     }
 }

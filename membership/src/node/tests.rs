@@ -62,8 +62,7 @@ fn simultaneous_cold_start_makes_one_group_then_join_and_leave() {
     for n in &nodes {
         n.set_snapshot_provider(Box::new(|| b"state!".to_vec()));
     }
-    let joiner = Node::start(config("d", addrs[3], seeds)).unwrap();
-    let sub = joiner.subscribe();
+    let (joiner, sub) = Node::start_subscribed(config("d", addrs[3], seeds)).unwrap();
     wait_for("four members", Duration::from_secs(10), || {
         nodes.iter().chain([&joiner]).all(|n| n.view().len() == 4)
     });

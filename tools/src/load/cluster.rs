@@ -250,7 +250,8 @@ fn convert(ev: NodeEvent) -> (String, Ev) {
         NodeEvent::Suspected { me, .. }
         | NodeEvent::Joined { me, .. }
         | NodeEvent::Founded { me }
-        | NodeEvent::Reconfiguring { me, .. } => (me.to_string(), Ev::Other),
+        | NodeEvent::Reconfiguring { me, .. }
+        | NodeEvent::SystemView { me, .. } => (me.to_string(), Ev::Other),
         NodeEvent::Rejoining { new, .. } => (new.to_string(), Ev::Other),
     }
 }

@@ -90,6 +90,7 @@ impl SimConfig {
                 join_retry_us: 100_000,
                 compression: true,
                 max_pending_joins: 8,
+                ..EngineConfig::default()
             },
             transport: TransportConfig {
                 cluster_id: 7,

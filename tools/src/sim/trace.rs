@@ -86,6 +86,9 @@ impl Trace {
             MsgKind::JoinReq => {
                 let _ = write!(s, " joiner={}", m.joiner.id);
             }
+            MsgKind::ClientOps => {
+                let _ = write!(s, " client-changes={}", m.client_ops.len());
+            }
             MsgKind::LeaveReq | MsgKind::Heartbeat => {}
         }
         if !m.gossip.is_empty() {

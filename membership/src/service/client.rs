@@ -1,0 +1,346 @@
+//! The client side of the membership service, sans-IO: one endpoint (one address)
+//! hosting one or many clients (process ids), keeping a replica of the system view.
+//!
+//! It sends hellos (registration for clients not yet in the view, heartbeat for the
+//! others) every heartbeat period to its watcher (or to the seeds until it knows the
+//! core), applies deltas strictly in version order (so it never skips or repeats a
+//! version), asks again on a gap (to whoever sent the datagram that showed the gap: a
+//! live core member), and loads a snapshot when it has nothing or is too far behind.
+//! A client that sees itself removed stops for good (it may come back only as a new
+//! incarnation).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+
+use super::server::Assembly;
+use super::sysview::{watcher_of, SystemChange, SystemView};
+use super::wire::{self, HelloEntry, ServiceMsg};
+use crate::view::{Member, Update};
+use crate::{ProcessId, Time};
+
+/// Where one local client stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientState {
+    /// Asking to be added.
+    Registering,
+    /// In the system view.
+    Member,
+    /// Removed (or deregistered): never a member again under this process id.
+    Removed,
+}
+
+/// What the client endpoint reports.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ClientEvent {
+    /// A new system view was applied.
+    SystemView(SystemChange),
+    /// A local client appeared in the system view.
+    Registered(ProcessId),
+    /// A local client was removed from the system view.
+    Removed(ProcessId),
+    /// The mgr asks this local client to join the core through `seeds`.
+    Promoted {
+        /// The client.
+        id: ProcessId,
+        /// Core members to join through.
+        seeds: Vec<Member>,
+    },
+}
+
+/// Counters of a client endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ClientStats {
+    /// Hello datagrams sent.
+    pub hellos_sent: u64,
+    /// Deltas applied.
+    pub deltas_applied: u64,
+    /// Snapshots loaded.
+    pub snapshots_loaded: u64,
+    /// Chunks ignored (old, duplicate, or not applicable).
+    pub chunks_ignored: u64,
+    /// Gaps seen (a delta for a later version than the next).
+    pub gaps: u64,
+    /// Datagrams that failed to decode.
+    pub malformed: u64,
+}
+
+/// See the [module docs](self).
+pub struct ClientCore {
+    seeds: Vec<SocketAddr>,
+    me: SocketAddr,
+    heartbeat_us: u64,
+    local: Vec<(ProcessId, ClientState, bool)>,
+    index: HashMap<ProcessId, usize>,
+    view: SystemView,
+    assemblies: Vec<Assembly>,
+    hello_at: Time,
+    seed_next: usize,
+    /// Ask this core member at once (set on a gap).
+    urgent: Option<SocketAddr>,
+    urgent_at: Time,
+    out: VecDeque<(SocketAddr, Vec<u8>)>,
+    events: VecDeque<ClientEvent>,
+    stats: ClientStats,
+}
+
+impl ClientCore {
+    /// An endpoint at address `me` that will reach the core through `seeds`, sending
+    /// hellos every `heartbeat_us`.
+    pub fn new(me: SocketAddr, seeds: Vec<SocketAddr>, heartbeat_us: u64) -> ClientCore {
+        ClientCore {
+            seeds,
+            me,
+            heartbeat_us: heartbeat_us.max(1),
+            local: Vec::new(),
+            index: HashMap::new(),
+            view: SystemView::default(),
+            assemblies: Vec::new(),
+            hello_at: Time::ZERO,
+            seed_next: 0,
+            urgent: None,
+            urgent_at: Time::ZERO,
+            out: VecDeque::new(),
+            events: VecDeque::new(),
+            stats: ClientStats::default(),
+        }
+    }
+
+    /// Adds a local client; it registers with the next hello. Returns false if this
+    /// process id is already hosted here.
+    pub fn add_client(&mut self, id: ProcessId, core_eligible: bool) -> bool {
+        if self.index.contains_key(&id) {
+            return false;
+        }
+        self.index.insert(id, self.local.len());
+        self.local
+            .push((id, ClientState::Registering, core_eligible));
+        true
+    }
+
+    /// Stops a local client silently (as a crash would): its heartbeats stop and the
+    /// core removes it after the client timeout.
+    pub fn crash_client(&mut self, id: ProcessId) {
+        if let Some(&i) = self.index.get(&id) {
+            self.local[i].1 = ClientState::Removed;
+        }
+    }
+
+    /// State of a local client.
+    pub fn client_state(&self, id: ProcessId) -> Option<ClientState> {
+        self.index.get(&id).map(|&i| self.local[i].1)
+    }
+
+    /// The system view replica.
+    pub fn view(&self) -> &SystemView {
+        &self.view
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &ClientStats {
+        &self.stats
+    }
+
+    /// A datagram from `from`.
+    pub fn on_datagram(&mut self, now: Time, from: SocketAddr, payload: &[u8]) {
+        let m = match wire::decode(payload) {
+            Ok(m) => m,
+            Err(_) => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        match m {
+            ServiceMsg::Chunk {
+                snapshot,
+                version,
+                part,
+                parts,
+                update,
+            } => self.on_chunk(now, from, snapshot, version, part, parts, update),
+            ServiceMsg::Promote { id, seeds } => {
+                if self.client_state(id) == Some(ClientState::Member) {
+                    self.events.push_back(ClientEvent::Promoted { id, seeds });
+                }
+            }
+            ServiceMsg::Hello { .. } => self.stats.chunks_ignored += 1,
+        }
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn on_chunk(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        snapshot: bool,
+        version: u64,
+        part: u16,
+        parts: u16,
+        update: Update,
+    ) {
+        let v = self.view.version;
+        let useful = if snapshot {
+            version > v
+        } else {
+            v > 0 && version == v + 1
+        };
+        if !useful {
+            if !snapshot && version > v + 1 {
+                // A gap: ask the sender (a live core member) for what is missing.
+                self.stats.gaps += 1;
+                self.urgent = Some(from);
+            } else {
+                self.stats.chunks_ignored += 1;
+            }
+            return;
+        }
+        let i = match self
+            .assemblies
+            .iter()
+            .position(|a| a.snapshot == snapshot && a.version == version)
+        {
+            Some(i) => i,
+            None => {
+                if self.assemblies.len() >= 4 {
+                    self.assemblies.remove(0);
+                }
+                self.assemblies
+                    .push(Assembly::new(snapshot, version, parts));
+                self.assemblies.len() - 1
+            }
+        };
+        let Some(whole) = self.assemblies[i].add(part, update) else {
+            return;
+        };
+        self.assemblies.remove(i);
+        let mut change = SystemChange::default();
+        if snapshot {
+            let old = std::mem::take(&mut self.view);
+            self.view.load_snapshot(&whole, version, &mut change);
+            // Report the difference from what this endpoint had.
+            change.added.retain(|p| !old.contains(*p));
+            change.removed.extend(
+                old.core
+                    .iter()
+                    .map(|m| m.id)
+                    .chain(
+                        old.clients
+                            .iter()
+                            .map(|(n, c)| ProcessId::new(*n, c.incarnation)),
+                    )
+                    .filter(|p| !self.view.contains(*p)),
+            );
+            self.stats.snapshots_loaded += 1;
+        } else {
+            self.view.apply(&whole, version, &mut change);
+            self.stats.deltas_applied += 1;
+        }
+        let v = self.view.version;
+        self.assemblies.retain(|a| {
+            if a.snapshot {
+                a.version > v
+            } else {
+                a.version == v + 1
+            }
+        });
+        self.update_local(&change);
+        self.events.push_back(ClientEvent::SystemView(change));
+        let _ = now;
+    }
+
+    fn update_local(&mut self, change: &SystemChange) {
+        for p in &change.added {
+            if let Some(&i) = self.index.get(p) {
+                if self.local[i].1 == ClientState::Registering {
+                    self.local[i].1 = ClientState::Member;
+                    self.events.push_back(ClientEvent::Registered(*p));
+                }
+            }
+        }
+        for p in &change.removed {
+            if let Some(&i) = self.index.get(p) {
+                if self.local[i].1 != ClientState::Removed {
+                    self.local[i].1 = ClientState::Removed;
+                    self.events.push_back(ClientEvent::Removed(*p));
+                }
+            }
+        }
+    }
+
+    /// Timers: the periodic hello (and an early one after a gap).
+    pub fn on_timeout(&mut self, now: Time) {
+        if let Some(to) = self.urgent {
+            if now.micros_since(self.urgent_at) >= self.heartbeat_us / 4 {
+                self.urgent = None;
+                self.urgent_at = now;
+                self.send_hellos(to, false);
+            }
+        }
+        if now < self.hello_at {
+            return;
+        }
+        self.hello_at = now + self.heartbeat_us;
+        let to = match watcher_of(self.me, &self.view.core) {
+            Some(w) => w.addr,
+            None => {
+                if self.seeds.is_empty() {
+                    return;
+                }
+                let s = self.seeds[self.seed_next % self.seeds.len()];
+                self.seed_next += 1;
+                s
+            }
+        };
+        self.send_hellos(to, true);
+    }
+
+    fn send_hellos(&mut self, to: SocketAddr, with_clients: bool) {
+        let entries: Vec<HelloEntry> = if with_clients {
+            self.local
+                .iter()
+                .filter(|(_, s, _)| *s != ClientState::Removed)
+                .map(|(id, s, e)| HelloEntry {
+                    id: *id,
+                    member: *s == ClientState::Member,
+                    core_eligible: *e,
+                })
+                .collect()
+        } else {
+            Vec::new()
+        };
+        let want = self.view.version == 0;
+        let mut at = 0;
+        loop {
+            let mut b = Vec::with_capacity(wire::MAX_PAYLOAD);
+            let n = wire::encode_hello(&mut b, want, self.view.version, &entries[at..]);
+            self.out.push_back((to, b));
+            self.stats.hellos_sent += 1;
+            at += n;
+            if at >= entries.len() || n == 0 {
+                break;
+            }
+        }
+    }
+
+    /// When [`ClientCore::on_timeout`] should next run.
+    pub fn poll_timeout(&self) -> Time {
+        if self.urgent.is_some() {
+            return self.urgent_at + self.heartbeat_us / 4;
+        }
+        self.hello_at
+    }
+
+    /// The next datagram to send (as a probe).
+    pub fn poll_datagram(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        self.out.pop_front()
+    }
+
+    /// Puts a datagram back at the head of the queue (the probe queue was full).
+    pub fn unpoll_datagram(&mut self, d: (SocketAddr, Vec<u8>)) {
+        self.out.push_front(d);
+    }
+
+    /// The next event.
+    pub fn poll_event(&mut self) -> Option<ClientEvent> {
+        self.events.pop_front()
+    }
+}

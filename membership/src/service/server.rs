@@ -1,0 +1,521 @@
+//! The core member's side of the membership service, sans-IO: it keeps the system view
+//! replica (applying each committed update), turns client hellos into registrations
+//! and heartbeats, watches the clients assigned to it (reporting silent ones for
+//! removal), sends deltas and snapshots, and (at the mgr) promotes core-eligible
+//! clients when the core is below its target size.
+//!
+//! Inputs: [`CoreService::on_view_installed`], [`CoreService::on_datagram`],
+//! [`CoreService::on_timeout`]; outputs: [`CoreService::poll_datagram`] (probes to
+//! send), [`CoreService::take_ops`] (client changes for `Engine::request_client_ops`),
+//! [`CoreService::poll_change`] (system views for the application).
+
+use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
+
+use super::sysview::{watcher_of, SystemChange, SystemView};
+use super::wire::{self, HelloEntry, ServiceMsg};
+use crate::engine::Engine;
+use crate::view::{ClientOp, Member, Update};
+use crate::{ProcessId, Time};
+
+/// Settings of the service on a core member.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ServiceConfig {
+    /// Most clients in the system view (the table is preallocated).
+    pub max_clients: usize,
+    /// How often clients send hellos (their heartbeat), µs; also this side's check period.
+    pub client_heartbeat_us: u64,
+    /// Silence after which a watched client is reported for removal, µs.
+    pub client_timeout_us: u64,
+    /// Versions of deltas kept for catch-up; a client further behind gets a snapshot.
+    pub delta_ring: usize,
+    /// Core size the mgr keeps by promoting core-eligible clients (0: no promotion).
+    pub target_core: usize,
+}
+
+impl Default for ServiceConfig {
+    fn default() -> Self {
+        ServiceConfig {
+            max_clients: 16_384,
+            client_heartbeat_us: 200_000,
+            client_timeout_us: 1_000_000,
+            delta_ring: 256,
+            target_core: 0,
+        }
+    }
+}
+
+/// Counters of the service on a core member.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ServiceStats {
+    /// Hellos received.
+    pub hellos: u64,
+    /// Registrations forwarded for commit.
+    pub registrations: u64,
+    /// Silent clients reported for removal.
+    pub removals_reported: u64,
+    /// Delta datagrams sent (pushes and catch-ups).
+    pub delta_datagrams: u64,
+    /// Snapshot datagrams sent.
+    pub snapshot_datagrams: u64,
+    /// Datagrams that failed to decode.
+    pub malformed: u64,
+    /// Times this member (re)synchronized its replica from a snapshot.
+    pub syncs: u64,
+    /// Promotions sent (mgr).
+    pub promotions: u64,
+}
+
+/// A delta or snapshot being reassembled from its parts.
+#[derive(Debug)]
+pub(crate) struct Assembly {
+    pub(crate) snapshot: bool,
+    pub(crate) version: u64,
+    parts: Vec<Option<Update>>,
+    have: usize,
+}
+
+impl Assembly {
+    pub(crate) fn new(snapshot: bool, version: u64, parts: u16) -> Assembly {
+        Assembly {
+            snapshot,
+            version,
+            parts: (0..parts).map(|_| None).collect(),
+            have: 0,
+        }
+    }
+
+    /// Adds part `k`; returns the whole update once every part is in.
+    pub(crate) fn add(&mut self, k: u16, u: Update) -> Option<Update> {
+        let slot = self.parts.get_mut(k as usize)?;
+        if slot.is_none() {
+            *slot = Some(u);
+            self.have += 1;
+        }
+        if self.have < self.parts.len() {
+            return None;
+        }
+        let mut whole = Update::default();
+        for p in self.parts.iter().flatten() {
+            wire::append_part(&mut whole, p);
+        }
+        Some(whole)
+    }
+}
+
+/// See the [module docs](self).
+pub struct CoreService {
+    cfg: ServiceConfig,
+    me: ProcessId,
+    view: SystemView,
+    /// The replica is at the version of the engine's view (else it waits for a snapshot).
+    synced: bool,
+    /// Lowest snapshot version usable to synchronize (the version before our first view).
+    sync_floor: u64,
+    sync_asked_at: Option<Time>,
+    sync_target: usize,
+    assembly: Option<Assembly>,
+    change: SystemChange,
+    changes: VecDeque<SystemChange>,
+    /// Encoded delta chunks of the last versions.
+    ring: VecDeque<(u64, Vec<Vec<u8>>)>,
+    snap_cache: Option<(u64, Vec<Vec<u8>>)>,
+    /// Last hello from each client (any member records; the watcher acts on it).
+    last_heard: HashMap<ProcessId, Time>,
+    /// Client changes asked for recently (not repeated before a client timeout).
+    requested: HashMap<ProcessId, Time>,
+    /// Per client address: version sent up to, and when.
+    sent: HashMap<SocketAddr, (u64, Time)>,
+    ops: Vec<ClientOp>,
+    out: VecDeque<(SocketAddr, Vec<u8>)>,
+    check_at: Time,
+    promoted: Option<(ProcessId, Time)>,
+    stats: ServiceStats,
+    scratch: Update,
+}
+
+impl CoreService {
+    /// A service for core member `me`.
+    pub fn new(cfg: ServiceConfig, me: ProcessId) -> CoreService {
+        CoreService {
+            view: SystemView::with_capacity(cfg.max_clients),
+            me,
+            synced: false,
+            sync_floor: 0,
+            sync_asked_at: None,
+            sync_target: 0,
+            assembly: None,
+            change: SystemChange::default(),
+            changes: VecDeque::new(),
+            ring: VecDeque::with_capacity(cfg.delta_ring),
+            snap_cache: None,
+            last_heard: HashMap::with_capacity(cfg.max_clients),
+            requested: HashMap::new(),
+            sent: HashMap::new(),
+            ops: Vec::new(),
+            out: VecDeque::new(),
+            check_at: Time::ZERO,
+            promoted: None,
+            stats: ServiceStats::default(),
+            scratch: Update::default(),
+            cfg,
+        }
+    }
+
+    /// The replica of the system view (meaningful when [`CoreService::synced`]).
+    pub fn view(&self) -> &SystemView {
+        &self.view
+    }
+    /// True when the replica is at the engine's version.
+    pub fn synced(&self) -> bool {
+        self.synced
+    }
+    /// Counters.
+    pub fn stats(&self) -> &ServiceStats {
+        &self.stats
+    }
+    /// The settings.
+    pub fn config(&self) -> &ServiceConfig {
+        &self.cfg
+    }
+
+    /// This process founded the group: the system view starts as the founders' view.
+    pub fn on_founded(&mut self, version: u64, core: &[Member]) {
+        self.view.clear();
+        self.scratch.clear();
+        self.scratch.adds.extend_from_slice(core);
+        let u = std::mem::take(&mut self.scratch);
+        self.view.apply(&u, version, &mut self.change);
+        self.scratch = u;
+        self.synced = true;
+        self.changes.push_back(self.change.clone());
+    }
+
+    /// This process joined the core with first view `version`: its replica must come
+    /// from a snapshot of version `version - 1` or later.
+    pub fn on_joined(&mut self, version: u64) {
+        self.view.clear();
+        self.synced = false;
+        self.sync_floor = version.saturating_sub(1);
+        self.sync_asked_at = None;
+        self.assembly = None;
+        self.ring.clear();
+        self.snap_cache = None;
+    }
+
+    /// The engine installed view `version`: apply the update that formed it.
+    pub fn on_view_installed(&mut self, now: Time, version: u64, engine: &Engine) {
+        if !self.synced {
+            return;
+        }
+        if version <= self.view.version {
+            return;
+        }
+        let Some(u) = engine.committed_update(version) else {
+            self.synced = false;
+            return;
+        };
+        if version != self.view.version + 1 {
+            self.synced = false;
+            return;
+        }
+        self.apply_delta(now, u, version, &engine.view().members);
+    }
+
+    fn apply_delta(&mut self, now: Time, u: &Update, version: u64, core: &[Member]) {
+        self.view.apply(u, version, &mut self.change);
+        debug_assert_eq!(
+            self.view.core.len(),
+            core.len(),
+            "the system view's core is the core view"
+        );
+        self.changes.push_back(self.change.clone());
+        let mut chunks = Vec::new();
+        wire::encode_chunks(u, version, false, &mut chunks);
+        if self.ring.len() >= self.cfg.delta_ring.max(1) {
+            self.ring.pop_front();
+        }
+        self.ring.push_back((version, chunks));
+        // Push the delta to every client address this member watches.
+        let mine: Vec<SocketAddr> = self
+            .view
+            .addrs
+            .keys()
+            .copied()
+            .filter(|a| watcher_of(*a, &self.view.core).is_some_and(|w| w.id == self.me))
+            .collect();
+        for a in mine {
+            self.send_delta_chunks(a, version);
+            self.sent.insert(a, (version, now));
+        }
+    }
+
+    fn send_delta_chunks(&mut self, to: SocketAddr, version: u64) -> bool {
+        let Some(first) = self.ring.front().map(|r| r.0) else {
+            return false;
+        };
+        if version < first {
+            return false;
+        }
+        let Some((_, chunks)) = self.ring.get((version - first) as usize) else {
+            return false;
+        };
+        for c in chunks {
+            self.out.push_back((to, c.clone()));
+        }
+        self.stats.delta_datagrams += chunks.len() as u64;
+        true
+    }
+
+    fn send_snapshot(&mut self, to: SocketAddr) {
+        if self.snap_cache.as_ref().map(|s| s.0) != Some(self.view.version) {
+            let mut u = Update::default();
+            self.view.to_snapshot(&mut u);
+            let mut chunks = Vec::new();
+            wire::encode_chunks(&u, self.view.version, true, &mut chunks);
+            self.snap_cache = Some((self.view.version, chunks));
+        }
+        if let Some((_, chunks)) = &self.snap_cache {
+            for c in chunks {
+                self.out.push_back((to, c.clone()));
+            }
+            self.stats.snapshot_datagrams += chunks.len() as u64;
+        }
+    }
+
+    /// A service datagram from `from`.
+    pub fn on_datagram(&mut self, now: Time, from: SocketAddr, payload: &[u8], engine: &Engine) {
+        let m = match wire::decode(payload) {
+            Ok(m) => m,
+            Err(_) => {
+                self.stats.malformed += 1;
+                return;
+            }
+        };
+        match m {
+            ServiceMsg::Hello {
+                want_snapshot,
+                last_version,
+                entries,
+            } => self.on_hello(now, from, want_snapshot, last_version, &entries),
+            ServiceMsg::Chunk {
+                snapshot: true,
+                version,
+                part,
+                parts,
+                update,
+            } if !self.synced => self.on_sync_chunk(now, version, part, parts, update, engine),
+            _ => {}
+        }
+    }
+
+    fn on_hello(
+        &mut self,
+        now: Time,
+        from: SocketAddr,
+        want_snapshot: bool,
+        last_version: u64,
+        entries: &[HelloEntry],
+    ) {
+        self.stats.hellos += 1;
+        if !self.synced {
+            return;
+        }
+        let retry = self.cfg.client_timeout_us;
+        for e in entries {
+            if self.view.is_client(e.id) {
+                self.last_heard.insert(e.id, now);
+            } else if !e.member && !self.view.contains(e.id) {
+                let due = self
+                    .requested
+                    .get(&e.id)
+                    .is_none_or(|t| now.micros_since(*t) >= retry);
+                if due {
+                    self.requested.insert(e.id, now);
+                    self.ops.push(ClientOp::add(e.id, from, e.core_eligible));
+                    self.stats.registrations += 1;
+                }
+            }
+        }
+        // Catch-up: send what the endpoint lacks (at most once per heartbeat period).
+        let v = self.view.version;
+        if last_version >= v && !want_snapshot {
+            return;
+        }
+        if let Some((upto, at)) = self.sent.get(&from) {
+            if *upto >= v && now.micros_since(*at) < self.cfg.client_heartbeat_us {
+                return;
+            }
+        }
+        let first = self.ring.front().map(|r| r.0).unwrap_or(u64::MAX);
+        if want_snapshot || last_version == 0 || last_version + 1 < first {
+            self.send_snapshot(from);
+        } else {
+            for x in last_version + 1..=v {
+                self.send_delta_chunks(from, x);
+            }
+        }
+        self.sent.insert(from, (v, now));
+    }
+
+    fn on_sync_chunk(
+        &mut self,
+        now: Time,
+        version: u64,
+        part: u16,
+        parts: u16,
+        update: Update,
+        engine: &Engine,
+    ) {
+        let fresh = self
+            .assembly
+            .as_ref()
+            .is_none_or(|a| a.version != version || !a.snapshot);
+        if fresh {
+            self.assembly = Some(Assembly::new(true, version, parts));
+        }
+        let Some(whole) = self.assembly.as_mut().and_then(|a| a.add(part, update)) else {
+            return;
+        };
+        self.assembly = None;
+        let c = engine.view().version;
+        if version < self.sync_floor || version > c {
+            return;
+        }
+        if (version + 1..=c).any(|x| engine.committed_update(x).is_none()) {
+            return;
+        }
+        let old_size = self.view.size();
+        self.view.load_snapshot(&whole, version, &mut self.change);
+        self.ring.clear();
+        let _ = old_size;
+        for x in version + 1..=c {
+            if let Some(u) = engine.committed_update(x) {
+                let u = u.clone();
+                self.view.apply(&u, x, &mut self.change);
+                let mut chunks = Vec::new();
+                wire::encode_chunks(&u, x, false, &mut chunks);
+                self.ring.push_back((x, chunks));
+            }
+        }
+        self.synced = true;
+        self.stats.syncs += 1;
+        let mut all = SystemChange {
+            version: self.view.version,
+            size: self.view.size(),
+            ..SystemChange::default()
+        };
+        all.added.extend(self.view.core.iter().map(|m| m.id));
+        all.added.extend(
+            self.view
+                .clients
+                .iter()
+                .map(|(n, e)| ProcessId::new(*n, e.incarnation)),
+        );
+        self.changes.push_back(all);
+        let _ = now;
+    }
+
+    /// Timers: ask for a snapshot while not synchronized; report silent watched
+    /// clients; (mgr) promote a core-eligible client when the core is short.
+    pub fn on_timeout(&mut self, now: Time, engine: &Engine) {
+        if now < self.check_at {
+            return;
+        }
+        self.check_at = now + self.cfg.client_heartbeat_us;
+        let core = &engine.view().members;
+        if !self.synced {
+            let others: Vec<&Member> = core.iter().filter(|m| m.id != self.me).collect();
+            if !others.is_empty() {
+                let to = others[self.sync_target % others.len()].addr;
+                self.sync_target += 1;
+                let mut b = Vec::new();
+                wire::encode_hello(&mut b, true, 0, &[]);
+                self.out.push_back((to, b));
+                self.sync_asked_at = Some(now);
+            }
+            return;
+        }
+        // Silent clients this member watches.
+        let timeout = self.cfg.client_timeout_us;
+        let me = self.me;
+        for (n, c) in &self.view.clients {
+            let w = watcher_of(c.addr, &self.view.core);
+            if w.is_none_or(|w| w.id != me) {
+                continue;
+            }
+            let id = ProcessId::new(*n, c.incarnation);
+            let heard = *self.last_heard.entry(id).or_insert(now);
+            if now.micros_since(heard) >= timeout {
+                let due = self
+                    .requested
+                    .get(&id)
+                    .is_none_or(|t| now.micros_since(*t) >= timeout);
+                if due {
+                    self.requested.insert(id, now);
+                    self.ops.push(ClientOp::remove(id));
+                    self.stats.removals_reported += 1;
+                }
+            }
+        }
+        let view = &self.view;
+        self.last_heard.retain(|p, _| view.is_client(*p));
+        self.requested
+            .retain(|_, t| now.micros_since(*t) < 4 * timeout);
+        self.sent
+            .retain(|a, (_, t)| view.addrs.contains_key(a) || now.micros_since(*t) < 4 * timeout);
+        self.promote(now, engine);
+    }
+
+    fn promote(&mut self, now: Time, engine: &Engine) {
+        let target = self.cfg.target_core;
+        if target == 0 || !engine.is_mgr() || engine.view().len() >= target {
+            return;
+        }
+        if let Some((_, at)) = self.promoted {
+            if now.micros_since(at) < 4 * self.cfg.client_timeout_us {
+                return;
+            }
+        }
+        let pick = self
+            .view
+            .clients
+            .iter()
+            .filter(|(_, c)| c.core_eligible)
+            .min_by_key(|(n, _)| **n)
+            .map(|(n, c)| (ProcessId::new(*n, c.incarnation), c.addr));
+        if let Some((id, addr)) = pick {
+            let mut b = Vec::new();
+            wire::encode_promote(&mut b, id, &engine.view().members);
+            self.out.push_back((addr, b));
+            self.promoted = Some((id, now));
+            self.stats.promotions += 1;
+        }
+    }
+
+    /// When [`CoreService::on_timeout`] should next run.
+    pub fn poll_timeout(&self) -> Time {
+        self.check_at
+    }
+
+    /// Client changes to hand to `Engine::request_client_ops` (drains them).
+    pub fn take_ops(&mut self, into: &mut Vec<ClientOp>) {
+        into.clear();
+        into.append(&mut self.ops);
+    }
+
+    /// The next datagram to send as a probe.
+    pub fn poll_datagram(&mut self) -> Option<(SocketAddr, Vec<u8>)> {
+        self.out.pop_front()
+    }
+
+    /// Puts a datagram back at the head of the queue (the transport's probe queue was full).
+    pub fn unpoll_datagram(&mut self, d: (SocketAddr, Vec<u8>)) {
+        self.out.push_front(d);
+    }
+
+    /// The next system view change for the application.
+    pub fn poll_change(&mut self) -> Option<SystemChange> {
+        self.changes.pop_front()
+    }
+}
