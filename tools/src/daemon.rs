@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::Parser;
 use serde_json::{json, Value};
 use sgmp_membership::node::{
-    FaultCommand, NodeConfig, NodeConfigError, NodeError, NodeHandle, NodePhase,
+    FaultCommand, NodeConfig, NodeConfigError, NodeError, NodeEvent, NodeHandle, NodePhase,
 };
 use sgmp_membership::Node;
 
@@ -69,6 +69,14 @@ pub struct DaemonArgs {
     /// Join requests handled per second (0: no cap).
     #[arg(long)]
     pub max_joins_per_sec: Option<u32>,
+    /// Durable marker that this node has been a member. The daemon creates it when the
+    /// node first installs a view; a daemon that starts while it exists is a process
+    /// recovering from a crash, not a cold start: its own address is dropped from the
+    /// seeds so that it only ever joins and can never found a second group while the
+    /// group lives on (`docs/PROTOCOL.md` §6). Delete it only when the whole group is
+    /// known to be gone.
+    #[arg(long)]
+    pub state_file: Option<PathBuf>,
 }
 
 /// Why the daemon stopped with an error.
@@ -149,9 +157,38 @@ impl DaemonArgs {
         if let Some(v) = self.max_joins_per_sec {
             c.max_joins_per_sec = v;
         }
+        if let Some(p) = &self.state_file {
+            if p.exists() {
+                recovering(&mut c);
+            }
+        }
         c.validate()?;
         Ok(c)
     }
+}
+
+/// A restart after the node was a member: it must not cold-start (§4.2.4 is for the
+/// initial formation only), so its own address leaves the seed list and the node only
+/// joins. A node that is its own only seed keeps it (nobody else can hold the group).
+fn recovering(c: &mut NodeConfig) {
+    let own = [c.listen];
+    let others: Vec<SocketAddr> = c
+        .seeds
+        .iter()
+        .copied()
+        .filter(|a| !own.contains(a))
+        .collect();
+    if !others.is_empty() {
+        tracing::info!("state file present: recovering process, join only");
+        c.seeds = others;
+    }
+}
+
+/// Creates the state file (node id, then the first version installed), durably.
+fn write_state_file(path: &Path, node: &str, version: u64) -> std::io::Result<()> {
+    let mut f = std::fs::File::create(path)?;
+    writeln!(f, "{node} member since version {version}")?;
+    f.sync_all()
 }
 
 /// Runs the daemon until SIGTERM/SIGINT (graceful leave, then exit) or a `leave`
@@ -179,8 +216,26 @@ pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
                 source,
             })?;
     }
+    // The state file is written on the first view installed, as soon as the event
+    // arrives (the subscription is taken before the node can have joined).
+    let mut events = match &args.state_file {
+        Some(p) if !p.exists() => Some((p.clone(), node.subscribe())),
+        _ => None,
+    };
     while !stop.load(Ordering::Relaxed) {
-        std::thread::sleep(Duration::from_millis(20));
+        let Some((path, sub)) = &events else {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        };
+        if let Some(NodeEvent::ViewInstalled { me, view }) =
+            sub.recv_timeout(Duration::from_millis(20))
+        {
+            match write_state_file(path, &me.to_string(), view.version) {
+                // Unsubscribed from here on (no events pile up unread).
+                Ok(()) => events = None,
+                Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
+            }
+        }
     }
     let phase = node.status().phase;
     if phase != NodePhase::Left {
@@ -359,6 +414,13 @@ pub fn handle(node: &NodeHandle, req: &Request) -> (Value, bool) {
                         .map(str::to_string)
                         .collect(),
                 )),
+                ["cut", peers] => Ok(FaultCommand::Cut(
+                    peers
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_string)
+                        .collect(),
+                )),
                 ["dup", p] => match p.parse::<f64>() {
                     Ok(p) => Ok(FaultCommand::Duplicate(p)),
                     Err(_) => Err(format!("bad duplication probability {p:?}")),
@@ -377,7 +439,7 @@ pub fn handle(node: &NodeHandle, req: &Request) -> (Value, bool) {
                 ["clear"] => Ok(FaultCommand::Clear),
                 _ => Err(
                     "usage: fault loss P | fault dup P | fault reorder P [MAX_MS] | \
-                          fault partition PEER,... | fault heal | fault clear"
+                          fault partition PEER,... | fault cut PEER,... | fault heal | fault clear"
                         .into(),
                 ),
             };

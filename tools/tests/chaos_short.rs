@@ -90,6 +90,7 @@ fn chaos_fault_commands_are_accepted() {
         &["reorder", "0.3"],
         &["reorder", "0.3", "4"],
         &["partition", "127.0.0.1:9"],
+        &["cut", "127.0.0.1:9"],
         &["heal"],
         &["clear"],
     ] {
@@ -108,5 +109,85 @@ fn chaos_fault_commands_are_accepted() {
     ] {
         assert!(!ctl(bad).status.success(), "{bad:?} accepted");
     }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A daemon restarted after its earlier life was a member (its state file exists) is
+/// recovering, not cold-starting: with no member reachable it keeps looking for one and
+/// never founds a group. Chaos seed 2 (300 s) found a restarted seed founding a second
+/// version 1 while the group lived on behind a partition.
+#[test]
+fn restarted_member_never_founds_a_group() {
+    let dir = std::env::temp_dir().join(format!("sgmp-chaos-state-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let free = || {
+        UdpSocket::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .to_string()
+    };
+    let (addr, other) = (free(), free());
+    let sock = dir.join("a.sock");
+    let state = dir.join("a.member");
+    struct Guard(std::process::Child);
+    impl Drop for Guard {
+        fn drop(&mut self) {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+    let start = || {
+        let _ = std::fs::remove_file(&sock);
+        let g = Guard(
+            Command::new(SGMPD)
+                .args(["--id", "a", "--listen", &addr, "--seeds"])
+                .arg(format!("{addr},{other}"))
+                .args(["--coldstart-rounds", "2", "--coldstart-round-ms", "50"])
+                .arg("--control")
+                .arg(&sock)
+                .arg("--state-file")
+                .arg(&state)
+                .stdin(Stdio::null())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        let until = Instant::now() + Duration::from_secs(10);
+        while !sock.exists() {
+            assert!(Instant::now() < until, "no control socket");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        g
+    };
+    let phase = || {
+        let o = Command::new(SGMPCTL)
+            .arg("--control")
+            .arg(&sock)
+            .args(["--json", "status"])
+            .output()
+            .unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
+        v["phase"].as_str().unwrap_or("").to_string()
+    };
+    // First life: a fresh seed that hears nobody founds the group and marks itself.
+    let first = start();
+    let until = Instant::now() + Duration::from_secs(10);
+    while !state.exists() {
+        assert!(Instant::now() < until, "no state file (phase {})", phase());
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(phase(), "member");
+    drop(first);
+    // Second life (a SIGKILL and restart): same seeds, nobody to answer, no group.
+    let _second = start();
+    std::thread::sleep(Duration::from_millis(1_500));
+    let p = phase();
+    assert!(
+        !p.is_empty() && p != "member",
+        "a restarted member founded a group ({p})"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -18,6 +18,14 @@ pub(super) enum InitKind {
     Reconfigurer,
 }
 
+/// How many times an initiator that has not heard from a majority of its view when the
+/// protocol timeout expires (Interrogate, Submit) waits one more protocol timeout,
+/// re-sending its R-int or submit, before it suspects the silent members (and, having
+/// no majority, stops). Waiting is always safe; it keeps loss, a long pause or a short
+/// clog from turning into suspicions that leave nobody with a majority
+/// (`docs/PROTOCOL.md`, D15 and D16).
+pub(super) const MAX_EXTENSIONS: u32 = 3;
+
 /// Where the initiator is in its task.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Phase {
@@ -37,6 +45,10 @@ pub(super) struct Initiator {
     pub(super) kind: InitKind,
     pub(super) phase: Phase,
     started: Time,
+    /// Protocol timeouts of the current phase that found no majority answered and
+    /// were extended instead of suspecting the silent members (at most
+    /// [`MAX_EXTENSIONS`]).
+    extensions: u32,
     /// Who answered in the current phase: by view index (Interrogate, Submit) or by
     /// index into `sub.adds` (Xfer).
     responded: Vec<bool>,
@@ -62,6 +74,7 @@ impl Initiator {
             kind: InitKind::Mgr,
             phase: Phase::Idle,
             started: Time::ZERO,
+            extensions: 0,
             responded: vec![false; n],
             sub: Update::with_limits(n, c),
             sub_version: 0,
@@ -91,6 +104,7 @@ impl Initiator {
     }
 
     fn clear_responses(&mut self) {
+        self.extensions = 0;
         self.responded.iter_mut().for_each(|r| *r = false);
     }
 
@@ -529,7 +543,45 @@ impl Engine {
         self.check_progress(now);
     }
 
-    /// Protocol timeout: members that have not answered are suspected.
+    /// Re-sends the message the current phase waits on (R-int, or the submit of
+    /// `init.sub`) to every member not believed faulty. Receivers treat it as a FIFO
+    /// duplicate: a member that already answered answers again (ignored here) and,
+    /// if bound to us, restarts its wait; one that has since turned to a more junior
+    /// initiator believes us faulty and drops it.
+    fn resend_phase_message(&mut self) {
+        match self.init.phase {
+            Phase::Interrogate => {
+                let x = self.view.version;
+                let start = self.begin(MsgKind::RInt);
+                {
+                    let next = self.has_next_update.then_some(&self.next_update);
+                    crate::msg::Writer::continue_at(&mut self.out_buf).state(
+                        x,
+                        next,
+                        &self.last_commit,
+                    );
+                }
+                self.mcast_view(MsgKind::RInt, start);
+            }
+            Phase::Submit => {
+                let kind = match self.init.kind {
+                    InitKind::Mgr => MsgKind::MSub,
+                    InitKind::Reconfigurer => MsgKind::RSub,
+                };
+                let start = self.begin(kind);
+                {
+                    let mut w = crate::msg::Writer::continue_at(&mut self.out_buf);
+                    w.u64(self.init.sub_version);
+                    w.update(&self.init.sub);
+                }
+                self.mcast_view(kind, start);
+            }
+            Phase::Idle | Phase::Xfer => {}
+        }
+    }
+
+    /// Protocol timeout: members that have not answered are suspected (after up to
+    /// [`MAX_EXTENSIONS`] more waits while no majority has answered).
     pub(super) fn initiator_timeout(&mut self, now: Time) {
         let Some(due) = self.init.deadline(self.cfg.protocol_timeout_us) else {
             return;
@@ -539,6 +591,17 @@ impl Engine {
         }
         match self.init.phase {
             Phase::Idle => {}
+            Phase::Interrogate | Phase::Submit
+                if !self.majority_answered() && self.init.extensions < MAX_EXTENSIONS =>
+            {
+                // Suspecting the silent members now would leave us without a majority:
+                // wait once more, and re-send so that members bound to us do not
+                // suspect us meanwhile (D16).
+                self.init.extensions += 1;
+                self.init.started = now;
+                self.resend_phase_message();
+                return;
+            }
             Phase::Interrogate | Phase::Submit => {
                 for i in 0..self.view.len() {
                     let id = self.view.members[i].id;

@@ -256,6 +256,9 @@ pub enum FaultCommand {
     Loss(f64),
     /// Block both directions to these peers: node names, `NAME#INC` or addresses.
     Partition(Vec<String>),
+    /// Block only what this node sends to these peers (a one-way cut; what they send
+    /// still arrives). Same peer syntax as `Partition`; undone by `Heal`.
+    Cut(Vec<String>),
     /// Send a second copy of outgoing datagrams with this probability (every link).
     Duplicate(f64),
     /// Hold back outgoing datagrams with this probability by up to `max_delay_us`, so
@@ -266,7 +269,7 @@ pub enum FaultCommand {
         /// Largest extra delay, µs.
         max_delay_us: u64,
     },
-    /// Remove every partition (loss, duplication and reordering stay).
+    /// Remove every partition and cut (loss, duplication and reordering stay).
     Heal,
     /// Remove every partition and the loss, duplication and reordering.
     Clear,
@@ -712,7 +715,7 @@ impl Runtime {
     fn fault(&mut self, cmd: FaultCommand) -> Result<String, String> {
         let local = self.addr;
         let mut addrs = Vec::new();
-        if let FaultCommand::Partition(peers) = &cmd {
+        if let FaultCommand::Partition(peers) | FaultCommand::Cut(peers) = &cmd {
             for p in peers {
                 let a = self.resolve(p);
                 if a.is_empty() {
@@ -761,6 +764,13 @@ impl Runtime {
                 }
                 let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
                 format!("partitioned from {}", list.join(", "))
+            }
+            FaultCommand::Cut(_) => {
+                for &a in &addrs {
+                    f.partition(local, a);
+                }
+                let list: Vec<String> = addrs.iter().map(|a| a.to_string()).collect();
+                format!("cut off sending to {}", list.join(", "))
             }
             FaultCommand::Clear => {
                 f.heal_all();

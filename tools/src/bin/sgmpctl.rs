@@ -3,7 +3,8 @@
 //! ```text
 //! sgmpctl --control PATH status|view|leave|metrics [--json]
 //! sgmpctl --control PATH fault loss 0.2 | fault dup 0.1 | fault reorder 0.2 [MAX_MS]
-//!                       | fault partition PEER,... | fault heal | fault clear
+//!                       | fault partition PEER,... | fault cut PEER,...
+//!                       | fault heal | fault clear
 //! ```
 
 use std::fmt::Write as _;
@@ -51,7 +52,9 @@ enum Cmd {
     /// Counters.
     Metrics,
     /// Fault injection: `loss P`, `dup P`, `reorder P [MAX_MS]`, `partition PEER,...`
-    /// (names or addresses), `heal` (partitions only), `clear` (everything).
+    /// (names or addresses; both directions), `cut PEER,...` (one way: only what this
+    /// node sends to them is dropped), `heal` (partitions and cuts), `clear`
+    /// (everything).
     Fault {
         /// The fault command and its arguments.
         #[arg(required = true, num_args = 1..)]

@@ -158,7 +158,9 @@ impl Cluster {
     }
 
     /// Starts a new process (a new incarnation) in slot `i`. Every slot is a seed of
-    /// every other, so a fresh process may found the group if nobody answers.
+    /// every other, so a fresh process may found the group if nobody answers; a slot
+    /// whose earlier life was a member has a state file (`NAME.member`) and its new
+    /// process only joins.
     pub fn spawn(&mut self, i: usize) -> std::io::Result<()> {
         let seeds: Vec<String> = self
             .slots
@@ -201,6 +203,8 @@ impl Cluster {
             .arg(self.dir.join(format!("{}.{life}.log", s.name)))
             .arg("--control")
             .arg(self.sock(i))
+            .arg("--state-file")
+            .arg(self.dir.join(format!("{}.member", s.name)))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

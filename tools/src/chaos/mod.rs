@@ -13,7 +13,9 @@
 //!    one is removed for a hiccup, long ones are false suspicions), fault-layer loss
 //!    (up to 15 %), duplication, reordering on some nodes for 1..5 s, a
 //!    majority/minority partition for 0.5..4 s (`fault partition` on every node of both
-//!    sides, by address), and joins of spare nodes. Fault commands go through
+//!    sides, by address), a one-way cut for 0.5..4 s (`fault cut`: a minority that
+//!    cannot send to the rest but hears it, or the other way round), and joins of
+//!    spare nodes. Fault commands go through
 //!    `sgmpctl` (or the same control request if the binary is missing). A destructive
 //!    fault (kill, stop, cut off) is injected only if the healthy members of the most
 //!    advanced view observed stay a majority of it, counting every running non-member
@@ -131,7 +133,7 @@ pub struct ChaosReport {
 }
 
 /// Fault kinds of the mix.
-const KINDS: [&str; 8] = [
+const KINDS: [&str; 9] = [
     "sigkill",
     "sigkill_mgr",
     "sigstop",
@@ -139,6 +141,7 @@ const KINDS: [&str; 8] = [
     "duplication",
     "reordering",
     "partition",
+    "oneway_cut",
     "join",
 ];
 
@@ -517,6 +520,54 @@ impl Run<'_> {
                     }
                 }
             }
+            "oneway_cut" => {
+                if !self.cut.is_empty() || running.len() < 3 {
+                    skipped = true;
+                } else {
+                    let mut order = running.clone();
+                    order.shuffle(&mut self.rng);
+                    let small = self.rng.gen_range(1..=(running.len() - 1) / 2);
+                    let side: Vec<usize> = order[..small].to_vec();
+                    // Outbound: `side` cannot send to the rest (it still hears them);
+                    // inbound: the rest cannot send to `side` (it still talks to them).
+                    let outbound = self.rng.gen_bool(0.5);
+                    if self.majority_survives(&side) {
+                        let rest: Vec<usize> = (0..self.c.slots.len())
+                            .filter(|i| !side.contains(i))
+                            .collect();
+                        let addrs = |s: &[usize], c: &Cluster| -> String {
+                            s.iter()
+                                .map(|&i| c.slots[i].addr.to_string())
+                                .collect::<Vec<_>>()
+                                .join(",")
+                        };
+                        let (senders, to) = if outbound {
+                            (side.clone(), addrs(&rest, &self.c))
+                        } else {
+                            (rest.clone(), addrs(&side, &self.c))
+                        };
+                        self.say(t0, || {
+                            let names: Vec<&str> = side
+                                .iter()
+                                .map(|&i| self.c.slots[i].name.as_str())
+                                .collect();
+                            let dir = if outbound { "to" } else { "from" };
+                            format!("oneway_cut {names:?} cannot send {dir} the rest")
+                        });
+                        for &i in senders.iter().filter(|&&i| self.c.slots[i].is_live()) {
+                            let _ = self.c.fault(i, &["cut".into(), to.clone()]);
+                        }
+                        // Stopped senders are skipped (a control request would wait
+                        // for them), as for partitions.
+                        self.cut.extend(side.iter().copied());
+                        self.count("oneway_cut");
+                        let d = Duration::from_millis(self.rng.gen_range(500..4_000));
+                        self.undo.push((now + d, Undo::HealPartition(side)));
+                    } else {
+                        skipped = true;
+                    }
+                }
+            }
             _ => {
                 // A spare that never ran joins.
                 let fresh =
@@ -533,7 +584,7 @@ impl Run<'_> {
                 }
             }
         }
-        if skipped && kind != "join" && kind != "partition" {
+        if skipped && kind != "join" && kind != "partition" && kind != "oneway_cut" {
             self.report.skipped_for_majority += 1;
         }
     }
