@@ -31,6 +31,10 @@ pub struct EngineConfig {
     /// Most client changes queued at a member (waiting to be forwarded) or at the mgr
     /// (waiting for an update); later ones are dropped and counted (clients repeat them).
     pub max_pending_client_ops: usize,
+    /// How long an idle mgr lets client changes gather before it proposes them (core
+    /// changes are proposed at once). Failures of clients detected by different
+    /// watchers a little apart then share one view change (docs/SERVICE.md).
+    pub client_linger_us: u64,
 }
 
 impl Default for EngineConfig {
@@ -46,6 +50,7 @@ impl Default for EngineConfig {
             max_pending_joins: 64,
             max_client_ops: 0,
             max_pending_client_ops: 0,
+            client_linger_us: 0,
         }
     }
 }

@@ -330,6 +330,9 @@ pub fn handle(node: &NodeHandle, req: &Request) -> (Value, bool) {
                     "faulty": pids(s.faulty.iter()),
                     "rejoins": s.rejoins,
                     "view_ts_us": s.view_ts_us,
+                    "system_version": s.system_version,
+                    "system_size": s.system_size,
+                    "clients": s.clients,
                 }),
                 false,
             )
@@ -366,6 +369,17 @@ pub fn handle(node: &NodeHandle, req: &Request) -> (Value, bool) {
                         "ignored": e.ignored,
                         "joins_refused": e.joins_refused,
                         "reconfigurations": e.reconfigurations,
+                        "client_ops_committed": e.client_ops_committed,
+                        "client_ops_dropped": e.client_ops_dropped,
+                    },
+                    "service": {
+                        "hellos": m.service.hellos,
+                        "registrations": m.service.registrations,
+                        "removals_reported": m.service.removals_reported,
+                        "delta_datagrams": m.service.delta_datagrams,
+                        "snapshot_datagrams": m.service.snapshot_datagrams,
+                        "syncs": m.service.syncs,
+                        "promotions": m.service.promotions,
                     },
                     "transport": {
                         "datagrams_in": t.datagrams_in,

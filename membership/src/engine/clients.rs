@@ -62,6 +62,9 @@ impl Engine {
     }
 
     fn queue_client_ops(&mut self, now: Time, ops: &[ClientOp]) {
+        if self.pending_clients.is_empty() {
+            self.clients_since = now;
+        }
         for op in ops {
             if self.pending_clients.len() < self.pending_clients.capacity() {
                 self.pending_clients.push_back(*op);
@@ -70,6 +73,20 @@ impl Engine {
             }
         }
         self.maybe_start_update(now);
+    }
+
+    /// When an idle mgr with only client changes pending may propose them (the first
+    /// of them arrived `client_linger_us` ago); None when nothing waits for that.
+    pub(super) fn client_linger_due(&self, _now: Time) -> Option<Time> {
+        let idle_mgr = self.role == Role::Initiator
+            && self.init.is_mgr()
+            && self.init.phase == super::initiator::Phase::Idle;
+        let only_clients = self.faulty.is_empty() && self.pending_joins.is_empty();
+        (idle_mgr
+            && only_clients
+            && !self.pending_clients.is_empty()
+            && self.cfg.client_linger_us > 0)
+            .then(|| self.clients_since + self.cfg.client_linger_us)
     }
 
     /// GetUpdate's client part: moves up to `max_client_ops` queued changes into `u`,

@@ -209,6 +209,9 @@ impl Engine {
         {
             return;
         }
+        if self.client_linger_due(now).is_some_and(|due| now < due) {
+            return;
+        }
         let mut u = std::mem::take(&mut self.scratch);
         self.get_update(now, &mut u);
         if !u.is_empty() {
@@ -583,6 +586,9 @@ impl Engine {
     /// Protocol timeout: members that have not answered are suspected (after up to
     /// [`MAX_EXTENSIONS`] more waits while no majority has answered).
     pub(super) fn initiator_timeout(&mut self, now: Time) {
+        if self.init.phase == Phase::Idle {
+            return self.maybe_start_update(now);
+        }
         let Some(due) = self.init.deadline(self.cfg.protocol_timeout_us) else {
             return;
         };

@@ -217,6 +217,8 @@ pub struct Engine {
     /// Client changes queued at the mgr (GetUpdate's source of client changes) or
     /// waiting to be forwarded to it.
     pending_clients: VecDeque<ClientOp>,
+    /// When the oldest queued client change arrived (for `client_linger_us`).
+    clients_since: Time,
     /// The last committed updates by version (slot = version % len), so the service
     /// layer can apply every committed update in order (`clients.rs`).
     commit_log: Vec<(u64, Update)>,
@@ -262,6 +264,7 @@ impl Engine {
             init: Initiator::new(n, c),
             pending_joins: Vec::with_capacity(cfg.max_pending_joins),
             pending_clients: VecDeque::with_capacity(cfg.max_pending_client_ops),
+            clients_since: Time::ZERO,
             commit_log: (0..COMMIT_LOG)
                 .map(|_| (0, Update::with_limits(n, c)))
                 .collect(),
@@ -493,7 +496,10 @@ impl Engine {
             Status::Joining => self.join_retry_at,
             Status::Member => {
                 let proto = match self.role {
-                    Role::Initiator => self.init.deadline(self.cfg.protocol_timeout_us),
+                    Role::Initiator => crate::earliest(
+                        self.init.deadline(self.cfg.protocol_timeout_us),
+                        self.client_linger_due(Time::ZERO),
+                    ),
                     Role::Outer => self.outer_deadline(),
                 };
                 crate::earliest(self.detector.next_deadline(), proto)

@@ -282,6 +282,9 @@ impl NodeConfig {
                 self.max_client_ops
             },
             max_pending_client_ops: self.max_clients,
+            // One client heartbeat period: failures detected by different watchers
+            // (whose checks are not in phase) share a view change.
+            client_linger_us: self.client_heartbeat_ms.saturating_mul(1000),
             ..EngineConfig::default()
         }
     }

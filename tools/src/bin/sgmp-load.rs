@@ -5,6 +5,7 @@
 //! sgmp-load view-change [--nodes N] [--rounds R] [--backend in-process|process] [--json]
 //! sgmp-load join        [--nodes N] [--rounds R] [--json]
 //! sgmp-load churn       [--nodes N] [--seconds S] [--rate R] [--json]
+//! sgmp-load clients     [--clients N] [--core C] [--seconds S] [--churn R] [--json]
 //! sgmp-load counts      [--json]
 //! sgmp-load plots       --from FILE... --out DIR
 //! ```
@@ -17,6 +18,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use sgmp_tools::load::churn::{self, ChurnArgs};
+use sgmp_tools::load::clients::{self, ClientsArgs};
 use sgmp_tools::load::cluster::install_ctrlc;
 use sgmp_tools::load::counts::{self, CountsArgs};
 use sgmp_tools::load::join::{self, JoinArgs};
@@ -45,6 +47,9 @@ enum Mode {
     Join(JoinArgs),
     /// Updates committed per second when requests arrive faster than one update takes.
     Churn(ChurnArgs),
+    /// The membership service: many clients against a core; bootstrap, hold,
+    /// correlated failures, churn, agreement.
+    Clients(ClientsArgs),
     /// Protocol messages and datagrams against the §5.2 closed forms.
     Counts(CountsArgs),
     /// SVG plots from the JSON reports of the other modes.
@@ -98,6 +103,11 @@ fn main() -> ExitCode {
             "churn",
             a.json,
             churn::run(&a).map(|r| (r.figures(), r.table())),
+        ),
+        Mode::Clients(a) => emit(
+            "clients",
+            a.json,
+            clients::run(&a).map(|r| (r.figures(), r.table())),
         ),
         Mode::Counts(a) => emit(
             "counts",

@@ -426,6 +426,13 @@ impl Processes {
     }
 }
 
+impl Processes {
+    /// The control socket of node `n{slot}` (for `sgmpctl` requests such as `metrics`).
+    pub fn control_path(&self, slot: usize) -> PathBuf {
+        self.dir.join(format!("n{slot}.sock"))
+    }
+}
+
 fn tail_loop(
     tails: &Mutex<Vec<Tail>>,
     addrs: &Mutex<HashMap<usize, SocketAddr>>,
@@ -515,6 +522,8 @@ impl Backend for Processes {
             .arg("--protocol-timeout-ms")
             .arg(t.protocol_timeout_ms.to_string())
             .args(["--coldstart-rounds", "1", "--coldstart-round-ms", "50"])
+            .arg("--control")
+            .arg(self.control_path(slot))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

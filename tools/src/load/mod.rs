@@ -10,6 +10,7 @@
 //! figures from the JSON reports). [`cluster`] runs the nodes of the membership modes.
 
 pub mod churn;
+pub mod clients;
 pub mod cluster;
 pub mod counts;
 pub mod join;
