@@ -77,6 +77,28 @@ pub struct DaemonArgs {
     /// known to be gone.
     #[arg(long)]
     pub state_file: Option<PathBuf>,
+    /// Run as a client of the membership service instead of a core member: register
+    /// with the core at `--seeds`, heartbeat, and log every system view
+    /// (`docs/SERVICE.md`). A removed client comes back as a new incarnation (unless
+    /// `--no-auto-rejoin`).
+    #[arg(long)]
+    pub client: bool,
+    /// (Client) May be promoted into the core when it is short of `--target-core`
+    /// members: the client then joins the core with the same process id.
+    #[arg(long)]
+    pub core_eligible: bool,
+    /// Most registered clients of the membership service (0 turns the service off).
+    #[arg(long)]
+    pub max_clients: Option<usize>,
+    /// Client heartbeat (hello) period, ms.
+    #[arg(long)]
+    pub client_heartbeat_ms: Option<u64>,
+    /// Silence after which a client's watcher reports it for removal, ms.
+    #[arg(long)]
+    pub client_timeout_ms: Option<u64>,
+    /// Core size the mgr keeps by promoting core-eligible clients (0: none).
+    #[arg(long)]
+    pub target_core: Option<usize>,
 }
 
 /// Why the daemon stopped with an error.
@@ -99,6 +121,9 @@ pub enum DaemonError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// Client mode could not start (socket or event log).
+    #[error("client mode: {0}")]
+    Client(std::io::Error),
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
@@ -157,6 +182,18 @@ impl DaemonArgs {
         if let Some(v) = self.max_joins_per_sec {
             c.max_joins_per_sec = v;
         }
+        if let Some(v) = self.max_clients {
+            c.max_clients = v;
+        }
+        if let Some(v) = self.client_heartbeat_ms {
+            c.client_heartbeat_ms = v;
+        }
+        if let Some(v) = self.client_timeout_ms {
+            c.client_timeout_ms = v;
+        }
+        if let Some(v) = self.target_core {
+            c.target_core = v;
+        }
         if let Some(p) = &self.state_file {
             if p.exists() {
                 recovering(&mut c);
@@ -199,6 +236,14 @@ pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(DaemonError::Signals)?;
     }
+    let cfg = if args.client {
+        match crate::client_mode::run(&args, cfg, &stop)? {
+            Some(promoted) => promoted,
+            None => return Ok(()),
+        }
+    } else {
+        cfg
+    };
     let node = Arc::new(Node::start(cfg)?);
     let listener = match &args.control {
         Some(p) => Some(bind_control(p)?),
@@ -337,6 +382,33 @@ pub fn handle(node: &NodeHandle, req: &Request) -> (Value, bool) {
                 false,
             )
         }
+        "system-view" => match node.system_view() {
+            Some(v) => {
+                let mut clients: Vec<Value> = v
+                    .clients
+                    .iter()
+                    .map(|(n, c)| {
+                        json!({"pid": format!("{n}#{}", c.incarnation), "addr": c.addr.to_string(),
+                               "core_eligible": c.core_eligible})
+                    })
+                    .collect();
+                clients.sort_by(|a, b| a["pid"].as_str().cmp(&b["pid"].as_str()));
+                let core: Vec<Value> = v
+                    .core
+                    .iter()
+                    .map(|m| json!({"pid": m.id.to_string(), "addr": m.addr.to_string()}))
+                    .collect();
+                (
+                    json!({"ok": true, "version": v.version, "size": v.size(),
+                           "core": core, "clients": clients}),
+                    false,
+                )
+            }
+            None => (
+                json!({"ok": false, "error": "no system view here (service off, not a member, or not synchronized yet)"}),
+                false,
+            ),
+        },
         "view" => {
             let s = node.status();
             let members: Vec<Value> = s
@@ -463,7 +535,7 @@ pub fn handle(node: &NodeHandle, req: &Request) -> (Value, bool) {
             }
         }
         other => (
-            json!({"ok": false, "error": format!("unknown command {other:?} (status, view, leave, metrics, fault)")}),
+            json!({"ok": false, "error": format!("unknown command {other:?} (status, view, system-view, leave, metrics, fault)")}),
             false,
         ),
     }

@@ -1,6 +1,7 @@
 //! Shared code for the sgmp command-line tools (`sgmpd`, `sgmpctl`, `sgmp-load`, `sgmp-sim`).
 #![deny(missing_docs)]
 pub mod chaos;
+pub mod client_mode;
 pub mod control;
 pub mod daemon;
 pub mod load;

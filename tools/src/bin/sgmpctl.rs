@@ -47,6 +47,8 @@ enum Cmd {
     Status,
     /// The current view, in rank order.
     View,
+    /// The membership service's system view: version, core members and clients.
+    SystemView,
     /// Leave the group gracefully (the daemon then exits).
     Leave,
     /// Counters.
@@ -95,12 +97,28 @@ fn print_human(cmd: &str, v: &Value) {
             outln!("members  {}", list(v, "members"));
             outln!("faulty   {}", list(v, "faulty"));
             outln!("rejoins  {}", s(v, "rejoins"));
+            outln!(
+                "system   version {}, {} members, {} clients",
+                s(v, "system_version"),
+                s(v, "system_size"),
+                s(v, "clients")
+            );
         }
         "view" => {
             outln!("view {} at {}", s(v, "version"), s(v, "node"));
             outln!("{:<5} {:<40} ADDR", "RANK", "PID");
             for m in v["members"].as_array().into_iter().flatten() {
                 outln!("{:<5} {:<40} {}", s(m, "rank"), s(m, "pid"), s(m, "addr"));
+            }
+        }
+        "system-view" => {
+            outln!("system view {} ({} members)", s(v, "version"), s(v, "size"));
+            outln!("{:<6} {:<40} ADDR", "ROLE", "PID");
+            for m in v["core"].as_array().into_iter().flatten() {
+                outln!("{:<6} {:<40} {}", "core", s(m, "pid"), s(m, "addr"));
+            }
+            for m in v["clients"].as_array().into_iter().flatten() {
+                outln!("{:<6} {:<40} {}", "client", s(m, "pid"), s(m, "addr"));
             }
         }
         "metrics" => print_flat("", v),
@@ -133,6 +151,7 @@ fn main() {
     let (cmd, args) = match &a.cmd {
         Cmd::Status => ("status", vec![]),
         Cmd::View => ("view", vec![]),
+        Cmd::SystemView => ("system-view", vec![]),
         Cmd::Leave => ("leave", vec![]),
         Cmd::Metrics => ("metrics", vec![]),
         Cmd::Fault { args } => ("fault", args.clone()),

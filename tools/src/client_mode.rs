@@ -1,0 +1,93 @@
+//! `sgmpd --client`: a client of the membership service (docs/SERVICE.md) instead of a
+//! core member. It registers with the core through `--seeds`, sends heartbeats, and
+//! appends every system view to the event log (`kind: "system_view"`); it logs
+//! `joined` when it first sees itself in a system view and `excluded` when a view
+//! removes it, and then comes back as a new incarnation (unless `--no-auto-rejoin`).
+//! With `--core-eligible`, a promotion from the mgr ends client mode: the daemon then
+//! runs as a core member with the same process id, joining through the core.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use sgmp_membership::node::{unix_micros, EventLog, NodeConfig};
+use sgmp_membership::service::{ClientConfig, ClientEvent, ClientNode};
+use sgmp_membership::ProcessId;
+
+use crate::daemon::{DaemonArgs, DaemonError};
+
+/// Runs client mode until a stop signal (`Ok(None)`) or a promotion into the core
+/// (`Ok(Some(config))`: the configuration to run the core member with).
+pub fn run(
+    args: &DaemonArgs,
+    cfg: NodeConfig,
+    stop: &AtomicBool,
+) -> Result<Option<NodeConfig>, DaemonError> {
+    let mut me = ProcessId::new(
+        cfg.node_id()?,
+        cfg.incarnation.unwrap_or_else(unix_micros).max(1),
+    );
+    let mut log = match &cfg.event_log {
+        Some(p) => Some(EventLog::open(p).map_err(DaemonError::Client)?),
+        None => None,
+    };
+    let keys = cfg.keyring()?;
+    loop {
+        let mut cc = ClientConfig::new(me, cfg.listen, cfg.seeds.clone());
+        cc.heartbeat_ms = cfg.client_heartbeat_ms;
+        cc.cluster_id = cfg.cluster_id;
+        cc.keys = keys;
+        let (handle, events) = ClientNode::start(cc).map_err(DaemonError::Client)?;
+        handle.add_client(me, args.core_eligible);
+        if let Some(l) = &mut log {
+            l.start(me, handle.local_addr());
+        }
+        tracing::info!(client = %me, addr = %handle.local_addr(), "client started");
+        let mut removed = false;
+        while !stop.load(Ordering::Relaxed) && !removed {
+            let Ok((_, ev)) = events.recv_timeout(Duration::from_millis(50)) else {
+                continue;
+            };
+            match ev {
+                ClientEvent::SystemView(ch) => {
+                    if let Some(l) = &mut log {
+                        l.system_view(me, &ch);
+                    }
+                }
+                ClientEvent::Registered(p) if p == me => {
+                    let v = handle.status().version;
+                    tracing::info!(client = %me, version = v, "registered");
+                    if let Some(l) = &mut log {
+                        l.joined(me, v);
+                    }
+                }
+                ClientEvent::Removed(p) if p == me => {
+                    tracing::warn!(client = %me, "removed from the system view");
+                    if let Some(l) = &mut log {
+                        l.excluded(me);
+                    }
+                    removed = true;
+                }
+                ClientEvent::Promoted { id, seeds } if id == me => {
+                    tracing::info!(client = %me, "promoted into the core");
+                    handle.shutdown();
+                    let mut core = cfg.clone();
+                    core.incarnation = Some(me.incarnation);
+                    core.seeds = seeds.iter().map(|m| m.addr).collect();
+                    return Ok(Some(core));
+                }
+                _ => {}
+            }
+        }
+        handle.shutdown();
+        if !removed {
+            return Ok(None);
+        }
+        if !cfg.auto_rejoin {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            return Ok(None);
+        }
+        me = ProcessId::new(me.node, me.incarnation + 1);
+    }
+}
