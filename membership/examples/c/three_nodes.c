@@ -52,6 +52,18 @@ static void drain(int i, sgmp_event *ev) {
         } else if (ev->kind == SGMP_EVENT_JOINED) {
             printf("%-8s joined at version %llu with %llu bytes of state\n", names[i],
                    (unsigned long long)ev->version, (unsigned long long)ev->snapshot_len);
+        } else if (ev->kind == SGMP_EVENT_SYSTEM_VIEW) {
+            /* The membership service's system view (core + clients; no clients here). */
+            char who[SGMP_PID_LEN];
+            printf("%-8s system view %llu: %llu members", names[i],
+                   (unsigned long long)ev->version, (unsigned long long)ev->system_size);
+            for (uint32_t k = 0; k < ev->added; k++)
+                if (sgmp_node_system_change(nodes[i], 0, k, who, sizeof who) == SGMP_OK)
+                    printf(" +%s", who);
+            for (uint32_t k = 0; k < ev->removed; k++)
+                if (sgmp_node_system_change(nodes[i], 1, k, who, sizeof who) == SGMP_OK)
+                    printf(" -%s", who);
+            printf("\n");
         }
     }
 }
