@@ -97,3 +97,44 @@ fn view_changes_allocate_nothing_after_warm_up() {
         v1 - v0
     );
 }
+
+#[test]
+fn client_changes_commit_without_allocating() {
+    use sgmp_membership::view::ClientOp;
+    use sgmp_membership::ProcessId;
+    let cfg = EngineConfig {
+        max_members: 8,
+        max_client_ops: 64,
+        max_pending_client_ops: 256,
+        ..EngineConfig::default()
+    };
+    let mut c = Cluster::new(5, 0, cfg);
+    c.record_events = false;
+    c.run_until_quiet(100_000);
+    let addr = "127.0.0.1:9".parse().unwrap();
+    let ops: Vec<ClientOp> = (0..200u64)
+        .map(|i| ClientOp::add(ProcessId::named("client", i + 1), addr, false))
+        .collect();
+    let removes: Vec<ClientOp> = ops.iter().map(|o| ClientOp::remove(o.id)).collect();
+    // Warm-up: a full batch through a non-mgr member (forwarded) and at the mgr.
+    let now = c.now;
+    c.engines[3].request_client_ops(now, &ops[..64]);
+    c.flush(3);
+    c.run_until_quiet(100_000);
+    let v0 = c.engines[0].view().version;
+    let ((), allocs) = counted(|| {
+        let now = c.now;
+        c.engines[3].request_client_ops(now, &ops[64..]);
+        c.flush(3);
+        c.run_until_quiet(100_000);
+        c.engines[0].request_client_ops(now, &removes);
+        c.flush(0);
+        c.run_until_quiet(100_000);
+    });
+    let v1 = c.engines[0].view().version;
+    assert!(v1 >= v0 + 6, "batches of 64 took {} views", v1 - v0);
+    for e in &c.engines {
+        assert_eq!(e.view().version, v1);
+    }
+    assert_eq!(allocs, 0, "{allocs} allocations for {} view changes", v1 - v0);
+}
