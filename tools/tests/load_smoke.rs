@@ -38,6 +38,31 @@ fn transport_json_has_every_key() {
         }
     }
     assert!(obj["sgmp_rtt_samples"].as_u64().is_some_and(|n| n > 0));
+    assert_eq!(obj["park"], "recv", "{text}");
+}
+
+#[test]
+fn transport_parks_in_the_poll_on_request() {
+    let (obj, text) = common::run_json(
+        &[
+            "transport",
+            "--seconds",
+            "0.5",
+            "--json",
+            "--park",
+            "poll",
+            "--mode",
+            "block",
+            "--only",
+            "sgmp-rtt",
+        ],
+        Duration::from_secs(15),
+    );
+    assert_eq!(obj["park"], "poll", "{text}");
+    assert!(
+        obj["sgmp_rtt_samples"].as_u64().is_some_and(|n| n > 0),
+        "{text}"
+    );
 }
 
 #[test]

@@ -4,9 +4,9 @@
 //! address reuse off), the endpoint, and the clock (microseconds since a driver-owned
 //! [`Instant`]). Each [`Driver::drive`] call is one loop iteration: run due timers,
 //! flush transmissions, wait for a datagram, a deadline, the caller's timeout or a
-//! [`Waker`] (parking in `mio::Poll`, after an optional busy-poll per
-//! [`IdleStrategy`]), then read the socket (the first datagram after a wait, the rest at
-//! the start of the next call, so that replies leave first), and flush again.
+//! [`Waker`] (per [`IdleStrategy`]: parking in `mio::Poll`, after an optional busy-poll,
+//! or in a blocking `recv_from`), then read the socket (the first datagram after a wait,
+//! the rest at the start of the next call, so that replies leave first), and flush again.
 //! Deliveries and events are then read with [`Driver::poll_delivery`] and
 //! [`Driver::poll_event`].
 //!
@@ -17,13 +17,14 @@
 //! [`Driver::bind`].
 
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use mio::net::UdpSocket;
-use mio::{Events, Interest, Poll, Token, Waker};
-use socket2::{Domain, Protocol, Socket, Type};
+use mio::{Events, Interest, Poll, Token};
+use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 use crate::fault::{FaultDecision, FaultLayer};
 use crate::queue::DelayQueue;
@@ -46,6 +47,22 @@ pub enum IdleStrategy {
         /// Longest busy-poll per iteration, µs.
         spin_us: u64,
     },
+    /// Park in a blocking `recv_from` on the socket itself, with a receive timeout
+    /// (`SO_RCVTIMEO`) for the next deadline: one system call per wait and datagram
+    /// instead of `epoll_wait` plus reads, so the lowest blocking latency. The
+    /// [`Waker`] then wakes the driver with an empty datagram from a loopback socket
+    /// of its own (see `docs/WIRE.md`).
+    ///
+    /// The kernel keeps receive timeouts to whole scheduler ticks (1–10 ms by
+    /// `CONFIG_HZ`), so only waits longer than the endpoint's delayed-ack delay
+    /// ([`TransportConfig::delayed_ack_us`]: retransmission timeouts, keepalives, the
+    /// caller's timeouts) park in the read; they may end up to one tick late, or early
+    /// (the timeout is rounded down to a power of two milliseconds so that the socket
+    /// option rarely changes; the caller just drives again). Shorter waits (pending
+    /// acknowledgements, and steady one-way traffic, which always has one) park in
+    /// `mio::Poll` as with [`Block`](Self::Block), to the millisecond; switching between
+    /// the two costs one system call.
+    Recv,
 }
 
 /// Settings of a [`Driver`].
@@ -107,8 +124,75 @@ pub struct DriverStats {
     pub fault_delayed: u64,
     /// Held-back copies dropped because the delay queue was full.
     pub fault_overflow: u64,
-    /// Wake-ups through the [`Waker`].
+    /// Wake-ups through the [`Waker`] (with [`IdleStrategy::Recv`]: wake datagrams read).
     pub wakeups: u64,
+    /// Changes of the socket's receive timeout ([`IdleStrategy::Recv`] only).
+    pub timeout_changes: u64,
+}
+
+/// Wakes a [`Driver`] blocked in [`Driver::drive`] from another thread; get one with
+/// [`Driver::waker`].
+///
+/// With [`IdleStrategy::Block`] and [`IdleStrategy::Spin`] it is a `mio::Waker`; with
+/// [`IdleStrategy::Recv`] it sends an empty datagram to the driver's socket from a
+/// loopback socket of its own, which the driver recognizes by its source address and
+/// never hands to the endpoint. Wake-ups before the driver has returned from its wait
+/// are coalesced into one datagram.
+#[derive(Debug)]
+pub struct Waker {
+    kind: WakerKind,
+}
+
+#[derive(Debug)]
+enum WakerKind {
+    Poll(mio::Waker),
+    Datagram {
+        /// Nonblocking, bound on loopback, connected to the driver's socket.
+        socket: std::net::UdpSocket,
+        /// A wake datagram was sent and the driver has not returned since.
+        pending: AtomicBool,
+    },
+}
+
+impl Waker {
+    /// Ends the driver's current wait, or its next one if it is not waiting (the
+    /// [`drive`](Driver::drive) call then returns without waiting for anything else).
+    pub fn wake(&self) -> io::Result<()> {
+        match &self.kind {
+            WakerKind::Poll(w) => w.wake(),
+            WakerKind::Datagram { socket, pending } => {
+                if pending.swap(true, Ordering::AcqRel) {
+                    return Ok(());
+                }
+                loop {
+                    match socket.send(&[]) {
+                        Ok(_) => return Ok(()),
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => {
+                            pending.store(false, Ordering::Release);
+                            return Err(e);
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Called by the driver before it returns from `drive`: wake-ups from now on send a
+    /// datagram again. Acquires what the wakers did before they woke it.
+    fn rearm(&self) {
+        if let WakerKind::Datagram { pending, .. } = &self.kind {
+            pending.swap(false, Ordering::AcqRel);
+        }
+    }
+
+    /// The source address of wake datagrams (`None` for a `mio::Waker`).
+    fn datagram_source(&self) -> io::Result<Option<SocketAddr>> {
+        match &self.kind {
+            WakerKind::Poll(_) => Ok(None),
+            WakerKind::Datagram { socket, .. } => socket.local_addr().map(Some),
+        }
+    }
 }
 
 /// See the [module docs](self).
@@ -118,6 +202,15 @@ pub struct Driver {
     events: Events,
     socket: UdpSocket,
     waker: Arc<Waker>,
+    /// Where wake datagrams come from ([`IdleStrategy::Recv`]).
+    wake_from: Option<SocketAddr>,
+    /// The socket's current receive timeout ([`IdleStrategy::Recv`]; `None`: none).
+    recv_timeout: Option<Duration>,
+    /// The socket is in nonblocking mode (always, but with [`IdleStrategy::Recv`] while
+    /// it parks in the poll).
+    nonblocking: bool,
+    /// Waits up to this long park in the poll even with [`IdleStrategy::Recv`].
+    precise_wait: Duration,
     local: SocketAddr,
     endpoint: Endpoint,
     epoch: Instant,
@@ -130,6 +223,8 @@ pub struct Driver {
     /// The last read stopped after one datagram, before the socket would block: more may
     /// be queued, and no readiness event will say so (mio is edge-triggered).
     maybe_readable: bool,
+    /// When the last datagram of this `drive` call was read, if any.
+    read_at: Option<Time>,
 }
 
 impl Driver {
@@ -143,14 +238,29 @@ impl Driver {
         socket.set_reuse_address(false)?;
         socket.set_recv_buffer_size(config.recv_buffer_bytes)?;
         socket.set_send_buffer_size(config.send_buffer_bytes)?;
-        socket.set_nonblocking(true)?;
+        // `Recv` parks in a blocking read; everything else is nonblocking (sends pass
+        // `MSG_DONTWAIT` in every mode).
+        socket.set_nonblocking(config.idle != IdleStrategy::Recv)?;
         socket.bind(&config.bind.into())?;
         let mut socket = UdpSocket::from_std(socket.into());
         let local = socket.local_addr()?;
         let poll = Poll::new()?;
         poll.registry()
             .register(&mut socket, SOCKET, Interest::READABLE)?;
-        let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+        let kind = if config.idle == IdleStrategy::Recv {
+            let target = SocketAddr::new(loopback_for(local.ip()), local.port());
+            let from = std::net::UdpSocket::bind(SocketAddr::new(target.ip(), 0))?;
+            from.connect(target)?;
+            from.set_nonblocking(true)?;
+            WakerKind::Datagram {
+                socket: from,
+                pending: AtomicBool::new(false),
+            }
+        } else {
+            WakerKind::Poll(mio::Waker::new(poll.registry(), WAKER)?)
+        };
+        let waker = Arc::new(Waker { kind });
+        let wake_from = waker.datagram_source()?;
         let endpoint = Endpoint::new(config.transport, config.me);
         let mtu = endpoint.config().mtu;
         let queue = if config.faults.is_some() {
@@ -163,6 +273,10 @@ impl Driver {
             events: Events::with_capacity(64),
             socket,
             waker,
+            wake_from,
+            recv_timeout: None,
+            nonblocking: config.idle != IdleStrategy::Recv,
+            precise_wait: Duration::from_micros(endpoint.config().delayed_ack_us),
             local,
             endpoint,
             epoch: Instant::now(),
@@ -173,6 +287,7 @@ impl Driver {
             tx_buf: vec![0u8; mtu],
             stats: DriverStats::default(),
             maybe_readable: false,
+            read_at: None,
         })
     }
 
@@ -207,7 +322,7 @@ impl Driver {
     }
 
     /// A handle another thread can use to interrupt a blocked [`drive`](Self::drive)
-    /// (`waker.wake()`).
+    /// (`waker.wake()`; see [`Waker`]).
     pub fn waker(&self) -> Arc<Waker> {
         Arc::clone(&self.waker)
     }
@@ -250,9 +365,15 @@ impl Driver {
 
     /// Runs due timers and writes every datagram due now to the socket.
     pub fn flush(&mut self) {
+        self.flush_now();
+    }
+
+    /// [`flush`](Self::flush), returning the time it ran at.
+    fn flush_now(&mut self) -> Time {
         let now = self.now();
         self.endpoint.handle_timeout(now);
         self.transmit(now);
+        now
     }
 
     /// One loop iteration: timers, transmissions, a wait of at most `timeout` (`None`:
@@ -260,75 +381,132 @@ impl Driver {
     ///
     /// After a wait, only the first datagram is read before returning, so that a reply
     /// the caller queues to it leaves (at the start of the next call) before the driver
-    /// spends a system call on finding the socket empty; the next call reads the rest
-    /// before it would wait, and does not wait if there was any.
+    /// reads again. With a nonblocking socket (`Block`, `Spin`) the next call reads the
+    /// rest (mio is edge-triggered), and does not wait if there was any; with
+    /// [`IdleStrategy::Recv`] parked in a blocking read it needs no such extra read: the
+    /// read is the wait, and returns at once if a datagram is queued.
     pub fn drive(&mut self, timeout: Option<Duration>) -> io::Result<()> {
         self.stats.iterations += 1;
-        self.flush();
-        if self.maybe_readable && self.receive(self.now(), usize::MAX) > 0 {
-            let now = self.now();
-            self.endpoint.handle_timeout(now);
-            self.transmit(now);
+        // The flush takes microseconds, the wait is kept to the millisecond at best: its
+        // clock reading serves for the wait too (reading the clock is not free either).
+        let now = self.flush_now();
+        if self.maybe_readable && self.receive(usize::MAX) > 0 {
+            self.finish();
             return Ok(());
         }
-        let now = self.now();
         let deadline = earliest(self.endpoint.poll_timeout(), self.delayed.next_due());
         let until_deadline = deadline.map(|d| Duration::from_micros(d.micros_since(now)));
         let mut wait = match (until_deadline, timeout) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
-        let mut ready = false;
-        if let IdleStrategy::Spin { spin_us } = self.idle {
-            let spin = Duration::from_micros(spin_us).min(wait.unwrap_or(Duration::MAX));
-            let start = Instant::now();
-            loop {
-                if self.receive(self.now(), 1) > 0 {
-                    ready = true;
-                    break;
+        match self.idle {
+            IdleStrategy::Recv => self.park_in_recv(wait)?,
+            IdleStrategy::Block => self.park_in_poll(wait)?,
+            IdleStrategy::Spin { spin_us } => {
+                let spin = Duration::from_micros(spin_us).min(wait.unwrap_or(Duration::MAX));
+                let start = Instant::now();
+                let ready = loop {
+                    if self.receive(1) > 0 {
+                        break true;
+                    }
+                    if start.elapsed() >= spin {
+                        break false;
+                    }
+                    std::hint::spin_loop();
+                };
+                // The spin is part of the wait, not added to it.
+                wait = wait.map(|w| w.saturating_sub(start.elapsed()));
+                if !ready {
+                    self.park_in_poll(wait)?;
                 }
-                if start.elapsed() >= spin {
-                    break;
-                }
-                std::hint::spin_loop();
-            }
-            // The spin is part of the wait, not added to it.
-            wait = wait.map(|w| w.saturating_sub(start.elapsed()));
-        }
-        if !ready {
-            match self.poll.poll(&mut self.events, wait) {
-                Ok(()) => {}
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e),
-            }
-            let (mut readable, mut woken) = (false, false);
-            for e in self.events.iter() {
-                readable |= e.token() == SOCKET;
-                woken |= e.token() == WAKER;
-            }
-            if woken {
-                self.stats.wakeups += 1;
-            }
-            // Nothing was left unread before the wait, so no event means no datagram.
-            if readable {
-                self.receive(self.now(), 1);
             }
         }
-        let now = self.now();
-        self.endpoint.handle_timeout(now);
-        self.transmit(now);
+        self.finish();
         Ok(())
     }
 
-    /// Reads up to `limit` datagrams, stopping early when the socket would block; returns
-    /// how many were read. Records whether more may be waiting.
-    fn receive(&mut self, now: Time, limit: usize) -> usize {
-        let mut n = 0;
+    /// The end of a `drive` call: timers and transmissions, then wake-ups send again.
+    fn finish(&mut self) {
+        // Right after a datagram, its arrival time is still now.
+        let now = self.read_at.take().unwrap_or_else(|| self.now());
+        self.endpoint.handle_timeout(now);
+        self.transmit(now);
+        self.waker.rearm();
+    }
+
+    /// Waits in `mio::Poll` (nothing may be left unread), then reads one datagram if the
+    /// socket became readable.
+    fn park_in_poll(&mut self, wait: Option<Duration>) -> io::Result<()> {
+        match self.poll.poll(&mut self.events, wait) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let (mut readable, mut woken) = (false, false);
+        for e in self.events.iter() {
+            readable |= e.token() == SOCKET;
+            woken |= e.token() == WAKER;
+        }
+        if woken {
+            self.stats.wakeups += 1;
+        }
+        // Nothing was left unread before the wait, so no event means no datagram.
+        if readable {
+            self.receive(1);
+        }
+        Ok(())
+    }
+
+    /// Waits in a blocking read of one datagram (a wake datagram included) for at most
+    /// about `wait`, or in the poll if `wait` is short (see [`IdleStrategy::Recv`]).
+    fn park_in_recv(&mut self, wait: Option<Duration>) -> io::Result<()> {
+        if wait.is_some_and(|w| w <= self.precise_wait) {
+            if !self.nonblocking {
+                self.socket_ref().set_nonblocking(true)?;
+                self.nonblocking = true;
+                // Readiness was not tracked while reads blocked: drain before the poll.
+                if self.receive(usize::MAX) > 0 {
+                    return Ok(());
+                }
+            }
+            return self.park_in_poll(wait);
+        }
+        if self.nonblocking {
+            // Nothing is left unread (the poll drains), and a blocking read returns at
+            // once if something arrived since.
+            self.socket_ref().set_nonblocking(false)?;
+            self.nonblocking = false;
+            self.maybe_readable = false;
+        }
+        let timeout = wait.map(recv_timeout);
+        if timeout != self.recv_timeout {
+            self.socket_ref().set_read_timeout(timeout)?;
+            self.recv_timeout = timeout;
+            self.stats.timeout_changes += 1;
+        }
+        self.receive(1);
+        Ok(())
+    }
+
+    fn socket_ref(&self) -> SockRef<'_> {
+        SockRef::from(&self.socket)
+    }
+
+    /// Reads up to `limit` datagrams (wake datagrams included), stopping early when the
+    /// socket would block (with [`IdleStrategy::Recv`]: when its receive timeout
+    /// expires); returns how many were read. Records whether more may be waiting.
+    fn receive(&mut self, limit: usize) -> usize {
+        let (mut n, mut wakes) = (0, 0);
         self.maybe_readable = false;
         while n < limit {
             match self.socket.recv_from(&mut self.rx_buf) {
                 Ok((len, from)) => {
                     n += 1;
+                    if len == 0 && Some(from) == self.wake_from {
+                        wakes += 1;
+                        continue;
+                    }
                     // A partition blocks both ways: drop what arrives over a blocked link.
                     if let Some(f) = self.faults.as_ref() {
                         if f.is_blocked(from, self.local) {
@@ -336,6 +514,9 @@ impl Driver {
                             continue;
                         }
                     }
+                    // Read the clock after the read: it may have blocked.
+                    let now = self.now();
+                    self.read_at = Some(now);
                     self.endpoint
                         .handle_datagram(now, from, &self.rx_buf[..len]);
                 }
@@ -347,10 +528,14 @@ impl Driver {
                 }
             }
         }
-        if n == limit {
+        // Before parking in the poll (edge-triggered) the socket must be drained; `Spin`
+        // drains too, which batches reads under load (skipping it did not measurably
+        // shorten its round trip). A blocking read needs no drain.
+        if n == limit && self.nonblocking {
             self.maybe_readable = true;
         }
-        self.stats.datagrams_read += n as u64;
+        self.stats.datagrams_read += (n - wakes) as u64;
+        self.stats.wakeups += wakes as u64;
         n
     }
 
@@ -382,9 +567,31 @@ impl Driver {
     }
 }
 
+/// The loopback address of `ip`'s family if `ip` is unspecified, else `ip`: where a
+/// socket bound to `ip` can be reached from this host.
+fn loopback_for(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V4(a) if a.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(a) if a.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        a => a,
+    }
+}
+
+/// The receive timeout for a wait of `wait` (more than zero): a power of two
+/// milliseconds, at most `wait` (but at least 1 ms), so that it changes rarely while
+/// deadlines move by microseconds. The kernel rounds it up to whole scheduler ticks.
+fn recv_timeout(wait: Duration) -> Duration {
+    let ms = u64::try_from(wait.as_millis()).unwrap_or(u64::MAX).max(1);
+    Duration::from_millis(1 << ms.ilog2())
+}
+
+/// Writes one datagram without ever blocking (`MSG_DONTWAIT`: the socket itself blocks
+/// with [`IdleStrategy::Recv`]).
 fn write(socket: &UdpSocket, stats: &mut DriverStats, dst: SocketAddr, bytes: &[u8]) {
+    let dst = SockAddr::from(dst);
+    let socket = SockRef::from(socket);
     for _ in 0..2 {
-        match socket.send_to(bytes, dst) {
+        match socket.send_to_with_flags(bytes, &dst, libc::MSG_DONTWAIT) {
             Ok(_) => {
                 stats.datagrams_written += 1;
                 return;
@@ -399,5 +606,32 @@ fn write(socket: &UdpSocket, stats: &mut DriverStats, dst: SocketAddr, bytes: &[
                 return;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn receive_timeouts_are_powers_of_two_milliseconds_within_the_wait() {
+        let ms = Duration::from_millis;
+        assert_eq!(recv_timeout(Duration::from_micros(1)), ms(1));
+        assert_eq!(recv_timeout(Duration::from_micros(1_999)), ms(1));
+        assert_eq!(recv_timeout(ms(2)), ms(2));
+        assert_eq!(recv_timeout(ms(3)), ms(2));
+        assert_eq!(recv_timeout(ms(20)), ms(16));
+        assert_eq!(recv_timeout(ms(100)), ms(64));
+        assert!(recv_timeout(Duration::MAX) > Duration::from_secs(1 << 40));
+    }
+
+    #[test]
+    fn loopback_replaces_only_unspecified_addresses() {
+        let v4: IpAddr = Ipv4Addr::UNSPECIFIED.into();
+        let v6: IpAddr = Ipv6Addr::UNSPECIFIED.into();
+        let other: IpAddr = Ipv4Addr::new(10, 1, 2, 3).into();
+        assert_eq!(loopback_for(v4), IpAddr::from(Ipv4Addr::LOCALHOST));
+        assert_eq!(loopback_for(v6), IpAddr::from(Ipv6Addr::LOCALHOST));
+        assert_eq!(loopback_for(other), other);
     }
 }

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use sgmp_transport::{
-    Driver, DriverConfig, FaultLayer, IdleStrategy, LinkFaults, ProcessId, SendError,
+    Driver, DriverConfig, DropReason, FaultLayer, IdleStrategy, LinkFaults, ProcessId, SendError,
     TransportConfig,
 };
 
@@ -80,9 +80,18 @@ fn hundred_thousand_messages_at_20_percent_loss() {
 
 #[test]
 fn threads_block_and_wake() {
+    threads_block_and_wake_with(IdleStrategy::Block);
+}
+
+#[test]
+fn threads_block_in_recv_and_wake() {
+    threads_block_and_wake_with(IdleStrategy::Recv);
+}
+
+fn threads_block_and_wake_with(idle: IdleStrategy) {
     const N: u64 = 20_000;
     let mut a = driver("a", lossy(3, 0.05), IdleStrategy::Spin { spin_us: 50 });
-    let mut b = driver("b", None, IdleStrategy::Block);
+    let mut b = driver("b", None, idle);
     let (pa, pb, baddr) = (
         a.endpoint().local_id(),
         b.endpoint().local_id(),
@@ -198,4 +207,145 @@ fn probes_and_two_way_partition_over_udp() {
         assert!(Instant::now() < deadline, "probe not received");
     };
     assert_eq!(got.0, ProcessId::named("pa", 2));
+}
+
+/// `Recv` parks in the socket read: a datagram arriving while parked ends the wait and
+/// is handled, replies go out, and a wake-up from another thread ends a wait with no
+/// deadline (and is not counted as a datagram).
+#[test]
+fn recv_parking_handles_datagrams_and_wakes() {
+    let mut a = driver("ra", None, IdleStrategy::Recv);
+    let mut b = driver("rb", None, IdleStrategy::Recv);
+    let (pa, pb, aaddr, baddr) = (
+        a.endpoint().local_id(),
+        b.endpoint().local_id(),
+        a.local_addr(),
+        b.local_addr(),
+    );
+    let waker = b.waker();
+    let echo = std::thread::spawn(move || {
+        let mut buf = vec![0u8; 64 * 1024];
+        let mut echoed = 0u64;
+        loop {
+            // No deadline of the caller's: only a datagram, a timer or the waker ends it.
+            b.drive(None).unwrap();
+            while let Some((from, len)) = b.poll_delivery(&mut buf) {
+                assert_eq!(from, pa);
+                if &buf[..len] == b"stop" {
+                    return (echoed, b);
+                }
+                b.send(from, aaddr, &buf[..len]).unwrap();
+                echoed += 1;
+            }
+        }
+    });
+    let mut buf = vec![0u8; 64 * 1024];
+    for i in 0u64..200 {
+        a.send(pb, baddr, &i.to_le_bytes()).unwrap();
+        let start = Instant::now();
+        let got = loop {
+            assert!(start.elapsed() < Duration::from_secs(10), "echo {i} lost");
+            a.drive(Some(Duration::from_millis(50))).unwrap();
+            if let Some((from, len)) = a.poll_delivery(&mut buf) {
+                assert_eq!(from, pb);
+                break buf[..len].to_vec();
+            }
+        };
+        assert_eq!(got, i.to_le_bytes());
+    }
+    // Let every ack settle, so the echo thread has no deadline left and parks for good.
+    let settle = Instant::now() + Duration::from_millis(50);
+    while Instant::now() < settle {
+        a.drive(Some(Duration::from_millis(5))).unwrap();
+    }
+    let wakes_before = Instant::now();
+    waker.wake().unwrap();
+    waker.wake().unwrap(); // coalesced with the first, or a second harmless wake-up
+    a.send(pb, baddr, b"stop").unwrap();
+    let stop_until = Instant::now() + Duration::from_secs(10);
+    while !echo.is_finished() {
+        assert!(Instant::now() < stop_until, "echo thread never stopped");
+        a.drive(Some(Duration::from_millis(5))).unwrap();
+    }
+    let (echoed, b) = echo.join().unwrap();
+    assert_eq!(echoed, 200);
+    let s = b.stats();
+    assert!(s.wakeups >= 1, "{s:?}");
+    assert!(s.datagrams_read >= 201, "{s:?}");
+    // The wake datagrams never reach the endpoint.
+    assert_eq!(b.endpoint().stats().total_drops(), 0);
+    assert!(wakes_before.elapsed() < Duration::from_secs(10));
+}
+
+/// A waker ends a `Recv` wait with no deadline at all, from another thread.
+#[test]
+fn recv_waker_wakes_an_idle_driver() {
+    let mut b = driver("idle", None, IdleStrategy::Recv);
+    let waker = b.waker();
+    let t = std::thread::spawn(move || {
+        let start = Instant::now();
+        b.drive(None).unwrap(); // nothing to do: parks until woken
+        (start.elapsed(), b.stats())
+    });
+    std::thread::sleep(Duration::from_millis(100));
+    waker.wake().unwrap();
+    let (took, stats) = t.join().unwrap();
+    assert!(
+        took >= Duration::from_millis(90),
+        "returned before the wake: {took:?}"
+    );
+    assert_eq!(stats.wakeups, 1);
+    assert_eq!(stats.datagrams_read, 0);
+}
+
+/// An empty datagram from anywhere but the driver's own waker is an ordinary (malformed)
+/// datagram for the endpoint, not a wake-up; a zero timeout reads without blocking.
+#[test]
+fn recv_empty_datagram_from_elsewhere_is_not_a_wake() {
+    let mut b = driver("strict", None, IdleStrategy::Recv);
+    let other = std::net::UdpSocket::bind(localhost()).unwrap();
+    other.send_to(&[], b.local_addr()).unwrap();
+    let start = Instant::now();
+    while b.stats().datagrams_read == 0 {
+        assert!(start.elapsed() < Duration::from_secs(5));
+        b.drive(Some(Duration::ZERO)).unwrap();
+    }
+    assert_eq!(b.stats().wakeups, 0);
+    assert_eq!(b.endpoint().stats().dropped(DropReason::Malformed), 1);
+    // Still blocking afterwards: a 20 ms wait with nothing to read takes about that long.
+    let t = Instant::now();
+    b.drive(Some(Duration::from_millis(20))).unwrap();
+    assert!(
+        t.elapsed() >= Duration::from_millis(10),
+        "{:?}",
+        t.elapsed()
+    );
+}
+
+#[test]
+fn ten_thousand_messages_at_20_percent_loss_polling_in_recv_mode() {
+    const N: u64 = 10_000;
+    let mut a = driver("a", lossy(4, 0.2), IdleStrategy::Recv);
+    let mut b = driver("b", lossy(5, 0.2), IdleStrategy::Recv);
+    let (pb, baddr) = (b.endpoint().local_id(), b.local_addr());
+    let start = Instant::now();
+    let (mut sent, mut got) = (0u64, 0u64);
+    let mut buf = vec![0u8; 64 * 1024];
+    while got < N {
+        assert!(start.elapsed() < Duration::from_secs(60), "{got}/{N}");
+        while sent < N {
+            match a.send(pb, baddr, &sent.to_le_bytes()) {
+                Ok(()) => sent += 1,
+                Err(SendError::WindowFull) => break,
+                Err(e) => panic!("{e}"),
+            }
+        }
+        a.drive(Some(Duration::ZERO)).unwrap();
+        b.drive(Some(Duration::ZERO)).unwrap();
+        while let Some((_, len)) = b.poll_delivery(&mut buf) {
+            assert_eq!(&buf[..len], &got.to_le_bytes(), "FIFO, exactly once");
+            got += 1;
+        }
+    }
+    assert!(a.endpoint().stats().retransmissions > 0);
 }

@@ -8,7 +8,7 @@
 //! `Engine::handle_message`; the engine's `Suspected{peer}` disconnects the peer at the
 //! transport (Disconnect); the transport's `PeerUnreachable(p)` becomes
 //! `Engine::suspect`; the loop sleeps in `Driver::drive` until the earliest deadline or
-//! a command (the handle wakes it through the driver's mio `Waker`). The engine's clock
+//! a command (the handle wakes it through the driver's `Waker`). The engine's clock
 //! is `Driver::now`.
 //!
 //! Before it is a member, the node runs discovery ([`coldstart`]): it founds the group
@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 use parking_lot::Mutex;
 use sgmp_transport::{
     Driver, DriverConfig, DriverStats, FaultLayer, LinkFaults, SendError, Stats as TransportStats,
-    TransportEvent,
+    TransportEvent, Waker,
 };
 
 use crate::engine::{Engine, EngineStats, Event, ExcludeReason, Status};
@@ -411,7 +411,7 @@ impl Node {
 pub struct NodeHandle {
     shared: Arc<Shared>,
     tx: Sender<Command>,
-    waker: Arc<mio::Waker>,
+    waker: Arc<Waker>,
     thread: Mutex<Option<JoinHandle<()>>>,
     addr: SocketAddr,
 }

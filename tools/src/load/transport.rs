@@ -11,8 +11,8 @@
 //!   datagrams when the receiver's buffer is full, and the sender's rate is reported
 //!   separately.
 //!
-//! Each is measured in two modes: **blocking** (threads park: [`IdleStrategy::Block`],
-//! blocking reads) and **spinning** ([`IdleStrategy::Spin`], nonblocking sockets
+//! Each is measured in two modes: **blocking** (threads park: [`IdleStrategy::Recv`], or
+//! [`IdleStrategy::Block`] with `--park poll`; blocking reads) and **spinning** ([`IdleStrategy::Spin`], nonblocking sockets
 //! busy-polled).
 //!
 //! Every measurement uses exactly two threads, the calling thread (client or sender) and
@@ -85,6 +85,10 @@ pub struct TransportArgs {
     #[arg(long, default_value_t = 64,
           value_parser = clap::value_parser!(u32).range(MIN_SIZE as i64..=MAX_SIZE as i64))]
     pub size: u32,
+    /// How the blocking sgmp runs park: in a blocking socket read
+    /// ([`IdleStrategy::Recv`], the default) or in `epoll` ([`IdleStrategy::Block`]).
+    #[arg(long, value_enum, default_value_t = Park::Recv)]
+    pub park: Park,
     /// Longest busy-poll of one `drive` call of the spinning sgmp runs, µs.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub spin_us: u64,
@@ -98,6 +102,25 @@ pub struct TransportArgs {
     /// Run only this mode, for profiling; the other reports `null`.
     #[arg(long, value_enum)]
     pub mode: Option<Mode>,
+}
+
+/// Where the blocking sgmp runs park (`--park`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Park {
+    /// [`IdleStrategy::Recv`]: a blocking `recv_from` with a receive timeout.
+    Recv,
+    /// [`IdleStrategy::Block`]: `epoll_wait`, then nonblocking reads.
+    Poll,
+}
+
+impl Park {
+    /// The name printed in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Park::Recv => "recv",
+            Park::Poll => "poll",
+        }
+    }
 }
 
 /// One measurement of a round (`--only`).
@@ -130,6 +153,17 @@ impl TransportArgs {
         self.only.is_empty() || self.only.contains(&m)
     }
 
+    /// The idle strategy of the sgmp drivers in `mode`.
+    fn idle(&self, mode: Mode) -> IdleStrategy {
+        match (mode, self.park) {
+            (Mode::Block, Park::Recv) => IdleStrategy::Recv,
+            (Mode::Block, Park::Poll) => IdleStrategy::Block,
+            (Mode::Spin, _) => IdleStrategy::Spin {
+                spin_us: self.spin_us,
+            },
+        }
+    }
+
     fn modes(&self) -> Vec<Mode> {
         match self.mode {
             Some(m) => vec![m],
@@ -159,6 +193,7 @@ impl Default for TransportArgs {
         TransportArgs {
             seconds: 10.0,
             size: 64,
+            park: Park::Recv,
             spin_us: 1000,
             json: false,
             only: Vec::new(),
@@ -180,7 +215,8 @@ fn parse_seconds(s: &str) -> Result<f64, String> {
 /// How threads wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Mode {
-    /// Threads park: [`IdleStrategy::Block`], blocking socket reads.
+    /// Threads park: [`IdleStrategy::Recv`] (or `Block`, `--park poll`), blocking socket
+    /// reads.
     Block,
     /// Threads busy-poll: [`IdleStrategy::Spin`], nonblocking sockets polled in a loop.
     Spin,
@@ -393,9 +429,9 @@ impl ModeAcc {
 
     /// One slot of each measurement.
     fn round(&mut self, mode: Mode, args: &TransportArgs, b: &mut Budget) -> io::Result<()> {
-        let (size, spin) = (args.size as usize, args.spin_us);
+        let (size, idle) = (args.size as usize, args.idle(mode));
         if args.runs(Measurement::SgmpRtt) {
-            sgmp_rtt(mode, spin, size, b.next(), &mut self.sgmp_rtt)?;
+            sgmp_rtt(idle, size, b.next(), &mut self.sgmp_rtt)?;
         }
         if args.runs(Measurement::UdpRtt) {
             udp_rtt(mode, size, b.next(), &mut self.udp_rtt)?;
@@ -404,13 +440,13 @@ impl ModeAcc {
             tcp_rtt(mode, size, b.next(), &mut self.tcp_rtt)?;
         }
         if args.runs(Measurement::SgmpTput) {
-            sgmp_throughput(mode, spin, SMALL, b.next(), &mut self.sgmp)?;
+            sgmp_throughput(idle, SMALL, b.next(), &mut self.sgmp)?;
         }
         if args.runs(Measurement::UdpTput) {
             udp_throughput(mode, SMALL, b.next(), &mut self.udp)?;
         }
         if args.runs(Measurement::SgmpTput) {
-            sgmp_throughput(mode, spin, LARGE, b.next(), &mut self.sgmp_1k)?;
+            sgmp_throughput(idle, LARGE, b.next(), &mut self.sgmp_1k)?;
         }
         if args.runs(Measurement::UdpTput) {
             udp_throughput(mode, LARGE, b.next(), &mut self.udp_1k)?;
@@ -475,6 +511,7 @@ impl TransportReport {
         f.int("rounds", self.rounds as u64);
         f.int("size", self.args.size as u64);
         f.int("spin_us", self.args.spin_us);
+        f.text("park", self.args.park.name());
         f.int("cores", self.cores as u64);
         for (mode, m) in [(Mode::Block, &self.block), (Mode::Spin, &self.spin)] {
             let p = mode.prefix();
@@ -546,12 +583,13 @@ impl TransportReport {
         };
         line(format!(
             "sgmp-load transport: 127.0.0.1, {} B ping-pong, {:.1} s budget ({:.1} s used, \
-             {} rounds), {} cores, spin {} µs",
+             {} rounds), {} cores, blocking sgmp parks in {}, spin {} µs",
             self.args.size,
             self.args.seconds,
             self.elapsed_s,
             self.rounds,
             self.cores,
+            self.args.park.name(),
             self.args.spin_us
         ));
         line(String::new());
@@ -740,17 +778,14 @@ fn poke(from: &UdpSocket, to: SocketAddr) {
     let _ = from.send_to(&[], to);
 }
 
-fn sgmp_driver(name: &str, mode: Mode, spin_us: u64) -> io::Result<Driver> {
+fn sgmp_driver(name: &str, idle: IdleStrategy) -> io::Result<Driver> {
     let mut c = DriverConfig::new(localhost(), ProcessId::named(name, 1));
     c.transport = TransportConfig {
         cluster_id: CLUSTER,
         max_peers: 4,
         ..TransportConfig::default()
     };
-    c.idle = match mode {
-        Mode::Block => IdleStrategy::Block,
-        Mode::Spin => IdleStrategy::Spin { spin_us },
-    };
+    c.idle = idle;
     Driver::bind(c)
 }
 
@@ -833,15 +868,9 @@ impl Meter {
 // ---------------------------------------------------------------------------------------
 // Round trips.
 
-fn sgmp_rtt(
-    mode: Mode,
-    spin_us: u64,
-    size: usize,
-    dur: Duration,
-    acc: &mut RttAcc,
-) -> io::Result<()> {
-    let mut a = sgmp_driver("load-client", mode, spin_us)?;
-    let mut b = sgmp_driver("load-server", mode, spin_us)?;
+fn sgmp_rtt(idle: IdleStrategy, size: usize, dur: Duration, acc: &mut RttAcc) -> io::Result<()> {
+    let mut a = sgmp_driver("load-client", idle)?;
+    let mut b = sgmp_driver("load-server", idle)?;
     let (a_addr, b_addr, pb) = (a.local_addr(), b.local_addr(), b.endpoint().local_id());
     let waker = b.waker();
     let (stop, guard) = stop_flag();
@@ -1026,14 +1055,13 @@ fn tcp_rtt(mode: Mode, size: usize, dur: Duration, acc: &mut RttAcc) -> io::Resu
 // Throughput.
 
 fn sgmp_throughput(
-    mode: Mode,
-    spin_us: u64,
+    idle: IdleStrategy,
     size: usize,
     dur: Duration,
     acc: &mut ThrAcc,
 ) -> io::Result<()> {
-    let mut a = sgmp_driver("load-sender", mode, spin_us)?;
-    let mut b = sgmp_driver("load-receiver", mode, spin_us)?;
+    let mut a = sgmp_driver("load-sender", idle)?;
+    let mut b = sgmp_driver("load-receiver", idle)?;
     let (b_addr, pb) = (b.local_addr(), b.endpoint().local_id());
     let waker = b.waker();
     let (stop, guard) = stop_flag();
