@@ -111,7 +111,7 @@ impl ClientNode {
 /// Controls a running client endpoint. Dropping it stops the endpoint.
 pub struct ClientHandle {
     tx: Sender<Command>,
-    waker: Arc<mio::Waker>,
+    waker: Arc<sgmp_transport::Waker>,
     addr: SocketAddr,
     status: Arc<Mutex<ClientStatus>>,
     thread: Mutex<Option<JoinHandle<()>>>,
