@@ -136,5 +136,10 @@ fn client_changes_commit_without_allocating() {
     for e in &c.engines {
         assert_eq!(e.view().version, v1);
     }
-    assert_eq!(allocs, 0, "{allocs} allocations for {} view changes", v1 - v0);
+    assert_eq!(
+        allocs,
+        0,
+        "{allocs} allocations for {} view changes",
+        v1 - v0
+    );
 }
