@@ -78,6 +78,8 @@ bench:
 	timeout 300 $(SGMP_LOAD) join --nodes 5 --rounds 50 --json > $(BENCH_OUT)/join.json
 	timeout 120 $(SGMP_LOAD) churn --nodes 41 --churners 20 --seconds 5 --json > $(BENCH_OUT)/churn.json
 	timeout 300 $(SGMP_LOAD) counts --json > $(BENCH_OUT)/counts.json
+	timeout 600 $(SGMP_LOAD) clients --clients 10000 --core 5 --seconds 60 --churn 500 --hold 60 --json \
+	  > $(BENCH_OUT)/clients.json
 	$(SGMP_LOAD) plots --from $(BENCH_OUT)/view_change_[0-9]*.json $(BENCH_OUT)/counts.json \
 	  $(BENCH_OUT)/churn.json --out $(BENCH_OUT)
 
