@@ -393,14 +393,36 @@ impl<'a> Writer<'a> {
     }
 }
 
-struct Reader<'a> {
+/// Reads the fields written by [`Writer`], checking every count against the limits.
+/// Shared with the membership service's datagrams (`service::wire`).
+pub(crate) struct Reader<'a> {
     b: &'a [u8],
     max_members: usize,
     max_client_ops: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], MsgError> {
+    /// A reader over `b` with these list limits.
+    pub(crate) fn new(b: &'a [u8], max_members: usize, max_client_ops: usize) -> Self {
+        Reader {
+            b,
+            max_members,
+            max_client_ops,
+        }
+    }
+    /// The bytes not read yet.
+    pub(crate) fn rest(&self) -> &'a [u8] {
+        self.b
+    }
+    /// Ok if every byte was read.
+    pub(crate) fn end(&self) -> Result<(), MsgError> {
+        if self.b.is_empty() {
+            Ok(())
+        } else {
+            Err(MsgError::Trailing(self.b.len()))
+        }
+    }
+    pub(crate) fn take(&mut self, n: usize) -> Result<&'a [u8], MsgError> {
         if self.b.len() < n {
             return Err(MsgError::Truncated);
         }
@@ -408,31 +430,31 @@ impl<'a> Reader<'a> {
         self.b = t;
         Ok(h)
     }
-    fn u8(&mut self) -> Result<u8, MsgError> {
+    pub(crate) fn u8(&mut self) -> Result<u8, MsgError> {
         Ok(self.take(1)?[0])
     }
-    fn u16(&mut self) -> Result<u16, MsgError> {
+    pub(crate) fn u16(&mut self) -> Result<u16, MsgError> {
         let s = self.take(2)?;
         Ok(u16::from_le_bytes([s[0], s[1]]))
     }
-    fn u32(&mut self) -> Result<u32, MsgError> {
+    pub(crate) fn u32(&mut self) -> Result<u32, MsgError> {
         let mut a = [0u8; 4];
         a.copy_from_slice(self.take(4)?);
         Ok(u32::from_le_bytes(a))
     }
-    fn u64(&mut self) -> Result<u64, MsgError> {
+    pub(crate) fn u64(&mut self) -> Result<u64, MsgError> {
         let mut a = [0u8; 8];
         a.copy_from_slice(self.take(8)?);
         Ok(u64::from_le_bytes(a))
     }
-    fn flag(&mut self) -> Result<bool, MsgError> {
+    pub(crate) fn flag(&mut self) -> Result<bool, MsgError> {
         match self.u8()? {
             0 => Ok(false),
             1 => Ok(true),
             b => Err(MsgError::BadFlag(b)),
         }
     }
-    fn count(&mut self, what: &'static str) -> Result<usize, MsgError> {
+    pub(crate) fn count(&mut self, what: &'static str) -> Result<usize, MsgError> {
         let n = self.u16()? as usize;
         if n > self.max_members {
             return Err(MsgError::TooMany {
@@ -443,13 +465,13 @@ impl<'a> Reader<'a> {
         }
         Ok(n)
     }
-    fn pid(&mut self) -> Result<ProcessId, MsgError> {
+    pub(crate) fn pid(&mut self) -> Result<ProcessId, MsgError> {
         let len = self.u8()? as usize;
         let name = self.take(len)?;
         let node = NodeId::from_bytes(name).map_err(|_| MsgError::BadName)?;
         Ok(ProcessId::new(node, self.u64()?))
     }
-    fn member(&mut self) -> Result<Member, MsgError> {
+    pub(crate) fn member(&mut self) -> Result<Member, MsgError> {
         let id = self.pid()?;
         let ip = match self.u8()? {
             4 => {
@@ -470,14 +492,18 @@ impl<'a> Reader<'a> {
             addr: SocketAddr::new(ip, port),
         })
     }
-    fn members(&mut self, out: &mut Vec<Member>, what: &'static str) -> Result<(), MsgError> {
+    pub(crate) fn members(
+        &mut self,
+        out: &mut Vec<Member>,
+        what: &'static str,
+    ) -> Result<(), MsgError> {
         out.clear();
         for _ in 0..self.count(what)? {
             out.push(self.member()?);
         }
         Ok(())
     }
-    fn update(&mut self, u: &mut Update) -> Result<(), MsgError> {
+    pub(crate) fn update(&mut self, u: &mut Update) -> Result<(), MsgError> {
         u.removes.clear();
         for _ in 0..self.count("removes")? {
             u.removes.push(self.pid()?);
@@ -485,7 +511,7 @@ impl<'a> Reader<'a> {
         self.members(&mut u.adds, "adds")?;
         self.client_ops(&mut u.clients)
     }
-    fn client_ops(&mut self, out: &mut Vec<ClientOp>) -> Result<(), MsgError> {
+    pub(crate) fn client_ops(&mut self, out: &mut Vec<ClientOp>) -> Result<(), MsgError> {
         out.clear();
         let n = self.u16()? as usize;
         if n > self.max_client_ops {
@@ -513,14 +539,14 @@ impl<'a> Reader<'a> {
         }
         Ok(())
     }
-    fn proposal(&mut self, p: &mut Proposal) -> Result<(), MsgError> {
+    pub(crate) fn proposal(&mut self, p: &mut Proposal) -> Result<(), MsgError> {
         p.version = self.u64()?;
         self.update(&mut p.update)?;
         p.initiator = self.pid()?;
         p.initiator_index = self.u32()?;
         Ok(())
     }
-    fn state(&mut self, s: &mut WireState) -> Result<(), MsgError> {
+    pub(crate) fn state(&mut self, s: &mut WireState) -> Result<(), MsgError> {
         s.ver = self.u64()?;
         s.has_next = self.flag()?;
         if s.has_next {

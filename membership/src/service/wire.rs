@@ -200,7 +200,7 @@ pub fn decode(b: &[u8]) -> Result<ServiceMsg, MsgError> {
     let rest = &b[4..];
     match b[2] {
         T_HELLO => {
-            let mut r = Cursor(rest);
+            let mut r = msg::Reader::new(rest, 0, 0);
             let last_version = r.u64()?;
             let n = r.u16()? as usize;
             if n > MAX_HELLO_PIDS {
@@ -228,7 +228,7 @@ pub fn decode(b: &[u8]) -> Result<ServiceMsg, MsgError> {
             })
         }
         T_CHUNK => {
-            let mut r = Cursor(rest);
+            let mut r = msg::Reader::new(rest, 0, 0);
             let version = r.u64()?;
             let part = r.u16()?;
             let parts = r.u16()?;
@@ -240,7 +240,7 @@ pub fn decode(b: &[u8]) -> Result<ServiceMsg, MsgError> {
                 });
             }
             let mut update = Update::with_limits(64, 64);
-            msg::decode_update(r.0, MAX_PAYLOAD, MAX_PAYLOAD, &mut update)?;
+            msg::decode_update(r.rest(), MAX_PAYLOAD, MAX_PAYLOAD, &mut update)?;
             Ok(ServiceMsg::Chunk {
                 snapshot: flags & 1 != 0,
                 version,
@@ -250,7 +250,7 @@ pub fn decode(b: &[u8]) -> Result<ServiceMsg, MsgError> {
             })
         }
         T_PROMOTE => {
-            let mut r = Cursor(rest);
+            let mut r = msg::Reader::new(rest, 0, 0);
             let id = r.pid()?;
             let n = r.u8()? as usize;
             let mut seeds = Vec::with_capacity(n);
@@ -261,67 +261,6 @@ pub fn decode(b: &[u8]) -> Result<ServiceMsg, MsgError> {
             Ok(ServiceMsg::Promote { id, seeds })
         }
         t => Err(MsgError::UnknownKind(t)),
-    }
-}
-
-/// A small reader over the fixed fields (lists reuse the membership decoder).
-struct Cursor<'a>(&'a [u8]);
-
-impl<'a> Cursor<'a> {
-    fn take(&mut self, n: usize) -> Result<&'a [u8], MsgError> {
-        if self.0.len() < n {
-            return Err(MsgError::Truncated);
-        }
-        let (h, t) = self.0.split_at(n);
-        self.0 = t;
-        Ok(h)
-    }
-    fn u8(&mut self) -> Result<u8, MsgError> {
-        Ok(self.take(1)?[0])
-    }
-    fn u16(&mut self) -> Result<u16, MsgError> {
-        let s = self.take(2)?;
-        Ok(u16::from_le_bytes([s[0], s[1]]))
-    }
-    fn u64(&mut self) -> Result<u64, MsgError> {
-        let mut a = [0u8; 8];
-        a.copy_from_slice(self.take(8)?);
-        Ok(u64::from_le_bytes(a))
-    }
-    fn pid(&mut self) -> Result<ProcessId, MsgError> {
-        let len = self.u8()? as usize;
-        let name = self.take(len)?;
-        let node = crate::NodeId::from_bytes(name).map_err(|_| MsgError::BadName)?;
-        Ok(ProcessId::new(node, self.u64()?))
-    }
-    fn member(&mut self) -> Result<Member, MsgError> {
-        let id = self.pid()?;
-        let fam = self.u8()?;
-        let ip: std::net::IpAddr = match fam {
-            4 => {
-                let mut a = [0u8; 4];
-                a.copy_from_slice(self.take(4)?);
-                a.into()
-            }
-            6 => {
-                let mut a = [0u8; 16];
-                a.copy_from_slice(self.take(16)?);
-                a.into()
-            }
-            f => return Err(MsgError::BadAddrFamily(f)),
-        };
-        let port = self.u16()?;
-        Ok(Member {
-            id,
-            addr: std::net::SocketAddr::new(ip, port),
-        })
-    }
-    fn end(&self) -> Result<(), MsgError> {
-        if self.0.is_empty() {
-            Ok(())
-        } else {
-            Err(MsgError::Trailing(self.0.len()))
-        }
     }
 }
 
