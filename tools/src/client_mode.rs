@@ -3,6 +3,7 @@
 //! appends every system view to the event log (`kind: "system_view"`); it logs
 //! `joined` when it first sees itself in a system view and `excluded` when a view
 //! removes it, and then comes back as a new incarnation (unless `--no-auto-rejoin`).
+//! SIGTERM/SIGINT deregisters the client (logged `left` once removed) before exiting.
 //! With `--core-eligible`, a promotion from the mgr ends client mode: the daemon then
 //! runs as a core member with the same process id, joining through the core.
 
@@ -78,10 +79,26 @@ pub fn run(
                 _ => {}
             }
         }
-        handle.shutdown();
         if !removed {
+            // Stopped: deregister, and wait a little for the removal to be committed.
+            handle.deregister(me);
+            let until = std::time::Instant::now() + Duration::from_secs(2);
+            while std::time::Instant::now() < until {
+                if let Ok((_, ClientEvent::Removed(p))) =
+                    events.recv_timeout(Duration::from_millis(50))
+                {
+                    if p == me {
+                        if let Some(l) = &mut log {
+                            l.left(me);
+                        }
+                        break;
+                    }
+                }
+            }
+            handle.shutdown();
             return Ok(None);
         }
+        handle.shutdown();
         if !cfg.auto_rejoin {
             while !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(50));

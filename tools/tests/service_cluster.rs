@@ -140,7 +140,7 @@ fn clients_register_fail_get_promoted_and_agree() {
         dir: dir.clone(),
         children: HashMap::new(),
     };
-    let addrs = free_addrs(5);
+    let addrs = free_addrs(6);
     let core = &addrs[..3];
     for (i, a) in core.iter().enumerate() {
         p.spawn(&format!("n{}", i + 1), *a, core, &["--target-core", "3"]);
@@ -153,6 +153,7 @@ fn clients_register_fail_get_promoted_and_agree() {
     });
     p.spawn("c1", addrs[3], core, &["--client"]);
     p.spawn("c2", addrs[4], core, &["--client", "--core-eligible"]);
+    p.spawn("c3", addrs[5], core, &["--client"]);
     let mut cc = ClientConfig::new(
         ProcessId::named("load-ep", 1),
         "127.0.0.1:0".parse().unwrap(),
@@ -171,12 +172,12 @@ fn clients_register_fail_get_promoted_and_agree() {
         })
     };
     wait(
-        "35 members in every system view",
+        "36 members in every system view",
         Duration::from_secs(20),
-        || size_is(&p, &["n1", "n2", "n3"], 35) && ep.status().size == 35,
+        || size_is(&p, &["n1", "n2", "n3"], 36) && ep.status().size == 36,
     );
     let sv = p.ctl("n2", "system-view").unwrap();
-    assert_eq!(sv["size"], 35, "{sv}");
+    assert_eq!(sv["size"], 36, "{sv}");
     let clients: Vec<&str> = sv["clients"]
         .as_array()
         .unwrap()
@@ -185,6 +186,17 @@ fn clients_register_fail_get_promoted_and_agree() {
         .collect();
     assert!(clients.iter().any(|c| c.starts_with("c1#")), "{clients:?}");
     assert!(clients.iter().any(|c| c.starts_with("c2#")), "{clients:?}");
+
+    // A client stopped with SIGTERM deregisters.
+    let c3 = p.children["c3"].id() as i32;
+    // SAFETY: sends a signal to our own child process.
+    unsafe { libc::kill(c3, libc::SIGTERM) };
+    wait("c3 deregistered", Duration::from_secs(20), || {
+        size_is(&p, &["n1", "n2", "n3"], 35) && ep.status().size == 35
+    });
+    wait("c3 logged that it left", Duration::from_secs(10), || {
+        std::fs::read_to_string(dir.join("c3.log")).is_ok_and(|l| l.contains("\"left\""))
+    });
 
     // A crashed client is removed everywhere.
     p.kill("c1");

@@ -25,6 +25,8 @@ pub enum ClientState {
     Registering,
     /// In the system view.
     Member,
+    /// Deregistering: asks to be removed until it sees itself removed.
+    Leaving,
     /// Removed (or deregistered): never a member again under this process id.
     Removed,
 }
@@ -115,6 +117,16 @@ impl ClientCore {
         self.local
             .push((id, ClientState::Registering, core_eligible));
         true
+    }
+
+    /// Deregisters a local client: its hellos ask for its removal until a system view
+    /// removes it (then [`ClientEvent::Removed`]); it never registers again.
+    pub fn deregister(&mut self, id: ProcessId) {
+        if let Some(&i) = self.index.get(&id) {
+            if self.local[i].1 != ClientState::Removed {
+                self.local[i].1 = ClientState::Leaving;
+            }
+        }
     }
 
     /// Stops a local client silently (as a crash would): its heartbeats stop and the
@@ -302,6 +314,7 @@ impl ClientCore {
                     id: *id,
                     member: *s == ClientState::Member,
                     core_eligible: *e,
+                    leaving: *s == ClientState::Leaving,
                 })
                 .collect()
         } else {
@@ -319,6 +332,11 @@ impl ClientCore {
                 break;
             }
         }
+    }
+
+    /// Makes the next [`ClientCore::on_timeout`] send the hellos at once.
+    pub fn hello_now(&mut self) {
+        self.hello_at = Time::ZERO;
     }
 
     /// When [`ClientCore::on_timeout`] should next run.

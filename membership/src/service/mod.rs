@@ -212,6 +212,16 @@ mod tests {
             sizes.iter().all(|s| *s == sizes[0] && s.1 == 2 + 190),
             "{sizes:?}"
         );
+        // A client deregisters: removed everywhere, and it knows.
+        let bye = ProcessId::named("c1-20", 1);
+        w.clients[1].deregister(bye);
+        w.step(1_000_000);
+        assert_eq!(w.clients[1].client_state(bye), Some(ClientState::Removed));
+        let sizes = w.all_sizes();
+        assert!(
+            sizes.iter().all(|s| *s == sizes[0] && s.1 == 2 + 189),
+            "{sizes:?}"
+        );
         let mut last = 0;
         while let Some(ev) = w.clients[0].poll_event() {
             if let ClientEvent::SystemView(ch) = ev {

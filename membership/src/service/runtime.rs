@@ -50,6 +50,7 @@ impl ClientConfig {
 
 enum Command {
     Add(ProcessId, bool),
+    Deregister(ProcessId),
     Crash(ProcessId),
     Shutdown,
 }
@@ -130,6 +131,10 @@ impl ClientHandle {
     pub fn add_client(&self, id: ProcessId, core_eligible: bool) {
         self.command(Command::Add(id, core_eligible));
     }
+    /// Deregisters client `id`: it asks to be removed; a `Removed` event follows.
+    pub fn deregister(&self, id: ProcessId) {
+        self.command(Command::Deregister(id));
+    }
     /// Stops client `id`'s heartbeats, as a crash would.
     pub fn crash_client(&self, id: ProcessId) {
         self.command(Command::Crash(id));
@@ -169,6 +174,11 @@ fn run(
                     core.add_client(id, e);
                 }
                 Ok(Command::Crash(id)) => core.crash_client(id),
+                Ok(Command::Deregister(id)) => {
+                    core.deregister(id);
+                    // Say it now rather than at the next heartbeat.
+                    core.hello_now();
+                }
                 Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => return,
                 Err(TryRecvError::Empty) => break,
             }

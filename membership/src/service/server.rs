@@ -323,7 +323,18 @@ impl CoreService {
         }
         let retry = self.cfg.client_timeout_us;
         for e in entries {
-            if self.view.is_client(e.id) {
+            if e.leaving {
+                // Deregistration: removed by the next update (repeated by the client's
+                // hellos until it sees itself removed).
+                let due = self
+                    .requested
+                    .get(&e.id)
+                    .is_none_or(|t| now.micros_since(*t) >= self.cfg.client_heartbeat_us);
+                if self.view.is_client(e.id) && due {
+                    self.requested.insert(e.id, now);
+                    self.ops.push(ClientOp::remove(e.id));
+                }
+            } else if self.view.is_client(e.id) {
                 self.last_heard.insert(e.id, now);
             } else if !e.member && !self.view.contains(e.id) {
                 let due = self

@@ -5,7 +5,7 @@
 //! ```text
 //! hello    = 0xC5 1 0x10 flags:u8 last_version:u64 n:u16 n × (pid state:u8)
 //!            flags bit 0: send me a snapshot; state bit 0: member (else registering),
-//!            bit 1: core-eligible
+//!            bit 1: core-eligible, bit 2: deregistering
 //! chunk    = 0xC5 1 0x11 flags:u8 version:u64 part:u16 parts:u16 update-set
 //!            flags bit 0: snapshot (a delta from the empty view) else delta from
 //!            version-1; the parts' update sets, concatenated list by list, are the
@@ -54,6 +54,8 @@ pub struct HelloEntry {
     pub member: bool,
     /// It may be promoted into the core.
     pub core_eligible: bool,
+    /// It deregisters: remove it from the system view.
+    pub leaving: bool,
 }
 
 /// A decoded service datagram.
@@ -116,7 +118,7 @@ pub fn encode_hello(
     w.u16(n as u16);
     for e in &entries[..n] {
         w.pid(e.id);
-        w.u8(e.member as u8 | (e.core_eligible as u8) << 1);
+        w.u8(e.member as u8 | (e.core_eligible as u8) << 1 | (e.leaving as u8) << 2);
     }
     n
 }
@@ -218,6 +220,7 @@ pub fn decode(b: &[u8]) -> Result<ServiceMsg, MsgError> {
                     id,
                     member: s & 1 != 0,
                     core_eligible: s & 2 != 0,
+                    leaving: s & 4 != 0,
                 });
             }
             r.end()?;
@@ -341,6 +344,7 @@ mod tests {
                 id: ProcessId::named(&format!("c{i}"), i as u64),
                 member: i % 2 == 0,
                 core_eligible: i % 3 == 0,
+                leaving: i % 5 == 0,
             })
             .collect();
         let mut b = Vec::new();
