@@ -99,6 +99,17 @@ pub struct DaemonArgs {
     /// Core size the mgr keeps by promoting core-eligible clients (0: none).
     #[arg(long)]
     pub target_core: Option<usize>,
+    /// How the loop waits for datagrams: `block` (epoll) or `recv` (blocking read).
+    #[arg(long, value_parser = parse_idle)]
+    pub idle: Option<sgmp_membership::node::NodeIdle>,
+}
+
+fn parse_idle(s: &str) -> Result<sgmp_membership::node::NodeIdle, String> {
+    match s {
+        "block" => Ok(sgmp_membership::node::NodeIdle::Block),
+        "recv" => Ok(sgmp_membership::node::NodeIdle::Recv),
+        other => Err(format!("{other:?} is not an idle strategy (block, recv)")),
+    }
 }
 
 /// Why the daemon stopped with an error.
@@ -193,6 +204,9 @@ impl DaemonArgs {
         }
         if let Some(v) = self.target_core {
             c.target_core = v;
+        }
+        if let Some(v) = self.idle {
+            c.idle = v;
         }
         if let Some(p) = &self.state_file {
             if p.exists() {

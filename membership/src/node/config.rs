@@ -93,6 +93,31 @@ pub struct NodeConfig {
     pub client_timeout_ms: u64,
     /// Core size the mgr keeps by promoting core-eligible clients (0: no promotion).
     pub target_core: usize,
+    /// How the node's loop waits for datagrams: `block` (epoll, the default) or `recv`
+    /// (a blocking read on the socket: one system call fewer per wake-up, timers longer
+    /// than a millisecond may fire up to a scheduler tick late).
+    pub idle: NodeIdle,
+}
+
+/// How the node's loop waits (the transport driver's idle strategy).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NodeIdle {
+    /// Park in epoll (`IdleStrategy::Block`).
+    #[default]
+    Block,
+    /// Park in a blocking read (`IdleStrategy::Recv`).
+    Recv,
+}
+
+impl NodeIdle {
+    /// The transport's strategy.
+    pub fn strategy(self) -> sgmp_transport::IdleStrategy {
+        match self {
+            NodeIdle::Block => sgmp_transport::IdleStrategy::Block,
+            NodeIdle::Recv => sgmp_transport::IdleStrategy::Recv,
+        }
+    }
 }
 
 impl Default for NodeConfig {
@@ -125,6 +150,7 @@ impl Default for NodeConfig {
             client_heartbeat_ms: 200,
             client_timeout_ms: 1000,
             target_core: 0,
+            idle: NodeIdle::Block,
         }
     }
 }

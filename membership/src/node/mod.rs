@@ -40,7 +40,7 @@ use crate::view::{ClientOp, Member, View};
 use crate::{ProcessId, Time};
 
 pub use coldstart::{Decision, Discovery, Probe};
-pub use config::{FaultSettings, NodeConfig, NodeConfigError};
+pub use config::{FaultSettings, NodeConfig, NodeConfigError, NodeIdle};
 pub use eventlog::{unix_micros, EventLog};
 
 /// Most messages parked while send windows are full.
@@ -354,6 +354,7 @@ impl Node {
         dc.recv_buffer_bytes = 1 << 20;
         dc.send_buffer_bytes = 1 << 20;
         dc.fault_queue = 1024;
+        dc.idle = config.idle.strategy();
         let mut faults = FaultLayer::new(config.faults.seed);
         faults.set_default(LinkFaults::lossy(config.faults.loss));
         dc.faults = Some(faults);

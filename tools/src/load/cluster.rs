@@ -62,6 +62,36 @@ pub struct Timing {
     /// How long an initiator waits for answers before suspecting the silent, ms.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub protocol_timeout_ms: u64,
+    /// How the nodes' loops wait: block (epoll) or recv (blocking read).
+    #[arg(long, value_enum, default_value_t = Idle::Block)]
+    pub idle: Idle,
+}
+
+/// The nodes' idle strategy (`NodeConfig::idle`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Idle {
+    /// Park in epoll.
+    #[default]
+    Block,
+    /// Park in a blocking read on the socket.
+    Recv,
+}
+
+impl Idle {
+    /// The node setting.
+    pub fn node(self) -> sgmp_membership::node::NodeIdle {
+        match self {
+            Idle::Block => sgmp_membership::node::NodeIdle::Block,
+            Idle::Recv => sgmp_membership::node::NodeIdle::Recv,
+        }
+    }
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Idle::Block => "block",
+            Idle::Recv => "recv",
+        }
+    }
 }
 
 impl Default for Timing {
@@ -70,6 +100,7 @@ impl Default for Timing {
             heartbeat_ms: 10,
             suspect_ms: 60,
             protocol_timeout_ms: 200,
+            idle: Idle::Block,
         }
     }
 }
@@ -165,6 +196,7 @@ fn node_config(slot: usize, seed: Option<SocketAddr>, t: &Timing) -> NodeConfig 
         coldstart_rounds: 1,
         coldstart_round_ms: 50,
         max_members: 64,
+        idle: t.idle.node(),
         ..NodeConfig::default()
     }
 }
@@ -524,6 +556,7 @@ impl Backend for Processes {
             .args(["--coldstart-rounds", "1", "--coldstart-round-ms", "50"])
             .arg("--control")
             .arg(self.control_path(slot))
+            .args(["--idle", t.idle.name()])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
