@@ -35,6 +35,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static GLOBAL: Counting = Counting;
 
+/// The counter is global: tests of this binary run one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
     ALLOCS.store(0, Ordering::SeqCst);
     COUNTING.store(true, Ordering::SeqCst);
@@ -53,6 +56,7 @@ fn remove_and_join(c: &mut Cluster, mgr: usize, victim: usize, joiner: usize) {
 
 #[test]
 fn view_changes_allocate_nothing_after_warm_up() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     let cfg = EngineConfig {
         max_members: 16,
         max_snapshot: 256,
@@ -100,6 +104,7 @@ fn view_changes_allocate_nothing_after_warm_up() {
 
 #[test]
 fn client_changes_commit_without_allocating() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     use sgmp_membership::view::ClientOp;
     use sgmp_membership::ProcessId;
     let cfg = EngineConfig {
