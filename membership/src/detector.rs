@@ -31,6 +31,9 @@ pub struct RingDetector {
     watched: Option<(ProcessId, Time)>,
     /// The member that watches us, and when we next owe it a heartbeat.
     watcher: Option<(ProcessId, Time)>,
+    /// Suspicions of the watched member postponed since we last heard from it
+    /// ([`RingDetector::postpone`]).
+    postponed: u32,
 }
 
 impl RingDetector {
@@ -42,6 +45,7 @@ impl RingDetector {
             grace_us: 0,
             watched: None,
             watcher: None,
+            postponed: 0,
         }
     }
 
@@ -82,7 +86,10 @@ impl RingDetector {
         let watcher = (1..n).map(|d| (my + d) % n).find_map(live);
         match (target, self.watched) {
             (Some(t), Some((old, _))) if t == old => {}
-            (Some(t), _) => self.watched = Some((t, now)),
+            (Some(t), _) => {
+                self.watched = Some((t, now));
+                self.postponed = 0;
+            }
             (None, _) => self.watched = None,
         }
         match (watcher, self.watcher) {
@@ -104,8 +111,22 @@ impl RingDetector {
         if let Some((w, last)) = &mut self.watched {
             if *w == from {
                 *last = now;
+                self.postponed = 0;
             }
         }
+    }
+
+    /// Instead of suspecting `p` (just returned by [`RingDetector::poll`] as
+    /// `Suspect(p)`), watches it for one more timeout from `now`, at most `max` times in
+    /// a row without hearing from it. Returns false (and changes nothing) once `max`
+    /// is used up: the suspicion stands.
+    pub fn postpone(&mut self, now: Time, p: ProcessId, max: u32) -> bool {
+        if self.postponed >= max {
+            return false;
+        }
+        self.postponed += 1;
+        self.watched = Some((p, now));
+        true
     }
 
     /// The member we watch, if any.
@@ -194,6 +215,29 @@ mod tests {
             d.poll(Time(150)),
             Some(DetectorAction::Suspect(ProcessId::named("a", 1)))
         );
+    }
+
+    #[test]
+    fn a_suspicion_is_postponed_at_most_max_times_without_news() {
+        let v = view(&["a", "b"]);
+        let a = ProcessId::named("a", 1);
+        let mut d = RingDetector::new(1_000, 50);
+        d.reset(Time(0), &v, ProcessId::named("b", 1), |_| false);
+        let _ = d.poll(Time(0));
+        assert_eq!(d.poll(Time(50)), Some(DetectorAction::Suspect(a)));
+        assert!(d.postpone(Time(50), a, 2));
+        assert_eq!(d.poll(Time(99)), None);
+        assert_eq!(d.poll(Time(100)), Some(DetectorAction::Suspect(a)));
+        assert!(d.postpone(Time(100), a, 2));
+        // News from a resets the count.
+        d.heard_from(Time(120), a);
+        assert_eq!(d.poll(Time(170)), Some(DetectorAction::Suspect(a)));
+        assert!(d.postpone(Time(170), a, 2));
+        assert_eq!(d.poll(Time(220)), Some(DetectorAction::Suspect(a)));
+        assert!(d.postpone(Time(220), a, 2));
+        assert_eq!(d.poll(Time(270)), Some(DetectorAction::Suspect(a)));
+        assert!(!d.postpone(Time(270), a, 2));
+        assert_eq!(d.watched(), None);
     }
 
     #[test]

@@ -212,6 +212,16 @@ impl Cluster {
         }
     }
 
+    /// Cuts (or restores) one direction only: messages from every engine of `from` to
+    /// every engine of `to`.
+    pub fn set_cut_one_way(&mut self, from: &[usize], to: &[usize], cut: bool) {
+        for &i in from {
+            for &j in to {
+                self.cut[i * self.cap + j] = cut;
+            }
+        }
+    }
+
     /// Tells engine `i` that it suspects engine `j` (as its failure detector would).
     pub fn suspect(&mut self, i: usize, j: usize) {
         let id = self.engines[j].me().id;

@@ -99,6 +99,16 @@ impl Initiator {
         self.phase = Phase::Idle;
     }
 
+    /// True while collecting answers from the view (Interrogate, Submit).
+    pub(super) fn collecting(&self) -> bool {
+        matches!(self.phase, Phase::Interrogate | Phase::Submit)
+    }
+
+    /// Whether the member at view index `i` answered in the current phase.
+    pub(super) fn answered(&self, i: usize) -> bool {
+        self.responded.get(i).copied().unwrap_or(false)
+    }
+
     pub(super) fn deadline(&self, timeout_us: u64) -> Option<Time> {
         (self.phase != Phase::Idle).then(|| self.started + timeout_us)
     }
@@ -371,7 +381,7 @@ impl Engine {
             .all(|(i, m)| self.init.responded[i] || self.is_faulty(m.id))
     }
 
-    fn majority_answered(&self) -> bool {
+    pub(super) fn majority_answered(&self) -> bool {
         let n = self.init.responded[..self.view.len()]
             .iter()
             .filter(|r| **r)

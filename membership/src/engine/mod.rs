@@ -59,6 +59,10 @@ pub enum ExcludeReason {
     Superseded,
     /// It asked to leave (graceful leave).
     Left,
+    /// Its own failure detection (detector, transport, timeouts) made it believe a
+    /// majority of its view faulty: it is in a minority and stops rather than put those
+    /// suspicions on the wire (`docs/PROTOCOL.md`, D18).
+    IsolatedMinority,
 }
 
 /// Something the application (or driver) should know about.
@@ -113,6 +117,12 @@ pub struct Transmit<'a> {
     pub payload: &'a [u8],
 }
 
+/// How many times in a row the ring detector's suspicion of the watched member is
+/// postponed by one more suspicion timeout when it would leave this process believing
+/// a majority of its view faulty (D18). After that the suspicion stands and the
+/// process, in a minority, excludes itself ([`ExcludeReason::IsolatedMinority`]).
+pub const MAX_POSTPONE: u32 = 3;
+
 /// Committed updates kept for [`Engine::committed_update`].
 pub const COMMIT_LOG: usize = 16;
 
@@ -146,6 +156,12 @@ pub struct EngineStats {
     /// Answers that contradict what honest processes can send (e.g. two committed
     /// values for one version): counted and handled safely, never trusted.
     pub anomalies: u64,
+    /// Messages refused because adopting their Gossip would have made this process
+    /// believe a majority of its view faulty; their sender was suspected instead (D18).
+    pub gossip_refused: u64,
+    /// Outside suspicions ([`Engine::suspect`]) ignored because they would have left
+    /// this process believing a majority of its view faulty (D18).
+    pub suspicions_ignored: u64,
     /// Views installed.
     pub views_installed: u64,
     /// Reconfigurations this process initiated.
@@ -204,6 +220,8 @@ pub struct Engine {
     has_next_update: bool,
     /// FAULTY_p restricted to the current view: stable beliefs, gossiped on every message.
     faulty: Vec<ProcessId>,
+    /// The last suspicion this process reached by its own failure detection (D18).
+    last_local_suspicion: Option<ProcessId>,
     /// Processes removed from earlier views (bounded ring): never re-admitted.
     removed: Vec<ProcessId>,
     removed_next: usize,
@@ -256,6 +274,7 @@ impl Engine {
             next_update: Proposal::with_limits(n, c),
             has_next_update: false,
             faulty: Vec::with_capacity(n),
+            last_local_suspicion: None,
             removed: Vec::with_capacity(4 * n),
             removed_next: 0,
             leader: None,
@@ -386,20 +405,34 @@ impl Engine {
 
     /// A suspicion from outside the engine (the transport's PeerUnreachable, or the
     /// application): `faulty_p(peer)`.
+    ///
+    /// A suspicion that would leave this process believing a majority of its view
+    /// faulty is ignored (counted in [`EngineStats::suspicions_ignored`]): the ring
+    /// detector decides, after waiting, whether this process is the isolated one (D18).
     pub fn suspect(&mut self, now: Time, peer: ProcessId) {
         if self.status == Status::Member {
-            self.add_faulty(now, peer);
+            if self.view.contains(peer) && !self.is_faulty(peer) && self.in_minority_with(&[peer]) {
+                self.stats.suspicions_ignored += 1;
+                return;
+            }
+            self.local_faulty(now, peer);
         }
     }
 
     /// Several suspicions at once (e.g. a failure detector reporting a batch): all are
     /// recorded before the running task reacts, so an idle mgr proposes them as one update.
+    /// As with [`Engine::suspect`], suspicions that would leave this process in a
+    /// minority are ignored.
     pub fn suspect_all(&mut self, now: Time, peers: &[ProcessId]) {
         if self.status != Status::Member {
             return;
         }
         let mut first = None;
         for &p in peers {
+            if self.view.contains(p) && !self.is_faulty(p) && self.in_minority_with(&[p]) {
+                self.stats.suspicions_ignored += 1;
+                continue;
+            }
             if self.note_faulty(now, p) && first.is_none() {
                 first = Some(p);
             }
@@ -450,7 +483,26 @@ impl Engine {
                                 self.push_out(MsgKind::Heartbeat, m, start);
                             }
                         }
-                        DetectorAction::Suspect(p) => self.add_faulty(now, p),
+                        DetectorAction::Suspect(p) => {
+                            // D18: a suspicion that would leave us in a minority, or
+                            // that follows one of ours the group has not acted on yet,
+                            // waits a few more timeouts for news from p first; an
+                            // initiator still short of a majority of answers keeps its
+                            // suspicions to itself while it waits (D16).
+                            let waiting = self.role == Role::Initiator
+                                && self.init.collecting()
+                                && !self.majority_answered();
+                            let postponed = if waiting {
+                                // D16 decides, when its waits are over.
+                                self.detector.postpone(now, p, u32::MAX)
+                            } else {
+                                (self.in_minority_with(&[p]) || self.local_suspicion_pending(p))
+                                    && self.detector.postpone(now, p, MAX_POSTPONE)
+                            };
+                            if !postponed {
+                                self.local_faulty(now, p);
+                            }
+                        }
                     }
                     if self.status != Status::Member {
                         return;
@@ -529,6 +581,14 @@ impl Engine {
             if rx.gossip.contains(&self.me.id) {
                 return self.exclude(now, ExcludeReason::SuspectedBy(from));
             }
+            if !self.commit_path(from, rx) && self.in_minority_with(&rx.gossip) {
+                // D18: these suspicions and ours together leave no majority of the
+                // view. One of us lost contact with the rest: rather than adopt its
+                // suspicions (and spread them), refuse the message and suspect its
+                // sender, which is always allowed.
+                self.stats.gossip_refused += 1;
+                return self.local_faulty(now, from);
+            }
             for &g in &rx.gossip {
                 self.add_faulty(now, g);
                 if self.status != Status::Member {
@@ -581,6 +641,70 @@ impl Engine {
                 Role::Outer => self.outer_on_faulty(now, q),
             }
         }
+    }
+
+    /// `faulty_p(q)` reached by this process's own failure detection (ring detector,
+    /// transport, a timeout, a refused Gossip): if it now believes a majority of its
+    /// view faulty it is in a minority and excludes itself before any message carries
+    /// the new suspicion (D18); otherwise as [`Engine::add_faulty`].
+    fn local_faulty(&mut self, now: Time, q: ProcessId) {
+        if self.note_faulty(now, q) {
+            self.last_local_suspicion = Some(q);
+            if self.in_minority() {
+                return self.exclude(now, ExcludeReason::IsolatedMinority);
+            }
+            match self.role {
+                Role::Initiator => self.initiator_on_faulty(now, q),
+                Role::Outer => self.outer_on_faulty(now, q),
+            }
+        }
+    }
+
+    /// True if this process's last suspicion of its own (other than `p`) names a member
+    /// still in its view: the group has not removed it yet, perhaps because this process
+    /// is the one that cannot hear the others (D18).
+    fn local_suspicion_pending(&self, p: ProcessId) -> bool {
+        self.last_local_suspicion
+            .is_some_and(|q| q != p && self.view.contains(q))
+    }
+
+    /// True if this process, with its current beliefs, can no longer be part of a
+    /// majority of its view (D18): see [`Engine::in_minority_with`].
+    fn in_minority(&self) -> bool {
+        self.in_minority_with(&[])
+    }
+
+    /// True if, believing `extra` faulty as well, fewer than a majority of the view
+    /// would be left that this process does not believe faulty (itself included). An
+    /// initiator collecting answers (Interrogate, Submit) also counts the members that
+    /// already answered: their answers count towards its majority even if it suspects
+    /// them afterwards.
+    fn in_minority_with(&self, extra: &[ProcessId]) -> bool {
+        let collecting = self.role == Role::Initiator && self.init.collecting();
+        let live = self
+            .view
+            .members
+            .iter()
+            .enumerate()
+            .filter(|(i, m)| {
+                m.id == self.me.id
+                    || (collecting && self.init.answered(*i))
+                    || !(self.is_faulty(m.id) || extra.contains(&m.id))
+            })
+            .count();
+        live < self.view.majority()
+    }
+
+    /// True if `rx` is a submit or commit from the initiator this process follows: its
+    /// Gossip is adopted unconditionally (the initiator's suspicions include the removals
+    /// it proposes; D18).
+    fn commit_path(&self, from: ProcessId, rx: &Msg) -> bool {
+        self.role == Role::Outer
+            && self.leader == Some(from)
+            && matches!(
+                rx.kind,
+                MsgKind::MSub | MsgKind::RSub | MsgKind::MCom | MsgKind::RCom
+            )
     }
 
     fn reset_detector(&mut self, now: Time) {

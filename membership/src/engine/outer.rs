@@ -188,7 +188,7 @@ impl Engine {
             OuterPhase::Follow => {}
             OuterPhase::Bound { .. } => {
                 if let Some(l) = self.leader {
-                    self.add_faulty(now, l);
+                    self.local_faulty(now, l);
                 }
             }
             OuterPhase::AwaitReconfig { .. } => {
@@ -201,7 +201,7 @@ impl Engine {
                     .find(|id| !self.is_faulty(*id));
                 self.outer = OuterPhase::AwaitReconfig { since: now };
                 if let Some(e) = expected {
-                    self.add_faulty(now, e);
+                    self.local_faulty(now, e);
                 }
             }
         }

@@ -87,7 +87,9 @@ fn mgr_and_next_in_rank_crash_together() {
 fn minority_partition_never_moves_on() {
     let mut c = Cluster::new(5, 0, cfg());
     c.set_cut(&[0, 1], &[2, 3, 4], true);
-    c.advance(8_000_000, 10_000);
+    // An initiator short of a majority keeps its suspicions to itself while D16 waits
+    // (D18), so the minority side takes a few protocol timeouts to stop.
+    c.advance(15_000_000, 10_000);
     // The majority side reconfigured around the old mgr and n1.
     for i in [2, 3, 4] {
         assert_eq!(c.engines[i].status(), Status::Member, "n{i}");
@@ -166,5 +168,86 @@ fn a_restarted_joiner_replaces_its_older_incarnation() {
     assert_eq!(n3[0].incarnation, 2);
     assert_eq!(c.engines[3].status(), Status::Member);
     assert!(c.agreed());
+    c.check_safety().unwrap();
+}
+
+#[test]
+fn a_member_that_hears_nobody_stops_and_the_rest_keep_a_view() {
+    // D18: n{x} can send but hears nobody (one-way cut), for each rank x. Its detector
+    // would walk the ring suspecting everyone; instead it keeps its suspicions from
+    // spreading and stops (IsolatedMinority, or NoMajority as an initiator), and the
+    // other four keep a view of at least three.
+    for x in 0..5 {
+        let mut c = Cluster::new(5, 0, cfg());
+        let others: Vec<usize> = (0..5).filter(|&i| i != x).collect();
+        c.set_cut_one_way(&others, &[x], true);
+        c.advance(15_000_000, 10_000);
+        assert!(
+            matches!(
+                c.engines[x].status(),
+                Status::Excluded(ExcludeReason::IsolatedMinority | ExcludeReason::NoMajority)
+            ),
+            "n{x}: {:?}",
+            c.engines[x].status()
+        );
+        let live: Vec<_> = c.live_members().collect();
+        assert!(live.len() >= 3, "isolated n{x}: a majority stays: {live:?}");
+        assert!(c.agreed(), "isolated n{x}");
+        assert!(!c.view_names(live[0]).contains(&format!("n{x}")));
+        c.check_safety().unwrap();
+    }
+}
+
+#[test]
+fn outside_suspicions_that_would_leave_a_minority_are_ignored() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.crash(3);
+    c.crash(4);
+    c.suspect(2, 3);
+    c.suspect(2, 4);
+    // A third suspicion (as the transport's PeerUnreachable) would leave n2 believing a
+    // majority faulty: ignored, the ring detector decides after waiting (D18).
+    c.suspect(2, 1);
+    assert_eq!(c.engines[2].stats().suspicions_ignored, 1);
+    assert_eq!(c.engines[2].status(), Status::Member);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2"]);
+    assert!(c.agreed());
+    c.check_safety().unwrap();
+}
+
+#[test]
+fn gossip_of_a_crashed_mgr_and_its_successors_is_still_adopted() {
+    // The reconfigurer's R-int carries the three crashed seniors: 3 of 7, which leaves
+    // exactly a majority; every survivor adopts it and the group reconfigures.
+    let mut c = Cluster::new(7, 0, cfg());
+    for i in 0..3 {
+        c.crash(i);
+    }
+    c.advance(12_000_000, 10_000);
+    let live: Vec<_> = c.live_members().collect();
+    assert_eq!(live, [3, 4, 5, 6]);
+    assert!(c.agreed());
+    assert_eq!(c.view_names(3), ["n3", "n4", "n5", "n6"]);
+    assert!(c.engines[3].is_mgr());
+    c.check_safety().unwrap();
+}
+
+#[test]
+fn a_crashed_mgr_is_removed_while_a_member_is_one_way_isolated() {
+    // n0 (mgr) crashes and n4 hears nobody: the majority n1, n2, n3 reconfigures around
+    // both, and n4 excludes itself rather than spread its suspicions.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.crash(0);
+    c.set_cut_one_way(&[1, 2, 3], &[4], true);
+    c.advance(15_000_000, 10_000);
+    assert_eq!(
+        c.engines[4].status(),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
+    let live: Vec<_> = c.live_members().collect();
+    assert_eq!(live, [1, 2, 3]);
+    assert!(c.agreed());
+    assert_eq!(c.view_names(1), ["n1", "n2", "n3"]);
     c.check_safety().unwrap();
 }

@@ -982,11 +982,17 @@ pub fn run_seed(seed: u64, cfg: &SimConfig) -> (RunReport, Sim) {
     let mut r = sim.report(seed);
     if !checked
         && sim.nodes.iter().any(|n| {
-            n.up && n.engine.status()
-                == Status::Excluded(sgmp_membership::ExcludeReason::NoMajority)
+            n.up && matches!(
+                n.engine.status(),
+                Status::Excluded(
+                    sgmp_membership::ExcludeReason::NoMajority
+                        | sgmp_membership::ExcludeReason::IsolatedMinority
+                )
+            )
         })
     {
-        // No connected majority for a while: the members excluded themselves.
+        // No connected majority for a while: the members excluded themselves (for
+        // lack of a majority as initiators, or as isolated minorities: D18).
         r.fault_kinds.insert("group_lost_no_majority".into(), 1);
     }
     r.violations.extend(live);
