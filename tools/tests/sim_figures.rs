@@ -183,11 +183,13 @@ fn figure_5_least_ranked_initiator_proposal_wins() {
     s.at(ms(100), Action::Block { from: 6, to: 1 });
     s.at(ms(100), Action::Join(7));
     s.at(ms(110), Action::Crash(Target::Node(0)));
-    // r1's R-sub can only reach n3, then r1 fails.
+    // r1's R-sub can only reach n3, then r1 fails. (r1 suspects n6 at its protocol
+    // timeout, 200 ms after its R-int: D18 holds its detector back while the group has
+    // not acted on its first suspicion, the mgr.)
     for to in [2, 4, 5] {
-        s.at(ms(270), Action::Block { from: 1, to });
+        s.at(ms(375), Action::Block { from: 1, to });
     }
-    crash_during(&mut s, ms(270), 1, MsgKind::RSub, 4);
+    crash_during(&mut s, ms(375), 1, MsgKind::RSub, 4);
     s.at(ms(1_500), Action::Heal);
     s.run_until(ms(4_000));
     check(&s);
