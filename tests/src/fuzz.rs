@@ -18,6 +18,7 @@ use std::net::SocketAddr;
 use sgmp_membership::engine::Status;
 use sgmp_membership::msg::{self, Msg, MsgKind, Writer};
 use sgmp_membership::testkit::member_of;
+use sgmp_membership::view::ClientOp;
 use sgmp_membership::{Engine, EngineConfig, Event, Member, ProcessId, Time};
 use sgmp_transport::wire::{self, Body, Header, Kind};
 use sgmp_transport::{Endpoint, TransportConfig};
@@ -254,6 +255,8 @@ pub fn engine_config() -> EngineConfig {
         max_members: PROCS,
         max_snapshot: 16,
         max_pending_joins: 2,
+        max_client_ops: 2,
+        max_pending_client_ops: 8,
         ..EngineConfig::default()
     }
 }
@@ -288,6 +291,9 @@ pub enum Step {
     Duplicate(usize),
     /// Deliver the newest message of a link first (out of FIFO order: forged).
     Reorder(usize),
+    /// Process i asks for a client change (the membership service): client `k % 4`
+    /// added, or removed when `k & 4`.
+    ClientOps(usize, usize),
 }
 
 /// A cluster of engines with per-link FIFO queues, Disconnect and crashes, checking the
@@ -395,6 +401,16 @@ impl Harness {
             .iter()
             .map(|m| m.id)
             .collect();
+        // The client changes of a version are part of its value: fold them into the
+        // digest compared across processes.
+        let digest = match self.engines[i].committed_update(version) {
+            Some(u) => u.clients.iter().fold(digest, |h, op| {
+                let k =
+                    op.id.incarnation ^ (op.kind as u64) << 32 ^ op.id.node.as_bytes().len() as u64;
+                h.rotate_left(7) ^ k ^ op.id.node.as_bytes().iter().map(|b| *b as u64).sum::<u64>()
+            }),
+            None => digest,
+        };
         if !self.tainted {
             match self.installed.iter().find(|(v, _)| *v == version) {
                 Some((_, d)) => assert_eq!(*d, digest, "two views of version {version}"),
@@ -518,6 +534,19 @@ impl Harness {
                     }
                 }
             }
+            Step::ClientOps(i, k) => {
+                let i = i % PROCS;
+                if self.up[i] {
+                    let id = ProcessId::named(&format!("client{}", k % 4), 1);
+                    let op = if k & 4 == 0 {
+                        ClientOp::add(id, self.ids[i].addr, false)
+                    } else {
+                        ClientOp::remove(id)
+                    };
+                    self.engines[i].request_client_ops(self.now[i], &[op]);
+                    self.flush(i, sink);
+                }
+            }
             Step::Reorder(k) => {
                 if let Some(l) = self.link_from(k) {
                     if let Some(m) = self.links[l].pop_back() {
@@ -586,13 +615,11 @@ pub fn parse_steps(data: &[u8], mut f: impl FnMut(Result<Step, (usize, usize, &[
                 at: next(&mut i).unwrap_or(0) as usize,
                 x: next(&mut i).unwrap_or(1),
             },
-            10 => {
-                if a & 1 == 0 {
-                    Step::Duplicate(a / 2)
-                } else {
-                    Step::Reorder(a / 2)
-                }
-            }
+            10 => match a % 3 {
+                0 => Step::Duplicate(a / 3),
+                1 => Step::Reorder(a / 3),
+                _ => Step::ClientOps(a / 3, next(&mut i).unwrap_or(0) as usize),
+            },
             _ => {
                 // Arbitrary bytes from `a` to `to`: a length, then the message.
                 let to = next(&mut i).unwrap_or(0) as usize;

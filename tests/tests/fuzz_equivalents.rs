@@ -120,7 +120,8 @@ fn honest_step() -> impl Strategy<Value = Step> {
         1 => (p.clone(), p.clone()).prop_map(|(a, b)| Step::Suspect(a, b)),
         1 => p.clone().prop_map(Step::Crash),
         1 => Just(Step::Join),
-        1 => p.prop_map(Step::Leave),
+        1 => p.clone().prop_map(Step::Leave),
+        2 => (p, any::<usize>()).prop_map(|(a, k)| Step::ClientOps(a, k)),
     ]
 }
 
