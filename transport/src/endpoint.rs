@@ -108,6 +108,9 @@ pub struct Endpoint {
     peers: Vec<Peer>,
     peer_count: usize,
     index: PeerIndex,
+    /// The entry most recently sent to or received from (`usize::MAX`: none yet), tried
+    /// before the index: most traffic goes back and forth on one channel.
+    last_peer: usize,
     tx_store: Vec<u8>,
     rx_store: Vec<u8>,
     events: VecDeque<(u32, ProcessId)>,
@@ -138,6 +141,7 @@ impl Endpoint {
             peers,
             peer_count: 0,
             index: PeerIndex::new(cfg.max_peers),
+            last_peer: usize::MAX,
             // Zeroed allocations: the OS backs pages lazily, as traffic touches them.
             tx_store: vec![0u8; cfg.max_peers * cfg.send_window * cap],
             rx_store: vec![0u8; cfg.max_peers * cfg.recv_window * cap],
@@ -168,10 +172,19 @@ impl Endpoint {
         self.last_now = self.last_now.max(now);
     }
 
+    /// The entry of `node`, if any: the last one used, or the index's.
+    fn find(&self, node: &crate::NodeId) -> Option<usize> {
+        let last = self.last_peer;
+        if last < self.peer_count && self.peers[last].id.node == *node {
+            return Some(last);
+        }
+        self.index.find(node, &self.peers[..self.peer_count])
+    }
+
     /// Where `id` lands in the peer table. `inbound`: for a received datagram, which may
     /// not take the entries reserved for sends.
     fn classify(&self, id: ProcessId, inbound: bool) -> Result<Slot, DropReason> {
-        match self.index.find(&id.node, &self.peers[..self.peer_count]) {
+        match self.find(&id.node) {
             Some(i) => {
                 let p = &self.peers[i];
                 if id.incarnation < p.id.incarnation {
@@ -201,7 +214,10 @@ impl Endpoint {
 
     fn open(&mut self, slot: Slot, id: ProcessId, now: Time) -> usize {
         let i = match slot {
-            Slot::Existing(i) => return i,
+            Slot::Existing(i) => {
+                self.last_peer = i;
+                return i;
+            }
             Slot::Renew(i) => i,
             Slot::New => {
                 let i = self.peer_count;
@@ -210,6 +226,7 @@ impl Endpoint {
                 i
             }
         };
+        self.last_peer = i;
         self.peers[i].open(id, now);
         i
     }
@@ -236,8 +253,7 @@ impl Endpoint {
             Ok(s) => s,
             Err(DropReason::StaleIncarnation) => {
                 let current = self
-                    .index
-                    .find(&to.node, &self.peers[..self.peer_count])
+                    .find(&to.node)
                     .map_or(0, |i| self.peers[i].id.incarnation);
                 return Err(SendError::StaleIncarnation { peer: to, current });
             }
@@ -315,7 +331,7 @@ impl Endpoint {
         }
         let i = self.open(slot, h.sender, now);
         let (w, cap) = (self.cfg.recv_window, self.cap);
-        let cfg = self.cfg;
+        let delayed_ack_us = self.cfg.delayed_ack_us;
         let p = &mut self.peers[i];
         if fresh_channel || p.addr.is_none() {
             p.addr = Some(from);
@@ -384,7 +400,7 @@ impl Endpoint {
                 if dup > 0 || outside > 0 || p.data_unacked >= 2 || p.rx.has_gap() {
                     p.ack_due = Some(now);
                 } else {
-                    p.ack_due = earliest(p.ack_due, Some(now + cfg.delayed_ack_us));
+                    p.ack_due = earliest(p.ack_due, Some(now + delayed_ack_us));
                 }
             }
         }
@@ -397,8 +413,11 @@ impl Endpoint {
     /// (counted in [`Stats::truncated_deliveries`]).
     pub fn poll_delivery(&mut self, buf: &mut [u8]) -> Option<(ProcessId, usize)> {
         let n = self.peer_count;
-        for k in 0..n {
-            let i = (self.rx_cursor + k) % n;
+        let mut next = self.rx_cursor;
+        for _ in 0..n {
+            // The cursor is below `n` (the table only grows): no division needed.
+            let i = if next >= n { 0 } else { next };
+            next = i + 1;
             let p = &mut self.peers[i];
             if p.closed || !p.rx.has_message() {
                 continue;
@@ -410,7 +429,7 @@ impl Endpoint {
             }
             p.counters.messages_delivered += 1;
             self.stats.messages_delivered += 1;
-            self.rx_cursor = (i + 1) % n;
+            self.rx_cursor = if next == n { 0 } else { next };
             return Some((p.id, copied));
         }
         None
@@ -438,13 +457,15 @@ impl Endpoint {
             }
         }
         let n = self.peer_count;
-        for k in 0..n {
-            let i = (self.tx_cursor + k) % n;
+        let mut next = self.tx_cursor;
+        for _ in 0..n {
+            let i = if next >= n { 0 } else { next };
+            next = i + 1;
             if !self.peers[i].wants_transmit(now, &self.cfg) {
                 continue;
             }
             if let Some(t) = self.build(i, now, buf) {
-                self.tx_cursor = (i + 1) % n;
+                self.tx_cursor = if next == n { 0 } else { next };
                 return Some(t);
             }
         }
@@ -629,12 +650,10 @@ impl Endpoint {
     /// The channel to `peer` is closed for good: it was disconnected, or a newer
     /// incarnation of its node is known.
     pub fn is_disconnected(&self, peer: ProcessId) -> bool {
-        self.index
-            .find(&peer.node, &self.peers[..self.peer_count])
-            .is_some_and(|i| {
-                let p = &self.peers[i];
-                p.id.incarnation > peer.incarnation || (p.id == peer && p.closed)
-            })
+        self.find(&peer.node).is_some_and(|i| {
+            let p = &self.peers[i];
+            p.id.incarnation > peer.incarnation || (p.id == peer && p.closed)
+        })
     }
 
     /// Totals since creation.
@@ -644,9 +663,7 @@ impl Endpoint {
 
     /// A snapshot of the channel to `peer` (exactly this incarnation).
     pub fn peer_stats(&self, peer: ProcessId) -> Option<PeerStats> {
-        let i = self
-            .index
-            .find(&peer.node, &self.peers[..self.peer_count])?;
+        let i = self.find(&peer.node)?;
         let p = &self.peers[i];
         if p.id != peer {
             return None;

@@ -66,6 +66,27 @@ impl NodeId {
         &self.bytes[..self.len as usize]
     }
 
+    /// The whole inline name (length, then the bytes, zero-padded) as four words: equal
+    /// names give equal words. For hashing a word at a time.
+    pub(crate) fn words(&self) -> [u64; 4] {
+        let mut b = [0u8; 32];
+        b[0] = self.len;
+        b[1..].copy_from_slice(&self.bytes);
+        let w = |i: usize| {
+            u64::from_le_bytes([
+                b[i],
+                b[i + 1],
+                b[i + 2],
+                b[i + 3],
+                b[i + 4],
+                b[i + 5],
+                b[i + 6],
+                b[i + 7],
+            ])
+        };
+        [w(0), w(8), w(16), w(24)]
+    }
+
     /// The name as a string slice.
     pub fn as_str(&self) -> &str {
         // Only printable ASCII is ever stored.
