@@ -11,6 +11,16 @@ use crate::wire::{Frame, Writer, SACK_BITS};
 /// Selectively acknowledged frames above a hole that trigger its fast retransmit.
 pub const FAST_RETRANSMIT_THRESHOLD: u32 = 3;
 
+/// Frames taken by a message of `len` bytes cut into frames of `cap` bytes (an empty
+/// message takes one); no division for the common single-frame message.
+pub fn frames_for(len: usize, cap: usize) -> usize {
+    if len <= cap {
+        1
+    } else {
+        len.div_ceil(cap)
+    }
+}
+
 /// Maps sequence numbers to the slots of a ring: slot 0 holds `origin`. The window
 /// moves `origin` to its next sequence number whenever it holds nothing, so that
 /// ping-pong traffic keeps reusing the same slot (and frame-store bytes, which stay in
@@ -146,13 +156,24 @@ impl SendWindow {
     /// Queues `msg` cut into frames of `cap` bytes, copying it into `store`. `false` (and
     /// nothing queued) if the window lacks room.
     pub fn push(&mut self, store: &mut [u8], cap: usize, msg: &[u8]) -> bool {
-        let frames = msg.len().div_ceil(cap).max(1);
+        let frames = frames_for(msg.len(), cap);
         if frames > self.free_frames() {
             return false;
         }
         if self.una == self.next_seq {
             // Empty: no slot is in use, so the ring may start anywhere.
             self.ring.origin = self.next_seq;
+        }
+        if frames == 1 {
+            let k = self.idx(self.next_seq);
+            store[k * cap..k * cap + msg.len()].copy_from_slice(msg);
+            self.slots[k] = SendSlot {
+                len: msg.len() as u16,
+                end: true,
+                ..SendSlot::default()
+            };
+            self.next_seq += 1;
+            return true;
         }
         let mut chunks = msg.chunks(cap);
         for i in 0..frames {

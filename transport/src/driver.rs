@@ -426,9 +426,9 @@ impl Driver {
                     }
                     std::hint::spin_loop();
                 };
-                // The spin is part of the wait, not added to it.
-                wait = wait.map(|w| w.saturating_sub(start.elapsed()));
                 if !ready {
+                    // The spin is part of the wait, not added to it.
+                    wait = wait.map(|w| w.saturating_sub(start.elapsed()));
                     self.park_in_poll(wait)?;
                 }
             }

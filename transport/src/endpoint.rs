@@ -261,7 +261,7 @@ impl Endpoint {
             Err(_) => return Err(SendError::PeerTableFull),
         };
         if let Slot::Existing(i) = slot {
-            if self.cfg.frames_for(msg.len()) > self.peers[i].tx.free_frames() {
+            if crate::channel::frames_for(msg.len(), self.cap) > self.peers[i].tx.free_frames() {
                 return Err(SendError::WindowFull);
             }
         }
