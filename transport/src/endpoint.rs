@@ -63,6 +63,10 @@ impl ProbeRing {
         true
     }
 
+    fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+    }
+
     /// Pops the oldest probe: its address, process, and payload.
     fn pop(&mut self) -> Option<(SocketAddr, ProcessId, &[u8])> {
         let (addr, id, len) = self.meta.pop_front()?;
@@ -441,19 +445,9 @@ impl Endpoint {
     /// datagrams and keepalives. Peers are served round robin.
     pub fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
         self.note_now(now);
-        if let Some((dst, _, payload)) = self.probes_out.pop() {
-            let limit = buf.len().min(self.cfg.mtu);
-            if let Some(len) = wire::encode_probe_keyed(
-                &mut buf[..limit],
-                self.cfg.cluster_id,
-                self.me,
-                payload,
-                &self.cfg.keys,
-            ) {
-                self.stats.probes_sent += 1;
-                self.stats.datagrams_out += 1;
-                self.stats.bytes_out += len as u64;
-                return Some(Transmit { dst, len });
+        if !self.probes_out.is_empty() {
+            if let Some(t) = self.transmit_probe(buf) {
+                return Some(t);
             }
         }
         let n = self.peer_count;
@@ -472,6 +466,27 @@ impl Endpoint {
         None
     }
 
+    /// Encodes the oldest queued probe. Kept out of line, as [`build`](Self::build) is,
+    /// so that the calls of `poll_transmit` that find nothing to send (most of them)
+    /// stay small.
+    #[inline(never)]
+    fn transmit_probe(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        let (dst, _, payload) = self.probes_out.pop()?;
+        let limit = buf.len().min(self.cfg.mtu);
+        let len = wire::encode_probe_keyed(
+            &mut buf[..limit],
+            self.cfg.cluster_id,
+            self.me,
+            payload,
+            &self.cfg.keys,
+        )?;
+        self.stats.probes_sent += 1;
+        self.stats.datagrams_out += 1;
+        self.stats.bytes_out += len as u64;
+        Some(Transmit { dst, len })
+    }
+
+    #[inline(never)]
     fn build(&mut self, i: usize, now: Time, buf: &mut [u8]) -> Option<Transmit> {
         let limit = buf.len().min(self.cfg.mtu);
         let buf = &mut buf[..limit];
