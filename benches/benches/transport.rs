@@ -1,7 +1,10 @@
 //! Transport benchmarks, no sockets: encode/decode of each datagram kind (the `wire`
 //! module), and the sans-IO endpoint's cost per message between two in-memory endpoints
 //! (`send` → `poll_transmit` → `handle_datagram` → `poll_delivery`, acks flowing back),
-//! for 64 B and 1 KiB messages, one per datagram or coalesced in batches of 32.
+//! for 64 B and 1 KiB messages, one per datagram or coalesced in batches of 32; and one
+//! ping-pong round trip (a 64 B message out, its echo back, each ack riding on the next
+//! datagram) with the calls a [`Driver`](sgmp_transport::Driver) makes around each
+//! datagram, i.e. the core's share of `sgmp-load transport`'s round trip.
 //!
 //! `cargo bench -p sgmp-benches --bench transport`
 
@@ -181,11 +184,110 @@ fn endpoint(c: &mut Criterion) {
     g.finish();
 }
 
+/// Two endpoints playing ping-pong with one 64 B message, as `sgmp-load transport`'s
+/// round trip does over sockets.
+struct PingPong {
+    a: Endpoint,
+    b: Endpoint,
+    pa: ProcessId,
+    pb: ProcessId,
+    now: Time,
+    dgram: Vec<u8>,
+    ping: Vec<u8>,
+    echo: Vec<u8>,
+}
+
+impl PingPong {
+    fn new() -> PingPong {
+        let cfg = TransportConfig::default();
+        let (pa, pb) = (
+            ProcessId::named("load-client", 1),
+            ProcessId::named("load-server", 1),
+        );
+        PingPong {
+            a: Endpoint::new(cfg, pa),
+            b: Endpoint::new(cfg, pb),
+            pa,
+            pb,
+            now: Time(1),
+            dgram: vec![0u8; MTU],
+            ping: vec![0x5au8; 64],
+            echo: vec![0u8; 64 * 1024],
+        }
+    }
+
+    /// One round trip, with the endpoint calls `Driver::drive` and the echo loop make
+    /// around each datagram: queue the message, flush (timers, transmit), compute the
+    /// wait; the receiver reads the datagram, runs its end-of-drive flush (timers,
+    /// transmit: nothing, the ack is delayed) and polls the delivery. Each ack rides on
+    /// the next datagram. Returns the datagrams sent (2).
+    fn round(&mut self) -> usize {
+        let mut sent = 0;
+        // Ping.
+        let now = self.now;
+        let msg = &self.ping[..];
+        self.a.send(now, self.pb, addr(2), msg).expect("window");
+        self.a.handle_timeout(now);
+        while let Some(t) = self.a.poll_transmit(now, &mut self.dgram) {
+            self.b
+                .handle_datagram(now + 5, addr(1), &self.dgram[..t.len]);
+            sent += 1;
+        }
+        black_box(self.a.poll_timeout());
+        let now = now + 5;
+        self.b.handle_timeout(now);
+        while self.b.poll_transmit(now, &mut self.dgram).is_some() {
+            sent += 1;
+        }
+        let (_, n) = self
+            .b
+            .poll_delivery(&mut self.echo)
+            .expect("ping delivered");
+        // Echo.
+        self.b
+            .send(now, self.pa, addr(1), &self.echo[..n])
+            .expect("window");
+        self.b.handle_timeout(now);
+        while let Some(t) = self.b.poll_transmit(now, &mut self.dgram) {
+            self.a
+                .handle_datagram(now + 5, addr(2), &self.dgram[..t.len]);
+            sent += 1;
+        }
+        black_box(self.b.poll_timeout());
+        let now = now + 5;
+        self.a.handle_timeout(now);
+        while self.a.poll_transmit(now, &mut self.dgram).is_some() {
+            sent += 1;
+        }
+        let (_, m) = self
+            .a
+            .poll_delivery(&mut self.echo)
+            .expect("echo delivered");
+        debug_assert_eq!(m, 64);
+        self.now = now + 1;
+        sent
+    }
+}
+
+fn pingpong(c: &mut Criterion) {
+    let mut g = c.benchmark_group("pingpong");
+    let mut pp = PingPong::new();
+    for _ in 0..1_000 {
+        assert_eq!(pp.round(), 2, "one datagram each way, acks piggy-backed");
+    }
+    g.throughput(Throughput::Elements(1));
+    g.bench_function("64B_round_trip", |b| b.iter(|| pp.round()));
+    g.finish();
+    let (sa, sb) = (pp.a.stats(), pp.b.stats());
+    assert_eq!(sa.acks_sent + sb.acks_sent, 0, "no ack-only datagram");
+    assert_eq!(sa.retransmissions + sb.retransmissions, 0);
+}
+
 criterion_group! {
     name = benches;
     config = Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3));
-    targets = codec, endpoint
+    targets = codec, endpoint, pingpong
 }
 criterion_main!(benches);

@@ -11,6 +11,48 @@ use crate::wire::{Frame, Writer, SACK_BITS};
 /// Selectively acknowledged frames above a hole that trigger its fast retransmit.
 pub const FAST_RETRANSMIT_THRESHOLD: u32 = 3;
 
+/// Frames taken by a message of `len` bytes cut into frames of `cap` bytes (an empty
+/// message takes one); no division for the common single-frame message.
+pub fn frames_for(len: usize, cap: usize) -> usize {
+    if len <= cap {
+        1
+    } else {
+        len.div_ceil(cap)
+    }
+}
+
+/// Maps sequence numbers to the slots of a ring: slot 0 holds `origin`. The window
+/// moves `origin` to its next sequence number whenever it holds nothing, so that
+/// ping-pong traffic keeps reusing the same slot (and frame-store bytes, which stay in
+/// the cache) instead of walking the whole ring.
+#[derive(Clone, Copy, Debug)]
+struct Ring {
+    origin: u64,
+    len: u64,
+    /// `len - 1` if `len` is a power of two (then no division), else 0.
+    mask: u64,
+}
+
+impl Ring {
+    fn new(len: usize) -> Ring {
+        let len = len as u64;
+        Ring {
+            origin: 0,
+            len,
+            mask: if len.is_power_of_two() { len - 1 } else { 0 },
+        }
+    }
+
+    fn idx(&self, seq: u64) -> usize {
+        let d = seq.wrapping_sub(self.origin);
+        (if self.mask != 0 {
+            d & self.mask
+        } else {
+            d % self.len
+        }) as usize
+    }
+}
+
 #[derive(Clone, Copy, Debug, Default)]
 struct SendSlot {
     len: u16,
@@ -30,6 +72,7 @@ struct SendSlot {
 #[derive(Debug)]
 pub struct SendWindow {
     slots: Box<[SendSlot]>,
+    ring: Ring,
     una: u64,
     next_unsent: u64,
     next_seq: u64,
@@ -63,6 +106,7 @@ impl SendWindow {
     pub fn new(frames: usize) -> Self {
         SendWindow {
             slots: vec![SendSlot::default(); frames.max(1)].into_boxed_slice(),
+            ring: Ring::new(frames.max(1)),
             una: 0,
             next_unsent: 0,
             next_seq: 0,
@@ -73,6 +117,7 @@ impl SendWindow {
     /// Forgets everything (a new peer incarnation or a disconnect). No allocation.
     pub fn reset(&mut self) {
         self.slots.fill(SendSlot::default());
+        self.ring.origin = 0;
         self.una = 0;
         self.next_unsent = 0;
         self.next_seq = 0;
@@ -80,7 +125,7 @@ impl SendWindow {
     }
 
     fn idx(&self, seq: u64) -> usize {
-        (seq % self.slots.len() as u64) as usize
+        self.ring.idx(seq)
     }
 
     /// Slots not holding a queued or unacknowledged frame.
@@ -111,9 +156,24 @@ impl SendWindow {
     /// Queues `msg` cut into frames of `cap` bytes, copying it into `store`. `false` (and
     /// nothing queued) if the window lacks room.
     pub fn push(&mut self, store: &mut [u8], cap: usize, msg: &[u8]) -> bool {
-        let frames = msg.len().div_ceil(cap).max(1);
+        let frames = frames_for(msg.len(), cap);
         if frames > self.free_frames() {
             return false;
+        }
+        if self.una == self.next_seq {
+            // Empty: no slot is in use, so the ring may start anywhere.
+            self.ring.origin = self.next_seq;
+        }
+        if frames == 1 {
+            let k = self.idx(self.next_seq);
+            store[k * cap..k * cap + msg.len()].copy_from_slice(msg);
+            self.slots[k] = SendSlot {
+                len: msg.len() as u16,
+                end: true,
+                ..SendSlot::default()
+            };
+            self.next_seq += 1;
+            return true;
         }
         let mut chunks = msg.chunks(cap);
         for i in 0..frames {
@@ -286,6 +346,7 @@ struct RecvSlot {
 #[derive(Debug)]
 pub struct RecvWindow {
     slots: Box<[RecvSlot]>,
+    ring: Ring,
     deliver_seq: u64,
     expected: u64,
     /// One past the last frame that ends a message among the in-order frames.
@@ -310,6 +371,7 @@ impl RecvWindow {
     pub fn new(frames: usize) -> Self {
         RecvWindow {
             slots: vec![RecvSlot::default(); frames.max(1)].into_boxed_slice(),
+            ring: Ring::new(frames.max(1)),
             deliver_seq: 0,
             expected: 0,
             complete_upto: 0,
@@ -320,6 +382,7 @@ impl RecvWindow {
     /// Forgets everything. No allocation.
     pub fn reset(&mut self) {
         self.slots.fill(RecvSlot::default());
+        self.ring.origin = 0;
         self.deliver_seq = 0;
         self.expected = 0;
         self.complete_upto = 0;
@@ -327,7 +390,7 @@ impl RecvWindow {
     }
 
     fn idx(&self, seq: u64) -> usize {
-        (seq % self.slots.len() as u64) as usize
+        self.ring.idx(seq)
     }
 
     /// The cumulative ack: next frame expected in order.
@@ -343,6 +406,11 @@ impl RecvWindow {
         }
         if frame.seq - self.deliver_seq >= self.slots.len() as u64 || frame.payload.len() > cap {
             return Accept::OutOfWindow;
+        }
+        if self.deliver_seq == self.highest {
+            // Nothing stored (every frame below `highest` was delivered): no slot is in
+            // use, so the ring may start anywhere.
+            self.ring.origin = self.deliver_seq;
         }
         let k = self.idx(frame.seq);
         if self.slots[k].present {
@@ -607,6 +675,57 @@ mod tests {
         }
         let out = tx.on_ack(Time(10), rx.expected(), offset, bits);
         assert_eq!(out.fast_marked, 100);
+    }
+
+    #[test]
+    fn empty_windows_restart_at_slot_zero() {
+        // Ping-pong: every frame lands in slot 0, whatever its sequence number, for a
+        // power-of-two ring and for another size alike.
+        for size in [8usize, 5] {
+            let mut tx = SendWindow::new(size);
+            let mut rx = RecvWindow::new(size);
+            let mut txs = vec![0u8; size * CAP];
+            let mut rxs = vec![0u8; size * CAP];
+            let mut buf = [0u8; 4];
+            for i in 0..3 * size as u32 {
+                assert!(tx.push(&mut txs, CAP, &i.to_be_bytes()));
+                assert_eq!(tx.idx(i as u64), 0);
+                for (seq, end, payload) in transmit(&mut tx, &txs, Time(0)) {
+                    let f = Frame {
+                        seq,
+                        end,
+                        payload: &payload,
+                    };
+                    assert_eq!(rx.accept(&mut rxs, CAP, &f), Accept::New);
+                    assert_eq!(rx.idx(seq), 0);
+                }
+                assert_eq!(rx.deliver(&rxs, CAP, &mut buf), Some((4, 4)));
+                assert_eq!(buf, i.to_be_bytes());
+                tx.on_ack(Time(1), rx.expected(), 0, 0);
+            }
+            // Several in flight: consecutive slots from where the ring restarted; frames
+            // arriving out of order land where they belong.
+            for i in 0..3u8 {
+                assert!(tx.push(&mut txs, CAP, &[i]));
+            }
+            let sent = transmit(&mut tx, &txs, Time(0));
+            let base = sent[0].0;
+            assert_eq!(tx.idx(base + 2), 2);
+            for (seq, end, payload) in sent.iter().rev() {
+                let f = Frame {
+                    seq: *seq,
+                    end: *end,
+                    payload,
+                };
+                assert_eq!(rx.accept(&mut rxs, CAP, &f), Accept::New);
+            }
+            // The receive ring restarted at the next frame to deliver, not the first to arrive.
+            assert_eq!((rx.idx(base), rx.idx(base + 2)), (0, 2));
+            for i in 0..3u8 {
+                assert_eq!(rx.deliver(&rxs, CAP, &mut buf), Some((1, 1)));
+                assert_eq!(buf[0], i);
+            }
+        }
     }
 
     #[test]

@@ -182,7 +182,11 @@ impl Waker {
     /// datagram again. Acquires what the wakers did before they woke it.
     fn rearm(&self) {
         if let WakerKind::Datagram { pending, .. } = &self.kind {
-            pending.swap(false, Ordering::AcqRel);
+            // Only the driver clears the flag, so a load first spares the locked write
+            // when nobody woke it (every datagram-driven return).
+            if pending.load(Ordering::Acquire) {
+                pending.store(false, Ordering::Release);
+            }
         }
     }
 
@@ -225,6 +229,8 @@ pub struct Driver {
     maybe_readable: bool,
     /// When the last datagram of this `drive` call was read, if any.
     read_at: Option<Time>,
+    /// The driver's last clock reading (its flush or its last datagram).
+    last_clock: Time,
 }
 
 impl Driver {
@@ -288,6 +294,7 @@ impl Driver {
             stats: DriverStats::default(),
             maybe_readable: false,
             read_at: None,
+            last_clock: Time::ZERO,
         })
     }
 
@@ -329,9 +336,12 @@ impl Driver {
 
     /// Queues a message (see [`Endpoint::send`]); it leaves at the next
     /// [`drive`](Self::drive) or [`flush`](Self::flush).
+    ///
+    /// The endpoint is given the driver's last clock reading rather than a fresh one:
+    /// it uses the time of a send only to start the timers of a channel it opens, and
+    /// the flush that transmits the message (which reads the clock) restarts them.
     pub fn send(&mut self, to: ProcessId, addr: SocketAddr, msg: &[u8]) -> Result<(), SendError> {
-        let now = self.now();
-        self.endpoint.send(now, to, addr, msg)
+        self.endpoint.send(self.last_clock, to, addr, msg)
     }
 
     /// Queues a probe to `addr` (see [`Endpoint::send_probe`]).
@@ -371,6 +381,7 @@ impl Driver {
     /// [`flush`](Self::flush), returning the time it ran at.
     fn flush_now(&mut self) -> Time {
         let now = self.now();
+        self.last_clock = now;
         self.endpoint.handle_timeout(now);
         self.transmit(now);
         now
@@ -415,9 +426,9 @@ impl Driver {
                     }
                     std::hint::spin_loop();
                 };
-                // The spin is part of the wait, not added to it.
-                wait = wait.map(|w| w.saturating_sub(start.elapsed()));
                 if !ready {
+                    // The spin is part of the wait, not added to it.
+                    wait = wait.map(|w| w.saturating_sub(start.elapsed()));
                     self.park_in_poll(wait)?;
                 }
             }
@@ -430,6 +441,7 @@ impl Driver {
     fn finish(&mut self) {
         // Right after a datagram, its arrival time is still now.
         let now = self.read_at.take().unwrap_or_else(|| self.now());
+        self.last_clock = now;
         self.endpoint.handle_timeout(now);
         self.transmit(now);
         self.waker.rearm();

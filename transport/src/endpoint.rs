@@ -63,6 +63,10 @@ impl ProbeRing {
         true
     }
 
+    fn is_empty(&self) -> bool {
+        self.meta.is_empty()
+    }
+
     /// Pops the oldest probe: its address, process, and payload.
     fn pop(&mut self) -> Option<(SocketAddr, ProcessId, &[u8])> {
         let (addr, id, len) = self.meta.pop_front()?;
@@ -108,6 +112,9 @@ pub struct Endpoint {
     peers: Vec<Peer>,
     peer_count: usize,
     index: PeerIndex,
+    /// The entry most recently sent to or received from (`usize::MAX`: none yet), tried
+    /// before the index: most traffic goes back and forth on one channel.
+    last_peer: usize,
     tx_store: Vec<u8>,
     rx_store: Vec<u8>,
     events: VecDeque<(u32, ProcessId)>,
@@ -138,6 +145,7 @@ impl Endpoint {
             peers,
             peer_count: 0,
             index: PeerIndex::new(cfg.max_peers),
+            last_peer: usize::MAX,
             // Zeroed allocations: the OS backs pages lazily, as traffic touches them.
             tx_store: vec![0u8; cfg.max_peers * cfg.send_window * cap],
             rx_store: vec![0u8; cfg.max_peers * cfg.recv_window * cap],
@@ -168,10 +176,19 @@ impl Endpoint {
         self.last_now = self.last_now.max(now);
     }
 
+    /// The entry of `node`, if any: the last one used, or the index's.
+    fn find(&self, node: &crate::NodeId) -> Option<usize> {
+        let last = self.last_peer;
+        if last < self.peer_count && self.peers[last].id.node == *node {
+            return Some(last);
+        }
+        self.index.find(node, &self.peers[..self.peer_count])
+    }
+
     /// Where `id` lands in the peer table. `inbound`: for a received datagram, which may
     /// not take the entries reserved for sends.
     fn classify(&self, id: ProcessId, inbound: bool) -> Result<Slot, DropReason> {
-        match self.index.find(&id.node, &self.peers[..self.peer_count]) {
+        match self.find(&id.node) {
             Some(i) => {
                 let p = &self.peers[i];
                 if id.incarnation < p.id.incarnation {
@@ -201,7 +218,10 @@ impl Endpoint {
 
     fn open(&mut self, slot: Slot, id: ProcessId, now: Time) -> usize {
         let i = match slot {
-            Slot::Existing(i) => return i,
+            Slot::Existing(i) => {
+                self.last_peer = i;
+                return i;
+            }
             Slot::Renew(i) => i,
             Slot::New => {
                 let i = self.peer_count;
@@ -210,6 +230,7 @@ impl Endpoint {
                 i
             }
         };
+        self.last_peer = i;
         self.peers[i].open(id, now);
         i
     }
@@ -236,8 +257,7 @@ impl Endpoint {
             Ok(s) => s,
             Err(DropReason::StaleIncarnation) => {
                 let current = self
-                    .index
-                    .find(&to.node, &self.peers[..self.peer_count])
+                    .find(&to.node)
                     .map_or(0, |i| self.peers[i].id.incarnation);
                 return Err(SendError::StaleIncarnation { peer: to, current });
             }
@@ -245,7 +265,7 @@ impl Endpoint {
             Err(_) => return Err(SendError::PeerTableFull),
         };
         if let Slot::Existing(i) = slot {
-            if self.cfg.frames_for(msg.len()) > self.peers[i].tx.free_frames() {
+            if crate::channel::frames_for(msg.len(), self.cap) > self.peers[i].tx.free_frames() {
                 return Err(SendError::WindowFull);
             }
         }
@@ -315,7 +335,7 @@ impl Endpoint {
         }
         let i = self.open(slot, h.sender, now);
         let (w, cap) = (self.cfg.recv_window, self.cap);
-        let cfg = self.cfg;
+        let delayed_ack_us = self.cfg.delayed_ack_us;
         let p = &mut self.peers[i];
         if fresh_channel || p.addr.is_none() {
             p.addr = Some(from);
@@ -384,7 +404,7 @@ impl Endpoint {
                 if dup > 0 || outside > 0 || p.data_unacked >= 2 || p.rx.has_gap() {
                     p.ack_due = Some(now);
                 } else {
-                    p.ack_due = earliest(p.ack_due, Some(now + cfg.delayed_ack_us));
+                    p.ack_due = earliest(p.ack_due, Some(now + delayed_ack_us));
                 }
             }
         }
@@ -397,8 +417,11 @@ impl Endpoint {
     /// (counted in [`Stats::truncated_deliveries`]).
     pub fn poll_delivery(&mut self, buf: &mut [u8]) -> Option<(ProcessId, usize)> {
         let n = self.peer_count;
-        for k in 0..n {
-            let i = (self.rx_cursor + k) % n;
+        let mut next = self.rx_cursor;
+        for _ in 0..n {
+            // The cursor is below `n` (the table only grows): no division needed.
+            let i = if next >= n { 0 } else { next };
+            next = i + 1;
             let p = &mut self.peers[i];
             if p.closed || !p.rx.has_message() {
                 continue;
@@ -410,7 +433,7 @@ impl Endpoint {
             }
             p.counters.messages_delivered += 1;
             self.stats.messages_delivered += 1;
-            self.rx_cursor = (i + 1) % n;
+            self.rx_cursor = if next == n { 0 } else { next };
             return Some((p.id, copied));
         }
         None
@@ -422,35 +445,48 @@ impl Endpoint {
     /// datagrams and keepalives. Peers are served round robin.
     pub fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
         self.note_now(now);
-        if let Some((dst, _, payload)) = self.probes_out.pop() {
-            let limit = buf.len().min(self.cfg.mtu);
-            if let Some(len) = wire::encode_probe_keyed(
-                &mut buf[..limit],
-                self.cfg.cluster_id,
-                self.me,
-                payload,
-                &self.cfg.keys,
-            ) {
-                self.stats.probes_sent += 1;
-                self.stats.datagrams_out += 1;
-                self.stats.bytes_out += len as u64;
-                return Some(Transmit { dst, len });
+        if !self.probes_out.is_empty() {
+            if let Some(t) = self.transmit_probe(buf) {
+                return Some(t);
             }
         }
         let n = self.peer_count;
-        for k in 0..n {
-            let i = (self.tx_cursor + k) % n;
+        let mut next = self.tx_cursor;
+        for _ in 0..n {
+            let i = if next >= n { 0 } else { next };
+            next = i + 1;
             if !self.peers[i].wants_transmit(now, &self.cfg) {
                 continue;
             }
             if let Some(t) = self.build(i, now, buf) {
-                self.tx_cursor = (i + 1) % n;
+                self.tx_cursor = if next == n { 0 } else { next };
                 return Some(t);
             }
         }
         None
     }
 
+    /// Encodes the oldest queued probe. Kept out of line, as [`build`](Self::build) is,
+    /// so that the calls of `poll_transmit` that find nothing to send (most of them)
+    /// stay small.
+    #[inline(never)]
+    fn transmit_probe(&mut self, buf: &mut [u8]) -> Option<Transmit> {
+        let (dst, _, payload) = self.probes_out.pop()?;
+        let limit = buf.len().min(self.cfg.mtu);
+        let len = wire::encode_probe_keyed(
+            &mut buf[..limit],
+            self.cfg.cluster_id,
+            self.me,
+            payload,
+            &self.cfg.keys,
+        )?;
+        self.stats.probes_sent += 1;
+        self.stats.datagrams_out += 1;
+        self.stats.bytes_out += len as u64;
+        Some(Transmit { dst, len })
+    }
+
+    #[inline(never)]
     fn build(&mut self, i: usize, now: Time, buf: &mut [u8]) -> Option<Transmit> {
         let limit = buf.len().min(self.cfg.mtu);
         let buf = &mut buf[..limit];
@@ -629,12 +665,10 @@ impl Endpoint {
     /// The channel to `peer` is closed for good: it was disconnected, or a newer
     /// incarnation of its node is known.
     pub fn is_disconnected(&self, peer: ProcessId) -> bool {
-        self.index
-            .find(&peer.node, &self.peers[..self.peer_count])
-            .is_some_and(|i| {
-                let p = &self.peers[i];
-                p.id.incarnation > peer.incarnation || (p.id == peer && p.closed)
-            })
+        self.find(&peer.node).is_some_and(|i| {
+            let p = &self.peers[i];
+            p.id.incarnation > peer.incarnation || (p.id == peer && p.closed)
+        })
     }
 
     /// Totals since creation.
@@ -644,9 +678,7 @@ impl Endpoint {
 
     /// A snapshot of the channel to `peer` (exactly this incarnation).
     pub fn peer_stats(&self, peer: ProcessId) -> Option<PeerStats> {
-        let i = self
-            .index
-            .find(&peer.node, &self.peers[..self.peer_count])?;
+        let i = self.find(&peer.node)?;
         let p = &self.peers[i];
         if p.id != peer {
             return None;

@@ -47,11 +47,13 @@ impl NodeId {
         if name.len() > MAX_NODE_NAME {
             return Err(NodeIdError::TooLong(name.len()));
         }
-        if let Some(&b) = name
-            .iter()
-            .find(|&&b| !(0x21..0x7f).contains(&b) || b == b'#')
-        {
-            return Err(NodeIdError::BadByte(b));
+        let bad = |b: u8| !(0x21..0x7f).contains(&b) || b == b'#';
+        // Every received datagram's sender name is checked: one branch-free pass (which
+        // the compiler vectorizes), then a search for the culprit only if there is one.
+        if name.iter().fold(false, |any, &b| any | bad(b)) {
+            if let Some(&b) = name.iter().find(|&&b| bad(b)) {
+                return Err(NodeIdError::BadByte(b));
+            }
         }
         let mut bytes = [0u8; MAX_NODE_NAME];
         bytes[..name.len()].copy_from_slice(name);
@@ -64,6 +66,27 @@ impl NodeId {
     /// The name's bytes.
     pub fn as_bytes(&self) -> &[u8] {
         &self.bytes[..self.len as usize]
+    }
+
+    /// The whole inline name (length, then the bytes, zero-padded) as four words: equal
+    /// names give equal words. For hashing a word at a time.
+    pub(crate) fn words(&self) -> [u64; 4] {
+        let mut b = [0u8; 32];
+        b[0] = self.len;
+        b[1..].copy_from_slice(&self.bytes);
+        let w = |i: usize| {
+            u64::from_le_bytes([
+                b[i],
+                b[i + 1],
+                b[i + 2],
+                b[i + 3],
+                b[i + 4],
+                b[i + 5],
+                b[i + 6],
+                b[i + 7],
+            ])
+        };
+        [w(0), w(8), w(16), w(24)]
     }
 
     /// The name as a string slice.

@@ -213,12 +213,15 @@ impl PeerIndex {
     }
 
     fn hash(node: &NodeId) -> usize {
-        // FNV-1a.
-        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-        for &b in node.as_bytes() {
-            h ^= b as u64;
-            h = h.wrapping_mul(0x0100_0000_01b3);
+        // A word at a time over the inline name (multiply-rotate), then a final mix so
+        // that the low bits (the slot) depend on every byte.
+        const K: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut h: u64 = 0;
+        for w in node.words() {
+            h = (h.rotate_left(5) ^ w).wrapping_mul(K);
         }
+        h ^= h >> 29;
+        h = h.wrapping_mul(0xbf58_476d_1ce4_e5b9);
         (h ^ (h >> 32)) as usize
     }
 
