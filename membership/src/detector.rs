@@ -116,6 +116,18 @@ impl RingDetector {
         }
     }
 
+    /// A sign of life of `from` observed at `at`, which may be older than the last one
+    /// counted (a batch reported late): counts only if it is newer, so it never brings
+    /// the suspicion deadline (or a join grace) forward.
+    pub fn heard_at(&mut self, at: Time, from: ProcessId) {
+        if let Some((w, last)) = &mut self.watched {
+            if *w == from && at > *last {
+                *last = at;
+                self.postponed = 0;
+            }
+        }
+    }
+
     /// Instead of suspecting `p` (just returned by [`RingDetector::poll`] as
     /// `Suspect(p)`), watches it for one more timeout from `now`, at most `max` times in
     /// a row without hearing from it. Returns false (and changes nothing) once `max`
@@ -238,6 +250,30 @@ mod tests {
         assert_eq!(d.poll(Time(270)), Some(DetectorAction::Suspect(a)));
         assert!(!d.postpone(Time(270), a, 2));
         assert_eq!(d.watched(), None);
+    }
+
+    #[test]
+    fn heard_at_defers_suspicion_and_never_goes_back() {
+        let v = view(&["a", "b"]);
+        let a = ProcessId::named("a", 1);
+        let mut d = RingDetector::new(1_000, 50);
+        d.reset(Time(0), &v, ProcessId::named("b", 1), |_| false);
+        let _ = d.poll(Time(0));
+        d.heard_at(Time(40), a);
+        assert_eq!(d.poll(Time(89)), None);
+        // An older sign of life (reported late) changes nothing.
+        d.heard_at(Time(10), a);
+        assert_eq!(d.poll(Time(89)), None);
+        assert_eq!(d.poll(Time(90)), Some(DetectorAction::Suspect(a)));
+        // It resets the postponement count, like a message.
+        assert!(d.postpone(Time(90), a, 1));
+        d.heard_at(Time(100), a);
+        assert_eq!(d.poll(Time(150)), Some(DetectorAction::Suspect(a)));
+        assert!(d.postpone(Time(150), a, 1));
+        // Someone else's sign of life is not a's.
+        d.heard_at(Time(160), ProcessId::named("c", 1));
+        assert_eq!(d.poll(Time(200)), Some(DetectorAction::Suspect(a)));
+        assert!(!d.postpone(Time(200), a, 1));
     }
 
     #[test]

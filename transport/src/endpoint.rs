@@ -342,6 +342,9 @@ impl Endpoint {
         }
         p.counters.datagrams_in += 1;
         p.counters.bytes_in += datagram.len() as u64;
+        // Authenticated, from this incarnation, addressed to ours: the peer is alive,
+        // whatever the datagram carries and even if its data waits behind a gap.
+        p.last_rx = Some(now);
 
         let out = p.tx.on_ack(now, h.ack, h.sack_offset, h.sack);
         if let Some(sample) = out.sample_us {
@@ -693,7 +696,32 @@ impl Endpoint {
             rto_us: p.rtt.rto(),
             frames_in_window: p.tx.used_frames(),
             retries: p.retries,
+            last_heard: p.last_rx,
             counters: p.counters,
+        })
+    }
+
+    /// When the last datagram from `peer` (exactly this incarnation) was accepted:
+    /// data, acknowledgement or keepalive, authenticated and addressed to this
+    /// incarnation. Unlike delivery, this is not held up by head-of-line blocking: a
+    /// datagram whose data waits behind a lost one still counts. `None` if no datagram
+    /// was accepted from it (or the channel is open with another incarnation).
+    pub fn last_heard(&self, peer: ProcessId) -> Option<Time> {
+        let i = self
+            .index
+            .find(&peer.node, &self.peers[..self.peer_count])?;
+        let p = &self.peers[i];
+        (p.id == peer).then_some(p.last_rx).flatten()
+    }
+
+    /// The peers (current incarnations, open channels) a datagram was accepted from at
+    /// or after `since`, with the time of the last one. Allocates nothing; a failure
+    /// detector can take these as signs of life (see [`Endpoint::last_heard`]).
+    pub fn heard_since(&self, since: Time) -> impl Iterator<Item = (ProcessId, Time)> + '_ {
+        self.peers[..self.peer_count].iter().filter_map(move |p| {
+            p.last_rx
+                .filter(|&t| t >= since && !p.closed)
+                .map(|t| (p.id, t))
         })
     }
 
@@ -778,6 +806,52 @@ mod tests {
         exchange(due, &mut a, &mut b);
         assert_eq!(a.peer_stats(pb).unwrap().frames_in_window, 0);
         assert!(a.peer_stats(pb).unwrap().srtt_us.is_some());
+    }
+
+    #[test]
+    fn last_heard_is_stamped_on_accepted_datagrams_only() {
+        let (mut a, mut b, pa, pb) = pair();
+        let mut buf = [0u8; 1500];
+        assert_eq!(b.last_heard(pa), None);
+        a.send(Time(0), pb, addr(2), b"one").unwrap();
+        let lost = a.poll_transmit(Time(0), &mut buf).unwrap();
+        let lost = buf[..lost.len].to_vec();
+        a.send(Time(1), pb, addr(2), b"two").unwrap();
+        let t = a.poll_transmit(Time(1), &mut buf).unwrap();
+        // The first datagram is lost: the second one's data waits behind the gap, but
+        // the datagram itself proves `a` alive.
+        b.handle_datagram(Time(10), addr(1), &buf[..t.len]);
+        assert_eq!(b.poll_delivery(&mut [0u8; 64]), None);
+        assert_eq!(b.last_heard(pa), Some(Time(10)));
+        assert_eq!(b.peer_stats(pa).unwrap().last_heard, Some(Time(10)));
+        assert_eq!(
+            b.heard_since(Time(10)).collect::<Vec<_>>(),
+            [(pa, Time(10))]
+        );
+        assert_eq!(b.heard_since(Time(11)).count(), 0);
+        // Rejected: a corrupted datagram, a stale incarnation of `a`, garbage.
+        let mut forged = lost.clone(); // bad CRC
+        let last = forged.len() - 1;
+        forged[last] ^= 1;
+        b.handle_datagram(Time(20), addr(1), &forged);
+        let mut old = Endpoint::new(*a.config(), ProcessId::named("a", 0));
+        old.send(Time(20), pb, addr(2), b"old").unwrap();
+        let t = old.poll_transmit(Time(20), &mut buf).unwrap();
+        b.handle_datagram(Time(21), addr(1), &buf[..t.len]);
+        b.handle_datagram(Time(22), addr(1), b"garbage");
+        assert_eq!(b.stats().total_drops(), 3, "{:?}", b.stats());
+        assert_eq!(b.last_heard(pa), Some(Time(10)));
+        assert_eq!(b.last_heard(ProcessId::named("a", 0)), None);
+        // Accepted again: the retransmission fills the gap; a duplicate still counts.
+        b.handle_datagram(Time(30), addr(1), &lost);
+        assert_eq!(b.last_heard(pa), Some(Time(30)));
+        b.handle_datagram(Time(31), addr(1), &lost);
+        assert_eq!(b.last_heard(pa), Some(Time(31)));
+        // An ack-only datagram counts too.
+        let t = b.poll_transmit(Time(31), &mut buf).unwrap();
+        assert_eq!(a.last_heard(pb), None);
+        a.handle_datagram(Time(40), addr(2), &buf[..t.len]);
+        assert_eq!(a.last_heard(pb), Some(Time(40)));
     }
 
     #[test]

@@ -38,6 +38,8 @@ pub(crate) struct Peer {
     pub ka_resend: bool,
     /// Reported unreachable and silent since.
     pub unreachable: bool,
+    /// When the last datagram of this incarnation was accepted (`None`: none yet).
+    pub last_rx: Option<Time>,
     /// An event for this entry waits in the event queue.
     pub event_queued: bool,
 }
@@ -63,6 +65,7 @@ impl Peer {
             ka_since: None,
             ka_resend: false,
             unreachable: false,
+            last_rx: None,
             event_queued: false,
         }
     }
@@ -79,6 +82,7 @@ impl Peer {
         self.last_reliable_tx = now;
         self.last_progress = now;
         self.unreachable = false;
+        self.last_rx = None;
         self.event_queued = false;
     }
 

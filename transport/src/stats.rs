@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use crate::{DropReason, ProcessId};
+use crate::{DropReason, ProcessId, Time};
 
 /// Totals of an endpoint since it was created. A plain `Copy` snapshot.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -86,6 +86,10 @@ pub struct PeerStats {
     pub frames_in_window: u64,
     /// Consecutive retransmission timeouts without progress.
     pub retries: u32,
+    /// When the last datagram from this incarnation was accepted (any kind: data,
+    /// ack, keepalive), even if its data still waits behind a gap; `None` before the
+    /// first. See [`crate::Endpoint::last_heard`].
+    pub last_heard: Option<Time>,
     /// Traffic counters of the channel.
     pub counters: PeerCounters,
 }

@@ -403,6 +403,18 @@ impl Engine {
         res
     }
 
+    /// A sign of life of `peer` seen below the engine at time `at` (≤ now): e.g. the
+    /// transport accepted a datagram from this incarnation of it (data, ack or
+    /// keepalive), even one whose messages still wait behind a lost datagram. The ring
+    /// detector counts it like a message from `peer` (D20). Nothing else happens: no
+    /// gossip is adopted, no message handled. Ignored unless this process is a member
+    /// and `peer` a member of its view not believed faulty (Disconnect).
+    pub fn peer_alive(&mut self, at: Time, peer: ProcessId) {
+        if self.status == Status::Member && self.view.contains(peer) && !self.is_faulty(peer) {
+            self.detector.heard_at(at, peer);
+        }
+    }
+
     /// A suspicion from outside the engine (the transport's PeerUnreachable, or the
     /// application): `faulty_p(peer)`.
     ///

@@ -251,3 +251,31 @@ fn a_crashed_mgr_is_removed_while_a_member_is_one_way_isolated() {
     assert_eq!(c.view_names(1), ["n1", "n2", "n3"]);
     c.check_safety().unwrap();
 }
+
+#[test]
+fn transport_signs_of_life_defer_the_ring_detector() {
+    // n2 cannot get a message through (its heartbeats to n3, its watcher, are lost),
+    // but the transport below n3 still hears datagrams from it (D20): no suspicion.
+    let mut c = Cluster::new(5, 0, cfg());
+    let n2 = c.engines[2].me().id;
+    c.set_cut_one_way(&[2], &[0, 1, 3, 4], true);
+    let timeout = cfg().suspect_timeout_us;
+    for _ in 0..(3 * timeout / 50_000) {
+        c.advance(50_000, 10_000);
+        let now = c.now;
+        c.engines[3].peer_alive(now, n2);
+    }
+    assert_eq!(c.engines[3].view().version, 1);
+    assert!(
+        c.engines[3].faulty().is_empty(),
+        "{:?}",
+        c.engines[3].faulty()
+    );
+    // A sign of life from a process outside the view is ignored.
+    let stranger = crate::testkit::member_of(9, 1).id;
+    c.engines[3].peer_alive(c.now, stranger);
+    // Without them, n3 suspects n2 within a few timeouts and the group removes it.
+    c.advance(10 * timeout, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n3", "n4"]);
+    c.check_safety().unwrap();
+}

@@ -551,6 +551,8 @@ struct Runtime {
     view_ts_us: u64,
     /// When the current loop step began (stamps `NodeEvent::Submitted`).
     step_started: Instant,
+    /// Transport signs of life from this time on are still to be given to the engine.
+    heard_since: Time,
     /// The membership service (None: off).
     service: Option<CoreService>,
     client_ops: Vec<ClientOp>,
@@ -599,6 +601,7 @@ impl Runtime {
             status_dirty: true,
             view_ts_us: 0,
             step_started: Instant::now(),
+            heard_since: Time::ZERO,
             service: cfg.service_config().map(|c| CoreService::new(c, me)),
             client_ops: Vec::new(),
             driver,
@@ -836,6 +839,14 @@ impl Runtime {
                 .engine
                 .handle_message(now, from, &self.rx_buf[..n.min(self.rx_buf.len())]);
         }
+        // Transport signs of life (D20): any datagram accepted from a member's current
+        // incarnation, even one whose messages wait behind a lost datagram, defers the
+        // ring detector's suspicion. Datagrams stamped at `now` are given again next
+        // step (harmless: older signs of life change nothing).
+        for (peer, at) in self.driver.endpoint().heard_since(self.heard_since) {
+            self.engine.peer_alive(at, peer);
+        }
+        self.heard_since = now;
         // Transport suspicions.
         while let Some(TransportEvent::PeerUnreachable(p)) = self.driver.poll_event() {
             tracing::debug!(node = %self.me, peer = %p, "transport: peer unreachable");
@@ -1111,6 +1122,14 @@ impl Runtime {
                             rejoin = true;
                         } else {
                             self.phase = NodePhase::Excluded;
+                            // Out for good: close the channels, so that the transport's
+                            // acknowledgements and keepalives stop vouching for this
+                            // process (D20) and the ring detector can report it.
+                            for m in &self.last_members {
+                                if m.id != self.me {
+                                    self.driver.endpoint_mut().disconnect(m.id);
+                                }
+                            }
                         }
                     }
                     self.status_dirty = true;

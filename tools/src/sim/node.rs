@@ -7,12 +7,15 @@
 //! - endpoint deliveries → `Engine::handle_message`;
 //! - engine `Suspected{peer}` → `Endpoint::disconnect(peer)` (Disconnect);
 //! - transport `PeerUnreachable(p)` → `Engine::suspect(now, p)`;
+//! - every datagram the endpoint accepts → `Engine::peer_alive` for its sender (D20);
 //! - endpoint datagrams → the simulated network.
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use sgmp_membership::msg::MsgKind;
-use sgmp_membership::{Engine, EngineConfig, Event, Member, ProcessId, Status, Time};
+use sgmp_membership::{
+    Engine, EngineConfig, Event, ExcludeReason, Member, ProcessId, Status, Time,
+};
 use sgmp_transport::{Endpoint, SendError, TransportConfig, TransportEvent};
 
 use super::checker::{History, Install, Suspicion};
@@ -187,6 +190,10 @@ impl Node {
     /// Feeds one datagram from the network.
     pub fn on_datagram(&mut self, ctx: &mut Ctx<'_>, from: SocketAddr, bytes: &[u8]) {
         self.endpoint.handle_datagram(ctx.now, from, bytes);
+        // Transport signs of life (D20), as in the node runtime.
+        for (peer, at) in self.endpoint.heard_since(ctx.now) {
+            self.engine.peer_alive(at, peer);
+        }
         self.pump(ctx);
     }
 
@@ -349,6 +356,16 @@ impl Node {
                 });
                 self.endpoint.disconnect(peer);
                 self.backlog.retain(|p| p.to != peer);
+            }
+            Event::Excluded { reason } if reason != ExcludeReason::Left => {
+                ctx.trace.line(ctx.now, || format!("EVENT {me} {e:?}"));
+                // Out for good: close the channels, so that its acknowledgements and
+                // keepalives stop vouching for it (D20), as the node runtime does.
+                let ids: Vec<ProcessId> = self.engine.view().members.iter().map(|m| m.id).collect();
+                for p in ids.into_iter().filter(|&p| p != me) {
+                    self.endpoint.disconnect(p);
+                }
+                self.backlog.clear();
             }
             other => ctx.trace.line(ctx.now, || format!("EVENT {me} {other:?}")),
         }
