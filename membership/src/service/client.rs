@@ -14,8 +14,8 @@ use std::net::SocketAddr;
 
 use super::server::Assembly;
 use super::sysview::{watcher_of, SystemChange, SystemView};
-use super::wire::{self, HelloEntry, ServiceMsg};
-use crate::view::{Member, Update};
+use super::wire::{self, Chunk, HelloEntry, ServiceMsg};
+use crate::view::Member;
 use crate::{ProcessId, Time};
 
 /// Where one local client stands.
@@ -152,8 +152,9 @@ impl ClientCore {
         &self.stats
     }
 
-    /// A datagram from `from`.
-    pub fn on_datagram(&mut self, now: Time, from: SocketAddr, payload: &[u8]) {
+    /// A datagram from `from` (`now` is taken for the sans-IO convention; the client
+    /// acts on datagrams independently of their arrival time).
+    pub fn on_datagram(&mut self, _now: Time, from: SocketAddr, payload: &[u8]) {
         let m = match wire::decode(payload) {
             Ok(m) => m,
             Err(_) => {
@@ -162,13 +163,7 @@ impl ClientCore {
             }
         };
         match m {
-            ServiceMsg::Chunk {
-                snapshot,
-                version,
-                part,
-                parts,
-                update,
-            } => self.on_chunk(now, from, snapshot, version, part, parts, update),
+            ServiceMsg::Chunk(c) => self.on_chunk(from, c),
             ServiceMsg::Promote { id, seeds } => {
                 if self.client_state(id) == Some(ClientState::Member) {
                     self.events.push_back(ClientEvent::Promoted { id, seeds });
@@ -178,17 +173,14 @@ impl ClientCore {
         }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn on_chunk(
-        &mut self,
-        now: Time,
-        from: SocketAddr,
-        snapshot: bool,
-        version: u64,
-        part: u16,
-        parts: u16,
-        update: Update,
-    ) {
+    fn on_chunk(&mut self, from: SocketAddr, chunk: Chunk) {
+        let Chunk {
+            snapshot,
+            version,
+            part,
+            parts,
+            update,
+        } = chunk;
         let v = self.view.version;
         let useful = if snapshot {
             version > v
@@ -256,7 +248,6 @@ impl ClientCore {
         });
         self.update_local(&change);
         self.events.push_back(ClientEvent::SystemView(change));
-        let _ = now;
     }
 
     fn update_local(&mut self, change: &SystemChange) {

@@ -13,7 +13,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::SocketAddr;
 
 use super::sysview::{watcher_of, SystemChange, SystemView};
-use super::wire::{self, HelloEntry, ServiceMsg};
+use super::wire::{self, Chunk, HelloEntry, ServiceMsg};
 use crate::engine::Engine;
 use crate::view::{ClientOp, Member, Update};
 use crate::{ProcessId, Time};
@@ -298,13 +298,7 @@ impl CoreService {
                 last_version,
                 entries,
             } => self.on_hello(now, from, want_snapshot, last_version, &entries),
-            ServiceMsg::Chunk {
-                snapshot: true,
-                version,
-                part,
-                parts,
-                update,
-            } if !self.synced => self.on_sync_chunk(now, version, part, parts, update, engine),
+            ServiceMsg::Chunk(c) if c.snapshot && !self.synced => self.on_sync_chunk(c, engine),
             _ => {}
         }
     }
@@ -369,15 +363,14 @@ impl CoreService {
         self.sent.insert(from, (v, now));
     }
 
-    fn on_sync_chunk(
-        &mut self,
-        now: Time,
-        version: u64,
-        part: u16,
-        parts: u16,
-        update: Update,
-        engine: &Engine,
-    ) {
+    fn on_sync_chunk(&mut self, chunk: Chunk, engine: &Engine) {
+        let Chunk {
+            version,
+            part,
+            parts,
+            update,
+            ..
+        } = chunk;
         let fresh = self
             .assembly
             .as_ref()
@@ -396,10 +389,8 @@ impl CoreService {
         if (version + 1..=c).any(|x| engine.committed_update(x).is_none()) {
             return;
         }
-        let old_size = self.view.size();
         self.view.load_snapshot(&whole, version, &mut self.change);
         self.ring.clear();
-        let _ = old_size;
         for x in version + 1..=c {
             if let Some(u) = engine.committed_update(x) {
                 let u = u.clone();
@@ -424,7 +415,6 @@ impl CoreService {
                 .map(|(n, e)| ProcessId::new(*n, e.incarnation)),
         );
         self.changes.push_back(all);
-        let _ = now;
     }
 
     /// Timers: ask for a snapshot while not synchronized; report silent watched

@@ -58,6 +58,21 @@ pub struct HelloEntry {
     pub leaving: bool,
 }
 
+/// Part of a delta or snapshot.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Chunk {
+    /// A snapshot (from the empty view) rather than a delta from `version - 1`.
+    pub snapshot: bool,
+    /// The version the delta forms.
+    pub version: u64,
+    /// This part's index.
+    pub part: u16,
+    /// Number of parts.
+    pub parts: u16,
+    /// This part's share of the update set.
+    pub update: Update,
+}
+
 /// A decoded service datagram.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ServiceMsg {
@@ -72,18 +87,7 @@ pub enum ServiceMsg {
         entries: Vec<HelloEntry>,
     },
     /// Core member to client endpoint: part of a delta or snapshot.
-    Chunk {
-        /// A snapshot (from the empty view) rather than a delta from `version - 1`.
-        snapshot: bool,
-        /// The version the delta forms.
-        version: u64,
-        /// This part's index.
-        part: u16,
-        /// Number of parts.
-        parts: u16,
-        /// This part's share of the update set.
-        update: Update,
-    },
+    Chunk(Chunk),
     /// mgr to a core-eligible client: join the core now.
     Promote {
         /// The client to promote.
@@ -244,13 +248,13 @@ pub fn decode(b: &[u8]) -> Result<ServiceMsg, MsgError> {
             }
             let mut update = Update::with_limits(64, 64);
             msg::decode_update(r.rest(), MAX_PAYLOAD, MAX_PAYLOAD, &mut update)?;
-            Ok(ServiceMsg::Chunk {
+            Ok(ServiceMsg::Chunk(Chunk {
                 snapshot: flags & 1 != 0,
                 version,
                 part,
                 parts,
                 update,
-            })
+            }))
         }
         T_PROMOTE => {
             let mut r = msg::Reader::new(rest, 0, 0);
@@ -314,13 +318,13 @@ mod tests {
             assert!(c.len() <= MAX_PAYLOAD);
             assert!(is_service(c));
             match decode(c).unwrap() {
-                ServiceMsg::Chunk {
+                ServiceMsg::Chunk(Chunk {
                     snapshot,
                     version,
                     part,
                     parts,
                     update,
-                } => {
+                }) => {
                     assert!(!snapshot);
                     assert_eq!(
                         (version, part as usize, parts as usize),
