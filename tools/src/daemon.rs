@@ -96,7 +96,7 @@ pub struct DaemonArgs {
     /// Silence after which a client's watcher reports it for removal, ms.
     #[arg(long)]
     pub client_timeout_ms: Option<u64>,
-    /// Core size the mgr keeps by promoting core-eligible clients (0: none).
+    /// Core size the mgr keeps by promoting core-eligible clients (default 5; 0: none).
     #[arg(long)]
     pub target_core: Option<usize>,
     /// How the loop waits for datagrams: `block` (epoll) or `recv` (blocking read).

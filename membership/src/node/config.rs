@@ -91,7 +91,8 @@ pub struct NodeConfig {
     pub client_heartbeat_ms: u64,
     /// Silence after which a client's watcher reports it for removal, ms.
     pub client_timeout_ms: u64,
-    /// Core size the mgr keeps by promoting core-eligible clients (0: no promotion).
+    /// Core size the mgr keeps by promoting core-eligible clients (default 5; 0: no
+    /// promotion). Only clients started as core-eligible are ever promoted.
     pub target_core: usize,
     /// How the node's loop waits for datagrams: `block` (epoll, the default) or `recv`
     /// (a blocking read on the socket: one system call fewer per wake-up, timers longer
@@ -149,7 +150,7 @@ impl Default for NodeConfig {
             max_client_ops: 512,
             client_heartbeat_ms: 200,
             client_timeout_ms: 1000,
-            target_core: 0,
+            target_core: 5,
             idle: NodeIdle::Block,
         }
     }
