@@ -52,6 +52,8 @@ pub struct ServiceStats {
     pub hellos: u64,
     /// Registrations forwarded for commit.
     pub registrations: u64,
+    /// Registrations refused because the client table held `max_clients`.
+    pub registrations_refused: u64,
     /// Silent clients reported for removal.
     pub removals_reported: u64,
     /// Delta datagrams sent (pushes and catch-ups).
@@ -331,6 +333,11 @@ impl CoreService {
             } else if self.view.is_client(e.id) {
                 self.last_heard.insert(e.id, now);
             } else if !e.member && !self.view.contains(e.id) {
+                if self.view.clients.len() >= self.cfg.max_clients {
+                    // Full: refused until removals make room (the client repeats).
+                    self.stats.registrations_refused += 1;
+                    continue;
+                }
                 let due = self
                     .requested
                     .get(&e.id)
@@ -518,5 +525,42 @@ impl CoreService {
     /// The next system view change for the application.
     pub fn poll_change(&mut self) -> Option<SystemChange> {
         self.changes.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::EngineConfig;
+
+    #[test]
+    fn a_full_table_forwards_no_registration() {
+        let me = Member {
+            id: ProcessId::named("n1", 1),
+            addr: "127.0.0.1:1".parse().unwrap(),
+        };
+        let engine = Engine::new(EngineConfig::default(), me);
+        let entry = |name: &str| HelloEntry {
+            id: ProcessId::named(name, 1),
+            member: false,
+            core_eligible: false,
+            leaving: false,
+        };
+        let mut b = Vec::new();
+        wire::encode_hello(&mut b, false, 1, &[entry("c1"), entry("c2")]);
+        let from: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        let mut ops = Vec::new();
+        for (max, forwarded) in [(0, 0), (16, 2)] {
+            let cfg = ServiceConfig {
+                max_clients: max,
+                ..ServiceConfig::default()
+            };
+            let mut s = CoreService::new(cfg, me.id);
+            s.on_founded(1, &[me]);
+            s.on_datagram(Time(1), from, &b, &engine);
+            s.take_ops(&mut ops);
+            assert_eq!(ops.len(), forwarded);
+            assert_eq!(s.stats().registrations_refused, 2 - forwarded as u64);
+        }
     }
 }
