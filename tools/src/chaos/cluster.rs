@@ -103,6 +103,16 @@ pub struct Cluster {
 }
 
 impl Cluster {
+    /// The UDP addresses of `slots`, comma-separated (the peer list of `sgmpctl fault
+    /// partition` and `cut`).
+    pub fn addr_list(&self, slots: &[usize]) -> String {
+        slots
+            .iter()
+            .map(|&i| self.slots[i].addr.to_string())
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
     /// `total` slots with free loopback ports; nothing runs yet.
     pub fn new(
         dir: PathBuf,

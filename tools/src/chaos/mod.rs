@@ -497,14 +497,8 @@ impl Run<'_> {
                                 names(&majority, &self.c)
                             )
                         });
-                        let addrs = |s: &[usize], c: &Cluster| -> String {
-                            s.iter()
-                                .map(|&i| c.slots[i].addr.to_string())
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        };
-                        let to_major = addrs(&majority, &self.c);
-                        let to_minor = addrs(&minority, &self.c);
+                        let to_major = self.c.addr_list(&majority);
+                        let to_minor = self.c.addr_list(&minority);
                         for &i in &minority {
                             let _ = self.c.fault(i, &["partition".into(), to_major.clone()]);
                         }
@@ -535,16 +529,10 @@ impl Run<'_> {
                         let rest: Vec<usize> = (0..self.c.slots.len())
                             .filter(|i| !side.contains(i))
                             .collect();
-                        let addrs = |s: &[usize], c: &Cluster| -> String {
-                            s.iter()
-                                .map(|&i| c.slots[i].addr.to_string())
-                                .collect::<Vec<_>>()
-                                .join(",")
-                        };
                         let (senders, to) = if outbound {
-                            (side.clone(), addrs(&rest, &self.c))
+                            (side.clone(), self.c.addr_list(&rest))
                         } else {
-                            (rest.clone(), addrs(&side, &self.c))
+                            (rest.clone(), self.c.addr_list(&side))
                         };
                         self.say(t0, || {
                             let names: Vec<&str> = side
