@@ -12,6 +12,15 @@ use std::time::{Duration, Instant};
 
 use sgmp_tools::chaos::{run, ChaosConfig};
 
+/// Waits (at most 10 s) until a daemon has created its control socket.
+fn wait_for_socket(sock: &std::path::Path) {
+    let until = Instant::now() + Duration::from_secs(10);
+    while !sock.exists() {
+        assert!(Instant::now() < until, "no control socket");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 const SGMPD: &str = env!("CARGO_BIN_EXE_sgmpd");
 const SGMPCTL: &str = env!("CARGO_BIN_EXE_sgmpctl");
 
@@ -70,11 +79,7 @@ fn chaos_fault_commands_are_accepted() {
             .spawn()
             .unwrap(),
     );
-    let until = Instant::now() + Duration::from_secs(10);
-    while !sock.exists() {
-        assert!(Instant::now() < until, "no control socket");
-        std::thread::sleep(Duration::from_millis(20));
-    }
+    wait_for_socket(&sock);
     let ctl = |args: &[&str]| {
         Command::new(SGMPCTL)
             .arg("--control")
@@ -155,11 +160,7 @@ fn restarted_member_never_founds_a_group() {
                 .spawn()
                 .unwrap(),
         );
-        let until = Instant::now() + Duration::from_secs(10);
-        while !sock.exists() {
-            assert!(Instant::now() < until, "no control socket");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        wait_for_socket(&sock);
         g
     };
     let phase = || {

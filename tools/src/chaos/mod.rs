@@ -227,6 +227,15 @@ impl Run<'_> {
         *self.report.faults.entry(kind.to_string()).or_insert(0) += 1;
     }
 
+    /// Records a partition or cut of `side` (fault `kind`) and schedules its heal
+    /// 0.5-4 s from `now`.
+    fn heal_later(&mut self, now: Instant, kind: &str, side: Vec<usize>) {
+        self.cut.extend(side.iter().copied());
+        self.count(kind);
+        let d = Duration::from_millis(self.rng.gen_range(500..4_000));
+        self.undo.push((now + d, Undo::HealPartition(side)));
+    }
+
     fn say(&self, t0: Instant, msg: impl FnOnce() -> String) {
         if self.cfg.verbose {
             eprintln!("[{:8.3}] {}", t0.elapsed().as_secs_f64(), msg());
@@ -505,10 +514,7 @@ impl Run<'_> {
                         for &i in majority.iter().filter(|&&i| self.c.slots[i].is_live()) {
                             let _ = self.c.fault(i, &["partition".into(), to_minor.clone()]);
                         }
-                        self.cut.extend(minority.iter().copied());
-                        self.count("partition");
-                        let d = Duration::from_millis(self.rng.gen_range(500..4_000));
-                        self.undo.push((now + d, Undo::HealPartition(minority)));
+                        self.heal_later(now, "partition", minority);
                     } else {
                         skipped = true;
                     }
@@ -547,10 +553,7 @@ impl Run<'_> {
                         }
                         // Stopped senders are skipped (a control request would wait
                         // for them), as for partitions.
-                        self.cut.extend(side.iter().copied());
-                        self.count("oneway_cut");
-                        let d = Duration::from_millis(self.rng.gen_range(500..4_000));
-                        self.undo.push((now + d, Undo::HealPartition(side)));
+                        self.heal_later(now, "oneway_cut", side);
                     } else {
                         skipped = true;
                     }
