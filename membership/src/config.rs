@@ -35,6 +35,13 @@ pub struct EngineConfig {
     /// changes are proposed at once). Failures of clients detected by different
     /// watchers a little apart then share one view change (docs/SERVICE.md).
     pub client_linger_us: u64,
+    /// The driver reports transport-level signs of life ([`crate::Engine::peer_alive`])
+    /// for every datagram it accepts, acknowledgements included, so a member hears its
+    /// ring watcher as well as the member it watches. Turns on D21 (docs/PROTOCOL.md):
+    /// a process that hears no member but the one it would suspect waits, and if that
+    /// lasts, stops instead of spreading the suspicion. Off for an engine driven
+    /// without the transport's reports, where a member hears only the member it watches.
+    pub local_health: bool,
 }
 
 impl Default for EngineConfig {
@@ -51,6 +58,7 @@ impl Default for EngineConfig {
             max_client_ops: 0,
             max_pending_client_ops: 0,
             client_linger_us: 0,
+            local_health: false,
         }
     }
 }

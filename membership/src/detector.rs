@@ -16,6 +16,10 @@ pub enum DetectorAction {
     Heartbeat(ProcessId),
     /// The watched member has been silent too long: suspect it.
     Suspect(ProcessId),
+    /// The watched member has been silent for half the timeout: check whether this
+    /// process still hears a majority of its view before the suspicion comes (D21;
+    /// only with [`RingDetector::with_probe`]).
+    Probe(ProcessId),
 }
 
 /// Ring-monitoring failure detector; a small state machine driven by the engine.
@@ -34,6 +38,10 @@ pub struct RingDetector {
     /// Suspicions of the watched member postponed since we last heard from it
     /// ([`RingDetector::postpone`]).
     postponed: u32,
+    /// Whether [`DetectorAction::Probe`] is issued (D21).
+    probe: bool,
+    /// A probe was issued for the current silence of the watched member.
+    probed: bool,
 }
 
 impl RingDetector {
@@ -46,7 +54,16 @@ impl RingDetector {
             watched: None,
             watcher: None,
             postponed: 0,
+            probe: false,
+            probed: false,
         }
+    }
+
+    /// Also issue [`DetectorAction::Probe`] when the watched member has been silent for
+    /// half the timeout (D21, docs/PROTOCOL.md).
+    pub fn with_probe(mut self, probe: bool) -> Self {
+        self.probe = probe;
+        self
     }
 
     /// Sets the extra silence allowed from the first member we watch after joining (see
@@ -89,6 +106,7 @@ impl RingDetector {
             (Some(t), _) => {
                 self.watched = Some((t, now));
                 self.postponed = 0;
+                self.probed = false;
             }
             (None, _) => self.watched = None,
         }
@@ -103,6 +121,7 @@ impl RingDetector {
     pub fn grant_grace(&mut self, now: Time) {
         if let Some((_, last)) = &mut self.watched {
             *last = (*last).max(now + self.grace_us);
+            self.probed = false;
         }
     }
 
@@ -112,6 +131,7 @@ impl RingDetector {
             if *w == from {
                 *last = now;
                 self.postponed = 0;
+                self.probed = false;
             }
         }
     }
@@ -124,6 +144,7 @@ impl RingDetector {
             if *w == from && at > *last {
                 *last = at;
                 self.postponed = 0;
+                self.probed = false;
             }
         }
     }
@@ -138,6 +159,7 @@ impl RingDetector {
         }
         self.postponed += 1;
         self.watched = Some((p, now));
+        self.probed = false;
         true
     }
 
@@ -160,9 +182,14 @@ impl RingDetector {
             }
         }
         if let Some((t, last)) = self.watched {
-            if now.micros_since(last) >= self.timeout_us {
+            let silent = now.micros_since(last);
+            if silent >= self.timeout_us {
                 self.watched = None;
                 return Some(DetectorAction::Suspect(t));
+            }
+            if self.probe && !self.probed && silent >= self.timeout_us / 2 {
+                self.probed = true;
+                return Some(DetectorAction::Probe(t));
             }
         }
         None
@@ -171,7 +198,13 @@ impl RingDetector {
     /// When [`RingDetector::poll`] next has something to do.
     pub fn next_deadline(&self) -> Option<Time> {
         let hb = self.watcher.map(|(_, due)| due);
-        let sus = self.watched.map(|(_, last)| last + self.timeout_us);
+        let sus = self.watched.map(|(_, last)| {
+            if self.probe && !self.probed {
+                last + self.timeout_us / 2
+            } else {
+                last + self.timeout_us
+            }
+        });
         crate::earliest(hb, sus)
     }
 }
@@ -250,6 +283,23 @@ mod tests {
         assert_eq!(d.poll(Time(270)), Some(DetectorAction::Suspect(a)));
         assert!(!d.postpone(Time(270), a, 2));
         assert_eq!(d.watched(), None);
+    }
+
+    #[test]
+    fn a_probe_comes_at_half_the_timeout_once_per_silence() {
+        let v = view(&["a", "b"]);
+        let a = ProcessId::named("a", 1);
+        let mut d = RingDetector::new(1_000, 100).with_probe(true);
+        d.reset(Time(0), &v, ProcessId::named("b", 1), |_| false);
+        let _ = d.poll(Time(0));
+        assert_eq!(d.next_deadline(), Some(Time(50)));
+        assert_eq!(d.poll(Time(50)), Some(DetectorAction::Probe(a)));
+        assert_eq!(d.poll(Time(60)), None);
+        assert_eq!(d.next_deadline(), Some(Time(100)));
+        d.heard_from(Time(70), a);
+        assert_eq!(d.poll(Time(119)), None);
+        assert_eq!(d.poll(Time(120)), Some(DetectorAction::Probe(a)));
+        assert_eq!(d.poll(Time(170)), Some(DetectorAction::Suspect(a)));
     }
 
     #[test]

@@ -152,6 +152,12 @@ impl Cluster {
             self.pool[m.slot] = buf;
             self.delivered += 1;
             self.flush(m.to);
+            if self.cfg.local_health && self.up[m.from] && !self.cut[m.to * self.cap + m.from] {
+                // As the transport would: the receiver's acknowledgement reaches the
+                // sender, a sign of life (D20, D21).
+                let to = self.engines[m.to].me().id;
+                self.engines[m.from].peer_alive(self.now, to);
+            }
         } else {
             self.dropped += 1;
         }

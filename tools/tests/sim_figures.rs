@@ -12,6 +12,10 @@ const MS: u64 = 1_000;
 fn sim(nodes: usize, spare: usize) -> Sim {
     let mut c = SimConfig::with_spare(nodes, spare);
     c.trace = true;
+    // The figures are the paper's: a process cut off with a minority suspects the
+    // others and initiates. D21 (local health) would have it stop quietly instead, so
+    // it is off here; the swarm batch and the engine tests run with it.
+    c.engine.local_health = false;
     let mut s = Sim::new(c, 1);
     s.at(
         Time(0),
@@ -285,6 +289,33 @@ fn figure_7_two_partitions_no_two_group_views() {
     s.run_until(ms(3_000));
     assert!(s.violations().is_empty(), "{:?}", s.violations());
     assert_eq!(s.history().max_version(), 1);
+}
+
+/// Figure 7 with D21 (local health, as the node runtime runs): n1, cut off with the
+/// crashed mgr, hears no majority, so it neither suspects the other side nor
+/// initiates; it stops as an isolated minority and the majority side reconfigures.
+#[test]
+fn figure_7_with_local_health_the_minority_stops_quietly() {
+    let mut c = SimConfig::with_spare(5, 0);
+    c.trace = true;
+    let mut s = Sim::new(c, 1);
+    s.at(
+        Time(0),
+        Action::SetLinks(LinkFaults::PERFECT.with_delay(100, 0)),
+    );
+    s.at(ms(100), Action::Crash(Target::Node(0)));
+    s.at(ms(100), Action::Partition(vec![vec![0, 1], vec![2, 3, 4]]));
+    s.at(ms(2_000), Action::Heal);
+    s.run_until(ms(4_000));
+    check(&s);
+    assert!(!reconfigured(&s, "n1#1"));
+    assert!(!traced(&s, &["SUSPECT n1#1 believes n2#1"]));
+    assert_eq!(
+        s.status(1),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
+    assert_eq!(s.history().versions_of(s.node(1).pid()), [1]);
+    assert_eq!(s.view_names(2), names(&["n2", "n3", "n4"]));
 }
 
 /// Figure 8: the mgr commits ⟨v, x⟩ invisibly (it installs it, then fails before any

@@ -14,6 +14,7 @@
 
 mod clients;
 mod fingerprint;
+mod health;
 mod initiator;
 mod join;
 pub use join::JoinRate;
@@ -251,6 +252,8 @@ pub struct Engine {
     /// Snapshot received in our own State-Xfer.
     received_snapshot: Vec<u8>,
     detector: RingDetector,
+    /// Signs of life per member and the current probe (D21, `health.rs`).
+    heard: health::Heard,
     out_buf: Vec<u8>,
     out_q: VecDeque<OutEntry>,
     events: VecDeque<Event>,
@@ -294,7 +297,9 @@ impl Engine {
             snapshot: Vec::with_capacity(cfg.max_snapshot),
             received_snapshot: Vec::with_capacity(cfg.max_snapshot),
             detector: RingDetector::new(cfg.heartbeat_interval_us, cfg.suspect_timeout_us)
-                .with_grace(cfg.protocol_timeout_us),
+                .with_grace(cfg.protocol_timeout_us)
+                .with_probe(cfg.local_health),
+            heard: health::Heard::new(n),
             out_buf: Vec::with_capacity(4 * max_msg + 64 * 1024),
             out_q: VecDeque::with_capacity(8 * n + 64),
             events: VecDeque::with_capacity(8 * n + 64),
@@ -412,6 +417,7 @@ impl Engine {
     pub fn peer_alive(&mut self, at: Time, peer: ProcessId) {
         if self.status == Status::Member && self.view.contains(peer) && !self.is_faulty(peer) {
             self.detector.heard_at(at, peer);
+            self.note_heard(at, peer);
         }
     }
 
@@ -423,7 +429,11 @@ impl Engine {
     /// detector decides, after waiting, whether this process is the isolated one (D18).
     pub fn suspect(&mut self, now: Time, peer: ProcessId) {
         if self.status == Status::Member {
-            if self.view.contains(peer) && !self.is_faulty(peer) && self.in_minority_with(&[peer]) {
+            if self.view.contains(peer)
+                && !self.is_faulty(peer)
+                && (self.in_minority_with(&[peer])
+                    || (self.cfg.local_health && !self.outside_suspicion_verified(now, peer)))
+            {
                 self.stats.suspicions_ignored += 1;
                 return;
             }
@@ -495,6 +505,7 @@ impl Engine {
                                 self.push_out(MsgKind::Heartbeat, m, start);
                             }
                         }
+                        DetectorAction::Probe(q) => self.probe(now, q),
                         DetectorAction::Suspect(p) => {
                             // D18: a suspicion that would leave us in a minority, or
                             // that follows one of ours the group has not acted on yet,
@@ -507,8 +518,18 @@ impl Engine {
                             let postponed = if waiting {
                                 // D16 decides, when its waits are over.
                                 self.detector.postpone(now, p, u32::MAX)
+                            } else if self.cfg.local_health && !self.suspicion_verified(p) {
+                                // D21: since its probe this process has not heard a
+                                // majority of its view. Wait a few more timeouts; if
+                                // it stays so, this process is the one cut off: it
+                                // stops without gossiping the suspicion.
+                                if !self.unverified_suspicion() {
+                                    return self.exclude(now, ExcludeReason::IsolatedMinority);
+                                }
+                                self.detector.postpone(now, p, u32::MAX)
                             } else {
-                                (self.in_minority_with(&[p]) || self.local_suspicion_pending(p))
+                                (self.in_minority_with(&[p])
+                                    || (!self.cfg.local_health && self.local_suspicion_pending(p)))
                                     && self.detector.postpone(now, p, MAX_POSTPONE)
                             };
                             if !postponed {
@@ -608,6 +629,7 @@ impl Engine {
                 }
             }
             self.detector.heard_from(now, from);
+            self.note_heard(now, from);
         }
         match rx.kind {
             MsgKind::MSub | MsgKind::MCom | MsgKind::RInt | MsgKind::RSub | MsgKind::RCom => {
@@ -723,6 +745,7 @@ impl Engine {
         let faulty = &self.faulty;
         self.detector
             .reset(now, &self.view, self.me.id, |p| faulty.contains(&p));
+        self.heard.retain(&self.view);
     }
 
     // ----- DoPreCommit / DoCommit ----------------------------------------------------
@@ -794,6 +817,7 @@ impl Engine {
             digest: self.view.digest(),
             size: self.view.len(),
         });
+        self.heard.installed();
         self.reset_detector(now);
     }
 

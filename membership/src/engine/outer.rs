@@ -11,7 +11,8 @@ pub(super) enum OuterPhase {
     /// Following the mgr: acking its submits, applying its commits.
     Follow,
     /// Wait-Reconfiguration: the leader is believed faulty and a more senior member
-    /// should initiate; if none does in time, the nearest one is suspected.
+    /// should initiate; if none does in time, the most senior one not believed faulty
+    /// (the one expected to initiate) is suspected.
     AwaitReconfig {
         /// When the wait (re)started.
         since: Time,
@@ -192,11 +193,11 @@ impl Engine {
                 }
             }
             OuterPhase::AwaitReconfig { .. } => {
-                // Suspect the nearest more senior member not yet believed faulty.
+                // Suspect the member whose R-int we wait for: the most senior one not
+                // yet believed faulty (D10).
                 let me = self.view.index_of(self.me.id).unwrap_or(0);
                 let expected = self.view.members[..me]
                     .iter()
-                    .rev()
                     .map(|m| m.id)
                     .find(|id| !self.is_faulty(*id));
                 self.outer = OuterPhase::AwaitReconfig { since: now };

@@ -199,6 +199,64 @@ fn a_member_that_hears_nobody_stops_and_the_rest_keep_a_view() {
 }
 
 #[test]
+fn a_member_that_hears_nobody_stops_without_spreading_a_suspicion() {
+    // D21: with transport signs of life (acknowledgements), a healthy member hears its
+    // watcher as well as the member it watches. n{x} hears nobody at all (one-way
+    // cut): it suspects nobody, stops by itself after the postponements, and the
+    // other four remove only it.
+    let local = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    for x in 0..5 {
+        let mut c = Cluster::new(5, 0, local.clone());
+        let others: Vec<usize> = (0..5).filter(|&i| i != x).collect();
+        c.set_cut_one_way(&others, &[x], true);
+        c.advance(15_000_000, 10_000);
+        assert!(
+            matches!(c.engines[x].status(), Status::Excluded(_)),
+            "n{x}: {:?}",
+            c.engines[x].status()
+        );
+        let deaf = c.engines[x].me().id;
+        for &i in &others {
+            let wrong: Vec<_> = c.events[i]
+                .iter()
+                .filter_map(|e| match e {
+                    crate::engine::Event::Suspected { peer } if *peer != deaf => Some(*peer),
+                    _ => None,
+                })
+                .collect();
+            assert!(wrong.is_empty(), "deaf n{x}: n{i} suspected {wrong:?}");
+        }
+        let live: Vec<_> = c.live_members().collect();
+        assert_eq!(live, others, "deaf n{x}");
+        assert!(c.agreed(), "deaf n{x}");
+        c.check_safety().unwrap();
+    }
+}
+
+#[test]
+fn a_member_that_hears_only_its_watcher_still_suspects_a_crash() {
+    // D21 must not stop a healthy member whose watched member crashed: it still hears
+    // its watcher (acknowledgements of its heartbeats), so it suspects as before.
+    let local = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    for x in 0..5 {
+        let mut c = Cluster::new(5, 0, local.clone());
+        c.crash(x);
+        c.advance(15_000_000, 10_000);
+        let live: Vec<_> = c.live_members().collect();
+        let others: Vec<usize> = (0..5).filter(|&i| i != x).collect();
+        assert_eq!(live, others, "crashed n{x}");
+        assert!(c.agreed(), "crashed n{x}");
+        c.check_safety().unwrap();
+    }
+}
+
+#[test]
 fn outside_suspicions_that_would_leave_a_minority_are_ignored() {
     let mut c = Cluster::new(5, 0, cfg());
     c.crash(3);

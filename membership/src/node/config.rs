@@ -312,6 +312,8 @@ impl NodeConfig {
             // One client heartbeat period: failures detected by different watchers
             // (whose checks are not in phase) share a view change.
             client_linger_us: self.client_heartbeat_ms.saturating_mul(1000),
+            // The runtime feeds `Engine::peer_alive` from the transport (D20, D21).
+            local_health: true,
             ..EngineConfig::default()
         }
     }

@@ -90,6 +90,8 @@ impl SimConfig {
                 join_retry_us: 100_000,
                 compression: true,
                 max_pending_joins: 8,
+                // The simulated node feeds `peer_alive` from its endpoint, as the runtime.
+                local_health: true,
                 ..EngineConfig::default()
             },
             transport: TransportConfig {

@@ -1,0 +1,168 @@
+//! Local health (D21 in docs/PROTOCOL.md): before a process acts on its own ring
+//! detector's suspicion, it checks that it still hears a majority of its view.
+//!
+//! A process that cannot hear the others (a one-way cut, alone or with a few
+//! companions) sees its watched member fall silent exactly as if it had crashed. Its
+//! suspicion would travel by Gossip to members that hear that member well, and the
+//! group would remove healthy members one after the other (VERIFICATION.md, chaos
+//! findings 8 and 9). So, when the watched member has been silent for half the
+//! suspicion timeout, the process *probes*: it sends a heartbeat to every other member
+//! it does not believe faulty. Each is acknowledged by the receiver's transport, and the
+//! driver reports the acknowledgement as a sign of life ([`super::Engine::peer_alive`]).
+//! When the timeout expires, the suspicion stands only if the process heard, since the
+//! probe, from a majority of its view not counting the suspect (itself included).
+//! Otherwise it waits (at most `MAX_POSTPONE` more timeouts) and then stops as an
+//! isolated minority, without ever having put the suspicion on the wire.
+//!
+//! Everything here only delays or withholds suspicions, or crashes the process: both
+//! always allowed by the paper's model. Used only with
+//! [`crate::EngineConfig::local_health`], since it needs the transport's reports.
+
+use super::Engine;
+use crate::view::View;
+use crate::{ProcessId, Time};
+
+/// When each member of the view was last heard from, and the current probe.
+#[derive(Debug)]
+pub(super) struct Heard {
+    /// (member, last sign of life); at most one entry per member of the view.
+    seen: Vec<(ProcessId, Time)>,
+    /// The probe in progress: whose silence started it, and when it was sent.
+    probe: Option<(ProcessId, Time)>,
+    /// Suspicions withheld in a row because no majority was heard (reset by a view
+    /// installation or a verified suspicion). Counted here, not by the detector, whose
+    /// count any transport sign of life from the suspect resets.
+    unverified: u32,
+}
+
+impl Heard {
+    /// A table for views of up to `max_members` (allocated once).
+    pub(super) fn new(max_members: usize) -> Heard {
+        Heard {
+            seen: Vec::with_capacity(max_members),
+            probe: None,
+            unverified: 0,
+        }
+    }
+
+    /// `from` was heard at `at` (keeps the newest time).
+    pub(super) fn note(&mut self, at: Time, from: ProcessId) {
+        if let Some(e) = self.seen.iter_mut().find(|(p, _)| *p == from) {
+            e.1 = e.1.max(at);
+        } else if self.seen.len() < self.seen.capacity() {
+            self.seen.push((from, at));
+        }
+    }
+
+    /// Forgets processes that are no longer members of `view` (no allocation).
+    pub(super) fn retain(&mut self, view: &View) {
+        self.seen.retain(|(p, _)| view.contains(*p));
+    }
+
+    /// A view was installed: this process hears its group again.
+    pub(super) fn installed(&mut self) {
+        self.unverified = 0;
+    }
+
+    /// True if `p` was heard at or after `since`.
+    fn heard_since(&self, p: ProcessId, since: Time) -> bool {
+        self.seen.iter().any(|&(q, t)| q == p && t >= since)
+    }
+
+    /// When the probe for a silence of `p` was sent, if one is in progress.
+    fn probe_of(&self, p: ProcessId) -> Option<Time> {
+        self.probe.and_then(|(q, t)| (q == p).then_some(t))
+    }
+}
+
+impl Engine {
+    /// Records a sign of life of a member (a message or a transport report).
+    pub(super) fn note_heard(&mut self, at: Time, from: ProcessId) {
+        if self.cfg.local_health {
+            self.heard.note(at, from);
+        }
+    }
+
+    /// The watched member `q` has been silent for half the timeout: heartbeat every
+    /// other member not believed faulty, so that their acknowledgements show whether
+    /// this process still hears a majority.
+    pub(super) fn probe(&mut self, now: Time, q: ProcessId) {
+        if !self.cfg.local_health {
+            return;
+        }
+        self.heard.probe = Some((q, now));
+        for i in 0..self.view.members.len() {
+            let m = self.view.members[i];
+            if m.id != self.me.id && m.id != q && !self.is_faulty(m.id) {
+                let start = self.begin(crate::msg::MsgKind::Heartbeat);
+                self.push_out(crate::msg::MsgKind::Heartbeat, m, start);
+            }
+        }
+    }
+
+    /// True if, since `since`, this process heard from a majority of its view without
+    /// counting `p` (itself included, members it believes faulty not counted).
+    fn hears_majority_without(&self, since: Time, p: ProcessId) -> bool {
+        let heard = self
+            .view
+            .members
+            .iter()
+            .filter(|m| {
+                m.id != p
+                    && (m.id == self.me.id
+                        || (!self.is_faulty(m.id) && self.heard.heard_since(m.id, since)))
+            })
+            .count();
+        heard >= self.view.majority()
+    }
+
+    /// D21 for the ring detector's suspicion of `p`: true if it may stand (this
+    /// process heard a majority since its probe for `p`'s silence).
+    pub(super) fn suspicion_verified(&mut self, p: ProcessId) -> bool {
+        let ok = self
+            .heard
+            .probe_of(p)
+            .is_some_and(|t| self.hears_majority_without(t, p));
+        if ok {
+            self.heard.unverified = 0;
+        }
+        ok
+    }
+
+    /// Counts a withheld suspicion; false once `MAX_POSTPONE` have been withheld in a
+    /// row: this process is the one cut off.
+    pub(super) fn unverified_suspicion(&mut self) -> bool {
+        self.heard.unverified += 1;
+        self.heard.unverified <= super::MAX_POSTPONE
+    }
+
+    /// D21 for a suspicion from outside (the transport): true if this process heard a
+    /// majority of its view, without `p`, within the last suspicion timeout.
+    pub(super) fn outside_suspicion_verified(&self, now: Time, p: ProcessId) -> bool {
+        let since = Time(now.0.saturating_sub(self.cfg.suspect_timeout_us));
+        self.hears_majority_without(since, p)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_table_keeps_the_newest_time_and_its_capacity() {
+        let a = ProcessId::named("a", 1);
+        let b = ProcessId::named("b", 1);
+        let c = ProcessId::named("c", 1);
+        let mut h = Heard::new(2);
+        h.note(Time(10), a);
+        h.note(Time(5), a);
+        h.note(Time(7), b);
+        h.note(Time(9), c); // full: ignored
+        assert!(h.heard_since(a, Time(10)));
+        assert!(!h.heard_since(b, Time(8)));
+        assert!(!h.heard_since(c, Time(0)));
+        h.probe = Some((b, Time(3)));
+        assert_eq!(h.probe_of(b), Some(Time(3)));
+        assert_eq!(h.probe_of(a), None);
+    }
+}
