@@ -54,6 +54,8 @@ pub struct Status {
     pub version: u64,
     /// View members, in rank order.
     pub members: Vec<String>,
+    /// Members of that view it believes faulty (suspected, not yet removed).
+    pub faulty: Vec<String>,
 }
 
 impl Status {
@@ -392,15 +394,20 @@ fn parse_status(v: &Value) -> Option<Status> {
         pid: v["node"].as_str()?.to_string(),
         phase: v["phase"].as_str()?.to_string(),
         version: v["version"].as_u64().unwrap_or(0),
-        members: v["members"]
-            .as_array()
-            .map(|a| {
-                a.iter()
-                    .filter_map(|m| m.as_str().map(str::to_string))
-                    .collect()
-            })
-            .unwrap_or_default(),
+        members: strings(&v["members"]),
+        faulty: strings(&v["faulty"]),
     })
+}
+
+/// The strings of a JSON array (none if it is not one).
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|m| m.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// `sgmpd` and `sgmpctl` next to the running executable (or under the `deps/` parent

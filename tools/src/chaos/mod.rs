@@ -18,8 +18,9 @@
 //!    spare nodes. Fault commands go through
 //!    `sgmpctl` (or the same control request if the binary is missing). A destructive
 //!    fault (kill, stop, cut off) is injected only if the healthy members of the most
-//!    advanced view observed stay a majority of it, counting every running non-member
-//!    as a possible joiner; link faults are not limited;
+//!    advanced view observed (statuses polled just before; a member some process
+//!    already suspects is not healthy) stay a majority of it, counting every running
+//!    non-member as a possible joiner; link faults are not limited;
 //! 3. the *heal phase*: `fault clear` everywhere, SIGCONT every stopped process,
 //!    restart most of the dead ones, then wait (bounded) until every live process is a
 //!    member of one same view whose members are exactly the live processes;
@@ -364,6 +365,17 @@ impl Run<'_> {
         let Some(v) = self.current_view() else {
             return false;
         };
+        // A member some running process already suspects is on its way out: to the
+        // protocol it is faulty (S-GMP's liveness assumes a majority of the view
+        // neither faulty nor suspected), so it does not count as healthy.
+        let suspected: BTreeSet<&str> = self
+            .c
+            .slots
+            .iter()
+            .filter(|s| s.is_live())
+            .filter_map(|s| s.status.as_ref())
+            .flat_map(|st| st.faulty.iter().map(String::as_str))
+            .collect();
         let mut healthy = 0;
         let mut others = 0;
         for (i, s) in self.c.slots.iter().enumerate() {
@@ -378,7 +390,11 @@ impl Run<'_> {
                 others += 1;
                 continue;
             }
-            if s.is_live() && !self.cut.contains(&i) && !victims.contains(&i) {
+            let suspect = s
+                .status
+                .as_ref()
+                .is_some_and(|st| suspected.contains(st.pid.as_str()));
+            if s.is_live() && !suspect && !self.cut.contains(&i) && !victims.contains(&i) {
                 healthy += 1;
             }
         }
@@ -411,6 +427,12 @@ impl Run<'_> {
             .collect();
         if running.is_empty() {
             return;
+        }
+        if !matches!(kind, "loss" | "duplication" | "reordering" | "join") {
+            // The majority guard below decides on fresh statuses, not on the last poll.
+            for i in 0..self.c.slots.len() {
+                let _ = self.c.poll_status(i);
+            }
         }
         let mut skipped = false;
         match kind {
