@@ -360,7 +360,7 @@ impl Backend for InProcess {
 
     /// No collector threads: the events carry the time their node produced them
     /// ([`TimedEvent`]), so this thread polls every subscription (every
-    /// [`POLL_INTERVAL`] while nothing is queued) and the time it takes to get to them
+    /// millisecond while nothing is queued) and the time it takes to get to them
     /// changes no figure.
     fn recv(&mut self, timeout: Duration) -> Option<Record> {
         let end = Instant::now() + timeout;
