@@ -275,21 +275,48 @@ pub enum FaultCommand {
     Clear,
 }
 
+/// A node event with the time the node's loop produced it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TimedEvent {
+    /// When the loop step that produced the event began: the step that read the
+    /// datagram, timer or command behind it (for [`NodeEvent::Submitted`], its `at`).
+    /// Unlike the time a subscriber receives the event, it does not include the
+    /// subscriber's own wake-up, nor the datagrams the step sent before publishing.
+    pub at: Instant,
+    /// The event.
+    pub event: NodeEvent,
+}
+
 /// A subscription to node events: a bounded queue; when it is full, further events
 /// are dropped and counted in [`Subscription::dropped`] (the loop never blocks).
+///
+/// Every event carries the time the node's loop produced it: [`recv_timed_timeout`]
+/// and [`try_recv_timed`] return it with the event ([`TimedEvent`]), so that a
+/// collector can time events without depending on when it gets to run.
+///
+/// [`recv_timed_timeout`]: Subscription::recv_timed_timeout
+/// [`try_recv_timed`]: Subscription::try_recv_timed
 #[derive(Debug)]
 pub struct Subscription {
-    rx: Receiver<NodeEvent>,
+    rx: Receiver<TimedEvent>,
     dropped: Arc<AtomicU64>,
 }
 
 impl Subscription {
     /// The next event, waiting at most `timeout`.
     pub fn recv_timeout(&self, timeout: Duration) -> Option<NodeEvent> {
-        self.rx.recv_timeout(timeout).ok()
+        self.recv_timed_timeout(timeout).map(|t| t.event)
     }
     /// The next event if one is queued.
     pub fn try_recv(&self) -> Option<NodeEvent> {
+        self.try_recv_timed().map(|t| t.event)
+    }
+    /// The next event with the time the node produced it, waiting at most `timeout`.
+    pub fn recv_timed_timeout(&self, timeout: Duration) -> Option<TimedEvent> {
+        self.rx.recv_timeout(timeout).ok()
+    }
+    /// The next event with the time the node produced it, if one is queued.
+    pub fn try_recv_timed(&self) -> Option<TimedEvent> {
         self.rx.try_recv().ok()
     }
     /// Events dropped because this subscriber lagged.
@@ -299,7 +326,7 @@ impl Subscription {
 }
 
 struct Subscriber {
-    tx: SyncSender<NodeEvent>,
+    tx: SyncSender<TimedEvent>,
     dropped: Arc<AtomicU64>,
 }
 
@@ -549,7 +576,8 @@ struct Runtime {
     metrics_at: Instant,
     status_dirty: bool,
     view_ts_us: u64,
-    /// When the current loop step began (stamps `NodeEvent::Submitted`).
+    /// When the current loop step (or command) began: stamps every published event
+    /// ([`TimedEvent::at`], `NodeEvent::Submitted`).
     step_started: Instant,
     /// Transport signs of life from this time on are still to be given to the engine.
     heard_since: Time,
@@ -655,6 +683,7 @@ impl Runtime {
     }
 
     fn command(&mut self, c: Command) {
+        self.step_started = Instant::now();
         match c {
             Command::Shutdown => {}
             Command::SetSnapshot(f, done) => {
@@ -1261,16 +1290,23 @@ impl Runtime {
         }
     }
 
+    /// Queues `ev` to every subscriber, stamped with the start of the current step.
     fn publish(&mut self, ev: NodeEvent) {
+        let at = self.step_started;
         let mut subs = self.shared.subscribers.lock();
-        subs.retain(|s| match s.tx.try_send(ev.clone()) {
-            Ok(()) => true,
-            Err(TrySendError::Full(_)) => {
-                s.dropped.fetch_add(1, Ordering::Relaxed);
-                self.metrics.events_dropped += 1;
-                true
+        subs.retain(|s| {
+            match s.tx.try_send(TimedEvent {
+                at,
+                event: ev.clone(),
+            }) {
+                Ok(()) => true,
+                Err(TrySendError::Full(_)) => {
+                    s.dropped.fetch_add(1, Ordering::Relaxed);
+                    self.metrics.events_dropped += 1;
+                    true
+                }
+                Err(TrySendError::Disconnected(_)) => false,
             }
-            Err(TrySendError::Disconnected(_)) => false,
         });
     }
 

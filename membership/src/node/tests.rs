@@ -103,3 +103,28 @@ fn taken_port_is_an_error() {
         Ok(_) => panic!("bound a taken port"),
     }
 }
+
+#[test]
+fn events_are_timed_by_the_node_loop() {
+    let addr = free_ports(1)[0];
+    let before = Instant::now();
+    let (node, sub) = Node::start_subscribed(config("t", addr, &[])).unwrap();
+    wait_for("a view of one", Duration::from_secs(10), || {
+        node.view().len() == 1
+    });
+    // Delivered late on purpose: the stamps are the loop's, not the receiver's.
+    std::thread::sleep(Duration::from_millis(50));
+    let got = Instant::now();
+    let mut timed = Vec::new();
+    while let Some(t) = sub.try_recv_timed() {
+        timed.push(t);
+    }
+    let view = timed
+        .iter()
+        .find(|t| matches!(t.event, NodeEvent::ViewInstalled { .. }))
+        .expect("the founder's first view");
+    assert!(view.at >= before && view.at + Duration::from_millis(40) <= got);
+    // Stamps follow the order of the events.
+    assert!(timed.windows(2).all(|w| w[0].at <= w[1].at));
+    node.shutdown();
+}

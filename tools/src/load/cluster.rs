@@ -3,11 +3,12 @@
 //! members and reports their events with timestamps on one clock.
 //!
 //! * **In-process** ([`InProcess`]): every node is a [`Node`] of this process, bound to
-//!   port 0. One collector thread per node waits on its [`sgmp_membership::node::Subscription`]
-//!   and stamps each event with the time since a shared [`Instant`] as it receives it
-//!   (a thread wake-up after the node published it; the same delay applies to the start
-//!   and the end of every interval). A crash is [`NodeHandle::shutdown`] without a leave:
-//!   the socket closes and the others find out through their failure detector.
+//!   port 0. Each event is timed by its node ([`TimedEvent::at`]: the start of the loop
+//!   step that produced it) against one shared [`Instant`]; there is no collector
+//!   thread: the caller's thread polls every [`Subscription`] in [`Backend::recv`], so
+//!   when it gets to run changes no figure and it adds no wake-ups to the nodes' own
+//!   on the shared cores. A crash is [`NodeHandle::shutdown`] without a leave: the
+//!   socket closes and the others find out through their failure detector.
 //! * **Processes** ([`Processes`]): every node is an `sgmpd` child (the release binary
 //!   next to the running executable) with an `--event-log`; one reader thread tails every
 //!   log, and times are the logs' `ts_us` (µs since the Unix epoch, taken by the node
@@ -16,7 +17,7 @@
 //! [`Tracker`] folds the events into what the modes need: who installed which view when,
 //! when the mgr submitted each update, and whether the group is stable.
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::fs::File;
 use std::io::{self, BufRead, BufReader};
 use std::net::SocketAddr;
@@ -29,7 +30,9 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use parking_lot::Mutex;
-use sgmp_membership::node::{unix_micros, NodeConfig, NodeEvent, NodeHandle, NodePhase};
+use sgmp_membership::node::{
+    unix_micros, NodeConfig, NodeEvent, NodeHandle, Subscription, TimedEvent,
+};
 use sgmp_membership::Node;
 
 /// Set by Ctrl-C (see [`install_ctrlc`]): every mode stops at the next check and
@@ -205,29 +208,39 @@ fn node_config(slot: usize, seed: Option<SocketAddr>, t: &Timing) -> NodeConfig 
 
 struct InSlot {
     handle: Arc<NodeHandle>,
-    stop: Arc<AtomicBool>,
-    collector: Option<JoinHandle<()>>,
+    sub: Subscription,
+}
+
+/// A node leaving in the background: its events are still collected until its thread
+/// has let go of the handle (the loop has stopped).
+struct Leaving {
+    slot: usize,
+    handle: Arc<NodeHandle>,
+    sub: Subscription,
 }
 
 /// In-process nodes. See the [module docs](self).
 pub struct InProcess {
     base: Instant,
     timing: Timing,
-    tx: Sender<Record>,
-    rx: Receiver<Record>,
     slots: Vec<Option<InSlot>>,
+    leaving: Vec<Leaving>,
+    /// Events drained from the subscriptions and not yet returned by `recv`.
+    pending: VecDeque<Record>,
 }
+
+/// How long [`InProcess::recv`] sleeps between two passes over the subscriptions.
+const POLL_INTERVAL: Duration = Duration::from_millis(1);
 
 impl InProcess {
     /// No nodes yet.
     pub fn new(timing: Timing) -> InProcess {
-        let (tx, rx) = mpsc::channel();
         InProcess {
             base: Instant::now(),
             timing,
-            tx,
-            rx,
             slots: Vec::new(),
+            leaving: Vec::new(),
+            pending: VecDeque::new(),
         }
     }
 
@@ -240,31 +253,58 @@ impl InProcess {
     /// the mgr at once; the node shuts down once it is delivered). Returns the time.
     pub fn leave_async(&mut self, slot: usize) -> u64 {
         let t = self.now_ns();
-        if let Some(mut s) = self.slots.get_mut(slot).and_then(Option::take) {
-            let stop = Arc::clone(&s.stop);
-            let collector = s.collector.take();
+        if let Some(s) = self.slots.get_mut(slot).and_then(Option::take) {
             let h = Arc::clone(&s.handle);
-            drop(s);
             std::thread::spawn(move || {
                 h.leave(Duration::from_secs(2));
                 h.shutdown();
-                stop.store(true, Ordering::Relaxed);
-                if let Some(c) = collector {
-                    let _ = c.join();
-                }
+            });
+            self.leaving.push(Leaving {
+                slot,
+                handle: s.handle,
+                sub: s.sub,
             });
         }
         t
     }
 
     fn stop_slot(&mut self, slot: usize) {
-        if let Some(mut s) = self.slots.get_mut(slot).and_then(Option::take) {
-            s.stop.store(true, Ordering::Relaxed);
+        if let Some(s) = self.slots.get_mut(slot).and_then(Option::take) {
             s.handle.shutdown();
-            if let Some(c) = s.collector.take() {
-                let _ = c.join();
+            // What the node published before it stopped, in order, before anything of
+            // the next incarnation in this slot.
+            drain(self.base, slot, &s.sub, &mut self.pending);
+        }
+    }
+
+    /// Moves every queued event of every node into `pending`; forgets the nodes that
+    /// finished leaving.
+    fn collect(&mut self) {
+        for (slot, s) in self.slots.iter().enumerate() {
+            if let Some(s) = s {
+                drain(self.base, slot, &s.sub, &mut self.pending);
             }
         }
+        let (base, pending) = (self.base, &mut self.pending);
+        self.leaving.retain(|l| {
+            // Checked before the drain: once the thread has let go, nothing more comes.
+            let done = Arc::strong_count(&l.handle) == 1;
+            drain(base, l.slot, &l.sub, pending);
+            !done
+        });
+    }
+}
+
+/// Moves the queued events of `sub` (node `n{slot}`) into `out`, timed by the node.
+fn drain(base: Instant, slot: usize, sub: &Subscription, out: &mut VecDeque<Record>) {
+    while let Some(TimedEvent { at, event }) = sub.try_recv_timed() {
+        let (pid, ev) = convert(event);
+        out.push_back(Record {
+            t_ns: at.saturating_duration_since(base).as_nanos() as u64,
+            slot,
+            pid,
+            ev,
+        });
     }
 }
 
@@ -291,58 +331,15 @@ fn convert(ev: NodeEvent) -> (String, Ev) {
 impl Backend for InProcess {
     fn start(&mut self, slot: usize, seed: Option<SocketAddr>) -> io::Result<()> {
         self.stop_slot(slot);
-        let handle =
-            Arc::new(Node::start(node_config(slot, seed, &self.timing)).map_err(io::Error::other)?);
-        let sub = handle.subscribe();
-        // The founder may have installed its first view before the subscription.
-        let st = handle.status();
-        if st.view.version > 0 && st.phase == NodePhase::Member {
-            let _ = self.tx.send(Record {
-                t_ns: self.now_ns(),
-                slot,
-                pid: st.me.to_string(),
-                ev: Ev::View {
-                    version: st.view.version,
-                    members: st.view.members.iter().map(|m| m.id.to_string()).collect(),
-                },
-            });
-        }
-        let stop = Arc::new(AtomicBool::new(false));
-        let (tx, base, stop2) = (self.tx.clone(), self.base, Arc::clone(&stop));
-        let collector = std::thread::Builder::new()
-            .name(format!("collect-n{slot}"))
-            .spawn(move || {
-                while !stop2.load(Ordering::Relaxed) {
-                    if let Some(ev) = sub.recv_timeout(Duration::from_millis(50)) {
-                        // The mgr's decision is stamped by the node loop itself: the
-                        // event is published only after that step's M-subs are sent.
-                        let at = match &ev {
-                            NodeEvent::Submitted { at, .. } => *at,
-                            _ => Instant::now(),
-                        };
-                        let t_ns = at.saturating_duration_since(base).as_nanos() as u64;
-                        let (pid, ev) = convert(ev);
-                        if tx
-                            .send(Record {
-                                t_ns,
-                                slot,
-                                pid,
-                                ev,
-                            })
-                            .is_err()
-                        {
-                            return;
-                        }
-                    }
-                }
-            })?;
+        // Subscribed before the loop starts: the founder installs its first view at once.
+        let (handle, sub) = Node::start_subscribed(node_config(slot, seed, &self.timing))
+            .map_err(io::Error::other)?;
         if self.slots.len() <= slot {
             self.slots.resize_with(slot + 1, || None);
         }
         self.slots[slot] = Some(InSlot {
-            handle,
-            stop,
-            collector: Some(collector),
+            handle: Arc::new(handle),
+            sub,
         });
         Ok(())
     }
@@ -361,15 +358,32 @@ impl Backend for InProcess {
         self.base.elapsed().as_nanos() as u64
     }
 
+    /// No collector threads: the events carry the time their node produced them
+    /// ([`TimedEvent`]), so this thread polls every subscription (every
+    /// millisecond while nothing is queued) and the time it takes to get to them
+    /// changes no figure.
     fn recv(&mut self, timeout: Duration) -> Option<Record> {
-        self.rx.recv_timeout(timeout).ok()
+        let end = Instant::now() + timeout;
+        loop {
+            if let Some(r) = self.pending.pop_front() {
+                return Some(r);
+            }
+            self.collect();
+            if !self.pending.is_empty() {
+                continue;
+            }
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            std::thread::sleep(left.min(POLL_INTERVAL));
+        }
     }
 }
 
 impl Drop for InProcess {
     fn drop(&mut self) {
         for s in self.slots.iter().flatten() {
-            s.stop.store(true, Ordering::Relaxed);
             // Ask every loop to stop first, then wait for each.
             let h = Arc::clone(&s.handle);
             std::thread::spawn(move || h.shutdown());

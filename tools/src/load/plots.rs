@@ -6,7 +6,8 @@
 //! writes:
 //!
 //! * `latency_vs_n.svg` (view-change reports): commit latency p50 and p99 of removals,
-//!   p50 of additions, the raw UDP round trip and the 2 × round-trip target, against N;
+//!   p50 of additions, the raw UDP round trip and the 2 × round-trip target, and the
+//!   idle UDP round trip (reports that have it), against N;
 //! * `latency_cdf.svg` (view-change reports): the distribution (CDF) of the removal
 //!   commit latency, one curve per N;
 //! * `messages_vs_n.svg` (a counts report): the paper's count measured, the closed form,
@@ -87,7 +88,7 @@ pub fn run(args: &PlotsArgs) -> io::Result<Vec<PathBuf>> {
 
 fn latency_vs_n(out: &Path, vc: &[&Value]) -> io::Result<PathBuf> {
     let path = out.join("latency_vs_n.svg");
-    let series: [(&str, &str, f64); 5] = [
+    let series: [(&str, &str, f64); 6] = [
         ("removal commit p50", "commit_p50_us", 1.0),
         ("removal commit p99", "commit_p99_us", 1.0),
         (
@@ -97,6 +98,11 @@ fn latency_vs_n(out: &Path, vc: &[&Value]) -> io::Result<PathBuf> {
         ),
         ("raw UDP round trip p50", "udp_rtt_p50_us", 1.0),
         ("target: 2 x UDP round trip", "udp_rtt_p50_us", 2.0),
+        (
+            "idle UDP round trip p50 (1 ms gaps)",
+            "udp_rtt_idle_p50_us",
+            1.0,
+        ),
     ];
     let pts = |k: &str, f: f64| -> Vec<(f64, f64)> {
         vc.iter()

@@ -3,7 +3,11 @@
 //!
 //! The group forms first (n0 founds it, the others join through n0), then the raw UDP
 //! round trip is measured for `--rtt-seconds` with the nodes running (the reference of
-//! the ratio, taken under the same load). Then each round:
+//! the ratio, taken under the same load), back to back, and once more with the
+//! ping-pong paced (`--idle-pings` pings, one per millisecond: **idle UDP round
+//! trip**), which is what a view change's messages meet: they come after the cores
+//! went idle, and on a virtual machine waking an idle core costs more than the whole
+//! back-to-back round trip. Then each round:
 //!
 //! 1. **crash**: a random member other than the mgr is crashed (in-process: shutdown
 //!    without leave; processes: SIGKILL). The others detect it (ring detector,
@@ -17,7 +21,10 @@
 //! * **commit latency** of a removal: from the mgr's `Submitted` (its decision, §3 mgr
 //!   task) to the last install of that view by any of its members: M-sub, acks, M-com,
 //!   i.e. 1.5 round trips of the protocol. This is `commit_*` and the figure the target
-//!   (≤ 2 × the UDP round trip at N = 5) is about;
+//!   (≤ 2 × the UDP round trip at N = 5) is about. It is split at the mgr's own
+//!   install, which happens in the step that handles the last ack: **acks phase**
+//!   (submit → mgr's install: M-sub out, every ack back) and **M-com phase** (mgr's
+//!   install → last install elsewhere);
 //! * **join commit latency**: the same for the update adding the new incarnation, which
 //!   also pays the State-Xfer handshake with the joiner (one more round trip);
 //! * **crash to view**: from the crash to the last install (detection included);
@@ -29,6 +36,9 @@
 
 use std::collections::BTreeSet;
 use std::io;
+use std::net::UdpSocket;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
@@ -62,6 +72,9 @@ pub struct ViewChangeArgs {
     /// Length of the raw UDP round-trip measurement, s.
     #[arg(long, default_value_t = 1.0)]
     pub rtt_seconds: f64,
+    /// Pings of the idle UDP round-trip measurement (one per millisecond).
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub idle_pings: u64,
     /// Longest wait for one view change, ms.
     #[arg(long, default_value_t = 10_000)]
     pub round_timeout_ms: u64,
@@ -116,10 +129,16 @@ impl Default for Series {
 pub struct ViewChangeReport {
     /// Flags of the run.
     pub args: ViewChangeArgs,
-    /// Raw UDP round trip measured in the run.
+    /// Raw UDP round trip measured in the run (back to back).
     pub udp_rtt: Latency,
+    /// Raw UDP round trip with a millisecond of idleness before each ping.
+    pub udp_rtt_idle: Latency,
     /// Commit latency of removals.
     pub commit: Series,
+    /// Removals: the mgr's submit to its own install (M-subs out, every ack back).
+    pub commit_acks: Series,
+    /// Removals: the mgr's install to the last install by another member (M-com).
+    pub commit_mcom: Series,
     /// Commit latency of additions (with the State-Xfer handshake).
     pub join_commit: Series,
     /// Crash to the last install.
@@ -162,10 +181,14 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
     let mut live = cluster::form_group(b, &mut t, n, form_timeout)?;
     let form_s = started.elapsed().as_secs_f64();
     let udp_rtt = udp_round_trip(64, Duration::from_secs_f64(args.rtt_seconds.max(0.05)))?;
+    let udp_rtt_idle = paced_udp_round_trip(64, args.idle_pings, Duration::from_millis(1))?;
     let mut rep = ViewChangeReport {
         args: args.clone(),
         udp_rtt,
+        udp_rtt_idle,
         commit: Series::new(),
+        commit_acks: Series::new(),
+        commit_mcom: Series::new(),
         join_commit: Series::new(),
         crash_to_view: Series::new(),
         join: Series::new(),
@@ -255,6 +278,14 @@ fn round(
     rep.crash_to_view.record(last.saturating_sub(t_crash));
     if let Some(&ts) = t.submitted.get(&w) {
         rep.commit.record(last.saturating_sub(ts));
+        // The mgr (most senior member) installs when the last ack arrives.
+        let mgr_install = t.members[&w]
+            .first()
+            .and_then(|m| t.installs.get(&w)?.get(m));
+        if let Some(&mi) = mgr_install {
+            rep.commit_acks.record(mi.saturating_sub(ts));
+            rep.commit_mcom.record(last.saturating_sub(mi));
+        }
     }
     // Re-add: a new incarnation of the same node.
     let name = format!("n{victim}");
@@ -283,6 +314,47 @@ fn round(
         rep.join.record(tv.saturating_sub(t_start));
     }
     Ok(true)
+}
+
+/// The raw UDP round trip of `size`-byte pings to an echo thread on 127.0.0.1, `count`
+/// of them, each after `gap` of idleness (blocking sockets on both sides).
+pub fn paced_udp_round_trip(size: usize, count: u64, gap: Duration) -> io::Result<Latency> {
+    let echo = UdpSocket::bind("127.0.0.1:0")?;
+    let ping = UdpSocket::bind("127.0.0.1:0")?;
+    ping.connect(echo.local_addr()?)?;
+    ping.set_read_timeout(Some(Duration::from_secs(1)))?;
+    echo.set_read_timeout(Some(Duration::from_millis(100)))?;
+    let done = Arc::new(AtomicBool::new(false));
+    let echo_thread = {
+        let done = Arc::clone(&done);
+        std::thread::Builder::new()
+            .name("udp-echo-idle".into())
+            .spawn(move || {
+                let mut buf = [0u8; 2048];
+                while !done.load(Ordering::Relaxed) {
+                    if let Ok((n, from)) = echo.recv_from(&mut buf) {
+                        let _ = echo.send_to(&buf[..n], from);
+                    }
+                }
+            })?
+    };
+    let msg = vec![0u8; size.clamp(1, 2048)];
+    let mut buf = [0u8; 2048];
+    let mut series = Series::new();
+    for _ in 0..count {
+        if stopped() {
+            break;
+        }
+        std::thread::sleep(gap);
+        let t0 = Instant::now();
+        ping.send(&msg)?;
+        if ping.recv(&mut buf).is_ok() {
+            series.record(t0.elapsed().as_nanos() as u64);
+        }
+    }
+    done.store(true, Ordering::Relaxed);
+    let _ = echo_thread.join();
+    Ok(series.latency())
 }
 
 /// Adds a latency's percentiles as `{key}_{p50,p99,max,mean}_{unit}` and
@@ -316,7 +388,22 @@ impl ViewChangeReport {
         f.int("suspect_ms", self.args.timing.suspect_ms);
         f.int("protocol_timeout_ms", self.args.timing.protocol_timeout_ms);
         put_latency(&mut f, "udp_rtt", &self.udp_rtt, "us", 1.0);
+        put_latency(&mut f, "udp_rtt_idle", &self.udp_rtt_idle, "us", 1.0);
         put_latency(&mut f, "commit", &self.commit.latency(), "us", 1.0);
+        put_latency(
+            &mut f,
+            "commit_acks",
+            &self.commit_acks.latency(),
+            "us",
+            1.0,
+        );
+        put_latency(
+            &mut f,
+            "commit_mcom",
+            &self.commit_mcom.latency(),
+            "us",
+            1.0,
+        );
         put_latency(
             &mut f,
             "join_commit",
@@ -341,6 +428,10 @@ impl ViewChangeReport {
         f.float(
             "ratio_join_commit_to_rtt",
             ratio(self.join_commit.latency().p50_us, self.udp_rtt.p50_us),
+        );
+        f.float(
+            "ratio_commit_to_idle_rtt",
+            ratio(self.commit.latency().p50_us, self.udp_rtt_idle.p50_us),
         );
         f.float("target_ratio_commit_to_rtt", TARGET_COMMIT_VS_RTT);
         f.flag(
@@ -404,8 +495,29 @@ impl ViewChangeReport {
         row(&mut s, "raw UDP round trip", &self.udp_rtt, "µs", 1.0);
         row(
             &mut s,
+            "raw UDP round trip, 1 ms idle before each",
+            &self.udp_rtt_idle,
+            "µs",
+            1.0,
+        );
+        row(
+            &mut s,
             "commit, removal: submit → last install",
             &self.commit.latency(),
+            "µs",
+            1.0,
+        );
+        row(
+            &mut s,
+            "  of which submit → mgr's install (acks)",
+            &self.commit_acks.latency(),
+            "µs",
+            1.0,
+        );
+        row(
+            &mut s,
+            "  of which mgr's install → last (M-com)",
+            &self.commit_mcom.latency(),
             "µs",
             1.0,
         );
