@@ -231,6 +231,10 @@ pub struct Driver {
     read_at: Option<Time>,
     /// The driver's last clock reading (its flush or its last datagram).
     last_clock: Time,
+    /// No endpoint timer (retransmission, silence) can fire before this time, so
+    /// `handle_timeout` has nothing to do until then ([`Time::ZERO`]: unknown). Set from
+    /// the deadline computed before a wait; see [`Driver::finish`] for why it stays valid.
+    timers_from: Time,
 }
 
 impl Driver {
@@ -295,6 +299,7 @@ impl Driver {
             maybe_readable: false,
             read_at: None,
             last_clock: Time::ZERO,
+            timers_from: Time::ZERO,
         })
     }
 
@@ -315,6 +320,8 @@ impl Driver {
 
     /// The endpoint, for anything the driver does not wrap (disconnect, stats, ...).
     pub fn endpoint_mut(&mut self) -> &mut Endpoint {
+        // Whatever the caller does, the next flush runs the timers.
+        self.timers_from = Time::ZERO;
         &mut self.endpoint
     }
 
@@ -361,6 +368,7 @@ impl Driver {
     pub fn reset_endpoint(&mut self, me: ProcessId) {
         let cfg = *self.endpoint.config();
         self.endpoint = Endpoint::new(cfg, me);
+        self.timers_from = Time::ZERO;
     }
 
     /// The next delivered message (see [`Endpoint::poll_delivery`]).
@@ -376,13 +384,18 @@ impl Driver {
     /// Runs due timers and writes every datagram due now to the socket.
     pub fn flush(&mut self) {
         self.flush_now();
+        // What it sent may have started timers.
+        self.timers_from = Time::ZERO;
     }
 
-    /// [`flush`](Self::flush), returning the time it ran at.
+    /// [`flush`](Self::flush), returning the time it ran at. Skips `handle_timeout`
+    /// before `timers_from`.
     fn flush_now(&mut self) -> Time {
         let now = self.now();
         self.last_clock = now;
-        self.endpoint.handle_timeout(now);
+        if now >= self.timers_from {
+            self.endpoint.handle_timeout(now);
+        }
         self.transmit(now);
         now
     }
@@ -402,10 +415,11 @@ impl Driver {
         // clock reading serves for the wait too (reading the clock is not free either).
         let now = self.flush_now();
         if self.maybe_readable && self.receive(usize::MAX) > 0 {
-            self.finish();
+            self.finish(None);
             return Ok(());
         }
         let deadline = earliest(self.endpoint.poll_timeout(), self.delayed.next_due());
+        self.timers_from = deadline.unwrap_or(Time::NEVER);
         let until_deadline = deadline.map(|d| Duration::from_micros(d.micros_since(now)));
         let mut wait = match (until_deadline, timeout) {
             (Some(a), Some(b)) => Some(a.min(b)),
@@ -433,17 +447,39 @@ impl Driver {
                 }
             }
         }
-        self.finish();
+        self.finish(deadline);
         Ok(())
     }
 
     /// The end of a `drive` call: timers and transmissions, then wake-ups send again.
-    fn finish(&mut self) {
+    ///
+    /// `deadline`: the earliest deadline before the wait (all of the endpoint's and the
+    /// delay queue's), if known. When a datagram ended the wait before it, nothing else
+    /// can be due: timers a datagram starts lie in the future (the retransmission
+    /// timeout is at least 1 µs), so `handle_timeout` is skipped; `timers_from` stays
+    /// valid unless the datagram started a retransmission timer or moved one earlier
+    /// ([`Endpoint::take_timer_restarted`]; any other timer it changes only moves
+    /// later). The transmissions are skipped too unless the datagram left something
+    /// to send at once ([`Endpoint::transmit_hint`]).
+    fn finish(&mut self, deadline: Option<Time>) {
         // Right after a datagram, its arrival time is still now.
-        let now = self.read_at.take().unwrap_or_else(|| self.now());
+        let (now, read) = match self.read_at.take() {
+            Some(t) => (t, true),
+            None => (self.now(), false),
+        };
         self.last_clock = now;
-        self.endpoint.handle_timeout(now);
-        self.transmit(now);
+        if read && deadline.is_some_and(|d| now < d) {
+            let restarted = self.endpoint.take_timer_restarted();
+            let sent = self.endpoint.transmit_hint() && self.transmit(now);
+            if restarted || sent {
+                self.timers_from = Time::ZERO;
+            }
+        } else {
+            self.endpoint.take_timer_restarted();
+            self.endpoint.handle_timeout(now);
+            self.transmit(now);
+            self.timers_from = Time::ZERO;
+        }
         self.waker.rearm();
     }
 
@@ -551,12 +587,19 @@ impl Driver {
         n
     }
 
-    /// Writes held-back datagrams now due, then everything the endpoint has.
-    fn transmit(&mut self, now: Time) {
-        while let Some(d) = self.delayed.pop_due(now, &mut self.tx_buf) {
+    /// Writes held-back datagrams now due, then everything the endpoint has; returns
+    /// whether the endpoint had anything.
+    fn transmit(&mut self, now: Time) -> bool {
+        let mut any = false;
+        // Held-back datagrams exist only with a fault layer: skip the call otherwise.
+        while !self.delayed.is_empty() {
+            let Some(d) = self.delayed.pop_due(now, &mut self.tx_buf) else {
+                break;
+            };
             write(&self.socket, &mut self.stats, d.to, &self.tx_buf[..d.len]);
         }
         while let Some(t) = self.endpoint.poll_transmit(now, &mut self.tx_buf) {
+            any = true;
             let bytes = &self.tx_buf[..t.len];
             let Some(faults) = self.faults.as_mut() else {
                 write(&self.socket, &mut self.stats, t.dst, bytes);
@@ -576,6 +619,7 @@ impl Driver {
                 }
             }
         }
+        any
     }
 }
 

@@ -125,6 +125,15 @@ pub struct Endpoint {
     last_now: Time,
     probes_out: ProbeRing,
     probes_in: ProbeRing,
+    /// A new CRC32 hasher, cloned for every checksum (its CPU feature detection is done
+    /// once, here).
+    crc: crc32fast::Hasher,
+    /// A datagram handled since `poll_transmit` last returned `None` left its peer with
+    /// something to send at once (see [`Endpoint::transmit_hint`]).
+    tx_hint: bool,
+    /// A datagram handled since the last [`Endpoint::take_timer_restarted`] started or
+    /// moved a retransmission timer earlier.
+    timer_restarted: bool,
 }
 
 fn region(store: &mut [u8], entry: usize, slots: usize, cap: usize) -> &mut [u8] {
@@ -157,6 +166,9 @@ impl Endpoint {
             last_now: Time::ZERO,
             probes_out: ProbeRing::new(cfg.probe_queue.max(1)),
             probes_in: ProbeRing::new(cfg.probe_queue.max(1)),
+            crc: crc32fast::Hasher::new(),
+            tx_hint: false,
+            timer_restarted: false,
             me,
             cfg,
         }
@@ -297,7 +309,12 @@ impl Endpoint {
         self.note_now(now);
         self.stats.datagrams_in += 1;
         self.stats.bytes_in += datagram.len() as u64;
-        let d = match wire::decode(datagram, self.cap) {
+        // The sender is most likely the last peer: its name, already checked, is
+        // compared instead of checked again.
+        let known = self.peers[..self.peer_count]
+            .get(self.last_peer)
+            .map(|p| &p.id.node);
+        let d = match wire::decode_with(datagram, self.cap, known, &self.crc) {
             Ok(d) => d,
             Err(e) => return self.stats.drop(e.drop_reason()),
         };
@@ -359,7 +376,13 @@ impl Endpoint {
             p.addr = Some(from);
         }
         if out.advanced {
-            p.rto_deadline = p.outstanding().then(|| now + p.rtt.rto());
+            let rto = p.outstanding().then(|| now + p.rtt.rto());
+            if let Some(r) = rto {
+                if !matches!(p.rto_deadline, Some(d) if d <= r) {
+                    self.timer_restarted = true;
+                }
+            }
+            p.rto_deadline = rto;
         }
 
         match d.body {
@@ -411,6 +434,30 @@ impl Endpoint {
                 }
             }
         }
+        if !self.tx_hint {
+            self.tx_hint = p.wants_transmit(now, &self.cfg);
+        }
+    }
+
+    /// Whether a datagram handled since [`poll_transmit`](Self::poll_transmit) last
+    /// returned `None` left its peer with something to send at its arrival time (an
+    /// immediate ack, a keepalive echo, a fast retransmission, ...). Only what a
+    /// datagram changed is covered: a caller that knows no deadline has passed since
+    /// its last `poll_transmit` loop (every deadline counts, see
+    /// [`poll_timeout`](Self::poll_timeout)), and that queued nothing since, may skip
+    /// `poll_transmit` when this is `false`. The driver does, after a datagram.
+    pub(crate) fn transmit_hint(&self) -> bool {
+        self.tx_hint
+    }
+
+    /// Whether a datagram handled since the last call started a retransmission timer,
+    /// or moved one earlier (after a new round-trip sample). Handling a datagram
+    /// changes no other timer but to push it later (silence is measured from its
+    /// arrival) or stop it, so when this is `false`, no [`handle_timeout`](Self::handle_timeout)
+    /// work falls due earlier than [`poll_timeout`](Self::poll_timeout) said before the
+    /// datagrams. The driver relies on it to skip `handle_timeout` after a datagram.
+    pub(crate) fn take_timer_restarted(&mut self) -> bool {
+        std::mem::take(&mut self.timer_restarted)
     }
 
     /// Copies the next in-order message into `buf` and returns its sender and length.
@@ -466,6 +513,7 @@ impl Endpoint {
                 return Some(t);
             }
         }
+        self.tx_hint = false;
         None
     }
 
@@ -556,7 +604,7 @@ impl Endpoint {
                 p.rto_deadline = Some(now + p.rtt.rto());
             }
         }
-        let len = writer.finish(stamp);
+        let len = writer.finish_with(stamp, &self.crc);
         p.ack_due = None;
         p.data_unacked = 0;
         p.counters.datagrams_out += 1;

@@ -292,15 +292,36 @@ fn parse_frame(b: &[u8], max_len: usize) -> Result<(Frame<'_>, &[u8]), DecodeErr
     Ok((frame, &b[FRAME_HEADER_LEN + len..]))
 }
 
+/// The CRC32 of `bytes`, starting from `fresh`, a new [`crc32fast::Hasher`] kept by the
+/// caller: cloning it skips the CPU feature detection `crc32fast::hash` repeats per call.
+#[inline]
+pub(crate) fn crc_with(fresh: &crc32fast::Hasher, bytes: &[u8]) -> u32 {
+    let mut h = fresh.clone();
+    h.update(bytes);
+    h.finalize()
+}
+
 /// Checks the CRC, the header and the whole body of `datagram`; frames longer than
 /// `max_frame` bytes are refused. Never panics.
 pub fn decode(datagram: &[u8], max_frame: usize) -> Result<Datagram<'_>, DecodeError> {
+    decode_with(datagram, max_frame, None, &crc32fast::Hasher::new())
+}
+
+/// [`decode`] for the endpoint: `fresh` is a new hasher to clone for the CRC
+/// ([`crc_with`]), and a sender name equal to `known` (a name the endpoint already
+/// holds, hence valid) is taken as it is instead of being checked byte by byte.
+pub(crate) fn decode_with<'a>(
+    datagram: &'a [u8],
+    max_frame: usize,
+    known: Option<&NodeId>,
+    fresh: &crc32fast::Hasher,
+) -> Result<Datagram<'a>, DecodeError> {
     if datagram.len() < MIN_DATAGRAM_LEN {
         return Err(DecodeError::TooShort(datagram.len()));
     }
     let (content, trailer) = datagram.split_at(datagram.len() - CRC_LEN);
     let crc = u32::from_be_bytes(trailer.try_into().map_err(|_| DecodeError::Checksum)?);
-    if crc32fast::hash(content) != crc {
+    if crc_with(fresh, content) != crc {
         return Err(DecodeError::Checksum);
     }
     let magic = u16_at(content, 0).ok_or(DecodeError::TooShort(datagram.len()))?;
@@ -336,7 +357,10 @@ pub fn decode(datagram: &[u8], max_frame: usize) -> Result<Datagram<'_>, DecodeE
     let name = b
         .get(FIXED_HEADER_LEN..FIXED_HEADER_LEN + name_len)
         .ok_or(DecodeError::Truncated("node name"))?;
-    let node = NodeId::from_bytes(name).map_err(|_| DecodeError::BadName)?;
+    let node = match known {
+        Some(k) if k.as_bytes() == name => *k,
+        _ => NodeId::from_bytes(name).map_err(|_| DecodeError::BadName)?,
+    };
     let header = Header {
         kind,
         cluster_id,
@@ -544,6 +568,12 @@ impl<'a> Writer<'a> {
     /// Writes the body's stamp (ack echo or keepalive stamp; ignored for data), the tag
     /// (when keyed) and the CRC; returns the datagram's length.
     pub fn finish(self, stamp: u64) -> usize {
+        self.finish_with(stamp, &crc32fast::Hasher::new())
+    }
+
+    /// [`finish`](Self::finish), the CRC computed from `fresh`, a new hasher (see
+    /// [`crc_with`]).
+    pub(crate) fn finish_with(self, stamp: u64, fresh: &crc32fast::Hasher) -> usize {
         let mut pos = self.pos;
         match self.kind {
             Kind::Data => {
@@ -566,7 +596,7 @@ impl<'a> Writer<'a> {
             self.buf[pos..pos + TAG_LEN].copy_from_slice(&tag);
             pos += TAG_LEN;
         }
-        let crc = crc32fast::hash(&self.buf[..pos]);
+        let crc = crc_with(fresh, &self.buf[..pos]);
         self.buf[pos..pos + CRC_LEN].copy_from_slice(&crc.to_be_bytes());
         pos + CRC_LEN
     }
