@@ -198,18 +198,22 @@ fn a_member_that_hears_nobody_stops_and_the_rest_keep_a_view() {
     }
 }
 
+/// The test config with D21 on (the testkit then delivers transport acknowledgements).
+fn local_health_cfg() -> EngineConfig {
+    EngineConfig {
+        local_health: true,
+        ..cfg()
+    }
+}
+
 #[test]
 fn a_member_that_hears_nobody_stops_without_spreading_a_suspicion() {
     // D21: with transport signs of life (acknowledgements), a healthy member hears its
     // watcher as well as the member it watches. n{x} hears nobody at all (one-way
     // cut): it suspects nobody, stops by itself after the postponements, and the
     // other four remove only it.
-    let local = EngineConfig {
-        local_health: true,
-        ..cfg()
-    };
     for x in 0..5 {
-        let mut c = Cluster::new(5, 0, local.clone());
+        let mut c = Cluster::new(5, 0, local_health_cfg());
         let others: Vec<usize> = (0..5).filter(|&i| i != x).collect();
         c.set_cut_one_way(&others, &[x], true);
         c.advance(15_000_000, 10_000);
@@ -240,12 +244,8 @@ fn a_member_that_hears_nobody_stops_without_spreading_a_suspicion() {
 fn a_member_that_hears_only_its_watcher_still_suspects_a_crash() {
     // D21 must not stop a healthy member whose watched member crashed: it still hears
     // its watcher (acknowledgements of its heartbeats), so it suspects as before.
-    let local = EngineConfig {
-        local_health: true,
-        ..cfg()
-    };
     for x in 0..5 {
-        let mut c = Cluster::new(5, 0, local.clone());
+        let mut c = Cluster::new(5, 0, local_health_cfg());
         c.crash(x);
         c.advance(15_000_000, 10_000);
         let live: Vec<_> = c.live_members().collect();
