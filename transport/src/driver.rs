@@ -310,7 +310,14 @@ impl Driver {
 
     /// The endpoint's clock: microseconds since the driver was bound.
     pub fn now(&self) -> Time {
-        Time(self.epoch.elapsed().as_micros() as u64)
+        self.time_at(Instant::now())
+    }
+
+    /// `t` on the endpoint's clock (64-bit arithmetic: no `u128` as with `as_micros`).
+    #[inline]
+    fn time_at(&self, t: Instant) -> Time {
+        let d = t.saturating_duration_since(self.epoch);
+        Time(d.as_secs() * 1_000_000 + u64::from(d.subsec_micros()))
     }
 
     /// The endpoint.
@@ -414,7 +421,7 @@ impl Driver {
         // The flush takes microseconds, the wait is kept to the millisecond at best: its
         // clock reading serves for the wait too (reading the clock is not free either).
         let now = self.flush_now();
-        if self.maybe_readable && self.receive(usize::MAX) > 0 {
+        if self.maybe_readable && self.receive(usize::MAX, None) > 0 {
             self.finish(None);
             return Ok(());
         }
@@ -431,18 +438,26 @@ impl Driver {
             IdleStrategy::Spin { spin_us } => {
                 let spin = Duration::from_micros(spin_us).min(wait.unwrap_or(Duration::MAX));
                 let start = Instant::now();
+                // Each iteration's clock reading, taken after a read found nothing,
+                // also stamps the arrival of a datagram the next read gets (it arrived
+                // in between): no clock reading between that read and the reply, and
+                // the stamp is off by at most one iteration, as a reading after the
+                // read is (RTT samples and timers as before, within a microsecond).
+                let mut polled_at = start;
                 let ready = loop {
-                    if self.receive(1) > 0 {
+                    if self.receive(1, Some(polled_at)) > 0 {
                         break true;
                     }
-                    if start.elapsed() >= spin {
+                    polled_at = Instant::now();
+                    if polled_at.saturating_duration_since(start) >= spin {
                         break false;
                     }
                     std::hint::spin_loop();
                 };
                 if !ready {
                     // The spin is part of the wait, not added to it.
-                    wait = wait.map(|w| w.saturating_sub(start.elapsed()));
+                    let spun = polled_at.saturating_duration_since(start);
+                    wait = wait.map(|w| w.saturating_sub(spun));
                     self.park_in_poll(wait)?;
                 }
             }
@@ -501,7 +516,7 @@ impl Driver {
         }
         // Nothing was left unread before the wait, so no event means no datagram.
         if readable {
-            self.receive(1);
+            self.receive(1, None);
         }
         Ok(())
     }
@@ -514,7 +529,7 @@ impl Driver {
                 self.socket_ref().set_nonblocking(true)?;
                 self.nonblocking = true;
                 // Readiness was not tracked while reads blocked: drain before the poll.
-                if self.receive(usize::MAX) > 0 {
+                if self.receive(usize::MAX, None) > 0 {
                     return Ok(());
                 }
             }
@@ -533,7 +548,7 @@ impl Driver {
             self.recv_timeout = timeout;
             self.stats.timeout_changes += 1;
         }
-        self.receive(1);
+        self.receive(1, None);
         Ok(())
     }
 
@@ -544,7 +559,11 @@ impl Driver {
     /// Reads up to `limit` datagrams (wake datagrams included), stopping early when the
     /// socket would block (with [`IdleStrategy::Recv`]: when its receive timeout
     /// expires); returns how many were read. Records whether more may be waiting.
-    fn receive(&mut self, limit: usize) -> usize {
+    ///
+    /// `polled_at`: a clock reading taken after the socket was last found empty (the
+    /// busy-poll's), which then stamps the first datagram read instead of a reading
+    /// after the read; the others are stamped after their read.
+    fn receive(&mut self, limit: usize, mut polled_at: Option<Instant>) -> usize {
         let (mut n, mut wakes) = (0, 0);
         self.maybe_readable = false;
         while n < limit {
@@ -562,8 +581,11 @@ impl Driver {
                             continue;
                         }
                     }
-                    // Read the clock after the read: it may have blocked.
-                    let now = self.now();
+                    // Otherwise read the clock after the read: it may have blocked.
+                    let now = match polled_at.take() {
+                        Some(t) => self.time_at(t),
+                        None => self.now(),
+                    };
                     self.read_at = Some(now);
                     self.endpoint
                         .handle_datagram(now, from, &self.rx_buf[..len]);

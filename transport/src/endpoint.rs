@@ -200,7 +200,19 @@ impl Endpoint {
     /// Where `id` lands in the peer table. `inbound`: for a received datagram, which may
     /// not take the entries reserved for sends.
     fn classify(&self, id: ProcessId, inbound: bool) -> Result<Slot, DropReason> {
-        match self.find(&id.node) {
+        self.classify_found(self.find(&id.node), id, inbound)
+    }
+
+    /// [`classify`](Self::classify) with the lookup done: `found` is the entry of
+    /// `id.node`, if any.
+    #[inline]
+    fn classify_found(
+        &self,
+        found: Option<usize>,
+        id: ProcessId,
+        inbound: bool,
+    ) -> Result<Slot, DropReason> {
+        match found {
             Some(i) => {
                 let p = &self.peers[i];
                 if id.incarnation < p.id.incarnation {
@@ -314,7 +326,7 @@ impl Endpoint {
         let known = self.peers[..self.peer_count]
             .get(self.last_peer)
             .map(|p| &p.id.node);
-        let d = match wire::decode_with(datagram, self.cap, known, &self.crc) {
+        let (d, was_known) = match wire::decode_with(datagram, self.cap, known, &self.crc) {
             Ok(d) => d,
             Err(e) => return self.stats.drop(e.drop_reason()),
         };
@@ -337,7 +349,13 @@ impl Endpoint {
             }
             return;
         }
-        let slot = match self.classify(h.sender, true) {
+        // A name equal to the last peer's is that entry's: no second lookup.
+        let found = if was_known {
+            Some(self.last_peer)
+        } else {
+            self.find(&h.sender.node)
+        };
+        let slot = match self.classify_found(found, h.sender, true) {
             Ok(s) => s,
             Err(reason) => return self.stats.drop(reason),
         };

@@ -304,18 +304,19 @@ pub(crate) fn crc_with(fresh: &crc32fast::Hasher, bytes: &[u8]) -> u32 {
 /// Checks the CRC, the header and the whole body of `datagram`; frames longer than
 /// `max_frame` bytes are refused. Never panics.
 pub fn decode(datagram: &[u8], max_frame: usize) -> Result<Datagram<'_>, DecodeError> {
-    decode_with(datagram, max_frame, None, &crc32fast::Hasher::new())
+    decode_with(datagram, max_frame, None, &crc32fast::Hasher::new()).map(|(d, _)| d)
 }
 
 /// [`decode`] for the endpoint: `fresh` is a new hasher to clone for the CRC
 /// ([`crc_with`]), and a sender name equal to `known` (a name the endpoint already
-/// holds, hence valid) is taken as it is instead of being checked byte by byte.
+/// holds, hence valid) is taken as it is instead of being checked byte by byte. The
+/// `bool` tells whether the sender's name was `known`.
 pub(crate) fn decode_with<'a>(
     datagram: &'a [u8],
     max_frame: usize,
     known: Option<&NodeId>,
     fresh: &crc32fast::Hasher,
-) -> Result<Datagram<'a>, DecodeError> {
+) -> Result<(Datagram<'a>, bool), DecodeError> {
     if datagram.len() < MIN_DATAGRAM_LEN {
         return Err(DecodeError::TooShort(datagram.len()));
     }
@@ -357,9 +358,12 @@ pub(crate) fn decode_with<'a>(
     let name = b
         .get(FIXED_HEADER_LEN..FIXED_HEADER_LEN + name_len)
         .ok_or(DecodeError::Truncated("node name"))?;
-    let node = match known {
-        Some(k) if k.as_bytes() == name => *k,
-        _ => NodeId::from_bytes(name).map_err(|_| DecodeError::BadName)?,
+    let (node, was_known) = match known {
+        Some(k) if k.as_bytes() == name => (*k, true),
+        _ => (
+            NodeId::from_bytes(name).map_err(|_| DecodeError::BadName)?,
+            false,
+        ),
     };
     let header = Header {
         kind,
@@ -418,11 +422,14 @@ pub(crate) fn decode_with<'a>(
             })
         }
     };
-    Ok(Datagram {
-        header,
-        body,
-        tagged,
-    })
+    Ok((
+        Datagram {
+            header,
+            body,
+            tagged,
+        },
+        was_known,
+    ))
 }
 
 /// Checks the authentication of a received `datagram` (which [`decode`] accepted)
