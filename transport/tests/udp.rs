@@ -32,23 +32,22 @@ fn lossy(seed: u64, loss: f64) -> Option<FaultLayer> {
     Some(f)
 }
 
-#[test]
-fn hundred_thousand_messages_at_20_percent_loss() {
-    const N: u64 = 100_000;
-    let mut a = driver("a", lossy(1, 0.2), IdleStrategy::Block);
-    let mut b = driver("b", lossy(2, 0.2), IdleStrategy::Block);
+/// Sends `n` numbered messages from `a` to `b` as fast as the window allows, driving
+/// both without blocking, and checks that `b` delivers each exactly once, in order,
+/// from `a` (bounded: 60 s).
+fn exchange(a: &mut Driver, b: &mut Driver, n: u64) {
     let (pb, baddr) = (b.endpoint().local_id(), b.local_addr());
     let start = Instant::now();
     let (mut sent, mut got) = (0u64, 0u64);
     let mut buf = vec![0u8; 64 * 1024];
-    while got < N {
+    while got < n {
         assert!(
             start.elapsed() < Duration::from_secs(60),
-            "timed out: {got}/{N} delivered; a {:?} b {:?}",
+            "timed out: {got}/{n} delivered; a {:?} b {:?}",
             a.endpoint().stats(),
             b.endpoint().stats()
         );
-        while sent < N {
+        while sent < n {
             match a.send(pb, baddr, &sent.to_le_bytes()) {
                 Ok(()) => sent += 1,
                 Err(SendError::WindowFull) => break,
@@ -63,6 +62,16 @@ fn hundred_thousand_messages_at_20_percent_loss() {
             got += 1;
         }
     }
+}
+
+#[test]
+fn hundred_thousand_messages_at_20_percent_loss() {
+    const N: u64 = 100_000;
+    let mut a = driver("a", lossy(1, 0.2), IdleStrategy::Block);
+    let mut b = driver("b", lossy(2, 0.2), IdleStrategy::Block);
+    let pb = b.endpoint().local_id();
+    let start = Instant::now();
+    exchange(&mut a, &mut b, N);
     let (sa, sb) = (a.endpoint().stats(), b.endpoint().stats());
     assert!(a.stats().fault_dropped > 0 && sa.retransmissions > 0);
     eprintln!(
@@ -328,28 +337,8 @@ fn recv_empty_datagram_from_elsewhere_is_not_a_wake() {
 
 #[test]
 fn ten_thousand_messages_at_20_percent_loss_polling_in_recv_mode() {
-    const N: u64 = 10_000;
     let mut a = driver("a", lossy(4, 0.2), IdleStrategy::Recv);
     let mut b = driver("b", lossy(5, 0.2), IdleStrategy::Recv);
-    let (pb, baddr) = (b.endpoint().local_id(), b.local_addr());
-    let start = Instant::now();
-    let (mut sent, mut got) = (0u64, 0u64);
-    let mut buf = vec![0u8; 64 * 1024];
-    while got < N {
-        assert!(start.elapsed() < Duration::from_secs(60), "{got}/{N}");
-        while sent < N {
-            match a.send(pb, baddr, &sent.to_le_bytes()) {
-                Ok(()) => sent += 1,
-                Err(SendError::WindowFull) => break,
-                Err(e) => panic!("{e}"),
-            }
-        }
-        a.drive(Some(Duration::ZERO)).unwrap();
-        b.drive(Some(Duration::ZERO)).unwrap();
-        while let Some((_, len)) = b.poll_delivery(&mut buf) {
-            assert_eq!(&buf[..len], &got.to_le_bytes(), "FIFO, exactly once");
-            got += 1;
-        }
-    }
+    exchange(&mut a, &mut b, 10_000);
     assert!(a.endpoint().stats().retransmissions > 0);
 }
