@@ -465,7 +465,7 @@ impl Engine {
                 Role::Outer => {
                     for &p in peers {
                         if self.status == Status::Member && self.role == Role::Outer {
-                            self.outer_on_faulty(now, p);
+                            self.outer_on_faulty(now, p, None);
                         }
                     }
                 }
@@ -623,7 +623,7 @@ impl Engine {
                 return self.local_faulty(now, from);
             }
             for &g in &rx.gossip {
-                self.add_faulty(now, g);
+                self.add_faulty_learned(now, g, Some(from));
                 if self.status != Status::Member {
                     return;
                 }
@@ -669,10 +669,17 @@ impl Engine {
     /// an initiator stops waiting for q, an outer member whose mgr failed turns to
     /// reconfiguration).
     fn add_faulty(&mut self, now: Time, q: ProcessId) {
+        self.add_faulty_learned(now, q, None);
+    }
+
+    /// [`Engine::add_faulty`] for a suspicion learned by Gossip from `from` (`None`:
+    /// not by Gossip); an outer member does not tell its mgr what the mgr's own
+    /// message told it.
+    fn add_faulty_learned(&mut self, now: Time, q: ProcessId, from: Option<ProcessId>) {
         if self.note_faulty(now, q) {
             match self.role {
                 Role::Initiator => self.initiator_on_faulty(now, q),
-                Role::Outer => self.outer_on_faulty(now, q),
+                Role::Outer => self.outer_on_faulty(now, q, from),
             }
         }
     }
@@ -689,7 +696,7 @@ impl Engine {
             }
             match self.role {
                 Role::Initiator => self.initiator_on_faulty(now, q),
-                Role::Outer => self.outer_on_faulty(now, q),
+                Role::Outer => self.outer_on_faulty(now, q, None),
             }
         }
     }

@@ -128,15 +128,23 @@ impl Engine {
         self.send_to_id(MsgKind::RIntResp, r, start);
     }
 
-    /// An outer member came to believe `q` faulty.
-    pub(super) fn outer_on_faulty(&mut self, now: Time, q: ProcessId) {
+    /// An outer member came to believe `q` faulty (`learned_from`: by the Gossip of
+    /// that process's message).
+    pub(super) fn outer_on_faulty(
+        &mut self,
+        now: Time,
+        q: ProcessId,
+        learned_from: Option<ProcessId>,
+    ) {
         if self.leader == Some(q) {
             return self.leader_failed(now);
         }
         match self.outer {
             OuterPhase::Follow => {
-                // Gossip the suspicion to the mgr at once so it can remove q.
-                if let Some(l) = self.leader {
+                // Gossip the suspicion to the mgr at once so it can remove q, unless
+                // the mgr's own message carried it (its M-sub removing q, typically):
+                // the mgr believes it already, and the answer gossips it anyway.
+                if let Some(l) = self.leader.filter(|&l| learned_from != Some(l)) {
                     let start = self.begin(MsgKind::Heartbeat);
                     self.send_to_id(MsgKind::Heartbeat, l, start);
                 }

@@ -35,6 +35,20 @@ fn mgr_removes_a_suspected_member() {
 }
 
 #[test]
+fn a_removal_by_the_mgr_costs_exactly_m_sub_ack_and_m_com_per_member() {
+    // The M-sub gossips the suspicion to the members; they do not send it back to the
+    // mgr (its own message told them), so the removal is 3 × (M-sub, ack, M-com).
+    let mut c = Cluster::new(5, 0, cfg());
+    c.crash(4);
+    c.suspect(0, 4);
+    let before = c.delivered;
+    c.run_until_quiet(10_000);
+    assert_eq!(c.delivered - before, 9);
+    assert!(c.agreed());
+    assert_eq!(c.view_names(1), ["n0", "n1", "n2", "n3"]);
+}
+
+#[test]
 fn outer_suspicion_reaches_the_mgr_by_gossip() {
     let mut c = Cluster::new(5, 0, cfg());
     c.crash(3);

@@ -88,7 +88,7 @@ pub fn run(args: &PlotsArgs) -> io::Result<Vec<PathBuf>> {
 
 fn latency_vs_n(out: &Path, vc: &[&Value]) -> io::Result<PathBuf> {
     let path = out.join("latency_vs_n.svg");
-    let series: [(&str, &str, f64); 6] = [
+    let series: [(&str, &str, f64); 7] = [
         ("removal commit p50", "commit_p50_us", 1.0),
         ("removal commit p99", "commit_p99_us", 1.0),
         (
@@ -101,6 +101,11 @@ fn latency_vs_n(out: &Path, vc: &[&Value]) -> io::Result<PathBuf> {
         (
             "idle UDP round trip p50 (1 ms gaps)",
             "udp_rtt_idle_p50_us",
+            1.0,
+        ),
+        (
+            "the removal's pattern over raw UDP p50 (N - 1 threads)",
+            "udp_pattern_p50_us",
             1.0,
         ),
     ];

@@ -7,7 +7,11 @@
 //! ping-pong paced (`--idle-pings` pings, one per millisecond: **idle UDP round
 //! trip**), which is what a view change's messages meet: they come after the cores
 //! went idle, and on a virtual machine waking an idle core costs more than the whole
-//! back-to-back round trip. Then each round:
+//! back-to-back round trip. Last, the removal's message pattern itself (M-sub to the
+//! N − 2 other survivors, their acks, M-com to each) runs over raw UDP among N − 1 threads
+//! ([`super::pattern`]): on a machine with fewer cores than nodes that pattern costs
+//! far more than 1.5 round trips, and `commit / pattern` is what sgmp adds. Then each
+//! round:
 //!
 //! 1. **crash**: a random member other than the mgr is crashed (in-process: shutdown
 //!    without leave; processes: SIGKILL). The others detect it (ring detector,
@@ -48,11 +52,16 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
 use super::cluster::{self, name_of, stopped, wait_for, BackendKind, Timing, Tracker};
+use super::pattern::udp_protocol_pattern;
 use super::report::{cell, ratio, Figures, Latency};
 use super::transport::udp_round_trip;
 
 /// Commit latency p50 over the UDP round trip p50, at most (target at N = 5, reported).
 pub const TARGET_COMMIT_VS_RTT: f64 = 2.0;
+
+/// Datagram size of the raw UDP pattern, bytes: about a removal's M-sub / ack / M-com
+/// datagram (header, one update, CRC).
+const PATTERN_SIZE: usize = 128;
 
 /// Flags of `sgmp-load view-change`.
 #[derive(Clone, Debug, clap::Args)]
@@ -75,6 +84,10 @@ pub struct ViewChangeArgs {
     /// Pings of the idle UDP round-trip measurement (one per millisecond).
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub idle_pings: u64,
+    /// Rounds of the removal's pattern over raw UDP (`pattern::udp_protocol_pattern`:
+    /// N − 1 threads, sub / ack / com, 1 ms idle before each); 0: not measured.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=100_000))]
+    pub pattern_rounds: u64,
     /// Longest wait for one view change, ms.
     #[arg(long, default_value_t = 10_000)]
     pub round_timeout_ms: u64,
@@ -133,6 +146,9 @@ pub struct ViewChangeReport {
     pub udp_rtt: Latency,
     /// Raw UDP round trip with a millisecond of idleness before each ping.
     pub udp_rtt_idle: Latency,
+    /// The removal's message pattern (N − 2 subs, acks, coms) over raw UDP among the
+    /// N − 1 survivors' threads: the floor under the commit latency on this machine.
+    pub udp_pattern: Latency,
     /// Commit latency of removals.
     pub commit: Series,
     /// Removals: the mgr's submit to its own install (M-subs out, every ack back).
@@ -182,10 +198,23 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
     let form_s = started.elapsed().as_secs_f64();
     let udp_rtt = udp_round_trip(64, Duration::from_secs_f64(args.rtt_seconds.max(0.05)))?;
     let udp_rtt_idle = paced_udp_round_trip(64, args.idle_pings, Duration::from_millis(1))?;
+    let udp_pattern = if args.pattern_rounds > 0 {
+        // A removal's commit runs among the N − 1 survivors.
+        let survivors = n - 1;
+        udp_protocol_pattern(
+            survivors,
+            PATTERN_SIZE,
+            args.pattern_rounds,
+            Duration::from_millis(1),
+        )?
+    } else {
+        Latency::default()
+    };
     let mut rep = ViewChangeReport {
         args: args.clone(),
         udp_rtt,
         udp_rtt_idle,
+        udp_pattern,
         commit: Series::new(),
         commit_acks: Series::new(),
         commit_mcom: Series::new(),
@@ -389,6 +418,7 @@ impl ViewChangeReport {
         f.int("protocol_timeout_ms", self.args.timing.protocol_timeout_ms);
         put_latency(&mut f, "udp_rtt", &self.udp_rtt, "us", 1.0);
         put_latency(&mut f, "udp_rtt_idle", &self.udp_rtt_idle, "us", 1.0);
+        put_latency(&mut f, "udp_pattern", &self.udp_pattern, "us", 1.0);
         put_latency(&mut f, "commit", &self.commit.latency(), "us", 1.0);
         put_latency(
             &mut f,
@@ -432,6 +462,14 @@ impl ViewChangeReport {
         f.float(
             "ratio_commit_to_idle_rtt",
             ratio(self.commit.latency().p50_us, self.udp_rtt_idle.p50_us),
+        );
+        f.float(
+            "ratio_commit_to_udp_pattern",
+            ratio(self.commit.latency().p50_us, self.udp_pattern.p50_us),
+        );
+        f.float(
+            "ratio_udp_pattern_to_rtt",
+            ratio(self.udp_pattern.p50_us, self.udp_rtt.p50_us),
         );
         f.float("target_ratio_commit_to_rtt", TARGET_COMMIT_VS_RTT);
         f.flag(
@@ -502,6 +540,13 @@ impl ViewChangeReport {
         );
         row(
             &mut s,
+            "raw UDP, the removal's pattern (sub/ack/com)",
+            &self.udp_pattern,
+            "µs",
+            1.0,
+        );
+        row(
+            &mut s,
             "commit, removal: submit → last install",
             &self.commit.latency(),
             "µs",
@@ -551,6 +596,11 @@ impl ViewChangeReport {
             } else {
                 "missed"
             }
+        ));
+        s.push_str(&format!(
+            "commit p50 / the same pattern over raw UDP p50 = {} (the pattern itself: {} × the round trip)\n",
+            cell(ratio(self.commit.latency().p50_us, self.udp_pattern.p50_us), 2),
+            cell(ratio(self.udp_pattern.p50_us, self.udp_rtt.p50_us), 2),
         ));
         s
     }
