@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::peer::{Peer, PeerIndex};
-use crate::wire::{self, Body, Header, Kind, Writer};
+use crate::wire::{self, Body, Kind, Writer};
 use crate::{
     channel::Accept, earliest, DropReason, PeerStats, ProcessId, SendError, Stats, Time,
     TransportConfig,
@@ -200,24 +200,24 @@ impl Endpoint {
     /// Where `id` lands in the peer table. `inbound`: for a received datagram, which may
     /// not take the entries reserved for sends.
     fn classify(&self, id: ProcessId, inbound: bool) -> Result<Slot, DropReason> {
-        self.classify_found(self.find(&id.node), id, inbound)
+        self.classify_found(self.find(&id.node), id.incarnation, inbound)
     }
 
-    /// [`classify`](Self::classify) with the lookup done: `found` is the entry of
-    /// `id.node`, if any.
+    /// [`classify`](Self::classify) with the lookup done: `found` is the entry of the
+    /// process's node, if any, and `incarnation` its incarnation.
     #[inline]
     fn classify_found(
         &self,
         found: Option<usize>,
-        id: ProcessId,
+        incarnation: u64,
         inbound: bool,
     ) -> Result<Slot, DropReason> {
         match found {
             Some(i) => {
                 let p = &self.peers[i];
-                if id.incarnation < p.id.incarnation {
+                if incarnation < p.id.incarnation {
                     Err(DropReason::StaleIncarnation)
-                } else if id.incarnation > p.id.incarnation {
+                } else if incarnation > p.id.incarnation {
                     Ok(Slot::Renew(i))
                 } else if p.closed {
                     Err(DropReason::Disconnected)
@@ -325,37 +325,45 @@ impl Endpoint {
         // compared instead of checked again.
         let known = self.peers[..self.peer_count]
             .get(self.last_peer)
-            .map(|p| &p.id.node);
-        let (d, was_known) = match wire::decode_with(datagram, self.cap, known, &self.crc) {
-            Ok(d) => d,
+            .map(|p| p.id.node.as_bytes());
+        let h = match wire::decode_with(datagram, self.cap, known, &self.crc) {
+            Ok(h) => h,
             Err(e) => return self.stats.drop(e.drop_reason()),
         };
         if let Err(e) = wire::check_tag(datagram, &self.cfg.keys) {
             return self.stats.drop(e.drop_reason());
         }
-        let h = d.header;
         if h.cluster_id != self.cfg.cluster_id {
             return self.stats.drop(DropReason::ForeignCluster);
         }
         if h.receiver_incarnation != 0 && h.receiver_incarnation != self.me.incarnation {
             return self.stats.drop(DropReason::WrongReceiver);
         }
-        if let Body::Probe(payload) = d.body {
+        // A name equal to the last peer's is that entry's: no second lookup, and no
+        // node id built from the bytes (`decode_with` checked them otherwise).
+        let (found, node) = if h.known {
+            (Some(self.last_peer), self.peers[self.last_peer].id.node)
+        } else {
+            let Ok(node) = crate::NodeId::from_bytes(h.name) else {
+                return self.stats.drop(DropReason::Malformed);
+            };
+            let found = match h.body {
+                Body::Probe(_) => None,
+                _ => self.find(&node),
+            };
+            (found, node)
+        };
+        let sender = ProcessId::new(node, h.sender_incarnation);
+        if let Body::Probe(payload) = h.body {
             // Outside any channel: no peer table entry, no acknowledgement.
-            if self.probes_in.push(from, h.sender, payload) {
+            if self.probes_in.push(from, sender, payload) {
                 self.stats.probes_received += 1;
             } else {
                 self.stats.probes_dropped += 1;
             }
             return;
         }
-        // A name equal to the last peer's is that entry's: no second lookup.
-        let found = if was_known {
-            Some(self.last_peer)
-        } else {
-            self.find(&h.sender.node)
-        };
-        let slot = match self.classify_found(found, h.sender, true) {
+        let slot = match self.classify_found(found, sender.incarnation, true) {
             Ok(s) => s,
             Err(reason) => return self.stats.drop(reason),
         };
@@ -368,7 +376,7 @@ impl Endpoint {
         if h.ack > max_ack {
             return self.stats.drop(DropReason::Malformed);
         }
-        let i = self.open(slot, h.sender, now);
+        let i = self.open(slot, sender, now);
         let (w, cap) = (self.cfg.recv_window, self.cap);
         let delayed_ack_us = self.cfg.delayed_ack_us;
         let p = &mut self.peers[i];
@@ -403,7 +411,7 @@ impl Endpoint {
             p.rto_deadline = rto;
         }
 
-        match d.body {
+        match h.body {
             Body::Ack { echo: 0 } => {}
             Body::Ack { echo } => {
                 let sent = echo - 1;
@@ -573,16 +581,10 @@ impl Endpoint {
             Kind::Ack
         };
         let (sack_offset, sack) = p.rx.sack();
-        let header = Header {
-            kind,
-            cluster_id: self.cfg.cluster_id,
-            sender: self.me,
-            receiver_incarnation: p.id.incarnation,
-            ack: p.rx.expected(),
-            sack_offset,
-            sack,
-        };
-        let Some(mut writer) = Writer::new_keyed(buf, &header, &self.cfg.keys) else {
+        // Our cluster id and process and the peer's incarnation are in the template.
+        let acks = (p.rx.expected(), sack_offset, sack);
+        let Some(mut writer) = Writer::from_template(buf, &p.template, kind, acks, &self.cfg.keys)
+        else {
             debug_assert!(false, "transmit buffer smaller than a header");
             return None;
         };
@@ -809,6 +811,7 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Header;
 
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([10, 0, 0, 1], port))
@@ -918,6 +921,51 @@ mod tests {
         assert_eq!(a.last_heard(pb), None);
         a.handle_datagram(Time(40), addr(2), &buf[..t.len]);
         assert_eq!(a.last_heard(pb), Some(Time(40)));
+    }
+
+    /// The header of `a`'s next datagram, after checking that the datagram is byte for
+    /// byte what the field-by-field encoder writes for it.
+    fn next_header(a: &mut Endpoint, now: Time) -> Header {
+        let mut buf = [0u8; 1500];
+        let t = a.poll_transmit(now, &mut buf).unwrap();
+        let d = wire::decode(&buf[..t.len], a.cap).unwrap();
+        let mut again = [0u8; 1500];
+        let mut w = Writer::new(&mut again, &d.header).unwrap();
+        if let Body::Data(frames) = d.body {
+            for f in frames {
+                assert!(w.push_frame(f.seq, f.end, f.payload));
+            }
+        }
+        let stamp = match d.body {
+            Body::Ack { echo } => echo,
+            Body::Keepalive { ts } => ts,
+            _ => 0,
+        };
+        assert_eq!(w.finish(stamp), t.len);
+        assert_eq!(again[..t.len], buf[..t.len]);
+        d.header
+    }
+
+    #[test]
+    fn datagrams_follow_the_peers_incarnation() {
+        let (mut a, b, pa, pb) = pair();
+        a.send(Time(0), pb, addr(2), b"one").unwrap();
+        let h = next_header(&mut a, Time(0));
+        assert_eq!((h.sender, h.receiver_incarnation), (pa, 1));
+        // `b` restarts with incarnation 5: the channel is reopened for it.
+        let pb5 = ProcessId::named("b", 5);
+        a.send(Time(1), pb5, addr(2), b"two").unwrap();
+        let h = next_header(&mut a, Time(1));
+        assert_eq!((h.sender, h.receiver_incarnation, h.ack), (pa, 5, 0));
+        // Learned from a datagram too: an inbound newer incarnation readdresses.
+        let mut b7 = Endpoint::new(*b.config(), ProcessId::named("b", 7));
+        b7.send(Time(2), pa, addr(1), b"hi").unwrap();
+        let mut buf = [0u8; 1500];
+        let t = b7.poll_transmit(Time(2), &mut buf).unwrap();
+        a.handle_datagram(Time(2), addr(2), &buf[..t.len]);
+        let due = a.poll_timeout().unwrap();
+        let h = next_header(&mut a, due);
+        assert_eq!((h.kind, h.receiver_incarnation, h.ack), (Kind::Ack, 7, 1));
     }
 
     #[test]

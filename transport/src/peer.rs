@@ -6,12 +6,17 @@ use std::net::SocketAddr;
 use crate::channel::{RecvWindow, SendWindow};
 use crate::rtt::RttEstimator;
 use crate::stats::PeerCounters;
+use crate::wire::HeaderTemplate;
 use crate::{earliest, NodeId, ProcessId, Time, TransportConfig};
 
 /// The channel to one node: the incarnation it is open with and all per-peer state.
 #[derive(Debug)]
 pub(crate) struct Peer {
     pub id: ProcessId,
+    /// The constant part of every datagram this endpoint sends on the channel (our
+    /// cluster id and process, the peer's incarnation), encoded once: set up with the
+    /// entry and readdressed whenever [`open`](Self::open) changes `id`.
+    pub template: HeaderTemplate,
     pub addr: Option<SocketAddr>,
     /// Closed for good with `disconnect`.
     pub closed: bool,
@@ -49,6 +54,7 @@ impl Peer {
     pub fn new(cfg: &TransportConfig, me: ProcessId) -> Peer {
         Peer {
             id: me,
+            template: HeaderTemplate::new(cfg.cluster_id, me, me.incarnation),
             addr: None,
             closed: false,
             tx: SendWindow::new(cfg.send_window),
@@ -73,6 +79,7 @@ impl Peer {
     /// Starts a fresh channel to `id` (first contact or a new incarnation).
     pub fn open(&mut self, id: ProcessId, now: Time) {
         self.id = id;
+        self.template.set_receiver_incarnation(id.incarnation);
         self.closed = false;
         self.tx.reset();
         self.rx.reset();
