@@ -185,10 +185,19 @@ impl<'a> Iterator for Frames<'a> {
         if self.left == 0 {
             return None;
         }
-        let (frame, rest) = parse_frame(self.rest, usize::MAX).ok()?;
+        // [`decode`] checked every frame (flags, lengths): only the slicing is left.
+        let (head, rest) = self.rest.split_first_chunk::<FRAME_HEADER_LEN>()?;
+        let len = u16::from_be_bytes([head[8], head[9]]) as usize;
+        let (payload, rest) = rest.split_at_checked(len)?;
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&head[..8]);
         self.rest = rest;
         self.left -= 1;
-        Some(frame)
+        Some(Frame {
+            seq: u64::from_be_bytes(seq),
+            end: head[10] & FLAG_END != 0,
+            payload,
+        })
     }
 }
 
