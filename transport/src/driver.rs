@@ -632,22 +632,26 @@ impl Driver {
         while let Some(t) = self.endpoint.poll_transmit(now, &mut self.tx_buf) {
             any = true;
             let bytes = &self.tx_buf[..t.len];
-            let Some(faults) = self.faults.as_mut() else {
-                write(&self.socket, &mut self.stats, &mut self.dst, t.dst, bytes);
-                continue;
-            };
-            let decision = faults.on_send(now, self.local, t.dst, t.len);
-            if decision == FaultDecision::Drop {
-                self.stats.fault_dropped += 1;
-            }
-            for at in decision.deliveries().into_iter().flatten() {
-                if at <= now {
-                    write(&self.socket, &mut self.stats, &mut self.dst, t.dst, bytes);
-                } else if self.delayed.push(at, self.local, t.dst, bytes) {
-                    self.stats.fault_delayed += 1;
-                } else {
-                    self.stats.fault_overflow += 1;
+            if let Some(faults) = self.faults.as_mut() {
+                let decision = faults.on_send(now, self.local, t.dst, t.len);
+                if decision == FaultDecision::Drop {
+                    self.stats.fault_dropped += 1;
                 }
+                for at in decision.deliveries().into_iter().flatten() {
+                    if at <= now {
+                        write(&self.socket, &mut self.stats, &mut self.dst, t.dst, bytes);
+                    } else if self.delayed.push(at, self.local, t.dst, bytes) {
+                        self.stats.fault_delayed += 1;
+                    } else {
+                        self.stats.fault_overflow += 1;
+                    }
+                }
+            } else {
+                write(&self.socket, &mut self.stats, &mut self.dst, t.dst, bytes);
+            }
+            // Nothing else is due: skip the call that would say so.
+            if self.endpoint.transmit_drained() {
+                break;
             }
         }
         any

@@ -131,11 +131,16 @@ pub struct Endpoint {
     /// A datagram handled since `poll_transmit` last returned `None` left its peer with
     /// something to send at once (see [`Endpoint::transmit_hint`]).
     tx_hint: bool,
+    /// The datagram `poll_transmit` last returned left nothing else due at its `now`:
+    /// a call right after it, with no input in between, would return `None` (see
+    /// [`Endpoint::transmit_drained`]).
+    tx_drained: bool,
     /// A datagram handled since the last [`Endpoint::take_timer_restarted`] started or
     /// moved a retransmission timer earlier.
     timer_restarted: bool,
 }
 
+#[inline]
 fn region(store: &mut [u8], entry: usize, slots: usize, cap: usize) -> &mut [u8] {
     let per = slots * cap;
     &mut store[entry * per..(entry + 1) * per]
@@ -168,6 +173,7 @@ impl Endpoint {
             probes_in: ProbeRing::new(cfg.probe_queue.max(1)),
             crc: crc32fast::Hasher::new(),
             tx_hint: false,
+            tx_drained: false,
             timer_restarted: false,
             me,
             cfg,
@@ -240,6 +246,7 @@ impl Endpoint {
         }
     }
 
+    #[inline]
     fn open(&mut self, slot: Slot, id: ProcessId, now: Time) -> usize {
         let i = match slot {
             Slot::Existing(i) => {
@@ -523,6 +530,7 @@ impl Endpoint {
         self.note_now(now);
         if !self.probes_out.is_empty() {
             if let Some(t) = self.transmit_probe(buf) {
+                self.tx_drained = false;
                 return Some(t);
             }
         }
@@ -536,11 +544,30 @@ impl Endpoint {
             }
             if let Some(t) = self.build(i, now, buf) {
                 self.tx_cursor = if next == n { 0 } else { next };
+                // With one peer and no probe queued, the next call would look at this
+                // peer only: if it wants nothing more, that call would return `None`
+                // (and clear the hint), so both are done now.
+                self.tx_drained = n == 1
+                    && self.probes_out.is_empty()
+                    && !self.peers[i].wants_transmit(now, &self.cfg);
+                if self.tx_drained {
+                    self.tx_hint = false;
+                }
                 return Some(t);
             }
         }
+        self.tx_drained = true;
         self.tx_hint = false;
         None
+    }
+
+    /// After [`poll_transmit`](Self::poll_transmit) returned a datagram: another call
+    /// at the same time, with no input in between, is known to return `None` (it may
+    /// be skipped; the endpoint is in the state that call would leave). `false` does
+    /// not promise a datagram: call `poll_transmit` to find out. The driver uses it to
+    /// save the empty call after each datagram of a single channel.
+    pub(crate) fn transmit_drained(&self) -> bool {
+        self.tx_drained
     }
 
     /// Encodes the oldest queued probe. Kept out of line, as [`build`](Self::build) is,
@@ -966,6 +993,54 @@ mod tests {
         let due = a.poll_timeout().unwrap();
         let h = next_header(&mut a, due);
         assert_eq!((h.kind, h.receiver_incarnation, h.ack), (Kind::Ack, 7, 1));
+    }
+
+    /// Drains `a`, checking after every datagram that `transmit_drained` is `true` only
+    /// when the next call returns `None`; returns the datagrams and how many were
+    /// flagged drained.
+    fn drain_checked(a: &mut Endpoint, now: Time) -> (Vec<Vec<u8>>, usize) {
+        let (mut out, mut flagged) = (vec![], 0);
+        let mut buf = [0u8; 1500];
+        while let Some(t) = a.poll_transmit(now, &mut buf) {
+            out.push(buf[..t.len].to_vec());
+            if a.transmit_drained() {
+                flagged += 1;
+                assert!(!a.transmit_hint());
+                assert_eq!(a.poll_transmit(now, &mut buf), None);
+                break;
+            }
+        }
+        assert!(a.transmit_drained());
+        (out, flagged)
+    }
+
+    #[test]
+    fn transmit_drained_only_when_nothing_else_is_due() {
+        let (mut a, mut b, _, pb) = pair();
+        // One message: one datagram, known to be the last.
+        a.send(Time(0), pb, addr(2), b"one").unwrap();
+        assert_eq!(drain_checked(&mut a, Time(0)).1, 1);
+        // More than a datagram holds: only the last is flagged.
+        for _ in 0..3 {
+            a.send(Time(1), pb, addr(2), &[7u8; 1000]).unwrap();
+        }
+        let (sent, flagged) = drain_checked(&mut a, Time(1));
+        assert_eq!((sent.len(), flagged), (3, 1));
+        // Probes first: never flagged, whatever was flagged before.
+        a.send_probe(Time(2), addr(2), b"p").unwrap();
+        a.send_probe(Time(2), addr(3), b"q").unwrap();
+        a.send(Time(2), pb, addr(2), b"two").unwrap();
+        let (sent, flagged) = drain_checked(&mut a, Time(2));
+        assert_eq!((sent.len(), flagged), (3, 1));
+        // Two peers: the empty call is made.
+        a.send(Time(3), pb, addr(2), b"three").unwrap();
+        a.send(Time(3), ProcessId::named("c", 1), addr(3), b"x")
+            .unwrap();
+        let (sent, flagged) = drain_checked(&mut a, Time(3));
+        assert_eq!((sent.len(), flagged), (2, 0));
+        for d in sent {
+            b.handle_datagram(Time(4), addr(1), &d);
+        }
     }
 
     #[test]
