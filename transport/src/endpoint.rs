@@ -544,15 +544,6 @@ impl Endpoint {
             }
             if let Some(t) = self.build(i, now, buf) {
                 self.tx_cursor = if next == n { 0 } else { next };
-                // With one peer and no probe queued, the next call would look at this
-                // peer only: if it wants nothing more, that call would return `None`
-                // (and clear the hint), so both are done now.
-                self.tx_drained = n == 1
-                    && self.probes_out.is_empty()
-                    && !self.peers[i].wants_transmit(now, &self.cfg);
-                if self.tx_drained {
-                    self.tx_hint = false;
-                }
                 return Some(t);
             }
         }
@@ -654,6 +645,14 @@ impl Endpoint {
         let len = writer.finish_with(stamp, &self.crc);
         p.ack_due = None;
         p.data_unacked = 0;
+        // With one peer and no probe queued, the next `poll_transmit` would look at
+        // this peer only: if it wants nothing more, that call would return `None` (and
+        // clear the hint), so both are done now (see `transmit_drained`).
+        self.tx_drained =
+            self.peer_count == 1 && self.probes_out.is_empty() && !p.wants_transmit(now, &self.cfg);
+        if self.tx_drained {
+            self.tx_hint = false;
+        }
         p.counters.datagrams_out += 1;
         p.counters.bytes_out += len as u64;
         self.stats.datagrams_out += 1;

@@ -149,12 +149,16 @@ impl Peer {
         if self.closed {
             return None;
         }
-        let silent = (self.outstanding() && !self.unreachable)
-            .then(|| self.last_progress + cfg.unreachable_after_us);
-        earliest(
-            earliest(self.ack_due, self.rto_deadline),
-            earliest(self.keepalive_at(cfg), silent),
-        )
+        // Waiting for an answer, the silence check runs (until reported); otherwise an
+        // idle channel's keepalive ([`keepalive_at`](Self::keepalive_at)).
+        let watch = if self.outstanding() {
+            (!self.unreachable).then(|| self.last_progress + cfg.unreachable_after_us)
+        } else if self.tx.has_sendable() {
+            None
+        } else {
+            Some(self.last_reliable_tx + cfg.keepalive_us)
+        };
+        earliest(earliest(self.ack_due, self.rto_deadline), watch)
     }
 
     /// Runs the retransmission timer and the silence checks.
