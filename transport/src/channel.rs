@@ -233,6 +233,7 @@ impl SendWindow {
     /// Processes a cumulative ack (`ack` = next frame the peer expects) and a selective
     /// ack bitmap (bit `i`: frame `ack + 1 + offset + i` received). `ack` must be at most
     /// [`max_ack`](Self::max_ack); older acks are harmless.
+    #[inline]
     pub fn on_ack(&mut self, now: Time, ack: u64, offset: u32, sack: u64) -> AckOutcome {
         debug_assert!(ack <= self.next_unsent);
         let mut out = AckOutcome::default();
@@ -399,6 +400,7 @@ impl RecvWindow {
     }
 
     /// Stores `frame` (its payload at most `cap` bytes) in `store` if new and in the window.
+    #[inline]
     pub fn accept(&mut self, store: &mut [u8], cap: usize, frame: &Frame<'_>) -> Accept {
         debug_assert!(frame.payload.len() <= cap);
         if frame.seq < self.expected {
