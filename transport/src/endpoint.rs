@@ -383,7 +383,13 @@ impl Endpoint {
         if h.ack > max_ack {
             return self.stats.drop(DropReason::Malformed);
         }
-        let i = self.open(slot, sender, now);
+        let i = match slot {
+            Slot::Existing(i) => {
+                self.last_peer = i;
+                i
+            }
+            _ => self.open(slot, sender, now),
+        };
         let (w, cap) = (self.cfg.recv_window, self.cap);
         let delayed_ack_us = self.cfg.delayed_ack_us;
         let p = &mut self.peers[i];
