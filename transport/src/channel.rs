@@ -233,6 +233,7 @@ impl SendWindow {
     /// Processes a cumulative ack (`ack` = next frame the peer expects) and a selective
     /// ack bitmap (bit `i`: frame `ack + 1 + offset + i` received). `ack` must be at most
     /// [`max_ack`](Self::max_ack); older acks are harmless.
+    #[inline]
     pub fn on_ack(&mut self, now: Time, ack: u64, offset: u32, sack: u64) -> AckOutcome {
         debug_assert!(ack <= self.next_unsent);
         let mut out = AckOutcome::default();
@@ -399,6 +400,7 @@ impl RecvWindow {
     }
 
     /// Stores `frame` (its payload at most `cap` bytes) in `store` if new and in the window.
+    #[inline]
     pub fn accept(&mut self, store: &mut [u8], cap: usize, frame: &Frame<'_>) -> Accept {
         debug_assert!(frame.payload.len() <= cap);
         if frame.seq < self.expected {
@@ -422,6 +424,16 @@ impl RecvWindow {
             end: frame.end,
             len: frame.payload.len() as u16,
         };
+        if frame.seq == self.expected && self.highest == self.expected {
+            // The next frame in order, nothing buffered above it (the common case): it
+            // alone advances `expected`, as the scan below would find.
+            self.expected += 1;
+            self.highest = self.expected;
+            if frame.end {
+                self.complete_upto = self.expected;
+            }
+            return Accept::New;
+        }
         self.highest = self.highest.max(frame.seq + 1);
         while self.expected - self.deliver_seq < self.slots.len() as u64 {
             let s = self.slots[self.idx(self.expected)];
@@ -506,7 +518,7 @@ impl RecvWindow {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::wire::{Body, Header, Kind};
+    use crate::wire::{Body, Frame, Header, Kind};
     use crate::ProcessId;
 
     const CAP: usize = 100;
@@ -726,6 +738,57 @@ mod tests {
                 assert_eq!(buf[0], i);
             }
         }
+    }
+
+    #[test]
+    fn in_order_frames_take_the_short_path_and_keep_the_window_consistent() {
+        let mut rx = RecvWindow::new(4);
+        let mut store = vec![0u8; 4 * CAP];
+        let frame = |seq, end, payload: &'static [u8]| Frame { seq, end, payload };
+        // In order, fragments then the end: the message completes with its last frame.
+        assert_eq!(
+            rx.accept(&mut store, CAP, &frame(0, false, b"ab")),
+            Accept::New
+        );
+        assert!(!rx.has_message() && !rx.has_gap());
+        assert_eq!(
+            rx.accept(&mut store, CAP, &frame(1, true, b"c")),
+            Accept::New
+        );
+        assert_eq!((rx.expected(), rx.sack()), (2, (0, 0)));
+        // A hole at 2: 3 is buffered, then 2 fills it and the scan takes both.
+        assert_eq!(
+            rx.accept(&mut store, CAP, &frame(3, true, b"e")),
+            Accept::New
+        );
+        assert!(rx.has_gap());
+        assert_eq!(
+            rx.accept(&mut store, CAP, &frame(2, true, b"d")),
+            Accept::New
+        );
+        assert_eq!(rx.expected(), 4);
+        assert!(!rx.has_gap());
+        assert_eq!(
+            rx.accept(&mut store, CAP, &frame(3, true, b"e")),
+            Accept::Duplicate
+        );
+        // The window is full until delivery frees it.
+        assert_eq!(
+            rx.accept(&mut store, CAP, &frame(4, true, b"f")),
+            Accept::OutOfWindow
+        );
+        let mut buf = [0u8; 8];
+        for want in [&b"abc"[..], b"d", b"e"] {
+            let (n, total) = rx.deliver(&store, CAP, &mut buf).unwrap();
+            assert_eq!((&buf[..n], total), (want, want.len()));
+        }
+        assert!(!rx.has_message());
+        // Empty again: the next in-order frame restarts the ring and completes at once.
+        assert_eq!(
+            rx.accept(&mut store, CAP, &frame(4, true, b"f")),
+            Accept::New
+        );
+        assert_eq!(rx.deliver(&store, CAP, &mut buf), Some((1, 1)));
     }
 
     #[test]

@@ -223,6 +223,8 @@ pub struct Driver {
     delayed: DelayQueue,
     rx_buf: Vec<u8>,
     tx_buf: Vec<u8>,
+    /// The destination of the last datagram written, as converted for the system call.
+    dst: DstCache,
     stats: DriverStats,
     /// The last read stopped after one datagram, before the socket would block: more may
     /// be queued, and no readiness event will say so (mio is edge-triggered).
@@ -295,6 +297,7 @@ impl Driver {
             delayed: DelayQueue::new(queue, mtu),
             rx_buf: vec![0u8; MAX_UDP],
             tx_buf: vec![0u8; mtu],
+            dst: DstCache::default(),
             stats: DriverStats::default(),
             maybe_readable: false,
             read_at: None,
@@ -618,27 +621,37 @@ impl Driver {
             let Some(d) = self.delayed.pop_due(now, &mut self.tx_buf) else {
                 break;
             };
-            write(&self.socket, &mut self.stats, d.to, &self.tx_buf[..d.len]);
+            write(
+                &self.socket,
+                &mut self.stats,
+                &mut self.dst,
+                d.to,
+                &self.tx_buf[..d.len],
+            );
         }
         while let Some(t) = self.endpoint.poll_transmit(now, &mut self.tx_buf) {
             any = true;
             let bytes = &self.tx_buf[..t.len];
-            let Some(faults) = self.faults.as_mut() else {
-                write(&self.socket, &mut self.stats, t.dst, bytes);
-                continue;
-            };
-            let decision = faults.on_send(now, self.local, t.dst, t.len);
-            if decision == FaultDecision::Drop {
-                self.stats.fault_dropped += 1;
-            }
-            for at in decision.deliveries().into_iter().flatten() {
-                if at <= now {
-                    write(&self.socket, &mut self.stats, t.dst, bytes);
-                } else if self.delayed.push(at, self.local, t.dst, bytes) {
-                    self.stats.fault_delayed += 1;
-                } else {
-                    self.stats.fault_overflow += 1;
+            if let Some(faults) = self.faults.as_mut() {
+                let decision = faults.on_send(now, self.local, t.dst, t.len);
+                if decision == FaultDecision::Drop {
+                    self.stats.fault_dropped += 1;
                 }
+                for at in decision.deliveries().into_iter().flatten() {
+                    if at <= now {
+                        write(&self.socket, &mut self.stats, &mut self.dst, t.dst, bytes);
+                    } else if self.delayed.push(at, self.local, t.dst, bytes) {
+                        self.stats.fault_delayed += 1;
+                    } else {
+                        self.stats.fault_overflow += 1;
+                    }
+                }
+            } else {
+                write(&self.socket, &mut self.stats, &mut self.dst, t.dst, bytes);
+            }
+            // Nothing else is due: skip the call that would say so.
+            if self.endpoint.transmit_drained() {
+                break;
             }
         }
         any
@@ -663,13 +676,46 @@ fn recv_timeout(wait: Duration) -> Duration {
     Duration::from_millis(1 << ms.ilog2())
 }
 
+/// The last destination written to, with its address in the form the system call takes
+/// (`SockAddr::from` fills a whole `sockaddr_storage`): most datagrams go where the
+/// previous one went, so the conversion is done once per change of destination.
+#[derive(Default)]
+struct DstCache(Option<(SocketAddr, SockAddr)>);
+
+impl std::fmt::Debug for DstCache {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("DstCache")
+            .field(&self.0.as_ref().map(|(a, _)| a))
+            .finish()
+    }
+}
+
+impl DstCache {
+    /// `dst` converted, converting it only if it is not the last one.
+    #[inline]
+    fn get(&mut self, dst: SocketAddr) -> &SockAddr {
+        let (addr, raw) = self.0.get_or_insert_with(|| (dst, SockAddr::from(dst)));
+        if *addr != dst {
+            *addr = dst;
+            *raw = SockAddr::from(dst);
+        }
+        raw
+    }
+}
+
 /// Writes one datagram without ever blocking (`MSG_DONTWAIT`: the socket itself blocks
 /// with [`IdleStrategy::Recv`]).
-fn write(socket: &UdpSocket, stats: &mut DriverStats, dst: SocketAddr, bytes: &[u8]) {
-    let dst = SockAddr::from(dst);
+fn write(
+    socket: &UdpSocket,
+    stats: &mut DriverStats,
+    cache: &mut DstCache,
+    dst: SocketAddr,
+    bytes: &[u8],
+) {
+    let dst = cache.get(dst);
     let socket = SockRef::from(socket);
     for _ in 0..2 {
-        match socket.send_to_with_flags(bytes, &dst, libc::MSG_DONTWAIT) {
+        match socket.send_to_with_flags(bytes, dst, libc::MSG_DONTWAIT) {
             Ok(_) => {
                 stats.datagrams_written += 1;
                 return;

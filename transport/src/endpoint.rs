@@ -4,7 +4,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::peer::{Peer, PeerIndex};
-use crate::wire::{self, Body, Header, Kind, Writer};
+use crate::wire::{self, Body, Kind, Writer};
 use crate::{
     channel::Accept, earliest, DropReason, PeerStats, ProcessId, SendError, Stats, Time,
     TransportConfig,
@@ -131,11 +131,16 @@ pub struct Endpoint {
     /// A datagram handled since `poll_transmit` last returned `None` left its peer with
     /// something to send at once (see [`Endpoint::transmit_hint`]).
     tx_hint: bool,
+    /// The datagram `poll_transmit` last returned left nothing else due at its `now`:
+    /// a call right after it, with no input in between, would return `None` (see
+    /// [`Endpoint::transmit_drained`]).
+    tx_drained: bool,
     /// A datagram handled since the last [`Endpoint::take_timer_restarted`] started or
     /// moved a retransmission timer earlier.
     timer_restarted: bool,
 }
 
+#[inline]
 fn region(store: &mut [u8], entry: usize, slots: usize, cap: usize) -> &mut [u8] {
     let per = slots * cap;
     &mut store[entry * per..(entry + 1) * per]
@@ -168,6 +173,7 @@ impl Endpoint {
             probes_in: ProbeRing::new(cfg.probe_queue.max(1)),
             crc: crc32fast::Hasher::new(),
             tx_hint: false,
+            tx_drained: false,
             timer_restarted: false,
             me,
             cfg,
@@ -200,24 +206,24 @@ impl Endpoint {
     /// Where `id` lands in the peer table. `inbound`: for a received datagram, which may
     /// not take the entries reserved for sends.
     fn classify(&self, id: ProcessId, inbound: bool) -> Result<Slot, DropReason> {
-        self.classify_found(self.find(&id.node), id, inbound)
+        self.classify_found(self.find(&id.node), id.incarnation, inbound)
     }
 
-    /// [`classify`](Self::classify) with the lookup done: `found` is the entry of
-    /// `id.node`, if any.
+    /// [`classify`](Self::classify) with the lookup done: `found` is the entry of the
+    /// process's node, if any, and `incarnation` its incarnation.
     #[inline]
     fn classify_found(
         &self,
         found: Option<usize>,
-        id: ProcessId,
+        incarnation: u64,
         inbound: bool,
     ) -> Result<Slot, DropReason> {
         match found {
             Some(i) => {
                 let p = &self.peers[i];
-                if id.incarnation < p.id.incarnation {
+                if incarnation < p.id.incarnation {
                     Err(DropReason::StaleIncarnation)
-                } else if id.incarnation > p.id.incarnation {
+                } else if incarnation > p.id.incarnation {
                     Ok(Slot::Renew(i))
                 } else if p.closed {
                     Err(DropReason::Disconnected)
@@ -240,6 +246,7 @@ impl Endpoint {
         }
     }
 
+    #[inline]
     fn open(&mut self, slot: Slot, id: ProcessId, now: Time) -> usize {
         let i = match slot {
             Slot::Existing(i) => {
@@ -325,37 +332,45 @@ impl Endpoint {
         // compared instead of checked again.
         let known = self.peers[..self.peer_count]
             .get(self.last_peer)
-            .map(|p| &p.id.node);
-        let (d, was_known) = match wire::decode_with(datagram, self.cap, known, &self.crc) {
-            Ok(d) => d,
+            .map(|p| p.id.node.as_bytes());
+        let h = match wire::decode_with(datagram, self.cap, known, &self.crc) {
+            Ok(h) => h,
             Err(e) => return self.stats.drop(e.drop_reason()),
         };
         if let Err(e) = wire::check_tag(datagram, &self.cfg.keys) {
             return self.stats.drop(e.drop_reason());
         }
-        let h = d.header;
         if h.cluster_id != self.cfg.cluster_id {
             return self.stats.drop(DropReason::ForeignCluster);
         }
         if h.receiver_incarnation != 0 && h.receiver_incarnation != self.me.incarnation {
             return self.stats.drop(DropReason::WrongReceiver);
         }
-        if let Body::Probe(payload) = d.body {
+        // A name equal to the last peer's is that entry's: no second lookup, and no
+        // node id built from the bytes (`decode_with` checked them otherwise).
+        let (found, node) = if h.known {
+            (Some(self.last_peer), self.peers[self.last_peer].id.node)
+        } else {
+            let Ok(node) = crate::NodeId::from_bytes(h.name) else {
+                return self.stats.drop(DropReason::Malformed);
+            };
+            let found = match h.body {
+                Body::Probe(_) => None,
+                _ => self.find(&node),
+            };
+            (found, node)
+        };
+        let sender = ProcessId::new(node, h.sender_incarnation);
+        if let Body::Probe(payload) = h.body {
             // Outside any channel: no peer table entry, no acknowledgement.
-            if self.probes_in.push(from, h.sender, payload) {
+            if self.probes_in.push(from, sender, payload) {
                 self.stats.probes_received += 1;
             } else {
                 self.stats.probes_dropped += 1;
             }
             return;
         }
-        // A name equal to the last peer's is that entry's: no second lookup.
-        let found = if was_known {
-            Some(self.last_peer)
-        } else {
-            self.find(&h.sender.node)
-        };
-        let slot = match self.classify_found(found, h.sender, true) {
+        let slot = match self.classify_found(found, sender.incarnation, true) {
             Ok(s) => s,
             Err(reason) => return self.stats.drop(reason),
         };
@@ -368,7 +383,13 @@ impl Endpoint {
         if h.ack > max_ack {
             return self.stats.drop(DropReason::Malformed);
         }
-        let i = self.open(slot, h.sender, now);
+        let i = match slot {
+            Slot::Existing(i) => {
+                self.last_peer = i;
+                i
+            }
+            _ => self.open(slot, sender, now),
+        };
         let (w, cap) = (self.cfg.recv_window, self.cap);
         let delayed_ack_us = self.cfg.delayed_ack_us;
         let p = &mut self.peers[i];
@@ -403,7 +424,7 @@ impl Endpoint {
             p.rto_deadline = rto;
         }
 
-        match d.body {
+        match h.body {
             Body::Ack { echo: 0 } => {}
             Body::Ack { echo } => {
                 let sent = echo - 1;
@@ -515,6 +536,7 @@ impl Endpoint {
         self.note_now(now);
         if !self.probes_out.is_empty() {
             if let Some(t) = self.transmit_probe(buf) {
+                self.tx_drained = false;
                 return Some(t);
             }
         }
@@ -531,8 +553,18 @@ impl Endpoint {
                 return Some(t);
             }
         }
+        self.tx_drained = true;
         self.tx_hint = false;
         None
+    }
+
+    /// After [`poll_transmit`](Self::poll_transmit) returned a datagram: another call
+    /// at the same time, with no input in between, is known to return `None` (it may
+    /// be skipped; the endpoint is in the state that call would leave). `false` does
+    /// not promise a datagram: call `poll_transmit` to find out. The driver uses it to
+    /// save the empty call after each datagram of a single channel.
+    pub(crate) fn transmit_drained(&self) -> bool {
+        self.tx_drained
     }
 
     /// Encodes the oldest queued probe. Kept out of line, as [`build`](Self::build) is,
@@ -573,16 +605,10 @@ impl Endpoint {
             Kind::Ack
         };
         let (sack_offset, sack) = p.rx.sack();
-        let header = Header {
-            kind,
-            cluster_id: self.cfg.cluster_id,
-            sender: self.me,
-            receiver_incarnation: p.id.incarnation,
-            ack: p.rx.expected(),
-            sack_offset,
-            sack,
-        };
-        let Some(mut writer) = Writer::new_keyed(buf, &header, &self.cfg.keys) else {
+        // Our cluster id and process and the peer's incarnation are in the template.
+        let acks = (p.rx.expected(), sack_offset, sack);
+        let Some(mut writer) = Writer::from_template(buf, &p.template, kind, acks, &self.cfg.keys)
+        else {
             debug_assert!(false, "transmit buffer smaller than a header");
             return None;
         };
@@ -625,6 +651,14 @@ impl Endpoint {
         let len = writer.finish_with(stamp, &self.crc);
         p.ack_due = None;
         p.data_unacked = 0;
+        // With one peer and no probe queued, the next `poll_transmit` would look at
+        // this peer only: if it wants nothing more, that call would return `None` (and
+        // clear the hint), so both are done now (see `transmit_drained`).
+        self.tx_drained =
+            self.peer_count == 1 && self.probes_out.is_empty() && !p.wants_transmit(now, &self.cfg);
+        if self.tx_drained {
+            self.tx_hint = false;
+        }
         p.counters.datagrams_out += 1;
         p.counters.bytes_out += len as u64;
         self.stats.datagrams_out += 1;
@@ -809,6 +843,7 @@ impl Endpoint {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::wire::Header;
 
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([10, 0, 0, 1], port))
@@ -918,6 +953,99 @@ mod tests {
         assert_eq!(a.last_heard(pb), None);
         a.handle_datagram(Time(40), addr(2), &buf[..t.len]);
         assert_eq!(a.last_heard(pb), Some(Time(40)));
+    }
+
+    /// The header of `a`'s next datagram, after checking that the datagram is byte for
+    /// byte what the field-by-field encoder writes for it.
+    fn next_header(a: &mut Endpoint, now: Time) -> Header {
+        let mut buf = [0u8; 1500];
+        let t = a.poll_transmit(now, &mut buf).unwrap();
+        let d = wire::decode(&buf[..t.len], a.cap).unwrap();
+        let mut again = [0u8; 1500];
+        let mut w = Writer::new(&mut again, &d.header).unwrap();
+        if let Body::Data(frames) = d.body {
+            for f in frames {
+                assert!(w.push_frame(f.seq, f.end, f.payload));
+            }
+        }
+        let stamp = match d.body {
+            Body::Ack { echo } => echo,
+            Body::Keepalive { ts } => ts,
+            _ => 0,
+        };
+        assert_eq!(w.finish(stamp), t.len);
+        assert_eq!(again[..t.len], buf[..t.len]);
+        d.header
+    }
+
+    #[test]
+    fn datagrams_follow_the_peers_incarnation() {
+        let (mut a, b, pa, pb) = pair();
+        a.send(Time(0), pb, addr(2), b"one").unwrap();
+        let h = next_header(&mut a, Time(0));
+        assert_eq!((h.sender, h.receiver_incarnation), (pa, 1));
+        // `b` restarts with incarnation 5: the channel is reopened for it.
+        let pb5 = ProcessId::named("b", 5);
+        a.send(Time(1), pb5, addr(2), b"two").unwrap();
+        let h = next_header(&mut a, Time(1));
+        assert_eq!((h.sender, h.receiver_incarnation, h.ack), (pa, 5, 0));
+        // Learned from a datagram too: an inbound newer incarnation readdresses.
+        let mut b7 = Endpoint::new(*b.config(), ProcessId::named("b", 7));
+        b7.send(Time(2), pa, addr(1), b"hi").unwrap();
+        let mut buf = [0u8; 1500];
+        let t = b7.poll_transmit(Time(2), &mut buf).unwrap();
+        a.handle_datagram(Time(2), addr(2), &buf[..t.len]);
+        let due = a.poll_timeout().unwrap();
+        let h = next_header(&mut a, due);
+        assert_eq!((h.kind, h.receiver_incarnation, h.ack), (Kind::Ack, 7, 1));
+    }
+
+    /// Drains `a`, checking after every datagram that `transmit_drained` is `true` only
+    /// when the next call returns `None`; returns the datagrams and how many were
+    /// flagged drained.
+    fn drain_checked(a: &mut Endpoint, now: Time) -> (Vec<Vec<u8>>, usize) {
+        let (mut out, mut flagged) = (vec![], 0);
+        let mut buf = [0u8; 1500];
+        while let Some(t) = a.poll_transmit(now, &mut buf) {
+            out.push(buf[..t.len].to_vec());
+            if a.transmit_drained() {
+                flagged += 1;
+                assert!(!a.transmit_hint());
+                assert_eq!(a.poll_transmit(now, &mut buf), None);
+                break;
+            }
+        }
+        assert!(a.transmit_drained());
+        (out, flagged)
+    }
+
+    #[test]
+    fn transmit_drained_only_when_nothing_else_is_due() {
+        let (mut a, mut b, _, pb) = pair();
+        // One message: one datagram, known to be the last.
+        a.send(Time(0), pb, addr(2), b"one").unwrap();
+        assert_eq!(drain_checked(&mut a, Time(0)).1, 1);
+        // More than a datagram holds: only the last is flagged.
+        for _ in 0..3 {
+            a.send(Time(1), pb, addr(2), &[7u8; 1000]).unwrap();
+        }
+        let (sent, flagged) = drain_checked(&mut a, Time(1));
+        assert_eq!((sent.len(), flagged), (3, 1));
+        // Probes first: never flagged, whatever was flagged before.
+        a.send_probe(Time(2), addr(2), b"p").unwrap();
+        a.send_probe(Time(2), addr(3), b"q").unwrap();
+        a.send(Time(2), pb, addr(2), b"two").unwrap();
+        let (sent, flagged) = drain_checked(&mut a, Time(2));
+        assert_eq!((sent.len(), flagged), (3, 1));
+        // Two peers: the empty call is made.
+        a.send(Time(3), pb, addr(2), b"three").unwrap();
+        a.send(Time(3), ProcessId::named("c", 1), addr(3), b"x")
+            .unwrap();
+        let (sent, flagged) = drain_checked(&mut a, Time(3));
+        assert_eq!((sent.len(), flagged), (2, 0));
+        for d in sent {
+            b.handle_datagram(Time(4), addr(1), &d);
+        }
     }
 
     #[test]

@@ -6,12 +6,17 @@ use std::net::SocketAddr;
 use crate::channel::{RecvWindow, SendWindow};
 use crate::rtt::RttEstimator;
 use crate::stats::PeerCounters;
+use crate::wire::HeaderTemplate;
 use crate::{earliest, NodeId, ProcessId, Time, TransportConfig};
 
 /// The channel to one node: the incarnation it is open with and all per-peer state.
 #[derive(Debug)]
 pub(crate) struct Peer {
     pub id: ProcessId,
+    /// The constant part of every datagram this endpoint sends on the channel (our
+    /// cluster id and process, the peer's incarnation), encoded once: set up with the
+    /// entry and readdressed whenever [`open`](Self::open) changes `id`.
+    pub template: HeaderTemplate,
     pub addr: Option<SocketAddr>,
     /// Closed for good with `disconnect`.
     pub closed: bool,
@@ -49,6 +54,7 @@ impl Peer {
     pub fn new(cfg: &TransportConfig, me: ProcessId) -> Peer {
         Peer {
             id: me,
+            template: HeaderTemplate::new(cfg.cluster_id, me, me.incarnation),
             addr: None,
             closed: false,
             tx: SendWindow::new(cfg.send_window),
@@ -73,6 +79,7 @@ impl Peer {
     /// Starts a fresh channel to `id` (first contact or a new incarnation).
     pub fn open(&mut self, id: ProcessId, now: Time) {
         self.id = id;
+        self.template.set_receiver_incarnation(id.incarnation);
         self.closed = false;
         self.tx.reset();
         self.rx.reset();
@@ -142,12 +149,16 @@ impl Peer {
         if self.closed {
             return None;
         }
-        let silent = (self.outstanding() && !self.unreachable)
-            .then(|| self.last_progress + cfg.unreachable_after_us);
-        earliest(
-            earliest(self.ack_due, self.rto_deadline),
-            earliest(self.keepalive_at(cfg), silent),
-        )
+        // Waiting for an answer, the silence check runs (until reported); otherwise an
+        // idle channel's keepalive ([`keepalive_at`](Self::keepalive_at)).
+        let watch = if self.outstanding() {
+            (!self.unreachable).then(|| self.last_progress + cfg.unreachable_after_us)
+        } else if self.tx.has_sendable() {
+            None
+        } else {
+            Some(self.last_reliable_tx + cfg.keepalive_us)
+        };
+        earliest(earliest(self.ack_due, self.rto_deadline), watch)
     }
 
     /// Runs the retransmission timer and the silence checks.

@@ -185,10 +185,19 @@ impl<'a> Iterator for Frames<'a> {
         if self.left == 0 {
             return None;
         }
-        let (frame, rest) = parse_frame(self.rest, usize::MAX).ok()?;
+        // [`decode`] checked every frame (flags, lengths): only the slicing is left.
+        let (head, rest) = self.rest.split_first_chunk::<FRAME_HEADER_LEN>()?;
+        let len = u16::from_be_bytes([head[8], head[9]]) as usize;
+        let (payload, rest) = rest.split_at_checked(len)?;
+        let mut seq = [0u8; 8];
+        seq.copy_from_slice(&head[..8]);
         self.rest = rest;
         self.left -= 1;
-        Some(frame)
+        Some(Frame {
+            seq: u64::from_be_bytes(seq),
+            end: head[10] & FLAG_END != 0,
+            payload,
+        })
     }
 }
 
@@ -304,19 +313,54 @@ pub(crate) fn crc_with(fresh: &crc32fast::Hasher, bytes: &[u8]) -> u32 {
 /// Checks the CRC, the header and the whole body of `datagram`; frames longer than
 /// `max_frame` bytes are refused. Never panics.
 pub fn decode(datagram: &[u8], max_frame: usize) -> Result<Datagram<'_>, DecodeError> {
-    decode_with(datagram, max_frame, None, &crc32fast::Hasher::new()).map(|(d, _)| d)
+    let p = decode_with(datagram, max_frame, None, &crc32fast::Hasher::new())?;
+    // `decode_with` checked the name.
+    let node = NodeId::from_bytes(p.name).map_err(|_| DecodeError::BadName)?;
+    Ok(Datagram {
+        header: Header {
+            kind: p.kind,
+            cluster_id: p.cluster_id,
+            sender: ProcessId::new(node, p.sender_incarnation),
+            receiver_incarnation: p.receiver_incarnation,
+            ack: p.ack,
+            sack_offset: p.sack_offset,
+            sack: p.sack,
+        },
+        body: p.body,
+        tagged: p.tagged,
+    })
 }
 
-/// [`decode`] for the endpoint: `fresh` is a new hasher to clone for the CRC
-/// ([`crc_with`]), and a sender name equal to `known` (a name the endpoint already
-/// holds, hence valid) is taken as it is instead of being checked byte by byte. The
-/// `bool` tells whether the sender's name was `known`.
+/// A datagram checked by [`decode_with`]: the fields of a [`Datagram`], with the sender's
+/// name left as the received bytes (no [`NodeId`] is built: the endpoint mostly
+/// compares it with a name it holds).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Parsed<'a> {
+    pub kind: Kind,
+    pub tagged: bool,
+    pub cluster_id: u64,
+    pub sender_incarnation: u64,
+    pub receiver_incarnation: u64,
+    pub ack: u64,
+    pub sack_offset: u32,
+    pub sack: u64,
+    /// The sender's node name, valid (a [`NodeId`]'s bytes).
+    pub name: &'a [u8],
+    /// `name` is the `known` name given to [`decode_with`].
+    pub known: bool,
+    pub body: Body<'a>,
+}
+
+/// [`decode`] for the endpoint, with the same checks in the same order: `fresh` is a new
+/// hasher to clone for the CRC ([`crc_with`]), and a sender name equal to `known` (a
+/// name the endpoint already holds, hence valid) is taken as it is instead of being
+/// checked byte by byte.
 pub(crate) fn decode_with<'a>(
     datagram: &'a [u8],
     max_frame: usize,
-    known: Option<&NodeId>,
+    known: Option<&[u8]>,
     fresh: &crc32fast::Hasher,
-) -> Result<(Datagram<'a>, bool), DecodeError> {
+) -> Result<Parsed<'a>, DecodeError> {
     if datagram.len() < MIN_DATAGRAM_LEN {
         return Err(DecodeError::TooShort(datagram.len()));
     }
@@ -343,36 +387,33 @@ pub(crate) fn decode_with<'a>(
     } else {
         content
     };
-    let field = |at| u64_at(b, at).ok_or(DecodeError::Truncated("header"));
-    let cluster_id = field(4)?;
-    let sender_inc = field(12)?;
-    let receiver_incarnation = field(20)?;
-    let ack = field(28)?;
-    let sack_offset = u32::from_be_bytes(
-        b.get(36..40)
-            .and_then(|s| s.try_into().ok())
-            .ok_or(DecodeError::Truncated("header"))?,
-    );
-    let sack = field(40)?;
-    let name_len = *b.get(48).ok_or(DecodeError::Truncated("header"))? as usize;
+    // The fixed header, whole (the length checks above leave room for it): its fields
+    // are read at constant offsets without further bounds checks.
+    let fixed: &[u8; FIXED_HEADER_LEN] = b
+        .get(..FIXED_HEADER_LEN)
+        .and_then(|f| f.try_into().ok())
+        .ok_or(DecodeError::Truncated("header"))?;
+    let field = |at: usize| {
+        let mut w = [0u8; 8];
+        w.copy_from_slice(&fixed[at..at + 8]);
+        u64::from_be_bytes(w)
+    };
+    let cluster_id = field(4);
+    let sender_incarnation = field(12);
+    let receiver_incarnation = field(20);
+    let ack = field(28);
+    let sack_offset = u32::from_be_bytes([fixed[36], fixed[37], fixed[38], fixed[39]]);
+    let sack = field(40);
+    let name_len = fixed[48] as usize;
     let name = b
         .get(FIXED_HEADER_LEN..FIXED_HEADER_LEN + name_len)
         .ok_or(DecodeError::Truncated("node name"))?;
-    let (node, was_known) = match known {
-        Some(k) if k.as_bytes() == name => (*k, true),
-        _ => (
-            NodeId::from_bytes(name).map_err(|_| DecodeError::BadName)?,
-            false,
-        ),
-    };
-    let header = Header {
-        kind,
-        cluster_id,
-        sender: ProcessId::new(node, sender_inc),
-        receiver_incarnation,
-        ack,
-        sack_offset,
-        sack,
+    let was_known = match known {
+        Some(k) if k == name => true,
+        _ => {
+            NodeId::from_bytes(name).map_err(|_| DecodeError::BadName)?;
+            false
+        }
     };
     let body = &b[FIXED_HEADER_LEN + name_len..];
     let stamp = || -> Result<u64, DecodeError> {
@@ -422,14 +463,19 @@ pub(crate) fn decode_with<'a>(
             })
         }
     };
-    Ok((
-        Datagram {
-            header,
-            body,
-            tagged,
-        },
-        was_known,
-    ))
+    Ok(Parsed {
+        kind,
+        tagged,
+        cluster_id,
+        sender_incarnation,
+        receiver_incarnation,
+        ack,
+        sack_offset,
+        sack,
+        name,
+        known: was_known,
+        body,
+    })
 }
 
 /// Checks the authentication of a received `datagram` (which [`decode`] accepted)
@@ -455,6 +501,56 @@ pub fn check_tag(datagram: &[u8], keys: &Keyring) -> Result<(), DecodeError> {
     }
 }
 
+/// The constant part of the headers one endpoint sends on one channel, encoded once:
+/// `magic`, `version`, `cluster_id`, `sender_incarnation`, `receiver_incarnation`,
+/// `name_len` and `name` in place, the kind byte and the acknowledgement fields
+/// (`ack`, `sack_offset`, `sack`) zero, as are the bytes after the name.
+/// [`Writer::from_template`] copies it into a datagram and writes the rest.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) struct HeaderTemplate {
+    bytes: [u8; MAX_HEADER_LEN],
+    len: u8,
+}
+
+impl HeaderTemplate {
+    /// The template of datagrams from `sender` in cluster `cluster_id` to the process
+    /// with incarnation `receiver_incarnation` (0: any).
+    pub(crate) fn new(cluster_id: u64, sender: ProcessId, receiver_incarnation: u64) -> Self {
+        let name = sender.node.as_bytes();
+        let mut bytes = [0u8; MAX_HEADER_LEN];
+        bytes[0..2].copy_from_slice(&MAGIC.to_be_bytes());
+        bytes[2] = VERSION;
+        bytes[4..12].copy_from_slice(&cluster_id.to_be_bytes());
+        bytes[12..20].copy_from_slice(&sender.incarnation.to_be_bytes());
+        bytes[48] = name.len() as u8;
+        bytes[FIXED_HEADER_LEN..FIXED_HEADER_LEN + name.len()].copy_from_slice(name);
+        let mut t = HeaderTemplate {
+            bytes,
+            len: (FIXED_HEADER_LEN + name.len()) as u8,
+        };
+        t.set_receiver_incarnation(receiver_incarnation);
+        t
+    }
+
+    /// Readdresses the template to another incarnation of the receiver.
+    pub(crate) fn set_receiver_incarnation(&mut self, incarnation: u64) {
+        self.bytes[20..28].copy_from_slice(&incarnation.to_be_bytes());
+    }
+
+    /// The header's encoded length.
+    pub(crate) fn len(&self) -> usize {
+        self.len as usize
+    }
+}
+
+impl std::fmt::Debug for HeaderTemplate {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HeaderTemplate")
+            .field("bytes", &&self.bytes[..self.len()])
+            .finish()
+    }
+}
+
 /// Builds one datagram in place in a caller's buffer.
 ///
 /// Usage: [`Writer::new`], then either frames ([`Writer::push_frame`], data only) or
@@ -467,7 +563,7 @@ pub struct Writer<'a> {
     frames: u16,
     count_at: usize,
     /// The signing key, when the datagram is tagged.
-    key: Option<[u8; KEY_LEN]>,
+    key: Option<&'a [u8; KEY_LEN]>,
     /// A probe body was written by [`encode_probe_keyed`].
     body_done: bool,
 }
@@ -493,38 +589,66 @@ impl<'a> Writer<'a> {
     /// Starts a datagram with `header` in `buf`, tagged with the primary key of `keys`
     /// if it has one (untagged otherwise). `None` if `buf` cannot hold the header, body,
     /// tag and trailer.
-    pub fn new_keyed(buf: &'a mut [u8], header: &Header, keys: &Keyring) -> Option<Writer<'a>> {
-        let name = header.sender.node.as_bytes();
-        let body_min = match header.kind {
+    pub fn new_keyed(buf: &'a mut [u8], header: &Header, keys: &'a Keyring) -> Option<Writer<'a>> {
+        let template = HeaderTemplate::new(
+            header.cluster_id,
+            header.sender,
+            header.receiver_incarnation,
+        );
+        Self::from_template(
+            buf,
+            &template,
+            header.kind,
+            (header.ack, header.sack_offset, header.sack),
+            keys,
+        )
+    }
+
+    /// [`new_keyed`](Self::new_keyed) for a header whose constant part is encoded in
+    /// `template`: the template is copied in one piece (a fixed-size copy when `buf`
+    /// holds [`MAX_HEADER_LEN`] bytes, as a transmit buffer of at least the minimum
+    /// `mtu` does), then the kind byte and `acks` (`ack`, `sack_offset`, `sack`) are
+    /// written over it. The bytes are those `new_keyed` writes for the same header.
+    pub(crate) fn from_template(
+        buf: &'a mut [u8],
+        template: &HeaderTemplate,
+        kind: Kind,
+        acks: (u64, u32, u64),
+        keys: &'a Keyring,
+    ) -> Option<Writer<'a>> {
+        let (ack, sack_offset, sack) = acks;
+        let body_min = match kind {
             Kind::Data => DATA_PREFIX_LEN + FRAME_HEADER_LEN,
             Kind::Probe => PROBE_PREFIX_LEN,
             _ => STAMP_LEN,
         };
-        let key = keys.primary().copied();
+        let key = keys.primary();
         let tag_len = if key.is_some() { TAG_LEN } else { 0 };
-        if buf.len() < header.encoded_len() + body_min + tag_len + CRC_LEN {
+        let header_len = template.len();
+        if buf.len() < header_len + body_min + tag_len + CRC_LEN {
             return None;
         }
-        buf[0..2].copy_from_slice(&MAGIC.to_be_bytes());
-        buf[2] = VERSION;
-        buf[3] = header.kind as u8 | if key.is_some() { KIND_TAGGED } else { 0 };
-        buf[4..12].copy_from_slice(&header.cluster_id.to_be_bytes());
-        buf[12..20].copy_from_slice(&header.sender.incarnation.to_be_bytes());
-        buf[20..28].copy_from_slice(&header.receiver_incarnation.to_be_bytes());
-        buf[28..36].copy_from_slice(&header.ack.to_be_bytes());
-        buf[36..40].copy_from_slice(&header.sack_offset.to_be_bytes());
-        buf[40..48].copy_from_slice(&header.sack.to_be_bytes());
-        buf[48] = name.len() as u8;
-        buf[FIXED_HEADER_LEN..FIXED_HEADER_LEN + name.len()].copy_from_slice(name);
-        let mut pos = FIXED_HEADER_LEN + name.len();
-        let count_at = pos;
-        if header.kind == Kind::Data {
-            pos += DATA_PREFIX_LEN; // the count is written by `finish`
+        // Bytes of the template past the header (zeros) land where the body goes, and
+        // are overwritten or left out of the datagram.
+        match buf.get_mut(..MAX_HEADER_LEN) {
+            Some(head) => head.copy_from_slice(&template.bytes),
+            None => buf[..header_len].copy_from_slice(&template.bytes[..header_len]),
         }
+        buf[3] = kind as u8 | if key.is_some() { KIND_TAGGED } else { 0 };
+        let acks = &mut buf[28..FIXED_HEADER_LEN - 1];
+        acks[0..8].copy_from_slice(&ack.to_be_bytes());
+        acks[8..12].copy_from_slice(&sack_offset.to_be_bytes());
+        acks[12..20].copy_from_slice(&sack.to_be_bytes());
+        let count_at = header_len;
+        let pos = if kind == Kind::Data {
+            header_len + DATA_PREFIX_LEN // the count is written by `finish`
+        } else {
+            header_len
+        };
         Some(Writer {
             buf,
             pos,
-            kind: header.kind,
+            kind,
             frames: 0,
             count_at,
             key,
@@ -562,12 +686,14 @@ impl<'a> Writer<'a> {
             return false;
         }
         let p = self.pos;
-        self.buf[p..p + 8].copy_from_slice(&seq.to_be_bytes());
-        self.buf[p + 8..p + 10].copy_from_slice(&(payload.len() as u16).to_be_bytes());
-        self.buf[p + 10] = if end { FLAG_END } else { 0 };
-        self.buf[p + FRAME_HEADER_LEN..p + FRAME_HEADER_LEN + payload.len()]
-            .copy_from_slice(payload);
-        self.pos += FRAME_HEADER_LEN + payload.len();
+        let n = FRAME_HEADER_LEN + payload.len();
+        // One bounds check for the whole frame; the writes below index inside it.
+        let frame = &mut self.buf[p..p + n];
+        frame[0..8].copy_from_slice(&seq.to_be_bytes());
+        frame[8..10].copy_from_slice(&(payload.len() as u16).to_be_bytes());
+        frame[10] = if end { FLAG_END } else { 0 };
+        frame[FRAME_HEADER_LEN..].copy_from_slice(payload);
+        self.pos = p + n;
         self.frames += 1;
         true
     }
@@ -598,7 +724,7 @@ impl<'a> Writer<'a> {
                 pos += PROBE_PREFIX_LEN;
             }
         }
-        if let Some(key) = &self.key {
+        if let Some(key) = self.key {
             let tag = Keyring::tag_with(key, &self.buf[..pos]);
             self.buf[pos..pos + TAG_LEN].copy_from_slice(&tag);
             pos += TAG_LEN;
@@ -770,6 +896,82 @@ mod tests {
             })
         );
         assert!(Writer::new(&mut [0u8; 10], &h).is_none());
+    }
+
+    /// The header as `Writer::new_keyed` wrote it field by field before the template:
+    /// the reference the template path must match byte for byte.
+    fn reference_header(buf: &mut [u8], h: &Header, tagged: bool) -> usize {
+        let name = h.sender.node.as_bytes();
+        buf[0..2].copy_from_slice(&MAGIC.to_be_bytes());
+        buf[2] = VERSION;
+        buf[3] = h.kind as u8 | if tagged { KIND_TAGGED } else { 0 };
+        buf[4..12].copy_from_slice(&h.cluster_id.to_be_bytes());
+        buf[12..20].copy_from_slice(&h.sender.incarnation.to_be_bytes());
+        buf[20..28].copy_from_slice(&h.receiver_incarnation.to_be_bytes());
+        buf[28..36].copy_from_slice(&h.ack.to_be_bytes());
+        buf[36..40].copy_from_slice(&h.sack_offset.to_be_bytes());
+        buf[40..48].copy_from_slice(&h.sack.to_be_bytes());
+        buf[48] = name.len() as u8;
+        buf[FIXED_HEADER_LEN..FIXED_HEADER_LEN + name.len()].copy_from_slice(name);
+        FIXED_HEADER_LEN + name.len()
+    }
+
+    #[test]
+    fn template_headers_match_the_field_by_field_encoding() {
+        let keyed = Keyring::new([5; 32], None);
+        for name in ["a", "node-a", &"n".repeat(MAX_NODE_NAME)] {
+            for kind in [Kind::Data, Kind::Ack, Kind::Keepalive, Kind::Probe] {
+                for keys in [&Keyring::NONE, &keyed] {
+                    let h = Header {
+                        kind,
+                        cluster_id: 0x0102_0304_0506_0708,
+                        sender: ProcessId::named(name, 0x1122_3344_5566_7788),
+                        receiver_incarnation: 0x99aa_bbcc_ddee_ff00,
+                        ack: u64::MAX - 3,
+                        sack_offset: 0xdead_beef,
+                        sack: 0x8000_0000_0000_0001,
+                    };
+                    let mut want = [0u8; 200];
+                    let n = reference_header(&mut want, &h, keys.is_enabled());
+                    // A buffer shorter than the longest header takes the short copy.
+                    for size in [1400, n + 40, MAX_HEADER_LEN - 1] {
+                        let mut buf = vec![0xeeu8; size];
+                        let Some(mut w) = Writer::new_keyed(&mut buf, &h, keys) else {
+                            assert!(size < n + 40, "{size}");
+                            continue;
+                        };
+                        if kind == Kind::Data {
+                            assert!(w.push_frame(1, true, b"x"));
+                        }
+                        let len = w.finish(7);
+                        assert_eq!(buf[..n], want[..n], "{name} {kind:?} {size}");
+                        let d = decode(&buf[..len], 1400).unwrap();
+                        assert_eq!(d.header, h);
+                        assert_eq!(d.tagged, keys.is_enabled());
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn template_is_readdressed_to_a_new_receiver_incarnation() {
+        let me = ProcessId::named("node-a", 3);
+        let mut t = HeaderTemplate::new(7, me, 1);
+        t.set_receiver_incarnation(42);
+        assert_eq!(t, HeaderTemplate::new(7, me, 42));
+        let mut buf = [0u8; 300];
+        let len = Writer::from_template(&mut buf, &t, Kind::Ack, (9, 1, 2), &Keyring::NONE)
+            .unwrap()
+            .finish(0);
+        let d = decode(&buf[..len], 100).unwrap();
+        assert_eq!(d.header.receiver_incarnation, 42);
+        assert_eq!(
+            (d.header.ack, d.header.sack_offset, d.header.sack),
+            (9, 1, 2)
+        );
+        assert_eq!(d.header.sender, me);
+        assert_eq!(t.len(), d.header.encoded_len());
     }
 
     #[test]
