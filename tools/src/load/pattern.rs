@@ -86,22 +86,23 @@ pub fn udp_protocol_pattern(
         .iter()
         .map(UdpSocket::local_addr)
         .collect::<io::Result<Vec<_>>>()?;
-    let mut threads: Vec<JoinHandle<()>> = Vec::with_capacity(threads);
-    for (i, s) in sockets.into_iter().enumerate() {
+    let trigger = bind()?;
+    let mut handles: Vec<JoinHandle<()>> = Vec::with_capacity(threads);
+    let spawned = (|| -> io::Result<()> {
+        for (i, s) in sockets.into_iter().enumerate() {
+            let sh = Arc::clone(&shared);
+            handles.push(spawn(format!("pattern-m{i}"), move || {
+                member(&s, mgr_addr, i, size, &sh)
+            })?);
+        }
         let sh = Arc::clone(&shared);
-        threads.push(spawn(format!("pattern-m{i}"), move || {
-            member(&s, mgr_addr, i, size, &sh)
-        })?);
-    }
-    {
-        let sh = Arc::clone(&shared);
-        threads.push(spawn("pattern-mgr".into(), move || {
+        handles.push(spawn("pattern-mgr".into(), move || {
             mgr_loop(&mgr, &addrs, size, &sh)
         })?);
-    }
-    let trigger = bind()?;
+        Ok(())
+    })();
     let mut series = Series::new();
-    let result = (|| -> io::Result<()> {
+    let result = spawned.and_then(|()| {
         for _ in 0..rounds {
             if stopped() {
                 break;
@@ -134,9 +135,10 @@ pub fn udp_protocol_pattern(
             }
         }
         Ok(())
-    })();
+    });
+    // Every thread stops, whether or not all of them started.
     shared.done.store(true, Ordering::SeqCst);
-    for t in threads {
+    for t in handles {
         let _ = t.join();
     }
     result.map(|()| series.latency())
