@@ -451,26 +451,25 @@ impl ViewChangeReport {
         put_latency(&mut f, "join", &self.join.latency(), "ms", 1000.0);
         let r = self.ratio_commit_to_rtt();
         f.float("ratio_commit_to_rtt", r);
-        f.float(
-            "ratio_commit_p99_to_rtt",
-            ratio(self.commit.latency().p99_us, self.udp_rtt.p50_us),
-        );
-        f.float(
-            "ratio_join_commit_to_rtt",
-            ratio(self.join_commit.latency().p50_us, self.udp_rtt.p50_us),
-        );
-        f.float(
-            "ratio_commit_to_idle_rtt",
-            ratio(self.commit.latency().p50_us, self.udp_rtt_idle.p50_us),
-        );
-        f.float(
-            "ratio_commit_to_udp_pattern",
-            ratio(self.commit.latency().p50_us, self.udp_pattern.p50_us),
-        );
-        f.float(
-            "ratio_udp_pattern_to_rtt",
-            ratio(self.udp_pattern.p50_us, self.udp_rtt.p50_us),
-        );
+        let (commit, join_commit) = (self.commit.latency(), self.join_commit.latency());
+        let rtt = self.udp_rtt.p50_us;
+        for (key, num, den) in [
+            ("ratio_commit_p99_to_rtt", commit.p99_us, rtt),
+            ("ratio_join_commit_to_rtt", join_commit.p50_us, rtt),
+            (
+                "ratio_commit_to_idle_rtt",
+                commit.p50_us,
+                self.udp_rtt_idle.p50_us,
+            ),
+            (
+                "ratio_commit_to_udp_pattern",
+                commit.p50_us,
+                self.udp_pattern.p50_us,
+            ),
+            ("ratio_udp_pattern_to_rtt", self.udp_pattern.p50_us, rtt),
+        ] {
+            f.float(key, ratio(num, den));
+        }
         f.float("target_ratio_commit_to_rtt", TARGET_COMMIT_VS_RTT);
         f.flag(
             "target_commit_met",
