@@ -1,7 +1,9 @@
-//! A mio driver: one nonblocking UDP socket, one [`Endpoint`], optional fault injection.
+//! A mio driver: one nonblocking UDP socket, one sans-IO [`DatagramCore`] (an
+//! [`Endpoint`], or a core that owns one, such as the membership node core), optional
+//! fault injection.
 //!
 //! The driver owns the socket (set up with socket2: buffer sizes from the config,
-//! address reuse off), the endpoint, and the clock (microseconds since a driver-owned
+//! address reuse off), the core, and the clock (microseconds since a driver-owned
 //! [`Instant`]: quanta's, which reads the invariant TSC — ~20 ns here against ~47 ns for
 //! `std::time::Instant` through the vDSO, and a busy-poll and every flush read it on the
 //! path from a datagram's arrival to the reply — and falls back to the OS's monotonic
@@ -34,7 +36,9 @@ use socket2::{Domain, Protocol, SockAddr, SockRef, Socket, Type};
 
 use crate::fault::{FaultDecision, FaultLayer};
 use crate::queue::DelayQueue;
-use crate::{earliest, Endpoint, ProcessId, SendError, Time, TransportConfig, TransportEvent};
+use crate::{
+    earliest, Endpoint, ProcessId, SendError, Time, Transmit, TransportConfig, TransportEvent,
+};
 
 const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
@@ -69,6 +73,81 @@ pub enum IdleStrategy {
     /// `mio::Poll` as with [`Block`](Self::Block), to the millisecond; switching between
     /// the two costs one system call.
     Recv,
+}
+
+/// What a [`Driver`] drives: a sans-IO state machine fed datagrams and timeouts at the
+/// driver's clock, polled for the datagrams to write. The transport's [`Endpoint`] is one;
+/// a core that owns an endpoint and reacts to its deliveries inside
+/// [`handle_datagram`](DatagramCore::handle_datagram) (the membership node core) is
+/// another, so that its replies leave in the same driver iteration as the datagram
+/// that caused them.
+///
+/// The three hint methods let the driver skip work after a datagram; their defaults are
+/// the conservative answers (always transmit, always run timers, never drained).
+pub trait DatagramCore {
+    /// Feeds one datagram received from `from` at `now`.
+    fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]);
+    /// Runs whatever is due at `now`.
+    fn handle_timeout(&mut self, now: Time);
+    /// The next datagram to write (into `buf`, which holds [`DatagramCore::mtu`] bytes).
+    fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit>;
+    /// The earliest time [`handle_timeout`](DatagramCore::handle_timeout) or
+    /// [`poll_transmit`](DatagramCore::poll_transmit) has work (`None`: no timer).
+    fn poll_timeout(&self) -> Option<Time>;
+    /// The transport settings in force (the driver sizes its buffers and its precise
+    /// waits from them).
+    fn transport_config(&self) -> &TransportConfig;
+    /// A datagram handled since `poll_transmit` last returned `None` left something to
+    /// send at once (`false` lets the driver skip `poll_transmit` after a datagram).
+    fn transmit_hint(&self) -> bool {
+        true
+    }
+    /// A datagram handled since the last call may have moved a timer earlier than
+    /// [`poll_timeout`](DatagramCore::poll_timeout) said before it (`false` lets the
+    /// driver skip `handle_timeout` after a datagram).
+    fn take_timer_restarted(&mut self) -> bool {
+        true
+    }
+    /// After `poll_transmit` returned a datagram: a call right after it would return
+    /// `None` (lets the driver skip it).
+    fn transmit_drained(&self) -> bool {
+        false
+    }
+}
+
+impl DatagramCore for Endpoint {
+    #[inline]
+    fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]) {
+        Endpoint::handle_datagram(self, now, from, datagram)
+    }
+    #[inline]
+    fn handle_timeout(&mut self, now: Time) {
+        Endpoint::handle_timeout(self, now)
+    }
+    #[inline]
+    fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
+        Endpoint::poll_transmit(self, now, buf)
+    }
+    #[inline]
+    fn poll_timeout(&self) -> Option<Time> {
+        Endpoint::poll_timeout(self)
+    }
+    #[inline]
+    fn transport_config(&self) -> &TransportConfig {
+        self.config()
+    }
+    #[inline]
+    fn transmit_hint(&self) -> bool {
+        Endpoint::transmit_hint(self)
+    }
+    #[inline]
+    fn take_timer_restarted(&mut self) -> bool {
+        Endpoint::take_timer_restarted(self)
+    }
+    #[inline]
+    fn transmit_drained(&self) -> bool {
+        Endpoint::transmit_drained(self)
+    }
 }
 
 /// Settings of a [`Driver`].
@@ -207,7 +286,7 @@ impl Waker {
 
 /// See the [module docs](self).
 #[derive(Debug)]
-pub struct Driver {
+pub struct Driver<C: DatagramCore = Endpoint> {
     poll: Poll,
     events: Events,
     socket: UdpSocket,
@@ -222,7 +301,7 @@ pub struct Driver {
     /// Waits up to this long park in the poll even with [`IdleStrategy::Recv`].
     precise_wait: Duration,
     local: SocketAddr,
-    endpoint: Endpoint,
+    core: C,
     epoch: Instant,
     idle: IdleStrategy,
     faults: Option<FaultLayer>,
@@ -245,9 +324,72 @@ pub struct Driver {
     timers_from: Time,
 }
 
-impl Driver {
+impl Driver<Endpoint> {
     /// Binds the socket and builds the endpoint; everything is allocated here.
     pub fn bind(config: DriverConfig) -> io::Result<Driver> {
+        let (transport, me) = (config.transport, config.me);
+        Driver::bind_core(config, |_| Endpoint::new(transport, me))
+    }
+
+    /// The endpoint.
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.core
+    }
+
+    /// The endpoint, for anything the driver does not wrap (disconnect, stats, ...).
+    pub fn endpoint_mut(&mut self) -> &mut Endpoint {
+        self.core_mut()
+    }
+
+    /// Queues a message (see [`Endpoint::send`]); it leaves at the next
+    /// [`drive`](Self::drive) or [`flush`](Self::flush).
+    ///
+    /// The endpoint is given the driver's last clock reading rather than a fresh one:
+    /// it uses the time of a send only to start the timers of a channel it opens, and
+    /// the flush that transmits the message (which reads the clock) restarts them.
+    pub fn send(&mut self, to: ProcessId, addr: SocketAddr, msg: &[u8]) -> Result<(), SendError> {
+        self.core.send(self.last_clock, to, addr, msg)
+    }
+
+    /// Queues a probe to `addr` (see [`Endpoint::send_probe`]).
+    pub fn send_probe(&mut self, addr: SocketAddr, payload: &[u8]) -> Result<(), SendError> {
+        let now = self.now();
+        self.core.send_probe(now, addr, payload)
+    }
+
+    /// The next received probe (see [`Endpoint::poll_probe`]).
+    pub fn poll_probe(&mut self, buf: &mut [u8]) -> Option<(ProcessId, SocketAddr, usize)> {
+        self.core.poll_probe(buf)
+    }
+
+    /// Replaces the endpoint with a fresh one for process `me` (a new incarnation of
+    /// this node, e.g. rejoining after exclusion), keeping the socket, the waker, the
+    /// fault layer and the clock. Every channel of the old incarnation is dropped.
+    pub fn reset_endpoint(&mut self, me: ProcessId) {
+        let cfg = *self.core.config();
+        self.core = Endpoint::new(cfg, me);
+        self.timers_from = Time::ZERO;
+    }
+
+    /// The next delivered message (see [`Endpoint::poll_delivery`]).
+    pub fn poll_delivery(&mut self, buf: &mut [u8]) -> Option<(ProcessId, usize)> {
+        self.core.poll_delivery(buf)
+    }
+
+    /// The next transport event.
+    pub fn poll_event(&mut self) -> Option<TransportEvent> {
+        self.core.poll_event()
+    }
+}
+
+impl<C: DatagramCore> Driver<C> {
+    /// Binds the socket, then builds the core with `make_core(bound address)` (the
+    /// actual port when `config.bind` asked for any); everything is allocated here.
+    /// `config.me` and `config.transport` are not used: the core has its own.
+    pub fn bind_core(
+        config: DriverConfig,
+        make_core: impl FnOnce(SocketAddr) -> C,
+    ) -> io::Result<Driver<C>> {
         let socket = Socket::new(
             Domain::for_address(config.bind),
             Type::DGRAM,
@@ -279,8 +421,8 @@ impl Driver {
         };
         let waker = Arc::new(Waker { kind });
         let wake_from = waker.datagram_source()?;
-        let endpoint = Endpoint::new(config.transport, config.me);
-        let mtu = endpoint.config().mtu;
+        let core = make_core(local);
+        let mtu = core.transport_config().mtu;
         let queue = if config.faults.is_some() {
             config.fault_queue
         } else {
@@ -294,9 +436,9 @@ impl Driver {
             wake_from,
             recv_timeout: None,
             nonblocking: config.idle != IdleStrategy::Recv,
-            precise_wait: Duration::from_micros(endpoint.config().delayed_ack_us),
+            precise_wait: Duration::from_micros(core.transport_config().delayed_ack_us),
             local,
-            endpoint,
+            core,
             epoch: Instant::now(),
             idle: config.idle,
             faults: config.faults,
@@ -329,16 +471,41 @@ impl Driver {
         Time(d.as_secs() * 1_000_000 + u64::from(d.subsec_micros()))
     }
 
-    /// The endpoint.
-    pub fn endpoint(&self) -> &Endpoint {
-        &self.endpoint
+    /// The core.
+    pub fn core(&self) -> &C {
+        &self.core
     }
 
-    /// The endpoint, for anything the driver does not wrap (disconnect, stats, ...).
-    pub fn endpoint_mut(&mut self) -> &mut Endpoint {
-        // Whatever the caller does, the next flush runs the timers.
+    /// The core, for commands and anything the driver does not wrap. Whatever the
+    /// caller does, the next flush runs the timers.
+    pub fn core_mut(&mut self) -> &mut C {
         self.timers_from = Time::ZERO;
-        &mut self.endpoint
+        &mut self.core
+    }
+
+    /// The core, for calls that move none of its deadlines earlier (polling its
+    /// events, reading counters): unlike [`core_mut`](Self::core_mut), the driver keeps
+    /// skipping timers it knows are not due.
+    pub fn core_polled(&mut self) -> &mut C {
+        &mut self.core
+    }
+
+    /// The core and the fault layer at once (a fault command names peers the core
+    /// knows).
+    pub fn core_and_faults(&mut self) -> (&C, Option<&mut FaultLayer>) {
+        (&self.core, self.faults.as_mut())
+    }
+
+    /// `t` (a time on this driver's clock) as an [`Instant`].
+    pub fn instant_at(&self, t: Time) -> Instant {
+        self.epoch + Duration::from_micros(t.0)
+    }
+
+    /// The driver's last clock reading: when the last datagram was read, or the last
+    /// flush ran. After [`drive`](Self::drive) returns, the time of the input that
+    /// ended its wait.
+    pub fn last_clock(&self) -> Time {
+        self.last_clock
     }
 
     /// The fault layer, to change links and partitions while running.
@@ -357,46 +524,6 @@ impl Driver {
         Arc::clone(&self.waker)
     }
 
-    /// Queues a message (see [`Endpoint::send`]); it leaves at the next
-    /// [`drive`](Self::drive) or [`flush`](Self::flush).
-    ///
-    /// The endpoint is given the driver's last clock reading rather than a fresh one:
-    /// it uses the time of a send only to start the timers of a channel it opens, and
-    /// the flush that transmits the message (which reads the clock) restarts them.
-    pub fn send(&mut self, to: ProcessId, addr: SocketAddr, msg: &[u8]) -> Result<(), SendError> {
-        self.endpoint.send(self.last_clock, to, addr, msg)
-    }
-
-    /// Queues a probe to `addr` (see [`Endpoint::send_probe`]).
-    pub fn send_probe(&mut self, addr: SocketAddr, payload: &[u8]) -> Result<(), SendError> {
-        let now = self.now();
-        self.endpoint.send_probe(now, addr, payload)
-    }
-
-    /// The next received probe (see [`Endpoint::poll_probe`]).
-    pub fn poll_probe(&mut self, buf: &mut [u8]) -> Option<(ProcessId, SocketAddr, usize)> {
-        self.endpoint.poll_probe(buf)
-    }
-
-    /// Replaces the endpoint with a fresh one for process `me` (a new incarnation of
-    /// this node, e.g. rejoining after exclusion), keeping the socket, the waker, the
-    /// fault layer and the clock. Every channel of the old incarnation is dropped.
-    pub fn reset_endpoint(&mut self, me: ProcessId) {
-        let cfg = *self.endpoint.config();
-        self.endpoint = Endpoint::new(cfg, me);
-        self.timers_from = Time::ZERO;
-    }
-
-    /// The next delivered message (see [`Endpoint::poll_delivery`]).
-    pub fn poll_delivery(&mut self, buf: &mut [u8]) -> Option<(ProcessId, usize)> {
-        self.endpoint.poll_delivery(buf)
-    }
-
-    /// The next transport event.
-    pub fn poll_event(&mut self) -> Option<TransportEvent> {
-        self.endpoint.poll_event()
-    }
-
     /// Runs due timers and writes every datagram due now to the socket.
     pub fn flush(&mut self) {
         self.flush_now();
@@ -410,7 +537,7 @@ impl Driver {
         let now = self.now();
         self.last_clock = now;
         if now >= self.timers_from {
-            self.endpoint.handle_timeout(now);
+            self.core.handle_timeout(now);
         }
         self.transmit(now);
         now
@@ -434,7 +561,7 @@ impl Driver {
             self.finish(None);
             return Ok(());
         }
-        let deadline = earliest(self.endpoint.poll_timeout(), self.delayed.next_due());
+        let deadline = earliest(self.core.poll_timeout(), self.delayed.next_due());
         self.timers_from = deadline.unwrap_or(Time::NEVER);
         let until_deadline = deadline.map(|d| Duration::from_micros(d.micros_since(now)));
         let mut wait = match (until_deadline, timeout) {
@@ -493,14 +620,14 @@ impl Driver {
         };
         self.last_clock = now;
         if read && deadline.is_some_and(|d| now < d) {
-            let restarted = self.endpoint.take_timer_restarted();
-            let sent = self.endpoint.transmit_hint() && self.transmit(now);
+            let restarted = self.core.take_timer_restarted();
+            let sent = self.core.transmit_hint() && self.transmit(now);
             if restarted || sent {
                 self.timers_from = Time::ZERO;
             }
         } else {
-            self.endpoint.take_timer_restarted();
-            self.endpoint.handle_timeout(now);
+            self.core.take_timer_restarted();
+            self.core.handle_timeout(now);
             self.transmit(now);
             self.timers_from = Time::ZERO;
         }
@@ -596,8 +723,7 @@ impl Driver {
                         None => self.now(),
                     };
                     self.read_at = Some(now);
-                    self.endpoint
-                        .handle_datagram(now, from, &self.rx_buf[..len]);
+                    self.core.handle_datagram(now, from, &self.rx_buf[..len]);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -635,7 +761,7 @@ impl Driver {
                 &self.tx_buf[..d.len],
             );
         }
-        while let Some(t) = self.endpoint.poll_transmit(now, &mut self.tx_buf) {
+        while let Some(t) = self.core.poll_transmit(now, &mut self.tx_buf) {
             any = true;
             let bytes = &self.tx_buf[..t.len];
             if let Some(faults) = self.faults.as_mut() {
@@ -656,7 +782,7 @@ impl Driver {
                 write(&self.socket, &mut self.stats, &mut self.dst, t.dst, bytes);
             }
             // Nothing else is due: skip the call that would say so.
-            if self.endpoint.transmit_drained() {
+            if self.core.transmit_drained() {
                 break;
             }
         }

@@ -36,7 +36,7 @@ pub mod time;
 pub mod wire;
 
 pub use config::TransportConfig;
-pub use driver::{Driver, DriverConfig, DriverStats, IdleStrategy, Waker};
+pub use driver::{DatagramCore, Driver, DriverConfig, DriverStats, IdleStrategy, Waker};
 pub use endpoint::{Endpoint, Transmit, TransportEvent};
 pub use error::{DropReason, SendError};
 pub use fault::{FaultDecision, FaultLayer, FaultStats, LinkFaults};

@@ -294,6 +294,34 @@ impl NodeConfig {
         })
     }
 
+    /// The node core's settings for a node bound at `addr`, with the cluster `keys`
+    /// (read by [`NodeConfig::keyring`]). §4.2.4: cold start is limited to the known set
+    /// of sites, so a node that has seeds and is not one of them only ever joins.
+    pub fn core_config(&self, addr: SocketAddr, keys: Keyring) -> super::CoreConfig {
+        let mut transport = self.transport_config();
+        transport.keys = keys;
+        super::CoreConfig {
+            engine: self.engine_config(),
+            transport,
+            max_joins_per_sec: self.max_joins_per_sec,
+            seeds: self
+                .seeds
+                .iter()
+                .copied()
+                .filter(|a| *a != self.listen)
+                .collect(),
+            may_found: self.seeds.is_empty()
+                || self.seeds.contains(&addr)
+                || self.seeds.contains(&self.listen),
+            coldstart_rounds: self.coldstart_rounds,
+            coldstart_round_us: self.coldstart_round_ms.saturating_mul(1000),
+            join_timeout_us: self.join_timeout_ms.saturating_mul(1000),
+            auto_rejoin: self.auto_rejoin,
+            leave_linger_us: self.leave_linger_ms.saturating_mul(1000),
+            service: self.service_config(),
+        }
+    }
+
     /// The engine's settings.
     pub fn engine_config(&self) -> EngineConfig {
         EngineConfig {

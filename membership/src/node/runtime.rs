@@ -1,0 +1,311 @@
+//! The node runtime: one thread runs the mio [`Driver`] around the sans-IO
+//! [`NodeCore`], takes the handle's commands, and publishes what the core reports
+//! (events to subscribers, the event log, status and metrics). It owns the clock, the
+//! socket and the thread; every protocol decision is the core's.
+//!
+//! One iteration: the handle's commands (each applied to the core at the driver's
+//! clock), then [`Driver::drive`] (flush, wait for a datagram, a deadline or a wake-up,
+//! read, let the core react, flush again: a reply leaves before anything is published),
+//! then the core's events are published, stamped with the time of the input that
+//! caused them.
+
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use sgmp_transport::Driver;
+
+use super::core::{CoreEvent, NodeCore, NodePhase};
+use super::event::{publish, NodeEvent};
+use super::eventlog::{unix_micros, EventLog};
+use super::handle::{Command, Shared, SnapshotProvider};
+use super::status::NodeMetrics;
+use crate::engine::{ExcludeReason, Status};
+use crate::view::View;
+
+/// The longest the loop sleeps without looking at its commands and metrics.
+const MAX_WAIT: Duration = Duration::from_millis(100);
+/// How often the metrics are republished.
+const METRICS_EVERY: Duration = Duration::from_millis(20);
+
+/// The loop thread's state. See the [module docs](self).
+pub(crate) struct Runtime {
+    driver: Driver<NodeCore>,
+    log: Option<EventLog>,
+    rx: Receiver<Command>,
+    shared: Arc<Shared>,
+    snapshot: Option<SnapshotProvider>,
+    leave_waiters: Vec<Sender<()>>,
+    metrics_at: Instant,
+    events_dropped: u64,
+    view_ts_us: u64,
+    status_dirty: bool,
+}
+
+impl Runtime {
+    pub(crate) fn new(
+        driver: Driver<NodeCore>,
+        log: Option<EventLog>,
+        rx: Receiver<Command>,
+        shared: Arc<Shared>,
+    ) -> Runtime {
+        Runtime {
+            driver,
+            log,
+            rx,
+            shared,
+            snapshot: None,
+            leave_waiters: Vec::new(),
+            metrics_at: Instant::now(),
+            events_dropped: 0,
+            view_ts_us: 0,
+            status_dirty: true,
+        }
+    }
+
+    pub(crate) fn run(&mut self) {
+        let me = self.driver.core().me();
+        tracing::info!(node = %me, addr = %self.driver.local_addr(), "node started");
+        let now = self.driver.now();
+        self.driver.core_mut().start(now);
+        loop {
+            let mut commanded = false;
+            loop {
+                match self.rx.try_recv() {
+                    Ok(Command::Shutdown) | Err(TryRecvError::Disconnected) => {
+                        return self.stop();
+                    }
+                    Ok(c) => {
+                        self.command(c);
+                        commanded = true;
+                    }
+                    Err(TryRecvError::Empty) => break,
+                }
+            }
+            if commanded {
+                self.driver.flush();
+                self.pump(Instant::now());
+            }
+            if let Err(e) = self.driver.drive(Some(MAX_WAIT)) {
+                tracing::error!("socket error: {e}");
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let at = self.input_instant();
+            self.pump(at);
+        }
+    }
+
+    /// When the input that ended the last `drive` arrived (the driver's last clock
+    /// reading), as an [`Instant`]: events are stamped with it.
+    fn input_instant(&self) -> Instant {
+        let lag = self.driver.now().micros_since(self.driver.last_clock());
+        Instant::now()
+            .checked_sub(Duration::from_micros(lag))
+            .unwrap_or_else(Instant::now)
+    }
+
+    fn stop(&mut self) {
+        self.driver.core_mut().stop();
+        self.driver.flush();
+        self.publish_status();
+        let me = self.driver.core().me();
+        tracing::info!(node = %me, "node stopped");
+    }
+
+    fn command(&mut self, c: Command) {
+        let now = self.driver.now();
+        match c {
+            Command::Shutdown => {}
+            Command::SetSnapshot(f, done) => {
+                self.driver.core_mut().set_snapshot(&f());
+                self.snapshot = Some(f);
+                let _ = done.send(());
+            }
+            Command::Fault(cmd, reply) => {
+                let local = self.driver.local_addr();
+                let (core, faults) = self.driver.core_and_faults();
+                let _ = reply.send(super::fault::apply(faults, local, cmd, |p| core.resolve(p)));
+            }
+            Command::SystemView(reply) => {
+                let _ = reply.send(self.driver.core().system_view().cloned());
+            }
+            Command::Leave(reply) => {
+                match self.driver.core().phase() {
+                    NodePhase::Left | NodePhase::Stopped => {
+                        let _ = reply.send(());
+                        return;
+                    }
+                    _ => self.leave_waiters.push(reply),
+                }
+                self.driver.core_mut().leave(now);
+                self.status_dirty = true;
+            }
+        }
+    }
+
+    /// Publishes every event the core queued, then the status and metrics if due.
+    fn pump(&mut self, at: Instant) {
+        while let Some((me, ev)) = self.driver.core_polled().poll_event() {
+            self.on_event(at, me, ev);
+        }
+        if self.status_dirty {
+            self.publish_status();
+        }
+        if self.metrics_at.elapsed() >= METRICS_EVERY {
+            self.publish_metrics();
+        }
+    }
+
+    fn on_event(&mut self, at: Instant, me: crate::ProcessId, ev: CoreEvent) {
+        self.status_dirty = true;
+        let out = match ev {
+            CoreEvent::Started => {
+                if let Some(l) = &mut self.log {
+                    l.start(me, self.driver.local_addr());
+                }
+                return;
+            }
+            CoreEvent::Joining { contacts } => {
+                tracing::info!(node = %me, contacts, "joining the group");
+                return;
+            }
+            CoreEvent::Founded => NodeEvent::Founded { me },
+            CoreEvent::ViewInstalled { version } => {
+                let core = self.driver.core();
+                let view = match core.installed_view(version) {
+                    Some(v) => v.clone(),
+                    None => core.engine().view().clone(),
+                };
+                if let Some(l) = &mut self.log {
+                    l.view(me, version, &view.members);
+                }
+                tracing::info!(
+                    node = %me,
+                    version,
+                    members = ?view.members.iter().map(|m| m.id).collect::<Vec<_>>(),
+                    "view installed"
+                );
+                if let Some(f) = &self.snapshot {
+                    let bytes = f();
+                    self.driver.core_polled().set_snapshot(&bytes);
+                }
+                self.view_ts_us = unix_micros();
+                // The status shows the view before anyone hears of it.
+                self.publish_status();
+                NodeEvent::ViewInstalled { me, view }
+            }
+            CoreEvent::Suspected { peer } => {
+                if let Some(l) = &mut self.log {
+                    l.suspect(me, peer);
+                }
+                NodeEvent::Suspected { me, peer }
+            }
+            CoreEvent::Joined { version, snapshot } => {
+                if let Some(l) = &mut self.log {
+                    l.joined(me, version);
+                }
+                NodeEvent::Joined {
+                    me,
+                    version,
+                    snapshot,
+                }
+            }
+            CoreEvent::Excluded { reason } => {
+                debug_assert_ne!(reason, ExcludeReason::Left);
+                if let Some(l) = &mut self.log {
+                    l.excluded(me);
+                }
+                NodeEvent::Excluded { me, reason }
+            }
+            CoreEvent::Left => {
+                if let Some(l) = &mut self.log {
+                    l.left(me);
+                }
+                NodeEvent::Left { me }
+            }
+            CoreEvent::LeaveDone => {
+                self.publish_status();
+                for w in self.leave_waiters.drain(..) {
+                    let _ = w.send(());
+                }
+                return;
+            }
+            CoreEvent::Reconfiguring { version } => {
+                if let Some(l) = &mut self.log {
+                    l.reconfiguring(me, version);
+                }
+                NodeEvent::Reconfiguring { me, version }
+            }
+            CoreEvent::Submitted { version } => {
+                if let Some(l) = &mut self.log {
+                    l.submitted(me, version);
+                }
+                NodeEvent::Submitted { me, version, at }
+            }
+            CoreEvent::SystemView(change) => {
+                if let Some(l) = &mut self.log {
+                    l.system_view(me, &change);
+                }
+                NodeEvent::SystemView { me, change }
+            }
+            CoreEvent::Rejoining { old, new, .. } => NodeEvent::Rejoining { old, new },
+        };
+        let mut subs = self.shared.subscribers.lock();
+        self.events_dropped += publish(&mut subs, at, &out);
+    }
+
+    fn publish_status(&mut self) {
+        self.status_dirty = false;
+        let core = self.driver.core();
+        let phase = core.phase();
+        let engine = core.engine();
+        let mut s = self.shared.status.lock();
+        s.me = core.me();
+        s.addr = core.addr();
+        s.phase = phase;
+        if engine.status() == Status::Member {
+            s.view.clone_from(engine.view());
+            s.view_ts_us = self.view_ts_us;
+        } else if phase != NodePhase::Left && phase != NodePhase::Stopped {
+            s.view = View::with_capacity(0);
+        }
+        s.leader = engine.leader();
+        s.is_mgr = engine.is_mgr();
+        s.faulty = engine.faulty().to_vec();
+        s.rejoins = core.stats().rejoins;
+        match core.service() {
+            Some(svc) => {
+                s.system_version = if svc.synced() { svc.view().version } else { 0 };
+                s.system_size = svc.view().size();
+                s.clients = svc.view().clients.len();
+            }
+            None => {
+                s.system_version = 0;
+                s.system_size = 0;
+                s.clients = 0;
+            }
+        }
+    }
+
+    fn publish_metrics(&mut self) {
+        self.metrics_at = Instant::now();
+        let core = self.driver.core();
+        let c = *core.stats();
+        let m = NodeMetrics {
+            engine: *core.engine_stats(),
+            transport: core.transport_stats(),
+            driver: self.driver.stats(),
+            core: c,
+            views_installed: c.views_installed,
+            backlogged: c.backlogged,
+            backlog_len: core.backlog_len() as u64,
+            backlog_overflow: c.backlog_overflow,
+            send_refused: c.send_refused + c.send_errors,
+            events_dropped: self.events_dropped,
+            probes_sent: c.probes_sent,
+            rejoins: c.rejoins,
+            service: core.service_stats().unwrap_or_default(),
+        };
+        *self.shared.metrics.lock() = m;
+    }
+}

@@ -1,0 +1,73 @@
+//! What the loop publishes for the application to read: [`NodeStatus`] and
+//! [`NodeMetrics`].
+
+use std::net::SocketAddr;
+
+use sgmp_transport::{DriverStats, Stats as TransportStats};
+
+use super::core::{CoreStats, NodePhase};
+use crate::engine::EngineStats;
+use crate::service::ServiceStats;
+use crate::view::View;
+use crate::ProcessId;
+
+/// A snapshot of the node's state, refreshed by the loop.
+#[derive(Clone, Debug)]
+pub struct NodeStatus {
+    /// The current process id (changes on rejoin).
+    pub me: ProcessId,
+    /// The UDP address.
+    pub addr: SocketAddr,
+    /// Where the node stands.
+    pub phase: NodePhase,
+    /// The current view (version 0 and empty before the first).
+    pub view: View,
+    /// The initiator this process follows (itself when mgr).
+    pub leader: Option<ProcessId>,
+    /// This process is the mgr.
+    pub is_mgr: bool,
+    /// Members this process believes faulty.
+    pub faulty: Vec<ProcessId>,
+    /// When the current view was installed (µs since the Unix epoch; 0: none).
+    pub view_ts_us: u64,
+    /// Incarnations started after the first (rejoins).
+    pub rejoins: u64,
+    /// The membership service's system view: version (0: none yet, or the service is
+    /// off or not synchronized), size (core + clients) and clients.
+    pub system_version: u64,
+    /// Members of the system view (core + clients).
+    pub system_size: usize,
+    /// Registered clients.
+    pub clients: usize,
+}
+
+/// Counters of the node, refreshed by the loop.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct NodeMetrics {
+    /// The engine's counters (current incarnation).
+    pub engine: EngineStats,
+    /// The transport endpoint's counters (current incarnation).
+    pub transport: TransportStats,
+    /// The driver's I/O counters.
+    pub driver: DriverStats,
+    /// Views installed over every incarnation.
+    pub views_installed: u64,
+    /// The node core's counters (backlog, refusals, probes, rejoins, ...).
+    pub core: CoreStats,
+    /// Messages parked because a send window was full.
+    pub backlogged: u64,
+    /// Messages waiting in the backlog now.
+    pub backlog_len: u64,
+    /// Messages the backlog could not hold (it was full): lost, and logged.
+    pub backlog_overflow: u64,
+    /// Engine messages the transport refused for good (disconnected or stale peer).
+    pub send_refused: u64,
+    /// Events not delivered to a lagging subscriber (over all subscribers).
+    pub events_dropped: u64,
+    /// Probes sent (discovery queries and answers).
+    pub probes_sent: u64,
+    /// Rejoins as a new incarnation.
+    pub rejoins: u64,
+    /// The membership service's counters (current incarnation).
+    pub service: ServiceStats,
+}
