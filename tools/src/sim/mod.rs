@@ -25,6 +25,7 @@ pub mod trace;
 
 use std::collections::BTreeMap;
 
+use sgmp_membership::node::CoreConfig;
 use sgmp_membership::{EngineConfig, Member, ProcessId, Status, Time};
 use sgmp_transport::TransportConfig;
 
@@ -36,6 +37,27 @@ pub use schedule::{Action, RandomShape, Schedule, Target};
 
 use checker::PartitionRecord;
 use node::{CrashTrigger, Ctx, GlueStats};
+
+impl SimConfig {
+    /// The node core's settings: the engine's and the transport's, every node's
+    /// address as a seed (no simulated node founds by discovery: the founders found
+    /// together at t = 0), auto-rejoin and the join watchdog as `sgmpd` has them.
+    pub fn core_config(&self) -> CoreConfig {
+        CoreConfig {
+            engine: self.engine.clone(),
+            transport: self.transport,
+            max_joins_per_sec: 0,
+            seeds: (0..self.nodes + self.spare).map(addr_of).collect(),
+            may_found: false,
+            coldstart_rounds: 3,
+            coldstart_round_us: 50_000,
+            join_timeout_us: self.join_watchdog_us,
+            auto_rejoin: self.auto_rejoin,
+            leave_linger_us: 200_000,
+            service: None,
+        }
+    }
+}
 use trace::Trace;
 
 /// Settings of a simulation.
@@ -64,6 +86,10 @@ pub struct SimConfig {
     /// mix, the nastier partitions, pauses, and a liveness phase with a majority core);
     /// otherwise the classic ones ([`schedule::random`]).
     pub swarm: bool,
+    /// Excluded processes come back as new incarnations by themselves (the node core's
+    /// auto-rejoin, on in `sgmpd` by default). The paper's figures turn it off to
+    /// look at the excluded process.
+    pub auto_rejoin: bool,
 }
 
 impl SimConfig {
@@ -115,6 +141,7 @@ impl SimConfig {
             trace: false,
             join_watchdog_us: 1_000_000,
             swarm: true,
+            auto_rejoin: true,
         }
     }
 }
@@ -145,8 +172,9 @@ impl Sim {
     pub fn new(cfg: SimConfig, seed: u64) -> Sim {
         let total = cfg.nodes + cfg.spare;
         let founders: Vec<Member> = (0..cfg.nodes).map(|i| member_of(i, 1)).collect();
+        let core = cfg.core_config();
         let nodes = (0..total)
-            .map(|i| Node::new(i, member_of(i, 1), &cfg.engine, &cfg.transport))
+            .map(|i| Node::new(i, member_of(i, 1).id, &core, cfg.trace))
             .collect();
         let mut sim = Sim {
             trace: Trace::new(cfg.trace, cfg.engine.max_members, cfg.engine.max_snapshot),
@@ -168,10 +196,7 @@ impl Sim {
         for i in 0..sim.cfg.nodes {
             let pid = sim.nodes[i].pid();
             sim.history.nodes.insert(pid, i);
-            sim.nodes[i].up = true;
-            sim.nodes[i].started = true;
-            sim.nodes[i].engine.bootstrap(Time::ZERO, &founders);
-            sim.pump(i);
+            sim.ctx_pump(i, |n, c| n.found_with(c, &founders));
         }
         sim
     }
@@ -230,7 +255,7 @@ impl Sim {
     /// Node `i`'s view as node names, in rank order.
     pub fn view_names(&self, i: usize) -> Vec<String> {
         self.nodes[i]
-            .engine
+            .engine()
             .view()
             .members
             .iter()
@@ -240,12 +265,12 @@ impl Sim {
 
     /// Node `i`'s membership status.
     pub fn status(&self, i: usize) -> Status {
-        self.nodes[i].engine.status()
+        self.nodes[i].engine().status()
     }
 
     /// Node `i`'s view version.
     pub fn version(&self, i: usize) -> u64 {
-        self.nodes[i].engine.view().version
+        self.nodes[i].engine().view().version
     }
 
     /// Fault kinds exercised so far.
@@ -262,10 +287,6 @@ impl Sim {
             trace: &mut self.trace,
         };
         f(&mut self.nodes[i], &mut ctx);
-    }
-
-    fn pump(&mut self, i: usize) {
-        self.ctx_pump(i, |n, c| n.pump(c));
     }
 
     /// Runs until simulated time `end` (event-driven: jumps from event to event).
@@ -321,15 +342,6 @@ impl Sim {
             }
             self.dgram = dgram;
             for i in 0..self.nodes.len() {
-                if self.nodes[i].join_watchdog().is_some_and(|d| d <= self.now) {
-                    self.step += 1;
-                    self.count("join_watchdog_restart");
-                    let pid = self.nodes[i].pid();
-                    self.trace
-                        .line(self.now, || format!("WATCHDOG {pid} gives up joining"));
-                    self.rejoin_joiner(i);
-                    continue;
-                }
                 if self.nodes[i].paused_until.is_some_and(|d| d <= self.now) {
                     self.step += 1;
                     self.resume(i);
@@ -360,12 +372,12 @@ impl Sim {
             self.nodes
                 .iter()
                 .filter(|n| n.is_live_member() && f(n))
-                .max_by_key(|n| (n.engine.view().version, std::cmp::Reverse(n.index)))
+                .max_by_key(|n| (n.engine().view().version, std::cmp::Reverse(n.index)))
                 .map(|n| n.index)
         };
-        best(&|n| n.engine.is_mgr()).or_else(|| {
+        best(&|n| n.engine().is_mgr()).or_else(|| {
             let i = best(&|_| true)?;
-            let v = self.nodes[i].engine.view();
+            let v = self.nodes[i].engine().view();
             v.members
                 .iter()
                 .filter_map(|m| self.node_running(m.id))
@@ -412,39 +424,19 @@ impl Sim {
         self.ctx_pump(i, |n, c| n.crash_now(c));
     }
 
-    /// Members of the most advanced view held by a live member.
-    fn contacts(&self) -> Vec<Member> {
-        self.nodes
-            .iter()
-            .filter(|n| n.is_live_member())
-            .max_by_key(|n| (n.engine.view().version, std::cmp::Reverse(n.index)))
-            .map(|n| n.engine.view().members.clone())
-            .unwrap_or_default()
-    }
-
+    /// Starts node `i` as a new process (incarnation `inc`, a fresh core, no state):
+    /// it finds the group by discovery through its seeds and joins.
     fn start_joiner(&mut self, i: usize, inc: u64) -> bool {
-        let contacts: Vec<Member> = self
-            .contacts()
-            .into_iter()
-            .filter(|m| m.id.node.as_str() != format!("n{i}"))
-            .collect();
-        if contacts.is_empty() {
-            return false;
-        }
-        let old = &self.nodes[i].stats;
+        let old = self.nodes[i].stats();
         self.retired.messages += old.messages;
-        let m = member_of(i, inc);
-        let mut n = Node::new(i, m, &self.cfg.engine, &self.cfg.transport);
-        n.up = true;
-        n.started = true;
-        n.join_deadline = Some(self.now + self.cfg.join_watchdog_us);
-        n.engine.join(self.now, &contacts);
-        self.nodes[i] = n;
-        self.history.nodes.insert(m.id, i);
-        self.trace.line(self.now, || {
-            format!("JOIN {} through {} contacts", m.id, contacts.len())
-        });
-        self.pump(i);
+        self.retired.rejoins_after_exclusion += old.rejoins_after_exclusion;
+        self.retired.rejoins_after_join_timeout += old.rejoins_after_join_timeout;
+        let id = member_of(i, inc).id;
+        self.nodes[i] = Node::new(i, id, &self.cfg.core_config(), self.cfg.trace);
+        self.history.nodes.insert(id, i);
+        self.trace
+            .line(self.now, || format!("START {id} (discovery)"));
+        self.ctx_pump(i, |n, c| n.start(c));
         true
     }
 
@@ -478,8 +470,7 @@ impl Sim {
             Action::Suspect { by, peer } => match (self.resolve(by), self.resolve(peer)) {
                 (Some(b), Some(p)) if b != p && self.nodes[b].up && !self.is_paused(b) => {
                     let pid = self.nodes[p].pid();
-                    self.nodes[b].engine.suspect(now, pid);
-                    self.pump(b);
+                    self.ctx_pump(b, |n, c| n.suspect(c, pid));
                     true
                 }
                 _ => false,
@@ -488,7 +479,7 @@ impl Sim {
                 Some(m) => {
                     let mgr = self.nodes[m].pid();
                     let seniors: Vec<usize> = self.nodes[m]
-                        .engine
+                        .engine()
                         .view()
                         .members
                         .iter()
@@ -498,12 +489,13 @@ impl Sim {
                         .collect();
                     self.crash(m);
                     for (j, &s) in seniors.iter().enumerate() {
-                        self.nodes[s].engine.suspect(now, mgr);
-                        for &o in &seniors[..j] {
-                            let pid = self.nodes[o].pid();
-                            self.nodes[s].engine.suspect(now, pid);
-                        }
-                        self.pump(s);
+                        let mut peers = vec![mgr];
+                        peers.extend(seniors[..j].iter().map(|&o| self.nodes[o].pid()));
+                        self.ctx_pump(s, |n, c| {
+                            for p in peers {
+                                n.suspect(c, p);
+                            }
+                        });
                     }
                     true
                 }
@@ -625,7 +617,7 @@ impl Sim {
             Action::RejoinAny => {
                 let pick = (0..self.nodes.len()).find(|&i| {
                     let n = &self.nodes[i];
-                    n.started && (!n.up || matches!(n.engine.status(), Status::Excluded(_)))
+                    n.started && (!n.up || matches!(n.engine().status(), Status::Excluded(_)))
                 });
                 match pick {
                     Some(i) => self.rejoin(i),
@@ -641,14 +633,13 @@ impl Sim {
             {
                 Some(i) => {
                     let pid = self.nodes[i].pid();
-                    self.nodes[i].engine.leave(now);
                     // A leave request is the process's own statement that it goes.
                     self.history.suspicions.push(checker::Suspicion {
                         step: self.step,
                         by: pid,
                         peer: pid,
                     });
-                    self.pump(i);
+                    self.ctx_pump(i, |n, c| n.leave(c));
                     true
                 }
                 None => false,
@@ -681,7 +672,7 @@ impl Sim {
         if i >= self.nodes.len() || !self.nodes[i].started {
             return false;
         }
-        if self.nodes[i].up && self.nodes[i].engine.status() == Status::Joining {
+        if self.nodes[i].up && self.nodes[i].engine().status() == Status::Joining {
             return false;
         }
         if self.nodes[i].up {
@@ -689,17 +680,6 @@ impl Sim {
         }
         let inc = self.nodes[i].pid().incarnation + 1;
         self.start_joiner(i, inc)
-    }
-
-    /// The join watchdog: the joiner restarts as incarnation + 1.
-    fn rejoin_joiner(&mut self, i: usize) {
-        self.crash(i);
-        let inc = self.nodes[i].pid().incarnation + 1;
-        if !self.start_joiner(i, inc) {
-            // Nobody to join through right now: try again later.
-            self.nodes[i].up = true;
-            self.nodes[i].join_deadline = Some(self.now + self.cfg.join_watchdog_us);
-        }
     }
 
     /// Chooses the majority core of the liveness phase: a random majority of the
@@ -714,13 +694,13 @@ impl Sim {
             .nodes
             .iter()
             .filter(|n| n.is_live_member())
-            .max_by_key(|n| (n.engine.view().version, std::cmp::Reverse(n.index)))
+            .max_by_key(|n| (n.engine().view().version, std::cmp::Reverse(n.index)))
             .map(|n| n.index)
         else {
             return false;
         };
         let view: Vec<ProcessId> = self.nodes[best]
-            .engine
+            .engine()
             .view()
             .members
             .iter()
@@ -777,9 +757,9 @@ impl Sim {
         let Some(first) = live.first() else {
             return Err("no live member".into());
         };
-        let v = first.engine.view();
+        let v = first.engine().view();
         for n in &live {
-            let w = n.engine.view();
+            let w = n.engine().view();
             if w.version != v.version || w.members != v.members {
                 return Err(format!(
                     "{} has version {} {:?} but {} has version {} {:?}",
@@ -804,7 +784,7 @@ impl Sim {
             }
         }
         if let Some(j) = self.nodes.iter().find(|n| {
-            n.up && n.engine.status() == Status::Joining && !self.isolated.contains(&n.index)
+            n.up && n.engine().status() == Status::Joining && !self.isolated.contains(&n.index)
         }) {
             return Err(format!("{} is still joining", j.pid()));
         }
@@ -815,12 +795,12 @@ impl Sim {
     pub fn describe(&self) -> String {
         let mut out = String::new();
         for n in self.nodes.iter().filter(|n| n.started) {
-            let v = n.engine.view();
+            let v = n.engine().view();
             out.push_str(&format!(
                 "{} {} {:?} v{} {:?}\n",
                 n.pid(),
                 if n.up { "up" } else { "DOWN" },
-                n.engine.status(),
+                n.engine().status(),
                 v.version,
                 first_names(v)
             ));
@@ -851,14 +831,14 @@ impl Sim {
         let mut v = checker::check_safety(&self.history);
         v.extend(self.extra.iter().cloned());
         for n in &self.nodes {
-            if n.stats.errors > 0 || n.stats.decode_errors > 0 {
+            if n.stats().errors > 0 || n.stats().decode_errors > 0 {
                 v.push(Violation {
                     property: "engine",
                     detail: format!(
                         "{}: {} sends refused (too large / table full), {} decode errors",
                         n.pid(),
-                        n.stats.errors,
-                        n.stats.decode_errors
+                        n.stats().errors,
+                        n.stats().decode_errors
                     ),
                 });
             }
@@ -930,9 +910,33 @@ impl Sim {
                 *fault_kinds.entry(k.to_string()).or_insert(0) += v;
             }
         }
-        let backlogged: u64 = self.nodes.iter().map(|n| n.stats.backlogged).sum();
+        let backlogged: u64 = self.nodes.iter().map(|n| n.stats().backlogged).sum();
         if backlogged > 0 {
             fault_kinds.insert("window_full_backlogged".into(), backlogged);
+        }
+        for (k, v) in [
+            (
+                "rejoin_after_exclusion",
+                self.retired.rejoins_after_exclusion
+                    + self
+                        .nodes
+                        .iter()
+                        .map(|n| n.stats().rejoins_after_exclusion)
+                        .sum::<u64>(),
+            ),
+            (
+                "join_watchdog_restart",
+                self.retired.rejoins_after_join_timeout
+                    + self
+                        .nodes
+                        .iter()
+                        .map(|n| n.stats().rejoins_after_join_timeout)
+                        .sum::<u64>(),
+            ),
+        ] {
+            if v > 0 {
+                fault_kinds.insert(k.into(), v);
+            }
         }
         RunReport {
             seed,
@@ -940,7 +944,7 @@ impl Sim {
             views_installed: self.history.installs.len() as u64,
             max_version: self.history.max_version(),
             messages: self.retired.messages
-                + self.nodes.iter().map(|n| n.stats.messages).sum::<u64>(),
+                + self.nodes.iter().map(|n| n.stats().messages).sum::<u64>(),
             datagrams: ns.offered,
             sim_time_us: self.now.0,
             fault_kinds,
@@ -949,7 +953,7 @@ impl Sim {
             max_backlog: self
                 .nodes
                 .iter()
-                .map(|n| n.stats.max_backlog)
+                .map(|n| n.stats().max_backlog)
                 .max()
                 .unwrap_or(0),
         }
@@ -985,7 +989,7 @@ pub fn run_seed(seed: u64, cfg: &SimConfig) -> (RunReport, Sim) {
     if !checked
         && sim.nodes.iter().any(|n| {
             n.up && matches!(
-                n.engine.status(),
+                n.engine().status(),
                 Status::Excluded(
                     sgmp_membership::ExcludeReason::NoMajority
                         | sgmp_membership::ExcludeReason::IsolatedMinority

@@ -1,22 +1,15 @@
-//! One simulated node: the real engine over the real transport core, and the glue
-//! between them (the same glue a production driver needs).
-//!
-//! - engine transmits → `Endpoint::send` (on `WindowFull` the message waits in a
-//!   per-destination FIFO backlog and is retried on every pump; nothing is dropped
-//!   silently: refusals are counted);
-//! - endpoint deliveries → `Engine::handle_message`;
-//! - engine `Suspected{peer}` → `Endpoint::disconnect(peer)` (Disconnect);
-//! - transport `PeerUnreachable(p)` → `Engine::suspect(now, p)`;
-//! - every datagram the endpoint accepts → `Engine::peer_alive` for its sender (D20);
-//! - endpoint datagrams → the simulated network.
+//! One simulated node: the production [`NodeCore`] (the engine, the transport endpoint,
+//! discovery, the send backlog, rejoin and the cross-layer links, exactly as `sgmpd`
+//! runs them) on simulated time and the simulated network. This file keeps no glue of
+//! its own between engine and endpoint: it feeds the core datagrams and timeouts, hands
+//! the core's datagrams to the network, records the core's events in the history, and
+//! implements the simulator's own faults (crash, crash mid-multicast, pause).
 
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use sgmp_membership::msg::MsgKind;
-use sgmp_membership::{
-    Engine, EngineConfig, Event, ExcludeReason, Member, ProcessId, Status, Time,
-};
-use sgmp_transport::{Endpoint, SendError, TransportConfig, TransportEvent};
+use sgmp_membership::node::{CoreConfig, CoreEvent, NodeCore, TapRecord};
+use sgmp_membership::{Engine, Member, ProcessId, Status, Time};
 
 use super::checker::{History, Install, Suspicion};
 use super::net::Net;
@@ -40,14 +33,6 @@ pub fn member_of(i: usize, inc: u64) -> Member {
     }
 }
 
-/// A message waiting for room in the send window.
-#[derive(Debug)]
-struct Pending {
-    to: ProcessId,
-    addr: SocketAddr,
-    bytes: Vec<u8>,
-}
-
 /// A crash armed by [`Action::CrashDuring`](super::Action::CrashDuring).
 #[derive(Clone, Copy, Debug)]
 pub struct CrashTrigger {
@@ -59,7 +44,7 @@ pub struct CrashTrigger {
     pub armed: bool,
 }
 
-/// Counters of the glue, summed into the run report.
+/// Counters of a node, summed into the run report (from the core's own counters).
 #[derive(Clone, Copy, Debug, Default)]
 pub struct GlueStats {
     /// Engine messages handed to the transport.
@@ -77,6 +62,10 @@ pub struct GlueStats {
     pub decode_errors: u64,
     /// Largest backlog seen.
     pub max_backlog: usize,
+    /// New incarnations after an exclusion (the core's auto-rejoin).
+    pub rejoins_after_exclusion: u64,
+    /// New incarnations after a join timed out (the core's join watchdog).
+    pub rejoins_after_join_timeout: u64,
 }
 
 /// Everything a node needs from the world while it is pumped.
@@ -97,63 +86,79 @@ pub struct Ctx<'a> {
 pub struct Node {
     /// Node index.
     pub index: usize,
-    /// The process it runs now.
-    pub member: Member,
-    /// The S-GMP engine.
-    pub engine: Engine,
-    /// The transport endpoint.
-    pub endpoint: Endpoint,
+    /// The node core: the code `sgmpd` runs.
+    pub core: NodeCore,
     /// False once crashed (until restarted).
     pub up: bool,
     /// Ever started.
     pub started: bool,
     /// A pending mid-multicast crash.
     pub crash: Option<CrashTrigger>,
-    /// While joining: when the driver gives up and restarts as a new incarnation.
-    pub join_deadline: Option<Time>,
     /// Paused (like SIGSTOP) until this time: nothing runs, datagrams wait in `inbox`.
     pub paused_until: Option<Time>,
     /// Datagrams that arrived while paused (the socket buffer): `(from, bytes)`.
     pub inbox: Vec<(SocketAddr, Vec<u8>)>,
-    backlog: Vec<Pending>,
-    buf: Vec<u8>,
     dgram: Vec<u8>,
-    /// Glue counters.
-    pub stats: GlueStats,
+    tap: Vec<TapRecord>,
+    rejoins: (u64, u64),
 }
 
 impl Node {
-    /// A node (not started) running process `member`.
-    pub fn new(index: usize, member: Member, ecfg: &EngineConfig, tcfg: &TransportConfig) -> Node {
+    /// A node (not started) running process `id` at [`addr_of`]`(index)`.
+    pub fn new(index: usize, id: ProcessId, cfg: &CoreConfig, trace: bool) -> Node {
+        let mut core = NodeCore::new(cfg.clone(), id, addr_of(index));
+        core.set_tap(Some(trace));
         Node {
             index,
-            member,
-            engine: Engine::new(ecfg.clone(), member),
-            endpoint: Endpoint::new(*tcfg, member.id),
+            dgram: vec![
+                0u8;
+                cfg.transport
+                    .mtu
+                    .max(sgmp_transport::TransportConfig::MIN_MTU)
+            ],
+            core,
             up: false,
             started: false,
             crash: None,
-            join_deadline: None,
             paused_until: None,
             inbox: Vec::new(),
-            backlog: Vec::new(),
-            buf: vec![0u8; tcfg.max_message],
-            dgram: vec![0u8; tcfg.mtu.max(TransportConfig::MIN_MTU)],
-            stats: GlueStats::default(),
+            tap: Vec::new(),
+            rejoins: (0, 0),
         }
     }
 
-    /// The process id.
+    /// The process id (the core's current incarnation).
     pub fn pid(&self) -> ProcessId {
-        self.member.id
+        self.core.me()
+    }
+
+    /// The engine of the current incarnation.
+    pub fn engine(&self) -> &Engine {
+        self.core.engine()
     }
 
     /// True if up and a member.
     pub fn is_live_member(&self) -> bool {
-        self.up && self.engine.status() == Status::Member
+        self.up && self.core.engine().status() == Status::Member
     }
 
-    /// Next time the node has work: the engine's or the endpoint's deadline.
+    /// The node's counters.
+    pub fn stats(&self) -> GlueStats {
+        let c = self.core.stats();
+        GlueStats {
+            messages: c.messages,
+            backlogged: c.backlogged,
+            refused: c.send_refused,
+            errors: c.send_errors,
+            delivered: c.delivered,
+            decode_errors: c.decode_errors,
+            max_backlog: c.max_backlog as usize,
+            rejoins_after_exclusion: self.rejoins.0,
+            rejoins_after_join_timeout: self.rejoins.1,
+        }
+    }
+
+    /// Next time the node has work: the core's deadline, or the end of a pause.
     pub fn deadline(&self) -> Option<Time> {
         if !self.up {
             return None;
@@ -161,17 +166,7 @@ impl Node {
         if self.paused_until.is_some() {
             return self.paused_until;
         }
-        let d = sgmp_membership::earliest(self.engine.poll_timeout(), self.endpoint.poll_timeout());
-        sgmp_membership::earliest(d, self.join_watchdog())
-    }
-
-    /// When the join watchdog fires, if the node is still joining.
-    pub fn join_watchdog(&self) -> Option<Time> {
-        if self.up && self.paused_until.is_none() && self.engine.status() == Status::Joining {
-            self.join_deadline
-        } else {
-            None
-        }
+        self.core.poll_timeout()
     }
 
     /// Crashes the node: nothing more goes out or comes in.
@@ -179,7 +174,6 @@ impl Node {
         if self.up {
             self.up = false;
             self.crash = None;
-            self.backlog.clear();
             self.paused_until = None;
             self.inbox.clear();
             let pid = self.pid();
@@ -187,150 +181,119 @@ impl Node {
         }
     }
 
+    /// Starts the node: discovery through its seeds (it joins, or founds if allowed).
+    pub fn start(&mut self, ctx: &mut Ctx<'_>) {
+        self.up = true;
+        self.started = true;
+        self.core.start(ctx.now);
+        self.after(ctx);
+    }
+
+    /// Starts the node as one of `founders` (every founder does the same at t = 0).
+    pub fn found_with(&mut self, ctx: &mut Ctx<'_>, founders: &[Member]) {
+        self.up = true;
+        self.started = true;
+        self.core.found_with(ctx.now, founders);
+        self.after(ctx);
+    }
+
+    /// An outside suspicion of `peer`.
+    pub fn suspect(&mut self, ctx: &mut Ctx<'_>, peer: ProcessId) {
+        self.core.suspect(ctx.now, peer);
+        self.after(ctx);
+    }
+
+    /// A graceful leave.
+    pub fn leave(&mut self, ctx: &mut Ctx<'_>) {
+        self.core.leave(ctx.now);
+        self.after(ctx);
+    }
+
     /// Feeds one datagram from the network.
     pub fn on_datagram(&mut self, ctx: &mut Ctx<'_>, from: SocketAddr, bytes: &[u8]) {
-        self.endpoint.handle_datagram(ctx.now, from, bytes);
-        // Transport signs of life (D20), as in the node runtime.
-        for (peer, at) in self.endpoint.heard_since(ctx.now) {
-            self.engine.peer_alive(at, peer);
-        }
-        self.pump(ctx);
+        self.core.handle_datagram(ctx.now, from, bytes);
+        self.after(ctx);
     }
 
-    /// Runs due timers of the engine and the endpoint.
+    /// Runs due timers of the core.
     pub fn on_timeout(&mut self, ctx: &mut Ctx<'_>) {
-        if self.engine.poll_timeout().is_some_and(|t| t <= ctx.now) {
-            self.engine.handle_timeout(ctx.now);
+        if self.core.poll_timeout().is_some_and(|t| t <= ctx.now) {
+            self.core.handle_timeout(ctx.now);
         }
-        if self.endpoint.poll_timeout().is_some_and(|t| t <= ctx.now) {
-            self.endpoint.handle_timeout(ctx.now);
-        }
-        self.pump(ctx);
+        self.after(ctx);
     }
 
-    /// Moves everything between engine, endpoint and network until nothing moves.
-    pub fn pump(&mut self, ctx: &mut Ctx<'_>) {
-        while self.up {
-            let mut moved = self.flush_backlog(ctx.now);
-            moved |= self.engine_outputs(ctx);
-            if !self.up {
-                return;
-            }
-            moved |= self.endpoint_outputs(ctx);
-            if !moved {
-                return;
-            }
+    /// After any input: the tap (trace, crash triggers), the core's events (history),
+    /// then its datagrams onto the network.
+    fn after(&mut self, ctx: &mut Ctx<'_>) {
+        if !self.up {
+            return;
         }
-    }
-
-    fn flush_backlog(&mut self, now: Time) -> bool {
-        if self.backlog.is_empty() {
-            return false;
-        }
-        let mut moved = false;
-        let mut blocked: Vec<ProcessId> = Vec::new();
-        let mut i = 0;
-        while i < self.backlog.len() {
-            let p = &self.backlog[i];
-            if blocked.contains(&p.to) {
-                i += 1;
+        let now = ctx.now;
+        let mut crash_before_send = false;
+        self.core.take_tap(&mut self.tap);
+        for r in self.tap.drain(..) {
+            if ctx.trace.enabled() {
+                let d = ctx.trace.describe(&r.bytes);
+                let me = self.core.me();
+                let peer = r.peer;
+                if r.sent {
+                    ctx.trace.line(now, || format!("send {me} -> {peer} {d}"));
+                } else {
+                    ctx.trace.line(now, || format!("recv {peer} -> {me} {d}"));
+                }
+            }
+            if !r.sent {
                 continue;
             }
-            match self.endpoint.send(now, p.to, p.addr, &p.bytes) {
-                Ok(()) => {
-                    self.stats.messages += 1;
-                    self.backlog.remove(i);
-                    moved = true;
-                }
-                Err(SendError::WindowFull) => {
-                    blocked.push(p.to);
-                    i += 1;
-                }
-                Err(SendError::Disconnected(_)) | Err(SendError::StaleIncarnation { .. }) => {
-                    self.stats.refused += 1;
-                    self.backlog.remove(i);
-                }
-                Err(_) => {
-                    self.stats.errors += 1;
-                    self.backlog.remove(i);
-                }
-            }
-        }
-        moved
-    }
-
-    fn engine_outputs(&mut self, ctx: &mut Ctx<'_>) -> bool {
-        let mut moved = false;
-        let now = ctx.now;
-        while let Some(t) = self.engine.poll_transmit() {
-            moved = true;
-            let kind = t.payload.get(1).and_then(|b| MsgKind::from_u8(*b));
             if let Some(c) = &mut self.crash {
-                if !c.armed && (c.kind.is_none() || c.kind == kind) {
+                if !c.armed && (c.kind.is_none() || c.kind == r.kind) {
                     c.armed = true;
-                    let (me, after) = (self.member.id, c.after);
+                    let (me, after) = (self.core.me(), c.after);
+                    let kind = r.kind;
                     ctx.trace.line(now, || {
                         format!(
                             "ARMED {me}: crash after {after} more datagrams ({})",
                             kind.map_or("?", |k| k.name())
                         )
                     });
-                    if after == 0 {
-                        // Nothing of this output leaves; what the engine did before
-                        // (e.g. installing the view it is about to multicast) stands.
-                        while self.engine.poll_transmit().is_some() {}
-                        while let Some(e) = self.engine.poll_event() {
-                            self.on_engine_event(ctx, e);
-                        }
+                    // Nothing of this step's output leaves; what the engine did before
+                    // (e.g. installing the view it is about to multicast) stands.
+                    crash_before_send |= after == 0;
+                }
+            }
+        }
+        while let Some((me, ev)) = self.core.poll_event() {
+            self.on_core_event(ctx, me, ev);
+        }
+        if crash_before_send {
+            self.crash_now(ctx);
+            return;
+        }
+        while let Some(t) = self.core.poll_transmit(now, &mut self.dgram) {
+            ctx.net
+                .send(now, addr_of(self.index), t.dst, &self.dgram[..t.len]);
+            if let Some(c) = &mut self.crash {
+                if c.armed {
+                    c.after = c.after.saturating_sub(1);
+                    if c.after == 0 {
                         self.crash_now(ctx);
-                        return true;
+                        return;
                     }
                 }
             }
-            if ctx.trace.enabled() {
-                let d = ctx.trace.describe(t.payload);
-                let (me, to) = (self.member.id, t.to);
-                ctx.trace.line(now, || format!("send {me} -> {to} {d}"));
-            }
-            if self.backlog.iter().any(|p| p.to == t.to) {
-                self.stats.backlogged += 1;
-                self.backlog.push(Pending {
-                    to: t.to,
-                    addr: t.addr,
-                    bytes: t.payload.to_vec(),
-                });
-                continue;
-            }
-            match self.endpoint.send(now, t.to, t.addr, t.payload) {
-                Ok(()) => self.stats.messages += 1,
-                Err(SendError::WindowFull) => {
-                    self.stats.backlogged += 1;
-                    self.backlog.push(Pending {
-                        to: t.to,
-                        addr: t.addr,
-                        bytes: t.payload.to_vec(),
-                    });
-                }
-                Err(SendError::Disconnected(_)) | Err(SendError::StaleIncarnation { .. }) => {
-                    self.stats.refused += 1
-                }
-                Err(_) => self.stats.errors += 1,
-            }
         }
-        self.stats.max_backlog = self.stats.max_backlog.max(self.backlog.len());
-        while let Some(e) = self.engine.poll_event() {
-            moved = true;
-            self.on_engine_event(ctx, e);
-        }
-        moved
     }
 
-    fn on_engine_event(&mut self, ctx: &mut Ctx<'_>, e: Event) {
-        let me = self.member.id;
-        match e {
-            Event::ViewInstalled { version, .. } => {
-                let members: Vec<ProcessId> =
-                    self.engine.view().members.iter().map(|m| m.id).collect();
+    fn on_core_event(&mut self, ctx: &mut Ctx<'_>, me: ProcessId, ev: CoreEvent) {
+        match ev {
+            CoreEvent::ViewInstalled { version } => {
+                // The core keeps its last few views; the current one otherwise.
+                let view = self
+                    .core
+                    .installed_view(version)
+                    .unwrap_or_else(|| self.core.engine().view());
+                let members: Vec<ProcessId> = view.members.iter().map(|m| m.id).collect();
                 if ctx.trace.enabled() {
                     let s: Vec<String> = members.iter().map(|p| p.to_string()).collect();
                     ctx.trace.line(ctx.now, || {
@@ -346,7 +309,7 @@ impl Node {
                     members,
                 });
             }
-            Event::Suspected { peer } => {
+            CoreEvent::Suspected { peer } => {
                 ctx.trace
                     .line(ctx.now, || format!("SUSPECT {me} believes {peer} faulty"));
                 ctx.history.suspicions.push(Suspicion {
@@ -354,68 +317,30 @@ impl Node {
                     by: me,
                     peer,
                 });
-                self.endpoint.disconnect(peer);
-                self.backlog.retain(|p| p.to != peer);
             }
-            Event::Excluded { reason } if reason != ExcludeReason::Left => {
-                ctx.trace.line(ctx.now, || format!("EVENT {me} {e:?}"));
-                // Out for good: close the channels, so that its acknowledgements and
-                // keepalives stop vouching for it (D20), as the node runtime does.
-                let ids: Vec<ProcessId> = self.engine.view().members.iter().map(|m| m.id).collect();
-                for p in ids.into_iter().filter(|&p| p != me) {
-                    self.endpoint.disconnect(p);
+            CoreEvent::Rejoining {
+                old,
+                new,
+                join_timeout,
+            } => {
+                if join_timeout {
+                    self.rejoins.1 += 1;
+                } else {
+                    self.rejoins.0 += 1;
                 }
-                self.backlog.clear();
+                ctx.history.nodes.insert(new, self.index);
+                ctx.trace.line(ctx.now, || {
+                    format!(
+                        "REJOIN {old} -> {new}{}",
+                        if join_timeout {
+                            " (join timed out)"
+                        } else {
+                            ""
+                        }
+                    )
+                });
             }
             other => ctx.trace.line(ctx.now, || format!("EVENT {me} {other:?}")),
         }
-    }
-
-    fn endpoint_outputs(&mut self, ctx: &mut Ctx<'_>) -> bool {
-        let mut moved = false;
-        let now = ctx.now;
-        while let Some((from, n)) = self.endpoint.poll_delivery(&mut self.buf) {
-            moved = true;
-            self.stats.delivered += 1;
-            if ctx.trace.enabled() {
-                let d = ctx.trace.describe(&self.buf[..n]);
-                let me = self.member.id;
-                ctx.trace.line(now, || format!("recv {from} -> {me} {d}"));
-            }
-            if self
-                .engine
-                .handle_message(now, from, &self.buf[..n])
-                .is_err()
-            {
-                self.stats.decode_errors += 1;
-            }
-            // Let the engine's reaction out before the next delivery.
-            self.engine_outputs(ctx);
-            if !self.up {
-                return true;
-            }
-        }
-        while let Some(TransportEvent::PeerUnreachable(p)) = self.endpoint.poll_event() {
-            moved = true;
-            let me = self.member.id;
-            ctx.trace
-                .line(now, || format!("UNREACHABLE {me}: transport reports {p}"));
-            self.engine.suspect(now, p);
-        }
-        while let Some(t) = self.endpoint.poll_transmit(now, &mut self.dgram) {
-            moved = true;
-            ctx.net
-                .send(now, addr_of(self.index), t.dst, &self.dgram[..t.len]);
-            if let Some(c) = &mut self.crash {
-                if c.armed {
-                    c.after = c.after.saturating_sub(1);
-                    if c.after == 0 {
-                        self.crash_now(ctx);
-                        return true;
-                    }
-                }
-            }
-        }
-        moved
     }
 }
