@@ -20,12 +20,28 @@ pub struct Member {
 ///
 /// The paper's `rank(p)` is highest for the most senior member (the mgr); here the
 /// *index* is used: index 0 is the most senior, and "lower rank" means a larger index.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Debug, PartialEq, Eq)]
 pub struct View {
     /// The view's version x (the paper's LocalView^x).
     pub version: u64,
     /// Members, most senior first.
     pub members: Vec<Member>,
+}
+
+impl Clone for View {
+    fn clone(&self) -> View {
+        View {
+            version: self.version,
+            members: self.members.clone(),
+        }
+    }
+
+    /// Reuses `self`'s member buffer (the derived `clone_from` would allocate a new
+    /// one): copying a view into a preallocated one allocates nothing.
+    fn clone_from(&mut self, source: &View) {
+        self.version = source.version;
+        self.members.clone_from(&source.members);
+    }
 }
 
 impl View {

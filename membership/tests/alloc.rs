@@ -156,3 +156,164 @@ fn client_changes_commit_without_allocating() {
         v1 - v0
     );
 }
+
+/// The node core's glue (backlog, cross-layer links, event queue, recent views) adds
+/// no allocation either: whole view changes through `NodeCore`s exchanging datagrams
+/// allocate nothing after warm-up.
+mod node_core {
+    use super::*;
+    use sgmp_membership::node::{CoreConfig, NodeCore};
+    use sgmp_membership::{Member, ProcessId, Time};
+    use sgmp_transport::TransportConfig;
+    use std::collections::VecDeque;
+    use std::net::SocketAddr;
+
+    const MTU: usize = 1400;
+
+    struct World {
+        now: Time,
+        cores: Vec<NodeCore>,
+        up: Vec<bool>,
+        bufs: Vec<Vec<u8>>,
+        free: Vec<usize>,
+        /// (from, to index, length, buffer slot)
+        queue: VecDeque<(SocketAddr, usize, usize, usize)>,
+        tx: Vec<u8>,
+    }
+
+    fn addr(i: usize) -> SocketAddr {
+        SocketAddr::from(([10, 0, 0, 1], 30_000 + i as u16))
+    }
+
+    impl World {
+        fn new(n: usize) -> World {
+            let cfg = CoreConfig {
+                engine: EngineConfig {
+                    max_members: 16,
+                    max_snapshot: 64,
+                    heartbeat_interval_us: 20_000,
+                    suspect_timeout_us: 100_000,
+                    protocol_timeout_us: 200_000,
+                    local_health: true,
+                    ..EngineConfig::default()
+                },
+                transport: TransportConfig {
+                    mtu: MTU,
+                    max_message: 8 * 1024,
+                    max_peers: 16,
+                    send_window: 32,
+                    recv_window: 32,
+                    ..TransportConfig::default()
+                },
+                max_joins_per_sec: 0,
+                seeds: Vec::new(),
+                may_found: false,
+                coldstart_rounds: 3,
+                coldstart_round_us: 50_000,
+                join_timeout_us: 1_000_000,
+                auto_rejoin: false,
+                leave_linger_us: 100_000,
+                service: None,
+            };
+            let founders: Vec<Member> = (0..n)
+                .map(|i| Member {
+                    id: ProcessId::named(&format!("n{i}"), 1),
+                    addr: addr(i),
+                })
+                .collect();
+            let mut cores: Vec<NodeCore> = founders
+                .iter()
+                .map(|m| NodeCore::new(cfg.clone(), m.id, m.addr))
+                .collect();
+            for c in &mut cores {
+                c.found_with(Time::ZERO, &founders);
+            }
+            World {
+                now: Time::ZERO,
+                cores,
+                up: vec![true; n],
+                bufs: (0..4096).map(|_| vec![0u8; MTU]).collect(),
+                free: (0..4096).collect(),
+                queue: VecDeque::with_capacity(4096),
+                tx: vec![0u8; MTU],
+            }
+        }
+
+        /// One millisecond: timers, transmissions, deliveries.
+        fn tick(&mut self) {
+            self.now = self.now + 1_000;
+            let now = self.now;
+            for i in 0..self.cores.len() {
+                if !self.up[i] {
+                    continue;
+                }
+                let c = &mut self.cores[i];
+                if c.poll_timeout().is_some_and(|t| t <= now) {
+                    c.handle_timeout(now);
+                }
+                while c.poll_event().is_some() {}
+                while let Some(t) = c.poll_transmit(now, &mut self.tx) {
+                    let to = (t.dst.port() - 30_000) as usize;
+                    let slot = self.free.pop().expect("buffers");
+                    self.bufs[slot][..t.len].copy_from_slice(&self.tx[..t.len]);
+                    self.queue.push_back((addr(i), to, t.len, slot));
+                }
+            }
+            while let Some((from, to, len, slot)) = self.queue.pop_front() {
+                if to < self.cores.len() && self.up[to] {
+                    let (bufs, cores) = (&self.bufs, &mut self.cores);
+                    cores[to].handle_datagram(now, from, &bufs[slot][..len]);
+                    while cores[to].poll_event().is_some() {}
+                }
+                self.free.push(slot);
+            }
+        }
+
+        fn run(&mut self, ms: u64) {
+            for _ in 0..ms {
+                self.tick();
+            }
+        }
+
+        fn version(&self, i: usize) -> u64 {
+            self.cores[i].engine().view().version
+        }
+    }
+
+    #[test]
+    fn node_core_view_changes_allocate_nothing_after_warm_up() {
+        let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let mut w = World::new(7);
+        w.run(300);
+        // Warm-up: an outer member crashes (the ring detector reports it, the mgr
+        // removes it), then the mgr crashes (n1 reconfigures).
+        w.up[6] = false;
+        w.run(2_000);
+        w.up[0] = false;
+        w.run(3_000);
+        assert!(w.cores[1].engine().is_mgr());
+        let v0 = w.version(1);
+        assert_eq!(
+            v0, 3,
+            "a removal, then the reconfiguration after the mgr's crash"
+        );
+        let ((), allocs) = counted(|| {
+            w.up[5] = false;
+            w.run(2_000);
+            w.up[1] = false;
+            w.run(3_000);
+        });
+        let v1 = w.version(2);
+        assert!(w.cores[2].engine().is_mgr());
+        assert_eq!(v1, v0 + 2, "view changes happened: {v0} -> {v1}");
+        for i in 2..5 {
+            assert_eq!(w.version(i), v1, "n{i}");
+        }
+        assert_eq!(
+            allocs,
+            0,
+            "{allocs} allocations during {} view changes",
+            v1 - v0
+        );
+    }
+}
