@@ -68,6 +68,11 @@ typedef enum {
   // members + clients): `system_size` members, `added` processes added and `removed`
   // removed; read their ids with `sgmp_node_system_change`.
   SGMP_EVENT_SYSTEM_VIEW = 10,
+  // A recovery from total failure made `node` a member of view `version` (the view
+  // follows as `SGMP_EVENT_VIEW`).
+  SGMP_EVENT_RECOVERED = 11,
+  // `node` could not save its durable state and stopped.
+  SGMP_EVENT_STORAGE_FAILED = 12,
 } sgmp_event_kind;
 
 // A node handle. 0 is never a valid handle.

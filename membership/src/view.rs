@@ -103,6 +103,11 @@ impl View {
         self.version = version;
     }
 
+    /// The index (rank order) of the member running on node `node`, any incarnation.
+    pub fn index_of_node(&self, node: crate::NodeId) -> Option<usize> {
+        self.members.iter().position(|m| m.id.node == node)
+    }
+
     /// A 64-bit digest of version and members (FNV-1a), for cheap equality checks.
     pub fn digest(&self) -> u64 {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;

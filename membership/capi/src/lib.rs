@@ -112,6 +112,11 @@ pub enum sgmp_event_kind {
     /// members + clients): `system_size` members, `added` processes added and `removed`
     /// removed; read their ids with `sgmp_node_system_change`.
     SGMP_EVENT_SYSTEM_VIEW = 10,
+    /// A recovery from total failure made `node` a member of view `version` (the view
+    /// follows as `SGMP_EVENT_VIEW`).
+    SGMP_EVENT_RECOVERED = 11,
+    /// `node` could not save its durable state and stopped.
+    SGMP_EVENT_STORAGE_FAILED = 12,
 }
 
 /// One event. Caller-allocated; nothing to free.
@@ -479,6 +484,15 @@ fn convert(ev: &NodeEvent, out: &mut sgmp_event, e: &Entry) {
             out.kind = sgmp_event_kind::SGMP_EVENT_REJOINING;
             fill_pid(&mut out.node, *old);
             fill_pid(&mut out.peer, *new);
+        }
+        NodeEvent::Recovered { me, version } => {
+            out.kind = sgmp_event_kind::SGMP_EVENT_RECOVERED;
+            fill_pid(&mut out.node, *me);
+            out.version = *version;
+        }
+        NodeEvent::StorageFailed { me, .. } => {
+            out.kind = sgmp_event_kind::SGMP_EVENT_STORAGE_FAILED;
+            fill_pid(&mut out.node, *me);
         }
     }
 }

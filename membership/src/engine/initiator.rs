@@ -300,6 +300,7 @@ impl Engine {
         self.next_update.initiator = self.me.id;
         self.next_update.initiator_index = self.view.index_of(self.me.id).unwrap_or(0) as u32;
         self.has_next_update = true;
+        self.durable_seq += 1;
     }
 
     /// Starts waiting for acks of a submit of `kind`; the initiator acks itself.

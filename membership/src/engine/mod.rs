@@ -260,6 +260,11 @@ pub struct Engine {
     rx: Option<Msg>,
     scratch: Update,
     stats: EngineStats,
+    /// Bumped whenever what a process must keep on stable storage changes: the
+    /// installed view, or NextUpdate_p (a proposal this process acknowledged, or its
+    /// own as initiator). The node core saves before any message that depends on it
+    /// leaves (`docs/PROTOCOL.md`, D22).
+    durable_seq: u64,
 }
 
 impl Engine {
@@ -306,11 +311,25 @@ impl Engine {
             rx: Some(Msg::with_limits(n, c, cfg.max_snapshot)),
             scratch: Update::with_limits(n, c),
             stats: EngineStats::default(),
+            durable_seq: 0,
             cfg,
         }
     }
 
     // ----- read-only accessors -------------------------------------------------------
+
+    /// Changes whenever the state this process must keep on stable storage changes:
+    /// its view ([`Engine::view`]) or NextUpdate_p ([`Engine::next_update`]).
+    pub fn durable_seq(&self) -> u64 {
+        self.durable_seq
+    }
+
+    /// NextUpdate_p: the proposal for the next version this process acknowledged (or,
+    /// as initiator, submitted), if any. With the view, what a restarted process
+    /// answers for its name in a recovery (D23).
+    pub fn next_update(&self) -> Option<&Proposal> {
+        self.has_next_update.then_some(&self.next_update)
+    }
 
     /// This process.
     pub fn me(&self) -> &Member {
@@ -361,9 +380,19 @@ impl Engine {
     /// Cold start: found a group whose first view (version 1) is `founders`, in rank
     /// order. Every founder must be given the same list; the first is the mgr.
     pub fn bootstrap(&mut self, now: Time, founders: &[Member]) {
+        self.bootstrap_at(now, 1, founders);
+    }
+
+    /// Starts as a member of view `version` = `members` (rank order; the first is the
+    /// mgr), which every one of its members starts from alike: a group founded at
+    /// version 1 ([`Engine::bootstrap`]), or carried on after a total failure from a
+    /// view the recovery decided (`docs/PROTOCOL.md`, D23).
+    pub fn bootstrap_at(&mut self, now: Time, version: u64, members: &[Member]) {
+        assert!(version >= 1, "view versions start at 1");
         if self.status != Status::Idle {
             return;
         }
+        let founders = members;
         self.view.members.clear();
         for f in founders.iter().take(self.cfg.max_members) {
             if !self.view.contains(f.id) {
@@ -374,7 +403,7 @@ impl Engine {
             self.view.members.clear();
             self.view.members.push(self.me);
         }
-        self.view.version = 1;
+        self.view.version = version;
         self.last_commit.clear();
         self.status = Status::Member;
         let mgr = self.view.members[0].id;
@@ -775,6 +804,7 @@ impl Engine {
         self.next_update.initiator_index =
             self.view.index_of(initiator).unwrap_or(u32::MAX as usize) as u32;
         self.has_next_update = true;
+        self.durable_seq += 1;
     }
 
     /// DoCommit(v): form LocalView^{version} from the current view and v.
@@ -819,6 +849,7 @@ impl Engine {
 
     fn installed(&mut self, now: Time) {
         self.stats.views_installed += 1;
+        self.durable_seq += 1;
         self.events.push_back(Event::ViewInstalled {
             version: self.view.version,
             digest: self.view.digest(),

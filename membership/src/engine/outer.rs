@@ -110,6 +110,7 @@ impl Engine {
             if s.has_next {
                 self.next_update.copy_from(&s.next);
             }
+            self.durable_seq += 1;
         } else if s.ver > x + 1 {
             // Prop. 5.1 says this cannot happen; we cannot catch up safely.
             return self.exclude(now, ExcludeReason::Superseded);

@@ -28,6 +28,7 @@ const VERSION: u8 = 1;
 const T_QUERY: u8 = 1;
 const T_MEMBER: u8 = 2;
 const T_COLD: u8 = 3;
+const T_RECOVERING: u8 = 4;
 
 /// A discovery message carried in a transport probe.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -49,6 +50,13 @@ pub enum Probe {
         /// How many quiet rounds the sender has counted.
         round: u32,
     },
+    /// "I am not a member, and I hold durable state of view `version`: I am taking
+    /// part in a recovery" (`docs/PROTOCOL.md`, D23). A cold-starter that hears it does
+    /// not found a group.
+    Recovering {
+        /// The version of the last view the sender's node installed.
+        version: u64,
+    },
 }
 
 impl Probe {
@@ -62,27 +70,17 @@ impl Probe {
                 out.push(T_COLD);
                 out.extend_from_slice(&round.to_le_bytes());
             }
+            Probe::Recovering { version } => {
+                out.push(T_RECOVERING);
+                out.extend_from_slice(&version.to_le_bytes());
+            }
             Probe::Member { version, contacts } => {
                 out.push(T_MEMBER);
                 out.extend_from_slice(&version.to_le_bytes());
                 let n = contacts.len().min(MAX_CONTACTS);
                 out.push(n as u8);
                 for c in &contacts[..n] {
-                    let name = c.id.node.as_bytes();
-                    out.push(name.len() as u8);
-                    out.extend_from_slice(name);
-                    out.extend_from_slice(&c.id.incarnation.to_le_bytes());
-                    match c.addr.ip() {
-                        IpAddr::V4(ip) => {
-                            out.push(4);
-                            out.extend_from_slice(&ip.octets());
-                        }
-                        IpAddr::V6(ip) => {
-                            out.push(6);
-                            out.extend_from_slice(&ip.octets());
-                        }
-                    }
-                    out.extend_from_slice(&c.addr.port().to_le_bytes());
+                    put_member(out, c);
                 }
             }
         }
@@ -99,6 +97,7 @@ impl Probe {
             T_COLD => Probe::ColdStarting {
                 round: u32::from_le_bytes(r.take(4)?.try_into().ok()?),
             },
+            T_RECOVERING => Probe::Recovering { version: r.u64()? },
             T_MEMBER => {
                 let version = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
                 let n = r.u8()? as usize;
@@ -107,19 +106,7 @@ impl Probe {
                 }
                 let mut contacts = Vec::with_capacity(n);
                 for _ in 0..n {
-                    let len = r.u8()? as usize;
-                    let node = NodeId::from_bytes(r.take(len)?).ok()?;
-                    let inc = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
-                    let ip = match r.u8()? {
-                        4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(r.take(4)?).ok()?)),
-                        6 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(r.take(16)?).ok()?)),
-                        _ => return None,
-                    };
-                    let port = u16::from_le_bytes(r.take(2)?.try_into().ok()?);
-                    contacts.push(Member {
-                        id: ProcessId::new(node, inc),
-                        addr: SocketAddr::new(ip, port),
-                    });
+                    contacts.push(r.member()?);
                 }
                 Probe::Member { version, contacts }
             }
@@ -129,19 +116,72 @@ impl Probe {
     }
 }
 
-struct Reader<'a> {
-    b: &'a [u8],
-    at: usize,
+/// Appends `m` (name, incarnation, address) to `out`.
+pub(crate) fn put_member(out: &mut Vec<u8>, m: &Member) {
+    let name = m.id.node.as_bytes();
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(&m.id.incarnation.to_le_bytes());
+    put_addr(out, m.addr);
+}
+
+/// Appends an address (family, octets, port) to `out`.
+pub(crate) fn put_addr(out: &mut Vec<u8>, addr: SocketAddr) {
+    match addr.ip() {
+        IpAddr::V4(ip) => {
+            out.push(4);
+            out.extend_from_slice(&ip.octets());
+        }
+        IpAddr::V6(ip) => {
+            out.push(6);
+            out.extend_from_slice(&ip.octets());
+        }
+    }
+    out.extend_from_slice(&addr.port().to_le_bytes());
+}
+
+/// A bounds-checked reader: every method returns `None` past the end.
+pub(crate) struct Reader<'a> {
+    pub(crate) b: &'a [u8],
+    pub(crate) at: usize,
 }
 
 impl<'a> Reader<'a> {
-    fn take(&mut self, n: usize) -> Option<&'a [u8]> {
+    pub(crate) fn take(&mut self, n: usize) -> Option<&'a [u8]> {
         let s = self.b.get(self.at..self.at.checked_add(n)?)?;
         self.at += n;
         Some(s)
     }
-    fn u8(&mut self) -> Option<u8> {
+    pub(crate) fn u8(&mut self) -> Option<u8> {
         Some(self.take(1)?[0])
+    }
+    pub(crate) fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_le_bytes(self.take(4)?.try_into().ok()?))
+    }
+    pub(crate) fn u64(&mut self) -> Option<u64> {
+        Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    pub(crate) fn member(&mut self) -> Option<Member> {
+        let len = self.u8()? as usize;
+        let node = NodeId::from_bytes(self.take(len)?).ok()?;
+        let inc = self.u64()?;
+        Some(Member {
+            id: ProcessId::new(node, inc),
+            addr: self.addr()?,
+        })
+    }
+    pub(crate) fn addr(&mut self) -> Option<SocketAddr> {
+        let ip = match self.u8()? {
+            4 => IpAddr::V4(Ipv4Addr::from(<[u8; 4]>::try_from(self.take(4)?).ok()?)),
+            6 => IpAddr::V6(Ipv6Addr::from(<[u8; 16]>::try_from(self.take(16)?).ok()?)),
+            _ => return None,
+        };
+        let port = u16::from_le_bytes(self.take(2)?.try_into().ok()?);
+        Some(SocketAddr::new(ip, port))
+    }
+    /// True when everything was read.
+    pub(crate) fn done(&self) -> bool {
+        self.at == self.b.len()
     }
 }
 
@@ -180,6 +220,9 @@ pub struct Discovery {
     started: bool,
     rivals: Vec<(ProcessId, Time)>,
     has_targets: bool,
+    /// When a recovering process last answered: while one did in the last two rounds,
+    /// a cold-starter does not found (the group may come back from durable state).
+    recovering_seen: Option<Time>,
 }
 
 impl Discovery {
@@ -204,6 +247,7 @@ impl Discovery {
             started: false,
             rivals: Vec::new(),
             has_targets,
+            recovering_seen: None,
         }
     }
 
@@ -225,6 +269,12 @@ impl Discovery {
     /// Rivals heard of recently that outrank this process.
     fn outranked(&self, now: Time) -> bool {
         let horizon = 2 * self.round_us;
+        if self
+            .recovering_seen
+            .is_some_and(|t| now.micros_since(t) <= horizon)
+        {
+            return true;
+        }
         self.rivals.iter().any(|&(p, seen)| {
             now.micros_since(seen) <= horizon && coldstart_order(p, self.me) == Ordering::Less
         })
@@ -281,6 +331,10 @@ impl Discovery {
                 Decision::Wait
             }
             Probe::Query { cold: false } => Decision::Wait,
+            Probe::Recovering { .. } => {
+                self.recovering_seen = Some(now);
+                Decision::Wait
+            }
         }
     }
 }

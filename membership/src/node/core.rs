@@ -34,6 +34,8 @@ use sgmp_transport::{
 };
 
 use super::coldstart::{self, Decision, Discovery, Probe};
+use super::durable::{Accepted, Ballot, Durable, Storage};
+use super::recovery::{Recovery, RecoveryMsg, RecoveryStatus, RECOVERY_FORMAT};
 use crate::config::EngineConfig;
 use crate::engine::{Engine, EngineStats, Event, ExcludeReason, Status};
 use crate::msg::MsgKind;
@@ -90,6 +92,10 @@ pub enum NodePhase {
     Idle,
     /// Querying seeds: cold start, or looking for the group to rejoin.
     Discovering,
+    /// Not a member, holding durable state of the group's last view: looking for the
+    /// group and, if it is gone, bringing it back with the other names of that view
+    /// (D23).
+    Recovering,
     /// Asking to join.
     Joining,
     /// A member of the group.
@@ -110,6 +116,7 @@ impl NodePhase {
         match self {
             NodePhase::Idle => "idle",
             NodePhase::Discovering => "discovering",
+            NodePhase::Recovering => "recovering",
             NodePhase::Joining => "joining",
             NodePhase::Member => "member",
             NodePhase::Excluded => "excluded",
@@ -172,6 +179,18 @@ pub enum CoreEvent {
     },
     /// The membership service applied a system view.
     SystemView(SystemChange),
+    /// A recovery from total failure decided view `version`, which holds this process:
+    /// it is a member again (its view follows).
+    Recovered {
+        /// The version of the recovered view.
+        version: u64,
+    },
+    /// The durable state could not be saved: the process stopped rather than send what
+    /// depends on it.
+    StorageFailed {
+        /// What went wrong.
+        error: String,
+    },
     /// The node came back as a new incarnation (`new`) after `old` was excluded or its
     /// join timed out.
     Rejoining {
@@ -215,6 +234,12 @@ pub struct CoreStats {
     pub views_installed: u64,
     /// Core events dropped because the driver did not poll them.
     pub events_dropped: u64,
+    /// Saves of the durable state.
+    pub durable_saves: u64,
+    /// Recovery messages sent.
+    pub recovery_sent: u64,
+    /// Recoveries that made this process a member.
+    pub recoveries: u64,
 }
 
 /// A message parked while the send window to `to` was full.
@@ -276,6 +301,15 @@ pub struct NodeCore {
     timers_moved: bool,
     tap: Option<(bool, Vec<TapRecord>)>,
     stats: CoreStats,
+    /// What this node keeps on stable storage (kept in memory even without storage).
+    durable: Durable,
+    storage: Option<Box<dyn Storage>>,
+    /// The engine's durable sequence number last copied into `durable`.
+    saved_seq: u64,
+    /// An `Accepted` whose buffers are reused.
+    spare_accepted: Option<Accepted>,
+    recovery: Option<Recovery>,
+    rec_buf: Vec<u8>,
 }
 
 impl std::fmt::Debug for NodeCore {
@@ -333,8 +367,148 @@ impl NodeCore {
             timers_moved: false,
             tap: None,
             stats: CoreStats::default(),
+            durable: Durable::fresh(me.node.as_str(), me.incarnation),
+            storage: None,
+            saved_seq: 0,
+            spare_accepted: Some(Accepted {
+                ballot: Ballot::NONE,
+                view: View::with_capacity(max_members),
+            }),
+            recovery: None,
+            rec_buf: Vec::new(),
             cfg,
         }
+    }
+
+    /// Gives the core its durable state (`state`, as loaded; `None`: this node has
+    /// none yet) and where to save it (`None`: in memory only, lost with the process).
+    /// Call before [`NodeCore::start`]. A node with a view in its state takes an
+    /// incarnation above the stored one and never founds a group: it recovers (D23).
+    pub fn with_durable(mut self, state: Option<Durable>, storage: Option<Box<dyn Storage>>) -> NodeCore {
+        assert_eq!(self.phase, NodePhase::Idle, "durable state is given before start");
+        if let Some(d) = state {
+            let inc = self.me.incarnation.max(d.incarnation + 1);
+            if inc != self.me.incarnation {
+                self.reincarnate(ProcessId::new(self.me.node, inc));
+            }
+            self.durable = d;
+            if self.durable.has_view() {
+                self.fresh = false;
+                self.last_members.clear();
+                let n = self.durable.view.members.len().min(self.cfg.engine.max_members);
+                self.last_members
+                    .extend_from_slice(&self.durable.view.members[..n]);
+            }
+        }
+        self.durable.name = self.me.node.as_str().to_string();
+        self.durable.incarnation = self.me.incarnation;
+        self.storage = storage;
+        self
+    }
+
+    /// The durable state as it stands.
+    pub fn durable(&self) -> &Durable {
+        &self.durable
+    }
+
+    /// Where the recovery stands, if this node is recovering.
+    pub fn recovery_status(&self, now: Time) -> Option<RecoveryStatus> {
+        self.recovery.as_ref().map(|r| r.status(now, &self.durable))
+    }
+
+    /// Replaces engine and endpoint for process `me` (same node), keeping the rest.
+    fn reincarnate(&mut self, me: ProcessId) {
+        self.me = me;
+        self.endpoint = Endpoint::new(self.cfg.transport, me);
+        self.engine = Engine::new(
+            self.cfg.engine.clone(),
+            Member {
+                id: me,
+                addr: self.addr,
+            },
+        )
+        .with_max_joins_per_sec(self.cfg.max_joins_per_sec);
+        if !self.snapshot.is_empty() {
+            self.engine.set_snapshot(&self.snapshot);
+        }
+        self.service = self.cfg.service.clone().map(|c| CoreService::new(c, me));
+        self.saved_seq = 0;
+    }
+
+    /// Saves the durable state; on failure the process stops (nothing that depends on
+    /// the state may leave) and reports it.
+    fn save(&mut self) -> bool {
+        let Some(st) = &mut self.storage else {
+            return true;
+        };
+        match st.save(&self.durable) {
+            Ok(()) => {
+                self.stats.durable_saves += 1;
+                true
+            }
+            Err(e) => {
+                tracing::error!(node = %self.me, "cannot save the durable state: {e}");
+                self.push_event(CoreEvent::StorageFailed {
+                    error: e.to_string(),
+                });
+                self.engine = Engine::new(
+                    self.cfg.engine.clone(),
+                    Member {
+                        id: self.me,
+                        addr: self.addr,
+                    },
+                );
+                self.discovery = None;
+                self.recovery = None;
+                self.phase = NodePhase::Stopped;
+                false
+            }
+        }
+    }
+
+    /// Copies the engine's installed view and NextUpdate_p into the durable state and
+    /// saves it (before the messages that depend on it leave). False if the save failed.
+    fn sync_durable(&mut self) -> bool {
+        self.saved_seq = self.engine.durable_seq();
+        if self.engine.status() != Status::Member {
+            return true;
+        }
+        let v = self.engine.view();
+        if v.version > self.durable.view.version {
+            self.durable.view.clone_from(v);
+            self.durable.promised = Ballot::NONE;
+            self.durable.ended = false;
+            if self
+                .durable
+                .accepted
+                .as_ref()
+                .is_some_and(|a| a.view.version <= v.version)
+            {
+                self.spare_accepted = self.durable.accepted.take();
+            }
+        }
+        if let Some(p) = self.engine.next_update() {
+            if p.version == self.durable.view.version + 1 {
+                let ballot = Ballot::sgmp(p.initiator_index);
+                let keep = self.durable.accepted.as_ref().is_some_and(|a| a.ballot > ballot);
+                if !keep {
+                    let mut a = self
+                        .durable
+                        .accepted
+                        .take()
+                        .or_else(|| self.spare_accepted.take())
+                        .unwrap_or_else(|| Accepted {
+                            ballot,
+                            view: View::with_capacity(self.cfg.engine.max_members),
+                        });
+                    a.ballot = ballot;
+                    a.view.clone_from(&self.durable.view);
+                    a.view.apply(&p.update, p.version);
+                    self.durable.accepted = Some(a);
+                }
+            }
+        }
+        self.save()
     }
 
     // ---- reading ----
@@ -356,6 +530,9 @@ impl NodeCore {
 
     /// Where the node stands.
     pub fn phase(&self) -> NodePhase {
+        if self.recovery.is_some() && self.engine.status() == Status::Idle {
+            return NodePhase::Recovering;
+        }
         match (self.phase, self.engine.status()) {
             (NodePhase::Leaving | NodePhase::Left | NodePhase::Stopped, _) => self.phase,
             (_, Status::Member) => NodePhase::Member,
@@ -463,6 +640,10 @@ impl NodeCore {
     /// the quiet rounds if this process may, joins through the first member that answers.
     pub fn start(&mut self, now: Time) {
         assert_eq!(self.phase, NodePhase::Idle, "start once");
+        // The incarnation is durable before anything is sent under it.
+        if !self.save() {
+            return;
+        }
         self.begin_discovery(now);
     }
 
@@ -555,6 +736,11 @@ impl NodeCore {
                 Decision::Wait => {}
             }
         }
+        if let Some(r) = &mut self.recovery {
+            if r.deadline() <= now {
+                r.on_timeout(now, &mut self.durable);
+            }
+        }
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
             self.engine.handle_timeout(now);
         }
@@ -586,6 +772,9 @@ impl NodeCore {
         let mut d = crate::earliest(self.endpoint.poll_timeout(), self.engine.poll_timeout());
         if let Some(x) = &self.discovery {
             d = crate::earliest(d, Some(x.deadline()));
+        }
+        if let Some(r) = &self.recovery {
+            d = crate::earliest(d, Some(r.deadline()));
         }
         if let Some(s) = &self.service {
             if self.engine.status() == Status::Member {
@@ -641,6 +830,10 @@ impl NodeCore {
             self.timers_moved = true;
             let msg = &self.rx_buf[..n.min(self.rx_buf.len())];
             self.stats.delivered += 1;
+            if msg.first() == Some(&RECOVERY_FORMAT) {
+                self.on_recovery_message(now, from, n);
+                continue;
+            }
             if let Some((keep, t)) = &mut self.tap {
                 t.push(TapRecord {
                     sent: false,
@@ -668,6 +861,7 @@ impl NodeCore {
             self.engine.suspect(now, p);
         }
         self.engine_outputs(now);
+        self.recovery_outputs(now);
         self.service_outputs(now);
         if let Some(until) = self.leaving {
             if now >= until || self.delivered_all() {
@@ -725,6 +919,10 @@ impl NodeCore {
     /// The engine's messages to the endpoint (or the backlog), then its events.
     fn engine_outputs(&mut self, now: Time) {
         loop {
+            // D22: what the engine's messages depend on is durable before they leave.
+            if self.engine.durable_seq() != self.saved_seq && !self.sync_durable() {
+                return;
+            }
             while let Some(t) = self.engine.poll_transmit() {
                 if let Some((keep, tap)) = &mut self.tap {
                     tap.push(TapRecord {
@@ -853,6 +1051,69 @@ impl NodeCore {
         }
     }
 
+    /// A recovery message delivered from `from` (its bytes are `rx_buf[..n]`).
+    fn on_recovery_message(&mut self, now: Time, from: ProcessId, n: usize) {
+        let Some((addr, msg)) = RecoveryMsg::decode(&self.rx_buf[..n]) else {
+            self.stats.decode_errors += 1;
+            return;
+        };
+        if let Some(r) = &mut self.recovery {
+            r.on_message(now, from, addr, msg, &mut self.durable);
+            return;
+        }
+        // A member answers a recovering process of its own view (one that missed the
+        // decision) with the view: it starts from it, as a joiner from State-Xfer.
+        if self.engine.status() == Status::Member && self.engine.view().contains(from) {
+            if let RecoveryMsg::State { .. } = msg {
+                let v = self.engine.view().clone();
+                self.send_recovery(now, from, addr, &RecoveryMsg::Decide { view: v });
+            }
+        }
+    }
+
+    fn send_recovery(&mut self, now: Time, to: ProcessId, addr: SocketAddr, msg: &RecoveryMsg) {
+        msg.encode(self.addr, &mut self.rec_buf);
+        match self.endpoint.send(now, to, addr, &self.rec_buf) {
+            Ok(()) => {
+                self.stats.recovery_sent += 1;
+                self.queued = true;
+            }
+            Err(e) => tracing::debug!(node = %self.me, %to, "recovery message not sent: {e}"),
+        }
+    }
+
+    /// The recovery's outputs: the durable state saved first, then its messages, then
+    /// a decision that makes this process a member.
+    fn recovery_outputs(&mut self, now: Time) {
+        let Some(r) = &mut self.recovery else {
+            return;
+        };
+        if r.take_dirty() && !self.save() {
+            return;
+        }
+        while let Some((to, addr, msg)) = self.recovery.as_mut().and_then(|r| r.poll_out()) {
+            self.send_recovery(now, to, addr, &msg);
+        }
+        let Some(view) = self.recovery.as_mut().and_then(|r| r.take_decided()) else {
+            return;
+        };
+        tracing::info!(node = %self.me, version = view.version, members = view.members.len(), "recovered: member of the view the recovery decided");
+        self.recovery = None;
+        self.discovery = None;
+        if self.engine.status() != Status::Idle {
+            self.reincarnate(self.me);
+        }
+        self.stats.recoveries += 1;
+        self.engine.bootstrap_at(now, view.version, &view.members);
+        if let Some(s) = &mut self.service {
+            s.on_founded(view.version, &view.members);
+        }
+        self.push_event(CoreEvent::Recovered {
+            version: view.version,
+        });
+        self.engine_outputs(now);
+    }
+
     /// The membership service's outputs: its datagrams (as probes) and system views.
     fn service_outputs(&mut self, now: Time) {
         let Some(s) = &mut self.service else {
@@ -915,6 +1176,16 @@ impl NodeCore {
             now,
         ));
         self.phase = NodePhase::Discovering;
+        if self.durable.has_view() {
+            self.recovery = Some(Recovery::new(
+                self.me,
+                self.addr,
+                self.cfg.coldstart_round_us,
+                now,
+                &self.durable,
+            ));
+            self.phase = NodePhase::Recovering;
+        }
         self.push_event(CoreEvent::Started);
     }
 
@@ -972,6 +1243,9 @@ impl NodeCore {
                         .copied()
                         .collect(),
                 }),
+                _ if self.recovery.is_some() => Some(Probe::Recovering {
+                    version: self.durable.view.version,
+                }),
                 _ => match &self.discovery {
                     Some(d) if d.is_cold() => Some(Probe::ColdStarting { round: d.round() }),
                     _ => None,
@@ -979,6 +1253,11 @@ impl NodeCore {
             };
             if let Some(a) = answer {
                 self.probe(now, addr, &a);
+            }
+        }
+        if let Probe::Recovering { .. } = p {
+            if let Some(r) = &mut self.recovery {
+                r.on_peer(now, from, addr);
             }
         }
         if let Some(d) = &mut self.discovery {
@@ -1011,6 +1290,7 @@ impl NodeCore {
 
     fn join(&mut self, now: Time, contacts: Vec<Member>) {
         self.discovery = None;
+        self.recovery = None;
         tracing::info!(node = %self.me, contacts = contacts.len(), "joining the group");
         for c in &contacts {
             if self.known.len() < KNOWN_CAP || self.known.contains_key(&c.id) {
@@ -1031,24 +1311,16 @@ impl NodeCore {
     fn new_incarnation(&mut self, now: Time, join_timeout: bool) {
         let old = self.me;
         let me = ProcessId::new(old.node, old.incarnation + 1);
-        self.me = me;
-        self.endpoint = Endpoint::new(self.cfg.transport, me);
-        self.engine = Engine::new(
-            self.cfg.engine.clone(),
-            Member {
-                id: me,
-                addr: self.addr,
-            },
-        )
-        .with_max_joins_per_sec(self.cfg.max_joins_per_sec);
-        if !self.snapshot.is_empty() {
-            self.engine.set_snapshot(&self.snapshot);
-        }
-        self.service = self.cfg.service.clone().map(|c| CoreService::new(c, me));
+        self.reincarnate(me);
         self.service_out.clear();
         self.backlog.clear();
         self.heard_since = now;
         self.stats.rejoins += 1;
+        self.recovery = None;
+        self.durable.incarnation = me.incarnation;
+        if !self.save() {
+            return;
+        }
         // `fresh` stays as it was: false once this node installed any view, so a
         // process that was a member only ever joins again.
         tracing::info!(old = %old, new = %me, "rejoining as a new incarnation");

@@ -82,6 +82,21 @@ pub enum NodeEvent {
         /// The version, what was added and removed, and the size.
         change: SystemChange,
     },
+    /// A recovery from total failure made `me` a member of view `version` (the view
+    /// follows as `ViewInstalled`).
+    Recovered {
+        /// The recovered process.
+        me: ProcessId,
+        /// The recovered view's version.
+        version: u64,
+    },
+    /// The durable state could not be saved: `me` stopped.
+    StorageFailed {
+        /// The stopped process.
+        me: ProcessId,
+        /// What went wrong.
+        error: String,
+    },
     /// The node came back as a new incarnation after `old` was excluded.
     Rejoining {
         /// The excluded process.

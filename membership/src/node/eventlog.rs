@@ -130,6 +130,16 @@ impl EventLog {
     pub fn left(&mut self, me: ProcessId) {
         self.write(me, "left", "");
     }
+
+    /// A recovery from total failure made the process a member of view `version`.
+    pub fn recovered(&mut self, me: ProcessId, version: u64) {
+        self.write(me, "recovered", &format!(",\"version\":{version}"));
+    }
+
+    /// The durable state could not be saved; the process stopped.
+    pub fn storage_failed(&mut self, me: ProcessId, error: &str) {
+        self.write(me, "storage_failed", &format!(",\"error\":{}", js(error)));
+    }
 }
 
 /// A JSON string literal.

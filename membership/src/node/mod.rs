@@ -22,10 +22,12 @@
 pub mod coldstart;
 pub mod config;
 pub mod core;
+pub mod durable;
 pub mod event;
 pub mod eventlog;
 pub mod fault;
 mod handle;
+pub mod recovery;
 mod runtime;
 pub mod status;
 
@@ -43,6 +45,8 @@ pub use self::core::{
     CoreConfig, CoreEvent, CoreStats, NodeCore, NodePhase, TapRecord, BACKLOG_CAP, KNOWN_CAP,
 };
 pub use coldstart::{Decision, Discovery, Probe};
+pub use durable::{Ballot, DirStorage, Durable, MemStorage, Storage, StorageError};
+pub use recovery::RecoveryStatus;
 pub use config::{FaultSettings, NodeConfig, NodeConfigError, NodeIdle};
 pub use event::{NodeEvent, Subscription, TimedEvent, SUBSCRIBER_QUEUE};
 pub use eventlog::{unix_micros, EventLog};
@@ -147,6 +151,7 @@ impl Node {
                 system_version: 0,
                 system_size: 0,
                 clients: 0,
+                recovery: None,
             }),
             metrics: Mutex::new(NodeMetrics::default()),
             subscribers: Mutex::new(Vec::new()),

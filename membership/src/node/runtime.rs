@@ -249,6 +249,18 @@ impl Runtime {
                 NodeEvent::SystemView { me, change }
             }
             CoreEvent::Rejoining { old, new, .. } => NodeEvent::Rejoining { old, new },
+            CoreEvent::Recovered { version } => {
+                if let Some(l) = &mut self.log {
+                    l.recovered(me, version);
+                }
+                NodeEvent::Recovered { me, version }
+            }
+            CoreEvent::StorageFailed { error } => {
+                if let Some(l) = &mut self.log {
+                    l.storage_failed(me, &error);
+                }
+                NodeEvent::StorageFailed { me, error }
+            }
         };
         let mut subs = self.shared.subscribers.lock();
         self.events_dropped += publish(&mut subs, at, &out);
@@ -273,6 +285,7 @@ impl Runtime {
         s.is_mgr = engine.is_mgr();
         s.faulty = engine.faulty().to_vec();
         s.rejoins = core.stats().rejoins;
+        s.recovery = core.recovery_status(self.driver.now());
         match core.service() {
             Some(svc) => {
                 s.system_version = if svc.synced() { svc.view().version } else { 0 };

@@ -39,6 +39,9 @@ pub struct NodeStatus {
     pub system_size: usize,
     /// Registered clients.
     pub clients: usize,
+    /// Where a recovery from total failure stands (phase `recovering`): the view it
+    /// works from and the names it waits for.
+    pub recovery: Option<super::recovery::RecoveryStatus>,
 }
 
 /// Counters of the node, refreshed by the loop.

@@ -323,7 +323,9 @@ fn convert(ev: NodeEvent) -> (String, Ev) {
         | NodeEvent::Joined { me, .. }
         | NodeEvent::Founded { me }
         | NodeEvent::Reconfiguring { me, .. }
-        | NodeEvent::SystemView { me, .. } => (me.to_string(), Ev::Other),
+        | NodeEvent::SystemView { me, .. }
+        | NodeEvent::Recovered { me, .. } => (me.to_string(), Ev::Other),
+        NodeEvent::StorageFailed { me, .. } => (me.to_string(), Ev::Out),
         NodeEvent::Rejoining { new, .. } => (new.to_string(), Ev::Other),
     }
 }

@@ -1,0 +1,557 @@
+//! Durable state: what a process keeps on stable storage so that, after it restarts
+//! (or after it stopped for lack of a majority), it can answer for its node name in a
+//! recovery from total failure (`docs/PROTOCOL.md`, D22 and D23), as a Paxos acceptor
+//! answers from its log.
+//!
+//! [`Durable`] holds the last installed view, the highest-ballot proposal accepted for
+//! the next version (an acknowledged M-sub/R-sub, or a recovery's accept), the
+//! recovery promise, and the incarnation counter. The node core saves it through a
+//! [`Storage`] *before* any message that depends on it leaves the process.
+//! [`DirStorage`] writes one file in a state directory (temporary file, fsync, rename,
+//! fsync of the directory: a crash at any point leaves the old or the new state);
+//! [`MemStorage`] keeps it in memory (tests, the simulator's disks, and users who accept
+//! the loss). A corrupt or unreadable state is an error, never a silent fresh start.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde::{Deserialize, Serialize};
+
+use crate::view::{Member, View};
+use crate::ProcessId;
+
+/// Who proposed a value for a version, in the order a recovery chooses among accepted
+/// values: any S-GMP proposal ranks below any recovery proposal; S-GMP proposals rank
+/// by their initiator's index in the previous view (a more junior initiator took over
+/// later: the engine's own `keep_least_ranked` rule), recovery proposals by round,
+/// then by the proposer's index.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Ballot {
+    /// 0: none; 1: an S-GMP initiator (mgr or reconfigurer); 2: a recovery.
+    pub class: u8,
+    /// The recovery round (0 for S-GMP).
+    pub round: u64,
+    /// The proposer's index in the previous view.
+    pub rank: u32,
+}
+
+impl Ballot {
+    /// No ballot: below every other.
+    pub const NONE: Ballot = Ballot {
+        class: 0,
+        round: 0,
+        rank: 0,
+    };
+
+    /// The ballot of an S-GMP proposal by the initiator at `index` of the view before.
+    pub fn sgmp(index: u32) -> Ballot {
+        Ballot {
+            class: 1,
+            round: 0,
+            rank: index,
+        }
+    }
+
+    /// A recovery ballot.
+    pub fn recovery(round: u64, index: u32) -> Ballot {
+        Ballot {
+            class: 2,
+            round,
+            rank: index,
+        }
+    }
+}
+
+/// A proposal accepted for the version after the installed one: the view it forms.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Accepted {
+    /// Its ballot.
+    pub ballot: Ballot,
+    /// The view it forms (version = installed version + 1).
+    pub view: View,
+}
+
+/// What one process keeps on stable storage. See the [module docs](self).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Durable {
+    /// The node name this state belongs to.
+    pub name: String,
+    /// The highest incarnation this node has run (a restart takes a higher one).
+    pub incarnation: u64,
+    /// The last view installed by any incarnation of this node (version 0: none).
+    pub view: View,
+    /// The proposal accepted for version `view.version + 1`, if any.
+    pub accepted: Option<Accepted>,
+    /// The highest recovery ballot promised for version `view.version + 1`.
+    pub promised: Ballot,
+    /// The group ended cleanly: the last members left gracefully. The next start may
+    /// found a new group.
+    pub ended: bool,
+}
+
+impl Durable {
+    /// The state of a node that never was a member.
+    pub fn fresh(name: &str, incarnation: u64) -> Durable {
+        Durable {
+            name: name.to_string(),
+            incarnation,
+            view: View::with_capacity(0),
+            accepted: None,
+            promised: Ballot::NONE,
+            ended: false,
+        }
+    }
+
+    /// True if this node installed a view that the group may still need to recover.
+    pub fn has_view(&self) -> bool {
+        self.view.version > 0 && !self.ended
+    }
+
+    /// Adopts `view` as installed when it is newer (a decided view: installed by some
+    /// process, or decided by a recovery); an older acceptance and promise go with the
+    /// old version. Returns true if anything changed.
+    pub fn adopt(&mut self, view: &View) -> bool {
+        if view.version <= self.view.version {
+            return false;
+        }
+        self.view.clone_from(view);
+        if self
+            .accepted
+            .as_ref()
+            .is_some_and(|a| a.view.version <= view.version)
+        {
+            self.accepted = None;
+        }
+        self.promised = Ballot::NONE;
+        self.ended = false;
+        true
+    }
+
+    /// Encodes as the text of a state file (JSON, then a CRC32 line over it).
+    pub fn to_file_text(&self) -> String {
+        let body = serde_json::to_string_pretty(&DiskState::from(self)).expect("serializable");
+        let crc = crc32(body.as_bytes());
+        format!("{body}\ncrc32 {crc:08x}\n")
+    }
+
+    /// Decodes the text of a state file.
+    pub fn from_file_text(text: &str) -> Result<Durable, String> {
+        let (body, tail) = text
+            .trim_end()
+            .rsplit_once('\n')
+            .ok_or("no checksum line (truncated?)")?;
+        let want = tail
+            .strip_prefix("crc32 ")
+            .and_then(|h| u32::from_str_radix(h.trim(), 16).ok())
+            .ok_or("malformed checksum line")?;
+        if crc32(body.as_bytes()) != want {
+            return Err("checksum mismatch (the file is corrupt)".into());
+        }
+        let d: DiskState = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        d.into_durable()
+    }
+}
+
+/// Why durable state could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    /// An I/O error on the state directory.
+    #[error("state directory {dir}: {what}: {source}")]
+    Io {
+        /// The directory.
+        dir: PathBuf,
+        /// What was being done.
+        what: &'static str,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The state file exists but cannot be trusted.
+    #[error("state file {path} is corrupt or unreadable ({why}); move the state directory away to start this node as a new joiner")]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        why: String,
+    },
+    /// The state belongs to another node name.
+    #[error("state file {path} belongs to node {found:?}, not {expected:?}")]
+    WrongNode {
+        /// The file.
+        path: PathBuf,
+        /// The name in the file.
+        found: String,
+        /// This node's name.
+        expected: String,
+    },
+}
+
+/// Where the node core saves its [`Durable`] state.
+pub trait Storage: Send {
+    /// Saves `state`; returns only once it is durable (for files: written, fsynced,
+    /// renamed into place, directory fsynced).
+    fn save(&mut self, state: &Durable) -> Result<(), StorageError>;
+}
+
+/// Keeps the state in memory, shared with whoever holds a clone (the simulator's disk
+/// of a node outlives the node's process). Survives nothing but the loss of a majority
+/// inside one process.
+#[derive(Clone, Debug, Default)]
+pub struct MemStorage {
+    slot: Arc<Mutex<Option<Durable>>>,
+    saves: Arc<Mutex<u64>>,
+}
+
+impl MemStorage {
+    /// An empty memory.
+    pub fn new() -> MemStorage {
+        MemStorage::default()
+    }
+
+    /// The last state saved, if any.
+    pub fn load(&self) -> Option<Durable> {
+        self.slot.lock().clone()
+    }
+
+    /// Forgets everything (the simulator's lost disk).
+    pub fn wipe(&self) {
+        *self.slot.lock() = None;
+    }
+
+    /// Saves done so far.
+    pub fn saves(&self) -> u64 {
+        *self.saves.lock()
+    }
+}
+
+impl Storage for MemStorage {
+    fn save(&mut self, state: &Durable) -> Result<(), StorageError> {
+        let mut slot = self.slot.lock();
+        match slot.as_mut() {
+            Some(s) => s.clone_from(state),
+            None => *slot = Some(state.clone()),
+        }
+        *self.saves.lock() += 1;
+        Ok(())
+    }
+}
+
+/// The state file in a state directory (`sgmpd --state-dir DIR`).
+#[derive(Debug)]
+pub struct DirStorage {
+    dir: PathBuf,
+    /// Whether to fsync (off only for benchmarks of what fsync costs).
+    pub fsync: bool,
+    saves: u64,
+    /// Total time spent in `save`, µs.
+    pub save_us: u64,
+}
+
+/// The state file's name inside the state directory.
+pub const STATE_FILE: &str = "state.json";
+
+impl DirStorage {
+    /// Opens (creating it if needed, mode 0700) the state directory, and loads the
+    /// state of node `name` from it: `None` if there is none yet.
+    pub fn open(dir: &Path, name: &str) -> Result<(DirStorage, Option<Durable>), StorageError> {
+        let io = |what: &'static str| {
+            let dir = dir.to_path_buf();
+            move |source| StorageError::Io { dir, what, source }
+        };
+        fs::create_dir_all(dir).map_err(io("cannot create it"))?;
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+        }
+        let path = dir.join(STATE_FILE);
+        let state = match fs::read_to_string(&path) {
+            Ok(text) => {
+                let d = Durable::from_file_text(&text).map_err(|why| StorageError::Corrupt {
+                    path: path.clone(),
+                    why,
+                })?;
+                if d.name != name {
+                    return Err(StorageError::WrongNode {
+                        path,
+                        found: d.name,
+                        expected: name.to_string(),
+                    });
+                }
+                Some(d)
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) => {
+                return Err(StorageError::Corrupt {
+                    path,
+                    why: e.to_string(),
+                })
+            }
+        };
+        // A temporary file left by a crash mid-write is garbage: the rename never
+        // happened, so the state file (if any) is the last complete one.
+        let _ = fs::remove_file(dir.join(format!("{STATE_FILE}.tmp")));
+        Ok((
+            DirStorage {
+                dir: dir.to_path_buf(),
+                fsync: true,
+                saves: 0,
+                save_us: 0,
+            },
+            state,
+        ))
+    }
+
+    /// Saves done so far.
+    pub fn saves(&self) -> u64 {
+        self.saves
+    }
+}
+
+impl Storage for DirStorage {
+    fn save(&mut self, state: &Durable) -> Result<(), StorageError> {
+        let t0 = std::time::Instant::now();
+        let io = |what: &'static str| {
+            let dir = self.dir.clone();
+            move |source| StorageError::Io { dir, what, source }
+        };
+        let tmp = self.dir.join(format!("{STATE_FILE}.tmp"));
+        let path = self.dir.join(STATE_FILE);
+        let mut f = OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io("cannot create the temporary state file"))?;
+        f.write_all(state.to_file_text().as_bytes())
+            .map_err(io("cannot write the temporary state file"))?;
+        if self.fsync {
+            f.sync_all()
+                .map_err(io("cannot fsync the temporary state file"))?;
+        }
+        drop(f);
+        fs::rename(&tmp, &path).map_err(io("cannot rename the state file into place"))?;
+        if self.fsync {
+            File::open(&self.dir)
+                .and_then(|d| d.sync_all())
+                .map_err(io("cannot fsync the state directory"))?;
+        }
+        self.saves += 1;
+        self.save_us += t0.elapsed().as_micros() as u64;
+        Ok(())
+    }
+}
+
+fn crc32(b: &[u8]) -> u32 {
+    // CRC-32 (IEEE), bitwise: state files are small and written once per view change.
+    let mut crc = !0u32;
+    for &byte in b {
+        crc ^= byte as u32;
+        for _ in 0..8 {
+            crc = if crc & 1 != 0 {
+                (crc >> 1) ^ 0xEDB8_8320
+            } else {
+                crc >> 1
+            };
+        }
+    }
+    !crc
+}
+
+#[derive(Serialize, Deserialize)]
+struct DiskMember {
+    id: String,
+    addr: SocketAddr,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DiskView {
+    version: u64,
+    members: Vec<DiskMember>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DiskBallot {
+    class: u8,
+    round: u64,
+    rank: u32,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DiskAccepted {
+    ballot: DiskBallot,
+    view: DiskView,
+}
+
+#[derive(Serialize, Deserialize)]
+struct DiskState {
+    format: u32,
+    name: String,
+    incarnation: u64,
+    view: DiskView,
+    accepted: Option<DiskAccepted>,
+    promised: DiskBallot,
+    ended: bool,
+}
+
+impl From<&View> for DiskView {
+    fn from(v: &View) -> DiskView {
+        DiskView {
+            version: v.version,
+            members: v
+                .members
+                .iter()
+                .map(|m| DiskMember {
+                    id: m.id.to_string(),
+                    addr: m.addr,
+                })
+                .collect(),
+        }
+    }
+}
+
+impl From<Ballot> for DiskBallot {
+    fn from(b: Ballot) -> DiskBallot {
+        DiskBallot {
+            class: b.class,
+            round: b.round,
+            rank: b.rank,
+        }
+    }
+}
+
+impl DiskBallot {
+    fn ballot(&self) -> Ballot {
+        Ballot {
+            class: self.class,
+            round: self.round,
+            rank: self.rank,
+        }
+    }
+}
+
+impl DiskView {
+    fn view(&self) -> Result<View, String> {
+        let mut v = View::with_capacity(self.members.len());
+        v.version = self.version;
+        for m in &self.members {
+            let id = ProcessId::parse(&m.id).ok_or_else(|| format!("bad process id {:?}", m.id))?;
+            v.members.push(Member { id, addr: m.addr });
+        }
+        Ok(v)
+    }
+}
+
+impl From<&Durable> for DiskState {
+    fn from(d: &Durable) -> DiskState {
+        DiskState {
+            format: 1,
+            name: d.name.clone(),
+            incarnation: d.incarnation,
+            view: DiskView::from(&d.view),
+            accepted: d.accepted.as_ref().map(|a| DiskAccepted {
+                ballot: a.ballot.into(),
+                view: DiskView::from(&a.view),
+            }),
+            promised: d.promised.into(),
+            ended: d.ended,
+        }
+    }
+}
+
+impl DiskState {
+    fn into_durable(self) -> Result<Durable, String> {
+        if self.format != 1 {
+            return Err(format!("unknown state format {}", self.format));
+        }
+        Ok(Durable {
+            name: self.name,
+            incarnation: self.incarnation,
+            view: self.view.view()?,
+            accepted: match self.accepted {
+                Some(a) => Some(Accepted {
+                    ballot: a.ballot.ballot(),
+                    view: a.view.view()?,
+                }),
+                None => None,
+            },
+            promised: self.promised.ballot(),
+            ended: self.ended,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Durable {
+        let mut d = Durable::fresh("n1", 7);
+        d.view.version = 4;
+        d.view.members.push(Member {
+            id: ProcessId::named("n1", 7),
+            addr: "127.0.0.1:7001".parse().unwrap(),
+        });
+        let mut next = d.view.clone();
+        next.version = 5;
+        d.accepted = Some(Accepted {
+            ballot: Ballot::sgmp(2),
+            view: next,
+        });
+        d.promised = Ballot::recovery(3, 1);
+        d
+    }
+
+    #[test]
+    fn state_files_round_trip_and_corruption_is_an_error() {
+        let d = sample();
+        let text = d.to_file_text();
+        assert_eq!(Durable::from_file_text(&text).unwrap(), d);
+        let bad = text.replacen("\"incarnation\": 7", "\"incarnation\": 8", 1);
+        assert!(Durable::from_file_text(&bad)
+            .unwrap_err()
+            .contains("checksum"));
+        assert!(Durable::from_file_text(&text[..text.len() / 2]).is_err());
+        assert!(Durable::from_file_text("").is_err());
+    }
+
+    #[test]
+    fn ballots_order_sgmp_below_recovery_and_juniors_later() {
+        assert!(Ballot::NONE < Ballot::sgmp(0));
+        assert!(Ballot::sgmp(0) < Ballot::sgmp(3));
+        assert!(Ballot::sgmp(9) < Ballot::recovery(0, 0));
+        assert!(Ballot::recovery(1, 4) < Ballot::recovery(2, 0));
+    }
+
+    #[test]
+    fn dir_storage_saves_atomically_and_refuses_foreign_or_corrupt_state() {
+        let dir = std::env::temp_dir().join(format!("sgmp-durable-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let (mut s, none) = DirStorage::open(&dir, "n1").unwrap();
+        assert!(none.is_none());
+        let d = sample();
+        s.save(&d).unwrap();
+        let (_, loaded) = DirStorage::open(&dir, "n1").unwrap();
+        assert_eq!(loaded.unwrap(), d);
+        let e = DirStorage::open(&dir, "n2").unwrap_err().to_string();
+        assert!(e.contains("belongs to node"), "{e}");
+        fs::write(dir.join(STATE_FILE), "garbage").unwrap();
+        let e = DirStorage::open(&dir, "n1").unwrap_err().to_string();
+        assert!(e.contains("corrupt"), "{e}");
+        let _ = fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn adopting_a_newer_view_drops_older_acceptances() {
+        let mut d = sample();
+        let mut v = d.view.clone();
+        v.version = 5;
+        assert!(d.adopt(&v));
+        assert!(d.accepted.is_none());
+        assert_eq!(d.promised, Ballot::NONE);
+        assert!(!d.adopt(&v));
+    }
+}

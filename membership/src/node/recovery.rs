@@ -1,0 +1,689 @@
+//! Recovery from total failure (`docs/PROTOCOL.md`, D23): processes that are not
+//! members but hold durable state ([`Durable`]) of the group's views bring the group
+//! back, as the same view sequence, once a majority of the *names* of the last view can
+//! talk again, whichever incarnation runs under each name.
+//!
+//! It is single-decree Paxos per version, with the names of view x as acceptors and
+//! each one's durable state as its log. Acceptances made by the running protocol (an
+//! acknowledged M-sub or R-sub, saved before the acknowledgement left) are accepted
+//! values at S-GMP ballots, below every recovery ballot (see [`Ballot`]):
+//!
+//! 1. Every recovering process sends its state (`State`: installed view) to the
+//!    recovering processes it found by discovery; a newer installed view is adopted
+//!    (it is decided: someone installed it).
+//! 2. The most senior name of view x (the highest installed) among those recovering
+//!    leads, once a majority of view x's names is recovering: `Prepare(x+1, b)`.
+//!    An acceptor promises `b` if it promised nothing higher (saved), and answers with
+//!    its accepted value for x+1.
+//! 3. With promises from a majority of view x's names, the leader proposes the value
+//!    accepted at the highest ballot among them, or — if none — the view x+1 made of
+//!    the current processes of the names that promised: `Accept(x+1, b, view)`.
+//!    Acceptors accept (saved) unless they promised higher.
+//! 4. With a majority of acceptances, the view is decided: `Decide(view)` to all.
+//!    Processes in it start their engine as members of it; if it was an older
+//!    proposal (its members are earlier incarnations), the recovery goes on with x+1.
+//!
+//! Messages travel on the transport's reliable channels, framed by a leading
+//! [`RECOVERY_FORMAT`] byte that no engine message starts with. Sans-IO: inputs carry
+//! `now`, outputs are polled; the node core saves the durable state before anything
+//! this module queued leaves (`take_dirty`).
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use super::coldstart::{put_addr, put_member, Reader};
+use super::durable::{Accepted, Ballot, Durable};
+use crate::view::View;
+use crate::{NodeId, ProcessId, Time};
+
+/// The first byte of every recovery message (engine messages start with
+/// [`crate::msg::MSG_FORMAT`]).
+pub const RECOVERY_FORMAT: u8 = 0xE7;
+
+/// Recovery messages. See the [module docs](self).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecoveryMsg {
+    /// The sender's installed view.
+    State {
+        /// Its last installed view.
+        view: View,
+    },
+    /// Phase 1a.
+    Prepare {
+        /// The version being decided.
+        version: u64,
+        /// The leader's ballot.
+        ballot: Ballot,
+    },
+    /// Phase 1b.
+    Promise {
+        /// The version.
+        version: u64,
+        /// The ballot promised.
+        ballot: Ballot,
+        /// The value accepted for `version`, if any.
+        accepted: Option<Accepted>,
+    },
+    /// Phase 2a.
+    Accept {
+        /// The version.
+        version: u64,
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// The proposed view (of `version`).
+        view: View,
+    },
+    /// Phase 2b.
+    Accepted {
+        /// The version.
+        version: u64,
+        /// The ballot accepted.
+        ballot: Ballot,
+    },
+    /// Refusal: the acceptor promised a higher ballot, or is at another version.
+    Nack {
+        /// The version asked about.
+        version: u64,
+        /// The acceptor's promise.
+        promised: Ballot,
+        /// The acceptor's installed version.
+        installed: u64,
+    },
+    /// The view is decided.
+    Decide {
+        /// The decided view.
+        view: View,
+    },
+}
+
+const K_STATE: u8 = 1;
+const K_PREPARE: u8 = 2;
+const K_PROMISE: u8 = 3;
+const K_ACCEPT: u8 = 4;
+const K_ACCEPTED: u8 = 5;
+const K_NACK: u8 = 6;
+const K_DECIDE: u8 = 7;
+/// Most members a view in a recovery message may hold.
+const MAX_VIEW: usize = 4096;
+
+fn put_view(out: &mut Vec<u8>, v: &View) {
+    out.extend_from_slice(&v.version.to_le_bytes());
+    out.extend_from_slice(&(v.members.len() as u32).to_le_bytes());
+    for m in &v.members {
+        put_member(out, m);
+    }
+}
+
+fn put_ballot(out: &mut Vec<u8>, b: Ballot) {
+    out.push(b.class);
+    out.extend_from_slice(&b.round.to_le_bytes());
+    out.extend_from_slice(&b.rank.to_le_bytes());
+}
+
+impl Reader<'_> {
+    fn view(&mut self) -> Option<View> {
+        let version = self.u64()?;
+        let n = self.u32()? as usize;
+        if n > MAX_VIEW {
+            return None;
+        }
+        let mut v = View::with_capacity(n);
+        v.version = version;
+        for _ in 0..n {
+            v.members.push(self.member()?);
+        }
+        Some(v)
+    }
+    fn ballot(&mut self) -> Option<Ballot> {
+        Some(Ballot {
+            class: self.u8()?,
+            round: self.u64()?,
+            rank: self.u32()?,
+        })
+    }
+}
+
+impl RecoveryMsg {
+    /// Encodes into `out` (cleared first), with the sender's address.
+    pub fn encode(&self, from: SocketAddr, out: &mut Vec<u8>) {
+        out.clear();
+        out.push(RECOVERY_FORMAT);
+        put_addr(out, from);
+        match self {
+            RecoveryMsg::State { view } => {
+                out.push(K_STATE);
+                put_view(out, view);
+            }
+            RecoveryMsg::Prepare { version, ballot } => {
+                out.push(K_PREPARE);
+                out.extend_from_slice(&version.to_le_bytes());
+                put_ballot(out, *ballot);
+            }
+            RecoveryMsg::Promise {
+                version,
+                ballot,
+                accepted,
+            } => {
+                out.push(K_PROMISE);
+                out.extend_from_slice(&version.to_le_bytes());
+                put_ballot(out, *ballot);
+                match accepted {
+                    Some(a) => {
+                        out.push(1);
+                        put_ballot(out, a.ballot);
+                        put_view(out, &a.view);
+                    }
+                    None => out.push(0),
+                }
+            }
+            RecoveryMsg::Accept {
+                version,
+                ballot,
+                view,
+            } => {
+                out.push(K_ACCEPT);
+                out.extend_from_slice(&version.to_le_bytes());
+                put_ballot(out, *ballot);
+                put_view(out, view);
+            }
+            RecoveryMsg::Accepted { version, ballot } => {
+                out.push(K_ACCEPTED);
+                out.extend_from_slice(&version.to_le_bytes());
+                put_ballot(out, *ballot);
+            }
+            RecoveryMsg::Nack {
+                version,
+                promised,
+                installed,
+            } => {
+                out.push(K_NACK);
+                out.extend_from_slice(&version.to_le_bytes());
+                put_ballot(out, *promised);
+                out.extend_from_slice(&installed.to_le_bytes());
+            }
+            RecoveryMsg::Decide { view } => {
+                out.push(K_DECIDE);
+                put_view(out, view);
+            }
+        }
+    }
+
+    /// Decodes a message and its sender's address; `None` for anything malformed.
+    pub fn decode(b: &[u8]) -> Option<(SocketAddr, RecoveryMsg)> {
+        let mut r = Reader { b, at: 0 };
+        if r.u8()? != RECOVERY_FORMAT {
+            return None;
+        }
+        let from = r.addr()?;
+        let m = match r.u8()? {
+            K_STATE => RecoveryMsg::State { view: r.view()? },
+            K_PREPARE => RecoveryMsg::Prepare {
+                version: r.u64()?,
+                ballot: r.ballot()?,
+            },
+            K_PROMISE => {
+                let version = r.u64()?;
+                let ballot = r.ballot()?;
+                let accepted = match r.u8()? {
+                    0 => None,
+                    1 => Some(Accepted {
+                        ballot: r.ballot()?,
+                        view: r.view()?,
+                    }),
+                    _ => return None,
+                };
+                RecoveryMsg::Promise {
+                    version,
+                    ballot,
+                    accepted,
+                }
+            }
+            K_ACCEPT => RecoveryMsg::Accept {
+                version: r.u64()?,
+                ballot: r.ballot()?,
+                view: r.view()?,
+            },
+            K_ACCEPTED => RecoveryMsg::Accepted {
+                version: r.u64()?,
+                ballot: r.ballot()?,
+            },
+            K_NACK => RecoveryMsg::Nack {
+                version: r.u64()?,
+                promised: r.ballot()?,
+                installed: r.u64()?,
+            },
+            K_DECIDE => RecoveryMsg::Decide { view: r.view()? },
+            _ => return None,
+        };
+        r.done().then_some((from, m))
+    }
+}
+
+/// A recovering process this one heard of.
+#[derive(Clone, Debug)]
+struct Peer {
+    id: ProcessId,
+    addr: SocketAddr,
+    heard: Time,
+}
+
+/// What the leader has gathered for its ballot.
+#[derive(Debug)]
+struct Lead {
+    version: u64,
+    ballot: Ballot,
+    started: Time,
+    /// The acceptors asked: (process, address, name).
+    acceptors: Vec<(ProcessId, SocketAddr)>,
+    promises: Vec<(NodeId, Option<Accepted>)>,
+    value: Option<View>,
+    accepts: Vec<NodeId>,
+}
+
+/// Where the recovery stands, for status displays.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecoveryStatus {
+    /// The version this process's node last installed (its durable view).
+    pub installed: u64,
+    /// The view the recovery works from (the newest installed among those heard).
+    pub target: u64,
+    /// Names of that view that are recovering and heard recently (this one included).
+    pub recovering: Vec<String>,
+    /// Names of that view not heard from: the recovery waits for a majority.
+    pub waiting_for: Vec<String>,
+    /// How many names make a majority of that view.
+    pub need: usize,
+    /// This process leads the current attempt.
+    pub leading: bool,
+}
+
+/// The recovery state machine of one process. See the [module docs](self).
+#[derive(Debug)]
+pub struct Recovery {
+    me: ProcessId,
+    addr: SocketAddr,
+    round_us: u64,
+    next_round: Time,
+    peers: Vec<Peer>,
+    /// The newest installed view heard of (own or a peer's).
+    target: View,
+    ballot_round: u64,
+    lead: Option<Lead>,
+    out: VecDeque<(ProcessId, SocketAddr, RecoveryMsg)>,
+    decided: Option<View>,
+    dirty: bool,
+}
+
+impl Recovery {
+    /// Starts recovering as process `me` at `addr`, with rounds of `round_us`.
+    pub fn new(me: ProcessId, addr: SocketAddr, round_us: u64, now: Time, d: &Durable) -> Recovery {
+        Recovery {
+            me,
+            addr,
+            round_us: round_us.max(1),
+            next_round: now,
+            peers: Vec::new(),
+            target: d.view.clone(),
+            ballot_round: d.promised.round,
+            lead: None,
+            out: VecDeque::new(),
+            decided: None,
+            dirty: false,
+        }
+    }
+
+    /// When [`Recovery::on_timeout`] should next run.
+    pub fn deadline(&self) -> Time {
+        self.next_round
+    }
+
+    /// The next message to send.
+    pub fn poll_out(&mut self) -> Option<(ProcessId, SocketAddr, RecoveryMsg)> {
+        self.out.pop_front()
+    }
+
+    /// The durable state changed since the last call: save it before sending.
+    pub fn take_dirty(&mut self) -> bool {
+        std::mem::take(&mut self.dirty)
+    }
+
+    /// A decided view that holds this process: it is a member now.
+    pub fn take_decided(&mut self) -> Option<View> {
+        self.decided.take()
+    }
+
+    /// Learned of a recovering process (a `Recovering` probe, or one of its messages).
+    pub fn on_peer(&mut self, now: Time, id: ProcessId, addr: SocketAddr) {
+        if id == self.me {
+            return;
+        }
+        match self.peers.iter_mut().find(|p| p.id.node == id.node) {
+            Some(p) if p.id.incarnation > id.incarnation => {}
+            Some(p) => {
+                p.id = id;
+                p.addr = addr;
+                p.heard = now;
+            }
+            None => self.peers.push(Peer {
+                id,
+                addr,
+                heard: now,
+            }),
+        }
+    }
+
+    fn adopt(&mut self, d: &mut Durable, view: &View) {
+        if d.adopt(view) {
+            self.dirty = true;
+        }
+        if view.version > self.target.version {
+            self.target.clone_from(view);
+            self.lead = None;
+        }
+    }
+
+    /// The names of the target view that are recovering and were heard in the last
+    /// three rounds (this process's own name included if it is in the view).
+    fn recovering_names(&self, now: Time) -> Vec<NodeId> {
+        let horizon = 3 * self.round_us;
+        self.target
+            .members
+            .iter()
+            .map(|m| m.id.node)
+            .filter(|n| {
+                *n == self.me.node
+                    || self
+                        .peers
+                        .iter()
+                        .any(|p| p.id.node == *n && now.micros_since(p.heard) <= horizon)
+            })
+            .collect()
+    }
+
+    fn need(&self) -> usize {
+        self.target.members.len() / 2 + 1
+    }
+
+    /// Where the recovery stands.
+    pub fn status(&self, now: Time, d: &Durable) -> RecoveryStatus {
+        let rec = self.recovering_names(now);
+        RecoveryStatus {
+            installed: d.view.version,
+            target: self.target.version,
+            recovering: rec.iter().map(|n| n.to_string()).collect(),
+            waiting_for: self
+                .target
+                .members
+                .iter()
+                .filter(|m| !rec.contains(&m.id.node))
+                .map(|m| m.id.node.to_string())
+                .collect(),
+            need: self.need(),
+            leading: self.lead.is_some(),
+        }
+    }
+
+    /// Runs the round timer: states to every peer, and (as leader) a new attempt or
+    /// the current phase again.
+    pub fn on_timeout(&mut self, now: Time, d: &mut Durable) {
+        if now < self.next_round {
+            return;
+        }
+        self.next_round = now + self.round_us;
+        for p in &self.peers {
+            if now.micros_since(p.heard) <= 10 * self.round_us {
+                self.out.push_back((
+                    p.id,
+                    p.addr,
+                    RecoveryMsg::State {
+                        view: d.view.clone(),
+                    },
+                ));
+            }
+        }
+        if let Some(l) = &self.lead {
+            if now.micros_since(l.started) > 4 * self.round_us {
+                self.lead = None;
+            }
+        }
+        match &self.lead {
+            None => self.try_lead(now, d),
+            Some(_) => self.resend(),
+        }
+    }
+
+    /// Starts a new ballot if this process should lead.
+    fn try_lead(&mut self, now: Time, d: &mut Durable) {
+        if self.target.version == 0 || d.view.version != self.target.version {
+            return;
+        }
+        let names = self.recovering_names(now);
+        if names.len() < self.need() {
+            return;
+        }
+        // The most senior recovering name of the target view leads.
+        if names.first() != Some(&self.me.node) {
+            return;
+        }
+        let Some(index) = self.target.index_of_node(self.me.node) else {
+            return;
+        };
+        self.ballot_round = self.ballot_round.max(d.promised.round) + 1;
+        let ballot = Ballot::recovery(self.ballot_round, index as u32);
+        let version = self.target.version + 1;
+        let mut acceptors = Vec::new();
+        for n in &names {
+            if *n == self.me.node {
+                continue;
+            }
+            if let Some(p) = self.peers.iter().find(|p| p.id.node == *n) {
+                acceptors.push((p.id, p.addr));
+            }
+        }
+        tracing::info!(node = %self.me, version, round = ballot.round, "recovery: leading");
+        self.lead = Some(Lead {
+            version,
+            ballot,
+            started: now,
+            acceptors,
+            promises: Vec::new(),
+            value: None,
+            accepts: Vec::new(),
+        });
+        self.resend();
+        // This process is an acceptor too.
+        let me = self.me;
+        if let Some(reply) = self.accept_prepare(d, version, ballot) {
+            self.on_reply(me, d, reply);
+        }
+    }
+
+    /// (Leader) the current phase's message to every acceptor that did not answer.
+    fn resend(&mut self) {
+        let Some(l) = &self.lead else {
+            return;
+        };
+        for &(id, addr) in &l.acceptors {
+            let msg = match &l.value {
+                None if !l.promises.iter().any(|(n, _)| *n == id.node) => RecoveryMsg::Prepare {
+                    version: l.version,
+                    ballot: l.ballot,
+                },
+                Some(v) if !l.accepts.contains(&id.node) => RecoveryMsg::Accept {
+                    version: l.version,
+                    ballot: l.ballot,
+                    view: v.clone(),
+                },
+                _ => continue,
+            };
+            self.out.push_back((id, addr, msg));
+        }
+    }
+
+    /// The acceptor's side of a prepare.
+    fn accept_prepare(&mut self, d: &mut Durable, version: u64, ballot: Ballot) -> Option<RecoveryMsg> {
+        if version != d.view.version + 1 || ballot < d.promised {
+            return Some(RecoveryMsg::Nack {
+                version,
+                promised: d.promised,
+                installed: d.view.version,
+            });
+        }
+        if ballot > d.promised {
+            d.promised = ballot;
+            self.dirty = true;
+        }
+        let accepted = d
+            .accepted
+            .as_ref()
+            .filter(|a| a.view.version == version)
+            .cloned();
+        Some(RecoveryMsg::Promise {
+            version,
+            ballot,
+            accepted,
+        })
+    }
+
+    /// The acceptor's side of an accept.
+    fn accept_value(&mut self, d: &mut Durable, version: u64, ballot: Ballot, view: &View) -> RecoveryMsg {
+        if version != d.view.version + 1 || ballot < d.promised || view.version != version {
+            return RecoveryMsg::Nack {
+                version,
+                promised: d.promised,
+                installed: d.view.version,
+            };
+        }
+        d.promised = ballot;
+        d.accepted = Some(Accepted {
+            ballot,
+            view: view.clone(),
+        });
+        self.dirty = true;
+        RecoveryMsg::Accepted { version, ballot }
+    }
+
+    /// Handles a message from `from`.
+    pub fn on_message(&mut self, now: Time, from: ProcessId, addr: SocketAddr, msg: RecoveryMsg, d: &mut Durable) {
+        self.on_peer(now, from, addr);
+        match msg {
+            RecoveryMsg::State { view } => {
+                if view.version > d.view.version {
+                    self.adopt(d, &view);
+                }
+            }
+            RecoveryMsg::Prepare { version, ballot } => {
+                if let Some(r) = self.accept_prepare(d, version, ballot) {
+                    self.out.push_back((from, addr, r));
+                }
+            }
+            RecoveryMsg::Accept {
+                version,
+                ballot,
+                view,
+            } => {
+                let r = self.accept_value(d, version, ballot, &view);
+                self.out.push_back((from, addr, r));
+            }
+            RecoveryMsg::Decide { view } => self.on_decide(d, &view),
+            reply @ (RecoveryMsg::Promise { .. }
+            | RecoveryMsg::Accepted { .. }
+            | RecoveryMsg::Nack { .. }) => self.on_reply(from, d, reply),
+        }
+    }
+
+    /// (Leader) a promise, an acceptance or a refusal from `from` (maybe itself).
+    fn on_reply(&mut self, from: ProcessId, d: &mut Durable, reply: RecoveryMsg) {
+        let need = self.need();
+        let Some(l) = &mut self.lead else {
+            return;
+        };
+        match reply {
+            RecoveryMsg::Promise {
+                version,
+                ballot,
+                accepted,
+            } if version == l.version && ballot == l.ballot && l.value.is_none() => {
+                if !l.promises.iter().any(|(n, _)| *n == from.node) {
+                    l.promises.push((from.node, accepted));
+                }
+                if l.promises.len() >= need {
+                    // The value accepted at the highest ballot, or a new view of the
+                    // current processes of the names that promised.
+                    let chosen = l
+                        .promises
+                        .iter()
+                        .filter_map(|(_, a)| a.as_ref())
+                        .max_by_key(|a| a.ballot)
+                        .map(|a| a.view.clone());
+                    let value = chosen.unwrap_or_else(|| {
+                        let mut v = View::with_capacity(self.target.members.len());
+                        v.version = l.version;
+                        for m in &self.target.members {
+                            if !l.promises.iter().any(|(n, _)| *n == m.id.node) {
+                                continue;
+                            }
+                            if m.id.node == self.me.node {
+                                v.members.push(crate::view::Member {
+                                    id: self.me,
+                                    addr: self.addr,
+                                });
+                            } else if let Some(p) =
+                                self.peers.iter().find(|p| p.id.node == m.id.node)
+                            {
+                                v.members.push(crate::view::Member {
+                                    id: p.id,
+                                    addr: p.addr,
+                                });
+                            }
+                        }
+                        v
+                    });
+                    tracing::info!(node = %self.me, version = value.version, members = value.members.len(), "recovery: proposing");
+                    l.value = Some(value.clone());
+                    // Ask only those that promised.
+                    let promised: Vec<NodeId> = l.promises.iter().map(|(n, _)| *n).collect();
+                    l.acceptors.retain(|(id, _)| promised.contains(&id.node));
+                    let (version, ballot) = (l.version, l.ballot);
+                    self.resend();
+                    let me = self.me;
+                    let r = self.accept_value(d, version, ballot, &value);
+                    self.on_reply(me, d, r);
+                }
+            }
+            RecoveryMsg::Accepted { version, ballot }
+                if version == l.version && ballot == l.ballot && l.value.is_some() =>
+            {
+                if !l.accepts.contains(&from.node) {
+                    l.accepts.push(from.node);
+                }
+                if l.accepts.len() >= need {
+                    let view = l.value.clone().expect("a value was proposed");
+                    tracing::info!(node = %self.me, version = view.version, "recovery: decided");
+                    for p in &self.peers {
+                        self.out
+                            .push_back((p.id, p.addr, RecoveryMsg::Decide { view: view.clone() }));
+                    }
+                    self.lead = None;
+                    self.on_decide(d, &view);
+                }
+            }
+            RecoveryMsg::Nack {
+                version, promised, ..
+            } if version == l.version => {
+                if promised > l.ballot {
+                    self.ballot_round = self.ballot_round.max(promised.round);
+                    self.lead = None;
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_decide(&mut self, d: &mut Durable, view: &View) {
+        self.adopt(d, view);
+        if view.contains(self.me) && d.view.version == view.version {
+            self.decided = Some(view.clone());
+        }
+    }
+}
