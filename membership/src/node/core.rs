@@ -384,8 +384,16 @@ impl NodeCore {
     /// none yet) and where to save it (`None`: in memory only, lost with the process).
     /// Call before [`NodeCore::start`]. A node with a view in its state takes an
     /// incarnation above the stored one and never founds a group: it recovers (D23).
-    pub fn with_durable(mut self, state: Option<Durable>, storage: Option<Box<dyn Storage>>) -> NodeCore {
-        assert_eq!(self.phase, NodePhase::Idle, "durable state is given before start");
+    pub fn with_durable(
+        mut self,
+        state: Option<Durable>,
+        storage: Option<Box<dyn Storage>>,
+    ) -> NodeCore {
+        assert_eq!(
+            self.phase,
+            NodePhase::Idle,
+            "durable state is given before start"
+        );
         if let Some(d) = state {
             let inc = self.me.incarnation.max(d.incarnation + 1);
             if inc != self.me.incarnation {
@@ -395,7 +403,12 @@ impl NodeCore {
             if self.durable.has_view() {
                 self.fresh = false;
                 self.last_members.clear();
-                let n = self.durable.view.members.len().min(self.cfg.engine.max_members);
+                let n = self
+                    .durable
+                    .view
+                    .members
+                    .len()
+                    .min(self.cfg.engine.max_members);
                 self.last_members
                     .extend_from_slice(&self.durable.view.members[..n]);
             }
@@ -490,7 +503,11 @@ impl NodeCore {
         if let Some(p) = self.engine.next_update() {
             if p.version == self.durable.view.version + 1 {
                 let ballot = Ballot::sgmp(p.initiator_index);
-                let keep = self.durable.accepted.as_ref().is_some_and(|a| a.ballot > ballot);
+                let keep = self
+                    .durable
+                    .accepted
+                    .as_ref()
+                    .is_some_and(|a| a.ballot > ballot);
                 if !keep {
                     let mut a = self
                         .durable
@@ -831,6 +848,14 @@ impl NodeCore {
             let msg = &self.rx_buf[..n.min(self.rx_buf.len())];
             self.stats.delivered += 1;
             if msg.first() == Some(&RECOVERY_FORMAT) {
+                if let Some((keep, t)) = &mut self.tap {
+                    t.push(TapRecord {
+                        sent: false,
+                        peer: from,
+                        kind: None,
+                        bytes: if *keep { msg.to_vec() } else { Vec::new() },
+                    });
+                }
                 self.on_recovery_message(now, from, n);
                 continue;
             }
@@ -998,6 +1023,9 @@ impl NodeCore {
                     s.on_view_installed(now, version, &self.engine);
                 }
                 self.fresh = false;
+                // A member (by joining or a recovery) takes no further part in one.
+                self.recovery = None;
+                self.discovery = None;
                 if self.phase != NodePhase::Leaving {
                     self.phase = NodePhase::Member;
                 }
@@ -1073,6 +1101,18 @@ impl NodeCore {
 
     fn send_recovery(&mut self, now: Time, to: ProcessId, addr: SocketAddr, msg: &RecoveryMsg) {
         msg.encode(self.addr, &mut self.rec_buf);
+        if let Some((keep, tap)) = &mut self.tap {
+            tap.push(TapRecord {
+                sent: true,
+                peer: to,
+                kind: None,
+                bytes: if *keep {
+                    self.rec_buf.clone()
+                } else {
+                    Vec::new()
+                },
+            });
+        }
         match self.endpoint.send(now, to, addr, &self.rec_buf) {
             Ok(()) => {
                 self.stats.recovery_sent += 1;
@@ -1094,14 +1134,35 @@ impl NodeCore {
         while let Some((to, addr, msg)) = self.recovery.as_mut().and_then(|r| r.poll_out()) {
             self.send_recovery(now, to, addr, &msg);
         }
-        let Some(view) = self.recovery.as_mut().and_then(|r| r.take_decided()) else {
+        let Some((prev, view)) = self.recovery.as_mut().and_then(|r| r.take_decided()) else {
             return;
         };
+        // GMP-1: the recovered view removes the processes of the view before it; the
+        // recovery believes each faulty (stopped, replaced by a new incarnation of its
+        // name, or silent while a majority of names recovered).
+        for m in &prev.members {
+            if !view.contains(m.id) && m.id != self.me {
+                self.push_event(CoreEvent::Suspected { peer: m.id });
+            }
+        }
         tracing::info!(node = %self.me, version = view.version, members = view.members.len(), "recovered: member of the view the recovery decided");
         self.recovery = None;
         self.discovery = None;
         if self.engine.status() != Status::Idle {
-            self.reincarnate(self.me);
+            // Joining meanwhile: a fresh engine for the same process. The endpoint
+            // stays (its channels carry the decision to the others).
+            self.engine = Engine::new(
+                self.cfg.engine.clone(),
+                Member {
+                    id: self.me,
+                    addr: self.addr,
+                },
+            )
+            .with_max_joins_per_sec(self.cfg.max_joins_per_sec);
+            if !self.snapshot.is_empty() {
+                self.engine.set_snapshot(&self.snapshot);
+            }
+            self.saved_seq = 0;
         }
         self.stats.recoveries += 1;
         self.engine.bootstrap_at(now, view.version, &view.members);
@@ -1234,6 +1295,9 @@ impl NodeCore {
                         .copied()
                         .collect(),
                 }),
+                _ if self.recovery.is_some() => Some(Probe::Recovering {
+                    version: self.durable.view.version,
+                }),
                 Status::Joining => Some(Probe::Member {
                     version: 0,
                     contacts: self
@@ -1242,9 +1306,6 @@ impl NodeCore {
                         .take(coldstart::MAX_CONTACTS)
                         .copied()
                         .collect(),
-                }),
-                _ if self.recovery.is_some() => Some(Probe::Recovering {
-                    version: self.durable.view.version,
                 }),
                 _ => match &self.discovery {
                     Some(d) if d.is_cold() => Some(Probe::ColdStarting { round: d.round() }),
@@ -1260,7 +1321,14 @@ impl NodeCore {
                 r.on_peer(now, from, addr);
             }
         }
-        if let Some(d) = &mut self.discovery {
+        // A recovering process joins only through members: another joiner's contacts
+        // (version 0) may be as gone as its own.
+        let from_joiner = matches!(p, Probe::Member { version: 0, .. });
+        if let Some(d) = self
+            .discovery
+            .as_mut()
+            .filter(|_| !(from_joiner && self.recovery.is_some()))
+        {
             match d.on_probe(now, from, &p) {
                 Decision::Join(c) => self.join(now, c),
                 Decision::Bootstrap => self.bootstrap(now),
@@ -1289,8 +1357,9 @@ impl NodeCore {
     }
 
     fn join(&mut self, now: Time, contacts: Vec<Member>) {
+        // A recovery goes on while joining: the contacts may be gone too, and then the
+        // recovery is what brings the group back.
         self.discovery = None;
-        self.recovery = None;
         tracing::info!(node = %self.me, contacts = contacts.len(), "joining the group");
         for c in &contacts {
             if self.known.len() < KNOWN_CAP || self.known.contains_key(&c.id) {

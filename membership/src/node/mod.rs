@@ -45,13 +45,13 @@ pub use self::core::{
     CoreConfig, CoreEvent, CoreStats, NodeCore, NodePhase, TapRecord, BACKLOG_CAP, KNOWN_CAP,
 };
 pub use coldstart::{Decision, Discovery, Probe};
-pub use durable::{Ballot, DirStorage, Durable, MemStorage, Storage, StorageError};
-pub use recovery::RecoveryStatus;
 pub use config::{FaultSettings, NodeConfig, NodeConfigError, NodeIdle};
+pub use durable::{Ballot, DirStorage, Durable, MemStorage, Storage, StorageError};
 pub use event::{NodeEvent, Subscription, TimedEvent, SUBSCRIBER_QUEUE};
 pub use eventlog::{unix_micros, EventLog};
 pub use fault::FaultCommand;
 pub use handle::{NodeHandle, SnapshotProvider};
+pub use recovery::RecoveryStatus;
 pub use status::{NodeMetrics, NodeStatus};
 
 use handle::Shared;

@@ -310,7 +310,8 @@ pub struct Recovery {
     ballot_round: u64,
     lead: Option<Lead>,
     out: VecDeque<(ProcessId, SocketAddr, RecoveryMsg)>,
-    decided: Option<View>,
+    /// A decision that holds this process, with the view it follows.
+    decided: Option<(View, View)>,
     dirty: bool,
 }
 
@@ -347,8 +348,9 @@ impl Recovery {
         std::mem::take(&mut self.dirty)
     }
 
-    /// A decided view that holds this process: it is a member now.
-    pub fn take_decided(&mut self) -> Option<View> {
+    /// A decided view that holds this process (it is a member now), with the view
+    /// before it (whose processes the decided view replaces).
+    pub fn take_decided(&mut self) -> Option<(View, View)> {
         self.decided.take()
     }
 
@@ -521,7 +523,12 @@ impl Recovery {
     }
 
     /// The acceptor's side of a prepare.
-    fn accept_prepare(&mut self, d: &mut Durable, version: u64, ballot: Ballot) -> Option<RecoveryMsg> {
+    fn accept_prepare(
+        &mut self,
+        d: &mut Durable,
+        version: u64,
+        ballot: Ballot,
+    ) -> Option<RecoveryMsg> {
         if version != d.view.version + 1 || ballot < d.promised {
             return Some(RecoveryMsg::Nack {
                 version,
@@ -546,7 +553,13 @@ impl Recovery {
     }
 
     /// The acceptor's side of an accept.
-    fn accept_value(&mut self, d: &mut Durable, version: u64, ballot: Ballot, view: &View) -> RecoveryMsg {
+    fn accept_value(
+        &mut self,
+        d: &mut Durable,
+        version: u64,
+        ballot: Ballot,
+        view: &View,
+    ) -> RecoveryMsg {
         if version != d.view.version + 1 || ballot < d.promised || view.version != version {
             return RecoveryMsg::Nack {
                 version,
@@ -564,7 +577,14 @@ impl Recovery {
     }
 
     /// Handles a message from `from`.
-    pub fn on_message(&mut self, now: Time, from: ProcessId, addr: SocketAddr, msg: RecoveryMsg, d: &mut Durable) {
+    pub fn on_message(
+        &mut self,
+        now: Time,
+        from: ProcessId,
+        addr: SocketAddr,
+        msg: RecoveryMsg,
+        d: &mut Durable,
+    ) {
         self.on_peer(now, from, addr);
         match msg {
             RecoveryMsg::State { view } => {
@@ -661,8 +681,11 @@ impl Recovery {
                     let view = l.value.clone().expect("a value was proposed");
                     tracing::info!(node = %self.me, version = view.version, "recovery: decided");
                     for p in &self.peers {
-                        self.out
-                            .push_back((p.id, p.addr, RecoveryMsg::Decide { view: view.clone() }));
+                        self.out.push_back((
+                            p.id,
+                            p.addr,
+                            RecoveryMsg::Decide { view: view.clone() },
+                        ));
                     }
                     self.lead = None;
                     self.on_decide(d, &view);
@@ -681,9 +704,10 @@ impl Recovery {
     }
 
     fn on_decide(&mut self, d: &mut Durable, view: &View) {
+        let prev = self.target.clone();
         self.adopt(d, view);
         if view.contains(self.me) && d.view.version == view.version {
-            self.decided = Some(view.clone());
+            self.decided = Some((prev, view.clone()));
         }
     }
 }

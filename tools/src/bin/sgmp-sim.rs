@@ -114,12 +114,14 @@ fn main() -> ExitCode {
         }
     } else {
         println!(
-            "seeds {} (from {}), nodes {}: {} violations, {} views installed, {} messages, \
-             {} datagrams, {:.1} s simulated, liveness checked in {} runs (max {} ms to converge)",
+            "seeds {} (from {}), nodes {}: {} safety violations, {} liveness violations, \
+             {} views installed, {} messages, {} datagrams, {:.1} s simulated, \
+             liveness eligible in {} runs (max {} ms to converge)",
             report.seeds,
             report.start,
             report.nodes,
             report.violations,
+            report.liveness_violations,
             report.views_installed,
             report.messages,
             report.datagrams,
@@ -134,7 +136,7 @@ fn main() -> ExitCode {
             );
         }
     }
-    if report.violations > 0 {
+    if report.violations > 0 || report.liveness_violations > 0 {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS

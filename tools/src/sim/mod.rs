@@ -25,7 +25,7 @@ pub mod trace;
 
 use std::collections::BTreeMap;
 
-use sgmp_membership::node::CoreConfig;
+use sgmp_membership::node::{CoreConfig, MemStorage};
 use sgmp_membership::{EngineConfig, Member, ProcessId, Status, Time};
 use sgmp_transport::TransportConfig;
 
@@ -164,6 +164,11 @@ pub struct Sim {
     retired: GlueStats,
     extra: Vec<Violation>,
     dgram: Vec<u8>,
+    /// Each node's simulated disk: its durable state outlives its processes.
+    disks: Vec<MemStorage>,
+    /// The node's disk holds the state its processes wrote (false after a disk loss,
+    /// until the node installs a view again).
+    disk_ok: Vec<bool>,
 }
 
 impl Sim {
@@ -173,8 +178,9 @@ impl Sim {
         let total = cfg.nodes + cfg.spare;
         let founders: Vec<Member> = (0..cfg.nodes).map(|i| member_of(i, 1)).collect();
         let core = cfg.core_config();
+        let disks: Vec<MemStorage> = (0..total).map(|_| MemStorage::new()).collect();
         let nodes = (0..total)
-            .map(|i| Node::new(i, member_of(i, 1).id, &core, cfg.trace))
+            .map(|i| Node::new(i, member_of(i, 1).id, &core, cfg.trace, &disks[i]))
             .collect();
         let mut sim = Sim {
             trace: Trace::new(cfg.trace, cfg.engine.max_members, cfg.engine.max_snapshot),
@@ -191,6 +197,8 @@ impl Sim {
             retired: GlueStats::default(),
             extra: Vec::new(),
             dgram: Vec::with_capacity(cfg.transport.mtu.max(TransportConfig::MIN_MTU)),
+            disk_ok: vec![true; total],
+            disks,
             cfg,
         };
         for i in 0..sim.cfg.nodes {
@@ -287,6 +295,8 @@ impl Sim {
             trace: &mut self.trace,
         };
         f(&mut self.nodes[i], &mut ctx);
+        // Each recorded event took a step of its own (they are ordered).
+        self.step = ctx.step;
     }
 
     /// Runs until simulated time `end` (event-driven: jumps from event to event).
@@ -432,7 +442,14 @@ impl Sim {
         self.retired.rejoins_after_exclusion += old.rejoins_after_exclusion;
         self.retired.rejoins_after_join_timeout += old.rejoins_after_join_timeout;
         let id = member_of(i, inc).id;
-        self.nodes[i] = Node::new(i, id, &self.cfg.core_config(), self.cfg.trace);
+        self.nodes[i] = Node::new(
+            i,
+            id,
+            &self.cfg.core_config(),
+            self.cfg.trace,
+            &self.disks[i],
+        );
+        let id = self.nodes[i].pid();
         self.history.nodes.insert(id, i);
         self.trace
             .line(self.now, || format!("START {id} (discovery)"));
@@ -644,6 +661,55 @@ impl Sim {
                 }
                 None => false,
             },
+            Action::TotalOutage => {
+                self.close_partition();
+                let n = self.nodes.len();
+                for i in 0..n {
+                    for j in 0..n {
+                        if i != j {
+                            self.net.block(addr_of(i), addr_of(j));
+                        }
+                    }
+                }
+                // Everyone is a minority of one.
+                self.history.partitions.push(PartitionRecord {
+                    start_step: self.step,
+                    end_step: u64::MAX,
+                    side_of: (0..n).collect(),
+                    base_version: self.history.max_version(),
+                });
+                self.open_partition = Some(self.history.partitions.len() - 1);
+                true
+            }
+            Action::CrashAll => {
+                let up: Vec<usize> = (0..self.nodes.len())
+                    .filter(|&i| self.nodes[i].up)
+                    .collect();
+                for &i in &up {
+                    self.crash(i);
+                }
+                !up.is_empty()
+            }
+            Action::RestartAll => {
+                let down: Vec<usize> = (0..self.nodes.len())
+                    .filter(|&i| self.nodes[i].started && !self.nodes[i].up)
+                    .collect();
+                for &i in &down {
+                    let inc = self.nodes[i].pid().incarnation + 1;
+                    self.start_joiner(i, inc);
+                }
+                !down.is_empty()
+            }
+            Action::DiskLoss(i) if i < self.nodes.len() && self.nodes[i].started => {
+                if self.nodes[i].up {
+                    self.crash(i);
+                }
+                self.disks[i].wipe();
+                self.disk_ok[i] = false;
+                let inc = self.nodes[i].pid().incarnation + 1;
+                self.start_joiner(i, inc)
+            }
+            Action::DiskLoss(_) => false,
             Action::EndFaults => {
                 self.close_partition();
                 self.net.heal_all();
@@ -690,27 +756,19 @@ impl Sim {
         use rand::seq::SliceRandom;
         use rand::{Rng, SeedableRng};
         let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
-        let Some(best) = self
-            .nodes
-            .iter()
-            .filter(|n| n.is_live_member())
-            .max_by_key(|n| (n.engine().view().version, std::cmp::Reverse(n.index)))
-            .map(|n| n.index)
-        else {
+        // The names of the highest view installed, whatever the engines did since: a
+        // process running under the name with its durable state counts (D23).
+        let view = self.last_view();
+        if view.is_empty() {
             return false;
-        };
-        let view: Vec<ProcessId> = self.nodes[best]
-            .engine()
-            .view()
-            .members
-            .iter()
-            .map(|m| m.id)
-            .collect();
+        }
         let mut live: Vec<usize> = view
             .iter()
-            .filter_map(|p| self.node_running(*p))
-            .filter(|&j| self.nodes[j].is_live_member())
+            .filter_map(|p| self.history.nodes.get(p).copied())
+            .filter(|&j| self.has_state(j))
             .collect();
+        live.sort_unstable();
+        live.dedup();
         let need = view.len() / 2 + 1;
         if live.len() < need {
             return false;
@@ -739,6 +797,16 @@ impl Sim {
         true
     }
 
+    /// Node `j` runs a process that holds its node's durable state of a view, and is
+    /// not cut off.
+    fn has_state(&self, j: usize) -> bool {
+        let n = &self.nodes[j];
+        n.up && !self.isolated.contains(&j)
+            && n.core.durable().has_view()
+            // A process that left gracefully is gone by its own choice.
+            && n.core.phase() != sgmp_membership::node::NodePhase::Left
+    }
+
     fn close_partition(&mut self) {
         if let Some(p) = self.open_partition.take() {
             self.history.partitions[p].end_step = self.step;
@@ -749,6 +817,17 @@ impl Sim {
     /// members (no crashed process, no old incarnation, nobody excluded), and no live
     /// node is still joining. Otherwise a description of what is off.
     pub fn converged(&self) -> Result<(), String> {
+        if let Some(n) = self.nodes.iter().find(|n| {
+            n.up && !self.isolated.contains(&n.index)
+                && !n.is_live_member()
+                && n.core.phase() != sgmp_membership::node::NodePhase::Left
+        }) {
+            return Err(format!(
+                "{} is up but {} (not a member)",
+                n.pid(),
+                n.core.phase().as_str()
+            ));
+        }
         let live: Vec<&Node> = self
             .nodes
             .iter()
@@ -808,21 +887,57 @@ impl Sim {
         out
     }
 
-    /// The liveness precondition: a majority of the most advanced view installed so
-    /// far consists of live members.
+    /// The liveness precondition, decided from what the schedule left running, not
+    /// from what the engines did to themselves: a majority of the names of the highest
+    /// view installed has a process running under it with its durable state, not cut
+    /// off. Then every live process must end in one view (GMP-4 and D23).
     pub fn majority_alive(&self) -> bool {
-        let max = self.history.max_version();
-        let Some(view) = self.history.view(max) else {
+        let view = self.last_view();
+        let mut alive: Vec<usize> = view
+            .iter()
+            .filter_map(|p| self.history.nodes.get(p).copied())
+            .filter(|&j| self.has_state(j))
+            .collect();
+        alive.sort_unstable();
+        alive.dedup();
+        !view.is_empty() && alive.len() > view.len() / 2
+    }
+
+    /// The group's last view as the running processes know it: the highest view
+    /// held in the durable state of a process that runs, is not cut off and did not
+    /// leave (installed, or decided by a recovery). A view whose every holder is gone
+    /// cannot be the base of a recovery (its successor's acceptors are the names of
+    /// the view before it), so liveness is decided from this one; see
+    /// `docs/VERIFICATION.md` for how it differs from "the highest view installed".
+    pub fn last_view(&self) -> Vec<ProcessId> {
+        let mut best: Option<&sgmp_membership::View> = None;
+        for (j, n) in self.nodes.iter().enumerate() {
+            if !self.has_state(j) {
+                continue;
+            }
+            let v = &n.core.durable().view;
+            if best.is_none_or(|b| v.version > b.version) {
+                best = Some(v);
+            }
+        }
+        best.map(|v| v.members.iter().map(|m| m.id).collect())
+            .unwrap_or_default()
+    }
+
+    /// The stricter precondition: a majority of the names of the highest view
+    /// installed by any process (even one gone since) runs with its durable state.
+    pub fn majority_of_installed_alive(&self) -> bool {
+        let Some(view) = self.history.view(self.history.max_version()) else {
             return false;
         };
-        let alive = view
+        let mut alive: Vec<usize> = view
             .iter()
-            .filter(|p| {
-                self.node_running(**p)
-                    .is_some_and(|j| self.nodes[j].is_live_member() && !self.isolated.contains(&j))
-            })
-            .count();
-        alive > view.len() / 2
+            .filter_map(|p| self.history.nodes.get(p).copied())
+            .filter(|&j| self.has_state(j))
+            .collect();
+        alive.sort_unstable();
+        alive.dedup();
+        alive.len() > view.len() / 2
     }
 
     /// Safety violations of the history so far, plus driver-level ones (decode errors,
@@ -986,20 +1101,16 @@ pub fn run_seed(seed: u64, cfg: &SimConfig) -> (RunReport, Sim) {
     sim.set_schedule(schedule::for_seed(seed, shape, swarm));
     let (live, after, checked) = sim.run_to_convergence();
     let mut r = sim.report(seed);
-    if !checked
-        && sim.nodes.iter().any(|n| {
-            n.up && matches!(
-                n.engine().status(),
-                Status::Excluded(
-                    sgmp_membership::ExcludeReason::NoMajority
-                        | sgmp_membership::ExcludeReason::IsolatedMinority
-                )
-            )
-        })
-    {
-        // No connected majority for a while: the members excluded themselves (for
-        // lack of a majority as initiators, or as isolated minorities: D18).
-        r.fault_kinds.insert("group_lost_no_majority".into(), 1);
+    if !checked {
+        // No majority of the last view's names runs with its state: only safety is
+        // checked.
+        r.fault_kinds.insert("not_liveness_eligible".into(), 1);
+    }
+    if sim.majority_of_installed_alive() && !checked {
+        // Eligible by the highest view installed anywhere, but that view died with
+        // its holders (see `Sim::last_view`).
+        r.fault_kinds
+            .insert("eligible_only_by_a_lost_view".into(), 1);
     }
     r.violations.extend(live);
     r.liveness_checked = checked;

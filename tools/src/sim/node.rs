@@ -8,7 +8,7 @@
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use sgmp_membership::msg::MsgKind;
-use sgmp_membership::node::{CoreConfig, CoreEvent, NodeCore, TapRecord};
+use sgmp_membership::node::{CoreConfig, CoreEvent, MemStorage, NodeCore, TapRecord};
 use sgmp_membership::{Engine, Member, ProcessId, Status, Time};
 
 use super::checker::{History, Install, Suspicion};
@@ -72,7 +72,7 @@ pub struct GlueStats {
 pub struct Ctx<'a> {
     /// Current time.
     pub now: Time,
-    /// Current step.
+    /// Current step (each recorded event takes one).
     pub step: u64,
     /// The network.
     pub net: &'a mut Net,
@@ -104,9 +104,18 @@ pub struct Node {
 }
 
 impl Node {
-    /// A node (not started) running process `id` at [`addr_of`]`(index)`.
-    pub fn new(index: usize, id: ProcessId, cfg: &CoreConfig, trace: bool) -> Node {
-        let mut core = NodeCore::new(cfg.clone(), id, addr_of(index));
+    /// A node (not started) running process `id` at [`addr_of`]`(index)`, with the
+    /// durable state on `disk` (the node's simulated disk, which outlives its
+    /// processes). A state there raises the incarnation above the stored one.
+    pub fn new(
+        index: usize,
+        id: ProcessId,
+        cfg: &CoreConfig,
+        trace: bool,
+        disk: &MemStorage,
+    ) -> Node {
+        let mut core = NodeCore::new(cfg.clone(), id, addr_of(index))
+            .with_durable(disk.load(), Some(Box::new(disk.clone())));
         core.set_tap(Some(trace));
         Node {
             index,
@@ -286,6 +295,9 @@ impl Node {
     }
 
     fn on_core_event(&mut self, ctx: &mut Ctx<'_>, me: ProcessId, ev: CoreEvent) {
+        // Events of one input are ordered: a suspicion the core reports before a view
+        // comes before it in the history.
+        ctx.step += 1;
         match ev {
             CoreEvent::ViewInstalled { version } => {
                 // The core keeps its last few views; the current one otherwise.

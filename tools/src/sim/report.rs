@@ -52,7 +52,8 @@ pub struct BatchReport {
     pub start: u64,
     /// Founding nodes per run.
     pub nodes: usize,
-    /// Violations found, over all seeds (0 expected).
+    /// Safety violations found, over all seeds (0 expected); liveness ones are in
+    /// `liveness_violations`.
     pub violations: u64,
     /// Views installed, over all seeds and processes.
     pub views_installed: u64,
@@ -64,6 +65,12 @@ pub struct BatchReport {
     pub sim_time_us: u64,
     /// Seeds whose liveness precondition held (GMP-4 checked).
     pub liveness_checked: u64,
+    /// The same: seeds where a majority of the last view's names ran with their
+    /// durable state, connected, in the liveness phase.
+    pub liveness_eligible: u64,
+    /// Eligible seeds that did not end with every live process in one view.
+    pub liveness_violations: u64,
+
     /// Longest convergence time after the fault phase, µs.
     pub max_converge_us: u64,
     /// Largest per-node send backlog seen.
@@ -78,12 +85,19 @@ impl BatchReport {
     /// Folds one run in.
     pub fn add(&mut self, r: &RunReport) {
         self.seeds += 1;
-        self.violations += r.violations.len() as u64;
         self.views_installed += r.views_installed;
         self.messages += r.messages;
         self.datagrams += r.datagrams;
         self.sim_time_us += r.sim_time_us;
         self.liveness_checked += r.liveness_checked as u64;
+        self.liveness_eligible += r.liveness_checked as u64;
+        let live = r
+            .violations
+            .iter()
+            .filter(|v| v.property == "liveness")
+            .count() as u64;
+        self.liveness_violations += live;
+        self.violations += r.violations.len() as u64 - live;
         self.max_converge_us = self.max_converge_us.max(r.converged_after_us.unwrap_or(0));
         self.max_backlog = self.max_backlog.max(r.max_backlog);
         for (k, v) in &r.fault_kinds {

@@ -115,6 +115,17 @@ pub enum Action {
     Join(usize),
     /// The node leaves gracefully.
     Leave(Target),
+    /// Every link down (both directions, every node) until the next [`Action::Heal`]:
+    /// a switch reboot. Every process is alone.
+    TotalOutage,
+    /// Every running process crashes at once (a power cut); disks survive.
+    CrashAll,
+    /// Every node that ran and is down restarts from its disk (a new incarnation that
+    /// recovers or rejoins).
+    RestartAll,
+    /// The node's disk is lost: it crashes, its durable state is wiped, and it restarts
+    /// with none (it may only join).
+    DiskLoss(usize),
     /// End of the fault phase: heal everything, turn loss off; from now on the run
     /// must converge (GMP-4) within the configured bound.
     EndFaults,
@@ -141,6 +152,10 @@ impl Action {
             Action::Rejoin(_) | Action::RejoinAny => "rejoin_new_incarnation",
             Action::Join(_) => "join",
             Action::Leave(_) => "leave",
+            Action::TotalOutage => "total_outage",
+            Action::CrashAll => "full_restart",
+            Action::RestartAll => "restart_all",
+            Action::DiskLoss(_) => "disk_loss",
             Action::EndFaults => "end_faults",
         }
     }
@@ -728,6 +743,7 @@ pub fn swarm(seed: u64, shape: RandomShape) -> (Schedule, SwarmMix) {
             _ => {}
         }
     }
+    add_total_failures(&mut s, seed, shape);
     s.at(Time(end), Action::EndFaults);
     s.at(
         Time(end),
@@ -737,4 +753,29 @@ pub fn swarm(seed: u64, shape: RandomShape) -> (Schedule, SwarmMix) {
         },
     );
     (s, mix)
+}
+
+/// Failures that touch everyone at once, drawn from a stream of their own (so that
+/// the rest of a seed's schedule is what it was before they existed): a total outage
+/// of 1 to 20 suspicion timeouts (15% of seeds), a full restart after 50-500 ms down
+/// (15%), and the loss of one node's disk (10%).
+pub fn add_total_failures(s: &mut Schedule, seed: u64, shape: RandomShape) {
+    let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x544f_5441_4c46_4149);
+    let end = shape.fault_phase_us;
+    let n = shape.nodes;
+    let clip = |t: u64| Time(t.min(end));
+    if rng.gen_bool(0.15) {
+        let t = rng.gen_range(50_000..end);
+        s.at(Time(t), Action::TotalOutage);
+        s.at(clip(t + rng.gen_range(100_000..2_000_000)), Action::Heal);
+    }
+    if rng.gen_bool(0.15) {
+        let t = rng.gen_range(50_000..end);
+        s.at(Time(t), Action::CrashAll);
+        s.at(clip(t + rng.gen_range(50_000..500_000)), Action::RestartAll);
+    }
+    if rng.gen_bool(0.10) && n >= 1 {
+        let t = rng.gen_range(50_000..end);
+        s.at(Time(t), Action::DiskLoss(rng.gen_range(0..n)));
+    }
 }

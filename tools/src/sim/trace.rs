@@ -44,6 +44,9 @@ impl Trace {
 
     /// Describes a membership message: its kind and the fields that matter.
     pub fn describe(&mut self, bytes: &[u8]) -> String {
+        if let Some((_, m)) = sgmp_membership::node::recovery::RecoveryMsg::decode(bytes) {
+            return format!("recovery {m:?}");
+        }
         if msg::decode(bytes, self.max_members, self.max_snapshot, &mut self.rx).is_err() {
             return match bytes.get(1).and_then(|b| MsgKind::from_u8(*b)) {
                 Some(k) => format!("{} (undecodable)", k.name()),
