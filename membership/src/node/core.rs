@@ -520,6 +520,8 @@ impl NodeCore {
                         });
                     a.ballot = ballot;
                     a.view.clone_from(&self.durable.view);
+                    // Room for the adds (allocates only if a smaller view was kept).
+                    a.view.members.reserve(p.update.adds.len() + 1);
                     a.view.apply(&p.update, p.version);
                     self.durable.accepted = Some(a);
                 }
