@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
-use sgmp_tools::control::{request, Request};
+use sgmp_tools::control::{find_control_socket, request, Request};
 
 thread_local! {
     static OUT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
@@ -31,9 +31,10 @@ macro_rules! outln {
 #[derive(Parser, Debug)]
 #[command(name = "sgmpctl", version, about = "Control a running sgmpd")]
 struct Args {
-    /// The daemon's control socket.
-    #[arg(long)]
-    control: PathBuf,
+    /// The daemon's control socket. Default: $SGMP_CONTROL, else the only running
+    /// daemon's socket in $XDG_RUNTIME_DIR/sgmp/ (or /run/sgmp/).
+    #[arg(long, value_name = "PATH", env = "SGMP_CONTROL")]
+    control: Option<PathBuf>,
     /// Print the daemon's raw JSON answer.
     #[arg(long, global = true)]
     json: bool,
@@ -160,7 +161,12 @@ fn main() {
         cmd: cmd.into(),
         args,
     };
-    match request(&a.control, &req, Duration::from_secs(10)) {
+    let answer = match &a.control {
+        Some(p) => Ok(p.clone()),
+        None => find_control_socket(),
+    }
+    .and_then(|p| request(&p, &req, Duration::from_secs(10)));
+    match answer {
         Ok(v) => {
             if a.json {
                 outln!("{v}");

@@ -12,11 +12,10 @@
 //! graceful leave, then exit 0. A bad flag, a taken port or an unreadable config: a
 //! message and a non-zero exit.
 
-use clap::Parser;
 use sgmp_tools::daemon::{run, DaemonArgs};
 
 fn main() {
-    let args = DaemonArgs::parse();
+    let args = DaemonArgs::parse_with_defaults();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()
