@@ -22,7 +22,7 @@ use sgmp_membership::node::{
 use sgmp_membership::Node;
 
 pub use args::{command, DaemonArgs, Settings};
-pub use metrics::{render as render_metrics, EventCounters};
+pub use metrics::{render as render_metrics, EventCounters, LATENCY_BUCKETS};
 pub use server::{handle, ControlOptions, MAX_CONNECTIONS, MAX_REQUEST_BYTES, READ_TIMEOUT};
 
 /// Why the daemon stopped with an error.

@@ -1,11 +1,15 @@
 //! `sgmpctl`: talks to a running `sgmpd` through its control socket.
 //!
 //! ```text
-//! sgmpctl --control PATH status|view|leave|metrics [--json]
-//! sgmpctl --control PATH fault loss 0.2 | fault dup 0.1 | fault reorder 0.2 [MAX_MS]
-//!                       | fault partition PEER,... | fault cut PEER,...
-//!                       | fault heal | fault clear
+//! sgmpctl [--control PATH] status|view|system-view|leave|metrics [--json]
+//! sgmpctl [--control PATH] fault loss 0.2 | fault dup 0.1 | fault reorder 0.2 [MAX_MS]
+//!                         | fault partition PEER,... | fault cut PEER,...
+//!                         | fault heal | fault clear
 //! ```
+//!
+//! Without `--control`: `$SGMP_CONTROL`, else the only running daemon's socket in
+//! `$XDG_RUNTIME_DIR/sgmp/` (or `/run/sgmp/`). `fault` needs a daemon started with
+//! `--fault-injection`. Exit code 1 when the daemon cannot be reached or refuses.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -57,7 +61,7 @@ enum Cmd {
     /// Fault injection: `loss P`, `dup P`, `reorder P [MAX_MS]`, `partition PEER,...`
     /// (names or addresses; both directions), `cut PEER,...` (one way: only what this
     /// node sends to them is dropped), `heal` (partitions and cuts), `clear`
-    /// (everything).
+    /// (everything). Needs a daemon started with `--fault-injection`.
     Fault {
         /// The fault command and its arguments.
         #[arg(required = true, num_args = 1..)]

@@ -27,7 +27,7 @@ pub const MAX_HEAD_BYTES: usize = 8 * 1024;
 pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// Upper bounds of the commit latency histogram's buckets, seconds.
-const LATENCY_BUCKETS: [f64; 12] = [
+pub const LATENCY_BUCKETS: [f64; 12] = [
     0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
 ];
 
