@@ -75,6 +75,19 @@ fn sgmpd(dir: &Dir, id: &str, port: &str, extra: &[&str]) -> Command {
     c
 }
 
+/// Runs a daemon expected to exit by itself, for at most 10 s (killed then: the test
+/// fails on its exit status instead of hanging).
+fn run_bounded(c: &mut Command) -> Output {
+    c.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let mut child = c.spawn().expect("spawn sgmpd");
+    let until = Instant::now() + Duration::from_secs(10);
+    while child.try_wait().expect("wait").is_none() && Instant::now() < until {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    child.wait_with_output().expect("wait")
+}
+
 fn spawn(mut c: Command) -> Daemon {
     c.stderr(Stdio::null());
     Daemon(c.spawn().expect("spawn sgmpd"))
@@ -168,9 +181,12 @@ fn faults_in_the_config_need_fault_injection() {
     let dir = Dir::new("faultcfg");
     let cfg = dir.join("a.toml");
     std::fs::write(&cfg, "[faults]\nloss = 0.2\n").unwrap();
-    let o = sgmpd(&dir, "a", &free_udp(), &["--config", cfg.to_str().unwrap()])
-        .output()
-        .unwrap();
+    let o = run_bounded(&mut sgmpd(
+        &dir,
+        "a",
+        &free_udp(),
+        &["--config", cfg.to_str().unwrap()],
+    ));
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("--fault-injection"));
 }
@@ -198,16 +214,16 @@ fn taken_control_socket_fails_before_joining() {
     let _holder = UnixListener::bind(&taken).unwrap();
     for _ in 0..4 {
         let t = Instant::now();
-        let o = sgmpd(
-            &dir,
-            "b",
-            &free_udp(),
-            &["--seeds", &format!("127.0.0.1:{a_port}")],
-        )
-        .arg("--control")
-        .arg(&taken)
-        .output()
-        .unwrap();
+        let o = run_bounded(
+            sgmpd(
+                &dir,
+                "b",
+                &free_udp(),
+                &["--seeds", &format!("127.0.0.1:{a_port}")],
+            )
+            .arg("--control")
+            .arg(&taken),
+        );
         let err = String::from_utf8_lossy(&o.stderr);
         assert_eq!(o.status.code(), Some(1), "{err}");
         assert!(err.contains("another daemon is listening"), "{err}");
@@ -222,14 +238,12 @@ fn taken_control_socket_fails_before_joining() {
     assert!(!log.contains("\"b#"), "b reached the group:\n{log}");
 
     // A taken event log directory is refused the same way.
-    let o = sgmpd(
+    let o = run_bounded(&mut sgmpd(
         &dir,
         "c",
         &free_udp(),
         &["--event-log", "/nonexistent/dir/c.log"],
-    )
-    .output()
-    .unwrap();
+    ));
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert!(err.contains("cannot use event log"), "{err}");
