@@ -483,6 +483,16 @@ fn metrics_endpoint_serves_prometheus_text() {
     ] {
         get(n);
     }
+    // `sgmpctl metrics` shows the drops by reason too.
+    let o = ctl(Some(&sock), &["--json", "metrics"]);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let by = v["transport"]["drops_by_reason"]
+        .as_object()
+        .expect("drops_by_reason");
+    assert!(
+        by.contains_key("bad_tag") && by.contains_key("checksum") && by.len() >= 12,
+        "{by:?}"
+    );
     assert!(http_get(&maddr, "/").starts_with("HTTP/1.0 404"));
     assert!(http_get(&maddr, "/metrics?x").starts_with("HTTP/1.0 404"));
 }

@@ -311,6 +311,10 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
             let m = node.metrics();
             let e = &m.engine;
             let t = &m.transport;
+            let by_reason: serde_json::Map<String, Value> = sgmp_transport::DropReason::ALL
+                .iter()
+                .map(|r| (r.as_str().to_string(), json!(t.dropped(*r))))
+                .collect();
             (
                 json!({
                     "ok": true,
@@ -348,6 +352,7 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
                         "probes_received": t.probes_received,
                         "drops_bad_tag": t.dropped(sgmp_transport::DropReason::BadTag),
                         "drops_unauthenticated": t.dropped(sgmp_transport::DropReason::Unauthenticated),
+                        "drops_by_reason": by_reason,
                     },
                     "driver": {
                         "fault_dropped": m.driver.fault_dropped,
