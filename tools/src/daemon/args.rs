@@ -321,20 +321,32 @@ impl DaemonArgs {
         }
     }
 
-    /// How to name a setting to the user: the flag they typed, or the key of the file
-    /// it came from.
-    fn name(&self, field: &str) -> String {
-        match &self.config {
-            Some(file) if !self.given(field) => {
-                format!("{field} (in {})", file.display())
-            }
-            _ => kebab(field),
-        }
-    }
-
     /// The node's configuration (file, then flags; names resolved, values checked).
     pub fn node_config(&self) -> Result<NodeConfig, DaemonError> {
         Settings::from_args(self).map(|s| s.node)
+    }
+}
+
+/// Names settings to the user: the flag they typed, or the key of the file the value
+/// came from.
+struct Namer<'a> {
+    flags: &'a DaemonArgs,
+    file: DaemonArgs,
+    path: Option<&'a Path>,
+}
+
+impl Namer<'_> {
+    fn name(&self, field: &str) -> String {
+        let is_flag = DaemonArgs::command()
+            .get_arguments()
+            .any(|a| a.get_id().as_str() == field);
+        let in_file = |p: &Path| format!("{field} (in {})", p.display());
+        match self.path {
+            _ if is_flag && self.flags.given(field) => kebab(field),
+            Some(p) if !is_flag || self.file.given(field) => in_file(p),
+            _ if is_flag => kebab(field),
+            _ => field.to_string(),
+        }
     }
 }
 
@@ -372,6 +384,11 @@ impl Settings {
             Some(p) => DaemonArgs::load_file(p)?,
             None => (DaemonArgs::default(), NodeConfig::default()),
         };
+        let namer = Namer {
+            flags,
+            file: file.clone(),
+            path: flags.config.as_deref(),
+        };
         let a = flags.over(file);
         let DaemonArgs {
             id,
@@ -407,10 +424,10 @@ impl Settings {
         };
         c.id = id;
         if let Some(l) = listen {
-            c.listen = resolve(&flags.name("listen"), &l, None)?;
+            c.listen = resolve(&namer.name("listen"), &l, None)?;
         }
         if let Some(s) = seeds {
-            let name = flags.name("seeds");
+            let name = namer.name("seeds");
             c.seeds = s
                 .iter()
                 .map(|s| s.trim())
@@ -446,7 +463,7 @@ impl Settings {
         }
         let bad = |m: String| Err(DaemonError::Invalid(m));
         if let Err(e) = c.node_id() {
-            return bad(format!("{}: {}", flags.name("id"), strip_invalid(&e)));
+            return bad(format!("{}: {}", namer.name("id"), strip_invalid(&e)));
         }
         for (field, v) in [
             ("heartbeat_ms", c.heartbeat_ms),
@@ -460,15 +477,15 @@ impl Settings {
             ("join_timeout_ms", c.join_timeout_ms),
         ] {
             if v == 0 {
-                return bad(format!("{} must be greater than zero", flags.name(field)));
+                return bad(format!("{} must be greater than zero", namer.name(field)));
             }
         }
         if c.suspect_ms <= c.heartbeat_ms {
             return bad(format!(
                 "{} ({}) must be longer than {} ({})",
-                flags.name("suspect_ms"),
+                namer.name("suspect_ms"),
                 c.suspect_ms,
-                flags.name("heartbeat_ms"),
+                namer.name("heartbeat_ms"),
                 c.heartbeat_ms
             ));
         }
@@ -481,7 +498,7 @@ impl Settings {
         }
         c.validate()?;
         let metrics_listen = match metrics_listen {
-            Some(m) => Some(resolve(&flags.name("metrics_listen"), &m, None)?),
+            Some(m) => Some(resolve(&namer.name("metrics_listen"), &m, None)?),
             None => None,
         };
         let control = match control {
@@ -641,8 +658,17 @@ mod tests {
         let dir = std::env::temp_dir().join(format!("sgmp-args-{}.toml", std::process::id()));
         std::fs::write(&dir, "heartbeat_ms = 0\n").unwrap();
         let f = e(&["--config", dir.to_str().unwrap()]);
-        let _ = std::fs::remove_file(&dir);
         assert!(f.starts_with("heartbeat_ms (in "), "{f}");
+        std::fs::write(&dir, "heartbeat_ms = 600\n").unwrap();
+        let f = e(&["--config", dir.to_str().unwrap()]);
+        assert!(
+            f.starts_with("--suspect-ms (500) must be longer than heartbeat_ms (in "),
+            "{f}"
+        );
+        std::fs::write(&dir, "join_retry_ms = 0\n").unwrap();
+        let f = e(&["--config", dir.to_str().unwrap()]);
+        let _ = std::fs::remove_file(&dir);
+        assert!(f.starts_with("join_retry_ms (in "), "{f}");
     }
 
     #[test]
