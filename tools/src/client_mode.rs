@@ -14,12 +14,12 @@ use sgmp_membership::node::{unix_micros, EventLog, NodeConfig};
 use sgmp_membership::service::{ClientConfig, ClientEvent, ClientNode};
 use sgmp_membership::ProcessId;
 
-use crate::daemon::{DaemonArgs, DaemonError};
+use crate::daemon::DaemonError;
 
 /// Runs client mode until a stop signal (`Ok(None)`) or a promotion into the core
 /// (`Ok(Some(config))`: the configuration to run the core member with).
 pub fn run(
-    args: &DaemonArgs,
+    core_eligible: bool,
     cfg: NodeConfig,
     stop: &AtomicBool,
 ) -> Result<Option<NodeConfig>, DaemonError> {
@@ -38,7 +38,7 @@ pub fn run(
         cc.cluster_id = cfg.cluster_id;
         cc.keys = keys;
         let (handle, events) = ClientNode::start(cc).map_err(DaemonError::Client)?;
-        handle.add_client(me, args.core_eligible);
+        handle.add_client(me, core_eligible);
         if let Some(l) = &mut log {
             l.start(me, handle.local_addr());
         }

@@ -6,14 +6,72 @@
 //! `["partition","n2,n3"]`, `["heal"]` (partitions only), `["clear"]` (everything)),
 //! and reads one response line: a JSON object with `"ok": true` and the answer, or
 //! `"ok": false` and `"error"`.
+//!
+//! Fault commands are refused unless the daemon runs with `--fault-injection`.
+//!
+//! Where the socket is: `sgmpd --control PATH`, or by default
+//! [`default_control_path`]`(ID)`: `$XDG_RUNTIME_DIR/sgmp/ID.sock`, or
+//! `/run/sgmp/ID.sock` without `XDG_RUNTIME_DIR`. `sgmpctl` takes `--control PATH`,
+//! else `$SGMP_CONTROL`, else the only live socket in [`default_control_dir`]
+//! ([`find_control_socket`]).
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::net::UnixStream;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+/// The environment variable naming the control socket for `sgmpctl`.
+pub const CONTROL_ENV: &str = "SGMP_CONTROL";
+
+/// The directory of the daemons' default control sockets: `$XDG_RUNTIME_DIR/sgmp`, or
+/// `/run/sgmp` when `XDG_RUNTIME_DIR` is unset or empty.
+pub fn default_control_dir() -> PathBuf {
+    match std::env::var_os("XDG_RUNTIME_DIR") {
+        Some(d) if !d.is_empty() => PathBuf::from(d).join("sgmp"),
+        _ => PathBuf::from("/run/sgmp"),
+    }
+}
+
+/// The default control socket of the daemon named `id`: `default_control_dir()/ID.sock`.
+pub fn default_control_path(id: &str) -> PathBuf {
+    default_control_dir().join(format!("{id}.sock"))
+}
+
+/// The control socket to use when none is named: the only socket in
+/// [`default_control_dir`] that a daemon is listening on.
+pub fn find_control_socket() -> Result<PathBuf, ControlError> {
+    let dir = default_control_dir();
+    let entries = std::fs::read_dir(&dir).map_err(|e| ControlError::NoSocket {
+        message: format!("cannot read {}: {e}", dir.display()),
+    })?;
+    let mut live: Vec<PathBuf> = entries
+        .filter_map(Result::ok)
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "sock"))
+        .filter(|p| UnixStream::connect(p).is_ok())
+        .collect();
+    live.sort();
+    match live.len() {
+        1 => Ok(live.remove(0)),
+        0 => Err(ControlError::NoSocket {
+            message: format!("no running sgmpd has a socket in {}", dir.display()),
+        }),
+        _ => Err(ControlError::NoSocket {
+            message: format!(
+                "{} daemons have sockets in {} ({}): choose one",
+                live.len(),
+                dir.display(),
+                live.iter()
+                    .map(|p| p.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+        }),
+    }
+}
 
 /// A control request.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +93,12 @@ pub enum ControlError {
         path: String,
         /// The I/O error.
         source: std::io::Error,
+    },
+    /// No socket was named and none could be found.
+    #[error("{message}; give --control PATH or set SGMP_CONTROL")]
+    NoSocket {
+        /// What was looked for.
+        message: String,
     },
     /// Reading or writing failed.
     #[error("control socket I/O error: {0}")]

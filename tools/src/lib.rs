@@ -1,4 +1,5 @@
-//! Shared code for the sgmp command-line tools (`sgmpd`, `sgmpctl`, `sgmp-load`, `sgmp-sim`).
+//! Shared code for the sgmp command-line tools (`sgmpd`, `sgmpctl`, `sgmp-sim`,
+//! `sgmp-load`, `sgmp-chaos`).
 #![deny(missing_docs)]
 pub mod chaos;
 pub mod client_mode;

@@ -71,7 +71,14 @@ fn chaos_fault_commands_are_accepted() {
     }
     let _g = Guard(
         Command::new(SGMPD)
-            .args(["--id", "a", "--listen", &addr, "--control"])
+            .args([
+                "--id",
+                "a",
+                "--listen",
+                &addr,
+                "--fault-injection",
+                "--control",
+            ])
             .arg(&sock)
             .stdin(Stdio::null())
             .stdout(Stdio::null())

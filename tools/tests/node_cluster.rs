@@ -61,6 +61,7 @@ impl Cluster {
             .args(["--heartbeat-ms", "25", "--suspect-ms", "300"])
             .args(["--protocol-timeout-ms", "600"])
             .args(["--coldstart-rounds", "3", "--coldstart-round-ms", "60"])
+            .arg("--fault-injection")
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

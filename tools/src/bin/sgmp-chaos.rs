@@ -19,7 +19,11 @@ use sgmp_tools::chaos::{run, sibling_binaries, ChaosConfig};
 
 /// Chaos testing of real sgmpd processes on loopback.
 #[derive(Parser, Debug)]
-#[command(name = "sgmp-chaos", version, about)]
+#[command(
+    name = "sgmp-chaos",
+    version,
+    about = "Seeded chaos on real sgmpd processes on 127.0.0.1, then the Strong GMP checks over their event logs"
+)]
 struct Args {
     /// Length of the whole run, seconds (fault phase, then a heal phase of a third of
     /// it, between 8 and 30 s).

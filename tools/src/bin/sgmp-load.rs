@@ -29,7 +29,11 @@ use sgmp_tools::load::Figures;
 
 /// Load generators and measurements for sgmp.
 #[derive(Parser, Debug)]
-#[command(name = "sgmp-load", version, about)]
+#[command(
+    name = "sgmp-load",
+    version,
+    about = "Load generators and measurements for sgmp (transport, view changes, joins, churn, clients)"
+)]
 struct Cli {
     #[command(subcommand)]
     mode: Mode,

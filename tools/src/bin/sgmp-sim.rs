@@ -12,7 +12,11 @@ use sgmp_tools::sim::{run_batch, run_seed, trace, BatchReport, SimConfig};
 
 /// Deterministic simulator of the S-GMP engine over the real transport core.
 #[derive(Parser, Debug)]
-#[command(name = "sgmp-sim", version, about)]
+#[command(
+    name = "sgmp-sim",
+    version,
+    about = "Deterministic simulator of S-GMP engines over simulated links: replays a seed or runs a batch, checking the Strong GMP spec"
+)]
 struct Args {
     /// Replay exactly this seed.
     #[arg(long, conflicts_with = "seeds")]

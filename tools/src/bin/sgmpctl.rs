@@ -1,11 +1,15 @@
 //! `sgmpctl`: talks to a running `sgmpd` through its control socket.
 //!
 //! ```text
-//! sgmpctl --control PATH status|view|leave|metrics [--json]
-//! sgmpctl --control PATH fault loss 0.2 | fault dup 0.1 | fault reorder 0.2 [MAX_MS]
-//!                       | fault partition PEER,... | fault cut PEER,...
-//!                       | fault heal | fault clear
+//! sgmpctl [--control PATH] status|view|system-view|leave|metrics [--json]
+//! sgmpctl [--control PATH] fault loss 0.2 | fault dup 0.1 | fault reorder 0.2 [MAX_MS]
+//!                         | fault partition PEER,... | fault cut PEER,...
+//!                         | fault heal | fault clear
 //! ```
+//!
+//! Without `--control`: `$SGMP_CONTROL`, else the only running daemon's socket in
+//! `$XDG_RUNTIME_DIR/sgmp/` (or `/run/sgmp/`). `fault` needs a daemon started with
+//! `--fault-injection`. Exit code 1 when the daemon cannot be reached or refuses.
 
 use std::fmt::Write as _;
 use std::path::PathBuf;
@@ -13,7 +17,7 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use serde_json::Value;
-use sgmp_tools::control::{request, Request};
+use sgmp_tools::control::{find_control_socket, request, Request};
 
 thread_local! {
     static OUT: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
@@ -31,9 +35,10 @@ macro_rules! outln {
 #[derive(Parser, Debug)]
 #[command(name = "sgmpctl", version, about = "Control a running sgmpd")]
 struct Args {
-    /// The daemon's control socket.
-    #[arg(long)]
-    control: PathBuf,
+    /// The daemon's control socket. Default: $SGMP_CONTROL, else the only running
+    /// daemon's socket in $XDG_RUNTIME_DIR/sgmp/ (or /run/sgmp/).
+    #[arg(long, value_name = "PATH", env = "SGMP_CONTROL")]
+    control: Option<PathBuf>,
     /// Print the daemon's raw JSON answer.
     #[arg(long, global = true)]
     json: bool,
@@ -56,7 +61,7 @@ enum Cmd {
     /// Fault injection: `loss P`, `dup P`, `reorder P [MAX_MS]`, `partition PEER,...`
     /// (names or addresses; both directions), `cut PEER,...` (one way: only what this
     /// node sends to them is dropped), `heal` (partitions and cuts), `clear`
-    /// (everything).
+    /// (everything). Needs a daemon started with `--fault-injection`.
     Fault {
         /// The fault command and its arguments.
         #[arg(required = true, num_args = 1..)]
@@ -160,7 +165,12 @@ fn main() {
         cmd: cmd.into(),
         args,
     };
-    match request(&a.control, &req, Duration::from_secs(10)) {
+    let answer = match &a.control {
+        Some(p) => Ok(p.clone()),
+        None => find_control_socket(),
+    }
+    .and_then(|p| request(&p, &req, Duration::from_secs(10)));
+    match answer {
         Ok(v) => {
             if a.json {
                 outln!("{v}");

@@ -1,22 +1,25 @@
 //! `sgmpd`: one S-GMP group member as a daemon.
 //!
 //! ```text
-//! sgmpd --id NAME --listen ADDR [--seeds ADDR,...] [--event-log PATH] [--control PATH]
-//!       [--heartbeat-ms N] [--suspect-ms N] [--key-file PATH] [--config FILE]
+//! sgmpd --id NAME --listen HOST:PORT [--seeds HOST:PORT,...] [--event-log PATH]
+//!       [--control PATH] [--heartbeat-ms N] [--suspect-ms N] [--key-file PATH]
+//!       [--metrics-listen HOST:PORT] [--fault-injection] [--config FILE] ...
 //! ```
 //!
-//! `--key-file` (or `key_file` in the config) names the file holding the cluster key;
-//! the key itself is never taken from the command line (`docs/SECURITY.md`).
+//! `sgmpd --help` lists every flag with its default; each is also a key of the
+//! `--config` TOML file (underscores for dashes). `--key-file` (or `key_file` in the
+//! config) names the file holding the cluster key; the key itself is never taken from
+//! the command line (`docs/SECURITY.md`).
 //!
 //! Logs through `tracing` (`RUST_LOG`, default `info`) to stderr. SIGTERM or SIGINT:
-//! graceful leave, then exit 0. A bad flag, a taken port or an unreadable config: a
-//! message and a non-zero exit.
+//! graceful leave, then exit 0. A bad flag, a taken port or control socket, an unusable
+//! event log or state file, or an unreadable config: a message and a non-zero exit,
+//! before the node has contacted anyone.
 
-use clap::Parser;
 use sgmp_tools::daemon::{run, DaemonArgs};
 
 fn main() {
-    let args = DaemonArgs::parse();
+    let args = DaemonArgs::parse_with_defaults();
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     tracing_subscriber::fmt()

@@ -217,6 +217,8 @@ impl Cluster {
             .arg(self.sock(i))
             .arg("--state-file")
             .arg(self.dir.join(format!("{}.member", s.name)))
+            // The schedule injects loss, duplication, reordering and partitions.
+            .arg("--fault-injection")
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -37,14 +37,17 @@ use sgmp_membership::Node;
 
 /// Set by Ctrl-C (see [`install_ctrlc`]): every mode stops at the next check and
 /// reports what it has.
-static STOP: AtomicBool = AtomicBool::new(false);
+static STOP: std::sync::LazyLock<std::sync::Arc<AtomicBool>> =
+    std::sync::LazyLock::new(|| std::sync::Arc::new(AtomicBool::new(false)));
 
-/// Installs the Ctrl-C handler that sets the stop flag (once per process; later calls
-/// do nothing).
+/// Installs the Ctrl-C (SIGINT) handler that sets the stop flag, through
+/// `signal-hook` like `sgmpd` and `sgmp-chaos` (once per process; later calls do
+/// nothing).
 pub fn install_ctrlc() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
-        let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+        let _ =
+            signal_hook::flag::register(signal_hook::consts::SIGINT, std::sync::Arc::clone(&STOP));
     });
 }
 

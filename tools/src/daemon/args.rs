@@ -1,0 +1,685 @@
+//! The flags of `sgmpd` and its `--config` file: one type for both.
+//!
+//! Every flag is also a key of the TOML file (the flag's name with underscores:
+//! `--state-file` is `state_file`); flags override the file. The file may also set the
+//! node's advanced settings that have no flag (`join_retry_ms`, `max_members`,
+//! `auto_rejoin`, `[faults]`, ...: the fields of `NodeConfig`).
+
+use std::collections::HashSet;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::{Path, PathBuf};
+
+use clap::{CommandFactory, FromArgMatches, Parser};
+use serde::{Deserialize, Serialize};
+use sgmp_membership::node::{NodeConfig, NodeConfigError, NodeIdle};
+
+use super::DaemonError;
+use crate::control::default_control_path;
+
+/// Command-line flags of `sgmpd`, and the keys of its `--config` file (same names, with
+/// underscores). Flags override the file.
+#[derive(Parser, Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+#[command(
+    name = "sgmpd",
+    version,
+    about = "An S-GMP group membership daemon: one member (or client) of a group",
+    after_help = "Every flag is also a key of the --config file (with underscores: \
+                  state_file = \"PATH\"); flags override the file."
+)]
+pub struct DaemonArgs {
+    /// Node name (printable ASCII, no '#' or space, at most 31 bytes).
+    #[arg(long, value_name = "NAME")]
+    pub id: Option<String>,
+    /// UDP address to listen on: IP:PORT or HOST:PORT (e.g. localhost:7401; a name is
+    /// resolved at start).
+    #[arg(long, value_name = "HOST:PORT", value_parser = trimmed)]
+    pub listen: Option<String>,
+    /// Seed addresses, comma-separated (HOST:PORT or IP:PORT, spaces allowed after the
+    /// commas): the known sites queried at cold start.
+    #[arg(long, value_name = "ADDR,...", value_delimiter = ',', value_parser = trimmed)]
+    pub seeds: Option<Vec<String>>,
+    /// Append events (views, exclusion, suspicions) as JSON lines to this file.
+    #[arg(long, value_name = "PATH")]
+    pub event_log: Option<PathBuf>,
+    /// Unix socket for sgmpctl (created with mode 0600). Without it, the daemon uses
+    /// $XDG_RUNTIME_DIR/sgmp/ID.sock (or /run/sgmp/ID.sock) when it can.
+    #[arg(long, value_name = "PATH")]
+    pub control: Option<PathBuf>,
+    /// Heartbeat interval, ms.
+    #[arg(long, value_name = "MS")]
+    pub heartbeat_ms: Option<u64>,
+    /// Suspicion timeout, ms (longer than --heartbeat-ms).
+    #[arg(long, value_name = "MS")]
+    pub suspect_ms: Option<u64>,
+    /// Protocol timeout, ms.
+    #[arg(long, value_name = "MS")]
+    pub protocol_timeout_ms: Option<u64>,
+    /// Cold start rounds before founding the group.
+    #[arg(long, value_name = "N")]
+    pub coldstart_rounds: Option<u32>,
+    /// Cold start round length, ms.
+    #[arg(long, value_name = "MS")]
+    pub coldstart_round_ms: Option<u64>,
+    /// Cluster id (datagrams of other clusters are dropped).
+    #[arg(long, value_name = "N")]
+    pub cluster_id: Option<u64>,
+    /// Do not rejoin as a new incarnation after being excluded.
+    #[arg(long)]
+    pub no_auto_rejoin: bool,
+    /// TOML config file (keys: the flags' names with underscores, plus the advanced
+    /// fields of NodeConfig).
+    #[arg(long, value_name = "FILE")]
+    #[serde(skip)]
+    pub config: Option<PathBuf>,
+    /// File holding the cluster key(s) (one or two lines of 64 hex digits, or 32 raw
+    /// bytes; mode 0600). Every datagram is then authenticated. The key itself is never
+    /// accepted on the command line.
+    #[arg(long, value_name = "PATH")]
+    pub key_file: Option<PathBuf>,
+    /// Join requests handled per second (0: no cap).
+    #[arg(long, value_name = "N")]
+    pub max_joins_per_sec: Option<u32>,
+    /// Durable marker that this node has been a member. The daemon creates it when the
+    /// node first installs a view; a daemon that starts while it exists is a process
+    /// recovering from a crash, not a cold start: its own address is dropped from the
+    /// seeds so that it only ever joins and can never found a second group while the
+    /// group lives on (`docs/PROTOCOL.md` §6). Delete it only when the whole group is
+    /// known to be gone.
+    #[arg(long, value_name = "PATH")]
+    pub state_file: Option<PathBuf>,
+    /// Run as a client of the membership service instead of a core member: register
+    /// with the core at --seeds, heartbeat, and log every system view
+    /// (`docs/SERVICE.md`). A removed client comes back as a new incarnation (unless
+    /// --no-auto-rejoin).
+    #[arg(long)]
+    pub client: bool,
+    /// (Client) May be promoted into the core when it is short of --target-core
+    /// members: the client then joins the core with the same process id.
+    #[arg(long)]
+    pub core_eligible: bool,
+    /// Most registered clients of the membership service (0 turns the service off).
+    #[arg(long, value_name = "N")]
+    pub max_clients: Option<usize>,
+    /// Client heartbeat (hello) period, ms.
+    #[arg(long, value_name = "MS")]
+    pub client_heartbeat_ms: Option<u64>,
+    /// Silence after which a client's watcher reports it for removal, ms.
+    #[arg(long, value_name = "MS")]
+    pub client_timeout_ms: Option<u64>,
+    /// Core size the mgr keeps by promoting core-eligible clients (0: none).
+    #[arg(long, value_name = "N")]
+    pub target_core: Option<usize>,
+    /// How the loop waits for datagrams: `block` (epoll) or `recv` (blocking read).
+    #[arg(long, value_name = "block|recv", value_parser = parse_idle)]
+    pub idle: Option<NodeIdle>,
+    /// Accept fault injection through the control socket (`sgmpctl fault ...`: loss,
+    /// duplication, reordering, partitions) and `[faults] loss` in the config. Off by
+    /// default: a daemon without it refuses every fault command. For tests only.
+    #[arg(long)]
+    pub fault_injection: bool,
+    /// Serve Prometheus metrics (text format) at http://ADDR/metrics (IP:PORT or
+    /// HOST:PORT).
+    #[arg(long, value_name = "HOST:PORT", value_parser = trimmed)]
+    pub metrics_listen: Option<String>,
+}
+
+fn trimmed(s: &str) -> Result<String, String> {
+    Ok(s.trim().to_string())
+}
+
+fn parse_idle(s: &str) -> Result<NodeIdle, String> {
+    match s.trim() {
+        "block" => Ok(NodeIdle::Block),
+        "recv" => Ok(NodeIdle::Recv),
+        other => Err(format!("{other:?} is not an idle strategy (block, recv)")),
+    }
+}
+
+/// The daemon's control socket and whether the user named it (a default path that
+/// cannot be used is a warning, a named one an error).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ControlSocket {
+    /// The socket path.
+    pub path: PathBuf,
+    /// Given by `--control` (or `control` in the file), not the default.
+    pub explicit: bool,
+}
+
+/// Everything the daemon runs with: the node's configuration (names resolved, values
+/// checked) and the daemon's own settings.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The node's configuration.
+    pub node: NodeConfig,
+    /// The control socket (None: no usable default path).
+    pub control: Option<ControlSocket>,
+    /// The state file (`--state-file`).
+    pub state_file: Option<PathBuf>,
+    /// Client mode (`--client`).
+    pub client: bool,
+    /// Core-eligible client (`--core-eligible`).
+    pub core_eligible: bool,
+    /// Fault commands accepted (`--fault-injection`).
+    pub fault_injection: bool,
+    /// The Prometheus endpoint's address (`--metrics-listen`).
+    pub metrics_listen: Option<SocketAddr>,
+}
+
+/// The defaults shown by `--help`, from `NodeConfig::default()` (so they are never out
+/// of date): (argument id, default).
+fn help_defaults() -> Vec<(&'static str, String)> {
+    let d = NodeConfig::default();
+    vec![
+        ("listen", d.listen.to_string()),
+        ("heartbeat_ms", d.heartbeat_ms.to_string()),
+        ("suspect_ms", d.suspect_ms.to_string()),
+        ("protocol_timeout_ms", d.protocol_timeout_ms.to_string()),
+        ("coldstart_rounds", d.coldstart_rounds.to_string()),
+        ("coldstart_round_ms", d.coldstart_round_ms.to_string()),
+        ("cluster_id", d.cluster_id.to_string()),
+        ("max_joins_per_sec", d.max_joins_per_sec.to_string()),
+        ("max_clients", d.max_clients.to_string()),
+        ("client_heartbeat_ms", d.client_heartbeat_ms.to_string()),
+        ("client_timeout_ms", d.client_timeout_ms.to_string()),
+        ("target_core", d.target_core.to_string()),
+        ("idle", "block".to_string()),
+        ("control", default_control_path("ID").display().to_string()),
+    ]
+}
+
+/// The clap command of `sgmpd`, with the defaults shown in `--help`.
+pub fn command() -> clap::Command {
+    let mut cmd = DaemonArgs::command();
+    for (id, default) in help_defaults() {
+        cmd = cmd.mut_arg(id, |a| {
+            let help = a.get_help().map(|h| h.to_string()).unwrap_or_default();
+            a.help(format!("{help} [default: {default}]"))
+        });
+    }
+    cmd
+}
+
+fn kebab(field: &str) -> String {
+    format!("--{}", field.replace('_', "-"))
+}
+
+impl DaemonArgs {
+    /// Parses the process's arguments (`--help` shows the defaults); exits with clap's
+    /// message on a bad flag.
+    pub fn parse_with_defaults() -> DaemonArgs {
+        let m = command().get_matches();
+        DaemonArgs::from_arg_matches(&m).unwrap_or_else(|e| e.exit())
+    }
+
+    /// Reads a config file: the daemon's keys (every flag) and the node's advanced
+    /// settings.
+    pub fn load_file(path: &Path) -> Result<(DaemonArgs, NodeConfig), DaemonError> {
+        let text = std::fs::read_to_string(path).map_err(|source| NodeConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::from_toml(&text, Some(path))
+    }
+
+    /// Parses a config file's text (see [`DaemonArgs::load_file`]).
+    pub fn from_toml(
+        text: &str,
+        path: Option<&Path>,
+    ) -> Result<(DaemonArgs, NodeConfig), DaemonError> {
+        let parse = |message: String| NodeConfigError::Parse {
+            path: path.map(Path::to_path_buf),
+            message,
+        };
+        let table: toml::Table = toml::from_str(text).map_err(|e| parse(e.to_string()))?;
+        let mine: HashSet<String> = DaemonArgs::command()
+            .get_arguments()
+            .filter(|a| a.get_long().is_some())
+            .map(|a| a.get_id().to_string())
+            .filter(|id| id != "config")
+            .collect();
+        let (daemon, node): (toml::Table, toml::Table) =
+            table.into_iter().partition(|(k, _)| mine.contains(k));
+        let args: DaemonArgs = toml::Value::Table(daemon)
+            .try_into()
+            .map_err(|e: toml::de::Error| parse(e.to_string()))?;
+        let base: NodeConfig = toml::Value::Table(node)
+            .try_into()
+            .map_err(|e: toml::de::Error| parse(e.to_string()))?;
+        Ok((args, base))
+    }
+
+    /// These flags over `file` (a value given here wins; a switch is on if either
+    /// turns it on).
+    pub fn over(&self, file: DaemonArgs) -> DaemonArgs {
+        // Destructured in full: a new flag that is not merged here does not compile.
+        let DaemonArgs {
+            id,
+            listen,
+            seeds,
+            event_log,
+            control,
+            heartbeat_ms,
+            suspect_ms,
+            protocol_timeout_ms,
+            coldstart_rounds,
+            coldstart_round_ms,
+            cluster_id,
+            no_auto_rejoin,
+            config,
+            key_file,
+            max_joins_per_sec,
+            state_file,
+            client,
+            core_eligible,
+            max_clients,
+            client_heartbeat_ms,
+            client_timeout_ms,
+            target_core,
+            idle,
+            fault_injection,
+            metrics_listen,
+        } = file;
+        let f = self.clone();
+        DaemonArgs {
+            id: f.id.or(id),
+            listen: f.listen.or(listen),
+            seeds: f.seeds.or(seeds),
+            event_log: f.event_log.or(event_log),
+            control: f.control.or(control),
+            heartbeat_ms: f.heartbeat_ms.or(heartbeat_ms),
+            suspect_ms: f.suspect_ms.or(suspect_ms),
+            protocol_timeout_ms: f.protocol_timeout_ms.or(protocol_timeout_ms),
+            coldstart_rounds: f.coldstart_rounds.or(coldstart_rounds),
+            coldstart_round_ms: f.coldstart_round_ms.or(coldstart_round_ms),
+            cluster_id: f.cluster_id.or(cluster_id),
+            no_auto_rejoin: f.no_auto_rejoin || no_auto_rejoin,
+            config: f.config.or(config),
+            key_file: f.key_file.or(key_file),
+            max_joins_per_sec: f.max_joins_per_sec.or(max_joins_per_sec),
+            state_file: f.state_file.or(state_file),
+            client: f.client || client,
+            core_eligible: f.core_eligible || core_eligible,
+            max_clients: f.max_clients.or(max_clients),
+            client_heartbeat_ms: f.client_heartbeat_ms.or(client_heartbeat_ms),
+            client_timeout_ms: f.client_timeout_ms.or(client_timeout_ms),
+            target_core: f.target_core.or(target_core),
+            idle: f.idle.or(idle),
+            fault_injection: f.fault_injection || fault_injection,
+            metrics_listen: f.metrics_listen.or(metrics_listen),
+        }
+    }
+
+    /// True if the flag of this field was given on the command line.
+    fn given(&self, field: &str) -> bool {
+        match serde_json::to_value(self) {
+            Ok(serde_json::Value::Object(o)) => !matches!(
+                o.get(field),
+                None | Some(serde_json::Value::Null | serde_json::Value::Bool(false))
+            ),
+            _ => false,
+        }
+    }
+
+    /// The node's configuration (file, then flags; names resolved, values checked).
+    pub fn node_config(&self) -> Result<NodeConfig, DaemonError> {
+        Settings::from_args(self).map(|s| s.node)
+    }
+}
+
+/// Names settings to the user: the flag they typed, or the key of the file the value
+/// came from.
+struct Namer<'a> {
+    flags: &'a DaemonArgs,
+    file: DaemonArgs,
+    path: Option<&'a Path>,
+}
+
+impl Namer<'_> {
+    fn name(&self, field: &str) -> String {
+        let is_flag = DaemonArgs::command()
+            .get_arguments()
+            .any(|a| a.get_id().as_str() == field);
+        let in_file = |p: &Path| format!("{field} (in {})", p.display());
+        match self.path {
+            _ if is_flag && self.flags.given(field) => kebab(field),
+            Some(p) if !is_flag || self.file.given(field) => in_file(p),
+            _ if is_flag => kebab(field),
+            _ => field.to_string(),
+        }
+    }
+}
+
+/// Resolves `HOST:PORT` or `IP:PORT`, preferring an address of the family of `like`
+/// (else IPv4).
+fn resolve(flag: &str, addr: &str, like: Option<SocketAddr>) -> Result<SocketAddr, DaemonError> {
+    let err = |message: String| DaemonError::Resolve {
+        flag: flag.to_string(),
+        addr: addr.to_string(),
+        message,
+    };
+    if let Ok(a) = addr.parse::<SocketAddr>() {
+        return Ok(a);
+    }
+    if !addr.contains(':') {
+        return Err(err("expected HOST:PORT or IP:PORT".into()));
+    }
+    let all: Vec<SocketAddr> = addr
+        .to_socket_addrs()
+        .map_err(|e| err(e.to_string()))?
+        .collect();
+    let want_v6 = like.is_some_and(|l| l.is_ipv6());
+    all.iter()
+        .find(|a| a.is_ipv6() == want_v6)
+        .or(all.first())
+        .copied()
+        .ok_or_else(|| err("no address".into()))
+}
+
+impl Settings {
+    /// The settings from the flags and the file they name (flags win): host names
+    /// resolved, every value checked, errors naming the flag (or file key) at fault.
+    pub fn from_args(flags: &DaemonArgs) -> Result<Settings, DaemonError> {
+        let (file, mut c) = match &flags.config {
+            Some(p) => DaemonArgs::load_file(p)?,
+            None => (DaemonArgs::default(), NodeConfig::default()),
+        };
+        let namer = Namer {
+            flags,
+            file: file.clone(),
+            path: flags.config.as_deref(),
+        };
+        let a = flags.over(file);
+        let DaemonArgs {
+            id,
+            listen,
+            seeds,
+            event_log,
+            control,
+            heartbeat_ms,
+            suspect_ms,
+            protocol_timeout_ms,
+            coldstart_rounds,
+            coldstart_round_ms,
+            cluster_id,
+            no_auto_rejoin,
+            config: _,
+            key_file,
+            max_joins_per_sec,
+            state_file,
+            client,
+            core_eligible,
+            max_clients,
+            client_heartbeat_ms,
+            client_timeout_ms,
+            target_core,
+            idle,
+            fault_injection,
+            metrics_listen,
+        } = a;
+        let Some(id) = id else {
+            return Err(DaemonError::Missing(
+                "--id NAME is required (or `id` in --config)",
+            ));
+        };
+        c.id = id;
+        if let Some(l) = listen {
+            c.listen = resolve(&namer.name("listen"), &l, None)?;
+        }
+        if let Some(s) = seeds {
+            let name = namer.name("seeds");
+            c.seeds = s
+                .iter()
+                .map(|s| s.trim())
+                .filter(|s| !s.is_empty())
+                .map(|s| resolve(&name, s, Some(c.listen)))
+                .collect::<Result<_, _>>()?;
+        }
+        if let Some(p) = event_log {
+            c.event_log = Some(p);
+        }
+        macro_rules! set {
+            ($($f:ident),*) => { $( if let Some(v) = $f { c.$f = v; } )* };
+        }
+        set!(
+            heartbeat_ms,
+            suspect_ms,
+            protocol_timeout_ms,
+            coldstart_rounds,
+            coldstart_round_ms,
+            cluster_id,
+            max_joins_per_sec,
+            max_clients,
+            client_heartbeat_ms,
+            client_timeout_ms,
+            target_core,
+            idle
+        );
+        if no_auto_rejoin {
+            c.auto_rejoin = false;
+        }
+        if let Some(p) = key_file {
+            c.key_file = Some(p);
+        }
+        let bad = |m: String| Err(DaemonError::Invalid(m));
+        if let Err(e) = c.node_id() {
+            return bad(format!("{}: {}", namer.name("id"), strip_invalid(&e)));
+        }
+        for (field, v) in [
+            ("heartbeat_ms", c.heartbeat_ms),
+            ("suspect_ms", c.suspect_ms),
+            ("protocol_timeout_ms", c.protocol_timeout_ms),
+            ("coldstart_rounds", u64::from(c.coldstart_rounds)),
+            ("coldstart_round_ms", c.coldstart_round_ms),
+            ("client_heartbeat_ms", c.client_heartbeat_ms),
+            ("client_timeout_ms", c.client_timeout_ms),
+            ("join_retry_ms", c.join_retry_ms),
+            ("join_timeout_ms", c.join_timeout_ms),
+        ] {
+            if v == 0 {
+                return bad(format!("{} must be greater than zero", namer.name(field)));
+            }
+        }
+        if c.suspect_ms <= c.heartbeat_ms {
+            return bad(format!(
+                "{} ({}) must be longer than {} ({})",
+                namer.name("suspect_ms"),
+                c.suspect_ms,
+                namer.name("heartbeat_ms"),
+                c.heartbeat_ms
+            ));
+        }
+        if c.faults.loss != 0.0 && !fault_injection {
+            return bad(
+                "[faults] loss in the config injects faults: it needs --fault-injection \
+                 (or fault_injection = true)"
+                    .into(),
+            );
+        }
+        c.validate()?;
+        let metrics_listen = match metrics_listen {
+            Some(m) => Some(resolve(&namer.name("metrics_listen"), &m, None)?),
+            None => None,
+        };
+        let control = match control {
+            Some(path) => Some(ControlSocket {
+                path,
+                explicit: true,
+            }),
+            None => Some(ControlSocket {
+                path: default_control_path(&c.id),
+                explicit: false,
+            }),
+        };
+        Ok(Settings {
+            node: c,
+            control,
+            state_file,
+            client,
+            core_eligible,
+            fault_injection,
+            metrics_listen,
+        })
+    }
+}
+
+/// A config error's message without the "invalid setting: " prefix.
+fn strip_invalid(e: &NodeConfigError) -> String {
+    match e {
+        NodeConfigError::Invalid(m) => m.clone(),
+        other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value of some TOML type that `key` accepts, if any.
+    fn accepted(key: &str) -> Option<DaemonArgs> {
+        let candidates = [
+            "\"n1\"",
+            "\"127.0.0.1:7001\"",
+            "\"block\"",
+            "7",
+            "true",
+            "[\"127.0.0.1:7002\"]",
+        ];
+        candidates.iter().find_map(|v| {
+            DaemonArgs::from_toml(&format!("{key} = {v}\n"), None)
+                .ok()
+                .map(|(a, _)| a)
+        })
+    }
+
+    /// Walks the clap definition: every long flag but `--config` (and clap's own
+    /// `--help`/`--version`) is a key of the config file, and setting it changes the
+    /// daemon's settings.
+    #[test]
+    fn every_flag_is_a_config_key() {
+        let cmd = DaemonArgs::command();
+        let mut checked = 0;
+        for a in cmd.get_arguments() {
+            let Some(long) = a.get_long() else { continue };
+            if matches!(long, "config" | "help" | "version") {
+                continue;
+            }
+            let key = long.replace('-', "_");
+            assert_eq!(a.get_id().as_str(), key, "flag --{long}: id is not its key");
+            let got =
+                accepted(&key).unwrap_or_else(|| panic!("--{long}: `{key}` is not a config key"));
+            assert_ne!(
+                got,
+                DaemonArgs::default(),
+                "`{key}` in the config has no effect"
+            );
+            checked += 1;
+        }
+        assert!(checked >= 24, "only {checked} flags");
+        // `config` itself cannot be set from a file.
+        assert!(DaemonArgs::from_toml("config = \"x.toml\"\n", None).is_err());
+        // Unknown keys are refused.
+        assert!(DaemonArgs::from_toml("contrl = \"x\"\n", None).is_err());
+    }
+
+    #[test]
+    fn keys_the_readme_names_work_in_a_file() {
+        let (a, node) = DaemonArgs::from_toml(
+            "id = \"n1\"\nlisten = \"localhost:7001\"\nseeds = [\"localhost:7001\", \" 127.0.0.1:7002 \"]\n\
+             control = \"/tmp/x.sock\"\nstate_file = \"/tmp/x.member\"\nclient = true\n\
+             core_eligible = true\nfault_injection = true\njoin_retry_ms = 50\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(a.control.as_deref(), Some(Path::new("/tmp/x.sock")));
+        assert!(a.client && a.core_eligible && a.fault_injection);
+        assert_eq!(node.join_retry_ms, 50);
+        let flags = DaemonArgs {
+            heartbeat_ms: Some(20),
+            ..DaemonArgs::default()
+        };
+        let m = flags.over(a);
+        assert_eq!(m.heartbeat_ms, Some(20));
+        assert_eq!(m.id.as_deref(), Some("n1"));
+    }
+
+    #[test]
+    fn names_and_spaces_in_addresses() {
+        let a = DaemonArgs::try_parse_from([
+            "sgmpd",
+            "--id",
+            "a",
+            "--listen",
+            "localhost:7401",
+            "--seeds",
+            "localhost:7401, 127.0.0.1:7402 ,localhost:7403,",
+        ])
+        .unwrap();
+        let s = Settings::from_args(&a).unwrap();
+        assert_eq!(s.node.listen, "127.0.0.1:7401".parse().unwrap());
+        let want: Vec<SocketAddr> = ["127.0.0.1:7401", "127.0.0.1:7402", "127.0.0.1:7403"]
+            .iter()
+            .map(|s| s.parse().unwrap())
+            .collect();
+        assert_eq!(s.node.seeds, want);
+        let bad =
+            DaemonArgs::try_parse_from(["sgmpd", "--id", "a", "--seeds", "no-such-host.invalid:1"])
+                .unwrap();
+        let e = Settings::from_args(&bad).unwrap_err().to_string();
+        assert!(e.starts_with("--seeds: cannot resolve"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_flag_typed() {
+        let e = |args: &[&str]| {
+            let mut v = vec!["sgmpd", "--id", "a"];
+            v.extend_from_slice(args);
+            Settings::from_args(&DaemonArgs::try_parse_from(v).unwrap())
+                .unwrap_err()
+                .to_string()
+        };
+        assert_eq!(
+            e(&["--heartbeat-ms", "0"]),
+            "--heartbeat-ms must be greater than zero"
+        );
+        assert_eq!(
+            e(&["--heartbeat-ms", "50", "--suspect-ms", "40"]),
+            "--suspect-ms (40) must be longer than --heartbeat-ms (50)"
+        );
+        assert_eq!(
+            e(&["--coldstart-round-ms", "0"]),
+            "--coldstart-round-ms must be greater than zero"
+        );
+        let id =
+            Settings::from_args(&DaemonArgs::try_parse_from(["sgmpd", "--id", "a#b"]).unwrap())
+                .unwrap_err()
+                .to_string();
+        assert!(id.starts_with("--id: "), "{id}");
+        let dir = std::env::temp_dir().join(format!("sgmp-args-{}.toml", std::process::id()));
+        std::fs::write(&dir, "heartbeat_ms = 0\n").unwrap();
+        let f = e(&["--config", dir.to_str().unwrap()]);
+        assert!(f.starts_with("heartbeat_ms (in "), "{f}");
+        std::fs::write(&dir, "heartbeat_ms = 600\n").unwrap();
+        let f = e(&["--config", dir.to_str().unwrap()]);
+        assert!(
+            f.starts_with("--suspect-ms (500) must be longer than heartbeat_ms (in "),
+            "{f}"
+        );
+        std::fs::write(&dir, "join_retry_ms = 0\n").unwrap();
+        let f = e(&["--config", dir.to_str().unwrap()]);
+        let _ = std::fs::remove_file(&dir);
+        assert!(f.starts_with("join_retry_ms (in "), "{f}");
+    }
+
+    #[test]
+    fn help_shows_defaults() {
+        let help = command().render_long_help().to_string();
+        for (id, d) in help_defaults() {
+            assert!(
+                help.contains(&format!("[default: {d}]")),
+                "--{id}: no default in\n{help}"
+            );
+        }
+        assert!(help.contains("[default: 100]"), "{help}");
+    }
+}
