@@ -693,11 +693,9 @@ impl Recovery {
             }
             RecoveryMsg::Nack {
                 version, promised, ..
-            } if version == l.version => {
-                if promised > l.ballot {
-                    self.ballot_round = self.ballot_round.max(promised.round);
-                    self.lead = None;
-                }
+            } if version == l.version && promised > l.ballot => {
+                self.ballot_round = self.ballot_round.max(promised.round);
+                self.lead = None;
             }
             _ => {}
         }
