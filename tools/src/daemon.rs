@@ -9,16 +9,13 @@ mod args;
 mod metrics;
 mod server;
 
-use std::io::Write;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use sgmp_membership::node::{
-    EventLog, NodeConfig, NodeConfigError, NodeError, NodeEvent, NodeHandle, NodePhase,
-};
+use sgmp_membership::node::{EventLog, NodeConfigError, NodeError, NodeHandle, NodePhase};
 use sgmp_membership::Node;
 
 pub use args::{command, DaemonArgs, Settings};
@@ -59,10 +56,10 @@ pub enum DaemonError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// The event log or the state file cannot be used.
+    /// The event log cannot be used.
     #[error("cannot use {what} {path}: {source}")]
     LocalFile {
-        /// `event log` or `state file`.
+        /// `event log`.
         what: &'static str,
         /// The file.
         path: PathBuf,
@@ -85,30 +82,6 @@ pub enum DaemonError {
     Signals(std::io::Error),
 }
 
-/// A restart after the node was a member: it must not cold-start (§4.2.4 is for the
-/// initial formation only), so its own address leaves the seed list and the node only
-/// joins. A node that is its own only seed keeps it (nobody else can hold the group).
-fn recovering(c: &mut NodeConfig) {
-    let own = [c.listen];
-    let others: Vec<SocketAddr> = c
-        .seeds
-        .iter()
-        .copied()
-        .filter(|a| !own.contains(a))
-        .collect();
-    if !others.is_empty() {
-        tracing::info!("state file present: recovering process, join only");
-        c.seeds = others;
-    }
-}
-
-/// Creates the state file (node id, then the first version installed), durably.
-fn write_state_file(path: &Path, node: &str, version: u64) -> std::io::Result<()> {
-    let mut f = std::fs::File::create(path)?;
-    writeln!(f, "{node} member since version {version}")?;
-    f.sync_all()
-}
-
 /// Checks that the event log can be opened for appending (the node opens it again).
 fn check_event_log(path: &Path) -> Result<(), DaemonError> {
     EventLog::open(path)
@@ -118,30 +91,6 @@ fn check_event_log(path: &Path) -> Result<(), DaemonError> {
             path: path.to_path_buf(),
             source,
         })
-}
-
-/// Checks that the state file can be read (it exists) or created later (its directory
-/// takes a new file): a probe file is created and removed next to it.
-fn check_state_file(path: &Path) -> Result<(), DaemonError> {
-    let err = |source| DaemonError::LocalFile {
-        what: "state file",
-        path: path.to_path_buf(),
-        source,
-    };
-    if path.exists() {
-        return std::fs::File::open(path).map(drop).map_err(err);
-    }
-    let dir = match path.parent() {
-        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
-        _ => PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map_or_else(|| "state".into(), |n| n.to_string_lossy().into_owned());
-    let probe = dir.join(format!(".{name}.probe-{}", std::process::id()));
-    std::fs::File::create(&probe).map_err(err)?;
-    let _ = std::fs::remove_file(&probe);
-    Ok(())
 }
 
 /// Removes the control socket file when dropped (every exit path after the bind).
@@ -179,9 +128,6 @@ pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
     };
     if let Some(p) = &settings.node.event_log {
         check_event_log(p)?;
-    }
-    if let Some(p) = &settings.state_file {
-        check_state_file(p)?;
     }
     let metrics_listener = match settings.metrics_listen {
         Some(addr) => Some(
@@ -221,12 +167,7 @@ pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
             .spawn(move || metrics::serve(l, node, counters))
             .map_err(|source| DaemonError::Metrics { addr, source })?;
     }
-    let mut cfg = settings.node.clone();
-    if let Some(p) = &settings.state_file {
-        if p.exists() {
-            recovering(&mut cfg);
-        }
-    }
+    let cfg = settings.node.clone();
     let cfg = if settings.client {
         match crate::client_mode::run(settings.core_eligible, cfg, &stop)? {
             Some(promoted) => promoted,
@@ -244,26 +185,8 @@ pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
             .spawn(move || metrics::count_events(node, counters));
     }
     let _ = node_cell.set(Arc::clone(&node));
-    // The state file is written on the first view installed, as soon as the event
-    // arrives (the subscription is taken before the node can have joined).
-    let mut events = match &settings.state_file {
-        Some(p) if !p.exists() => Some((p.clone(), node.subscribe())),
-        _ => None,
-    };
     while !stop.load(Ordering::Relaxed) {
-        let Some((path, sub)) = &events else {
-            std::thread::sleep(Duration::from_millis(20));
-            continue;
-        };
-        if let Some(NodeEvent::ViewInstalled { me, view }) =
-            sub.recv_timeout(Duration::from_millis(20))
-        {
-            match write_state_file(path, &me.to_string(), view.version) {
-                // Unsubscribed from here on (no events pile up unread).
-                Ok(()) => events = None,
-                Err(e) => tracing::warn!("cannot write {}: {e}", path.display()),
-            }
-        }
+        std::thread::sleep(Duration::from_millis(20));
     }
     let phase = node.status().phase;
     if phase != NodePhase::Left {

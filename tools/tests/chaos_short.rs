@@ -124,10 +124,12 @@ fn chaos_fault_commands_are_accepted() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// A daemon restarted after its earlier life was a member (its state file exists) is
-/// recovering, not cold-starting: with no member reachable it keeps looking for one and
-/// never founds a group. Chaos seed 2 (300 s) found a restarted seed founding a second
-/// version 1 while the group lived on behind a partition.
+/// A daemon restarted after its earlier life was a member (its state directory holds a
+/// view) is recovering, not cold-starting: it never founds a new group (version 1), it
+/// carries on the one it had (D23). Here it was the group's only member, so it alone is
+/// a majority of its last view's names and the group goes on at version 2. (Chaos seed
+/// 2 once found a restarted seed founding a second version 1 while the group lived on
+/// behind a partition; a member of a larger view needs a majority of its names.)
 #[test]
 fn restarted_member_never_founds_a_group() {
     let dir = std::env::temp_dir().join(format!("sgmp-chaos-state-{}", std::process::id()));
@@ -142,7 +144,7 @@ fn restarted_member_never_founds_a_group() {
     };
     let (addr, other) = (free(), free());
     let sock = dir.join("a.sock");
-    let state = dir.join("a.member");
+    let state = dir.join("a.state");
     struct Guard(std::process::Child);
     impl Drop for Guard {
         fn drop(&mut self) {
@@ -159,7 +161,7 @@ fn restarted_member_never_founds_a_group() {
                 .args(["--coldstart-rounds", "2", "--coldstart-round-ms", "50"])
                 .arg("--control")
                 .arg(&sock)
-                .arg("--state-file")
+                .arg("--state-dir")
                 .arg(&state)
                 .stdin(Stdio::null())
                 .stdout(Stdio::null())
@@ -170,7 +172,7 @@ fn restarted_member_never_founds_a_group() {
         wait_for_socket(&sock);
         g
     };
-    let phase = || {
+    let status = || {
         let o = Command::new(SGMPCTL)
             .arg("--control")
             .arg(&sock)
@@ -178,24 +180,32 @@ fn restarted_member_never_founds_a_group() {
             .output()
             .unwrap();
         let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_default();
-        v["phase"].as_str().unwrap_or("").to_string()
+        (
+            v["phase"].as_str().unwrap_or("").to_string(),
+            v["version"].as_u64().unwrap_or(0),
+        )
     };
-    // First life: a fresh seed that hears nobody founds the group and marks itself.
+    // First life: a fresh seed that hears nobody founds the group (version 1).
     let first = start();
     let until = Instant::now() + Duration::from_secs(10);
-    while !state.exists() {
-        assert!(Instant::now() < until, "no state file (phase {})", phase());
+    while !state.join("state.json").exists() || status().0 != "member" {
+        assert!(Instant::now() < until, "no state (status {:?})", status());
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert_eq!(phase(), "member");
+    assert_eq!(status(), ("member".to_string(), 1));
     drop(first);
-    // Second life (a SIGKILL and restart): same seeds, nobody to answer, no group.
+    // Second life (a SIGKILL and restart): same seeds, nobody else to answer. It must
+    // not found a new version 1; it recovers its own group at version 2.
     let _second = start();
-    std::thread::sleep(Duration::from_millis(1_500));
-    let p = phase();
-    assert!(
-        !p.is_empty() && p != "member",
-        "a restarted member founded a group ({p})"
-    );
+    let until = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (p, v) = status();
+        assert!(v != 1, "a restarted member founded a new group ({p} v{v})");
+        if p == "member" && v >= 2 {
+            break;
+        }
+        assert!(Instant::now() < until, "not recovered: {p} v{v}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -58,6 +58,8 @@ impl Cluster {
             .arg(self.dir.join(format!("n{}.log", i + 1)))
             .arg("--control")
             .arg(self.sock(i))
+            .arg("--state-dir")
+            .arg(self.dir.join(format!("n{}.state", i + 1)))
             .args(["--heartbeat-ms", "25", "--suspect-ms", "300"])
             .args(["--protocol-timeout-ms", "600"])
             .args(["--coldstart-rounds", "3", "--coldstart-round-ms", "60"])
@@ -381,4 +383,78 @@ fn node_bad_flags_taken_port_and_bad_config_fail_cleanly() {
     let (code, err) = run(&["--listen", "127.0.0.1:0"]);
     assert_eq!(code, Some(1));
     assert!(err.contains("--id"), "{err}");
+}
+
+/// Issue 16, case 1 with crashes: five members, SIGKILL all five, start all five again
+/// from their state directories: the group comes back by itself as the same view
+/// sequence (versions go on, no second version 1), with no operator step.
+#[test]
+fn full_restart_after_sigkill_of_all_comes_back_as_the_same_sequence() {
+    let mut c = Cluster::start("restart-kill", 5);
+    let all: Vec<usize> = (0..5).collect();
+    let (v0, _) = c.wait_view(&all, Duration::from_secs(15));
+    for i in 0..5 {
+        c.kill(i);
+    }
+    let restarted = Instant::now();
+    for i in 0..5 {
+        c.spawn(i);
+    }
+    let (v1, members) = c.wait_view(&all, Duration::from_secs(20));
+    eprintln!(
+        "full restart: v{v0} -> v{v1} {members:?} in {:?} after the last start",
+        restarted.elapsed()
+    );
+    assert!(v1 > v0, "the sequence goes on: {v0} -> {v1}");
+    c.check_logs();
+}
+
+/// Issue 16, case 1 as a user does it: SIGTERM all five (each leaves gracefully), then
+/// start all five again with the same arguments: the group comes back.
+#[test]
+fn full_restart_after_sigterm_of_all_comes_back() {
+    let mut c = Cluster::start("restart-term", 5);
+    let all: Vec<usize> = (0..5).collect();
+    let (v0, _) = c.wait_view(&all, Duration::from_secs(15));
+    for i in 0..5 {
+        c.signal(i, libc::SIGTERM);
+    }
+    for i in 0..5 {
+        assert_eq!(
+            c.wait_exit(i, Duration::from_secs(10)),
+            Some(0),
+            "n{}",
+            i + 1
+        );
+    }
+    for i in 0..5 {
+        c.spawn(i);
+    }
+    let (v1, _) = c.wait_view(&all, Duration::from_secs(20));
+    assert!(v1 > v0, "the sequence goes on: {v0} -> {v1}");
+    c.check_logs();
+}
+
+/// Issue 16, case 2 with the fault layer: every datagram dropped for 3 s, then healed:
+/// the group comes back (the kernel-level variant runs in a network namespace).
+#[test]
+fn total_outage_then_heal_comes_back() {
+    let c = Cluster::start("outage", 5);
+    let all: Vec<usize> = (0..5).collect();
+    let (v0, _) = c.wait_view(&all, Duration::from_secs(15));
+    for i in 0..5 {
+        c.ctl(i, "fault", &["loss", "1"]).expect("fault");
+    }
+    std::thread::sleep(Duration::from_secs(3));
+    let healed = Instant::now();
+    for i in 0..5 {
+        c.ctl(i, "fault", &["loss", "0"]).expect("heal");
+    }
+    let (v1, members) = c.wait_view(&all, Duration::from_secs(20));
+    eprintln!(
+        "outage: v{v0} -> v{v1} {members:?} in {:?} after the heal",
+        healed.elapsed()
+    );
+    assert!(v1 >= v0);
+    c.check_logs();
 }

@@ -71,6 +71,10 @@ pub struct NodeConfig {
     pub incarnation: Option<u64>,
     /// JSON-lines event log (view, excluded, suspect, ...); none if unset.
     pub event_log: Option<PathBuf>,
+    /// Directory of the node's durable state (`docs/PROTOCOL.md` D22): the last view,
+    /// the proposals it acknowledged, its incarnation counter. A node restarted with it
+    /// recovers the group with the others or rejoins it (D23). None: in memory only.
+    pub state_dir: Option<PathBuf>,
     /// Fault injection.
     pub faults: FaultSettings,
     /// File holding the cluster key(s): one or two lines of 64 hex digits (primary, then
@@ -143,6 +147,7 @@ impl Default for NodeConfig {
             leave_linger_ms: 1000,
             incarnation: None,
             event_log: None,
+            state_dir: None,
             faults: FaultSettings::default(),
             key_file: None,
             max_joins_per_sec: 50,

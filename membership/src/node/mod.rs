@@ -79,6 +79,9 @@ pub enum NodeError {
         /// The I/O error.
         source: std::io::Error,
     },
+    /// The state directory cannot be used (unreadable, corrupt, another node's).
+    #[error(transparent)]
+    State(#[from] StorageError),
     /// The loop thread could not be spawned.
     #[error("cannot start the node thread: {0}")]
     Thread(std::io::Error),
@@ -113,6 +116,14 @@ impl Node {
         let incarnation = config.incarnation.unwrap_or_else(unix_micros).max(1);
         let me = ProcessId::new(name, incarnation);
         let keys = config.keyring()?;
+        // Local resources before the socket: the durable state first.
+        let (storage, loaded) = match &config.state_dir {
+            Some(dir) => {
+                let (s, d) = DirStorage::open(dir, name.as_str())?;
+                (Some(Box::new(s) as Box<dyn Storage>), d)
+            }
+            None => (None, None),
+        };
         let mut dc = DriverConfig::new(config.listen, me);
         dc.recv_buffer_bytes = 1 << 20;
         dc.send_buffer_bytes = 1 << 20;
@@ -122,7 +133,7 @@ impl Node {
         faults.set_default(LinkFaults::lossy(config.faults.loss));
         dc.faults = Some(faults);
         let driver = Driver::bind_core(dc, |addr| {
-            NodeCore::new(config.core_config(addr, keys), me, addr)
+            NodeCore::new(config.core_config(addr, keys), me, addr).with_durable(loaded, storage)
         })
         .map_err(|source| NodeError::Bind {
             addr: config.listen,
@@ -136,6 +147,8 @@ impl Node {
             None => None,
         };
         let addr = driver.local_addr();
+        // A durable state may have raised the incarnation.
+        let me = driver.core().me();
         let waker = driver.waker();
         let shared = Arc::new(Shared {
             status: Mutex::new(NodeStatus {

@@ -215,8 +215,8 @@ impl Cluster {
             .arg(self.dir.join(format!("{}.{life}.log", s.name)))
             .arg("--control")
             .arg(self.sock(i))
-            .arg("--state-file")
-            .arg(self.dir.join(format!("{}.member", s.name)))
+            .arg("--state-dir")
+            .arg(self.dir.join(format!("{}.state", s.name)))
             // The schedule injects loss, duplication, reordering and partitions.
             .arg("--fault-injection")
             .env("RUST_LOG", "warn")

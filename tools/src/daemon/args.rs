@@ -1,7 +1,7 @@
 //! The flags of `sgmpd` and its `--config` file: one type for both.
 //!
 //! Every flag is also a key of the TOML file (the flag's name with underscores:
-//! `--state-file` is `state_file`); flags override the file. The file may also set the
+//! `--state-dir` is `state_dir`); flags override the file. The file may also set the
 //! node's advanced settings that have no flag (`join_retry_ms`, `max_members`,
 //! `auto_rejoin`, `[faults]`, ...: the fields of `NodeConfig`).
 
@@ -25,7 +25,7 @@ use crate::control::default_control_path;
     version,
     about = "An S-GMP group membership daemon: one member (or client) of a group",
     after_help = "Every flag is also a key of the --config file (with underscores: \
-                  state_file = \"PATH\"); flags override the file."
+                  state_dir = \"DIR\"); flags override the file."
 )]
 pub struct DaemonArgs {
     /// Node name (printable ASCII, no '#' or space, at most 31 bytes).
@@ -80,14 +80,13 @@ pub struct DaemonArgs {
     /// Join requests handled per second (0: no cap).
     #[arg(long, value_name = "N")]
     pub max_joins_per_sec: Option<u32>,
-    /// Durable marker that this node has been a member. The daemon creates it when the
-    /// node first installs a view; a daemon that starts while it exists is a process
-    /// recovering from a crash, not a cold start: its own address is dropped from the
-    /// seeds so that it only ever joins and can never found a second group while the
-    /// group lives on (`docs/PROTOCOL.md` §6). Delete it only when the whole group is
-    /// known to be gone.
-    #[arg(long, value_name = "PATH")]
-    pub state_file: Option<PathBuf>,
+    /// State directory: the node's durable state (last view, acknowledged proposals,
+    /// incarnation counter), saved before every acknowledgement or commit that
+    /// depends on it (`docs/PROTOCOL.md` D22). A restarted node recovers the group
+    /// with the others from it, or rejoins it; it never founds a second group (D23).
+    /// Without it the state lives in memory only and a restart comes back as a joiner.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
     /// Run as a client of the membership service instead of a core member: register
     /// with the core at --seeds, heartbeat, and log every system view
     /// (`docs/SERVICE.md`). A removed client comes back as a new incarnation (unless
@@ -154,8 +153,8 @@ pub struct Settings {
     pub node: NodeConfig,
     /// The control socket (None: no usable default path).
     pub control: Option<ControlSocket>,
-    /// The state file (`--state-file`).
-    pub state_file: Option<PathBuf>,
+    /// The state directory (`--state-dir`), also in `node.state_dir`.
+    pub state_dir: Option<PathBuf>,
     /// Client mode (`--client`).
     pub client: bool,
     /// Core-eligible client (`--core-eligible`).
@@ -269,7 +268,7 @@ impl DaemonArgs {
             config,
             key_file,
             max_joins_per_sec,
-            state_file,
+            state_dir,
             client,
             core_eligible,
             max_clients,
@@ -297,7 +296,7 @@ impl DaemonArgs {
             config: f.config.or(config),
             key_file: f.key_file.or(key_file),
             max_joins_per_sec: f.max_joins_per_sec.or(max_joins_per_sec),
-            state_file: f.state_file.or(state_file),
+            state_dir: f.state_dir.or(state_dir),
             client: f.client || client,
             core_eligible: f.core_eligible || core_eligible,
             max_clients: f.max_clients.or(max_clients),
@@ -406,7 +405,7 @@ impl Settings {
             config: _,
             key_file,
             max_joins_per_sec,
-            state_file,
+            state_dir,
             client,
             core_eligible,
             max_clients,
@@ -511,10 +510,11 @@ impl Settings {
                 explicit: false,
             }),
         };
+        c.state_dir = state_dir.clone();
         Ok(Settings {
             node: c,
             control,
-            state_file,
+            state_dir,
             client,
             core_eligible,
             fault_injection,
@@ -586,7 +586,7 @@ mod tests {
     fn keys_the_readme_names_work_in_a_file() {
         let (a, node) = DaemonArgs::from_toml(
             "id = \"n1\"\nlisten = \"localhost:7001\"\nseeds = [\"localhost:7001\", \" 127.0.0.1:7002 \"]\n\
-             control = \"/tmp/x.sock\"\nstate_file = \"/tmp/x.member\"\nclient = true\n\
+             control = \"/tmp/x.sock\"\nstate_dir = \"/tmp/x.state\"\nclient = true\n\
              core_eligible = true\nfault_injection = true\njoin_retry_ms = 50\n",
             None,
         )
