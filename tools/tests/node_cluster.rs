@@ -23,6 +23,15 @@ struct Cluster {
 impl Cluster {
     /// `n` daemons n1..n{n}, all seeds of each other, started at the same moment.
     fn start(test: &str, n: usize) -> Cluster {
+        let mut c = Cluster::prepare(test, n);
+        for i in 0..n {
+            c.spawn(i);
+        }
+        c
+    }
+
+    /// Addresses and directories for `n` daemons, none started.
+    fn prepare(test: &str, n: usize) -> Cluster {
         let dir = std::env::temp_dir().join(format!("sgmp-{test}-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         std::fs::create_dir_all(&dir).unwrap();
@@ -31,15 +40,12 @@ impl Cluster {
             .collect();
         let addrs: Vec<SocketAddr> = socks.iter().map(|s| s.local_addr().unwrap()).collect();
         drop(socks);
-        let mut c = Cluster {
+        let c = Cluster {
             dir,
             addrs,
             procs: (0..n).map(|_| None).collect(),
             started: Instant::now(),
         };
-        for i in 0..n {
-            c.spawn(i);
-        }
         c
     }
 
@@ -456,5 +462,43 @@ fn total_outage_then_heal_comes_back() {
         healed.elapsed()
     );
     assert!(v1 >= v0);
+    c.check_logs();
+}
+
+/// Issue 16, case 3: in a pair, the mgr leaves gracefully (SIGTERM): it acknowledges its
+/// own removal, so the other goes on alone (a view of one) instead of losing its
+/// majority; a third process started later joins it. Then the last two leave together
+/// and the group ends cleanly: starting them again founds a group again, at a version
+/// after the last one (never a second version 1), with no operator step.
+#[test]
+fn pair_whose_mgr_leaves_goes_on_and_the_last_leave_ends_the_group() {
+    let mut c = Cluster::prepare("pair", 3);
+    c.spawn(0);
+    c.spawn(1);
+    let (v0, m) = c.wait_view(&[0, 1], Duration::from_secs(15));
+    let mgr = index_of(&m[0]);
+    let other = 1 - mgr;
+    c.signal(mgr, libc::SIGTERM);
+    assert_eq!(c.wait_exit(mgr, Duration::from_secs(5)), Some(0));
+    let (v1, _) = c.wait_view(&[other], Duration::from_secs(10));
+    assert!(v1 > v0);
+    c.spawn(2);
+    let (v2, _) = c.wait_view(&[other, 2], Duration::from_secs(15));
+    assert!(v2 > v1);
+    // The last two leave at once: the group ends.
+    c.signal(other, libc::SIGTERM);
+    c.signal(2, libc::SIGTERM);
+    assert_eq!(c.wait_exit(other, Duration::from_secs(5)), Some(0));
+    assert_eq!(c.wait_exit(2, Duration::from_secs(5)), Some(0));
+    // The next start founds again, after the last version: the last to leave knows
+    // the group ended and tells the other (which alone could not know: the group
+    // might have gone on without it).
+    c.spawn(other);
+    c.spawn(2);
+    let (v3, _) = c.wait_view(&[other, 2], Duration::from_secs(15));
+    assert!(
+        v3 > v2,
+        "versions go on after the group ended: {v2} -> {v3}"
+    );
     c.check_logs();
 }

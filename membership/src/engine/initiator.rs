@@ -261,6 +261,18 @@ impl Engine {
             i += 1;
         }
         u.removes.extend_from_slice(&self.faulty);
+        for l in &self.leavers {
+            if self.view.contains(l.id) && !u.removes.contains(&l.id) {
+                u.removes.push(l.id);
+            }
+        }
+        if self.leaving {
+            // A leaving mgr removes itself, and nothing else that would need it after
+            // the commit (State-Xfer to joiners, client changes): those wait for the
+            // next mgr.
+            u.removes.push(self.me.id);
+            return;
+        }
         let room = self.cfg.max_members - (self.view.len() - u.removes.len());
         let take = room.min(self.pending_joins.len());
         u.adds.extend(self.pending_joins.drain(..take));
@@ -293,7 +305,11 @@ impl Engine {
     fn self_pre_commit(&mut self, now: Time) {
         for i in 0..self.init.sub.removes.len() {
             let r = self.init.sub.removes[i];
-            self.note_faulty(now, r);
+            // Leavers are removed without being believed faulty: their acknowledgement
+            // of their own removal counts (D9).
+            if !self.leavers.iter().any(|l| l.id == r) {
+                self.note_faulty(now, r);
+            }
         }
         self.next_update.update.copy_from(&self.init.sub);
         self.next_update.version = self.init.sub_version;
@@ -467,6 +483,9 @@ impl Engine {
 
     /// Majority acked: DoCommit(v1), then the State-Xfer handshake if v1 adds.
     fn commit_submitted(&mut self, now: Time) {
+        if self.init.sub.removes.contains(&self.me.id) {
+            return self.commit_own_removal(now);
+        }
         let mut u = std::mem::take(&mut self.scratch);
         u.copy_from(&self.init.sub);
         let version = self.init.sub_version;
@@ -505,6 +524,29 @@ impl Engine {
         self.init.clear_responses();
     }
 
+    /// A leaving mgr's update, which removes itself, has its majority: multicast the
+    /// commit (nothing piggy-backed: this process will not be mgr of the next view),
+    /// then stop as `Excluded(Left)` (D9).
+    fn commit_own_removal(&mut self, now: Time) {
+        debug_assert!(self.leaving, "only a leaver removes itself");
+        let com = match self.init.kind {
+            InitKind::Mgr => MsgKind::MCom,
+            InitKind::Reconfigurer => MsgKind::RCom,
+        };
+        let start = self.begin(com);
+        {
+            let mut w = crate::msg::Writer::continue_at(&mut self.out_buf);
+            w.u64(self.init.sub_version);
+            w.update(&self.init.sub);
+            w.flag(false);
+        }
+        self.mcast_view(com, start);
+        self.init.phase = Phase::Idle;
+        let removes = &self.init.sub.removes;
+        self.group_ended = self.view.members.iter().all(|m| removes.contains(&m.id));
+        self.exclude(now, ExcludeReason::Left);
+    }
+
     /// Mcast(LocalView, com(±v1) : sub(±v2)); then `mgr, v1 <- r, v2`.
     fn finish_commit(&mut self, now: Time) {
         if !self.init.has_next {
@@ -529,6 +571,15 @@ impl Engine {
             }
         }
         self.mcast_view(com, start);
+        // Leavers removed by this commit get it too: it is what lets them go (D9).
+        for k in 0..self.leavers.len() {
+            let l = self.leavers[k];
+            if !self.view.contains(l.id) && self.init.sub.removes.contains(&l.id) {
+                self.push_out(com, l, start);
+            }
+        }
+        let view = &self.view;
+        self.leavers.retain(|l| view.contains(l.id));
         // After its commit the reconfigurer is the mgr.
         self.init.kind = InitKind::Mgr;
         self.leader = Some(self.me.id);

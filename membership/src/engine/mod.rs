@@ -260,6 +260,15 @@ pub struct Engine {
     rx: Option<Msg>,
     scratch: Update,
     stats: EngineStats,
+    /// This process asked to leave: it stays a member until a view without it is
+    /// committed, acknowledging its own removal (D9), then stops (`Excluded(Left)`).
+    leaving: bool,
+    /// (mgr) Members that asked to leave: removed by the next update, but not believed
+    /// faulty (their acknowledgement of their own removal counts, D9).
+    leavers: Vec<Member>,
+    /// The group ended: this process left a view of one, or the committed update that
+    /// removed it (a leaver) removed everyone.
+    group_ended: bool,
     /// Bumped whenever what a process must keep on stable storage changes: the
     /// installed view, or NextUpdate_p (a proposal this process acknowledged, or its
     /// own as initiator). The node core saves before any message that depends on it
@@ -312,6 +321,9 @@ impl Engine {
             scratch: Update::with_limits(n, c),
             stats: EngineStats::default(),
             durable_seq: 0,
+            leaving: false,
+            leavers: Vec::with_capacity(n),
+            group_ended: false,
             cfg,
         }
     }
@@ -507,18 +519,40 @@ impl Engine {
     /// acting as a member. Receivers treat the request as `faulty(p)`, so the removal
     /// follows the ordinary path (GMP-1 holds).
     pub fn leave(&mut self, now: Time) {
-        if self.status != Status::Member {
+        if self.status != Status::Member || self.leaving {
+            return;
+        }
+        self.leaving = true;
+        if self.view.len() == 1 {
+            // Alone: nobody to tell; the group ends with this process.
+            self.group_ended = true;
+            return self.exclude(now, ExcludeReason::Left);
+        }
+        if self.role == Role::Initiator && self.init.is_mgr() {
+            // The mgr proposes its own removal (its next update) and commits it like any
+            // other; the others then continue under the next in rank (D9).
+            self.maybe_start_update(now);
             return;
         }
         let start = self.begin(MsgKind::LeaveReq);
-        if self.role == Role::Initiator {
-            self.mcast_view(MsgKind::LeaveReq, start);
-        } else if let Some(l) = self.leader.and_then(|l| self.view.member(l).copied()) {
+        if let Some(l) = self.leader.and_then(|l| self.view.member(l).copied()) {
             self.push_out(MsgKind::LeaveReq, l, start);
         } else {
             self.mcast_view(MsgKind::LeaveReq, start);
         }
-        self.exclude(now, ExcludeReason::Left);
+    }
+
+    /// True once this process asked to leave (it stays a member until a view without
+    /// it is committed).
+    pub fn is_leaving(&self) -> bool {
+        self.leaving
+    }
+
+    /// True if this process left and the group ended with it: it left a view of one,
+    /// or the update that removed it removed every member (D9). The next start may
+    /// found a group again.
+    pub fn group_ended(&self) -> bool {
+        self.group_ended
     }
 
     /// Handles timers due at `now`.
@@ -641,7 +675,13 @@ impl Engine {
         if self.view.contains(from) {
             // Gossip: adopt the sender's suspicions. Being suspected means being removed.
             if rx.gossip.contains(&self.me.id) {
-                return self.exclude(now, ExcludeReason::SuspectedBy(from));
+                // A leaver being removed has left (D9).
+                let reason = if self.leaving {
+                    ExcludeReason::Left
+                } else {
+                    ExcludeReason::SuspectedBy(from)
+                };
+                return self.exclude(now, reason);
             }
             if !self.commit_path(from, rx) && self.in_minority_with(&rx.gossip) {
                 // D18: these suspicions and ours together leave no majority of the
@@ -652,6 +692,11 @@ impl Engine {
                 return self.local_faulty(now, from);
             }
             for &g in &rx.gossip {
+                if self.leavers.iter().any(|l| l.id == g) {
+                    // Others believe a leaver faulty once they saw its removal; the mgr
+                    // removing it keeps talking to it until its commit (D9).
+                    continue;
+                }
                 self.add_faulty_learned(now, g, Some(from));
                 if self.status != Status::Member {
                     return;
@@ -669,10 +714,28 @@ impl Engine {
             }
             MsgKind::StateXfer => self.on_state_xfer_as_member(now, from, rx),
             MsgKind::JoinReq => self.on_join_request(now, rx.joiner),
-            MsgKind::LeaveReq => self.add_faulty(now, from),
+            MsgKind::LeaveReq => self.on_leave_request(now, from),
             MsgKind::Heartbeat => {}
             MsgKind::ClientOps => self.on_client_ops(now, from, &rx.client_ops),
         }
+    }
+
+    /// A member asked to leave. The mgr removes it with its next update without
+    /// believing it faulty, so that the leaver's acknowledgement of its own removal
+    /// counts (a pair whose member leaves still has its majority, D9). Anyone else
+    /// treats the request as `faulty_p(sender)`, as before.
+    fn on_leave_request(&mut self, now: Time, from: ProcessId) {
+        if self.role == Role::Initiator && self.init.is_mgr() {
+            if let Some(m) = self.view.member(from).copied() {
+                if !self.leavers.iter().any(|l| l.id == from)
+                    && self.leavers.len() < self.leavers.capacity()
+                {
+                    self.leavers.push(m);
+                }
+            }
+            return self.maybe_start_update(now);
+        }
+        self.add_faulty(now, from)
     }
 
     /// True if `p` is believed faulty.
@@ -791,7 +854,15 @@ impl Engine {
     fn pre_commit(&mut self, now: Time, u: &Update, version: u64, initiator: ProcessId) {
         for &r in &u.removes {
             if r == self.me.id {
+                if self.leaving {
+                    // A leaver acknowledges its own removal (D9).
+                    continue;
+                }
                 return self.exclude(now, ExcludeReason::Removed);
+            }
+            if r == initiator {
+                // A leaving mgr removes itself: its commit must still be accepted.
+                continue;
             }
             self.add_faulty(now, r);
             if self.status != Status::Member {
@@ -815,11 +886,19 @@ impl Engine {
             "views are installed in sequence"
         );
         if u.removes.contains(&self.me.id) {
-            return self.exclude(now, ExcludeReason::Removed);
+            let reason = if self.leaving {
+                self.group_ended = self.view.members.iter().all(|m| u.removes.contains(&m.id));
+                ExcludeReason::Left
+            } else {
+                ExcludeReason::Removed
+            };
+            return self.exclude(now, reason);
         }
         for &r in &u.removes {
-            if self.view.contains(r) && !self.is_faulty(r) {
-                // GMP-1: a removed member is believed faulty first.
+            let leaver = self.leavers.iter().any(|l| l.id == r);
+            if self.view.contains(r) && !self.is_faulty(r) && !leaver {
+                // GMP-1: a removed member is believed faulty first (a leaver asked to
+                // be removed; it is not disconnected, so the commit reaches it, D9).
                 self.faulty.push(r);
                 self.events.push_back(Event::Suspected { peer: r });
             }
@@ -831,6 +910,22 @@ impl Engine {
         self.has_next_update = false;
         let view = &self.view;
         self.faulty.retain(|p| view.contains(*p));
+        if self.role == Role::Outer && self.leader.is_some_and(|l| !self.view.contains(l)) {
+            // The mgr committed its own removal (it left, D9): the most senior member
+            // of the new view is the mgr, as after a reconfiguration.
+            let first = self.view.members[0].id;
+            self.leader = Some(first);
+            if first == self.me.id {
+                self.role = Role::Initiator;
+                self.init.become_mgr();
+            }
+            self.installed(now);
+            if self.is_faulty(first) && first != self.me.id {
+                // The new mgr is already believed faulty: reconfigure around it.
+                self.outer_on_faulty(now, first, None);
+            }
+            return;
+        }
         self.installed(now);
     }
 

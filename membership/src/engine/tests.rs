@@ -1,5 +1,6 @@
 //! Scenario tests of the engine on the in-memory [`Cluster`](crate::testkit::Cluster).
 
+use crate::engine::Event;
 use crate::engine::{ExcludeReason, Status};
 use crate::testkit::Cluster;
 use crate::EngineConfig;
@@ -350,4 +351,53 @@ fn transport_signs_of_life_defer_the_ring_detector() {
     c.advance(10 * timeout, 10_000);
     assert_eq!(c.view_names(0), ["n0", "n1", "n3", "n4"]);
     c.check_safety().unwrap();
+}
+
+/// D9 at every size: in a pair, either member leaving acknowledges its own removal, so
+/// the other keeps a majority and goes on alone (before, it was excluded for lack of
+/// one, and the group was gone).
+#[test]
+fn in_a_pair_the_mgr_or_the_outer_member_can_leave() {
+    for leaver in [0, 1] {
+        let mut c = Cluster::new(2, 0, cfg());
+        c.leave(leaver);
+        c.advance(1_000_000, 10_000);
+        let stay = 1 - leaver;
+        assert_eq!(
+            c.engines[leaver].status(),
+            Status::Excluded(ExcludeReason::Left),
+            "leaver n{leaver}"
+        );
+        assert!(!c.engines[leaver].group_ended());
+        assert_eq!(c.engines[stay].status(), Status::Member, "n{stay} stays");
+        assert_eq!(c.view_names(stay), [format!("n{stay}")]);
+        assert_eq!(c.engines[stay].view().version, 2);
+        assert!(c.engines[stay].is_mgr(), "the one left is the mgr");
+        c.check_safety().unwrap();
+        // The last member leaves: the group ends.
+        c.leave(stay);
+        assert_eq!(
+            c.engines[stay].status(),
+            Status::Excluded(ExcludeReason::Left)
+        );
+        assert!(c.engines[stay].group_ended());
+    }
+}
+
+#[test]
+fn a_leaver_is_not_suspected_by_the_mgr_that_removes_it() {
+    let mut c = Cluster::new(4, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.events[0].clear();
+    c.leave(3);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[3].status(), Status::Excluded(ExcludeReason::Left));
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2"]);
+    assert!(
+        !c.events[0]
+            .iter()
+            .any(|e| matches!(e, Event::Suspected { .. })),
+        "{:?}",
+        c.events[0]
+    );
 }

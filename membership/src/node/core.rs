@@ -400,6 +400,8 @@ impl NodeCore {
                 self.reincarnate(ProcessId::new(self.me.node, inc));
             }
             self.durable = d;
+            // A node whose group ended may found again (if it is a seed); one with a
+            // view never does: it recovers or joins.
             if self.durable.has_view() {
                 self.fresh = false;
                 self.last_members.clear();
@@ -549,7 +551,7 @@ impl NodeCore {
 
     /// Where the node stands.
     pub fn phase(&self) -> NodePhase {
-        if self.recovery.is_some() && self.engine.status() == Status::Idle {
+        if self.recovery.is_some() && !self.durable.ended && self.engine.status() == Status::Idle {
             return NodePhase::Recovering;
         }
         match (self.phase, self.engine.status()) {
@@ -891,9 +893,24 @@ impl NodeCore {
         self.recovery_outputs(now);
         self.service_outputs(now);
         if let Some(until) = self.leaving {
-            if now >= until || self.delivered_all() {
+            // Out once the removal is committed (the engine left, D9) and what it sent
+            // last is acknowledged, or when the linger runs out.
+            let left = matches!(self.engine.status(), Status::Excluded(_));
+            if now >= until || (left && self.delivered_all()) {
                 self.leaving = None;
                 self.phase = NodePhase::Left;
+                if !left {
+                    // The removal did not commit in time: stop taking part, as a
+                    // crash would (the group removes this process by suspicion).
+                    self.engine = Engine::new(
+                        self.cfg.engine.clone(),
+                        Member {
+                            id: self.me,
+                            addr: self.addr,
+                        },
+                    );
+                    self.saved_seq = 0;
+                }
                 tracing::info!(node = %self.me, "left the group");
                 self.push_event(CoreEvent::LeaveDone);
             }
@@ -1028,7 +1045,10 @@ impl NodeCore {
                 // A member (by joining or a recovery) takes no further part in one.
                 self.recovery = None;
                 self.discovery = None;
-                if self.phase != NodePhase::Leaving {
+                if !matches!(
+                    self.phase,
+                    NodePhase::Leaving | NodePhase::Left | NodePhase::Stopped
+                ) {
                     self.phase = NodePhase::Member;
                 }
                 self.stats.views_installed += 1;
@@ -1052,6 +1072,22 @@ impl NodeCore {
             }
             Event::Excluded { reason } => {
                 if reason == ExcludeReason::Left {
+                    if self.engine.group_ended() {
+                        // The last members left: the committed update removed everyone,
+                        // so view x+1 is empty. The next start may found again, at the
+                        // version after it.
+                        self.durable.view.version += 1;
+                        self.durable.view.members.clear();
+                        self.durable.accepted = None;
+                        self.durable.ended = true;
+                        self.save();
+                    }
+                    self.push_event(CoreEvent::Left);
+                    return;
+                }
+                if self.leaving.is_some() || self.engine.is_leaving() {
+                    // Excluded while leaving: it is out, as it asked.
+                    tracing::info!(node = %self.me, ?reason, "excluded while leaving");
                     self.push_event(CoreEvent::Left);
                     return;
                 }
@@ -1131,6 +1167,22 @@ impl NodeCore {
             return;
         };
         if r.take_dirty() && !self.save() {
+            return;
+        }
+        if self.durable.view.version > 0
+            && self.durable.view.members.is_empty()
+            && !self.durable.ended
+        {
+            // The recovery decided (or adopted) the empty view: the group ended with
+            // its last members' leave. A seed may found a new one, after it.
+            tracing::info!(node = %self.me, version = self.durable.view.version, "the group ended: cold start");
+            self.durable.ended = true;
+            if !self.save() {
+                return;
+            }
+            self.recovery = None;
+            self.fresh = self.cfg.may_found;
+            self.begin_discovery(now);
             return;
         }
         while let Some((to, addr, msg)) = self.recovery.as_mut().and_then(|r| r.poll_out()) {
@@ -1239,7 +1291,9 @@ impl NodeCore {
             now,
         ));
         self.phase = NodePhase::Discovering;
-        if self.durable.has_view() {
+        if self.durable.view.version > 0 {
+            // With a view: recover. With a group that ended: take part only to tell
+            // recovering processes it ended (they adopt the empty view and cold-start).
             self.recovery = Some(Recovery::new(
                 self.me,
                 self.addr,
@@ -1247,7 +1301,9 @@ impl NodeCore {
                 now,
                 &self.durable,
             ));
-            self.phase = NodePhase::Recovering;
+            if !self.durable.ended {
+                self.phase = NodePhase::Recovering;
+            }
         }
         self.push_event(CoreEvent::Started);
     }
@@ -1297,7 +1353,7 @@ impl NodeCore {
                         .copied()
                         .collect(),
                 }),
-                _ if self.recovery.is_some() => Some(Probe::Recovering {
+                _ if self.recovery.is_some() && !self.durable.ended => Some(Probe::Recovering {
                     version: self.durable.view.version,
                 }),
                 Status::Joining => Some(Probe::Member {
@@ -1345,8 +1401,14 @@ impl NodeCore {
             id: self.me,
             addr: self.addr,
         };
-        tracing::info!(node = %self.me, "cold start: founding the group");
-        self.engine.bootstrap(now, &[me]);
+        // After a group that ended, versions go on (never two views with one version).
+        let version = if self.durable.ended {
+            self.durable.view.version + 1
+        } else {
+            1
+        };
+        tracing::info!(node = %self.me, version, "cold start: founding the group");
+        self.engine.bootstrap_at(now, version, &[me]);
         self.on_founded();
     }
 

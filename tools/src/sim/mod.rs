@@ -820,7 +820,12 @@ impl Sim {
         if let Some(n) = self.nodes.iter().find(|n| {
             n.up && !self.isolated.contains(&n.index)
                 && !n.is_live_member()
-                && n.core.phase() != sgmp_membership::node::NodePhase::Left
+                // Gone by choice, or excluded for good (auto-rejoin off).
+                && !matches!(
+                    n.core.phase(),
+                    sgmp_membership::node::NodePhase::Left
+                        | sgmp_membership::node::NodePhase::Excluded
+                )
         }) {
             return Err(format!(
                 "{} is up but {} (not a member)",
