@@ -40,13 +40,12 @@ impl Cluster {
             .collect();
         let addrs: Vec<SocketAddr> = socks.iter().map(|s| s.local_addr().unwrap()).collect();
         drop(socks);
-        let c = Cluster {
+        Cluster {
             dir,
             addrs,
             procs: (0..n).map(|_| None).collect(),
             started: Instant::now(),
-        };
-        c
+        }
     }
 
     fn name(i: usize) -> String {
