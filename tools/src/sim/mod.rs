@@ -441,6 +441,11 @@ impl Sim {
         n.engine.join(self.now, &contacts);
         self.nodes[i] = n;
         self.history.nodes.insert(m.id, i);
+        // Checker hook (issue 17): GMP-1b needs the join request.
+        self.history.joins.push(checker::JoinRequest {
+            step: self.step,
+            pid: m.id,
+        });
         self.trace.line(self.now, || {
             format!("JOIN {} through {} contacts", m.id, contacts.len())
         });
@@ -675,6 +680,13 @@ impl Sim {
         if done {
             self.count(kind);
         }
+        // Checker hook (issue 17): the blocked links after every action, for the
+        // minority rule decided from connectivity.
+        let net = &self.net;
+        self.history
+            .note_connectivity(self.step, self.nodes.len(), |a, b| {
+                net.is_blocked(addr_of(a), addr_of(b))
+            });
     }
 
     fn rejoin(&mut self, i: usize) -> bool {

@@ -327,6 +327,14 @@ impl Node {
 
     fn on_engine_event(&mut self, ctx: &mut Ctx<'_>, e: Event) {
         let me = self.member.id;
+        if let Event::Excluded { reason } = e {
+            // Checker hook (issue 17): exclusions are in the history.
+            ctx.history.exclusions.push(super::checker::Exclusion {
+                step: ctx.step,
+                pid: me,
+                reason,
+            });
+        }
         match e {
             Event::ViewInstalled { version, .. } => {
                 let members: Vec<ProcessId> =
