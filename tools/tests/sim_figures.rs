@@ -149,11 +149,24 @@ fn figure_4_new_members_report_next_update() {
     assert!(traced(&s, &["recv n0#1 -> n4#1 State-Xfer"]));
     assert!(!traced(&s, &["recv n0#1 -> n1#1 M-com"]));
     assert!(reconfigured(&s, "n1#1"));
-    // The reconfigurer's State-Xfer reached n4, already a member: it answered.
-    assert!(traced(&s, &["send n4#1 -> n1#1 ack(State-Xfer)"]));
-    let v = s.view_names(1);
-    assert!(v.len() >= 3 && v.contains(&"n4".to_string()), "{v:?}");
-    assert!(!v.contains(&"n0".to_string()));
+    // The reconfigurer's State-Xfer reached n4, already a member: it answered with
+    // its NextUpdate, the mgr's +n4 for version 2.
+    assert!(traced(
+        &s,
+        &["send n4#1 -> n1#1 ack(State-Xfer)", "ver=2 last=(+n4#1)"]
+    ));
+    // So the reconfigurer propagated the mgr's (invisible) version 2, +n4, and not an
+    // update of its own; version 3 then removed the mgr, and nobody else.
+    assert_eq!(
+        view_of_version(&s, 2),
+        names(&["n0", "n1", "n2", "n3", "n4"])
+    );
+    assert_eq!(view_of_version(&s, 3), names(&["n1", "n2", "n3", "n4"]));
+    assert_eq!(s.history().max_version(), 3);
+    for i in 1..=4 {
+        assert_eq!(s.version(i), 3, "n{i}");
+        assert_eq!(s.view_names(i), names(&["n1", "n2", "n3", "n4"]), "n{i}");
+    }
     assert_eq!(s.status(4), Status::Member);
     assert_eq!(
         s.node(4).pid().incarnation,

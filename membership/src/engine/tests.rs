@@ -343,11 +343,41 @@ fn transport_signs_of_life_defer_the_ring_detector() {
         "{:?}",
         c.engines[3].faulty()
     );
-    // A sign of life from a process outside the view is ignored.
+    // A sign of life from a process outside the view is ignored: nothing of n3's
+    // observable state moves (its next deadline, counters, events, output).
     let stranger = crate::testkit::member_of(9, 1).id;
+    let before = (
+        c.engines[3].poll_timeout(),
+        *c.engines[3].stats(),
+        c.events[3].len(),
+        c.delivered + c.dropped,
+    );
     c.engines[3].peer_alive(c.now, stranger);
-    // Without them, n3 suspects n2 within a few timeouts and the group removes it.
+    c.flush(3);
+    c.run_until_quiet(1_000);
+    let after = (
+        c.engines[3].poll_timeout(),
+        *c.engines[3].stats(),
+        c.events[3].len(),
+        c.delivered + c.dropped,
+    );
+    assert_eq!(before, after);
+    // Without them, n3 itself suspects n2 within a few timeouts (D18 may hold it back
+    // for up to MAX_POSTPONE more), and the group removes it.
+    let suspected =
+        |c: &Cluster| c.events[3].contains(&crate::engine::Event::Suspected { peer: n2 });
+    let mut waited = 0;
+    while !suspected(&c) {
+        c.advance(10_000, 10_000);
+        waited += 10_000;
+        assert!(
+            waited <= (crate::engine::MAX_POSTPONE as u64 + 2) * timeout,
+            "n3 never suspected n2"
+        );
+    }
     c.advance(10 * timeout, 10_000);
-    assert_eq!(c.view_names(0), ["n0", "n1", "n3", "n4"]);
+    for i in [0, 1, 3, 4] {
+        assert_eq!(c.view_names(i), ["n0", "n1", "n3", "n4"], "n{i}");
+    }
     c.check_safety().unwrap();
 }
