@@ -480,3 +480,49 @@ fn figure_12_compressed_commit_submit() {
     assert_eq!(s.view_names(1), names(&["n0", "n1", "n2"]));
     assert_eq!(s.version(1), 3);
 }
+
+/// The figure-5 variant as the swarm schedules reach it (`Buggify::Fig5`): five
+/// founders and two joiners (views of seven, a third joining), local health on (D21), as in the
+/// swarm runs. The mgr's M-sub(+n7) reaches only n6.
+#[test]
+fn figure_5_variant_five_founders_two_joiners_local_health() {
+    let mut c = SimConfig::with_spare(5, 3);
+    c.trace = true;
+    let mut s = Sim::new(c, 1);
+    s.at(
+        Time(0),
+        Action::SetLinks(LinkFaults::PERFECT.with_delay(100, 0)),
+    );
+    s.at(ms(20), Action::Join(5));
+    s.at(ms(40), Action::Join(6));
+    let t0 = 200;
+    for from in 3..=5 {
+        s.at(
+            ms(t0 - 100),
+            Action::SetLink {
+                from,
+                to: 2,
+                faults: LinkFaults::PERFECT.with_delay(5 * MS, 0),
+            },
+        );
+    }
+    for to in 1..=5 {
+        s.at(ms(t0), Action::Block { from: 0, to });
+    }
+    s.at(ms(t0), Action::Block { from: 6, to: 1 });
+    s.at(ms(t0), Action::Join(7));
+    s.at(ms(t0 + 10), Action::Crash(Target::Node(0)));
+    s.at(ms(t0 + 90), Action::Block { from: 1, to: 2 });
+    crash_during(&mut s, ms(t0 + 90), 1, MsgKind::RCom, 0);
+    s.at(ms(1_500), Action::Heal);
+    s.run_until(ms(4_000));
+    check(&s);
+    assert!(reconfigured(&s, "n1#1") && reconfigured(&s, "n2#1"));
+    assert!(
+        s.history()
+            .installs
+            .iter()
+            .any(|i| i.pid.node.as_str() == "n1" && i.version == 4),
+        "r1 did not commit (install) its proposal"
+    );
+}
