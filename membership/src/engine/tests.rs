@@ -381,3 +381,44 @@ fn transport_signs_of_life_defer_the_ring_detector() {
     }
     c.check_safety().unwrap();
 }
+
+#[test]
+fn a_reconfigurer_is_not_the_mgr_until_it_has_committed() {
+    // Mutation testing (issue 17): `Initiator::is_mgr` must be false while the
+    // initiator is still reconfiguring, and honest answers are no anomaly.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(0);
+    let reconfiguring = |c: &Cluster| {
+        c.events[1]
+            .iter()
+            .any(|e| matches!(e, crate::engine::Event::Reconfiguring { .. }))
+    };
+    // Timers by hand (as `advance`), stopping as soon as n1 has sent its R-int.
+    let mut steps = 0;
+    while !reconfiguring(&c) {
+        c.now = c.now + 10_000;
+        for i in 1..5 {
+            if c.engines[i].poll_timeout().is_some_and(|t| t <= c.now) {
+                c.engines[i].handle_timeout(c.now);
+                c.flush(i);
+            }
+        }
+        if !reconfiguring(&c) {
+            c.run_until_quiet(1_000_000);
+        }
+        steps += 1;
+        assert!(steps < 10_000, "n1 never reconfigured");
+    }
+    assert!(!c.engines[1].is_mgr(), "mgr before its R-int was answered");
+    assert_eq!(c.engines[1].view().version, 1);
+    c.run_until_quiet(1_000_000);
+    c.advance(2_000_000, 10_000);
+    assert!(c.engines[1].is_mgr());
+    assert_eq!(c.view_names(1), ["n1", "n2", "n3", "n4"]);
+    assert!(c.agreed());
+    for i in 1..5 {
+        assert_eq!(c.engines[i].stats().anomalies, 0, "n{i}");
+    }
+    c.check_safety().unwrap();
+}
