@@ -422,3 +422,55 @@ fn a_reconfigurer_is_not_the_mgr_until_it_has_committed() {
     }
     c.check_safety().unwrap();
 }
+
+/// Crashes n0 and runs timers until n1 has sent its R-int; the answers of `silent` to
+/// n1 are cut, the others are delivered (n1 is then still collecting).
+fn reconfigurer_collecting(silent: &[usize]) -> Cluster {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(0);
+    c.set_cut_one_way(silent, &[1], true);
+    let reconfiguring = |c: &Cluster| {
+        c.events[1]
+            .iter()
+            .any(|e| matches!(e, crate::engine::Event::Reconfiguring { .. }))
+    };
+    let mut steps = 0;
+    while !reconfiguring(&c) {
+        c.now = c.now + 10_000;
+        for i in 1..5 {
+            if c.engines[i].poll_timeout().is_some_and(|t| t <= c.now) {
+                c.engines[i].handle_timeout(c.now);
+                c.flush(i);
+            }
+        }
+        c.run_until_quiet(1_000_000);
+        steps += 1;
+        assert!(steps < 10_000, "n1 never reconfigured");
+    }
+    c.run_until_quiet(1_000_000);
+    assert_eq!(c.engines[1].status(), Status::Member);
+    assert_eq!(c.engines[1].view().version, 1, "still collecting");
+    c
+}
+
+#[test]
+fn a_collecting_initiator_counts_the_members_that_answered() {
+    // Mutation testing (issue 17), `Initiator::answered`. n1 collects R-int answers;
+    // n2 and n3 answered, n4's answer is cut. Suspecting both answerers leaves n1 with
+    // a majority of the view (their answers count, D18): neither suspicion is ignored.
+    let mut c = reconfigurer_collecting(&[4]);
+    c.suspect(1, 2);
+    c.suspect(1, 3);
+    assert_eq!(c.engines[1].stats().suspicions_ignored, 0);
+    assert_eq!(c.engines[1].status(), Status::Member);
+    // Only n2 answered: suspecting n3 still leaves n1, n2 (answered) and n4; then
+    // suspecting n4 too would leave a minority: that suspicion is ignored (D18), and n1
+    // keeps waiting instead of giving up.
+    let mut c = reconfigurer_collecting(&[3, 4]);
+    c.suspect(1, 3);
+    assert_eq!(c.engines[1].stats().suspicions_ignored, 0);
+    c.suspect(1, 4);
+    assert_eq!(c.engines[1].stats().suspicions_ignored, 1);
+    assert_eq!(c.engines[1].status(), Status::Member);
+}
