@@ -87,7 +87,8 @@ clean:
 	$(CARGO) clean
 
 # Deep model check of the real engine (stateright, release build): 3 and 4 processes,
-# with and without a joiner, MODEL_SECS seconds each. Results: docs/VERIFICATION.md.
+# with and without a joiner, and 5 founders with two crashes (with and without a false
+# suspicion), MODEL_SECS seconds each. Results: docs/VERIFICATION.md.
 MODEL_SECS ?= 900
 .PHONY: check-model fuzz
 check-model:
