@@ -474,3 +474,53 @@ fn a_collecting_initiator_counts_the_members_that_answered() {
     assert_eq!(c.engines[1].stats().suspicions_ignored, 1);
     assert_eq!(c.engines[1].status(), Status::Member);
 }
+
+/// A forged R-int answer from `from` to n1 (version `ver`, proposal `next`).
+fn forged_answer(c: &mut Cluster, from: usize, ver: u64, next: &crate::view::Proposal) {
+    let mut last = crate::view::Update::with_capacity(4);
+    if ver == 2 {
+        // What version 2 would have been, the same in every forged answer.
+        last.removes.push(c.engines[0].me().id);
+    }
+    let gossip = [c.engines[0].me().id];
+    let mut buf = Vec::new();
+    crate::msg::Writer::start(&mut buf, crate::msg::MsgKind::RIntResp, ver, &gossip).state(
+        ver,
+        Some(next),
+        &last,
+    );
+    let id = c.engines[from].me().id;
+    let now = c.now;
+    let _ = c.engines[1].handle_message(now, id, &buf);
+    c.flush(1);
+}
+
+fn proposal_by_n0(c: &Cluster, version: u64, remove: usize) -> crate::view::Proposal {
+    let mut p = crate::view::Proposal::with_capacity(4);
+    p.update.removes.push(c.engines[remove].me().id);
+    p.version = version;
+    p.initiator = c.engines[0].me().id;
+    p.initiator_index = 0;
+    p
+}
+
+#[test]
+fn two_proposals_from_one_initiator_are_an_anomaly() {
+    // Mutation testing (issue 17), `record_state`'s `honest &= ...`: an initiator makes
+    // one proposal per version, so two different ones from the same initiator can only
+    // be forged; the reconfigurer counts the answer as an anomaly. For the current
+    // version (SubCurrent) ...
+    let mut c = reconfigurer_collecting(&[3, 4]);
+    let (a, b) = (proposal_by_n0(&c, 2, 4), proposal_by_n0(&c, 2, 3));
+    forged_answer(&mut c, 3, 1, &a);
+    assert_eq!(c.engines[1].stats().anomalies, 0);
+    forged_answer(&mut c, 4, 1, &b);
+    assert_eq!(c.engines[1].stats().anomalies, 1);
+    // ... and for the version after an Ahead one (SubAhead).
+    let mut c = reconfigurer_collecting(&[3, 4]);
+    let (a, b) = (proposal_by_n0(&c, 3, 4), proposal_by_n0(&c, 3, 3));
+    forged_answer(&mut c, 3, 2, &a);
+    assert_eq!(c.engines[1].stats().anomalies, 0);
+    forged_answer(&mut c, 4, 2, &b);
+    assert_eq!(c.engines[1].stats().anomalies, 1);
+}
