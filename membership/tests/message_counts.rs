@@ -271,6 +271,10 @@ fn a_reconfiguration_propagating_the_mgrs_proposal_costs_7n_plus_1() {
         assert_eq!(c.engines[1].view().version, 3, "n={n}");
         assert_eq!(c.engines[n].view().version, 3, "the joiner, n={n}");
         assert_eq!(c.engines[1].stats().reconfigurations, 1);
+        // Several members reported the same proposal of the same initiator: honest.
+        for e in &c.engines {
+            assert_eq!(e.stats().anomalies, 0);
+        }
         let (logical, _) = totals(&c);
         assert_eq!(logical - before.0, 7 * n as u64 + 1, "n={n}");
     }

@@ -75,6 +75,14 @@ fn check(s: &Sim) {
     conv.unwrap();
 }
 
+/// No engine saw an answer that only a forged message could produce (two values from
+/// one initiator, two committed values for one version): honest runs have none.
+fn no_anomalies(s: &Sim) {
+    for i in 0..s.node_count() {
+        assert_eq!(s.node(i).engine.stats().anomalies, 0, "n{i}");
+    }
+}
+
 fn traced(s: &Sim, pat: &[&str]) -> bool {
     s.trace_lines()
         .iter()
@@ -210,6 +218,7 @@ fn figure_5_least_ranked_initiator_proposal_wins() {
     s.at(ms(1_500), Action::Heal);
     s.run_until(ms(4_000));
     check(&s);
+    no_anomalies(&s);
     assert!(reconfigured(&s, "n1#1") && reconfigured(&s, "n2#1"));
     assert!(traced(
         &s,
@@ -256,6 +265,7 @@ fn figure_5_variant_committed_r_sub_survives_its_initiator() {
     s.run_until(ms(4_000));
     // The safety check first: a broken rule shows here.
     check(&s);
+    no_anomalies(&s);
     // The scenario happened as intended (none of this depends on the rule).
     assert!(reconfigured(&s, "n1#1") && reconfigured(&s, "n2#1"));
     assert!(
@@ -517,6 +527,7 @@ fn figure_5_variant_five_founders_two_joiners_local_health() {
     s.at(ms(1_500), Action::Heal);
     s.run_until(ms(4_000));
     check(&s);
+    no_anomalies(&s);
     assert!(reconfigured(&s, "n1#1") && reconfigured(&s, "n2#1"));
     assert!(
         s.history()

@@ -505,7 +505,7 @@ fn proposal_by_n0(c: &Cluster, version: u64, remove: usize) -> crate::view::Prop
 }
 
 #[test]
-fn two_proposals_from_one_initiator_are_an_anomaly() {
+fn two_proposals_from_one_initiator_are_an_anomaly_two_initiators_are_not() {
     // Mutation testing (issue 17), `record_state`'s `honest &= ...`: an initiator makes
     // one proposal per version, so two different ones from the same initiator can only
     // be forged; the reconfigurer counts the answer as an anomaly. For the current
@@ -523,4 +523,14 @@ fn two_proposals_from_one_initiator_are_an_anomaly() {
     assert_eq!(c.engines[1].stats().anomalies, 0);
     forged_answer(&mut c, 4, 2, &b);
     assert_eq!(c.engines[1].stats().anomalies, 1);
+    // Two different proposals of two initiators are honest (figure 5), in either
+    // order: the junior initiator's first, then the senior's.
+    let mut c = reconfigurer_collecting(&[3, 4]);
+    let mut junior = proposal_by_n0(&c, 2, 4);
+    junior.initiator = c.engines[2].me().id;
+    junior.initiator_index = 2;
+    let senior = proposal_by_n0(&c, 2, 3);
+    forged_answer(&mut c, 3, 1, &junior);
+    forged_answer(&mut c, 4, 1, &senior);
+    assert_eq!(c.engines[1].stats().anomalies, 0);
 }
