@@ -534,3 +534,52 @@ fn two_proposals_from_one_initiator_are_an_anomaly_two_initiators_are_not() {
     forged_answer(&mut c, 4, 1, &senior);
     assert_eq!(c.engines[1].stats().anomalies, 0);
 }
+
+#[test]
+fn an_idle_mgr_lets_client_changes_linger_then_proposes_them() {
+    // Mutation testing (issue 17), `maybe_start_update`'s linger test: with
+    // `client_linger_us`, client changes wait that long at an idle mgr (so that
+    // changes reported a little apart share one update), and not longer.
+    let linger = 50_000;
+    let cfg = EngineConfig {
+        max_client_ops: 4,
+        max_pending_client_ops: 16,
+        client_linger_us: linger,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 0, cfg);
+    c.run_until_quiet(10_000);
+    let v0 = c.engines[0].view().version;
+    let op = |i: usize| {
+        crate::view::ClientOp::add(
+            crate::ProcessId::named(&format!("c{i}"), 1),
+            "127.0.0.1:9".parse().unwrap(),
+            false,
+        )
+    };
+    let now = c.now;
+    c.engines[0].request_client_ops(now, &[op(1)]);
+    c.flush(0);
+    c.run_until_quiet(10_000);
+    assert_eq!(
+        c.engines[0].pending_client_ops(),
+        1,
+        "proposed before the linger"
+    );
+    // A second change 20 ms later joins the first.
+    c.advance(20_000, 10_000);
+    let now2 = c.now;
+    c.engines[0].request_client_ops(now2, &[op(2)]);
+    c.flush(0);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].pending_client_ops(), 2);
+    assert_eq!(c.engines[0].view().version, v0);
+    // At the end of the linger (counted from the first), both go in one update.
+    c.advance(now.0 + linger - c.now.0, 1_000);
+    assert_eq!(c.engines[0].pending_client_ops(), 0);
+    assert_eq!(c.engines[0].view().version, v0 + 1);
+    assert_eq!(
+        c.engines[1].committed_update(v0 + 1).unwrap().clients,
+        [op(1), op(2)]
+    );
+}
