@@ -183,6 +183,20 @@ fn a_restarted_joiner_replaces_its_older_incarnation() {
     assert_eq!(c.engines[3].status(), Status::Member);
     assert!(c.agreed());
     c.check_safety().unwrap();
+    // No view ever held both incarnations: the update adding n3#2 removed n3#1 (D8's
+    // re-check of the queue against the view it modifies), without waiting for a
+    // suspicion of n3#1.
+    let mut view: Vec<crate::ProcessId> = (0..3).map(|i| c.engines[i].me().id).collect();
+    for v in 2..=c.engines[0].view().version {
+        let u = c.engines[0].committed_update(v).expect("logged");
+        view.retain(|p| !u.removes.contains(p));
+        view.extend(u.adds.iter().map(|m| m.id));
+        let n3 = view.iter().filter(|p| p.node.as_str() == "n3").count();
+        assert!(
+            n3 <= 1,
+            "version {v} holds two incarnations of n3: {view:?}"
+        );
+    }
 }
 
 #[test]
@@ -582,4 +596,29 @@ fn an_idle_mgr_lets_client_changes_linger_then_proposes_them() {
         c.engines[1].committed_update(v0 + 1).unwrap().clients,
         [op(1), op(2)]
     );
+}
+
+#[test]
+fn a_rejoining_incarnation_replaces_the_old_one_in_the_same_update() {
+    // Mutation testing (issue 17), GetUpdate's incarnation check (D8): n2 crashes and
+    // at once asks to join again as n2#2, before anyone suspects n2#1. The mgr
+    // believes n2#1 faulty because of its newer incarnation, and one update removes
+    // n2#1 and adds n2#2 (no timeout needed).
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let old = c.engines[2].me().id;
+    c.crash(2);
+    c.restart(2, 2);
+    c.join(2, 0);
+    c.run_until_quiet(1_000_000);
+    let new = c.engines[2].me().id;
+    let u = c.engines[0]
+        .committed_update(2)
+        .expect("version 2 committed");
+    assert_eq!(u.removes, [old]);
+    assert_eq!(u.adds.iter().map(|m| m.id).collect::<Vec<_>>(), [new]);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2"]);
+    assert_eq!(c.engines[2].status(), Status::Member);
+    assert!(c.agreed());
+    c.check_safety().unwrap();
 }
