@@ -87,7 +87,8 @@ clean:
 	$(CARGO) clean
 
 # Deep model check of the real engine (stateright, release build): 3 and 4 processes,
-# with and without a joiner, MODEL_SECS seconds each. Results: docs/VERIFICATION.md.
+# with and without a joiner, and 5 founders with two crashes (with and without a false
+# suspicion), MODEL_SECS seconds each. Results: docs/VERIFICATION.md.
 MODEL_SECS ?= 900
 .PHONY: check-model fuzz
 check-model:
@@ -122,3 +123,41 @@ CHAOS_SEED ?=
 chaos:
 	$(CARGO) build --release -p sgmp-tools --bin sgmpd --bin sgmpctl --bin sgmp-chaos
 	target/release/sgmp-chaos --seconds $(CHAOS_SECS) --nodes $(CHAOS_NODES) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
+
+# Mutation testing (cargo-mutants, pinned; installed on first use). Bounded: one job,
+# a test timeout of MUTANTS_TIMEOUT seconds per mutant, no baseline run. Two passes:
+#  - the engine (membership/src/engine/*.rs), view.rs and detector.rs against the
+#    membership crate's unit and integration tests plus the simulator's scripted figures
+#    and its 3,000-seed swarm batch (the tests that exercise reconfiguration);
+#  - the transport's channel.rs and endpoint.rs against the transport crate's tests.
+# Each mutant rebuilds the crates under test (the test profile is optimized): about
+# 1-2 minutes per mutant on a busy 2-core machine, i.e. many hours for the ~720 mutants.
+# MUTANTS_SHARD=k/n runs one shard; MUTANTS_ARGS adds options (e.g. --iterate to skip
+# what an earlier run in the same output directory caught, or -f FILE to narrow).
+# Results: target/mutants/{membership,transport}/mutants.out; table in docs/VERIFICATION.md.
+MUTANTS_VERSION := 27.1.0
+MUTANTS_TIMEOUT ?= 180
+MUTANTS_OUT ?= target/mutants
+MUTANTS_SHARD ?=
+MUTANTS_ARGS ?=
+MUTANTS_COMMON = -j 1 --timeout $(MUTANTS_TIMEOUT) --build-timeout 900 --baseline skip \
+	$(if $(MUTANTS_SHARD),--shard $(MUTANTS_SHARD)) $(MUTANTS_ARGS)
+.PHONY: mutants mutants-install mutants-engine mutants-transport
+mutants: mutants-engine mutants-transport
+
+mutants-install:
+	@$(CARGO) mutants --version 2>/dev/null | grep -q "cargo-mutants $(MUTANTS_VERSION)" || \
+	  $(CARGO) install cargo-mutants --locked --version $(MUTANTS_VERSION)
+
+mutants-engine: mutants-install
+	$(CARGO) mutants $(MUTANTS_COMMON) \
+	  -f 'membership/src/engine/*.rs' -f membership/src/view.rs -f membership/src/detector.rs \
+	  --test-package sgmp-membership --test-package sgmp-tools \
+	  --cargo-test-arg=--lib --cargo-test-arg=--test=message_counts --cargo-test-arg=--test=alloc \
+	  --cargo-test-arg=--test=sim_figures --cargo-test-arg=--test=sim_batch \
+	  -o $(MUTANTS_OUT)/membership
+
+mutants-transport: mutants-install
+	$(CARGO) mutants $(MUTANTS_COMMON) \
+	  -f transport/src/channel.rs -f transport/src/endpoint.rs \
+	  --test-package sgmp-transport -o $(MUTANTS_OUT)/transport

@@ -22,6 +22,22 @@ struct InFlight {
     len: usize,
 }
 
+/// What [`Cluster::check_safety`] reads, in the order it happened (recorded with the
+/// events).
+#[derive(Clone, Debug)]
+enum Rec {
+    /// `pid` installed `version`; `members` unless the engine had already moved past
+    /// it when its events were collected.
+    View {
+        pid: ProcessId,
+        version: u64,
+        digest: u64,
+        members: Option<Vec<ProcessId>>,
+    },
+    /// `pid` believes `peer` faulty.
+    Suspect { pid: ProcessId, peer: ProcessId },
+}
+
 /// A cluster of engines on an ideal network.
 pub struct Cluster {
     cfg: EngineConfig,
@@ -45,6 +61,8 @@ pub struct Cluster {
     pub delivered: u64,
     /// Messages dropped by crashes and cuts.
     pub dropped: u64,
+    /// Views installed and suspicions, in order, when recording is on.
+    history: Vec<Rec>,
 }
 
 /// The address of engine `i` (unique, never used for real I/O).
@@ -92,6 +110,7 @@ impl Cluster {
             record_events: true,
             delivered: 0,
             dropped: 0,
+            history: Vec::new(),
         };
         for i in 0..n {
             c.engines[i].bootstrap(c.now, &founders);
@@ -136,6 +155,24 @@ impl Cluster {
         while let Some(e) = self.engines[i].poll_event() {
             if self.record_events {
                 self.events[i].push(e);
+                let pid = self.engines[i].me().id;
+                match e {
+                    Event::ViewInstalled {
+                        version, digest, ..
+                    } => {
+                        let v = self.engines[i].view();
+                        let members = (v.version == version)
+                            .then(|| v.members.iter().map(|m| m.id).collect());
+                        self.history.push(Rec::View {
+                            pid,
+                            version,
+                            digest,
+                            members,
+                        });
+                    }
+                    Event::Suspected { peer } => self.history.push(Rec::Suspect { pid, peer }),
+                    _ => {}
+                }
             }
         }
     }
@@ -263,46 +300,88 @@ impl Cluster {
             .collect()
     }
 
-    /// True if every live member has the same view version and digest.
+    /// True if there is at least one live member and every live member holds the same
+    /// view (version and member list).
     pub fn agreed(&self) -> bool {
         let mut it = self.live_members().map(|i| {
             let v = self.engines[i].view();
-            (v.version, v.digest())
+            (v.version, &v.members)
         });
         match it.next() {
             Some(first) => it.all(|x| x == first),
-            None => true,
+            None => false,
         }
     }
 
-    /// Checks the Strong GMP safety properties over the recorded events: one view per
-    /// version across all engines, contiguous versions at each engine. Returns a
-    /// description of the first violation.
+    /// Checks the Strong GMP safety properties over the views installed and the
+    /// suspicions recorded (recording on), across every engine and incarnation:
+    /// - uniqueness: every install of a version has the same member list (and digest);
+    /// - sequence: each process installs contiguous versions;
+    /// - self-inclusion: each process is a member of every view it installs;
+    /// - GMP-1a: a process that installs a view without a member of its previous view
+    ///   believed that member faulty (`Suspected`) before.
+    ///
+    /// Returns a description of the first violation.
     pub fn check_safety(&self) -> Result<(), String> {
-        let mut seen: std::collections::HashMap<u64, (u64, usize)> = Default::default();
-        for (i, evs) in self.events.iter().enumerate() {
-            let mut last: Option<u64> = None;
-            for e in evs {
-                if let Event::ViewInstalled {
-                    version, digest, ..
-                } = *e
-                {
-                    if let Some(prev) = seen.insert(version, (digest, i)) {
-                        if prev.0 != digest {
-                            return Err(format!(
-                                "version {version}: n{} and n{i} installed different views",
-                                prev.1
-                            ));
-                        }
+        use std::collections::HashMap;
+        let mut seen: HashMap<u64, (u64, Option<&Vec<ProcessId>>, ProcessId)> = HashMap::new();
+        let mut last: HashMap<ProcessId, (u64, Option<&Vec<ProcessId>>)> = HashMap::new();
+        let mut faulty: HashMap<ProcessId, Vec<ProcessId>> = HashMap::new();
+        for r in &self.history {
+            let (pid, version, digest, members) = match r {
+                Rec::Suspect { pid, peer } => {
+                    faulty.entry(*pid).or_default().push(*peer);
+                    continue;
+                }
+                Rec::View {
+                    pid,
+                    version,
+                    digest,
+                    members,
+                } => (*pid, *version, *digest, members.as_ref()),
+            };
+            match seen.get_mut(&version) {
+                Some((d, m, by)) => {
+                    let differ =
+                        *d != digest || matches!((&*m, members), (Some(a), Some(b)) if *a != b);
+                    if differ {
+                        return Err(format!(
+                            "version {version}: {by} installed {m:?} but {pid} installed \
+                             {members:?}"
+                        ));
                     }
-                    if let Some(l) = last {
-                        if version != l + 1 {
-                            return Err(format!("n{i} jumped from version {l} to {version}"));
-                        }
+                    if m.is_none() {
+                        *m = members;
                     }
-                    last = Some(version);
+                }
+                None => {
+                    seen.insert(version, (digest, members, pid));
                 }
             }
+            if let Some(m) = members {
+                if !m.contains(&pid) {
+                    return Err(format!(
+                        "{pid} installed version {version} {m:?} without itself"
+                    ));
+                }
+            }
+            if let Some((l, before)) = last.get(&pid) {
+                if version != l + 1 {
+                    return Err(format!("{pid} jumped from version {l} to {version}"));
+                }
+                if let (Some(before), Some(now)) = (before, members) {
+                    let f = faulty.get(&pid);
+                    if let Some(q) = before.iter().find(|q| {
+                        **q != pid && !now.contains(q) && !f.is_some_and(|f| f.contains(q))
+                    }) {
+                        return Err(format!(
+                            "gmp1a: {pid} installed version {version} without {q} but did not \
+                             believe it faulty"
+                        ));
+                    }
+                }
+            }
+            last.insert(pid, (version, members));
         }
         Ok(())
     }
@@ -317,5 +396,92 @@ impl Cluster {
     /// Engine index for an address, if it belongs to this cluster.
     pub fn engine_at(&self, addr: SocketAddr) -> Option<usize> {
         self.index_of_addr(addr)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cfg() -> EngineConfig {
+        EngineConfig {
+            max_members: 8,
+            ..EngineConfig::default()
+        }
+    }
+
+    fn pid(i: usize) -> ProcessId {
+        member_of(i, 1).id
+    }
+
+    fn view(i: usize, version: u64, digest: u64, m: &[usize]) -> Rec {
+        Rec::View {
+            pid: pid(i),
+            version,
+            digest,
+            members: Some(m.iter().map(|&j| pid(j)).collect()),
+        }
+    }
+
+    #[test]
+    fn agreed_needs_a_live_member_and_equal_member_lists() {
+        let mut c = Cluster::new(3, 0, cfg());
+        c.run_until_quiet(10_000);
+        assert!(c.agreed());
+        for i in 0..3 {
+            c.crash(i);
+        }
+        assert!(!c.agreed(), "nobody left is not agreement");
+    }
+
+    #[test]
+    fn check_safety_compares_member_lists_not_digests() {
+        let mut c = Cluster::new(3, 0, cfg());
+        c.run_until_quiet(10_000);
+        c.check_safety().unwrap();
+        // Same version, same digest (a collision), different members: a violation.
+        let mut h = c.history.clone();
+        h.push(Rec::Suspect {
+            pid: pid(0),
+            peer: pid(2),
+        });
+        h.push(view(0, 2, 7, &[0, 1]));
+        h.push(Rec::Suspect {
+            pid: pid(1),
+            peer: pid(0),
+        });
+        h.push(view(1, 2, 7, &[1, 2]));
+        let mut bad = Cluster::new(3, 0, cfg());
+        bad.history = h;
+        let e = bad.check_safety().unwrap_err();
+        assert!(e.starts_with("version 2"), "{e}");
+    }
+
+    #[test]
+    fn check_safety_finds_gaps_self_exclusion_and_unbelieved_removals() {
+        let mut base = Cluster::new(3, 0, cfg());
+        base.run_until_quiet(10_000);
+        let with = |extra: Vec<Rec>| {
+            let mut c = Cluster::new(3, 0, cfg());
+            c.history = base.history.clone();
+            c.history.extend(extra);
+            c.check_safety()
+        };
+        let e = with(vec![view(0, 3, 1, &[0, 1, 2])]).unwrap_err();
+        assert!(e.contains("jumped"), "{e}");
+        let e = with(vec![view(0, 2, 1, &[1, 2])]).unwrap_err();
+        assert!(e.contains("without itself"), "{e}");
+        // n0 removes n2 without believing it faulty (GMP-1a) ...
+        let e = with(vec![view(0, 2, 1, &[0, 1])]).unwrap_err();
+        assert!(e.starts_with("gmp1a"), "{e}");
+        // ... which is fine once it does.
+        with(vec![
+            Rec::Suspect {
+                pid: pid(0),
+                peer: pid(2),
+            },
+            view(0, 2, 1, &[0, 1]),
+        ])
+        .unwrap();
     }
 }

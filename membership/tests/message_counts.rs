@@ -30,6 +30,9 @@ fn protocol(a: &[u64]) -> u64 {
 struct Counts {
     logical: u64,
     sent: u64,
+    /// Protocol messages that went onto the cluster's network, counted by the network
+    /// (every transmit is delivered or dropped once), not by the engines.
+    on_wire: u64,
     self_addressed: u64,
     suppressed: u64,
 }
@@ -103,12 +106,20 @@ fn run(n: usize, ops: &[Op], compression: bool) -> Counts {
         }
     }
     c.check_safety().unwrap();
+    assert!(!c.deliver_one(), "messages still in flight");
+    let non_protocol: u64 = MsgKind::ALL
+        .iter()
+        .filter(|k| !k.is_protocol())
+        .map(|k| total.sent[*k as usize])
+        .sum();
+    let on_wire = c.delivered + c.dropped - non_protocol;
     let sent = protocol(&total.sent);
     let self_addressed = protocol(&total.self_addressed);
     let suppressed = protocol(&total.suppressed);
     Counts {
         logical: sent + self_addressed + suppressed,
         sent,
+        on_wire,
         self_addressed,
         suppressed,
     }
@@ -126,7 +137,16 @@ fn check(n: usize, y: usize, seed: u64) {
     );
     assert_eq!(on.self_addressed, 2 * y as u64 + 1, "n={n} Y={y}");
     assert_eq!(on.suppressed, sum_r, "n={n} Y={y} ops={ops:?}");
-    assert_eq!(on.sent, on.logical - on.self_addressed - on.suppressed);
+    // What the engines say they sent is what the network carried (an independent
+    // count: the cluster counts every transmit it delivered or dropped), and it is the
+    // closed form less the self-addressed copies (2Y+1) and the copies to members
+    // already believed faulty (one per removal).
+    assert_eq!(on.sent, on.on_wire, "n={n} Y={y} ops={ops:?}");
+    assert_eq!(
+        on.on_wire as i64,
+        expect - (2 * y as i64 + 1) - sum_r as i64,
+        "n={n} Y={y} ops={ops:?}"
+    );
 
     let off = run(n, &ops, false);
     let extra = uncompressed_extra(n, &ops);
@@ -153,4 +173,109 @@ fn the_simplest_removal_costs_seven_messages_among_three() {
     let c = run(3, &[Op { r: 1, a: 0 }], true);
     assert_eq!(c.logical, 7);
     assert_eq!(c.sent, 3);
+    assert_eq!(c.on_wire, 3);
+}
+
+// ----- Reconfiguration (docs/PROTOCOL.md, "Message counts of a reconfiguration") -----
+
+fn totals(c: &Cluster) -> (u64, u64) {
+    let mut logical = 0;
+    let mut wire = 0;
+    for e in &c.engines {
+        let s = e.stats();
+        logical += protocol(&s.sent) + protocol(&s.self_addressed) + protocol(&s.suppressed);
+        wire += protocol(&s.sent);
+    }
+    (logical, wire)
+}
+
+fn reconf_cfg() -> EngineConfig {
+    EngineConfig {
+        max_members: 64,
+        max_snapshot: 16,
+        ..EngineConfig::default()
+    }
+}
+
+/// The mgr and `f - 1` more members crash; the reconfigurer hears of no proposal and
+/// proposes (D3) the removal of the f processes it believes faulty. Phase I costs
+/// n R-int + (n − f) answers, then one update removing f: 3n − 2f. In all 5n − 3f
+/// (paper's convention: copies to oneself and to members believed faulty count).
+fn reconfigure_after_crashes(n: usize, f: usize) -> (u64, u64) {
+    let mut c = Cluster::new(n, 0, reconf_cfg());
+    c.run_until_quiet(1_000_000);
+    let before = totals(&c);
+    for i in 0..f {
+        // The mgr and the most junior members: n1 stays the most senior survivor.
+        c.crash(if i == 0 { 0 } else { n - i });
+    }
+    c.advance(20_000_000, 10_000);
+    c.check_safety().unwrap();
+    let live: Vec<_> = c.live_members().collect();
+    assert_eq!(live.len(), n - f, "n={n} f={f}");
+    assert!(c.agreed(), "n={n} f={f}");
+    assert_eq!(
+        c.engines[1].view().version,
+        2,
+        "one reconfiguration, n={n} f={f}"
+    );
+    assert!(c.engines[1].is_mgr());
+    assert_eq!(c.engines[1].stats().reconfigurations, 1);
+    let after = totals(&c);
+    (after.0 - before.0, after.1 - before.1)
+}
+
+#[test]
+fn a_reconfiguration_removing_the_crashed_mgr_costs_5n_minus_3() {
+    for n in 3..=40 {
+        let (logical, wire) = reconfigure_after_crashes(n, 1);
+        let n = n as u64;
+        assert_eq!(logical, 5 * n - 3, "n={n}");
+        // On the wire: no copy to oneself (5: R-int, answer, R-sub, ack, R-com) and
+        // none to the crashed mgr (R-int, R-sub).
+        assert_eq!(wire, 5 * n - 3 - 5 - 2, "n={n}");
+    }
+}
+
+#[test]
+fn a_reconfiguration_removing_f_crashed_processes_costs_5n_minus_3f() {
+    for n in 5..=30 {
+        for f in 2..=(n - 1) / 2 {
+            let (logical, _) = reconfigure_after_crashes(n, f);
+            assert_eq!(logical, (5 * n - 3 * f) as u64, "n={n} f={f}");
+        }
+    }
+}
+
+/// The mgr's M-sub(+j) reached every member, then the mgr crashed before committing:
+/// the reconfigurer learns the proposal in Phase I and propagates it (x+1 = +j, with
+/// the State-Xfer handshake), then removes the mgr (x+2) as a compressed update:
+/// Phase I (2n − 1) plus the closed form of D7 for Y = 2, a = (1, 0), r = (0, 1):
+/// 5n + 1 + 2·(2·1 + 1·(−1)) = 5n + 3, less one acknowledgement of x+1 that the
+/// crashed mgr (still a member of x+1) never sends. In all 7n + 1.
+#[test]
+fn a_reconfiguration_propagating_the_mgrs_proposal_costs_7n_plus_1() {
+    for n in 3..=30 {
+        let mut c = Cluster::new(n, 1, reconf_cfg());
+        c.run_until_quiet(1_000_000);
+        c.join(n, 0);
+        while !c.events[0].contains(&Event::Submitted { version: 2 }) {
+            assert!(c.deliver_one());
+        }
+        c.crash(0);
+        c.run_until_quiet(1_000_000);
+        let before = totals(&c);
+        c.advance(20_000_000, 10_000);
+        c.check_safety().unwrap();
+        assert!(c.agreed(), "n={n}");
+        assert_eq!(c.engines[1].view().version, 3, "n={n}");
+        assert_eq!(c.engines[n].view().version, 3, "the joiner, n={n}");
+        assert_eq!(c.engines[1].stats().reconfigurations, 1);
+        // Several members reported the same proposal of the same initiator: honest.
+        for e in &c.engines {
+            assert_eq!(e.stats().anomalies, 0);
+        }
+        let (logical, _) = totals(&c);
+        assert_eq!(logical - before.0, 7 * n as u64 + 1, "n={n}");
+    }
 }

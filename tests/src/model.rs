@@ -80,6 +80,10 @@ pub struct ModelConfig {
     pub max_false_suspicions: u8,
     /// Most join-request retries of the joiner.
     pub max_join_retries: u8,
+    /// The engine's local health rules (D18, D21: outside suspicions are verified
+    /// against what the process heard). Only the model's messages count as signs of
+    /// life (there is no transport below).
+    pub local_health: bool,
 }
 
 impl ModelConfig {
@@ -91,6 +95,7 @@ impl ModelConfig {
             max_crashes: 1,
             max_false_suspicions: 1,
             max_join_retries: 1,
+            local_health: false,
         }
     }
 
@@ -111,6 +116,7 @@ impl ModelConfig {
             join_retry_us: PROTOCOL_TIMEOUT_US,
             compression: true,
             max_pending_joins: 4,
+            local_health: self.local_health,
             ..EngineConfig::default()
         }
     }

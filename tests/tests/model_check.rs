@@ -96,6 +96,43 @@ fn four_processes_bounded() {
     check("4", cfg, Search::Bfs(200_000), Duration::from_secs(30));
 }
 
+/// Five founders, two crashes (issue 17): three or more proposals for one version need
+/// five founders. Bounded here; deep in `make check-model`.
+fn five_two_crashes() -> ModelConfig {
+    ModelConfig {
+        joiner: false,
+        max_crashes: 2,
+        max_false_suspicions: 0,
+        ..ModelConfig::new(5)
+    }
+}
+
+#[test]
+fn five_processes_two_crashes_bounded() {
+    check(
+        "5/2 crashes",
+        five_two_crashes(),
+        Search::Bfs(150_000),
+        Duration::from_secs(30),
+    );
+}
+
+#[test]
+#[ignore = "deep run: make check-model"]
+fn deep_five_processes_two_crashes() {
+    check("5/2 crashes", five_two_crashes(), Search::Dfs, deep_secs());
+}
+
+#[test]
+#[ignore = "deep run: make check-model"]
+fn deep_five_processes_two_crashes_and_a_false_suspicion() {
+    let cfg = ModelConfig {
+        max_false_suspicions: 1,
+        ..five_two_crashes()
+    };
+    check("5/2 crashes/1 false", cfg, Search::Dfs, deep_secs());
+}
+
 #[test]
 #[ignore = "deep run: make check-model"]
 fn deep_three_processes() {

@@ -9,7 +9,17 @@
 //! - **no return**: a process removed from view x (a member of an earlier view, absent
 //!   from x) installs no view of version x or later, and a process that logged
 //!   `excluded` or `left` installs no view afterwards (an excluded process may only
-//!   come back as a new incarnation, i.e. a different PID).
+//!   come back as a new incarnation, i.e. a different PID);
+//! - **GMP-1a** (per installer): a process that installs a view without a member of
+//!   the view it installed before had logged `suspect` of that member earlier in its
+//!   own log (each log is in the process's own order, so this needs no clock), or the
+//!   removed member logged `left` no later (by `ts_us`) than the install.
+//!
+//! Not checked here, because the event logs do not carry what they need: GMP-1b
+//! (a process added had asked to join: the logs have `start` but not the join request
+//! of a process whose log is lost) and the minority rule (the logs record no
+//! connectivity; `sgmp-chaos` knows its partitions only as schedule entries). The
+//! simulator checks both ([`crate::sim::checker`]).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -121,10 +131,27 @@ impl Report {
 pub fn check(logs: &[Vec<Record>]) -> Report {
     let mut r = Report::default();
     let mut ended: HashMap<String, &str> = HashMap::new();
+    // When each process logged `left` (earliest).
+    let mut left_at: HashMap<&str, u64> = HashMap::new();
+    for rec in logs.iter().flatten().filter(|x| x.kind == "left") {
+        let e = left_at.entry(rec.node.as_str()).or_insert(rec.ts_us);
+        *e = (*e).min(rec.ts_us);
+    }
+    // Per process: the members of the view it installed last, and whom it suspects.
+    let mut last_view: HashMap<String, Vec<String>> = HashMap::new();
+    let mut suspected: HashMap<String, Vec<String>> = HashMap::new();
     for log in logs {
         for rec in log {
             r.records += 1;
             match rec.kind.as_str() {
+                "suspect" => {
+                    if let Some(peer) = &rec.peer {
+                        suspected
+                            .entry(rec.node.clone())
+                            .or_default()
+                            .push(peer.clone());
+                    }
+                }
                 "view" => {
                     let (Some(v), Some(members)) = (rec.version, &rec.members) else {
                         r.violations.push(format!(
@@ -133,6 +160,24 @@ pub fn check(logs: &[Vec<Record>]) -> Report {
                         ));
                         continue;
                     };
+                    if let Some(before) = last_view.get(&rec.node) {
+                        let sus = suspected.get(&rec.node);
+                        for q in before
+                            .iter()
+                            .filter(|q| **q != rec.node && !members.contains(q))
+                        {
+                            let believed = sus.is_some_and(|s| s.contains(q))
+                                || left_at.get(q.as_str()).is_some_and(|&t| t <= rec.ts_us);
+                            if !believed {
+                                r.violations.push(format!(
+                                    "gmp1a: {} installed view {v} without {q} but had not \
+                                     logged a suspicion of it (and {q} had not left)",
+                                    rec.node
+                                ));
+                            }
+                        }
+                    }
+                    last_view.insert(rec.node.clone(), members.clone());
                     if let Some(how) = ended.get(&rec.node) {
                         r.violations.push(format!(
                             "{} installed view {v} after it was {how}",
@@ -225,6 +270,7 @@ mod tests {
         let a = vec![
             view("a#1", 1, &["a#1"]),
             view("a#1", 2, &["a#1", "b#1"]),
+            suspect("a#1", 2, "b#1"),
             view("a#1", 3, &["a#1"]),
         ];
         let b = vec![view("b#1", 2, &["a#1", "b#1"])];
@@ -262,6 +308,48 @@ mod tests {
         ex.kind = "excluded".into();
         let r = check(&[vec![view("a#1", 1, &["a#1"]), ex, view("a#1", 2, &["a#1"])]]);
         assert!(!r.is_ok());
+    }
+
+    fn suspect(node: &str, ts: u64, peer: &str) -> Record {
+        Record {
+            ts_us: ts,
+            node: node.into(),
+            kind: "suspect".into(),
+            version: None,
+            members: None,
+            peer: Some(peer.into()),
+        }
+    }
+
+    #[test]
+    fn gmp1a_the_installer_must_have_suspected_whom_it_removes() {
+        let abc = ["a#1", "b#1", "c#1"];
+        // a suspected c and removed it; b removed c without a suspicion of its own.
+        let a = vec![
+            view("a#1", 1, &abc),
+            suspect("a#1", 1, "c#1"),
+            view("a#1", 2, &["a#1", "b#1"]),
+        ];
+        let b = vec![view("b#1", 1, &abc), view("b#1", 2, &["a#1", "b#1"])];
+        let r = check(&[a.clone(), b.clone()]);
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(
+            r.violations[0].starts_with("gmp1a: b#1"),
+            "{:?}",
+            r.violations
+        );
+        // With b's suspicion, or with c's own leave before the install, it passes.
+        let mut b2 = b.clone();
+        b2.insert(1, suspect("b#1", 1, "c#1"));
+        assert!(check(&[a.clone(), b2]).is_ok());
+        let mut left = view("c#1", 1, &abc);
+        left.kind = "left".into();
+        let c = vec![view("c#1", 1, &abc), left];
+        assert!(check(&[a.clone(), b.clone(), c]).is_ok());
+        // The suspicion must come before the install in b's own log.
+        let mut b3 = b;
+        b3.push(suspect("b#1", 9, "c#1"));
+        assert!(!check(&[a, b3]).is_ok());
     }
 
     #[test]

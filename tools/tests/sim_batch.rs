@@ -5,9 +5,23 @@ use sgmp_tools::sim::{run_batch, run_seed, SimConfig};
 /// Swarm schedules (the default): each seed its own fault mix, the nastier partitions
 /// (one-way cuts of a whole node, majorities ring, swizzle-clogging), pauses, and a
 /// liveness phase with a majority core.
+/// Liveness figures of the 3,000-seed swarm batch at 5 nodes and 3 spares, as measured
+/// on the current code (the runs are deterministic): seeds whose liveness was checked,
+/// and seeds where the group lost its majority. The floors below allow a margin of
+/// about 3 % (checked) and 15 % (lost) for unrelated changes of the engine or the
+/// schedules; a change that costs more liveness than that must update these figures
+/// (and say why in docs/VERIFICATION.md).
+const SWARM_LIVENESS_CHECKED: u64 = 2_600;
+const SWARM_GROUP_LOST: u64 = 398;
+
+/// The same for the 500 classic seeds (5 nodes, 1 spare).
+const CLASSIC_LIVENESS_CHECKED: u64 = 456;
+
+/// Swarm schedules with BUGGIFY scenarios, 3 spares (as `sgmp-sim`'s default): the
+/// figure-5 scenario needs views of seven.
 #[test]
 fn three_thousand_swarm_seeds_hold_the_spec() {
-    let cfg = SimConfig::fast(5);
+    let cfg = SimConfig::with_spare(5, 3);
     assert!(cfg.swarm);
     let b = run_batch(0, 3_000, &cfg);
     assert_eq!(b.violations, 0, "failures: {:#?}", b.failures);
@@ -40,7 +54,20 @@ fn three_thousand_swarm_seeds_hold_the_spec() {
             b.fault_kinds
         );
     }
-    assert!(b.liveness_checked > 1_500, "{}", b.liveness_checked);
+    assert!(
+        b.liveness_checked >= SWARM_LIVENESS_CHECKED - SWARM_LIVENESS_CHECKED * 3 / 100,
+        "liveness checked in {} seeds, expected about {SWARM_LIVENESS_CHECKED}",
+        b.liveness_checked
+    );
+    let lost = b
+        .fault_kinds
+        .get("group_lost_no_majority")
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        lost <= SWARM_GROUP_LOST + SWARM_GROUP_LOST * 15 / 100,
+        "group lost in {lost} seeds, expected about {SWARM_GROUP_LOST}"
+    );
 }
 
 /// The classic schedules (one fault mix for every seed).
@@ -69,7 +96,11 @@ fn classic_seeds_hold_the_spec() {
             b.fault_kinds
         );
     }
-    assert!(b.liveness_checked > 300, "{}", b.liveness_checked);
+    assert!(
+        b.liveness_checked >= CLASSIC_LIVENESS_CHECKED - CLASSIC_LIVENESS_CHECKED * 3 / 100,
+        "liveness checked in {} seeds, expected about {CLASSIC_LIVENESS_CHECKED}",
+        b.liveness_checked
+    );
 }
 
 #[test]

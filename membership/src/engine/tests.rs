@@ -184,6 +184,20 @@ fn a_restarted_joiner_replaces_its_older_incarnation() {
     assert_eq!(c.engines[3].status(), Status::Member);
     assert!(c.agreed());
     c.check_safety().unwrap();
+    // No view ever held both incarnations: the update adding n3#2 removed n3#1 (D8's
+    // re-check of the queue against the view it modifies), without waiting for a
+    // suspicion of n3#1.
+    let mut view: Vec<crate::ProcessId> = (0..3).map(|i| c.engines[i].me().id).collect();
+    for v in 2..=c.engines[0].view().version {
+        let u = c.engines[0].committed_update(v).expect("logged");
+        view.retain(|p| !u.removes.contains(p));
+        view.extend(u.adds.iter().map(|m| m.id));
+        let n3 = view.iter().filter(|p| p.node.as_str() == "n3").count();
+        assert!(
+            n3 <= 1,
+            "version {v} holds two incarnations of n3: {view:?}"
+        );
+    }
 }
 
 #[test]
@@ -344,12 +358,269 @@ fn transport_signs_of_life_defer_the_ring_detector() {
         "{:?}",
         c.engines[3].faulty()
     );
-    // A sign of life from a process outside the view is ignored.
+    // A sign of life from a process outside the view is ignored: nothing of n3's
+    // observable state moves (its next deadline, counters, events, output).
     let stranger = crate::testkit::member_of(9, 1).id;
+    let before = (
+        c.engines[3].poll_timeout(),
+        *c.engines[3].stats(),
+        c.events[3].len(),
+        c.delivered + c.dropped,
+    );
     c.engines[3].peer_alive(c.now, stranger);
-    // Without them, n3 suspects n2 within a few timeouts and the group removes it.
+    c.flush(3);
+    c.run_until_quiet(1_000);
+    let after = (
+        c.engines[3].poll_timeout(),
+        *c.engines[3].stats(),
+        c.events[3].len(),
+        c.delivered + c.dropped,
+    );
+    assert_eq!(before, after);
+    // Without them, n3 itself suspects n2 within a few timeouts (D18 may hold it back
+    // for up to MAX_POSTPONE more), and the group removes it.
+    let suspected =
+        |c: &Cluster| c.events[3].contains(&crate::engine::Event::Suspected { peer: n2 });
+    let mut waited = 0;
+    while !suspected(&c) {
+        c.advance(10_000, 10_000);
+        waited += 10_000;
+        assert!(
+            waited <= (crate::engine::MAX_POSTPONE as u64 + 2) * timeout,
+            "n3 never suspected n2"
+        );
+    }
     c.advance(10 * timeout, 10_000);
-    assert_eq!(c.view_names(0), ["n0", "n1", "n3", "n4"]);
+    for i in [0, 1, 3, 4] {
+        assert_eq!(c.view_names(i), ["n0", "n1", "n3", "n4"], "n{i}");
+    }
+    c.check_safety().unwrap();
+}
+
+#[test]
+fn a_reconfigurer_is_not_the_mgr_until_it_has_committed() {
+    // Mutation testing (issue 17): `Initiator::is_mgr` must be false while the
+    // initiator is still reconfiguring, and honest answers are no anomaly.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(0);
+    let reconfiguring = |c: &Cluster| {
+        c.events[1]
+            .iter()
+            .any(|e| matches!(e, crate::engine::Event::Reconfiguring { .. }))
+    };
+    // Timers by hand (as `advance`), stopping as soon as n1 has sent its R-int.
+    let mut steps = 0;
+    while !reconfiguring(&c) {
+        c.now = c.now + 10_000;
+        for i in 1..5 {
+            if c.engines[i].poll_timeout().is_some_and(|t| t <= c.now) {
+                c.engines[i].handle_timeout(c.now);
+                c.flush(i);
+            }
+        }
+        if !reconfiguring(&c) {
+            c.run_until_quiet(1_000_000);
+        }
+        steps += 1;
+        assert!(steps < 10_000, "n1 never reconfigured");
+    }
+    assert!(!c.engines[1].is_mgr(), "mgr before its R-int was answered");
+    assert_eq!(c.engines[1].view().version, 1);
+    c.run_until_quiet(1_000_000);
+    c.advance(2_000_000, 10_000);
+    assert!(c.engines[1].is_mgr());
+    assert_eq!(c.view_names(1), ["n1", "n2", "n3", "n4"]);
+    assert!(c.agreed());
+    for i in 1..5 {
+        assert_eq!(c.engines[i].stats().anomalies, 0, "n{i}");
+    }
+    c.check_safety().unwrap();
+}
+
+/// Crashes n0 and runs timers until n1 has sent its R-int; the answers of `silent` to
+/// n1 are cut, the others are delivered (n1 is then still collecting).
+fn reconfigurer_collecting(silent: &[usize]) -> Cluster {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(0);
+    c.set_cut_one_way(silent, &[1], true);
+    let reconfiguring = |c: &Cluster| {
+        c.events[1]
+            .iter()
+            .any(|e| matches!(e, crate::engine::Event::Reconfiguring { .. }))
+    };
+    let mut steps = 0;
+    while !reconfiguring(&c) {
+        c.now = c.now + 10_000;
+        for i in 1..5 {
+            if c.engines[i].poll_timeout().is_some_and(|t| t <= c.now) {
+                c.engines[i].handle_timeout(c.now);
+                c.flush(i);
+            }
+        }
+        c.run_until_quiet(1_000_000);
+        steps += 1;
+        assert!(steps < 10_000, "n1 never reconfigured");
+    }
+    c.run_until_quiet(1_000_000);
+    assert_eq!(c.engines[1].status(), Status::Member);
+    assert_eq!(c.engines[1].view().version, 1, "still collecting");
+    c
+}
+
+#[test]
+fn a_collecting_initiator_counts_the_members_that_answered() {
+    // Mutation testing (issue 17), `Initiator::answered`. n1 collects R-int answers;
+    // n2 and n3 answered, n4's answer is cut. Suspecting both answerers leaves n1 with
+    // a majority of the view (their answers count, D18): neither suspicion is ignored.
+    let mut c = reconfigurer_collecting(&[4]);
+    c.suspect(1, 2);
+    c.suspect(1, 3);
+    assert_eq!(c.engines[1].stats().suspicions_ignored, 0);
+    assert_eq!(c.engines[1].status(), Status::Member);
+    // Only n2 answered: suspecting n3 still leaves n1, n2 (answered) and n4; then
+    // suspecting n4 too would leave a minority: that suspicion is ignored (D18), and n1
+    // keeps waiting instead of giving up.
+    let mut c = reconfigurer_collecting(&[3, 4]);
+    c.suspect(1, 3);
+    assert_eq!(c.engines[1].stats().suspicions_ignored, 0);
+    c.suspect(1, 4);
+    assert_eq!(c.engines[1].stats().suspicions_ignored, 1);
+    assert_eq!(c.engines[1].status(), Status::Member);
+}
+
+/// A forged R-int answer from `from` to n1 (version `ver`, proposal `next`).
+fn forged_answer(c: &mut Cluster, from: usize, ver: u64, next: &crate::view::Proposal) {
+    let mut last = crate::view::Update::with_capacity(4);
+    if ver == 2 {
+        // What version 2 would have been, the same in every forged answer.
+        last.removes.push(c.engines[0].me().id);
+    }
+    let gossip = [c.engines[0].me().id];
+    let mut buf = Vec::new();
+    crate::msg::Writer::start(&mut buf, crate::msg::MsgKind::RIntResp, ver, &gossip).state(
+        ver,
+        Some(next),
+        &last,
+    );
+    let id = c.engines[from].me().id;
+    let now = c.now;
+    let _ = c.engines[1].handle_message(now, id, &buf);
+    c.flush(1);
+}
+
+fn proposal_by_n0(c: &Cluster, version: u64, remove: usize) -> crate::view::Proposal {
+    let mut p = crate::view::Proposal::with_capacity(4);
+    p.update.removes.push(c.engines[remove].me().id);
+    p.version = version;
+    p.initiator = c.engines[0].me().id;
+    p.initiator_index = 0;
+    p
+}
+
+#[test]
+fn two_proposals_from_one_initiator_are_an_anomaly_two_initiators_are_not() {
+    // Mutation testing (issue 17), `record_state`'s `honest &= ...`: an initiator makes
+    // one proposal per version, so two different ones from the same initiator can only
+    // be forged; the reconfigurer counts the answer as an anomaly. For the current
+    // version (SubCurrent) ...
+    let mut c = reconfigurer_collecting(&[3, 4]);
+    let (a, b) = (proposal_by_n0(&c, 2, 4), proposal_by_n0(&c, 2, 3));
+    forged_answer(&mut c, 3, 1, &a);
+    assert_eq!(c.engines[1].stats().anomalies, 0);
+    forged_answer(&mut c, 4, 1, &b);
+    assert_eq!(c.engines[1].stats().anomalies, 1);
+    // ... and for the version after an Ahead one (SubAhead).
+    let mut c = reconfigurer_collecting(&[3, 4]);
+    let (a, b) = (proposal_by_n0(&c, 3, 4), proposal_by_n0(&c, 3, 3));
+    forged_answer(&mut c, 3, 2, &a);
+    assert_eq!(c.engines[1].stats().anomalies, 0);
+    forged_answer(&mut c, 4, 2, &b);
+    assert_eq!(c.engines[1].stats().anomalies, 1);
+    // Two different proposals of two initiators are honest (figure 5), in either
+    // order: the junior initiator's first, then the senior's.
+    let mut c = reconfigurer_collecting(&[3, 4]);
+    let mut junior = proposal_by_n0(&c, 2, 4);
+    junior.initiator = c.engines[2].me().id;
+    junior.initiator_index = 2;
+    let senior = proposal_by_n0(&c, 2, 3);
+    forged_answer(&mut c, 3, 1, &junior);
+    forged_answer(&mut c, 4, 1, &senior);
+    assert_eq!(c.engines[1].stats().anomalies, 0);
+}
+
+#[test]
+fn an_idle_mgr_lets_client_changes_linger_then_proposes_them() {
+    // Mutation testing (issue 17), `maybe_start_update`'s linger test: with
+    // `client_linger_us`, client changes wait that long at an idle mgr (so that
+    // changes reported a little apart share one update), and not longer.
+    let linger = 50_000;
+    let cfg = EngineConfig {
+        max_client_ops: 4,
+        max_pending_client_ops: 16,
+        client_linger_us: linger,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 0, cfg);
+    c.run_until_quiet(10_000);
+    let v0 = c.engines[0].view().version;
+    let op = |i: usize| {
+        crate::view::ClientOp::add(
+            crate::ProcessId::named(&format!("c{i}"), 1),
+            "127.0.0.1:9".parse().unwrap(),
+            false,
+        )
+    };
+    let now = c.now;
+    c.engines[0].request_client_ops(now, &[op(1)]);
+    c.flush(0);
+    c.run_until_quiet(10_000);
+    assert_eq!(
+        c.engines[0].pending_client_ops(),
+        1,
+        "proposed before the linger"
+    );
+    // A second change 20 ms later joins the first.
+    c.advance(20_000, 10_000);
+    let now2 = c.now;
+    c.engines[0].request_client_ops(now2, &[op(2)]);
+    c.flush(0);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].pending_client_ops(), 2);
+    assert_eq!(c.engines[0].view().version, v0);
+    // At the end of the linger (counted from the first), both go in one update.
+    c.advance(now.0 + linger - c.now.0, 1_000);
+    assert_eq!(c.engines[0].pending_client_ops(), 0);
+    assert_eq!(c.engines[0].view().version, v0 + 1);
+    assert_eq!(
+        c.engines[1].committed_update(v0 + 1).unwrap().clients,
+        [op(1), op(2)]
+    );
+}
+
+#[test]
+fn a_rejoining_incarnation_replaces_the_old_one_in_the_same_update() {
+    // Mutation testing (issue 17), GetUpdate's incarnation check (D8): n2 crashes and
+    // at once asks to join again as n2#2, before anyone suspects n2#1. The mgr
+    // believes n2#1 faulty because of its newer incarnation, and one update removes
+    // n2#1 and adds n2#2 (no timeout needed).
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let old = c.engines[2].me().id;
+    c.crash(2);
+    c.restart(2, 2);
+    c.join(2, 0);
+    c.run_until_quiet(1_000_000);
+    let new = c.engines[2].me().id;
+    let u = c.engines[0]
+        .committed_update(2)
+        .expect("version 2 committed");
+    assert_eq!(u.removes, [old]);
+    assert_eq!(u.adds.iter().map(|m| m.id).collect::<Vec<_>>(), [new]);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2"]);
+    assert_eq!(c.engines[2].status(), Status::Member);
+    assert!(c.agreed());
     c.check_safety().unwrap();
 }
 

@@ -43,6 +43,9 @@ struct Args {
     /// ones (each seed its own mix, the nastier partitions, pauses, liveness core).
     #[arg(long)]
     classic: bool,
+    /// Spare nodes that may join (the BUGGIFY figure-5 scenario needs 3)
+    #[arg(long, default_value_t = 3)]
+    spare: usize,
 }
 
 fn main() -> ExitCode {
@@ -51,7 +54,7 @@ fn main() -> ExitCode {
         eprintln!("sgmp-sim: --nodes must be between 1 and 60");
         return ExitCode::from(2);
     }
-    let mut cfg = SimConfig::fast(args.nodes);
+    let mut cfg = SimConfig::with_spare(args.nodes, args.spare);
     cfg.swarm = !args.classic;
     let report = if let Some(seed) = args.seed {
         cfg.trace = args.trace;

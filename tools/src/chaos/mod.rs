@@ -134,7 +134,9 @@ pub struct ChaosReport {
 }
 
 /// Fault kinds of the mix.
-const KINDS: [&str; 9] = [
+const KINDS: [&str; 11] = [
+    "full_restart",
+    "total_outage",
     "sigkill",
     "sigkill_mgr",
     "sigstop",
@@ -165,6 +167,9 @@ struct Run<'a> {
     cut: BTreeSet<usize>,
     /// Slots on which a partition must be healed when they resume.
     heal_on_cont: BTreeSet<usize>,
+    /// The last full restart or total outage (at most one every 15 s: the group needs
+    /// time to come back between them, D23).
+    last_total: Option<Instant>,
     stop: &'a AtomicBool,
 }
 
@@ -212,6 +217,7 @@ pub fn run(cfg: &ChaosConfig, stop: &AtomicBool) -> std::io::Result<ChaosReport>
         undo: Vec::new(),
         cut: BTreeSet::new(),
         heal_on_cont: BTreeSet::new(),
+        last_total: None,
         stop,
     };
     r.go(started);
@@ -436,6 +442,42 @@ impl Run<'_> {
         }
         let mut skipped = false;
         match kind {
+            "full_restart" | "total_outage"
+                if self
+                    .last_total
+                    .is_some_and(|t| now.duration_since(t) < Duration::from_secs(15))
+                    || !self.cut.is_empty() =>
+            {
+                skipped = true;
+            }
+            "full_restart" => {
+                // Every running daemon SIGKILLed at once (a power cut), all restarted
+                // from their state directories 0.2-2 s later: the group must come back
+                // as the same view sequence (D23).
+                self.last_total = Some(now);
+                self.say(t0, || format!("full restart of {running:?}"));
+                let d = Duration::from_millis(self.rng.gen_range(200..2_000));
+                for &i in &running {
+                    if self.c.slots[i].stopped {
+                        self.c.cont(i);
+                    }
+                    self.c.kill(i);
+                    self.undo.push((now + d, Undo::Restart(i)));
+                }
+                self.count(kind);
+            }
+            "total_outage" => {
+                // Every datagram of every daemon dropped for 1-3 s (a switch reboot).
+                self.last_total = Some(now);
+                self.say(t0, || "total outage".into());
+                for &i in &running {
+                    let _ = self.c.fault(i, &["loss".into(), "1".into()]);
+                }
+                self.count(kind);
+                let d = Duration::from_millis(self.rng.gen_range(1_000..3_000));
+                self.undo
+                    .push((now + d, Undo::ClearLink(running.clone(), "loss")));
+            }
             "sigkill" | "sigkill_mgr" => {
                 let target = if kind == "sigkill_mgr" {
                     self.current_view()

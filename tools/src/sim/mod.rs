@@ -732,6 +732,13 @@ impl Sim {
         if done {
             self.count(kind);
         }
+        // Checker hook (issue 17): the blocked links after every action, for the
+        // minority rule decided from connectivity.
+        let net = &self.net;
+        self.history
+            .note_connectivity(self.step, self.nodes.len(), |a, b| {
+                net.is_blocked(addr_of(a), addr_of(b))
+            });
     }
 
     fn rejoin(&mut self, i: usize) -> bool {

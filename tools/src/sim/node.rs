@@ -352,6 +352,44 @@ impl Node {
                     )
                 });
             }
+            CoreEvent::Started => {
+                // A process that starts (discovery, or recovery from its durable
+                // state) asks to be a member: a recovered view may add it (D23).
+                ctx.history.joins.push(super::checker::JoinRequest {
+                    step: ctx.step,
+                    pid: me,
+                });
+                ctx.trace.line(ctx.now, || format!("EVENT {me} Started"));
+            }
+            CoreEvent::Joining { contacts } => {
+                // Checker hook (issue 17): GMP-1b needs the join request.
+                ctx.history.joins.push(super::checker::JoinRequest {
+                    step: ctx.step,
+                    pid: me,
+                });
+                ctx.trace.line(ctx.now, || {
+                    format!("EVENT {me} Joining {{ contacts: {contacts} }}")
+                });
+            }
+            CoreEvent::Excluded { reason } => {
+                // Checker hook (issue 17): exclusions are in the history.
+                ctx.history.exclusions.push(super::checker::Exclusion {
+                    step: ctx.step,
+                    pid: me,
+                    reason,
+                });
+                ctx.trace.line(ctx.now, || {
+                    format!("EVENT {me} Excluded {{ reason: {reason:?} }}")
+                });
+            }
+            CoreEvent::Left => {
+                ctx.history.exclusions.push(super::checker::Exclusion {
+                    step: ctx.step,
+                    pid: me,
+                    reason: sgmp_membership::ExcludeReason::Left,
+                });
+                ctx.trace.line(ctx.now, || format!("EVENT {me} Left"));
+            }
             other => ctx.trace.line(ctx.now, || format!("EVENT {me} {other:?}")),
         }
     }

@@ -452,6 +452,9 @@ pub struct SwarmMix {
     /// cuts can leave no connected majority, and then the members rightly exclude
     /// themselves (`NoMajority`) and the group is gone.
     pub cuts: usize,
+    /// A BUGGIFY scenario ([`Buggify`]) that replaces the random events of this seed
+    /// (drawn from a stream of its own, so the other seeds' mixes are unchanged).
+    pub buggify: Option<Buggify>,
 }
 
 impl SwarmMix {
@@ -517,6 +520,7 @@ impl SwarmMix {
             window,
             budget,
             cuts,
+            buggify: None,
         }
     }
 
@@ -538,7 +542,21 @@ impl SwarmMix {
 /// [`Action::LivenessCore`] at `fault_phase_us`.
 pub fn swarm(seed: u64, shape: RandomShape) -> (Schedule, SwarmMix) {
     let mut rng = ChaCha8Rng::seed_from_u64(seed ^ 0x5357_4152_4d53_4348);
-    let mix = SwarmMix::draw(&mut rng, shape);
+    let mut mix = SwarmMix::draw(&mut rng, shape);
+    let mut brng = ChaCha8Rng::seed_from_u64(seed ^ 0x4255_4747_4946_5921);
+    mix.buggify = Buggify::draw(&mut brng, shape);
+    if mix.buggify.is_some() {
+        // The scenario needs its messages to arrive in the order it sets up: no random
+        // loss, duplication or reordering, a small jitter.
+        mix.links = LinkFaults {
+            loss: 0.0,
+            duplicate: 0.0,
+            reorder: 0.0,
+            jitter_us: mix.links.jitter_us.min(300),
+            ..mix.links
+        };
+        mix.events = 0;
+    }
     let mut s = Schedule::new();
     let n = shape.nodes;
     let total = n + shape.spare;
@@ -743,6 +761,9 @@ pub fn swarm(seed: u64, shape: RandomShape) -> (Schedule, SwarmMix) {
             _ => {}
         }
     }
+    if let Some(b) = mix.buggify {
+        b.schedule(&mut s, shape, &mut brng);
+    }
     add_total_failures(&mut s, seed, shape);
     s.at(Time(end), Action::EndFaults);
     s.at(
@@ -777,5 +798,196 @@ pub fn add_total_failures(s: &mut Schedule, seed: u64, shape: RandomShape) {
     if rng.gen_bool(0.10) && n >= 1 {
         let t = rng.gen_range(50_000..end);
         s.at(Time(t), Action::DiskLoss(rng.gen_range(0..n)));
+    }
+}
+
+/// BUGGIFY-style scenarios (issue 17): schedules that reach the hard cases of
+/// reconfiguration on purpose, as FoundationDB's BUGGIFY does, instead of waiting for
+/// the random search to stumble on them. Each swarm seed runs one with a small
+/// probability ([`Buggify::draw`]), in place of its random events; the timings, delays
+/// and crash points are drawn from the seed, so different seeds cut the protocol at
+/// different places. Roles are by node index: n0 is the first mgr, n1 and n2 the next
+/// most senior founders, the spares join in index order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Buggify {
+    /// Figure 5 with a committed R-sub (needs views of seven: five founders and two
+    /// spares joined, a third spare joining): the mgr's M-sub(+joiner) reaches only the
+    /// last member H (every other link out of the mgr is cut, and H -> n1 too); the mgr
+    /// crashes; n1 reconfigures without hearing H and proposes -{mgr, H}; its R-sub
+    /// reaches the others but n2 (n1 -> n2 is cut once its R-int is out), and it
+    /// crashes during its R-com fan-out (0 or 1 copies leave), after installing. n2
+    /// then hears both proposals: H's answer first (the others' answers to n2 are slowed
+    /// down), and must propagate n1's, the least-ranked initiator's.
+    Fig5,
+    /// SubAhead: a leave and a join are pipelined (com(x+1):sub(x+2)), the joiner can
+    /// speak only to the mgr (so n1 would not propose it itself); n1 stops hearing the mgr
+    /// after it acknowledged x+1, so it misses com(x+1):sub(x+2); the mgr waits for n1
+    /// until its protocol timeout and then commits x+2 (invisibly, since the others
+    /// have turned to n1 by then; in some seeds the mgr also crashes during an M-com
+    /// fan-out). n1, still at x, reconfigures: the others are at x+1 holding the mgr's
+    /// x+2, which it must propagate (DetermineProposal's SubAhead).
+    SubAhead,
+    /// Several concurrent initiators (2 or 3) while a spare joins and a reconfigurer
+    /// crashes during its R-sub or R-com fan-out.
+    ConcurrentJoin,
+    /// A crash of the mgr during the fan-out of a compressed M-com (a join pending),
+    /// after 0..n copies, while n1 cannot hear the mgr.
+    CommitFanout,
+}
+
+impl Buggify {
+    /// Draws the scenario of a seed, if any: about 14 % of the seeds run one (each
+    /// kind with its own probability, where the shape allows it).
+    pub fn draw(rng: &mut ChaCha8Rng, shape: RandomShape) -> Option<Buggify> {
+        let n = shape.nodes;
+        let x: f64 = rng.gen();
+        if n >= 5 && shape.spare >= 3 && x < 0.05 {
+            Some(Buggify::Fig5)
+        } else if n >= 4 && shape.spare >= 1 && (0.05..0.09).contains(&x) {
+            Some(Buggify::SubAhead)
+        } else if n >= 5 && shape.spare >= 1 && (0.09..0.12).contains(&x) {
+            Some(Buggify::ConcurrentJoin)
+        } else if n >= 3 && shape.spare >= 1 && (0.12..0.14).contains(&x) {
+            Some(Buggify::CommitFanout)
+        } else {
+            None
+        }
+    }
+
+    /// Adds the scenario's actions to `s`.
+    pub fn schedule(self, s: &mut Schedule, shape: RandomShape, rng: &mut ChaCha8Rng) {
+        let n = shape.nodes;
+        let ms = |x: u64| Time(x * 1_000);
+        let slow = |us: u64| LinkFaults::PERFECT.with_delay(us, 0);
+        match self {
+            Buggify::Fig5 => {
+                // Views of n + 2: n founders, then spares n and n+1; n+2 joins later.
+                let (h, joiner) = (n + 1, n + 2);
+                s.at(ms(20), Action::Join(n));
+                s.at(ms(40), Action::Join(h));
+                let t0 = rng.gen_range(150..350u64);
+                let d = rng.gen_range(3_000..10_000u64);
+                for from in (3..=n).filter(|&f| f != h) {
+                    s.at(
+                        ms(t0 - 50),
+                        Action::SetLink {
+                            from,
+                            to: 2,
+                            faults: slow(d),
+                        },
+                    );
+                }
+                for to in (1..=n).filter(|&t| t != h) {
+                    s.at(ms(t0), Action::Block { from: 0, to });
+                }
+                s.at(ms(t0), Action::Block { from: h, to: 1 });
+                s.at(ms(t0), Action::Join(joiner));
+                s.at(ms(t0 + 10), Action::Crash(Target::Node(0)));
+                // After n1's R-int (about 70 ms after the crash), before its R-sub.
+                let off = t0 + rng.gen_range(75..110u64);
+                s.at(ms(off), Action::Block { from: 1, to: 2 });
+                s.at(
+                    ms(off),
+                    Action::CrashDuring {
+                        target: Target::Node(1),
+                        kind: Some(MsgKind::RCom),
+                        after: rng.gen_range(0..2),
+                    },
+                );
+                s.at(ms(off + rng.gen_range(400..900u64)), Action::Heal);
+            }
+            Buggify::SubAhead => {
+                let t0 = rng.gen_range(100..400u64);
+                let d = rng.gen_range(5_000..20_000u64);
+                let leaver = n - 1;
+                let joiner = n;
+                // Acknowledgements to the mgr are slow, but n1's: the mgr's
+                // com(x+1):sub(x+2) leaves about d after its M-sub(x+1).
+                for from in (2..n).filter(|&f| f != leaver) {
+                    s.at(
+                        ms(t0 - 5),
+                        Action::SetLink {
+                            from,
+                            to: 0,
+                            faults: slow(d),
+                        },
+                    );
+                }
+                // x+1: the most junior founder leaves.
+                s.at(ms(t0), Action::Leave(Target::Node(leaver)));
+                // x+2: a join whose requests reach only the mgr (so nobody forwards
+                // them to n1, and n1 would not propose it itself).
+                let total = n + shape.spare;
+                for to in (1..total).filter(|&t| t != joiner) {
+                    s.at(ms(t0), Action::Block { from: joiner, to });
+                }
+                s.at(
+                    Time(ms(t0).0 + rng.gen_range(200..d / 2)),
+                    Action::Join(joiner),
+                );
+                // After n1 acknowledged M-sub(x+1), before the com(x+1):sub(x+2): n1
+                // stays at x; the mgr waits for it until its protocol timeout, then
+                // commits x+2 (invisibly: the others have turned to n1 by then).
+                s.at(
+                    Time(ms(t0).0 + rng.gen_range(1_500..d - 1_000)),
+                    Action::Block { from: 0, to: 1 },
+                );
+                if rng.gen_bool(0.2) {
+                    s.at(
+                        ms(t0),
+                        Action::CrashDuring {
+                            target: Target::Node(0),
+                            kind: Some(MsgKind::MCom),
+                            after: rng.gen_range(0..n as u32),
+                        },
+                    );
+                }
+                s.at(ms(t0 + rng.gen_range(300..900u64)), Action::Heal);
+            }
+            Buggify::ConcurrentJoin => {
+                let t0 = rng.gen_range(100..800u64);
+                let k = rng.gen_range(2..=3);
+                s.at(ms(t0), Action::ConcurrentReconfig { k });
+                s.at(
+                    Time(ms(t0).0 + rng.gen_range(0..30_000u64)),
+                    Action::Join(n + rng.gen_range(0..shape.spare)),
+                );
+                let kind = if rng.gen_bool(0.5) {
+                    MsgKind::RSub
+                } else {
+                    MsgKind::RCom
+                };
+                s.at(
+                    ms(t0),
+                    Action::CrashDuring {
+                        target: Target::Node(rng.gen_range(1..=k)),
+                        kind: Some(kind),
+                        after: rng.gen_range(0..n as u32),
+                    },
+                );
+            }
+            Buggify::CommitFanout => {
+                let t0 = rng.gen_range(100..800u64);
+                if rng.gen_bool(0.5) {
+                    s.at(ms(t0 - 1), Action::Block { from: 0, to: 1 });
+                    s.at(ms(t0 + rng.gen_range(100..600u64)), Action::Heal);
+                }
+                s.at(ms(t0), Action::Join(n + rng.gen_range(0..shape.spare)));
+                if shape.spare >= 2 && rng.gen_bool(0.5) {
+                    s.at(
+                        Time(ms(t0).0 + rng.gen_range(100..2_000u64)),
+                        Action::Join(n + 1),
+                    );
+                }
+                s.at(
+                    ms(t0),
+                    Action::CrashDuring {
+                        target: Target::Mgr,
+                        kind: Some(MsgKind::MCom),
+                        after: rng.gen_range(0..n as u32),
+                    },
+                );
+            }
+        }
     }
 }
