@@ -3,6 +3,8 @@
 
 use sgmp_transport::IdleStrategy;
 
+use crate::load::flags::Output;
+
 use super::{MAX_SIZE, MIN_SIZE};
 
 /// Flags of `sgmp-load transport`.
@@ -22,9 +24,9 @@ pub struct TransportArgs {
     /// Longest busy-poll of one `drive` call of the spinning sgmp runs, µs.
     #[arg(long, default_value_t = 1000, value_parser = clap::value_parser!(u64).range(1..=1_000_000))]
     pub spin_us: u64,
-    /// Print exactly one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub output: Output,
     /// Run only these measurements (comma-separated), for profiling; the others report
     /// `null`.
     #[arg(long, value_enum, value_delimiter = ',')]
@@ -125,7 +127,7 @@ impl Default for TransportArgs {
             size: 64,
             park: Park::Recv,
             spin_us: 1000,
-            json: false,
+            output: Output::default(),
             only: Vec::new(),
             mode: None,
         }

@@ -11,9 +11,9 @@ use std::time::{Duration, Instant};
 use hdrhistogram::Histogram;
 use sgmp_transport::SendError;
 
-use super::super::report::{ratio, Latency};
 use super::report::{RoundTrip, Throughput};
 use super::LOSS_TIMEOUT;
+use crate::load::report::{ratio, Latency};
 
 /// Round-trip samples accumulated over rounds.
 pub(super) struct RttAcc {

@@ -1,7 +1,7 @@
 //! What one run measured: figures per mode, the JSON keys and the table.
 
-use super::super::report::{cell, rate_cell, ratio, Figures, Latency};
 use super::{Mode, TransportArgs, TARGET_RTT_VS_TCP, TARGET_RTT_VS_UDP, TARGET_THROUGHPUT_VS_UDP};
+use crate::load::report::{cell, rate_cell, ratio, Figures, Latency};
 
 /// A one-way throughput measurement (totals over every round).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]

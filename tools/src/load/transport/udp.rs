@@ -7,11 +7,11 @@ use std::time::{Duration, Instant};
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-use super::super::report::Latency;
 use super::measure::{
     join, localhost, rtt_loop, spawn, stamp, stop_flag, transient, Meter, RttAcc, ThrAcc,
 };
 use super::{Mode, LOSS_TIMEOUT, MAX_DATAGRAM, MIN_SIZE, POLL_STOP, SOCKET_BUFFER, TAIL};
+use crate::load::report::Latency;
 
 /// A UDP socket on 127.0.0.1 set up like the driver's (buffer sizes, no address reuse).
 fn udp_socket(mode: Mode, read_timeout: Duration) -> io::Result<UdpSocket> {
