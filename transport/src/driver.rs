@@ -326,10 +326,22 @@ pub struct Driver<C: DatagramCore = Endpoint> {
     timers_from: Time,
 }
 
+/// `config` passes [`TransportConfig::validate`], or the error as an
+/// [`io::ErrorKind::InvalidInput`] error.
+fn valid(config: &TransportConfig) -> io::Result<()> {
+    config
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
 impl Driver<Endpoint> {
-    /// Binds the socket and builds the endpoint; everything is allocated here.
+    /// Checks `config.transport` ([`TransportConfig::validate`]), binds the socket and
+    /// builds the endpoint; everything is allocated here. An invalid transport config
+    /// is an [`io::ErrorKind::InvalidInput`] error whose inner error is the
+    /// [`TransportConfigError`](crate::TransportConfigError) (nothing is bound then).
     pub fn bind(config: DriverConfig) -> io::Result<Driver> {
         let (transport, me) = (config.transport, config.me);
+        valid(&transport)?;
         Driver::bind_core(config, |_| Endpoint::new(transport, me))
     }
 
@@ -337,6 +349,7 @@ impl Driver<Endpoint> {
     /// [`Driver::from_socket_core`]): `config.bind` is not used.
     pub fn from_socket(config: DriverConfig, socket: std::net::UdpSocket) -> io::Result<Driver> {
         let (transport, me) = (config.transport, config.me);
+        valid(&transport)?;
         Driver::from_socket_core(config, socket, |_| Endpoint::new(transport, me))
     }
 

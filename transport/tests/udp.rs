@@ -151,6 +151,7 @@ fn silent_peer_is_reported() {
     c.transport = TransportConfig {
         max_peers: 4,
         initial_rto_us: 1_000,
+        min_rto_us: 1_000,
         max_rto_us: 20_000,
         max_retries: 4,
         ..TransportConfig::default()
@@ -380,4 +381,23 @@ fn a_socket_bound_by_the_caller_is_used_as_is() {
         Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput),
         Ok(_) => panic!("an unbound socket was accepted"),
     }
+}
+
+#[test]
+fn an_invalid_transport_config_is_refused_by_name() {
+    let mut c = DriverConfig::new(localhost(), ProcessId::named("bad", 1));
+    c.transport = TransportConfig {
+        mtu: 100,
+        ..TransportConfig::default()
+    };
+    let e = match Driver::bind(c) {
+        Err(e) => e,
+        Ok(_) => panic!("an mtu of 100 was accepted"),
+    };
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    let inner = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<sgmp_transport::TransportConfigError>())
+        .expect("the typed error inside");
+    assert_eq!(inner.field(), "mtu");
 }
