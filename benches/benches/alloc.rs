@@ -15,58 +15,14 @@
 //!   divided by `max_members`; once with the default `max_snapshot` (64 KiB, held twice:
 //!   the snapshot to hand out and the one received) and once with `max_snapshot` 0.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
-
+use alloc_count::{counted, live_bytes, CountingAlloc};
 use sgmp_membership::testkit::{member_of, Cluster};
 use sgmp_membership::{Engine, EngineConfig};
 use sgmp_transport::{Endpoint, FaultLayer, ProcessId, SimNet, Time, TransportConfig};
 
-struct Counting;
-
-static ON: AtomicBool = AtomicBool::new(false);
-static ALLOCS: AtomicU64 = AtomicU64::new(0);
-static LIVE: AtomicI64 = AtomicI64::new(0);
-
-// SAFETY: forwards every call unchanged to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if ON.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if ON.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        LIVE.fetch_add(layout.size() as i64, Ordering::Relaxed);
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        if ON.load(Ordering::Relaxed) {
-            ALLOCS.fetch_add(1, Ordering::Relaxed);
-        }
-        LIVE.fetch_add(new_size as i64 - layout.size() as i64, Ordering::Relaxed);
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        LIVE.fetch_sub(layout.size() as i64, Ordering::Relaxed);
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
+// Counts the allocations of this (the only) thread, and the process's live bytes.
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    ALLOCS.store(0, Ordering::SeqCst);
-    ON.store(true, Ordering::SeqCst);
-    let r = f();
-    ON.store(false, Ordering::SeqCst);
-    (r, ALLOCS.load(Ordering::SeqCst))
-}
+static GLOBAL: CountingAlloc = CountingAlloc::new();
 
 /// (view changes, engine messages delivered, allocations).
 fn view_changes() -> (u64, u64, u64) {
@@ -169,9 +125,9 @@ fn engine_bytes(max_members: usize, max_snapshot: usize) -> i64 {
         max_snapshot,
         ..EngineConfig::default()
     };
-    let before = LIVE.load(Ordering::SeqCst);
+    let before = live_bytes();
     let e = Engine::new(cfg, member_of(0, 1));
-    let held = LIVE.load(Ordering::SeqCst) - before;
+    let held = live_bytes() - before;
     let bytes = held + std::mem::size_of::<Engine>() as i64;
     drop(e);
     bytes

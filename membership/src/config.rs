@@ -66,7 +66,7 @@ impl Default for EngineConfig {
 /// Why a configuration cannot be used.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
-    /// `max_members` is outside 1..=1024.
+    /// `max_members` is outside 1..=[`EngineConfig::MAX_MEMBERS`].
     #[error("max_members must be between 1 and 1024 (got {0})")]
     MaxMembers(usize),
     /// A timeout or interval is zero.
@@ -85,9 +85,12 @@ pub enum ConfigError {
 }
 
 impl EngineConfig {
+    /// Largest `max_members` accepted by [`EngineConfig::validate`].
+    pub const MAX_MEMBERS: usize = 1024;
+
     /// Checks the settings for values the engine cannot work with.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_members == 0 || self.max_members > 1024 {
+        if self.max_members == 0 || self.max_members > Self::MAX_MEMBERS {
             return Err(ConfigError::MaxMembers(self.max_members));
         }
         for (name, v) in [
@@ -107,5 +110,76 @@ impl EngineConfig {
             });
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(f: impl FnOnce(&mut EngineConfig)) -> Result<(), ConfigError> {
+        let mut c = EngineConfig::default();
+        f(&mut c);
+        c.validate()
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(EngineConfig::default().validate(), Ok(()));
+    }
+
+    #[test]
+    fn max_members_within_its_bounds() {
+        assert_eq!(
+            check(|c| c.max_members = 0),
+            Err(ConfigError::MaxMembers(0))
+        );
+        let over = EngineConfig::MAX_MEMBERS + 1;
+        assert_eq!(
+            check(|c| c.max_members = over),
+            Err(ConfigError::MaxMembers(over))
+        );
+        assert_eq!(check(|c| c.max_members = 1), Ok(()));
+        assert_eq!(check(|c| c.max_members = EngineConfig::MAX_MEMBERS), Ok(()));
+        assert_eq!(
+            ConfigError::MaxMembers(0).to_string(),
+            format!(
+                "max_members must be between 1 and {} (got 0)",
+                EngineConfig::MAX_MEMBERS
+            )
+        );
+    }
+
+    #[test]
+    fn every_timeout_is_positive() {
+        type Set = fn(&mut EngineConfig);
+        let zeroes: [(&str, Set); 4] = [
+            ("heartbeat_interval_us", |c| c.heartbeat_interval_us = 0),
+            ("suspect_timeout_us", |c| c.suspect_timeout_us = 0),
+            ("protocol_timeout_us", |c| c.protocol_timeout_us = 0),
+            ("join_retry_us", |c| c.join_retry_us = 0),
+        ];
+        for (name, set) in zeroes {
+            assert_eq!(check(set), Err(ConfigError::ZeroTimeout(name)));
+        }
+    }
+
+    #[test]
+    fn suspicion_outlasts_the_heartbeat() {
+        let e = check(|c| {
+            c.heartbeat_interval_us = 100;
+            c.suspect_timeout_us = 100;
+        });
+        assert_eq!(
+            e,
+            Err(ConfigError::SuspectBelowHeartbeat {
+                suspect: 100,
+                heartbeat: 100
+            })
+        );
+        assert_eq!(
+            check(|c| c.suspect_timeout_us = c.heartbeat_interval_us + 1),
+            Ok(())
+        );
     }
 }

@@ -20,11 +20,14 @@ use sgmp_membership::node::{NodeConfig, NodeEvent, NodeHandle, NodePhase, Probe}
 use sgmp_membership::{Engine, EngineConfig, Member, Node, ProcessId, Time};
 use sgmp_transport::{DropReason, Endpoint, Keyring, TransportConfig};
 
-fn free_ports(n: usize) -> Vec<SocketAddr> {
+/// `n` UDP sockets on 127.0.0.1, port 0, and their addresses; each node starts on its
+/// socket ([`Node::start_on`]), so no other test can take the port in between.
+fn bound(n: usize) -> (Vec<UdpSocket>, Vec<SocketAddr>) {
     let socks: Vec<UdpSocket> = (0..n)
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
-    socks.iter().map(|s| s.local_addr().unwrap()).collect()
+    let addrs = socks.iter().map(|s| s.local_addr().unwrap()).collect();
+    (socks, addrs)
 }
 
 fn config(name: &str, listen: SocketAddr, seeds: &[SocketAddr], key: &Path) -> NodeConfig {
@@ -139,12 +142,14 @@ fn flood_of_junk_while_views_change() {
     std::fs::write(&key, keys.to_key_file()).unwrap();
     std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
 
-    let addrs = free_ports(4);
+    let (mut socks, addrs) = bound(4);
+    let d_sock = socks.pop().unwrap();
     let seeds = &addrs[..3];
     let nodes: Vec<NodeHandle> = ["a", "b", "c"]
         .iter()
         .zip(seeds)
-        .map(|(n, a)| Node::start(config(n, *a, seeds, &key)).unwrap())
+        .zip(socks)
+        .map(|((n, a), s)| Node::start_on(config(n, *a, seeds, &key), s).unwrap())
         .collect();
     let subs: Vec<_> = nodes.iter().map(|n| n.subscribe()).collect();
     wait_for("one view of three", Duration::from_secs(10), || {
@@ -187,7 +192,7 @@ fn flood_of_junk_while_views_change() {
     wait_for("a and b only", Duration::from_secs(10), || {
         nodes[..2].iter().all(|n| names(&n.view()) == ["a", "b"])
     });
-    let d = Node::start(config("d", addrs[3], seeds, &key)).unwrap();
+    let d = Node::start_on(config("d", addrs[3], seeds, &key), d_sock).unwrap();
     wait_for("a, b and d", Duration::from_secs(15), || {
         nodes[..2]
             .iter()

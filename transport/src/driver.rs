@@ -89,7 +89,8 @@ pub trait DatagramCore {
     fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]);
     /// Runs whatever is due at `now`.
     fn handle_timeout(&mut self, now: Time);
-    /// The next datagram to write (into `buf`, which holds [`DatagramCore::mtu`] bytes).
+    /// The next datagram to write (into `buf`, which holds the `mtu` of
+    /// [`transport_config`](DatagramCore::transport_config) bytes).
     fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit>;
     /// The earliest time [`handle_timeout`](DatagramCore::handle_timeout) or
     /// [`poll_transmit`](DatagramCore::poll_transmit) has work (`None`: no timer).
@@ -153,7 +154,8 @@ impl DatagramCore for Endpoint {
 /// Settings of a [`Driver`].
 #[derive(Clone, Debug)]
 pub struct DriverConfig {
-    /// Address to bind (port 0: any free port).
+    /// Address to bind (port 0: any free port). Not used by [`Driver::from_socket`] and
+    /// [`Driver::from_socket_core`], which take a socket bound already.
     pub bind: SocketAddr,
     /// This process.
     pub me: ProcessId,
@@ -324,11 +326,31 @@ pub struct Driver<C: DatagramCore = Endpoint> {
     timers_from: Time,
 }
 
+/// `config` passes [`TransportConfig::validate`], or the error as an
+/// [`io::ErrorKind::InvalidInput`] error.
+fn valid(config: &TransportConfig) -> io::Result<()> {
+    config
+        .validate()
+        .map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))
+}
+
 impl Driver<Endpoint> {
-    /// Binds the socket and builds the endpoint; everything is allocated here.
+    /// Checks `config.transport` ([`TransportConfig::validate`]), binds the socket and
+    /// builds the endpoint; everything is allocated here. An invalid transport config
+    /// is an [`io::ErrorKind::InvalidInput`] error whose inner error is the
+    /// [`TransportConfigError`](crate::TransportConfigError) (nothing is bound then).
     pub fn bind(config: DriverConfig) -> io::Result<Driver> {
         let (transport, me) = (config.transport, config.me);
+        valid(&transport)?;
         Driver::bind_core(config, |_| Endpoint::new(transport, me))
+    }
+
+    /// Like [`Driver::bind`] on a socket the caller bound already (see
+    /// [`Driver::from_socket_core`]): `config.bind` is not used.
+    pub fn from_socket(config: DriverConfig, socket: std::net::UdpSocket) -> io::Result<Driver> {
+        let (transport, me) = (config.transport, config.me);
+        valid(&transport)?;
+        Driver::from_socket_core(config, socket, |_| Endpoint::new(transport, me))
     }
 
     /// The endpoint.
@@ -396,13 +418,53 @@ impl<C: DatagramCore> Driver<C> {
             Some(Protocol::UDP),
         )?;
         socket.set_reuse_address(false)?;
+        Self::set_up(&socket, &config)?;
+        socket.bind(&config.bind.into())?;
+        Self::on_bound(config, socket.into(), make_core)
+    }
+
+    /// Like [`Driver::bind_core`] on a UDP socket the caller bound already (to any
+    /// address, port 0 included), instead of binding `config.bind`, which is not used.
+    /// The driver sets the socket up as its own (buffer sizes, blocking mode) and owns
+    /// it from now on.
+    ///
+    /// This is how tests get ports without a race: bind every socket to port 0 first,
+    /// learn the addresses (to pass as seeds), then hand each socket to its driver.
+    /// Binding, dropping and binding the port again lets another process take it in
+    /// between. An error if the socket is not bound.
+    pub fn from_socket_core(
+        config: DriverConfig,
+        socket: std::net::UdpSocket,
+        make_core: impl FnOnce(SocketAddr) -> C,
+    ) -> io::Result<Driver<C>> {
+        if socket.local_addr()?.port() == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                "the socket handed to the driver is not bound",
+            ));
+        }
+        let socket = Socket::from(socket);
+        Self::set_up(&socket, &config)?;
+        Self::on_bound(config, socket.into(), make_core)
+    }
+
+    /// The socket options the driver needs: buffer sizes, blocking mode.
+    fn set_up(socket: &Socket, config: &DriverConfig) -> io::Result<()> {
         socket.set_recv_buffer_size(config.recv_buffer_bytes)?;
         socket.set_send_buffer_size(config.send_buffer_bytes)?;
         // `Recv` parks in a blocking read; everything else is nonblocking (sends pass
         // `MSG_DONTWAIT` in every mode).
-        socket.set_nonblocking(config.idle != IdleStrategy::Recv)?;
-        socket.bind(&config.bind.into())?;
-        let mut socket = UdpSocket::from_std(socket.into());
+        socket.set_nonblocking(config.idle != IdleStrategy::Recv)
+    }
+
+    /// The rest of [`Driver::bind_core`] once the socket is bound and set up: the poll,
+    /// the waker, the core and every buffer.
+    fn on_bound(
+        config: DriverConfig,
+        socket: std::net::UdpSocket,
+        make_core: impl FnOnce(SocketAddr) -> C,
+    ) -> io::Result<Driver<C>> {
+        let mut socket = UdpSocket::from_std(socket);
         let local = socket.local_addr()?;
         let poll = Poll::new()?;
         poll.registry()

@@ -36,6 +36,47 @@ pub enum SendError {
     PeerTableFull,
 }
 
+/// Why a [`TransportConfig`](crate::TransportConfig) cannot be used as it is
+/// ([`TransportConfig::validate`](crate::TransportConfig::validate)): the setting, its
+/// value, and the bound it breaks, named.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum TransportConfigError {
+    /// A setting is below its smallest allowed value.
+    #[error("{field} = {got} is below {min} ({bound})")]
+    TooSmall {
+        /// The setting (a field of `TransportConfig`).
+        field: &'static str,
+        /// Its value.
+        got: u64,
+        /// The smallest allowed value.
+        min: u64,
+        /// What the bound is.
+        bound: &'static str,
+    },
+    /// A setting is above its largest allowed value.
+    #[error("{field} = {got} is above {max} ({bound})")]
+    TooLarge {
+        /// The setting (a field of `TransportConfig`).
+        field: &'static str,
+        /// Its value.
+        got: u64,
+        /// The largest allowed value.
+        max: u64,
+        /// What the bound is.
+        bound: &'static str,
+    },
+}
+
+impl TransportConfigError {
+    /// The setting at fault.
+    pub fn field(&self) -> &'static str {
+        match self {
+            TransportConfigError::TooSmall { field, .. }
+            | TransportConfigError::TooLarge { field, .. } => field,
+        }
+    }
+}
+
 /// Why a received datagram (or all of its data) was dropped. Each reason is counted in
 /// [`Stats::drops`](crate::Stats::drops), indexed by [`DropReason::index`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -38,7 +38,7 @@ pub mod wire;
 pub use config::TransportConfig;
 pub use driver::{DatagramCore, Driver, DriverConfig, DriverStats, IdleStrategy, Waker};
 pub use endpoint::{Endpoint, Transmit, TransportEvent};
-pub use error::{DropReason, SendError};
+pub use error::{DropReason, SendError, TransportConfigError};
 pub use fault::{FaultDecision, FaultLayer, FaultStats, LinkFaults};
 pub use id::{NodeId, NodeIdError, ProcessId, MAX_NODE_NAME};
 pub use keyring::{KeyError, Keyring};

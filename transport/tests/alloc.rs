@@ -6,62 +6,20 @@
 
 mod common;
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
+use alloc_count::{counted, CountingAlloc};
 use common::*;
 use sgmp_transport::{
     DropReason, Endpoint, FaultLayer, Keyring, ProcessId, SendError, SimNet, Time, TransportConfig,
 };
 
-struct Counting;
-
-// Per thread: the tests run in parallel, and `counter_works` allocates while another
-// test counts (a shared counter made `no_allocation_after_warm_up` fail now and then).
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCATIONS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    if COUNTING.try_with(|c| c.get()).unwrap_or(false) {
-        let _ = ALLOCATIONS.try_with(|n| n.set(n.get() + 1));
-    }
-}
-
-// SAFETY: forwards every call unchanged to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc_zeroed(layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-}
-
+// Counts per thread: the tests run in parallel, and `counter_works` allocates while
+// another test counts.
 #[global_allocator]
-static GLOBAL: Counting = Counting;
-
-fn counting<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    let before = ALLOCATIONS.with(Cell::get);
-    COUNTING.with(|c| c.set(true));
-    let r = f();
-    COUNTING.with(|c| c.set(false));
-    (r, ALLOCATIONS.with(Cell::get) - before)
-}
+static GLOBAL: CountingAlloc = CountingAlloc::new();
 
 #[test]
 fn counter_works() {
-    let (_, n) = counting(|| std::hint::black_box(vec![1u8; 10]));
+    let (_, n) = counted(|| std::hint::black_box(vec![1u8; 10]));
     assert_eq!(n, 1);
 }
 
@@ -120,7 +78,7 @@ fn no_allocation_after_warm_up_with(cfg: TransportConfig) {
             8 + (i as usize % 120)
         }
     };
-    let ((sent, got_ab, got_ba), allocations) = counting(|| {
+    let ((sent, got_ab, got_ba), allocations) = counted(|| {
         let (mut sent, mut got_ab, mut got_ba) = (0u64, 0u64, 0u64);
         let mut sent_ba = 0u64;
         let mut step = 0u64;

@@ -151,6 +151,7 @@ fn silent_peer_is_reported() {
     c.transport = TransportConfig {
         max_peers: 4,
         initial_rto_us: 1_000,
+        min_rto_us: 1_000,
         max_rto_us: 20_000,
         max_retries: 4,
         ..TransportConfig::default()
@@ -341,4 +342,62 @@ fn ten_thousand_messages_at_20_percent_loss_polling_in_recv_mode() {
     let mut b = driver("b", lossy(5, 0.2), IdleStrategy::Recv);
     exchange(&mut a, &mut b, 10_000);
     assert!(a.endpoint().stats().retransmissions > 0);
+}
+
+#[test]
+fn a_socket_bound_by_the_caller_is_used_as_is() {
+    for idle in [IdleStrategy::Block, IdleStrategy::Recv] {
+        // Bound first (the address is known before any driver exists), then handed over:
+        // no window in which another socket could take the port.
+        let sa = std::net::UdpSocket::bind(localhost()).unwrap();
+        let sb = std::net::UdpSocket::bind(localhost()).unwrap();
+        let (aa, ab) = (sa.local_addr().unwrap(), sb.local_addr().unwrap());
+        let config = |name: &str| {
+            let mut c =
+                DriverConfig::new("192.0.2.1:9".parse().unwrap(), ProcessId::named(name, 1));
+            c.transport.cluster_id = 9;
+            c.idle = idle;
+            c
+        };
+        let mut a = Driver::from_socket(config("a"), sa).unwrap();
+        let mut b = Driver::from_socket(config("b"), sb).unwrap();
+        assert_eq!(
+            (a.local_addr(), b.local_addr()),
+            (aa, ab),
+            "config.bind is not used"
+        );
+        exchange(&mut a, &mut b, 100);
+    }
+    // A socket that is not bound is refused.
+    let unbound: std::net::UdpSocket = socket2::Socket::new(
+        socket2::Domain::IPV4,
+        socket2::Type::DGRAM,
+        Some(socket2::Protocol::UDP),
+    )
+    .unwrap()
+    .into();
+    let c = DriverConfig::new(localhost(), ProcessId::named("u", 1));
+    match Driver::from_socket(c, unbound) {
+        Err(e) => assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput),
+        Ok(_) => panic!("an unbound socket was accepted"),
+    }
+}
+
+#[test]
+fn an_invalid_transport_config_is_refused_by_name() {
+    let mut c = DriverConfig::new(localhost(), ProcessId::named("bad", 1));
+    c.transport = TransportConfig {
+        mtu: 100,
+        ..TransportConfig::default()
+    };
+    let e = match Driver::bind(c) {
+        Err(e) => e,
+        Ok(_) => panic!("an mtu of 100 was accepted"),
+    };
+    assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
+    let inner = e
+        .get_ref()
+        .and_then(|i| i.downcast_ref::<sgmp_transport::TransportConfigError>())
+        .expect("the typed error inside");
+    assert_eq!(inner.field(), "mtu");
 }

@@ -52,9 +52,10 @@ pub struct NodeConfig {
     pub max_members: usize,
     /// Largest application snapshot handed to joiners, bytes.
     pub max_snapshot: usize,
-    /// Transport send window per peer, frames.
+    /// Transport send window per peer, frames; raised to hold one largest message plus
+    /// one frame (see [`NodeConfig::transport_config`]).
     pub send_window: usize,
-    /// Transport receive window per peer, frames.
+    /// Transport receive window per peer, frames; raised like `send_window`.
     pub recv_window: usize,
     /// Cold start: rounds of queries without a higher-ranked concurrent starter before
     /// founding the group.
@@ -226,6 +227,9 @@ impl NodeConfig {
         self.engine_config()
             .validate()
             .map_err(|e| NodeConfigError::Invalid(e.to_string()))?;
+        self.transport_config()
+            .validate()
+            .map_err(|e| NodeConfigError::Invalid(e.to_string()))?;
         self.read_keyring()?;
         if self.coldstart_rounds == 0 || self.coldstart_round_ms == 0 {
             return Err(NodeConfigError::Invalid(
@@ -354,9 +358,12 @@ impl NodeConfig {
     /// The transport's settings: the peer table is sized from `max_members` (plus a
     /// margin for joiners and old incarnations), not the transport's default of 256,
     /// because the transport reserves frame storage per peer; the largest message is
-    /// the engine's largest encoded message.
+    /// the engine's largest encoded message, and the windows are raised to hold it
+    /// ([`TransportConfig::min_window`]: it grows with `max_members`, `max_client_ops`
+    /// and `max_snapshot`, so it is met here, where it is computed, rather than refused
+    /// by [`TransportConfig::validate`]).
     pub fn transport_config(&self) -> TransportConfig {
-        TransportConfig {
+        let mut c = TransportConfig {
             cluster_id: self.cluster_id,
             max_peers: self.max_members + 16,
             max_message: crate::msg::max_encoded_len_with_clients(
@@ -375,7 +382,11 @@ impl NodeConfig {
             // margin stays for the peers this node sends to (`docs/SECURITY.md`).
             reserved_for_sends: 16,
             ..TransportConfig::default()
-        }
+        };
+        let need = c.min_window();
+        c.send_window = c.send_window.max(need);
+        c.recv_window = c.recv_window.max(need);
+        c
     }
 }
 
@@ -444,5 +455,34 @@ mod tests {
         .to_string();
         assert!(e.contains("line 1"), "{e}");
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn transport_config_is_valid_and_its_windows_hold_the_largest_message() {
+        for (max_members, max_snapshot) in [(3, 0), (64, 16 * 1024), (1024, 1 << 20)] {
+            let c = NodeConfig {
+                max_members,
+                max_snapshot,
+                send_window: 1,
+                recv_window: 1,
+                ..NodeConfig::default()
+            };
+            let t = c.transport_config();
+            assert_eq!(t.validate(), Ok(()), "{max_members} members");
+            assert_eq!(t.normalized(), t, "what the endpoint uses");
+            assert_eq!(
+                (t.send_window, t.recv_window),
+                (t.min_window(), t.min_window())
+            );
+            c.validate().unwrap();
+        }
+        // Windows larger than needed are kept.
+        let c = NodeConfig {
+            max_clients: 0,
+            ..NodeConfig::default()
+        };
+        let t = c.transport_config();
+        assert!(t.min_window() < 128, "{}", t.min_window());
+        assert_eq!((t.send_window, t.recv_window), (128, 128));
     }
 }

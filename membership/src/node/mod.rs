@@ -31,7 +31,7 @@ pub mod recovery;
 mod runtime;
 pub mod status;
 
-use std::net::SocketAddr;
+use std::net::{SocketAddr, UdpSocket};
 use std::sync::mpsc;
 use std::sync::Arc;
 
@@ -91,10 +91,22 @@ pub enum NodeError {
 pub struct Node;
 
 impl Node {
-    /// Validates `config`, binds the UDP socket, opens the event log and starts the loop
-    /// thread, which begins discovery at once.
+    /// Validates `config`, binds the UDP socket (`config.listen`), opens the event log and
+    /// starts the loop thread, which begins discovery at once.
     pub fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
-        Node::start_inner(config, None)
+        Node::start_inner(config, None, None)
+    }
+
+    /// Like [`Node::start`] on a UDP socket the caller bound already, instead of binding
+    /// `config.listen`: `config.listen` becomes the socket's address (it is how the node
+    /// recognizes itself among its seeds). The node owns the socket from now on.
+    ///
+    /// This is how tests get ports without a race: bind every socket to port 0, pass
+    /// their addresses as seeds, then start each node on its socket (binding, dropping
+    /// and binding the port again lets another test take it in between). See
+    /// [`Driver::from_socket_core`].
+    pub fn start_on(config: NodeConfig, socket: UdpSocket) -> Result<NodeHandle, NodeError> {
+        Node::start_inner(config, Some(socket), None)
     }
 
     /// Like [`Node::start`], with a subscription made before the loop starts, so that
@@ -102,15 +114,33 @@ impl Node {
     /// later [`NodeHandle::subscribe`] could run).
     pub fn start_subscribed(config: NodeConfig) -> Result<(NodeHandle, Subscription), NodeError> {
         let mut sub = None;
-        let h = Node::start_inner(config, Some(&mut sub))?;
+        let h = Node::start_inner(config, None, Some(&mut sub))?;
+        let sub = sub.expect("subscribed before start");
+        Ok((h, sub))
+    }
+
+    /// [`Node::start_subscribed`] on a socket bound already (see [`Node::start_on`]).
+    pub fn start_subscribed_on(
+        config: NodeConfig,
+        socket: UdpSocket,
+    ) -> Result<(NodeHandle, Subscription), NodeError> {
+        let mut sub = None;
+        let h = Node::start_inner(config, Some(socket), Some(&mut sub))?;
         let sub = sub.expect("subscribed before start");
         Ok((h, sub))
     }
 
     fn start_inner(
-        config: NodeConfig,
+        mut config: NodeConfig,
+        socket: Option<UdpSocket>,
         pre_subscribe: Option<&mut Option<Subscription>>,
     ) -> Result<NodeHandle, NodeError> {
+        if let Some(s) = &socket {
+            config.listen = s.local_addr().map_err(|source| NodeError::Bind {
+                addr: config.listen,
+                source,
+            })?;
+        }
         config.validate()?;
         let name = config.node_id()?;
         let incarnation = config.incarnation.unwrap_or_else(unix_micros).max(1);
@@ -132,9 +162,13 @@ impl Node {
         let mut faults = FaultLayer::new(config.faults.seed);
         faults.set_default(LinkFaults::lossy(config.faults.loss));
         dc.faults = Some(faults);
-        let driver = Driver::bind_core(dc, |addr| {
+        let make_core = |addr| {
             NodeCore::new(config.core_config(addr, keys), me, addr).with_durable(loaded, storage)
-        })
+        };
+        let driver = match socket {
+            Some(s) => Driver::from_socket_core(dc, s, make_core),
+            None => Driver::bind_core(dc, make_core),
+        }
         .map_err(|source| NodeError::Bind {
             addr: config.listen,
             source,

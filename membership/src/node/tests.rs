@@ -5,12 +5,15 @@ use std::time::{Duration, Instant};
 
 use super::*;
 
-/// Free UDP ports on 127.0.0.1 (bound then released).
-fn free_ports(n: usize) -> Vec<SocketAddr> {
+/// `n` UDP sockets on 127.0.0.1, port 0, and their addresses. Each is handed to its
+/// node ([`Node::start_on`]): the port stays ours throughout, so a parallel test cannot
+/// take it between learning it and starting the node.
+fn bound(n: usize) -> (Vec<UdpSocket>, Vec<SocketAddr>) {
     let socks: Vec<UdpSocket> = (0..n)
         .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
         .collect();
-    socks.iter().map(|s| s.local_addr().unwrap()).collect()
+    let addrs = socks.iter().map(|s| s.local_addr().unwrap()).collect();
+    (socks, addrs)
 }
 
 fn config(name: &str, listen: SocketAddr, seeds: &[SocketAddr]) -> NodeConfig {
@@ -41,12 +44,14 @@ fn wait_for(what: &str, timeout: Duration, mut f: impl FnMut() -> bool) {
 
 #[test]
 fn simultaneous_cold_start_makes_one_group_then_join_and_leave() {
-    let addrs = free_ports(4);
+    let (mut socks, addrs) = bound(4);
+    let joiner_sock = socks.pop().unwrap();
     let seeds = &addrs[..3];
     let nodes: Vec<NodeHandle> = ["c", "a", "b"]
         .iter()
         .zip(seeds)
-        .map(|(n, a)| Node::start(config(n, *a, seeds)).unwrap())
+        .zip(socks)
+        .map(|((n, a), s)| Node::start_on(config(n, *a, seeds), s).unwrap())
         .collect();
     wait_for("one view of three", Duration::from_secs(10), || {
         nodes.iter().all(|n| n.view().len() == 3)
@@ -62,7 +67,8 @@ fn simultaneous_cold_start_makes_one_group_then_join_and_leave() {
     for n in &nodes {
         n.set_snapshot_provider(Box::new(|| b"state!".to_vec()));
     }
-    let (joiner, sub) = Node::start_subscribed(config("d", addrs[3], seeds)).unwrap();
+    let (joiner, sub) =
+        Node::start_subscribed_on(config("d", addrs[3], seeds), joiner_sock).unwrap();
     wait_for("four members", Duration::from_secs(10), || {
         nodes.iter().chain([&joiner]).all(|n| n.view().len() == 4)
     });
@@ -106,9 +112,10 @@ fn taken_port_is_an_error() {
 
 #[test]
 fn events_are_timed_by_the_node_loop() {
-    let addr = free_ports(1)[0];
+    let (mut socks, addrs) = bound(1);
     let before = Instant::now();
-    let (node, sub) = Node::start_subscribed(config("t", addr, &[])).unwrap();
+    let (node, sub) =
+        Node::start_subscribed_on(config("t", addrs[0], &[]), socks.remove(0)).unwrap();
     wait_for("a view of one", Duration::from_secs(10), || {
         node.view().len() == 1
     });
@@ -126,5 +133,19 @@ fn events_are_timed_by_the_node_loop() {
     assert!(view.at >= before && view.at + Duration::from_millis(40) <= got);
     // Stamps follow the order of the events.
     assert!(timed.windows(2).all(|w| w[0].at <= w[1].at));
+    node.shutdown();
+}
+
+#[test]
+fn a_node_started_on_a_socket_listens_on_it() {
+    let (mut socks, addrs) = bound(1);
+    // `listen` is replaced by the socket's address.
+    let cfg = config("s", SocketAddr::from(([127, 0, 0, 1], 1)), &[]);
+    let node = Node::start_on(cfg, socks.remove(0)).unwrap();
+    assert_eq!(node.local_addr(), addrs[0]);
+    assert_eq!(node.status().addr, addrs[0]);
+    wait_for("a view of one", Duration::from_secs(10), || {
+        node.view().len() == 1
+    });
     node.shutdown();
 }

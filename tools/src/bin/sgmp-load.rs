@@ -90,32 +90,32 @@ fn main() -> ExitCode {
     match mode {
         Mode::Transport(a) => emit(
             "transport",
-            a.json,
+            a.output.json,
             transport::run(&a).map(|r| (r.figures(), r.table())),
         ),
         Mode::ViewChange(a) => emit(
             "view-change",
-            a.json,
+            a.output.json,
             view_change::run(&a).map(|r| (r.figures(), r.table())),
         ),
         Mode::Join(a) => emit(
             "join",
-            a.json,
+            a.output.json,
             join::run(&a).map(|r| (r.figures(), r.table())),
         ),
         Mode::Churn(a) => emit(
             "churn",
-            a.json,
+            a.output.json,
             churn::run(&a).map(|r| (r.figures(), r.table())),
         ),
         Mode::Clients(a) => emit(
             "clients",
-            a.json,
+            a.output.json,
             clients::run(&a).map(|r| (r.figures(), r.table())),
         ),
         Mode::Counts(a) => emit(
             "counts",
-            a.json,
+            a.output.json,
             counts::run(&a).map(|r| (r.figures(), r.table())),
         ),
         Mode::Plots(a) => match plots::run(&a) {

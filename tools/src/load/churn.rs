@@ -27,6 +27,7 @@ use sgmp_membership::msg::MsgKind;
 use sgmp_membership::node::NodePhase;
 
 use super::cluster::{self, stopped, Backend, Ev, InProcess, Timing, Tracker};
+use super::flags::Output;
 use super::report::{cell, rate_cell, Figures};
 use super::view_change::progress;
 
@@ -54,9 +55,9 @@ pub struct ChurnArgs {
     /// Seed of the choice between join and leave.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Print exactly one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub output: Output,
 }
 
 /// What a run measured.

@@ -33,6 +33,7 @@ use sgmp_membership::service::{ClientConfig, ClientEvent, ClientHandle, ClientNo
 use sgmp_membership::ProcessId;
 
 use super::cluster::{self, stopped, BackendKind, Timing, Tracker};
+use super::flags::Output;
 use super::report::{cell, Figures};
 
 /// Flags of `sgmp-load clients`.
@@ -71,9 +72,9 @@ pub struct ClientsArgs {
     /// Seed of the random choices.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Print exactly one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub output: Output,
 }
 
 /// What one endpoint saw.

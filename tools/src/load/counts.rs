@@ -37,6 +37,7 @@ use sgmp_membership::testkit::{addr_of, member_of};
 use sgmp_membership::{Engine, EngineConfig, EngineStats, Time};
 use sgmp_transport::{Endpoint, FaultLayer, LinkFaults, SimNet, TransportConfig};
 
+use super::flags::Output;
 use super::report::{cell, Figures};
 
 /// Flags of `sgmp-load counts`.
@@ -52,9 +53,9 @@ pub struct CountsArgs {
     /// One-way delay of the simulated network, µs.
     #[arg(long, default_value_t = 50)]
     pub delay_us: u64,
-    /// Print exactly one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub output: Output,
 }
 
 pub use sgmp_membership::counts::{compressed_formula, plan, uncompressed_extra, Op};

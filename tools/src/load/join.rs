@@ -17,7 +17,8 @@
 use std::io;
 use std::time::{Duration, Instant};
 
-use super::cluster::{self, name_of, stopped, wait_for, BackendKind, Timing, Tracker};
+use super::cluster::{self, name_of, stopped, wait_for, Tracker};
+use super::flags::{ClusterFlags, Output, RoundTimeout};
 use super::report::{cell, ratio, Figures, Latency};
 use super::transport::udp_round_trip;
 use super::view_change::{progress, put_latency, Series};
@@ -31,21 +32,18 @@ pub struct JoinArgs {
     /// Joins to time.
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub rounds: u64,
-    /// How the nodes run.
-    #[arg(long, value_enum, default_value_t = BackendKind::InProcess)]
-    pub backend: BackendKind,
-    /// Failure detector and protocol timing.
+    /// Where the nodes run, and their timing.
     #[command(flatten)]
-    pub timing: Timing,
+    pub cluster: ClusterFlags,
     /// Length of the raw UDP round-trip measurement, s.
     #[arg(long, default_value_t = 0.5)]
     pub rtt_seconds: f64,
-    /// Longest wait for one view change, ms.
-    #[arg(long, default_value_t = 10_000)]
-    pub round_timeout_ms: u64,
-    /// Print exactly one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    /// `--round-timeout-ms`.
+    #[command(flatten)]
+    pub round_timeout: RoundTimeout,
+    /// `--json`.
+    #[command(flatten)]
+    pub output: Output,
 }
 
 /// What a run measured.
@@ -75,7 +73,7 @@ pub struct JoinReport {
 pub fn run(args: &JoinArgs) -> io::Result<JoinReport> {
     let started = Instant::now();
     let n = args.nodes as usize;
-    let mut b = cluster::backend(args.backend, args.timing.clone())?;
+    let mut b = cluster::backend(args.cluster.backend, args.cluster.timing.clone())?;
     let b = &mut *b;
     let mut t = Tracker::default();
     let mut live = cluster::form_group(b, &mut t, n, Duration::from_secs(30 + n as u64))?;
@@ -91,7 +89,7 @@ pub fn run(args: &JoinArgs) -> io::Result<JoinReport> {
         interrupted: false,
         elapsed_s: 0.0,
     };
-    let timeout = Duration::from_millis(args.round_timeout_ms.max(100));
+    let timeout = args.round_timeout.duration();
     let joiner = n;
     let name = format!("n{joiner}");
     let pb = progress(args.rounds, "join");
@@ -154,7 +152,7 @@ impl JoinReport {
     pub fn figures(&self) -> Figures {
         let mut f = Figures::new();
         f.text("mode", "join");
-        f.text("backend", self.args.backend.name());
+        f.text("backend", self.args.cluster.backend.name());
         f.int("nodes", self.args.nodes);
         f.int("rounds", self.args.rounds);
         f.int("rounds_done", self.rounds_done);
@@ -183,7 +181,7 @@ impl JoinReport {
         let mut s = format!(
             "sgmp-load join: joining a group of {} ({}), {} of {} joins timed, {} failed{}, run {:.1} s\n\n",
             self.args.nodes,
-            self.args.backend.name(),
+            self.args.cluster.backend.name(),
             self.rounds_done,
             self.args.rounds,
             self.rounds_failed,

@@ -7,13 +7,15 @@
 //! [`view_change`] (crash and re-add members of N real nodes), [`join`] (join latency),
 //! [`churn`] (updates per second under a stream of requests), [`counts`] (protocol
 //! messages and datagrams against the paper's §5.2 closed forms) and [`plots`] (SVG
-//! figures from the JSON reports). [`cluster`] runs the nodes of the membership modes; [`pattern`] is
-//! `view-change`'s raw UDP floor.
+//! figures from the JSON reports). [`cluster`] runs the nodes of the membership modes;
+//! [`flags`] holds the flags several modes share; [`pattern`] is `view-change`'s raw UDP
+//! floor.
 
 pub mod churn;
 pub mod clients;
 pub mod cluster;
 pub mod counts;
+pub mod flags;
 pub mod join;
 pub mod pattern;
 pub mod plots;

@@ -51,7 +51,8 @@ use rand::seq::IteratorRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
-use super::cluster::{self, name_of, stopped, wait_for, BackendKind, Timing, Tracker};
+use super::cluster::{self, name_of, stopped, wait_for, Tracker};
+use super::flags::{ClusterFlags, Output, RoundTimeout};
 use super::pattern::udp_protocol_pattern;
 use super::report::{cell, ratio, Figures, Latency};
 use super::transport::udp_round_trip;
@@ -72,12 +73,9 @@ pub struct ViewChangeArgs {
     /// Rounds (each a crash and a re-add: two view changes).
     #[arg(long, default_value_t = 50, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub rounds: u64,
-    /// How the nodes run.
-    #[arg(long, value_enum, default_value_t = BackendKind::InProcess)]
-    pub backend: BackendKind,
-    /// Failure detector and protocol timing.
+    /// Where the nodes run, and their timing.
     #[command(flatten)]
-    pub timing: Timing,
+    pub cluster: ClusterFlags,
     /// Length of the raw UDP round-trip measurement, s.
     #[arg(long, default_value_t = 1.0)]
     pub rtt_seconds: f64,
@@ -88,15 +86,15 @@ pub struct ViewChangeArgs {
     /// N − 1 threads, sub / ack / com, 1 ms idle before each); 0: not measured.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub pattern_rounds: u64,
-    /// Longest wait for one view change, ms.
-    #[arg(long, default_value_t = 10_000)]
-    pub round_timeout_ms: u64,
+    /// `--round-timeout-ms`.
+    #[command(flatten)]
+    pub round_timeout: RoundTimeout,
     /// Seed of the choice of victims.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Print exactly one JSON object instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    /// `--json`.
+    #[command(flatten)]
+    pub output: Output,
 }
 
 /// Latency histograms (ns) and raw samples (µs) of one figure.
@@ -190,7 +188,7 @@ pub fn progress(len: u64, what: &str) -> ProgressBar {
 pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
     let started = Instant::now();
     let n = args.nodes as usize;
-    let mut b = cluster::backend(args.backend, args.timing.clone())?;
+    let mut b = cluster::backend(args.cluster.backend, args.cluster.timing.clone())?;
     let b = &mut *b;
     let mut t = Tracker::default();
     let form_timeout = Duration::from_secs(30 + n as u64);
@@ -229,7 +227,7 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
         elapsed_s: 0.0,
     };
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
-    let round_timeout = Duration::from_millis(args.round_timeout_ms.max(100));
+    let round_timeout = args.round_timeout.duration();
     let pb = progress(args.rounds, "view-change");
     for _ in 0..args.rounds {
         if stopped() {
@@ -406,16 +404,19 @@ impl ViewChangeReport {
     pub fn figures(&self) -> Figures {
         let mut f = Figures::new();
         f.text("mode", "view-change");
-        f.text("backend", self.args.backend.name());
+        f.text("backend", self.args.cluster.backend.name());
         f.int("nodes", self.args.nodes);
         f.int("rounds", self.args.rounds);
         f.int("rounds_done", self.rounds_done);
         f.int("rounds_failed", self.rounds_failed);
         f.flag("interrupted", self.interrupted);
         f.flag("gave_up", self.gave_up);
-        f.int("heartbeat_ms", self.args.timing.heartbeat_ms);
-        f.int("suspect_ms", self.args.timing.suspect_ms);
-        f.int("protocol_timeout_ms", self.args.timing.protocol_timeout_ms);
+        f.int("heartbeat_ms", self.args.cluster.timing.heartbeat_ms);
+        f.int("suspect_ms", self.args.cluster.timing.suspect_ms);
+        f.int(
+            "protocol_timeout_ms",
+            self.args.cluster.timing.protocol_timeout_ms,
+        );
         put_latency(&mut f, "udp_rtt", &self.udp_rtt, "us", 1.0);
         put_latency(&mut f, "udp_rtt_idle", &self.udp_rtt_idle, "us", 1.0);
         put_latency(&mut f, "udp_pattern", &self.udp_pattern, "us", 1.0);
@@ -498,10 +499,10 @@ impl ViewChangeReport {
             "sgmp-load view-change: {} nodes ({}), heartbeat {} ms, suspect {} ms, protocol timeout {} ms\n\
              {} of {} rounds done, {} failed{}; group formed in {:.2} s, run {:.1} s\n\n",
             self.args.nodes,
-            self.args.backend.name(),
-            self.args.timing.heartbeat_ms,
-            self.args.timing.suspect_ms,
-            self.args.timing.protocol_timeout_ms,
+            self.args.cluster.backend.name(),
+            self.args.cluster.timing.heartbeat_ms,
+            self.args.cluster.timing.suspect_ms,
+            self.args.cluster.timing.protocol_timeout_ms,
             self.rounds_done,
             self.args.rounds,
             self.rounds_failed,

@@ -1,0 +1,125 @@
+//! Flags shared by the modes of `sgmp-load`: `#[derive(clap::Args)]` blocks that each
+//! mode flattens into its own flags (`#[command(flatten)]`), so that a flag reads and
+//! behaves the same wherever it appears.
+//!
+//! * [`Output`] (`--json`): every mode but `plots`;
+//! * [`Timing`] (`--heartbeat-ms`, `--suspect-ms`, `--protocol-timeout-ms`, `--idle`):
+//!   the modes that run nodes on the network (`view-change`, `join`, `churn`);
+//! * [`ClusterFlags`] (`--backend` and [`Timing`]): `view-change` and `join`;
+//! * [`RoundTimeout`] (`--round-timeout-ms`): `view-change` and `join`.
+//!
+//! Flags whose default or help differs between modes (`--seconds`, `--seed`, `--nodes`,
+//! `--rounds`, `clients`' `--heartbeat-ms` and `--backend`) stay in the modes.
+
+use std::time::Duration;
+
+/// `--json`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::Args)]
+pub struct Output {
+    /// Print exactly one JSON object instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Failure detector and protocol timing of every node (flags shared by the modes).
+#[derive(Clone, Debug, clap::Args)]
+pub struct Timing {
+    /// Heartbeat interval of the ring detector, ms.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub heartbeat_ms: u64,
+    /// Silence after which a watched member is suspected, ms.
+    #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub suspect_ms: u64,
+    /// How long an initiator waits for answers before suspecting the silent, ms.
+    #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
+    pub protocol_timeout_ms: u64,
+    /// How the nodes' loops wait: block (epoll) or recv (blocking read).
+    #[arg(long, value_enum, default_value_t = Idle::Block)]
+    pub idle: Idle,
+}
+
+/// The nodes' idle strategy (`NodeConfig::idle`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum Idle {
+    /// Park in epoll.
+    #[default]
+    Block,
+    /// Park in a blocking read on the socket.
+    Recv,
+}
+
+impl Idle {
+    /// The node setting.
+    pub fn node(self) -> sgmp_membership::node::NodeIdle {
+        match self {
+            Idle::Block => sgmp_membership::node::NodeIdle::Block,
+            Idle::Recv => sgmp_membership::node::NodeIdle::Recv,
+        }
+    }
+    /// Its name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Idle::Block => "block",
+            Idle::Recv => "recv",
+        }
+    }
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing {
+            heartbeat_ms: 10,
+            suspect_ms: 60,
+            protocol_timeout_ms: 200,
+            idle: Idle::Block,
+        }
+    }
+}
+
+/// How the nodes run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum BackendKind {
+    /// Threads of this process.
+    InProcess,
+    /// `sgmpd` child processes.
+    Process,
+}
+
+impl BackendKind {
+    /// Its name in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            BackendKind::InProcess => "in-process",
+            BackendKind::Process => "process",
+        }
+    }
+}
+
+/// Where the nodes of `view-change` and `join` run, and their timing.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ClusterFlags {
+    /// How the nodes run.
+    #[arg(long, value_enum, default_value_t = BackendKind::InProcess)]
+    pub backend: BackendKind,
+    /// Failure detector and protocol timing.
+    #[command(flatten)]
+    pub timing: Timing,
+}
+
+/// `--round-timeout-ms`: the longest wait for one view change.
+#[derive(Clone, Copy, Debug, clap::Args)]
+pub struct RoundTimeout {
+    /// Longest wait for one view change, ms.
+    #[arg(long, default_value_t = 10_000)]
+    pub round_timeout_ms: u64,
+}
+
+impl RoundTimeout {
+    /// Shortest wait used, whatever the flag says.
+    pub const MIN: Duration = Duration::from_millis(100);
+
+    /// The wait, at least [`RoundTimeout::MIN`].
+    pub fn duration(self) -> Duration {
+        Duration::from_millis(self.round_timeout_ms).max(Self::MIN)
+    }
+}
