@@ -21,10 +21,13 @@ lint:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
-# Formatting, clippy with -D warnings, docs, every test of the workspace, then the C
-# example (under valgrind's memcheck when valgrind is installed).
+# Formatting, clippy with -D warnings, docs, every test of the workspace (doctests
+# included), the Rust example (membership/examples/watch.rs), then the C example (under
+# valgrind's memcheck when valgrind is installed).
 test: fmt-check lint doc
 	$(CARGO) test --workspace
+	$(CARGO) test -p sgmp-membership --features stream --lib node::event
+	timeout 120 $(CARGO) run -q -p sgmp-membership --example watch
 	$(MAKE) c-example
 	@if command -v valgrind >/dev/null 2>&1; then $(MAKE) valgrind-c; else echo "valgrind not installed: skipping valgrind-c"; fi
 

@@ -22,6 +22,16 @@ struct InFlight {
     len: usize,
 }
 
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("now", &self.now)
+            .field("up", &self.up)
+            .field("in_flight", &self.queue.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// A cluster of engines on an ideal network.
 pub struct Cluster {
     cfg: EngineConfig,

@@ -27,6 +27,7 @@ pub mod event;
 pub mod eventlog;
 pub mod fault;
 mod handle;
+mod notify;
 pub mod recovery;
 mod runtime;
 pub mod status;
@@ -50,7 +51,7 @@ pub use durable::{Ballot, DirStorage, Durable, MemStorage, Storage, StorageError
 pub use event::{NodeEvent, Subscription, TimedEvent, SUBSCRIBER_QUEUE};
 pub use eventlog::{unix_micros, EventLog};
 pub use fault::FaultCommand;
-pub use handle::{NodeHandle, SnapshotProvider};
+pub use handle::{HandleError, NodeHandle, SnapshotProvider};
 pub use recovery::RecoveryStatus;
 pub use status::{NodeMetrics, NodeStatus};
 
@@ -85,21 +86,63 @@ pub enum NodeError {
 }
 
 /// Starts nodes. See the [module docs](self).
+///
+/// ```
+/// use std::time::Duration;
+/// use sgmp_membership::node::{Node, NodeConfig, NodeEvent};
+///
+/// // The founder, then a joiner seeded with its address; the founder's application
+/// // state is handed to the joiner (set before start: no joiner can miss it).
+/// let a = NodeConfig::from_toml_str("id = \"doc-a\"\nlisten = \"127.0.0.1:0\"\n").unwrap();
+/// let (a, _) = Node::start_with(a, Some(Box::new(|| b"state".to_vec()))).unwrap();
+/// let b = NodeConfig::from_toml_str(&format!(
+///     "id = \"doc-b\"\nlisten = \"127.0.0.1:0\"\nseeds = [\"{}\"]\n",
+///     a.local_addr()
+/// ))
+/// .unwrap();
+/// let (b, events) = Node::start_subscribed(b).unwrap();
+/// let mut snapshot = None;
+/// while let Some(ev) = events.recv_timeout(Duration::from_secs(20)) {
+///     match ev {
+///         NodeEvent::Joined { snapshot: s, .. } => snapshot = Some(s),
+///         NodeEvent::ViewInstalled { view, .. } if view.members.len() == 2 => break,
+///         _ => {}
+///     }
+/// }
+/// assert_eq!(snapshot.as_deref(), Some(&b"state"[..]));
+/// assert_eq!(b.view().members.len(), 2);
+/// b.shutdown();
+/// a.shutdown();
+/// ```
+#[derive(Debug)]
 pub struct Node;
 
 impl Node {
     /// Validates `config`, binds the UDP socket, opens the event log and starts the loop
     /// thread, which begins discovery at once.
     pub fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
-        Node::start_inner(config, None)
+        Node::start_inner(config, None, None)
     }
 
     /// Like [`Node::start`], with a subscription made before the loop starts, so that
     /// no event is missed (a node without seeds founds its group at once, before a
     /// later [`NodeHandle::subscribe`] could run).
     pub fn start_subscribed(config: NodeConfig) -> Result<(NodeHandle, Subscription), NodeError> {
+        Node::start_with(config, None)
+    }
+
+    /// Like [`Node::start_subscribed`], with the function producing the application
+    /// snapshot handed to joiners (State-Xfer) in place before the loop starts: the
+    /// loop takes a first snapshot before discovery begins, so even a joiner that
+    /// arrives at once gets it. The function runs on the loop thread, then again
+    /// after every view change; keep it quick. See
+    /// [`NodeHandle::set_snapshot_provider`] to change it later.
+    pub fn start_with(
+        config: NodeConfig,
+        snapshot: Option<SnapshotProvider>,
+    ) -> Result<(NodeHandle, Subscription), NodeError> {
         let mut sub = None;
-        let h = Node::start_inner(config, Some(&mut sub))?;
+        let h = Node::start_inner(config, Some(&mut sub), snapshot)?;
         let sub = sub.expect("subscribed before start");
         Ok((h, sub))
     }
@@ -107,6 +150,7 @@ impl Node {
     fn start_inner(
         config: NodeConfig,
         pre_subscribe: Option<&mut Option<Subscription>>,
+        snapshot: Option<SnapshotProvider>,
     ) -> Result<NodeHandle, NodeError> {
         config.validate()?;
         let name = config.node_id()?;
@@ -160,7 +204,7 @@ impl Node {
             *slot = Some(shared.subscribe());
         }
         let (tx, rx) = mpsc::channel();
-        let mut rt = Runtime::new(driver, log, rx, Arc::clone(&shared));
+        let mut rt = Runtime::new(driver, log, rx, Arc::clone(&shared), snapshot);
         let thread = std::thread::Builder::new()
             .name(format!("sgmp-{}", me.node))
             .spawn(move || rt.run())

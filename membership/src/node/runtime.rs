@@ -48,13 +48,14 @@ impl Runtime {
         log: Option<EventLog>,
         rx: Receiver<Command>,
         shared: Arc<Shared>,
+        snapshot: Option<SnapshotProvider>,
     ) -> Runtime {
         Runtime {
             driver,
             log,
             rx,
             shared,
-            snapshot: None,
+            snapshot,
             leave_waiters: Vec::new(),
             metrics_at: Instant::now(),
             events_dropped: 0,
@@ -66,6 +67,12 @@ impl Runtime {
     pub(crate) fn run(&mut self) {
         let me = self.driver.core().me();
         tracing::info!(node = %me, addr = %self.driver.local_addr(), "node started");
+        // A provider given at start: its first snapshot is in place before any
+        // joiner can be answered.
+        if let Some(f) = &self.snapshot {
+            let bytes = f();
+            self.driver.core_mut().set_snapshot(&bytes);
+        }
         let now = self.driver.now();
         self.driver.core_mut().start(now);
         loop {

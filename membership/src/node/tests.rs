@@ -60,7 +60,8 @@ fn simultaneous_cold_start_makes_one_group_then_join_and_leave() {
     assert_eq!(v0.members[0].id.node.as_str(), "a");
     // A late joiner with a snapshot provider on the group.
     for n in &nodes {
-        n.set_snapshot_provider(Box::new(|| b"state!".to_vec()));
+        n.set_snapshot_provider(Box::new(|| b"state!".to_vec()), Duration::from_secs(5))
+            .unwrap();
     }
     let (joiner, sub) = Node::start_subscribed(config("d", addrs[3], seeds)).unwrap();
     wait_for("four members", Duration::from_secs(10), || {
@@ -79,7 +80,7 @@ fn simultaneous_cold_start_makes_one_group_then_join_and_leave() {
         joiner.status()
     );
     // A graceful leave.
-    joiner.leave(Duration::from_secs(3));
+    joiner.leave(Duration::from_secs(3)).unwrap();
     assert_eq!(joiner.status().phase, NodePhase::Left);
     wait_for("three members again", Duration::from_secs(10), || {
         nodes.iter().all(|n| n.view().len() == 3)
@@ -87,10 +88,17 @@ fn simultaneous_cold_start_makes_one_group_then_join_and_leave() {
     joiner.shutdown();
     // Fault commands resolve names.
     assert!(nodes[0]
-        .fault(FaultCommand::Partition(vec!["zz".into()]))
+        .fault(
+            FaultCommand::Partition(vec!["zz".into()]),
+            Duration::from_secs(5)
+        )
         .is_err());
-    assert!(nodes[0].fault(FaultCommand::Loss(0.0)).is_ok());
-    assert!(nodes[0].fault(FaultCommand::Clear).is_ok());
+    assert!(nodes[0]
+        .fault(FaultCommand::Loss(0.0), Duration::from_secs(5))
+        .is_ok());
+    assert!(nodes[0]
+        .fault(FaultCommand::Clear, Duration::from_secs(5))
+        .is_ok());
 }
 
 #[test]

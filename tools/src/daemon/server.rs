@@ -27,6 +27,9 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest time a client may take to send its whole request line.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 
+/// Longest wait for the node's loop to answer a request.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Longest wait of a request for the node to start (the socket is bound first).
 pub const NODE_START_WAIT: Duration = Duration::from_secs(2);
 
@@ -265,8 +268,8 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
                 false,
             )
         }
-        "system-view" => match node.system_view() {
-            Some(v) => {
+        "system-view" => match node.system_view(REPLY_TIMEOUT) {
+            Ok(Some(v)) => {
                 let mut clients: Vec<Value> = v
                     .clients
                     .iter()
@@ -287,10 +290,11 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
                     false,
                 )
             }
-            None => (
+            Ok(None) => (
                 json!({"ok": false, "error": "no system view here (service off, not a member, or not synchronized yet)"}),
                 false,
             ),
+            Err(e) => (json!({"ok": false, "error": e.to_string()}), false),
         },
         "view" => {
             let s = node.status();
@@ -368,7 +372,10 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
             )
         }
         "leave" => {
-            node.leave(Duration::from_secs(3));
+            let left = node.leave(Duration::from_secs(3));
+            if let Err(e) = &left {
+                tracing::warn!("leaving the group: {e}");
+            }
             let s = node.status();
             (
                 json!({"ok": true, "node": s.me.to_string(), "phase": s.phase.as_str()}),
@@ -423,7 +430,7 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
                         .into(),
                 ),
             };
-            match cmd.and_then(|c| node.fault(c)) {
+            match cmd.and_then(|c| node.fault(c, REPLY_TIMEOUT).map_err(|e| e.to_string())) {
                 Ok(msg) => (json!({"ok": true, "result": msg}), false),
                 Err(e) => (json!({"ok": false, "error": e}), false),
             }
