@@ -89,7 +89,7 @@ pub trait DatagramCore {
     fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]);
     /// Runs whatever is due at `now`.
     fn handle_timeout(&mut self, now: Time);
-    /// The next datagram to write (into `buf`, which holds [`DatagramCore::mtu`] bytes).
+    /// The next datagram to write (into `buf`, which holds [`TransportConfig::mtu`] bytes).
     fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit>;
     /// The earliest time [`handle_timeout`](DatagramCore::handle_timeout) or
     /// [`poll_transmit`](DatagramCore::poll_transmit) has work (`None`: no timer).

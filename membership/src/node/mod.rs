@@ -8,7 +8,7 @@
 //! - [`core`]: the node core (every protocol decision and the glue between engine and
 //!   transport);
 //! - [`coldstart`]: discovery and cold start (§4.2.4);
-//! - `runtime`: the loop thread (clock, socket, commands, publication);
+//! - [`runtime`]: the loop thread (clock, socket, commands, publication);
 //! - `handle`: [`NodeHandle`] and what it shares with the loop;
 //! - [`event`], [`status`]: what is published; [`eventlog`]: the JSON-lines log;
 //! - [`fault`]: run-time fault commands; [`config`]: the settings.
@@ -29,7 +29,7 @@ pub mod fault;
 mod handle;
 mod notify;
 pub mod recovery;
-mod runtime;
+pub mod runtime;
 pub mod status;
 
 use std::net::SocketAddr;
