@@ -523,3 +523,70 @@ fn every_binary_has_its_own_help() {
         "{help}"
     );
 }
+
+/// Until `path` contains every one of `needles` (at most 15 s); returns its text.
+fn wait_log(path: &Path, needles: &[&str]) -> String {
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if needles.iter().all(|n| text.contains(n)) {
+            return text;
+        }
+        assert!(
+            Instant::now() < until,
+            "{} never logged {needles:?}:\n{text}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn write_key(path: &Path, byte: u8) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("{}\n", format!("{byte:02x}").repeat(32))).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Defect 3: a joiner whose --key-file is not the group's says that no seed answered
+/// (and what to check); the group warns about datagrams with a bad tag, naming the
+/// sender. Both on stderr (the daemon's tracing output, RUST_LOG=warn).
+#[test]
+fn a_wrong_key_file_is_warned_about_on_both_sides() {
+    let dir = Dir::new("badkey");
+    let (k1, k2) = (dir.join("k1"), dir.join("k2"));
+    write_key(&k1, 0x11);
+    write_key(&k2, 0x22);
+    let (a_port, b_port) = (free_udp(), free_udp());
+    let (a_log, b_log) = (dir.join("a.log"), dir.join("b.log"));
+    let a_sock = dir.join("a.sock");
+    let daemon = |id: &str, port: &str, key: &Path, log: &Path, extra: &[&str]| {
+        let mut c = sgmpd(&dir, id, port, extra);
+        c.arg("--key-file")
+            .arg(key)
+            .arg("--control")
+            .arg(dir.join(&format!("{id}.sock")))
+            .env("RUST_LOG", "warn")
+            .stderr(std::fs::File::create(log).unwrap());
+        Daemon(c.spawn().expect("spawn sgmpd"))
+    };
+    let _a = daemon("a", &a_port, &k1, &a_log, &[]);
+    wait_member(&a_sock, 1);
+    let seed = format!("127.0.0.1:{a_port}");
+    let _b = daemon("b", &b_port, &k2, &b_log, &["--seeds", &seed]);
+    let b_text = wait_log(&b_log, &["no seed answered", "--key-file", &seed]);
+    let a_text = wait_log(
+        &a_log,
+        &[&format!("bad tag from 127.0.0.1:{b_port}"), "key mismatch"],
+    );
+    // Rate-limited: one warning of each kind within the test's few seconds.
+    assert_eq!(b_text.matches("no seed answered").count(), 1, "{b_text}");
+    assert_eq!(a_text.matches("bad tag from").count(), 1, "{a_text}");
+    // And the group never let b in.
+    assert_eq!(
+        status(&a_sock).unwrap()["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}

@@ -170,6 +170,10 @@ pub struct Endpoint {
     /// A datagram handled since the last [`Endpoint::take_timer_restarted`] started or
     /// moved a retransmission timer earlier.
     timer_restarted: bool,
+    /// The sender of the last datagram dropped for a bad tag and for a foreign cluster
+    /// id (what an operator checks first: a key or cluster mismatch).
+    last_bad_tag: Option<SocketAddr>,
+    last_foreign: Option<SocketAddr>,
 }
 
 #[inline]
@@ -207,6 +211,8 @@ impl Endpoint {
             tx_hint: false,
             tx_drained: false,
             timer_restarted: false,
+            last_bad_tag: None,
+            last_foreign: None,
             me,
             cfg,
         }
@@ -370,9 +376,14 @@ impl Endpoint {
             Err(e) => return self.stats.drop(e.drop_reason()),
         };
         if let Err(e) = wire::check_tag(datagram, &self.cfg.keys) {
-            return self.stats.drop(e.drop_reason());
+            let reason = e.drop_reason();
+            if reason == DropReason::BadTag {
+                self.last_bad_tag = Some(from);
+            }
+            return self.stats.drop(reason);
         }
         if h.cluster_id != self.cfg.cluster_id {
+            self.last_foreign = Some(from);
             return self.stats.drop(DropReason::ForeignCluster);
         }
         if h.receiver_incarnation != 0 && h.receiver_incarnation != self.me.incarnation {
@@ -809,6 +820,17 @@ impl Endpoint {
     /// Totals since creation.
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// The sender of the last datagram dropped for `reason`, recorded for
+    /// [`DropReason::BadTag`] (a key mismatch, most likely) and
+    /// [`DropReason::ForeignCluster`] only (`None` for the other reasons).
+    pub fn last_drop_from(&self, reason: DropReason) -> Option<SocketAddr> {
+        match reason {
+            DropReason::BadTag => self.last_bad_tag,
+            DropReason::ForeignCluster => self.last_foreign,
+            _ => None,
+        }
     }
 
     /// A snapshot of the channel to `peer` (exactly this incarnation).

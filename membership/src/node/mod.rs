@@ -11,7 +11,8 @@
 //! - [`runtime`]: the loop thread (clock, socket, commands, publication);
 //! - `handle`: [`NodeHandle`] and what it shares with the loop;
 //! - [`event`], [`status`]: what is published; [`eventlog`]: the JSON-lines log;
-//! - [`fault`]: run-time fault commands; [`config`]: the settings.
+//! - [`fault`]: run-time fault commands; [`config`]: the settings;
+//! - [`alerts`]: rate-limited warnings about silent failures (no seed answers, bad tags).
 //!
 //! Before it is a member, the node runs discovery ([`coldstart`]): it founds the group
 //! or joins it. When excluded, it comes back (with `auto_rejoin`) as a new incarnation
@@ -19,6 +20,7 @@
 //! through the members it knew and the seeds. See `docs/ARCHITECTURE.md` for the path
 //! of one datagram through these layers.
 
+pub mod alerts;
 pub mod coldstart;
 pub mod config;
 pub mod core;

@@ -13,8 +13,9 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sgmp_transport::Driver;
+use sgmp_transport::{Driver, DropReason};
 
+use super::alerts::{Alerts, Observed};
 use super::core::{CoreEvent, NodeCore, NodePhase};
 use super::event::{publish, NodeEvent};
 use super::eventlog::{unix_micros, EventLog};
@@ -27,6 +28,8 @@ use crate::view::View;
 const MAX_WAIT: Duration = Duration::from_millis(100);
 /// How often the metrics are republished.
 const METRICS_EVERY: Duration = Duration::from_millis(20);
+/// How often the counters behind the warnings ([`Alerts`]) are looked at.
+const ALERTS_EVERY: Duration = Duration::from_millis(250);
 
 /// The loop thread's state. See the [module docs](self).
 pub(crate) struct Runtime {
@@ -37,6 +40,8 @@ pub(crate) struct Runtime {
     snapshot: Option<SnapshotProvider>,
     leave_waiters: Vec<Sender<()>>,
     metrics_at: Instant,
+    alerts: Alerts,
+    alerts_at: Instant,
     events_dropped: u64,
     view_ts_us: u64,
     status_dirty: bool,
@@ -58,6 +63,8 @@ impl Runtime {
             snapshot,
             leave_waiters: Vec::new(),
             metrics_at: Instant::now(),
+            alerts: Alerts::default(),
+            alerts_at: Instant::now(),
             events_dropped: 0,
             view_ts_us: 0,
             status_dirty: true,
@@ -160,6 +167,32 @@ impl Runtime {
         }
         if self.metrics_at.elapsed() >= METRICS_EVERY {
             self.publish_metrics();
+        }
+        if self.alerts_at.elapsed() >= ALERTS_EVERY {
+            self.check_alerts();
+        }
+    }
+
+    /// Warns (rate-limited) about what would otherwise fail silently.
+    fn check_alerts(&mut self) {
+        let now = Instant::now();
+        self.alerts_at = now;
+        let core = self.driver.core();
+        let t = core.transport_stats();
+        let ep = core.endpoint();
+        let o = Observed {
+            phase: core.phase(),
+            probes_received: t.probes_received,
+            bad_tag: t.dropped(DropReason::BadTag),
+            bad_tag_from: ep.last_drop_from(DropReason::BadTag),
+            foreign: t.dropped(DropReason::ForeignCluster),
+            foreign_from: ep.last_drop_from(DropReason::ForeignCluster),
+            round: Duration::from_micros(core.config().coldstart_round_us),
+            seeds: core.config().seeds.clone(),
+        };
+        let me = core.me();
+        for a in self.alerts.check(now, &o) {
+            tracing::warn!(node = %me, "{a}");
         }
     }
 
