@@ -590,3 +590,77 @@ fn a_wrong_key_file_is_warned_about_on_both_sides() {
         1
     );
 }
+
+/// `sgmpctl members` with `SGMP_CONTROL` set and no flag: every process the node knows
+/// with its state (member, left, excluded), rank and address; the mgr is marked, in
+/// `members` and in `view`.
+#[test]
+fn members_lists_every_state_with_sgmp_control() {
+    let dir = Dir::new("members");
+    let ports: Vec<String> = (0..4).map(|_| free_udp()).collect();
+    let seed = format!("127.0.0.1:{}", ports[0]);
+    let names = ["a", "b", "c", "d"];
+    let socks: Vec<PathBuf> = names
+        .iter()
+        .map(|n| dir.join(&format!("{n}.sock")))
+        .collect();
+    let mut daemons: Vec<Option<Daemon>> = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let mut c = sgmpd(&dir, n, &ports[i], &["--seeds", &seed]);
+        c.arg("--control").arg(&socks[i]);
+        daemons.push(Some(spawn(c)));
+        wait_member(&socks[i], i + 1);
+    }
+    // d leaves gracefully; c is killed (excluded).
+    assert!(ctl(Some(&socks[3]), &["leave"]).status.success());
+    wait_member(&socks[0], 3);
+    drop(daemons[2].take());
+    wait_member(&socks[0], 2);
+
+    let run = |args: &[&str]| {
+        let o = Command::new(SGMPCTL)
+            .args(args)
+            .env("SGMP_CONTROL", &socks[0])
+            .output()
+            .expect("run sgmpctl");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let v: serde_json::Value = serde_json::from_str(&run(&["--json", "members"])).unwrap();
+    let rows = v["members"].as_array().unwrap();
+    let state = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["state"].as_str().unwrap().to_string())
+    };
+    assert_eq!(state("a").as_deref(), Some("member"), "{v}");
+    assert_eq!(state("b").as_deref(), Some("member"), "{v}");
+    assert_eq!(state("c").as_deref(), Some("excluded"), "{v}");
+    assert_eq!(state("d").as_deref(), Some("left"), "{v}");
+    let a = rows.iter().find(|r| r["name"] == "a").unwrap();
+    assert_eq!(a["rank"], 0);
+    assert_eq!(a["mgr"], true);
+    assert_eq!(a["addr"], seed.as_str());
+    assert!(a["tags"].as_object().unwrap().is_empty());
+    assert!(rows.iter().find(|r| r["name"] == "d").unwrap()["rank"].is_null());
+
+    let text = run(&["members"]);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{text}"))
+            .to_string()
+    };
+    assert!(text.starts_with("NAME"), "{text}");
+    assert!(
+        line("a").contains("member*") && line("a").contains(&seed),
+        "{text}"
+    );
+    assert!(line("c").contains("excluded"), "{text}");
+    assert!(line("d").contains("left"), "{text}");
+
+    let view = run(&["view"]);
+    let mgr_rows: Vec<&str> = view.lines().filter(|l| l.ends_with("mgr")).collect();
+    assert_eq!(mgr_rows.len(), 1, "{view}");
+    assert!(mgr_rows[0].contains("a#"), "{view}");
+}

@@ -55,7 +55,7 @@ pub use eventlog::{unix_micros, EventLog};
 pub use fault::FaultCommand;
 pub use handle::{HandleError, NodeHandle, SnapshotProvider};
 pub use recovery::RecoveryStatus;
-pub use status::{NodeMetrics, NodeStatus};
+pub use status::{Departed, Departure, NodeMetrics, NodeStatus, DEPARTED_CAP};
 
 use handle::Shared;
 use runtime::Runtime;
@@ -198,6 +198,7 @@ impl Node {
                 system_size: 0,
                 clients: 0,
                 recovery: None,
+                departed: Vec::new(),
             }),
             metrics: Mutex::new(NodeMetrics::default()),
             subscribers: Mutex::new(Vec::new()),

@@ -20,8 +20,9 @@ use super::core::{CoreEvent, NodeCore, NodePhase};
 use super::event::{publish, NodeEvent};
 use super::eventlog::{unix_micros, EventLog};
 use super::handle::{Command, Shared, SnapshotProvider};
-use super::status::NodeMetrics;
+use super::status::{Departed, Departure, NodeMetrics, DEPARTED_CAP};
 use crate::engine::{ExcludeReason, Status};
+use crate::msg::MsgKind;
 use crate::view::View;
 
 /// The longest the loop sleeps without looking at its commands and metrics.
@@ -45,6 +46,15 @@ pub(crate) struct Runtime {
     events_dropped: u64,
     view_ts_us: u64,
     status_dirty: bool,
+    /// The last view installed (to see who a new one removes).
+    last_view: View,
+    /// Leave requests received, as last counted by the engine.
+    leave_reqs: u64,
+    /// Peers whose suspicion came with a leave request (best effort: in the same
+    /// loop step).
+    leaving: Vec<crate::ProcessId>,
+    /// Processes removed from our views, oldest first.
+    departed: std::collections::VecDeque<Departed>,
 }
 
 impl Runtime {
@@ -68,6 +78,10 @@ impl Runtime {
             events_dropped: 0,
             view_ts_us: 0,
             status_dirty: true,
+            last_view: View::with_capacity(0),
+            leave_reqs: 0,
+            leaving: Vec::new(),
+            departed: std::collections::VecDeque::with_capacity(DEPARTED_CAP),
         }
     }
 
@@ -159,7 +173,20 @@ impl Runtime {
 
     /// Publishes every event the core queued, then the status and metrics if due.
     fn pump(&mut self, at: Instant) {
+        // Leave requests handled in this step: the suspicions they caused are leaves.
+        let reqs = self.driver.core().engine_stats().received[MsgKind::LeaveReq as usize];
+        let mut new_leaves = reqs.saturating_sub(self.leave_reqs);
+        self.leave_reqs = reqs;
         while let Some((me, ev)) = self.driver.core_polled().poll_event() {
+            if let CoreEvent::Suspected { peer } = &ev {
+                if new_leaves > 0 {
+                    new_leaves -= 1;
+                    if self.leaving.len() >= DEPARTED_CAP {
+                        self.leaving.remove(0);
+                    }
+                    self.leaving.push(*peer);
+                }
+            }
             self.on_event(at, me, ev);
         }
         if self.status_dirty {
@@ -219,6 +246,7 @@ impl Runtime {
                 if let Some(l) = &mut self.log {
                     l.view(me, version, &view.members);
                 }
+                self.note_departures(&view);
                 tracing::info!(
                     node = %me,
                     version,
@@ -306,6 +334,31 @@ impl Runtime {
         self.events_dropped += publish(&mut subs, at, &out);
     }
 
+    /// Records who `view` removed from the last view installed.
+    fn note_departures(&mut self, view: &View) {
+        for m in &self.last_view.members {
+            if view.members.iter().any(|n| n.id == m.id) {
+                continue;
+            }
+            let how = match self.leaving.iter().position(|p| *p == m.id) {
+                Some(i) => {
+                    self.leaving.swap_remove(i);
+                    Departure::Left
+                }
+                None => Departure::Excluded,
+            };
+            if self.departed.len() >= DEPARTED_CAP {
+                self.departed.pop_front();
+            }
+            self.departed.push_back(Departed {
+                member: *m,
+                how,
+                version: view.version,
+            });
+        }
+        self.last_view.clone_from(view);
+    }
+
     fn publish_status(&mut self) {
         self.status_dirty = false;
         let core = self.driver.core();
@@ -325,6 +378,8 @@ impl Runtime {
         s.is_mgr = engine.is_mgr();
         s.faulty = engine.faulty().to_vec();
         s.rejoins = core.stats().rejoins;
+        s.departed.clear();
+        s.departed.extend(self.departed.iter().copied());
         s.recovery = core.recovery_status(self.driver.now());
         match core.service() {
             Some(svc) => {
