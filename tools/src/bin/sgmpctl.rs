@@ -142,7 +142,7 @@ fn print_human(cmd: &str, v: &Value) {
             for m in v["members"].as_array().into_iter().flatten() {
                 let mut state = s(m, "state");
                 if m["mgr"].as_bool() == Some(true) {
-                    state.push_str("*");
+                    state.push('*');
                 }
                 let tags = match m.get("tags").and_then(Value::as_object) {
                     Some(t) if !t.is_empty() => t
