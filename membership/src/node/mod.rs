@@ -167,7 +167,10 @@ impl Node {
         let mut faults = FaultLayer::new(config.faults.seed);
         faults.set_default(LinkFaults::lossy(config.faults.loss));
         dc.faults = Some(faults);
-        let driver = Driver::bind_core(dc, |addr| {
+        // The core (its `Member` record, discovery) uses the advertised address; the
+        // socket stays bound to `listen`.
+        let driver = Driver::bind_core(dc, |bound| {
+            let addr = config.advertised(bound);
             NodeCore::new(config.core_config(addr, keys), me, addr)
         })
         .map_err(|source| NodeError::Bind {
@@ -186,7 +189,7 @@ impl Node {
         let shared = Arc::new(Shared {
             status: Mutex::new(NodeStatus {
                 me,
-                addr,
+                addr: config.advertised(addr),
                 phase: NodePhase::Discovering,
                 view: View::with_capacity(0),
                 leader: None,

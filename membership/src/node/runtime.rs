@@ -87,7 +87,12 @@ impl Runtime {
 
     pub(crate) fn run(&mut self) {
         let me = self.driver.core().me();
-        tracing::info!(node = %me, addr = %self.driver.local_addr(), "node started");
+        tracing::info!(
+            node = %me,
+            addr = %self.driver.local_addr(),
+            advertised = %self.driver.core().addr(),
+            "node started"
+        );
         // A provider given at start: its first snapshot is in place before any
         // joiner can be answered.
         if let Some(f) = &self.snapshot {
@@ -228,7 +233,7 @@ impl Runtime {
         let out = match ev {
             CoreEvent::Started => {
                 if let Some(l) = &mut self.log {
-                    l.start(me, self.driver.local_addr());
+                    l.start(me, self.driver.core().addr());
                 }
                 return;
             }

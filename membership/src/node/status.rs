@@ -49,7 +49,8 @@ pub struct Departed {
 pub struct NodeStatus {
     /// The current process id (changes on rejoin).
     pub me: ProcessId,
-    /// The UDP address.
+    /// The address peers use for this node: the advertised one
+    /// ([`NodeConfig::advertise`](super::NodeConfig::advertise)), else the bound one.
     pub addr: SocketAddr,
     /// Where the node stands.
     pub phase: NodePhase,

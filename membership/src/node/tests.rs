@@ -136,3 +136,31 @@ fn events_are_timed_by_the_node_loop() {
     assert!(timed.windows(2).all(|w| w[0].at <= w[1].at));
     node.shutdown();
 }
+
+/// `advertise`: a node listening on every interface puts the advertised address in its
+/// `Member` record, and a joiner seeded with that address gets in; an unspecified
+/// listen address without it is refused before anything is bound.
+#[test]
+fn advertised_address_is_the_member_address() {
+    let port = free_ports(1)[0].port();
+    let mut a = config(
+        "adv-a",
+        SocketAddr::from(([0, 0, 0, 0], port)),
+        &[SocketAddr::from(([127, 0, 0, 1], port))],
+    );
+    match Node::start(a.clone()) {
+        Err(NodeError::Config(e)) => assert!(e.to_string().contains("advertise"), "{e}"),
+        other => panic!("an unspecified listen without advertise started: {other:?}"),
+    }
+    a.advertise = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let a = Node::start(a).unwrap();
+    let adv = SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(a.local_addr(), SocketAddr::from(([0, 0, 0, 0], port)));
+    assert_eq!(a.status().addr, adv);
+    let b = Node::start(config("adv-b", free_ports(1)[0], &[adv])).unwrap();
+    wait_for("two members", Duration::from_secs(10), || {
+        a.view().len() == 2 && b.view().len() == 2
+    });
+    let v = b.view();
+    assert_eq!(v.members[0].addr, adv, "{v:?}");
+}
