@@ -2,7 +2,7 @@
 CARGO ?= cargo
 SIM_SEEDS ?= 20000
 
-.PHONY: demo all build test fmt fmt-check lint doc bench sim clean header c-example valgrind-c
+.PHONY: demo all build test fmt fmt-check lint doc bench sim clean header c-example valgrind-c deny
 
 all: build
 
@@ -21,12 +21,23 @@ lint:
 doc:
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --workspace --no-deps
 
-# Formatting, clippy with -D warnings, docs, every test of the workspace, then the C
-# example (under valgrind's memcheck when valgrind is installed).
+# Formatting, clippy with -D warnings, docs, every test of the workspace (doctests
+# included), the Rust example (membership/examples/watch.rs), then the C example (under
+# valgrind's memcheck when valgrind is installed).
 test: fmt-check lint doc
 	$(CARGO) test --workspace
+	$(CARGO) test -p sgmp-membership --features stream --lib node::event
+	timeout 120 $(CARGO) run -q -p sgmp-membership --example watch
 	$(MAKE) c-example
 	@if command -v valgrind >/dev/null 2>&1; then $(MAKE) valgrind-c; else echo "valgrind not installed: skipping valgrind-c"; fi
+	@if command -v cargo-deny >/dev/null 2>&1; then $(MAKE) deny; else echo "cargo-deny not installed: skipping deny (cargo install cargo-deny --locked)"; fi
+
+# Licenses, duplicate versions (warnings) and sources of the dependency tree, offline
+# (deny.toml). Needs cargo-deny (`cargo install cargo-deny --locked`: about 6 minutes of
+# building on dev-2c, so CI does not install it; `make test` runs this when it is
+# installed). Advisories need the network: `cargo deny check advisories`.
+deny:
+	$(CARGO) deny --offline check licenses bans sources
 
 # libsgmp (cdylib + static library) and the C example that embeds three nodes.
 C_OUT := target/c

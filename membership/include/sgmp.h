@@ -138,7 +138,8 @@ sgmp_status sgmp_node_new(const char *toml, sgmp_node_t *out);
 sgmp_status sgmp_node_new_from_file(const char *path, sgmp_node_t *out);
 
 // Starts the node: binds its UDP socket and runs its thread, which cold-starts or
-// joins the group. Events are queued from now on.
+// joins the group. Events are queued from now on. A snapshot provider set before
+// (`sgmp_node_set_snapshot_provider`) is in place before the first joiner can arrive.
 sgmp_status sgmp_node_start(sgmp_node_t node);
 
 // Copies the node's current view into `*out` (version 0 and no members before the
@@ -194,11 +195,32 @@ sgmp_status sgmp_node_received_snapshot(sgmp_node_t node, uint8_t *buf, size_t c
 
 // Sets (or, with a NULL `cb`, clears) the callback producing the application snapshot
 // handed to joiners in State-Xfer. `user` is passed back unchanged. The callback runs
-// on the node's own thread.
+// on the node's own thread, after every view change.
+//
+// It may be set before `sgmp_node_start` (recommended): the node then takes a first
+// snapshot before it starts, so even a joiner that arrives at once receives it. Set
+// after start, it replaces the previous callback once the node's thread has taken it
+// (`SGMP_ERR_TIMEOUT` if that took more than 5 s); a joiner served before that gets
+// the previous (or an empty) snapshot. The setting is kept across
+// `sgmp_node_shutdown` and a new `sgmp_node_start`.
 sgmp_status sgmp_node_set_snapshot_provider(sgmp_node_t node, sgmp_snapshot_fn cb, void *user);
 
+// Gives a file descriptor that is readable while events of this node may be
+// waiting, for `poll`, `select` or `epoll` (a Linux `eventfd`). When it is readable,
+// call `sgmp_node_next_event(node, 0, &ev)` until it returns `SGMP_ERR_TIMEOUT`: the
+// call that finds no event makes the descriptor unreadable again, and the next event
+// makes it readable. It may be readable with no event waiting (that call then just
+// returns `SGMP_ERR_TIMEOUT`). Do not read from, write to or close the descriptor: it
+// belongs to the node and stays valid until `sgmp_node_shutdown` or `sgmp_node_free`.
+// The node must be started (`SGMP_ERR_STATE` otherwise).
+//
+// # Safety
+// `fd` must point to a writable `int`.
+sgmp_status sgmp_node_event_fd(sgmp_node_t node, int *fd);
+
 // Leaves the group gracefully, waiting at most `timeout_ms` for the request to be
-// delivered. The node stays up (no longer a member) until `sgmp_node_shutdown`.
+// delivered (`SGMP_ERR_TIMEOUT` if it was not delivered in time; the node keeps
+// trying). The node stays up (no longer a member) until `sgmp_node_shutdown`.
 sgmp_status sgmp_node_leave(sgmp_node_t node, uint32_t timeout_ms);
 
 // True (1) if the node is currently a member of the group, else 0; -1 on a bad handle.

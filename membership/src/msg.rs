@@ -265,6 +265,7 @@ pub fn max_encoded_len_with_clients(
 
 /// Writes messages into a byte buffer that never needs to grow when sized with
 /// [`max_encoded_len`].
+#[derive(Debug)]
 pub struct Writer<'a> {
     buf: &'a mut Vec<u8>,
 }

@@ -36,6 +36,18 @@ enum Rec {
     },
     /// `pid` believes `peer` faulty.
     Suspect { pid: ProcessId, peer: ProcessId },
+    /// `pid` asked to leave (GMP-1 allows its removal by anyone from then on, D9).
+    Leave { pid: ProcessId },
+}
+
+impl std::fmt::Debug for Cluster {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cluster")
+            .field("now", &self.now)
+            .field("up", &self.up)
+            .field("in_flight", &self.queue.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// A cluster of engines on an ideal network.
@@ -281,6 +293,8 @@ impl Cluster {
 
     /// Engine `i` leaves gracefully.
     pub fn leave(&mut self, i: usize) {
+        let pid = self.engines[i].me().id;
+        self.history.push(Rec::Leave { pid });
         self.engines[i].leave(self.now);
         self.flush(i);
     }
@@ -327,10 +341,15 @@ impl Cluster {
         let mut seen: HashMap<u64, (u64, Option<&Vec<ProcessId>>, ProcessId)> = HashMap::new();
         let mut last: HashMap<ProcessId, (u64, Option<&Vec<ProcessId>>)> = HashMap::new();
         let mut faulty: HashMap<ProcessId, Vec<ProcessId>> = HashMap::new();
+        let mut left: Vec<ProcessId> = Vec::new();
         for r in &self.history {
             let (pid, version, digest, members) = match r {
                 Rec::Suspect { pid, peer } => {
                     faulty.entry(*pid).or_default().push(*peer);
+                    continue;
+                }
+                Rec::Leave { pid } => {
+                    left.push(*pid);
                     continue;
                 }
                 Rec::View {
@@ -372,7 +391,10 @@ impl Cluster {
                 if let (Some(before), Some(now)) = (before, members) {
                     let f = faulty.get(&pid);
                     if let Some(q) = before.iter().find(|q| {
-                        **q != pid && !now.contains(q) && !f.is_some_and(|f| f.contains(q))
+                        **q != pid
+                            && !now.contains(q)
+                            && !f.is_some_and(|f| f.contains(q))
+                            && !left.contains(q)
                     }) {
                         return Err(format!(
                             "gmp1a: {pid} installed version {version} without {q} but did not \

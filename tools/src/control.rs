@@ -1,7 +1,7 @@
 //! The control protocol of `sgmpd`: JSON lines over a Unix socket.
 //!
-//! A client writes one request line, `{"cmd":"status"}` (`status`, `view`, `leave`,
-//! `metrics`) or `{"cmd":"fault","args":["loss","0.2"]}` (`["dup","0.1"]`,
+//! A client writes one request line, `{"cmd":"status"}` (`status`, `view`, `members`,
+//! `system-view`, `leave`, `metrics`) or `{"cmd":"fault","args":["loss","0.2"]}` (`["dup","0.1"]`,
 //! `["reorder","0.2","5"]` (probability, largest extra delay in ms),
 //! `["partition","n2,n3"]`, `["heal"]` (partitions only), `["clear"]` (everything)),
 //! and reads one response line: a JSON object with `"ok": true` and the answer, or

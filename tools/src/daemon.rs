@@ -191,7 +191,9 @@ pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
     let phase = node.status().phase;
     if phase != NodePhase::Left {
         tracing::info!("signal received: leaving the group");
-        node.leave(Duration::from_secs(3));
+        if let Err(e) = node.leave(Duration::from_secs(3)) {
+            tracing::warn!("leaving the group: {e}");
+        }
     }
     node.shutdown();
     tracing::info!("sgmpd exiting");

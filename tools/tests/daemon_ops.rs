@@ -523,3 +523,144 @@ fn every_binary_has_its_own_help() {
         "{help}"
     );
 }
+
+/// Until `path` contains every one of `needles` (at most 15 s); returns its text.
+fn wait_log(path: &Path, needles: &[&str]) -> String {
+    let until = Instant::now() + Duration::from_secs(15);
+    loop {
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        if needles.iter().all(|n| text.contains(n)) {
+            return text;
+        }
+        assert!(
+            Instant::now() < until,
+            "{} never logged {needles:?}:\n{text}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn write_key(path: &Path, byte: u8) {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::write(path, format!("{}\n", format!("{byte:02x}").repeat(32))).unwrap();
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).unwrap();
+}
+
+/// Defect 3: a joiner whose --key-file is not the group's says that no seed answered
+/// (and what to check); the group warns about datagrams with a bad tag, naming the
+/// sender. Both on stderr (the daemon's tracing output, RUST_LOG=warn).
+#[test]
+fn a_wrong_key_file_is_warned_about_on_both_sides() {
+    let dir = Dir::new("badkey");
+    let (k1, k2) = (dir.join("k1"), dir.join("k2"));
+    write_key(&k1, 0x11);
+    write_key(&k2, 0x22);
+    let (a_port, b_port) = (free_udp(), free_udp());
+    let (a_log, b_log) = (dir.join("a.log"), dir.join("b.log"));
+    let a_sock = dir.join("a.sock");
+    let daemon = |id: &str, port: &str, key: &Path, log: &Path, extra: &[&str]| {
+        let mut c = sgmpd(&dir, id, port, extra);
+        c.arg("--key-file")
+            .arg(key)
+            .arg("--control")
+            .arg(dir.join(&format!("{id}.sock")))
+            .env("RUST_LOG", "warn")
+            .stderr(std::fs::File::create(log).unwrap());
+        Daemon(c.spawn().expect("spawn sgmpd"))
+    };
+    let _a = daemon("a", &a_port, &k1, &a_log, &[]);
+    wait_member(&a_sock, 1);
+    let seed = format!("127.0.0.1:{a_port}");
+    let _b = daemon("b", &b_port, &k2, &b_log, &["--seeds", &seed]);
+    let b_text = wait_log(&b_log, &["no seed answered", "--key-file", &seed]);
+    let a_text = wait_log(
+        &a_log,
+        &[&format!("bad tag from 127.0.0.1:{b_port}"), "key mismatch"],
+    );
+    // Rate-limited: one warning of each kind within the test's few seconds.
+    assert_eq!(b_text.matches("no seed answered").count(), 1, "{b_text}");
+    assert_eq!(a_text.matches("bad tag from").count(), 1, "{a_text}");
+    // And the group never let b in.
+    assert_eq!(
+        status(&a_sock).unwrap()["members"]
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+}
+
+/// `sgmpctl members` with `SGMP_CONTROL` set and no flag: every process the node knows
+/// with its state (member, left, excluded), rank and address; the mgr is marked, in
+/// `members` and in `view`.
+#[test]
+fn members_lists_every_state_with_sgmp_control() {
+    let dir = Dir::new("members");
+    let ports: Vec<String> = (0..4).map(|_| free_udp()).collect();
+    let seed = format!("127.0.0.1:{}", ports[0]);
+    let names = ["a", "b", "c", "d"];
+    let socks: Vec<PathBuf> = names
+        .iter()
+        .map(|n| dir.join(&format!("{n}.sock")))
+        .collect();
+    let mut daemons: Vec<Option<Daemon>> = Vec::new();
+    for (i, n) in names.iter().enumerate() {
+        let mut c = sgmpd(&dir, n, &ports[i], &["--seeds", &seed]);
+        c.arg("--control").arg(&socks[i]);
+        daemons.push(Some(spawn(c)));
+        wait_member(&socks[i], i + 1);
+    }
+    // d leaves gracefully; c is killed (excluded).
+    assert!(ctl(Some(&socks[3]), &["leave"]).status.success());
+    wait_member(&socks[0], 3);
+    drop(daemons[2].take());
+    wait_member(&socks[0], 2);
+
+    let run = |args: &[&str]| {
+        let o = Command::new(SGMPCTL)
+            .args(args)
+            .env("SGMP_CONTROL", &socks[0])
+            .output()
+            .expect("run sgmpctl");
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    let v: serde_json::Value = serde_json::from_str(&run(&["--json", "members"])).unwrap();
+    let rows = v["members"].as_array().unwrap();
+    let state = |name: &str| {
+        rows.iter()
+            .find(|r| r["name"] == name)
+            .map(|r| r["state"].as_str().unwrap().to_string())
+    };
+    assert_eq!(state("a").as_deref(), Some("member"), "{v}");
+    assert_eq!(state("b").as_deref(), Some("member"), "{v}");
+    assert_eq!(state("c").as_deref(), Some("excluded"), "{v}");
+    assert_eq!(state("d").as_deref(), Some("left"), "{v}");
+    let a = rows.iter().find(|r| r["name"] == "a").unwrap();
+    assert_eq!(a["rank"], 0);
+    assert_eq!(a["mgr"], true);
+    assert_eq!(a["addr"], seed.as_str());
+    assert!(a["tags"].as_object().unwrap().is_empty());
+    assert!(rows.iter().find(|r| r["name"] == "d").unwrap()["rank"].is_null());
+
+    let text = run(&["members"]);
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .unwrap_or_else(|| panic!("no row for {name}:\n{text}"))
+            .to_string()
+    };
+    assert!(text.starts_with("NAME"), "{text}");
+    assert!(
+        line("a").contains("member*") && line("a").contains(&seed),
+        "{text}"
+    );
+    assert!(line("c").contains("excluded"), "{text}");
+    assert!(line("d").contains("left"), "{text}");
+
+    let view = run(&["view"]);
+    let mgr_rows: Vec<&str> = view.lines().filter(|l| l.ends_with("mgr")).collect();
+    assert_eq!(mgr_rows.len(), 1, "{view}");
+    assert!(mgr_rows[0].contains("a#"), "{view}");
+}

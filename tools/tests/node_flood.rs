@@ -187,7 +187,7 @@ fn flood_of_junk_while_views_change() {
     std::thread::sleep(Duration::from_secs(1));
 
     // c leaves gracefully; then d joins.
-    nodes[2].leave(Duration::from_secs(3));
+    nodes[2].leave(Duration::from_secs(3)).unwrap();
     assert_eq!(nodes[2].status().phase, NodePhase::Left);
     wait_for("a and b only", Duration::from_secs(10), || {
         nodes[..2].iter().all(|n| names(&n.view()) == ["a", "b"])

@@ -104,6 +104,38 @@ enum Slot {
 /// Channels are keyed by node name: one entry per node, holding the newest incarnation
 /// seen. Entries are never reused for another node, so `max_peers` bounds the number of
 /// distinct node names over the endpoint's life.
+///
+/// Two endpoints, the caller carrying the datagrams (here in memory, losing none):
+///
+/// ```
+/// use sgmp_transport::{Endpoint, ProcessId, Time, TransportConfig};
+///
+/// let (a_id, b_id) = (ProcessId::named("a", 1), ProcessId::named("b", 1));
+/// let (a_addr, b_addr) = ("127.0.0.1:7401".parse().unwrap(), "127.0.0.1:7402".parse().unwrap());
+/// let mut a = Endpoint::new(TransportConfig::default(), a_id);
+/// let mut b = Endpoint::new(TransportConfig::default(), b_id);
+/// let now = Time::ZERO;
+/// a.send(now, b_id, b_addr, b"hello").unwrap();
+/// a.send(now, b_id, b_addr, b"world").unwrap();
+///
+/// let mut buf = vec![0u8; TransportConfig::default().mtu];
+/// while let Some(t) = a.poll_transmit(now, &mut buf) {
+///     assert_eq!(t.dst, b_addr);
+///     b.handle_datagram(now, a_addr, &buf[..t.len]);
+/// }
+/// let mut msg = vec![0u8; TransportConfig::default().max_message];
+/// let mut got = Vec::new();
+/// while let Some((from, n)) = b.poll_delivery(&mut msg) {
+///     assert_eq!(from, a_id);
+///     got.push(msg[..n].to_vec());
+/// }
+/// assert_eq!(got, [b"hello".to_vec(), b"world".to_vec()]); // in order, once each
+/// // b acknowledges; a's window empties.
+/// while let Some(t) = b.poll_transmit(now, &mut buf) {
+///     a.handle_datagram(now, b_addr, &buf[..t.len]);
+/// }
+/// assert_eq!(a.stats().messages_sent, 2);
+/// ```
 #[derive(Debug)]
 pub struct Endpoint {
     cfg: TransportConfig,
@@ -138,6 +170,10 @@ pub struct Endpoint {
     /// A datagram handled since the last [`Endpoint::take_timer_restarted`] started or
     /// moved a retransmission timer earlier.
     timer_restarted: bool,
+    /// The sender of the last datagram dropped for a bad tag and for a foreign cluster
+    /// id (what an operator checks first: a key or cluster mismatch).
+    last_bad_tag: Option<SocketAddr>,
+    last_foreign: Option<SocketAddr>,
 }
 
 #[inline]
@@ -175,6 +211,8 @@ impl Endpoint {
             tx_hint: false,
             tx_drained: false,
             timer_restarted: false,
+            last_bad_tag: None,
+            last_foreign: None,
             me,
             cfg,
         }
@@ -338,9 +376,14 @@ impl Endpoint {
             Err(e) => return self.stats.drop(e.drop_reason()),
         };
         if let Err(e) = wire::check_tag(datagram, &self.cfg.keys) {
-            return self.stats.drop(e.drop_reason());
+            let reason = e.drop_reason();
+            if reason == DropReason::BadTag {
+                self.last_bad_tag = Some(from);
+            }
+            return self.stats.drop(reason);
         }
         if h.cluster_id != self.cfg.cluster_id {
+            self.last_foreign = Some(from);
             return self.stats.drop(DropReason::ForeignCluster);
         }
         if h.receiver_incarnation != 0 && h.receiver_incarnation != self.me.incarnation {
@@ -777,6 +820,17 @@ impl Endpoint {
     /// Totals since creation.
     pub fn stats(&self) -> Stats {
         self.stats
+    }
+
+    /// The sender of the last datagram dropped for `reason`, recorded for
+    /// [`DropReason::BadTag`] (a key mismatch, most likely) and
+    /// [`DropReason::ForeignCluster`] only (`None` for the other reasons).
+    pub fn last_drop_from(&self, reason: DropReason) -> Option<SocketAddr> {
+        match reason {
+            DropReason::BadTag => self.last_bad_tag,
+            DropReason::ForeignCluster => self.last_foreign,
+            _ => None,
+        }
     }
 
     /// A snapshot of the channel to `peer` (exactly this incarnation).

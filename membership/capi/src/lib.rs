@@ -20,7 +20,7 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
-use std::ffi::{c_char, c_void, CStr, CString};
+use std::ffi::{c_char, c_int, c_void, CStr, CString};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -71,7 +71,7 @@ use sgmp_status::*;
 /// A view: version and members in rank order (most senior first), each a
 /// NUL-terminated `NAME#INCARNATION`. Caller-allocated; nothing to free.
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct sgmp_view {
     /// The view's version.
     pub version: u64,
@@ -121,7 +121,7 @@ pub enum sgmp_event_kind {
 
 /// One event. Caller-allocated; nothing to free.
 #[repr(C)]
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 pub struct sgmp_event {
     /// What happened.
     pub kind: sgmp_event_kind,
@@ -153,6 +153,8 @@ pub type sgmp_snapshot_fn =
 
 struct Entry {
     config: NodeConfig,
+    /// The snapshot provider: handed to the node at start, kept for a restart.
+    provider: Mutex<Option<Provider>>,
     handle: Mutex<Option<NodeHandle>>,
     events: Mutex<Option<Subscription>>,
     received: Mutex<Vec<u8>>,
@@ -260,6 +262,7 @@ fn register(config: NodeConfig, out: *mut sgmp_node_t) -> CallResult {
         id,
         Arc::new(Entry {
             config,
+            provider: Mutex::new(None),
             handle: Mutex::new(None),
             events: Mutex::new(None),
             received: Mutex::new(Vec::new()),
@@ -306,7 +309,8 @@ pub unsafe extern "C" fn sgmp_node_new_from_file(
 }
 
 /// Starts the node: binds its UDP socket and runs its thread, which cold-starts or
-/// joins the group. Events are queued from now on.
+/// joins the group. Events are queued from now on. A snapshot provider set before
+/// (`sgmp_node_set_snapshot_provider`) is in place before the first joiner can arrive.
 #[no_mangle]
 pub extern "C" fn sgmp_node_start(node: sgmp_node_t) -> sgmp_status {
     call(|| {
@@ -316,7 +320,8 @@ pub extern "C" fn sgmp_node_start(node: sgmp_node_t) -> sgmp_status {
             return Err((SGMP_ERR_STATE, "the node is already started".into()));
         }
         // Subscribed before the loop starts: a node without seeds founds at once.
-        let (handle, sub) = Node::start_subscribed(e.config.clone())
+        let provider = (*e.provider.lock()).map(Provider::boxed);
+        let (handle, sub) = Node::start_with(e.config.clone(), provider)
             .map_err(|err| (SGMP_ERR_START, err.to_string()))?;
         *e.events.lock() = Some(sub);
         *h = Some(handle);
@@ -607,6 +612,7 @@ pub unsafe extern "C" fn sgmp_node_received_snapshot(
     })
 }
 
+#[derive(Clone, Copy)]
 struct Provider {
     f: extern "C" fn(*mut c_void, *mut u8, usize) -> usize,
     user: *mut c_void,
@@ -617,9 +623,35 @@ struct Provider {
 // callback runs on that thread.
 unsafe impl Send for Provider {}
 
+impl Provider {
+    /// The node's snapshot function calling the C callback.
+    fn boxed(self) -> sgmp_membership::node::SnapshotProvider {
+        // The whole `Provider` (which is Send) moves into the closure.
+        Box::new(move || self.call())
+    }
+
+    /// Runs the C callback into a fresh buffer of `cap` bytes.
+    fn call(&self) -> Vec<u8> {
+        let mut buf = vec![0u8; self.cap];
+        let n = (self.f)(self.user, buf.as_mut_ptr(), self.cap).min(self.cap);
+        buf.truncate(n);
+        buf
+    }
+}
+
+/// How long `sgmp_node_set_snapshot_provider` waits for a running node's loop.
+const SET_PROVIDER_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Sets (or, with a NULL `cb`, clears) the callback producing the application snapshot
 /// handed to joiners in State-Xfer. `user` is passed back unchanged. The callback runs
-/// on the node's own thread.
+/// on the node's own thread, after every view change.
+///
+/// It may be set before `sgmp_node_start` (recommended): the node then takes a first
+/// snapshot before it starts, so even a joiner that arrives at once receives it. Set
+/// after start, it replaces the previous callback once the node's thread has taken it
+/// (`SGMP_ERR_TIMEOUT` if that took more than 5 s); a joiner served before that gets
+/// the previous (or an empty) snapshot. The setting is kept across
+/// `sgmp_node_shutdown` and a new `sgmp_node_start`.
 #[no_mangle]
 pub extern "C" fn sgmp_node_set_snapshot_provider(
     node: sgmp_node_t,
@@ -630,25 +662,72 @@ pub extern "C" fn sgmp_node_set_snapshot_provider(
         let e = entry(node)?;
         let cap = e.config.max_snapshot;
         let p = cb.map(|f| Provider { f, user, cap });
-        with_handle(node, move |h| {
-            h.set_snapshot_provider(Box::new(move || match &p {
-                Some(p) => {
-                    let mut buf = vec![0u8; p.cap];
-                    let n = (p.f)(p.user, buf.as_mut_ptr(), p.cap).min(p.cap);
-                    buf.truncate(n);
-                    buf
+        *e.provider.lock() = p;
+        let h = e.handle.lock();
+        let Some(h) = h.as_ref() else {
+            return Ok(()); // taken at start
+        };
+        let f = match p {
+            Some(p) => p.boxed(),
+            None => Box::new(Vec::new),
+        };
+        h.set_snapshot_provider(f, SET_PROVIDER_TIMEOUT)
+            .map_err(|err| match err {
+                sgmp_membership::node::HandleError::Timeout(_) => {
+                    (SGMP_ERR_TIMEOUT, err.to_string())
                 }
-                None => Vec::new(),
-            }))
-        })
+                _ => (SGMP_ERR_STATE, err.to_string()),
+            })
+    })
+}
+
+/// Gives a file descriptor that is readable while events of this node may be
+/// waiting, for `poll`, `select` or `epoll` (a Linux `eventfd`). When it is readable,
+/// call `sgmp_node_next_event(node, 0, &ev)` until it returns `SGMP_ERR_TIMEOUT`: the
+/// call that finds no event makes the descriptor unreadable again, and the next event
+/// makes it readable. It may be readable with no event waiting (that call then just
+/// returns `SGMP_ERR_TIMEOUT`). Do not read from, write to or close the descriptor: it
+/// belongs to the node and stays valid until `sgmp_node_shutdown` or `sgmp_node_free`.
+/// The node must be started (`SGMP_ERR_STATE` otherwise).
+///
+/// # Safety
+/// `fd` must point to a writable `int`.
+#[no_mangle]
+pub unsafe extern "C" fn sgmp_node_event_fd(node: sgmp_node_t, fd: *mut c_int) -> sgmp_status {
+    call(|| {
+        null_check(fd, "fd")?;
+        let e = entry(node)?;
+        let sub = e.events.lock();
+        let Some(sub) = sub.as_ref() else {
+            return Err((SGMP_ERR_STATE, "the node is not started".into()));
+        };
+        let raw = sub.event_fd().map_err(|err| {
+            (
+                SGMP_ERR_INTERNAL,
+                format!("cannot create the event descriptor: {err}"),
+            )
+        })?;
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        unsafe { *fd = raw };
+        Ok(())
     })
 }
 
 /// Leaves the group gracefully, waiting at most `timeout_ms` for the request to be
-/// delivered. The node stays up (no longer a member) until `sgmp_node_shutdown`.
+/// delivered (`SGMP_ERR_TIMEOUT` if it was not delivered in time; the node keeps
+/// trying). The node stays up (no longer a member) until `sgmp_node_shutdown`.
 #[no_mangle]
 pub extern "C" fn sgmp_node_leave(node: sgmp_node_t, timeout_ms: u32) -> sgmp_status {
-    call(|| with_handle(node, |h| h.leave(Duration::from_millis(timeout_ms as u64))))
+    call(|| {
+        with_handle(node, |h| h.leave(Duration::from_millis(timeout_ms as u64)))?.map_err(|err| {
+            match err {
+                sgmp_membership::node::HandleError::Timeout(_) => {
+                    (SGMP_ERR_TIMEOUT, err.to_string())
+                }
+                _ => (SGMP_ERR_STATE, err.to_string()),
+            }
+        })
+    })
 }
 
 /// True (1) if the node is currently a member of the group, else 0; -1 on a bad handle.
@@ -821,6 +900,107 @@ mod tests {
         unsafe {
             assert_eq!(sgmp_node_view(h, &mut v), SGMP_ERR_BAD_HANDLE);
         }
+    }
+
+    fn blank_event() -> sgmp_event {
+        sgmp_event {
+            kind: sgmp_event_kind::SGMP_EVENT_NONE,
+            ts_us: 0,
+            node: [0; SGMP_PID_LEN],
+            peer: [0; SGMP_PID_LEN],
+            version: 0,
+            snapshot_len: 0,
+            view: empty_view(),
+            system_size: 0,
+            added: 0,
+            removed: 0,
+        }
+    }
+
+    extern "C" fn state_cb(user: *mut c_void, buf: *mut u8, cap: usize) -> usize {
+        // SAFETY: `user` is the NUL-terminated static string given below.
+        let s = unsafe { CStr::from_ptr(user as *const c_char) }.to_bytes();
+        let n = s.len().min(cap);
+        // SAFETY: the library hands `cap` writable bytes.
+        unsafe { std::ptr::copy_nonoverlapping(s.as_ptr(), buf, n) };
+        n
+    }
+
+    /// Waits on the node's event fd with poll() and drains with a zero timeout until
+    /// `kind` comes (or `deadline` passes).
+    fn wait_fd(h: sgmp_node_t, kind: sgmp_event_kind, ev: &mut sgmp_event) -> bool {
+        let mut fd = -1;
+        assert_eq!(unsafe { sgmp_node_event_fd(h, &mut fd) }, SGMP_OK);
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while std::time::Instant::now() < deadline {
+            let mut p = libc_pollfd {
+                fd,
+                events: 1,
+                revents: 0,
+            };
+            // SAFETY: one live pollfd.
+            if unsafe { poll(&mut p, 1, 100) } == 1 {
+                while unsafe { sgmp_node_next_event(h, 0, ev) } == SGMP_OK {
+                    if ev.kind == kind {
+                        return true;
+                    }
+                }
+            }
+        }
+        false
+    }
+
+    #[repr(C)]
+    struct libc_pollfd {
+        fd: i32,
+        events: i16,
+        revents: i16,
+    }
+    extern "C" {
+        fn poll(fds: *mut libc_pollfd, n: u64, timeout: i32) -> i32;
+    }
+
+    /// Defect 8 of issue 18: a provider set before start is in place for a joiner that
+    /// arrives at once; the event fd wakes poll().
+    #[test]
+    fn provider_before_start_reaches_an_immediate_joiner_and_event_fd_polls() {
+        let mut a: sgmp_node_t = 0;
+        let ta = toml("capi-snap-a", "");
+        unsafe { assert_eq!(sgmp_node_new(ta.as_ptr(), &mut a), SGMP_OK) };
+        let mut fd = -1;
+        assert_eq!(unsafe { sgmp_node_event_fd(a, &mut fd) }, SGMP_ERR_STATE);
+        assert_eq!(
+            sgmp_node_set_snapshot_provider(
+                a,
+                Some(state_cb),
+                c"early-state".as_ptr() as *mut c_void
+            ),
+            SGMP_OK
+        );
+        assert_eq!(sgmp_node_start(a), SGMP_OK);
+        let mut ev = blank_event();
+        assert!(wait_fd(a, sgmp_event_kind::SGMP_EVENT_VIEW, &mut ev));
+        let mut seed = [0 as c_char; 64];
+        unsafe { assert_eq!(sgmp_node_local_addr(a, seed.as_mut_ptr(), 64), SGMP_OK) };
+        let seed = unsafe { CStr::from_ptr(seed.as_ptr()) }.to_str().unwrap();
+        // The joiner starts right after the founder's first view: the first joiner.
+        let mut b: sgmp_node_t = 0;
+        let tb = toml("capi-snap-b", &format!("\"{seed}\""));
+        unsafe { assert_eq!(sgmp_node_new(tb.as_ptr(), &mut b), SGMP_OK) };
+        assert_eq!(sgmp_node_start(b), SGMP_OK);
+        assert!(wait_fd(b, sgmp_event_kind::SGMP_EVENT_JOINED, &mut ev));
+        assert_eq!(ev.snapshot_len, b"early-state".len() as u64);
+        let mut buf = [0u8; 32];
+        let mut len = 0usize;
+        unsafe {
+            assert_eq!(
+                sgmp_node_received_snapshot(b, buf.as_mut_ptr(), buf.len(), &mut len),
+                SGMP_OK
+            );
+        }
+        assert_eq!(&buf[..len], b"early-state");
+        assert_eq!(sgmp_node_free(b), SGMP_OK);
+        assert_eq!(sgmp_node_free(a), SGMP_OK);
     }
 
     #[test]

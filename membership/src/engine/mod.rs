@@ -266,6 +266,9 @@ pub struct Engine {
     /// (mgr) Members that asked to leave: removed by the next update, but not believed
     /// faulty (their acknowledgement of their own removal counts, D9).
     leavers: Vec<Member>,
+    /// (mgr) Leavers removed by its commits (bounded ring): they left, they were not
+    /// believed faulty.
+    left_ring: Vec<ProcessId>,
     /// The group ended: this process left a view of one, or the committed update that
     /// removed it (a leaver) removed everyone.
     group_ended: bool,
@@ -323,6 +326,7 @@ impl Engine {
             durable_seq: 0,
             leaving: false,
             leavers: Vec::with_capacity(n),
+            left_ring: Vec::with_capacity(n),
             group_ended: false,
             cfg,
         }
@@ -546,6 +550,12 @@ impl Engine {
     /// it is committed).
     pub fn is_leaving(&self) -> bool {
         self.leaving
+    }
+
+    /// True if `p` was removed by one of this process's commits as mgr because it asked
+    /// to leave (D9), among the last few such removals.
+    pub fn removed_as_leaver(&self, p: ProcessId) -> bool {
+        self.left_ring.contains(&p)
     }
 
     /// True if this process left and the group ended with it: it left a view of one,
@@ -896,6 +906,12 @@ impl Engine {
         }
         for &r in &u.removes {
             let leaver = self.leavers.iter().any(|l| l.id == r);
+            if leaver {
+                if self.left_ring.len() == self.left_ring.capacity() && !self.left_ring.is_empty() {
+                    self.left_ring.remove(0);
+                }
+                self.left_ring.push(r);
+            }
             if self.view.contains(r) && !self.is_faulty(r) && !leaver {
                 // GMP-1: a removed member is believed faulty first (a leaver asked to
                 // be removed; it is not disconnected, so the commit reaches it, D9).

@@ -31,8 +31,13 @@ impl Default for FaultSettings {
 pub struct NodeConfig {
     /// Node name (printable ASCII, no `#` or space, at most 31 bytes).
     pub id: String,
-    /// UDP address to listen on.
+    /// UDP address to listen on. An unspecified address (`0.0.0.0:PORT`, `[::]:PORT`)
+    /// listens on every interface and needs [`advertise`](NodeConfig::advertise).
     pub listen: SocketAddr,
+    /// The address peers are told to use for this node (its `Member` record), when it
+    /// differs from `listen` (memberlist's AdvertiseAddr): required with an unspecified
+    /// `listen`; port 0 stands for the bound port. None: the bound address.
+    pub advertise: Option<SocketAddr>,
     /// Seeds: the small known set of sites queried at cold start and when rejoining.
     pub seeds: Vec<SocketAddr>,
     /// Cluster id; datagrams of other clusters are dropped.
@@ -131,6 +136,7 @@ impl Default for NodeConfig {
         NodeConfig {
             id: "node".into(),
             listen: SocketAddr::from(([127, 0, 0, 1], 7400)),
+            advertise: None,
             seeds: Vec::new(),
             cluster_id: 0x5347_4d50,
             heartbeat_ms: 100,
@@ -221,9 +227,39 @@ impl NodeConfig {
             .map_err(|e| NodeConfigError::Invalid(format!("id {:?}: {e}", self.id)))
     }
 
+    /// The address put in this node's `Member` record when bound at `bound`:
+    /// [`advertise`](NodeConfig::advertise) (its port 0 replaced by the bound port), or
+    /// `bound`.
+    pub fn advertised(&self, bound: SocketAddr) -> SocketAddr {
+        match self.advertise {
+            Some(mut a) => {
+                if a.port() == 0 {
+                    a.set_port(bound.port());
+                }
+                a
+            }
+            None => bound,
+        }
+    }
+
     /// Checks every value.
     pub fn validate(&self) -> Result<(), NodeConfigError> {
         self.node_id()?;
+        if self.listen.ip().is_unspecified() && self.advertise.is_none() {
+            return Err(NodeConfigError::Invalid(format!(
+                "listen address {} is unspecified (every interface): peers cannot use it; \
+                 give the address they should use with advertise (sgmpd --advertise \
+                 HOST:PORT)",
+                self.listen
+            )));
+        }
+        if let Some(a) = self.advertise {
+            if a.ip().is_unspecified() {
+                return Err(NodeConfigError::Invalid(format!(
+                    "advertise address {a} is unspecified: give an address peers can reach"
+                )));
+            }
+        }
         self.engine_config()
             .validate()
             .map_err(|e| NodeConfigError::Invalid(e.to_string()))?;
@@ -303,7 +339,8 @@ impl NodeConfig {
         })
     }
 
-    /// The node core's settings for a node bound at `addr`, with the cluster `keys`
+    /// The node core's settings for a node at `addr` (its advertised address, see
+    /// [`NodeConfig::advertised`]), with the cluster `keys`
     /// (read by [`NodeConfig::keyring`]). §4.2.4: cold start is limited to the known set
     /// of sites, so a node that has seeds and is not one of them only ever joins.
     pub fn core_config(&self, addr: SocketAddr, keys: Keyring) -> super::CoreConfig {
@@ -317,7 +354,7 @@ impl NodeConfig {
                 .seeds
                 .iter()
                 .copied()
-                .filter(|a| *a != self.listen)
+                .filter(|a| *a != self.listen && *a != addr)
                 .collect(),
             may_found: self.seeds.is_empty()
                 || self.seeds.contains(&addr)

@@ -1,11 +1,13 @@
 //! Events for the application: [`NodeEvent`], stamped as [`TimedEvent`], queued to each
 //! [`Subscription`] without ever blocking the loop.
 
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, SyncSender, TrySendError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use super::notify::Notify;
 use crate::engine::ExcludeReason;
 use crate::service::SystemChange;
 use crate::view::View;
@@ -125,12 +127,42 @@ pub struct TimedEvent {
 /// and [`try_recv_timed`] return it with the event ([`TimedEvent`]), so that a
 /// collector can time events without depending on when it gets to run.
 ///
+/// Three ways to wait:
+/// - block: [`recv_timeout`] / [`recv_timed_timeout`];
+/// - `poll`/`epoll`: [`event_fd`] is readable while events may be waiting; read them
+///   with [`try_recv`] until it returns `None` (which re-arms the descriptor);
+/// - async (cargo feature `stream`): `Subscription` is a
+///   `futures_core::Stream<Item = TimedEvent>`, with no async runtime required.
+///
+/// ```
+/// use std::time::Duration;
+/// use sgmp_membership::node::{Node, NodeConfig, NodeEvent};
+///
+/// let cfg = NodeConfig::from_toml_str("id = \"doc-sub\"\nlisten = \"127.0.0.1:0\"\n").unwrap();
+/// // Subscribed before the loop starts: a node without seeds founds at once.
+/// let (node, events) = Node::start_subscribed(cfg).unwrap();
+/// let mut founded = false;
+/// while let Some(ev) = events.recv_timeout(Duration::from_secs(10)) {
+///     if let NodeEvent::ViewInstalled { view, .. } = ev {
+///         assert_eq!(view.members.len(), 1);
+///         founded = true;
+///         break;
+///     }
+/// }
+/// assert!(founded);
+/// node.shutdown();
+/// ```
+///
+/// [`recv_timeout`]: Subscription::recv_timeout
 /// [`recv_timed_timeout`]: Subscription::recv_timed_timeout
+/// [`try_recv`]: Subscription::try_recv
 /// [`try_recv_timed`]: Subscription::try_recv_timed
+/// [`event_fd`]: Subscription::event_fd
 #[derive(Debug)]
 pub struct Subscription {
     rx: Receiver<TimedEvent>,
     dropped: Arc<AtomicU64>,
+    notify: Arc<Notify>,
 }
 
 impl Subscription {
@@ -144,15 +176,97 @@ impl Subscription {
     }
     /// The next event with the time the node produced it, waiting at most `timeout`.
     pub fn recv_timed_timeout(&self, timeout: Duration) -> Option<TimedEvent> {
-        self.rx.recv_timeout(timeout).ok()
+        match self.rx.recv_timeout(timeout) {
+            Ok(e) => Some(e),
+            Err(_) => self.after_empty(),
+        }
     }
     /// The next event with the time the node produced it, if one is queued.
     pub fn try_recv_timed(&self) -> Option<TimedEvent> {
+        match self.rx.try_recv() {
+            Ok(e) => Some(e),
+            Err(_) => self.after_empty(),
+        }
+    }
+    /// The queue was empty: clear the readiness descriptor, then look once more (an
+    /// event queued in between signalled after the clear).
+    fn after_empty(&self) -> Option<TimedEvent> {
+        self.notify.clear();
         self.rx.try_recv().ok()
     }
     /// Events dropped because this subscriber lagged.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
+    }
+
+    /// A file descriptor that is readable while events may be waiting, for `poll`,
+    /// `epoll` or an event loop (a Linux `eventfd`; a pipe on other Unix systems).
+    ///
+    /// When it is readable, call [`Subscription::try_recv`] (or
+    /// [`try_recv_timed`](Subscription::try_recv_timed)) until it returns `None`: the
+    /// call that finds the queue empty makes the descriptor unreadable again, and the
+    /// next event makes it readable. It may be readable with no event waiting (right
+    /// after it is created, or after a race with the loop): that `try_recv` just
+    /// returns `None`. Do not read from the descriptor yourself.
+    ///
+    /// The descriptor is created on the first call (later calls return the same one),
+    /// belongs to the subscription, and is closed when the subscription is dropped.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sgmp_membership::node::{Node, NodeConfig, NodeEvent};
+    ///
+    /// let cfg = NodeConfig::from_toml_str("id = \"doc-fd\"\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    /// let (node, events) = Node::start_subscribed(cfg).unwrap();
+    /// let fd = events.event_fd().unwrap();
+    /// let mut pfd = libc::pollfd { fd, events: libc::POLLIN, revents: 0 };
+    /// let mut views = 0;
+    /// for _ in 0..100 {
+    ///     // SAFETY: one live pollfd.
+    ///     if unsafe { libc::poll(&mut pfd, 1, 100) } == 1 {
+    ///         while let Some(ev) = events.try_recv() {
+    ///             if matches!(ev, NodeEvent::ViewInstalled { .. }) {
+    ///                 views += 1;
+    ///             }
+    ///         }
+    ///     }
+    ///     if views > 0 {
+    ///         break;
+    ///     }
+    /// }
+    /// assert_eq!(views, 1);
+    /// node.shutdown();
+    /// ```
+    pub fn event_fd(&self) -> std::io::Result<RawFd> {
+        self.notify.fd()
+    }
+}
+
+#[cfg(feature = "stream")]
+impl futures_core::Stream for Subscription {
+    type Item = TimedEvent;
+
+    /// The next event; ends when the node's side of the subscription is gone.
+    fn poll_next(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<TimedEvent>> {
+        use std::sync::mpsc::TryRecvError;
+        use std::task::Poll;
+        let this = self.get_mut();
+        for attempt in 0..2 {
+            match this.rx.try_recv() {
+                Ok(e) => return Poll::Ready(Some(e)),
+                Err(TryRecvError::Disconnected) => return Poll::Ready(None),
+                Err(TryRecvError::Empty) if attempt == 0 => {
+                    // Registered before the second look: an event queued after it
+                    // wakes this task.
+                    this.notify.register(cx.waker());
+                }
+                Err(TryRecvError::Empty) => {}
+            }
+        }
+        Poll::Pending
     }
 }
 
@@ -160,18 +274,25 @@ impl Subscription {
 pub(crate) struct Subscriber {
     tx: SyncSender<TimedEvent>,
     dropped: Arc<AtomicU64>,
+    notify: Arc<Notify>,
 }
 
 /// A new subscription and the loop's side of it.
 pub(crate) fn subscription() -> (Subscriber, Subscription) {
     let (tx, rx) = mpsc::sync_channel(SUBSCRIBER_QUEUE);
     let dropped = Arc::new(AtomicU64::new(0));
+    let notify = Arc::new(Notify::default());
     (
         Subscriber {
             tx,
             dropped: Arc::clone(&dropped),
+            notify: Arc::clone(&notify),
         },
-        Subscription { rx, dropped },
+        Subscription {
+            rx,
+            dropped,
+            notify,
+        },
     )
 }
 
@@ -184,7 +305,10 @@ pub(crate) fn publish(subs: &mut Vec<Subscriber>, at: Instant, event: &NodeEvent
             at,
             event: event.clone(),
         }) {
-            Ok(()) => true,
+            Ok(()) => {
+                s.notify.signal();
+                true
+            }
             Err(TrySendError::Full(_)) => {
                 s.dropped.fetch_add(1, Ordering::Relaxed);
                 missed += 1;
@@ -194,4 +318,85 @@ pub(crate) fn publish(subs: &mut Vec<Subscriber>, at: Instant, event: &NodeEvent
         }
     });
     missed
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn readable(fd: RawFd) -> bool {
+        let mut p = libc::pollfd {
+            fd,
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: one live pollfd.
+        unsafe { libc::poll(&mut p, 1, 0) == 1 }
+    }
+
+    fn left() -> NodeEvent {
+        NodeEvent::Left {
+            me: ProcessId::named("x", 1),
+        }
+    }
+
+    #[test]
+    fn event_fd_is_readable_exactly_while_events_wait() {
+        let (s, sub) = subscription();
+        let mut subs = vec![s];
+        publish(&mut subs, Instant::now(), &left());
+        // Created after an event was queued: readable at once.
+        let fd = sub.event_fd().unwrap();
+        assert_eq!(
+            sub.event_fd().unwrap(),
+            fd,
+            "one descriptor per subscription"
+        );
+        assert!(readable(fd));
+        assert!(sub.try_recv().is_some());
+        // One event read, none left: still readable until a read finds the queue empty.
+        assert!(sub.try_recv().is_none());
+        assert!(!readable(fd));
+        publish(&mut subs, Instant::now(), &left());
+        publish(&mut subs, Instant::now(), &left());
+        assert!(readable(fd));
+        assert!(sub.try_recv().is_some());
+        assert!(readable(fd), "an event still waits");
+        assert!(sub.recv_timeout(Duration::from_millis(1)).is_some());
+        assert!(sub.recv_timeout(Duration::from_millis(1)).is_none());
+        assert!(!readable(fd));
+    }
+
+    #[cfg(feature = "stream")]
+    #[test]
+    fn stream_wakes_on_publish() {
+        use futures_core::Stream;
+        use std::pin::Pin;
+        use std::sync::atomic::AtomicBool;
+        use std::task::{Context, Poll, Wake, Waker};
+
+        struct Flag(AtomicBool);
+        impl Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(Arc::clone(&flag));
+        let mut cx = Context::from_waker(&waker);
+        let (s, mut sub) = subscription();
+        let mut subs = vec![s];
+        assert!(Pin::new(&mut sub).poll_next(&mut cx).is_pending());
+        publish(&mut subs, Instant::now(), &left());
+        assert!(flag.0.load(Ordering::SeqCst), "the task was woken");
+        match Pin::new(&mut sub).poll_next(&mut cx) {
+            Poll::Ready(Some(t)) => assert_eq!(t.event, left()),
+            other => panic!("{other:?}"),
+        }
+        drop(subs);
+        assert!(matches!(
+            Pin::new(&mut sub).poll_next(&mut cx),
+            Poll::Ready(None)
+        ));
+    }
 }

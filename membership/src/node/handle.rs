@@ -19,6 +19,20 @@ use crate::view::View;
 /// Produces the application snapshot handed to joiners (called on the loop thread).
 pub type SnapshotProvider = Box<dyn Fn() -> Vec<u8> + Send>;
 
+/// Why a [`NodeHandle`] call that waits for the node's loop did not succeed.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HandleError {
+    /// The node's loop is not running (shut down, or it stopped).
+    #[error("the node is stopped")]
+    Stopped,
+    /// The loop did not answer within the caller's timeout.
+    #[error("the node did not answer within {0:?}")]
+    Timeout(Duration),
+    /// The loop refused a fault command (e.g. an unknown peer).
+    #[error("fault command refused: {0}")]
+    Fault(String),
+}
+
 /// What the handle asks of the loop.
 pub(crate) enum Command {
     Leave(Sender<()>),
@@ -45,6 +59,26 @@ impl Shared {
 }
 
 /// The application's side of a running node. Dropping it shuts the node down.
+///
+/// Calls that wait for the node's loop take a timeout and say why they failed
+/// ([`HandleError`]); the others read what the loop last published.
+///
+/// ```
+/// use std::time::Duration;
+/// use sgmp_membership::node::{Node, NodeConfig, NodePhase};
+///
+/// let cfg = NodeConfig::from_toml_str("id = \"doc-handle\"\nlisten = \"127.0.0.1:0\"\n").unwrap();
+/// let node = Node::start(cfg).unwrap();
+/// // A node without seeds founds its own group.
+/// let t = std::time::Instant::now();
+/// while node.status().phase != NodePhase::Member && t.elapsed() < Duration::from_secs(10) {
+///     std::thread::sleep(Duration::from_millis(10));
+/// }
+/// assert_eq!(node.view().members.len(), 1);
+/// assert!(node.status().is_mgr);
+/// node.leave(Duration::from_secs(2)).unwrap();
+/// node.shutdown();
+/// ```
 pub struct NodeHandle {
     pub(crate) shared: Arc<Shared>,
     pub(crate) tx: Sender<Command>,
@@ -87,42 +121,51 @@ impl NodeHandle {
 
     /// Sets the function producing the application snapshot handed to joiners. It runs
     /// on the loop thread after every view change (and now), and the latest result goes
-    /// to the next joiner; keep it quick. Returns once the loop has taken it.
-    pub fn set_snapshot_provider(&self, f: SnapshotProvider) {
+    /// to the next joiner; keep it quick. Returns once the loop has taken it, or
+    /// [`HandleError::Timeout`] after `timeout` (the loop still takes it later). To
+    /// have it in place before the first joiner can arrive, pass it to
+    /// [`Node::start_with`](super::Node::start_with) instead.
+    pub fn set_snapshot_provider(
+        &self,
+        f: SnapshotProvider,
+        timeout: Duration,
+    ) -> Result<(), HandleError> {
         let (tx, rx) = mpsc::channel();
-        if self.command(Command::SetSnapshot(f, tx)) {
-            let _ = rx.recv_timeout(Duration::from_secs(5));
+        if !self.command(Command::SetSnapshot(f, tx)) {
+            return Err(HandleError::Stopped);
         }
+        wait(&rx, timeout)
     }
 
-    /// The membership service's system view (core + clients), or None if the service
-    /// is off, this node is not synchronized, or the loop did not answer in time.
-    pub fn system_view(&self) -> Option<SystemView> {
+    /// The membership service's system view (core + clients): `Ok(None)` if the
+    /// service is off or this node is not synchronized.
+    pub fn system_view(&self, timeout: Duration) -> Result<Option<SystemView>, HandleError> {
         let (tx, rx) = mpsc::channel();
         if !self.command(Command::SystemView(tx)) {
-            return None;
+            return Err(HandleError::Stopped);
         }
-        rx.recv_timeout(Duration::from_secs(5)).ok().flatten()
+        wait(&rx, timeout)
     }
 
-    /// Leaves the group gracefully and waits (at most `leave_linger_ms` plus a margin)
-    /// until the leave request has been delivered. The node stays up (not a member)
-    /// until [`NodeHandle::shutdown`].
-    pub fn leave(&self, timeout: Duration) {
+    /// Leaves the group gracefully and waits (at most `timeout`; `leave_linger_ms`
+    /// plus a margin is enough) until the leave request has been delivered. The node
+    /// stays up (not a member) until [`NodeHandle::shutdown`]. A node that is not a
+    /// member (or already left) returns at once.
+    pub fn leave(&self, timeout: Duration) -> Result<(), HandleError> {
         let (tx, rx) = mpsc::channel();
-        if self.command(Command::Leave(tx)) {
-            let _ = rx.recv_timeout(timeout);
+        if !self.command(Command::Leave(tx)) {
+            return Err(HandleError::Stopped);
         }
+        wait(&rx, timeout)
     }
 
     /// Applies a fault command; returns a description of what was done.
-    pub fn fault(&self, cmd: FaultCommand) -> Result<String, String> {
+    pub fn fault(&self, cmd: FaultCommand, timeout: Duration) -> Result<String, HandleError> {
         let (tx, rx) = mpsc::channel();
         if !self.command(Command::Fault(cmd, tx)) {
-            return Err("the node is stopped".into());
+            return Err(HandleError::Stopped);
         }
-        rx.recv_timeout(Duration::from_secs(5))
-            .unwrap_or_else(|_| Err("the node did not answer".into()))
+        wait(&rx, timeout)?.map_err(HandleError::Fault)
     }
 
     /// Stops the loop and waits for its thread. Idempotent.
@@ -131,6 +174,26 @@ impl NodeHandle {
         if let Some(t) = self.thread.lock().take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Waits for the loop's answer.
+fn wait<T>(rx: &mpsc::Receiver<T>, timeout: Duration) -> Result<T, HandleError> {
+    rx.recv_timeout(timeout).map_err(|e| match e {
+        mpsc::RecvTimeoutError::Timeout => HandleError::Timeout(timeout),
+        mpsc::RecvTimeoutError::Disconnected => HandleError::Stopped,
+    })
+}
+
+impl std::fmt::Debug for NodeHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let s = self.shared.status.lock();
+        f.debug_struct("NodeHandle")
+            .field("me", &s.me)
+            .field("addr", &self.addr)
+            .field("phase", &s.phase)
+            .field("version", &s.view.version)
+            .finish_non_exhaustive()
     }
 }
 

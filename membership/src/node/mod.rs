@@ -8,10 +8,11 @@
 //! - [`core`]: the node core (every protocol decision and the glue between engine and
 //!   transport);
 //! - [`coldstart`]: discovery and cold start (§4.2.4);
-//! - `runtime`: the loop thread (clock, socket, commands, publication);
+//! - [`runtime`]: the loop thread (clock, socket, commands, publication);
 //! - `handle`: [`NodeHandle`] and what it shares with the loop;
 //! - [`event`], [`status`]: what is published; [`eventlog`]: the JSON-lines log;
-//! - [`fault`]: run-time fault commands; [`config`]: the settings.
+//! - [`fault`]: run-time fault commands; [`config`]: the settings;
+//! - [`alerts`]: rate-limited warnings about silent failures (no seed answers, bad tags).
 //!
 //! Before it is a member, the node runs discovery ([`coldstart`]): it founds the group
 //! or joins it. When excluded, it comes back (with `auto_rejoin`) as a new incarnation
@@ -19,6 +20,7 @@
 //! through the members it knew and the seeds. See `docs/ARCHITECTURE.md` for the path
 //! of one datagram through these layers.
 
+pub mod alerts;
 pub mod coldstart;
 pub mod config;
 pub mod core;
@@ -27,8 +29,9 @@ pub mod event;
 pub mod eventlog;
 pub mod fault;
 mod handle;
+mod notify;
 pub mod recovery;
-mod runtime;
+pub mod runtime;
 pub mod status;
 
 use std::net::{SocketAddr, UdpSocket};
@@ -50,9 +53,9 @@ pub use durable::{Ballot, DirStorage, Durable, MemStorage, Storage, StorageError
 pub use event::{NodeEvent, Subscription, TimedEvent, SUBSCRIBER_QUEUE};
 pub use eventlog::{unix_micros, EventLog};
 pub use fault::FaultCommand;
-pub use handle::{NodeHandle, SnapshotProvider};
+pub use handle::{HandleError, NodeHandle, SnapshotProvider};
 pub use recovery::RecoveryStatus;
-pub use status::{NodeMetrics, NodeStatus};
+pub use status::{Departed, Departure, NodeMetrics, NodeStatus, DEPARTED_CAP};
 
 use handle::Shared;
 use runtime::Runtime;
@@ -88,13 +91,42 @@ pub enum NodeError {
 }
 
 /// Starts nodes. See the [module docs](self).
+///
+/// ```
+/// use std::time::Duration;
+/// use sgmp_membership::node::{Node, NodeConfig, NodeEvent};
+///
+/// // The founder, then a joiner seeded with its address; the founder's application
+/// // state is handed to the joiner (set before start: no joiner can miss it).
+/// let a = NodeConfig::from_toml_str("id = \"doc-a\"\nlisten = \"127.0.0.1:0\"\n").unwrap();
+/// let (a, _) = Node::start_with(a, Some(Box::new(|| b"state".to_vec()))).unwrap();
+/// let b = NodeConfig::from_toml_str(&format!(
+///     "id = \"doc-b\"\nlisten = \"127.0.0.1:0\"\nseeds = [\"{}\"]\n",
+///     a.local_addr()
+/// ))
+/// .unwrap();
+/// let (b, events) = Node::start_subscribed(b).unwrap();
+/// let mut snapshot = None;
+/// while let Some(ev) = events.recv_timeout(Duration::from_secs(20)) {
+///     match ev {
+///         NodeEvent::Joined { snapshot: s, .. } => snapshot = Some(s),
+///         NodeEvent::ViewInstalled { view, .. } if view.members.len() == 2 => break,
+///         _ => {}
+///     }
+/// }
+/// assert_eq!(snapshot.as_deref(), Some(&b"state"[..]));
+/// assert_eq!(b.view().members.len(), 2);
+/// b.shutdown();
+/// a.shutdown();
+/// ```
+#[derive(Debug)]
 pub struct Node;
 
 impl Node {
     /// Validates `config`, binds the UDP socket (`config.listen`), opens the event log and
     /// starts the loop thread, which begins discovery at once.
     pub fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
-        Node::start_inner(config, None, None)
+        Node::start_inner(config, None, None, None)
     }
 
     /// Like [`Node::start`] on a UDP socket the caller bound already, instead of binding
@@ -106,15 +138,28 @@ impl Node {
     /// and binding the port again lets another test take it in between). See
     /// [`Driver::from_socket_core`].
     pub fn start_on(config: NodeConfig, socket: UdpSocket) -> Result<NodeHandle, NodeError> {
-        Node::start_inner(config, Some(socket), None)
+        Node::start_inner(config, Some(socket), None, None)
     }
 
     /// Like [`Node::start`], with a subscription made before the loop starts, so that
     /// no event is missed (a node without seeds founds its group at once, before a
     /// later [`NodeHandle::subscribe`] could run).
     pub fn start_subscribed(config: NodeConfig) -> Result<(NodeHandle, Subscription), NodeError> {
+        Node::start_with(config, None)
+    }
+
+    /// Like [`Node::start_subscribed`], with the function producing the application
+    /// snapshot handed to joiners (State-Xfer) in place before the loop starts: the
+    /// loop takes a first snapshot before discovery begins, so even a joiner that
+    /// arrives at once gets it. The function runs on the loop thread, then again
+    /// after every view change; keep it quick. See
+    /// [`NodeHandle::set_snapshot_provider`] to change it later.
+    pub fn start_with(
+        config: NodeConfig,
+        snapshot: Option<SnapshotProvider>,
+    ) -> Result<(NodeHandle, Subscription), NodeError> {
         let mut sub = None;
-        let h = Node::start_inner(config, None, Some(&mut sub))?;
+        let h = Node::start_inner(config, None, Some(&mut sub), snapshot)?;
         let sub = sub.expect("subscribed before start");
         Ok((h, sub))
     }
@@ -125,7 +170,7 @@ impl Node {
         socket: UdpSocket,
     ) -> Result<(NodeHandle, Subscription), NodeError> {
         let mut sub = None;
-        let h = Node::start_inner(config, Some(socket), Some(&mut sub))?;
+        let h = Node::start_inner(config, Some(socket), Some(&mut sub), None)?;
         let sub = sub.expect("subscribed before start");
         Ok((h, sub))
     }
@@ -134,6 +179,7 @@ impl Node {
         mut config: NodeConfig,
         socket: Option<UdpSocket>,
         pre_subscribe: Option<&mut Option<Subscription>>,
+        snapshot: Option<SnapshotProvider>,
     ) -> Result<NodeHandle, NodeError> {
         if let Some(s) = &socket {
             config.listen = s.local_addr().map_err(|source| NodeError::Bind {
@@ -162,7 +208,10 @@ impl Node {
         let mut faults = FaultLayer::new(config.faults.seed);
         faults.set_default(LinkFaults::lossy(config.faults.loss));
         dc.faults = Some(faults);
-        let make_core = |addr| {
+        // The core (its `Member` record, discovery) uses the advertised address; the
+        // socket stays bound to `listen`.
+        let make_core = |bound| {
+            let addr = config.advertised(bound);
             NodeCore::new(config.core_config(addr, keys), me, addr).with_durable(loaded, storage)
         };
         let driver = match socket {
@@ -187,7 +236,7 @@ impl Node {
         let shared = Arc::new(Shared {
             status: Mutex::new(NodeStatus {
                 me,
-                addr,
+                addr: config.advertised(addr),
                 phase: NodePhase::Discovering,
                 view: View::with_capacity(0),
                 leader: None,
@@ -199,6 +248,7 @@ impl Node {
                 system_size: 0,
                 clients: 0,
                 recovery: None,
+                departed: Vec::new(),
             }),
             metrics: Mutex::new(NodeMetrics::default()),
             subscribers: Mutex::new(Vec::new()),
@@ -207,7 +257,7 @@ impl Node {
             *slot = Some(shared.subscribe());
         }
         let (tx, rx) = mpsc::channel();
-        let mut rt = Runtime::new(driver, log, rx, Arc::clone(&shared));
+        let mut rt = Runtime::new(driver, log, rx, Arc::clone(&shared), snapshot);
         let thread = std::thread::Builder::new()
             .name(format!("sgmp-{}", me.node))
             .spawn(move || rt.run())

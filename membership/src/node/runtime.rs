@@ -13,20 +13,24 @@ use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sgmp_transport::Driver;
+use sgmp_transport::{Driver, DropReason};
 
+use super::alerts::{Alerts, Observed};
 use super::core::{CoreEvent, NodeCore, NodePhase};
 use super::event::{publish, NodeEvent};
 use super::eventlog::{unix_micros, EventLog};
 use super::handle::{Command, Shared, SnapshotProvider};
-use super::status::NodeMetrics;
+use super::status::{Departed, Departure, NodeMetrics, DEPARTED_CAP};
 use crate::engine::{ExcludeReason, Status};
+use crate::msg::MsgKind;
 use crate::view::View;
 
 /// The longest the loop sleeps without looking at its commands and metrics.
 const MAX_WAIT: Duration = Duration::from_millis(100);
 /// How often the metrics are republished.
 const METRICS_EVERY: Duration = Duration::from_millis(20);
+/// How often the counters behind the warnings ([`Alerts`]) are looked at.
+const ALERTS_EVERY: Duration = Duration::from_millis(250);
 
 /// The loop thread's state. See the [module docs](self).
 pub(crate) struct Runtime {
@@ -37,9 +41,20 @@ pub(crate) struct Runtime {
     snapshot: Option<SnapshotProvider>,
     leave_waiters: Vec<Sender<()>>,
     metrics_at: Instant,
+    alerts: Alerts,
+    alerts_at: Instant,
     events_dropped: u64,
     view_ts_us: u64,
     status_dirty: bool,
+    /// The last view installed (to see who a new one removes).
+    last_view: View,
+    /// Leave requests received, as last counted by the engine.
+    leave_reqs: u64,
+    /// Peers whose suspicion came with a leave request (best effort: in the same
+    /// loop step).
+    leaving: Vec<crate::ProcessId>,
+    /// Processes removed from our views, oldest first.
+    departed: std::collections::VecDeque<Departed>,
 }
 
 impl Runtime {
@@ -48,24 +63,42 @@ impl Runtime {
         log: Option<EventLog>,
         rx: Receiver<Command>,
         shared: Arc<Shared>,
+        snapshot: Option<SnapshotProvider>,
     ) -> Runtime {
         Runtime {
             driver,
             log,
             rx,
             shared,
-            snapshot: None,
+            snapshot,
             leave_waiters: Vec::new(),
             metrics_at: Instant::now(),
+            alerts: Alerts::default(),
+            alerts_at: Instant::now(),
             events_dropped: 0,
             view_ts_us: 0,
             status_dirty: true,
+            last_view: View::with_capacity(0),
+            leave_reqs: 0,
+            leaving: Vec::new(),
+            departed: std::collections::VecDeque::with_capacity(DEPARTED_CAP),
         }
     }
 
     pub(crate) fn run(&mut self) {
         let me = self.driver.core().me();
-        tracing::info!(node = %me, addr = %self.driver.local_addr(), "node started");
+        tracing::info!(
+            node = %me,
+            addr = %self.driver.local_addr(),
+            advertised = %self.driver.core().addr(),
+            "node started"
+        );
+        // A provider given at start: its first snapshot is in place before any
+        // joiner can be answered.
+        if let Some(f) = &self.snapshot {
+            let bytes = f();
+            self.driver.core_mut().set_snapshot(&bytes);
+        }
         let now = self.driver.now();
         self.driver.core_mut().start(now);
         loop {
@@ -145,7 +178,20 @@ impl Runtime {
 
     /// Publishes every event the core queued, then the status and metrics if due.
     fn pump(&mut self, at: Instant) {
+        // Leave requests handled in this step: the suspicions they caused are leaves.
+        let reqs = self.driver.core().engine_stats().received[MsgKind::LeaveReq as usize];
+        let mut new_leaves = reqs.saturating_sub(self.leave_reqs);
+        self.leave_reqs = reqs;
         while let Some((me, ev)) = self.driver.core_polled().poll_event() {
+            if let CoreEvent::Suspected { peer } = &ev {
+                if new_leaves > 0 {
+                    new_leaves -= 1;
+                    if self.leaving.len() >= DEPARTED_CAP {
+                        self.leaving.remove(0);
+                    }
+                    self.leaving.push(*peer);
+                }
+            }
             self.on_event(at, me, ev);
         }
         if self.status_dirty {
@@ -154,6 +200,32 @@ impl Runtime {
         if self.metrics_at.elapsed() >= METRICS_EVERY {
             self.publish_metrics();
         }
+        if self.alerts_at.elapsed() >= ALERTS_EVERY {
+            self.check_alerts();
+        }
+    }
+
+    /// Warns (rate-limited) about what would otherwise fail silently.
+    fn check_alerts(&mut self) {
+        let now = Instant::now();
+        self.alerts_at = now;
+        let core = self.driver.core();
+        let t = core.transport_stats();
+        let ep = core.endpoint();
+        let o = Observed {
+            phase: core.phase(),
+            probes_received: t.probes_received,
+            bad_tag: t.dropped(DropReason::BadTag),
+            bad_tag_from: ep.last_drop_from(DropReason::BadTag),
+            foreign: t.dropped(DropReason::ForeignCluster),
+            foreign_from: ep.last_drop_from(DropReason::ForeignCluster),
+            round: Duration::from_micros(core.config().coldstart_round_us),
+            seeds: core.config().seeds.clone(),
+        };
+        let me = core.me();
+        for a in self.alerts.check(now, &o) {
+            tracing::warn!(node = %me, "{a}");
+        }
     }
 
     fn on_event(&mut self, at: Instant, me: crate::ProcessId, ev: CoreEvent) {
@@ -161,7 +233,7 @@ impl Runtime {
         let out = match ev {
             CoreEvent::Started => {
                 if let Some(l) = &mut self.log {
-                    l.start(me, self.driver.local_addr());
+                    l.start(me, self.driver.core().addr());
                 }
                 return;
             }
@@ -179,6 +251,7 @@ impl Runtime {
                 if let Some(l) = &mut self.log {
                     l.view(me, version, &view.members);
                 }
+                self.note_departures(&view);
                 tracing::info!(
                     node = %me,
                     version,
@@ -266,6 +339,32 @@ impl Runtime {
         self.events_dropped += publish(&mut subs, at, &out);
     }
 
+    /// Records who `view` removed from the last view installed.
+    fn note_departures(&mut self, view: &View) {
+        for m in &self.last_view.members {
+            if view.members.iter().any(|n| n.id == m.id) {
+                continue;
+            }
+            let how = match self.leaving.iter().position(|p| *p == m.id) {
+                Some(i) => {
+                    self.leaving.swap_remove(i);
+                    Departure::Left
+                }
+                None if self.driver.core().engine().removed_as_leaver(m.id) => Departure::Left,
+                None => Departure::Excluded,
+            };
+            if self.departed.len() >= DEPARTED_CAP {
+                self.departed.pop_front();
+            }
+            self.departed.push_back(Departed {
+                member: *m,
+                how,
+                version: view.version,
+            });
+        }
+        self.last_view.clone_from(view);
+    }
+
     fn publish_status(&mut self) {
         self.status_dirty = false;
         let core = self.driver.core();
@@ -285,6 +384,8 @@ impl Runtime {
         s.is_mgr = engine.is_mgr();
         s.faulty = engine.faulty().to_vec();
         s.rejoins = core.stats().rejoins;
+        s.departed.clear();
+        s.departed.extend(self.departed.iter().copied());
         s.recovery = core.recovery_status(self.driver.now());
         match core.service() {
             Some(svc) => {

@@ -8,15 +8,49 @@ use sgmp_transport::{DriverStats, Stats as TransportStats};
 use super::core::{CoreStats, NodePhase};
 use crate::engine::EngineStats;
 use crate::service::ServiceStats;
-use crate::view::View;
+use crate::view::{Member, View};
 use crate::ProcessId;
+
+/// Most departed processes a [`NodeStatus`] remembers (the oldest are forgotten).
+pub const DEPARTED_CAP: usize = 32;
+
+/// How a process left the views this node installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Departure {
+    /// It asked to leave: its leave request reached this node before it was removed.
+    Left,
+    /// It was removed without a leave request reaching this node (believed faulty).
+    Excluded,
+}
+
+impl Departure {
+    /// `left` or `excluded`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Departure::Left => "left",
+            Departure::Excluded => "excluded",
+        }
+    }
+}
+
+/// A process removed from a view this node installed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Departed {
+    /// The process and its address.
+    pub member: Member,
+    /// How it went.
+    pub how: Departure,
+    /// The first view without it.
+    pub version: u64,
+}
 
 /// A snapshot of the node's state, refreshed by the loop.
 #[derive(Clone, Debug)]
 pub struct NodeStatus {
     /// The current process id (changes on rejoin).
     pub me: ProcessId,
-    /// The UDP address.
+    /// The address peers use for this node: the advertised one
+    /// ([`NodeConfig::advertise`](super::NodeConfig::advertise)), else the bound one.
     pub addr: SocketAddr,
     /// Where the node stands.
     pub phase: NodePhase,
@@ -42,6 +76,10 @@ pub struct NodeStatus {
     /// Where a recovery from total failure stands (phase `recovering`): the view it
     /// works from and the names it waits for.
     pub recovery: Option<super::recovery::RecoveryStatus>,
+    /// Processes removed from the views this node installed, oldest first (at most
+    /// [`DEPARTED_CAP`]; a process that came back as a new incarnation stays listed
+    /// under its old one).
+    pub departed: Vec<Departed>,
 }
 
 /// Counters of the node, refreshed by the loop.

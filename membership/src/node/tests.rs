@@ -65,7 +65,8 @@ fn simultaneous_cold_start_makes_one_group_then_join_and_leave() {
     assert_eq!(v0.members[0].id.node.as_str(), "a");
     // A late joiner with a snapshot provider on the group.
     for n in &nodes {
-        n.set_snapshot_provider(Box::new(|| b"state!".to_vec()));
+        n.set_snapshot_provider(Box::new(|| b"state!".to_vec()), Duration::from_secs(5))
+            .unwrap();
     }
     let (joiner, sub) =
         Node::start_subscribed_on(config("d", addrs[3], seeds), joiner_sock).unwrap();
@@ -85,7 +86,7 @@ fn simultaneous_cold_start_makes_one_group_then_join_and_leave() {
         joiner.status()
     );
     // A graceful leave.
-    joiner.leave(Duration::from_secs(3));
+    joiner.leave(Duration::from_secs(3)).unwrap();
     assert_eq!(joiner.status().phase, NodePhase::Left);
     wait_for("three members again", Duration::from_secs(10), || {
         nodes.iter().all(|n| n.view().len() == 3)
@@ -93,10 +94,17 @@ fn simultaneous_cold_start_makes_one_group_then_join_and_leave() {
     joiner.shutdown();
     // Fault commands resolve names.
     assert!(nodes[0]
-        .fault(FaultCommand::Partition(vec!["zz".into()]))
+        .fault(
+            FaultCommand::Partition(vec!["zz".into()]),
+            Duration::from_secs(5)
+        )
         .is_err());
-    assert!(nodes[0].fault(FaultCommand::Loss(0.0)).is_ok());
-    assert!(nodes[0].fault(FaultCommand::Clear).is_ok());
+    assert!(nodes[0]
+        .fault(FaultCommand::Loss(0.0), Duration::from_secs(5))
+        .is_ok());
+    assert!(nodes[0]
+        .fault(FaultCommand::Clear, Duration::from_secs(5))
+        .is_ok());
 }
 
 #[test]
@@ -148,4 +156,34 @@ fn a_node_started_on_a_socket_listens_on_it() {
         node.view().len() == 1
     });
     node.shutdown();
+}
+
+/// `advertise`: a node listening on every interface puts the advertised address in its
+/// `Member` record, and a joiner seeded with that address gets in; an unspecified
+/// listen address without it is refused before anything is bound.
+#[test]
+fn advertised_address_is_the_member_address() {
+    let any = UdpSocket::bind("0.0.0.0:0").unwrap();
+    let port = any.local_addr().unwrap().port();
+    let mut a = config(
+        "adv-a",
+        SocketAddr::from(([0, 0, 0, 0], port)),
+        &[SocketAddr::from(([127, 0, 0, 1], port))],
+    );
+    match Node::start(a.clone()) {
+        Err(NodeError::Config(e)) => assert!(e.to_string().contains("advertise"), "{e}"),
+        other => panic!("an unspecified listen without advertise started: {other:?}"),
+    }
+    a.advertise = Some(SocketAddr::from(([127, 0, 0, 1], 0)));
+    let a = Node::start_on(a, any).unwrap();
+    let adv = SocketAddr::from(([127, 0, 0, 1], port));
+    assert_eq!(a.local_addr(), SocketAddr::from(([0, 0, 0, 0], port)));
+    assert_eq!(a.status().addr, adv);
+    let (mut socks, addrs) = bound(1);
+    let b = Node::start_on(config("adv-b", addrs[0], &[adv]), socks.remove(0)).unwrap();
+    wait_for("two members", Duration::from_secs(10), || {
+        a.view().len() == 2 && b.view().len() == 2
+    });
+    let v = b.view();
+    assert_eq!(v.members[0].addr, adv, "{v:?}");
 }

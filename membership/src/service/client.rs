@@ -66,6 +66,16 @@ pub struct ClientStats {
     pub malformed: u64,
 }
 
+impl std::fmt::Debug for ClientCore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientCore")
+            .field("me", &self.me)
+            .field("local", &self.local.len())
+            .field("version", &self.view.version)
+            .finish_non_exhaustive()
+    }
+}
+
 /// See the [module docs](self).
 pub struct ClientCore {
     seeds: Vec<SocketAddr>,

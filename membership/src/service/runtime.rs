@@ -69,6 +69,7 @@ pub struct ClientStatus {
 }
 
 /// Starts client endpoints.
+#[derive(Debug)]
 pub struct ClientNode;
 
 impl ClientNode {
@@ -116,6 +117,14 @@ pub struct ClientHandle {
     addr: SocketAddr,
     status: Arc<Mutex<ClientStatus>>,
     thread: Mutex<Option<JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for ClientHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientHandle")
+            .field("addr", &self.addr)
+            .finish_non_exhaustive()
+    }
 }
 
 impl ClientHandle {

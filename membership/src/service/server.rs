@@ -105,6 +105,17 @@ impl Assembly {
     }
 }
 
+impl std::fmt::Debug for CoreService {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreService")
+            .field("me", &self.me)
+            .field("version", &self.view.version)
+            .field("size", &self.view.size())
+            .field("synced", &self.synced)
+            .finish_non_exhaustive()
+    }
+}
+
 /// See the [module docs](self).
 pub struct CoreService {
     cfg: ServiceConfig,

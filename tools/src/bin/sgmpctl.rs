@@ -1,7 +1,7 @@
 //! `sgmpctl`: talks to a running `sgmpd` through its control socket.
 //!
 //! ```text
-//! sgmpctl [--control PATH] status|view|system-view|leave|metrics [--json]
+//! sgmpctl [--control PATH] status|view|members|system-view|leave|metrics [--json]
 //! sgmpctl [--control PATH] fault loss 0.2 | fault dup 0.1 | fault reorder 0.2 [MAX_MS]
 //!                         | fault partition PEER,... | fault cut PEER,...
 //!                         | fault heal | fault clear
@@ -50,8 +50,12 @@ struct Args {
 enum Cmd {
     /// Process id, phase, view version and members.
     Status,
-    /// The current view, in rank order.
+    /// The current view, in rank order; the mgr is marked.
     View,
+    /// Every process this node knows of: the view's members (member or suspected),
+    /// processes removed from its views (left or excluded), and the membership
+    /// service's clients, with rank, address and tags.
+    Members,
     /// The membership service's system view: version, core members and clients.
     SystemView,
     /// Leave the group gracefully (the daemon then exits).
@@ -111,10 +115,53 @@ fn print_human(cmd: &str, v: &Value) {
         }
         "view" => {
             outln!("view {} at {}", s(v, "version"), s(v, "node"));
-            outln!("{:<5} {:<40} ADDR", "RANK", "PID");
+            outln!("{:<5} {:<40} {:<22} ROLE", "RANK", "PID", "ADDR");
             for m in v["members"].as_array().into_iter().flatten() {
-                outln!("{:<5} {:<40} {}", s(m, "rank"), s(m, "pid"), s(m, "addr"));
+                let role = if m["mgr"].as_bool() == Some(true) {
+                    "mgr"
+                } else {
+                    ""
+                };
+                outln!(
+                    "{:<5} {:<40} {:<22} {role}",
+                    s(m, "rank"),
+                    s(m, "pid"),
+                    s(m, "addr")
+                );
             }
+        }
+        "members" => {
+            outln!(
+                "{:<20} {:<22} {:<10} {:<5} {:<36} TAGS",
+                "NAME",
+                "ADDR",
+                "STATE",
+                "RANK",
+                "PID"
+            );
+            for m in v["members"].as_array().into_iter().flatten() {
+                let mut state = s(m, "state");
+                if m["mgr"].as_bool() == Some(true) {
+                    state.push('*');
+                }
+                let tags = match m.get("tags").and_then(Value::as_object) {
+                    Some(t) if !t.is_empty() => t
+                        .iter()
+                        .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or_default()))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                    _ => String::new(),
+                };
+                outln!(
+                    "{:<20} {:<22} {:<10} {:<5} {:<36} {tags}",
+                    s(m, "name"),
+                    s(m, "addr"),
+                    state,
+                    s(m, "rank"),
+                    s(m, "pid")
+                );
+            }
+            outln!("(* the mgr)");
         }
         "system-view" => {
             outln!("system view {} ({} members)", s(v, "version"), s(v, "size"));
@@ -156,6 +203,7 @@ fn main() {
     let (cmd, args) = match &a.cmd {
         Cmd::Status => ("status", vec![]),
         Cmd::View => ("view", vec![]),
+        Cmd::Members => ("members", vec![]),
         Cmd::SystemView => ("system-view", vec![]),
         Cmd::Leave => ("leave", vec![]),
         Cmd::Metrics => ("metrics", vec![]),

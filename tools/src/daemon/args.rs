@@ -35,6 +35,11 @@ pub struct DaemonArgs {
     /// resolved at start).
     #[arg(long, value_name = "HOST:PORT", value_parser = trimmed)]
     pub listen: Option<String>,
+    /// The address peers are told to use for this node (HOST:PORT or IP:PORT), when it
+    /// is not the --listen address: required with an unspecified --listen such as
+    /// 0.0.0.0:7401 (port 0: the bound port).
+    #[arg(long, value_name = "HOST:PORT", value_parser = trimmed)]
+    pub advertise: Option<String>,
     /// Seed addresses, comma-separated (HOST:PORT or IP:PORT, spaces allowed after the
     /// commas): the known sites queried at cold start.
     #[arg(long, value_name = "ADDR,...", value_delimiter = ',', value_parser = trimmed)]
@@ -255,6 +260,7 @@ impl DaemonArgs {
         let DaemonArgs {
             id,
             listen,
+            advertise,
             seeds,
             event_log,
             control,
@@ -283,6 +289,7 @@ impl DaemonArgs {
         DaemonArgs {
             id: f.id.or(id),
             listen: f.listen.or(listen),
+            advertise: f.advertise.or(advertise),
             seeds: f.seeds.or(seeds),
             event_log: f.event_log.or(event_log),
             control: f.control.or(control),
@@ -392,6 +399,7 @@ impl Settings {
         let DaemonArgs {
             id,
             listen,
+            advertise,
             seeds,
             event_log,
             control,
@@ -424,6 +432,19 @@ impl Settings {
         c.id = id;
         if let Some(l) = listen {
             c.listen = resolve(&namer.name("listen"), &l, None)?;
+        }
+        if let Some(a) = advertise {
+            c.advertise = Some(resolve(&namer.name("advertise"), &a, Some(c.listen))?);
+        }
+        if c.listen.ip().is_unspecified() && c.advertise.is_none() {
+            return Err(DaemonError::Invalid(format!(
+                "{} {} listens on every interface: peers cannot use that address; add \
+                 --advertise HOST:PORT, the address they should use (e.g. --advertise \
+                 10.0.0.1:{})",
+                namer.name("listen"),
+                c.listen,
+                c.listen.port()
+            )));
         }
         if let Some(s) = seeds {
             let name = namer.name("seeds");
@@ -669,6 +690,39 @@ mod tests {
         let f = e(&["--config", dir.to_str().unwrap()]);
         let _ = std::fs::remove_file(&dir);
         assert!(f.starts_with("join_retry_ms (in "), "{f}");
+    }
+
+    #[test]
+    fn an_unspecified_listen_needs_advertise() {
+        let parse = |args: &[&str]| {
+            let mut v = vec!["sgmpd", "--id", "a"];
+            v.extend_from_slice(args);
+            Settings::from_args(&DaemonArgs::try_parse_from(v).unwrap())
+        };
+        let e = parse(&["--listen", "0.0.0.0:7401"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.starts_with("--listen 0.0.0.0:7401 listens on every interface")
+                && e.contains("--advertise HOST:PORT"),
+            "{e}"
+        );
+        let s = parse(&["--listen", "0.0.0.0:7401", "--advertise", "10.1.2.3:7401"]).unwrap();
+        assert_eq!(s.node.advertise, Some("10.1.2.3:7401".parse().unwrap()));
+        let bound = "0.0.0.0:7401".parse().unwrap();
+        assert_eq!(s.node.advertised(bound), "10.1.2.3:7401".parse().unwrap());
+        let s = parse(&["--listen", "0.0.0.0:0", "--advertise", "localhost:0"]).unwrap();
+        assert_eq!(
+            s.node.advertised("0.0.0.0:5555".parse().unwrap()),
+            "127.0.0.1:5555".parse().unwrap()
+        );
+        let e = parse(&["--listen", "0.0.0.0:1", "--advertise", "0.0.0.0:1"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("advertise address 0.0.0.0:1 is unspecified"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -27,6 +27,93 @@ pub const READ_TIMEOUT: Duration = Duration::from_secs(2);
 /// Longest time a client may take to send its whole request line.
 pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 
+/// `members`: every process this node knows of, in the spirit of `serf members`: the
+/// members of its view (`member`, or `suspected` when this node believes it faulty;
+/// `mgr` marks the initiator it follows), the processes removed from its views
+/// (`left` or `excluded`), this node itself once it left or was excluded, and the
+/// membership service's clients (`client`). `tags` is empty for now.
+fn members(node: &NodeHandle) -> Value {
+    use sgmp_membership::node::NodePhase;
+    let s = node.status();
+    let mut out: Vec<Value> = Vec::new();
+    let row = |name: &str, pid: String, addr: String, state: &str, rank: Value, mgr: bool| {
+        json!({"name": name, "pid": pid, "addr": addr, "state": state, "rank": rank,
+               "mgr": mgr, "tags": {}})
+    };
+    let gone = match s.phase {
+        NodePhase::Left => Some("left"),
+        NodePhase::Excluded => Some("excluded"),
+        _ => None,
+    };
+    for (i, m) in s.view.members.iter().enumerate() {
+        let state = if m.id == s.me && gone.is_some() {
+            gone.unwrap_or_default()
+        } else if s.faulty.contains(&m.id) {
+            "suspected"
+        } else {
+            "member"
+        };
+        out.push(row(
+            m.id.node.as_str(),
+            m.id.to_string(),
+            m.addr.to_string(),
+            state,
+            json!(i),
+            s.leader == Some(m.id),
+        ));
+    }
+    if let Some(state) = gone {
+        if !s.view.members.iter().any(|m| m.id == s.me) {
+            out.push(row(
+                s.me.node.as_str(),
+                s.me.to_string(),
+                s.addr.to_string(),
+                state,
+                Value::Null,
+                false,
+            ));
+        }
+    }
+    // The newest departure of each process, unless it is (again) in the view.
+    for d in s.departed.iter().rev() {
+        let pid = d.member.id.to_string();
+        if s.view.members.iter().any(|m| m.id == d.member.id) || out.iter().any(|r| r["pid"] == pid)
+        {
+            continue;
+        }
+        out.push(row(
+            d.member.id.node.as_str(),
+            pid,
+            d.member.addr.to_string(),
+            d.how.as_str(),
+            Value::Null,
+            false,
+        ));
+    }
+    if let Ok(Some(v)) = node.system_view(REPLY_TIMEOUT) {
+        let mut clients: Vec<Value> = v
+            .clients
+            .iter()
+            .map(|(n, c)| {
+                row(
+                    n.as_str(),
+                    format!("{n}#{}", c.incarnation),
+                    c.addr.to_string(),
+                    "client",
+                    Value::Null,
+                    false,
+                )
+            })
+            .collect();
+        clients.sort_by(|a, b| a["name"].as_str().cmp(&b["name"].as_str()));
+        out.extend(clients);
+    }
+    json!({"ok": true, "node": s.me.to_string(), "version": s.view.version, "members": out})
+}
+
+/// Longest wait for the node's loop to answer a request.
+pub const REPLY_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// Longest wait of a request for the node to start (the socket is bound first).
 pub const NODE_START_WAIT: Duration = Duration::from_secs(2);
 
@@ -273,8 +360,8 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
                 false,
             )
         }
-        "system-view" => match node.system_view() {
-            Some(v) => {
+        "system-view" => match node.system_view(REPLY_TIMEOUT) {
+            Ok(Some(v)) => {
                 let mut clients: Vec<Value> = v
                     .clients
                     .iter()
@@ -295,10 +382,11 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
                     false,
                 )
             }
-            None => (
+            Ok(None) => (
                 json!({"ok": false, "error": "no system view here (service off, not a member, or not synchronized yet)"}),
                 false,
             ),
+            Err(e) => (json!({"ok": false, "error": e.to_string()}), false),
         },
         "view" => {
             let s = node.status();
@@ -307,14 +395,19 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
                 .members
                 .iter()
                 .enumerate()
-                .map(|(i, m)| json!({"rank": i, "pid": m.id.to_string(), "addr": m.addr.to_string()}))
+                .map(|(i, m)| {
+                    json!({"rank": i, "pid": m.id.to_string(), "addr": m.addr.to_string(),
+                           "mgr": s.leader == Some(m.id)})
+                })
                 .collect();
             (
                 json!({"ok": true, "node": s.me.to_string(), "version": s.view.version,
-                       "members": members, "view_ts_us": s.view_ts_us}),
+                       "members": members, "view_ts_us": s.view_ts_us,
+                       "mgr": s.leader.map(|l| l.to_string())}),
                 false,
             )
         }
+        "members" => (members(node), false),
         "metrics" => {
             let m = node.metrics();
             let e = &m.engine;
@@ -376,7 +469,10 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
             )
         }
         "leave" => {
-            node.leave(Duration::from_secs(3));
+            let left = node.leave(Duration::from_secs(3));
+            if let Err(e) = &left {
+                tracing::warn!("leaving the group: {e}");
+            }
             let s = node.status();
             (
                 json!({"ok": true, "node": s.me.to_string(), "phase": s.phase.as_str()}),
@@ -431,13 +527,13 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
                         .into(),
                 ),
             };
-            match cmd.and_then(|c| node.fault(c)) {
+            match cmd.and_then(|c| node.fault(c, REPLY_TIMEOUT).map_err(|e| e.to_string())) {
                 Ok(msg) => (json!({"ok": true, "result": msg}), false),
                 Err(e) => (json!({"ok": false, "error": e}), false),
             }
         }
         other => (
-            json!({"ok": false, "error": format!("unknown command {other:?} (status, view, system-view, leave, metrics, fault)")}),
+            json!({"ok": false, "error": format!("unknown command {other:?} (status, view, members, system-view, leave, metrics, fault)")}),
             false,
         ),
     }

@@ -150,6 +150,15 @@ struct Leaving {
     sub: Subscription,
 }
 
+impl std::fmt::Debug for InProcess {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("InProcess")
+            .field("slots", &self.slots.len())
+            .field("pending", &self.pending.len())
+            .finish_non_exhaustive()
+    }
+}
+
 /// In-process nodes. See the [module docs](self).
 pub struct InProcess {
     base: Instant,
@@ -187,7 +196,7 @@ impl InProcess {
         if let Some(s) = self.slots.get_mut(slot).and_then(Option::take) {
             let h = Arc::clone(&s.handle);
             std::thread::spawn(move || {
-                h.leave(Duration::from_secs(2));
+                let _ = h.leave(Duration::from_secs(2));
                 h.shutdown();
             });
             self.leaving.push(Leaving {
@@ -335,6 +344,16 @@ struct Tail {
     path: PathBuf,
     reader: Option<BufReader<File>>,
     partial: String,
+}
+
+impl std::fmt::Debug for Processes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Processes")
+            .field("exe", &self.exe)
+            .field("dir", &self.dir)
+            .field("children", &self.children.len())
+            .finish_non_exhaustive()
+    }
 }
 
 /// `sgmpd` children. See the [module docs](self).
