@@ -411,13 +411,7 @@ impl Sim {
         if view.is_empty() {
             return false;
         }
-        let mut live: Vec<usize> = view
-            .iter()
-            .filter_map(|p| self.history.nodes.get(p).copied())
-            .filter(|&j| self.has_state(j))
-            .collect();
-        live.sort_unstable();
-        live.dedup();
+        let mut live = self.nodes_with_state(&view);
         let need = view.len() / 2 + 1;
         if live.len() < need {
             return false;

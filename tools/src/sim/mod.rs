@@ -459,7 +459,7 @@ impl Sim {
 
     /// Node `j` runs a process that holds its node's durable state of a view, and is
     /// not cut off.
-    fn has_state(&self, j: usize) -> bool {
+    pub(crate) fn has_state(&self, j: usize) -> bool {
         let n = &self.nodes[j];
         n.up && !self.isolated.contains(&j)
             && n.core.durable().has_view()
@@ -558,6 +558,12 @@ impl Sim {
     /// off. Then every live process must end in one view (GMP-4 and D23).
     pub fn majority_alive(&self) -> bool {
         let view = self.last_view();
+        !view.is_empty() && self.nodes_with_state(&view).len() > view.len() / 2
+    }
+
+    /// The nodes running a process that holds the durable state of one of `view`'s
+    /// names (see [`Sim::has_state`]), each once.
+    pub(crate) fn nodes_with_state(&self, view: &[ProcessId]) -> Vec<usize> {
         let mut alive: Vec<usize> = view
             .iter()
             .filter_map(|p| self.history.nodes.get(p).copied())
@@ -565,7 +571,7 @@ impl Sim {
             .collect();
         alive.sort_unstable();
         alive.dedup();
-        !view.is_empty() && alive.len() > view.len() / 2
+        alive
     }
 
     /// The group's last view as the running processes know it: the highest view
@@ -595,14 +601,7 @@ impl Sim {
         let Some(view) = self.history.view(self.history.max_version()) else {
             return false;
         };
-        let mut alive: Vec<usize> = view
-            .iter()
-            .filter_map(|p| self.history.nodes.get(p).copied())
-            .filter(|&j| self.has_state(j))
-            .collect();
-        alive.sort_unstable();
-        alive.dedup();
-        alive.len() > view.len() / 2
+        self.nodes_with_state(view).len() > view.len() / 2
     }
 
     /// Safety violations of the history so far, plus driver-level ones (decode errors,
