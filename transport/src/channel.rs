@@ -4,6 +4,13 @@
 //!
 //! Both work on fixed rings of slots allocated once; payload bytes live in a region of
 //! the endpoint's frame store (`slots × cap` bytes) handed in by the caller.
+//!
+//! Each half states its invariants in one place (`SendWindow::invariants`,
+//! `RecvWindow::invariants`) and checks them after every state transition in debug
+//! builds (tests, the simulator's test runs, the fuzz equivalents), as TigerBeetle's
+//! TIGER_STYLE asks: the sequence numbers in order, the window bounds, every slot's
+//! state agreeing with where its sequence number lies, and the counters agreeing with
+//! the slots. Transitions also assert their own pre- and postconditions.
 
 use crate::time::Time;
 use crate::wire::{Frame, Writer, SACK_BITS};
@@ -122,10 +129,61 @@ impl SendWindow {
         self.next_unsent = 0;
         self.next_seq = 0;
         self.retx_pending = 0;
+        self.invariants();
     }
 
     fn idx(&self, seq: u64) -> usize {
         self.ring.idx(seq)
+    }
+
+    /// The invariants of the send window, checked after every transition in debug
+    /// builds (a no-op otherwise):
+    /// - `una <= next_unsent <= next_seq` and `next_seq - una <= slots` (the window);
+    /// - frames `[una, next_unsent)` were sent (`sends >= 1`), none both selectively
+    ///   acknowledged and waiting for retransmission, and `retx_pending` is the number
+    ///   of them waiting;
+    /// - frames `[next_unsent, next_seq)` are queued only (never sent, no marks);
+    /// - every other slot is empty (acknowledged frames are cleared).
+    fn invariants(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let len = self.slots.len() as u64;
+        debug_assert!(
+            self.una <= self.next_unsent,
+            "una beyond the first unsent frame"
+        );
+        debug_assert!(
+            self.next_unsent <= self.next_seq,
+            "sent a frame never queued"
+        );
+        debug_assert!(self.next_seq - self.una <= len, "more frames than slots");
+        debug_assert_eq!(self.ring.len, len, "ring and slots disagree");
+        let mut retx = 0usize;
+        for seq in self.una..self.next_unsent {
+            let s = &self.slots[self.idx(seq)];
+            debug_assert!(s.sends >= 1, "frame {seq} in flight but never sent");
+            debug_assert!(
+                !(s.sacked && s.retx),
+                "frame {seq} acked and marked for resend"
+            );
+            retx += usize::from(s.retx);
+        }
+        debug_assert_eq!(retx, self.retx_pending, "retransmission count out of sync");
+        for seq in self.next_unsent..self.next_seq {
+            let s = &self.slots[self.idx(seq)];
+            debug_assert!(
+                s.sends == 0 && !s.sacked && !s.retx && !s.fast_done,
+                "queued frame {seq} carries send state"
+            );
+        }
+        for seq in self.next_seq..self.una + len {
+            let s = &self.slots[self.idx(seq)];
+            debug_assert!(
+                s.sends == 0 && !s.sacked && !s.retx && !s.fast_done && s.len == 0 && !s.end,
+                "free slot of frame {seq} not cleared"
+            );
+        }
     }
 
     /// Slots not holding a queued or unacknowledged frame.
@@ -156,10 +214,16 @@ impl SendWindow {
     /// Queues `msg` cut into frames of `cap` bytes, copying it into `store`. `false` (and
     /// nothing queued) if the window lacks room.
     pub fn push(&mut self, store: &mut [u8], cap: usize, msg: &[u8]) -> bool {
+        debug_assert!(cap >= 1 && cap <= u16::MAX as usize, "frame capacity {cap}");
+        debug_assert!(
+            store.len() >= self.slots.len() * cap,
+            "frame store too small"
+        );
         let frames = frames_for(msg.len(), cap);
         if frames > self.free_frames() {
             return false;
         }
+        let next_seq_before = self.next_seq;
         if self.una == self.next_seq {
             // Empty: no slot is in use, so the ring may start anywhere.
             self.ring.origin = self.next_seq;
@@ -173,6 +237,7 @@ impl SendWindow {
                 ..SendSlot::default()
             };
             self.next_seq += 1;
+            self.invariants();
             return true;
         }
         let mut chunks = msg.chunks(cap);
@@ -188,6 +253,8 @@ impl SendWindow {
             };
             self.next_seq += 1;
         }
+        debug_assert_eq!(self.next_seq - next_seq_before, frames as u64);
+        self.invariants();
         true
     }
 
@@ -200,8 +267,10 @@ impl SendWindow {
             let k = self.idx(seq);
             if self.slots[k].retx {
                 let s = &mut self.slots[k];
+                debug_assert!(s.sends >= 1 && !s.sacked, "resending frame {seq}");
                 let data = &store[k * cap..k * cap + s.len as usize];
                 if !w.push_frame(seq, s.end, data) {
+                    self.invariants();
                     return out;
                 }
                 s.retx = false;
@@ -218,6 +287,7 @@ impl SendWindow {
             let seq = self.next_unsent;
             let k = self.idx(seq);
             let s = &mut self.slots[k];
+            debug_assert_eq!(s.sends, 0, "first send of frame {seq}");
             let data = &store[k * cap..k * cap + s.len as usize];
             if !w.push_frame(seq, s.end, data) {
                 break;
@@ -227,6 +297,8 @@ impl SendWindow {
             self.next_unsent += 1;
             out.frames += 1;
         }
+        debug_assert!(out.retransmitted <= out.frames);
+        self.invariants();
         out
     }
 
@@ -236,6 +308,7 @@ impl SendWindow {
     #[inline]
     pub fn on_ack(&mut self, now: Time, ack: u64, offset: u32, sack: u64) -> AckOutcome {
         debug_assert!(ack <= self.next_unsent);
+        let una_before = self.una;
         let mut out = AckOutcome::default();
         let mut newest: Option<Time> = None;
         let mut sample = |s: &SendSlot| {
@@ -288,12 +361,17 @@ impl SendWindow {
             }
         }
         out.sample_us = newest.map(|t| now.micros_since(t));
+        debug_assert!(self.una >= una_before, "the cumulative ack went back");
+        debug_assert_eq!(out.advanced, self.una > una_before);
+        debug_assert!(!out.advanced || out.progress);
+        self.invariants();
         out
     }
 
     /// Marks holes with at least [`FAST_RETRANSMIT_THRESHOLD`] selectively acked frames
     /// above them, once per hole until the next timeout.
     fn fast_retransmit(&mut self, highest: u64) -> u32 {
+        debug_assert!(self.una <= highest && highest < self.next_unsent);
         let mut above = 0u32;
         let mut marked = 0;
         let mut seq = highest;
@@ -303,6 +381,7 @@ impl SendWindow {
             if s.sacked {
                 above += 1;
             } else if above >= FAST_RETRANSMIT_THRESHOLD && s.sends > 0 && !s.retx && !s.fast_done {
+                debug_assert!(seq < highest, "a hole lies below the highest sacked frame");
                 s.retx = true;
                 s.fast_done = true;
                 self.retx_pending += 1;
@@ -313,6 +392,7 @@ impl SendWindow {
             }
             seq -= 1;
         }
+        self.invariants();
         marked
     }
 
@@ -330,6 +410,8 @@ impl SendWindow {
                 marked += 1;
             }
         }
+        debug_assert!(u64::from(marked) <= self.next_unsent - self.una);
+        self.invariants();
         marked
     }
 }
@@ -388,10 +470,67 @@ impl RecvWindow {
         self.expected = 0;
         self.complete_upto = 0;
         self.highest = 0;
+        self.invariants();
     }
 
     fn idx(&self, seq: u64) -> usize {
         self.ring.idx(seq)
+    }
+
+    /// The invariants of the receive window, checked after every transition in debug
+    /// builds (a no-op otherwise):
+    /// - `deliver_seq <= complete_upto <= expected <= highest <= deliver_seq + slots`;
+    /// - frames `[deliver_seq, expected)` are all stored (the in-order run), and the
+    ///   one at `expected`, if below `highest`, is missing;
+    /// - `complete_upto` is one past the last message end of the in-order run: its
+    ///   frame ends a message, and no frame of `[complete_upto, expected)` does;
+    /// - `highest - 1` is stored, and no slot outside `[deliver_seq, highest)` holds a
+    ///   frame.
+    fn invariants(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        let len = self.slots.len() as u64;
+        debug_assert!(
+            self.deliver_seq <= self.complete_upto,
+            "delivered past a message end"
+        );
+        debug_assert!(
+            self.complete_upto <= self.expected,
+            "message end beyond the in-order run"
+        );
+        debug_assert!(
+            self.expected <= self.highest,
+            "in-order run beyond the highest frame"
+        );
+        debug_assert!(
+            self.highest - self.deliver_seq <= len,
+            "more frames than slots"
+        );
+        debug_assert_eq!(self.ring.len, len, "ring and slots disagree");
+        for seq in self.deliver_seq..self.deliver_seq + len {
+            let s = &self.slots[self.idx(seq)];
+            if seq < self.expected {
+                debug_assert!(s.present, "in-order frame {seq} missing");
+                debug_assert!(
+                    !s.end || seq < self.complete_upto,
+                    "frame {seq} ends a message past complete_upto"
+                );
+            } else if seq == self.expected && seq < self.highest {
+                debug_assert!(!s.present, "frame {seq} stored but not taken in order");
+            } else if seq >= self.highest {
+                debug_assert!(
+                    !s.present,
+                    "slot of frame {seq} beyond the highest not free"
+                );
+            }
+        }
+        if self.complete_upto > self.deliver_seq {
+            debug_assert!(self.slots[self.idx(self.complete_upto - 1)].end);
+        }
+        if self.highest > self.deliver_seq {
+            debug_assert!(self.slots[self.idx(self.highest - 1)].present);
+        }
     }
 
     /// The cumulative ack: next frame expected in order.
@@ -403,9 +542,14 @@ impl RecvWindow {
     #[inline]
     pub fn accept(&mut self, store: &mut [u8], cap: usize, frame: &Frame<'_>) -> Accept {
         debug_assert!(frame.payload.len() <= cap);
+        debug_assert!(
+            store.len() >= self.slots.len() * cap,
+            "frame store too small"
+        );
         if frame.seq < self.expected {
             return Accept::Duplicate;
         }
+        debug_assert!(frame.seq >= self.deliver_seq);
         if frame.seq - self.deliver_seq >= self.slots.len() as u64 || frame.payload.len() > cap {
             return Accept::OutOfWindow;
         }
@@ -432,6 +576,7 @@ impl RecvWindow {
             if frame.end {
                 self.complete_upto = self.expected;
             }
+            self.invariants();
             return Accept::New;
         }
         self.highest = self.highest.max(frame.seq + 1);
@@ -445,6 +590,8 @@ impl RecvWindow {
                 self.complete_upto = self.expected;
             }
         }
+        debug_assert!(frame.seq < self.highest);
+        self.invariants();
         Accept::New
     }
 
@@ -497,6 +644,7 @@ impl RecvWindow {
             return None;
         }
         let (mut copied, mut total) = (0, 0);
+        let deliver_before = self.deliver_seq;
         while self.deliver_seq < self.complete_upto {
             let k = self.idx(self.deliver_seq);
             let s = self.slots[k];
@@ -511,6 +659,16 @@ impl RecvWindow {
                 break;
             }
         }
+        debug_assert!(
+            self.deliver_seq > deliver_before,
+            "a delivery frees a frame"
+        );
+        debug_assert!(copied <= total && copied <= buf.len());
+        debug_assert!(
+            self.slots[self.idx(self.deliver_seq - 1)].len == 0,
+            "delivered frames are freed"
+        );
+        self.invariants();
         Some((copied, total))
     }
 }

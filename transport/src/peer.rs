@@ -1,5 +1,9 @@
 //! One entry of the peer table: both channel halves plus acknowledgement, timer and
 //! liveness state, and the fixed-capacity index from node name to entry.
+//!
+//! [`Peer`]'s invariants are stated in one place (`Peer::invariants`) and checked after
+//! each of its transitions in debug builds (TIGER_STYLE), next to the windows' own
+//! (`channel.rs`).
 
 use std::net::SocketAddr;
 
@@ -52,7 +56,7 @@ pub(crate) struct Peer {
 impl Peer {
     /// An unused entry with windows of the configured sizes (the only allocation).
     pub fn new(cfg: &TransportConfig, me: ProcessId) -> Peer {
-        Peer {
+        let p = Peer {
             id: me,
             template: HeaderTemplate::new(cfg.cluster_id, me, me.incarnation),
             addr: None,
@@ -73,6 +77,42 @@ impl Peer {
             unreachable: false,
             last_rx: None,
             event_queued: false,
+        };
+        p.invariants();
+        p
+    }
+
+    /// The invariants of an entry, checked after each transition in debug builds (a
+    /// no-op otherwise):
+    /// - a keepalive is resent only while one is outstanding (`ka_resend` ⇒ `ka_since`);
+    /// - data received and not yet acknowledged has an acknowledgement due
+    ///   (`data_unacked > 0` ⇒ `ack_due`);
+    /// - a closed channel holds no frame and runs no timer.
+    fn invariants(&self) {
+        if !cfg!(debug_assertions) {
+            return;
+        }
+        debug_assert!(
+            !self.ka_resend || self.ka_since.is_some(),
+            "keepalive resend without a keepalive outstanding"
+        );
+        debug_assert!(
+            self.data_unacked == 0 || self.ack_due.is_some(),
+            "data received without an acknowledgement due"
+        );
+        if self.closed {
+            debug_assert!(
+                self.tx.used_frames() == 0 && !self.rx.has_message() && !self.rx.has_gap(),
+                "a closed channel holds frames"
+            );
+            debug_assert!(
+                self.ack_due.is_none()
+                    && self.rto_deadline.is_none()
+                    && self.ka_since.is_none()
+                    && self.echo == 0
+                    && self.retries == 0,
+                "a closed channel runs timers"
+            );
         }
     }
 
@@ -91,6 +131,8 @@ impl Peer {
         self.unreachable = false;
         self.last_rx = None;
         self.event_queued = false;
+        debug_assert!(self.id == id && !self.outstanding() && !self.tx.has_sendable());
+        self.invariants();
     }
 
     /// Closes the channel for good, dropping everything queued or buffered.
@@ -99,6 +141,7 @@ impl Peer {
         self.tx.reset();
         self.rx.reset();
         self.clear_timers();
+        self.invariants();
     }
 
     fn clear_timers(&mut self) {
@@ -123,6 +166,7 @@ impl Peer {
         self.unreachable = false;
         self.ka_since = None;
         self.ka_resend = false;
+        self.invariants();
     }
 
     /// When an idle channel sends its next keepalive.
@@ -180,6 +224,10 @@ impl Peer {
                 self.retries += 1;
                 self.counters.timeouts += 1;
                 self.rto_deadline = Some(now + self.rtt.rto());
+                debug_assert!(
+                    self.rto_deadline > Some(now),
+                    "a timer re-armed in the past"
+                );
             } else {
                 self.rto_deadline = None;
             }
@@ -192,6 +240,9 @@ impl Peer {
             self.unreachable = true;
             out.unreachable = true;
         }
+        debug_assert!(!out.fired || self.retries >= 1);
+        debug_assert!(!out.unreachable || (self.unreachable && self.outstanding()));
+        self.invariants();
         out
     }
 }
