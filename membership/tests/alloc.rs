@@ -2,58 +2,21 @@
 //! commit and install at every member; a join with State-Xfer; a reconfiguration after
 //! the mgr crashes) allocate nothing. A counting global allocator proves it.
 
-use std::alloc::{GlobalAlloc, Layout, System};
-use std::cell::Cell;
-
+use alloc_count::{counted, CountingAlloc};
 use sgmp_membership::engine::Status;
 use sgmp_membership::testkit::Cluster;
 use sgmp_membership::EngineConfig;
 
-struct Counting;
-
-// Per thread: the counted work runs on the test's own thread, while the test harness
-// (another thread) may allocate at the same time, e.g. to report the other test's
-// result; a process-wide counter made `view_changes_allocate_nothing_after_warm_up`
-// fail now and then (7 allocations counted once in a `cargo test --workspace`).
-thread_local! {
-    static COUNTING: Cell<bool> = const { Cell::new(false) };
-    static ALLOCS: Cell<u64> = const { Cell::new(0) };
-}
-
-fn note() {
-    if COUNTING.try_with(|c| c.get()).unwrap_or(false) {
-        let _ = ALLOCS.try_with(|n| n.set(n.get() + 1));
-    }
-}
-
-// SAFETY: forwards every call unchanged to the system allocator; only counts.
-unsafe impl GlobalAlloc for Counting {
-    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        note();
-        unsafe { System.alloc(layout) }
-    }
-    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        unsafe { System.dealloc(ptr, layout) }
-    }
-    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        note();
-        unsafe { System.realloc(ptr, layout, new_size) }
-    }
-}
-
+// Counts per thread (`alloc_count`): the counted work runs on the test's own thread,
+// while the test harness (another thread) may allocate at the same time, e.g. to report
+// the other test's result; a process-wide counter made
+// `view_changes_allocate_nothing_after_warm_up` fail now and then (7 allocations counted
+// once in a `cargo test --workspace`).
 #[global_allocator]
-static GLOBAL: Counting = Counting;
+static GLOBAL: CountingAlloc = CountingAlloc::new();
 
 /// Kept from when the counter was global: tests of this binary run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn counted<R>(f: impl FnOnce() -> R) -> (R, u64) {
-    let before = ALLOCS.with(Cell::get);
-    COUNTING.with(|c| c.set(true));
-    let r = f();
-    COUNTING.with(|c| c.set(false));
-    (r, ALLOCS.with(Cell::get) - before)
-}
 
 /// One removal (false suspicion at the mgr) and one join, each a full view change.
 fn remove_and_join(c: &mut Cluster, mgr: usize, victim: usize, joiner: usize) {
