@@ -133,7 +133,12 @@ pub fn check(logs: &[Vec<Record>]) -> Report {
     let mut ended: HashMap<String, &str> = HashMap::new();
     // When each process logged `left` (earliest).
     let mut left_at: HashMap<&str, u64> = HashMap::new();
-    for rec in logs.iter().flatten().filter(|x| x.kind == "left") {
+    // A leave request (`leaving`, D9) counts from when it was made.
+    for rec in logs
+        .iter()
+        .flatten()
+        .filter(|x| x.kind == "left" || x.kind == "leaving")
+    {
         let e = left_at.entry(rec.node.as_str()).or_insert(rec.ts_us);
         *e = (*e).min(rec.ts_us);
     }

@@ -126,6 +126,12 @@ impl EventLog {
         self.write(me, "system_view", &extra);
     }
 
+    /// The process asked to leave (it acknowledges its own removal, then logs `left`,
+    /// D9): from now on its removal needs no one's suspicion (GMP-1).
+    pub fn leaving(&mut self, me: ProcessId) {
+        self.write(me, "leaving", "");
+    }
+
     /// The process left the group gracefully.
     pub fn left(&mut self, me: ProcessId) {
         self.write(me, "left", "");

@@ -170,6 +170,10 @@ impl Runtime {
                     }
                     _ => self.leave_waiters.push(reply),
                 }
+                let me = self.driver.core().me();
+                if let Some(l) = &mut self.log {
+                    l.leaving(me);
+                }
                 self.driver.core_mut().leave(now);
                 self.status_dirty = true;
             }
