@@ -901,7 +901,9 @@ impl NodeCore {
                 self.phase = NodePhase::Left;
                 if !left {
                     // The removal did not commit in time: stop taking part, as a
-                    // crash would (the group removes this process by suspicion).
+                    // crash would (the group removes this process by suspicion). The
+                    // channels close too, so that the transport's acknowledgements and
+                    // keepalives stop vouching for it (D20).
                     self.engine = Engine::new(
                         self.cfg.engine.clone(),
                         Member {
@@ -910,6 +912,13 @@ impl NodeCore {
                         },
                     );
                     self.saved_seq = 0;
+                    for i in 0..self.last_members.len() {
+                        let id = self.last_members[i].id;
+                        if id != self.me {
+                            self.endpoint.disconnect(id);
+                        }
+                    }
+                    self.backlog.clear();
                 }
                 tracing::info!(node = %self.me, "left the group");
                 self.push_event(CoreEvent::LeaveDone);
