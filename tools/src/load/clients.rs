@@ -249,10 +249,17 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
     let all_at = |size: usize| eps.iter().all(|ep| ep.handle.status().size == size);
     let boot_ok = wait_until(Duration::from_secs(120), || all_at(want));
     let boot_s = t0.elapsed().as_secs_f64();
-    let registered = eps
-        .iter()
-        .map(|ep| ep.log.lock().registered.len())
-        .sum::<usize>();
+    // The endpoints' status shows the system view before each collector thread has read
+    // every `Registered` event: give them a moment to catch up before counting.
+    let count = || {
+        eps.iter()
+            .map(|ep| ep.log.lock().registered.len())
+            .sum::<usize>()
+    };
+    if boot_ok {
+        wait_until(Duration::from_secs(5), || count() >= total);
+    }
+    let registered = count();
     f.int("clients_registered", registered as u64);
     f.flag("bootstrap_complete", boot_ok);
     f.float("bootstrap_s", boot_s);
