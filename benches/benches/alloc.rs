@@ -35,7 +35,7 @@ fn view_changes() -> (u64, u64, u64) {
     let mut c = Cluster::new(n, 1, cfg);
     c.record_events = false;
     for e in c.engines.iter_mut() {
-        e.set_snapshot(b"application state");
+        e.set_snapshot(b"application state").unwrap();
     }
     // The junior member leaves and rejoins as a new incarnation, in slot n.
     let mut inc = 1u64;

@@ -157,6 +157,11 @@ pub struct WireState {
 }
 
 impl WireState {
+    /// NextUpdate_p as reported, or `None` for ⊥.
+    pub fn next_proposal(&self) -> Option<&Proposal> {
+        self.has_next.then_some(&self.next)
+    }
+
     /// An empty state with room for `cap` members per update.
     pub fn with_capacity(cap: usize) -> WireState {
         WireState::with_limits(cap, 0)
@@ -209,6 +214,11 @@ pub struct Msg {
 const NO_ADDR: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED), 0);
 
 impl Msg {
+    /// The submit piggy-backed on a commit (commit-submit compression), if any.
+    pub fn piggybacked(&self) -> Option<&Update> {
+        self.has_next.then_some(&self.next)
+    }
+
     /// A message buffer able to hold any message within these limits (no client changes).
     pub fn with_capacity(max_members: usize, max_snapshot: usize) -> Msg {
         Msg::with_limits(max_members, 0, max_snapshot)

@@ -96,7 +96,6 @@ impl View {
         self.members.retain(|m| !u.removes.contains(&m.id));
         for a in &u.adds {
             if !self.contains(a.id) {
-                debug_assert!(self.members.len() < self.members.capacity());
                 self.members.push(*a);
             }
         }

@@ -37,7 +37,7 @@ fn view_changes_allocate_nothing_after_warm_up() {
     let mut c = Cluster::new(7, 9, cfg);
     c.record_events = false;
     for e in c.engines.iter_mut() {
-        e.set_snapshot(b"application state");
+        e.set_snapshot(b"application state").unwrap();
     }
     // Warm-up: one of each kind of view change, so every buffer has met its size.
     remove_and_join(&mut c, 0, 6, 7);

@@ -66,7 +66,7 @@ impl Engine {
             self.clients_since = now;
         }
         for op in ops {
-            if self.pending_clients.len() < self.pending_clients.capacity() {
+            if self.pending_clients.len() < self.cfg.max_pending_client_ops {
                 self.pending_clients.push_back(*op);
             } else {
                 self.stats.client_ops_dropped += 1;

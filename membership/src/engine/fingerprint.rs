@@ -32,16 +32,12 @@ impl Engine {
         self.view.version.hash(h);
         self.view.members.hash(h);
         debug_hash(h, &self.last_commit);
-        self.has_next_update.hash(h);
-        if self.has_next_update {
-            debug_hash(h, &self.next_update);
-        }
+        debug_hash(h, &self.next_update.get());
         self.faulty.hash(h);
         self.removed.hash(h);
         self.removed_next.hash(h);
         self.leader.hash(h);
         debug_hash(h, &self.role);
-        debug_hash(h, &self.outer);
         debug_hash(h, &self.init);
         self.pending_joins.hash(h);
         self.contacts.hash(h);

@@ -27,6 +27,8 @@ use crate::{ProcessId, Time};
 pub(super) struct Heard {
     /// (member, last sign of life); at most one entry per member of the view.
     seen: Vec<(ProcessId, Time)>,
+    /// Bound of `seen`: a view holds at most this many members.
+    max_members: usize,
     /// The probe in progress: whose silence started it, and when it was sent.
     probe: Option<(ProcessId, Time)>,
     /// Suspicions withheld in a row because no majority was heard (reset by a view
@@ -40,6 +42,7 @@ impl Heard {
     pub(super) fn new(max_members: usize) -> Heard {
         Heard {
             seen: Vec::with_capacity(max_members),
+            max_members,
             probe: None,
             unverified: 0,
         }
@@ -49,7 +52,7 @@ impl Heard {
     pub(super) fn note(&mut self, at: Time, from: ProcessId) {
         if let Some(e) = self.seen.iter_mut().find(|(p, _)| *p == from) {
             e.1 = e.1.max(at);
-        } else if self.seen.len() < self.seen.capacity() {
+        } else if self.seen.len() < self.max_members {
             self.seen.push((from, at));
         }
     }

@@ -4,7 +4,8 @@
 //! State-Xfer handshake with joiners, and multicast the commit with the next submit
 //! piggy-backed (commit-submit compression).
 
-use super::{Engine, Event, ExcludeReason, OuterPhase, Role};
+use super::staged::Staged;
+use super::{Engine, Event, ExcludeReason, Role};
 use crate::msg::{Msg, MsgKind};
 use crate::view::{Proposal, Update};
 use crate::{ProcessId, Time};
@@ -55,16 +56,16 @@ pub(super) struct Initiator {
     /// v1: the value in flight, and the version it forms.
     sub: Update,
     sub_version: u64,
-    /// v2: the value to submit with the commit.
-    next: Update,
-    has_next: bool,
-    /// DetermineProposal inputs, folded in as state(p) answers arrive.
-    ahead: Update,
-    has_ahead: bool,
-    sub_ahead: Proposal,
-    has_sub_ahead: bool,
-    sub_current: Proposal,
-    has_sub_current: bool,
+    /// v2: the value to submit with the commit, or ⊥.
+    next: Staged<Update>,
+    /// DetermineProposal inputs, folded in as state(p) answers arrive: Ahead_r (the
+    /// update that formed version x+1 at some member), SubAhead_r (the least-ranked
+    /// proposal for x+2), SubCurrent_r (the least-ranked proposal for x+1).
+    ahead: Staged<Update>,
+    sub_ahead: Staged<Proposal>,
+    sub_current: Staged<Proposal>,
+    /// Some member reported a version beyond x+1 (or two committed values for x+1):
+    /// r cannot catch up safely and stops (`Superseded`).
     too_far: bool,
 }
 
@@ -78,14 +79,10 @@ impl Initiator {
             responded: vec![false; n],
             sub: Update::with_limits(n, c),
             sub_version: 0,
-            next: Update::with_limits(n, c),
-            has_next: false,
-            ahead: Update::with_limits(n, c),
-            has_ahead: false,
-            sub_ahead: Proposal::with_limits(n, c),
-            has_sub_ahead: false,
-            sub_current: Proposal::with_limits(n, c),
-            has_sub_current: false,
+            next: Staged::empty(Update::with_limits(n, c)),
+            ahead: Staged::empty(Update::with_limits(n, c)),
+            sub_ahead: Staged::empty(Proposal::with_limits(n, c)),
+            sub_current: Staged::empty(Proposal::with_limits(n, c)),
             too_far: false,
         }
     }
@@ -96,7 +93,45 @@ impl Initiator {
 
     pub(super) fn become_mgr(&mut self) {
         self.kind = InitKind::Mgr;
+        self.go_idle();
+    }
+
+    /// Nothing in flight any more (a commit without a next value, a reconfiguration
+    /// that found nothing to propose, a leaver's last commit).
+    fn go_idle(&mut self) {
         self.phase = Phase::Idle;
+    }
+
+    /// Enters a phase that waits for answers (Interrogate, Submit, Xfer) at `now`,
+    /// forgetting the answers of the previous one. Asserts the transitions of the
+    /// Appendix: only a reconfigurer interrogates; State-Xfer follows a commit, which
+    /// follows a submit; a submit follows an idle mgr, an interrogation, or a commit
+    /// (the next value, commit-submit compression).
+    fn enter(&mut self, phase: Phase, now: Time) {
+        match phase {
+            Phase::Idle => unreachable!("use go_idle"),
+            Phase::Interrogate => assert_eq!(
+                self.kind,
+                InitKind::Reconfigurer,
+                "only a reconfiguration initiator interrogates"
+            ),
+            Phase::Submit => assert!(
+                self.phase != Phase::Interrogate || self.kind == InitKind::Reconfigurer,
+                "a submit after an interrogation is a reconfigurer's R-sub"
+            ),
+            Phase::Xfer => assert_eq!(
+                self.phase,
+                Phase::Submit,
+                "State-Xfer follows the commit of a submit"
+            ),
+        }
+        debug_assert!(
+            now >= self.started || self.phase == Phase::Idle,
+            "time runs forward"
+        );
+        self.phase = phase;
+        self.started = now;
+        self.clear_responses();
     }
 
     /// True while collecting answers from the view (Interrogate, Submit).
@@ -130,20 +165,21 @@ impl Initiator {
     fn record_state(&mut self, x: u64, ver: u64, next: Option<&Proposal>, last: &Update) -> bool {
         let mut honest = true;
         if ver == x + 1 {
-            if !self.has_ahead {
-                self.ahead.copy_from(last);
-                self.has_ahead = true;
-            } else if !self.ahead.same_as(last) {
-                // One committed value per version (Theorem 5.1).
-                self.too_far = true;
-                honest = false;
+            if let Some(ahead) = self.ahead.get() {
+                if !ahead.same_as(last) {
+                    // One committed value per version (Theorem 5.1).
+                    self.too_far = true;
+                    honest = false;
+                }
+            } else {
+                self.ahead.set_from(last);
             }
             if let Some(p) = next.filter(|p| p.version == x + 2) {
-                honest &= keep_least_ranked(&mut self.sub_ahead, &mut self.has_sub_ahead, p);
+                honest &= keep_least_ranked(&mut self.sub_ahead, p);
             }
         } else if ver == x {
             if let Some(p) = next.filter(|p| p.version == x + 1) {
-                honest &= keep_least_ranked(&mut self.sub_current, &mut self.has_sub_current, p);
+                honest &= keep_least_ranked(&mut self.sub_current, p);
             }
         } else if ver > x + 1 {
             self.too_far = true;
@@ -155,45 +191,46 @@ impl Initiator {
 /// GetStableProposal, incrementally: `best` becomes `p` if none yet or `p`'s initiator
 /// ranks lower. Returns false if `p` contradicts `best` although both come from the same
 /// initiator (an initiator makes one proposal per version; only forgery breaks that).
-fn keep_least_ranked(best: &mut Proposal, has: &mut bool, p: &Proposal) -> bool {
-    if !*has || p.initiator_index > best.initiator_index {
-        best.copy_from(p);
-        *has = true;
-        return true;
+fn keep_least_ranked(best: &mut Staged<Proposal>, p: &Proposal) -> bool {
+    match best.get() {
+        Some(b) if p.initiator_index <= b.initiator_index => {
+            p.initiator_index != b.initiator_index || p.update.same_as(&b.update)
+        }
+        _ => {
+            best.set_from(p);
+            true
+        }
     }
-    p.initiator_index != best.initiator_index || p.update.same_as(&best.update)
 }
 
 impl Engine {
     /// Becomes the reconfiguration initiator: Phase I, R-int(state(r)) to the local view.
     pub(super) fn start_reconfiguration(&mut self, now: Time) {
         debug_assert!(self.initiate(), "INITIATE(p) must hold");
+        debug_assert!(self.role.is_outer(), "a reconfigurer was an outer member");
         self.role = Role::Initiator;
         self.leader = Some(self.me.id);
-        self.outer = OuterPhase::Follow;
         self.stats.reconfigurations += 1;
         self.events.push_back(Event::Reconfiguring {
             version: self.view.version,
         });
         let i = &mut self.init;
         i.kind = InitKind::Reconfigurer;
-        i.phase = Phase::Interrogate;
-        i.started = now;
-        i.clear_responses();
-        i.has_ahead = false;
-        i.has_sub_ahead = false;
-        i.has_sub_current = false;
-        i.has_next = false;
+        i.enter(Phase::Interrogate, now);
+        i.ahead.clear();
+        i.sub_ahead.clear();
+        i.sub_current.clear();
+        i.next.clear();
         i.too_far = false;
         // r's own state counts among the answers.
         let me = self.view.index_of(self.me.id).unwrap_or(0);
         self.init.responded[me] = true;
         let x = self.view.version;
-        let own_next = self.has_next_update.then_some(&self.next_update);
+        let own_next = self.next_update.get();
         let _ = self.init.record_state(x, x, own_next, &self.last_commit);
         let start = self.begin(MsgKind::RInt);
         {
-            let next = self.has_next_update.then_some(&self.next_update);
+            let next = self.next_update.get();
             crate::msg::Writer::continue_at(&mut self.out_buf).state(x, next, &self.last_commit);
         }
         self.mcast_view(MsgKind::RInt, start);
@@ -311,11 +348,15 @@ impl Engine {
                 self.note_faulty(now, r);
             }
         }
-        self.next_update.update.copy_from(&self.init.sub);
-        self.next_update.version = self.init.sub_version;
-        self.next_update.initiator = self.me.id;
-        self.next_update.initiator_index = self.view.index_of(self.me.id).unwrap_or(0) as u32;
-        self.has_next_update = true;
+        let (sub, version, me) = (&self.init.sub, self.init.sub_version, self.me.id);
+        let index = self.view.index_of(me).unwrap_or(0) as u32;
+        self.next_update.fill_with(|p| {
+            p.update.copy_from(sub);
+            p.version = version;
+            p.initiator = me;
+            p.initiator_index = index;
+            true
+        });
         self.durable_seq += 1;
     }
 
@@ -327,9 +368,7 @@ impl Engine {
             MsgKind::MSubAck
         };
         self.stats.self_addressed[ack as usize] += 1;
-        self.init.phase = Phase::Submit;
-        self.init.started = now;
-        self.init.clear_responses();
+        self.init.enter(Phase::Submit, now);
         if let Some(me) = self.view.index_of(self.me.id) {
             self.init.responded[me] = true;
         }
@@ -350,7 +389,7 @@ impl Engine {
                 if !self.init.responded[i] {
                     self.init.responded[i] = true;
                     let s = &rx.state;
-                    let next = s.has_next.then_some(&s.next);
+                    let next = s.next_proposal();
                     if !self
                         .init
                         .record_state(self.view.version, s.ver, next, &s.last)
@@ -376,9 +415,10 @@ impl Engine {
                 let s = &rx.state;
                 // A joiner already added by an earlier initiator reports its pending
                 // NextUpdate; it becomes v2 (Figure 4).
-                if s.has_next && s.next.version == self.view.version + 1 {
-                    self.init.next.copy_from(&s.next.update);
-                    self.init.has_next = true;
+                if let Some(p) = s.next_proposal() {
+                    if p.version == self.view.version + 1 {
+                        self.init.next.set_from(&p.update);
+                    }
                 }
             }
             _ => {
@@ -450,23 +490,20 @@ impl Engine {
     /// for the R-com.
     fn determine_proposal(&mut self, now: Time) {
         let i = &mut self.init;
-        if i.has_ahead {
+        if let Some(ahead) = i.ahead.get() {
             // Partially committed version x+1: propagate it; v2 from SubAhead_r.
-            i.sub.copy_from(&i.ahead);
-            i.has_next = i.has_sub_ahead;
-            if i.has_sub_ahead {
-                i.next.copy_from(&i.sub_ahead.update);
-            }
-        } else if i.has_sub_current {
+            i.sub.copy_from(ahead);
+            i.next.set_opt(i.sub_ahead.get().map(|p| &p.update));
+        } else if let Some(current) = i.sub_current.get() {
             // A singleton, or the least-ranked initiator's proposal (GetStableProposal).
-            i.sub.copy_from(&i.sub_current.update);
-            i.has_next = false;
+            i.sub.copy_from(&current.update);
+            i.next.clear();
         } else {
             // Nobody reported a proposal: remove the processes r believes faulty (the
             // mgr among them). See docs/PROTOCOL.md, decision D3.
             i.sub.clear();
             i.sub.removes.extend_from_slice(&self.faulty);
-            i.has_next = false;
+            i.next.clear();
         }
         if self.init.sub.removes.contains(&self.me.id) {
             // Cannot happen if Gossip holds (whoever proposed it believed us faulty).
@@ -519,9 +556,7 @@ impl Engine {
                 len: len as u32,
             });
         }
-        self.init.phase = Phase::Xfer;
-        self.init.started = now;
-        self.init.clear_responses();
+        self.init.enter(Phase::Xfer, now);
     }
 
     /// A leaving mgr's update, which removes itself, has its majority: multicast the
@@ -541,7 +576,7 @@ impl Engine {
             w.flag(false);
         }
         self.mcast_view(com, start);
-        self.init.phase = Phase::Idle;
+        self.init.go_idle();
         let removes = &self.init.sub.removes;
         self.group_ended = self.view.members.iter().all(|m| removes.contains(&m.id));
         self.exclude(now, ExcludeReason::Left);
@@ -549,25 +584,27 @@ impl Engine {
 
     /// Mcast(LocalView, com(±v1) : sub(±v2)); then `mgr, v1 <- r, v2`.
     fn finish_commit(&mut self, now: Time) {
-        if !self.init.has_next {
-            let mut u = std::mem::take(&mut self.init.next);
-            self.get_update(now, &mut u);
-            self.init.has_next = !u.is_empty();
-            self.init.next = u;
+        if !self.init.next.is_set() {
+            let mut next = std::mem::replace(&mut self.init.next, Staged::empty(Update::default()));
+            next.fill_with(|u| {
+                self.get_update(now, u);
+                !u.is_empty()
+            });
+            self.init.next = next;
         }
         let com = match self.init.kind {
             InitKind::Mgr => MsgKind::MCom,
             InitKind::Reconfigurer => MsgKind::RCom,
         };
-        let piggyback = self.init.has_next && self.cfg.compression;
+        let piggyback = self.init.next.is_set() && self.cfg.compression;
         let start = self.begin(com);
         {
             let mut w = crate::msg::Writer::continue_at(&mut self.out_buf);
             w.u64(self.view.version);
             w.update(&self.init.sub);
             w.flag(piggyback);
-            if piggyback {
-                w.update(&self.init.next);
+            if let Some(next) = self.init.next.get().filter(|_| piggyback) {
+                w.update(next);
             }
         }
         self.mcast_view(com, start);
@@ -583,13 +620,11 @@ impl Engine {
         // After its commit the reconfigurer is the mgr.
         self.init.kind = InitKind::Mgr;
         self.leader = Some(self.me.id);
-        if !self.init.has_next {
-            self.init.phase = Phase::Idle;
-            self.has_next_update = false;
+        if !self.init.next.take_into(&mut self.init.sub) {
+            self.init.go_idle();
+            self.next_update.clear();
             return;
         }
-        std::mem::swap(&mut self.init.sub, &mut self.init.next);
-        self.init.has_next = false;
         self.init.sub_version = self.view.version + 1;
         self.self_pre_commit(now);
         if !piggyback {
@@ -619,7 +654,7 @@ impl Engine {
                 let x = self.view.version;
                 let start = self.begin(MsgKind::RInt);
                 {
-                    let next = self.has_next_update.then_some(&self.next_update);
+                    let next = self.next_update.get();
                     crate::msg::Writer::continue_at(&mut self.out_buf).state(
                         x,
                         next,

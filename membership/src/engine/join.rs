@@ -78,13 +78,16 @@ impl Engine {
             return;
         }
         self.contacts.clear();
-        let cap = self.contacts.capacity();
-        self.contacts
-            .extend(contacts.iter().filter(|c| c.id != self.me.id).take(cap));
+        self.contacts.extend(
+            contacts
+                .iter()
+                .filter(|c| c.id != self.me.id)
+                .take(super::MAX_JOIN_CONTACTS),
+        );
         if self.contacts.is_empty() {
             return;
         }
-        self.status = Status::Joining;
+        self.set_status(Status::Joining);
         self.next_contact = 0;
         self.send_join_request(now);
     }
@@ -116,13 +119,12 @@ impl Engine {
         self.view.version = rx.version;
         self.last_commit.copy_from(&rx.update);
         self.log_commit(rx.version);
-        self.has_next_update = false;
+        self.next_update.clear();
         self.faulty.clear();
         self.received_snapshot.clear();
         self.received_snapshot.extend_from_slice(&rx.snapshot);
-        self.status = Status::Member;
-        self.role = Role::Outer;
-        self.outer = OuterPhase::Follow;
+        self.set_status(Status::Member);
+        self.role = Role::Outer(OuterPhase::Follow);
         self.leader = Some(from);
         self.join_retry_at = None;
         self.events.push_back(Event::Joined {
@@ -143,7 +145,7 @@ impl Engine {
     fn send_xfer_ack(&mut self, version: u64, to: ProcessId) {
         let start = self.begin(MsgKind::StateXferAck);
         {
-            let next = self.has_next_update.then_some(&self.next_update);
+            let next = self.next_update.get();
             let mut w = Writer::continue_at(&mut self.out_buf);
             w.u64(version);
             w.state(self.view.version, next, &self.last_commit);
@@ -155,7 +157,7 @@ impl Engine {
     /// added by an earlier initiator; report NextUpdate to the new one (Figure 4).
     pub(super) fn on_state_xfer_as_member(&mut self, now: Time, from: ProcessId, rx: &Msg) {
         let _ = now;
-        if self.role != Role::Outer
+        if !self.role.is_outer()
             || rx.version != self.view.version
             || !self.view.contains(self.me.id)
         {
@@ -163,7 +165,7 @@ impl Engine {
             return;
         }
         self.leader = Some(from);
-        self.outer = OuterPhase::Follow;
+        self.set_outer_phase(OuterPhase::Follow);
         self.send_xfer_ack(rx.version, from);
     }
 
@@ -210,7 +212,7 @@ impl Engine {
                 }
                 self.note_faulty(now, old);
             }
-            if self.pending_joins.len() >= self.pending_joins.capacity() {
+            if self.pending_joins.len() >= self.cfg.max_pending_joins {
                 self.stats.joins_refused += 1;
                 return;
             }

@@ -18,12 +18,14 @@ mod health;
 mod initiator;
 mod join;
 pub use join::JoinRate;
+mod invariants;
 mod outer;
+mod staged;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use crate::config::EngineConfig;
+use crate::config::{ConfigError, EngineConfig};
 use crate::detector::{DetectorAction, RingDetector};
 use crate::msg::{self, Msg, MsgError, MsgKind, Writer, KIND_COUNT};
 use crate::view::{ClientOp, Member, Proposal, Update, View};
@@ -31,6 +33,7 @@ use crate::{ProcessId, Time};
 
 use initiator::Initiator;
 use outer::OuterPhase;
+use staged::Staged;
 
 /// Where a process stands with respect to the group.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -107,6 +110,20 @@ pub enum Event {
     },
 }
 
+/// An application snapshot that does not fit the configured `max_snapshot`
+/// ([`Engine::set_snapshot`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "the application snapshot is {len} bytes, more than max_snapshot ({max} bytes); \
+     joiners keep getting the previous one (raise max_snapshot or send less)"
+)]
+pub struct SnapshotTooLarge {
+    /// The snapshot's length.
+    pub len: usize,
+    /// The configured bound.
+    pub max: usize,
+}
+
 /// A message to put on a channel.
 #[derive(Debug)]
 pub struct Transmit<'a> {
@@ -123,6 +140,14 @@ pub struct Transmit<'a> {
 /// a majority of its view faulty (D18). After that the suspicion stands and the
 /// process, in a minority, excludes itself ([`ExcludeReason::IsolatedMinority`]).
 pub const MAX_POSTPONE: u32 = 3;
+
+/// Most contacts a joining process tries in turn ([`Engine::join`] keeps the first
+/// this many and ignores the rest).
+pub const MAX_JOIN_CONTACTS: usize = 16;
+
+/// Processes removed from earlier views remembered (so never re-admitted), per member
+/// slot of the configuration: a ring of `REMOVED_PER_MEMBER * max_members` ids.
+pub const REMOVED_PER_MEMBER: usize = 4;
 
 /// Committed updates kept for [`Engine::committed_update`].
 pub const COMMIT_LOG: usize = 16;
@@ -198,13 +223,20 @@ struct OutEntry {
     len: u32,
 }
 
-/// Which task this process runs (the Appendix's tasks).
+/// Which task this process runs (the Appendix's tasks). An outer member's phase lives
+/// in its variant, so an initiator cannot also be "waiting for a reconfigurer".
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Role {
-    /// Task: Outer Processes / Outer Reconfiguration.
-    Outer,
+    /// Task: Outer Processes / Outer Reconfiguration, in the given phase.
+    Outer(OuterPhase),
     /// Task: mgr, or Task: Reconfiguration Initiator (see `Initiator::kind`).
     Initiator,
+}
+
+impl Role {
+    fn is_outer(self) -> bool {
+        matches!(self, Role::Outer(_))
+    }
 }
 
 /// One process's S-GMP state machine. See the module docs.
@@ -216,9 +248,9 @@ pub struct Engine {
     view: View,
     /// LastCommit_p: the update that formed the current view.
     last_commit: Update,
-    /// NextUpdate_p (valid when `has_next_update`).
-    next_update: Proposal,
-    has_next_update: bool,
+    /// NextUpdate_p: the proposal for the next version this process acknowledged (or,
+    /// as initiator, submitted), or ⊥.
+    next_update: Staged<Proposal>,
     /// FAULTY_p restricted to the current view: stable beliefs, gossiped on every message.
     faulty: Vec<ProcessId>,
     /// The last suspicion this process reached by its own failure detection (D18).
@@ -229,7 +261,6 @@ pub struct Engine {
     /// The initiator this process follows (the mgr, or the reconfigurer it answered).
     leader: Option<ProcessId>,
     role: Role,
-    outer: OuterPhase,
     init: Initiator,
     /// Joins queued at the mgr (GetUpdate's source of adds).
     pending_joins: Vec<Member>,
@@ -281,8 +312,21 @@ pub struct Engine {
 
 impl Engine {
     /// A new engine for process `me` (not yet a member: call [`Engine::bootstrap`] or
-    /// [`Engine::join`]). Allocates every buffer it will ever use.
+    /// [`Engine::join`]), if `cfg` passes [`EngineConfig::validate`]. Allocates every
+    /// buffer it will ever use.
+    pub fn try_new(cfg: EngineConfig, me: Member) -> Result<Engine, ConfigError> {
+        cfg.validate()?;
+        Ok(Engine::new(cfg, me))
+    }
+
+    /// [`Engine::try_new`] for a configuration known to be valid.
+    ///
+    /// # Panics
+    /// If `cfg` fails [`EngineConfig::validate`] (the message names the setting).
     pub fn new(cfg: EngineConfig, me: Member) -> Engine {
+        if let Err(e) = cfg.validate() {
+            panic!("invalid engine configuration: {e}");
+        }
         let n = cfg.max_members;
         let c = cfg.max_client_ops;
         let max_msg = msg::max_encoded_len_with_clients(n, c, cfg.max_snapshot);
@@ -291,15 +335,13 @@ impl Engine {
             status: Status::Idle,
             view: View::with_capacity(n),
             last_commit: Update::with_limits(n, c),
-            next_update: Proposal::with_limits(n, c),
-            has_next_update: false,
+            next_update: Staged::empty(Proposal::with_limits(n, c)),
             faulty: Vec::with_capacity(n),
             last_local_suspicion: None,
-            removed: Vec::with_capacity(4 * n),
+            removed: Vec::with_capacity(REMOVED_PER_MEMBER * n),
             removed_next: 0,
             leader: None,
-            role: Role::Outer,
-            outer: OuterPhase::Follow,
+            role: Role::Outer(OuterPhase::Follow),
             init: Initiator::new(n, c),
             pending_joins: Vec::with_capacity(cfg.max_pending_joins),
             pending_clients: VecDeque::with_capacity(cfg.max_pending_client_ops),
@@ -308,7 +350,7 @@ impl Engine {
                 .map(|_| (0, Update::with_limits(n, c)))
                 .collect(),
             join_rate: join::JoinRate::default(),
-            contacts: Vec::with_capacity(16),
+            contacts: Vec::with_capacity(MAX_JOIN_CONTACTS),
             next_contact: 0,
             join_retry_at: None,
             snapshot: Vec::with_capacity(cfg.max_snapshot),
@@ -344,7 +386,7 @@ impl Engine {
     /// as initiator, submitted), if any. With the view, what a restarted process
     /// answers for its name in a recovery (D23).
     pub fn next_update(&self) -> Option<&Proposal> {
-        self.has_next_update.then_some(&self.next_update)
+        self.next_update.get()
     }
 
     /// This process.
@@ -383,12 +425,19 @@ impl Engine {
     pub fn received_snapshot(&self) -> &[u8] {
         &self.received_snapshot
     }
-    /// Sets the application snapshot handed to future joiners (truncated to
-    /// `max_snapshot`). Copies into a preallocated buffer.
-    pub fn set_snapshot(&mut self, bytes: &[u8]) {
-        let n = bytes.len().min(self.cfg.max_snapshot);
+    /// Sets the application snapshot handed to future joiners. Copies into a
+    /// preallocated buffer. A snapshot longer than `max_snapshot` is refused (a
+    /// truncated one would hand joiners a corrupt state): the previous one stays.
+    pub fn set_snapshot(&mut self, bytes: &[u8]) -> Result<(), SnapshotTooLarge> {
+        if bytes.len() > self.cfg.max_snapshot {
+            return Err(SnapshotTooLarge {
+                len: bytes.len(),
+                max: self.cfg.max_snapshot,
+            });
+        }
         self.snapshot.clear();
-        self.snapshot.extend_from_slice(&bytes[..n]);
+        self.snapshot.extend_from_slice(bytes);
+        Ok(())
     }
 
     // ----- inputs --------------------------------------------------------------------
@@ -421,12 +470,11 @@ impl Engine {
         }
         self.view.version = version;
         self.last_commit.clear();
-        self.status = Status::Member;
+        self.set_status(Status::Member);
         let mgr = self.view.members[0].id;
         self.leader = Some(mgr);
         if mgr == self.me.id {
-            self.role = Role::Initiator;
-            self.init.become_mgr();
+            self.take_over_as_mgr();
         }
         self.installed(now);
     }
@@ -450,6 +498,7 @@ impl Engine {
             Err(_) => self.stats.decode_errors += 1,
         }
         self.rx = Some(rx);
+        self.debug_check_invariants();
         res
     }
 
@@ -507,9 +556,9 @@ impl Engine {
         if let Some(q) = first {
             match self.role {
                 Role::Initiator => self.initiator_on_faulty(now, q),
-                Role::Outer => {
+                Role::Outer(_) => {
                     for &p in peers {
-                        if self.status == Status::Member && self.role == Role::Outer {
+                        if self.status == Status::Member && self.role.is_outer() {
                             self.outer_on_faulty(now, p, None);
                         }
                     }
@@ -616,11 +665,12 @@ impl Engine {
                 }
                 match self.role {
                     Role::Initiator => self.initiator_timeout(now),
-                    Role::Outer => self.outer_timeout(now),
+                    Role::Outer(_) => self.outer_timeout(now),
                 }
             }
             _ => {}
         }
+        self.debug_check_invariants();
     }
 
     // ----- outputs -------------------------------------------------------------------
@@ -658,7 +708,7 @@ impl Engine {
                         self.init.deadline(self.cfg.protocol_timeout_us),
                         self.client_linger_due(Time::ZERO),
                     ),
-                    Role::Outer => self.outer_deadline(),
+                    Role::Outer(_) => self.outer_deadline(),
                 };
                 crate::earliest(self.detector.next_deadline(), proto)
             }
@@ -738,7 +788,7 @@ impl Engine {
         if self.role == Role::Initiator && self.init.is_mgr() {
             if let Some(m) = self.view.member(from).copied() {
                 if !self.leavers.iter().any(|l| l.id == from)
-                    && self.leavers.len() < self.leavers.capacity()
+                    && self.leavers.len() < self.cfg.max_members
                 {
                     self.leavers.push(m);
                 }
@@ -760,7 +810,10 @@ impl Engine {
         if q == self.me.id || !self.view.contains(q) || self.is_faulty(q) {
             return false;
         }
-        debug_assert!(self.faulty.len() < self.faulty.capacity());
+        assert!(
+            self.faulty.len() < self.cfg.max_members,
+            "FAULTY_p holds members of the view only"
+        );
         self.faulty.push(q);
         self.events.push_back(Event::Suspected { peer: q });
         self.reset_detector(now);
@@ -781,7 +834,7 @@ impl Engine {
         if self.note_faulty(now, q) {
             match self.role {
                 Role::Initiator => self.initiator_on_faulty(now, q),
-                Role::Outer => self.outer_on_faulty(now, q, from),
+                Role::Outer(_) => self.outer_on_faulty(now, q, from),
             }
         }
     }
@@ -798,7 +851,7 @@ impl Engine {
             }
             match self.role {
                 Role::Initiator => self.initiator_on_faulty(now, q),
-                Role::Outer => self.outer_on_faulty(now, q, None),
+                Role::Outer(_) => self.outer_on_faulty(now, q, None),
             }
         }
     }
@@ -842,7 +895,7 @@ impl Engine {
     /// Gossip is adopted unconditionally (the initiator's suspicions include the removals
     /// it proposes; D18).
     fn commit_path(&self, from: ProcessId, rx: &Msg) -> bool {
-        self.role == Role::Outer
+        self.role.is_outer()
             && self.leader == Some(from)
             && matches!(
                 rx.kind,
@@ -879,12 +932,28 @@ impl Engine {
                 return;
             }
         }
-        self.next_update.update.copy_from(u);
-        self.next_update.version = version;
-        self.next_update.initiator = initiator;
-        self.next_update.initiator_index =
-            self.view.index_of(initiator).unwrap_or(u32::MAX as usize) as u32;
-        self.has_next_update = true;
+        let initiator_index = self.view.index_of(initiator).unwrap_or(u32::MAX as usize) as u32;
+        self.record_next_update(|p| {
+            p.update.copy_from(u);
+            p.version = version;
+            p.initiator = initiator;
+            p.initiator_index = initiator_index;
+        });
+    }
+
+    /// NextUpdate_p ← the proposal `fill` writes: what this process acknowledges (or
+    /// submits) must reach stable storage before the acknowledgement leaves, so the
+    /// durable sequence moves on (D22).
+    fn record_next_update(&mut self, fill: impl FnOnce(&mut Proposal)) {
+        let x = self.view.version;
+        self.next_update.fill_with(|p| {
+            fill(p);
+            true
+        });
+        debug_assert!(
+            self.next_update.get().is_some_and(|p| p.version == x + 1),
+            "NextUpdate_p proposes the version after the installed view"
+        );
         self.durable_seq += 1;
     }
 
@@ -907,7 +976,7 @@ impl Engine {
         for &r in &u.removes {
             let leaver = self.leavers.iter().any(|l| l.id == r);
             if leaver {
-                if self.left_ring.len() == self.left_ring.capacity() && !self.left_ring.is_empty() {
+                if self.left_ring.len() >= self.cfg.max_members {
                     self.left_ring.remove(0);
                 }
                 self.left_ring.push(r);
@@ -923,17 +992,16 @@ impl Engine {
         self.view.apply(u, version);
         self.last_commit.copy_from(u);
         self.log_commit(version);
-        self.has_next_update = false;
+        self.next_update.clear();
         let view = &self.view;
         self.faulty.retain(|p| view.contains(*p));
-        if self.role == Role::Outer && self.leader.is_some_and(|l| !self.view.contains(l)) {
+        if self.role.is_outer() && self.leader.is_some_and(|l| !self.view.contains(l)) {
             // The mgr committed its own removal (it left, D9): the most senior member
             // of the new view is the mgr, as after a reconfiguration.
             let first = self.view.members[0].id;
             self.leader = Some(first);
             if first == self.me.id {
-                self.role = Role::Initiator;
-                self.init.become_mgr();
+                self.take_over_as_mgr();
             }
             self.installed(now);
             if self.is_faulty(first) && first != self.me.id {
@@ -949,7 +1017,7 @@ impl Engine {
         if self.removed.contains(&p) {
             return;
         }
-        if self.removed.len() < self.removed.capacity() {
+        if self.removed.len() < REMOVED_PER_MEMBER * self.cfg.max_members {
             self.removed.push(p);
         } else {
             let i = self.removed_next % self.removed.len();
@@ -959,6 +1027,14 @@ impl Engine {
     }
 
     fn installed(&mut self, now: Time) {
+        assert!(
+            self.view.len() <= self.cfg.max_members,
+            "a view never outgrows max_members"
+        );
+        assert!(
+            self.view.contains(self.me.id),
+            "an installed view holds its installer"
+        );
         self.stats.views_installed += 1;
         self.durable_seq += 1;
         self.events.push_back(Event::ViewInstalled {
@@ -970,13 +1046,38 @@ impl Engine {
         self.reset_detector(now);
     }
 
+    /// Moves the membership status on. The only transitions: Idle → Joining | Member,
+    /// Joining → Member, any → Excluded; Excluded is final (an excluded process id is
+    /// never a member again, GMP-0).
+    fn set_status(&mut self, to: Status) {
+        let legal = match (self.status, to) {
+            (Status::Idle, Status::Joining | Status::Member) => true,
+            (Status::Joining, Status::Member) => true,
+            (Status::Excluded(_), _) => false,
+            (_, Status::Excluded(_)) => true,
+            _ => false,
+        };
+        assert!(legal, "status {:?} -> {:?}", self.status, to);
+        self.status = to;
+    }
+
+    /// This process, the most senior member of its view, becomes its mgr (at start, or
+    /// when the old mgr left with its own commit, D9).
+    fn take_over_as_mgr(&mut self) {
+        debug_assert_eq!(self.view.members.first().map(|m| m.id), Some(self.me.id));
+        debug_assert_eq!(self.status, Status::Member);
+        self.role = Role::Initiator;
+        self.leader = Some(self.me.id);
+        self.init.become_mgr();
+    }
+
     /// Stops acting as a member, for good.
     fn exclude(&mut self, _now: Time, reason: ExcludeReason) {
         if matches!(self.status, Status::Excluded(_)) {
             return;
         }
-        self.status = Status::Excluded(reason);
-        self.role = Role::Outer;
+        self.set_status(Status::Excluded(reason));
+        self.role = Role::Outer(OuterPhase::Follow);
         self.leader = None;
         self.detector.clear();
         self.events.push_back(Event::Excluded { reason });

@@ -27,7 +27,7 @@ pub(super) enum OuterPhase {
 impl Engine {
     /// M-sub, M-com, R-int, R-sub, R-com arriving at a member.
     pub(super) fn on_outer_message(&mut self, now: Time, from: ProcessId, rx: &Msg) {
-        if self.role != Role::Outer || !self.view.contains(from) {
+        if !self.role.is_outer() || !self.view.contains(from) {
             self.stats.ignored += 1;
             return;
         }
@@ -44,7 +44,7 @@ impl Engine {
             MsgKind::MSub | MsgKind::RSub => {
                 let is_r = rx.kind == MsgKind::RSub;
                 if is_r {
-                    self.outer = OuterPhase::Bound { since: now };
+                    self.set_outer_phase(OuterPhase::Bound { since: now });
                 }
                 if rx.version == x + 1 {
                     self.pre_commit(now, &rx.update, rx.version, from);
@@ -72,11 +72,14 @@ impl Engine {
                 if self.status != super::Status::Member {
                     return;
                 }
-                // `mgr, v1 <- r, v2`: the committer is (now) the mgr.
-                self.outer = OuterPhase::Follow;
-                if rx.has_next {
+                // `mgr, v1 <- r, v2`: the committer is (now) the mgr. (Unless the
+                // commit made this process the mgr: the old one removed itself, D9.)
+                if self.role.is_outer() {
+                    self.set_outer_phase(OuterPhase::Follow);
+                }
+                if let Some(next) = rx.piggybacked() {
                     let v = self.view.version + 1;
-                    self.pre_commit(now, &rx.next, v, from);
+                    self.pre_commit(now, next, v, from);
                     if self.status == super::Status::Member {
                         self.send_ack(MsgKind::MSubAck, v, from);
                     }
@@ -106,20 +109,17 @@ impl Engine {
             if self.status != super::Status::Member {
                 return;
             }
-            self.has_next_update = s.has_next;
-            if s.has_next {
-                self.next_update.copy_from(&s.next);
-            }
+            self.next_update.set_opt(s.next_proposal());
             self.durable_seq += 1;
         } else if s.ver > x + 1 {
             // Prop. 5.1 says this cannot happen; we cannot catch up safely.
             return self.exclude(now, ExcludeReason::Superseded);
         }
         self.leader = Some(r);
-        self.outer = OuterPhase::Bound { since: now };
+        self.set_outer_phase(OuterPhase::Bound { since: now });
         let start = self.begin(MsgKind::RIntResp);
         {
-            let next = self.has_next_update.then_some(&self.next_update);
+            let next = self.next_update.get();
             Writer::continue_at(&mut self.out_buf).state(
                 self.view.version,
                 next,
@@ -140,8 +140,8 @@ impl Engine {
         if self.leader == Some(q) {
             return self.leader_failed(now);
         }
-        match self.outer {
-            OuterPhase::Follow => {
+        match self.outer_phase() {
+            Some(OuterPhase::Follow) => {
                 // Gossip the suspicion to the mgr at once so it can remove q, unless
                 // the mgr's own message carried it (its M-sub removing q, typically):
                 // the mgr believes it already, and the answer gossips it anyway.
@@ -150,12 +150,12 @@ impl Engine {
                     self.send_to_id(MsgKind::Heartbeat, l, start);
                 }
             }
-            OuterPhase::AwaitReconfig { .. } => {
+            Some(OuterPhase::AwaitReconfig { .. }) => {
                 if self.initiate() {
                     self.start_reconfiguration(now);
                 }
             }
-            OuterPhase::Bound { .. } => {}
+            Some(OuterPhase::Bound { .. }) | None => {}
         }
     }
 
@@ -164,25 +164,37 @@ impl Engine {
         if self.initiate() {
             self.start_reconfiguration(now);
         } else {
-            self.outer = OuterPhase::AwaitReconfig { since: now };
+            self.set_outer_phase(OuterPhase::AwaitReconfig { since: now });
         }
     }
 
-    fn outer_wait_us(&self) -> u64 {
-        match self.outer {
-            OuterPhase::Follow => 0,
-            OuterPhase::AwaitReconfig { .. } => self.cfg.protocol_timeout_us,
-            // The reconfigurer itself may wait a protocol timeout for a State-Xfer answer.
-            OuterPhase::Bound { .. } => 2 * self.cfg.protocol_timeout_us,
+    /// The outer member's phase (`None` while this process is an initiator).
+    fn outer_phase(&self) -> Option<OuterPhase> {
+        match self.role {
+            Role::Outer(phase) => Some(phase),
+            Role::Initiator => None,
         }
+    }
+
+    /// An outer member moves to `phase`. Only an outer member has one.
+    pub(super) fn set_outer_phase(&mut self, phase: OuterPhase) {
+        assert!(
+            self.role.is_outer(),
+            "only an outer member has an outer phase"
+        );
+        debug_assert!(
+            self.status == super::Status::Member,
+            "only a member follows an initiator"
+        );
+        self.role = Role::Outer(phase);
     }
 
     pub(super) fn outer_deadline(&self) -> Option<Time> {
-        match self.outer {
+        match self.outer_phase()? {
             OuterPhase::Follow => None,
-            OuterPhase::AwaitReconfig { since } | OuterPhase::Bound { since } => {
-                Some(since + self.outer_wait_us())
-            }
+            OuterPhase::AwaitReconfig { since } => Some(since + self.cfg.protocol_timeout_us),
+            // The reconfigurer itself may wait a protocol timeout for a State-Xfer answer.
+            OuterPhase::Bound { since } => Some(since + 2 * self.cfg.protocol_timeout_us),
         }
     }
 
@@ -194,14 +206,14 @@ impl Engine {
         if now < due {
             return;
         }
-        match self.outer {
-            OuterPhase::Follow => {}
-            OuterPhase::Bound { .. } => {
+        match self.outer_phase() {
+            Some(OuterPhase::Follow) | None => {}
+            Some(OuterPhase::Bound { .. }) => {
                 if let Some(l) = self.leader {
                     self.local_faulty(now, l);
                 }
             }
-            OuterPhase::AwaitReconfig { .. } => {
+            Some(OuterPhase::AwaitReconfig { .. }) => {
                 // Suspect the member whose R-int we wait for: the most senior one not
                 // yet believed faulty (D10).
                 let me = self.view.index_of(self.me.id).unwrap_or(0);
@@ -209,7 +221,7 @@ impl Engine {
                     .iter()
                     .map(|m| m.id)
                     .find(|id| !self.is_faulty(*id));
-                self.outer = OuterPhase::AwaitReconfig { since: now };
+                self.set_outer_phase(OuterPhase::AwaitReconfig { since: now });
                 if let Some(e) = expected {
                     self.local_faulty(now, e);
                 }

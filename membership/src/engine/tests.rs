@@ -62,7 +62,7 @@ fn outer_suspicion_reaches_the_mgr_by_gossip() {
 #[test]
 fn a_process_joins_with_state_transfer() {
     let mut c = Cluster::new(3, 1, cfg());
-    c.engines[0].set_snapshot(b"app-state");
+    c.engines[0].set_snapshot(b"app-state").unwrap();
     c.join(3, 2);
     c.run_until_quiet(10_000);
     assert_eq!(c.engines[3].status(), Status::Member);
@@ -671,4 +671,50 @@ fn a_leaver_is_not_suspected_by_the_mgr_that_removes_it() {
         "{:?}",
         c.events[0]
     );
+}
+
+#[test]
+fn an_oversized_snapshot_is_refused_and_the_previous_one_kept() {
+    let mut c = Cluster::new(3, 1, cfg());
+    c.engines[0].set_snapshot(b"good").unwrap();
+    let big = vec![7u8; cfg().max_snapshot + 1];
+    let e = c.engines[0].set_snapshot(&big).unwrap_err();
+    assert_eq!((e.len, e.max), (1025, 1024));
+    assert!(e.to_string().contains("max_snapshot"), "{e}");
+    // The snapshot joiners get is still the whole previous one, not a truncated new one.
+    c.join(3, 2);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[3].status(), Status::Member);
+    assert_eq!(c.engines[3].received_snapshot(), b"good");
+}
+
+#[test]
+fn an_invalid_configuration_is_a_typed_error() {
+    use crate::config::ConfigError;
+    let me = crate::view::Member {
+        id: crate::ProcessId::named("a", 1),
+        addr: "127.0.0.1:1".parse().unwrap(),
+    };
+    let bad = EngineConfig {
+        max_members: 0,
+        ..cfg()
+    };
+    assert_eq!(
+        crate::Engine::try_new(bad, me).err(),
+        Some(ConfigError::MaxMembers(0))
+    );
+    assert!(crate::Engine::try_new(cfg(), me).is_ok());
+}
+
+#[test]
+fn invariants_hold_through_a_reconfiguration() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.crash(0);
+    c.suspect(1, 0);
+    c.run_until_quiet(10_000);
+    for i in 1..5 {
+        assert_eq!(c.engines[i].check_invariants(), Ok(()), "n{i}");
+        assert_eq!(c.engines[i].view().version, 2, "n{i}");
+    }
+    c.check_safety().unwrap();
 }

@@ -444,7 +444,8 @@ impl NodeCore {
         )
         .with_max_joins_per_sec(self.cfg.max_joins_per_sec);
         if !self.snapshot.is_empty() {
-            self.engine.set_snapshot(&self.snapshot);
+            // Accepted by `set_snapshot` under the same bound.
+            let _ = self.engine.set_snapshot(&self.snapshot);
         }
         self.service = self.cfg.service.clone().map(|c| CoreService::new(c, me));
         self.saved_seq = 0;
@@ -717,11 +718,13 @@ impl NodeCore {
         self.after_input(now);
     }
 
-    /// Sets the application snapshot handed to joiners (State-Xfer).
-    pub fn set_snapshot(&mut self, bytes: &[u8]) {
+    /// Sets the application snapshot handed to joiners (State-Xfer). One longer than
+    /// the configured `max_snapshot` is refused and the previous one kept.
+    pub fn set_snapshot(&mut self, bytes: &[u8]) -> Result<(), crate::SnapshotTooLarge> {
+        self.engine.set_snapshot(bytes)?;
         self.snapshot.clear();
         self.snapshot.extend_from_slice(bytes);
-        self.engine.set_snapshot(bytes);
+        Ok(())
     }
 
     /// Stops: the node takes no further part (the runtime's shutdown).
@@ -1223,7 +1226,8 @@ impl NodeCore {
             )
             .with_max_joins_per_sec(self.cfg.max_joins_per_sec);
             if !self.snapshot.is_empty() {
-                self.engine.set_snapshot(&self.snapshot);
+                // Accepted by `set_snapshot` under the same bound.
+                let _ = self.engine.set_snapshot(&self.snapshot);
             }
             self.saved_seq = 0;
         }

@@ -97,7 +97,7 @@ impl Runtime {
         // joiner can be answered.
         if let Some(f) = &self.snapshot {
             let bytes = f();
-            self.driver.core_mut().set_snapshot(&bytes);
+            warn_snapshot(self.driver.core_mut().set_snapshot(&bytes));
         }
         let now = self.driver.now();
         self.driver.core_mut().start(now);
@@ -150,7 +150,7 @@ impl Runtime {
         match c {
             Command::Shutdown => {}
             Command::SetSnapshot(f, done) => {
-                self.driver.core_mut().set_snapshot(&f());
+                warn_snapshot(self.driver.core_mut().set_snapshot(&f()));
                 self.snapshot = Some(f);
                 let _ = done.send(());
             }
@@ -264,7 +264,7 @@ impl Runtime {
                 );
                 if let Some(f) = &self.snapshot {
                     let bytes = f();
-                    self.driver.core_polled().set_snapshot(&bytes);
+                    warn_snapshot(self.driver.core_polled().set_snapshot(&bytes));
                 }
                 self.view_ts_us = unix_micros();
                 // The status shows the view before anyone hears of it.
@@ -425,5 +425,13 @@ impl Runtime {
             service: core.service_stats().unwrap_or_default(),
         };
         *self.shared.metrics.lock() = m;
+    }
+}
+
+/// Tells the operator that the application's snapshot was refused (too large); joiners
+/// keep getting the previous one.
+fn warn_snapshot(r: Result<(), crate::SnapshotTooLarge>) {
+    if let Err(e) = r {
+        tracing::warn!("{e}");
     }
 }
