@@ -225,6 +225,51 @@ pub struct RandomShape {
     pub fault_phase_us: u64,
 }
 
+/// A crash in the middle of a multicast: of a random kind (or any message), by the mgr
+/// with probability `mgr_bias` unless the kind is a reconfiguration message (those come
+/// from a member that is not the mgr yet), after a random number of its copies went out.
+/// The random mode draws with 0.8, the swarm with 0.7: both kept as they were so every
+/// seed still reproduces its recorded schedule.
+fn crash_during(rng: &mut ChaCha8Rng, n: usize, mgr_bias: f64) -> Action {
+    let kind = *[
+        Some(MsgKind::MCom),
+        Some(MsgKind::MSub),
+        Some(MsgKind::RCom),
+        Some(MsgKind::RSub),
+        Some(MsgKind::RInt),
+        Some(MsgKind::StateXfer),
+        None,
+    ]
+    .choose(rng)
+    .unwrap_or(&None);
+    let reconf = matches!(kind, Some(MsgKind::RInt | MsgKind::RSub | MsgKind::RCom));
+    let target = if !reconf && rng.gen_bool(mgr_bias) {
+        Target::Mgr
+    } else {
+        Target::Node(rng.gen_range(0..n))
+    };
+    let after = rng.gen_range(0..n as u32);
+    Action::CrashDuring {
+        target,
+        kind,
+        after,
+    }
+}
+
+/// A false suspicion: a random node suspects the mgr (30 %) or another random node.
+fn false_suspicion(rng: &mut ChaCha8Rng, n: usize) -> Action {
+    let by = rng.gen_range(0..n);
+    let peer = if rng.gen_bool(0.3) {
+        Target::Mgr
+    } else {
+        Target::Node((by + rng.gen_range(1..n)) % n)
+    };
+    Action::Suspect {
+        by: Target::Node(by),
+        peer,
+    }
+}
+
 /// Draws a random schedule from `seed`. Faults fall in `[50 ms, fault_phase_us)`;
 /// [`Action::EndFaults`] comes at `fault_phase_us`.
 pub fn random(seed: u64, shape: RandomShape) -> Schedule {
@@ -296,49 +341,11 @@ pub fn random(seed: u64, shape: RandomShape) -> Schedule {
             }
             24..=37 if crashes < max_crashes => {
                 crashes += 1;
-                let kind = *[
-                    Some(MsgKind::MCom),
-                    Some(MsgKind::MSub),
-                    Some(MsgKind::RCom),
-                    Some(MsgKind::RSub),
-                    Some(MsgKind::RInt),
-                    Some(MsgKind::StateXfer),
-                    None,
-                ]
-                .choose(&mut rng)
-                .unwrap_or(&None);
-                // Reconfiguration messages come from a member that is not the mgr yet.
-                let reconf = matches!(kind, Some(MsgKind::RInt | MsgKind::RSub | MsgKind::RCom));
-                let target = if !reconf && rng.gen_bool(0.8) {
-                    Target::Mgr
-                } else {
-                    Target::Node(live(&mut rng))
-                };
-                let after = rng.gen_range(0..n as u32);
-                s.at(
-                    t,
-                    Action::CrashDuring {
-                        target,
-                        kind,
-                        after,
-                    },
-                );
+                s.at(t, crash_during(&mut rng, n, 0.8));
             }
             38..=51 if crashes < max_crashes => {
                 crashes += 1;
-                let by = live(&mut rng);
-                let peer = if rng.gen_bool(0.3) {
-                    Target::Mgr
-                } else {
-                    Target::Node((by + rng.gen_range(1..n)) % n)
-                };
-                s.at(
-                    t,
-                    Action::Suspect {
-                        by: Target::Node(by),
-                        peer,
-                    },
-                );
+                s.at(t, false_suspicion(&mut rng, n));
             }
             52..=63 if crashes < max_crashes => {
                 crashes += 1;
@@ -606,47 +613,10 @@ pub fn swarm(seed: u64, shape: RandomShape) -> (Schedule, SwarmMix) {
                 s.at(t, Action::Crash(Target::Mgr));
             }
             "crash_mid_multicast" => {
-                let kind = *[
-                    Some(MsgKind::MCom),
-                    Some(MsgKind::MSub),
-                    Some(MsgKind::RCom),
-                    Some(MsgKind::RSub),
-                    Some(MsgKind::RInt),
-                    Some(MsgKind::StateXfer),
-                    None,
-                ]
-                .choose(&mut rng)
-                .unwrap_or(&None);
-                let reconf = matches!(kind, Some(MsgKind::RInt | MsgKind::RSub | MsgKind::RCom));
-                let target = if !reconf && rng.gen_bool(0.7) {
-                    Target::Mgr
-                } else {
-                    Target::Node(node(&mut rng))
-                };
-                let after = rng.gen_range(0..n as u32);
-                s.at(
-                    t,
-                    Action::CrashDuring {
-                        target,
-                        kind,
-                        after,
-                    },
-                );
+                s.at(t, crash_during(&mut rng, n, 0.7));
             }
             "false_suspicion" if n >= 2 => {
-                let by = node(&mut rng);
-                let peer = if rng.gen_bool(0.3) {
-                    Target::Mgr
-                } else {
-                    Target::Node((by + rng.gen_range(1..n)) % n)
-                };
-                s.at(
-                    t,
-                    Action::Suspect {
-                        by: Target::Node(by),
-                        peer,
-                    },
-                );
+                s.at(t, false_suspicion(&mut rng, n));
             }
             "concurrent_reconfigurers" => {
                 let k = if n >= 7 { rng.gen_range(2..=3) } else { 2 };
