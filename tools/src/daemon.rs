@@ -176,7 +176,16 @@ pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
     } else {
         cfg
     };
-    let node = Arc::new(Node::start(cfg)?);
+    let node = match settings.listen_fd {
+        Some(fd) => {
+            // SAFETY: `Settings::from_args` checked that `fd` is an open, bound UDP
+            // socket; the daemon takes it over here, once, and nothing else uses it.
+            let socket =
+                unsafe { <std::net::UdpSocket as std::os::fd::FromRawFd>::from_raw_fd(fd) };
+            Arc::new(Node::start_on(cfg, socket)?)
+        }
+        None => Arc::new(Node::start(cfg)?),
+    };
     if settings.metrics_listen.is_some() {
         let node = Arc::clone(&node);
         // Best effort: without this thread only the event-counted figures stay at 0.

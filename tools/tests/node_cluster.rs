@@ -13,8 +13,35 @@ use sgmp_tools::logcheck;
 
 const SGMPD: &str = env!("CARGO_BIN_EXE_sgmpd");
 
+/// Makes the child started by `cmd` inherit `sock` as its file descriptor 3.
+fn inherit_as_fd3(cmd: &mut Command, sock: &UdpSocket) {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::process::CommandExt;
+    let fd = sock.as_raw_fd();
+    // SAFETY: between fork and exec the closure only calls dup2 and fcntl, which are
+    // async-signal-safe. dup2 gives a descriptor 3 without FD_CLOEXEC, except when the
+    // socket is descriptor 3 already (dup2 then does nothing): clear the flag then.
+    unsafe {
+        cmd.pre_exec(move || {
+            let ok = if fd == 3 {
+                libc::fcntl(3, libc::F_SETFD, 0) >= 0
+            } else {
+                libc::dup2(fd, 3) >= 0
+            };
+            if !ok {
+                return Err(std::io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
+}
+
 struct Cluster {
     dir: PathBuf,
+    /// Each daemon's UDP socket, bound by the test and held for the whole test: every
+    /// (re)start of daemon i inherits socket i (`--listen-fd`), so no other test can
+    /// take the port between choosing it and binding it, nor between two starts.
+    socks: Vec<UdpSocket>,
     addrs: Vec<SocketAddr>,
     procs: Vec<Option<Child>>,
     started: Instant,
@@ -39,9 +66,9 @@ impl Cluster {
             .map(|_| UdpSocket::bind("127.0.0.1:0").unwrap())
             .collect();
         let addrs: Vec<SocketAddr> = socks.iter().map(|s| s.local_addr().unwrap()).collect();
-        drop(socks);
         Cluster {
             dir,
+            socks,
             addrs,
             procs: (0..n).map(|_| None).collect(),
             started: Instant::now(),
@@ -55,9 +82,12 @@ impl Cluster {
     fn spawn(&mut self, i: usize) {
         let seeds: Vec<String> = self.addrs.iter().map(|a| a.to_string()).collect();
         let err = std::fs::File::create(self.dir.join(format!("n{}.stderr", i + 1))).unwrap();
-        let child = Command::new(SGMPD)
+        let mut cmd = Command::new(SGMPD);
+        inherit_as_fd3(&mut cmd, &self.socks[i]);
+        let child = cmd
             .args(["--id", &Self::name(i)])
             .args(["--listen", &self.addrs[i].to_string()])
+            .args(["--listen-fd", "3"])
             .args(["--seeds", &seeds.join(",")])
             .arg("--event-log")
             .arg(self.dir.join(format!("n{}.log", i + 1)))

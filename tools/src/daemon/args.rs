@@ -126,6 +126,11 @@ pub struct DaemonArgs {
     /// HOST:PORT).
     #[arg(long, value_name = "HOST:PORT", value_parser = trimmed)]
     pub metrics_listen: Option<String>,
+    /// Use the UDP socket inherited as this file descriptor, bound already, instead of
+    /// binding --listen (for a supervisor or a test that holds the port: no window
+    /// between choosing a port and binding it). --listen, if given, must be its address.
+    #[arg(long, value_name = "FD")]
+    pub listen_fd: Option<i32>,
 }
 
 fn trimmed(s: &str) -> Result<String, String> {
@@ -168,6 +173,38 @@ pub struct Settings {
     pub fault_injection: bool,
     /// The Prometheus endpoint's address (`--metrics-listen`).
     pub metrics_listen: Option<SocketAddr>,
+    /// The inherited, bound UDP socket to run on (`--listen-fd`), checked to be one;
+    /// `node.listen` is its address.
+    pub listen_fd: Option<i32>,
+}
+
+/// The local address of the UDP socket open as `fd` in this process, without taking
+/// ownership of it; an error a user understands if `fd` is not an open, bound UDP socket.
+fn inherited_udp_addr(fd: i32) -> Result<SocketAddr, String> {
+    use std::os::fd::BorrowedFd;
+    if fd < 0 {
+        return Err("not a file descriptor".into());
+    }
+    // SAFETY: the descriptor is only borrowed for these two queries, which fail cleanly
+    // (EBADF, ENOTSOCK) when it is not an open socket; nothing is closed or written.
+    if unsafe { libc::fcntl(fd, libc::F_GETFD) } < 0 {
+        return Err("not an open file descriptor (was it passed to the daemon?)".into());
+    }
+    let borrowed = unsafe { BorrowedFd::borrow_raw(fd) };
+    let sock = socket2::SockRef::from(&borrowed);
+    match sock.r#type() {
+        Ok(t) if t == socket2::Type::DGRAM => {}
+        Ok(_) => return Err("not a UDP (datagram) socket".into()),
+        Err(e) => return Err(format!("not a socket ({e})")),
+    }
+    let addr = sock
+        .local_addr()
+        .map_err(|e| format!("cannot read its address ({e})"))?;
+    match addr.as_socket() {
+        Some(a) if a.port() != 0 => Ok(a),
+        Some(_) => Err("the socket is not bound (port 0)".into()),
+        None => Err("not an IP socket".into()),
+    }
 }
 
 /// The defaults shown by `--help`, from `NodeConfig::default()` (so they are never out
@@ -284,6 +321,7 @@ impl DaemonArgs {
             idle,
             fault_injection,
             metrics_listen,
+            listen_fd,
         } = file;
         let f = self.clone();
         DaemonArgs {
@@ -313,6 +351,7 @@ impl DaemonArgs {
             idle: f.idle.or(idle),
             fault_injection: f.fault_injection || fault_injection,
             metrics_listen: f.metrics_listen.or(metrics_listen),
+            listen_fd: f.listen_fd.or(listen_fd),
         }
     }
 
@@ -423,6 +462,7 @@ impl Settings {
             idle,
             fault_injection,
             metrics_listen,
+            listen_fd,
         } = a;
         let Some(id) = id else {
             return Err(DaemonError::Missing(
@@ -430,8 +470,27 @@ impl Settings {
             ));
         };
         c.id = id;
+        let listen_given = listen.is_some();
         if let Some(l) = listen {
             c.listen = resolve(&namer.name("listen"), &l, None)?;
+        }
+        if let Some(fd) = listen_fd {
+            let name = namer.name("listen_fd");
+            let bound = inherited_udp_addr(fd)
+                .map_err(|e| DaemonError::Invalid(format!("{name} {fd}: {e}")))?;
+            if listen_given && c.listen != bound {
+                return Err(DaemonError::Invalid(format!(
+                    "{name} {fd} is bound to {bound}, not to {} {}",
+                    namer.name("listen"),
+                    c.listen
+                )));
+            }
+            if client {
+                return Err(DaemonError::Invalid(format!(
+                    "{name} is for members; a client (--client) binds its own socket"
+                )));
+            }
+            c.listen = bound;
         }
         if let Some(a) = advertise {
             c.advertise = Some(resolve(&namer.name("advertise"), &a, Some(c.listen))?);
@@ -540,6 +599,7 @@ impl Settings {
             core_eligible,
             fault_injection,
             metrics_listen,
+            listen_fd,
         })
     }
 }
@@ -735,5 +795,60 @@ mod tests {
             );
         }
         assert!(help.contains("[default: 100]"), "{help}");
+    }
+
+    #[test]
+    fn listen_fd_takes_an_inherited_bound_udp_socket() {
+        use std::os::fd::AsRawFd;
+        let parse = |args: &[String]| {
+            let mut v: Vec<String> = ["sgmpd", "--id", "a"].map(String::from).to_vec();
+            v.extend_from_slice(args);
+            Settings::from_args(&DaemonArgs::try_parse_from(v).unwrap())
+        };
+        let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = sock.local_addr().unwrap();
+        let fd = sock.as_raw_fd().to_string();
+        let s = parse(&["--listen-fd".into(), fd.clone()]).unwrap();
+        assert_eq!(s.node.listen, addr);
+        assert_eq!(s.listen_fd, Some(sock.as_raw_fd()));
+        // --listen may repeat the socket's address, not another one.
+        let same = parse(&[
+            "--listen-fd".into(),
+            fd.clone(),
+            "--listen".into(),
+            addr.to_string(),
+        ]);
+        assert!(same.is_ok());
+        let e = parse(&[
+            "--listen-fd".into(),
+            fd.clone(),
+            "--listen".into(),
+            "127.0.0.1:1".into(),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("is bound to") && e.contains("--listen 127.0.0.1:1"),
+            "{e}"
+        );
+        // Not a descriptor, not open, not a socket, not UDP.
+        let e = parse(&["--listen-fd=-1".into()]).unwrap_err().to_string();
+        assert!(e.contains("--listen-fd -1: not a file descriptor"), "{e}");
+        let e = parse(&["--listen-fd".into(), "999999".into()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not an open file descriptor"), "{e}");
+        let file = std::fs::File::open("/dev/null").unwrap();
+        let e = parse(&["--listen-fd".into(), file.as_raw_fd().to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a socket"), "{e}");
+        let tcp = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let e = parse(&["--listen-fd".into(), tcp.as_raw_fd().to_string()])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("not a UDP"), "{e}");
+        // Nothing was taken over: the socket is still ours and usable.
+        assert_eq!(sock.local_addr().unwrap(), addr);
     }
 }
