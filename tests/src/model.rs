@@ -84,6 +84,12 @@ pub struct ModelConfig {
     /// against what the process heard). Only the model's messages count as signs of
     /// life (there is no transport below).
     pub local_health: bool,
+    /// Process 0 (the first mgr) has crashed in the initial state, right after the
+    /// bootstrap (one of the `max_crashes`), and process 1 suspects it: every run starts
+    /// with process 1's reconfiguration under way,
+    /// so a bounded search reaches successive and concurrent reconfigurers (issue 17)
+    /// instead of spending its budget on the mgr's own view changes.
+    pub mgr_crashed: bool,
 }
 
 impl ModelConfig {
@@ -96,6 +102,7 @@ impl ModelConfig {
             max_false_suspicions: 1,
             max_join_retries: 1,
             local_health: false,
+            mgr_crashed: false,
         }
     }
 
@@ -565,6 +572,25 @@ impl Model for SgmpModel {
         for i in 0..self.cfg.founders {
             self.step(&mut s, i, Input::Bootstrap(START), START);
         }
+        if self.cfg.mgr_crashed {
+            // As `Action::Crash(0)`; what it queued is lost or not (`DropTail`).
+            s.up[0] = false;
+            s.crashes += 1;
+            for from in 0..n {
+                s.links[from * n] = Arc::new(VecDeque::new());
+            }
+            // Its successor has noticed (a suspicion of a crashed process is free): the
+            // reconfiguration is under way from the first step.
+            self.step(
+                &mut s,
+                1,
+                Input::Suspect {
+                    now: START,
+                    peer: 0,
+                },
+                START,
+            );
+        }
         vec![s]
     }
 
@@ -698,6 +724,16 @@ impl Model for SgmpModel {
                     .iter()
                     .any(|(_, _, m)| m.first().is_some_and(|&x| x != 0))
             }),
+            Property::sometimes(
+                "a reconfiguration commits after a reconfigurer crashed",
+                |_: &SgmpModel, s: &State| {
+                    // A view led by process 2 or later: processes 0 and 1 both gone, so
+                    // a second initiator took over (after 1 crashed or was removed).
+                    s.installed
+                        .iter()
+                        .any(|(_, _, m)| m.first().is_some_and(|&x| x >= 2))
+                },
+            ),
         ]
     }
 

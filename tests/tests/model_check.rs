@@ -17,6 +17,10 @@ enum Search {
     Bfs(usize),
     /// Depth-first, exhaustive unless the time runs out (deep runs: little memory).
     Dfs,
+    /// Depth-first until an example of the named `sometimes` property is found (or a
+    /// safety property fails, or the time runs out): a bounded check that the model
+    /// reaches what it is meant to exercise.
+    DfsUntil(&'static str),
 }
 
 /// Seconds allowed to each deep run (`SGMP_MODEL_SECS`, default 900).
@@ -29,17 +33,29 @@ fn deep_secs() -> Duration {
 }
 
 /// Checks `cfg`, stopping at the search's limit or after `timeout`; fails with a
-/// readable trace if a safety property is violated.
-fn check(name: &str, cfg: ModelConfig, search: Search, timeout: Duration) {
+/// readable trace if a safety property is violated. Returns the names of the
+/// `sometimes` properties for which an example was found.
+fn check(name: &str, cfg: ModelConfig, search: Search, timeout: Duration) -> Vec<String> {
     let start = Instant::now();
-    let b = SgmpModel::new(cfg.clone())
-        .checker()
-        .threads(2)
-        .timeout(timeout);
+    let model = SgmpModel::new(cfg.clone());
+    let stop: std::collections::BTreeSet<&'static str> = model
+        .properties()
+        .iter()
+        .filter(|p| p.expectation == stateright::Expectation::Always)
+        .map(|p| p.name)
+        .chain(match search {
+            Search::DfsUntil(target) => Some(target),
+            _ => None,
+        })
+        .collect();
+    let mut b = model.checker().threads(2).timeout(timeout);
+    if matches!(search, Search::DfsUntil(_)) {
+        b = b.finish_when(stateright::HasDiscoveries::AnyOf(stop));
+    }
     let c: Box<dyn Checker<SgmpModel>> = match search {
         Search::Bfs(0) => Box::new(b.spawn_bfs().join()),
         Search::Bfs(target) => Box::new(b.target_state_count(target).spawn_bfs().join()),
-        Search::Dfs => {
+        Search::Dfs | Search::DfsUntil(_) => {
             let mut out = std::io::stdout();
             let mut r = stateright::report::WriteReporter::new(&mut out);
             Box::new(b.spawn_dfs().join_and_report(&mut r))
@@ -61,6 +77,7 @@ fn check(name: &str, cfg: ModelConfig, search: Search, timeout: Duration) {
             println!("{}", render_path(&path.clone().into_vec()));
         }
     }
+    let mut found = Vec::new();
     for p in c.model().properties() {
         if p.expectation == stateright::Expectation::Always {
             assert!(
@@ -68,8 +85,11 @@ fn check(name: &str, cfg: ModelConfig, search: Search, timeout: Duration) {
                 "{name}: property violated: {}",
                 p.name
             );
+        } else if discoveries.contains_key(p.name) {
+            found.push(p.name.to_string());
         }
     }
+    found
 }
 
 #[test]
@@ -114,6 +134,41 @@ fn five_processes_two_crashes_bounded() {
         five_two_crashes(),
         Search::Bfs(150_000),
         Duration::from_secs(30),
+    );
+}
+
+/// Five founders whose mgr crashed at the start, one more crash: every run begins
+/// with a reconfiguration, and the second crash can hit the reconfigurer mid-way, so
+/// successive and concurrent initiators (SubCurrent, SubAhead, Ahead) are reached.
+fn five_mgr_crashed() -> ModelConfig {
+    ModelConfig {
+        mgr_crashed: true,
+        ..five_two_crashes()
+    }
+}
+
+#[test]
+fn five_processes_mgr_crashed_reaches_a_reconfiguration() {
+    let found = check(
+        "5/mgr crashed",
+        five_mgr_crashed(),
+        Search::DfsUntil("a reconfiguration commits"),
+        Duration::from_secs(120),
+    );
+    assert!(
+        found.iter().any(|p| p == "a reconfiguration commits"),
+        "the bounded search must reach a committed reconfiguration: {found:?}"
+    );
+}
+
+#[test]
+#[ignore = "deep run: make check-model"]
+fn deep_five_processes_mgr_crashed() {
+    check(
+        "5/mgr crashed",
+        five_mgr_crashed(),
+        Search::Dfs,
+        deep_secs(),
     );
 }
 
