@@ -144,6 +144,10 @@ enum Input {
         now: Time,
         peer: usize,
     },
+    Alive {
+        now: Time,
+        peer: usize,
+    },
 }
 
 /// A step of the environment.
@@ -169,6 +173,15 @@ pub enum Action {
     Crash(usize),
     /// The joiner calls `Engine::join`.
     StartJoin,
+    /// With local health: process `by`'s transport reports a sign of life of `of`
+    /// (`Engine::peer_alive`), as its acknowledgements and keepalives would, while `of`
+    /// runs and has not disconnected `by`.
+    Alive {
+        /// The process that hears.
+        by: usize,
+        /// The process heard.
+        of: usize,
+    },
     /// The rest of the link `from → to` is lost (the sender crashed, or disconnected
     /// the receiver).
     DropTail {
@@ -394,6 +407,7 @@ impl SgmpModel {
             }
             Input::Timeout(now) => e.handle_timeout(*now),
             Input::Suspect { now, peer } => e.suspect(*now, self.ids[*peer].id),
+            Input::Alive { now, peer } => e.peer_alive(*now, self.ids[*peer].id),
         }
     }
 
@@ -634,6 +648,9 @@ impl Model for SgmpModel {
                     {
                         actions.push(Action::Suspect { by: i, of: j });
                     }
+                    if self.cfg.local_health && !self.silent_to(s, j, i) {
+                        actions.push(Action::Alive { by: i, of: j });
+                    }
                 }
             }
         }
@@ -686,6 +703,10 @@ impl Model for SgmpModel {
                 for from in 0..n {
                     s.links[from * n + i] = Arc::new(VecDeque::new());
                 }
+            }
+            Action::Alive { by, of } => {
+                let now = s.procs[by].now;
+                self.step(&mut s, by, Input::Alive { now, peer: of }, now);
             }
             Action::StartJoin => {
                 let j = self.joiner()?;

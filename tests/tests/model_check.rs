@@ -219,3 +219,53 @@ fn deep_four_processes() {
 fn deep_four_processes_and_a_joiner() {
     check("4+1", ModelConfig::new(4), Search::Dfs, deep_secs());
 }
+
+/// Local health on (D18, D21): the model's transport reports signs of life
+/// (`Action::Alive`), so outside suspicions of a crashed member are verified and the
+/// group removes it. Three founders, the mgr crashed and its successor reconfiguring,
+/// one false suspicion: the search must reach a committed reconfiguration.
+#[test]
+fn three_processes_local_health_reaches_a_reconfiguration() {
+    let cfg = ModelConfig {
+        joiner: false,
+        local_health: true,
+        mgr_crashed: true,
+        ..ModelConfig::new(3)
+    };
+    let found = check(
+        "3/local health/mgr crashed",
+        cfg,
+        Search::DfsUntil("a reconfiguration commits"),
+        Duration::from_secs(120),
+    );
+    assert!(
+        found.iter().any(|p| p == "a reconfiguration commits"),
+        "with signs of life a suspicion must stand and commit: {found:?}"
+    );
+}
+
+/// Local health, three founders, one crash, one false suspicion, from the start.
+#[test]
+#[ignore = "deep run: make check-model"]
+fn deep_three_processes_local_health() {
+    let cfg = ModelConfig {
+        joiner: false,
+        local_health: true,
+        ..ModelConfig::new(3)
+    };
+    check("3/local health", cfg, Search::Dfs, deep_secs());
+}
+
+/// Local health, four founders, the mgr crashed and its successor reconfiguring.
+#[test]
+#[ignore = "deep run: make check-model"]
+fn deep_four_processes_local_health_mgr_crashed() {
+    let cfg = ModelConfig {
+        joiner: false,
+        local_health: true,
+        mgr_crashed: true,
+        max_false_suspicions: 0,
+        ..ModelConfig::new(4)
+    };
+    check("4/local health/mgr crashed", cfg, Search::Dfs, deep_secs());
+}

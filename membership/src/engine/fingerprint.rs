@@ -43,6 +43,13 @@ impl Engine {
         self.contacts.hash(h);
         self.next_contact.hash(h);
         self.join_retry_at.hash(h);
+        if self.cfg.local_health {
+            // Signs of life decide whether suspicions stand (D21).
+            debug_hash(h, &self.heard);
+            self.last_local_suspicion.hash(h);
+        }
+        self.leaving.hash(h);
+        self.leavers.hash(h);
         self.snapshot.hash(h);
         self.received_snapshot.hash(h);
         debug_hash(h, &self.detector);
