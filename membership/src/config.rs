@@ -42,6 +42,10 @@ pub struct EngineConfig {
     /// lasts, stops instead of spreading the suspicion. Off for an engine driven
     /// without the transport's reports, where a member hears only the member it watches.
     pub local_health: bool,
+    /// Largest encoded tags of one member, bytes (`crate::tags`; at most
+    /// [`crate::tags::MAX_TAG_BYTES`], 0 turns tags off). Every view and update holds
+    /// room for `max_members` times this much, allocated at construction.
+    pub max_tag_bytes: usize,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +63,7 @@ impl Default for EngineConfig {
             max_pending_client_ops: 0,
             client_linger_us: 0,
             local_health: false,
+            max_tag_bytes: crate::tags::MAX_TAG_BYTES,
         }
     }
 }
@@ -72,6 +77,9 @@ pub enum ConfigError {
     /// A timeout or interval is zero.
     #[error("{0} must be greater than zero")]
     ZeroTimeout(&'static str),
+    /// `max_tag_bytes` is above [`crate::tags::MAX_TAG_BYTES`].
+    #[error("max_tag_bytes must be at most 512 (got {0})")]
+    MaxTagBytes(usize),
     /// The suspicion timeout is not longer than the heartbeat interval.
     #[error(
         "suspect_timeout_us ({suspect}) must be longer than heartbeat_interval_us ({heartbeat})"
@@ -92,6 +100,9 @@ impl EngineConfig {
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.max_members == 0 || self.max_members > Self::MAX_MEMBERS {
             return Err(ConfigError::MaxMembers(self.max_members));
+        }
+        if self.max_tag_bytes > crate::tags::MAX_TAG_BYTES {
+            return Err(ConfigError::MaxTagBytes(self.max_tag_bytes));
         }
         for (name, v) in [
             ("heartbeat_interval_us", self.heartbeat_interval_us),

@@ -69,22 +69,22 @@ pub(super) struct Initiator {
 }
 
 impl Initiator {
-    pub(super) fn new(n: usize, c: usize) -> Self {
+    pub(super) fn new(n: usize, c: usize, t: usize) -> Self {
         Initiator {
             kind: InitKind::Mgr,
             phase: Phase::Idle,
             started: Time::ZERO,
             extensions: 0,
             responded: vec![false; n],
-            sub: Update::with_limits(n, c),
+            sub: Update::with_tag_limits(n, c, t),
             sub_version: 0,
-            next: Update::with_limits(n, c),
+            next: Update::with_tag_limits(n, c, t),
             has_next: false,
-            ahead: Update::with_limits(n, c),
+            ahead: Update::with_tag_limits(n, c, t),
             has_ahead: false,
-            sub_ahead: Proposal::with_limits(n, c),
+            sub_ahead: Proposal::with_tag_limits(n, c, t),
             has_sub_ahead: false,
-            sub_current: Proposal::with_limits(n, c),
+            sub_current: Proposal::with_tag_limits(n, c, t),
             has_sub_current: false,
             too_far: false,
         }
@@ -277,6 +277,7 @@ impl Engine {
         let take = room.min(self.pending_joins.len());
         u.adds.extend(self.pending_joins.drain(..take));
         self.take_client_ops(u);
+        self.take_tag_changes(u);
     }
 
     /// Submits `init.sub` for the next version (M-sub or R-sub) and waits for acks.
@@ -506,6 +507,7 @@ impl Engine {
             w.u64(self.view.version);
             w.update(&self.init.sub);
             w.members(&self.view.members);
+            w.tag_table(&self.view.tags);
             w.bytes(&self.snapshot);
         }
         let len = self.out_buf.len() - start;
