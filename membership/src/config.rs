@@ -46,6 +46,10 @@ pub struct EngineConfig {
     /// [`crate::tags::MAX_TAG_BYTES`], 0 turns tags off). Every view and update holds
     /// room for `max_members` times this much, allocated at construction.
     pub max_tag_bytes: usize,
+    /// The tags this process starts with, encoded ([`crate::TagSet::encode`]): sent
+    /// with its join request, or asked of the mgr once it founded or recovered a view
+    /// (`docs/PROTOCOL.md`, D25). Change them later with [`crate::Engine::set_tags`].
+    pub tags: Vec<u8>,
 }
 
 impl Default for EngineConfig {
@@ -64,6 +68,7 @@ impl Default for EngineConfig {
             client_linger_us: 0,
             local_health: false,
             max_tag_bytes: crate::tags::MAX_TAG_BYTES,
+            tags: Vec::new(),
         }
     }
 }
@@ -80,6 +85,9 @@ pub enum ConfigError {
     /// `max_tag_bytes` is above [`crate::tags::MAX_TAG_BYTES`].
     #[error("max_tag_bytes must be at most 512 (got {0})")]
     MaxTagBytes(usize),
+    /// The initial tags are malformed or larger than `max_tag_bytes`.
+    #[error("tags: {0}")]
+    Tags(crate::TagError),
     /// The suspicion timeout is not longer than the heartbeat interval.
     #[error(
         "suspect_timeout_us ({suspect}) must be longer than heartbeat_interval_us ({heartbeat})"
@@ -104,6 +112,7 @@ impl EngineConfig {
         if self.max_tag_bytes > crate::tags::MAX_TAG_BYTES {
             return Err(ConfigError::MaxTagBytes(self.max_tag_bytes));
         }
+        crate::tags::validate(&self.tags, self.max_tag_bytes).map_err(ConfigError::Tags)?;
         for (name, v) in [
             ("heartbeat_interval_us", self.heartbeat_interval_us),
             ("suspect_timeout_us", self.suspect_timeout_us),

@@ -332,7 +332,7 @@ impl Engine {
             leavers: Vec::with_capacity(n),
             left_ring: Vec::with_capacity(n),
             group_ended: false,
-            tag: tags::TagState::new(n, cfg.max_pending_joins, t),
+            tag: tags::TagState::new(&cfg),
             cfg,
         }
     }

@@ -30,9 +30,16 @@ pub(super) struct TagState {
 }
 
 impl TagState {
-    pub(super) fn new(max_members: usize, max_pending_joins: usize, max_tag_bytes: usize) -> Self {
+    /// Room for everything `cfg` allows; starts wanting `cfg.tags` (if valid).
+    pub(super) fn new(cfg: &crate::EngineConfig) -> Self {
+        let (max_members, max_pending_joins, max_tag_bytes) =
+            (cfg.max_members, cfg.max_pending_joins, cfg.max_tag_bytes);
+        let mut wanted = Vec::with_capacity(max_tag_bytes);
+        if crate::tags::validate(&cfg.tags, max_tag_bytes).is_ok() {
+            wanted.extend_from_slice(&cfg.tags);
+        }
         TagState {
-            wanted: Vec::with_capacity(max_tag_bytes),
+            wanted,
             pending: TagTable::with_capacity(max_members, max_tag_bytes),
             joiners: TagTable::with_capacity(max_pending_joins, max_tag_bytes),
             check_at: None,

@@ -162,6 +162,9 @@ impl Runtime {
             Command::SystemView(reply) => {
                 let _ = reply.send(self.driver.core().system_view().cloned());
             }
+            Command::SetTags(tags, reply) => {
+                let _ = reply.send(self.driver.core_mut().set_tags(now, &tags));
+            }
             Command::Leave(reply) => {
                 match self.driver.core().phase() {
                     NodePhase::Left | NodePhase::Stopped => {
@@ -253,7 +256,7 @@ impl Runtime {
                     None => core.engine().view().clone(),
                 };
                 if let Some(l) = &mut self.log {
-                    l.view(me, version, &view.members);
+                    l.view(me, version, &view.members, &view.tags);
                 }
                 self.note_departures(&view);
                 tracing::info!(
