@@ -306,8 +306,9 @@ pub fn max_encoded_len_with_clients(
 }
 
 /// Upper bound on the encoded size of any message within these limits, with member
-/// tags of up to `max_tag_bytes` bytes (a message carries at most four updates' tag
-/// changes, or State-Xfer's update and view tags, or one member's tags).
+/// tags of up to `max_tag_bytes` bytes. A message carries at most two tag tables of at
+/// most `max_members` entries each (a commit and its piggy-backed submit, a state's
+/// NextUpdate and LastCommit, State-Xfer's update and view), or one member's tags.
 pub fn max_encoded_len_with_tags(
     max_members: usize,
     max_client_ops: usize,
@@ -317,7 +318,7 @@ pub fn max_encoded_len_with_tags(
     // header + gossip + three update sets + a member list + a proposal + snapshot.
     64 + max_members * (MEMBER_LEN * 8)
         + 4 * (2 + max_client_ops * CLIENT_OP_LEN)
-        + 4 * (2 + max_members * (PID_LEN + 2 + max_tag_bytes))
+        + 2 * (2 + max_members * (PID_LEN + 2 + max_tag_bytes))
         + (2 + max_tag_bytes)
         + max_snapshot
 }
