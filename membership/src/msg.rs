@@ -618,6 +618,11 @@ impl<'a> Reader<'a> {
             let n = self.u16()? as usize;
             let b = self.take(n)?;
             crate::tags::validate(b, self.max_tag_bytes).map_err(MsgError::BadTags)?;
+            if out.get(id).is_some() {
+                return Err(MsgError::BadTags(TagError::Malformed(
+                    "a process has two entries",
+                )));
+            }
             out.set(id, b);
         }
         Ok(())

@@ -164,6 +164,7 @@ impl Runtime {
             }
             Command::SetTags(tags, reply) => {
                 let _ = reply.send(self.driver.core_mut().set_tags(now, &tags));
+                self.status_dirty = true;
             }
             Command::Leave(reply) => {
                 match self.driver.core().phase() {
@@ -393,6 +394,7 @@ impl Runtime {
         s.rejoins = core.stats().rejoins;
         s.departed.clear();
         s.departed.extend(self.departed.iter().copied());
+        s.tags = engine.tags().to_set();
         s.recovery = core.recovery_status(self.driver.now());
         match core.service() {
             Some(svc) => {

@@ -126,6 +126,13 @@ pub struct DaemonArgs {
     /// HOST:PORT).
     #[arg(long, value_name = "HOST:PORT", value_parser = trimmed)]
     pub metrics_listen: Option<String>,
+    /// A member tag KEY=VALUE, repeatable (--tag role=db --tag zone=eu-1): carried in
+    /// this node's join request and agreed in every view; shown by `sgmpctl members`.
+    /// Keys are 1-64 of A-Z a-z 0-9 _ . -; values UTF-8; at most 512 bytes encoded in
+    /// all. In the config file: `tag = ["role=db"]`, or the map `tags = { role = "db" }`
+    /// (flags win per key).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub tag: Option<Vec<String>>,
 }
 
 fn trimmed(s: &str) -> Result<String, String> {
@@ -284,6 +291,7 @@ impl DaemonArgs {
             idle,
             fault_injection,
             metrics_listen,
+            tag,
         } = file;
         let f = self.clone();
         DaemonArgs {
@@ -313,6 +321,14 @@ impl DaemonArgs {
             idle: f.idle.or(idle),
             fault_injection: f.fault_injection || fault_injection,
             metrics_listen: f.metrics_listen.or(metrics_listen),
+            tag: match (f.tag, tag) {
+                // The file's tags first, the flags' over them (per key).
+                (Some(flags), Some(mut file)) => {
+                    file.extend(flags);
+                    Some(file)
+                }
+                (flags, file) => flags.or(file),
+            },
         }
     }
 
@@ -423,6 +439,7 @@ impl Settings {
             idle,
             fault_injection,
             metrics_listen,
+            tag,
         } = a;
         let Some(id) = id else {
             return Err(DaemonError::Missing(
@@ -477,6 +494,14 @@ impl Settings {
         );
         if no_auto_rejoin {
             c.auto_rejoin = false;
+        }
+        for pair in tag.iter().flatten() {
+            if let Err(e) = c.tags.insert_pair(pair) {
+                return Err(DaemonError::Invalid(format!("{}: {e}", namer.name("tag"))));
+            }
+        }
+        if let Err(e) = c.tags.check_size(c.max_tag_bytes) {
+            return Err(DaemonError::Invalid(format!("{}: {e}", namer.name("tag"))));
         }
         if let Some(p) = key_file {
             c.key_file = Some(p);
