@@ -79,9 +79,12 @@ impl Engine {
     }
 
     /// After a view is installed: if it does not show the tags this process wants,
-    /// ask at the next timeout (not now: the commit being handled must finish first).
+    /// ask at the next timeout, a microsecond later: not within the input that
+    /// installed the view (the commit being handled must finish first, and a driver
+    /// sees one view installed per input even when the mgr is alone and commits at
+    /// once).
     pub(super) fn tags_after_install(&mut self, now: Time) {
-        self.tag.check_at = (!self.tags_settled()).then_some(now);
+        self.tag.check_at = (!self.tags_settled()).then_some(now + 1);
     }
 
     /// When [`Engine::tags_timeout`] wants to run.

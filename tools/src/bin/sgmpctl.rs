@@ -149,13 +149,14 @@ fn print_human(cmd: &str, v: &Value) {
                 } else {
                     ""
                 };
-                outln!(
+                let line = format!(
                     "{:<5} {:<40} {:<22} {role:<4} {}",
                     s(m, "rank"),
                     s(m, "pid"),
                     s(m, "addr"),
                     tag_list(m.get("tags"))
                 );
+                outln!("{}", line.trim_end());
             }
         }
         "members" => {

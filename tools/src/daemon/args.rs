@@ -629,6 +629,42 @@ mod tests {
     }
 
     #[test]
+    fn tags_from_flags_and_file_merge_flags_winning_per_key() {
+        let (file, mut node) = DaemonArgs::from_toml(
+            "id = \"n1\"\ntags = { role = \"db\", dc = \"ams\" }\ntag = [\"zone=eu\", \"rack=r1\"]\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(node.tags.get("dc"), Some("ams"));
+        let flags = DaemonArgs::try_parse_from([
+            "sgmpd", "--tag", "rack=r2", "--tag", "role=web", "--tag", "x=",
+        ])
+        .unwrap();
+        let a = flags.over(file);
+        for p in a.tag.iter().flatten() {
+            node.tags.insert_pair(p).unwrap();
+        }
+        let got: Vec<_> = node.tags.iter().collect();
+        assert_eq!(
+            got,
+            [
+                ("dc", "ams"),
+                ("rack", "r2"),
+                ("role", "web"),
+                ("x", ""),
+                ("zone", "eu")
+            ]
+        );
+        // A bad key in the file's map is a parse error naming the rule.
+        let e = DaemonArgs::from_toml("tags = { \"a b\" = \"x\" }\n", None).unwrap_err();
+        assert!(e.to_string().contains("A-Z a-z 0-9"), "{e}");
+        // A bad --tag names the flag.
+        let flags = DaemonArgs::try_parse_from(["sgmpd", "--id", "a", "--tag", "novalue"]).unwrap();
+        let e = Settings::from_args(&flags).unwrap_err().to_string();
+        assert!(e.starts_with("--tag: ") && e.contains("KEY=VALUE"), "{e}");
+    }
+
+    #[test]
     fn keys_the_readme_names_work_in_a_file() {
         let (a, node) = DaemonArgs::from_toml(
             "id = \"n1\"\nlisten = \"localhost:7001\"\nseeds = [\"localhost:7001\", \" 127.0.0.1:7002 \"]\n\
