@@ -39,6 +39,7 @@ fn encode(buf: &mut Vec<u8>, kind: MsgKind) {
             w.update(&u);
             let members: Vec<_> = (0..5).map(|i| member_of(i, 1)).collect();
             w.members(&members);
+            w.tag_table(&u.tags);
             w.bytes(&[0u8; 64]);
         }
         MsgKind::StateXferAck | MsgKind::RInt | MsgKind::RIntResp => {
@@ -51,7 +52,11 @@ fn encode(buf: &mut Vec<u8>, kind: MsgKind) {
             p.initiator = ProcessId::named("init", 1);
             w.state(8, Some(&p), &u);
         }
-        MsgKind::JoinReq => w.member(&member_of(9, 1)),
+        MsgKind::JoinReq => {
+            w.member(&member_of(9, 1));
+            w.tags(&[]);
+        }
+        MsgKind::TagReq => w.tags(&[]),
         MsgKind::ClientOps => {
             let ops: Vec<_> = (0..8)
                 .map(|i| {

@@ -39,6 +39,11 @@ typedef enum {
   SGMP_ERR_UTF8 = 8,
   // A bug inside libsgmp (a caught panic).
   SGMP_ERR_INTERNAL = 9,
+  // No such member or tag.
+  SGMP_ERR_NOT_FOUND = 10,
+  // A tag is refused (bad key, or the tags exceed 512 bytes encoded; see
+  // `sgmp_last_error`).
+  SGMP_ERR_TAG = 11,
 } sgmp_status;
 
 // Kinds of events.
@@ -240,6 +245,52 @@ const char *sgmp_last_error(void);
 
 // A static description of a status code.
 const char *sgmp_status_str(sgmp_status status);
+
+// Sets this node's tag `key` to `value` (NUL-terminated UTF-8), or removes it when
+// `value` is NULL. Keys are 1-64 bytes of `A-Z a-z 0-9 _ . -`; all of a node's tags
+// take at most 512 bytes encoded (`SGMP_ERR_TAG` otherwise, with the reason in
+// `sgmp_last_error`). Before `sgmp_node_start` it sets the tags the node starts with
+// (carried in its join request); on a running node it asks the mgr to commit the new
+// tags, a view change every member installs (`SGMP_EVENT_VIEW`), and returns once the
+// node's thread has taken them (`SGMP_ERR_TIMEOUT` after 5 s). Tags in the TOML
+// configuration (`tags = { role = "db" }`) are the starting point. Kept across
+// `sgmp_node_shutdown` and a new `sgmp_node_start`.
+//
+// # Safety
+// `key` must be a NUL-terminated string; `value` NULL or a NUL-terminated string.
+sgmp_status sgmp_node_set_tag(sgmp_node_t node, const char *key, const char *value);
+
+// Copies into `buf` (`cap` bytes, NUL-terminated) the value of tag `key` of member
+// `pid` (`NAME#INCARNATION`, as in `sgmp_view`) in the node's current view: the tags
+// every member sees at that view's version. `SGMP_ERR_NOT_FOUND` if `pid` is not a
+// member of the current view or has no tag `key`; `SGMP_ERR_BUFFER` if `cap` is too
+// small (values are at most 508 bytes).
+//
+// # Safety
+// `pid` and `key` must be NUL-terminated strings; `buf` must point to `cap` writable
+// bytes.
+sgmp_status sgmp_node_member_tag(sgmp_node_t node,
+                                 const char *pid,
+                                 const char *key,
+                                 char *buf,
+                                 size_t cap);
+
+// Copies the `index`-th tag (keys ascending) of member `pid` in the node's current
+// view: its key into `key_buf` (`key_cap` bytes; keys are at most 64 bytes) and its
+// value into `val_buf` (`val_cap` bytes), both NUL-terminated. `SGMP_ERR_NOT_FOUND`
+// when `pid` is not a member or has fewer than `index + 1` tags: iterate from 0 until
+// then.
+//
+// # Safety
+// `pid` must be a NUL-terminated string; `key_buf` and `val_buf` must point to
+// `key_cap` and `val_cap` writable bytes.
+sgmp_status sgmp_node_member_tag_at(sgmp_node_t node,
+                                    const char *pid,
+                                    uint32_t index,
+                                    char *key_buf,
+                                    size_t key_cap,
+                                    char *val_buf,
+                                    size_t val_cap);
 
 #ifdef __cplusplus
 }  // extern "C"

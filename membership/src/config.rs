@@ -42,6 +42,14 @@ pub struct EngineConfig {
     /// lasts, stops instead of spreading the suspicion. Off for an engine driven
     /// without the transport's reports, where a member hears only the member it watches.
     pub local_health: bool,
+    /// Largest encoded tags of one member, bytes (`crate::tags`; at most
+    /// [`crate::tags::MAX_TAG_BYTES`], 0 turns tags off). Every view and update holds
+    /// room for `max_members` times this much, allocated at construction.
+    pub max_tag_bytes: usize,
+    /// The tags this process starts with, encoded ([`crate::TagSet::encode`]): sent
+    /// with its join request, or asked of the mgr once it founded or recovered a view
+    /// (`docs/PROTOCOL.md`, D25). Change them later with [`crate::Engine::set_tags`].
+    pub tags: Vec<u8>,
 }
 
 impl Default for EngineConfig {
@@ -59,6 +67,8 @@ impl Default for EngineConfig {
             max_pending_client_ops: 0,
             client_linger_us: 0,
             local_health: false,
+            max_tag_bytes: crate::tags::MAX_TAG_BYTES,
+            tags: Vec::new(),
         }
     }
 }
@@ -72,6 +82,12 @@ pub enum ConfigError {
     /// A timeout or interval is zero.
     #[error("{0} must be greater than zero")]
     ZeroTimeout(&'static str),
+    /// `max_tag_bytes` is above [`crate::tags::MAX_TAG_BYTES`].
+    #[error("max_tag_bytes must be at most 512 (got {0})")]
+    MaxTagBytes(usize),
+    /// The initial tags are malformed or larger than `max_tag_bytes`.
+    #[error("tags: {0}")]
+    Tags(crate::TagError),
     /// The suspicion timeout is not longer than the heartbeat interval.
     #[error(
         "suspect_timeout_us ({suspect}) must be longer than heartbeat_interval_us ({heartbeat})"
@@ -93,6 +109,10 @@ impl EngineConfig {
         if self.max_members == 0 || self.max_members > Self::MAX_MEMBERS {
             return Err(ConfigError::MaxMembers(self.max_members));
         }
+        if self.max_tag_bytes > crate::tags::MAX_TAG_BYTES {
+            return Err(ConfigError::MaxTagBytes(self.max_tag_bytes));
+        }
+        crate::tags::validate(&self.tags, self.max_tag_bytes).map_err(ConfigError::Tags)?;
         for (name, v) in [
             ("heartbeat_interval_us", self.heartbeat_interval_us),
             ("suspect_timeout_us", self.suspect_timeout_us),

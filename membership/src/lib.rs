@@ -61,6 +61,7 @@ pub mod engine;
 pub mod msg;
 pub mod node;
 pub mod service;
+pub mod tags;
 pub mod testkit;
 pub mod view;
 
@@ -68,4 +69,5 @@ pub use config::{ConfigError, EngineConfig};
 pub use engine::{Engine, EngineStats, Event, ExcludeReason, SnapshotTooLarge, Status, Transmit};
 pub use node::{Node, NodeConfig, NodeEvent, NodeHandle};
 pub use sgmp_transport::{earliest, NodeId, ProcessId, Time};
+pub use tags::{TagError, TagSet, Tags};
 pub use view::{Member, Proposal, Update, View};

@@ -7,11 +7,12 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+use crate::tags::{TagError, TagTable};
 use crate::view::{ClientOp, ClientOpKind, Member, Proposal, Update};
 use crate::{NodeId, ProcessId};
 
 /// Version of the membership message format.
-pub const MSG_FORMAT: u8 = 2;
+pub const MSG_FORMAT: u8 = 3;
 
 /// Message kinds, named as in the paper's Appendix.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -46,14 +47,17 @@ pub enum MsgKind {
     /// Client changes (registrations, deregistrations, client failures) forwarded by a
     /// core member to the mgr, which batches them into its next update.
     ClientOps = 14,
+    /// A member asks the mgr to commit new tags for it (a tag change is an update,
+    /// `docs/PROTOCOL.md` D25).
+    TagReq = 15,
 }
 
 /// Number of message kinds (for per-kind counter arrays; index = kind as usize).
-pub const KIND_COUNT: usize = 15;
+pub const KIND_COUNT: usize = 16;
 
 impl MsgKind {
     /// All kinds, in wire order.
-    pub const ALL: [MsgKind; 14] = [
+    pub const ALL: [MsgKind; 15] = [
         MsgKind::MSub,
         MsgKind::MSubAck,
         MsgKind::MCom,
@@ -68,6 +72,7 @@ impl MsgKind {
         MsgKind::LeaveReq,
         MsgKind::Heartbeat,
         MsgKind::ClientOps,
+        MsgKind::TagReq,
     ];
 
     /// The kind with this wire code.
@@ -92,6 +97,7 @@ impl MsgKind {
             MsgKind::LeaveReq => "leave-request",
             MsgKind::Heartbeat => "heartbeat",
             MsgKind::ClientOps => "client-ops",
+            MsgKind::TagReq => "tag-request",
         }
     }
 
@@ -99,7 +105,11 @@ impl MsgKind {
     pub fn is_protocol(self) -> bool {
         !matches!(
             self,
-            MsgKind::JoinReq | MsgKind::LeaveReq | MsgKind::Heartbeat | MsgKind::ClientOps
+            MsgKind::JoinReq
+                | MsgKind::LeaveReq
+                | MsgKind::Heartbeat
+                | MsgKind::ClientOps
+                | MsgKind::TagReq
         )
     }
 }
@@ -138,6 +148,9 @@ pub enum MsgError {
     /// A client change kind byte is neither 1 (add) nor 2 (remove).
     #[error("invalid client change kind {0}")]
     BadClientOp(u8),
+    /// Member tags that are malformed or larger than the bound.
+    #[error("bad member tags: {0}")]
+    BadTags(TagError),
     /// Bytes left over after the message.
     #[error("{0} trailing bytes after the message")]
     Trailing(usize),
@@ -170,11 +183,17 @@ impl WireState {
     /// An empty state with room for `cap` members and `client_ops` client changes per
     /// update.
     pub fn with_limits(cap: usize, client_ops: usize) -> WireState {
+        WireState::with_tag_limits(cap, client_ops, 0)
+    }
+
+    /// An empty state with room for `cap` members, `client_ops` client changes and
+    /// `cap` tag changes of up to `max_tag_bytes` bytes per update.
+    pub fn with_tag_limits(cap: usize, client_ops: usize, max_tag_bytes: usize) -> WireState {
         WireState {
             ver: 0,
             has_next: false,
-            next: Proposal::with_limits(cap, client_ops),
-            last: Update::with_limits(cap, client_ops),
+            next: Proposal::with_tag_limits(cap, client_ops, max_tag_bytes),
+            last: Update::with_tag_limits(cap, client_ops, max_tag_bytes),
         }
     }
 }
@@ -205,6 +224,12 @@ pub struct Msg {
     pub state: WireState,
     /// Join request: the joining process.
     pub joiner: Member,
+    /// Join request and tag request: the sender's tags (encoded, validated).
+    pub tags: Vec<u8>,
+    /// State-Xfer: the tags of the new view's members.
+    pub view_tags: TagTable,
+    /// Largest encoded tags of one member accepted (0: tags must be empty).
+    pub max_tag_bytes: usize,
     /// ClientOps: the forwarded client changes.
     pub client_ops: Vec<ClientOp>,
     /// Most client changes accepted per update (and per ClientOps message).
@@ -227,31 +252,49 @@ impl Msg {
     /// A message buffer able to hold any message within these limits, including up to
     /// `max_client_ops` client changes per update.
     pub fn with_limits(max_members: usize, max_client_ops: usize, max_snapshot: usize) -> Msg {
+        Msg::with_tag_limits(max_members, max_client_ops, 0, max_snapshot)
+    }
+
+    /// A message buffer able to hold any message within these limits, including up to
+    /// `max_client_ops` client changes per update and member tags of up to
+    /// `max_tag_bytes` bytes each.
+    pub fn with_tag_limits(
+        max_members: usize,
+        max_client_ops: usize,
+        max_tag_bytes: usize,
+        max_snapshot: usize,
+    ) -> Msg {
         let n = max_members;
         let c = max_client_ops;
+        let t = max_tag_bytes;
         Msg {
             kind: MsgKind::Heartbeat,
             sender_version: 0,
             gossip: Vec::with_capacity(max_members),
             version: 0,
-            update: Update::with_limits(n, c),
+            update: Update::with_tag_limits(n, c, t),
             has_next: false,
-            next: Update::with_limits(n, c),
+            next: Update::with_tag_limits(n, c, t),
             members: Vec::with_capacity(n),
             snapshot: Vec::with_capacity(max_snapshot),
-            state: WireState::with_limits(n, c),
+            state: WireState::with_tag_limits(n, c, t),
             joiner: Member {
                 id: ProcessId::named("-", 0),
                 addr: NO_ADDR,
             },
             client_ops: Vec::with_capacity(c),
             max_client_ops: c,
+            tags: Vec::with_capacity(t),
+            view_tags: TagTable::with_capacity(n, t),
+            max_tag_bytes: t,
         }
     }
 }
 
 /// Largest encoding of one member (process id + address).
 const MEMBER_LEN: usize = 1 + sgmp_transport::MAX_NODE_NAME + 8 + 1 + 16 + 2;
+/// Largest encoding of one process id.
+const PID_LEN: usize = 1 + sgmp_transport::MAX_NODE_NAME + 8;
 /// Largest encoding of one client change (kind + member + flags).
 const CLIENT_OP_LEN: usize = 1 + MEMBER_LEN + 1;
 
@@ -269,8 +312,25 @@ pub fn max_encoded_len_with_clients(
     max_client_ops: usize,
     max_snapshot: usize,
 ) -> usize {
+    max_encoded_len_with_tags(max_members, max_client_ops, 0, max_snapshot)
+}
+
+/// Upper bound on the encoded size of any message within these limits, with member
+/// tags of up to `max_tag_bytes` bytes. A message carries at most two tag tables of at
+/// most `max_members` entries each (a commit and its piggy-backed submit, a state's
+/// NextUpdate and LastCommit, State-Xfer's update and view), or one member's tags.
+pub fn max_encoded_len_with_tags(
+    max_members: usize,
+    max_client_ops: usize,
+    max_tag_bytes: usize,
+    max_snapshot: usize,
+) -> usize {
     // header + gossip + three update sets + a member list + a proposal + snapshot.
-    64 + max_members * (MEMBER_LEN * 8) + 4 * (2 + max_client_ops * CLIENT_OP_LEN) + max_snapshot
+    64 + max_members * (MEMBER_LEN * 8)
+        + 4 * (2 + max_client_ops * CLIENT_OP_LEN)
+        + 2 * (2 + max_members * (PID_LEN + 2 + max_tag_bytes))
+        + (2 + max_tag_bytes)
+        + max_snapshot
 }
 
 /// Writes messages into a byte buffer that never needs to grow when sized with
@@ -351,14 +411,32 @@ impl<'a> Writer<'a> {
             self.member(m);
         }
     }
-    /// An update set: removes, then adds, then client changes.
+    /// An update set: removes, then adds, then client changes, then tag changes.
     pub fn update(&mut self, u: &Update) {
+        self.update_lists(u);
+        self.tag_table(&u.tags);
+    }
+    /// An update set without its tag changes (the membership service's deltas).
+    pub fn update_lists(&mut self, u: &Update) {
         self.u16(u.removes.len() as u16);
         for p in &u.removes {
             self.pid(*p);
         }
         self.members(&u.adds);
         self.client_ops(&u.clients);
+    }
+    /// One member's encoded tags: u16 length, bytes.
+    pub fn tags(&mut self, t: &[u8]) {
+        self.u16(t.len() as u16);
+        self.buf.extend_from_slice(t);
+    }
+    /// A tag table: count (u16), then per entry a process id and its encoded tags.
+    pub fn tag_table(&mut self, t: &TagTable) {
+        self.u16(t.len() as u16);
+        for (id, tags) in t.iter() {
+            self.pid(id);
+            self.tags(tags.as_bytes());
+        }
     }
     /// A list of client changes: count, then per change a kind byte (1 add, 2 remove),
     /// the process id, and for an add its address and a flags byte (bit 0: core-eligible).
@@ -410,15 +488,20 @@ pub(crate) struct Reader<'a> {
     b: &'a [u8],
     max_members: usize,
     max_client_ops: usize,
+    /// Update sets carry a tag list (engine messages; not the service's deltas).
+    with_tags: bool,
+    max_tag_bytes: usize,
 }
 
 impl<'a> Reader<'a> {
-    /// A reader over `b` with these list limits.
+    /// A reader over `b` with these list limits (update sets without tag lists).
     pub(crate) fn new(b: &'a [u8], max_members: usize, max_client_ops: usize) -> Self {
         Reader {
             b,
             max_members,
             max_client_ops,
+            with_tags: false,
+            max_tag_bytes: 0,
         }
     }
     /// The bytes not read yet.
@@ -520,7 +603,39 @@ impl<'a> Reader<'a> {
             u.removes.push(self.pid()?);
         }
         self.members(&mut u.adds, "adds")?;
-        self.client_ops(&mut u.clients)
+        self.client_ops(&mut u.clients)?;
+        if self.with_tags {
+            self.tag_table(&mut u.tags)?;
+        } else {
+            u.tags.clear();
+        }
+        Ok(())
+    }
+    /// One member's encoded tags into `out`, validated against `max_tag_bytes`.
+    pub(crate) fn tags(&mut self, out: &mut Vec<u8>) -> Result<(), MsgError> {
+        let n = self.u16()? as usize;
+        let b = self.take(n)?;
+        crate::tags::validate(b, self.max_tag_bytes).map_err(MsgError::BadTags)?;
+        out.clear();
+        out.extend_from_slice(b);
+        Ok(())
+    }
+    /// A tag table (count checked against `max_members`, each entry validated).
+    pub(crate) fn tag_table(&mut self, out: &mut TagTable) -> Result<(), MsgError> {
+        out.clear();
+        for _ in 0..self.count("tags")? {
+            let id = self.pid()?;
+            let n = self.u16()? as usize;
+            let b = self.take(n)?;
+            crate::tags::validate(b, self.max_tag_bytes).map_err(MsgError::BadTags)?;
+            if out.get(id).is_some() {
+                return Err(MsgError::BadTags(TagError::Malformed(
+                    "a process has two entries",
+                )));
+            }
+            out.set(id, b);
+        }
+        Ok(())
     }
     pub(crate) fn client_ops(&mut self, out: &mut Vec<ClientOp>) -> Result<(), MsgError> {
         out.clear();
@@ -567,20 +682,16 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Decodes one update set (as written by [`Writer::update`]) that fills `bytes`
-/// exactly, checking its lists against `max_members` and `max_client_ops`. Used by the
-/// membership service, whose deltas are update sets.
+/// Decodes one update set without tag list (as written by [`Writer::update_lists`])
+/// that fills `bytes` exactly, checking its lists against `max_members` and
+/// `max_client_ops`. Used by the membership service, whose deltas are update sets.
 pub fn decode_update(
     bytes: &[u8],
     max_members: usize,
     max_client_ops: usize,
     out: &mut Update,
 ) -> Result<(), MsgError> {
-    let mut r = Reader {
-        b: bytes,
-        max_members,
-        max_client_ops,
-    };
+    let mut r = Reader::new(bytes, max_members, max_client_ops);
     r.update(out)?;
     if !r.b.is_empty() {
         return Err(MsgError::Trailing(r.b.len()));
@@ -624,6 +735,8 @@ pub fn decode(
         b: bytes,
         max_members,
         max_client_ops: out.max_client_ops,
+        with_tags: true,
+        max_tag_bytes: out.max_tag_bytes,
     };
     let fmt = r.u8()?;
     if fmt != MSG_FORMAT {
@@ -657,6 +770,7 @@ pub fn decode(
             out.version = r.u64()?;
             r.update(&mut out.update)?;
             r.members(&mut out.members, "members")?;
+            r.tag_table(&mut out.view_tags)?;
             let n = r.u32()? as usize;
             if n > max_snapshot {
                 return Err(MsgError::TooMany {
@@ -678,6 +792,10 @@ pub fn decode(
         }
         MsgKind::JoinReq => {
             out.joiner = r.member()?;
+            r.tags(&mut out.tags)?;
+        }
+        MsgKind::TagReq => {
+            r.tags(&mut out.tags)?;
         }
         MsgKind::ClientOps => {
             let mut ops = std::mem::take(&mut out.client_ops);
@@ -704,8 +822,17 @@ mod tests {
         }
     }
 
+    fn sample_tags() -> Vec<u8> {
+        let mut t = crate::tags::TagSet::new();
+        t.insert("role", "db").unwrap();
+        t.insert("zone", "eu").unwrap();
+        t.encode()
+    }
+
     fn sample_update() -> Update {
-        let mut u = Update::with_limits(8, 4);
+        let mut u = Update::with_tag_limits(8, 4, 64);
+        u.tags.set(ProcessId::named("new", 3), &sample_tags());
+        u.tags.set(ProcessId::named("old", 1), &[]);
         u.clients.push(ClientOp::add(
             ProcessId::named("c1", 1),
             member("x", 1).addr,
@@ -744,6 +871,9 @@ mod tests {
                         w.u64(43);
                         w.update(&sample_update());
                         w.members(&[member("a", 1), member("b", 2)]);
+                        let mut vt = TagTable::with_capacity(8, 64);
+                        vt.set(member("b", 2).id, &sample_tags());
+                        w.tag_table(&vt);
                         w.bytes(b"snap");
                     }
                     MsgKind::StateXferAck | MsgKind::RInt | MsgKind::RIntResp => {
@@ -757,12 +887,16 @@ mod tests {
                         p.initiator_index = 2;
                         w.state(43, Some(&p), &sample_update());
                     }
-                    MsgKind::JoinReq => w.member(&member("joiner", 5)),
+                    MsgKind::JoinReq => {
+                        w.member(&member("joiner", 5));
+                        w.tags(&sample_tags());
+                    }
+                    MsgKind::TagReq => w.tags(&sample_tags()),
                     MsgKind::ClientOps => w.client_ops(&sample_update().clients),
                     MsgKind::LeaveReq | MsgKind::Heartbeat => {}
                 }
             }
-            let mut m = Msg::with_limits(8, 4, 64);
+            let mut m = Msg::with_tag_limits(8, 4, 64, 64);
             decode(&buf, 8, 64, &mut m).unwrap();
             assert_eq!(m.kind, kind);
             assert_eq!(m.sender_version, 42);
@@ -774,6 +908,11 @@ mod tests {
                 }
                 MsgKind::StateXfer => {
                     assert_eq!(m.members.len(), 2);
+                    assert_eq!(m.update, sample_update());
+                    assert_eq!(
+                        m.view_tags.get(member("b", 2).id).unwrap().get("role"),
+                        Some("db")
+                    );
                     assert_eq!(m.snapshot, b"snap");
                 }
                 MsgKind::RInt | MsgKind::RIntResp | MsgKind::StateXferAck => {
@@ -782,7 +921,11 @@ mod tests {
                     assert_eq!(m.state.next.version, 44);
                     assert_eq!(m.state.last, sample_update());
                 }
-                MsgKind::JoinReq => assert_eq!(m.joiner, member("joiner", 5)),
+                MsgKind::JoinReq => {
+                    assert_eq!(m.joiner, member("joiner", 5));
+                    assert_eq!(m.tags, sample_tags());
+                }
+                MsgKind::TagReq => assert_eq!(m.tags, sample_tags()),
                 MsgKind::ClientOps => assert_eq!(m.client_ops, sample_update().clients),
                 MsgKind::MSub | MsgKind::RSub => assert_eq!(m.update, sample_update()),
                 _ => {}
@@ -828,6 +971,71 @@ mod tests {
         bad[at] = 9;
         assert!(decode(&bad, 8, 64, &mut m).is_err());
         assert!(m.client_ops.capacity() >= 4);
+    }
+
+    #[test]
+    fn bad_tags_from_the_network_are_refused() {
+        let encode = |tags: &[u8]| {
+            let mut buf = Vec::new();
+            let mut w = Writer::start(&mut buf, MsgKind::TagReq, 1, &[]);
+            w.tags(tags);
+            buf
+        };
+        let mut m = Msg::with_tag_limits(8, 0, 16, 64);
+        // Good tags within the bound.
+        let mut small = crate::tags::TagSet::new();
+        small.insert("a", "1").unwrap();
+        decode(&encode(&small.encode()), 8, 64, &mut m).unwrap();
+        assert_eq!(m.tags, small.encode());
+        // Larger than this engine's bound.
+        assert!(matches!(
+            decode(&encode(&sample_tags()), 8, 64, &mut m),
+            Err(MsgError::BadTags(TagError::TooLarge { max: 16, .. }))
+        ));
+        // Malformed: a zero count, a bad key, bad UTF-8, a length past the end.
+        let mut bad_key = small.encode();
+        bad_key[2] = b'=';
+        let mut bad_utf8 = small.encode();
+        *bad_utf8.last_mut().unwrap() = 0xc3;
+        for bad in [vec![0u8], bad_key, bad_utf8, vec![1, 5, b'a']] {
+            assert!(
+                matches!(
+                    decode(&encode(&bad), 8, 64, &mut m),
+                    Err(MsgError::BadTags(_))
+                ),
+                "{bad:?}"
+            );
+        }
+        // A tag length that runs past the message is a truncation.
+        let mut buf = encode(&small.encode());
+        buf.truncate(buf.len() - 1);
+        assert_eq!(decode(&buf, 8, 64, &mut m), Err(MsgError::Truncated));
+        // Tags off (bound 0): any tags are refused, none are fine.
+        let mut off = Msg::with_limits(8, 0, 64);
+        assert!(decode(&encode(&small.encode()), 8, 64, &mut off).is_err());
+        decode(&encode(&[]), 8, 64, &mut off).unwrap();
+        // A tag table in an update with more entries than max_members.
+        let mut u = Update::with_tag_limits(8, 0, 16);
+        for i in 0..3 {
+            u.tags.set(ProcessId::named("p", i), &small.encode());
+        }
+        let mut buf = Vec::new();
+        {
+            let mut w = Writer::start(&mut buf, MsgKind::MSub, 1, &[]);
+            w.u64(2);
+            w.update(&u);
+        }
+        let mut m2 = Msg::with_tag_limits(2, 0, 16, 64);
+        assert!(matches!(
+            decode(&buf, 2, 64, &mut m2),
+            Err(MsgError::TooMany { what: "tags", .. })
+        ));
+        decode(&buf, 8, 64, &mut m).unwrap();
+        assert_eq!(m.update.tags.len(), 3);
+        // Every truncation of it is an error, never a panic.
+        for cut in 0..buf.len() {
+            assert!(decode(&buf[..cut], 8, 64, &mut m).is_err());
+        }
     }
 
     #[test]

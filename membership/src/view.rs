@@ -5,6 +5,7 @@
 
 use std::net::SocketAddr;
 
+use crate::tags::{TagTable, Tags};
 use crate::ProcessId;
 
 /// A core member: its process id and the address its transport listens on.
@@ -26,6 +27,9 @@ pub struct View {
     pub version: u64,
     /// Members, most senior first.
     pub members: Vec<Member>,
+    /// The members' tags (`crate::tags`): an entry per member that has tags, agreed
+    /// like the members (a tag change is an update). Read with [`View::tags_of`].
+    pub tags: TagTable,
 }
 
 impl Clone for View {
@@ -33,24 +37,39 @@ impl Clone for View {
         View {
             version: self.version,
             members: self.members.clone(),
+            tags: self.tags.clone(),
         }
     }
 
-    /// Reuses `self`'s member buffer (the derived `clone_from` would allocate a new
-    /// one): copying a view into a preallocated one allocates nothing.
+    /// Reuses `self`'s buffers (the derived `clone_from` would allocate new ones):
+    /// copying a view into a preallocated one allocates nothing.
     fn clone_from(&mut self, source: &View) {
         self.version = source.version;
         self.members.clone_from(&source.members);
+        self.tags.copy_from(&source.tags);
     }
 }
 
 impl View {
-    /// An empty view of version 0 with room for `cap` members.
+    /// An empty view of version 0 with room for `cap` members (and no tags: see
+    /// [`View::with_tags`]).
     pub fn with_capacity(cap: usize) -> View {
+        View::with_tags(cap, 0)
+    }
+
+    /// An empty view of version 0 with room for `cap` members and `max_tag_bytes`
+    /// bytes of encoded tags per member.
+    pub fn with_tags(cap: usize, max_tag_bytes: usize) -> View {
         View {
             version: 0,
             members: Vec::with_capacity(cap),
+            tags: TagTable::with_capacity(cap, max_tag_bytes),
         }
+    }
+
+    /// The tags of member `id` (empty when it has none or is not a member).
+    pub fn tags_of(&self, id: ProcessId) -> Tags<'_> {
+        self.tags.get(id).unwrap_or(Tags::EMPTY)
     }
 
     /// Number of members.
@@ -88,15 +107,27 @@ impl View {
         self.version = other.version;
         self.members.clear();
         self.members.extend_from_slice(&other.members);
+        self.tags.copy_from(&other.tags);
     }
 
     /// Applies an update (DoCommit): removes `u.removes`, appends `u.adds` (joiners are
-    /// the most junior, in the order given), and sets the version.
+    /// the most junior, in the order given), sets the tags of `u.tags` (empty tags
+    /// remove a member's entry; entries for non-members are ignored), and sets the
+    /// version.
     pub fn apply(&mut self, u: &Update, version: u64) {
         self.members.retain(|m| !u.removes.contains(&m.id));
         for a in &u.adds {
             if !self.contains(a.id) {
                 self.members.push(*a);
+            }
+        }
+        let members = &self.members;
+        self.tags.retain(|p| members.iter().any(|m| m.id == p));
+        for (id, t) in u.tags.iter() {
+            if t.is_empty() {
+                self.tags.remove(id);
+            } else if self.contains(id) {
+                self.tags.set(id, t.as_bytes());
             }
         }
         self.version = version;
@@ -120,6 +151,11 @@ impl View {
         for m in &self.members {
             eat(m.id.node.as_bytes());
             eat(&m.id.incarnation.to_le_bytes());
+            // Tags count only when present, so tagless views keep their digests.
+            let t = self.tags_of(m.id);
+            if !t.is_empty() {
+                eat(t.as_bytes());
+            }
         }
         h
     }
@@ -182,6 +218,9 @@ pub struct Update {
     /// Client changes, applied to the system view in this order (at most one per
     /// client per update).
     pub clients: Vec<ClientOp>,
+    /// Tag changes: the new tags of members (added by this update or already in the
+    /// view), in order; empty tags clear a member's (docs/PROTOCOL.md, D25).
+    pub tags: TagTable,
 }
 
 impl Update {
@@ -193,16 +232,26 @@ impl Update {
     /// An empty update with room for `cap` removes and adds and `client_ops` client
     /// changes.
     pub fn with_limits(cap: usize, client_ops: usize) -> Update {
+        Update::with_tag_limits(cap, client_ops, 0)
+    }
+
+    /// An empty update with room for `cap` removes and adds, `client_ops` client
+    /// changes and `cap` tag changes of up to `max_tag_bytes` bytes each.
+    pub fn with_tag_limits(cap: usize, client_ops: usize, max_tag_bytes: usize) -> Update {
         Update {
             removes: Vec::with_capacity(cap),
             adds: Vec::with_capacity(cap),
             clients: Vec::with_capacity(client_ops),
+            tags: TagTable::with_capacity(cap, max_tag_bytes),
         }
     }
 
-    /// True when it neither adds nor removes anything (the paper's nil-id).
+    /// True when it changes nothing (the paper's nil-id).
     pub fn is_empty(&self) -> bool {
-        self.removes.is_empty() && self.adds.is_empty() && self.clients.is_empty()
+        self.removes.is_empty()
+            && self.adds.is_empty()
+            && self.clients.is_empty()
+            && self.tags.is_empty()
     }
 
     /// True when it changes the core (adds or removes core members).
@@ -215,6 +264,7 @@ impl Update {
         self.removes.clear();
         self.adds.clear();
         self.clients.clear();
+        self.tags.clear();
     }
 
     /// Copies `other` into `self` without reallocating (capacity permitting).
@@ -225,16 +275,18 @@ impl Update {
         self.adds.extend_from_slice(&other.adds);
         self.clients.clear();
         self.clients.extend_from_slice(&other.clients);
+        self.tags.copy_from(&other.tags);
     }
 
     /// True if both hold the same removes and adds, in any order, and the same client
-    /// changes in the same order (their order is part of the value).
+    /// changes and tag changes in the same order (their order is part of the value).
     pub fn same_as(&self, other: &Update) -> bool {
         self.removes.len() == other.removes.len()
             && self.adds.len() == other.adds.len()
             && self.removes.iter().all(|r| other.removes.contains(r))
             && self.adds.iter().all(|a| other.adds.contains(a))
             && self.clients == other.clients
+            && self.tags.same_order(&other.tags)
     }
 }
 
@@ -259,8 +311,14 @@ impl Proposal {
 
     /// An empty proposal with room for `cap` members and `client_ops` client changes.
     pub fn with_limits(cap: usize, client_ops: usize) -> Proposal {
+        Proposal::with_tag_limits(cap, client_ops, 0)
+    }
+
+    /// An empty proposal with room for `cap` members, `client_ops` client changes and
+    /// `cap` tag changes of up to `max_tag_bytes` bytes.
+    pub fn with_tag_limits(cap: usize, client_ops: usize, max_tag_bytes: usize) -> Proposal {
         Proposal {
-            update: Update::with_limits(cap, client_ops),
+            update: Update::with_tag_limits(cap, client_ops, max_tag_bytes),
             version: 0,
             initiator: ProcessId::named("-", 0),
             initiator_index: 0,

@@ -74,6 +74,88 @@ fn view_changes_allocate_nothing_after_warm_up() {
     );
 }
 
+/// Member tags: tag changes (at an outer member and at the mgr), joins carrying tags
+/// (State-Xfer carries the view's tags) and a reconfiguration over a tagged view, each
+/// a full view change, allocate nothing after warm-up.
+#[test]
+fn tag_changes_allocate_nothing_after_warm_up() {
+    let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    use sgmp_membership::TagSet;
+    let cfg = EngineConfig {
+        max_members: 16,
+        max_snapshot: 256,
+        ..EngineConfig::default()
+    };
+    let tags = |role: &str, fill: usize| {
+        let mut t = TagSet::new();
+        t.insert("role", role).unwrap();
+        t.insert("zone", &"z".repeat(fill)).unwrap();
+        t.encode()
+    };
+    // Tags near the 512-byte bound, and small ones.
+    let (big, small) = (tags("db", 480), tags("web", 1));
+    let mut c = Cluster::new(7, 9, cfg);
+    c.record_events = false;
+    for (i, e) in c.engines.iter_mut().enumerate() {
+        let now = sgmp_membership::Time::ZERO;
+        e.set_tags(now, if i % 2 == 0 { &big } else { &small })
+            .unwrap();
+    }
+    let change = |c: &mut Cluster, i: usize, t: &[u8]| {
+        let now = c.now;
+        c.engines[i].set_tags(now, t).unwrap();
+        c.flush(i);
+        c.run_until_quiet(100_000);
+    };
+    // Warm-up: founders' tags committed (their own requests), a tag change at an
+    // outer member and at the mgr, a removal and a tagged join, a reconfiguration.
+    c.advance(50_000, 10_000);
+    c.run_until_quiet(100_000);
+    change(&mut c, 3, &small);
+    change(&mut c, 0, &small);
+    change(&mut c, 0, &big);
+    remove_and_join(&mut c, 0, 6, 7);
+    c.crash(0);
+    c.advance(3_000_000, 10_000);
+    assert!(c.engines[1].is_mgr());
+    remove_and_join(&mut c, 1, 5, 8);
+    change(&mut c, 2, &small);
+    change(&mut c, 2, &big);
+    let v0 = c.engines[1].view().version;
+
+    let ((), allocs) = counted(|| {
+        change(&mut c, 3, &big);
+        change(&mut c, 1, &small);
+        change(&mut c, 4, &[]);
+        remove_and_join(&mut c, 1, 4, 9);
+        change(&mut c, 9, &small);
+        remove_and_join(&mut c, 1, 3, 10);
+        c.crash(1);
+        c.advance(3_000_000, 10_000);
+        change(&mut c, 2, &small);
+    });
+    let v1 = c.engines[2].view().version;
+    assert!(c.engines[2].is_mgr());
+    let view = c.engines[2].view().clone();
+    for m in &view.members {
+        let i = c.engine_at(m.addr).unwrap();
+        assert_eq!(c.engines[i].view(), &view, "n{i}: same members and tags");
+        let want = if i == 2 || i == 9 || i % 2 == 1 && i != 3 {
+            &small
+        } else {
+            &big
+        };
+        assert_eq!(view.tags_of(m.id).as_bytes(), want.as_slice(), "n{i}");
+    }
+    assert!(v1 >= v0 + 8, "view changes happened: {v0} -> {v1}");
+    assert_eq!(
+        allocs,
+        0,
+        "{allocs} allocations during {} view changes",
+        v1 - v0
+    );
+}
+
 #[test]
 fn client_changes_commit_without_allocating() {
     let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());

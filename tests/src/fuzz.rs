@@ -155,6 +155,8 @@ pub const MSG_MAX_MEMBERS: usize = 8;
 pub const MSG_MAX_SNAPSHOT: usize = 64;
 /// Client-change limit used by [`membership_msg`].
 pub const MSG_MAX_CLIENT_OPS: usize = 8;
+/// Member-tag limit (encoded bytes per member) used by [`membership_msg`].
+pub const MSG_MAX_TAG_BYTES: usize = 64;
 
 /// Encodes a decoded message again with the engine's [`Writer`].
 pub fn encode_msg(m: &Msg, buf: &mut Vec<u8>) {
@@ -177,6 +179,7 @@ pub fn encode_msg(m: &Msg, buf: &mut Vec<u8>) {
             w.u64(m.version);
             w.update(&m.update);
             w.members(&m.members);
+            w.tag_table(&m.view_tags);
             w.bytes(&m.snapshot);
         }
         MsgKind::StateXferAck | MsgKind::RInt | MsgKind::RIntResp => {
@@ -186,7 +189,11 @@ pub fn encode_msg(m: &Msg, buf: &mut Vec<u8>) {
             let s = &m.state;
             w.state(s.ver, s.has_next.then_some(&s.next), &s.last);
         }
-        MsgKind::JoinReq => w.member(&m.joiner),
+        MsgKind::JoinReq => {
+            w.member(&m.joiner);
+            w.tags(&m.tags);
+        }
+        MsgKind::TagReq => w.tags(&m.tags),
         MsgKind::ClientOps => w.client_ops(&m.client_ops),
         MsgKind::LeaveReq | MsgKind::Heartbeat => {}
     }
@@ -196,7 +203,12 @@ pub fn encode_msg(m: &Msg, buf: &mut Vec<u8>) {
 /// back to exactly the same bytes (the format is canonical), and decoding must never
 /// grow the preallocated buffers.
 pub fn membership_msg(data: &[u8]) {
-    let mut m = Msg::with_limits(MSG_MAX_MEMBERS, MSG_MAX_CLIENT_OPS, MSG_MAX_SNAPSHOT);
+    let mut m = Msg::with_tag_limits(
+        MSG_MAX_MEMBERS,
+        MSG_MAX_CLIENT_OPS,
+        MSG_MAX_TAG_BYTES,
+        MSG_MAX_SNAPSHOT,
+    );
     let caps = (
         m.gossip.capacity(),
         m.members.capacity(),

@@ -4,6 +4,8 @@
 //! `system-view`, `leave`, `metrics`) or `{"cmd":"fault","args":["loss","0.2"]}` (`["dup","0.1"]`,
 //! `["reorder","0.2","5"]` (probability, largest extra delay in ms),
 //! `["partition","n2,n3"]`, `["heal"]` (partitions only), `["clear"]` (everything)),
+//! or `{"cmd":"tags","args":["role=db","-zone"]}` (show the node's tags without
+//! arguments; `KEY=VALUE` sets, `-KEY` deletes: a view change through the mgr),
 //! and reads one response line: a JSON object with `"ok": true` and the answer, or
 //! `"ok": false` and `"error"`.
 //!
@@ -78,7 +80,7 @@ pub fn find_control_socket() -> Result<PathBuf, ControlError> {
 pub struct Request {
     /// `status`, `view`, `leave`, `metrics` or `fault`.
     pub cmd: String,
-    /// Arguments (for `fault`).
+    /// Arguments (for `fault` and `tags`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
 }

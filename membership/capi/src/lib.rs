@@ -30,7 +30,7 @@ use std::time::Duration;
 use parking_lot::Mutex;
 use sgmp_membership::node::{Node, NodeConfig, NodeEvent, NodeHandle, NodePhase, Subscription};
 use sgmp_membership::service::SystemChange;
-use sgmp_membership::{ProcessId, View};
+use sgmp_membership::{ProcessId, TagSet, View};
 
 /// Most members an `sgmp_view` holds.
 pub const SGMP_MAX_MEMBERS: usize = 64;
@@ -64,6 +64,11 @@ pub enum sgmp_status {
     SGMP_ERR_UTF8 = 8,
     /// A bug inside libsgmp (a caught panic).
     SGMP_ERR_INTERNAL = 9,
+    /// No such member or tag.
+    SGMP_ERR_NOT_FOUND = 10,
+    /// A tag is refused (bad key, or the tags exceed 512 bytes encoded; see
+    /// `sgmp_last_error`).
+    SGMP_ERR_TAG = 11,
 }
 
 use sgmp_status::*;
@@ -153,6 +158,9 @@ pub type sgmp_snapshot_fn =
 
 struct Entry {
     config: NodeConfig,
+    /// The node's tags (from the configuration, then `sgmp_node_set_tag`): used at
+    /// start, kept for a restart.
+    tags: Mutex<TagSet>,
     /// The snapshot provider: handed to the node at start, kept for a restart.
     provider: Mutex<Option<Provider>>,
     handle: Mutex<Option<NodeHandle>>,
@@ -261,6 +269,7 @@ fn register(config: NodeConfig, out: *mut sgmp_node_t) -> CallResult {
     registry().lock().insert(
         id,
         Arc::new(Entry {
+            tags: Mutex::new(config.tags.clone()),
             config,
             provider: Mutex::new(None),
             handle: Mutex::new(None),
@@ -321,8 +330,10 @@ pub extern "C" fn sgmp_node_start(node: sgmp_node_t) -> sgmp_status {
         }
         // Subscribed before the loop starts: a node without seeds founds at once.
         let provider = (*e.provider.lock()).map(Provider::boxed);
-        let (handle, sub) = Node::start_with(e.config.clone(), provider)
-            .map_err(|err| (SGMP_ERR_START, err.to_string()))?;
+        let mut config = e.config.clone();
+        config.tags = e.tags.lock().clone();
+        let (handle, sub) =
+            Node::start_with(config, provider).map_err(|err| (SGMP_ERR_START, err.to_string()))?;
         *e.events.lock() = Some(sub);
         *h = Some(handle);
         Ok(())
@@ -799,8 +810,146 @@ pub extern "C" fn sgmp_status_str(status: sgmp_status) -> *const c_char {
         SGMP_ERR_BUFFER => c"buffer too small",
         SGMP_ERR_UTF8 => c"string is not valid UTF-8",
         SGMP_ERR_INTERNAL => c"internal error",
+        SGMP_ERR_NOT_FOUND => c"no such member or tag",
+        SGMP_ERR_TAG => c"tag refused",
     };
     s.as_ptr()
+}
+
+/// How long `sgmp_node_set_tag` waits for a running node's loop.
+const SET_TAG_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Sets this node's tag `key` to `value` (NUL-terminated UTF-8), or removes it when
+/// `value` is NULL. Keys are 1-64 bytes of `A-Z a-z 0-9 _ . -`; all of a node's tags
+/// take at most 512 bytes encoded (`SGMP_ERR_TAG` otherwise, with the reason in
+/// `sgmp_last_error`). Before `sgmp_node_start` it sets the tags the node starts with
+/// (carried in its join request); on a running node it asks the mgr to commit the new
+/// tags, a view change every member installs (`SGMP_EVENT_VIEW`), and returns once the
+/// node's thread has taken them (`SGMP_ERR_TIMEOUT` after 5 s). Tags in the TOML
+/// configuration (`tags = { role = "db" }`) are the starting point. Kept across
+/// `sgmp_node_shutdown` and a new `sgmp_node_start`.
+///
+/// # Safety
+/// `key` must be a NUL-terminated string; `value` NULL or a NUL-terminated string.
+#[no_mangle]
+pub unsafe extern "C" fn sgmp_node_set_tag(
+    node: sgmp_node_t,
+    key: *const c_char,
+    value: *const c_char,
+) -> sgmp_status {
+    call(|| {
+        let key = c_str(key, "key")?;
+        let value = if value.is_null() {
+            None
+        } else {
+            Some(c_str(value, "value")?)
+        };
+        let e = entry(node)?;
+        let mut tags = e.tags.lock().clone();
+        match value {
+            Some(v) => tags
+                .insert(key, v)
+                .map_err(|err| (SGMP_ERR_TAG, err.to_string()))?,
+            None => {
+                tags.remove(key);
+            }
+        }
+        tags.check_size(e.config.max_tag_bytes)
+            .map_err(|err| (SGMP_ERR_TAG, err.to_string()))?;
+        let h = e.handle.lock();
+        if let Some(h) = h.as_ref() {
+            h.set_tags(&tags, SET_TAG_TIMEOUT)
+                .map_err(|err| match err {
+                    sgmp_membership::node::HandleError::Timeout(_) => {
+                        (SGMP_ERR_TIMEOUT, err.to_string())
+                    }
+                    sgmp_membership::node::HandleError::Tags(_) => (SGMP_ERR_TAG, err.to_string()),
+                    _ => (SGMP_ERR_STATE, err.to_string()),
+                })?;
+        }
+        *e.tags.lock() = tags;
+        Ok(())
+    })
+}
+
+/// Finds member `pid` (`NAME#INCARNATION`) of the node's current view.
+fn view_member(v: &View, pid: &str) -> Result<ProcessId, (sgmp_status, String)> {
+    v.members
+        .iter()
+        .map(|m| m.id)
+        .find(|id| id.to_string() == pid)
+        .ok_or_else(|| {
+            (
+                SGMP_ERR_NOT_FOUND,
+                format!("{pid} is not a member of view {}", v.version),
+            )
+        })
+}
+
+/// Copies into `buf` (`cap` bytes, NUL-terminated) the value of tag `key` of member
+/// `pid` (`NAME#INCARNATION`, as in `sgmp_view`) in the node's current view: the tags
+/// every member sees at that view's version. `SGMP_ERR_NOT_FOUND` if `pid` is not a
+/// member of the current view or has no tag `key`; `SGMP_ERR_BUFFER` if `cap` is too
+/// small (values are at most 508 bytes).
+///
+/// # Safety
+/// `pid` and `key` must be NUL-terminated strings; `buf` must point to `cap` writable
+/// bytes.
+#[no_mangle]
+pub unsafe extern "C" fn sgmp_node_member_tag(
+    node: sgmp_node_t,
+    pid: *const c_char,
+    key: *const c_char,
+    buf: *mut c_char,
+    cap: usize,
+) -> sgmp_status {
+    call(|| {
+        null_check(buf, "buf")?;
+        let pid = c_str(pid, "pid")?;
+        let key = c_str(key, "key")?;
+        let v = with_handle(node, |h| h.view())?;
+        let id = view_member(&v, pid)?;
+        match v.tags_of(id).get(key) {
+            Some(val) => copy_out(val, buf, cap),
+            None => Err((SGMP_ERR_NOT_FOUND, format!("{pid} has no tag {key:?}"))),
+        }
+    })
+}
+
+/// Copies the `index`-th tag (keys ascending) of member `pid` in the node's current
+/// view: its key into `key_buf` (`key_cap` bytes; keys are at most 64 bytes) and its
+/// value into `val_buf` (`val_cap` bytes), both NUL-terminated. `SGMP_ERR_NOT_FOUND`
+/// when `pid` is not a member or has fewer than `index + 1` tags: iterate from 0 until
+/// then.
+///
+/// # Safety
+/// `pid` must be a NUL-terminated string; `key_buf` and `val_buf` must point to
+/// `key_cap` and `val_cap` writable bytes.
+#[no_mangle]
+pub unsafe extern "C" fn sgmp_node_member_tag_at(
+    node: sgmp_node_t,
+    pid: *const c_char,
+    index: u32,
+    key_buf: *mut c_char,
+    key_cap: usize,
+    val_buf: *mut c_char,
+    val_cap: usize,
+) -> sgmp_status {
+    call(|| {
+        null_check(key_buf, "key_buf")?;
+        null_check(val_buf, "val_buf")?;
+        let pid = c_str(pid, "pid")?;
+        let v = with_handle(node, |h| h.view())?;
+        let id = view_member(&v, pid)?;
+        let Some((k, val)) = v.tags_of(id).iter().nth(index as usize) else {
+            return Err((
+                SGMP_ERR_NOT_FOUND,
+                format!("{pid} has {} tags", v.tags_of(id).iter().count()),
+            ));
+        };
+        copy_out(k, key_buf, key_cap)?;
+        copy_out(val, val_buf, val_cap)
+    })
 }
 
 /// An empty view, for initialising caller storage from Rust tests.
@@ -999,6 +1148,106 @@ mod tests {
             );
         }
         assert_eq!(&buf[..len], b"early-state");
+        assert_eq!(sgmp_node_free(b), SGMP_OK);
+        assert_eq!(sgmp_node_free(a), SGMP_OK);
+    }
+
+    /// Reads tag `key` of member `pid` at node `h` (None: not found).
+    fn member_tag(h: sgmp_node_t, pid: &CStr, key: &CStr) -> Option<String> {
+        let mut buf = [0 as c_char; 128];
+        let st =
+            unsafe { sgmp_node_member_tag(h, pid.as_ptr(), key.as_ptr(), buf.as_mut_ptr(), 128) };
+        (st == SGMP_OK).then(|| {
+            unsafe { CStr::from_ptr(buf.as_ptr()) }
+                .to_str()
+                .unwrap()
+                .to_string()
+        })
+    }
+
+    /// Member tags through the C API: set before start (with the config's), carried by
+    /// the join, read at every member; changed on a running node: a new view.
+    #[test]
+    fn tags_set_before_start_reach_every_member_and_a_change_is_a_new_view() {
+        let mut a: sgmp_node_t = 0;
+        let ta = CString::new(format!(
+            "{}tags = {{ zone = \"eu-1\" }}\n",
+            toml("capi-tag-a", "").to_str().unwrap()
+        ))
+        .unwrap();
+        unsafe {
+            assert_eq!(sgmp_node_new(ta.as_ptr(), &mut a), SGMP_OK);
+            assert_eq!(
+                sgmp_node_set_tag(a, c"role".as_ptr(), c"db".as_ptr()),
+                SGMP_OK
+            );
+            assert_eq!(
+                sgmp_node_set_tag(a, c"bad key".as_ptr(), c"x".as_ptr()),
+                SGMP_ERR_TAG
+            );
+            let last = CStr::from_ptr(sgmp_last_error()).to_str().unwrap();
+            assert!(last.contains("A-Z a-z 0-9"), "{last}");
+            let big = CString::new("x".repeat(600)).unwrap();
+            assert_eq!(
+                sgmp_node_set_tag(a, c"big".as_ptr(), big.as_ptr()),
+                SGMP_ERR_TAG
+            );
+        }
+        assert_eq!(sgmp_node_start(a), SGMP_OK);
+        let mut ev = blank_event();
+        assert!(wait_fd(a, sgmp_event_kind::SGMP_EVENT_VIEW, &mut ev));
+        let mut seed = [0 as c_char; 64];
+        unsafe { assert_eq!(sgmp_node_local_addr(a, seed.as_mut_ptr(), 64), SGMP_OK) };
+        let seed = unsafe { CStr::from_ptr(seed.as_ptr()) }.to_str().unwrap();
+        let mut pid_a = [0 as c_char; 64];
+        unsafe { assert_eq!(sgmp_node_id(a, pid_a.as_mut_ptr(), 64), SGMP_OK) };
+        let pid_a = unsafe { CStr::from_ptr(pid_a.as_ptr()) }.to_owned();
+
+        let mut b: sgmp_node_t = 0;
+        let tb = toml("capi-tag-b", &format!("\"{seed}\""));
+        unsafe {
+            assert_eq!(sgmp_node_new(tb.as_ptr(), &mut b), SGMP_OK);
+            assert_eq!(
+                sgmp_node_set_tag(b, c"role".as_ptr(), c"web".as_ptr()),
+                SGMP_OK
+            );
+        }
+        assert_eq!(sgmp_node_start(b), SGMP_OK);
+        assert!(wait_fd(b, sgmp_event_kind::SGMP_EVENT_JOINED, &mut ev));
+        let mut pid_b = [0 as c_char; 64];
+        unsafe { assert_eq!(sgmp_node_id(b, pid_b.as_mut_ptr(), 64), SGMP_OK) };
+        let pid_b = unsafe { CStr::from_ptr(pid_b.as_ptr()) }.to_owned();
+        // Until both see both members' tags (a's own tags are committed after it
+        // founded; b's came with its join).
+        let until = std::time::Instant::now() + Duration::from_secs(20);
+        let both = |h| {
+            member_tag(h, &pid_a, c"role").as_deref() == Some("db")
+                && member_tag(h, &pid_a, c"zone").as_deref() == Some("eu-1")
+                && member_tag(h, &pid_b, c"role").as_deref() == Some("web")
+        };
+        while !(both(a) && both(b)) {
+            assert!(std::time::Instant::now() < until, "tags never agreed");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        assert_eq!(member_tag(b, &pid_b, c"zone"), None);
+        let (mut k, mut v) = ([0 as c_char; 65], [0 as c_char; 64]);
+        let mut at = |i| unsafe {
+            sgmp_node_member_tag_at(b, pid_a.as_ptr(), i, k.as_mut_ptr(), 65, v.as_mut_ptr(), 64)
+        };
+        assert_eq!(at(0), SGMP_OK);
+        assert_eq!(at(1), SGMP_OK);
+        assert_eq!(at(2), SGMP_ERR_NOT_FOUND);
+        // A change on a running node is a view change seen by the other member.
+        let mut view = empty_view();
+        unsafe { assert_eq!(sgmp_node_view(a, &mut view), SGMP_OK) };
+        let before = view.version;
+        unsafe { assert_eq!(sgmp_node_set_tag(b, c"role".as_ptr(), ptr::null()), SGMP_OK) };
+        while member_tag(a, &pid_b, c"role").is_some() {
+            assert!(std::time::Instant::now() < until, "the change never came");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        unsafe { assert_eq!(sgmp_node_view(a, &mut view), SGMP_OK) };
+        assert!(view.version > before);
         assert_eq!(sgmp_node_free(b), SGMP_OK);
         assert_eq!(sgmp_node_free(a), SGMP_OK);
     }

@@ -1,6 +1,8 @@
 /* Three sgmp nodes in one process on 127.0.0.1: wait until all see the same
- * three-member view, print every view change, make one leave gracefully and check that
- * the other two install a view without it. Events are awaited with poll() on each
+ * three-member view, print every view change, check that every node reads every
+ * member's tags (set before start with sgmp_node_set_tag) and sees one member's tag
+ * change, make one leave gracefully and check that the other two install a view
+ * without it. Events are awaited with poll() on each
  * node's event descriptor (sgmp_node_event_fd). Exits 0 on success, 1 on failure;
  * every wait is bounded. Built and run by `make c-example` (part of `make test`). */
 #define _POSIX_C_SOURCE 199309L
@@ -87,6 +89,18 @@ static void wait_events(int n, sgmp_event *ev) {
         if (p[i].revents & POLLIN) drain(i, ev);
 }
 
+/* True when every node reads, for every member of its view, the tag role = the
+ * member's expected role (roles[j] for node j). */
+static int tags_agree(const char *roles[N], char pids[N][SGMP_PID_LEN]) {
+    char val[64];
+    for (int i = 0; i < N; i++)
+        for (int j = 0; j < N; j++)
+            if (sgmp_node_member_tag(nodes[i], pids[j], "role", val, sizeof val) != SGMP_OK ||
+                strcmp(val, roles[j]) != 0)
+                return 0;
+    return 1;
+}
+
 /* True when node i's current view has `size` members and does not contain `absent`. */
 static int view_is(int i, uint32_t size, const char *absent, sgmp_view *v) {
     if (sgmp_node_view(nodes[i], v) != SGMP_OK || v->size != size) return 0;
@@ -117,6 +131,9 @@ int main(void) {
         ok = check(sgmp_node_new(toml, &nodes[i]), "sgmp_node_new") &&
              check(sgmp_node_set_snapshot_provider(nodes[i], snapshot, "demo-state"),
                    "sgmp_node_set_snapshot_provider") &&
+             /* Member tags, set before start: carried in the join, agreed in views. */
+             check(sgmp_node_set_tag(nodes[i], "role", i == 0 ? "db" : "web"),
+                   "sgmp_node_set_tag") &&
              check(sgmp_node_start(nodes[i]), "sgmp_node_start") &&
              check(sgmp_node_event_fd(nodes[i], &fds[i]), "sgmp_node_event_fd");
         if (ok && i == 0) {
@@ -142,6 +159,36 @@ int main(void) {
         ok = 0;
     }
     if (ok) printf("all %d nodes agree on view %llu\n", N, (unsigned long long)views[0].version);
+
+    /* Every node reads every member's tags; then c-beta changes its role (a view
+     * change through the mgr) and every node sees the new value. */
+    static char pids[N][SGMP_PID_LEN];
+    for (int i = 0; i < N && ok; i++)
+        ok = check(sgmp_node_id(nodes[i], pids[i], SGMP_PID_LEN), "sgmp_node_id");
+    const char *roles[N] = {"db", "web", "web"};
+    for (int round = 0; round < 2 && ok; round++) {
+        if (round == 1) {
+            roles[1] = "cache";
+            ok = check(sgmp_node_set_tag(nodes[1], "role", "cache"), "sgmp_node_set_tag");
+        }
+        start = now_s();
+        while (ok && !tags_agree(roles, pids) && now_s() - start < DEADLINE_S)
+            wait_events(N, &ev);
+        if (ok && !tags_agree(roles, pids)) {
+            fprintf(stderr, "FAIL: the nodes did not agree on the tags (round %d)\n", round);
+            ok = 0;
+        }
+    }
+    if (ok) {
+        char key[80], val[64];
+        printf("tags of %s:", pids[1]);
+        for (uint32_t t = 0;
+             sgmp_node_member_tag_at(nodes[0], pids[1], t, key, sizeof key, val, sizeof val) ==
+             SGMP_OK;
+             t++)
+            printf(" %s=%s", key, val);
+        printf(" (the same at every node)\n");
+    }
 
     /* The last node leaves; the other two must install a view without it. */
     if (ok) ok = check(sgmp_node_id(nodes[2], pid, sizeof pid), "sgmp_node_id");

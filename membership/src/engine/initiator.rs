@@ -70,19 +70,19 @@ pub(super) struct Initiator {
 }
 
 impl Initiator {
-    pub(super) fn new(n: usize, c: usize) -> Self {
+    pub(super) fn new(n: usize, c: usize, t: usize) -> Self {
         Initiator {
             kind: InitKind::Mgr,
             phase: Phase::Idle,
             started: Time::ZERO,
             extensions: 0,
             responded: vec![false; n],
-            sub: Update::with_limits(n, c),
+            sub: Update::with_tag_limits(n, c, t),
             sub_version: 0,
-            next: Staged::empty(Update::with_limits(n, c)),
-            ahead: Staged::empty(Update::with_limits(n, c)),
-            sub_ahead: Staged::empty(Proposal::with_limits(n, c)),
-            sub_current: Staged::empty(Proposal::with_limits(n, c)),
+            next: Staged::empty(Update::with_tag_limits(n, c, t)),
+            ahead: Staged::empty(Update::with_tag_limits(n, c, t)),
+            sub_ahead: Staged::empty(Proposal::with_tag_limits(n, c, t)),
+            sub_current: Staged::empty(Proposal::with_tag_limits(n, c, t)),
             too_far: false,
         }
     }
@@ -314,6 +314,7 @@ impl Engine {
         let take = room.min(self.pending_joins.len());
         u.adds.extend(self.pending_joins.drain(..take));
         self.take_client_ops(u);
+        self.take_tag_changes(u);
     }
 
     /// Submits `init.sub` for the next version (M-sub or R-sub) and waits for acks.
@@ -543,6 +544,7 @@ impl Engine {
             w.u64(self.view.version);
             w.update(&self.init.sub);
             w.members(&self.view.members);
+            w.tag_table(&self.view.tags);
             w.bytes(&self.snapshot);
         }
         let len = self.out_buf.len() - start;

@@ -97,7 +97,9 @@ impl Engine {
         self.next_contact = self.next_contact.wrapping_add(1);
         let start = self.begin(MsgKind::JoinReq);
         let me = self.me;
-        Writer::continue_at(&mut self.out_buf).member(&me);
+        let mut w = Writer::continue_at(&mut self.out_buf);
+        w.member(&me);
+        w.tags(&self.tag.wanted);
         self.push_out(MsgKind::JoinReq, to, start);
         self.join_retry_at = Some(now + self.cfg.join_retry_us);
     }
@@ -116,6 +118,7 @@ impl Engine {
         }
         self.view.members.clear();
         self.view.members.extend_from_slice(&rx.members);
+        self.view.tags.copy_from(&rx.view_tags);
         self.view.version = rx.version;
         self.last_commit.copy_from(&rx.update);
         self.log_commit(rx.version);
@@ -170,7 +173,7 @@ impl Engine {
     }
 
     /// A join request reaching a member: the mgr queues it, others forward it.
-    pub(super) fn on_join_request(&mut self, now: Time, joiner: Member) {
+    pub(super) fn on_join_request(&mut self, now: Time, joiner: Member, tags: &[u8]) {
         if joiner.id == self.me.id
             || self.view.contains(joiner.id)
             || self.removed.contains(&joiner.id)
@@ -192,6 +195,7 @@ impl Engine {
             {
                 if p.id.incarnation < joiner.id.incarnation {
                     *p = joiner;
+                    self.queue_joiner_tags(joiner.id, tags);
                 } else if p.id.incarnation > joiner.id.incarnation {
                     self.stats.joins_refused += 1;
                 }
@@ -217,6 +221,7 @@ impl Engine {
                 return;
             }
             self.pending_joins.push(joiner);
+            self.queue_joiner_tags(joiner.id, tags);
             // Idle: GetUpdate now; in flight: the old incarnation no longer counts.
             self.initiator_on_faulty(now, joiner.id);
         } else if let Some(l) = self
@@ -224,7 +229,9 @@ impl Engine {
             .filter(|l| *l != self.me.id && !self.is_faulty(*l))
         {
             let start = self.begin(MsgKind::JoinReq);
-            Writer::continue_at(&mut self.out_buf).member(&joiner);
+            let mut w = Writer::continue_at(&mut self.out_buf);
+            w.member(&joiner);
+            w.tags(tags);
             self.send_to_id(MsgKind::JoinReq, l, start);
         }
     }
@@ -275,7 +282,7 @@ mod tests {
                 id: crate::ProcessId::named(&format!("fake{i}"), 1),
                 addr: crate::testkit::member_of(3, 1).addr,
             };
-            c.engines[0].on_join_request(now, m);
+            c.engines[0].on_join_request(now, m, &[]);
         }
         let refused = c.engines[0].stats().joins_refused - before;
         assert_eq!(refused, 45, "5 tokens, 45 refused");
@@ -284,7 +291,7 @@ mod tests {
             id: crate::ProcessId::named("late", 1),
             addr: crate::testkit::member_of(3, 1).addr,
         };
-        c.engines[0].on_join_request(now + 1_000_000, m);
+        c.engines[0].on_join_request(now + 1_000_000, m, &[]);
         assert_eq!(c.engines[0].stats().joins_refused - before, 45);
     }
 }

@@ -21,6 +21,7 @@ pub use join::JoinRate;
 mod invariants;
 mod outer;
 mod staged;
+mod tags;
 
 use std::collections::VecDeque;
 use std::net::SocketAddr;
@@ -308,6 +309,8 @@ pub struct Engine {
     /// own as initiator). The node core saves before any message that depends on it
     /// leaves (`docs/PROTOCOL.md`, D22).
     durable_seq: u64,
+    /// Member tags: wanted, queued at the mgr, retry timer (`tags.rs`, D25).
+    tag: tags::TagState,
 }
 
 impl Engine {
@@ -329,25 +332,26 @@ impl Engine {
         }
         let n = cfg.max_members;
         let c = cfg.max_client_ops;
-        let max_msg = msg::max_encoded_len_with_clients(n, c, cfg.max_snapshot);
+        let t = cfg.max_tag_bytes;
+        let max_msg = msg::max_encoded_len_with_tags(n, c, t, cfg.max_snapshot);
         Engine {
             me,
             status: Status::Idle,
-            view: View::with_capacity(n),
-            last_commit: Update::with_limits(n, c),
-            next_update: Staged::empty(Proposal::with_limits(n, c)),
+            view: View::with_tags(n, t),
+            last_commit: Update::with_tag_limits(n, c, t),
+            next_update: Staged::empty(Proposal::with_tag_limits(n, c, t)),
             faulty: Vec::with_capacity(n),
             last_local_suspicion: None,
             removed: Vec::with_capacity(REMOVED_PER_MEMBER * n),
             removed_next: 0,
             leader: None,
             role: Role::Outer(OuterPhase::Follow),
-            init: Initiator::new(n, c),
+            init: Initiator::new(n, c, t),
             pending_joins: Vec::with_capacity(cfg.max_pending_joins),
             pending_clients: VecDeque::with_capacity(cfg.max_pending_client_ops),
             clients_since: Time::ZERO,
             commit_log: (0..COMMIT_LOG)
-                .map(|_| (0, Update::with_limits(n, c)))
+                .map(|_| (0, Update::with_tag_limits(n, c, t)))
                 .collect(),
             join_rate: join::JoinRate::default(),
             contacts: Vec::with_capacity(MAX_JOIN_CONTACTS),
@@ -362,14 +366,15 @@ impl Engine {
             out_buf: Vec::with_capacity(4 * max_msg + 64 * 1024),
             out_q: VecDeque::with_capacity(8 * n + 64),
             events: VecDeque::with_capacity(8 * n + 64),
-            rx: Some(Msg::with_limits(n, c, cfg.max_snapshot)),
-            scratch: Update::with_limits(n, c),
+            rx: Some(Msg::with_tag_limits(n, c, t, cfg.max_snapshot)),
+            scratch: Update::with_tag_limits(n, c, t),
             stats: EngineStats::default(),
             durable_seq: 0,
             leaving: false,
             leavers: Vec::with_capacity(n),
             left_ring: Vec::with_capacity(n),
             group_ended: false,
+            tag: tags::TagState::new(&cfg),
             cfg,
         }
     }
@@ -667,6 +672,7 @@ impl Engine {
                     Role::Initiator => self.initiator_timeout(now),
                     Role::Outer(_) => self.outer_timeout(now),
                 }
+                self.tags_timeout(now);
             }
             _ => {}
         }
@@ -710,7 +716,10 @@ impl Engine {
                     ),
                     Role::Outer(_) => self.outer_deadline(),
                 };
-                crate::earliest(self.detector.next_deadline(), proto)
+                crate::earliest(
+                    crate::earliest(self.detector.next_deadline(), proto),
+                    self.tags_deadline(),
+                )
             }
             _ => None,
         }
@@ -773,10 +782,11 @@ impl Engine {
                 self.on_response(now, from, rx)
             }
             MsgKind::StateXfer => self.on_state_xfer_as_member(now, from, rx),
-            MsgKind::JoinReq => self.on_join_request(now, rx.joiner),
+            MsgKind::JoinReq => self.on_join_request(now, rx.joiner, &rx.tags),
             MsgKind::LeaveReq => self.on_leave_request(now, from),
             MsgKind::Heartbeat => {}
             MsgKind::ClientOps => self.on_client_ops(now, from, &rx.client_ops),
+            MsgKind::TagReq => self.on_tag_request(now, from, &rx.tags),
         }
     }
 
@@ -1044,6 +1054,7 @@ impl Engine {
         });
         self.heard.installed();
         self.reset_detector(now);
+        self.tags_after_install(now);
     }
 
     /// Moves the membership status on. The only transitions: Idle → Joining | Member,

@@ -108,6 +108,13 @@ pub struct NodeConfig {
     /// (a blocking read on the socket: one system call fewer per wake-up, timers longer
     /// than a millisecond may fire up to a scheduler tick late).
     pub idle: NodeIdle,
+    /// This node's member tags (`sgmpd --tag KEY=VALUE`; `tags = { role = "db" }` in
+    /// TOML): carried in its join request and agreed in every view; change them while
+    /// running with [`NodeHandle::set_tags`](crate::NodeHandle::set_tags).
+    pub tags: crate::TagSet,
+    /// Largest encoded tags of one member, bytes (at most 512; 0 turns tags off). Every
+    /// view holds room for `max_members` times this much.
+    pub max_tag_bytes: usize,
 }
 
 /// How the node's loop waits (the transport driver's idle strategy).
@@ -164,6 +171,8 @@ impl Default for NodeConfig {
             client_timeout_ms: 1000,
             target_core: 5,
             idle: NodeIdle::Block,
+            tags: crate::TagSet::new(),
+            max_tag_bytes: crate::tags::MAX_TAG_BYTES,
         }
     }
 }
@@ -388,6 +397,8 @@ impl NodeConfig {
             client_linger_us: self.client_heartbeat_ms.saturating_mul(1000),
             // The runtime feeds `Engine::peer_alive` from the transport (D20, D21).
             local_health: true,
+            max_tag_bytes: self.max_tag_bytes,
+            tags: self.tags.encode(),
             ..EngineConfig::default()
         }
     }
@@ -403,9 +414,10 @@ impl NodeConfig {
         let mut c = TransportConfig {
             cluster_id: self.cluster_id,
             max_peers: self.max_members + 16,
-            max_message: crate::msg::max_encoded_len_with_clients(
+            max_message: crate::msg::max_encoded_len_with_tags(
                 self.max_members,
                 self.engine_config().max_client_ops,
+                self.max_tag_bytes,
                 self.max_snapshot,
             ),
             // Clients speak in probes (docs/SERVICE.md).

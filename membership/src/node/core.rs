@@ -357,7 +357,7 @@ impl NodeCore {
             events: VecDeque::with_capacity(64),
             recent: VecDeque::with_capacity(RECENT_VIEWS),
             spare_views: (0..RECENT_VIEWS)
-                .map(|_| View::with_capacity(max_members))
+                .map(|_| View::with_tags(max_members, cfg.engine.max_tag_bytes))
                 .collect(),
             heard_since: Time::ZERO,
             service: cfg.service.clone().map(|c| CoreService::new(c, me)),
@@ -727,6 +727,16 @@ impl NodeCore {
         Ok(())
     }
 
+    /// Sets this node's member tags (encoded, [`crate::TagSet::encode`]): committed by
+    /// the mgr as a view change once a member, kept for every later incarnation.
+    pub fn set_tags(&mut self, now: Time, tags: &[u8]) -> Result<(), crate::TagError> {
+        self.engine.set_tags(now, tags)?;
+        self.cfg.engine.tags.clear();
+        self.cfg.engine.tags.extend_from_slice(tags);
+        self.after_input(now);
+        Ok(())
+    }
+
     /// Stops: the node takes no further part (the runtime's shutdown).
     pub fn stop(&mut self) {
         self.discovery = None;
@@ -1034,9 +1044,9 @@ impl NodeCore {
                 let mut slot = if self.recent.len() >= RECENT_VIEWS {
                     self.recent.pop_front().expect("recent views are full")
                 } else {
-                    self.spare_views
-                        .pop()
-                        .unwrap_or_else(|| View::with_capacity(self.cfg.engine.max_members))
+                    self.spare_views.pop().unwrap_or_else(|| {
+                        View::with_tags(self.cfg.engine.max_members, self.cfg.engine.max_tag_bytes)
+                    })
                 };
                 slot.clone_from(self.engine.view());
                 debug_assert_eq!(slot.version, version);

@@ -67,9 +67,29 @@ impl EventLog {
     }
 
     /// A view was installed.
-    pub fn view(&mut self, me: ProcessId, version: u64, members: &[Member]) {
-        let members: Vec<String> = members.iter().map(|m| js(&m.id.to_string())).collect();
-        let extra = format!(",\"version\":{version},\"members\":[{}]", members.join(","));
+    /// When some member has tags, the record has `"tags"`: an object from process id to
+    /// that member's tags (`{"n1#5":{"role":"db"}}`).
+    pub fn view(
+        &mut self,
+        me: ProcessId,
+        version: u64,
+        members: &[Member],
+        tags: &crate::tags::TagTable,
+    ) {
+        let list: Vec<String> = members.iter().map(|m| js(&m.id.to_string())).collect();
+        let mut extra = format!(",\"version\":{version},\"members\":[{}]", list.join(","));
+        if !tags.is_empty() {
+            let mut obj = serde_json::Map::new();
+            for m in members {
+                if let Some(t) = tags.get(m.id) {
+                    let kv: serde_json::Map<String, serde_json::Value> =
+                        t.iter().map(|(k, v)| (k.to_string(), v.into())).collect();
+                    obj.insert(m.id.to_string(), kv.into());
+                }
+            }
+            extra.push_str(",\"tags\":");
+            extra.push_str(&serde_json::Value::Object(obj).to_string());
+        }
         self.write(me, "view", &extra);
     }
 
@@ -171,7 +191,13 @@ mod tests {
                 me,
                 3,
                 &[Member { id: me, addr }, Member { id: other, addr }],
+                &crate::tags::TagTable::default(),
             );
+            let mut tags = crate::tags::TagTable::with_capacity(2, 64);
+            let mut db = crate::TagSet::new();
+            db.insert("role", "db").unwrap();
+            tags.set(other, &db.encode());
+            log.view(me, 4, &[Member { id: other, addr }], &tags);
             log.suspect(me, other);
             log.excluded(me);
         }
@@ -181,7 +207,10 @@ mod tests {
             .lines()
             .map(|l| serde_json::from_str(l).unwrap())
             .collect();
-        assert_eq!(lines.len(), 3);
+        assert_eq!(lines.len(), 4);
+        assert!(lines[0].get("tags").is_none(), "no tags, no field");
+        assert_eq!(lines[1]["tags"], json!({"b#1": {"role": "db"}}));
+        let lines = [lines[0].clone(), lines[2].clone(), lines[3].clone()];
         assert_eq!(lines[0]["kind"], "view");
         assert_eq!(lines[0]["node"], "a#7");
         assert_eq!(lines[0]["version"], 3);
@@ -189,10 +218,10 @@ mod tests {
         assert!(lines[0]["ts_us"].as_u64().unwrap() > 1_600_000_000_000_000);
         assert_eq!(lines[1]["peer"], "b#1");
         assert_eq!(lines[2].as_object().unwrap().len(), 3);
-        assert!(text.lines().nth(2).unwrap().starts_with("{\"ts_us\":"));
+        assert!(text.lines().nth(3).unwrap().starts_with("{\"ts_us\":"));
         assert!(text
             .lines()
-            .nth(2)
+            .nth(3)
             .unwrap()
             .ends_with(",\"node\":\"a#7\",\"kind\":\"excluded\"}"));
     }

@@ -31,6 +31,9 @@ pub enum HandleError {
     /// The loop refused a fault command (e.g. an unknown peer).
     #[error("fault command refused: {0}")]
     Fault(String),
+    /// The tags were refused (larger than the node's `max_tag_bytes`).
+    #[error("tags refused: {0}")]
+    Tags(crate::TagError),
 }
 
 /// What the handle asks of the loop.
@@ -40,6 +43,7 @@ pub(crate) enum Command {
     Fault(FaultCommand, Sender<Result<String, String>>),
     SetSnapshot(SnapshotProvider, Sender<()>),
     SystemView(Sender<Option<SystemView>>),
+    SetTags(Vec<u8>, Sender<Result<(), crate::TagError>>),
 }
 
 /// What the loop publishes and the handle reads.
@@ -166,6 +170,43 @@ impl NodeHandle {
             return Err(HandleError::Stopped);
         }
         wait(&rx, timeout)?.map_err(HandleError::Fault)
+    }
+
+    /// Sets this node's member tags. A member asks the mgr, which commits them as a
+    /// view change (every member then sees them in the same view version,
+    /// [`View::tags_of`]); the node keeps asking until a view shows them, and keeps them
+    /// for later incarnations. Returns once the loop has taken them (not once they are
+    /// committed: watch for the next `ViewInstalled`), [`HandleError::Tags`] if they
+    /// exceed the node's `max_tag_bytes`, or [`HandleError::Timeout`].
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use sgmp_membership::{node::{Node, NodeConfig}, TagSet};
+    ///
+    /// let mut cfg = NodeConfig::from_toml_str("id = \"doc-tags\"\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    /// cfg.tags.insert("role", "db").unwrap();
+    /// let node = Node::start(cfg).unwrap();
+    /// let me = node.status().me;
+    /// let t = Instant::now();
+    /// while node.view().tags_of(me).get("role") != Some("db") && t.elapsed() < Duration::from_secs(10) {
+    ///     std::thread::sleep(Duration::from_millis(10));
+    /// }
+    /// assert_eq!(node.view().tags_of(me).get("role"), Some("db"));
+    /// let mut web = TagSet::new();
+    /// web.insert("role", "web").unwrap();
+    /// node.set_tags(&web, Duration::from_secs(2)).unwrap();
+    /// while node.view().tags_of(me).get("role") != Some("web") && t.elapsed() < Duration::from_secs(10) {
+    ///     std::thread::sleep(Duration::from_millis(10));
+    /// }
+    /// assert_eq!(node.view().tags_of(me).to_set(), web);
+    /// node.shutdown();
+    /// ```
+    pub fn set_tags(&self, tags: &crate::TagSet, timeout: Duration) -> Result<(), HandleError> {
+        let (tx, rx) = mpsc::channel();
+        if !self.command(Command::SetTags(tags.encode(), tx)) {
+            return Err(HandleError::Stopped);
+        }
+        wait(&rx, timeout)?.map_err(HandleError::Tags)
     }
 
     /// Stops the loop and waits for its thread. Idempotent.

@@ -249,6 +249,7 @@ impl Node {
                 clients: 0,
                 recovery: None,
                 departed: Vec::new(),
+                tags: crate::TagSet::new(),
             }),
             metrics: Mutex::new(NodeMetrics::default()),
             subscribers: Mutex::new(Vec::new()),

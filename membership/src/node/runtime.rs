@@ -162,6 +162,10 @@ impl Runtime {
             Command::SystemView(reply) => {
                 let _ = reply.send(self.driver.core().system_view().cloned());
             }
+            Command::SetTags(tags, reply) => {
+                let _ = reply.send(self.driver.core_mut().set_tags(now, &tags));
+                self.status_dirty = true;
+            }
             Command::Leave(reply) => {
                 match self.driver.core().phase() {
                     NodePhase::Left | NodePhase::Stopped => {
@@ -253,7 +257,7 @@ impl Runtime {
                     None => core.engine().view().clone(),
                 };
                 if let Some(l) = &mut self.log {
-                    l.view(me, version, &view.members);
+                    l.view(me, version, &view.members, &view.tags);
                 }
                 self.note_departures(&view);
                 tracing::info!(
@@ -390,6 +394,7 @@ impl Runtime {
         s.rejoins = core.stats().rejoins;
         s.departed.clear();
         s.departed.extend(self.departed.iter().copied());
+        s.tags = engine.tags().to_set();
         s.recovery = core.recovery_status(self.driver.now());
         match core.service() {
             Some(svc) => {

@@ -80,6 +80,10 @@ pub struct NodeStatus {
     /// [`DEPARTED_CAP`]; a process that came back as a new incarnation stays listed
     /// under its old one).
     pub departed: Vec<Departed>,
+    /// The tags this node wants (set at start or with
+    /// [`NodeHandle::set_tags`](super::NodeHandle::set_tags)); the agreed ones, which
+    /// every member sees at a version, are `view.tags_of(me)`.
+    pub tags: crate::TagSet,
 }
 
 /// Counters of the node, refreshed by the loop.

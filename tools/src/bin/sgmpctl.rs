@@ -2,6 +2,7 @@
 //!
 //! ```text
 //! sgmpctl [--control PATH] status|view|members|system-view|leave|metrics [--json]
+//! sgmpctl [--control PATH] tags [KEY=VALUE | -KEY]...      (show or change this node's tags)
 //! sgmpctl [--control PATH] fault loss 0.2 | fault dup 0.1 | fault reorder 0.2 [MAX_MS]
 //!                         | fault partition PEER,... | fault cut PEER,...
 //!                         | fault heal | fault clear
@@ -62,6 +63,14 @@ enum Cmd {
     Leave,
     /// Counters.
     Metrics,
+    /// Show this node's tags, or change them: `KEY=VALUE` sets, `-KEY` deletes (the
+    /// others are kept). A change is a view change through the mgr: every member sees
+    /// the new tags in the same view.
+    Tags {
+        /// Changes: KEY=VALUE or -KEY.
+        #[arg(allow_hyphen_values = true)]
+        changes: Vec<String>,
+    },
     /// Fault injection: `loss P`, `dup P`, `reorder P [MAX_MS]`, `partition PEER,...`
     /// (names or addresses; both directions), `cut PEER,...` (one way: only what this
     /// node sends to them is dropped), `heal` (partitions and cuts), `clear`
@@ -92,6 +101,18 @@ fn list(v: &Value, k: &str) -> String {
     }
 }
 
+/// `k1=v1,k2=v2` from a JSON object of tags (empty without).
+fn tag_list(t: Option<&Value>) -> String {
+    match t.and_then(Value::as_object) {
+        Some(t) if !t.is_empty() => t
+            .iter()
+            .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or_default()))
+            .collect::<Vec<_>>()
+            .join(","),
+        _ => String::new(),
+    }
+}
+
 fn print_human(cmd: &str, v: &Value) {
     match cmd {
         "status" => {
@@ -115,19 +136,27 @@ fn print_human(cmd: &str, v: &Value) {
         }
         "view" => {
             outln!("view {} at {}", s(v, "version"), s(v, "node"));
-            outln!("{:<5} {:<40} {:<22} ROLE", "RANK", "PID", "ADDR");
+            outln!(
+                "{:<5} {:<40} {:<22} {:<4} TAGS",
+                "RANK",
+                "PID",
+                "ADDR",
+                "ROLE"
+            );
             for m in v["members"].as_array().into_iter().flatten() {
                 let role = if m["mgr"].as_bool() == Some(true) {
                     "mgr"
                 } else {
                     ""
                 };
-                outln!(
-                    "{:<5} {:<40} {:<22} {role}",
+                let line = format!(
+                    "{:<5} {:<40} {:<22} {role:<4} {}",
                     s(m, "rank"),
                     s(m, "pid"),
-                    s(m, "addr")
+                    s(m, "addr"),
+                    tag_list(m.get("tags"))
                 );
+                outln!("{}", line.trim_end());
             }
         }
         "members" => {
@@ -144,14 +173,7 @@ fn print_human(cmd: &str, v: &Value) {
                 if m["mgr"].as_bool() == Some(true) {
                     state.push('*');
                 }
-                let tags = match m.get("tags").and_then(Value::as_object) {
-                    Some(t) if !t.is_empty() => t
-                        .iter()
-                        .map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or_default()))
-                        .collect::<Vec<_>>()
-                        .join(","),
-                    _ => String::new(),
-                };
+                let tags = tag_list(m.get("tags"));
                 outln!(
                     "{:<20} {:<22} {:<10} {:<5} {:<36} {tags}",
                     s(m, "name"),
@@ -174,6 +196,14 @@ fn print_human(cmd: &str, v: &Value) {
             }
         }
         "metrics" => print_flat("", v),
+        "tags" => {
+            outln!("tags    {}", tag_list(v.get("tags")));
+            outln!(
+                "agreed  {} (view {})",
+                tag_list(v.get("agreed")),
+                s(v, "version")
+            );
+        }
         "leave" => outln!("{} left the group ({})", s(v, "node"), s(v, "phase")),
         _ => outln!("{}", s(v, "result")),
     }
@@ -208,6 +238,7 @@ fn main() {
         Cmd::Leave => ("leave", vec![]),
         Cmd::Metrics => ("metrics", vec![]),
         Cmd::Fault { args } => ("fault", args.clone()),
+        Cmd::Tags { changes } => ("tags", changes.clone()),
     };
     let req = Request {
         cmd: cmd.into(),

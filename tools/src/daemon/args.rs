@@ -131,6 +131,13 @@ pub struct DaemonArgs {
     /// between choosing a port and binding it). --listen, if given, must be its address.
     #[arg(long, value_name = "FD")]
     pub listen_fd: Option<i32>,
+    /// A member tag KEY=VALUE, repeatable (--tag role=db --tag zone=eu-1): carried in
+    /// this node's join request and agreed in every view; shown by `sgmpctl members`.
+    /// Keys are 1-64 of A-Z a-z 0-9 _ . -; values UTF-8; at most 512 bytes encoded in
+    /// all. In the config file: `tag = ["role=db"]`, or the map `tags = { role = "db" }`
+    /// (flags win per key).
+    #[arg(long, value_name = "KEY=VALUE")]
+    pub tag: Option<Vec<String>>,
 }
 
 fn trimmed(s: &str) -> Result<String, String> {
@@ -322,6 +329,7 @@ impl DaemonArgs {
             fault_injection,
             metrics_listen,
             listen_fd,
+            tag,
         } = file;
         let f = self.clone();
         DaemonArgs {
@@ -352,6 +360,14 @@ impl DaemonArgs {
             fault_injection: f.fault_injection || fault_injection,
             metrics_listen: f.metrics_listen.or(metrics_listen),
             listen_fd: f.listen_fd.or(listen_fd),
+            tag: match (f.tag, tag) {
+                // The file's tags first, the flags' over them (per key).
+                (Some(flags), Some(mut file)) => {
+                    file.extend(flags);
+                    Some(file)
+                }
+                (flags, file) => flags.or(file),
+            },
         }
     }
 
@@ -463,6 +479,7 @@ impl Settings {
             fault_injection,
             metrics_listen,
             listen_fd,
+            tag,
         } = a;
         let Some(id) = id else {
             return Err(DaemonError::Missing(
@@ -536,6 +553,14 @@ impl Settings {
         );
         if no_auto_rejoin {
             c.auto_rejoin = false;
+        }
+        for pair in tag.iter().flatten() {
+            if let Err(e) = c.tags.insert_pair(pair) {
+                return Err(DaemonError::Invalid(format!("{}: {e}", namer.name("tag"))));
+            }
+        }
+        if let Err(e) = c.tags.check_size(c.max_tag_bytes) {
+            return Err(DaemonError::Invalid(format!("{}: {e}", namer.name("tag"))));
         }
         if let Some(p) = key_file {
             c.key_file = Some(p);
@@ -661,6 +686,42 @@ mod tests {
         assert!(DaemonArgs::from_toml("config = \"x.toml\"\n", None).is_err());
         // Unknown keys are refused.
         assert!(DaemonArgs::from_toml("contrl = \"x\"\n", None).is_err());
+    }
+
+    #[test]
+    fn tags_from_flags_and_file_merge_flags_winning_per_key() {
+        let (file, mut node) = DaemonArgs::from_toml(
+            "id = \"n1\"\ntags = { role = \"db\", dc = \"ams\" }\ntag = [\"zone=eu\", \"rack=r1\"]\n",
+            None,
+        )
+        .unwrap();
+        assert_eq!(node.tags.get("dc"), Some("ams"));
+        let flags = DaemonArgs::try_parse_from([
+            "sgmpd", "--tag", "rack=r2", "--tag", "role=web", "--tag", "x=",
+        ])
+        .unwrap();
+        let a = flags.over(file);
+        for p in a.tag.iter().flatten() {
+            node.tags.insert_pair(p).unwrap();
+        }
+        let got: Vec<_> = node.tags.iter().collect();
+        assert_eq!(
+            got,
+            [
+                ("dc", "ams"),
+                ("rack", "r2"),
+                ("role", "web"),
+                ("x", ""),
+                ("zone", "eu")
+            ]
+        );
+        // A bad key in the file's map is a parse error naming the rule.
+        let e = DaemonArgs::from_toml("tags = { \"a b\" = \"x\" }\n", None).unwrap_err();
+        assert!(e.to_string().contains("A-Z a-z 0-9"), "{e}");
+        // A bad --tag names the flag.
+        let flags = DaemonArgs::try_parse_from(["sgmpd", "--id", "a", "--tag", "novalue"]).unwrap();
+        let e = Settings::from_args(&flags).unwrap_err().to_string();
+        assert!(e.starts_with("--tag: ") && e.contains("KEY=VALUE"), "{e}");
     }
 
     #[test]

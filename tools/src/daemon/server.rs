@@ -31,14 +31,17 @@ pub const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 /// members of its view (`member`, or `suspected` when this node believes it faulty;
 /// `mgr` marks the initiator it follows), the processes removed from its views
 /// (`left` or `excluded`), this node itself once it left or was excluded, and the
-/// membership service's clients (`client`). `tags` is empty for now.
+/// membership service's clients (`client`). `tags`: a view member's tags as agreed in
+/// the view (empty for the others).
 fn members(node: &NodeHandle) -> Value {
     use sgmp_membership::node::NodePhase;
     let s = node.status();
     let mut out: Vec<Value> = Vec::new();
     let row = |name: &str, pid: String, addr: String, state: &str, rank: Value, mgr: bool| {
+        let id = s.view.members.iter().find(|m| m.id.to_string() == pid);
+        let tags = id.map_or_else(|| json!({}), |m| tags_json(s.view.tags_of(m.id)));
         json!({"name": name, "pid": pid, "addr": addr, "state": state, "rank": rank,
-               "mgr": mgr, "tags": {}})
+               "mgr": mgr, "tags": tags})
     };
     let gone = match s.phase {
         NodePhase::Left => Some("left"),
@@ -321,6 +324,40 @@ fn serve_one(
     }
 }
 
+/// A member's tags as a JSON object.
+fn tags_json(t: sgmp_membership::Tags<'_>) -> Value {
+    Value::Object(t.iter().map(|(k, v)| (k.to_string(), json!(v))).collect())
+}
+
+/// `tags`: without arguments, the tags this node wants and the ones its view shows;
+/// with `KEY=VALUE` (set) and `-KEY` (delete) arguments, changes the wanted tags (a view
+/// change through the mgr).
+fn tags(node: &NodeHandle, args: &[String]) -> Value {
+    let s = node.status();
+    let mut t = s.tags.clone();
+    if !args.is_empty() {
+        for a in args {
+            let r = match a.strip_prefix('-') {
+                Some(k) => {
+                    t.remove(k);
+                    Ok(())
+                }
+                None => t.insert_pair(a),
+            };
+            if let Err(e) = r {
+                return json!({"ok": false, "error": e.to_string()});
+            }
+        }
+        if let Err(e) = node.set_tags(&t, REPLY_TIMEOUT) {
+            return json!({"ok": false, "error": e.to_string()});
+        }
+    }
+    let wanted: serde_json::Map<String, Value> =
+        t.iter().map(|(k, v)| (k.to_string(), json!(v))).collect();
+    json!({"ok": true, "node": s.me.to_string(), "version": s.view.version,
+           "tags": wanted, "agreed": tags_json(s.view.tags_of(s.me))})
+}
+
 fn pids<'a>(it: impl Iterator<Item = &'a sgmp_membership::ProcessId>) -> Vec<String> {
     it.map(|p| p.to_string()).collect()
 }
@@ -397,7 +434,7 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
                 .enumerate()
                 .map(|(i, m)| {
                     json!({"rank": i, "pid": m.id.to_string(), "addr": m.addr.to_string(),
-                           "mgr": s.leader == Some(m.id)})
+                           "mgr": s.leader == Some(m.id), "tags": tags_json(s.view.tags_of(m.id))})
                 })
                 .collect();
             (
@@ -408,6 +445,7 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
             )
         }
         "members" => (members(node), false),
+        "tags" => (tags(node, &req.args), false),
         "metrics" => {
             let m = node.metrics();
             let e = &m.engine;

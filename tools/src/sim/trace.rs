@@ -24,7 +24,12 @@ impl Trace {
     pub fn new(enabled: bool, max_members: usize, max_snapshot: usize) -> Trace {
         Trace {
             lines: enabled.then(Vec::new),
-            rx: Msg::with_capacity(max_members, max_snapshot),
+            rx: Msg::with_tag_limits(
+                max_members,
+                0,
+                sgmp_membership::tags::MAX_TAG_BYTES,
+                max_snapshot,
+            ),
             max_members,
             max_snapshot,
         }
@@ -91,6 +96,9 @@ impl Trace {
             }
             MsgKind::ClientOps => {
                 let _ = write!(s, " client-changes={}", m.client_ops.len());
+            }
+            MsgKind::TagReq => {
+                let _ = write!(s, " tags={}", m.tags.len());
             }
             MsgKind::LeaveReq | MsgKind::Heartbeat => {}
         }
