@@ -306,6 +306,10 @@ pub struct NodeCore {
     storage: Option<Box<dyn Storage>>,
     /// The engine's durable sequence number last copied into `durable`.
     saved_seq: u64,
+    /// The engine's state changed and nothing queued reports it: it is saved once this
+    /// step's datagrams have left (`poll_transmit` returning `None`), and in any case
+    /// before the next input (D22: the save overlaps the peers' work on them).
+    save_after_send: bool,
     /// An `Accepted` whose buffers are reused.
     spare_accepted: Option<Accepted>,
     recovery: Option<Recovery>,
@@ -360,6 +364,7 @@ impl NodeCore {
                 .map(|_| View::with_capacity(max_members))
                 .collect(),
             heard_since: Time::ZERO,
+            save_after_send: false,
             service: cfg.service.clone().map(|c| CoreService::new(c, me)),
             client_ops: Vec::new(),
             service_out: VecDeque::new(),
@@ -448,6 +453,7 @@ impl NodeCore {
         }
         self.service = self.cfg.service.clone().map(|c| CoreService::new(c, me));
         self.saved_seq = 0;
+        self.save_after_send = false;
     }
 
     /// Saves the durable state; on failure the process stops (nothing that depends on
@@ -485,6 +491,7 @@ impl NodeCore {
     /// saves it (before the messages that depend on it leave). False if the save failed.
     fn sync_durable(&mut self) -> bool {
         self.saved_seq = self.engine.durable_seq();
+        self.save_after_send = false;
         if self.engine.status() != Status::Member {
             return true;
         }
@@ -734,6 +741,7 @@ impl NodeCore {
 
     /// Feeds one datagram received from `from` at `now`, and lets the engine react.
     pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]) {
+        self.save_before_input();
         self.endpoint.handle_datagram(now, from, datagram);
         self.after_input(now);
     }
@@ -741,6 +749,7 @@ impl NodeCore {
     /// Runs everything due at `now`: transport timers, discovery rounds, the engine's
     /// and the service's timers, the join watchdog and the leave linger.
     pub fn handle_timeout(&mut self, now: Time) {
+        self.save_before_input();
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
@@ -820,7 +829,58 @@ impl NodeCore {
             }
         }
         self.queued = false;
+        // The step's datagrams are out: the save that none of them waited for.
+        self.save_before_input();
         None
+    }
+
+    /// Does the save left for after the step's datagrams, if one is pending: before
+    /// the core takes any further input, so that the process never counts its own
+    /// acceptance (toward the acknowledgements of its submission) before it is durable.
+    fn save_before_input(&mut self) {
+        if self.save_after_send && self.phase != NodePhase::Stopped {
+            self.sync_durable();
+        }
+    }
+
+    /// Whether the engine's state that changed since the last save may be saved after
+    /// the step's datagrams left rather than before (D22). It may unless a queued
+    /// message reports it — an acknowledgement (`MSubAck`, `RSubAck`), a state report
+    /// (`RIntResp`, `StateXferAck`), the interrogation (`RInt`) or a state transfer —
+    /// or commits a proposal whose acceptance by this process is not durable yet. A
+    /// submission (`MSub`, `RSub`) proposes: the initiator's own acceptance of it
+    /// counts only when the acknowledgements are counted, in a later input, after the
+    /// save. A commit of a proposal this process accepted durably reports nothing that
+    /// a crash could lose: its install is implied by that acceptance, as for a member
+    /// whose M-com was lost.
+    fn save_may_follow_send(&self) -> bool {
+        let reports = |k: MsgKind| {
+            matches!(
+                k,
+                MsgKind::MSubAck
+                    | MsgKind::RSubAck
+                    | MsgKind::RInt
+                    | MsgKind::RIntResp
+                    | MsgKind::StateXfer
+                    | MsgKind::StateXferAck
+            )
+        };
+        if self.engine.outbox_has(reports) {
+            return false;
+        }
+        if !self
+            .engine
+            .outbox_has(|k| matches!(k, MsgKind::MCom | MsgKind::RCom))
+        {
+            return true;
+        }
+        let v = self.engine.view().version;
+        self.durable.view.version >= v
+            || self
+                .durable
+                .accepted
+                .as_ref()
+                .is_some_and(|a| a.view.version >= v)
     }
 
     // ---- the glue ----
@@ -972,8 +1032,15 @@ impl NodeCore {
     /// The engine's messages to the endpoint (or the backlog), then its events.
     fn engine_outputs(&mut self, now: Time) {
         loop {
-            // D22: what the engine's messages depend on is durable before they leave.
-            if self.engine.durable_seq() != self.saved_seq && !self.sync_durable() {
+            // D22: what the engine's messages depend on is durable before they leave;
+            // a change that none of them reports is saved right after they left.
+            if self.engine.durable_seq() != self.saved_seq && !self.save_after_send {
+                if self.save_may_follow_send() {
+                    self.save_after_send = true;
+                } else if !self.sync_durable() {
+                    return;
+                }
+            } else if self.save_after_send && !self.save_may_follow_send() && !self.sync_durable() {
                 return;
             }
             while let Some(t) = self.engine.poll_transmit() {
@@ -1501,7 +1568,10 @@ impl DatagramCore for NodeCore {
     }
     #[inline]
     fn transmit_hint(&self) -> bool {
-        self.queued || !self.service_out.is_empty() || DatagramCore::transmit_hint(&self.endpoint)
+        self.queued
+            || self.save_after_send
+            || !self.service_out.is_empty()
+            || DatagramCore::transmit_hint(&self.endpoint)
     }
     #[inline]
     fn take_timer_restarted(&mut self) -> bool {
@@ -1510,6 +1580,9 @@ impl DatagramCore for NodeCore {
     }
     #[inline]
     fn transmit_drained(&self) -> bool {
-        DatagramCore::transmit_drained(&self.endpoint) && self.service_out.is_empty()
+        // A pending save runs in the `poll_transmit` that returns `None`.
+        DatagramCore::transmit_drained(&self.endpoint)
+            && self.service_out.is_empty()
+            && !self.save_after_send
     }
 }
