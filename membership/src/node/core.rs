@@ -236,6 +236,9 @@ pub struct CoreStats {
     pub events_dropped: u64,
     /// Saves of the durable state.
     pub durable_saves: u64,
+    /// Time the storage spent in those saves, µs, as the storage measures it
+    /// ([`Storage::save_time_us`]; 0 for storage that does not).
+    pub durable_save_us: u64,
     /// Recovery messages sent.
     pub recovery_sent: u64,
     /// Recoveries that made this process a member.
@@ -465,6 +468,7 @@ impl NodeCore {
         match st.save(&self.durable) {
             Ok(()) => {
                 self.stats.durable_saves += 1;
+                self.stats.durable_save_us = st.save_time_us();
                 true
             }
             Err(e) => {

@@ -105,10 +105,11 @@ pub trait Backend {
     fn now_ns(&self) -> u64;
     /// The next event, waiting at most `timeout`.
     fn recv(&mut self, timeout: Duration) -> Option<Record>;
-    /// Saves of its durable state the running node `n{slot}` made so far (its
-    /// `CoreStats::durable_saves`, as last published: up to 20 ms old); `None` where the
-    /// backend cannot tell (processes) or the slot is empty.
-    fn durable_saves(&self, _slot: usize) -> Option<u64> {
+    /// Saves of its durable state the running node `n{slot}` made so far, and the time
+    /// they took, µs (its `CoreStats::durable_saves` and `durable_save_us`, as last
+    /// published: up to 20 ms old); `None` where the backend cannot tell (processes) or
+    /// the slot is empty.
+    fn durable_saves(&self, _slot: usize) -> Option<(u64, u64)> {
         None
     }
 }
@@ -354,8 +355,11 @@ impl Backend for InProcess {
         }
     }
 
-    fn durable_saves(&self, slot: usize) -> Option<u64> {
-        self.handle(slot).map(|h| h.metrics().core.durable_saves)
+    fn durable_saves(&self, slot: usize) -> Option<(u64, u64)> {
+        self.handle(slot).map(|h| {
+            let c = h.metrics().core;
+            (c.durable_saves, c.durable_save_us)
+        })
     }
 }
 

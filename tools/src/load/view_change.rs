@@ -182,6 +182,9 @@ pub struct Rounds {
     /// Durable saves of each joiner from its start to the view that adds it
     /// (its incarnation, its first view).
     pub saves_of_joiner: Vec<u64>,
+    /// The saves counted in `saves_per_removal` and `saves_per_addition`, and the time
+    /// the nodes' storage spent in them, µs (the mean save as the nodes met it).
+    pub node_saves: (u64, u64),
 }
 
 /// The durable rounds of a run (`--durable`).
@@ -320,7 +323,8 @@ fn durable_run(args: &ViewChangeArgs) -> io::Result<DurableRun> {
 
 /// What one durable save costs here: `samples` saves by `DirStorage` (temporary file,
 /// fsync, rename, fsync of the directory) of a state with an `n`-member view and an
-/// accepted proposal, in `dir`.
+/// accepted proposal, in `dir`, 10 ms apart (a view change's saves are isolated: saves
+/// back to back queue behind each other's journal commits and may cost more).
 pub fn save_cost(dir: &Path, n: usize, samples: u64) -> io::Result<Latency> {
     let (mut st, _) = DirStorage::open(dir, "save-cost").map_err(io::Error::other)?;
     let mut d = Durable::fresh("save-cost", 1);
@@ -339,6 +343,7 @@ pub fn save_cost(dir: &Path, n: usize, samples: u64) -> io::Result<Latency> {
     let mut series = Series::new();
     for r in 0..samples {
         d.view.version = r + 1;
+        std::thread::sleep(Duration::from_millis(10));
         let t = Instant::now();
         st.save(&d).map_err(io::Error::other)?;
         series.record(t.elapsed().as_nanos() as u64);
@@ -394,23 +399,27 @@ fn rounds(
 
 /// Every live node's durable saves after 30 ms of quiet (the counters are republished
 /// every 20 ms).
-fn saves_now(b: &dyn cluster::Backend, live: &BTreeSet<usize>) -> HashMap<usize, u64> {
+fn saves_now(b: &dyn cluster::Backend, live: &BTreeSet<usize>) -> HashMap<usize, (u64, u64)> {
     std::thread::sleep(Duration::from_millis(30));
     live.iter()
         .filter_map(|&s| Some((s, b.durable_saves(s)?)))
         .collect()
 }
 
-/// The saves each of `slots` made between `before` and `after`.
+/// The saves each of `slots` made between `before` and `after` (into `out`), and their
+/// total count and time (into `total`).
 fn saves_between(
-    before: &HashMap<usize, u64>,
-    after: &HashMap<usize, u64>,
+    before: &HashMap<usize, (u64, u64)>,
+    after: &HashMap<usize, (u64, u64)>,
     slots: impl Iterator<Item = usize>,
     out: &mut Vec<u64>,
+    total: &mut (u64, u64),
 ) {
     for s in slots {
         if let (Some(a), Some(b)) = (before.get(&s), after.get(&s)) {
-            out.push(b.saturating_sub(*a));
+            out.push(b.0.saturating_sub(a.0));
+            total.0 += b.0.saturating_sub(a.0);
+            total.1 += b.1.saturating_sub(a.1);
         }
     }
 }
@@ -469,6 +478,7 @@ fn round(
             &s1,
             live.iter().copied(),
             &mut rep.saves_per_removal,
+            &mut rep.node_saves,
         );
         s1
     } else {
@@ -507,8 +517,14 @@ fn round(
     if count_saves {
         let s2 = saves_now(b, live);
         let stayed = live.iter().copied().filter(|&s| s != victim);
-        saves_between(&saves1, &s2, stayed, &mut rep.saves_per_addition);
-        if let Some(&j) = s2.get(&victim) {
+        saves_between(
+            &saves1,
+            &s2,
+            stayed,
+            &mut rep.saves_per_addition,
+            &mut rep.node_saves,
+        );
+        if let Some(&(j, _)) = s2.get(&victim) {
             rep.saves_of_joiner.push(j);
         }
     }
@@ -742,6 +758,15 @@ impl ViewChangeReport {
         );
         f.float("durable_saves_of_joiner", mean(&r.saves_of_joiner));
         f.int("durable_saves_samples", r.saves_per_removal.len() as u64);
+        let (saves, us) = r.node_saves;
+        f.float(
+            "durable_node_save_mean_us",
+            if saves == 0 {
+                f64::NAN
+            } else {
+                us as f64 / saves as f64
+            },
+        );
     }
 
     /// A human table.
