@@ -737,6 +737,8 @@ impl NodeCore {
 
     /// Stops: the node takes no further part (the runtime's shutdown).
     pub fn stop(&mut self) {
+        // A save left for after the last step's datagrams is not lost to a clean stop.
+        self.save_before_input();
         self.discovery = None;
         self.phase = NodePhase::Stopped;
     }

@@ -195,3 +195,15 @@ fn a_pending_save_is_done_before_the_next_input() {
     c.cores[0].handle_datagram(c.now, from, &[0u8; 8]);
     assert_eq!(c.saves()[0], s0[0] + 1);
 }
+
+#[test]
+fn a_clean_stop_keeps_a_pending_save() {
+    let mut c = Cluster::founded(3);
+    let s0 = c.saves();
+    let victim = c.members[2].id;
+    c.cores[0].suspect(c.now, victim);
+    assert_eq!(c.saves()[0], s0[0]);
+    c.cores[0].stop();
+    assert_eq!(c.saves()[0], s0[0] + 1);
+    assert!(c.disks[0].load().unwrap().accepted.is_some());
+}
