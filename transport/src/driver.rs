@@ -620,7 +620,8 @@ impl<C: DatagramCore> Driver<C> {
         // clock reading serves for the wait too (reading the clock is not free either).
         let now = self.flush_now();
         if self.maybe_readable && self.receive(usize::MAX, None) > 0 {
-            self.finish(None);
+            // Nothing is due before `timers_from` (flush_now just ran what was).
+            self.finish((self.timers_from > Time::ZERO).then_some(self.timers_from));
             return Ok(());
         }
         let deadline = earliest(self.core.poll_timeout(), self.delayed.next_due());
@@ -685,7 +686,13 @@ impl<C: DatagramCore> Driver<C> {
             let restarted = self.core.take_timer_restarted();
             let sent = self.core.transmit_hint() && self.transmit(now);
             if restarted || sent {
-                self.timers_from = Time::ZERO;
+                // The hints are conservative (a core that reacts to every delivery
+                // says "restarted" after each): the earliest deadline as it stands now
+                // says whether the next flush has timers to run. Asking costs a scan of
+                // the deadlines; a needless `handle_timeout` costs a whole pass of the
+                // core (every timer and the glue after it) on the reply's path.
+                let next = earliest(self.core.poll_timeout(), self.delayed.next_due());
+                self.timers_from = self.timers_from.min(next.unwrap_or(Time::NEVER));
             }
         } else {
             self.core.take_timer_restarted();

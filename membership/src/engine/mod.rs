@@ -699,6 +699,18 @@ impl Engine {
         }
     }
 
+    /// Whether a queued message (not yet taken by [`Engine::poll_transmit`]) is of a
+    /// kind for which `f` is true: the node core looks before it moves them, to tell
+    /// whether one reports state that must be durable first (D22).
+    pub fn outbox_has(&self, f: impl Fn(MsgKind) -> bool) -> bool {
+        self.out_q.iter().any(|e| {
+            self.out_buf
+                .get(e.start as usize + 1)
+                .and_then(|b| MsgKind::from_u8(*b))
+                .is_some_and(&f)
+        })
+    }
+
     /// The next event, if any.
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()

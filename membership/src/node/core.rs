@@ -236,6 +236,9 @@ pub struct CoreStats {
     pub events_dropped: u64,
     /// Saves of the durable state.
     pub durable_saves: u64,
+    /// Time the storage spent in those saves, µs, as the storage measures it
+    /// ([`Storage::save_time_us`]; 0 for storage that does not).
+    pub durable_save_us: u64,
     /// Recovery messages sent.
     pub recovery_sent: u64,
     /// Recoveries that made this process a member.
@@ -306,6 +309,10 @@ pub struct NodeCore {
     storage: Option<Box<dyn Storage>>,
     /// The engine's durable sequence number last copied into `durable`.
     saved_seq: u64,
+    /// The engine's state changed and nothing queued reports it: it is saved once this
+    /// step's datagrams have left (`poll_transmit` returning `None`), and in any case
+    /// before the next input (D22: the save overlaps the peers' work on them).
+    save_after_send: bool,
     /// An `Accepted` whose buffers are reused.
     spare_accepted: Option<Accepted>,
     recovery: Option<Recovery>,
@@ -360,6 +367,7 @@ impl NodeCore {
                 .map(|_| View::with_tags(max_members, cfg.engine.max_tag_bytes))
                 .collect(),
             heard_since: Time::ZERO,
+            save_after_send: false,
             service: cfg.service.clone().map(|c| CoreService::new(c, me)),
             client_ops: Vec::new(),
             service_out: VecDeque::new(),
@@ -449,6 +457,7 @@ impl NodeCore {
         }
         self.service = self.cfg.service.clone().map(|c| CoreService::new(c, me));
         self.saved_seq = 0;
+        self.save_after_send = false;
     }
 
     /// Saves the durable state; on failure the process stops (nothing that depends on
@@ -460,6 +469,7 @@ impl NodeCore {
         match st.save(&self.durable) {
             Ok(()) => {
                 self.stats.durable_saves += 1;
+                self.stats.durable_save_us = st.save_time_us();
                 true
             }
             Err(e) => {
@@ -486,6 +496,7 @@ impl NodeCore {
     /// saves it (before the messages that depend on it leave). False if the save failed.
     fn sync_durable(&mut self) -> bool {
         self.saved_seq = self.engine.durable_seq();
+        self.save_after_send = false;
         if self.engine.status() != Status::Member {
             return true;
         }
@@ -739,6 +750,8 @@ impl NodeCore {
 
     /// Stops: the node takes no further part (the runtime's shutdown).
     pub fn stop(&mut self) {
+        // A save left for after the last step's datagrams is not lost to a clean stop.
+        self.save_before_input();
         self.discovery = None;
         self.phase = NodePhase::Stopped;
     }
@@ -747,6 +760,7 @@ impl NodeCore {
 
     /// Feeds one datagram received from `from` at `now`, and lets the engine react.
     pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]) {
+        self.save_before_input();
         self.endpoint.handle_datagram(now, from, datagram);
         self.after_input(now);
     }
@@ -754,6 +768,7 @@ impl NodeCore {
     /// Runs everything due at `now`: transport timers, discovery rounds, the engine's
     /// and the service's timers, the join watchdog and the leave linger.
     pub fn handle_timeout(&mut self, now: Time) {
+        self.save_before_input();
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
         }
@@ -833,7 +848,58 @@ impl NodeCore {
             }
         }
         self.queued = false;
+        // The step's datagrams are out: the save that none of them waited for.
+        self.save_before_input();
         None
+    }
+
+    /// Does the save left for after the step's datagrams, if one is pending: before
+    /// the core takes any further input, so that the process never counts its own
+    /// acceptance (toward the acknowledgements of its submission) before it is durable.
+    fn save_before_input(&mut self) {
+        if self.save_after_send && self.phase != NodePhase::Stopped {
+            self.sync_durable();
+        }
+    }
+
+    /// Whether the engine's state that changed since the last save may be saved after
+    /// the step's datagrams left rather than before (D22). It may unless a queued
+    /// message reports it — an acknowledgement (`MSubAck`, `RSubAck`), a state report
+    /// (`RIntResp`, `StateXferAck`), the interrogation (`RInt`) or a state transfer —
+    /// or commits a proposal whose acceptance by this process is not durable yet. A
+    /// submission (`MSub`, `RSub`) proposes: the initiator's own acceptance of it
+    /// counts only when the acknowledgements are counted, in a later input, after the
+    /// save. A commit of a proposal this process accepted durably reports nothing that
+    /// a crash could lose: its install is implied by that acceptance, as for a member
+    /// whose M-com was lost.
+    fn save_may_follow_send(&self) -> bool {
+        let reports = |k: MsgKind| {
+            matches!(
+                k,
+                MsgKind::MSubAck
+                    | MsgKind::RSubAck
+                    | MsgKind::RInt
+                    | MsgKind::RIntResp
+                    | MsgKind::StateXfer
+                    | MsgKind::StateXferAck
+            )
+        };
+        if self.engine.outbox_has(reports) {
+            return false;
+        }
+        if !self
+            .engine
+            .outbox_has(|k| matches!(k, MsgKind::MCom | MsgKind::RCom))
+        {
+            return true;
+        }
+        let v = self.engine.view().version;
+        self.durable.view.version >= v
+            || self
+                .durable
+                .accepted
+                .as_ref()
+                .is_some_and(|a| a.view.version >= v)
     }
 
     // ---- the glue ----
@@ -985,8 +1051,15 @@ impl NodeCore {
     /// The engine's messages to the endpoint (or the backlog), then its events.
     fn engine_outputs(&mut self, now: Time) {
         loop {
-            // D22: what the engine's messages depend on is durable before they leave.
-            if self.engine.durable_seq() != self.saved_seq && !self.sync_durable() {
+            // D22: what the engine's messages depend on is durable before they leave;
+            // a change that none of them reports is saved right after they left.
+            if self.engine.durable_seq() != self.saved_seq && !self.save_after_send {
+                if self.save_may_follow_send() {
+                    self.save_after_send = true;
+                } else if !self.sync_durable() {
+                    return;
+                }
+            } else if self.save_after_send && !self.save_may_follow_send() && !self.sync_durable() {
                 return;
             }
             while let Some(t) = self.engine.poll_transmit() {
@@ -1515,7 +1588,10 @@ impl DatagramCore for NodeCore {
     }
     #[inline]
     fn transmit_hint(&self) -> bool {
-        self.queued || !self.service_out.is_empty() || DatagramCore::transmit_hint(&self.endpoint)
+        self.queued
+            || self.save_after_send
+            || !self.service_out.is_empty()
+            || DatagramCore::transmit_hint(&self.endpoint)
     }
     #[inline]
     fn take_timer_restarted(&mut self) -> bool {
@@ -1524,6 +1600,9 @@ impl DatagramCore for NodeCore {
     }
     #[inline]
     fn transmit_drained(&self) -> bool {
-        DatagramCore::transmit_drained(&self.endpoint) && self.service_out.is_empty()
+        // A pending save runs in the `poll_transmit` that returns `None`.
+        DatagramCore::transmit_drained(&self.endpoint)
+            && self.service_out.is_empty()
+            && !self.save_after_send
     }
 }

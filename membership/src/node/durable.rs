@@ -194,6 +194,12 @@ pub trait Storage: Send {
     /// Saves `state`; returns only once it is durable (for files: written, fsynced,
     /// renamed into place, directory fsynced).
     fn save(&mut self, state: &Durable) -> Result<(), StorageError>;
+    /// Total time spent in [`save`](Storage::save) so far, µs, for storage that
+    /// measures it (the node core reads it to report what durable state costs; it
+    /// reads no clock itself). 0 by default.
+    fn save_time_us(&self) -> u64 {
+        0
+    }
 }
 
 /// Keeps the state in memory, shared with whoever holds a clone (the simulator's disk
@@ -342,6 +348,10 @@ impl Storage for DirStorage {
         self.saves += 1;
         self.save_us += t0.elapsed().as_micros() as u64;
         Ok(())
+    }
+
+    fn save_time_us(&self) -> u64 {
+        self.save_us
     }
 }
 

@@ -274,4 +274,6 @@ impl Node {
 }
 
 #[cfg(test)]
+mod save_order_tests;
+#[cfg(test)]
 mod tests;

@@ -105,6 +105,13 @@ pub trait Backend {
     fn now_ns(&self) -> u64;
     /// The next event, waiting at most `timeout`.
     fn recv(&mut self, timeout: Duration) -> Option<Record>;
+    /// Saves of its durable state the running node `n{slot}` made so far, and the time
+    /// they took, µs (its `CoreStats::durable_saves` and `durable_save_us`, as last
+    /// published: up to 20 ms old); `None` where the backend cannot tell (processes) or
+    /// the slot is empty.
+    fn durable_saves(&self, _slot: usize) -> Option<(u64, u64)> {
+        None
+    }
 }
 
 /// The slot of a process id `n{slot}#inc`.
@@ -117,8 +124,14 @@ pub fn name_of(pid: &str) -> &str {
     pid.split('#').next().unwrap_or(pid)
 }
 
-fn node_config(slot: usize, seed: Option<SocketAddr>, t: &Timing) -> NodeConfig {
+fn node_config(
+    slot: usize,
+    seed: Option<SocketAddr>,
+    t: &Timing,
+    state_root: Option<&Path>,
+) -> NodeConfig {
     NodeConfig {
+        state_dir: state_root.map(|r| state_dir_of(r, slot)),
         id: format!("n{slot}"),
         listen: SocketAddr::from(([127, 0, 0, 1], 0)),
         seeds: seed.into_iter().collect(),
@@ -133,6 +146,12 @@ fn node_config(slot: usize, seed: Option<SocketAddr>, t: &Timing) -> NodeConfig 
         idle: t.idle.node(),
         ..NodeConfig::default()
     }
+}
+
+/// Node `n{slot}`'s state directory under `root` (every incarnation in the slot keeps
+/// the same one, as a restarted `sgmpd --state-dir` does).
+pub fn state_dir_of(root: &Path, slot: usize) -> PathBuf {
+    root.join(format!("n{slot}"))
 }
 
 // ----- in-process ------------------------------------------------------------------
@@ -163,6 +182,8 @@ impl std::fmt::Debug for InProcess {
 pub struct InProcess {
     base: Instant,
     timing: Timing,
+    /// Durable state of every node under this directory (`None`: in memory only).
+    state_root: Option<PathBuf>,
     slots: Vec<Option<InSlot>>,
     leaving: Vec<Leaving>,
     /// Events drained from the subscriptions and not yet returned by `recv`.
@@ -178,10 +199,17 @@ impl InProcess {
         InProcess {
             base: Instant::now(),
             timing,
+            state_root: None,
             slots: Vec::new(),
             leaving: Vec::new(),
             pending: VecDeque::new(),
         }
+    }
+
+    /// Every node keeps durable state in `state_root/n{slot}` (`NodeConfig::state_dir`).
+    pub fn with_state_root(mut self, state_root: Option<PathBuf>) -> InProcess {
+        self.state_root = state_root;
+        self
     }
 
     /// The handle of a running node.
@@ -274,8 +302,13 @@ impl Backend for InProcess {
     fn start(&mut self, slot: usize, seed: Option<SocketAddr>) -> io::Result<()> {
         self.stop_slot(slot);
         // Subscribed before the loop starts: the founder installs its first view at once.
-        let (handle, sub) = Node::start_subscribed(node_config(slot, seed, &self.timing))
-            .map_err(io::Error::other)?;
+        let (handle, sub) = Node::start_subscribed(node_config(
+            slot,
+            seed,
+            &self.timing,
+            self.state_root.as_deref(),
+        ))
+        .map_err(io::Error::other)?;
         if self.slots.len() <= slot {
             self.slots.resize_with(slot + 1, || None);
         }
@@ -320,6 +353,13 @@ impl Backend for InProcess {
             }
             std::thread::sleep(left.min(POLL_INTERVAL));
         }
+    }
+
+    fn durable_saves(&self, slot: usize) -> Option<(u64, u64)> {
+        self.handle(slot).map(|h| {
+            let c = h.metrics().core;
+            (c.durable_saves, c.durable_save_us)
+        })
     }
 }
 
@@ -369,6 +409,8 @@ pub struct Processes {
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
     lives: u64,
+    /// `--state-dir` of every node under this directory (`None`: in memory only).
+    state_root: Option<PathBuf>,
 }
 
 impl Processes {
@@ -419,6 +461,7 @@ impl Processes {
             rx,
             stop,
             reader: Some(reader),
+            state_root: None,
             lives: 0,
         })
     }
@@ -530,6 +573,9 @@ impl Backend for Processes {
         if let Some(s) = seed {
             cmd.arg("--seeds").arg(s.to_string());
         }
+        if let Some(root) = &self.state_root {
+            cmd.arg("--state-dir").arg(state_dir_of(root, slot));
+        }
         self.addrs.lock().remove(&slot);
         let child = cmd.spawn()?;
         if self.children.len() <= slot {
@@ -583,9 +629,23 @@ impl Drop for Processes {
 
 /// Starts the backend of `kind`.
 pub fn backend(kind: BackendKind, timing: Timing) -> io::Result<Box<dyn Backend>> {
+    backend_with_state(kind, timing, None)
+}
+
+/// Starts the backend of `kind` whose nodes keep durable state under `state_root`
+/// (`n{slot}` each, `NodeConfig::state_dir` / `sgmpd --state-dir`; `None`: in memory).
+pub fn backend_with_state(
+    kind: BackendKind,
+    timing: Timing,
+    state_root: Option<PathBuf>,
+) -> io::Result<Box<dyn Backend>> {
     Ok(match kind {
-        BackendKind::InProcess => Box::new(InProcess::new(timing)),
-        BackendKind::Process => Box::new(Processes::new(timing)?),
+        BackendKind::InProcess => Box::new(InProcess::new(timing).with_state_root(state_root)),
+        BackendKind::Process => {
+            let mut p = Processes::new(timing)?;
+            p.state_root = state_root;
+            Box::new(p)
+        }
     })
 }
 

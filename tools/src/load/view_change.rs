@@ -38,9 +38,10 @@
 //! counted in `rounds_failed` and the group is given time to settle. Ctrl-C stops the
 //! run and prints the partial summary.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, HashMap};
 use std::io;
-use std::net::UdpSocket;
+use std::net::{SocketAddr, UdpSocket};
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -50,6 +51,8 @@ use indicatif::{ProgressBar, ProgressStyle};
 use rand::seq::IteratorRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
+use sgmp_membership::node::durable::{Accepted, Ballot, DirStorage, Durable, Storage};
+use sgmp_membership::{Member, ProcessId};
 
 use super::cluster::{self, name_of, stopped, wait_for, Tracker};
 use super::flags::{ClusterFlags, Output, RoundTimeout};
@@ -89,6 +92,21 @@ pub struct ViewChangeArgs {
     /// `--round-timeout-ms`.
     #[command(flatten)]
     pub round_timeout: RoundTimeout,
+    /// Run the rounds a second time in the same run with durable state on (every node
+    /// with a state directory, `sgmpd --state-dir`), after the in-memory ones: the
+    /// `durable_*` keys, the save cost (`fsync_p50_us`) and the saves per view change
+    /// per process.
+    #[arg(long)]
+    pub durable: bool,
+    /// Where `--durable` keeps the nodes' state: a fresh directory under DIR (default:
+    /// the system's temporary directory), removed at the end. The fsync cost depends on
+    /// the file system: point it at the disk to be measured.
+    #[arg(long, value_name = "DIR")]
+    pub state_dir: Option<PathBuf>,
+    /// Saves timed for `fsync_p50_us` (`DirStorage::save` of a state the size of the
+    /// group, in the same directory, before the durable rounds).
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub fsync_samples: u64,
     /// Seed of the choice of victims.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
@@ -135,18 +153,9 @@ impl Default for Series {
     }
 }
 
-/// What a run measured.
-#[derive(Clone, Debug)]
-pub struct ViewChangeReport {
-    /// Flags of the run.
-    pub args: ViewChangeArgs,
-    /// Raw UDP round trip measured in the run (back to back).
-    pub udp_rtt: Latency,
-    /// Raw UDP round trip with a millisecond of idleness before each ping.
-    pub udp_rtt_idle: Latency,
-    /// The removal's message pattern (N − 2 subs, acks, coms) over raw UDP among the
-    /// N − 1 survivors' threads: the floor under the commit latency on this machine.
-    pub udp_pattern: Latency,
+/// The figures of one series of rounds (in memory, or with durable state).
+#[derive(Clone, Debug, Default)]
+pub struct Rounds {
     /// Commit latency of removals.
     pub commit: Series,
     /// Removals: the mgr's submit to its own install (M-subs out, every ack back).
@@ -163,10 +172,51 @@ pub struct ViewChangeReport {
     pub rounds_done: u64,
     /// Rounds that timed out.
     pub rounds_failed: u64,
-    /// Stopped by Ctrl-C.
-    pub interrupted: bool,
     /// Stopped early: the group did not settle after a failed round.
     pub gave_up: bool,
+    /// Durable saves each survivor of a removal made for it (one sample per survivor
+    /// per removal; empty without durable state or where the backend cannot tell).
+    pub saves_per_removal: Vec<u64>,
+    /// Durable saves each member that stayed made for an addition (the joiner apart).
+    pub saves_per_addition: Vec<u64>,
+    /// Durable saves of each joiner from its start to the view that adds it
+    /// (its incarnation, its first view).
+    pub saves_of_joiner: Vec<u64>,
+    /// The saves counted in `saves_per_removal` and `saves_per_addition`, and the time
+    /// the nodes' storage spent in them, µs (the mean save as the nodes met it).
+    pub node_saves: (u64, u64),
+}
+
+/// The durable rounds of a run (`--durable`).
+#[derive(Clone, Debug)]
+pub struct DurableRun {
+    /// The rounds, with every node's state on disk.
+    pub rounds: Rounds,
+    /// One `DirStorage::save` (temporary file, fsync, rename, fsync of the directory)
+    /// of a state the size of the group, in the same directory.
+    pub fsync: Latency,
+    /// Time to form the durable group, s.
+    pub form_s: f64,
+}
+
+/// What a run measured.
+#[derive(Clone, Debug)]
+pub struct ViewChangeReport {
+    /// Flags of the run.
+    pub args: ViewChangeArgs,
+    /// Raw UDP round trip measured in the run (back to back).
+    pub udp_rtt: Latency,
+    /// Raw UDP round trip with a millisecond of idleness before each ping.
+    pub udp_rtt_idle: Latency,
+    /// The removal's message pattern (N − 2 subs, acks, coms) over raw UDP among the
+    /// N − 1 survivors' threads: the floor under the commit latency on this machine.
+    pub udp_pattern: Latency,
+    /// The rounds with the state in memory (the headline figures).
+    pub mem: Rounds,
+    /// The same rounds with durable state, if `--durable`.
+    pub durable: Option<DurableRun>,
+    /// Stopped by Ctrl-C.
+    pub interrupted: bool,
     /// Time to form the group, s.
     pub form_s: f64,
     /// Whole run, s.
@@ -189,10 +239,8 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
     let started = Instant::now();
     let n = args.nodes as usize;
     let mut b = cluster::backend(args.cluster.backend, args.cluster.timing.clone())?;
-    let b = &mut *b;
     let mut t = Tracker::default();
-    let form_timeout = Duration::from_secs(30 + n as u64);
-    let mut live = cluster::form_group(b, &mut t, n, form_timeout)?;
+    let mut live = cluster::form_group(&mut *b, &mut t, n, form_timeout(n))?;
     let form_s = started.elapsed().as_secs_f64();
     let udp_rtt = udp_round_trip(64, Duration::from_secs_f64(args.rtt_seconds.max(0.05)))?;
     let udp_rtt_idle = paced_udp_round_trip(64, args.idle_pings, Duration::from_millis(1))?;
@@ -208,39 +256,128 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
     } else {
         Latency::default()
     };
-    let mut rep = ViewChangeReport {
+    let mem = rounds(&mut *b, &mut t, &mut live, args, "view-change", false)?;
+    drop(b);
+    let durable = if args.durable && !stopped() {
+        Some(durable_run(args)?)
+    } else {
+        None
+    };
+    Ok(ViewChangeReport {
         args: args.clone(),
         udp_rtt,
         udp_rtt_idle,
         udp_pattern,
-        commit: Series::new(),
-        commit_acks: Series::new(),
-        commit_mcom: Series::new(),
-        join_commit: Series::new(),
-        crash_to_view: Series::new(),
-        join: Series::new(),
-        rounds_done: 0,
-        rounds_failed: 0,
-        interrupted: false,
-        gave_up: false,
+        mem,
+        durable,
+        interrupted: stopped(),
         form_s,
-        elapsed_s: 0.0,
-    };
+        elapsed_s: started.elapsed().as_secs_f64(),
+    })
+}
+
+/// The longest wait for a group of `n` to form.
+fn form_timeout(n: usize) -> Duration {
+    Duration::from_secs(30 + n as u64)
+}
+
+/// `--durable`: the save cost, then a new group of nodes with state directories and the
+/// same rounds (same victims), in a fresh directory removed at the end.
+fn durable_run(args: &ViewChangeArgs) -> io::Result<DurableRun> {
+    let n = args.nodes as usize;
+    let parent = args.state_dir.clone().unwrap_or_else(std::env::temp_dir);
+    let root = parent.join(format!(
+        "sgmp-load-state-{}-{}",
+        std::process::id(),
+        sgmp_membership::node::unix_micros()
+    ));
+    std::fs::create_dir_all(&root)?;
+    let result = (|| {
+        let fsync = save_cost(&root.join("save-cost"), n, args.fsync_samples)?;
+        let started = Instant::now();
+        let mut b = cluster::backend_with_state(
+            args.cluster.backend,
+            args.cluster.timing.clone(),
+            Some(root.clone()),
+        )?;
+        let mut t = Tracker::default();
+        let mut live = cluster::form_group(&mut *b, &mut t, n, form_timeout(n))?;
+        let form_s = started.elapsed().as_secs_f64();
+        let rounds = rounds(
+            &mut *b,
+            &mut t,
+            &mut live,
+            args,
+            "view-change (durable)",
+            true,
+        )?;
+        Ok(DurableRun {
+            rounds,
+            fsync,
+            form_s,
+        })
+    })();
+    let _ = std::fs::remove_dir_all(&root);
+    result
+}
+
+/// What one durable save costs here: `samples` saves by `DirStorage` (temporary file,
+/// fsync, rename, fsync of the directory) of a state with an `n`-member view and an
+/// accepted proposal, in `dir`, 10 ms apart (a view change's saves are isolated: saves
+/// back to back queue behind each other's journal commits and may cost more).
+pub fn save_cost(dir: &Path, n: usize, samples: u64) -> io::Result<Latency> {
+    let (mut st, _) = DirStorage::open(dir, "save-cost").map_err(io::Error::other)?;
+    let mut d = Durable::fresh("save-cost", 1);
+    for i in 0..n {
+        d.view.members.push(Member {
+            id: ProcessId::named(&format!("n{i}"), 1_796_000_000_000_000 + i as u64),
+            addr: SocketAddr::from(([127, 0, 0, 1], 7401 + i as u16)),
+        });
+    }
+    let mut next = d.view.clone();
+    next.members.pop();
+    d.accepted = Some(Accepted {
+        ballot: Ballot::sgmp(0),
+        view: next,
+    });
+    let mut series = Series::new();
+    for r in 0..samples {
+        d.view.version = r + 1;
+        std::thread::sleep(Duration::from_millis(10));
+        let t = Instant::now();
+        st.save(&d).map_err(io::Error::other)?;
+        series.record(t.elapsed().as_nanos() as u64);
+    }
+    Ok(series.latency())
+}
+
+/// `args.rounds` rounds on a formed group; `count_saves`: read every node's durable
+/// saves around each view change (30 ms of quiet before each reading, so that the
+/// published counters are fresh).
+fn rounds(
+    b: &mut dyn cluster::Backend,
+    t: &mut Tracker,
+    live: &mut BTreeSet<usize>,
+    args: &ViewChangeArgs,
+    what: &str,
+    count_saves: bool,
+) -> io::Result<Rounds> {
+    let mut rep = Rounds::default();
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let round_timeout = args.round_timeout.duration();
-    let pb = progress(args.rounds, "view-change");
+    let pb = progress(args.rounds, what);
     for _ in 0..args.rounds {
         if stopped() {
             break;
         }
-        if !round(b, &mut t, &mut live, &mut rng, round_timeout, &mut rep)? {
+        if !round(b, t, live, &mut rng, round_timeout, count_saves, &mut rep)? {
             if stopped() {
                 break; // interrupted, not failed
             }
             rep.rounds_failed += 1;
             // Let the group settle (false suspicions, rejoins) before the next round.
             let settle = round_timeout * 3;
-            if !wait_for(b, &mut t, settle, |t| t.stable(&live).is_some()) && !stopped() {
+            if !wait_for(b, t, settle, |t| t.stable(live).is_some()) && !stopped() {
                 // Report what was measured; the run cannot go on (e.g. the group
                 // excluded itself, docs/PROTOCOL.md D15).
                 pb.suspend(|| {
@@ -257,9 +394,34 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
         pb.set_message(format!("commit p50 {} µs", cell(c.p50_us, 0)));
     }
     pb.finish_and_clear();
-    rep.interrupted = stopped();
-    rep.elapsed_s = started.elapsed().as_secs_f64();
     Ok(rep)
+}
+
+/// Every live node's durable saves after 30 ms of quiet (the counters are republished
+/// every 20 ms).
+fn saves_now(b: &dyn cluster::Backend, live: &BTreeSet<usize>) -> HashMap<usize, (u64, u64)> {
+    std::thread::sleep(Duration::from_millis(30));
+    live.iter()
+        .filter_map(|&s| Some((s, b.durable_saves(s)?)))
+        .collect()
+}
+
+/// The saves each of `slots` made between `before` and `after` (into `out`), and their
+/// total count and time (into `total`).
+fn saves_between(
+    before: &HashMap<usize, (u64, u64)>,
+    after: &HashMap<usize, (u64, u64)>,
+    slots: impl Iterator<Item = usize>,
+    out: &mut Vec<u64>,
+    total: &mut (u64, u64),
+) {
+    for s in slots {
+        if let (Some(a), Some(b)) = (before.get(&s), after.get(&s)) {
+            out.push(b.0.saturating_sub(a.0));
+            total.0 += b.0.saturating_sub(a.0);
+            total.1 += b.1.saturating_sub(a.1);
+        }
+    }
 }
 
 /// One crash and one re-add. False if a wait timed out (or Ctrl-C).
@@ -269,7 +431,8 @@ fn round(
     live: &mut BTreeSet<usize>,
     rng: &mut ChaCha8Rng,
     timeout: Duration,
-    rep: &mut ViewChangeReport,
+    count_saves: bool,
+    rep: &mut Rounds,
 ) -> io::Result<bool> {
     if !wait_for(b, t, timeout, |t| t.stable(live).is_some()) {
         return Ok(false);
@@ -285,6 +448,11 @@ fn round(
     };
     let victim_pid = t.latest[&victim].0.clone();
     let seed = b.addr(mgr);
+    let saves0 = if count_saves {
+        saves_now(b, live)
+    } else {
+        HashMap::new()
+    };
     // Crash.
     let t_crash = b.crash(victim);
     live.remove(&victim);
@@ -303,6 +471,19 @@ fn round(
         return Ok(false);
     };
     rep.crash_to_view.record(last.saturating_sub(t_crash));
+    let saves1 = if count_saves {
+        let s1 = saves_now(b, live);
+        saves_between(
+            &saves0,
+            &s1,
+            live.iter().copied(),
+            &mut rep.saves_per_removal,
+            &mut rep.node_saves,
+        );
+        s1
+    } else {
+        HashMap::new()
+    };
     if let Some(&ts) = t.submitted.get(&w) {
         rep.commit.record(last.saturating_sub(ts));
         // The mgr (most senior member) installs when the last ack arrives.
@@ -332,6 +513,20 @@ fn round(
     };
     if let Some(&ts) = t.submitted.get(&x) {
         rep.join_commit.record(last.saturating_sub(ts));
+    }
+    if count_saves {
+        let s2 = saves_now(b, live);
+        let stayed = live.iter().copied().filter(|&s| s != victim);
+        saves_between(
+            &saves1,
+            &s2,
+            stayed,
+            &mut rep.saves_per_addition,
+            &mut rep.node_saves,
+        );
+        if let Some(&(j, _)) = s2.get(&victim) {
+            rep.saves_of_joiner.push(j);
+        }
     }
     let joiner = t.members[&x]
         .iter()
@@ -397,7 +592,7 @@ pub fn put_latency(f: &mut Figures, key: &str, l: &Latency, unit: &str, scale: f
 impl ViewChangeReport {
     /// Commit p50 over UDP round-trip p50.
     pub fn ratio_commit_to_rtt(&self) -> f64 {
-        ratio(self.commit.latency().p50_us, self.udp_rtt.p50_us)
+        ratio(self.mem.commit.latency().p50_us, self.udp_rtt.p50_us)
     }
 
     /// The figures (one flat JSON object).
@@ -407,10 +602,10 @@ impl ViewChangeReport {
         f.text("backend", self.args.cluster.backend.name());
         f.int("nodes", self.args.nodes);
         f.int("rounds", self.args.rounds);
-        f.int("rounds_done", self.rounds_done);
-        f.int("rounds_failed", self.rounds_failed);
+        f.int("rounds_done", self.mem.rounds_done);
+        f.int("rounds_failed", self.mem.rounds_failed);
         f.flag("interrupted", self.interrupted);
-        f.flag("gave_up", self.gave_up);
+        f.flag("gave_up", self.mem.gave_up);
         f.int("heartbeat_ms", self.args.cluster.timing.heartbeat_ms);
         f.int("suspect_ms", self.args.cluster.timing.suspect_ms);
         f.int(
@@ -420,39 +615,39 @@ impl ViewChangeReport {
         put_latency(&mut f, "udp_rtt", &self.udp_rtt, "us", 1.0);
         put_latency(&mut f, "udp_rtt_idle", &self.udp_rtt_idle, "us", 1.0);
         put_latency(&mut f, "udp_pattern", &self.udp_pattern, "us", 1.0);
-        put_latency(&mut f, "commit", &self.commit.latency(), "us", 1.0);
+        put_latency(&mut f, "commit", &self.mem.commit.latency(), "us", 1.0);
         put_latency(
             &mut f,
             "commit_acks",
-            &self.commit_acks.latency(),
+            &self.mem.commit_acks.latency(),
             "us",
             1.0,
         );
         put_latency(
             &mut f,
             "commit_mcom",
-            &self.commit_mcom.latency(),
+            &self.mem.commit_mcom.latency(),
             "us",
             1.0,
         );
         put_latency(
             &mut f,
             "join_commit",
-            &self.join_commit.latency(),
+            &self.mem.join_commit.latency(),
             "us",
             1.0,
         );
         put_latency(
             &mut f,
             "crash_to_view",
-            &self.crash_to_view.latency(),
+            &self.mem.crash_to_view.latency(),
             "ms",
             1000.0,
         );
-        put_latency(&mut f, "join", &self.join.latency(), "ms", 1000.0);
+        put_latency(&mut f, "join", &self.mem.join.latency(), "ms", 1000.0);
         let r = self.ratio_commit_to_rtt();
         f.float("ratio_commit_to_rtt", r);
-        let (commit, join_commit) = (self.commit.latency(), self.join_commit.latency());
+        let (commit, join_commit) = (self.mem.commit.latency(), self.mem.join_commit.latency());
         let rtt = self.udp_rtt.p50_us;
         for (key, num, den) in [
             ("ratio_commit_p99_to_rtt", commit.p99_us, rtt),
@@ -485,12 +680,98 @@ impl ViewChangeReport {
         let round = |v: &[f64]| -> serde_json::Value {
             v.iter().map(|x| (x * 10.0).round() / 10.0).collect()
         };
-        f.set("commit_samples_us", round(self.commit.samples_us()));
+        f.set("commit_samples_us", round(self.mem.commit.samples_us()));
         f.set(
             "join_commit_samples_us",
-            round(self.join_commit.samples_us()),
+            round(self.mem.join_commit.samples_us()),
         );
+        f.flag("durable", self.durable.is_some());
+        if let Some(d) = &self.durable {
+            self.durable_figures(&mut f, d);
+        }
         f
+    }
+
+    /// The `--durable` keys: the same figures prefixed `durable_`, the save cost
+    /// (`fsync_*`), what durable state adds to the commit (µs and in saves), and the
+    /// saves per view change per process.
+    fn durable_figures(&self, f: &mut Figures, d: &DurableRun) {
+        let r = &d.rounds;
+        f.int("durable_rounds_done", r.rounds_done);
+        f.int("durable_rounds_failed", r.rounds_failed);
+        f.flag("durable_gave_up", r.gave_up);
+        f.float("durable_form_s", d.form_s);
+        put_latency(f, "fsync", &d.fsync, "us", 1.0);
+        let (commit, mem) = (r.commit.latency(), self.mem.commit.latency());
+        put_latency(f, "durable_commit", &commit, "us", 1.0);
+        put_latency(
+            f,
+            "durable_commit_acks",
+            &r.commit_acks.latency(),
+            "us",
+            1.0,
+        );
+        put_latency(
+            f,
+            "durable_commit_mcom",
+            &r.commit_mcom.latency(),
+            "us",
+            1.0,
+        );
+        put_latency(
+            f,
+            "durable_join_commit",
+            &r.join_commit.latency(),
+            "us",
+            1.0,
+        );
+        let extra = commit.p50_us - mem.p50_us;
+        f.float("durable_commit_extra_p50_us", extra);
+        // What durable state adds to a removal's commit, counted in saves: the mgr's
+        // save and the members' (in parallel) lie on the commit's path.
+        f.float(
+            "durable_commit_extra_in_saves",
+            ratio(extra, d.fsync.p50_us),
+        );
+        f.float(
+            "durable_ratio_commit_to_udp_pattern",
+            ratio(commit.p50_us, self.udp_pattern.p50_us),
+        );
+        let mean = |v: &[u64]| {
+            if v.is_empty() {
+                f64::NAN
+            } else {
+                v.iter().sum::<u64>() as f64 / v.len() as f64
+            }
+        };
+        f.float(
+            "durable_saves_per_view_change_per_process",
+            mean(&r.saves_per_removal),
+        );
+        f.int(
+            "durable_saves_per_view_change_per_process_max",
+            r.saves_per_removal.iter().copied().max().unwrap_or(0),
+        );
+        f.float(
+            "durable_saves_per_addition_per_process",
+            mean(&r.saves_per_addition),
+        );
+        f.float("durable_saves_of_joiner", mean(&r.saves_of_joiner));
+        f.int("durable_saves_samples", r.saves_per_removal.len() as u64);
+        let (saves, us) = r.node_saves;
+        let node_save = if saves == 0 {
+            f64::NAN
+        } else {
+            us as f64 / saves as f64
+        };
+        f.float("durable_node_save_mean_us", node_save);
+        // The same extra counted in the saves the nodes themselves made (concurrent
+        // saves of several processes share the file system's journal commits, so a
+        // node's save costs less than the reference `fsync_p50_us` taken alone).
+        f.float(
+            "durable_commit_extra_in_node_saves",
+            ratio(extra, node_save),
+        );
     }
 
     /// A human table.
@@ -503,12 +784,12 @@ impl ViewChangeReport {
             self.args.cluster.timing.heartbeat_ms,
             self.args.cluster.timing.suspect_ms,
             self.args.cluster.timing.protocol_timeout_ms,
-            self.rounds_done,
+            self.mem.rounds_done,
             self.args.rounds,
-            self.rounds_failed,
+            self.mem.rounds_failed,
             if self.interrupted {
                 " (interrupted)"
-            } else if self.gave_up {
+            } else if self.mem.gave_up {
                 " (stopped: the group did not settle)"
             } else {
                 ""
@@ -548,42 +829,42 @@ impl ViewChangeReport {
         row(
             &mut s,
             "commit, removal: submit → last install",
-            &self.commit.latency(),
+            &self.mem.commit.latency(),
             "µs",
             1.0,
         );
         row(
             &mut s,
             "  of which submit → mgr's install (acks)",
-            &self.commit_acks.latency(),
+            &self.mem.commit_acks.latency(),
             "µs",
             1.0,
         );
         row(
             &mut s,
             "  of which mgr's install → last (M-com)",
-            &self.commit_mcom.latency(),
+            &self.mem.commit_mcom.latency(),
             "µs",
             1.0,
         );
         row(
             &mut s,
             "commit, addition (with State-Xfer)",
-            &self.join_commit.latency(),
+            &self.mem.join_commit.latency(),
             "µs",
             1.0,
         );
         row(
             &mut s,
             "crash → last install",
-            &self.crash_to_view.latency(),
+            &self.mem.crash_to_view.latency(),
             "ms",
             1000.0,
         );
         row(
             &mut s,
             "join: start → first view",
-            &self.join.latency(),
+            &self.mem.join.latency(),
             "ms",
             1000.0,
         );
@@ -599,9 +880,37 @@ impl ViewChangeReport {
         ));
         s.push_str(&format!(
             "commit p50 / the same pattern over raw UDP p50 = {} (the pattern itself: {} × the round trip)\n",
-            cell(ratio(self.commit.latency().p50_us, self.udp_pattern.p50_us), 2),
+            cell(ratio(self.mem.commit.latency().p50_us, self.udp_pattern.p50_us), 2),
             cell(ratio(self.udp_pattern.p50_us, self.udp_rtt.p50_us), 2),
         ));
+        if let Some(d) = &self.durable {
+            let r = &d.rounds;
+            s.push_str(&format!(
+                "\nwith durable state ({} of {} rounds done, {} failed):\n",
+                r.rounds_done, self.args.rounds, r.rounds_failed
+            ));
+            row(&mut s, "one save (fsync)", &d.fsync, "µs", 1.0);
+            row(
+                &mut s,
+                "commit, removal: submit → last install",
+                &r.commit.latency(),
+                "µs",
+                1.0,
+            );
+            row(
+                &mut s,
+                "commit, addition (with State-Xfer)",
+                &r.join_commit.latency(),
+                "µs",
+                1.0,
+            );
+            let n = r.saves_per_removal.len().max(1) as f64;
+            s.push_str(&format!(
+                "saves per removal per process: {} (max {})\n",
+                cell(r.saves_per_removal.iter().sum::<u64>() as f64 / n, 2),
+                r.saves_per_removal.iter().copied().max().unwrap_or(0)
+            ));
+        }
         s
     }
 }

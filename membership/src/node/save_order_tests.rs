@@ -1,0 +1,209 @@
+//! D22's save order in the node core, without sockets or clocks: three cores with
+//! in-memory disks exchange their datagrams by hand. An acknowledgement leaves only
+//! after the acceptance it reports is saved; the mgr's submission and its commit leave
+//! before its own save, which is done once the step's datagrams are out
+//! (`poll_transmit` returning `None`) and before its next input; an install is saved
+//! after the step too. One removal costs each process two saves (its acceptance, its
+//! install), of which only the members' acceptances lie on the commit's path.
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+
+use super::core::{NodeCore, TapRecord};
+use super::durable::MemStorage;
+use super::NodeConfig;
+use crate::msg::MsgKind;
+use crate::{Member, ProcessId, Time};
+
+struct Cluster {
+    cores: Vec<NodeCore>,
+    disks: Vec<MemStorage>,
+    members: Vec<Member>,
+    /// Datagrams written and not delivered yet: (from, to, bytes).
+    wire: VecDeque<(usize, usize, Vec<u8>)>,
+    now: Time,
+}
+
+impl Cluster {
+    fn founded(n: usize) -> Cluster {
+        let now = Time::from_millis(1_000);
+        let (mut cores, mut disks, mut members) = (Vec::new(), Vec::new(), Vec::new());
+        for i in 0..n {
+            let addr = SocketAddr::from(([127, 0, 0, 1], 7100 + i as u16));
+            let cfg = NodeConfig {
+                id: format!("n{i}"),
+                listen: addr,
+                // No timer fires in these tests: only the inputs given.
+                heartbeat_ms: 10_000,
+                suspect_ms: 60_000,
+                protocol_timeout_ms: 60_000,
+                ..NodeConfig::default()
+            };
+            let mut core_cfg = cfg.core_config(addr, cfg.keyring().unwrap());
+            // A suspicion given by hand is acted on (no one was heard from here).
+            core_cfg.engine.local_health = false;
+            let id = ProcessId::named(&format!("n{i}"), 1);
+            let disk = MemStorage::new();
+            let mut core =
+                NodeCore::new(core_cfg, id, addr).with_durable(None, Some(Box::new(disk.clone())));
+            core.set_tap(Some(false));
+            cores.push(core);
+            disks.push(disk);
+            members.push(Member { id, addr });
+        }
+        let mut c = Cluster {
+            cores,
+            disks,
+            members,
+            wire: VecDeque::new(),
+            now,
+        };
+        for i in 0..n {
+            let founders = c.members.clone();
+            c.cores[i].found_with(now, &founders);
+        }
+        for i in 0..n {
+            c.drain(i);
+        }
+        c.deliver_all();
+        c
+    }
+
+    /// Takes everything core `i` has to send (its `poll_transmit` until `None`).
+    fn drain(&mut self, i: usize) {
+        let mut buf = vec![0u8; 2048];
+        while let Some(t) = self.cores[i].poll_transmit(self.now, &mut buf) {
+            let to = self.members.iter().position(|m| m.addr == t.dst).unwrap();
+            self.wire.push_back((i, to, buf[..t.len].to_vec()));
+        }
+    }
+
+    /// Delivers the oldest datagram, without draining its receiver; returns it.
+    fn deliver_one(&mut self) -> Option<usize> {
+        let (from, to, bytes) = self.wire.pop_front()?;
+        let addr = self.members[from].addr;
+        self.cores[to].handle_datagram(self.now, addr, &bytes);
+        Some(to)
+    }
+
+    fn deliver_all(&mut self) {
+        while let Some(to) = self.deliver_one() {
+            self.drain(to);
+        }
+    }
+
+    /// The message kinds core `i` handed to its transport since the last call.
+    fn sent(&mut self, i: usize) -> Vec<MsgKind> {
+        let mut tap: Vec<TapRecord> = Vec::new();
+        self.cores[i].take_tap(&mut tap);
+        tap.iter()
+            .filter(|r| r.sent)
+            .filter_map(|r| r.kind)
+            .collect()
+    }
+
+    fn saves(&self) -> Vec<u64> {
+        self.disks.iter().map(MemStorage::saves).collect()
+    }
+}
+
+#[test]
+fn acks_wait_for_their_save_and_the_mgrs_sends_do_not() {
+    let mut c = Cluster::founded(3);
+    for i in 0..3 {
+        c.sent(i);
+        assert!(c.cores[i].engine().view().len() == 3);
+    }
+    let s0 = c.saves();
+    // The mgr (the most senior founder) removes n2.
+    let victim = c.members[2].id;
+    c.cores[0].suspect(c.now, victim);
+    assert!(
+        c.sent(0).contains(&MsgKind::MSub),
+        "the mgr submits at once"
+    );
+    assert_eq!(
+        c.saves()[0],
+        s0[0],
+        "the submission is queued before the mgr's save"
+    );
+    c.drain(0);
+    assert_eq!(
+        c.saves()[0],
+        s0[0] + 1,
+        "the mgr saves its acceptance once its datagrams are out"
+    );
+    assert_eq!(c.disks[0].load().unwrap().accepted.unwrap().view.len(), 2);
+    // n1 acknowledges: saved before the ack is even queued at the transport.
+    while !c.wire.is_empty() {
+        let to = c.deliver_one().unwrap();
+        if to == 1 && c.sent(1).contains(&MsgKind::MSubAck) {
+            assert_eq!(
+                c.saves()[1],
+                s0[1] + 1,
+                "the ack's acceptance is saved first"
+            );
+            assert!(c.disks[1].load().unwrap().accepted.is_some());
+            c.drain(1);
+            break;
+        }
+        c.drain(to);
+    }
+    // The ack reaches the mgr: it commits; the M-com leaves before the install's save.
+    let s1 = c.saves();
+    loop {
+        let to = c.deliver_one().expect("the ack reaches the mgr");
+        if to == 0 && c.sent(0).contains(&MsgKind::MCom) {
+            assert_eq!(c.cores[0].engine().view().len(), 2, "the mgr installed");
+            assert_eq!(
+                c.saves()[0],
+                s1[0],
+                "the M-com is queued before the install's save"
+            );
+            c.drain(0);
+            assert_eq!(
+                c.saves()[0],
+                s1[0] + 1,
+                "the install is saved after the sends"
+            );
+            let d = c.disks[0].load().unwrap();
+            assert_eq!(d.view.len(), 2);
+            assert_eq!(d.view.version, c.cores[0].engine().view().version);
+            break;
+        }
+        c.drain(to);
+    }
+    // n1 installs on the M-com and saves its install after the step.
+    c.deliver_all();
+    assert_eq!(c.cores[1].engine().view().len(), 2);
+    assert_eq!(c.saves()[1], s1[1] + 1);
+    assert_eq!(
+        c.disks[1].load().unwrap().view.version,
+        c.cores[1].engine().view().version
+    );
+}
+
+#[test]
+fn a_pending_save_is_done_before_the_next_input() {
+    let mut c = Cluster::founded(3);
+    let s0 = c.saves();
+    let victim = c.members[2].id;
+    c.cores[0].suspect(c.now, victim);
+    assert_eq!(c.saves()[0], s0[0]);
+    // A driver that never asks for the datagrams: the next input saves first.
+    let from = c.members[1].addr;
+    c.cores[0].handle_datagram(c.now, from, &[0u8; 8]);
+    assert_eq!(c.saves()[0], s0[0] + 1);
+}
+
+#[test]
+fn a_clean_stop_keeps_a_pending_save() {
+    let mut c = Cluster::founded(3);
+    let s0 = c.saves();
+    let victim = c.members[2].id;
+    c.cores[0].suspect(c.now, victim);
+    assert_eq!(c.saves()[0], s0[0]);
+    c.cores[0].stop();
+    assert_eq!(c.saves()[0], s0[0] + 1);
+    assert!(c.disks[0].load().unwrap().accepted.is_some());
+}
