@@ -9,7 +9,7 @@
 //! send), [`CoreService::take_ops`] (client changes for `Engine::request_client_ops`),
 //! [`CoreService::poll_change`] (system views for the application).
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::SocketAddr;
 
 use super::sysview::{watcher_of, SystemChange, SystemView};
@@ -139,6 +139,8 @@ pub struct CoreService {
     requested: HashMap<ProcessId, Time>,
     /// Per client address: version sent up to, and when.
     sent: HashMap<SocketAddr, (u64, Time)>,
+    /// The client addresses this member watches (rebuilt at each check).
+    mine: HashSet<SocketAddr>,
     ops: Vec<ClientOp>,
     out: VecDeque<(SocketAddr, Vec<u8>)>,
     check_at: Time,
@@ -165,6 +167,7 @@ impl CoreService {
             last_heard: HashMap::with_capacity(cfg.max_clients),
             requested: HashMap::new(),
             sent: HashMap::new(),
+            mine: HashSet::new(),
             ops: Vec::new(),
             out: VecDeque::new(),
             check_at: Time::ZERO,
@@ -455,12 +458,17 @@ impl CoreService {
             }
             return;
         }
-        // Silent clients this member watches.
+        // Silent clients this member watches. The watcher is a function of the
+        // address: computed once per address (few), not once per client (many).
         let timeout = self.cfg.client_timeout_us;
-        let me = self.me;
+        self.mine.clear();
+        for a in self.view.addrs.keys() {
+            if watcher_of(*a, &self.view.core).is_some_and(|w| w.id == self.me) {
+                self.mine.insert(*a);
+            }
+        }
         for (n, c) in &self.view.clients {
-            let w = watcher_of(c.addr, &self.view.core);
-            if w.is_none_or(|w| w.id != me) {
+            if !self.mine.contains(&c.addr) {
                 continue;
             }
             let id = ProcessId::new(*n, c.incarnation);

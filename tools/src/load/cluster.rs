@@ -167,6 +167,17 @@ pub struct InProcess {
     leaving: Vec<Leaving>,
     /// Events drained from the subscriptions and not yet returned by `recv`.
     pending: VecDeque<Record>,
+    service: Option<ServiceLimits>,
+}
+
+/// The membership service's limits for the nodes a backend starts (None: the
+/// defaults of [`NodeConfig`]): `sgmp-load clients` raises them for large runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceLimits {
+    /// `max_clients`: most registered clients.
+    pub max_clients: usize,
+    /// `max_client_ops`: most client changes per view change.
+    pub max_client_ops: usize,
 }
 
 /// How long [`InProcess::recv`] sleeps between two passes over the subscriptions.
@@ -181,7 +192,13 @@ impl InProcess {
             slots: Vec::new(),
             leaving: Vec::new(),
             pending: VecDeque::new(),
+            service: None,
         }
+    }
+
+    /// Nodes started from now on use these service limits.
+    pub fn set_service_limits(&mut self, limits: ServiceLimits) {
+        self.service = Some(limits);
     }
 
     /// The handle of a running node.
@@ -274,8 +291,12 @@ impl Backend for InProcess {
     fn start(&mut self, slot: usize, seed: Option<SocketAddr>) -> io::Result<()> {
         self.stop_slot(slot);
         // Subscribed before the loop starts: the founder installs its first view at once.
-        let (handle, sub) = Node::start_subscribed(node_config(slot, seed, &self.timing))
-            .map_err(io::Error::other)?;
+        let mut cfg = node_config(slot, seed, &self.timing);
+        if let Some(l) = self.service {
+            cfg.max_clients = l.max_clients;
+            cfg.max_client_ops = l.max_client_ops;
+        }
+        let (handle, sub) = Node::start_subscribed(cfg).map_err(io::Error::other)?;
         if self.slots.len() <= slot {
             self.slots.resize_with(slot + 1, || None);
         }
@@ -369,6 +390,7 @@ pub struct Processes {
     stop: Arc<AtomicBool>,
     reader: Option<JoinHandle<()>>,
     lives: u64,
+    service: Option<ServiceLimits>,
 }
 
 impl Processes {
@@ -420,6 +442,7 @@ impl Processes {
             stop,
             reader: Some(reader),
             lives: 0,
+            service: None,
         })
     }
 }
@@ -428,6 +451,18 @@ impl Processes {
     /// The control socket of node `n{slot}` (for `sgmpctl` requests such as `metrics`).
     pub fn control_path(&self, slot: usize) -> PathBuf {
         self.dir.join(format!("n{slot}.sock"))
+    }
+
+    /// Nodes started from now on use these service limits (`--max-clients`,
+    /// `--max-client-ops`).
+    pub fn set_service_limits(&mut self, limits: ServiceLimits) {
+        self.service = Some(limits);
+    }
+
+    /// The operating-system process id of node `n{slot}`, while it runs (to read its
+    /// resident memory).
+    pub fn os_pid(&self, slot: usize) -> Option<u32> {
+        self.children.get(slot)?.as_ref().map(Child::id)
     }
 }
 
@@ -529,6 +564,12 @@ impl Backend for Processes {
             .stderr(Stdio::null());
         if let Some(s) = seed {
             cmd.arg("--seeds").arg(s.to_string());
+        }
+        if let Some(l) = self.service {
+            cmd.arg("--max-clients")
+                .arg(l.max_clients.to_string())
+                .arg("--max-client-ops")
+                .arg(l.max_client_ops.to_string());
         }
         self.addrs.lock().remove(&slot);
         let child = cmd.spawn()?;
