@@ -327,7 +327,11 @@ impl ClientCore {
                     return;
                 }
                 let s = self.seeds[self.seed_next % self.seeds.len()];
-                self.seed_next += 1;
+                // The next seed at the next period (the slices of one period go to one
+                // seed: each seed asked answers with a snapshot).
+                if self.slice == 0 {
+                    self.seed_next += 1;
+                }
                 s
             }
         };

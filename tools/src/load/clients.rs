@@ -76,7 +76,7 @@ pub struct ClientsArgs {
     /// `--max-client-ops`): a burst of N registrations takes about N / this many
     /// system views. The core's `--max-clients` is set from `--clients` (twice it, at
     /// least 16,384).
-    #[arg(long, default_value_t = 8192, value_parser = clap::value_parser!(u64).range(1..=65_535))]
+    #[arg(long, default_value_t = 6144, value_parser = clap::value_parser!(u64).range(1..=65_535))]
     pub max_client_ops: u64,
     /// Flapping phase (after the hold): this percentage of the clients drop all their
     /// traffic for `--flap-period-s`, recover for as long, and so on, while the others
@@ -479,6 +479,11 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
         .map(|s| s.iter().copied().filter(|v| v.0 >= common_from).collect())
         .collect();
     let same_sequence = tails.windows(2).all(|w| w[0] == w[1]);
+    if !same_sequence {
+        for (k, s) in tails.iter().enumerate() {
+            eprintln!("endpoint {k}: system views seen during the bootstrap (version, size): {s:?}");
+        }
+    }
     let boot_views = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
     f.int("bootstrap_views_seen", boot_views.saturating_sub(1) as u64);
     f.flag("bootstrap_same_sequence", same_sequence);
