@@ -42,8 +42,14 @@ fn flappers_come_back_and_no_healthy_client_is_removed() {
     assert_eq!(obj["flappers"], 10, "{text}");
     assert_eq!(obj["flap_cycles"], 2, "{text}");
     assert_eq!(obj["healthy_removed"], 0, "{text}");
-    assert_eq!(obj["flap_removed"], 20, "each flapper once per cycle: {text}");
-    assert_eq!(obj["flap_rejoined"], 20, "a new incarnation per cycle: {text}");
+    assert_eq!(
+        obj["flap_removed"], 20,
+        "each flapper once per cycle: {text}"
+    );
+    assert_eq!(
+        obj["flap_rejoined"], 20,
+        "a new incarnation per cycle: {text}"
+    );
     let per_cycle = obj["views_per_flap_cycle"].as_f64().expect("a number");
     assert!(per_cycle >= 1.0, "{text}");
     assert_eq!(obj["final_version_agreed"], true, "{text}");

@@ -306,8 +306,7 @@ impl ClientCore {
         // HELLO_SLICES slices (each client still listed once per period): a burst of
         // hundreds of datagrams would overflow the watcher's socket buffer, and the
         // datagrams dropped would be the same clients' every period.
-        let sliced = !self.full_hello
-            && self.local.len() > wire::MAX_HELLO_PIDS * HELLO_SLICES;
+        let sliced = !self.full_hello && self.local.len() > wire::MAX_HELLO_PIDS * HELLO_SLICES;
         let range = if sliced {
             let n = self.local.len();
             let k = self.slice % HELLO_SLICES;

@@ -366,7 +366,9 @@ impl CoreService {
                 last_version,
                 entries,
             } => self.on_hello(now, from, want_snapshot, last_version, &entries),
-            ServiceMsg::Chunk(c) if c.snapshot && !self.synced => self.on_sync_chunk(now, c, engine),
+            ServiceMsg::Chunk(c) if c.snapshot && !self.synced => {
+                self.on_sync_chunk(now, c, engine)
+            }
             _ => {}
         }
     }
@@ -549,6 +551,12 @@ impl CoreService {
             .retain(|a, (_, t)| view.addrs.contains_key(a) || now.micros_since(*t) < 4 * timeout);
         self.snap_sent
             .retain(|_, t| now.micros_since(*t) < 4 * timeout);
+        // The watcher cache keeps addresses whose clients all left; forget them once
+        // they are as many as the live ones (amortized: the cache stays within twice
+        // the addresses in the view).
+        if self.watches.len() > 2 * view.addrs.len() + 64 {
+            self.watches.retain(|a, _| view.addrs.contains_key(a));
+        }
         self.promote(now, engine);
     }
 
@@ -602,6 +610,12 @@ impl CoreService {
     /// The next system view change for the application.
     pub fn poll_change(&mut self) -> Option<SystemChange> {
         self.changes.pop_front()
+    }
+
+    /// The clients this member times (those it watches).
+    #[cfg(test)]
+    pub(crate) fn watched(&self) -> impl Iterator<Item = &ProcessId> {
+        self.last_heard.keys()
     }
 }
 

@@ -481,7 +481,9 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
     let same_sequence = tails.windows(2).all(|w| w[0] == w[1]);
     if !same_sequence {
         for (k, s) in tails.iter().enumerate() {
-            eprintln!("endpoint {k}: system views seen during the bootstrap (version, size): {s:?}");
+            eprintln!(
+                "endpoint {k}: system views seen during the bootstrap (version, size): {s:?}"
+            );
         }
     }
     let boot_views = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
@@ -504,7 +506,10 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
         &mut t,
         format_args!(
             "core resident memory: {} MiB per member, {} bytes per client\n",
-            cell(rss_max.map_or(f64::NAN, |r| r as f64 / (1024.0 * 1024.0)), 1),
+            cell(
+                rss_max.map_or(f64::NAN, |r| r as f64 / (1024.0 * 1024.0)),
+                1
+            ),
             cell(per_client, 0)
         ),
     );

@@ -487,10 +487,7 @@ fn clients_scaling(out: &Path, cl: &[&Value]) -> io::Result<PathBuf> {
     // Memory per client.
     let max_m = mem.iter().map(|p| p.1).fold(1.0, f64::max);
     let mut chart = ChartBuilder::on(&right)
-        .caption(
-            "Core resident memory per client",
-            ("sans-serif", 18),
-        )
+        .caption("Core resident memory per client", ("sans-serif", 18))
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(60)
