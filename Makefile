@@ -66,9 +66,9 @@ sim:
 	$(CARGO) run --release -p sgmp-tools --bin sgmp-sim -- --seeds $(SIM_SEEDS) --nodes 5 --json
 
 # Every figure of BENCHMARKS.md and the plots in docs/bench/ (JSON reports there too),
-# bounded to about ten minutes: criterion benches with short settings, the allocation
+# bounded to about fifteen minutes: criterion benches with short settings, the allocation
 # report, then sgmp-load transport, view-change for N in BENCH_NODES, join, churn, counts,
-# and the SVG plots.
+# clients (10k; 1k to 100k for the scaling plot; flapping), and the SVG plots.
 BENCH_OUT ?= docs/bench
 BENCH_NODES ?= 3 5 9 17 33 63
 BENCH_ROUNDS ?= 40
@@ -91,8 +91,19 @@ bench:
 	timeout 300 $(SGMP_LOAD) counts --json > $(BENCH_OUT)/counts.json
 	timeout 600 $(SGMP_LOAD) clients --clients 10000 --core 5 --seconds 60 --churn 500 --hold 60 --json \
 	  > $(BENCH_OUT)/clients.json
+	for n in 1000 10000; do \
+	  timeout 300 $(SGMP_LOAD) clients --clients $$n --core 5 --seconds 10 --churn 600 --json \
+	    > $(BENCH_OUT)/clients_$$n.json || exit 1; \
+	done
+	timeout 300 $(SGMP_LOAD) clients --clients 30000 --core 5 --seconds 10 --churn 2000 --json \
+	  > $(BENCH_OUT)/clients_30000.json
+	timeout 600 $(SGMP_LOAD) clients --clients 100000 --core 5 --seconds 60 --churn 2000 --json \
+	  > $(BENCH_OUT)/clients_100000.json
+	timeout 600 $(SGMP_LOAD) clients --flap-percent 1 --flap-period-s 20 --json \
+	  > $(BENCH_OUT)/clients_flap.json
 	$(SGMP_LOAD) plots --from $(BENCH_OUT)/view_change_[0-9]*.json $(BENCH_OUT)/counts.json \
-	  $(BENCH_OUT)/churn.json --out $(BENCH_OUT)
+	  $(BENCH_OUT)/churn.json $(BENCH_OUT)/clients_1000.json $(BENCH_OUT)/clients_10000.json \
+	  $(BENCH_OUT)/clients_30000.json $(BENCH_OUT)/clients_100000.json --out $(BENCH_OUT)
 
 clean:
 	$(CARGO) clean

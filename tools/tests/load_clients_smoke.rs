@@ -42,6 +42,9 @@ fn clients_json_has_the_keys_and_agrees() {
         "correlated_removal_ms",
         "messages_per_change",
         "messages_per_change_formula",
+        "churn_in_window_per_s",
+        "core_rss_per_client_bytes",
+        "core_rss_mib",
     ] {
         assert!(obj.contains_key(k), "missing {k}: {text}");
     }

@@ -270,6 +270,8 @@ pub struct Engine {
     pending_clients: VecDeque<ClientOp>,
     /// When the oldest queued client change arrived (for `client_linger_us`).
     clients_since: Time,
+    /// The clients in the batch GetUpdate is building (`clients.rs`).
+    batch_index: clients::BatchIndex,
     /// The last committed updates by version (slot = version % len), so the service
     /// layer can apply every committed update in order (`clients.rs`).
     commit_log: Vec<(u64, Update)>,
@@ -350,6 +352,7 @@ impl Engine {
             pending_joins: Vec::with_capacity(cfg.max_pending_joins),
             pending_clients: VecDeque::with_capacity(cfg.max_pending_client_ops),
             clients_since: Time::ZERO,
+            batch_index: clients::BatchIndex::new(c),
             commit_log: (0..COMMIT_LOG)
                 .map(|_| (0, Update::with_tag_limits(n, c, t)))
                 .collect(),

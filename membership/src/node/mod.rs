@@ -201,7 +201,14 @@ impl Node {
             None => (None, None),
         };
         let mut dc = DriverConfig::new(config.listen, me);
-        dc.recv_buffer_bytes = 1 << 20;
+        // With the membership service on, thousands of clients' hellos arrive between
+        // two reads of the socket when the loop is not scheduled for a while: room for
+        // a few more milliseconds of them (the kernel caps it at net.core.rmem_max).
+        dc.recv_buffer_bytes = if config.max_clients > 0 {
+            4 << 20
+        } else {
+            1 << 20
+        };
         dc.send_buffer_bytes = 1 << 20;
         dc.fault_queue = 1024;
         dc.idle = config.idle.strategy();

@@ -18,6 +18,11 @@ use super::wire::{self, Chunk, HelloEntry, ServiceMsg};
 use crate::view::Member;
 use crate::{ProcessId, Time};
 
+/// Slices of the heartbeat period over which an endpoint with more clients than
+/// `HELLO_SLICES` full hellos hold spreads its hellos (each client is still listed once
+/// per period).
+pub const HELLO_SLICES: usize = 8;
+
 /// Where one local client stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientState {
@@ -86,6 +91,10 @@ pub struct ClientCore {
     view: SystemView,
     assemblies: Vec<Assembly>,
     hello_at: Time,
+    /// The next slice of `local` to list (see [`HELLO_SLICES`]).
+    slice: usize,
+    /// The next hello lists every client at once ([`ClientCore::hello_now`]).
+    full_hello: bool,
     seed_next: usize,
     /// Ask this core member at once (set on a gap).
     urgent: Option<SocketAddr>,
@@ -108,6 +117,8 @@ impl ClientCore {
             view: SystemView::default(),
             assemblies: Vec::new(),
             hello_at: Time::ZERO,
+            slice: 0,
+            full_hello: false,
             seed_next: 0,
             urgent: None,
             urgent_at: Time::ZERO,
@@ -285,13 +296,29 @@ impl ClientCore {
             if now.micros_since(self.urgent_at) >= self.heartbeat_us / 4 {
                 self.urgent = None;
                 self.urgent_at = now;
-                self.send_hellos(to, false);
+                self.send_hellos(to, 0..0);
             }
         }
         if now < self.hello_at {
             return;
         }
-        self.hello_at = now + self.heartbeat_us;
+        // An endpoint hosting many clients spreads its hellos over the period in
+        // HELLO_SLICES slices (each client still listed once per period): a burst of
+        // hundreds of datagrams would overflow the watcher's socket buffer, and the
+        // datagrams dropped would be the same clients' every period.
+        let sliced = !self.full_hello && self.local.len() > wire::MAX_HELLO_PIDS * HELLO_SLICES;
+        let range = if sliced {
+            let n = self.local.len();
+            let k = self.slice % HELLO_SLICES;
+            self.slice = (k + 1) % HELLO_SLICES;
+            self.hello_at = now + (self.heartbeat_us / HELLO_SLICES as u64).max(1);
+            n * k / HELLO_SLICES..n * (k + 1) / HELLO_SLICES
+        } else {
+            self.slice = 0;
+            self.hello_at = now + self.heartbeat_us;
+            0..self.local.len()
+        };
+        self.full_hello = false;
         let to = match watcher_of(self.me, &self.view.core) {
             Some(w) => w.addr,
             None => {
@@ -299,16 +326,20 @@ impl ClientCore {
                     return;
                 }
                 let s = self.seeds[self.seed_next % self.seeds.len()];
-                self.seed_next += 1;
+                // The next seed at the next period (the slices of one period go to one
+                // seed: each seed asked answers with a snapshot).
+                if self.slice == 0 {
+                    self.seed_next += 1;
+                }
                 s
             }
         };
-        self.send_hellos(to, true);
+        self.send_hellos(to, range);
     }
 
-    fn send_hellos(&mut self, to: SocketAddr, with_clients: bool) {
-        let entries: Vec<HelloEntry> = if with_clients {
-            self.local
+    fn send_hellos(&mut self, to: SocketAddr, clients: std::ops::Range<usize>) {
+        let entries: Vec<HelloEntry> = if !clients.is_empty() {
+            self.local[clients]
                 .iter()
                 .filter(|(_, s, _)| *s != ClientState::Removed)
                 .map(|(id, s, e)| HelloEntry {
@@ -338,6 +369,7 @@ impl ClientCore {
     /// Makes the next [`ClientCore::on_timeout`] send the hellos at once.
     pub fn hello_now(&mut self) {
         self.hello_at = Time::ZERO;
+        self.full_hello = true;
     }
 
     /// When [`ClientCore::on_timeout`] should next run.
@@ -361,5 +393,59 @@ impl ClientCore {
     /// The next event.
     pub fn poll_event(&mut self) -> Option<ClientEvent> {
         self.events.pop_front()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn many_clients_are_listed_once_per_period_in_slices() {
+        let me: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let seed: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let period = 200_000;
+        let mut c = ClientCore::new(me, vec![seed], period);
+        let n = 2000;
+        for i in 0..n {
+            assert!(c.add_client(ProcessId::named(&format!("c{i}"), 1), false));
+        }
+        let mut listed = HashMap::new();
+        let mut most = 0;
+        let mut now = Time(1);
+        while now.0 < 1 + period {
+            c.on_timeout(now);
+            let mut burst = 0;
+            while let Some((to, b)) = c.poll_datagram() {
+                assert_eq!(to, seed);
+                burst += 1;
+                match wire::decode(&b).expect("a hello") {
+                    ServiceMsg::Hello { entries, .. } => {
+                        for e in entries {
+                            *listed.entry(e.id).or_insert(0) += 1;
+                        }
+                    }
+                    m => panic!("not a hello: {m:?}"),
+                }
+            }
+            most = most.max(burst);
+            now = c.poll_timeout().max(Time(now.0 + 1));
+        }
+        assert_eq!(listed.len(), n, "every client listed within one period");
+        assert!(listed.values().all(|k| *k == 1), "and only once");
+        let per_slice = (n / HELLO_SLICES).div_ceil(wire::MAX_HELLO_PIDS);
+        assert!(most <= per_slice + 1, "a slice at a time: {most} datagrams");
+
+        // A deregistration is said at once, for every client.
+        c.deregister(ProcessId::named("c7", 1));
+        c.hello_now();
+        c.on_timeout(Time(now.0 + 1));
+        let mut all = 0;
+        while let Some((_, b)) = c.poll_datagram() {
+            if let Ok(ServiceMsg::Hello { entries, .. }) = wire::decode(&b) {
+                all += entries.len();
+            }
+        }
+        assert_eq!(all, n);
     }
 }

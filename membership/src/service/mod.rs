@@ -153,6 +153,56 @@ mod tests {
         }
     }
 
+    /// Each client is timed by its watcher only, and by the new watcher after a core
+    /// change; nobody silent-free is removed while the timers run for several
+    /// timeouts.
+    #[test]
+    fn only_the_watcher_times_a_client() {
+        let mut w = World::new(3, 8);
+        for (k, cl) in w.clients.iter_mut().enumerate() {
+            for j in 0..20 {
+                cl.add_client(ProcessId::named(&format!("c{k}-{j}"), 1), false);
+            }
+        }
+        w.step(1_500_000);
+        let check = |w: &World, live: &[usize]| {
+            let core = &w.svc[live[0]].view().core;
+            let mut timed = 0;
+            for i in live {
+                let me = w.c.engines[*i].me().id;
+                for p in w.svc[*i].watched() {
+                    let k: usize = p.node.as_str()[1..]
+                        .split('-')
+                        .next()
+                        .unwrap()
+                        .parse()
+                        .unwrap();
+                    assert_eq!(watcher_of(client_addr(k), core).unwrap().id, me, "{p}");
+                    timed += 1;
+                }
+            }
+            timed
+        };
+        assert_eq!(check(&w, &[0, 1, 2]), 160);
+        // Several client timeouts: heartbeats keep every timer fresh.
+        let v = w.svc[0].view().version;
+        w.step(2_000_000);
+        assert_eq!(
+            w.svc[0].view().version,
+            v,
+            "no change while all are healthy"
+        );
+        // A core member crashes: its endpoints move to the others, timed there.
+        w.c.crash(2);
+        w.step(3_000_000);
+        let sizes = w.all_sizes();
+        assert!(
+            sizes.iter().all(|s| *s == sizes[0] && s.1 == 2 + 160),
+            "{sizes:?}"
+        );
+        assert_eq!(check(&w, &[0, 1]), 160);
+    }
+
     #[test]
     fn clients_register_fail_and_every_replica_agrees() {
         let mut w = World::new(3, 4);

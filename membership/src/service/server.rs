@@ -133,12 +133,20 @@ pub struct CoreService {
     /// Encoded delta chunks of the last versions.
     ring: VecDeque<(u64, Vec<Vec<u8>>)>,
     snap_cache: Option<(u64, Vec<Vec<u8>>)>,
-    /// Last hello from each client (any member records; the watcher acts on it).
+    /// The clients this member watches, with their last hello: the watcher's
+    /// per-client timer. Kept up to date as deltas apply (rebuilt only when the core
+    /// changes), so the periodic check visits the watched clients only, not the whole
+    /// table at every member.
     last_heard: HashMap<ProcessId, Time>,
     /// Client changes asked for recently (not repeated before a client timeout).
     requested: HashMap<ProcessId, Time>,
     /// Per client address: version sent up to, and when.
     sent: HashMap<SocketAddr, (u64, Time)>,
+    /// Per client address: when a snapshot was last sent.
+    snap_sent: HashMap<SocketAddr, Time>,
+    /// Whether this member watches an address (cache of [`watcher_of`]; emptied when
+    /// the core changes).
+    watches: HashMap<SocketAddr, bool>,
     ops: Vec<ClientOp>,
     out: VecDeque<(SocketAddr, Vec<u8>)>,
     check_at: Time,
@@ -165,6 +173,8 @@ impl CoreService {
             last_heard: HashMap::with_capacity(cfg.max_clients),
             requested: HashMap::new(),
             sent: HashMap::new(),
+            snap_sent: HashMap::new(),
+            watches: HashMap::new(),
             ops: Vec::new(),
             out: VecDeque::new(),
             check_at: Time::ZERO,
@@ -201,6 +211,7 @@ impl CoreService {
         self.view.apply(&u, version, &mut self.change);
         self.scratch = u;
         self.synced = true;
+        self.rewatch(Time::ZERO);
         self.changes.push_back(self.change.clone());
     }
 
@@ -242,6 +253,25 @@ impl CoreService {
             core.len(),
             "the system view's core is the core view"
         );
+        if u.removes.is_empty() && u.adds.is_empty() {
+            // Same core, same watchers: only the changed clients move.
+            for p in &self.change.removed {
+                self.last_heard.remove(p);
+            }
+            for i in 0..self.change.added.len() {
+                let p = self.change.added[i];
+                let addr = match self.view.clients.get(&p.node) {
+                    Some(c) if c.incarnation == p.incarnation => c.addr,
+                    _ => continue,
+                };
+                if self.watches(addr) {
+                    // A newly assigned client gets a full timeout of grace.
+                    self.last_heard.insert(p, now);
+                }
+            }
+        } else {
+            self.rewatch(now);
+        }
         self.changes.push_back(self.change.clone());
         let mut chunks = Vec::new();
         wire::encode_chunks(u, version, false, &mut chunks);
@@ -250,17 +280,42 @@ impl CoreService {
         }
         self.ring.push_back((version, chunks));
         // Push the delta to every client address this member watches.
-        let mine: Vec<SocketAddr> = self
-            .view
-            .addrs
-            .keys()
-            .copied()
-            .filter(|a| watcher_of(*a, &self.view.core).is_some_and(|w| w.id == self.me))
-            .collect();
+        let addrs: Vec<SocketAddr> = self.view.addrs.keys().copied().collect();
+        let mine: Vec<SocketAddr> = addrs.into_iter().filter(|a| self.watches(*a)).collect();
         for a in mine {
             self.send_delta_chunks(a, version);
             self.sent.insert(a, (version, now));
         }
+    }
+
+    /// True if this member watches the clients at `addr` (by the current core).
+    fn watches(&mut self, addr: SocketAddr) -> bool {
+        if let Some(w) = self.watches.get(&addr) {
+            return *w;
+        }
+        let w = watcher_of(addr, &self.view.core).is_some_and(|w| w.id == self.me);
+        self.watches.insert(addr, w);
+        w
+    }
+
+    /// Rebuilds the watched set after a core change (or a snapshot): clients still
+    /// watched keep their last hello, newly assigned ones get a full timeout of grace
+    /// from `now`, the others are dropped.
+    fn rewatch(&mut self, now: Time) {
+        self.watches.clear();
+        let addrs: Vec<SocketAddr> = self.view.addrs.keys().copied().collect();
+        for a in addrs {
+            self.watches(a);
+        }
+        let mut next = HashMap::with_capacity(self.last_heard.capacity());
+        for (n, c) in &self.view.clients {
+            if self.watches.get(&c.addr) == Some(&true) {
+                let id = ProcessId::new(*n, c.incarnation);
+                let heard = self.last_heard.get(&id).copied().unwrap_or(now);
+                next.insert(id, heard);
+            }
+        }
+        self.last_heard = next;
     }
 
     fn send_delta_chunks(&mut self, to: SocketAddr, version: u64) -> bool {
@@ -311,7 +366,9 @@ impl CoreService {
                 last_version,
                 entries,
             } => self.on_hello(now, from, want_snapshot, last_version, &entries),
-            ServiceMsg::Chunk(c) if c.snapshot && !self.synced => self.on_sync_chunk(c, engine),
+            ServiceMsg::Chunk(c) if c.snapshot && !self.synced => {
+                self.on_sync_chunk(now, c, engine)
+            }
             _ => {}
         }
     }
@@ -342,7 +399,10 @@ impl CoreService {
                     self.ops.push(ClientOp::remove(e.id));
                 }
             } else if self.view.is_client(e.id) {
-                self.last_heard.insert(e.id, now);
+                // Recorded by the watcher only (whoever else hears it has no timer).
+                if let Some(t) = self.last_heard.get_mut(&e.id) {
+                    *t = now;
+                }
             } else if !e.member && !self.view.contains(e.id) {
                 if self.view.clients.len() >= self.cfg.max_clients {
                     // Full: refused until removals make room (the client repeats).
@@ -372,6 +432,18 @@ impl CoreService {
         }
         let first = self.ring.front().map(|r| r.0).unwrap_or(u64::MAX);
         if want_snapshot || last_version == 0 || last_version + 1 < first {
+            // At most one snapshot per heartbeat period per address, whatever the
+            // version: an endpoint sends several hellos a period, and a snapshot of a
+            // large view is thousands of datagrams.
+            let hb = self.cfg.client_heartbeat_us;
+            if self
+                .snap_sent
+                .get(&from)
+                .is_some_and(|at| now.micros_since(*at) < hb)
+            {
+                return;
+            }
+            self.snap_sent.insert(from, now);
             self.send_snapshot(from);
         } else {
             for x in last_version + 1..=v {
@@ -381,7 +453,7 @@ impl CoreService {
         self.sent.insert(from, (v, now));
     }
 
-    fn on_sync_chunk(&mut self, chunk: Chunk, engine: &Engine) {
+    fn on_sync_chunk(&mut self, now: Time, chunk: Chunk, engine: &Engine) {
         let Chunk {
             version,
             part,
@@ -419,6 +491,7 @@ impl CoreService {
             }
         }
         self.synced = true;
+        self.rewatch(now);
         self.stats.syncs += 1;
         let mut all = SystemChange {
             version: self.view.version,
@@ -455,17 +528,11 @@ impl CoreService {
             }
             return;
         }
-        // Silent clients this member watches.
+        // Silent clients this member watches (only those: the table is not visited).
         let timeout = self.cfg.client_timeout_us;
-        let me = self.me;
-        for (n, c) in &self.view.clients {
-            let w = watcher_of(c.addr, &self.view.core);
-            if w.is_none_or(|w| w.id != me) {
-                continue;
-            }
-            let id = ProcessId::new(*n, c.incarnation);
-            let heard = *self.last_heard.entry(id).or_insert(now);
-            if now.micros_since(heard) >= timeout {
+        for (id, heard) in &self.last_heard {
+            let id = *id;
+            if now.micros_since(*heard) >= timeout {
                 let due = self
                     .requested
                     .get(&id)
@@ -478,11 +545,18 @@ impl CoreService {
             }
         }
         let view = &self.view;
-        self.last_heard.retain(|p, _| view.is_client(*p));
         self.requested
             .retain(|_, t| now.micros_since(*t) < 4 * timeout);
         self.sent
             .retain(|a, (_, t)| view.addrs.contains_key(a) || now.micros_since(*t) < 4 * timeout);
+        self.snap_sent
+            .retain(|_, t| now.micros_since(*t) < 4 * timeout);
+        // The watcher cache keeps addresses whose clients all left; forget them once
+        // they are as many as the live ones (amortized: the cache stays within twice
+        // the addresses in the view).
+        if self.watches.len() > 2 * view.addrs.len() + 64 {
+            self.watches.retain(|a, _| view.addrs.contains_key(a));
+        }
         self.promote(now, engine);
     }
 
@@ -536,6 +610,12 @@ impl CoreService {
     /// The next system view change for the application.
     pub fn poll_change(&mut self) -> Option<SystemChange> {
         self.changes.pop_front()
+    }
+
+    /// The clients this member times (those it watches).
+    #[cfg(test)]
+    pub(crate) fn watched(&self) -> impl Iterator<Item = &ProcessId> {
+        self.last_heard.keys()
     }
 }
 

@@ -105,6 +105,12 @@ pub struct DaemonArgs {
     /// Most registered clients of the membership service (0 turns the service off).
     #[arg(long, value_name = "N")]
     pub max_clients: Option<usize>,
+    /// Most client changes one core view change commits (a batch; default 512). Larger
+    /// batches mean fewer system views while many clients register at once (a burst
+    /// of N registrations takes about N / this many views), at the price of larger
+    /// messages (the transport windows grow with it).
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..=65_535))]
+    pub max_client_ops: Option<u64>,
     /// Client heartbeat (hello) period, ms.
     #[arg(long, value_name = "MS")]
     pub client_heartbeat_ms: Option<u64>,
@@ -228,6 +234,7 @@ fn help_defaults() -> Vec<(&'static str, String)> {
         ("cluster_id", d.cluster_id.to_string()),
         ("max_joins_per_sec", d.max_joins_per_sec.to_string()),
         ("max_clients", d.max_clients.to_string()),
+        ("max_client_ops", d.max_client_ops.to_string()),
         ("client_heartbeat_ms", d.client_heartbeat_ms.to_string()),
         ("client_timeout_ms", d.client_timeout_ms.to_string()),
         ("target_core", d.target_core.to_string()),
@@ -322,6 +329,7 @@ impl DaemonArgs {
             client,
             core_eligible,
             max_clients,
+            max_client_ops,
             client_heartbeat_ms,
             client_timeout_ms,
             target_core,
@@ -353,6 +361,7 @@ impl DaemonArgs {
             client: f.client || client,
             core_eligible: f.core_eligible || core_eligible,
             max_clients: f.max_clients.or(max_clients),
+            max_client_ops: f.max_client_ops.or(max_client_ops),
             client_heartbeat_ms: f.client_heartbeat_ms.or(client_heartbeat_ms),
             client_timeout_ms: f.client_timeout_ms.or(client_timeout_ms),
             target_core: f.target_core.or(target_core),
@@ -472,6 +481,7 @@ impl Settings {
             client,
             core_eligible,
             max_clients,
+            max_client_ops,
             client_heartbeat_ms,
             client_timeout_ms,
             target_core,
@@ -551,6 +561,9 @@ impl Settings {
             target_core,
             idle
         );
+        if let Some(v) = max_client_ops {
+            c.max_client_ops = v as usize;
+        }
         if no_auto_rejoin {
             c.auto_rejoin = false;
         }
@@ -566,6 +579,13 @@ impl Settings {
             c.key_file = Some(p);
         }
         let bad = |m: String| Err(DaemonError::Invalid(m));
+        if !(1..=65_535).contains(&c.max_client_ops) {
+            return bad(format!(
+                "{} is {}: a batch holds 1 to 65535 client changes",
+                namer.name("max_client_ops"),
+                c.max_client_ops
+            ));
+        }
         if let Err(e) = c.node_id() {
             return bad(format!("{}: {}", namer.name("id"), strip_invalid(&e)));
         }

@@ -32,7 +32,7 @@ use sgmp_membership::node::NodeConfig;
 use sgmp_membership::service::{ClientConfig, ClientEvent, ClientHandle, ClientNode};
 use sgmp_membership::ProcessId;
 
-use super::cluster::{self, stopped, BackendKind, Timing, Tracker};
+use super::cluster::{self, stopped, BackendKind, ServiceLimits, Timing, Tracker};
 use super::flags::Output;
 use super::report::{cell, Figures};
 
@@ -40,7 +40,7 @@ use super::report::{cell, Figures};
 #[derive(Clone, Debug, clap::Args)]
 pub struct ClientsArgs {
     /// Clients registered at the start.
-    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=16_000))]
+    #[arg(long, default_value_t = 2000, value_parser = clap::value_parser!(u64).range(1..=200_000))]
     pub clients: u64,
     /// Core members.
     #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(1..=15))]
@@ -72,6 +72,24 @@ pub struct ClientsArgs {
     /// Seed of the random choices.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Most client changes one core view change commits (the core's
+    /// `--max-client-ops`): a burst of N registrations takes about N / this many
+    /// system views. The core's `--max-clients` is set from `--clients` (twice it, at
+    /// least 16,384).
+    #[arg(long, default_value_t = 6144, value_parser = clap::value_parser!(u64).range(1..=65_535))]
+    pub max_client_ops: u64,
+    /// Flapping phase (after the hold): this percentage of the clients drop all their
+    /// traffic for `--flap-period-s`, recover for as long, and so on, while the others
+    /// stay healthy. A flapper that was removed comes back as a new incarnation. 0: no
+    /// flapping phase.
+    #[arg(long, default_value_t = 0.0)]
+    pub flap_percent: f64,
+    /// Length of a flapper's silent half-cycle and of its healthy half-cycle, s.
+    #[arg(long, default_value_t = 20.0)]
+    pub flap_period_s: f64,
+    /// Flap cycles (silent + healthy) in the flapping phase.
+    #[arg(long, default_value_t = 3)]
+    pub flap_cycles: u64,
     /// `--json`.
     #[command(flatten)]
     pub output: Output,
@@ -130,6 +148,151 @@ fn start_endpoint(k: usize, seeds: &[SocketAddr], inc: u64) -> io::Result<Endpoi
         log,
         _collector: collector,
     })
+}
+
+/// The resident memory of process `pid`, bytes (Linux: `VmRSS` in `/proc/PID/status`).
+fn rss_bytes(pid: u32) -> Option<u64> {
+    let s = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let line = s.lines().find(|l| l.starts_with("VmRSS:"))?;
+    let kib: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kib * 1024)
+}
+
+/// What the flapping phase saw.
+struct Flap {
+    flappers: usize,
+    cycles: u64,
+    views: usize,
+    healthy_removed: usize,
+    flap_removed: usize,
+    flap_expected: usize,
+    rejoined: usize,
+    removal_max_ms: f64,
+}
+
+impl Flap {
+    fn report(&self, f: &mut Figures, t: &mut String) {
+        let per_cycle = self.views as f64 / self.cycles.max(1) as f64;
+        f.int("flappers", self.flappers as u64);
+        f.int("flap_cycles", self.cycles);
+        f.int("flap_views", self.views as u64);
+        f.float("views_per_flap_cycle", per_cycle);
+        f.int("healthy_removed", self.healthy_removed as u64);
+        f.int("flap_removed", self.flap_removed as u64);
+        f.int("flap_removals_expected", self.flap_expected as u64);
+        f.int("flap_rejoined", self.rejoined as u64);
+        f.float("flap_removal_max_ms", self.removal_max_ms);
+        let _ = std::fmt::Write::write_fmt(
+            t,
+            format_args!(
+                "flapping: {} clients x {} cycles: {} system views ({} per cycle), flappers removed {}/{} and back as new incarnations {}, healthy clients removed {}\n",
+                self.flappers,
+                self.cycles,
+                self.views,
+                cell(per_cycle, 1),
+                self.flap_removed,
+                self.flap_expected,
+                self.rejoined,
+                self.healthy_removed
+            ),
+        );
+    }
+}
+
+/// Sleeps `d` in short steps; false if the run was stopped (Ctrl-C).
+fn sleep_unless_stopped(d: Duration) -> bool {
+    !wait_until(d, || false) && !stopped()
+}
+
+/// The flapping phase: `--flap-percent` of the `live` clients (taken out of it: they
+/// are not crash candidates later) drop all their traffic for `--flap-period-s`, then
+/// come back as a new incarnation for as long, `--flap-cycles` times. Every removal an
+/// endpoint sees in the phase is either a flapper's old incarnation or a healthy client
+/// wrongly removed.
+fn flap_phase(
+    args: &ClientsArgs,
+    eps: &[Endpoint],
+    live: &mut Vec<(ProcessId, usize)>,
+    rng: &mut ChaCha8Rng,
+) -> Flap {
+    let want = (live.len() as f64 * args.flap_percent / 100.0).round() as usize;
+    let nf = want.clamp(1, live.len());
+    let mut flappers: Vec<(ProcessId, usize)> = Vec::with_capacity(nf);
+    for _ in 0..nf {
+        let i = rng.gen_range(0..live.len());
+        flappers.push(live.swap_remove(i));
+    }
+    let mut every: std::collections::HashSet<ProcessId> =
+        flappers.iter().map(|(p, _)| *p).collect();
+    let mut downs: HashMap<ProcessId, Instant> = HashMap::new();
+    let period = Duration::from_secs_f64(args.flap_period_s);
+    let from = Instant::now();
+    let mut cycles = 0;
+    let mut new_incarnations = Vec::new();
+    for _ in 0..args.flap_cycles {
+        // Silent: the flapper sends nothing (its endpoint stops listing it).
+        let at = Instant::now();
+        for (p, ep) in &flappers {
+            eps[*ep].handle.crash_client(*p);
+            downs.insert(*p, at);
+        }
+        if !sleep_unless_stopped(period) {
+            break;
+        }
+        // Back: a new incarnation registers (the old one was removed, or is replaced).
+        for (p, ep) in flappers.iter_mut() {
+            *p = ProcessId::new(p.node, p.incarnation + 1);
+            every.insert(*p);
+            new_incarnations.push((*p, *ep));
+            eps[*ep].handle.add_client(*p, false);
+        }
+        cycles += 1;
+        if !sleep_unless_stopped(period) {
+            break;
+        }
+    }
+    let to = Instant::now();
+    live.extend(flappers.iter().copied());
+    let mut healthy_removed = 0;
+    let mut flap_removed = 0;
+    let mut removal_max = Duration::ZERO;
+    for (k, ep) in eps.iter().enumerate() {
+        let g = ep.log.lock();
+        for (p, (at, _)) in &g.removed {
+            if *at < from || *at > to {
+                continue;
+            }
+            if !every.contains(p) {
+                healthy_removed += 1;
+            } else if k == 0 {
+                flap_removed += 1;
+                if let Some(d) = downs.get(p) {
+                    removal_max = removal_max.max(at.saturating_duration_since(*d));
+                }
+            }
+        }
+    }
+    let views = eps[0]
+        .log
+        .lock()
+        .views
+        .iter()
+        .filter(|v| v.0 >= from && v.0 <= to)
+        .count();
+    let rejoined = new_incarnations
+        .iter()
+        .filter(|(p, ep)| eps[*ep].log.lock().registered.contains_key(p))
+        .count();
+    Flap {
+        flappers: nf,
+        cycles,
+        views,
+        healthy_removed,
+        flap_removed,
+        flap_expected: nf * cycles as usize,
+        rejoined,
+        removal_max_ms: removal_max.as_secs_f64() * 1000.0,
+    }
 }
 
 /// What a run measured.
@@ -211,13 +374,30 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
     let n = args.core as usize;
     let mut in_process = None;
     let mut processes = None;
+    let limits = ServiceLimits {
+        max_clients: (2 * args.clients as usize).max(16_384),
+        max_client_ops: args.max_client_ops as usize,
+    };
     let b: &mut dyn cluster::Backend = match args.backend {
-        BackendKind::InProcess => in_process.insert(cluster::InProcess::new(timing)),
-        BackendKind::Process => processes.insert(cluster::Processes::new(timing)?),
+        BackendKind::InProcess => {
+            let ip = in_process.insert(cluster::InProcess::new(timing));
+            ip.set_service_limits(limits);
+            ip
+        }
+        BackendKind::Process => {
+            let p = processes.insert(cluster::Processes::new(timing)?);
+            p.set_service_limits(limits);
+            p
+        }
     };
     let mut tracker = Tracker::default();
     cluster::form_group(b, &mut tracker, n, Duration::from_secs(30))?;
     let seeds: Vec<SocketAddr> = (0..n).filter_map(|s| b.addr(s)).collect();
+    // The core's processes, to read their resident memory (process backend only).
+    let core_pids: Vec<u32> = processes
+        .as_ref()
+        .map(|p| (0..n).filter_map(|s| p.os_pid(s)).collect())
+        .unwrap_or_default();
     let core_ref = match (&processes, &in_process) {
         (Some(p), _) => CoreRef::Sockets((0..n).map(|s| p.control_path(s)).collect()),
         (_, Some(ip)) => CoreRef::InProcess(ip),
@@ -241,6 +421,7 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
     let names: Vec<ProcessId> = (0..total)
         .map(|i| ProcessId::named(&format!("c{i:05}"), 1))
         .collect();
+    let rss_before: Vec<Option<u64>> = core_pids.iter().map(|p| rss_bytes(*p)).collect();
     let t0 = Instant::now();
     for (i, p) in names.iter().enumerate() {
         eps[i % e].handle.add_client(*p, false);
@@ -260,6 +441,25 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
         wait_until(Duration::from_secs(5), || count() >= total);
     }
     let registered = count();
+    // Resident memory the core grew by while the clients registered, per client (the
+    // mean over the core members; each holds a replica of the client table).
+    let rss_after: Vec<Option<u64>> = core_pids.iter().map(|p| rss_bytes(*p)).collect();
+    let grown: Vec<f64> = rss_before
+        .iter()
+        .zip(&rss_after)
+        .filter_map(|(a, b)| Some(b.as_ref()?.saturating_sub(*a.as_ref()?) as f64))
+        .collect();
+    let per_client = if grown.is_empty() || registered == 0 {
+        f64::NAN
+    } else {
+        grown.iter().sum::<f64>() / grown.len() as f64 / registered as f64
+    };
+    let rss_max = rss_after.iter().flatten().copied().max();
+    f.float("core_rss_per_client_bytes", per_client);
+    f.float(
+        "core_rss_mib",
+        rss_max.map_or(f64::NAN, |r| r as f64 / (1024.0 * 1024.0)),
+    );
     f.int("clients_registered", registered as u64);
     f.flag("bootstrap_complete", boot_ok);
     f.float("bootstrap_s", boot_s);
@@ -279,6 +479,13 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
         .map(|s| s.iter().copied().filter(|v| v.0 >= common_from).collect())
         .collect();
     let same_sequence = tails.windows(2).all(|w| w[0] == w[1]);
+    if !same_sequence {
+        for (k, s) in tails.iter().enumerate() {
+            eprintln!(
+                "endpoint {k}: system views seen during the bootstrap (version, size): {s:?}"
+            );
+        }
+    }
     let boot_views = seqs.iter().map(|s| s.len()).max().unwrap_or(0);
     f.int("bootstrap_views_seen", boot_views.saturating_sub(1) as u64);
     f.flag("bootstrap_same_sequence", same_sequence);
@@ -295,6 +502,17 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
             boot_views.saturating_sub(1)
         ),
     );
+    let _ = std::fmt::Write::write_fmt(
+        &mut t,
+        format_args!(
+            "core resident memory: {} MiB per member, {} bytes per client\n",
+            cell(
+                rss_max.map_or(f64::NAN, |r| r as f64 / (1024.0 * 1024.0)),
+                1
+            ),
+            cell(per_client, 0)
+        ),
+    );
 
     // 2. Hold: nothing may be removed.
     let hold_from = Instant::now();
@@ -309,9 +527,17 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
         (removed_after - removed_before) as u64,
     );
 
-    // 3. Correlated failures.
     let mut live: Vec<(ProcessId, usize)> =
         names.iter().enumerate().map(|(i, p)| (*p, i % e)).collect();
+
+    // 2b. Flapping (Rapid's experiment): some clients go silent and come back, the
+    // others must stay.
+    if args.flap_percent > 0.0 {
+        let flap = flap_phase(args, &eps, &mut live, &mut rng);
+        flap.report(&mut f, &mut t);
+    }
+
+    // 3. Correlated failures.
     let k = (args.correlated as usize).min(live.len());
     let mut victims = Vec::new();
     for _ in 0..k {

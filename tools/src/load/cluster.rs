@@ -188,6 +188,17 @@ pub struct InProcess {
     leaving: Vec<Leaving>,
     /// Events drained from the subscriptions and not yet returned by `recv`.
     pending: VecDeque<Record>,
+    service: Option<ServiceLimits>,
+}
+
+/// The membership service's limits for the nodes a backend starts (None: the
+/// defaults of [`NodeConfig`]): `sgmp-load clients` raises them for large runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServiceLimits {
+    /// `max_clients`: most registered clients.
+    pub max_clients: usize,
+    /// `max_client_ops`: most client changes per view change.
+    pub max_client_ops: usize,
 }
 
 /// How long [`InProcess::recv`] sleeps between two passes over the subscriptions.
@@ -203,6 +214,7 @@ impl InProcess {
             slots: Vec::new(),
             leaving: Vec::new(),
             pending: VecDeque::new(),
+            service: None,
         }
     }
 
@@ -210,6 +222,11 @@ impl InProcess {
     pub fn with_state_root(mut self, state_root: Option<PathBuf>) -> InProcess {
         self.state_root = state_root;
         self
+    }
+
+    /// Nodes started from now on use these service limits.
+    pub fn set_service_limits(&mut self, limits: ServiceLimits) {
+        self.service = Some(limits);
     }
 
     /// The handle of a running node.
@@ -302,13 +319,12 @@ impl Backend for InProcess {
     fn start(&mut self, slot: usize, seed: Option<SocketAddr>) -> io::Result<()> {
         self.stop_slot(slot);
         // Subscribed before the loop starts: the founder installs its first view at once.
-        let (handle, sub) = Node::start_subscribed(node_config(
-            slot,
-            seed,
-            &self.timing,
-            self.state_root.as_deref(),
-        ))
-        .map_err(io::Error::other)?;
+        let mut cfg = node_config(slot, seed, &self.timing, self.state_root.as_deref());
+        if let Some(l) = self.service {
+            cfg.max_clients = l.max_clients;
+            cfg.max_client_ops = l.max_client_ops;
+        }
+        let (handle, sub) = Node::start_subscribed(cfg).map_err(io::Error::other)?;
         if self.slots.len() <= slot {
             self.slots.resize_with(slot + 1, || None);
         }
@@ -411,6 +427,8 @@ pub struct Processes {
     lives: u64,
     /// `--state-dir` of every node under this directory (`None`: in memory only).
     state_root: Option<PathBuf>,
+    /// Service limits of the nodes started from now on.
+    service: Option<ServiceLimits>,
 }
 
 impl Processes {
@@ -463,6 +481,7 @@ impl Processes {
             reader: Some(reader),
             state_root: None,
             lives: 0,
+            service: None,
         })
     }
 }
@@ -471,6 +490,18 @@ impl Processes {
     /// The control socket of node `n{slot}` (for `sgmpctl` requests such as `metrics`).
     pub fn control_path(&self, slot: usize) -> PathBuf {
         self.dir.join(format!("n{slot}.sock"))
+    }
+
+    /// Nodes started from now on use these service limits (`--max-clients`,
+    /// `--max-client-ops`).
+    pub fn set_service_limits(&mut self, limits: ServiceLimits) {
+        self.service = Some(limits);
+    }
+
+    /// The operating-system process id of node `n{slot}`, while it runs (to read its
+    /// resident memory).
+    pub fn os_pid(&self, slot: usize) -> Option<u32> {
+        self.children.get(slot)?.as_ref().map(Child::id)
     }
 }
 
@@ -575,6 +606,12 @@ impl Backend for Processes {
         }
         if let Some(root) = &self.state_root {
             cmd.arg("--state-dir").arg(state_dir_of(root, slot));
+        }
+        if let Some(l) = self.service {
+            cmd.arg("--max-clients")
+                .arg(l.max_clients.to_string())
+                .arg("--max-client-ops")
+                .arg(l.max_client_ops.to_string());
         }
         self.addrs.lock().remove(&slot);
         let child = cmd.spawn()?;

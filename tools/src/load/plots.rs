@@ -14,7 +14,11 @@
 //!   the protocol messages sent and the datagrams on the wire, against n, for Y = 1 and
 //!   the largest Y;
 //! * `churn_throughput.svg` (a churn report): requests, updates and membership changes
-//!   per second over time.
+//!   per second over time;
+//! * `clients_scaling.svg` (two or more `clients` reports): the membership service's
+//!   registration time (all clients in every replica) and the core's resident memory
+//!   per client, against the number of clients, with the linear extrapolation of the
+//!   smallest run beside the measured time (what grows faster than linearly shows).
 //!
 //! A figure whose reports are missing is skipped.
 
@@ -82,6 +86,12 @@ pub fn run(args: &PlotsArgs) -> io::Result<Vec<PathBuf>> {
     }
     if let Some(c) = mode("churn").first() {
         written.push(churn_throughput(&args.out, c)?);
+    }
+    let mut cl = mode("clients");
+    cl.retain(|r| num(r, "clients_registered").is_some_and(|n| n > 0.0));
+    cl.sort_by_key(|r| r.get("clients_registered").and_then(Value::as_u64));
+    if cl.len() >= 2 {
+        written.push(clients_scaling(&args.out, &cl)?);
     }
     Ok(written)
 }
@@ -391,6 +401,110 @@ fn churn_throughput(out: &Path, c: &Value) -> io::Result<PathBuf> {
         .background_style(WHITE.mix(0.8))
         .border_style(BLACK)
         .draw()
+        .map_err(plot_err)?;
+    root.present().map_err(plot_err)?;
+    let written = path.clone();
+    drop(root);
+    Ok(written)
+}
+
+fn clients_scaling(out: &Path, cl: &[&Value]) -> io::Result<PathBuf> {
+    let path = out.join("clients_scaling.svg");
+    let pts = |k: &str| -> Vec<(f64, f64)> {
+        cl.iter()
+            .filter_map(|r| Some((num(r, "clients_registered")?, num(r, k)?)))
+            .filter(|p| p.1.is_finite() && p.1 > 0.0)
+            .collect()
+    };
+    let time = pts("bootstrap_s");
+    let linear: Vec<(f64, f64)> = time
+        .first()
+        .map(|(n0, t0)| time.iter().map(|(n, _)| (*n, t0 * n / n0)).collect())
+        .unwrap_or_default();
+    let mem = pts("core_rss_per_client_bytes");
+    let max_n = cl
+        .iter()
+        .filter_map(|r| num(r, "clients_registered"))
+        .fold(1.0, f64::max);
+    let min_n = cl
+        .iter()
+        .filter_map(|r| num(r, "clients_registered"))
+        .fold(max_n, f64::min);
+    let root = SVGBackend::new(&path, (1000, 450)).into_drawing_area();
+    root.fill(&WHITE).map_err(plot_err)?;
+    let (left, right) = root.split_horizontally(500);
+    let x_range = || (min_n / 1.5..max_n * 1.5).log_scale();
+    // Registration time.
+    let (lo, hi) = time
+        .iter()
+        .chain(&linear)
+        .fold((f64::MAX, 0.0f64), |(a, b), p| (a.min(p.1), b.max(p.1)));
+    let mut chart = ChartBuilder::on(&left)
+        .caption(
+            "Registration: all clients in every replica",
+            ("sans-serif", 18),
+        )
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x_range(), (lo.min(hi) / 2.0..hi * 2.0).log_scale())
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("clients (log)")
+        .y_desc("seconds (log)")
+        .draw()
+        .map_err(plot_err)?;
+    for (i, (label, p)) in [
+        ("measured", time.clone()),
+        ("linear from the smallest run", linear),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let c = COLORS[i];
+        let style = if i == 0 {
+            c.stroke_width(2)
+        } else {
+            c.stroke_width(1)
+        };
+        chart
+            .draw_series(LineSeries::new(p.clone(), style))
+            .map_err(plot_err)?
+            .label(label)
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c));
+        chart
+            .draw_series(p.into_iter().map(|xy| Circle::new(xy, 3, c.filled())))
+            .map_err(plot_err)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.8))
+        .border_style(BLACK)
+        .draw()
+        .map_err(plot_err)?;
+    // Memory per client.
+    let max_m = mem.iter().map(|p| p.1).fold(1.0, f64::max);
+    let mut chart = ChartBuilder::on(&right)
+        .caption("Core resident memory per client", ("sans-serif", 18))
+        .margin(15)
+        .x_label_area_size(40)
+        .y_label_area_size(60)
+        .build_cartesian_2d(x_range(), 0f64..max_m * 1.3)
+        .map_err(plot_err)?;
+    chart
+        .configure_mesh()
+        .x_desc("clients (log)")
+        .y_desc("bytes per client (mean over the core)")
+        .draw()
+        .map_err(plot_err)?;
+    let c = COLORS[2];
+    chart
+        .draw_series(LineSeries::new(mem.clone(), c.stroke_width(2)))
+        .map_err(plot_err)?;
+    chart
+        .draw_series(mem.into_iter().map(|xy| Circle::new(xy, 3, c.filled())))
         .map_err(plot_err)?;
     root.present().map_err(plot_err)?;
     let written = path.clone();
