@@ -11,14 +11,16 @@
 //! driver reports the acknowledgement as a sign of life ([`super::Engine::peer_alive`]).
 //! When the timeout expires, the suspicion stands only if the process heard, since the
 //! probe, from a majority of its view not counting the suspect (itself included).
-//! Otherwise it waits (at most `MAX_POSTPONE` more timeouts) and then stops as an
-//! isolated minority, without ever having put the suspicion on the wire.
+//! Otherwise it withholds the suspicion and watches again, for as long as the silence
+//! lasts (D24): it never puts the suspicion on the wire, and when the split heals it
+//! either goes on as a member (the group kept it) or learns from a member's "you were
+//! excluded" ([`Engine::told_excluded`]) that it is out, and rejoins at once.
 //!
 //! Everything here only delays or withholds suspicions, or crashes the process: both
 //! always allowed by the paper's model. Used only with
 //! [`crate::EngineConfig::local_health`], since it needs the transport's reports.
 
-use super::Engine;
+use super::{Engine, ExcludeReason};
 use crate::view::View;
 use crate::{ProcessId, Time};
 
@@ -129,11 +131,74 @@ impl Engine {
         ok
     }
 
-    /// Counts a withheld suspicion; false once `MAX_POSTPONE` have been withheld in a
-    /// row: this process is the one cut off.
-    pub(super) fn unverified_suspicion(&mut self) -> bool {
-        self.heard.unverified += 1;
-        self.heard.unverified <= super::MAX_POSTPONE
+    /// Counts a withheld suspicion. Withholding lasts as long as the silence does
+    /// (D24): a process that hears no majority is either cut off, and then the group
+    /// removes it and tells it so when the split heals, or one of several minorities,
+    /// and then nobody can move on until the split heals, when it simply goes on.
+    pub(super) fn unverified_suspicion(&mut self) {
+        self.heard.unverified = self.heard.unverified.saturating_add(1);
+    }
+
+    /// True if this process is withholding a suspicion now: it withheld one since its
+    /// last view installation or verified suspicion, and it has not heard a majority of
+    /// its view within the last suspicion timeout (D24).
+    pub fn withholding(&self, now: Time) -> bool {
+        self.cfg.local_health
+            && self.status == super::Status::Member
+            && self.heard.unverified > 0
+            && !self.hears_majority_without(
+                Time(now.0.saturating_sub(self.cfg.suspect_timeout_us)),
+                self.me.id,
+            )
+    }
+
+    /// Suspicions withheld since the last view installation or verified suspicion.
+    pub fn withheld_suspicions(&self) -> u32 {
+        self.heard.unverified
+    }
+
+    /// "You were excluded" (D24): `by` says it installed view `version` without this
+    /// process, or (`suspected`) that it believes this process faulty. Either way this
+    /// process can never install another view: a later view without it means it was
+    /// removed (one sequence of views), and a member of its view that believes it
+    /// faulty has disconnected it and supports its removal (D6). It stops
+    /// ([`ExcludeReason::Removed`] or [`ExcludeReason::SuspectedBy`]) and returns true;
+    /// a notice that proves neither (an older or equal version, a sender outside the
+    /// view or believed faulty) is ignored and returns false. Stopping is always safe
+    /// (D13), so the notice needs no more trust than the cluster key gives it.
+    pub fn told_excluded(
+        &mut self,
+        now: Time,
+        by: ProcessId,
+        version: u64,
+        suspected: bool,
+    ) -> bool {
+        if self.status != super::Status::Member || by == self.me.id {
+            return false;
+        }
+        if suspected && self.view.contains(by) && !self.is_faulty(by) {
+            self.exclude(now, ExcludeReason::SuspectedBy(by));
+            return true;
+        }
+        if !suspected && version > self.view.version {
+            self.exclude(now, ExcludeReason::Removed);
+            return true;
+        }
+        false
+    }
+
+    /// A process withholding its suspicions (see [`Engine::withholding`]) learned that
+    /// its group is being recovered without it (a name of its view runs a newer
+    /// process that is looking for the group): waiting for the split to heal is
+    /// pointless, so it stops ([`ExcludeReason::IsolatedMinority`]) and, as a new
+    /// incarnation with its durable state, takes part in the recovery (D23, D24).
+    /// Returns true if it stopped.
+    pub fn stop_withholding(&mut self, now: Time) -> bool {
+        if !self.withholding(now) {
+            return false;
+        }
+        self.exclude(now, ExcludeReason::IsolatedMinority);
+        true
     }
 
     /// D21 for a suspicion from outside (the transport): true if this process heard a

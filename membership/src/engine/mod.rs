@@ -593,12 +593,10 @@ impl Engine {
                                 self.detector.postpone(now, p, u32::MAX)
                             } else if self.cfg.local_health && !self.suspicion_verified(p) {
                                 // D21: since its probe this process has not heard a
-                                // majority of its view. Wait a few more timeouts; if
-                                // it stays so, this process is the one cut off: it
-                                // stops without gossiping the suspicion.
-                                if !self.unverified_suspicion() {
-                                    return self.exclude(now, ExcludeReason::IsolatedMinority);
-                                }
+                                // majority of its view. It withholds the suspicion
+                                // and watches again, as long as the silence lasts
+                                // (D24: a member tells it if the group removed it).
+                                self.unverified_suspicion();
                                 self.detector.postpone(now, p, u32::MAX)
                             } else {
                                 (self.in_minority_with(&[p])

@@ -236,37 +236,82 @@ fn local_health_cfg() -> EngineConfig {
 }
 
 #[test]
-fn a_member_that_hears_nobody_stops_without_spreading_a_suspicion() {
-    // D21: with transport signs of life (acknowledgements), a healthy member hears its
-    // watcher as well as the member it watches. n{x} hears nobody at all (one-way
-    // cut): it suspects nobody, stops by itself after the postponements, and the
-    // other four remove only it.
+fn an_isolated_member_withholds_until_told_it_was_excluded() {
+    // D21 and D24: with transport signs of life (acknowledgements), a healthy member
+    // hears its watcher as well as the member it watches. n{x} hears nobody at all
+    // (one-way cut): it suspects nobody and withholds for as long as the cut lasts
+    // (no stop after three timeouts any more). The others' transports report it
+    // unreachable (by hand here): they remove it alone. A member's "you were excluded"
+    // notice, and only one that proves it, then stops it.
     for x in 0..5 {
         let mut c = Cluster::new(5, 0, local_health_cfg());
         let others: Vec<usize> = (0..5).filter(|&i| i != x).collect();
         c.set_cut_one_way(&others, &[x], true);
         c.advance(15_000_000, 10_000);
+        assert_eq!(c.engines[x].status(), Status::Member, "deaf n{x}");
         assert!(
-            matches!(c.engines[x].status(), Status::Excluded(_)),
-            "n{x}: {:?}",
-            c.engines[x].status()
+            c.engines[x].withheld_suspicions() > crate::engine::MAX_POSTPONE,
+            "deaf n{x} withheld {}",
+            c.engines[x].withheld_suspicions()
         );
+        assert!(c.engines[x].withholding(c.now), "deaf n{x}");
+        for i in 0..5 {
+            let suspected = c.events[i]
+                .iter()
+                .any(|e| matches!(e, crate::engine::Event::Suspected { .. }));
+            assert!(!suspected, "deaf n{x}: n{i} suspected someone");
+        }
         let deaf = c.engines[x].me().id;
         for &i in &others {
-            let wrong: Vec<_> = c.events[i]
-                .iter()
-                .filter_map(|e| match e {
-                    crate::engine::Event::Suspected { peer } if *peer != deaf => Some(*peer),
-                    _ => None,
-                })
-                .collect();
-            assert!(wrong.is_empty(), "deaf n{x}: n{i} suspected {wrong:?}");
+            c.suspect(i, x);
         }
-        let live: Vec<_> = c.live_members().collect();
-        assert_eq!(live, others, "deaf n{x}");
-        assert!(c.agreed(), "deaf n{x}");
+        c.advance(10_000_000, 10_000);
+        let v = c.engines[others[0]].view().clone();
+        for &i in &others {
+            assert_eq!(c.engines[i].status(), Status::Member, "deaf n{x}: n{i}");
+            assert_eq!(c.engines[i].view(), &v, "deaf n{x}: n{i}");
+        }
+        assert!(
+            !v.contains(deaf) && v.members.len() == 4,
+            "deaf n{x}: {v:?}"
+        );
+        // Nobody told it yet: still withholding, still at its old view.
+        assert_eq!(c.engines[x].status(), Status::Member);
+        assert_eq!(c.engines[x].view().version, 1);
+        // A notice that proves nothing is ignored: its own version, or a stranger
+        // claiming a suspicion.
+        let by = v.members[0].id;
+        let now = c.now;
+        assert!(!c.engines[x].told_excluded(now, by, 1, false));
+        let stranger = crate::testkit::member_of(9, 1).id;
+        assert!(!c.engines[x].told_excluded(now, stranger, 1, true));
+        assert_eq!(c.engines[x].status(), Status::Member);
+        // A later view without it: it is out.
+        assert!(c.engines[x].told_excluded(now, by, v.version, false));
+        assert_eq!(
+            c.engines[x].status(),
+            Status::Excluded(ExcludeReason::Removed)
+        );
+        assert!(!c.engines[x].withholding(now));
         c.check_safety().unwrap();
     }
+}
+
+#[test]
+fn a_member_of_the_view_that_believes_us_faulty_excludes_us() {
+    // D24 with D6: the notice says the sender, a member of our view, believes us
+    // faulty (its removal of us is under way).
+    let mut c = Cluster::new(3, 0, local_health_cfg());
+    let n0 = c.engines[0].me().id;
+    let now = c.now;
+    assert!(!c.engines[2].stop_withholding(now), "not withholding");
+    assert!(c.engines[2].told_excluded(now, n0, 1, true));
+    assert_eq!(
+        c.engines[2].status(),
+        Status::Excluded(ExcludeReason::SuspectedBy(n0))
+    );
+    // Once out, further notices change nothing.
+    assert!(!c.engines[2].told_excluded(now, n0, 5, false));
 }
 
 #[test]

@@ -240,7 +240,14 @@ pub struct CoreStats {
     pub recovery_sent: u64,
     /// Recoveries that made this process a member.
     pub recoveries: u64,
+    /// "You were excluded" notices sent to refused processes (D24).
+    pub exclusions_told: u64,
+    /// "You were excluded" notices received that stopped this process (D24).
+    pub exclusions_heard: u64,
 }
+
+/// Most addresses remembered for rate-limiting "you were excluded" notices (D24).
+pub const TOLD_CAP: usize = 32;
 
 /// A message parked while the send window to `to` was full.
 #[derive(Debug)]
@@ -310,6 +317,14 @@ pub struct NodeCore {
     spare_accepted: Option<Accepted>,
     recovery: Option<Recovery>,
     rec_buf: Vec<u8>,
+    /// Addresses told "you were excluded", and when (D24): one notice per address per
+    /// discovery round, at most [`TOLD_CAP`] addresses.
+    told: Vec<(SocketAddr, Time)>,
+    /// Contacts from the "you were excluded" notice that stopped this process: the
+    /// next incarnation joins through them at once (D24).
+    rejoin_contacts: Option<Vec<Member>>,
+    /// While withholding (D24): when to query the seeds and the view's members next.
+    withhold_query_at: Time,
 }
 
 impl std::fmt::Debug for NodeCore {
@@ -376,6 +391,9 @@ impl NodeCore {
             }),
             recovery: None,
             rec_buf: Vec::new(),
+            told: Vec::with_capacity(TOLD_CAP),
+            rejoin_contacts: None,
+            withhold_query_at: Time::ZERO,
             cfg,
         }
     }
@@ -765,6 +783,17 @@ impl NodeCore {
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
             self.engine.handle_timeout(now);
         }
+        if now >= self.withhold_query_at {
+            // D24: a member that hears no majority asks the seeds and its view's
+            // members once a round; a member of a later view without it answers "you
+            // were excluded" (its own view's members may all be gone).
+            self.withhold_query_at = now + self.cfg.coldstart_round_us;
+            if self.engine.withholding(now) {
+                for a in self.targets() {
+                    self.probe(now, a, &Probe::Query { cold: false });
+                }
+            }
+        }
         if let Some(s) = &mut self.service {
             if self.engine.status() == Status::Member && s.poll_timeout() <= now {
                 s.on_timeout(now, &self.engine);
@@ -804,6 +833,9 @@ impl NodeCore {
         }
         if self.engine.status() == Status::Joining {
             d = crate::earliest(d, Some(self.join_started + self.cfg.join_timeout_us));
+        }
+        if self.engine.status() == Status::Member && self.engine.withheld_suspicions() > 0 {
+            d = crate::earliest(d, Some(self.withhold_query_at));
         }
         crate::earliest(d, self.leaving)
     }
@@ -845,6 +877,9 @@ impl NodeCore {
             } else {
                 self.stats.probes_bad += 1;
             }
+        }
+        while let Some(r) = self.endpoint.poll_refused() {
+            self.answer_refused(now, r.from, r.addr);
         }
         self.flush_backlog(now);
         while let Some((from, n)) = self.endpoint.poll_delivery(&mut self.rx_buf) {
@@ -1382,10 +1417,41 @@ impl NodeCore {
             if let Some(a) = answer {
                 self.probe(now, addr, &a);
             }
+            // D24: a querier outside this member's view may be a process that was
+            // removed and withholds (it believes it is still a member): tell it.
+            if self.engine.status() == Status::Member && !self.engine.view().contains(from) {
+                self.answer_refused(now, from, addr);
+            }
         }
         if let Probe::Recovering { .. } = p {
             if let Some(r) = &mut self.recovery {
                 r.on_peer(now, from, addr);
+            }
+        }
+        if let Probe::Excluded {
+            you,
+            version,
+            suspected,
+            contacts,
+        } = &p
+        {
+            if *you == self.me {
+                self.on_excluded_notice(now, from, *version, *suspected, contacts);
+            }
+            return;
+        }
+        if let Probe::Query { .. } = p {
+            // D24: a newer process of a name of this member's view is looking for the
+            // group, so the old one is gone; a member that hears no majority stops
+            // withholding and takes part in the recovery as a new incarnation.
+            let replaced = self
+                .engine
+                .view()
+                .members
+                .iter()
+                .any(|m| m.id.node == from.node && m.id.incarnation < from.incarnation);
+            if replaced && self.engine.stop_withholding(now) {
+                tracing::info!(node = %self.me, peer = %from, "a name of the view restarted while this process hears no majority: recovering");
             }
         }
         // A recovering process joins only through members: another joiner's contacts
@@ -1401,6 +1467,124 @@ impl NodeCore {
                 Decision::Bootstrap => self.bootstrap(now),
                 Decision::Query | Decision::Wait => {}
             }
+        }
+    }
+
+    /// D24, the member's side: the transport refused a datagram from `from` (it was
+    /// disconnected, or addressed an older incarnation of this process). If this
+    /// process is a member and `from` is not in its view, or is believed faulty, tell
+    /// it so, with contacts to rejoin through. At most one notice per address per
+    /// discovery round; at most [`TOLD_CAP`] addresses remembered (a full table
+    /// answers nobody new until an entry is a round old).
+    fn answer_refused(&mut self, now: Time, from: ProcessId, addr: SocketAddr) {
+        if self.engine.status() != Status::Member || self.leaving.is_some() {
+            return;
+        }
+        let view = self.engine.view();
+        let in_view = view.contains(from);
+        let suspected = self.engine.faulty().contains(&from);
+        if in_view && !suspected {
+            // A member behind (it addressed an older incarnation of this node): the
+            // group's own messages catch it up.
+            return;
+        }
+        let round = self.cfg.coldstart_round_us;
+        match self.told.iter().position(|(a, _)| *a == addr) {
+            Some(i) if now.micros_since(self.told[i].1) < round => return,
+            Some(i) => self.told[i].1 = now,
+            None if self.told.len() < TOLD_CAP => self.told.push((addr, now)),
+            None => {
+                let (i, oldest) = self
+                    .told
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, (_, t))| *t)
+                    .map(|(i, (_, t))| (i, *t))
+                    .expect("the table is full");
+                if now.micros_since(oldest) < round {
+                    return;
+                }
+                self.told[i] = (addr, now);
+            }
+        }
+        let me = Member {
+            id: self.me,
+            addr: self.addr,
+        };
+        let mut contacts = Vec::with_capacity(coldstart::MAX_CONTACTS);
+        contacts.push(me);
+        contacts.extend(
+            view.members
+                .iter()
+                .filter(|m| {
+                    m.id != self.me && m.id != from && !self.engine.faulty().contains(&m.id)
+                })
+                .take(coldstart::MAX_CONTACTS - 1)
+                .copied(),
+        );
+        let notice = Probe::Excluded {
+            you: from,
+            version: view.version,
+            suspected: in_view && suspected,
+            contacts,
+        };
+        tracing::debug!(node = %self.me, to = %from, %addr, "telling a refused process it was excluded");
+        self.stats.exclusions_told += 1;
+        self.probe(now, addr, &notice);
+    }
+
+    /// D24, the excluded process's side: `by` says this process is out. A member
+    /// stops if the notice proves it ([`Engine::told_excluded`]) and its next
+    /// incarnation joins through `contacts` at once; a joiner whose request reached a
+    /// stale contact turns to the fresh contacts at once.
+    fn on_excluded_notice(
+        &mut self,
+        now: Time,
+        by: ProcessId,
+        version: u64,
+        suspected: bool,
+        contacts: &[Member],
+    ) {
+        let fresh: Vec<Member> = contacts
+            .iter()
+            .filter(|c| c.id.node != self.me.node)
+            .copied()
+            .collect();
+        match self.engine.status() {
+            Status::Member if self.leaving.is_none() => {
+                if self.engine.told_excluded(now, by, version, suspected) {
+                    tracing::info!(node = %self.me, %by, version, "told it was excluded");
+                    self.stats.exclusions_heard += 1;
+                    if !fresh.is_empty() {
+                        self.rejoin_contacts = Some(fresh);
+                    }
+                }
+            }
+            Status::Joining if version > 0 && !fresh.is_empty() => {
+                if self.join_contacts.iter().any(|c| c.id == by) {
+                    return;
+                }
+                // The join request went to a process that is gone: start the join
+                // again, same process, through the member that answered.
+                tracing::info!(node = %self.me, %by, "join contact refused: joining through the member that answered");
+                self.engine = Engine::new(
+                    self.cfg.engine.clone(),
+                    Member {
+                        id: self.me,
+                        addr: self.addr,
+                    },
+                )
+                .with_max_joins_per_sec(self.cfg.max_joins_per_sec);
+                if !self.snapshot.is_empty() {
+                    self.engine.set_snapshot(&self.snapshot);
+                }
+                self.saved_seq = 0;
+                let started = self.join_started;
+                self.join(now, fresh);
+                // The watchdog keeps counting from the first request.
+                self.join_started = started;
+            }
+            _ => {}
         }
     }
 
@@ -1475,6 +1659,11 @@ impl NodeCore {
             },
         ));
         self.begin_discovery(now);
+        if let Some(c) = self.rejoin_contacts.take() {
+            // D24: told it was excluded, with contacts: join through them at once
+            // (the recovery, if any, goes on meanwhile).
+            self.join(now, c);
+        }
     }
 }
 

@@ -273,4 +273,6 @@ impl Node {
 }
 
 #[cfg(test)]
+mod exclusion_tests;
+#[cfg(test)]
 mod tests;

@@ -604,6 +604,51 @@ impl Sim {
         self.nodes_with_state(view).len() > view.len() / 2
     }
 
+    /// For a seed counted `eligible_only_by_a_lost_view`: true if the running
+    /// processes' durable states prove that the highest view installed, h, was chosen
+    /// (a majority of the names of view h−1 hold an acceptance of it at one S-GMP
+    /// ballot, its initiator counted: it saved its own proposal before sending it), so
+    /// that a recovery could learn it. See `docs/VERIFICATION.md`.
+    pub fn lost_view_learnable(&self) -> bool {
+        let h = self.history.max_version();
+        let (Some(vh), Some(x)) = (self.history.view(h), self.history.view(h.wrapping_sub(1)))
+        else {
+            return false;
+        };
+        let mut by_ballot: Vec<(sgmp_membership::node::durable::Ballot, Vec<&str>)> = Vec::new();
+        for (j, n) in self.nodes.iter().enumerate() {
+            if !self.has_state(j) {
+                continue;
+            }
+            let d = n.core.durable();
+            let Some(a) = d.accepted.as_ref() else {
+                continue;
+            };
+            let ids: Vec<ProcessId> = a.view.members.iter().map(|m| m.id).collect();
+            if a.view.version != h || ids != vh || a.ballot.class != 1 {
+                continue;
+            }
+            let e = match by_ballot.iter_mut().position(|(b, _)| *b == a.ballot) {
+                Some(i) => &mut by_ballot[i].1,
+                None => {
+                    let init = x.get(a.ballot.rank as usize).map(|p| p.node.as_str());
+                    by_ballot.push((a.ballot, init.into_iter().collect()));
+                    &mut by_ballot.last_mut().expect("pushed").1
+                }
+            };
+            e.push(n.pid().node.as_str());
+        }
+        by_ballot.into_iter().any(|(_, mut names)| {
+            names.sort_unstable();
+            names.dedup();
+            names
+                .iter()
+                .filter(|n| x.iter().any(|p| p.node.as_str() == **n))
+                .count()
+                > x.len() / 2
+        })
+    }
+
     /// Safety violations of the history so far, plus driver-level ones (decode errors,
     /// refused sends, stalled timers).
     pub fn violations(&self) -> Vec<Violation> {
@@ -775,6 +820,9 @@ pub fn run_seed(seed: u64, cfg: &SimConfig) -> (RunReport, Sim) {
         // its holders (see `Sim::last_view`).
         r.fault_kinds
             .insert("eligible_only_by_a_lost_view".into(), 1);
+        if sim.lost_view_learnable() {
+            r.fault_kinds.insert("lost_view_learnable".into(), 1);
+        }
     }
     r.violations.extend(live);
     r.liveness_checked = checked;
