@@ -604,6 +604,48 @@ impl Sim {
         self.nodes_with_state(view).len() > view.len() / 2
     }
 
+    /// What a seed counted `eligible_only_by_a_lost_view` leaves: the highest view
+    /// installed and the one before it, and each running node's durable state (its
+    /// installed version, its acceptance for the next version), for `--verbose`.
+    pub fn describe_lost_view(&self) -> String {
+        let h = self.history.max_version();
+        let names = |v: Option<&[ProcessId]>| -> Vec<String> {
+            v.unwrap_or_default()
+                .iter()
+                .map(|p| p.to_string())
+                .collect()
+        };
+        let mut out = format!(
+            "  highest view installed v{h} {:?}, installed by {:?}\n  v{} {:?}\n",
+            names(self.history.view(h)),
+            self.history
+                .installs
+                .iter()
+                .filter(|i| i.version == h)
+                .map(|i| i.pid.to_string())
+                .collect::<Vec<_>>(),
+            h.wrapping_sub(1),
+            names(self.history.view(h.wrapping_sub(1)))
+        );
+        for (j, n) in self.nodes.iter().enumerate() {
+            let d = n.core.durable();
+            out.push_str(&format!(
+                "  {} {} state v{} accepted {:?}\n",
+                n.pid(),
+                if self.has_state(j) {
+                    "runs with state"
+                } else {
+                    "-"
+                },
+                d.view.version,
+                d.accepted
+                    .as_ref()
+                    .map(|a| (a.ballot.class, a.ballot.rank, a.view.version))
+            ));
+        }
+        out
+    }
+
     /// For a seed counted `eligible_only_by_a_lost_view`: true if the running
     /// processes' durable states prove that the highest view installed, h, was chosen
     /// (a majority of the names of view h−1 hold an acceptance of it at one S-GMP
@@ -615,7 +657,7 @@ impl Sim {
         else {
             return false;
         };
-        let mut by_ballot: Vec<(sgmp_membership::node::durable::Ballot, Vec<&str>)> = Vec::new();
+        let mut by_ballot: Vec<(sgmp_membership::node::durable::Ballot, Vec<String>)> = Vec::new();
         for (j, n) in self.nodes.iter().enumerate() {
             if !self.has_state(j) {
                 continue;
@@ -631,12 +673,12 @@ impl Sim {
             let e = match by_ballot.iter_mut().position(|(b, _)| *b == a.ballot) {
                 Some(i) => &mut by_ballot[i].1,
                 None => {
-                    let init = x.get(a.ballot.rank as usize).map(|p| p.node.as_str());
+                    let init = x.get(a.ballot.rank as usize).map(|p| p.node.to_string());
                     by_ballot.push((a.ballot, init.into_iter().collect()));
                     &mut by_ballot.last_mut().expect("pushed").1
                 }
             };
-            e.push(n.pid().node.as_str());
+            e.push(n.pid().node.to_string());
         }
         by_ballot.into_iter().any(|(_, mut names)| {
             names.sort_unstable();
