@@ -158,33 +158,18 @@ impl Engine {
     }
 
     /// "You were excluded" (D24): `by` says it installed view `version` without this
-    /// process, or (`suspected`) that it believes this process faulty. Either way this
-    /// process can never install another view: a later view without it means it was
-    /// removed (one sequence of views), and a member of its view that believes it
-    /// faulty has disconnected it and supports its removal (D6). It stops
-    /// ([`ExcludeReason::Removed`] or [`ExcludeReason::SuspectedBy`]) and returns true;
-    /// a notice that proves neither (an older or equal version, a sender outside the
-    /// view or believed faulty) is ignored and returns false. Stopping is always safe
-    /// (D13), so the notice needs no more trust than the cluster key gives it.
-    pub fn told_excluded(
-        &mut self,
-        now: Time,
-        by: ProcessId,
-        version: u64,
-        suspected: bool,
-    ) -> bool {
-        if self.status != super::Status::Member || by == self.me.id {
+    /// process. If `version` is above this process's view, it was removed (views form
+    /// one sequence) and can never install another view: it stops
+    /// ([`ExcludeReason::Removed`]) and this returns true. A notice that proves nothing
+    /// (an older or equal version) is ignored and returns false. Stopping is always
+    /// safe (D13), so the notice needs no more trust than the cluster key gives it.
+    pub fn told_excluded(&mut self, now: Time, by: ProcessId, version: u64) -> bool {
+        if self.status != super::Status::Member || by == self.me.id || version <= self.view.version
+        {
             return false;
         }
-        if suspected && self.view.contains(by) && !self.is_faulty(by) {
-            self.exclude(now, ExcludeReason::SuspectedBy(by));
-            return true;
-        }
-        if !suspected && version > self.view.version {
-            self.exclude(now, ExcludeReason::Removed);
-            return true;
-        }
-        false
+        self.exclude(now, ExcludeReason::Removed);
+        true
     }
 
     /// A process withholding its suspicions (see [`Engine::withholding`]) learned that

@@ -278,16 +278,13 @@ fn an_isolated_member_withholds_until_told_it_was_excluded() {
         // Nobody told it yet: still withholding, still at its old view.
         assert_eq!(c.engines[x].status(), Status::Member);
         assert_eq!(c.engines[x].view().version, 1);
-        // A notice that proves nothing is ignored: its own version, or a stranger
-        // claiming a suspicion.
+        // A notice that proves nothing (its own version) is ignored.
         let by = v.members[0].id;
         let now = c.now;
-        assert!(!c.engines[x].told_excluded(now, by, 1, false));
-        let stranger = crate::testkit::member_of(9, 1).id;
-        assert!(!c.engines[x].told_excluded(now, stranger, 1, true));
+        assert!(!c.engines[x].told_excluded(now, by, 1));
         assert_eq!(c.engines[x].status(), Status::Member);
         // A later view without it: it is out.
-        assert!(c.engines[x].told_excluded(now, by, v.version, false));
+        assert!(c.engines[x].told_excluded(now, by, v.version));
         assert_eq!(
             c.engines[x].status(),
             Status::Excluded(ExcludeReason::Removed)
@@ -298,20 +295,22 @@ fn an_isolated_member_withholds_until_told_it_was_excluded() {
 }
 
 #[test]
-fn a_member_of_the_view_that_believes_us_faulty_excludes_us() {
-    // D24 with D6: the notice says the sender, a member of our view, believes us
-    // faulty (its removal of us is under way).
+fn a_notice_about_another_process_or_an_old_version_changes_nothing() {
+    // D24: only a later version proves the exclusion; once out, nothing changes.
     let mut c = Cluster::new(3, 0, local_health_cfg());
     let n0 = c.engines[0].me().id;
     let now = c.now;
     assert!(!c.engines[2].stop_withholding(now), "not withholding");
-    assert!(c.engines[2].told_excluded(now, n0, 1, true));
+    assert!(!c.engines[2].told_excluded(now, n0, 0));
+    let me = c.engines[2].me().id;
+    assert!(!c.engines[2].told_excluded(now, me, 9));
+    assert_eq!(c.engines[2].status(), Status::Member);
+    assert!(c.engines[2].told_excluded(now, n0, 2));
     assert_eq!(
         c.engines[2].status(),
-        Status::Excluded(ExcludeReason::SuspectedBy(n0))
+        Status::Excluded(ExcludeReason::Removed)
     );
-    // Once out, further notices change nothing.
-    assert!(!c.engines[2].told_excluded(now, n0, 5, false));
+    assert!(!c.engines[2].told_excluded(now, n0, 5));
 }
 
 #[test]

@@ -60,18 +60,15 @@ pub enum Probe {
     },
     /// "You were excluded" (`docs/PROTOCOL.md`, D24): a member answers a process whose
     /// datagram its transport refused (one it disconnected, or one addressing an older
-    /// incarnation of it) and that is not in its view, or that it believes faulty. The
-    /// addressee, if it is `you` and still a member of a view below `version` (or of a
-    /// view holding the sender, when `suspected`), can never install another view: it
-    /// stops and rejoins at once as a new incarnation through `contacts`.
+    /// incarnation of it) and that is not in its view. The addressee, if it is `you`
+    /// and still a member of a view below `version`, was removed and can never install
+    /// another view: it stops and rejoins at once as a new incarnation through
+    /// `contacts`.
     Excluded {
         /// The process told it is out.
         you: ProcessId,
-        /// The version of the sender's installed view (which does not hold `you`, or
-        /// whose holder believes `you` faulty).
+        /// The version of the sender's installed view, which does not hold `you`.
         version: u64,
-        /// The sender believes `you` faulty (D6); otherwise `you` is not in its view.
-        suspected: bool,
         /// Members to join through: the sender first, then the most senior members it
         /// does not believe faulty.
         contacts: Vec<Member>,
@@ -96,13 +93,11 @@ impl Probe {
             Probe::Excluded {
                 you,
                 version,
-                suspected,
                 contacts,
             } => {
                 out.push(T_EXCLUDED);
                 put_pid(out, *you);
                 out.extend_from_slice(&version.to_le_bytes());
-                out.push(*suspected as u8);
                 let n = contacts.len().min(MAX_CONTACTS);
                 out.push(n as u8);
                 for c in &contacts[..n] {
@@ -136,11 +131,6 @@ impl Probe {
             T_EXCLUDED => {
                 let you = r.pid()?;
                 let version = r.u64()?;
-                let suspected = match r.u8()? {
-                    0 => false,
-                    1 => true,
-                    _ => return None,
-                };
                 let n = r.u8()? as usize;
                 if n > MAX_CONTACTS {
                     return None;
@@ -152,7 +142,6 @@ impl Probe {
                 Probe::Excluded {
                     you,
                     version,
-                    suspected,
                     contacts,
                 }
             }
@@ -437,13 +426,11 @@ mod tests {
             Probe::Excluded {
                 you: ProcessId::named("zombie", 4),
                 version: 9,
-                suspected: true,
                 contacts: vec![m("a", 1, 1), v6],
             },
             Probe::Excluded {
                 you: ProcessId::named("z", 1),
                 version: 2,
-                suspected: false,
                 contacts: vec![],
             },
         ] {

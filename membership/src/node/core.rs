@@ -1431,12 +1431,11 @@ impl NodeCore {
         if let Probe::Excluded {
             you,
             version,
-            suspected,
             contacts,
         } = &p
         {
             if *you == self.me {
-                self.on_excluded_notice(now, from, *version, *suspected, contacts);
+                self.on_excluded_notice(now, from, *version, contacts);
             }
             return;
         }
@@ -1471,9 +1470,9 @@ impl NodeCore {
     }
 
     /// D24, the member's side: the transport refused a datagram from `from` (it was
-    /// disconnected, or addressed an older incarnation of this process). If this
-    /// process is a member and `from` is not in its view, or is believed faulty, tell
-    /// it so, with contacts to rejoin through. At most one notice per address per
+    /// disconnected, or addressed an older incarnation of this process), or `from`
+    /// queried it. If this process is a member and `from` is not in its view, tell it
+    /// so, with contacts to rejoin through. At most one notice per address per
     /// discovery round; at most [`TOLD_CAP`] addresses remembered (a full table
     /// answers nobody new until an entry is a round old).
     fn answer_refused(&mut self, now: Time, from: ProcessId, addr: SocketAddr) {
@@ -1481,11 +1480,11 @@ impl NodeCore {
             return;
         }
         let view = self.engine.view();
-        let in_view = view.contains(from);
-        let suspected = self.engine.faulty().contains(&from);
-        if in_view && !suspected {
-            // A member behind (it addressed an older incarnation of this node): the
-            // group's own messages catch it up.
+        if view.contains(from) {
+            // Still a member here: behind (it addressed an older incarnation of this
+            // node), or believed faulty with its removal under way. The group's own
+            // messages catch it up or remove it (telling it now would exclude it
+            // before the group decided: a reconfigurer may yet keep it).
             return;
         }
         let round = self.cfg.coldstart_round_us;
@@ -1525,7 +1524,6 @@ impl NodeCore {
         let notice = Probe::Excluded {
             you: from,
             version: view.version,
-            suspected: in_view && suspected,
             contacts,
         };
         tracing::debug!(node = %self.me, to = %from, %addr, "telling a refused process it was excluded");
@@ -1537,14 +1535,7 @@ impl NodeCore {
     /// stops if the notice proves it ([`Engine::told_excluded`]) and its next
     /// incarnation joins through `contacts` at once; a joiner whose request reached a
     /// stale contact turns to the fresh contacts at once.
-    fn on_excluded_notice(
-        &mut self,
-        now: Time,
-        by: ProcessId,
-        version: u64,
-        suspected: bool,
-        contacts: &[Member],
-    ) {
+    fn on_excluded_notice(&mut self, now: Time, by: ProcessId, version: u64, contacts: &[Member]) {
         let fresh: Vec<Member> = contacts
             .iter()
             .filter(|c| c.id.node != self.me.node)
@@ -1552,7 +1543,7 @@ impl NodeCore {
             .collect();
         match self.engine.status() {
             Status::Member if self.leaving.is_none() => {
-                if self.engine.told_excluded(now, by, version, suspected) {
+                if self.engine.told_excluded(now, by, version) {
                     tracing::info!(node = %self.me, %by, version, "told it was excluded");
                     self.stats.exclusions_heard += 1;
                     if !fresh.is_empty() {
