@@ -29,6 +29,9 @@ use crate::{ProcessId, Time};
 pub(super) struct Heard {
     /// (member, last sign of life); at most one entry per member of the view.
     seen: Vec<(ProcessId, Time)>,
+    /// (member, last sign it runs and reaches this process by any path D21 does not
+    /// count: a datagram the transport refused, a discovery probe); D24 rule 7.
+    alive: Vec<(ProcessId, Time)>,
     /// The probe in progress: whose silence started it, and when it was sent.
     probe: Option<(ProcessId, Time)>,
     /// Suspicions withheld in a row because no majority was heard (reset by a view
@@ -42,6 +45,7 @@ impl Heard {
     pub(super) fn new(max_members: usize) -> Heard {
         Heard {
             seen: Vec::with_capacity(max_members),
+            alive: Vec::with_capacity(max_members),
             probe: None,
             unverified: 0,
         }
@@ -49,16 +53,26 @@ impl Heard {
 
     /// `from` was heard at `at` (keeps the newest time).
     pub(super) fn note(&mut self, at: Time, from: ProcessId) {
-        if let Some(e) = self.seen.iter_mut().find(|(p, _)| *p == from) {
+        Heard::note_in(&mut self.seen, at, from);
+    }
+
+    /// `from` showed it runs at `at`, by a path D21 does not count.
+    pub(super) fn note_alive(&mut self, at: Time, from: ProcessId) {
+        Heard::note_in(&mut self.alive, at, from);
+    }
+
+    fn note_in(table: &mut Vec<(ProcessId, Time)>, at: Time, from: ProcessId) {
+        if let Some(e) = table.iter_mut().find(|(p, _)| *p == from) {
             e.1 = e.1.max(at);
-        } else if self.seen.len() < self.seen.capacity() {
-            self.seen.push((from, at));
+        } else if table.len() < table.capacity() {
+            table.push((from, at));
         }
     }
 
     /// Forgets processes that are no longer members of `view` (no allocation).
     pub(super) fn retain(&mut self, view: &View) {
         self.seen.retain(|(p, _)| view.contains(*p));
+        self.alive.retain(|(p, _)| view.contains(*p));
     }
 
     /// A view was installed: this process hears its group again.
@@ -69,6 +83,11 @@ impl Heard {
     /// True if `p` was heard at or after `since`.
     fn heard_since(&self, p: ProcessId, since: Time) -> bool {
         self.seen.iter().any(|&(q, t)| q == p && t >= since)
+    }
+
+    /// True if `p` was heard, or showed it runs by any path, at or after `since`.
+    fn alive_since(&self, p: ProcessId, since: Time) -> bool {
+        self.heard_since(p, since) || self.alive.iter().any(|&(q, t)| q == p && t >= since)
     }
 
     /// When the probe for a silence of `p` was sent, if one is in progress.
@@ -150,6 +169,64 @@ impl Engine {
                 Time(now.0.saturating_sub(self.cfg.suspect_timeout_us)),
                 self.me.id,
             )
+    }
+
+    /// A member `p` of this process's view showed that it runs and reaches this
+    /// process outside the group's messages: a datagram the transport refused (this
+    /// process believes `p` faulty: Disconnect), or a discovery probe (`p` may refuse
+    /// this process's datagrams, believing it faulty). From a member it trusts, that
+    /// counts as heard (D21), as a transport acknowledgement does; from one it believes
+    /// faulty, only as alive. Beliefs are for good, so if
+    /// such members make up the majority a withholding process lacks, the split is
+    /// over for the network but not for the group's beliefs: this process stays a
+    /// minority for good. After `MAX_POSTPONE` withheld suspicions it then stops
+    /// ([`ExcludeReason::IsolatedMinority`]) as D21 did, and comes back as a new
+    /// incarnation with its durable state (D23; D24 rule 7). Returns true if it stopped.
+    pub fn member_alive(&mut self, now: Time, p: ProcessId) -> bool {
+        if !self.cfg.local_health
+            || self.status != super::Status::Member
+            || p == self.me.id
+            || !self.view.contains(p)
+        {
+            return false;
+        }
+        if self.is_faulty(p) {
+            self.heard.note_alive(now, p);
+        } else {
+            // A member it trusts reached it: heard, as a transport acknowledgement is.
+            self.heard.note(now, p);
+        }
+        self.cut_off_by_beliefs(now) && {
+            self.exclude(now, ExcludeReason::IsolatedMinority);
+            true
+        }
+    }
+
+    /// True if this process has withheld at least `MAX_POSTPONE` suspicions in a row
+    /// and hears no majority of the members it trusts, but a majority of its view runs
+    /// and reaches it by some path, all within the last suspicion timeout (see
+    /// [`Engine::member_alive`]).
+    pub(super) fn cut_off_by_beliefs(&self, now: Time) -> bool {
+        if !self.cfg.local_health
+            || self.status != super::Status::Member
+            || self.heard.unverified < super::MAX_POSTPONE
+        {
+            return false;
+        }
+        let since = Time(now.0.saturating_sub(self.cfg.suspect_timeout_us));
+        let (mut trusted, mut alive) = (0, 0);
+        for m in &self.view.members {
+            if m.id == self.me.id {
+                trusted += 1;
+                alive += 1;
+            } else if self.heard.alive_since(m.id, since) {
+                alive += 1;
+                if !self.is_faulty(m.id) && self.heard.heard_since(m.id, since) {
+                    trusted += 1;
+                }
+            }
+        }
+        trusted < self.view.majority() && alive >= self.view.majority()
     }
 
     /// Suspicions withheld since the last view installation or verified suspicion.

@@ -597,6 +597,10 @@ impl Engine {
                                 // and watches again, as long as the silence lasts
                                 // (D24: a member tells it if the group removed it).
                                 self.unverified_suspicion();
+                                if self.cut_off_by_beliefs(now) {
+                                    // D24 rule 7: the silence is its own beliefs'.
+                                    return self.exclude(now, ExcludeReason::IsolatedMinority);
+                                }
                                 self.detector.postpone(now, p, u32::MAX)
                             } else {
                                 (self.in_minority_with(&[p])
@@ -678,6 +682,7 @@ impl Engine {
         // Disconnect: nothing is accepted from a process believed faulty.
         if self.is_faulty(from) {
             self.stats.dropped_from_faulty += 1;
+            self.member_alive(now, from);
             return;
         }
         if self.view.contains(from) {
@@ -1045,6 +1050,17 @@ impl Engine {
             return false;
         };
         self.view.members[..me].iter().all(|m| self.is_faulty(m.id))
+    }
+}
+
+#[cfg(test)]
+impl Engine {
+    /// Records the belief that `q` is faulty and nothing else (no reaction, no
+    /// disconnect event): sets up a state for a test.
+    pub(crate) fn add_faulty_for_test(&mut self, q: ProcessId) {
+        if self.view.contains(q) && !self.is_faulty(q) {
+            self.faulty.push(q);
+        }
     }
 }
 

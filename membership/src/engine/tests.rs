@@ -4,6 +4,7 @@ use crate::engine::Event;
 use crate::engine::{ExcludeReason, Status};
 use crate::testkit::Cluster;
 use crate::EngineConfig;
+use crate::{ProcessId, Time};
 
 fn cfg() -> EngineConfig {
     EngineConfig {
@@ -292,6 +293,47 @@ fn an_isolated_member_withholds_until_told_it_was_excluded() {
         assert!(!c.engines[x].withholding(now));
         c.check_safety().unwrap();
     }
+}
+
+#[test]
+fn a_withholding_member_that_a_majority_reaches_by_other_paths_stops() {
+    // D24 rule 7: after the split heals, beliefs that are for good (its own, or the
+    // others' about it) may leave a process a minority although a majority of its
+    // view runs and reaches it (refused datagrams, discovery probes). Withholding
+    // then waits for nothing: after MAX_POSTPONE withheld suspicions it stops.
+    let mut c = Cluster::new(5, 0, local_health_cfg());
+    let ids: Vec<ProcessId> = (0..5).map(|i| c.engines[i].me().id).collect();
+    // A member that hears its group: other paths change nothing.
+    let now = c.now;
+    for &p in &ids[1..] {
+        assert!(!c.engines[0].member_alive(now, p));
+    }
+    assert_eq!(c.engines[0].status(), Status::Member);
+    let x = 0;
+    c.set_cut_one_way(&[1, 2, 3, 4], &[x], true);
+    c.advance(15_000_000, 10_000);
+    assert!(c.engines[x].withholding(c.now));
+    let now = c.now;
+    // The cut made it believe nobody faulty; say it believes n1 and n2 faulty, as
+    // after a split where each side suspected the other.
+    c.engines[x].add_faulty_for_test(ids[1]);
+    c.engines[x].add_faulty_for_test(ids[2]);
+    // Itself, a process outside the view, one member: no majority yet.
+    assert!(!c.engines[x].member_alive(now, ids[x]));
+    assert!(!c.engines[x].member_alive(now, ProcessId::named("n9", 1)));
+    let old = Time(now.0 - 2 * local_health_cfg().suspect_timeout_us);
+    assert!(!c.engines[x].member_alive(old, ids[1]));
+    assert!(!c.engines[x].member_alive(now, ids[2]));
+    // n1's sign is older than a suspicion timeout: self and n2 only.
+    assert_eq!(c.engines[x].status(), Status::Member);
+    // A third, recent: a majority runs and reaches it, and only its beliefs keep it
+    // from hearing one.
+    assert!(c.engines[x].member_alive(now, ids[1]));
+    assert_eq!(
+        c.engines[x].status(),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
+    assert!(!c.engines[x].member_alive(now, ids[3]));
 }
 
 #[test]

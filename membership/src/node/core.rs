@@ -1373,6 +1373,10 @@ impl NodeCore {
     }
 
     fn on_probe(&mut self, now: Time, from: ProcessId, addr: SocketAddr, p: Probe) {
+        // D24 rule 7: a member of the view runs and reaches this process.
+        if self.engine.member_alive(now, from) {
+            tracing::info!(node = %self.me, peer = %from, "the network heals but beliefs leave no majority: recovering");
+        }
         if let Probe::Member { contacts, .. } = &p {
             for c in contacts {
                 if self.known.len() < KNOWN_CAP {
@@ -1423,9 +1427,15 @@ impl NodeCore {
                 self.answer_refused(now, from, addr);
             }
         }
-        if let Probe::Recovering { .. } = p {
+        if let Probe::Recovering { version } = p {
             if let Some(r) = &mut self.recovery {
                 r.on_peer(now, from, addr);
+            }
+            // D24 rule 5: a later view than this member's was installed, and the
+            // group is being recovered: a member that hears no majority stops
+            // withholding and takes part in the recovery as a new incarnation.
+            if version > self.engine.view().version && self.engine.stop_withholding(now) {
+                tracing::info!(node = %self.me, peer = %from, version, "a later view is being recovered while this process hears no majority: recovering");
             }
         }
         if let Probe::Excluded {
@@ -1479,14 +1489,19 @@ impl NodeCore {
         if self.engine.status() != Status::Member || self.leaving.is_some() {
             return;
         }
-        let view = self.engine.view();
-        if view.contains(from) {
+        if self.engine.view().contains(from) {
             // Still a member here: behind (it addressed an older incarnation of this
             // node), or believed faulty with its removal under way. The group's own
             // messages catch it up or remove it (telling it now would exclude it
-            // before the group decided: a reconfigurer may yet keep it).
+            // before the group decided: a reconfigurer may yet keep it). If this
+            // process withholds, a believed-faulty member alive is what it lacks
+            // (D24 rule 7).
+            if self.engine.member_alive(now, from) {
+                tracing::info!(node = %self.me, peer = %from, "the network heals but beliefs leave no majority: recovering");
+            }
             return;
         }
+        let view = self.engine.view();
         let round = self.cfg.coldstart_round_us;
         match self.told.iter().position(|(a, _)| *a == addr) {
             Some(i) if now.micros_since(self.told[i].1) < round => return,
@@ -1534,7 +1549,7 @@ impl NodeCore {
     /// D24, the excluded process's side: `by` says this process is out. A member
     /// stops if the notice proves it ([`Engine::told_excluded`]) and its next
     /// incarnation joins through `contacts` at once; a joiner whose request reached a
-    /// stale contact turns to the fresh contacts at once.
+    /// stale contact starts over at once as a new incarnation through them.
     fn on_excluded_notice(&mut self, now: Time, by: ProcessId, version: u64, contacts: &[Member]) {
         let fresh: Vec<Member> = contacts
             .iter()
@@ -1555,25 +1570,13 @@ impl NodeCore {
                 if self.join_contacts.iter().any(|c| c.id == by) {
                     return;
                 }
-                // The join request went to a process that is gone: start the join
-                // again, same process, through the member that answered.
+                // The join request went to a process that is gone (a stale contact).
+                // Start over at once through the member that answered, as a new
+                // incarnation: the group may have added and removed this one already
+                // (its State-Xfer lost), and a removed id must never come back.
                 tracing::info!(node = %self.me, %by, "join contact refused: joining through the member that answered");
-                self.engine = Engine::new(
-                    self.cfg.engine.clone(),
-                    Member {
-                        id: self.me,
-                        addr: self.addr,
-                    },
-                )
-                .with_max_joins_per_sec(self.cfg.max_joins_per_sec);
-                if !self.snapshot.is_empty() {
-                    self.engine.set_snapshot(&self.snapshot);
-                }
-                self.saved_seq = 0;
-                let started = self.join_started;
-                self.join(now, fresh);
-                // The watchdog keeps counting from the first request.
-                self.join_started = started;
+                self.rejoin_contacts = Some(fresh);
+                self.new_incarnation(now, false);
             }
             _ => {}
         }
