@@ -229,6 +229,17 @@ impl Engine {
         trusted < self.view.majority() && alive >= self.view.majority()
     }
 
+    /// True once this process has withheld more than [`super::MAX_WITHHOLD`]
+    /// suspicions in a row while it heard some other member it trusts within the last
+    /// suspicion timeout (D24 rule 7).
+    pub(super) fn withheld_too_long(&self, now: Time) -> bool {
+        let since = Time(now.0.saturating_sub(self.cfg.suspect_timeout_us));
+        self.heard.unverified > super::MAX_WITHHOLD
+            && self.view.members.iter().any(|m| {
+                m.id != self.me.id && !self.is_faulty(m.id) && self.heard.heard_since(m.id, since)
+            })
+    }
+
     /// Suspicions withheld since the last view installation or verified suspicion.
     pub fn withheld_suspicions(&self) -> u32 {
         self.heard.unverified

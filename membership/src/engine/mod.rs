@@ -124,6 +124,14 @@ pub struct Transmit<'a> {
 /// process, in a minority, excludes itself ([`ExcludeReason::IsolatedMinority`]).
 pub const MAX_POSTPONE: u32 = 3;
 
+/// How many suspicions in a row a process withholds (D21, D24) while it hears some
+/// other member but no majority before it stops ([`ExcludeReason::IsolatedMinority`])
+/// and comes back through the recovery (D23): the split may have healed while the
+/// view it is stuck in (too many believed faulty, or a later view it missed) can never
+/// reach a majority again. A process that hears nobody withholds for as long as that
+/// lasts, and learns the rest from D24's notice.
+pub const MAX_WITHHOLD: u32 = 16;
+
 /// Committed updates kept for [`Engine::committed_update`].
 pub const COMMIT_LOG: usize = 16;
 
@@ -597,8 +605,9 @@ impl Engine {
                                 // and watches again, as long as the silence lasts
                                 // (D24: a member tells it if the group removed it).
                                 self.unverified_suspicion();
-                                if self.cut_off_by_beliefs(now) {
-                                    // D24 rule 7: the silence is its own beliefs'.
+                                if self.cut_off_by_beliefs(now) || self.withheld_too_long(now) {
+                                    // D24 rule 7: the silence is its beliefs', or its
+                                    // view can no longer reach a majority.
                                     return self.exclude(now, ExcludeReason::IsolatedMinority);
                                 }
                                 self.detector.postpone(now, p, u32::MAX)
