@@ -14,7 +14,10 @@
 //! Otherwise it withholds the suspicion and watches again, for as long as the silence
 //! lasts (D24): it never puts the suspicion on the wire, and when the split heals it
 //! either goes on as a member (the group kept it) or learns from a member's "you were
-//! excluded" ([`Engine::told_excluded`]) that it is out, and rejoins at once.
+//! excluded" ([`Engine::told_excluded`]) that it is out, and rejoins at once. If its
+//! view can no longer reach a majority although the split healed (beliefs are for
+//! good, or it missed a later view), it stops and recovers (D24 rule 7:
+//! [`Engine::member_alive`], `MAX_WITHHOLD`).
 //!
 //! Everything here only delays or withholds suspicions, or crashes the process: both
 //! always allowed by the paper's model. Used only with

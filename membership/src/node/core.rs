@@ -1557,13 +1557,13 @@ impl NodeCore {
             .copied()
             .collect();
         match self.engine.status() {
-            Status::Member if self.leaving.is_none() => {
-                if self.engine.told_excluded(now, by, version) {
-                    tracing::info!(node = %self.me, %by, version, "told it was excluded");
-                    self.stats.exclusions_heard += 1;
-                    if !fresh.is_empty() {
-                        self.rejoin_contacts = Some(fresh);
-                    }
+            Status::Member
+                if self.leaving.is_none() && self.engine.told_excluded(now, by, version) =>
+            {
+                tracing::info!(node = %self.me, %by, version, "told it was excluded");
+                self.stats.exclusions_heard += 1;
+                if !fresh.is_empty() {
+                    self.rejoin_contacts = Some(fresh);
                 }
             }
             Status::Joining if version > 0 && !fresh.is_empty() => {
