@@ -174,6 +174,25 @@ pub struct Endpoint {
     /// id (what an operator checks first: a key or cluster mismatch).
     last_bad_tag: Option<SocketAddr>,
     last_foreign: Option<SocketAddr>,
+    /// Authenticated senders whose datagrams were refused because this endpoint shut
+    /// them out (see [`Endpoint::poll_refused`]); at most [`REFUSED_CAP`], no allocation.
+    refused: VecDeque<Refused>,
+}
+
+/// Most refused senders kept for [`Endpoint::poll_refused`] between two polls.
+pub const REFUSED_CAP: usize = 16;
+
+/// An authenticated datagram of the right cluster that this endpoint refused because
+/// of who sent it or whom it addressed (see [`Endpoint::poll_refused`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Refused {
+    /// The sending process.
+    pub from: ProcessId,
+    /// Its source address.
+    pub addr: SocketAddr,
+    /// Why: [`DropReason::Disconnected`], [`DropReason::StaleIncarnation`] or
+    /// [`DropReason::WrongReceiver`].
+    pub reason: DropReason,
 }
 
 #[inline]
@@ -213,6 +232,7 @@ impl Endpoint {
             timer_restarted: false,
             last_bad_tag: None,
             last_foreign: None,
+            refused: VecDeque::with_capacity(REFUSED_CAP),
             me,
             cfg,
         }
@@ -387,6 +407,10 @@ impl Endpoint {
             return self.stats.drop(DropReason::ForeignCluster);
         }
         if h.receiver_incarnation != 0 && h.receiver_incarnation != self.me.incarnation {
+            if let Ok(node) = crate::NodeId::from_bytes(h.name) {
+                let sender = ProcessId::new(node, h.sender_incarnation);
+                self.note_refused(sender, from, DropReason::WrongReceiver);
+            }
             return self.stats.drop(DropReason::WrongReceiver);
         }
         // A name equal to the last peer's is that entry's: no second lookup, and no
@@ -415,7 +439,10 @@ impl Endpoint {
         }
         let slot = match self.classify_found(found, sender.incarnation, true) {
             Ok(s) => s,
-            Err(reason) => return self.stats.drop(reason),
+            Err(reason) => {
+                self.note_refused(sender, from, reason);
+                return self.stats.drop(reason);
+            }
         };
         let fresh_channel = !matches!(slot, Slot::Existing(_));
         // A channel about to be opened has sent nothing: it can only be acked with 0.
@@ -749,6 +776,29 @@ impl Endpoint {
         let n = payload.len().min(buf.len());
         buf[..n].copy_from_slice(&payload[..n]);
         Some((id, addr, n))
+    }
+
+    /// The next sender refused since the last call: an authenticated datagram of this
+    /// cluster from an incarnation this endpoint disconnected
+    /// ([`DropReason::Disconnected`]), from an older incarnation of a known node
+    /// ([`DropReason::StaleIncarnation`]), or addressed to an older incarnation of this
+    /// process ([`DropReason::WrongReceiver`]). The node core answers such a sender, if
+    /// it was removed from the group, with an explicit "you were excluded"
+    /// (`docs/PROTOCOL.md`, D24): without it, a process shut out this way would never
+    /// hear from the group again. At most [`REFUSED_CAP`] are kept between polls (the
+    /// rest are only counted as drops).
+    pub fn poll_refused(&mut self) -> Option<Refused> {
+        self.refused.pop_front()
+    }
+
+    fn note_refused(&mut self, from: ProcessId, addr: SocketAddr, reason: DropReason) {
+        if matches!(
+            reason,
+            DropReason::Disconnected | DropReason::StaleIncarnation | DropReason::WrongReceiver
+        ) && self.refused.len() < REFUSED_CAP
+        {
+            self.refused.push_back(Refused { from, addr, reason });
+        }
     }
 
     /// The next [`TransportEvent`], if any.
@@ -1224,5 +1274,39 @@ mod tests {
         }
         assert_eq!(a.stats().probes_received, PROBE_QUEUE as u64);
         assert_eq!(a.stats().probes_dropped, 3);
+    }
+
+    #[test]
+    fn refused_senders_are_reported_once_each_and_bounded() {
+        let (mut a, mut b, pa, pb) = pair();
+        let mut buf = [0u8; 1500];
+        // b shuts a out; a's next datagram is refused and reported with its address.
+        b.disconnect(pa);
+        a.send(Time(0), pb, addr(2), b"still here").unwrap();
+        let t = a.poll_transmit(Time(0), &mut buf).unwrap();
+        b.handle_datagram(Time(1), addr(1), &buf[..t.len]);
+        assert_eq!(
+            b.poll_refused(),
+            Some(Refused {
+                from: pa,
+                addr: addr(1),
+                reason: DropReason::Disconnected
+            })
+        );
+        assert_eq!(b.poll_refused(), None);
+        // A datagram addressed to an older incarnation of the receiver.
+        let mut b2 = Endpoint::new(*b.config(), ProcessId::named("b", 2));
+        for _ in 0..REFUSED_CAP + 3 {
+            b2.handle_datagram(Time(2), addr(1), &buf[..t.len]);
+        }
+        let mut n = 0;
+        while let Some(r) = b2.poll_refused() {
+            assert_eq!((r.from, r.reason), (pa, DropReason::WrongReceiver));
+            n += 1;
+        }
+        assert_eq!(n, REFUSED_CAP);
+        // Unauthenticated junk is never reported.
+        b2.handle_datagram(Time(3), addr(1), b"junk");
+        assert_eq!(b2.poll_refused(), None);
     }
 }

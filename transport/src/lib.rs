@@ -37,7 +37,7 @@ pub mod wire;
 
 pub use config::TransportConfig;
 pub use driver::{DatagramCore, Driver, DriverConfig, DriverStats, IdleStrategy, Waker};
-pub use endpoint::{Endpoint, Transmit, TransportEvent};
+pub use endpoint::{Endpoint, Refused, Transmit, TransportEvent};
 pub use error::{DropReason, SendError, TransportConfigError};
 pub use fault::{FaultDecision, FaultLayer, FaultStats, LinkFaults};
 pub use id::{NodeId, NodeIdError, ProcessId, MAX_NODE_NAME};

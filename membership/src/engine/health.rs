@@ -11,14 +11,19 @@
 //! driver reports the acknowledgement as a sign of life ([`super::Engine::peer_alive`]).
 //! When the timeout expires, the suspicion stands only if the process heard, since the
 //! probe, from a majority of its view not counting the suspect (itself included).
-//! Otherwise it waits (at most `MAX_POSTPONE` more timeouts) and then stops as an
-//! isolated minority, without ever having put the suspicion on the wire.
+//! Otherwise it withholds the suspicion and watches again, for as long as the silence
+//! lasts (D24): it never puts the suspicion on the wire, and when the split heals it
+//! either goes on as a member (the group kept it) or learns from a member's "you were
+//! excluded" ([`Engine::told_excluded`]) that it is out, and rejoins at once. If its
+//! view can no longer reach a majority although the split healed (beliefs are for
+//! good, or it missed a later view), it stops and recovers (D24 rule 7:
+//! [`Engine::member_alive`], `MAX_WITHHOLD`).
 //!
 //! Everything here only delays or withholds suspicions, or crashes the process: both
 //! always allowed by the paper's model. Used only with
 //! [`crate::EngineConfig::local_health`], since it needs the transport's reports.
 
-use super::Engine;
+use super::{Engine, ExcludeReason};
 use crate::view::View;
 use crate::{ProcessId, Time};
 
@@ -29,6 +34,9 @@ pub(super) struct Heard {
     seen: Vec<(ProcessId, Time)>,
     /// Bound of `seen`: a view holds at most this many members.
     max_members: usize,
+    /// (member, last sign it runs and reaches this process by any path D21 does not
+    /// count: a datagram the transport refused, a discovery probe); D24 rule 7.
+    alive: Vec<(ProcessId, Time)>,
     /// The probe in progress: whose silence started it, and when it was sent.
     probe: Option<(ProcessId, Time)>,
     /// Suspicions withheld in a row because no majority was heard (reset by a view
@@ -43,6 +51,7 @@ impl Heard {
         Heard {
             seen: Vec::with_capacity(max_members),
             max_members,
+            alive: Vec::with_capacity(max_members),
             probe: None,
             unverified: 0,
         }
@@ -50,16 +59,26 @@ impl Heard {
 
     /// `from` was heard at `at` (keeps the newest time).
     pub(super) fn note(&mut self, at: Time, from: ProcessId) {
-        if let Some(e) = self.seen.iter_mut().find(|(p, _)| *p == from) {
+        Heard::note_in(&mut self.seen, self.max_members, at, from);
+    }
+
+    /// `from` showed it runs at `at`, by a path D21 does not count.
+    pub(super) fn note_alive(&mut self, at: Time, from: ProcessId) {
+        Heard::note_in(&mut self.alive, self.max_members, at, from);
+    }
+
+    fn note_in(table: &mut Vec<(ProcessId, Time)>, max_members: usize, at: Time, from: ProcessId) {
+        if let Some(e) = table.iter_mut().find(|(p, _)| *p == from) {
             e.1 = e.1.max(at);
-        } else if self.seen.len() < self.max_members {
-            self.seen.push((from, at));
+        } else if table.len() < max_members {
+            table.push((from, at));
         }
     }
 
     /// Forgets processes that are no longer members of `view` (no allocation).
     pub(super) fn retain(&mut self, view: &View) {
         self.seen.retain(|(p, _)| view.contains(*p));
+        self.alive.retain(|(p, _)| view.contains(*p));
     }
 
     /// A view was installed: this process hears its group again.
@@ -70,6 +89,11 @@ impl Heard {
     /// True if `p` was heard at or after `since`.
     fn heard_since(&self, p: ProcessId, since: Time) -> bool {
         self.seen.iter().any(|&(q, t)| q == p && t >= since)
+    }
+
+    /// True if `p` was heard, or showed it runs by any path, at or after `since`.
+    fn alive_since(&self, p: ProcessId, since: Time) -> bool {
+        self.heard_since(p, since) || self.alive.iter().any(|&(q, t)| q == p && t >= since)
     }
 
     /// When the probe for a silence of `p` was sent, if one is in progress.
@@ -132,11 +156,128 @@ impl Engine {
         ok
     }
 
-    /// Counts a withheld suspicion; false once `MAX_POSTPONE` have been withheld in a
-    /// row: this process is the one cut off.
-    pub(super) fn unverified_suspicion(&mut self) -> bool {
-        self.heard.unverified += 1;
-        self.heard.unverified <= super::MAX_POSTPONE
+    /// Counts a withheld suspicion. Withholding lasts as long as the silence does
+    /// (D24): a process that hears no majority is either cut off, and then the group
+    /// removes it and tells it so when the split heals, or one of several minorities,
+    /// and then nobody can move on until the split heals, when it simply goes on.
+    pub(super) fn unverified_suspicion(&mut self) {
+        self.heard.unverified = self.heard.unverified.saturating_add(1);
+    }
+
+    /// True if this process is withholding a suspicion now: it withheld one since its
+    /// last view installation or verified suspicion, and it has not heard a majority of
+    /// its view within the last suspicion timeout (D24).
+    pub fn withholding(&self, now: Time) -> bool {
+        self.cfg.local_health
+            && self.status == super::Status::Member
+            && self.heard.unverified > 0
+            && !self.hears_majority_without(
+                Time(now.0.saturating_sub(self.cfg.suspect_timeout_us)),
+                self.me.id,
+            )
+    }
+
+    /// A member `p` of this process's view showed that it runs and reaches this
+    /// process outside the group's messages: a datagram the transport refused (this
+    /// process believes `p` faulty: Disconnect), or a discovery probe (`p` may refuse
+    /// this process's datagrams, believing it faulty). From a member it trusts, that
+    /// counts as heard (D21), as a transport acknowledgement does; from one it believes
+    /// faulty, only as alive. Beliefs are for good, so if
+    /// such members make up the majority a withholding process lacks, the split is
+    /// over for the network but not for the group's beliefs: this process stays a
+    /// minority for good. After `MAX_POSTPONE` withheld suspicions it then stops
+    /// ([`ExcludeReason::IsolatedMinority`]) as D21 did, and comes back as a new
+    /// incarnation with its durable state (D23; D24 rule 7). Returns true if it stopped.
+    pub fn member_alive(&mut self, now: Time, p: ProcessId) -> bool {
+        if !self.cfg.local_health
+            || self.status != super::Status::Member
+            || p == self.me.id
+            || !self.view.contains(p)
+        {
+            return false;
+        }
+        if self.is_faulty(p) {
+            self.heard.note_alive(now, p);
+        } else {
+            // A member it trusts reached it: heard, as a transport acknowledgement is.
+            self.heard.note(now, p);
+        }
+        self.cut_off_by_beliefs(now) && {
+            self.exclude(now, ExcludeReason::IsolatedMinority);
+            true
+        }
+    }
+
+    /// True if this process has withheld at least `MAX_POSTPONE` suspicions in a row
+    /// and hears no majority of the members it trusts, but a majority of its view runs
+    /// and reaches it by some path, all within the last suspicion timeout (see
+    /// [`Engine::member_alive`]).
+    pub(super) fn cut_off_by_beliefs(&self, now: Time) -> bool {
+        if !self.cfg.local_health
+            || self.status != super::Status::Member
+            || self.heard.unverified < super::MAX_POSTPONE
+        {
+            return false;
+        }
+        let since = Time(now.0.saturating_sub(self.cfg.suspect_timeout_us));
+        let (mut trusted, mut alive) = (0, 0);
+        for m in &self.view.members {
+            if m.id == self.me.id {
+                trusted += 1;
+                alive += 1;
+            } else if self.heard.alive_since(m.id, since) {
+                alive += 1;
+                if !self.is_faulty(m.id) && self.heard.heard_since(m.id, since) {
+                    trusted += 1;
+                }
+            }
+        }
+        trusted < self.view.majority() && alive >= self.view.majority()
+    }
+
+    /// True once this process has withheld more than [`super::MAX_WITHHOLD`]
+    /// suspicions in a row while it heard some other member it trusts within the last
+    /// suspicion timeout (D24 rule 7).
+    pub(super) fn withheld_too_long(&self, now: Time) -> bool {
+        let since = Time(now.0.saturating_sub(self.cfg.suspect_timeout_us));
+        self.heard.unverified > super::MAX_WITHHOLD
+            && self.view.members.iter().any(|m| {
+                m.id != self.me.id && !self.is_faulty(m.id) && self.heard.heard_since(m.id, since)
+            })
+    }
+
+    /// Suspicions withheld since the last view installation or verified suspicion.
+    pub fn withheld_suspicions(&self) -> u32 {
+        self.heard.unverified
+    }
+
+    /// "You were excluded" (D24): `by` says it installed view `version` without this
+    /// process. If `version` is above this process's view, it was removed (views form
+    /// one sequence) and can never install another view: it stops
+    /// ([`ExcludeReason::Removed`]) and this returns true. A notice that proves nothing
+    /// (an older or equal version) is ignored and returns false. Stopping is always
+    /// safe (D13), so the notice needs no more trust than the cluster key gives it.
+    pub fn told_excluded(&mut self, now: Time, by: ProcessId, version: u64) -> bool {
+        if self.status != super::Status::Member || by == self.me.id || version <= self.view.version
+        {
+            return false;
+        }
+        self.exclude(now, ExcludeReason::Removed);
+        true
+    }
+
+    /// A process withholding its suspicions (see [`Engine::withholding`]) learned that
+    /// its group is being recovered without it (a name of its view runs a newer
+    /// process that is looking for the group): waiting for the split to heal is
+    /// pointless, so it stops ([`ExcludeReason::IsolatedMinority`]) and, as a new
+    /// incarnation with its durable state, takes part in the recovery (D23, D24).
+    /// Returns true if it stopped.
+    pub fn stop_withholding(&mut self, now: Time) -> bool {
+        if !self.withholding(now) {
+            return false;
+        }
+        self.exclude(now, ExcludeReason::IsolatedMinority);
+        true
     }
 
     /// D21 for a suspicion from outside (the transport): true if this process heard a

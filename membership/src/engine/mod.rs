@@ -150,6 +150,14 @@ pub const MAX_JOIN_CONTACTS: usize = 16;
 /// slot of the configuration: a ring of `REMOVED_PER_MEMBER * max_members` ids.
 pub const REMOVED_PER_MEMBER: usize = 4;
 
+/// How many suspicions in a row a process withholds (D21, D24) while it hears some
+/// other member but no majority before it stops ([`ExcludeReason::IsolatedMinority`])
+/// and comes back through the recovery (D23): the split may have healed while the
+/// view it is stuck in (too many believed faulty, or a later view it missed) can never
+/// reach a majority again. A process that hears nobody withholds for as long as that
+/// lasts, and learns the rest from D24's notice.
+pub const MAX_WITHHOLD: u32 = 16;
+
 /// Committed updates kept for [`Engine::committed_update`].
 pub const COMMIT_LOG: usize = 16;
 
@@ -650,10 +658,13 @@ impl Engine {
                                 self.detector.postpone(now, p, u32::MAX)
                             } else if self.cfg.local_health && !self.suspicion_verified(p) {
                                 // D21: since its probe this process has not heard a
-                                // majority of its view. Wait a few more timeouts; if
-                                // it stays so, this process is the one cut off: it
-                                // stops without gossiping the suspicion.
-                                if !self.unverified_suspicion() {
+                                // majority of its view. It withholds the suspicion
+                                // and watches again, as long as the silence lasts
+                                // (D24: a member tells it if the group removed it).
+                                self.unverified_suspicion();
+                                if self.cut_off_by_beliefs(now) || self.withheld_too_long(now) {
+                                    // D24 rule 7: the silence is its beliefs', or its
+                                    // view can no longer reach a majority.
                                     return self.exclude(now, ExcludeReason::IsolatedMinority);
                                 }
                                 self.detector.postpone(now, p, u32::MAX)
@@ -754,6 +765,7 @@ impl Engine {
         // Disconnect: nothing is accepted from a process believed faulty.
         if self.is_faulty(from) {
             self.stats.dropped_from_faulty += 1;
+            self.member_alive(now, from);
             return;
         }
         if self.view.contains(from) {
@@ -1174,6 +1186,17 @@ impl Engine {
             return false;
         };
         self.view.members[..me].iter().all(|m| self.is_faulty(m.id))
+    }
+}
+
+#[cfg(test)]
+impl Engine {
+    /// Records the belief that `q` is faulty and nothing else (no reaction, no
+    /// disconnect event): sets up a state for a test.
+    pub(crate) fn add_faulty_for_test(&mut self, q: ProcessId) {
+        if self.view.contains(q) && !self.is_faulty(q) {
+            self.faulty.push(q);
+        }
     }
 }
 

@@ -4,6 +4,7 @@ use crate::engine::Event;
 use crate::engine::{ExcludeReason, Status};
 use crate::testkit::Cluster;
 use crate::EngineConfig;
+use crate::{ProcessId, Time};
 
 fn cfg() -> EngineConfig {
     EngineConfig {
@@ -236,37 +237,122 @@ fn local_health_cfg() -> EngineConfig {
 }
 
 #[test]
-fn a_member_that_hears_nobody_stops_without_spreading_a_suspicion() {
-    // D21: with transport signs of life (acknowledgements), a healthy member hears its
-    // watcher as well as the member it watches. n{x} hears nobody at all (one-way
-    // cut): it suspects nobody, stops by itself after the postponements, and the
-    // other four remove only it.
+fn an_isolated_member_withholds_until_told_it_was_excluded() {
+    // D21 and D24: with transport signs of life (acknowledgements), a healthy member
+    // hears its watcher as well as the member it watches. n{x} hears nobody at all
+    // (one-way cut): it suspects nobody and withholds for as long as the cut lasts
+    // (no stop after three timeouts any more). The others' transports report it
+    // unreachable (by hand here): they remove it alone. A member's "you were excluded"
+    // notice, and only one that proves it, then stops it.
     for x in 0..5 {
         let mut c = Cluster::new(5, 0, local_health_cfg());
         let others: Vec<usize> = (0..5).filter(|&i| i != x).collect();
         c.set_cut_one_way(&others, &[x], true);
         c.advance(15_000_000, 10_000);
+        assert_eq!(c.engines[x].status(), Status::Member, "deaf n{x}");
         assert!(
-            matches!(c.engines[x].status(), Status::Excluded(_)),
-            "n{x}: {:?}",
-            c.engines[x].status()
+            c.engines[x].withheld_suspicions() > crate::engine::MAX_POSTPONE,
+            "deaf n{x} withheld {}",
+            c.engines[x].withheld_suspicions()
         );
+        assert!(c.engines[x].withholding(c.now), "deaf n{x}");
+        for i in 0..5 {
+            let suspected = c.events[i]
+                .iter()
+                .any(|e| matches!(e, crate::engine::Event::Suspected { .. }));
+            assert!(!suspected, "deaf n{x}: n{i} suspected someone");
+        }
         let deaf = c.engines[x].me().id;
         for &i in &others {
-            let wrong: Vec<_> = c.events[i]
-                .iter()
-                .filter_map(|e| match e {
-                    crate::engine::Event::Suspected { peer } if *peer != deaf => Some(*peer),
-                    _ => None,
-                })
-                .collect();
-            assert!(wrong.is_empty(), "deaf n{x}: n{i} suspected {wrong:?}");
+            c.suspect(i, x);
         }
-        let live: Vec<_> = c.live_members().collect();
-        assert_eq!(live, others, "deaf n{x}");
-        assert!(c.agreed(), "deaf n{x}");
+        c.advance(10_000_000, 10_000);
+        let v = c.engines[others[0]].view().clone();
+        for &i in &others {
+            assert_eq!(c.engines[i].status(), Status::Member, "deaf n{x}: n{i}");
+            assert_eq!(c.engines[i].view(), &v, "deaf n{x}: n{i}");
+        }
+        assert!(
+            !v.contains(deaf) && v.members.len() == 4,
+            "deaf n{x}: {v:?}"
+        );
+        // Nobody told it yet: still withholding, still at its old view.
+        assert_eq!(c.engines[x].status(), Status::Member);
+        assert_eq!(c.engines[x].view().version, 1);
+        // A notice that proves nothing (its own version) is ignored.
+        let by = v.members[0].id;
+        let now = c.now;
+        assert!(!c.engines[x].told_excluded(now, by, 1));
+        assert_eq!(c.engines[x].status(), Status::Member);
+        // A later view without it: it is out.
+        assert!(c.engines[x].told_excluded(now, by, v.version));
+        assert_eq!(
+            c.engines[x].status(),
+            Status::Excluded(ExcludeReason::Removed)
+        );
+        assert!(!c.engines[x].withholding(now));
         c.check_safety().unwrap();
     }
+}
+
+#[test]
+fn a_withholding_member_that_a_majority_reaches_by_other_paths_stops() {
+    // D24 rule 7: after the split heals, beliefs that are for good (its own, or the
+    // others' about it) may leave a process a minority although a majority of its
+    // view runs and reaches it (refused datagrams, discovery probes). Withholding
+    // then waits for nothing: after MAX_POSTPONE withheld suspicions it stops.
+    let mut c = Cluster::new(5, 0, local_health_cfg());
+    let ids: Vec<ProcessId> = (0..5).map(|i| c.engines[i].me().id).collect();
+    // A member that hears its group: other paths change nothing.
+    let now = c.now;
+    for &p in &ids[1..] {
+        assert!(!c.engines[0].member_alive(now, p));
+    }
+    assert_eq!(c.engines[0].status(), Status::Member);
+    let x = 0;
+    c.set_cut_one_way(&[1, 2, 3, 4], &[x], true);
+    c.advance(15_000_000, 10_000);
+    assert!(c.engines[x].withholding(c.now));
+    let now = c.now;
+    // The cut made it believe nobody faulty; say it believes n1 and n2 faulty, as
+    // after a split where each side suspected the other.
+    c.engines[x].add_faulty_for_test(ids[1]);
+    c.engines[x].add_faulty_for_test(ids[2]);
+    // Itself, a process outside the view, one member: no majority yet.
+    assert!(!c.engines[x].member_alive(now, ids[x]));
+    assert!(!c.engines[x].member_alive(now, ProcessId::named("n9", 1)));
+    let old = Time(now.0 - 2 * local_health_cfg().suspect_timeout_us);
+    assert!(!c.engines[x].member_alive(old, ids[1]));
+    assert!(!c.engines[x].member_alive(now, ids[2]));
+    // n1's sign is older than a suspicion timeout: self and n2 only.
+    assert_eq!(c.engines[x].status(), Status::Member);
+    // A third, recent: a majority runs and reaches it, and only its beliefs keep it
+    // from hearing one.
+    assert!(c.engines[x].member_alive(now, ids[1]));
+    assert_eq!(
+        c.engines[x].status(),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
+    assert!(!c.engines[x].member_alive(now, ids[3]));
+}
+
+#[test]
+fn a_notice_about_another_process_or_an_old_version_changes_nothing() {
+    // D24: only a later version proves the exclusion; once out, nothing changes.
+    let mut c = Cluster::new(3, 0, local_health_cfg());
+    let n0 = c.engines[0].me().id;
+    let now = c.now;
+    assert!(!c.engines[2].stop_withholding(now), "not withholding");
+    assert!(!c.engines[2].told_excluded(now, n0, 0));
+    let me = c.engines[2].me().id;
+    assert!(!c.engines[2].told_excluded(now, me, 9));
+    assert_eq!(c.engines[2].status(), Status::Member);
+    assert!(c.engines[2].told_excluded(now, n0, 2));
+    assert_eq!(
+        c.engines[2].status(),
+        Status::Excluded(ExcludeReason::Removed)
+    );
+    assert!(!c.engines[2].told_excluded(now, n0, 5));
 }
 
 #[test]

@@ -29,6 +29,7 @@ const T_QUERY: u8 = 1;
 const T_MEMBER: u8 = 2;
 const T_COLD: u8 = 3;
 const T_RECOVERING: u8 = 4;
+const T_EXCLUDED: u8 = 5;
 
 /// A discovery message carried in a transport probe.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -57,6 +58,21 @@ pub enum Probe {
         /// The version of the last view the sender's node installed.
         version: u64,
     },
+    /// "You were excluded" (`docs/PROTOCOL.md`, D24): a member answers a process whose
+    /// datagram its transport refused (one it disconnected, or one addressing an older
+    /// incarnation of it) and that is not in its view. The addressee, if it is `you`
+    /// and still a member of a view below `version`, was removed and can never install
+    /// another view: it stops and rejoins at once as a new incarnation through
+    /// `contacts`.
+    Excluded {
+        /// The process told it is out.
+        you: ProcessId,
+        /// The version of the sender's installed view, which does not hold `you`.
+        version: u64,
+        /// Members to join through: the sender first, then the most senior members it
+        /// does not believe faulty.
+        contacts: Vec<Member>,
+    },
 }
 
 impl Probe {
@@ -73,6 +89,20 @@ impl Probe {
             Probe::Recovering { version } => {
                 out.push(T_RECOVERING);
                 out.extend_from_slice(&version.to_le_bytes());
+            }
+            Probe::Excluded {
+                you,
+                version,
+                contacts,
+            } => {
+                out.push(T_EXCLUDED);
+                put_pid(out, *you);
+                out.extend_from_slice(&version.to_le_bytes());
+                let n = contacts.len().min(MAX_CONTACTS);
+                out.push(n as u8);
+                for c in &contacts[..n] {
+                    put_member(out, c);
+                }
             }
             Probe::Member { version, contacts } => {
                 out.push(T_MEMBER);
@@ -98,6 +128,23 @@ impl Probe {
                 round: u32::from_le_bytes(r.take(4)?.try_into().ok()?),
             },
             T_RECOVERING => Probe::Recovering { version: r.u64()? },
+            T_EXCLUDED => {
+                let you = r.pid()?;
+                let version = r.u64()?;
+                let n = r.u8()? as usize;
+                if n > MAX_CONTACTS {
+                    return None;
+                }
+                let mut contacts = Vec::with_capacity(n);
+                for _ in 0..n {
+                    contacts.push(r.member()?);
+                }
+                Probe::Excluded {
+                    you,
+                    version,
+                    contacts,
+                }
+            }
             T_MEMBER => {
                 let version = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
                 let n = r.u8()? as usize;
@@ -123,6 +170,14 @@ pub(crate) fn put_member(out: &mut Vec<u8>, m: &Member) {
     out.extend_from_slice(name);
     out.extend_from_slice(&m.id.incarnation.to_le_bytes());
     put_addr(out, m.addr);
+}
+
+/// Appends a process id (name, incarnation) to `out`.
+pub(crate) fn put_pid(out: &mut Vec<u8>, p: ProcessId) {
+    let name = p.node.as_bytes();
+    out.push(name.len() as u8);
+    out.extend_from_slice(name);
+    out.extend_from_slice(&p.incarnation.to_le_bytes());
 }
 
 /// Appends an address (family, octets, port) to `out`.
@@ -162,13 +217,16 @@ impl<'a> Reader<'a> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
     }
     pub(crate) fn member(&mut self) -> Option<Member> {
-        let len = self.u8()? as usize;
-        let node = NodeId::from_bytes(self.take(len)?).ok()?;
-        let inc = self.u64()?;
+        let id = self.pid()?;
         Some(Member {
-            id: ProcessId::new(node, inc),
+            id,
             addr: self.addr()?,
         })
+    }
+    pub(crate) fn pid(&mut self) -> Option<ProcessId> {
+        let len = self.u8()? as usize;
+        let node = NodeId::from_bytes(self.take(len)?).ok()?;
+        Some(ProcessId::new(node, self.u64()?))
     }
     pub(crate) fn addr(&mut self) -> Option<SocketAddr> {
         let ip = match self.u8()? {
@@ -330,7 +388,8 @@ impl Discovery {
                 }
                 Decision::Wait
             }
-            Probe::Query { cold: false } => Decision::Wait,
+            // The node core handles an exclusion notice (D24); discovery ignores it.
+            Probe::Query { cold: false } | Probe::Excluded { .. } => Decision::Wait,
             Probe::Recovering { .. } => {
                 self.recovering_seen = Some(now);
                 Decision::Wait
@@ -363,6 +422,16 @@ mod tests {
             Probe::Member {
                 version: 7,
                 contacts: vec![m("a", 1, 1), v6],
+            },
+            Probe::Excluded {
+                you: ProcessId::named("zombie", 4),
+                version: 9,
+                contacts: vec![m("a", 1, 1), v6],
+            },
+            Probe::Excluded {
+                you: ProcessId::named("z", 1),
+                version: 2,
+                contacts: vec![],
             },
         ] {
             let mut b = Vec::new();

@@ -243,7 +243,14 @@ pub struct CoreStats {
     pub recovery_sent: u64,
     /// Recoveries that made this process a member.
     pub recoveries: u64,
+    /// "You were excluded" notices sent to refused processes (D24).
+    pub exclusions_told: u64,
+    /// "You were excluded" notices received that stopped this process (D24).
+    pub exclusions_heard: u64,
 }
+
+/// Most addresses remembered for rate-limiting "you were excluded" notices (D24).
+pub const TOLD_CAP: usize = 32;
 
 /// A message parked while the send window to `to` was full.
 #[derive(Debug)]
@@ -317,6 +324,14 @@ pub struct NodeCore {
     spare_accepted: Option<Accepted>,
     recovery: Option<Recovery>,
     rec_buf: Vec<u8>,
+    /// Addresses told "you were excluded", and when (D24): one notice per address per
+    /// discovery round, at most [`TOLD_CAP`] addresses.
+    told: Vec<(SocketAddr, Time)>,
+    /// Contacts from the "you were excluded" notice that stopped this process: the
+    /// next incarnation joins through them at once (D24).
+    rejoin_contacts: Option<Vec<Member>>,
+    /// While withholding (D24): when to query the seeds and the view's members next.
+    withhold_query_at: Time,
 }
 
 impl std::fmt::Debug for NodeCore {
@@ -384,6 +399,9 @@ impl NodeCore {
             }),
             recovery: None,
             rec_buf: Vec::new(),
+            told: Vec::with_capacity(TOLD_CAP),
+            rejoin_contacts: None,
+            withhold_query_at: Time::ZERO,
             cfg,
         }
     }
@@ -793,6 +811,17 @@ impl NodeCore {
         if self.engine.poll_timeout().is_some_and(|t| t <= now) {
             self.engine.handle_timeout(now);
         }
+        if now >= self.withhold_query_at {
+            // D24: a member that hears no majority asks the seeds and its view's
+            // members once a round; a member of a later view without it answers "you
+            // were excluded" (its own view's members may all be gone).
+            self.withhold_query_at = now + self.cfg.coldstart_round_us;
+            if self.engine.withholding(now) {
+                for a in self.targets() {
+                    self.probe(now, a, &Probe::Query { cold: false });
+                }
+            }
+        }
         if let Some(s) = &mut self.service {
             if self.engine.status() == Status::Member && s.poll_timeout() <= now {
                 s.on_timeout(now, &self.engine);
@@ -832,6 +861,9 @@ impl NodeCore {
         }
         if self.engine.status() == Status::Joining {
             d = crate::earliest(d, Some(self.join_started + self.cfg.join_timeout_us));
+        }
+        if self.engine.status() == Status::Member && self.engine.withheld_suspicions() > 0 {
+            d = crate::earliest(d, Some(self.withhold_query_at));
         }
         crate::earliest(d, self.leaving)
     }
@@ -924,6 +956,9 @@ impl NodeCore {
             } else {
                 self.stats.probes_bad += 1;
             }
+        }
+        while let Some(r) = self.endpoint.poll_refused() {
+            self.answer_refused(now, r.from, r.addr);
         }
         self.flush_backlog(now);
         while let Some((from, n)) = self.endpoint.poll_delivery(&mut self.rx_buf) {
@@ -1425,6 +1460,10 @@ impl NodeCore {
     }
 
     fn on_probe(&mut self, now: Time, from: ProcessId, addr: SocketAddr, p: Probe) {
+        // D24 rule 7: a member of the view runs and reaches this process.
+        if self.engine.member_alive(now, from) {
+            tracing::info!(node = %self.me, peer = %from, "the network heals but beliefs leave no majority: recovering");
+        }
         if let Probe::Member { contacts, .. } = &p {
             for c in contacts {
                 if self.known.len() < KNOWN_CAP {
@@ -1469,10 +1508,46 @@ impl NodeCore {
             if let Some(a) = answer {
                 self.probe(now, addr, &a);
             }
+            // D24: a querier outside this member's view may be a process that was
+            // removed and withholds (it believes it is still a member): tell it.
+            if self.engine.status() == Status::Member && !self.engine.view().contains(from) {
+                self.answer_refused(now, from, addr);
+            }
         }
-        if let Probe::Recovering { .. } = p {
+        if let Probe::Recovering { version } = p {
             if let Some(r) = &mut self.recovery {
                 r.on_peer(now, from, addr);
+            }
+            // D24 rule 5: a later view than this member's was installed, and the
+            // group is being recovered: a member that hears no majority stops
+            // withholding and takes part in the recovery as a new incarnation.
+            if version > self.engine.view().version && self.engine.stop_withholding(now) {
+                tracing::info!(node = %self.me, peer = %from, version, "a later view is being recovered while this process hears no majority: recovering");
+            }
+        }
+        if let Probe::Excluded {
+            you,
+            version,
+            contacts,
+        } = &p
+        {
+            if *you == self.me {
+                self.on_excluded_notice(now, from, *version, contacts);
+            }
+            return;
+        }
+        if let Probe::Query { .. } = p {
+            // D24: a newer process of a name of this member's view is looking for the
+            // group, so the old one is gone; a member that hears no majority stops
+            // withholding and takes part in the recovery as a new incarnation.
+            let replaced = self
+                .engine
+                .view()
+                .members
+                .iter()
+                .any(|m| m.id.node == from.node && m.id.incarnation < from.incarnation);
+            if replaced && self.engine.stop_withholding(now) {
+                tracing::info!(node = %self.me, peer = %from, "a name of the view restarted while this process hears no majority: recovering");
             }
         }
         // A recovering process joins only through members: another joiner's contacts
@@ -1488,6 +1563,109 @@ impl NodeCore {
                 Decision::Bootstrap => self.bootstrap(now),
                 Decision::Query | Decision::Wait => {}
             }
+        }
+    }
+
+    /// D24, the member's side: the transport refused a datagram from `from` (it was
+    /// disconnected, or addressed an older incarnation of this process), or `from`
+    /// queried it. If this process is a member and `from` is not in its view, tell it
+    /// so, with contacts to rejoin through. At most one notice per address per
+    /// discovery round; at most [`TOLD_CAP`] addresses remembered (a full table
+    /// answers nobody new until an entry is a round old).
+    fn answer_refused(&mut self, now: Time, from: ProcessId, addr: SocketAddr) {
+        if self.engine.status() != Status::Member || self.leaving.is_some() {
+            return;
+        }
+        if self.engine.view().contains(from) {
+            // Still a member here: behind (it addressed an older incarnation of this
+            // node), or believed faulty with its removal under way. The group's own
+            // messages catch it up or remove it (telling it now would exclude it
+            // before the group decided: a reconfigurer may yet keep it). If this
+            // process withholds, a believed-faulty member alive is what it lacks
+            // (D24 rule 7).
+            if self.engine.member_alive(now, from) {
+                tracing::info!(node = %self.me, peer = %from, "the network heals but beliefs leave no majority: recovering");
+            }
+            return;
+        }
+        let view = self.engine.view();
+        let round = self.cfg.coldstart_round_us;
+        match self.told.iter().position(|(a, _)| *a == addr) {
+            Some(i) if now.micros_since(self.told[i].1) < round => return,
+            Some(i) => self.told[i].1 = now,
+            None if self.told.len() < TOLD_CAP => self.told.push((addr, now)),
+            None => {
+                let (i, oldest) = self
+                    .told
+                    .iter()
+                    .enumerate()
+                    .min_by_key(|(_, (_, t))| *t)
+                    .map(|(i, (_, t))| (i, *t))
+                    .expect("the table is full");
+                if now.micros_since(oldest) < round {
+                    return;
+                }
+                self.told[i] = (addr, now);
+            }
+        }
+        let me = Member {
+            id: self.me,
+            addr: self.addr,
+        };
+        let mut contacts = Vec::with_capacity(coldstart::MAX_CONTACTS);
+        contacts.push(me);
+        contacts.extend(
+            view.members
+                .iter()
+                .filter(|m| {
+                    m.id != self.me && m.id != from && !self.engine.faulty().contains(&m.id)
+                })
+                .take(coldstart::MAX_CONTACTS - 1)
+                .copied(),
+        );
+        let notice = Probe::Excluded {
+            you: from,
+            version: view.version,
+            contacts,
+        };
+        tracing::debug!(node = %self.me, to = %from, %addr, "telling a refused process it was excluded");
+        self.stats.exclusions_told += 1;
+        self.probe(now, addr, &notice);
+    }
+
+    /// D24, the excluded process's side: `by` says this process is out. A member
+    /// stops if the notice proves it ([`Engine::told_excluded`]) and its next
+    /// incarnation joins through `contacts` at once; a joiner whose request reached a
+    /// stale contact starts over at once as a new incarnation through them.
+    fn on_excluded_notice(&mut self, now: Time, by: ProcessId, version: u64, contacts: &[Member]) {
+        let fresh: Vec<Member> = contacts
+            .iter()
+            .filter(|c| c.id.node != self.me.node)
+            .copied()
+            .collect();
+        match self.engine.status() {
+            Status::Member
+                if self.leaving.is_none() && self.engine.told_excluded(now, by, version) =>
+            {
+                tracing::info!(node = %self.me, %by, version, "told it was excluded");
+                self.stats.exclusions_heard += 1;
+                if !fresh.is_empty() {
+                    self.rejoin_contacts = Some(fresh);
+                }
+            }
+            Status::Joining if version > 0 && !fresh.is_empty() => {
+                if self.join_contacts.iter().any(|c| c.id == by) {
+                    return;
+                }
+                // The join request went to a process that is gone (a stale contact).
+                // Start over at once through the member that answered, as a new
+                // incarnation: the group may have added and removed this one already
+                // (its State-Xfer lost), and a removed id must never come back.
+                tracing::info!(node = %self.me, %by, "join contact refused: joining through the member that answered");
+                self.rejoin_contacts = Some(fresh);
+                self.new_incarnation(now, false);
+            }
+            _ => {}
         }
     }
 
@@ -1562,6 +1740,11 @@ impl NodeCore {
             },
         ));
         self.begin_discovery(now);
+        if let Some(c) = self.rejoin_contacts.take() {
+            // D24: told it was excluded, with contacts: join through them at once
+            // (the recovery, if any, goes on meanwhile).
+            self.join(now, c);
+        }
     }
 }
 

@@ -281,6 +281,8 @@ impl Node {
 }
 
 #[cfg(test)]
+mod exclusion_tests;
+#[cfg(test)]
 mod save_order_tests;
 #[cfg(test)]
 mod tests;

@@ -103,6 +103,9 @@ fn main() -> ExitCode {
                 if !r.liveness_checked {
                     eprintln!("seed {seed}: liveness not checked (no live majority)");
                     eprint!("{}", sim.describe());
+                    if r.fault_kinds.contains_key("eligible_only_by_a_lost_view") {
+                        eprint!("{}", sim.describe_lost_view());
+                    }
                 }
                 b.add(&r);
             }

@@ -604,6 +604,93 @@ impl Sim {
         self.nodes_with_state(view).len() > view.len() / 2
     }
 
+    /// What a seed counted `eligible_only_by_a_lost_view` leaves: the highest view
+    /// installed and the one before it, and each running node's durable state (its
+    /// installed version, its acceptance for the next version), for `--verbose`.
+    pub fn describe_lost_view(&self) -> String {
+        let h = self.history.max_version();
+        let names = |v: Option<&[ProcessId]>| -> Vec<String> {
+            v.unwrap_or_default()
+                .iter()
+                .map(|p| p.to_string())
+                .collect()
+        };
+        let mut out = format!(
+            "  highest view installed v{h} {:?}, installed by {:?}\n  v{} {:?}\n",
+            names(self.history.view(h)),
+            self.history
+                .installs
+                .iter()
+                .filter(|i| i.version == h)
+                .map(|i| i.pid.to_string())
+                .collect::<Vec<_>>(),
+            h.wrapping_sub(1),
+            names(self.history.view(h.wrapping_sub(1)))
+        );
+        for (j, n) in self.nodes.iter().enumerate() {
+            let d = n.core.durable();
+            out.push_str(&format!(
+                "  {} {} state v{} accepted {:?}\n",
+                n.pid(),
+                if self.has_state(j) {
+                    "runs with state"
+                } else {
+                    "-"
+                },
+                d.view.version,
+                d.accepted
+                    .as_ref()
+                    .map(|a| (a.ballot.class, a.ballot.rank, a.view.version))
+            ));
+        }
+        out
+    }
+
+    /// For a seed counted `eligible_only_by_a_lost_view`: true if the running
+    /// processes' durable states prove that the highest view installed, h, was chosen
+    /// (a majority of the names of view h−1 hold an acceptance of it at one S-GMP
+    /// ballot, its initiator counted: it saved its own proposal before sending it), so
+    /// that a recovery could learn it. See `docs/VERIFICATION.md`.
+    pub fn lost_view_learnable(&self) -> bool {
+        let h = self.history.max_version();
+        let (Some(vh), Some(x)) = (self.history.view(h), self.history.view(h.wrapping_sub(1)))
+        else {
+            return false;
+        };
+        let mut by_ballot: Vec<(sgmp_membership::node::durable::Ballot, Vec<String>)> = Vec::new();
+        for (j, n) in self.nodes.iter().enumerate() {
+            if !self.has_state(j) {
+                continue;
+            }
+            let d = n.core.durable();
+            let Some(a) = d.accepted.as_ref() else {
+                continue;
+            };
+            let ids: Vec<ProcessId> = a.view.members.iter().map(|m| m.id).collect();
+            if a.view.version != h || ids != vh || a.ballot.class != 1 {
+                continue;
+            }
+            let e = match by_ballot.iter_mut().position(|(b, _)| *b == a.ballot) {
+                Some(i) => &mut by_ballot[i].1,
+                None => {
+                    let init = x.get(a.ballot.rank as usize).map(|p| p.node.to_string());
+                    by_ballot.push((a.ballot, init.into_iter().collect()));
+                    &mut by_ballot.last_mut().expect("pushed").1
+                }
+            };
+            e.push(n.pid().node.to_string());
+        }
+        by_ballot.into_iter().any(|(_, mut names)| {
+            names.sort_unstable();
+            names.dedup();
+            names
+                .iter()
+                .filter(|n| x.iter().any(|p| p.node.as_str() == **n))
+                .count()
+                > x.len() / 2
+        })
+    }
+
     /// Safety violations of the history so far, plus driver-level ones (decode errors,
     /// refused sends, stalled timers).
     pub fn violations(&self) -> Vec<Violation> {
@@ -775,6 +862,11 @@ pub fn run_seed(seed: u64, cfg: &SimConfig) -> (RunReport, Sim) {
         // its holders (see `Sim::last_view`).
         r.fault_kinds
             .insert("eligible_only_by_a_lost_view".into(), 1);
+        if sim.lost_view_learnable() {
+            // The running processes' states prove that view was chosen, so a recovery
+            // could learn it; D23 does not yet (docs/VERIFICATION.md).
+            r.fault_kinds.insert("lost_view_learnable".into(), 1);
+        }
     }
     r.violations.extend(live);
     r.liveness_checked = checked;
