@@ -6,54 +6,17 @@
 //! bounded.
 
 use std::io::{Read, Write};
-use std::net::{TcpStream, UdpSocket};
+use std::net::TcpStream;
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
+
+mod daemons;
+use daemons::{free_udp, Daemon, Dir};
 
 const SGMPD: &str = env!("CARGO_BIN_EXE_sgmpd");
 const SGMPCTL: &str = env!("CARGO_BIN_EXE_sgmpctl");
-
-/// A scratch directory removed at the end.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("sgmp-ops-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A daemon killed when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp() -> String {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-        .to_string()
-}
 
 /// `sgmpd --id ID --listen 127.0.0.1:PORT` with fast timings, plus `extra`; the runtime
 /// directory is `dir` (so that no default socket lands outside it).
@@ -146,7 +109,7 @@ fn wait_member(sock: &Path, size: usize) -> serde_json::Value {
 fn fault_commands_need_fault_injection() {
     let dir = Dir::new("faults");
     let sock = dir.join("a.sock");
-    let port = free_udp();
+    let port = free_udp().to_string();
     let off = spawn({
         let mut c = sgmpd(&dir, "a", &port, &[]);
         c.arg("--control").arg(&sock);
@@ -184,7 +147,7 @@ fn faults_in_the_config_need_fault_injection() {
     let o = run_bounded(&mut sgmpd(
         &dir,
         "a",
-        &free_udp(),
+        &free_udp().to_string(),
         &["--config", cfg.to_str().unwrap()],
     ));
     assert_eq!(o.status.code(), Some(1));
@@ -197,7 +160,7 @@ fn faults_in_the_config_need_fault_injection() {
 fn taken_control_socket_fails_before_joining() {
     let dir = Dir::new("race");
     let a_sock = dir.join("a.sock");
-    let a_port = free_udp();
+    let a_port = free_udp().to_string();
     let a_log = dir.join("a.log");
     let _a = spawn({
         let mut c = sgmpd(
@@ -218,7 +181,7 @@ fn taken_control_socket_fails_before_joining() {
             sgmpd(
                 &dir,
                 "b",
-                &free_udp(),
+                &free_udp().to_string(),
                 &["--seeds", &format!("127.0.0.1:{a_port}")],
             )
             .arg("--control")
@@ -241,7 +204,7 @@ fn taken_control_socket_fails_before_joining() {
     let o = run_bounded(&mut sgmpd(
         &dir,
         "c",
-        &free_udp(),
+        &free_udp().to_string(),
         &["--event-log", "/nonexistent/dir/c.log"],
     ));
     let err = String::from_utf8_lossy(&o.stderr);
@@ -265,7 +228,7 @@ fn control_socket_resists_slow_and_oversized_clients() {
     let dir = Dir::new("loris");
     let sock = dir.join("a.sock");
     let d = spawn({
-        let mut c = sgmpd(&dir, "a", &free_udp(), &[]);
+        let mut c = sgmpd(&dir, "a", &free_udp().to_string(), &[]);
         c.arg("--control").arg(&sock);
         c
     });
@@ -331,7 +294,7 @@ fn control_socket_resists_slow_and_oversized_clients() {
 #[test]
 fn sgmpctl_finds_the_socket_without_control() {
     let dir = Dir::new("env");
-    let port = free_udp();
+    let port = free_udp().to_string();
     let listen = format!("localhost:{port}");
     let seeds = format!("localhost:{port}, ");
     let _d = spawn(sgmpd(
@@ -440,7 +403,12 @@ fn metrics_endpoint_serves_prometheus_text() {
         l.local_addr().unwrap().to_string()
     };
     let _d = spawn({
-        let mut c = sgmpd(&dir, "a", &free_udp(), &["--metrics-listen", &maddr]);
+        let mut c = sgmpd(
+            &dir,
+            "a",
+            &free_udp().to_string(),
+            &["--metrics-listen", &maddr],
+        );
         c.arg("--control").arg(&sock);
         c
     });
@@ -556,7 +524,7 @@ fn a_wrong_key_file_is_warned_about_on_both_sides() {
     let (k1, k2) = (dir.join("k1"), dir.join("k2"));
     write_key(&k1, 0x11);
     write_key(&k2, 0x22);
-    let (a_port, b_port) = (free_udp(), free_udp());
+    let (a_port, b_port) = (free_udp().to_string(), free_udp().to_string());
     let (a_log, b_log) = (dir.join("a.log"), dir.join("b.log"));
     let a_sock = dir.join("a.sock");
     let daemon = |id: &str, port: &str, key: &Path, log: &Path, extra: &[&str]| {
@@ -597,7 +565,7 @@ fn a_wrong_key_file_is_warned_about_on_both_sides() {
 #[test]
 fn members_lists_every_state_with_sgmp_control() {
     let dir = Dir::new("members");
-    let ports: Vec<String> = (0..4).map(|_| free_udp()).collect();
+    let ports: Vec<String> = (0..4).map(|_| free_udp().to_string()).collect();
     let seed = format!("127.0.0.1:{}", ports[0]);
     let names = ["a", "b", "c", "d"];
     let socks: Vec<PathBuf> = names

@@ -4,54 +4,17 @@
 //! change that every member installs. Daemons listen on loopback, are killed when the
 //! test ends, and every wait is bounded.
 
-use std::net::UdpSocket;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+mod daemons;
+use daemons::{free_udp, Daemon, Dir};
+
 const SGMPD: &str = env!("CARGO_BIN_EXE_sgmpd");
 const SGMPCTL: &str = env!("CARGO_BIN_EXE_sgmpctl");
-
-/// A scratch directory removed at the end.
-struct Dir(PathBuf);
-
-impl Dir {
-    fn new(name: &str) -> Dir {
-        let d = std::env::temp_dir().join(format!("sgmp-tags-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&d);
-        std::fs::create_dir_all(&d).unwrap();
-        Dir(d)
-    }
-    fn join(&self, p: &str) -> PathBuf {
-        self.0.join(p)
-    }
-}
-
-impl Drop for Dir {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A daemon killed when dropped.
-struct Daemon(Child);
-
-impl Drop for Daemon {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_udp() -> u16 {
-    UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 /// `sgmpd --id ID` with fast timings and `extra`, runtime directory `dir`.
 fn sgmpd(dir: &Dir, id: &str, extra: &[&str]) -> Command {

@@ -98,20 +98,12 @@ impl Probe {
                 out.push(T_EXCLUDED);
                 put_pid(out, *you);
                 out.extend_from_slice(&version.to_le_bytes());
-                let n = contacts.len().min(MAX_CONTACTS);
-                out.push(n as u8);
-                for c in &contacts[..n] {
-                    put_member(out, c);
-                }
+                put_contacts(out, contacts);
             }
             Probe::Member { version, contacts } => {
                 out.push(T_MEMBER);
                 out.extend_from_slice(&version.to_le_bytes());
-                let n = contacts.len().min(MAX_CONTACTS);
-                out.push(n as u8);
-                for c in &contacts[..n] {
-                    put_member(out, c);
-                }
+                put_contacts(out, contacts);
             }
         }
     }
@@ -131,14 +123,7 @@ impl Probe {
             T_EXCLUDED => {
                 let you = r.pid()?;
                 let version = r.u64()?;
-                let n = r.u8()? as usize;
-                if n > MAX_CONTACTS {
-                    return None;
-                }
-                let mut contacts = Vec::with_capacity(n);
-                for _ in 0..n {
-                    contacts.push(r.member()?);
-                }
+                let contacts = r.contacts()?;
                 Probe::Excluded {
                     you,
                     version,
@@ -146,15 +131,8 @@ impl Probe {
                 }
             }
             T_MEMBER => {
-                let version = u64::from_le_bytes(r.take(8)?.try_into().ok()?);
-                let n = r.u8()? as usize;
-                if n > MAX_CONTACTS {
-                    return None;
-                }
-                let mut contacts = Vec::with_capacity(n);
-                for _ in 0..n {
-                    contacts.push(r.member()?);
-                }
+                let version = r.u64()?;
+                let contacts = r.contacts()?;
                 Probe::Member { version, contacts }
             }
             _ => return None,
@@ -195,6 +173,15 @@ pub(crate) fn put_addr(out: &mut Vec<u8>, addr: SocketAddr) {
     out.extend_from_slice(&addr.port().to_le_bytes());
 }
 
+/// A contact list: the count, then at most [`MAX_CONTACTS`] members (the rest dropped).
+fn put_contacts(out: &mut Vec<u8>, contacts: &[Member]) {
+    let n = contacts.len().min(MAX_CONTACTS);
+    out.push(n as u8);
+    for c in &contacts[..n] {
+        put_member(out, c);
+    }
+}
+
 /// A bounds-checked reader: every method returns `None` past the end.
 pub(crate) struct Reader<'a> {
     pub(crate) b: &'a [u8],
@@ -222,6 +209,19 @@ impl<'a> Reader<'a> {
             id,
             addr: self.addr()?,
         })
+    }
+    /// A contact list: a count (at most [`MAX_CONTACTS`], else malformed), then the
+    /// members.
+    pub(crate) fn contacts(&mut self) -> Option<Vec<Member>> {
+        let n = self.u8()? as usize;
+        if n > MAX_CONTACTS {
+            return None;
+        }
+        let mut contacts = Vec::with_capacity(n);
+        for _ in 0..n {
+            contacts.push(self.member()?);
+        }
+        Some(contacts)
     }
     pub(crate) fn pid(&mut self) -> Option<ProcessId> {
         let len = self.u8()? as usize;
