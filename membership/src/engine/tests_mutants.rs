@@ -1,0 +1,237 @@
+//! Engine tests written for mutation testing (issue 17, `make mutants`): each one kills
+//! mutants that survived the scenario tests of `tests.rs` by asserting, through the
+//! engine's public API and the [`Cluster`] testkit only, what the mutated code's name
+//! promises. The mutants each test catches are named in its comment
+//! (`docs/VERIFICATION.md`, "Mutation testing", has the table).
+
+use crate::engine::{Event, ExcludeReason, Status};
+use crate::msg::{MsgKind, Writer};
+use crate::testkit::Cluster;
+use crate::view::Update;
+use crate::{EngineConfig, ProcessId};
+
+fn cfg() -> EngineConfig {
+    EngineConfig {
+        max_members: 16,
+        max_snapshot: 1024,
+        ..EngineConfig::default()
+    }
+}
+
+fn id(c: &Cluster, i: usize) -> ProcessId {
+    c.engines[i].me().id
+}
+
+/// Hands engine `to` a message of `kind` from `from` (empty gossip) whose body is
+/// written by `body`, then returns how much `stats().ignored` grew.
+fn ignored_by(
+    c: &mut Cluster,
+    to: usize,
+    from: ProcessId,
+    kind: MsgKind,
+    body: impl FnOnce(&mut Writer<'_>),
+) -> u64 {
+    let before = c.engines[to].stats().ignored;
+    let mut buf = Vec::new();
+    let version = c.engines[to].view().version;
+    let mut w = Writer::start(&mut buf, kind, version, &[]);
+    body(&mut w);
+    let now = c.now;
+    c.engines[to]
+        .handle_message(now, from, &buf)
+        .expect("a well-formed message");
+    c.flush(to);
+    c.engines[to].stats().ignored - before
+}
+
+/// An R-int answer `state(ver, no proposal, empty LastCommit)`.
+fn state(ver: u64) -> impl FnOnce(&mut Writer<'_>) {
+    move |w| w.state(ver, None, &Update::with_capacity(1))
+}
+
+/// Catches `self_pre_commit -> ()` and its `durable_seq += 1` mutants
+/// (`initiator.rs`): DoPreCommit at the initiator itself records its own submit as
+/// NextUpdate (what it answers in a recovery, D23) and changes the durable state,
+/// before any acknowledgement; the commit clears it.
+#[test]
+fn an_initiator_pre_commits_its_own_submit() {
+    // The mgr's M-sub.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    assert!(c.engines[0].next_update().is_none());
+    let seq = c.engines[0].durable_seq();
+    c.crash(4);
+    c.suspect(0, 4);
+    let p = c.engines[0].next_update().expect("the mgr's own submit");
+    assert_eq!(p.version, 2);
+    assert_eq!(p.initiator, id(&c, 0));
+    assert_eq!(p.initiator_index, 0);
+    assert_eq!(p.update.removes, [id(&c, 4)]);
+    assert!(p.update.adds.is_empty());
+    assert!(
+        c.engines[0].durable_seq() > seq,
+        "NextUpdate is durable state"
+    );
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 2);
+    assert!(
+        c.engines[0].next_update().is_none(),
+        "cleared by the commit"
+    );
+
+    // A reconfigurer's R-sub (D3: it removes the crashed mgr).
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(0);
+    let mgr = id(&c, 0);
+    c.suspect(1, 0);
+    let seq = c.engines[1].durable_seq();
+    let mut submitted = false;
+    for _ in 0..1_000 {
+        if c.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::Submitted { version: 2 }))
+        {
+            submitted = true;
+            break;
+        }
+        assert!(c.deliver_one(), "R-int answered");
+    }
+    assert!(submitted, "n1 submitted version 2");
+    let p = c.engines[1]
+        .next_update()
+        .expect("the reconfigurer's own submit");
+    assert_eq!(p.version, 2);
+    assert_eq!(p.initiator, id(&c, 1));
+    assert_eq!(p.initiator_index, 1);
+    assert_eq!(p.update.removes, [mgr]);
+    assert!(c.engines[1].durable_seq() > seq);
+}
+
+/// Catches the `stats.ignored += 1` mutants (`+=` -> `*=`, which leaves the counter at
+/// zero) in `on_response` (`initiator.rs`), `on_outer_message` (`outer.rs`),
+/// `on_message_joining` and `on_state_xfer_as_member` (`join.rs`) and `dispatch`
+/// (`mod.rs`): every message that does not fit the receiver's state is counted once,
+/// and changes nothing else.
+#[test]
+fn each_message_that_fits_no_state_is_counted_as_ignored() {
+    let stranger = ProcessId::named("stranger", 1);
+    let mut c = Cluster::new(5, 1, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1, n2) = (id(&c, 0), id(&c, 1), id(&c, 2));
+
+    // on_response, not an initiator: an ack reaching an outer member.
+    assert_eq!(ignored_by(&mut c, 1, n2, MsgKind::MSubAck, |w| w.u64(2)), 1);
+    // on_response, an idle mgr: an R-int answer nobody asked for.
+    assert_eq!(ignored_by(&mut c, 0, n1, MsgKind::RIntResp, state(1)), 1);
+    // on_outer_message at the mgr (not an outer member): an M-sub.
+    let empty = Update::with_capacity(1);
+    assert_eq!(
+        ignored_by(&mut c, 0, n1, MsgKind::MSub, |w| {
+            w.u64(2);
+            w.update(&empty);
+        }),
+        1
+    );
+    // on_outer_message from a member that is not the leader: an M-sub from n1 at n2.
+    assert_eq!(
+        ignored_by(&mut c, 2, n1, MsgKind::MSub, |w| {
+            w.u64(2);
+            w.update(&empty);
+        }),
+        1
+    );
+    // on_outer_message, the leader's M-sub for a version too far ahead.
+    assert_eq!(
+        ignored_by(&mut c, 2, n0, MsgKind::MSub, |w| {
+            w.u64(5);
+            w.update(&empty);
+        }),
+        1
+    );
+    // on_outer_message, the leader's M-com for a version too far ahead.
+    assert_eq!(
+        ignored_by(&mut c, 2, n0, MsgKind::MCom, |w| {
+            w.u64(5);
+            w.update(&empty);
+            w.flag(false);
+        }),
+        1
+    );
+    // on_state_xfer_as_member, a State-Xfer for another version.
+    let members: Vec<_> = c.engines[2].view().members.clone();
+    assert_eq!(
+        ignored_by(&mut c, 2, n0, MsgKind::StateXfer, |w| {
+            w.u64(7);
+            w.update(&empty);
+            w.members(&members);
+            w.bytes(b"");
+        }),
+        1
+    );
+    // on_message_joining: a joiner hears something other than its State-Xfer.
+    c.join(5, 0);
+    assert_eq!(c.engines[5].status(), Status::Joining);
+    assert_eq!(ignored_by(&mut c, 5, n0, MsgKind::Heartbeat, |_| {}), 1);
+    assert_eq!(c.engines[5].status(), Status::Joining);
+    // Nothing above changed a view.
+    for i in 0..5 {
+        assert_eq!(c.engines[i].view().version, 1, "n{i}");
+    }
+
+    // on_response while the mgr collects acks (Submit): an ack from a stranger.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[1, 2, 3, 4], &[0], true);
+    c.crash(4);
+    c.suspect(0, 4);
+    assert_eq!(
+        ignored_by(&mut c, 0, stranger, MsgKind::MSubAck, |w| w.u64(2)),
+        1
+    );
+
+    // on_response while a reconfigurer interrogates: an answer from a stranger.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(0);
+    c.set_cut_one_way(&[2, 3, 4], &[1], true);
+    c.suspect(1, 0);
+    assert_eq!(
+        ignored_by(&mut c, 1, stranger, MsgKind::RIntResp, state(1)),
+        1
+    );
+
+    // dispatch: an excluded process ignores everything.
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.leave(2);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[2].status(), Status::Excluded(ExcludeReason::Left));
+    let n0 = id(&c, 0);
+    assert_eq!(ignored_by(&mut c, 2, n0, MsgKind::Heartbeat, |_| {}), 1);
+}
+
+/// Catches the `stats.ignored += 1` mutant of `on_response`'s State-Xfer arm
+/// (`initiator.rs`): while the mgr waits for its joiners' ack(Join), an ack from a
+/// process it did not add is counted as ignored and does not end the wait.
+#[test]
+fn a_state_xfer_ack_from_a_process_not_added_is_ignored() {
+    let mut c = Cluster::new(3, 1, cfg());
+    c.run_until_quiet(10_000);
+    // n3's ack(Join) never reaches the mgr: it stays in Xfer for version 2.
+    c.set_cut_one_way(&[3], &[0], true);
+    c.join(3, 1);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 2, "the add of n3 is committed");
+    assert_eq!(c.engines[3].status(), Status::Member);
+    let n1 = id(&c, 1);
+    let ignored = ignored_by(&mut c, 0, n1, MsgKind::StateXferAck, |w| {
+        w.u64(2);
+        w.state(2, None, &Update::with_capacity(1));
+    });
+    assert_eq!(ignored, 1);
+    // Still waiting for n3: the commit of version 2 has not been multicast yet, so n1
+    // is still at version 1.
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[1].view().version, 1);
+}
