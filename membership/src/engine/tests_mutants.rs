@@ -235,3 +235,37 @@ fn a_state_xfer_ack_from_a_process_not_added_is_ignored() {
     c.run_until_quiet(10_000);
     assert_eq!(c.engines[1].view().version, 1);
 }
+
+/// Catches `Initiator::become_mgr -> ()` (`initiator.rs`) where it is not a no-op:
+/// DetermineProposal finds nothing to commit (every answer reports version x+1
+/// committed with an empty update, which only a forged answer can do), so the
+/// reconfigurer takes over as mgr of its current view and GetUpdate proposes what it
+/// believes (the crashed mgr's removal) as an M-sub. Its other callers find the task
+/// already mgr and idle: `bootstrap_at`, and `commit` when a leaving mgr's successor is
+/// this process (a process that never initiated keeps the initial mgr/idle state).
+/// With the mutant the reconfigurer determines its proposal again and again (the test
+/// hangs: cargo-mutants counts a timeout).
+#[test]
+fn a_reconfigurer_with_nothing_to_commit_takes_over_as_mgr() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(0);
+    c.set_cut_one_way(&[2], &[1], true);
+    c.suspect(1, 0);
+    assert!(!c.engines[1].is_mgr(), "interrogating");
+    let sent_msub = c.engines[1].stats().sent[MsgKind::MSub as usize];
+    let n2 = id(&c, 2);
+    let ignored = ignored_by(&mut c, 1, n2, MsgKind::RIntResp, state(2));
+    assert_eq!(ignored, 0);
+    assert!(c.engines[1].is_mgr());
+    assert_eq!(c.engines[1].status(), Status::Member);
+    assert_eq!(c.engines[1].view().version, 1);
+    assert_eq!(
+        c.engines[1].stats().sent[MsgKind::MSub as usize],
+        sent_msub + 1,
+        "an M-sub to n2 (not to n0, believed faulty)"
+    );
+    let p = c.engines[1].next_update().expect("its own M-sub");
+    assert_eq!((p.version, p.initiator), (2, id(&c, 1)));
+    assert_eq!(p.update.removes, [id(&c, 0)]);
+}
