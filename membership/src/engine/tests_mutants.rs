@@ -269,3 +269,41 @@ fn a_reconfigurer_with_nothing_to_commit_takes_over_as_mgr() {
     assert_eq!((p.version, p.initiator), (2, id(&c, 1)));
     assert_eq!(p.update.removes, [id(&c, 0)]);
 }
+
+/// Catches GetUpdate's queue re-check mutant (`initiator.rs`, `get_update`: the match
+/// guard `old.incarnation >= j.incarnation` replaced with `false`): a joiner's retry
+/// that reaches the mgr while the update adding it is in flight is queued again (it is
+/// not in the view yet); once the add is committed, GetUpdate finds that same
+/// incarnation in the view and drops the queued request instead of taking the new
+/// member for a restarted one and removing it.
+#[test]
+fn a_join_retry_during_its_own_add_is_dropped_not_taken_for_a_restart() {
+    let mut c = Cluster::new(3, 1, cfg());
+    c.run_until_quiet(10_000);
+    c.join(3, 0);
+    while !c.events[0]
+        .iter()
+        .any(|e| matches!(e, Event::Submitted { version: 2 }))
+    {
+        assert!(c.deliver_one(), "the mgr submits the add of n3");
+    }
+    // n3 retries its request (no State-Xfer yet) while the add is in flight.
+    let retry_at = c.now + c.engines[3].config().join_retry_us;
+    c.engines[3].handle_timeout(retry_at);
+    c.flush(3);
+    let refused = c.engines[0].stats().joins_refused;
+    c.advance(2_000_000, 10_000);
+    assert_eq!(c.engines[3].status(), Status::Member);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
+    assert_eq!(c.engines[0].view().version, 2, "no second update");
+    assert!(c.agreed());
+    assert!(
+        !c.events[0]
+            .iter()
+            .any(|e| matches!(e, Event::Suspected { .. })),
+        "{:?}",
+        c.events[0]
+    );
+    assert_eq!(c.engines[0].stats().joins_refused, refused + 1);
+    c.check_safety().unwrap();
+}
