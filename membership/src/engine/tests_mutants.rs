@@ -307,3 +307,123 @@ fn a_join_retry_during_its_own_add_is_dropped_not_taken_for_a_restart() {
     assert_eq!(c.engines[0].stats().joins_refused, refused + 1);
     c.check_safety().unwrap();
 }
+
+/// Hands the mgr (engine 0) a JoinReq for `joiner`; returns how much
+/// `stats().joins_refused` grew.
+fn join_request(c: &mut Cluster, joiner: crate::view::Member) -> u64 {
+    let before = c.engines[0].stats().joins_refused;
+    let mut buf = Vec::new();
+    Writer::start(&mut buf, MsgKind::JoinReq, 0, &[]).member(&joiner);
+    let now = c.now;
+    c.engines[0]
+        .handle_message(now, joiner.id, &buf)
+        .expect("a well-formed JoinReq");
+    c.flush(0);
+    c.engines[0].stats().joins_refused - before
+}
+
+/// Catches the `joins_refused += 1` mutants (`+=` -> `*=`) and the incarnation
+/// comparisons of `on_join_request` (`join.rs`): the mgr refuses, and counts, a join
+/// request from itself, from a member, from a process removed before, from an older
+/// incarnation than the one queued or the one in the view, and beyond its queue; a
+/// newer incarnation replaces the queued request of the same node.
+#[test]
+fn the_mgr_refuses_and_counts_every_join_request_it_cannot_take() {
+    let cfg = EngineConfig {
+        max_pending_joins: 2,
+        ..cfg()
+    };
+    let mut c = Cluster::new(4, 0, cfg);
+    c.run_until_quiet(10_000);
+    c.leave(3);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2"]);
+    let m = crate::testkit::member_of;
+    assert_eq!(join_request(&mut c, m(0, 1)), 1, "the mgr itself");
+    assert_eq!(join_request(&mut c, m(1, 1)), 1, "a member");
+    assert_eq!(join_request(&mut c, m(3, 1)), 1, "removed before");
+    assert_eq!(join_request(&mut c, m(1, 0)), 1, "older than the member");
+    // Keep the mgr busy: the acks of its next submit do not arrive, so the requests
+    // after the first wait in its queue.
+    c.set_cut_one_way(&[1, 2], &[0], true);
+    assert_eq!(join_request(&mut c, m(5, 2)), 0, "proposed at once");
+    assert_eq!(join_request(&mut c, m(6, 2)), 0, "queued");
+    assert_eq!(
+        join_request(&mut c, m(6, 1)),
+        1,
+        "older than the queued one"
+    );
+    assert_eq!(join_request(&mut c, m(6, 3)), 0, "replaces the queued one");
+    assert_eq!(join_request(&mut c, m(6, 3)), 0, "a repeat is not counted");
+    assert_eq!(join_request(&mut c, m(7, 1)), 0, "queued");
+    assert_eq!(join_request(&mut c, m(8, 1)), 1, "the queue is full");
+    c.set_cut_one_way(&[1, 2], &[0], false);
+    c.advance(3_000_000, 10_000);
+    // The joiners are made-up processes that never answer State-Xfer: what matters is
+    // which incarnations the mgr added.
+    let mut added = Vec::new();
+    for v in 2..=c.engines[0].view().version {
+        if let Some(u) = c.engines[0].committed_update(v) {
+            added.extend(u.adds.iter().map(|a| a.id));
+        }
+    }
+    assert!(added.contains(&m(5, 2).id), "{added:?}");
+    assert!(added.contains(&m(6, 3).id), "{added:?}");
+    assert!(added.contains(&m(7, 1).id), "{added:?}");
+    assert!(!added.contains(&m(6, 2).id), "{added:?}");
+    assert!(!added.contains(&m(8, 1).id), "{added:?}");
+}
+
+fn client(i: u64) -> crate::view::ClientOp {
+    crate::view::ClientOp::add(
+        ProcessId::named(&format!("c{i}"), 1),
+        "127.0.0.1:9".parse().unwrap(),
+        false,
+    )
+}
+
+/// Catches the `client_ops_dropped` and `client_ops_committed` counter mutants and the
+/// service-off test of `request_client_ops` (`clients.rs`): changes asked of a process
+/// that is not a member, with the service off, beyond the mgr's queue, or forwarded to
+/// an outer member are dropped and counted; committed ones are counted at every member;
+/// no version 0 is ever logged.
+#[test]
+fn client_changes_dropped_and_committed_are_counted() {
+    let svc = EngineConfig {
+        max_client_ops: 4,
+        max_pending_client_ops: 3,
+        ..cfg()
+    };
+    // Service off at the mgr: dropped, nothing queued.
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let now = c.now;
+    c.engines[0].request_client_ops(now, &[client(1), client(2)]);
+    assert_eq!(c.engines[0].stats().client_ops_dropped, 2);
+    assert_eq!(c.engines[0].pending_client_ops(), 0);
+
+    let mut c = Cluster::new(3, 1, svc);
+    c.run_until_quiet(10_000);
+    assert!(c.engines[0].committed_update(0).is_none());
+    let now = c.now;
+    // Not a member (engine 3 never joined).
+    c.engines[3].request_client_ops(now, &[client(1)]);
+    assert_eq!(c.engines[3].stats().client_ops_dropped, 1);
+    // ClientOps reaching an outer member are not forwarded again.
+    let mut buf = Vec::new();
+    Writer::start(&mut buf, MsgKind::ClientOps, 1, &[]).client_ops(&[client(1), client(2)]);
+    let n2 = id(&c, 2);
+    c.engines[1].handle_message(now, n2, &buf).unwrap();
+    assert_eq!(c.engines[1].stats().client_ops_dropped, 2);
+    // Five changes at an idle mgr whose queue holds three: two dropped.
+    let ops: Vec<_> = (1..=5).map(client).collect();
+    c.engines[0].request_client_ops(now, &ops);
+    c.flush(0);
+    assert_eq!(c.engines[0].stats().client_ops_dropped, 2);
+    c.run_until_quiet(10_000);
+    for i in 0..3 {
+        assert_eq!(c.engines[i].view().version, 2, "n{i}");
+        assert_eq!(c.engines[i].stats().client_ops_committed, 3, "n{i}");
+        assert_eq!(c.engines[i].committed_update(2).unwrap().clients, ops[..3]);
+    }
+}
