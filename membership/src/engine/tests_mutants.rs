@@ -394,8 +394,13 @@ fn client_changes_dropped_and_committed_are_counted() {
         max_pending_client_ops: 3,
         ..cfg()
     };
-    // Service off at the mgr: dropped, nothing queued.
-    let mut c = Cluster::new(3, 0, cfg());
+    // Service off at the mgr (`max_client_ops` 0, even with room for a queue):
+    // dropped, nothing queued.
+    let off = EngineConfig {
+        max_pending_client_ops: 8,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 0, off);
     c.run_until_quiet(10_000);
     let now = c.now;
     c.engines[0].request_client_ops(now, &[client(1), client(2)]);
