@@ -50,3 +50,29 @@ fn a_selective_ack_of_the_first_unacked_frame_counts() {
     tx.on_timeout();
     assert_eq!(transmit(&mut tx, &store, Time(40)), 1);
 }
+
+fn frame(seq: u64, end: bool, payload: &[u8]) -> Frame<'_> {
+    Frame { seq, end, payload }
+}
+
+/// Catches `seq - self.deliver_seq < len` -> `<=` in `RecvWindow::present`: the
+/// selective ack names only frames inside the receive window; the slot one past the
+/// window is the ring's first slot again (here holding frame 0, not yet delivered),
+/// and must not be reported as frame 4.
+#[test]
+fn the_selective_ack_stops_at_the_end_of_the_receive_window() {
+    let mut rx = RecvWindow::new(4);
+    let mut store = vec![0u8; 4 * CAP];
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(0, false, b"a")),
+        Accept::New
+    );
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(2, false, b"c")),
+        Accept::New
+    );
+    assert_eq!(rx.expected(), 1);
+    assert!(rx.has_gap());
+    // Bit 0 is frame expected + 1 = 2; frames 3 and beyond are not buffered.
+    assert_eq!(rx.sack(), (0, 0b1));
+}
