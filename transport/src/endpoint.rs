@@ -1226,3 +1226,7 @@ mod tests {
         assert_eq!(a.stats().probes_dropped, 3);
     }
 }
+
+#[cfg(test)]
+#[path = "endpoint_tests_mutants.rs"]
+mod tests_mutants;
