@@ -86,3 +86,108 @@ fn probes_queued_together_keep_their_payloads_in_order() {
     round(&mut b, &[b"one", b"two"]);
     round(&mut b, &[b"three", b"four", b"five"]);
 }
+
+/// `a` sends one message per datagram; returns the datagrams.
+fn one_per_datagram(a: &mut Endpoint, to: ProcessId, n: usize, now: Time) -> Vec<Vec<u8>> {
+    let mut out = Vec::new();
+    for k in 0..n {
+        a.send(now, to, addr(2), &[k as u8; 20]).unwrap();
+        let mut d = drain(a, now);
+        assert_eq!(d.len(), 1);
+        out.append(&mut d);
+    }
+    out
+}
+
+/// Catches the `+=` -> `*=` mutants of the per-peer `datagrams_in` and
+/// `fast_retransmits` counters and of `keepalives_received` in `handle_datagram`: each
+/// counts what its name says, and the per-peer counters add up to the totals.
+#[test]
+fn datagram_fast_retransmit_and_keepalive_counters_count() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    let d = one_per_datagram(&mut a, pb, 5, t);
+    // The second datagram is lost; the three after it are selectively acked.
+    for (k, x) in d.iter().enumerate() {
+        if k != 1 {
+            b.handle_datagram(t, addr(1), x);
+        }
+    }
+    assert_eq!(b.peer_stats(pa).unwrap().counters.datagrams_in, 4);
+    for x in drain(&mut b, t) {
+        a.handle_datagram(t, addr(2), &x);
+    }
+    let fast = a.peer_stats(pb).unwrap().counters.fast_retransmits;
+    assert!(fast > 0, "the hole was marked for fast retransmission");
+    assert_eq!(fast, a.stats().fast_retransmits);
+    // Everything delivered and acknowledged, then a long silence: keepalives.
+    let mut now = t;
+    for _ in 0..50 {
+        for x in drain(&mut a, now) {
+            b.handle_datagram(now, addr(1), &x);
+        }
+        for x in drain(&mut b, now) {
+            a.handle_datagram(now, addr(2), &x);
+        }
+        now = now + 100_000;
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+    }
+    let sent = a.peer_stats(pb).unwrap().counters.keepalives_sent
+        + b.peer_stats(pa).unwrap().counters.keepalives_sent;
+    assert!(sent > 0, "a quiet channel is kept alive");
+    assert_eq!(
+        a.stats().keepalives_received + b.stats().keepalives_received,
+        sent
+    );
+}
+
+/// Catches `|| p.rx.has_gap()` -> `&& p.rx.has_gap()` in `handle_datagram`: in-order
+/// data is acknowledged at once every second datagram, without waiting for the delayed
+/// ack (the first one alone waits `delayed_ack_us`).
+#[test]
+fn every_second_in_order_datagram_is_acked_at_once() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    let d = one_per_datagram(&mut a, pb, 2, t);
+    b.handle_datagram(t, addr(1), &d[0]);
+    assert!(drain(&mut b, t).is_empty(), "the first one waits");
+    b.handle_datagram(t, addr(1), &d[1]);
+    assert_eq!(drain(&mut b, t).len(), 1, "the second one is acked at once");
+}
+
+/// Catches `delete !` in `handle_datagram`'s retransmission-timer check: an ack that
+/// moves the retransmission deadline earlier (the first round-trip sample shrinks the
+/// initial RTO) restarts the timer; one that only pushes it later does not.
+#[test]
+fn only_an_earlier_retransmission_deadline_restarts_the_timer() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    let d = one_per_datagram(&mut a, pb, 3, t);
+    let _ = a.take_timer_restarted();
+    // b acks the first frame after its delayed ack: a sample of ~1 ms.
+    b.handle_datagram(t, addr(1), &d[0]);
+    let t1 = t + cfg(Keyring::default()).delayed_ack_us;
+    b.handle_timeout(t1);
+    let acks = drain(&mut b, t1);
+    assert_eq!(acks.len(), 1);
+    a.handle_datagram(t1, addr(2), &acks[0]);
+    assert!(
+        a.take_timer_restarted(),
+        "the deadline moved from ~200 ms to ~3 ms"
+    );
+    // 100 ms later b acks the second frame: the deadline only moves later.
+    let t2 = t1 + 100_000;
+    b.handle_datagram(t2, addr(1), &d[1]);
+    b.handle_timeout(t2 + 1_000);
+    let acks = drain(&mut b, t2 + 1_000);
+    assert_eq!(acks.len(), 1);
+    a.handle_datagram(t2 + 1_000, addr(2), &acks[0]);
+    assert!(!a.take_timer_restarted());
+}
