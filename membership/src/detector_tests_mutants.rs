@@ -65,3 +65,29 @@ fn a_reset_that_keeps_the_ring_keeps_its_deadlines() {
         "{actions:?}"
     );
 }
+
+/// All actions due at `now`.
+fn due(d: &mut RingDetector, now: u64) -> Vec<DetectorAction> {
+    let mut out = Vec::new();
+    while let Some(a) = d.poll(Time(now)) {
+        out.push(a);
+    }
+    out
+}
+
+/// Catches `at > *last` -> `>=` in `RingDetector::heard_at`: a sign of life no newer
+/// than the last one counted changes nothing, so it does not give back the
+/// postponements already used.
+#[test]
+fn a_sign_of_life_no_newer_than_the_last_changes_nothing() {
+    let mut d = RingDetector::new(10, 50);
+    d.reset(Time(0), &view(&[0, 1, 2]), pid(1), |_| false);
+    assert!(due(&mut d, 50).contains(&DetectorAction::Suspect(pid(0))));
+    assert!(d.postpone(Time(50), pid(0), 1));
+    d.heard_at(Time(50), pid(0));
+    assert!(due(&mut d, 100).contains(&DetectorAction::Suspect(pid(0))));
+    assert!(
+        !d.postpone(Time(100), pid(0), 1),
+        "the one postponement is used"
+    );
+}
