@@ -138,6 +138,7 @@ fn datagram_fast_retransmit_and_keepalive_counters_count() {
     let sent = a.peer_stats(pb).unwrap().counters.keepalives_sent
         + b.peer_stats(pa).unwrap().counters.keepalives_sent;
     assert!(sent > 0, "a quiet channel is kept alive");
+    assert_eq!(a.stats().keepalives_sent + b.stats().keepalives_sent, sent);
     assert_eq!(
         a.stats().keepalives_received + b.stats().keepalives_received,
         sent
@@ -190,4 +191,27 @@ fn only_an_earlier_retransmission_deadline_restarts_the_timer() {
     assert_eq!(acks.len(), 1);
     a.handle_datagram(t2 + 1_000, addr(2), &acks[0]);
     assert!(!a.take_timer_restarted());
+}
+
+/// Catches `copied < total` -> `==` in `poll_delivery` and `datagrams_out += 1` ->
+/// `*=` in `transmit_probe`: only a message cut to the caller's buffer counts as a
+/// truncated delivery, and a probe is a datagram sent.
+#[test]
+fn truncated_deliveries_and_probe_datagrams_are_counted() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    a.send_probe(t, addr(2), b"probe").unwrap();
+    assert_eq!(drain(&mut a, t).len(), 1);
+    assert_eq!(a.stats().datagrams_out, 1);
+    for d in one_per_datagram(&mut a, pb, 2, t) {
+        b.handle_datagram(t, addr(1), &d);
+    }
+    let mut big = [0u8; 64];
+    assert_eq!(b.poll_delivery(&mut big), Some((pa, 20)));
+    assert_eq!(b.stats().truncated_deliveries, 0);
+    let mut small = [0u8; 8];
+    assert_eq!(b.poll_delivery(&mut small), Some((pa, 8)));
+    assert_eq!(b.stats().truncated_deliveries, 1);
 }
