@@ -169,11 +169,13 @@ mutants-install:
 	  $(CARGO) install cargo-mutants --locked --version $(MUTANTS_VERSION)
 
 mutants-engine: mutants-install
+	mkdir -p $(MUTANTS_OUT)/membership
 	$(MUTANTS_FAST) $(CARGO) mutants $(MUTANTS_COMMON) \
 	  -f 'membership/src/engine/*.rs' -f membership/src/view.rs -f membership/src/detector.rs \
 	  --test-package sgmp-membership --cargo-arg=--lib -o $(MUTANTS_OUT)/membership
 
 mutants-transport: mutants-install
+	mkdir -p $(MUTANTS_OUT)/transport
 	$(MUTANTS_FAST) $(CARGO) mutants $(MUTANTS_COMMON) \
 	  -f transport/src/channel.rs -f transport/src/endpoint.rs -E invariants \
 	  --test-package sgmp-transport --cargo-arg=--lib --cargo-arg=--test=sim \
@@ -181,6 +183,7 @@ mutants-transport: mutants-install
 	  -o $(MUTANTS_OUT)/transport
 
 mutants-engine-sim: mutants-install
+	mkdir -p $(MUTANTS_OUT)/membership-sim
 	$(CARGO) mutants $(MUTANTS_COMMON) \
 	  -f 'membership/src/engine/*.rs' -f membership/src/view.rs -f membership/src/detector.rs \
 	  --test-package sgmp-membership --test-package sgmp-tools \
