@@ -432,3 +432,172 @@ fn client_changes_dropped_and_committed_are_counted() {
         assert_eq!(c.engines[i].committed_update(2).unwrap().clients, ops[..3]);
     }
 }
+
+/// Catches `EngineStats::protocol_logical -> 1` and its `+ -> *` mutants (`mod.rs`):
+/// the paper's count is the sum of the three tables, protocol kinds only.
+#[test]
+fn protocol_logical_sums_sent_self_addressed_and_suppressed() {
+    let mut s = crate::engine::EngineStats::default();
+    s.sent[MsgKind::MSub as usize] = 3;
+    s.self_addressed[MsgKind::MSubAck as usize] = 5;
+    s.suppressed[MsgKind::MCom as usize] = 7;
+    s.sent[MsgKind::ClientOps as usize] = 100;
+    assert_eq!(s.protocol_logical(), 15);
+    s.suppressed[MsgKind::MCom as usize] = 0;
+    assert_eq!(s.protocol_logical(), 8);
+    assert_eq!(crate::engine::EngineStats::default().protocol_logical(), 0);
+}
+
+/// Catches `Engine::leader -> None` and the `received[kind] += 1 -> *=` mutant of
+/// `handle_message` (`mod.rs`): a member follows the mgr, the mgr itself; every
+/// decoded message is counted once under its kind.
+#[test]
+fn members_follow_the_mgr_and_count_what_they_receive() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let mgr = id(&c, 0);
+    for i in 0..5 {
+        assert_eq!(c.engines[i].leader(), Some(mgr), "n{i}");
+    }
+    let before = c.engines[2].stats().received;
+    let mut buf = Vec::new();
+    let version = c.engines[2].view().version;
+    Writer::start(&mut buf, MsgKind::Heartbeat, version, &[]);
+    let now = c.now;
+    c.engines[2].handle_message(now, mgr, &buf).unwrap();
+    c.engines[2].handle_message(now, mgr, &buf).unwrap();
+    let after = c.engines[2].stats().received;
+    for k in MsgKind::ALL {
+        let grew = after[k as usize] - before[k as usize];
+        assert_eq!(grew, u64::from(k == MsgKind::Heartbeat) * 2, "{k:?}");
+    }
+}
+
+/// Catches `Engine::suspect_all -> ()` and its `delete !` mutant (the minority check
+/// applied only to members already believed faulty) (`mod.rs`): the mgr proposes
+/// the batch as one update, and a suspicion that would leave it in a minority is
+/// ignored and counted.
+#[test]
+fn suspect_all_removes_the_batch_in_one_update_but_never_a_majority() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n2, n3, n4) = (id(&c, 2), id(&c, 3), id(&c, 4));
+    c.crash(3);
+    c.crash(4);
+    let now = c.now;
+    c.engines[0].suspect_all(now, &[n3, n4, n2]);
+    assert_eq!(c.engines[0].stats().suspicions_ignored, 1, "n2 would be a third");
+    assert_eq!(c.engines[0].faulty(), [n3, n4]);
+    let p = c.engines[0].next_update().expect("one update for the batch");
+    assert_eq!(p.version, 2);
+    assert_eq!(p.update.removes, [n3, n4]);
+    c.flush(0);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2"]);
+    assert!(c.agreed());
+    c.check_safety().unwrap();
+    // Not a member: nothing happens.
+    let mut c = Cluster::new(3, 1, cfg());
+    let n0 = id(&c, 0);
+    let now = c.now;
+    c.engines[3].suspect_all(now, &[n0]);
+    assert!(c.engines[3].faulty().is_empty());
+}
+
+/// Catches the `&& -> ||` mutant of `suspect_all`'s outer loop (`mod.rs`): once an
+/// outer member's batch made it the reconfigurer (its leader is in the batch), the
+/// rest of the batch is not handled as an outer member's any more (no gossip
+/// heartbeat to a leader it no longer follows).
+#[test]
+fn suspect_all_stops_acting_as_outer_member_once_it_reconfigures() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n4) = (id(&c, 0), id(&c, 4));
+    c.crash(0);
+    c.crash(4);
+    let before = *c.engines[1].stats();
+    let now = c.now;
+    c.engines[1].suspect_all(now, &[n0, n4]);
+    let after = *c.engines[1].stats();
+    assert_eq!(after.reconfigurations, before.reconfigurations + 1);
+    let hb = MsgKind::Heartbeat as usize;
+    assert_eq!(after.sent[hb], before.sent[hb], "no gossip heartbeat");
+    assert_eq!(after.self_addressed[hb], before.self_addressed[hb]);
+    c.flush(1);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(1), ["n1", "n2", "n3"]);
+    c.check_safety().unwrap();
+}
+
+/// Catches the `|| -> &&` mutant of `Engine::leave`'s guard (`mod.rs`): a second
+/// leave sends nothing more, and a process that is not a member cannot leave.
+#[test]
+fn leave_is_sent_once_and_only_by_a_member() {
+    let mut c = Cluster::new(5, 1, cfg());
+    c.run_until_quiet(10_000);
+    let lr = MsgKind::LeaveReq as usize;
+    c.leave(2);
+    assert_eq!(c.engines[2].stats().sent[lr], 1);
+    assert!(c.engines[2].is_leaving());
+    c.leave(2);
+    assert_eq!(c.engines[2].stats().sent[lr], 1, "the second leave sends nothing");
+    // An idle process (engine 5, never started) is not leaving afterwards.
+    c.leave(5);
+    assert!(!c.engines[5].is_leaving());
+    assert_eq!(c.engines[5].stats().sent[lr], 0);
+    assert_eq!(c.engines[5].status(), Status::Idle);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n3", "n4"]);
+}
+
+/// Catches `Engine::removed_as_leaver -> false` (`mod.rs`): the mgr remembers a
+/// member it removed because it asked to leave, and only that one.
+#[test]
+fn the_mgr_remembers_whom_it_removed_as_leaver() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n2, n4) = (id(&c, 2), id(&c, 4));
+    c.leave(2);
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.suspect(0, 4);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n3"]);
+    assert!(c.engines[0].removed_as_leaver(n2));
+    assert!(!c.engines[0].removed_as_leaver(n4), "n4 crashed, it did not leave");
+}
+
+/// Catches the `delete !` mutant of `if !self.unverified_suspicion()` in
+/// `handle_timeout` (`mod.rs`, D21): a member that hears nobody withholds its
+/// suspicion for `MAX_POSTPONE` more timeouts before it stops, rather than stopping at
+/// its first unverified one (a short silence must not stop a healthy member).
+#[test]
+fn a_deaf_member_withholds_its_suspicions_before_it_stops() {
+    let cfg = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    let timeout = cfg.suspect_timeout_us;
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[0, 1, 2, 3], &[4], true);
+    let cut = c.now.0;
+    let mut stopped = None;
+    for _ in 0..1_500 {
+        c.advance(10_000, 10_000);
+        if matches!(c.engines[4].status(), Status::Excluded(_)) {
+            stopped = Some(c.now.0 - cut);
+            break;
+        }
+    }
+    let stopped = stopped.expect("n4 stops");
+    // The first suspicion after one timeout, then MAX_POSTPONE more timeouts.
+    assert!(
+        stopped >= (1 + u64::from(crate::engine::MAX_POSTPONE)) * timeout,
+        "n4 stopped {stopped} us after the cut"
+    );
+    assert_eq!(
+        c.engines[4].status(),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
+}
