@@ -601,3 +601,120 @@ fn a_deaf_member_withholds_its_suspicions_before_it_stops() {
         Status::Excluded(ExcludeReason::IsolatedMinority)
     );
 }
+
+/// Catches the `&& -> ||` mutants of `Engine::commit_path` (`mod.rs`): only a submit
+/// or commit from the leader an outer member follows bypasses D18; an M-sub from
+/// another member whose gossip would leave the receiver in a minority is refused.
+#[test]
+fn only_the_leaders_submit_bypasses_the_minority_check_on_gossip() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1, n3, n4) = (id(&c, 0), id(&c, 1), id(&c, 3), id(&c, 4));
+    let empty = Update::with_capacity(1);
+    let mut buf = Vec::new();
+    let mut w = Writer::start(&mut buf, MsgKind::MSub, 1, &[n0, n3, n4]);
+    w.u64(2);
+    w.update(&empty);
+    let now = c.now;
+    c.engines[2].handle_message(now, n1, &buf).unwrap();
+    assert_eq!(c.engines[2].stats().gossip_refused, 1);
+    assert_eq!(c.engines[2].faulty(), [n1], "its sender is suspected instead");
+}
+
+/// Catches `Engine::pre_commit -> ()` (`mod.rs`): an outer member that acknowledges
+/// the mgr's M-sub believes the removed member faulty and keeps the submit as its
+/// NextUpdate until the commit.
+#[test]
+fn an_outer_member_pre_commits_the_mgrs_submit() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n4) = (id(&c, 0), id(&c, 4));
+    c.crash(4);
+    c.suspect(0, 4);
+    let sub = MsgKind::MSub as usize;
+    while c.engines[2].stats().received[sub] == 0 {
+        assert!(c.deliver_one(), "the M-sub reaches n2");
+    }
+    assert_eq!(c.engines[2].faulty(), [n4]);
+    let p = c.engines[2].next_update().expect("the mgr's submit");
+    assert_eq!((p.version, p.initiator), (2, n0));
+    assert_eq!(p.update.removes, [n4]);
+    c.run_until_quiet(10_000);
+    assert!(c.engines[2].next_update().is_none());
+    assert_eq!(c.view_names(2), ["n0", "n1", "n2", "n3"]);
+}
+
+/// Catches the `&& -> ||` mutant of the leaver ring in `Engine::commit` (`mod.rs`):
+/// the mgr remembers every leaver it removed (up to `max_members`), not only the
+/// last one.
+#[test]
+fn the_mgr_remembers_several_leavers() {
+    let mut c = Cluster::new(6, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n2, n3) = (id(&c, 2), id(&c, 3));
+    c.leave(2);
+    c.run_until_quiet(10_000);
+    c.leave(3);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n4", "n5"]);
+    assert!(c.engines[0].removed_as_leaver(n2));
+    assert!(c.engines[0].removed_as_leaver(n3));
+}
+
+/// Catches the `!= -> ==` mutant in `Engine::commit` (`mod.rs`): when the mgr's own
+/// removal (it left, D9) makes a member this process already believes faulty the
+/// new mgr, the next in rank reconfigures at once.
+#[test]
+fn after_the_mgr_left_a_faulty_successor_is_reconfigured_around_at_once() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.leave(0);
+    let ack = MsgKind::MSubAck as usize;
+    while c.engines[0].stats().received[ack] < 4 {
+        assert!(c.deliver_one(), "every member acknowledges -n0");
+    }
+    assert_eq!(c.engines[2].view().version, 1);
+    // n2 now suspects n1, and the mgr (gone) does not learn it.
+    c.set_cut_one_way(&[2], &[0], true);
+    c.suspect(2, 1);
+    c.run_until_quiet(10_000);
+    assert!(c.engines[2].view().version >= 2, "n2 installed -n0");
+    assert!(
+        c.events[2]
+            .iter()
+            .any(|e| matches!(e, Event::Reconfiguring { version: 2 })),
+        "{:?}",
+        c.events[2]
+    );
+    c.advance(5_000_000, 10_000);
+    assert_eq!(c.view_names(2), ["n2", "n3", "n4"]);
+    assert!(c.agreed());
+    c.check_safety().unwrap();
+}
+
+/// Catches the `< -> <=` and `+ -> *` mutants of `Engine::remember_removed`
+/// (`mod.rs`): the removed processes are kept in a ring of fixed capacity (no
+/// growth), the oldest overwritten first, each process once.
+#[test]
+fn removed_processes_are_remembered_in_a_ring() {
+    let cfg = EngineConfig {
+        max_members: 2,
+        ..cfg()
+    };
+    let mut e = crate::Engine::new(cfg, crate::testkit::member_of(0, 1));
+    let cap = e.removed.capacity();
+    assert_eq!(cap, 8);
+    let p = |i: usize| crate::testkit::member_of(i + 1, 1).id;
+    for i in 0..cap {
+        e.remember_removed(p(i));
+        e.remember_removed(p(i));
+    }
+    assert_eq!(e.removed.len(), cap);
+    e.remember_removed(p(cap));
+    e.remember_removed(p(cap + 1));
+    assert_eq!((e.removed.len(), e.removed.capacity()), (cap, cap));
+    assert!(!e.removed.contains(&p(0)) && !e.removed.contains(&p(1)));
+    for i in 2..cap + 2 {
+        assert!(e.removed.contains(&p(i)), "{i}");
+    }
+}
