@@ -215,3 +215,35 @@ fn truncated_deliveries_and_probe_datagrams_are_counted() {
     assert_eq!(b.poll_delivery(&mut small), Some((pa, 8)));
     assert_eq!(b.stats().truncated_deliveries, 1);
 }
+
+/// Catches `payload.len() > wire::MAX_PROBE_PAYLOAD` -> `>=` in `ProbeRing::push`: at
+/// an `mtu` with room for it, a probe of exactly the largest payload is queued, sent,
+/// received and polled whole; one byte more is `TooLarge`.
+#[test]
+fn a_probe_of_the_largest_payload_goes_through() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let big = TransportConfig {
+        mtu: 2_000,
+        ..cfg(Keyring::default())
+    };
+    let mut a = Endpoint::new(big.clone(), pa);
+    let mut b = Endpoint::new(big, pb);
+    let payload: Vec<u8> = (0..wire::MAX_PROBE_PAYLOAD).map(|i| i as u8).collect();
+    a.send_probe(Time(0), addr(2), &payload).unwrap();
+    assert!(matches!(
+        a.send_probe(Time(0), addr(2), &[0; wire::MAX_PROBE_PAYLOAD + 1]),
+        Err(SendError::TooLarge { .. })
+    ));
+    let mut buf = vec![0u8; 2_000];
+    let mut sent = 0;
+    while let Some(t) = a.poll_transmit(Time(0), &mut buf) {
+        b.handle_datagram(Time(0), addr(1), &buf[..t.len]);
+        sent += 1;
+    }
+    assert_eq!(sent, 1);
+    let mut out = vec![0u8; 2 * wire::MAX_PROBE_PAYLOAD];
+    let (id, from, n) = b.poll_probe(&mut out).expect("the probe");
+    assert_eq!((id, from), (pa, addr(1)));
+    assert_eq!(&out[..n], &payload[..]);
+    assert!(b.poll_probe(&mut out).is_none());
+}
