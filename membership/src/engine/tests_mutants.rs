@@ -718,3 +718,38 @@ fn removed_processes_are_remembered_in_a_ring() {
         assert!(e.removed.contains(&p(i)), "{i}");
     }
 }
+
+/// Catches the `&& -> ||` mutant of `Engine::local_suspicion_pending` (`mod.rs`, D18):
+/// a member whose last suspicion of its own was acted on (the suspect is no longer in
+/// its view) suspects the next crashed member it watches after one timeout, without
+/// the postponements meant for a member that may be the one cut off.
+#[test]
+fn a_suspicion_the_group_acted_on_does_not_delay_the_next() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let timeout = cfg().suspect_timeout_us;
+    let n4 = id(&c, 4);
+    c.crash(4);
+    c.advance(5_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
+    let i = (0..4)
+        .find(|&i| c.engines[i].last_local_suspicion == Some(n4))
+        .expect("n4's watcher suspected it");
+    let q = c.engines[i].detector.watched().expect("i watches someone");
+    let j = (0..4).find(|&j| id(&c, j) == q).unwrap();
+    c.crash(j);
+    let crashed = c.now.0;
+    let mut took = None;
+    for _ in 0..1_000 {
+        c.advance(10_000, 10_000);
+        if c.events[i]
+            .iter()
+            .any(|e| matches!(e, Event::Suspected { peer } if *peer == q))
+        {
+            took = Some(c.now.0 - crashed);
+            break;
+        }
+    }
+    let took = took.expect("q suspected");
+    assert!(took <= 2 * timeout, "n{i} suspected n{j} after {took} us");
+}
