@@ -99,7 +99,7 @@ fn one_per_datagram(a: &mut Endpoint, to: ProcessId, n: usize, now: Time) -> Vec
     out
 }
 
-/// Catches the `+=` -> `*=` mutants of the per-peer `datagrams_in` and
+/// Catches the `+=` -> `*=` mutants of the total and per-peer `datagrams_in` and
 /// `fast_retransmits` counters and of `keepalives_received` in `handle_datagram`: each
 /// counts what its name says, and the per-peer counters add up to the totals.
 #[test]
@@ -116,6 +116,15 @@ fn datagram_fast_retransmit_and_keepalive_counters_count() {
         }
     }
     assert_eq!(b.peer_stats(pa).unwrap().counters.datagrams_in, 4);
+    // The endpoint's total too (`handle_datagram`'s first counter), bytes included.
+    assert_eq!(b.stats().datagrams_in, 4);
+    let bytes: usize = d
+        .iter()
+        .enumerate()
+        .filter(|(k, _)| *k != 1)
+        .map(|(_, x)| x.len())
+        .sum();
+    assert_eq!(b.stats().bytes_in, bytes as u64);
     for x in drain(&mut b, t) {
         a.handle_datagram(t, addr(2), &x);
     }

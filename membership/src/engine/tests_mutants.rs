@@ -486,9 +486,15 @@ fn suspect_all_removes_the_batch_in_one_update_but_never_a_majority() {
     c.crash(4);
     let now = c.now;
     c.engines[0].suspect_all(now, &[n3, n4, n2]);
-    assert_eq!(c.engines[0].stats().suspicions_ignored, 1, "n2 would be a third");
+    assert_eq!(
+        c.engines[0].stats().suspicions_ignored,
+        1,
+        "n2 would be a third"
+    );
     assert_eq!(c.engines[0].faulty(), [n3, n4]);
-    let p = c.engines[0].next_update().expect("one update for the batch");
+    let p = c.engines[0]
+        .next_update()
+        .expect("one update for the batch");
     assert_eq!(p.version, 2);
     assert_eq!(p.update.removes, [n3, n4]);
     c.flush(0);
@@ -540,7 +546,11 @@ fn leave_is_sent_once_and_only_by_a_member() {
     assert_eq!(c.engines[2].stats().sent[lr], 1);
     assert!(c.engines[2].is_leaving());
     c.leave(2);
-    assert_eq!(c.engines[2].stats().sent[lr], 1, "the second leave sends nothing");
+    assert_eq!(
+        c.engines[2].stats().sent[lr],
+        1,
+        "the second leave sends nothing"
+    );
     // An idle process (engine 5, never started) is not leaving afterwards.
     c.leave(5);
     assert!(!c.engines[5].is_leaving());
@@ -564,7 +574,10 @@ fn the_mgr_remembers_whom_it_removed_as_leaver() {
     c.run_until_quiet(10_000);
     assert_eq!(c.view_names(0), ["n0", "n1", "n3"]);
     assert!(c.engines[0].removed_as_leaver(n2));
-    assert!(!c.engines[0].removed_as_leaver(n4), "n4 crashed, it did not leave");
+    assert!(
+        !c.engines[0].removed_as_leaver(n4),
+        "n4 crashed, it did not leave"
+    );
 }
 
 /// Catches the `delete !` mutant of `if !self.unverified_suspicion()` in
@@ -618,7 +631,11 @@ fn only_the_leaders_submit_bypasses_the_minority_check_on_gossip() {
     let now = c.now;
     c.engines[2].handle_message(now, n1, &buf).unwrap();
     assert_eq!(c.engines[2].stats().gossip_refused, 1);
-    assert_eq!(c.engines[2].faulty(), [n1], "its sender is suspected instead");
+    assert_eq!(
+        c.engines[2].faulty(),
+        [n1],
+        "its sender is suspected instead"
+    );
 }
 
 /// Catches `Engine::pre_commit -> ()` (`mod.rs`): an outer member that acknowledges
