@@ -256,3 +256,52 @@ fn a_probe_of_the_largest_payload_goes_through() {
     assert_eq!(&out[..n], &payload[..]);
     assert!(b.poll_probe(&mut out).is_none());
 }
+
+/// Catches `p.ka_since.is_some_and(..) && sent <= now.0` -> `||` in
+/// `handle_datagram`: a keepalive's echo is an RTT sample only while that keepalive
+/// waits for it; the same echo arriving again later changes nothing.
+#[test]
+fn a_keepalive_echo_counts_once() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let mut now = Time(1_000);
+    a.send(now, pb, addr(2), b"hello").unwrap();
+    for x in drain(&mut a, now) {
+        b.handle_datagram(now, addr(1), &x);
+    }
+    now = now + 100_000;
+    b.handle_timeout(now);
+    for x in drain(&mut b, now) {
+        a.handle_datagram(now, addr(2), &x);
+    }
+    // Quiet until a's keepalive.
+    let ka = loop {
+        now = now + 10_000;
+        a.handle_timeout(now);
+        let d = drain(&mut a, now);
+        if !d.is_empty() {
+            break d;
+        }
+        assert!(now.0 < 60_000_000, "a keepalive");
+    };
+    for x in &ka {
+        b.handle_datagram(now + 1_000, addr(1), x);
+    }
+    let echo = drain(&mut b, now + 1_000);
+    assert!(!echo.is_empty());
+    for x in &echo {
+        a.handle_datagram(now + 2_000, addr(2), x);
+    }
+    assert!(a.peer_stats(pb).unwrap().srtt_us.is_some());
+    let s = a.peer_stats(pb).unwrap();
+    // The same echo much later: not a sample of 500 ms.
+    for x in &echo {
+        a.handle_datagram(now + 500_000, addr(2), x);
+    }
+    let t = a.peer_stats(pb).unwrap();
+    assert_eq!(
+        (t.srtt_us, t.rttvar_us, t.rto_us),
+        (s.srtt_us, s.rttvar_us, s.rto_us)
+    );
+}
