@@ -8,7 +8,7 @@ use crate::engine::{Event, ExcludeReason, Status};
 use crate::msg::{MsgKind, Writer};
 use crate::testkit::Cluster;
 use crate::view::Update;
-use crate::{EngineConfig, ProcessId};
+use crate::{EngineConfig, ProcessId, Time};
 
 fn cfg() -> EngineConfig {
     EngineConfig {
@@ -769,4 +769,54 @@ fn a_suspicion_the_group_acted_on_does_not_delay_the_next() {
     }
     let took = took.expect("q suspected");
     assert!(took <= 2 * timeout, "n{i} suspected n{j} after {took} us");
+}
+
+/// Catches the `&& -> ||` mutants of `Engine::client_linger_due` (`clients.rs`): only
+/// an idle mgr with nothing but client changes pending lingers; a suspicion is
+/// proposed at once (with the changes), and a busy mgr has no linger deadline.
+#[test]
+fn only_an_idle_mgr_with_only_client_changes_lingers() {
+    let linger = EngineConfig {
+        max_client_ops: 4,
+        max_pending_client_ops: 8,
+        client_linger_us: 100_000,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 0, linger);
+    c.run_until_quiet(10_000);
+    let n4 = id(&c, 4);
+    let now = c.now;
+    c.engines[0].request_client_ops(now, &[client(1)]);
+    c.flush(0);
+    assert!(c.engines[0].next_update().is_none(), "the change lingers");
+    assert_eq!(
+        c.engines[0].client_linger_due(now),
+        Some(Time(now.0 + 100_000))
+    );
+    // A suspicion: the mgr proposes at once, the change with it.
+    c.crash(4);
+    c.set_cut_one_way(&[1, 2, 3], &[0], true);
+    c.suspect(0, 4);
+    let p = c.engines[0].next_update().expect("proposed at once");
+    assert_eq!(p.update.removes, [n4]);
+    assert_eq!(p.update.clients, [client(1)]);
+    c.set_cut_one_way(&[1, 2, 3], &[0], false);
+    c.advance(3_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
+    assert!(c.agreed());
+    // Busy with a change alone (its acknowledgements held back): another change has
+    // no linger deadline.
+    c.set_cut_one_way(&[1, 2, 3], &[0], true);
+    let now = c.now;
+    c.engines[0].request_client_ops(now, &[client(2)]);
+    c.flush(0);
+    c.advance(150_000, 10_000);
+    let p = c.engines[0].next_update().expect("proposed after lingering");
+    assert_eq!(p.update.clients, [client(2)]);
+    assert!(c.engines[0].faulty().is_empty());
+    let now = c.now;
+    c.engines[0].request_client_ops(now, &[client(3)]);
+    c.flush(0);
+    assert_eq!(c.engines[0].pending_client_ops(), 1);
+    assert_eq!(c.engines[0].client_linger_due(now), None);
 }
