@@ -305,3 +305,78 @@ fn a_keepalive_echo_counts_once() {
         (s.srtt_us, s.rttvar_us, s.rto_us)
     );
 }
+
+/// Catches `- wire::TAG_LEN` -> `/` (and the other terms) in `send_probe`'s bound:
+/// at an `mtu` below the largest probe, the bound is what one datagram holds after the
+/// longest header, the probe prefix, a tag and the checksum.
+#[test]
+fn the_probe_bound_follows_the_mtu() {
+    let pa = ProcessId::named("alpha", 1);
+    let mtu = 1_000;
+    let mut a = Endpoint::new(
+        TransportConfig {
+            mtu,
+            ..cfg(Keyring::default())
+        },
+        pa,
+    );
+    let max = mtu - wire::MAX_HEADER_LEN - wire::PROBE_PREFIX_LEN - wire::TAG_LEN - wire::CRC_LEN;
+    assert!(max < wire::MAX_PROBE_PAYLOAD);
+    a.send_probe(Time(0), addr(2), &vec![7; max]).unwrap();
+    assert_eq!(
+        a.send_probe(Time(0), addr(2), &vec![7; max + 1]),
+        Err(SendError::TooLarge { len: max + 1, max })
+    );
+    let mut buf = vec![0u8; 2 * mtu];
+    let t = a.poll_transmit(Time(0), &mut buf).expect("the probe");
+    assert!(t.len <= mtu);
+}
+
+/// Catches `!p.event_queued && ..` -> `||` in `handle_timeout`: a peer reported
+/// unreachable, heard again and lost again before the caller polled the first report
+/// is reported once.
+#[test]
+fn an_unpolled_unreachable_report_is_not_repeated() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let mut now = Time(1_000);
+    let lose = |a: &mut Endpoint, now: &mut Time, msg: &[u8]| {
+        let before = a.stats().unreachable_events;
+        a.send(*now, pb, addr(2), msg).unwrap();
+        for _ in 0..1_000 {
+            drain(a, *now);
+            if a.stats().unreachable_events > before {
+                return;
+            }
+            *now = a.poll_timeout().expect("a timer runs");
+            a.handle_timeout(*now);
+        }
+        panic!("b never reported unreachable");
+    };
+    lose(&mut a, &mut now, b"one");
+    assert!(a.peer_stats(pb).unwrap().unreachable);
+    // b is heard again: a's retransmission reaches it and its ack comes back.
+    for _ in 0..3 {
+        now = now + 1_000;
+        a.handle_timeout(now);
+        b.handle_timeout(now);
+        for x in drain(&mut a, now) {
+            b.handle_datagram(now, addr(1), &x);
+        }
+        for x in drain(&mut b, now) {
+            a.handle_datagram(now, addr(2), &x);
+        }
+        if !a.peer_stats(pb).unwrap().unreachable {
+            break;
+        }
+        let t = a.poll_timeout().unwrap();
+        now = t.max(now);
+        a.handle_timeout(now);
+    }
+    assert!(!a.peer_stats(pb).unwrap().unreachable, "b heard again");
+    lose(&mut a, &mut now, b"two");
+    assert_eq!(a.stats().unreachable_events, 2);
+    assert_eq!(a.poll_event(), Some(TransportEvent::PeerUnreachable(pb)));
+    assert_eq!(a.poll_event(), None);
+}
