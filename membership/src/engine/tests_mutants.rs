@@ -820,3 +820,29 @@ fn only_an_idle_mgr_with_only_client_changes_lingers() {
     assert_eq!(c.engines[0].pending_client_ops(), 1);
     assert_eq!(c.engines[0].client_linger_due(now), None);
 }
+
+/// Catches `s + l` -> `s * l` in `Engine::model_fingerprint` (`fingerprint.rs`): the
+/// bytes of every queued output are hashed, the first one's (at the start of the
+/// output buffer) included.
+#[test]
+fn the_fingerprint_covers_the_bytes_of_queued_outputs() {
+    use std::hash::{DefaultHasher, Hasher};
+    fn fp(e: &crate::Engine) -> u64 {
+        let mut h = DefaultHasher::new();
+        e.model_fingerprint(&mut h);
+        h.finish()
+    }
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n4 = id(&c, 4);
+    let now = c.now;
+    c.engines[0].suspect(now, n4);
+    let e = &mut c.engines[0];
+    assert!(!e.out_q.is_empty(), "the mgr's M-sub waits to be polled");
+    let first = e.out_q.iter().map(|o| o.start).min().unwrap();
+    assert_eq!(first, 0);
+    let before = fp(e);
+    assert_eq!(fp(e), before, "deterministic");
+    e.out_buf[0] ^= 0xff;
+    assert_ne!(fp(e), before);
+}
