@@ -380,3 +380,36 @@ fn an_unpolled_unreachable_report_is_not_repeated() {
     assert_eq!(a.poll_event(), Some(TransportEvent::PeerUnreachable(pb)));
     assert_eq!(a.poll_event(), None);
 }
+
+/// Catches `self.events.len() < self.events_cap` -> `<=` in `handle_timeout`: reports
+/// of older incarnations stay queued (a newer one may report again), but never more
+/// than `2 * max_peers` wait unpolled: the queue does not grow.
+#[test]
+fn unreachable_reports_are_bounded_by_the_event_queue() {
+    let pa = ProcessId::named("alpha", 1);
+    let mut a = Endpoint::new(
+        TransportConfig {
+            max_peers: 1,
+            reserved_for_sends: 0,
+            ..cfg(Keyring::default())
+        },
+        pa,
+    );
+    let mut now = Time(1_000);
+    for inc in 1..=4 {
+        let pb = ProcessId::named("beta", inc);
+        let before = a.stats().unreachable_events;
+        a.send(now, pb, addr(2), b"lost").unwrap();
+        while a.stats().unreachable_events == before {
+            drain(&mut a, now);
+            now = a.poll_timeout().expect("a timer runs");
+            a.handle_timeout(now);
+        }
+    }
+    assert_eq!(a.stats().unreachable_events, 4);
+    let mut reports = Vec::new();
+    while let Some(TransportEvent::PeerUnreachable(p)) = a.poll_event() {
+        reports.push(p.incarnation);
+    }
+    assert_eq!(reports, [1, 2], "two (2 * max_peers) reports fit the queue");
+}
