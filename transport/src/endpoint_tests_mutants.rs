@@ -413,3 +413,25 @@ fn unreachable_reports_are_bounded_by_the_event_queue() {
     }
     assert_eq!(reports, [1, 2], "two (2 * max_peers) reports fit the queue");
 }
+
+/// Catches the deleted `DropReason::ForeignCluster` arm of `last_drop_from`: the
+/// sender of a datagram from another cluster is kept (what an operator looks for).
+#[test]
+fn the_last_foreign_sender_is_kept() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let mut other = Endpoint::new(
+        TransportConfig {
+            cluster_id: 7,
+            ..cfg(Keyring::default())
+        },
+        pa,
+    );
+    other.send(Time(0), pb, addr(2), b"x").unwrap();
+    for d in drain(&mut other, Time(0)) {
+        b.handle_datagram(Time(0), addr(5), &d);
+    }
+    assert_eq!(b.stats().dropped(DropReason::ForeignCluster), 1);
+    assert_eq!(b.last_drop_from(DropReason::ForeignCluster), Some(addr(5)));
+    assert_eq!(b.last_drop_from(DropReason::BadTag), None);
+}

@@ -811,7 +811,9 @@ fn only_an_idle_mgr_with_only_client_changes_lingers() {
     c.engines[0].request_client_ops(now, &[client(2)]);
     c.flush(0);
     c.advance(150_000, 10_000);
-    let p = c.engines[0].next_update().expect("proposed after lingering");
+    let p = c.engines[0]
+        .next_update()
+        .expect("proposed after lingering");
     assert_eq!(p.update.clients, [client(2)]);
     assert!(c.engines[0].faulty().is_empty());
     let now = c.now;
@@ -845,4 +847,26 @@ fn the_fingerprint_covers_the_bytes_of_queued_outputs() {
     assert_eq!(fp(e), before, "deterministic");
     e.out_buf[0] ^= 0xff;
     assert_ne!(fp(e), before);
+}
+
+/// Catches the `&& -> ||` mutants of `Engine::probe`'s filter (`health.rs`, D21): the
+/// probe heartbeats every other member, neither itself nor the silent one it watches
+/// nor one it believes faulty.
+#[test]
+fn a_probe_heartbeats_every_other_member_but_the_silent_one() {
+    let cfg = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    let (n0, n3, n4) = (id(&c, 0), id(&c, 3), id(&c, 4));
+    let now = c.now;
+    let e = &mut c.engines[0];
+    e.faulty.push(n3);
+    let queued = e.out_q.len();
+    e.probe(now, n4);
+    let to: Vec<ProcessId> = e.out_q.iter().skip(queued).map(|o| o.to).collect();
+    assert_eq!(to, [id(&c, 1), id(&c, 2)]);
+    assert!(!to.contains(&n0) && !to.contains(&n3) && !to.contains(&n4));
 }
