@@ -870,3 +870,28 @@ fn a_probe_heartbeats_every_other_member_but_the_silent_one() {
     assert_eq!(to, [id(&c, 1), id(&c, 2)]);
     assert!(!to.contains(&n0) && !to.contains(&n3) && !to.contains(&n4));
 }
+
+/// Catches `Engine::outside_suspicion_verified -> true` (`health.rs`, D21): with local
+/// health on, an outside suspicion (the transport's) at a member that has not heard a
+/// majority within the last suspicion timeout is ignored and counted; at a member that
+/// hears the others it is taken.
+#[test]
+fn an_outside_suspicion_at_a_deaf_member_is_ignored() {
+    let cfg = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    let timeout = cfg.suspect_timeout_us;
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    let (n0, n4) = (id(&c, 0), id(&c, 4));
+    c.set_cut_one_way(&[0, 1, 2, 3], &[4], true);
+    c.advance(timeout + 100_000, 10_000);
+    assert_eq!(c.engines[4].status(), Status::Member);
+    let ignored = c.engines[4].stats().suspicions_ignored;
+    c.suspect(4, 0);
+    assert_eq!(c.engines[4].stats().suspicions_ignored, ignored + 1);
+    assert!(!c.engines[4].faulty().contains(&n0));
+    c.suspect(1, 4);
+    assert!(c.engines[1].faulty().contains(&n4));
+}
