@@ -136,7 +136,9 @@ chaos:
 	target/release/sgmp-chaos --seconds $(CHAOS_SECS) --nodes $(CHAOS_NODES) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
 
 # Mutation testing (cargo-mutants, pinned; installed on first use). Bounded: one job,
-# a test timeout of MUTANTS_TIMEOUT seconds per mutant, no baseline run. Each mutant is
+# a test timeout per mutant (MUTANTS_ENGINE_TIMEOUT = 30 s for the engine, whose unit
+# tests take 1-3 s at opt-level 0; MUTANTS_TIMEOUT = 120 s for the transport, whose
+# tests take 30-50 s and for the simulator pass), no baseline run. Each mutant is
 # built with the test profile at opt-level 0 (CARGO_PROFILE_TEST_OPT_LEVEL=0) and only
 # the test targets that run are built (--cargo-arg), so a mutant costs one incremental
 # compile of the mutated crate (about 4 s) plus its tests; the first mutant of a run
@@ -155,10 +157,11 @@ chaos:
 # Results: target/mutants/<pass>/mutants.out/{caught,missed,timeout,unviable}.txt.
 MUTANTS_VERSION := 27.1.0
 MUTANTS_TIMEOUT ?= 120
+MUTANTS_ENGINE_TIMEOUT ?= 30
 MUTANTS_OUT ?= target/mutants
 MUTANTS_SHARD ?=
 MUTANTS_ARGS ?=
-MUTANTS_COMMON = -j 1 --timeout $(MUTANTS_TIMEOUT) --build-timeout 900 --baseline skip \
+MUTANTS_COMMON = -j 1 --build-timeout 900 --baseline skip \
 	$(if $(MUTANTS_SHARD),--shard $(MUTANTS_SHARD) --sharding round-robin) $(MUTANTS_ARGS)
 MUTANTS_FAST = CARGO_PROFILE_TEST_OPT_LEVEL=0
 .PHONY: mutants mutants-install mutants-engine mutants-transport mutants-engine-sim
@@ -170,13 +173,13 @@ mutants-install:
 
 mutants-engine: mutants-install
 	mkdir -p $(MUTANTS_OUT)/membership
-	$(MUTANTS_FAST) $(CARGO) mutants $(MUTANTS_COMMON) \
+	$(MUTANTS_FAST) $(CARGO) mutants $(MUTANTS_COMMON) --timeout $(MUTANTS_ENGINE_TIMEOUT) \
 	  -f 'membership/src/engine/*.rs' -f membership/src/view.rs -f membership/src/detector.rs \
 	  --test-package sgmp-membership --cargo-arg=--lib -o $(MUTANTS_OUT)/membership
 
 mutants-transport: mutants-install
 	mkdir -p $(MUTANTS_OUT)/transport
-	$(MUTANTS_FAST) $(CARGO) mutants $(MUTANTS_COMMON) \
+	$(MUTANTS_FAST) $(CARGO) mutants $(MUTANTS_COMMON) --timeout $(MUTANTS_TIMEOUT) \
 	  -f transport/src/channel.rs -f transport/src/endpoint.rs -E invariants \
 	  --test-package sgmp-transport --cargo-arg=--lib --cargo-arg=--test=sim \
 	  --cargo-arg=--test=auth --cargo-arg=--test=alloc --cargo-arg=--test=udp \
@@ -184,7 +187,7 @@ mutants-transport: mutants-install
 
 mutants-engine-sim: mutants-install
 	mkdir -p $(MUTANTS_OUT)/membership-sim
-	$(CARGO) mutants $(MUTANTS_COMMON) \
+	$(CARGO) mutants $(MUTANTS_COMMON) --timeout $(MUTANTS_TIMEOUT) \
 	  -f 'membership/src/engine/*.rs' -f membership/src/view.rs -f membership/src/detector.rs \
 	  --test-package sgmp-membership --test-package sgmp-tools \
 	  --cargo-test-arg=--lib --cargo-test-arg=--test=message_counts --cargo-test-arg=--test=alloc \
