@@ -435,3 +435,20 @@ fn the_last_foreign_sender_is_kept() {
     assert_eq!(b.last_drop_from(DropReason::ForeignCluster), Some(addr(5)));
     assert_eq!(b.last_drop_from(DropReason::BadTag), None);
 }
+
+/// Catches the `send_capacity` mutants (`-> Some(0)`, `Some(1)`, `None`): a channel not
+/// opened yet has the whole window, an open one what its unacknowledged frames leave,
+/// a disconnected incarnation none.
+#[test]
+fn send_capacity_is_what_the_window_leaves() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let c = cfg(Keyring::default());
+    let window = c.send_window;
+    let mut a = Endpoint::new(c, pa);
+    assert_eq!(a.send_capacity(pb), Some(window));
+    a.send(Time(0), pb, addr(2), b"one").unwrap();
+    a.send(Time(0), pb, addr(2), b"two").unwrap();
+    assert_eq!(a.send_capacity(pb), Some(window - 2));
+    a.disconnect(pb);
+    assert_eq!(a.send_capacity(pb), None);
+}
