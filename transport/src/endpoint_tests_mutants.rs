@@ -235,7 +235,7 @@ fn a_probe_of_the_largest_payload_goes_through() {
         mtu: 2_000,
         ..cfg(Keyring::default())
     };
-    let mut a = Endpoint::new(big.clone(), pa);
+    let mut a = Endpoint::new(big, pa);
     let mut b = Endpoint::new(big, pb);
     let payload: Vec<u8> = (0..wire::MAX_PROBE_PAYLOAD).map(|i| i as u8).collect();
     a.send_probe(Time(0), addr(2), &payload).unwrap();
