@@ -433,8 +433,9 @@ fn client_changes_dropped_and_committed_are_counted() {
     }
 }
 
-/// Catches `EngineStats::protocol_logical -> 1` and its `+ -> *` mutants (`mod.rs`):
-/// the paper's count is the sum of the three tables, protocol kinds only.
+/// Catches `EngineStats::protocol_logical -> 1`, its `+ -> *` mutants and
+/// `protocol_sent -> 0` (`mod.rs`): the paper's count is the sum of the three tables,
+/// protocol kinds only.
 #[test]
 fn protocol_logical_sums_sent_self_addressed_and_suppressed() {
     let mut s = crate::engine::EngineStats::default();
@@ -443,6 +444,7 @@ fn protocol_logical_sums_sent_self_addressed_and_suppressed() {
     s.suppressed[MsgKind::MCom as usize] = 7;
     s.sent[MsgKind::ClientOps as usize] = 100;
     assert_eq!(s.protocol_logical(), 15);
+    assert_eq!(s.protocol_sent(), 3, "ClientOps is not a protocol message");
     s.suppressed[MsgKind::MCom as usize] = 0;
     assert_eq!(s.protocol_logical(), 8);
     assert_eq!(crate::engine::EngineStats::default().protocol_logical(), 0);
@@ -894,4 +896,74 @@ fn an_outside_suspicion_at_a_deaf_member_is_ignored() {
     assert!(!c.engines[4].faulty().contains(&n0));
     c.suspect(1, 4);
     assert!(c.engines[1].faulty().contains(&n4));
+}
+
+/// Catches `Engine::config -> &Default` (`mod.rs`): the engine reports the
+/// configuration it was built with.
+#[test]
+fn the_engine_reports_its_configuration() {
+    let c = Cluster::new(3, 0, cfg());
+    assert_eq!(c.engines[1].config().max_members, 16);
+    assert_eq!(c.engines[1].config().max_snapshot, 1024);
+}
+
+/// Catches `kind == MsgKind::RSub` -> `!=` in `begin_ack_wait` (`initiator.rs`): the
+/// mgr's own acknowledgement of its M-sub is counted as a self-addressed ack(M-sub), a
+/// reconfigurer's of its R-sub as an ack(R-sub).
+#[test]
+fn an_initiators_own_ack_is_counted_under_its_kind() {
+    let (ma, ra) = (MsgKind::MSubAck as usize, MsgKind::RSubAck as usize);
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.suspect(0, 4);
+    let s = c.engines[0].stats();
+    assert_eq!((s.self_addressed[ma], s.self_addressed[ra]), (1, 0));
+    c.run_until_quiet(10_000);
+
+    c.crash(0);
+    c.suspect(1, 0);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(1), ["n1", "n2", "n3"]);
+    let s = c.engines[1].stats();
+    assert_eq!((s.self_addressed[ma], s.self_addressed[ra]), (0, 1));
+}
+
+/// Catches the `rx.version == self.init.sub_version -> true` match guard of
+/// `on_response` (`initiator.rs`): an acknowledgement of another version is not an
+/// acknowledgement of the current submit; it is ignored and counted.
+#[test]
+fn an_ack_of_another_version_is_ignored() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[1, 2, 3, 4], &[0], true);
+    c.crash(4);
+    c.suspect(0, 4);
+    let n1 = id(&c, 1);
+    assert_eq!(ignored_by(&mut c, 0, n1, MsgKind::MSubAck, |w| w.u64(1)), 1);
+    assert_eq!(ignored_by(&mut c, 0, n1, MsgKind::MSubAck, |w| w.u64(3)), 1);
+    assert_eq!(ignored_by(&mut c, 0, n1, MsgKind::MSubAck, |w| w.u64(2)), 0);
+}
+
+/// Catches `max_members - (len - removes)` -> `/` in `get_update` (`initiator.rs`):
+/// the mgr adds as many queued joiners as the view has room for, in one update.
+#[test]
+fn the_mgr_adds_as_many_queued_joiners_as_fit() {
+    let cfg = EngineConfig {
+        max_members: 8,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 3, cfg);
+    c.run_until_quiet(10_000);
+    // n5's request starts an update at once; n6's and n7's wait for the next one.
+    c.join(5, 0);
+    c.join(6, 0);
+    c.join(7, 0);
+    c.run_until_quiet(10_000);
+    c.advance(3_000_000, 10_000);
+    assert_eq!(c.view_names(0).len(), 8);
+    let adds = |v: u64| c.engines[0].committed_update(v).map(|u| u.adds.len());
+    assert_eq!((adds(2), adds(3), adds(4)), (Some(1), Some(2), None));
+    assert!(c.agreed());
+    c.check_safety().unwrap();
 }
