@@ -1000,3 +1000,17 @@ fn a_joiners_reported_next_update_is_submitted_next() {
     assert_eq!(next.version, 3);
     assert_eq!(next.update.removes, [n4]);
 }
+
+/// Catches the `&& -> ||` mutant of `on_leave_request` (`mod.rs`): a repeated leave
+/// request is recorded once (the list of leavers is bounded and holds each once).
+#[test]
+fn a_repeated_leave_request_is_recorded_once() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n2 = id(&c, 2);
+    for _ in 0..3 {
+        ignored_by(&mut c, 0, n2, MsgKind::LeaveReq, |_| {});
+    }
+    assert_eq!(c.engines[0].leavers.len(), 1);
+    assert_eq!(c.engines[0].leavers[0].id, n2);
+}
