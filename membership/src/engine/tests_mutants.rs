@@ -640,9 +640,10 @@ fn only_the_leaders_submit_bypasses_the_minority_check_on_gossip() {
     );
 }
 
-/// Catches `Engine::pre_commit -> ()` (`mod.rs`): an outer member that acknowledges
-/// the mgr's M-sub believes the removed member faulty and keeps the submit as its
-/// NextUpdate until the commit.
+/// Catches `Engine::pre_commit -> ()`, its `durable_seq += 1` mutant and the
+/// `delete !` of `!self.is_faulty(r)` in `commit` (`mod.rs`): an outer member that
+/// acknowledges the mgr's M-sub believes the removed member faulty (once) and keeps
+/// the submit as its durable NextUpdate until the commit.
 #[test]
 fn an_outer_member_pre_commits_the_mgrs_submit() {
     let mut c = Cluster::new(5, 0, cfg());
@@ -651,16 +652,27 @@ fn an_outer_member_pre_commits_the_mgrs_submit() {
     c.crash(4);
     c.suspect(0, 4);
     let sub = MsgKind::MSub as usize;
+    let seq = c.engines[2].durable_seq();
     while c.engines[2].stats().received[sub] == 0 {
         assert!(c.deliver_one(), "the M-sub reaches n2");
     }
     assert_eq!(c.engines[2].faulty(), [n4]);
+    assert!(
+        c.engines[2].durable_seq() > seq,
+        "NextUpdate is durable state"
+    );
     let p = c.engines[2].next_update().expect("the mgr's submit");
     assert_eq!((p.version, p.initiator), (2, n0));
     assert_eq!(p.update.removes, [n4]);
     c.run_until_quiet(10_000);
     assert!(c.engines[2].next_update().is_none());
     assert_eq!(c.view_names(2), ["n0", "n1", "n2", "n3"]);
+    // Believed faulty since the M-sub: the commit does not suspect n4 a second time.
+    let suspected = c.events[2]
+        .iter()
+        .filter(|e| matches!(e, Event::Suspected { peer } if *peer == n4))
+        .count();
+    assert_eq!(suspected, 1);
 }
 
 /// Catches the `&& -> ||` mutant of the leaver ring in `Engine::commit` (`mod.rs`):
@@ -1013,4 +1025,23 @@ fn a_repeated_leave_request_is_recorded_once() {
     }
     assert_eq!(c.engines[0].leavers.len(), 1);
     assert_eq!(c.engines[0].leavers[0].id, n2);
+}
+
+/// Catches `stats.sent[StateXfer] += 1` -> `*=` in `commit_submitted`
+/// (`initiator.rs`): every State-Xfer to a joiner is counted as sent.
+#[test]
+fn state_xfers_are_counted() {
+    let mut c = Cluster::new(3, 2, cfg());
+    c.run_until_quiet(10_000);
+    c.join(3, 0);
+    c.join(4, 0);
+    c.run_until_quiet(10_000);
+    c.advance(2_000_000, 10_000);
+    assert_eq!(c.view_names(0).len(), 5);
+    let adds: usize = (2..=c.engines[0].view().version)
+        .filter_map(|v| c.engines[0].committed_update(v))
+        .map(|u| u.adds.len())
+        .sum();
+    assert_eq!(adds, 2);
+    assert_eq!(c.engines[0].stats().sent[MsgKind::StateXfer as usize], 2);
 }
