@@ -640,7 +640,8 @@ fn only_the_leaders_submit_bypasses_the_minority_check_on_gossip() {
     );
 }
 
-/// Catches `Engine::pre_commit -> ()`, its `durable_seq += 1` mutant and the
+/// Catches `Engine::pre_commit -> ()`, its and `installed`'s `durable_seq += 1`
+/// mutants and the
 /// `delete !` of `!self.is_faulty(r)` in `commit` (`mod.rs`): an outer member that
 /// acknowledges the mgr's M-sub believes the removed member faulty (once) and keeps
 /// the submit as its durable NextUpdate until the commit.
@@ -667,6 +668,10 @@ fn an_outer_member_pre_commits_the_mgrs_submit() {
     c.run_until_quiet(10_000);
     assert!(c.engines[2].next_update().is_none());
     assert_eq!(c.view_names(2), ["n0", "n1", "n2", "n3"]);
+    assert!(
+        c.engines[2].durable_seq() > seq + 1,
+        "so is the view installed"
+    );
     // Believed faulty since the M-sub: the commit does not suspect n4 a second time.
     let suspected = c.events[2]
         .iter()
@@ -919,7 +924,8 @@ fn the_engine_reports_its_configuration() {
     assert_eq!(c.engines[1].config().max_snapshot, 1024);
 }
 
-/// Catches `kind == MsgKind::RSub` -> `!=` in `begin_ack_wait` (`initiator.rs`): the
+/// Catches `kind == MsgKind::RSub` -> `!=` in `begin_ack_wait` (`initiator.rs`) and
+/// `suppressed[kind] += 1` -> `*=` in `mcast_view` (`mod.rs`): the
 /// mgr's own acknowledgement of its M-sub is counted as a self-addressed ack(M-sub), a
 /// reconfigurer's of its R-sub as an ack(R-sub).
 #[test]
@@ -931,6 +937,9 @@ fn an_initiators_own_ack_is_counted_under_its_kind() {
     c.suspect(0, 4);
     let s = c.engines[0].stats();
     assert_eq!((s.self_addressed[ma], s.self_addressed[ra]), (1, 0));
+    // The M-sub's copy to n4, believed faulty, is suppressed (Disconnect) and counted.
+    let sub = MsgKind::MSub as usize;
+    assert_eq!((s.sent[sub], s.suppressed[sub]), (3, 1));
     c.run_until_quiet(10_000);
 
     c.crash(0);
@@ -1044,4 +1053,29 @@ fn state_xfers_are_counted() {
         .sum();
     assert_eq!(adds, 2);
     assert_eq!(c.engines[0].stats().sent[MsgKind::StateXfer as usize], 2);
+}
+
+/// Catches `Engine::resend_phase_message -> ()` (`initiator.rs`, D16): an initiator
+/// that has no majority of answers when its protocol timeout falls waits once more
+/// and re-sends its submit to every member not believed faulty.
+#[test]
+fn an_initiator_short_of_a_majority_resends_its_submit() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.set_cut_one_way(&[1, 2, 3], &[0], true);
+    c.suspect(0, 4);
+    let sub = MsgKind::MSub as usize;
+    assert_eq!(c.engines[0].stats().sent[sub], 3);
+    c.advance(cfg().protocol_timeout_us + 50_000, 10_000);
+    assert_eq!(
+        c.engines[0].stats().sent[sub],
+        6,
+        "the M-sub again, to n1..n3"
+    );
+    assert_eq!(c.engines[0].view().version, 1);
+    c.set_cut_one_way(&[1, 2, 3], &[0], false);
+    c.advance(3_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
+    assert!(c.agreed());
 }
