@@ -1055,9 +1055,10 @@ fn state_xfers_are_counted() {
     assert_eq!(c.engines[0].stats().sent[MsgKind::StateXfer as usize], 2);
 }
 
-/// Catches `Engine::resend_phase_message -> ()` (`initiator.rs`, D16): an initiator
-/// that has no majority of answers when its protocol timeout falls waits once more
-/// and re-sends its submit to every member not believed faulty.
+/// Catches `Engine::resend_phase_message -> ()` and `extensions < MAX_EXTENSIONS` ->
+/// `<=` in `initiator_timeout` (`initiator.rs`, D16): an initiator that has no
+/// majority of answers when its protocol timeout falls waits once more and re-sends
+/// its submit to every member not believed faulty, at most `MAX_EXTENSIONS` times.
 #[test]
 fn an_initiator_short_of_a_majority_resends_its_submit() {
     let mut c = Cluster::new(5, 0, cfg());
@@ -1078,4 +1079,85 @@ fn an_initiator_short_of_a_majority_resends_its_submit() {
     c.advance(3_000_000, 10_000);
     assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
     assert!(c.agreed());
+
+    // Never answered: MAX_EXTENSIONS waits (and re-sends), no more.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.set_cut_one_way(&[1, 2, 3], &[0], true);
+    c.suspect(0, 4);
+    c.advance(10 * cfg().protocol_timeout_us, 10_000);
+    let resent = u64::from(super::initiator::MAX_EXTENSIONS);
+    assert_eq!(c.engines[0].stats().sent[sub], 3 * (1 + resent));
+}
+
+/// Catches `JoinRate::per_sec -> 1` (`join.rs`): the rate reports what it was built
+/// with.
+#[test]
+fn the_join_rate_reports_its_rate() {
+    assert_eq!(super::join::JoinRate::new(7).per_sec(), 7);
+    assert_eq!(super::join::JoinRate::new(0).per_sec(), 0);
+}
+
+/// Catches the `delete !` of `!self.view.contains(self.me.id)` in
+/// `on_state_xfer_as_member` (`join.rs`, Figure 4): a member that receives a
+/// State-Xfer for its current view from a new initiator follows it and answers.
+#[test]
+fn a_member_answers_a_state_xfer_for_its_view() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n1 = id(&c, 1);
+    let members: Vec<_> = c.engines[2].view().members.clone();
+    let acks = c.engines[2].stats().sent[MsgKind::StateXferAck as usize];
+    let empty = Update::with_capacity(1);
+    let ignored = ignored_by(&mut c, 2, n1, MsgKind::StateXfer, |w| {
+        w.u64(1);
+        w.update(&empty);
+        w.members(&members);
+        w.bytes(b"");
+    });
+    assert_eq!(ignored, 0);
+    assert_eq!(c.engines[2].leader(), Some(n1));
+    assert_eq!(
+        c.engines[2].stats().sent[MsgKind::StateXferAck as usize],
+        acks + 1
+    );
+}
+
+/// Catches the `&& -> ||` mutant of `on_join_request`'s forwarding filter
+/// (`join.rs`): a member does not forward a join request to a leader it believes
+/// faulty.
+#[test]
+fn a_join_request_is_not_forwarded_to_a_faulty_leader() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n0 = id(&c, 0);
+    c.crash(0);
+    c.set_cut_one_way(&[2], &[1, 3, 4], true);
+    c.suspect(2, 0);
+    assert_eq!(c.engines[2].leader(), Some(n0));
+    let jr = MsgKind::JoinReq as usize;
+    let before = *c.engines[2].stats();
+    let joiner = crate::testkit::member_of(6, 1);
+    let mut buf = Vec::new();
+    Writer::start(&mut buf, MsgKind::JoinReq, 0, &[]).member(&joiner);
+    let now = c.now;
+    c.engines[2].handle_message(now, joiner.id, &buf).unwrap();
+    let after = *c.engines[2].stats();
+    assert_eq!(after.sent[jr], before.sent[jr]);
+    assert_eq!(after.suppressed[jr], before.suppressed[jr]);
+}
+
+/// Catches `senior_to_me -> true` (`mod.rs`): an R-int from a more junior member means
+/// it believes this process faulty: it stops (Superseded) instead of following it.
+#[test]
+fn an_rint_from_a_junior_member_supersedes_this_one() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n3 = id(&c, 3);
+    ignored_by(&mut c, 1, n3, MsgKind::RInt, state(1));
+    assert_eq!(
+        c.engines[1].status(),
+        Status::Excluded(ExcludeReason::Superseded)
+    );
 }
