@@ -1161,3 +1161,22 @@ fn an_rint_from_a_junior_member_supersedes_this_one() {
         Status::Excluded(ExcludeReason::Superseded)
     );
 }
+
+/// Catches the `&& -> ||` mutant of `!(is_r && rx.version <= x)` in
+/// `on_outer_message` (`outer.rs`): only a reconfigurer may resubmit a version the
+/// member already holds; the mgr's M-sub for an installed version is ignored and not
+/// acknowledged.
+#[test]
+fn a_stale_m_sub_from_the_mgr_is_ignored() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n0 = id(&c, 0);
+    let empty = Update::with_capacity(1);
+    let acks = c.engines[2].stats().sent[MsgKind::MSubAck as usize];
+    let ignored = ignored_by(&mut c, 2, n0, MsgKind::MSub, |w| {
+        w.u64(1);
+        w.update(&empty);
+    });
+    assert_eq!(ignored, 1);
+    assert_eq!(c.engines[2].stats().sent[MsgKind::MSubAck as usize], acks);
+}
