@@ -842,9 +842,9 @@ fn only_an_idle_mgr_with_only_client_changes_lingers() {
     assert_eq!(c.engines[0].client_linger_due(now), None);
 }
 
-/// Catches `s + l` -> `s * l` in `Engine::model_fingerprint` (`fingerprint.rs`): the
-/// bytes of every queued output are hashed, the first one's (at the start of the
-/// output buffer) included.
+/// Catches `s + l` -> `s * l` in `Engine::model_fingerprint` and `debug_hash -> ()`
+/// (`fingerprint.rs`): the bytes of every queued output are hashed, the first one's
+/// (at the start of the output buffer) included, and so are the pending events.
 #[test]
 fn the_fingerprint_covers_the_bytes_of_queued_outputs() {
     use std::hash::{DefaultHasher, Hasher};
@@ -865,6 +865,11 @@ fn the_fingerprint_covers_the_bytes_of_queued_outputs() {
     let before = fp(e);
     assert_eq!(fp(e), before, "deterministic");
     e.out_buf[0] ^= 0xff;
+    assert_ne!(fp(e), before);
+    // The private parts hashed through their Debug rendering (`debug_hash`): the
+    // events not yet polled, for one.
+    let before = fp(e);
+    e.events.push_back(Event::Joined { version: 9 });
     assert_ne!(fp(e), before);
 }
 
@@ -1179,4 +1184,42 @@ fn a_stale_m_sub_from_the_mgr_is_ignored() {
     });
     assert_eq!(ignored, 1);
     assert_eq!(c.engines[2].stats().sent[MsgKind::MSubAck as usize], acks);
+}
+
+/// Catches `durable_seq += 1` -> `-=` in `on_rint` (`outer.rs`): a member one version
+/// behind a reconfigurer catches up from its R-int (DoCommit of its LastCommit) and
+/// that changes its durable state.
+#[test]
+fn a_member_catching_up_from_an_rint_changes_its_durable_state() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n1, n4) = (id(&c, 1), id(&c, 4));
+    let seq = c.engines[2].durable_seq();
+    let mut last = Update::with_capacity(4);
+    last.removes.push(n4);
+    ignored_by(&mut c, 2, n1, MsgKind::RInt, |w| w.state(2, None, &last));
+    assert_eq!(c.engines[2].view().version, 2);
+    assert_eq!(c.engines[2].leader(), Some(n1));
+    assert!(
+        c.engines[2].durable_seq() >= seq + 2,
+        "installed, then state(r)"
+    );
+}
+
+/// Catches `client_ops_dropped += n` -> `-=` in `request_client_ops` (`clients.rs`):
+/// an outer member that knows no mgr to forward to drops and counts the changes.
+#[test]
+fn client_changes_with_no_mgr_to_forward_to_are_dropped() {
+    let svc = EngineConfig {
+        max_client_ops: 4,
+        max_pending_client_ops: 8,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 0, svc);
+    c.run_until_quiet(10_000);
+    c.engines[2].leader = None;
+    let now = c.now;
+    c.engines[2].request_client_ops(now, &[client(1), client(2)]);
+    assert_eq!(c.engines[2].stats().client_ops_dropped, 2);
+    assert_eq!(c.engines[2].stats().sent[MsgKind::ClientOps as usize], 0);
 }
