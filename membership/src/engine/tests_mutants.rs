@@ -1223,3 +1223,64 @@ fn client_changes_with_no_mgr_to_forward_to_are_dropped() {
     assert_eq!(c.engines[2].stats().client_ops_dropped, 2);
     assert_eq!(c.engines[2].stats().sent[MsgKind::ClientOps as usize], 0);
 }
+
+/// Catches `decode_errors += 1` -> `*=` in `handle_message` (`mod.rs`): a message that
+/// fails to decode is refused and counted.
+#[test]
+fn a_message_that_fails_to_decode_is_counted() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n0 = id(&c, 0);
+    let now = c.now;
+    assert!(c.engines[1].handle_message(now, n0, &[0xff, 1, 2]).is_err());
+    assert!(c.engines[1].handle_message(now, n0, &[]).is_err());
+    assert_eq!(c.engines[1].stats().decode_errors, 2);
+}
+
+/// Catches `ver > x + 1` -> `<` in `record_state` (`initiator.rs`): an answer to R-int
+/// two versions ahead (Prop. 5.1 says none exists) makes the reconfigurer stop
+/// (Superseded) once every member answered; an answer from a member one version
+/// behind the others does not.
+#[test]
+fn an_rint_answer_too_far_ahead_stops_the_reconfigurer() {
+    for (ver, stops) in [(3, true), (0, false)] {
+        let mut c = Cluster::new(5, 0, cfg());
+        c.run_until_quiet(10_000);
+        c.crash(0);
+        c.set_cut_one_way(&[2, 3, 4], &[1], true);
+        c.suspect(1, 0);
+        let (n2, n3, n4) = (id(&c, 2), id(&c, 3), id(&c, 4));
+        ignored_by(&mut c, 1, n2, MsgKind::RIntResp, state(ver));
+        ignored_by(&mut c, 1, n3, MsgKind::RIntResp, state(1));
+        ignored_by(&mut c, 1, n4, MsgKind::RIntResp, state(1));
+        let stopped = c.engines[1].status() == Status::Excluded(ExcludeReason::Superseded);
+        assert_eq!(stopped, stops, "answer with version {ver}");
+    }
+}
+
+/// Catches `len - removes` -> `+` in `get_update` (`initiator.rs`): the room for
+/// joiners counts the members the same update removes.
+#[test]
+fn the_room_for_joiners_counts_the_members_removed() {
+    let cfg = EngineConfig {
+        max_members: 6,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 2, cfg);
+    c.run_until_quiet(10_000);
+    let (n4, n6) = (id(&c, 4), id(&c, 6));
+    // +n5 in flight; then n4 crashes and n6 asks to join: the next update takes both.
+    c.join(5, 0);
+    while c.engines[0].next_update().is_none() {
+        assert!(c.deliver_one(), "the mgr submits +n5");
+    }
+    c.crash(4);
+    c.suspect(0, 4);
+    c.join(6, 0);
+    c.run_until_quiet(10_000);
+    c.advance(3_000_000, 10_000);
+    let u = c.engines[0].committed_update(3).expect("version 3");
+    assert_eq!(u.removes, [n4]);
+    assert_eq!(u.adds.iter().map(|m| m.id).collect::<Vec<_>>(), [n6]);
+    assert!(c.agreed());
+}
