@@ -994,37 +994,43 @@ fn the_mgr_adds_as_many_queued_joiners_as_fit() {
     c.check_safety().unwrap();
 }
 
-/// Catches `self.view.version + 1` -> `*` in `on_response`'s State-Xfer arm
-/// (`initiator.rs`, Figure 4): a joiner's ack(Join) reporting a NextUpdate for the
-/// version after the new view makes the initiator submit it next.
+/// Catches `self.view.version + 1` -> `*` and `s.has_next && ..` -> `||` in
+/// `on_response`'s State-Xfer arm (`initiator.rs`, Figure 4): a joiner's ack(Join)
+/// reporting a NextUpdate for the version after the new view makes the initiator
+/// submit it next; one for another version is not taken.
 #[test]
 fn a_joiners_reported_next_update_is_submitted_next() {
     use crate::engine::initiator::Phase;
     use crate::view::Proposal;
-    let mut c = Cluster::new(5, 1, cfg());
-    c.run_until_quiet(10_000);
-    let (n0, n4, n5) = (id(&c, 0), id(&c, 4), id(&c, 5));
-    c.join(5, 0);
-    while c.engines[0].init.phase != Phase::Xfer {
-        assert!(c.deliver_one(), "the mgr commits +n5 and sends State-Xfer");
+    for (version, taken) in [(3, true), (5, false)] {
+        let mut c = Cluster::new(5, 1, cfg());
+        c.run_until_quiet(10_000);
+        let (n0, n4, n5) = (id(&c, 0), id(&c, 4), id(&c, 5));
+        c.join(5, 0);
+        while c.engines[0].init.phase != Phase::Xfer {
+            assert!(c.deliver_one(), "the mgr commits +n5 and sends State-Xfer");
+        }
+        assert_eq!(c.engines[0].view().version, 2);
+        let mut p = Proposal::with_capacity(4);
+        p.version = version;
+        p.initiator = n0;
+        p.initiator_index = 0;
+        p.update.removes.push(n4);
+        let mut buf = Vec::new();
+        let mut w = Writer::start(&mut buf, MsgKind::StateXferAck, 2, &[]);
+        w.u64(2);
+        w.state(2, Some(&p), &Update::with_capacity(1));
+        let now = c.now;
+        c.engines[0].handle_message(now, n5, &buf).unwrap();
+        match c.engines[0].next_update() {
+            Some(next) => {
+                assert!(taken, "a NextUpdate for version {version} was taken");
+                assert_eq!(next.version, 3);
+                assert_eq!(next.update.removes, [n4]);
+            }
+            None => assert!(!taken, "the reported update was not submitted"),
+        }
     }
-    assert_eq!(c.engines[0].view().version, 2);
-    let mut p = Proposal::with_capacity(4);
-    p.version = 3;
-    p.initiator = n0;
-    p.initiator_index = 0;
-    p.update.removes.push(n4);
-    let mut buf = Vec::new();
-    let mut w = Writer::start(&mut buf, MsgKind::StateXferAck, 2, &[]);
-    w.u64(2);
-    w.state(2, Some(&p), &Update::with_capacity(1));
-    let now = c.now;
-    c.engines[0].handle_message(now, n5, &buf).unwrap();
-    let next = c.engines[0]
-        .next_update()
-        .expect("the reported update, submitted");
-    assert_eq!(next.version, 3);
-    assert_eq!(next.update.removes, [n4]);
 }
 
 /// Catches the `&& -> ||` mutant of `on_leave_request` (`mod.rs`): a repeated leave
