@@ -146,10 +146,12 @@ chaos:
 # 2-core machine). Two passes, the table in docs/VERIFICATION.md ("Mutation testing"):
 #  - mutants-engine: the engine (membership/src/engine/*.rs), view.rs and detector.rs
 #    against the membership crate's unit tests (engine scenarios on the testkit
-#    included): about 15-25 s per mutant at opt-level 0, ~780 mutants, i.e. 4-5 hours;
+#    included): 780 mutants, about 12 s each at the 30 s timeout (measured on a busy
+#    2-core machine, shard 1/4), i.e. about 2.5-3 hours;
 #  - mutants-transport: the transport's channel.rs and endpoint.rs (their debug-only
 #    `invariants` excluded: assertions only) against its unit tests and its sim, auth,
-#    alloc and udp tests: about 10-20 s per mutant, ~565 mutants, i.e. 2-3 hours.
+#    alloc and udp tests: 566 mutants, about 15 s each (shard 0/4: 142 in 35 min),
+#    i.e. about 2.5 hours. `make mutants` runs both: about 5-6 hours with one job.
 # Run one file (MUTANTS_ARGS='-f membership/src/view.rs') or one shard (MUTANTS_SHARD=k/n,
 # round-robin, so a shard is a sample of every function). mutants-engine-sim re-checks
 # survivors against the simulator's scripted figures and swarm batch (optimized, and
