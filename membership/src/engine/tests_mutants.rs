@@ -326,7 +326,9 @@ fn join_request(c: &mut Cluster, joiner: crate::view::Member) -> u64 {
 /// comparisons of `on_join_request` (`join.rs`): the mgr refuses, and counts, a join
 /// request from itself, from a member, from a process removed before, from an older
 /// incarnation than the one queued or the one in the view, and beyond its queue; a
-/// newer incarnation replaces the queued request of the same node.
+/// newer incarnation replaces the queued request of the same node, a repeat of the
+/// same incarnation (from any address) changes nothing (`<` -> `<=` in
+/// `on_join_request`).
 #[test]
 fn the_mgr_refuses_and_counts_every_join_request_it_cannot_take() {
     let cfg = EngineConfig {
@@ -355,6 +357,13 @@ fn the_mgr_refuses_and_counts_every_join_request_it_cannot_take() {
     );
     assert_eq!(join_request(&mut c, m(6, 3)), 0, "replaces the queued one");
     assert_eq!(join_request(&mut c, m(6, 3)), 0, "a repeat is not counted");
+    let mut moved = m(6, 3);
+    moved.addr = "10.9.9.9:1".parse().unwrap();
+    assert_eq!(
+        join_request(&mut c, moved),
+        0,
+        "nor a repeat from elsewhere"
+    );
     assert_eq!(join_request(&mut c, m(7, 1)), 0, "queued");
     assert_eq!(join_request(&mut c, m(8, 1)), 1, "the queue is full");
     c.set_cut_one_way(&[1, 2], &[0], false);
@@ -365,6 +374,9 @@ fn the_mgr_refuses_and_counts_every_join_request_it_cannot_take() {
     for v in 2..=c.engines[0].view().version {
         if let Some(u) = c.engines[0].committed_update(v) {
             added.extend(u.adds.iter().map(|a| a.id));
+            if let Some(a) = u.adds.iter().find(|a| a.id == m(6, 3).id) {
+                assert_eq!(a.addr, m(6, 3).addr, "the queued request is kept as it was");
+            }
         }
     }
     assert!(added.contains(&m(5, 2).id), "{added:?}");
@@ -1289,4 +1301,17 @@ fn the_room_for_joiners_counts_the_members_removed() {
     assert_eq!(u.removes, [n4]);
     assert_eq!(u.adds.iter().map(|m| m.id).collect::<Vec<_>>(), [n6]);
     assert!(c.agreed());
+}
+
+/// Catches `||` -> `&&` in `Engine::join`'s guard (`join.rs`): only an idle process
+/// starts joining; a member asked to join stays a member and sends nothing.
+#[test]
+fn a_member_does_not_join_again() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let contact = *c.engines[0].me();
+    let now = c.now;
+    c.engines[1].join(now, &[contact]);
+    assert_eq!(c.engines[1].status(), Status::Member);
+    assert_eq!(c.engines[1].stats().sent[MsgKind::JoinReq as usize], 0);
 }
