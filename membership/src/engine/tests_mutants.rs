@@ -1315,3 +1315,33 @@ fn a_member_does_not_join_again() {
     assert_eq!(c.engines[1].status(), Status::Member);
     assert_eq!(c.engines[1].stats().sent[MsgKind::JoinReq as usize], 0);
 }
+
+/// Catches `2 * protocol_timeout_us` -> `+` in `outer_wait_us` and `rx.version <= x`
+/// -> `>` in `on_outer_message` (`outer.rs`): a member bound to a reconfigurer waits
+/// two protocol timeouts for it, acknowledges its R-sub of a version it already holds
+/// (Ahead) and ignores one beyond the next version.
+#[test]
+fn a_member_bound_to_a_reconfigurer() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n1 = id(&c, 1);
+    c.crash(0);
+    c.suspect(1, 0);
+    while c.engines[2].leader() != Some(n1) {
+        assert!(c.deliver_one(), "n1's R-int reaches n2");
+    }
+    let wait = 2 * cfg().protocol_timeout_us;
+    assert_eq!(c.engines[2].outer_deadline(), Some(Time(c.now.0 + wait)));
+    let rsub = |v: u64| {
+        move |w: &mut Writer<'_>| {
+            w.u64(v);
+            w.update(&Update::with_capacity(1));
+        }
+    };
+    let acks = |c: &Cluster| c.engines[2].stats().sent[MsgKind::RSubAck as usize];
+    let before = acks(&c);
+    assert_eq!(ignored_by(&mut c, 2, n1, MsgKind::RSub, rsub(1)), 0);
+    assert_eq!(acks(&c), before + 1, "an Ahead resubmit is acknowledged");
+    assert_eq!(ignored_by(&mut c, 2, n1, MsgKind::RSub, rsub(3)), 1);
+    assert_eq!(acks(&c), before + 1);
+}
