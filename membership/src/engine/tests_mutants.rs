@@ -1078,10 +1078,11 @@ fn state_xfers_are_counted() {
     assert_eq!(c.engines[0].stats().sent[MsgKind::StateXfer as usize], 2);
 }
 
-/// Catches `Engine::resend_phase_message -> ()` and `extensions < MAX_EXTENSIONS` ->
-/// `<=` in `initiator_timeout` (`initiator.rs`, D16): an initiator that has no
-/// majority of answers when its protocol timeout falls waits once more and re-sends
-/// its submit to every member not believed faulty, at most `MAX_EXTENSIONS` times.
+/// Catches `Engine::resend_phase_message -> ()`, and `extensions < MAX_EXTENSIONS` ->
+/// `<=` and `now < due` -> `<=` in `initiator_timeout` (`initiator.rs`, D16): an
+/// initiator that has no majority of answers when its protocol timeout falls (at the
+/// deadline itself) waits once more and re-sends its submit to every member not
+/// believed faulty, at most `MAX_EXTENSIONS` times.
 #[test]
 fn an_initiator_short_of_a_majority_resends_its_submit() {
     let mut c = Cluster::new(5, 0, cfg());
@@ -1102,6 +1103,19 @@ fn an_initiator_short_of_a_majority_resends_its_submit() {
     c.advance(3_000_000, 10_000);
     assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
     assert!(c.agreed());
+
+    // At the deadline itself, not after it.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.set_cut_one_way(&[1, 2, 3], &[0], true);
+    c.suspect(0, 4);
+    let due = c.engines[0]
+        .init
+        .deadline(cfg().protocol_timeout_us)
+        .expect("a protocol deadline");
+    c.engines[0].handle_timeout(due);
+    assert_eq!(c.engines[0].stats().sent[sub], 6);
 
     // Never answered: MAX_EXTENSIONS waits (and re-sends), no more.
     let mut c = Cluster::new(5, 0, cfg());
