@@ -1359,3 +1359,35 @@ fn a_member_bound_to_a_reconfigurer() {
     assert_eq!(ignored_by(&mut c, 2, n1, MsgKind::RSub, rsub(3)), 1);
     assert_eq!(acks(&c), before + 1);
 }
+
+/// Catches `Engine::poll_timeout -> Some(Default)` (`mod.rs`): a member's next timer
+/// is a real time (its detector's next heartbeat), not zero; an idle process has none.
+#[test]
+fn poll_timeout_is_a_real_deadline_or_none() {
+    let mut c = Cluster::new(3, 1, cfg());
+    c.run_until_quiet(10_000);
+    let t = c.engines[1]
+        .poll_timeout()
+        .expect("a member's detector runs");
+    assert_ne!(t, Time::default(), "a real deadline");
+    assert_eq!(c.engines[3].poll_timeout(), None);
+}
+
+/// Catches `Engine::commit_path -> false` (`mod.rs`): the gossip of the leader's own
+/// submit is adopted even when it names a majority (its suspicions include what it
+/// removes, D18); no refusal, and the leader is not suspected.
+#[test]
+fn the_leaders_submit_gossip_is_adopted() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1, n3, n4) = (id(&c, 0), id(&c, 1), id(&c, 3), id(&c, 4));
+    let empty = Update::with_capacity(1);
+    let mut buf = Vec::new();
+    let mut w = Writer::start(&mut buf, MsgKind::MSub, 1, &[n1, n3, n4]);
+    w.u64(2);
+    w.update(&empty);
+    let now = c.now;
+    c.engines[2].handle_message(now, n0, &buf).unwrap();
+    assert_eq!(c.engines[2].stats().gossip_refused, 0);
+    assert!(!c.engines[2].faulty().contains(&n0));
+}
