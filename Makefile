@@ -147,24 +147,37 @@ chaos:
 	target/release/sgmp-chaos --seconds $(CHAOS_SECS) --nodes $(CHAOS_NODES) $(if $(CHAOS_SEED),--seed $(CHAOS_SEED))
 
 # Mutation testing (cargo-mutants, pinned; installed on first use). Bounded: one job,
-# a test timeout of MUTANTS_TIMEOUT seconds per mutant, no baseline run. Two passes:
-#  - the engine (membership/src/engine/*.rs), view.rs and detector.rs against the
-#    membership crate's unit and integration tests plus the simulator's scripted figures
-#    and its 3,000-seed swarm batch (the tests that exercise reconfiguration);
-#  - the transport's channel.rs and endpoint.rs against the transport crate's tests.
-# Each mutant rebuilds the crates under test (the test profile is optimized): about
-# 1-2 minutes per mutant on a busy 2-core machine, i.e. many hours for the ~720 mutants.
-# MUTANTS_SHARD=k/n runs one shard; MUTANTS_ARGS adds options (e.g. --iterate to skip
-# what an earlier run in the same output directory caught, or -f FILE to narrow).
-# Results: target/mutants/{membership,transport}/mutants.out; table in docs/VERIFICATION.md.
+# a test timeout per mutant (MUTANTS_ENGINE_TIMEOUT = 30 s for the engine, whose unit
+# tests take 1-3 s at opt-level 0; MUTANTS_TIMEOUT = 120 s for the transport, whose
+# tests take 30-50 s and for the simulator pass), no baseline run. Each mutant is
+# built with the test profile at opt-level 0 (CARGO_PROFILE_TEST_OPT_LEVEL=0) and only
+# the test targets that run are built (--cargo-arg), so a mutant costs one incremental
+# compile of the mutated crate (about 4 s) plus its tests; the first mutant of a run
+# builds everything once in cargo-mutants' copy of the tree (5-8 minutes on a busy
+# 2-core machine). Two passes, the table in docs/VERIFICATION.md ("Mutation testing"):
+#  - mutants-engine: the engine (membership/src/engine/*.rs), view.rs and detector.rs
+#    against the membership crate's unit tests (engine scenarios on the testkit
+#    included): 780 mutants, about 12 s each at the 30 s timeout (measured on a busy
+#    2-core machine, shard 1/4), i.e. about 2.5-3 hours;
+#  - mutants-transport: the transport's channel.rs and endpoint.rs (their debug-only
+#    `invariants` excluded: assertions only) against its unit tests and its sim, auth,
+#    alloc and udp tests: 566 mutants, about 15 s each (shard 0/4: 142 in 35 min),
+#    i.e. about 2.5 hours. `make mutants` runs both: about 5-6 hours with one job.
+# Run one file (MUTANTS_ARGS='-f membership/src/view.rs') or one shard (MUTANTS_SHARD=k/n,
+# round-robin, so a shard is a sample of every function). mutants-engine-sim re-checks
+# survivors against the simulator's scripted figures and swarm batch (optimized, and
+# rebuilding sgmp-tools: 1-2 minutes per mutant); narrow it with MUTANTS_ARGS='-F NAME'.
+# Results: target/mutants/<pass>/mutants.out/{caught,missed,timeout,unviable}.txt.
 MUTANTS_VERSION := 27.1.0
-MUTANTS_TIMEOUT ?= 180
+MUTANTS_TIMEOUT ?= 120
+MUTANTS_ENGINE_TIMEOUT ?= 30
 MUTANTS_OUT ?= target/mutants
 MUTANTS_SHARD ?=
 MUTANTS_ARGS ?=
-MUTANTS_COMMON = -j 1 --timeout $(MUTANTS_TIMEOUT) --build-timeout 900 --baseline skip \
-	$(if $(MUTANTS_SHARD),--shard $(MUTANTS_SHARD)) $(MUTANTS_ARGS)
-.PHONY: mutants mutants-install mutants-engine mutants-transport
+MUTANTS_COMMON = -j 1 --build-timeout 900 --baseline skip \
+	$(if $(MUTANTS_SHARD),--shard $(MUTANTS_SHARD) --sharding round-robin) $(MUTANTS_ARGS)
+MUTANTS_FAST = CARGO_PROFILE_TEST_OPT_LEVEL=0
+.PHONY: mutants mutants-install mutants-engine mutants-transport mutants-engine-sim
 mutants: mutants-engine mutants-transport
 
 mutants-install:
@@ -172,14 +185,24 @@ mutants-install:
 	  $(CARGO) install cargo-mutants --locked --version $(MUTANTS_VERSION)
 
 mutants-engine: mutants-install
-	$(CARGO) mutants $(MUTANTS_COMMON) \
+	mkdir -p $(MUTANTS_OUT)/membership
+	$(MUTANTS_FAST) $(CARGO) mutants $(MUTANTS_COMMON) --timeout $(MUTANTS_ENGINE_TIMEOUT) \
+	  -f 'membership/src/engine/*.rs' -f membership/src/view.rs -f membership/src/detector.rs \
+	  --test-package sgmp-membership --cargo-arg=--lib -o $(MUTANTS_OUT)/membership
+
+mutants-transport: mutants-install
+	mkdir -p $(MUTANTS_OUT)/transport
+	$(MUTANTS_FAST) $(CARGO) mutants $(MUTANTS_COMMON) --timeout $(MUTANTS_TIMEOUT) \
+	  -f transport/src/channel.rs -f transport/src/endpoint.rs -E invariants \
+	  --test-package sgmp-transport --cargo-arg=--lib --cargo-arg=--test=sim \
+	  --cargo-arg=--test=auth --cargo-arg=--test=alloc --cargo-arg=--test=udp \
+	  -o $(MUTANTS_OUT)/transport
+
+mutants-engine-sim: mutants-install
+	mkdir -p $(MUTANTS_OUT)/membership-sim
+	$(CARGO) mutants $(MUTANTS_COMMON) --timeout $(MUTANTS_TIMEOUT) \
 	  -f 'membership/src/engine/*.rs' -f membership/src/view.rs -f membership/src/detector.rs \
 	  --test-package sgmp-membership --test-package sgmp-tools \
 	  --cargo-test-arg=--lib --cargo-test-arg=--test=message_counts --cargo-test-arg=--test=alloc \
 	  --cargo-test-arg=--test=sim_figures --cargo-test-arg=--test=sim_batch \
-	  -o $(MUTANTS_OUT)/membership
-
-mutants-transport: mutants-install
-	$(CARGO) mutants $(MUTANTS_COMMON) \
-	  -f transport/src/channel.rs -f transport/src/endpoint.rs \
-	  --test-package sgmp-transport -o $(MUTANTS_OUT)/transport
+	  -o $(MUTANTS_OUT)/membership-sim

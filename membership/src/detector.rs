@@ -352,3 +352,7 @@ mod tests {
         assert_eq!(d.poll(Time(200)), None);
     }
 }
+
+#[cfg(test)]
+#[path = "detector_tests_mutants.rs"]
+mod tests_mutants;

@@ -370,3 +370,7 @@ mod tests {
         assert!(!a.same_as(&b));
     }
 }
+
+#[cfg(test)]
+#[path = "view_tests_mutants.rs"]
+mod tests_mutants;

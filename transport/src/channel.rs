@@ -967,3 +967,7 @@ mod tests {
         assert_eq!(rx.deliver(&store, CAP, &mut buf), Some((10, 50)));
     }
 }
+
+#[cfg(test)]
+#[path = "channel_tests_mutants.rs"]
+mod tests_mutants;

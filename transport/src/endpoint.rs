@@ -1310,3 +1310,7 @@ mod tests {
         assert_eq!(b2.poll_refused(), None);
     }
 }
+
+#[cfg(test)]
+#[path = "endpoint_tests_mutants.rs"]
+mod tests_mutants;

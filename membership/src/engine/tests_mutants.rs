@@ -1,0 +1,1393 @@
+//! Engine tests written for mutation testing (issue 17, `make mutants`): each one kills
+//! mutants that survived the scenario tests of `tests.rs` by asserting, through the
+//! engine's public API and the [`Cluster`] testkit only, what the mutated code's name
+//! promises. The mutants each test catches are named in its comment
+//! (`docs/VERIFICATION.md`, "Mutation testing", has the table).
+
+use crate::engine::{Event, ExcludeReason, Status};
+use crate::msg::{MsgKind, Writer};
+use crate::testkit::Cluster;
+use crate::view::Update;
+use crate::{EngineConfig, ProcessId, Time};
+
+fn cfg() -> EngineConfig {
+    EngineConfig {
+        max_members: 16,
+        max_snapshot: 1024,
+        ..EngineConfig::default()
+    }
+}
+
+fn id(c: &Cluster, i: usize) -> ProcessId {
+    c.engines[i].me().id
+}
+
+/// Hands engine `to` a message of `kind` from `from` (empty gossip) whose body is
+/// written by `body`, then returns how much `stats().ignored` grew.
+fn ignored_by(
+    c: &mut Cluster,
+    to: usize,
+    from: ProcessId,
+    kind: MsgKind,
+    body: impl FnOnce(&mut Writer<'_>),
+) -> u64 {
+    let before = c.engines[to].stats().ignored;
+    let mut buf = Vec::new();
+    let version = c.engines[to].view().version;
+    let mut w = Writer::start(&mut buf, kind, version, &[]);
+    body(&mut w);
+    let now = c.now;
+    c.engines[to]
+        .handle_message(now, from, &buf)
+        .expect("a well-formed message");
+    c.flush(to);
+    c.engines[to].stats().ignored - before
+}
+
+/// An R-int answer `state(ver, no proposal, empty LastCommit)`.
+fn state(ver: u64) -> impl FnOnce(&mut Writer<'_>) {
+    move |w| w.state(ver, None, &Update::with_capacity(1))
+}
+
+/// Catches `self_pre_commit -> ()` and its `durable_seq += 1` mutants
+/// (`initiator.rs`): DoPreCommit at the initiator itself records its own submit as
+/// NextUpdate (what it answers in a recovery, D23) and changes the durable state,
+/// before any acknowledgement; the commit clears it.
+#[test]
+fn an_initiator_pre_commits_its_own_submit() {
+    // The mgr's M-sub.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    assert!(c.engines[0].next_update().is_none());
+    let seq = c.engines[0].durable_seq();
+    c.crash(4);
+    c.suspect(0, 4);
+    let p = c.engines[0].next_update().expect("the mgr's own submit");
+    assert_eq!(p.version, 2);
+    assert_eq!(p.initiator, id(&c, 0));
+    assert_eq!(p.initiator_index, 0);
+    assert_eq!(p.update.removes, [id(&c, 4)]);
+    assert!(p.update.adds.is_empty());
+    assert!(
+        c.engines[0].durable_seq() > seq,
+        "NextUpdate is durable state"
+    );
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 2);
+    assert!(
+        c.engines[0].next_update().is_none(),
+        "cleared by the commit"
+    );
+
+    // A reconfigurer's R-sub (D3: it removes the crashed mgr).
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(0);
+    let mgr = id(&c, 0);
+    c.suspect(1, 0);
+    let seq = c.engines[1].durable_seq();
+    let mut submitted = false;
+    for _ in 0..1_000 {
+        if c.events[1]
+            .iter()
+            .any(|e| matches!(e, Event::Submitted { version: 2 }))
+        {
+            submitted = true;
+            break;
+        }
+        assert!(c.deliver_one(), "R-int answered");
+    }
+    assert!(submitted, "n1 submitted version 2");
+    let p = c.engines[1]
+        .next_update()
+        .expect("the reconfigurer's own submit");
+    assert_eq!(p.version, 2);
+    assert_eq!(p.initiator, id(&c, 1));
+    assert_eq!(p.initiator_index, 1);
+    assert_eq!(p.update.removes, [mgr]);
+    assert!(c.engines[1].durable_seq() > seq);
+}
+
+/// Catches the `stats.ignored += 1` mutants (`+=` -> `*=`, which leaves the counter at
+/// zero) in `on_response` (`initiator.rs`), `on_outer_message` (`outer.rs`),
+/// `on_message_joining` and `on_state_xfer_as_member` (`join.rs`) and `dispatch`
+/// (`mod.rs`): every message that does not fit the receiver's state is counted once,
+/// and changes nothing else.
+#[test]
+fn each_message_that_fits_no_state_is_counted_as_ignored() {
+    let stranger = ProcessId::named("stranger", 1);
+    let mut c = Cluster::new(5, 1, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1, n2) = (id(&c, 0), id(&c, 1), id(&c, 2));
+
+    // on_response, not an initiator: an ack reaching an outer member.
+    assert_eq!(ignored_by(&mut c, 1, n2, MsgKind::MSubAck, |w| w.u64(2)), 1);
+    // on_response, an idle mgr: an R-int answer nobody asked for.
+    assert_eq!(ignored_by(&mut c, 0, n1, MsgKind::RIntResp, state(1)), 1);
+    // on_outer_message at the mgr (not an outer member): an M-sub.
+    let empty = Update::with_capacity(1);
+    assert_eq!(
+        ignored_by(&mut c, 0, n1, MsgKind::MSub, |w| {
+            w.u64(2);
+            w.update(&empty);
+        }),
+        1
+    );
+    // on_outer_message from a member that is not the leader: an M-sub from n1 at n2.
+    assert_eq!(
+        ignored_by(&mut c, 2, n1, MsgKind::MSub, |w| {
+            w.u64(2);
+            w.update(&empty);
+        }),
+        1
+    );
+    // on_outer_message, the leader's M-sub for a version too far ahead.
+    assert_eq!(
+        ignored_by(&mut c, 2, n0, MsgKind::MSub, |w| {
+            w.u64(5);
+            w.update(&empty);
+        }),
+        1
+    );
+    // on_outer_message, the leader's M-com for a version too far ahead.
+    assert_eq!(
+        ignored_by(&mut c, 2, n0, MsgKind::MCom, |w| {
+            w.u64(5);
+            w.update(&empty);
+            w.flag(false);
+        }),
+        1
+    );
+    // on_state_xfer_as_member, a State-Xfer for another version.
+    let members: Vec<_> = c.engines[2].view().members.clone();
+    assert_eq!(
+        ignored_by(&mut c, 2, n0, MsgKind::StateXfer, |w| {
+            w.u64(7);
+            w.update(&empty);
+            w.members(&members);
+            w.bytes(b"");
+        }),
+        1
+    );
+    // on_message_joining: a joiner hears something other than its State-Xfer.
+    c.join(5, 0);
+    assert_eq!(c.engines[5].status(), Status::Joining);
+    assert_eq!(ignored_by(&mut c, 5, n0, MsgKind::Heartbeat, |_| {}), 1);
+    assert_eq!(c.engines[5].status(), Status::Joining);
+    // Nothing above changed a view.
+    for i in 0..5 {
+        assert_eq!(c.engines[i].view().version, 1, "n{i}");
+    }
+
+    // on_response while the mgr collects acks (Submit): an ack from a stranger.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[1, 2, 3, 4], &[0], true);
+    c.crash(4);
+    c.suspect(0, 4);
+    assert_eq!(
+        ignored_by(&mut c, 0, stranger, MsgKind::MSubAck, |w| w.u64(2)),
+        1
+    );
+
+    // on_response while a reconfigurer interrogates: an answer from a stranger.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(0);
+    c.set_cut_one_way(&[2, 3, 4], &[1], true);
+    c.suspect(1, 0);
+    assert_eq!(
+        ignored_by(&mut c, 1, stranger, MsgKind::RIntResp, state(1)),
+        1
+    );
+
+    // dispatch: an excluded process ignores everything.
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.leave(2);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[2].status(), Status::Excluded(ExcludeReason::Left));
+    let n0 = id(&c, 0);
+    assert_eq!(ignored_by(&mut c, 2, n0, MsgKind::Heartbeat, |_| {}), 1);
+}
+
+/// Catches the `stats.ignored += 1` mutant of `on_response`'s State-Xfer arm
+/// (`initiator.rs`): while the mgr waits for its joiners' ack(Join), an ack from a
+/// process it did not add is counted as ignored and does not end the wait.
+#[test]
+fn a_state_xfer_ack_from_a_process_not_added_is_ignored() {
+    let mut c = Cluster::new(3, 1, cfg());
+    c.run_until_quiet(10_000);
+    // n3's ack(Join) never reaches the mgr: it stays in Xfer for version 2.
+    c.set_cut_one_way(&[3], &[0], true);
+    c.join(3, 1);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 2, "the add of n3 is committed");
+    assert_eq!(c.engines[3].status(), Status::Member);
+    let n1 = id(&c, 1);
+    let ignored = ignored_by(&mut c, 0, n1, MsgKind::StateXferAck, |w| {
+        w.u64(2);
+        w.state(2, None, &Update::with_capacity(1));
+    });
+    assert_eq!(ignored, 1);
+    // Still waiting for n3: the commit of version 2 has not been multicast yet, so n1
+    // is still at version 1.
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[1].view().version, 1);
+}
+
+/// Catches `Initiator::become_mgr -> ()` (`initiator.rs`) where it is not a no-op:
+/// DetermineProposal finds nothing to commit (every answer reports version x+1
+/// committed with an empty update, which only a forged answer can do), so the
+/// reconfigurer takes over as mgr of its current view and GetUpdate proposes what it
+/// believes (the crashed mgr's removal) as an M-sub. Its other callers find the task
+/// already mgr and idle: `bootstrap_at`, and `commit` when a leaving mgr's successor is
+/// this process (a process that never initiated keeps the initial mgr/idle state).
+/// With the mutant the reconfigurer determines its proposal again and again (the test
+/// hangs: cargo-mutants counts a timeout).
+#[test]
+fn a_reconfigurer_with_nothing_to_commit_takes_over_as_mgr() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(0);
+    c.set_cut_one_way(&[2], &[1], true);
+    c.suspect(1, 0);
+    assert!(!c.engines[1].is_mgr(), "interrogating");
+    let sent_msub = c.engines[1].stats().sent[MsgKind::MSub as usize];
+    let n2 = id(&c, 2);
+    let ignored = ignored_by(&mut c, 1, n2, MsgKind::RIntResp, state(2));
+    assert_eq!(ignored, 0);
+    assert!(c.engines[1].is_mgr());
+    assert_eq!(c.engines[1].status(), Status::Member);
+    assert_eq!(c.engines[1].view().version, 1);
+    assert_eq!(
+        c.engines[1].stats().sent[MsgKind::MSub as usize],
+        sent_msub + 1,
+        "an M-sub to n2 (not to n0, believed faulty)"
+    );
+    let p = c.engines[1].next_update().expect("its own M-sub");
+    assert_eq!((p.version, p.initiator), (2, id(&c, 1)));
+    assert_eq!(p.update.removes, [id(&c, 0)]);
+}
+
+/// Catches GetUpdate's queue re-check mutant (`initiator.rs`, `get_update`: the match
+/// guard `old.incarnation >= j.incarnation` replaced with `false`): a joiner's retry
+/// that reaches the mgr while the update adding it is in flight is queued again (it is
+/// not in the view yet); once the add is committed, GetUpdate finds that same
+/// incarnation in the view and drops the queued request instead of taking the new
+/// member for a restarted one and removing it.
+#[test]
+fn a_join_retry_during_its_own_add_is_dropped_not_taken_for_a_restart() {
+    let mut c = Cluster::new(3, 1, cfg());
+    c.run_until_quiet(10_000);
+    c.join(3, 0);
+    while !c.events[0]
+        .iter()
+        .any(|e| matches!(e, Event::Submitted { version: 2 }))
+    {
+        assert!(c.deliver_one(), "the mgr submits the add of n3");
+    }
+    // n3 retries its request (no State-Xfer yet) while the add is in flight.
+    let retry_at = c.now + c.engines[3].config().join_retry_us;
+    c.engines[3].handle_timeout(retry_at);
+    c.flush(3);
+    let refused = c.engines[0].stats().joins_refused;
+    c.advance(2_000_000, 10_000);
+    assert_eq!(c.engines[3].status(), Status::Member);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
+    assert_eq!(c.engines[0].view().version, 2, "no second update");
+    assert!(c.agreed());
+    assert!(
+        !c.events[0]
+            .iter()
+            .any(|e| matches!(e, Event::Suspected { .. })),
+        "{:?}",
+        c.events[0]
+    );
+    assert_eq!(c.engines[0].stats().joins_refused, refused + 1);
+    c.check_safety().unwrap();
+}
+
+/// Hands the mgr (engine 0) a JoinReq for `joiner`; returns how much
+/// `stats().joins_refused` grew.
+fn join_request(c: &mut Cluster, joiner: crate::view::Member) -> u64 {
+    let before = c.engines[0].stats().joins_refused;
+    let mut buf = Vec::new();
+    Writer::start(&mut buf, MsgKind::JoinReq, 0, &[]).member(&joiner);
+    let now = c.now;
+    c.engines[0]
+        .handle_message(now, joiner.id, &buf)
+        .expect("a well-formed JoinReq");
+    c.flush(0);
+    c.engines[0].stats().joins_refused - before
+}
+
+/// Catches the `joins_refused += 1` mutants (`+=` -> `*=`) and the incarnation
+/// comparisons of `on_join_request` (`join.rs`): the mgr refuses, and counts, a join
+/// request from itself, from a member, from a process removed before, from an older
+/// incarnation than the one queued or the one in the view, and beyond its queue; a
+/// newer incarnation replaces the queued request of the same node, a repeat of the
+/// same incarnation (from any address) changes nothing (`<` -> `<=` in
+/// `on_join_request`).
+#[test]
+fn the_mgr_refuses_and_counts_every_join_request_it_cannot_take() {
+    let cfg = EngineConfig {
+        max_pending_joins: 2,
+        ..cfg()
+    };
+    let mut c = Cluster::new(4, 0, cfg);
+    c.run_until_quiet(10_000);
+    c.leave(3);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2"]);
+    let m = crate::testkit::member_of;
+    assert_eq!(join_request(&mut c, m(0, 1)), 1, "the mgr itself");
+    assert_eq!(join_request(&mut c, m(1, 1)), 1, "a member");
+    assert_eq!(join_request(&mut c, m(3, 1)), 1, "removed before");
+    assert_eq!(join_request(&mut c, m(1, 0)), 1, "older than the member");
+    // Keep the mgr busy: the acks of its next submit do not arrive, so the requests
+    // after the first wait in its queue.
+    c.set_cut_one_way(&[1, 2], &[0], true);
+    assert_eq!(join_request(&mut c, m(5, 2)), 0, "proposed at once");
+    assert_eq!(join_request(&mut c, m(6, 2)), 0, "queued");
+    assert_eq!(
+        join_request(&mut c, m(6, 1)),
+        1,
+        "older than the queued one"
+    );
+    assert_eq!(join_request(&mut c, m(6, 3)), 0, "replaces the queued one");
+    assert_eq!(join_request(&mut c, m(6, 3)), 0, "a repeat is not counted");
+    let mut moved = m(6, 3);
+    moved.addr = "10.9.9.9:1".parse().unwrap();
+    assert_eq!(
+        join_request(&mut c, moved),
+        0,
+        "nor a repeat from elsewhere"
+    );
+    assert_eq!(join_request(&mut c, m(7, 1)), 0, "queued");
+    assert_eq!(join_request(&mut c, m(8, 1)), 1, "the queue is full");
+    c.set_cut_one_way(&[1, 2], &[0], false);
+    c.advance(3_000_000, 10_000);
+    // The joiners are made-up processes that never answer State-Xfer: what matters is
+    // which incarnations the mgr added.
+    let mut added = Vec::new();
+    for v in 2..=c.engines[0].view().version {
+        if let Some(u) = c.engines[0].committed_update(v) {
+            added.extend(u.adds.iter().map(|a| a.id));
+            if let Some(a) = u.adds.iter().find(|a| a.id == m(6, 3).id) {
+                assert_eq!(a.addr, m(6, 3).addr, "the queued request is kept as it was");
+            }
+        }
+    }
+    assert!(added.contains(&m(5, 2).id), "{added:?}");
+    assert!(added.contains(&m(6, 3).id), "{added:?}");
+    assert!(added.contains(&m(7, 1).id), "{added:?}");
+    assert!(!added.contains(&m(6, 2).id), "{added:?}");
+    assert!(!added.contains(&m(8, 1).id), "{added:?}");
+}
+
+fn client(i: u64) -> crate::view::ClientOp {
+    crate::view::ClientOp::add(
+        ProcessId::named(&format!("c{i}"), 1),
+        "127.0.0.1:9".parse().unwrap(),
+        false,
+    )
+}
+
+/// Catches the `client_ops_dropped` and `client_ops_committed` counter mutants and the
+/// service-off test of `request_client_ops` (`clients.rs`): changes asked of a process
+/// that is not a member, with the service off, beyond the mgr's queue, or forwarded to
+/// an outer member are dropped and counted; committed ones are counted at every member;
+/// no version 0 is ever logged.
+#[test]
+fn client_changes_dropped_and_committed_are_counted() {
+    let svc = EngineConfig {
+        max_client_ops: 4,
+        max_pending_client_ops: 3,
+        ..cfg()
+    };
+    // Service off at the mgr (`max_client_ops` 0, even with room for a queue):
+    // dropped, nothing queued.
+    let off = EngineConfig {
+        max_pending_client_ops: 8,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 0, off);
+    c.run_until_quiet(10_000);
+    let now = c.now;
+    c.engines[0].request_client_ops(now, &[client(1), client(2)]);
+    assert_eq!(c.engines[0].stats().client_ops_dropped, 2);
+    assert_eq!(c.engines[0].pending_client_ops(), 0);
+
+    let mut c = Cluster::new(3, 1, svc);
+    c.run_until_quiet(10_000);
+    assert!(c.engines[0].committed_update(0).is_none());
+    let now = c.now;
+    // Not a member (engine 3 never joined).
+    c.engines[3].request_client_ops(now, &[client(1)]);
+    assert_eq!(c.engines[3].stats().client_ops_dropped, 1);
+    // ClientOps reaching an outer member are not forwarded again.
+    let mut buf = Vec::new();
+    Writer::start(&mut buf, MsgKind::ClientOps, 1, &[]).client_ops(&[client(1), client(2)]);
+    let n2 = id(&c, 2);
+    c.engines[1].handle_message(now, n2, &buf).unwrap();
+    assert_eq!(c.engines[1].stats().client_ops_dropped, 2);
+    // Five changes at an idle mgr whose queue holds three: two dropped.
+    let ops: Vec<_> = (1..=5).map(client).collect();
+    c.engines[0].request_client_ops(now, &ops);
+    c.flush(0);
+    assert_eq!(c.engines[0].stats().client_ops_dropped, 2);
+    c.run_until_quiet(10_000);
+    for i in 0..3 {
+        assert_eq!(c.engines[i].view().version, 2, "n{i}");
+        assert_eq!(c.engines[i].stats().client_ops_committed, 3, "n{i}");
+        assert_eq!(c.engines[i].committed_update(2).unwrap().clients, ops[..3]);
+    }
+}
+
+/// Catches `EngineStats::protocol_logical -> 1`, its `+ -> *` mutants and
+/// `protocol_sent -> 0` (`mod.rs`): the paper's count is the sum of the three tables,
+/// protocol kinds only.
+#[test]
+fn protocol_logical_sums_sent_self_addressed_and_suppressed() {
+    let mut s = crate::engine::EngineStats::default();
+    s.sent[MsgKind::MSub as usize] = 3;
+    s.self_addressed[MsgKind::MSubAck as usize] = 5;
+    s.suppressed[MsgKind::MCom as usize] = 7;
+    s.sent[MsgKind::ClientOps as usize] = 100;
+    assert_eq!(s.protocol_logical(), 15);
+    assert_eq!(s.protocol_sent(), 3, "ClientOps is not a protocol message");
+    s.suppressed[MsgKind::MCom as usize] = 0;
+    assert_eq!(s.protocol_logical(), 8);
+    assert_eq!(crate::engine::EngineStats::default().protocol_logical(), 0);
+}
+
+/// Catches `Engine::leader -> None` and the `received[kind] += 1 -> *=` mutant of
+/// `handle_message` (`mod.rs`): a member follows the mgr, the mgr itself; every
+/// decoded message is counted once under its kind.
+#[test]
+fn members_follow_the_mgr_and_count_what_they_receive() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let mgr = id(&c, 0);
+    for i in 0..5 {
+        assert_eq!(c.engines[i].leader(), Some(mgr), "n{i}");
+    }
+    let before = c.engines[2].stats().received;
+    let mut buf = Vec::new();
+    let version = c.engines[2].view().version;
+    Writer::start(&mut buf, MsgKind::Heartbeat, version, &[]);
+    let now = c.now;
+    c.engines[2].handle_message(now, mgr, &buf).unwrap();
+    c.engines[2].handle_message(now, mgr, &buf).unwrap();
+    let after = c.engines[2].stats().received;
+    for k in MsgKind::ALL {
+        let grew = after[k as usize] - before[k as usize];
+        assert_eq!(grew, u64::from(k == MsgKind::Heartbeat) * 2, "{k:?}");
+    }
+}
+
+/// Catches `Engine::suspect_all -> ()` and its `delete !` mutant (the minority check
+/// applied only to members already believed faulty) (`mod.rs`): the mgr proposes
+/// the batch as one update, and a suspicion that would leave it in a minority is
+/// ignored and counted.
+#[test]
+fn suspect_all_removes_the_batch_in_one_update_but_never_a_majority() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n2, n3, n4) = (id(&c, 2), id(&c, 3), id(&c, 4));
+    c.crash(3);
+    c.crash(4);
+    let now = c.now;
+    c.engines[0].suspect_all(now, &[n3, n4, n2]);
+    assert_eq!(
+        c.engines[0].stats().suspicions_ignored,
+        1,
+        "n2 would be a third"
+    );
+    assert_eq!(c.engines[0].faulty(), [n3, n4]);
+    let p = c.engines[0]
+        .next_update()
+        .expect("one update for the batch");
+    assert_eq!(p.version, 2);
+    assert_eq!(p.update.removes, [n3, n4]);
+    c.flush(0);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2"]);
+    assert!(c.agreed());
+    c.check_safety().unwrap();
+    // Not a member: nothing happens.
+    let mut c = Cluster::new(3, 1, cfg());
+    let n0 = id(&c, 0);
+    let now = c.now;
+    c.engines[3].suspect_all(now, &[n0]);
+    assert!(c.engines[3].faulty().is_empty());
+}
+
+/// Catches the `&& -> ||` mutant of `suspect_all`'s outer loop (`mod.rs`): once an
+/// outer member's batch made it the reconfigurer (its leader is in the batch), the
+/// rest of the batch is not handled as an outer member's any more (no gossip
+/// heartbeat to a leader it no longer follows).
+#[test]
+fn suspect_all_stops_acting_as_outer_member_once_it_reconfigures() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n4) = (id(&c, 0), id(&c, 4));
+    c.crash(0);
+    c.crash(4);
+    let before = *c.engines[1].stats();
+    let now = c.now;
+    c.engines[1].suspect_all(now, &[n0, n4]);
+    let after = *c.engines[1].stats();
+    assert_eq!(after.reconfigurations, before.reconfigurations + 1);
+    let hb = MsgKind::Heartbeat as usize;
+    assert_eq!(after.sent[hb], before.sent[hb], "no gossip heartbeat");
+    assert_eq!(after.self_addressed[hb], before.self_addressed[hb]);
+    c.flush(1);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(1), ["n1", "n2", "n3"]);
+    c.check_safety().unwrap();
+}
+
+/// Catches the `|| -> &&` mutant of `Engine::leave`'s guard (`mod.rs`): a second
+/// leave sends nothing more, and a process that is not a member cannot leave.
+#[test]
+fn leave_is_sent_once_and_only_by_a_member() {
+    let mut c = Cluster::new(5, 1, cfg());
+    c.run_until_quiet(10_000);
+    let lr = MsgKind::LeaveReq as usize;
+    c.leave(2);
+    assert_eq!(c.engines[2].stats().sent[lr], 1);
+    assert!(c.engines[2].is_leaving());
+    c.leave(2);
+    assert_eq!(
+        c.engines[2].stats().sent[lr],
+        1,
+        "the second leave sends nothing"
+    );
+    // An idle process (engine 5, never started) is not leaving afterwards.
+    c.leave(5);
+    assert!(!c.engines[5].is_leaving());
+    assert_eq!(c.engines[5].stats().sent[lr], 0);
+    assert_eq!(c.engines[5].status(), Status::Idle);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n3", "n4"]);
+}
+
+/// Catches `Engine::removed_as_leaver -> false` (`mod.rs`): the mgr remembers a
+/// member it removed because it asked to leave, and only that one.
+#[test]
+fn the_mgr_remembers_whom_it_removed_as_leaver() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n2, n4) = (id(&c, 2), id(&c, 4));
+    c.leave(2);
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.suspect(0, 4);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n3"]);
+    assert!(c.engines[0].removed_as_leaver(n2));
+    assert!(
+        !c.engines[0].removed_as_leaver(n4),
+        "n4 crashed, it did not leave"
+    );
+}
+
+/// Catches the `delete !` mutant of `if !self.unverified_suspicion()` in
+/// `handle_timeout` (`mod.rs`, D21): a member that hears nobody withholds its
+/// suspicion for `MAX_POSTPONE` more timeouts before it stops, rather than stopping at
+/// its first unverified one (a short silence must not stop a healthy member).
+#[test]
+fn a_deaf_member_withholds_its_suspicions_before_it_stops() {
+    let cfg = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    let timeout = cfg.suspect_timeout_us;
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[0, 1, 2, 3], &[4], true);
+    let cut = c.now.0;
+    let mut stopped = None;
+    for _ in 0..1_500 {
+        c.advance(10_000, 10_000);
+        if matches!(c.engines[4].status(), Status::Excluded(_)) {
+            stopped = Some(c.now.0 - cut);
+            break;
+        }
+    }
+    let stopped = stopped.expect("n4 stops");
+    // The first suspicion after one timeout, then MAX_POSTPONE more timeouts.
+    assert!(
+        stopped >= (1 + u64::from(crate::engine::MAX_POSTPONE)) * timeout,
+        "n4 stopped {stopped} us after the cut"
+    );
+    assert_eq!(
+        c.engines[4].status(),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
+}
+
+/// Catches the `&& -> ||` mutants of `Engine::commit_path` (`mod.rs`): only a submit
+/// or commit from the leader an outer member follows bypasses D18; an M-sub from
+/// another member whose gossip would leave the receiver in a minority is refused.
+#[test]
+fn only_the_leaders_submit_bypasses_the_minority_check_on_gossip() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1, n3, n4) = (id(&c, 0), id(&c, 1), id(&c, 3), id(&c, 4));
+    let empty = Update::with_capacity(1);
+    let mut buf = Vec::new();
+    let mut w = Writer::start(&mut buf, MsgKind::MSub, 1, &[n0, n3, n4]);
+    w.u64(2);
+    w.update(&empty);
+    let now = c.now;
+    c.engines[2].handle_message(now, n1, &buf).unwrap();
+    assert_eq!(c.engines[2].stats().gossip_refused, 1);
+    assert_eq!(
+        c.engines[2].faulty(),
+        [n1],
+        "its sender is suspected instead"
+    );
+}
+
+/// Catches `Engine::pre_commit -> ()`, its and `installed`'s `durable_seq += 1`
+/// mutants and the
+/// `delete !` of `!self.is_faulty(r)` in `commit` (`mod.rs`): an outer member that
+/// acknowledges the mgr's M-sub believes the removed member faulty (once) and keeps
+/// the submit as its durable NextUpdate until the commit.
+#[test]
+fn an_outer_member_pre_commits_the_mgrs_submit() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n4) = (id(&c, 0), id(&c, 4));
+    c.crash(4);
+    c.suspect(0, 4);
+    let sub = MsgKind::MSub as usize;
+    let seq = c.engines[2].durable_seq();
+    while c.engines[2].stats().received[sub] == 0 {
+        assert!(c.deliver_one(), "the M-sub reaches n2");
+    }
+    assert_eq!(c.engines[2].faulty(), [n4]);
+    assert!(
+        c.engines[2].durable_seq() > seq,
+        "NextUpdate is durable state"
+    );
+    let p = c.engines[2].next_update().expect("the mgr's submit");
+    assert_eq!((p.version, p.initiator), (2, n0));
+    assert_eq!(p.update.removes, [n4]);
+    c.run_until_quiet(10_000);
+    assert!(c.engines[2].next_update().is_none());
+    assert_eq!(c.view_names(2), ["n0", "n1", "n2", "n3"]);
+    assert!(
+        c.engines[2].durable_seq() > seq + 1,
+        "so is the view installed"
+    );
+    // Believed faulty since the M-sub: the commit does not suspect n4 a second time.
+    let suspected = c.events[2]
+        .iter()
+        .filter(|e| matches!(e, Event::Suspected { peer } if *peer == n4))
+        .count();
+    assert_eq!(suspected, 1);
+}
+
+/// Catches the `&& -> ||` mutant of the leaver ring in `Engine::commit` (`mod.rs`):
+/// the mgr remembers every leaver it removed (up to `max_members`), not only the
+/// last one.
+#[test]
+fn the_mgr_remembers_several_leavers() {
+    let mut c = Cluster::new(6, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n2, n3) = (id(&c, 2), id(&c, 3));
+    c.leave(2);
+    c.run_until_quiet(10_000);
+    c.leave(3);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n4", "n5"]);
+    assert!(c.engines[0].removed_as_leaver(n2));
+    assert!(c.engines[0].removed_as_leaver(n3));
+}
+
+/// Catches the `!= -> ==` mutant in `Engine::commit` (`mod.rs`): when the mgr's own
+/// removal (it left, D9) makes a member this process already believes faulty the
+/// new mgr, the next in rank reconfigures at once.
+#[test]
+fn after_the_mgr_left_a_faulty_successor_is_reconfigured_around_at_once() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.leave(0);
+    let ack = MsgKind::MSubAck as usize;
+    while c.engines[0].stats().received[ack] < 4 {
+        assert!(c.deliver_one(), "every member acknowledges -n0");
+    }
+    assert_eq!(c.engines[2].view().version, 1);
+    // n2 now suspects n1, and the mgr (gone) does not learn it.
+    c.set_cut_one_way(&[2], &[0], true);
+    c.suspect(2, 1);
+    c.run_until_quiet(10_000);
+    assert!(c.engines[2].view().version >= 2, "n2 installed -n0");
+    assert!(
+        c.events[2]
+            .iter()
+            .any(|e| matches!(e, Event::Reconfiguring { version: 2 })),
+        "{:?}",
+        c.events[2]
+    );
+    c.advance(5_000_000, 10_000);
+    assert_eq!(c.view_names(2), ["n2", "n3", "n4"]);
+    assert!(c.agreed());
+    c.check_safety().unwrap();
+}
+
+/// Catches the `< -> <=` and `+ -> *` mutants of `Engine::remember_removed`
+/// (`mod.rs`): the removed processes are kept in a ring of fixed capacity (no
+/// growth), the oldest overwritten first, each process once.
+#[test]
+fn removed_processes_are_remembered_in_a_ring() {
+    let cfg = EngineConfig {
+        max_members: 2,
+        ..cfg()
+    };
+    let mut e = crate::Engine::new(cfg, crate::testkit::member_of(0, 1));
+    let cap = e.removed.capacity();
+    assert_eq!(cap, 8);
+    let p = |i: usize| crate::testkit::member_of(i + 1, 1).id;
+    for i in 0..cap {
+        e.remember_removed(p(i));
+        e.remember_removed(p(i));
+    }
+    assert_eq!(e.removed.len(), cap);
+    e.remember_removed(p(cap));
+    e.remember_removed(p(cap + 1));
+    assert_eq!((e.removed.len(), e.removed.capacity()), (cap, cap));
+    assert!(!e.removed.contains(&p(0)) && !e.removed.contains(&p(1)));
+    for i in 2..cap + 2 {
+        assert!(e.removed.contains(&p(i)), "{i}");
+    }
+}
+
+/// Catches the `&& -> ||` mutant of `Engine::local_suspicion_pending` (`mod.rs`, D18):
+/// a member whose last suspicion of its own was acted on (the suspect is no longer in
+/// its view) suspects the next crashed member it watches after one timeout, without
+/// the postponements meant for a member that may be the one cut off.
+#[test]
+fn a_suspicion_the_group_acted_on_does_not_delay_the_next() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let timeout = cfg().suspect_timeout_us;
+    let n4 = id(&c, 4);
+    c.crash(4);
+    c.advance(5_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
+    let i = (0..4)
+        .find(|&i| c.engines[i].last_local_suspicion == Some(n4))
+        .expect("n4's watcher suspected it");
+    let q = c.engines[i].detector.watched().expect("i watches someone");
+    let j = (0..4).find(|&j| id(&c, j) == q).unwrap();
+    c.crash(j);
+    let crashed = c.now.0;
+    let mut took = None;
+    for _ in 0..1_000 {
+        c.advance(10_000, 10_000);
+        if c.events[i]
+            .iter()
+            .any(|e| matches!(e, Event::Suspected { peer } if *peer == q))
+        {
+            took = Some(c.now.0 - crashed);
+            break;
+        }
+    }
+    let took = took.expect("q suspected");
+    assert!(took <= 2 * timeout, "n{i} suspected n{j} after {took} us");
+}
+
+/// Catches the `&& -> ||` mutants of `Engine::client_linger_due` (`clients.rs`): only
+/// an idle mgr with nothing but client changes pending lingers; a suspicion is
+/// proposed at once (with the changes), and a busy mgr has no linger deadline.
+#[test]
+fn only_an_idle_mgr_with_only_client_changes_lingers() {
+    let linger = EngineConfig {
+        max_client_ops: 4,
+        max_pending_client_ops: 8,
+        client_linger_us: 100_000,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 0, linger);
+    c.run_until_quiet(10_000);
+    let n4 = id(&c, 4);
+    let now = c.now;
+    c.engines[0].request_client_ops(now, &[client(1)]);
+    c.flush(0);
+    assert!(c.engines[0].next_update().is_none(), "the change lingers");
+    assert_eq!(
+        c.engines[0].client_linger_due(now),
+        Some(Time(now.0 + 100_000))
+    );
+    // A suspicion: the mgr proposes at once, the change with it.
+    c.crash(4);
+    c.set_cut_one_way(&[1, 2, 3], &[0], true);
+    c.suspect(0, 4);
+    let p = c.engines[0].next_update().expect("proposed at once");
+    assert_eq!(p.update.removes, [n4]);
+    assert_eq!(p.update.clients, [client(1)]);
+    c.set_cut_one_way(&[1, 2, 3], &[0], false);
+    c.advance(3_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
+    assert!(c.agreed());
+    // Busy with a change alone (its acknowledgements held back): another change has
+    // no linger deadline.
+    c.set_cut_one_way(&[1, 2, 3], &[0], true);
+    let now = c.now;
+    c.engines[0].request_client_ops(now, &[client(2)]);
+    c.flush(0);
+    c.advance(150_000, 10_000);
+    let p = c.engines[0]
+        .next_update()
+        .expect("proposed after lingering");
+    assert_eq!(p.update.clients, [client(2)]);
+    assert!(c.engines[0].faulty().is_empty());
+    let now = c.now;
+    c.engines[0].request_client_ops(now, &[client(3)]);
+    c.flush(0);
+    assert_eq!(c.engines[0].pending_client_ops(), 1);
+    assert_eq!(c.engines[0].client_linger_due(now), None);
+}
+
+/// Catches `s + l` -> `s * l` in `Engine::model_fingerprint` and `debug_hash -> ()`
+/// (`fingerprint.rs`): the bytes of every queued output are hashed, the first one's
+/// (at the start of the output buffer) included, and so are the pending events.
+#[test]
+fn the_fingerprint_covers_the_bytes_of_queued_outputs() {
+    use std::hash::{DefaultHasher, Hasher};
+    fn fp(e: &crate::Engine) -> u64 {
+        let mut h = DefaultHasher::new();
+        e.model_fingerprint(&mut h);
+        h.finish()
+    }
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n4 = id(&c, 4);
+    let now = c.now;
+    c.engines[0].suspect(now, n4);
+    let e = &mut c.engines[0];
+    assert!(!e.out_q.is_empty(), "the mgr's M-sub waits to be polled");
+    let first = e.out_q.iter().map(|o| o.start).min().unwrap();
+    assert_eq!(first, 0);
+    let before = fp(e);
+    assert_eq!(fp(e), before, "deterministic");
+    e.out_buf[0] ^= 0xff;
+    assert_ne!(fp(e), before);
+    // The private parts hashed through their Debug rendering (`debug_hash`): the
+    // events not yet polled, for one.
+    let before = fp(e);
+    e.events.push_back(Event::Joined { version: 9 });
+    assert_ne!(fp(e), before);
+}
+
+/// Catches the `&& -> ||` mutants of `Engine::probe`'s filter (`health.rs`, D21): the
+/// probe heartbeats every other member, neither itself nor the silent one it watches
+/// nor one it believes faulty.
+#[test]
+fn a_probe_heartbeats_every_other_member_but_the_silent_one() {
+    let cfg = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    let (n0, n3, n4) = (id(&c, 0), id(&c, 3), id(&c, 4));
+    let now = c.now;
+    let e = &mut c.engines[0];
+    e.faulty.push(n3);
+    let queued = e.out_q.len();
+    e.probe(now, n4);
+    let to: Vec<ProcessId> = e.out_q.iter().skip(queued).map(|o| o.to).collect();
+    assert_eq!(to, [id(&c, 1), id(&c, 2)]);
+    assert!(!to.contains(&n0) && !to.contains(&n3) && !to.contains(&n4));
+}
+
+/// Catches `Engine::outside_suspicion_verified -> true` (`health.rs`, D21): with local
+/// health on, an outside suspicion (the transport's) at a member that has not heard a
+/// majority within the last suspicion timeout is ignored and counted; at a member that
+/// hears the others it is taken.
+#[test]
+fn an_outside_suspicion_at_a_deaf_member_is_ignored() {
+    let cfg = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    let timeout = cfg.suspect_timeout_us;
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    let (n0, n4) = (id(&c, 0), id(&c, 4));
+    c.set_cut_one_way(&[0, 1, 2, 3], &[4], true);
+    c.advance(timeout + 100_000, 10_000);
+    assert_eq!(c.engines[4].status(), Status::Member);
+    let ignored = c.engines[4].stats().suspicions_ignored;
+    c.suspect(4, 0);
+    assert_eq!(c.engines[4].stats().suspicions_ignored, ignored + 1);
+    assert!(!c.engines[4].faulty().contains(&n0));
+    c.suspect(1, 4);
+    assert!(c.engines[1].faulty().contains(&n4));
+}
+
+/// Catches `Engine::config -> &Default` (`mod.rs`): the engine reports the
+/// configuration it was built with.
+#[test]
+fn the_engine_reports_its_configuration() {
+    let c = Cluster::new(3, 0, cfg());
+    assert_eq!(c.engines[1].config().max_members, 16);
+    assert_eq!(c.engines[1].config().max_snapshot, 1024);
+}
+
+/// Catches `kind == MsgKind::RSub` -> `!=` in `begin_ack_wait` (`initiator.rs`) and
+/// `suppressed[kind] += 1` -> `*=` in `mcast_view` (`mod.rs`): the
+/// mgr's own acknowledgement of its M-sub is counted as a self-addressed ack(M-sub), a
+/// reconfigurer's of its R-sub as an ack(R-sub).
+#[test]
+fn an_initiators_own_ack_is_counted_under_its_kind() {
+    let (ma, ra) = (MsgKind::MSubAck as usize, MsgKind::RSubAck as usize);
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.suspect(0, 4);
+    let s = c.engines[0].stats();
+    assert_eq!((s.self_addressed[ma], s.self_addressed[ra]), (1, 0));
+    // The M-sub's copy to n4, believed faulty, is suppressed (Disconnect) and counted.
+    let sub = MsgKind::MSub as usize;
+    assert_eq!((s.sent[sub], s.suppressed[sub]), (3, 1));
+    c.run_until_quiet(10_000);
+
+    c.crash(0);
+    c.suspect(1, 0);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(1), ["n1", "n2", "n3"]);
+    let s = c.engines[1].stats();
+    assert_eq!((s.self_addressed[ma], s.self_addressed[ra]), (0, 1));
+}
+
+/// Catches the `rx.version == self.init.sub_version -> true` match guard of
+/// `on_response` (`initiator.rs`): an acknowledgement of another version is not an
+/// acknowledgement of the current submit; it is ignored and counted.
+#[test]
+fn an_ack_of_another_version_is_ignored() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[1, 2, 3, 4], &[0], true);
+    c.crash(4);
+    c.suspect(0, 4);
+    let n1 = id(&c, 1);
+    assert_eq!(ignored_by(&mut c, 0, n1, MsgKind::MSubAck, |w| w.u64(1)), 1);
+    assert_eq!(ignored_by(&mut c, 0, n1, MsgKind::MSubAck, |w| w.u64(3)), 1);
+    assert_eq!(ignored_by(&mut c, 0, n1, MsgKind::MSubAck, |w| w.u64(2)), 0);
+}
+
+/// Catches `max_members - (len - removes)` -> `/` in `get_update` (`initiator.rs`):
+/// the mgr adds as many queued joiners as the view has room for, in one update.
+#[test]
+fn the_mgr_adds_as_many_queued_joiners_as_fit() {
+    let cfg = EngineConfig {
+        max_members: 8,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 3, cfg);
+    c.run_until_quiet(10_000);
+    // n5's request starts an update at once; n6's and n7's wait for the next one.
+    c.join(5, 0);
+    c.join(6, 0);
+    c.join(7, 0);
+    c.run_until_quiet(10_000);
+    c.advance(3_000_000, 10_000);
+    assert_eq!(c.view_names(0).len(), 8);
+    let adds = |v: u64| c.engines[0].committed_update(v).map(|u| u.adds.len());
+    assert_eq!((adds(2), adds(3), adds(4)), (Some(1), Some(2), None));
+    assert!(c.agreed());
+    c.check_safety().unwrap();
+}
+
+/// Catches `self.view.version + 1` -> `*` and `s.has_next && ..` -> `||` in
+/// `on_response`'s State-Xfer arm (`initiator.rs`, Figure 4): a joiner's ack(Join)
+/// reporting a NextUpdate for the version after the new view makes the initiator
+/// submit it next; one for another version is not taken.
+#[test]
+fn a_joiners_reported_next_update_is_submitted_next() {
+    use crate::engine::initiator::Phase;
+    use crate::view::Proposal;
+    for (version, taken) in [(3, true), (5, false)] {
+        let mut c = Cluster::new(5, 1, cfg());
+        c.run_until_quiet(10_000);
+        let (n0, n4, n5) = (id(&c, 0), id(&c, 4), id(&c, 5));
+        c.join(5, 0);
+        while c.engines[0].init.phase != Phase::Xfer {
+            assert!(c.deliver_one(), "the mgr commits +n5 and sends State-Xfer");
+        }
+        assert_eq!(c.engines[0].view().version, 2);
+        let mut p = Proposal::with_capacity(4);
+        p.version = version;
+        p.initiator = n0;
+        p.initiator_index = 0;
+        p.update.removes.push(n4);
+        let mut buf = Vec::new();
+        let mut w = Writer::start(&mut buf, MsgKind::StateXferAck, 2, &[]);
+        w.u64(2);
+        w.state(2, Some(&p), &Update::with_capacity(1));
+        let now = c.now;
+        c.engines[0].handle_message(now, n5, &buf).unwrap();
+        match c.engines[0].next_update() {
+            Some(next) => {
+                assert!(taken, "a NextUpdate for version {version} was taken");
+                assert_eq!(next.version, 3);
+                assert_eq!(next.update.removes, [n4]);
+            }
+            None => assert!(!taken, "the reported update was not submitted"),
+        }
+    }
+}
+
+/// Catches the `&& -> ||` mutant of `on_leave_request` (`mod.rs`): a repeated leave
+/// request is recorded once (the list of leavers is bounded and holds each once).
+#[test]
+fn a_repeated_leave_request_is_recorded_once() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n2 = id(&c, 2);
+    for _ in 0..3 {
+        ignored_by(&mut c, 0, n2, MsgKind::LeaveReq, |_| {});
+    }
+    assert_eq!(c.engines[0].leavers.len(), 1);
+    assert_eq!(c.engines[0].leavers[0].id, n2);
+}
+
+/// Catches `stats.sent[StateXfer] += 1` -> `*=` in `commit_submitted`
+/// (`initiator.rs`): every State-Xfer to a joiner is counted as sent.
+#[test]
+fn state_xfers_are_counted() {
+    let mut c = Cluster::new(3, 2, cfg());
+    c.run_until_quiet(10_000);
+    c.join(3, 0);
+    c.join(4, 0);
+    c.run_until_quiet(10_000);
+    c.advance(2_000_000, 10_000);
+    assert_eq!(c.view_names(0).len(), 5);
+    let adds: usize = (2..=c.engines[0].view().version)
+        .filter_map(|v| c.engines[0].committed_update(v))
+        .map(|u| u.adds.len())
+        .sum();
+    assert_eq!(adds, 2);
+    assert_eq!(c.engines[0].stats().sent[MsgKind::StateXfer as usize], 2);
+}
+
+/// Catches `Engine::resend_phase_message -> ()`, and `extensions < MAX_EXTENSIONS` ->
+/// `<=` and `now < due` -> `<=` in `initiator_timeout` (`initiator.rs`, D16): an
+/// initiator that has no majority of answers when its protocol timeout falls (at the
+/// deadline itself) waits once more and re-sends its submit to every member not
+/// believed faulty, at most `MAX_EXTENSIONS` times.
+#[test]
+fn an_initiator_short_of_a_majority_resends_its_submit() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.set_cut_one_way(&[1, 2, 3], &[0], true);
+    c.suspect(0, 4);
+    let sub = MsgKind::MSub as usize;
+    assert_eq!(c.engines[0].stats().sent[sub], 3);
+    c.advance(cfg().protocol_timeout_us + 50_000, 10_000);
+    assert_eq!(
+        c.engines[0].stats().sent[sub],
+        6,
+        "the M-sub again, to n1..n3"
+    );
+    assert_eq!(c.engines[0].view().version, 1);
+    c.set_cut_one_way(&[1, 2, 3], &[0], false);
+    c.advance(3_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
+    assert!(c.agreed());
+
+    // At the deadline itself, not after it.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.set_cut_one_way(&[1, 2, 3], &[0], true);
+    c.suspect(0, 4);
+    let due = c.engines[0]
+        .init
+        .deadline(cfg().protocol_timeout_us)
+        .expect("a protocol deadline");
+    c.engines[0].handle_timeout(due);
+    assert_eq!(c.engines[0].stats().sent[sub], 6);
+
+    // Never answered: MAX_EXTENSIONS waits (and re-sends), no more.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.set_cut_one_way(&[1, 2, 3], &[0], true);
+    c.suspect(0, 4);
+    c.advance(10 * cfg().protocol_timeout_us, 10_000);
+    let resent = u64::from(super::initiator::MAX_EXTENSIONS);
+    assert_eq!(c.engines[0].stats().sent[sub], 3 * (1 + resent));
+}
+
+/// Catches `JoinRate::per_sec -> 1` (`join.rs`): the rate reports what it was built
+/// with.
+#[test]
+fn the_join_rate_reports_its_rate() {
+    assert_eq!(super::join::JoinRate::new(7).per_sec(), 7);
+    assert_eq!(super::join::JoinRate::new(0).per_sec(), 0);
+}
+
+/// Catches the `delete !` of `!self.view.contains(self.me.id)` in
+/// `on_state_xfer_as_member` (`join.rs`, Figure 4): a member that receives a
+/// State-Xfer for its current view from a new initiator follows it and answers.
+#[test]
+fn a_member_answers_a_state_xfer_for_its_view() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n1 = id(&c, 1);
+    let members: Vec<_> = c.engines[2].view().members.clone();
+    let acks = c.engines[2].stats().sent[MsgKind::StateXferAck as usize];
+    let empty = Update::with_capacity(1);
+    let ignored = ignored_by(&mut c, 2, n1, MsgKind::StateXfer, |w| {
+        w.u64(1);
+        w.update(&empty);
+        w.members(&members);
+        w.bytes(b"");
+    });
+    assert_eq!(ignored, 0);
+    assert_eq!(c.engines[2].leader(), Some(n1));
+    assert_eq!(
+        c.engines[2].stats().sent[MsgKind::StateXferAck as usize],
+        acks + 1
+    );
+}
+
+/// Catches the `&& -> ||` mutant of `on_join_request`'s forwarding filter
+/// (`join.rs`): a member does not forward a join request to a leader it believes
+/// faulty.
+#[test]
+fn a_join_request_is_not_forwarded_to_a_faulty_leader() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n0 = id(&c, 0);
+    c.crash(0);
+    c.set_cut_one_way(&[2], &[1, 3, 4], true);
+    c.suspect(2, 0);
+    assert_eq!(c.engines[2].leader(), Some(n0));
+    let jr = MsgKind::JoinReq as usize;
+    let before = *c.engines[2].stats();
+    let joiner = crate::testkit::member_of(6, 1);
+    let mut buf = Vec::new();
+    Writer::start(&mut buf, MsgKind::JoinReq, 0, &[]).member(&joiner);
+    let now = c.now;
+    c.engines[2].handle_message(now, joiner.id, &buf).unwrap();
+    let after = *c.engines[2].stats();
+    assert_eq!(after.sent[jr], before.sent[jr]);
+    assert_eq!(after.suppressed[jr], before.suppressed[jr]);
+}
+
+/// Catches `senior_to_me -> true` (`mod.rs`): an R-int from a more junior member means
+/// it believes this process faulty: it stops (Superseded) instead of following it.
+#[test]
+fn an_rint_from_a_junior_member_supersedes_this_one() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n3 = id(&c, 3);
+    ignored_by(&mut c, 1, n3, MsgKind::RInt, state(1));
+    assert_eq!(
+        c.engines[1].status(),
+        Status::Excluded(ExcludeReason::Superseded)
+    );
+}
+
+/// Catches the `&& -> ||` mutant of `!(is_r && rx.version <= x)` in
+/// `on_outer_message` (`outer.rs`): only a reconfigurer may resubmit a version the
+/// member already holds; the mgr's M-sub for an installed version is ignored and not
+/// acknowledged.
+#[test]
+fn a_stale_m_sub_from_the_mgr_is_ignored() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n0 = id(&c, 0);
+    let empty = Update::with_capacity(1);
+    let acks = c.engines[2].stats().sent[MsgKind::MSubAck as usize];
+    let ignored = ignored_by(&mut c, 2, n0, MsgKind::MSub, |w| {
+        w.u64(1);
+        w.update(&empty);
+    });
+    assert_eq!(ignored, 1);
+    assert_eq!(c.engines[2].stats().sent[MsgKind::MSubAck as usize], acks);
+}
+
+/// Catches `durable_seq += 1` -> `-=` in `on_rint` (`outer.rs`): a member one version
+/// behind a reconfigurer catches up from its R-int (DoCommit of its LastCommit) and
+/// that changes its durable state.
+#[test]
+fn a_member_catching_up_from_an_rint_changes_its_durable_state() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n1, n4) = (id(&c, 1), id(&c, 4));
+    let seq = c.engines[2].durable_seq();
+    let mut last = Update::with_capacity(4);
+    last.removes.push(n4);
+    ignored_by(&mut c, 2, n1, MsgKind::RInt, |w| w.state(2, None, &last));
+    assert_eq!(c.engines[2].view().version, 2);
+    assert_eq!(c.engines[2].leader(), Some(n1));
+    assert!(
+        c.engines[2].durable_seq() >= seq + 2,
+        "installed, then state(r)"
+    );
+}
+
+/// Catches `client_ops_dropped += n` -> `-=` in `request_client_ops` (`clients.rs`):
+/// an outer member that knows no mgr to forward to drops and counts the changes.
+#[test]
+fn client_changes_with_no_mgr_to_forward_to_are_dropped() {
+    let svc = EngineConfig {
+        max_client_ops: 4,
+        max_pending_client_ops: 8,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 0, svc);
+    c.run_until_quiet(10_000);
+    c.engines[2].leader = None;
+    let now = c.now;
+    c.engines[2].request_client_ops(now, &[client(1), client(2)]);
+    assert_eq!(c.engines[2].stats().client_ops_dropped, 2);
+    assert_eq!(c.engines[2].stats().sent[MsgKind::ClientOps as usize], 0);
+}
+
+/// Catches `decode_errors += 1` -> `*=` in `handle_message` (`mod.rs`): a message that
+/// fails to decode is refused and counted.
+#[test]
+fn a_message_that_fails_to_decode_is_counted() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n0 = id(&c, 0);
+    let now = c.now;
+    assert!(c.engines[1].handle_message(now, n0, &[0xff, 1, 2]).is_err());
+    assert!(c.engines[1].handle_message(now, n0, &[]).is_err());
+    assert_eq!(c.engines[1].stats().decode_errors, 2);
+}
+
+/// Catches `ver > x + 1` -> `<` in `record_state` (`initiator.rs`): an answer to R-int
+/// two versions ahead (Prop. 5.1 says none exists) makes the reconfigurer stop
+/// (Superseded) once every member answered; an answer from a member one version
+/// behind the others does not.
+#[test]
+fn an_rint_answer_too_far_ahead_stops_the_reconfigurer() {
+    for (ver, stops) in [(3, true), (0, false)] {
+        let mut c = Cluster::new(5, 0, cfg());
+        c.run_until_quiet(10_000);
+        c.crash(0);
+        c.set_cut_one_way(&[2, 3, 4], &[1], true);
+        c.suspect(1, 0);
+        let (n2, n3, n4) = (id(&c, 2), id(&c, 3), id(&c, 4));
+        ignored_by(&mut c, 1, n2, MsgKind::RIntResp, state(ver));
+        ignored_by(&mut c, 1, n3, MsgKind::RIntResp, state(1));
+        ignored_by(&mut c, 1, n4, MsgKind::RIntResp, state(1));
+        let stopped = c.engines[1].status() == Status::Excluded(ExcludeReason::Superseded);
+        assert_eq!(stopped, stops, "answer with version {ver}");
+    }
+}
+
+/// Catches `len - removes` -> `+` in `get_update` (`initiator.rs`): the room for
+/// joiners counts the members the same update removes.
+#[test]
+fn the_room_for_joiners_counts_the_members_removed() {
+    let cfg = EngineConfig {
+        max_members: 6,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 2, cfg);
+    c.run_until_quiet(10_000);
+    let (n4, n6) = (id(&c, 4), id(&c, 6));
+    // +n5 in flight; then n4 crashes and n6 asks to join: the next update takes both.
+    c.join(5, 0);
+    while c.engines[0].next_update().is_none() {
+        assert!(c.deliver_one(), "the mgr submits +n5");
+    }
+    c.crash(4);
+    c.suspect(0, 4);
+    c.join(6, 0);
+    c.run_until_quiet(10_000);
+    c.advance(3_000_000, 10_000);
+    let u = c.engines[0].committed_update(3).expect("version 3");
+    assert_eq!(u.removes, [n4]);
+    assert_eq!(u.adds.iter().map(|m| m.id).collect::<Vec<_>>(), [n6]);
+    assert!(c.agreed());
+}
+
+/// Catches `||` -> `&&` in `Engine::join`'s guard (`join.rs`): only an idle process
+/// starts joining; a member asked to join stays a member and sends nothing.
+#[test]
+fn a_member_does_not_join_again() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let contact = *c.engines[0].me();
+    let now = c.now;
+    c.engines[1].join(now, &[contact]);
+    assert_eq!(c.engines[1].status(), Status::Member);
+    assert_eq!(c.engines[1].stats().sent[MsgKind::JoinReq as usize], 0);
+}
+
+/// Catches `2 * protocol_timeout_us` -> `+` in `outer_wait_us` and `rx.version <= x`
+/// -> `>` in `on_outer_message` (`outer.rs`): a member bound to a reconfigurer waits
+/// two protocol timeouts for it, acknowledges its R-sub of a version it already holds
+/// (Ahead) and ignores one beyond the next version.
+#[test]
+fn a_member_bound_to_a_reconfigurer() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n1 = id(&c, 1);
+    c.crash(0);
+    c.suspect(1, 0);
+    while c.engines[2].leader() != Some(n1) {
+        assert!(c.deliver_one(), "n1's R-int reaches n2");
+    }
+    let wait = 2 * cfg().protocol_timeout_us;
+    assert_eq!(c.engines[2].outer_deadline(), Some(Time(c.now.0 + wait)));
+    let rsub = |v: u64| {
+        move |w: &mut Writer<'_>| {
+            w.u64(v);
+            w.update(&Update::with_capacity(1));
+        }
+    };
+    let acks = |c: &Cluster| c.engines[2].stats().sent[MsgKind::RSubAck as usize];
+    let before = acks(&c);
+    assert_eq!(ignored_by(&mut c, 2, n1, MsgKind::RSub, rsub(1)), 0);
+    assert_eq!(acks(&c), before + 1, "an Ahead resubmit is acknowledged");
+    assert_eq!(ignored_by(&mut c, 2, n1, MsgKind::RSub, rsub(3)), 1);
+    assert_eq!(acks(&c), before + 1);
+}
+
+/// Catches `Engine::poll_timeout -> Some(Default)` (`mod.rs`): a member's next timer
+/// is a real time (its detector's next heartbeat), not zero; an idle process has none.
+#[test]
+fn poll_timeout_is_a_real_deadline_or_none() {
+    let mut c = Cluster::new(3, 1, cfg());
+    c.run_until_quiet(10_000);
+    let t = c.engines[1]
+        .poll_timeout()
+        .expect("a member's detector runs");
+    assert_ne!(t, Time::default(), "a real deadline");
+    assert_eq!(c.engines[3].poll_timeout(), None);
+}
+
+/// Catches `Engine::commit_path -> false` (`mod.rs`): the gossip of the leader's own
+/// submit is adopted even when it names a majority (its suspicions include what it
+/// removes, D18); no refusal, and the leader is not suspected.
+#[test]
+fn the_leaders_submit_gossip_is_adopted() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1, n3, n4) = (id(&c, 0), id(&c, 1), id(&c, 3), id(&c, 4));
+    let empty = Update::with_capacity(1);
+    let mut buf = Vec::new();
+    let mut w = Writer::start(&mut buf, MsgKind::MSub, 1, &[n1, n3, n4]);
+    w.u64(2);
+    w.update(&empty);
+    let now = c.now;
+    c.engines[2].handle_message(now, n0, &buf).unwrap();
+    assert_eq!(c.engines[2].stats().gossip_refused, 0);
+    assert!(!c.engines[2].faulty().contains(&n0));
+}
