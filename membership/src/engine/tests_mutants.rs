@@ -7,7 +7,7 @@
 use crate::engine::{Event, ExcludeReason, Status};
 use crate::msg::{MsgKind, Writer};
 use crate::testkit::Cluster;
-use crate::view::Update;
+use crate::view::{Proposal, Update};
 use crate::{EngineConfig, ProcessId, Time};
 
 fn cfg() -> EngineConfig {
@@ -1394,4 +1394,103 @@ fn the_leaders_submit_gossip_is_adopted() {
     c.engines[2].handle_message(now, n0, &buf).unwrap();
     assert_eq!(c.engines[2].stats().gossip_refused, 0);
     assert!(!c.engines[2].faulty().contains(&n0));
+}
+
+/// An R-int answer `state(ver, p, empty LastCommit)` reporting proposal `p`.
+fn state_with(ver: u64, p: Proposal) -> impl FnOnce(&mut Writer<'_>) {
+    move |w| w.state(ver, Some(&p), &Update::with_capacity(1))
+}
+
+/// A proposal for `version` by `initiator` (index `index`) removing `removes`.
+fn proposal(version: u64, initiator: ProcessId, index: u32, removes: ProcessId) -> Proposal {
+    let mut p = Proposal::with_capacity(4);
+    p.version = version;
+    p.initiator = initiator;
+    p.initiator_index = index;
+    p.update.removes.push(removes);
+    p
+}
+
+/// Catches the comparison mutant of `keep_least_ranked` (`initiator.rs`, the shard 2/4
+/// `>` -> `<`, mutation (a); on main the guard `p.initiator_index <= b.initiator_index`
+/// -> `>=`): of two proposals for the next version reported in Phase I,
+/// GetStableProposal keeps the one of the least-ranked initiator (largest index), in
+/// either order of arrival, and the reconfigurer submits it.
+#[test]
+fn the_reconfigurer_submits_the_least_ranked_initiators_proposal() {
+    for junior_first in [false, true] {
+        let mut c = Cluster::new(5, 0, cfg());
+        c.run_until_quiet(10_000);
+        c.crash(0);
+        c.set_cut_one_way(&[2, 3, 4], &[1], true);
+        c.suspect(1, 0);
+        let (n0, n2, n3, n4) = (id(&c, 0), id(&c, 2), id(&c, 3), id(&c, 4));
+        let senior = proposal(2, n0, 0, n3);
+        let junior = proposal(2, n2, 2, n4);
+        let (a, b) = if junior_first {
+            (junior, senior)
+        } else {
+            (senior, junior)
+        };
+        ignored_by(&mut c, 1, n2, MsgKind::RIntResp, state_with(1, a));
+        ignored_by(&mut c, 1, n3, MsgKind::RIntResp, state_with(1, b));
+        ignored_by(&mut c, 1, n4, MsgKind::RIntResp, state(1));
+        assert_eq!(c.engines[1].status(), Status::Member);
+        let p = c.engines[1].next_update().expect("the reconfigurer's submit");
+        assert_eq!(p.version, 2);
+        assert_eq!(p.update.removes, [n4], "junior first: {junior_first}");
+    }
+}
+
+/// Catches `senior_to_me` `i < me` -> `i <= me` (`mod.rs`): an R-int that names this
+/// process itself as the reconfigurer does not come from a more senior member, so it
+/// is not followed: the process stops (Superseded), as for a junior's R-int.
+#[test]
+fn an_rint_from_this_process_itself_is_not_from_a_senior() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n1 = id(&c, 1);
+    ignored_by(&mut c, 1, n1, MsgKind::RInt, state(1));
+    assert_eq!(
+        c.engines[1].status(),
+        Status::Excluded(ExcludeReason::Superseded)
+    );
+}
+
+/// Catches `collecting && answered(i)` -> `||` in `in_minority_with` (`mod.rs`): an
+/// initiator collecting acknowledgements counts only the members that answered, not
+/// every member, so a suspicion that leaves it short of a majority is still ignored.
+#[test]
+fn a_collecting_mgr_ignores_a_suspicion_that_leaves_it_in_a_minority() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.suspect(0, 4);
+    assert!(c.engines[0].next_update().is_some(), "submitting -n4");
+    let ignored = c.engines[0].stats().suspicions_ignored;
+    // No acknowledgement delivered yet: n0, n1, n2 are a majority, n0, n1 are not.
+    c.suspect(0, 3);
+    assert_eq!(c.engines[0].stats().suspicions_ignored, ignored);
+    c.suspect(0, 2);
+    assert_eq!(c.engines[0].stats().suspicions_ignored, ignored + 1);
+}
+
+/// Catches `role == Initiator && init.collecting()` -> `||` in `in_minority_with`
+/// (`mod.rs`): an idle mgr does not count the answers of its last, finished phase, so
+/// a batch of suspicions that would leave it in a minority is cut short.
+#[test]
+fn an_idle_mgr_does_not_count_the_answers_of_its_last_update() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.suspect(0, 4);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 2);
+    let (n1, n2) = (id(&c, 1), id(&c, 2));
+    let ignored = c.engines[0].stats().suspicions_ignored;
+    let now = c.now;
+    // View n0..n3: n0, n2, n3 are a majority, n0, n3 are not.
+    c.engines[0].suspect_all(now, &[n1, n2]);
+    c.flush(0);
+    assert_eq!(c.engines[0].stats().suspicions_ignored, ignored + 1);
 }
