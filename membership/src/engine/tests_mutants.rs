@@ -1494,3 +1494,59 @@ fn an_idle_mgr_does_not_count_the_answers_of_its_last_update() {
     c.flush(0);
     assert_eq!(c.engines[0].stats().suspicions_ignored, ignored + 1);
 }
+
+/// Catches `delete !` in `!ahead.same_as(last)` in `record_state` (`initiator.rs`,
+/// shard 2/4 `initiator.rs:136`): two answers one version ahead that report the same
+/// LastCommit agree (Theorem 5.1 holds); the reconfigurer submits that value
+/// instead of stopping.
+#[test]
+fn two_answers_ahead_with_the_same_last_commit_agree() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(0);
+    c.set_cut_one_way(&[2, 3, 4], &[1], true);
+    c.suspect(1, 0);
+    let (n0, n2, n3, n4) = (id(&c, 0), id(&c, 2), id(&c, 3), id(&c, 4));
+    let ahead = |w: &mut Writer<'_>| {
+        let mut last = Update::with_capacity(1);
+        last.removes.push(n0);
+        w.state(2, None, &last);
+    };
+    ignored_by(&mut c, 1, n2, MsgKind::RIntResp, ahead);
+    ignored_by(&mut c, 1, n3, MsgKind::RIntResp, ahead);
+    ignored_by(&mut c, 1, n4, MsgKind::RIntResp, state(1));
+    assert_eq!(c.engines[1].status(), Status::Member);
+    let p = c.engines[1].next_update().expect("submits the value ahead");
+    assert_eq!(p.version, 2);
+    assert_eq!(p.update.removes, [n0]);
+}
+
+/// Catches `self_addressed[RIntResp] += 1` -> `*=` (`initiator.rs`,
+/// `start_reconfiguration`): the reconfigurer's own state(r), folded in without a
+/// message, is counted as a self-addressed R-int answer.
+#[test]
+fn a_reconfigurers_own_state_is_counted_as_self_addressed() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let k = MsgKind::RIntResp as usize;
+    let before = c.engines[1].stats().self_addressed[k];
+    c.crash(0);
+    c.suspect(1, 0);
+    assert_eq!(c.engines[1].stats().reconfigurations, 1);
+    assert_eq!(c.engines[1].stats().self_addressed[k], before + 1);
+}
+
+/// Catches `s.ver > x + 1` -> `==` in `on_rint` (`outer.rs`, shard 2/4
+/// `outer.rs:114:25`): a member more than one version behind a senior reconfigurer
+/// cannot catch up safely (Prop. 5.1 says it cannot happen) and stops.
+#[test]
+fn an_rint_two_versions_ahead_stops_the_member() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n0 = id(&c, 0);
+    ignored_by(&mut c, 1, n0, MsgKind::RInt, state(3));
+    assert_eq!(
+        c.engines[1].status(),
+        Status::Excluded(ExcludeReason::Superseded)
+    );
+}
