@@ -1550,3 +1550,31 @@ fn an_rint_two_versions_ahead_stops_the_member() {
         Status::Excluded(ExcludeReason::Superseded)
     );
 }
+
+/// Catches `now < due` -> `now <= due` in `outer_timeout` (`outer.rs`, shard 2/4
+/// `outer.rs:194`): a member bound to a reconfigurer suspects it at its deadline,
+/// not one tick later (and not before).
+#[test]
+fn a_bound_member_suspects_its_reconfigurer_at_the_deadline() {
+    // The ring detector stays quiet for the whole wait: only the outer timeout acts.
+    let cfg = EngineConfig {
+        suspect_timeout_us: 60_000_000,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    let n1 = id(&c, 1);
+    c.crash(0);
+    c.suspect(1, 0);
+    while c.engines[2].leader() != Some(n1) {
+        assert!(c.deliver_one(), "n1's R-int reaches n2");
+    }
+    c.crash(1);
+    let due = c.engines[2].outer_deadline().expect("bound to n1");
+    c.engines[2].handle_timeout(Time(due.0 - 1));
+    c.flush(2);
+    assert!(!c.engines[2].faulty().contains(&n1), "not before the deadline");
+    c.engines[2].handle_timeout(due);
+    c.flush(2);
+    assert!(c.engines[2].faulty().contains(&n1), "at the deadline");
+}
