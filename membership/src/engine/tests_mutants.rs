@@ -1436,7 +1436,9 @@ fn the_reconfigurer_submits_the_least_ranked_initiators_proposal() {
         ignored_by(&mut c, 1, n3, MsgKind::RIntResp, state_with(1, b));
         ignored_by(&mut c, 1, n4, MsgKind::RIntResp, state(1));
         assert_eq!(c.engines[1].status(), Status::Member);
-        let p = c.engines[1].next_update().expect("the reconfigurer's submit");
+        let p = c.engines[1]
+            .next_update()
+            .expect("the reconfigurer's submit");
         assert_eq!(p.version, 2);
         assert_eq!(p.update.removes, [n4], "junior first: {junior_first}");
     }
@@ -1573,7 +1575,10 @@ fn a_bound_member_suspects_its_reconfigurer_at_the_deadline() {
     let due = c.engines[2].outer_deadline().expect("bound to n1");
     c.engines[2].handle_timeout(Time(due.0 - 1));
     c.flush(2);
-    assert!(!c.engines[2].faulty().contains(&n1), "not before the deadline");
+    assert!(
+        !c.engines[2].faulty().contains(&n1),
+        "not before the deadline"
+    );
     c.engines[2].handle_timeout(due);
     c.flush(2);
     assert!(c.engines[2].faulty().contains(&n1), "at the deadline");
