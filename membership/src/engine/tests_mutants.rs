@@ -1620,3 +1620,43 @@ fn a_state_xfer_timeout_suspects_only_the_silent_joiner() {
     assert!(!c.engines[0].faulty().contains(&n4));
     assert!(!c.engines[0].view().contains(n5), "n5 did not");
 }
+
+/// Catches the version guard of the State-Xfer arm of `on_response` (`initiator.rs`,
+/// shard 2/4 `initiator.rs:370`: `rx.version == view.version` -> `true` or `!=`): an
+/// ack(State-Xfer) for another version does not count as the joiner's answer, so the
+/// silent joiner is still removed at the timeout.
+#[test]
+fn a_state_xfer_ack_of_another_version_is_not_an_answer() {
+    let cfg = EngineConfig {
+        suspect_timeout_us: 60_000_000,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 3, cfg);
+    c.run_until_quiet(10_000);
+    let (n4, n5) = (id(&c, 4), id(&c, 5));
+    c.join(3, 0);
+    c.join(4, 0);
+    c.join(5, 0);
+    let jr = MsgKind::JoinReq as usize;
+    while c.engines[0].stats().received[jr] < 3 {
+        assert!(c.deliver_one(), "the join requests reach the mgr");
+    }
+    c.set_cut_one_way(&[5], &[0], true);
+    c.run_until_quiet(10_000);
+    assert_eq!(
+        c.engines[0].view().version,
+        3,
+        "n4 and n5 added, State-Xfer sent"
+    );
+    let stale = |w: &mut Writer<'_>| {
+        w.u64(2);
+        w.state(3, None, &Update::with_capacity(1));
+    };
+    assert_eq!(ignored_by(&mut c, 0, n5, MsgKind::StateXferAck, stale), 1);
+    c.advance(5_000_000, 10_000);
+    assert!(c.engines[0].view().contains(n4));
+    assert!(
+        !c.engines[0].view().contains(n5),
+        "n5 never answered for version 3"
+    );
+}
