@@ -309,4 +309,28 @@ mod tests {
         assert_eq!(h.probe_of(b), Some(Time(3)));
         assert_eq!(h.probe_of(a), None);
     }
+
+    /// Catches `Heard::retain -> ()` (`health.rs`): a view change forgets the processes
+    /// removed, so the table (bounded by `max_members`) has room for the new members
+    /// and every entry names a member.
+    #[test]
+    fn retain_forgets_removed_members_and_frees_their_room() {
+        let a = ProcessId::named("a", 1);
+        let b = ProcessId::named("b", 1);
+        let c = ProcessId::named("c", 1);
+        let addr = "127.0.0.1:1".parse().expect("an address");
+        let mut view = View::with_capacity(2);
+        view.members.push(crate::view::Member { id: a, addr });
+        view.members.push(crate::view::Member { id: c, addr });
+        let mut h = Heard::new(2);
+        h.note(Time(5), a);
+        h.note(Time(5), b);
+        h.note_alive(Time(5), b);
+        h.retain(&view);
+        assert!(!h.heard_since(b, Time(0)), "b left the view");
+        assert!(!h.alive_since(b, Time(0)), "b left the view");
+        h.note(Time(6), c);
+        assert!(h.heard_since(c, Time(6)), "room for the new member c");
+        assert!(h.heard_since(a, Time(5)));
+    }
 }

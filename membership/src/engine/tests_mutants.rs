@@ -7,7 +7,7 @@
 use crate::engine::{Event, ExcludeReason, Status};
 use crate::msg::{MsgKind, Writer};
 use crate::testkit::Cluster;
-use crate::view::Update;
+use crate::view::{Proposal, Update};
 use crate::{EngineConfig, ProcessId, Time};
 
 fn cfg() -> EngineConfig {
@@ -1394,4 +1394,269 @@ fn the_leaders_submit_gossip_is_adopted() {
     c.engines[2].handle_message(now, n0, &buf).unwrap();
     assert_eq!(c.engines[2].stats().gossip_refused, 0);
     assert!(!c.engines[2].faulty().contains(&n0));
+}
+
+/// An R-int answer `state(ver, p, empty LastCommit)` reporting proposal `p`.
+fn state_with(ver: u64, p: Proposal) -> impl FnOnce(&mut Writer<'_>) {
+    move |w| w.state(ver, Some(&p), &Update::with_capacity(1))
+}
+
+/// A proposal for `version` by `initiator` (index `index`) removing `removes`.
+fn proposal(version: u64, initiator: ProcessId, index: u32, removes: ProcessId) -> Proposal {
+    let mut p = Proposal::with_capacity(4);
+    p.version = version;
+    p.initiator = initiator;
+    p.initiator_index = index;
+    p.update.removes.push(removes);
+    p
+}
+
+/// Catches the comparison mutant of `keep_least_ranked` (`initiator.rs`, the shard 2/4
+/// `>` -> `<`, mutation (a); on main the guard `p.initiator_index <= b.initiator_index`
+/// -> `>=`): of two proposals for the next version reported in Phase I,
+/// GetStableProposal keeps the one of the least-ranked initiator (largest index), in
+/// either order of arrival, and the reconfigurer submits it.
+#[test]
+fn the_reconfigurer_submits_the_least_ranked_initiators_proposal() {
+    for junior_first in [false, true] {
+        let mut c = Cluster::new(5, 0, cfg());
+        c.run_until_quiet(10_000);
+        c.crash(0);
+        c.set_cut_one_way(&[2, 3, 4], &[1], true);
+        c.suspect(1, 0);
+        let (n0, n2, n3, n4) = (id(&c, 0), id(&c, 2), id(&c, 3), id(&c, 4));
+        let senior = proposal(2, n0, 0, n3);
+        let junior = proposal(2, n2, 2, n4);
+        let (a, b) = if junior_first {
+            (junior, senior)
+        } else {
+            (senior, junior)
+        };
+        ignored_by(&mut c, 1, n2, MsgKind::RIntResp, state_with(1, a));
+        ignored_by(&mut c, 1, n3, MsgKind::RIntResp, state_with(1, b));
+        ignored_by(&mut c, 1, n4, MsgKind::RIntResp, state(1));
+        assert_eq!(c.engines[1].status(), Status::Member);
+        let p = c.engines[1]
+            .next_update()
+            .expect("the reconfigurer's submit");
+        assert_eq!(p.version, 2);
+        assert_eq!(p.update.removes, [n4], "junior first: {junior_first}");
+    }
+}
+
+/// Catches `senior_to_me` `i < me` -> `i <= me` (`mod.rs`): an R-int that names this
+/// process itself as the reconfigurer does not come from a more senior member, so it
+/// is not followed: the process stops (Superseded), as for a junior's R-int.
+#[test]
+fn an_rint_from_this_process_itself_is_not_from_a_senior() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n1 = id(&c, 1);
+    ignored_by(&mut c, 1, n1, MsgKind::RInt, state(1));
+    assert_eq!(
+        c.engines[1].status(),
+        Status::Excluded(ExcludeReason::Superseded)
+    );
+}
+
+/// Catches `collecting && answered(i)` -> `||` in `in_minority_with` (`mod.rs`): an
+/// initiator collecting acknowledgements counts only the members that answered, not
+/// every member, so a suspicion that leaves it short of a majority is still ignored.
+#[test]
+fn a_collecting_mgr_ignores_a_suspicion_that_leaves_it_in_a_minority() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.suspect(0, 4);
+    assert!(c.engines[0].next_update().is_some(), "submitting -n4");
+    let ignored = c.engines[0].stats().suspicions_ignored;
+    // No acknowledgement delivered yet: n0, n1, n2 are a majority, n0, n1 are not.
+    c.suspect(0, 3);
+    assert_eq!(c.engines[0].stats().suspicions_ignored, ignored);
+    c.suspect(0, 2);
+    assert_eq!(c.engines[0].stats().suspicions_ignored, ignored + 1);
+}
+
+/// Catches `role == Initiator && init.collecting()` -> `||` in `in_minority_with`
+/// (`mod.rs`): an idle mgr does not count the answers of its last, finished phase, so
+/// a batch of suspicions that would leave it in a minority is cut short.
+#[test]
+fn an_idle_mgr_does_not_count_the_answers_of_its_last_update() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.suspect(0, 4);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 2);
+    let (n1, n2) = (id(&c, 1), id(&c, 2));
+    let ignored = c.engines[0].stats().suspicions_ignored;
+    let now = c.now;
+    // View n0..n3: n0, n2, n3 are a majority, n0, n3 are not.
+    c.engines[0].suspect_all(now, &[n1, n2]);
+    c.flush(0);
+    assert_eq!(c.engines[0].stats().suspicions_ignored, ignored + 1);
+}
+
+/// Catches `delete !` in `!ahead.same_as(last)` in `record_state` (`initiator.rs`,
+/// shard 2/4 `initiator.rs:136`): two answers one version ahead that report the same
+/// LastCommit agree (Theorem 5.1 holds); the reconfigurer submits that value
+/// instead of stopping.
+#[test]
+fn two_answers_ahead_with_the_same_last_commit_agree() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(0);
+    c.set_cut_one_way(&[2, 3, 4], &[1], true);
+    c.suspect(1, 0);
+    let (n0, n2, n3, n4) = (id(&c, 0), id(&c, 2), id(&c, 3), id(&c, 4));
+    let ahead = |w: &mut Writer<'_>| {
+        let mut last = Update::with_capacity(1);
+        last.removes.push(n0);
+        w.state(2, None, &last);
+    };
+    ignored_by(&mut c, 1, n2, MsgKind::RIntResp, ahead);
+    ignored_by(&mut c, 1, n3, MsgKind::RIntResp, ahead);
+    ignored_by(&mut c, 1, n4, MsgKind::RIntResp, state(1));
+    assert_eq!(c.engines[1].status(), Status::Member);
+    let p = c.engines[1].next_update().expect("submits the value ahead");
+    assert_eq!(p.version, 2);
+    assert_eq!(p.update.removes, [n0]);
+}
+
+/// Catches `self_addressed[RIntResp] += 1` -> `*=` (`initiator.rs`,
+/// `start_reconfiguration`): the reconfigurer's own state(r), folded in without a
+/// message, is counted as a self-addressed R-int answer.
+#[test]
+fn a_reconfigurers_own_state_is_counted_as_self_addressed() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let k = MsgKind::RIntResp as usize;
+    let before = c.engines[1].stats().self_addressed[k];
+    c.crash(0);
+    c.suspect(1, 0);
+    assert_eq!(c.engines[1].stats().reconfigurations, 1);
+    assert_eq!(c.engines[1].stats().self_addressed[k], before + 1);
+}
+
+/// Catches `s.ver > x + 1` -> `==` in `on_rint` (`outer.rs`, shard 2/4
+/// `outer.rs:114:25`): a member more than one version behind a senior reconfigurer
+/// cannot catch up safely (Prop. 5.1 says it cannot happen) and stops.
+#[test]
+fn an_rint_two_versions_ahead_stops_the_member() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n0 = id(&c, 0);
+    ignored_by(&mut c, 1, n0, MsgKind::RInt, state(3));
+    assert_eq!(
+        c.engines[1].status(),
+        Status::Excluded(ExcludeReason::Superseded)
+    );
+}
+
+/// Catches `now < due` -> `now <= due` in `outer_timeout` (`outer.rs`, shard 2/4
+/// `outer.rs:194`): a member bound to a reconfigurer suspects it at its deadline,
+/// not one tick later (and not before).
+#[test]
+fn a_bound_member_suspects_its_reconfigurer_at_the_deadline() {
+    // The ring detector stays quiet for the whole wait: only the outer timeout acts.
+    let cfg = EngineConfig {
+        suspect_timeout_us: 60_000_000,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    let n1 = id(&c, 1);
+    c.crash(0);
+    c.suspect(1, 0);
+    while c.engines[2].leader() != Some(n1) {
+        assert!(c.deliver_one(), "n1's R-int reaches n2");
+    }
+    c.crash(1);
+    let due = c.engines[2].outer_deadline().expect("bound to n1");
+    c.engines[2].handle_timeout(Time(due.0 - 1));
+    c.flush(2);
+    assert!(
+        !c.engines[2].faulty().contains(&n1),
+        "not before the deadline"
+    );
+    c.engines[2].handle_timeout(due);
+    c.flush(2);
+    assert!(c.engines[2].faulty().contains(&n1), "at the deadline");
+}
+
+/// Catches `delete !` in `!responded[i]` of the State-Xfer timeout in
+/// `initiator_timeout` (`initiator.rs`, shard 2/4 `initiator.rs:683`): when the
+/// State-Xfer handshake times out, the mgr suspects the joiner that did not answer,
+/// not the one that did.
+#[test]
+fn a_state_xfer_timeout_suspects_only_the_silent_joiner() {
+    // The ring detector stays quiet: only the protocol timeout acts.
+    let cfg = EngineConfig {
+        suspect_timeout_us: 60_000_000,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 3, cfg);
+    c.run_until_quiet(10_000);
+    let (n4, n5) = (id(&c, 4), id(&c, 5));
+    // n3's request starts an update at once; n4 and n5 are added together next.
+    c.join(3, 0);
+    c.join(4, 0);
+    c.join(5, 0);
+    let jr = MsgKind::JoinReq as usize;
+    while c.engines[0].stats().received[jr] < 3 {
+        assert!(c.deliver_one(), "the join requests reach the mgr");
+    }
+    // n5 never answers the State-Xfer.
+    c.set_cut_one_way(&[5], &[0], true);
+    c.run_until_quiet(10_000);
+    c.advance(5_000_000, 10_000);
+    let adds = |v: u64| c.engines[0].committed_update(v).map(|u| u.adds.len());
+    assert_eq!(
+        (adds(2), adds(3)),
+        (Some(1), Some(2)),
+        "n4 and n5 in one update"
+    );
+    assert!(c.engines[0].view().contains(n4), "n4 answered");
+    assert!(!c.engines[0].faulty().contains(&n4));
+    assert!(!c.engines[0].view().contains(n5), "n5 did not");
+}
+
+/// Catches the version guard of the State-Xfer arm of `on_response` (`initiator.rs`,
+/// shard 2/4 `initiator.rs:370`: `rx.version == view.version` -> `true` or `!=`): an
+/// ack(State-Xfer) for another version does not count as the joiner's answer, so the
+/// silent joiner is still removed at the timeout.
+#[test]
+fn a_state_xfer_ack_of_another_version_is_not_an_answer() {
+    let cfg = EngineConfig {
+        suspect_timeout_us: 60_000_000,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 3, cfg);
+    c.run_until_quiet(10_000);
+    let (n4, n5) = (id(&c, 4), id(&c, 5));
+    c.join(3, 0);
+    c.join(4, 0);
+    c.join(5, 0);
+    let jr = MsgKind::JoinReq as usize;
+    while c.engines[0].stats().received[jr] < 3 {
+        assert!(c.deliver_one(), "the join requests reach the mgr");
+    }
+    c.set_cut_one_way(&[5], &[0], true);
+    c.run_until_quiet(10_000);
+    assert_eq!(
+        c.engines[0].view().version,
+        3,
+        "n4 and n5 added, State-Xfer sent"
+    );
+    let stale = |w: &mut Writer<'_>| {
+        w.u64(2);
+        w.state(3, None, &Update::with_capacity(1));
+    };
+    assert_eq!(ignored_by(&mut c, 0, n5, MsgKind::StateXferAck, stale), 1);
+    c.advance(5_000_000, 10_000);
+    assert!(c.engines[0].view().contains(n4));
+    assert!(
+        !c.engines[0].view().contains(n5),
+        "n5 never answered for version 3"
+    );
 }
