@@ -1584,13 +1584,11 @@ fn a_bound_member_suspects_its_reconfigurer_at_the_deadline() {
     assert!(c.engines[2].faulty().contains(&n1), "at the deadline");
 }
 
-/// Catches `delete !` in `!responded[i]` of the State-Xfer timeout in
-/// `initiator_timeout` (`initiator.rs`, shard 2/4 `initiator.rs:683`): when the
-/// State-Xfer handshake times out, the mgr suspects the joiner that did not answer,
-/// not the one that did.
-#[test]
-fn a_state_xfer_timeout_suspects_only_the_silent_joiner() {
-    // The ring detector stays quiet: only the protocol timeout acts.
+/// Three founders and three joiners: n3's request starts an update at once, n4 and n5
+/// are added together next, and n5 never answers the State-Xfer (its link to the mgr is
+/// cut). The ring detector stays quiet: only the protocol timeout acts. Returns the
+/// cluster and n4, n5.
+fn three_joiners_n5_silent() -> (Cluster, ProcessId, ProcessId) {
     let cfg = EngineConfig {
         suspect_timeout_us: 60_000_000,
         ..cfg()
@@ -1598,7 +1596,6 @@ fn a_state_xfer_timeout_suspects_only_the_silent_joiner() {
     let mut c = Cluster::new(3, 3, cfg);
     c.run_until_quiet(10_000);
     let (n4, n5) = (id(&c, 4), id(&c, 5));
-    // n3's request starts an update at once; n4 and n5 are added together next.
     c.join(3, 0);
     c.join(4, 0);
     c.join(5, 0);
@@ -1606,9 +1603,18 @@ fn a_state_xfer_timeout_suspects_only_the_silent_joiner() {
     while c.engines[0].stats().received[jr] < 3 {
         assert!(c.deliver_one(), "the join requests reach the mgr");
     }
-    // n5 never answers the State-Xfer.
     c.set_cut_one_way(&[5], &[0], true);
     c.run_until_quiet(10_000);
+    (c, n4, n5)
+}
+
+/// Catches `delete !` in `!responded[i]` of the State-Xfer timeout in
+/// `initiator_timeout` (`initiator.rs`, shard 2/4 `initiator.rs:683`): when the
+/// State-Xfer handshake times out, the mgr suspects the joiner that did not answer,
+/// not the one that did.
+#[test]
+fn a_state_xfer_timeout_suspects_only_the_silent_joiner() {
+    let (mut c, n4, n5) = three_joiners_n5_silent();
     c.advance(5_000_000, 10_000);
     let adds = |v: u64| c.engines[0].committed_update(v).map(|u| u.adds.len());
     assert_eq!(
@@ -1627,22 +1633,7 @@ fn a_state_xfer_timeout_suspects_only_the_silent_joiner() {
 /// silent joiner is still removed at the timeout.
 #[test]
 fn a_state_xfer_ack_of_another_version_is_not_an_answer() {
-    let cfg = EngineConfig {
-        suspect_timeout_us: 60_000_000,
-        ..cfg()
-    };
-    let mut c = Cluster::new(3, 3, cfg);
-    c.run_until_quiet(10_000);
-    let (n4, n5) = (id(&c, 4), id(&c, 5));
-    c.join(3, 0);
-    c.join(4, 0);
-    c.join(5, 0);
-    let jr = MsgKind::JoinReq as usize;
-    while c.engines[0].stats().received[jr] < 3 {
-        assert!(c.deliver_one(), "the join requests reach the mgr");
-    }
-    c.set_cut_one_way(&[5], &[0], true);
-    c.run_until_quiet(10_000);
+    let (mut c, n4, n5) = three_joiners_n5_silent();
     assert_eq!(
         c.engines[0].view().version,
         3,
