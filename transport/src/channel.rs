@@ -679,9 +679,10 @@ mod tests {
     use crate::wire::{Body, Frame, Header, Kind};
     use crate::ProcessId;
 
-    const CAP: usize = 100;
+    pub(super) const CAP: usize = 100;
 
-    fn header() -> Header {
+    /// A data frame's header from "a" (shared with `channel_tests_mutants.rs`).
+    pub(super) fn header() -> Header {
         Header {
             kind: Kind::Data,
             cluster_id: 1,

@@ -3,22 +3,8 @@
 //! (docs/VERIFICATION.md, "Mutation testing").
 
 use super::*;
-use crate::wire::{Header, Kind};
-use crate::ProcessId;
 
-const CAP: usize = 100;
-
-fn header() -> Header {
-    Header {
-        kind: Kind::Data,
-        cluster_id: 1,
-        sender: ProcessId::named("a", 1),
-        receiver_incarnation: 1,
-        ack: 0,
-        sack_offset: 0,
-        sack: 0,
-    }
-}
+use super::tests::{header, CAP};
 
 /// Sends whatever `tx` has in one datagram; returns the number of frames.
 fn transmit(tx: &mut SendWindow, store: &[u8], now: Time) -> usize {
