@@ -1,0 +1,227 @@
+//! The recovery messages (D23) and their encoding: a leading [`RECOVERY_FORMAT`] byte,
+//! then the kind and its fields; decoding is bounds-checked and never panics.
+
+use super::*;
+
+/// The first byte of every recovery message (engine messages start with
+/// [`crate::msg::MSG_FORMAT`]).
+pub const RECOVERY_FORMAT: u8 = 0xE7;
+
+/// Recovery messages. See the [module docs](super::super::recovery).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RecoveryMsg {
+    /// The sender's installed view.
+    State {
+        /// Its last installed view.
+        view: View,
+    },
+    /// Phase 1a.
+    Prepare {
+        /// The version being decided.
+        version: u64,
+        /// The leader's ballot.
+        ballot: Ballot,
+    },
+    /// Phase 1b.
+    Promise {
+        /// The version.
+        version: u64,
+        /// The ballot promised.
+        ballot: Ballot,
+        /// The value accepted for `version`, if any.
+        accepted: Option<Accepted>,
+    },
+    /// Phase 2a.
+    Accept {
+        /// The version.
+        version: u64,
+        /// The leader's ballot.
+        ballot: Ballot,
+        /// The proposed view (of `version`).
+        view: View,
+    },
+    /// Phase 2b.
+    Accepted {
+        /// The version.
+        version: u64,
+        /// The ballot accepted.
+        ballot: Ballot,
+    },
+    /// Refusal: the acceptor promised a higher ballot, or is at another version.
+    Nack {
+        /// The version asked about.
+        version: u64,
+        /// The acceptor's promise.
+        promised: Ballot,
+        /// The acceptor's installed version.
+        installed: u64,
+    },
+    /// The view is decided.
+    Decide {
+        /// The decided view.
+        view: View,
+    },
+}
+
+const K_STATE: u8 = 1;
+const K_PREPARE: u8 = 2;
+const K_PROMISE: u8 = 3;
+const K_ACCEPT: u8 = 4;
+const K_ACCEPTED: u8 = 5;
+const K_NACK: u8 = 6;
+const K_DECIDE: u8 = 7;
+/// Most members a view in a recovery message may hold.
+const MAX_VIEW: usize = 4096;
+
+fn put_view(out: &mut Vec<u8>, v: &View) {
+    out.extend_from_slice(&v.version.to_le_bytes());
+    out.extend_from_slice(&(v.members.len() as u32).to_le_bytes());
+    for m in &v.members {
+        put_member(out, m);
+    }
+}
+
+fn put_ballot(out: &mut Vec<u8>, b: Ballot) {
+    out.push(b.class);
+    out.extend_from_slice(&b.round.to_le_bytes());
+    out.extend_from_slice(&b.rank.to_le_bytes());
+}
+
+impl Reader<'_> {
+    fn view(&mut self) -> Option<View> {
+        let version = self.u64()?;
+        let n = self.u32()? as usize;
+        if n > MAX_VIEW {
+            return None;
+        }
+        let mut v = View::with_capacity(n);
+        v.version = version;
+        for _ in 0..n {
+            v.members.push(self.member()?);
+        }
+        Some(v)
+    }
+    fn ballot(&mut self) -> Option<Ballot> {
+        Some(Ballot {
+            class: self.u8()?,
+            round: self.u64()?,
+            rank: self.u32()?,
+        })
+    }
+}
+
+impl RecoveryMsg {
+    /// Encodes into `out` (cleared first), with the sender's address.
+    pub fn encode(&self, from: SocketAddr, out: &mut Vec<u8>) {
+        out.clear();
+        out.push(RECOVERY_FORMAT);
+        put_addr(out, from);
+        match self {
+            RecoveryMsg::State { view } => {
+                out.push(K_STATE);
+                put_view(out, view);
+            }
+            RecoveryMsg::Prepare { version, ballot } => {
+                out.push(K_PREPARE);
+                out.extend_from_slice(&version.to_le_bytes());
+                put_ballot(out, *ballot);
+            }
+            RecoveryMsg::Promise {
+                version,
+                ballot,
+                accepted,
+            } => {
+                out.push(K_PROMISE);
+                out.extend_from_slice(&version.to_le_bytes());
+                put_ballot(out, *ballot);
+                match accepted {
+                    Some(a) => {
+                        out.push(1);
+                        put_ballot(out, a.ballot);
+                        put_view(out, &a.view);
+                    }
+                    None => out.push(0),
+                }
+            }
+            RecoveryMsg::Accept {
+                version,
+                ballot,
+                view,
+            } => {
+                out.push(K_ACCEPT);
+                out.extend_from_slice(&version.to_le_bytes());
+                put_ballot(out, *ballot);
+                put_view(out, view);
+            }
+            RecoveryMsg::Accepted { version, ballot } => {
+                out.push(K_ACCEPTED);
+                out.extend_from_slice(&version.to_le_bytes());
+                put_ballot(out, *ballot);
+            }
+            RecoveryMsg::Nack {
+                version,
+                promised,
+                installed,
+            } => {
+                out.push(K_NACK);
+                out.extend_from_slice(&version.to_le_bytes());
+                put_ballot(out, *promised);
+                out.extend_from_slice(&installed.to_le_bytes());
+            }
+            RecoveryMsg::Decide { view } => {
+                out.push(K_DECIDE);
+                put_view(out, view);
+            }
+        }
+    }
+
+    /// Decodes a message and its sender's address; `None` for anything malformed.
+    pub fn decode(b: &[u8]) -> Option<(SocketAddr, RecoveryMsg)> {
+        let mut r = Reader { b, at: 0 };
+        if r.u8()? != RECOVERY_FORMAT {
+            return None;
+        }
+        let from = r.addr()?;
+        let m = match r.u8()? {
+            K_STATE => RecoveryMsg::State { view: r.view()? },
+            K_PREPARE => RecoveryMsg::Prepare {
+                version: r.u64()?,
+                ballot: r.ballot()?,
+            },
+            K_PROMISE => {
+                let version = r.u64()?;
+                let ballot = r.ballot()?;
+                let accepted = match r.u8()? {
+                    0 => None,
+                    1 => Some(Accepted {
+                        ballot: r.ballot()?,
+                        view: r.view()?,
+                    }),
+                    _ => return None,
+                };
+                RecoveryMsg::Promise {
+                    version,
+                    ballot,
+                    accepted,
+                }
+            }
+            K_ACCEPT => RecoveryMsg::Accept {
+                version: r.u64()?,
+                ballot: r.ballot()?,
+                view: r.view()?,
+            },
+            K_ACCEPTED => RecoveryMsg::Accepted {
+                version: r.u64()?,
+                ballot: r.ballot()?,
+            },
+            K_NACK => RecoveryMsg::Nack {
+                version: r.u64()?,
+                promised: r.ballot()?,
+                installed: r.u64()?,
+            },
+            K_DECIDE => RecoveryMsg::Decide { view: r.view()? },
+            _ => return None,
+        };
+        r.done().then_some((from, m))
+    }
+}
