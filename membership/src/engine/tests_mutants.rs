@@ -1193,10 +1193,16 @@ fn a_join_request_is_not_forwarded_to_a_faulty_leader() {
 /// it believes this process faulty: it stops (Superseded) instead of following it.
 #[test]
 fn an_rint_from_a_junior_member_supersedes_this_one() {
+    assert_rint_at_n1_from_supersedes(3);
+}
+
+/// n1 of a group of five gets an R-int from member `from`, whom it must not follow:
+/// it stops (Superseded).
+fn assert_rint_at_n1_from_supersedes(from: usize) {
     let mut c = Cluster::new(5, 0, cfg());
     c.run_until_quiet(10_000);
-    let n3 = id(&c, 3);
-    ignored_by(&mut c, 1, n3, MsgKind::RInt, state(1));
+    let sender = id(&c, from);
+    ignored_by(&mut c, 1, sender, MsgKind::RInt, state(1));
     assert_eq!(
         c.engines[1].status(),
         Status::Excluded(ExcludeReason::Superseded)
@@ -1449,14 +1455,7 @@ fn the_reconfigurer_submits_the_least_ranked_initiators_proposal() {
 /// is not followed: the process stops (Superseded), as for a junior's R-int.
 #[test]
 fn an_rint_from_this_process_itself_is_not_from_a_senior() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
-    let n1 = id(&c, 1);
-    ignored_by(&mut c, 1, n1, MsgKind::RInt, state(1));
-    assert_eq!(
-        c.engines[1].status(),
-        Status::Excluded(ExcludeReason::Superseded)
-    );
+    assert_rint_at_n1_from_supersedes(1);
 }
 
 /// Catches `collecting && answered(i)` -> `||` in `in_minority_with` (`mod.rs`): an
