@@ -87,6 +87,17 @@ fn put_ballot(out: &mut Vec<u8>, b: Ballot) {
     out.extend_from_slice(&b.rank.to_le_bytes());
 }
 
+fn put_accepted(out: &mut Vec<u8>, a: Option<&Accepted>) {
+    match a {
+        Some(a) => {
+            out.push(1);
+            put_ballot(out, a.ballot);
+            put_view(out, &a.view);
+        }
+        None => out.push(0),
+    }
+}
+
 impl Reader<'_> {
     fn view(&mut self) -> Option<View> {
         let version = self.u64()?;
@@ -100,6 +111,17 @@ impl Reader<'_> {
             v.members.push(self.member()?);
         }
         Some(v)
+    }
+    /// An optional acceptance: a 0/1 flag, then its ballot and view.
+    fn accepted(&mut self) -> Option<Option<Accepted>> {
+        match self.u8()? {
+            0 => Some(None),
+            1 => Some(Some(Accepted {
+                ballot: self.ballot()?,
+                view: self.view()?,
+            })),
+            _ => None,
+        }
     }
     fn ballot(&mut self) -> Option<Ballot> {
         Some(Ballot {
@@ -134,14 +156,7 @@ impl RecoveryMsg {
                 out.push(K_PROMISE);
                 out.extend_from_slice(&version.to_le_bytes());
                 put_ballot(out, *ballot);
-                match accepted {
-                    Some(a) => {
-                        out.push(1);
-                        put_ballot(out, a.ballot);
-                        put_view(out, &a.view);
-                    }
-                    None => out.push(0),
-                }
+                put_accepted(out, accepted.as_ref());
             }
             RecoveryMsg::Accept {
                 version,
@@ -191,14 +206,7 @@ impl RecoveryMsg {
             K_PROMISE => {
                 let version = r.u64()?;
                 let ballot = r.ballot()?;
-                let accepted = match r.u8()? {
-                    0 => None,
-                    1 => Some(Accepted {
-                        ballot: r.ballot()?,
-                        view: r.view()?,
-                    }),
-                    _ => return None,
-                };
+                let accepted = r.accepted()?;
                 RecoveryMsg::Promise {
                     version,
                     ballot,
@@ -223,5 +231,91 @@ impl RecoveryMsg {
             _ => return None,
         };
         r.done().then_some((from, m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::Member;
+
+    fn view(version: u64, names: &[&str]) -> View {
+        let mut v = View::with_capacity(names.len());
+        v.version = version;
+        for (i, n) in names.iter().enumerate() {
+            v.members.push(Member {
+                id: ProcessId::named(n, 1),
+                addr: format!("127.0.0.1:{}", 9000 + i).parse().unwrap(),
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn every_message_round_trips_and_every_truncation_is_refused() {
+        let from: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let acc = Accepted {
+            ballot: Ballot::sgmp(1),
+            view: view(4, &["a", "b", "c"]),
+        };
+        let msgs = [
+            RecoveryMsg::State {
+                view: view(3, &["a", "b"]),
+            },
+            RecoveryMsg::Promise {
+                version: 4,
+                ballot: Ballot::recovery(2, 1),
+                accepted: None,
+            },
+            RecoveryMsg::Prepare {
+                version: 4,
+                ballot: Ballot::recovery(2, 1),
+            },
+            RecoveryMsg::Promise {
+                version: 4,
+                ballot: Ballot::recovery(2, 1),
+                accepted: Some(acc.clone()),
+            },
+            RecoveryMsg::Accept {
+                version: 4,
+                ballot: Ballot::recovery(2, 1),
+                view: acc.view.clone(),
+            },
+            RecoveryMsg::Accepted {
+                version: 4,
+                ballot: Ballot::recovery(2, 1),
+            },
+            RecoveryMsg::Nack {
+                version: 4,
+                promised: Ballot::recovery(3, 0),
+                installed: 3,
+            },
+            RecoveryMsg::Decide { view: acc.view },
+        ];
+        let mut out = Vec::new();
+        for m in msgs {
+            m.encode(from, &mut out);
+            assert_eq!(RecoveryMsg::decode(&out), Some((from, m.clone())), "{m:?}");
+            for n in 0..out.len() {
+                assert_eq!(RecoveryMsg::decode(&out[..n]), None, "{m:?} cut at {n}");
+            }
+            let mut longer = out.clone();
+            longer.push(0);
+            assert_eq!(RecoveryMsg::decode(&longer), None, "{m:?} with a byte more");
+        }
+    }
+
+    #[test]
+    fn a_bad_acceptance_flag_is_refused() {
+        let from: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let mut out = Vec::new();
+        RecoveryMsg::Promise {
+            version: 4,
+            ballot: Ballot::recovery(2, 1),
+            accepted: None,
+        }
+        .encode(from, &mut out);
+        *out.last_mut().unwrap() = 2;
+        assert_eq!(RecoveryMsg::decode(&out), None);
     }
 }
