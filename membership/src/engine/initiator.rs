@@ -439,6 +439,18 @@ impl Engine {
             .all(|(i, m)| self.init.responded[i] || self.is_faulty(m.id))
     }
 
+    /// D26: the members of the current view this process does not believe faulty are
+    /// a majority of it.
+    fn view_has_a_trusted_majority(&self) -> bool {
+        let trusted = self
+            .view
+            .members
+            .iter()
+            .filter(|m| !self.is_faulty(m.id))
+            .count();
+        trusted >= self.view.majority()
+    }
+
     pub(super) fn majority_answered(&self) -> bool {
         let n = self.init.responded[..self.view.len()]
             .iter()
@@ -586,7 +598,18 @@ impl Engine {
 
     /// Mcast(LocalView, com(±v1) : sub(±v2)); then `mgr, v1 <- r, v2`.
     fn finish_commit(&mut self, now: Time) {
-        if !self.init.next.is_set() {
+        // D26: a reconfigurer proposes for the next version only if the members of the
+        // view it just committed that it does not believe faulty (each answered its
+        // R-int or its State-Xfer, and disconnected every initiator it believes faulty)
+        // are a majority of that view: its phase 1 for the next version. Without them
+        // its proposal could never be committed, but would be accepted, at a ballot
+        // above the old mgr's, by members whose durable acceptance a recovery (D23)
+        // would then prefer to a value the old mgr committed with the new joiners.
+        let cannot_lead =
+            self.init.kind == InitKind::Reconfigurer && !self.view_has_a_trusted_majority();
+        if cannot_lead {
+            self.init.next.clear();
+        } else if !self.init.next.is_set() {
             let mut next = std::mem::replace(&mut self.init.next, Staged::empty(Update::default()));
             next.fill_with(|u| {
                 self.get_update(now, u);
@@ -619,6 +642,14 @@ impl Engine {
         }
         let view = &self.view;
         self.leavers.retain(|l| view.contains(l.id));
+        if cannot_lead {
+            // It can never gather a majority of this view (beliefs are for good): the
+            // view is committed, and this process stops, as the paper's initiator
+            // without a majority does.
+            self.init.go_idle();
+            self.next_update.clear();
+            return self.exclude(now, ExcludeReason::NoMajority);
+        }
         // After its commit the reconfigurer is the mgr.
         self.init.kind = InitKind::Mgr;
         self.leader = Some(self.me.id);

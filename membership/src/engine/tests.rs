@@ -804,3 +804,47 @@ fn invariants_hold_through_a_reconfiguration() {
     }
     c.check_safety().unwrap();
 }
+
+#[test]
+fn a_reconfigurer_without_a_trusted_majority_of_its_new_view_proposes_nothing() {
+    // D26 (docs/PROTOCOL.md). v1 = n0..n4; the mgr n0 submits v2 = v1 + n5 and every
+    // member accepts it, but no acknowledgement reaches n0, which crashes. n1
+    // reconfigures: n4's and n5's messages never reach it, so it believes both faulty
+    // and commits n0's stable proposal v2 (six members) with n2 and n3. It trusts only
+    // n1, n2, n3 of v2, three of six: its own next proposal (removing n0, n4, n5) could
+    // never be committed, so it commits v2 with nothing piggy-backed and stops.
+    let mut c = Cluster::new(5, 1, cfg());
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[1, 2, 3, 4], &[0], true);
+    c.set_cut_one_way(&[4, 5], &[1], true);
+    c.join(5, 0);
+    c.run_until_quiet(100_000);
+    for i in 1..5 {
+        let next = c.engines[i]
+            .next_update()
+            .map(|p| (p.version, p.initiator_index));
+        assert_eq!(next, Some((2, 0)), "n{i} accepted n0's M-sub");
+    }
+    c.crash(0);
+    let mut steps = 0;
+    while c.engines[1].status() == Status::Member {
+        c.advance(10_000, 10_000);
+        steps += 1;
+        assert!(steps < 2_000, "n1 never finished its reconfiguration");
+    }
+    c.run_until_quiet(100_000);
+    for i in [2, 3] {
+        assert_eq!(c.engines[i].view().version, 2, "n{i} installed n1's R-com");
+        assert_eq!(c.view_names(i), ["n0", "n1", "n2", "n3", "n4", "n5"]);
+        assert!(
+            c.engines[i].next_update().is_none_or(|p| p.version != 3),
+            "n{i} accepted a proposal for v3 that could never be committed"
+        );
+    }
+    assert_eq!(c.engines[1].view().version, 2, "n1 committed v2 first");
+    assert_eq!(
+        c.engines[1].status(),
+        Status::Excluded(ExcludeReason::NoMajority)
+    );
+    c.check_safety().unwrap();
+}
