@@ -1203,4 +1203,6 @@ impl Engine {
 #[cfg(test)]
 mod tests;
 #[cfg(test)]
+mod tests_gap;
+#[cfg(test)]
 mod tests_mutants;
