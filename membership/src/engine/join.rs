@@ -185,6 +185,17 @@ impl Engine {
             self.stats.joins_refused += 1;
             return;
         }
+        // D24 rule 5: a newer process of a name of this view asks to join, so the old
+        // one is gone; a member that hears no majority stops withholding and takes
+        // part in the recovery (D23) as a new incarnation.
+        let replaces_a_member = self
+            .view
+            .members
+            .iter()
+            .any(|m| m.id.node == joiner.id.node && m.id.incarnation < joiner.id.incarnation);
+        if replaces_a_member && self.stop_withholding(now) {
+            return;
+        }
         if self.role == Role::Initiator && self.init.is_mgr() {
             // One incarnation per node (D8): a newer request replaces an older queued
             // one; an older or repeated one is refused or ignored.

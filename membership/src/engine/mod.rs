@@ -495,6 +495,16 @@ impl Engine {
         self.installed(now);
     }
 
+    /// Remembers `p` as removed from the group (finality: it is never added again under
+    /// this id; its node joins as a new incarnation). For views this engine did not see
+    /// committed: the node core calls it for the processes a recovered view (D23)
+    /// removes from the view before it.
+    pub fn note_removed(&mut self, p: ProcessId) {
+        if p != self.me.id && !self.view.contains(p) {
+            self.remember_removed(p);
+        }
+    }
+
     /// Handles one message delivered by the transport from `from`.
     pub fn handle_message(
         &mut self,

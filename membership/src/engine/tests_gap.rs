@@ -1,8 +1,9 @@
-//! The suspected gap in D23's safety argument (ii): a reconfigurer that commits view x
-//! proposes x+1 at once (commit-submit compression) having interrogated view x−1, not
-//! view x, while view x's old mgr, cut off from it, commits x itself and proposes x+1
-//! to a majority of x made of itself and the joiners x added. Here, at the engine
-//! level: do both proposals for x+1 get accepted (one of them by a majority of x)?
+//! The gap D26 closes (docs/PROTOCOL.md): a reconfigurer that commits view x
+//! proposed x+1 at once (commit-submit compression) having interrogated view x−1, not
+//! view x, while view x's old mgr, cut off from it, committed x itself and proposed x+1
+//! to a majority of x made of itself and the joiners x added. Before D26 both
+//! proposals for x+1 were accepted (the old mgr's by a majority of x), and a recovery
+//! (D23) preferred the reconfigurer's, at the higher ballot.
 
 use crate::engine::{ExcludeReason, Status};
 use crate::testkit::Cluster;
@@ -61,19 +62,18 @@ fn accepted(c: &Cluster, i: usize, v: u64) -> Option<(u32, Vec<String>, Vec<Stri
 ///   by n0, n3, n4, a majority of v3 — chosen. n0 installs v4 = v before the M-com
 ///   reaches n3 and n4 (its State-Xfer to n5 is cut); then n0 and n5 crash for good.
 ///
-/// Both happen: nothing in the engine prevents it. n1's R-int goes to v2 only, so n3
-/// and n4 never promise anything to n1; its State-Xfer cannot reach them, so its
-/// Figure-4 rule (a joiner reports its NextUpdate, which becomes v2) cannot pick up
-/// v; its Xfer timeout makes it suspect them and its compressed proposal removes
-/// them; and n3, n4 never hear n1's suspicion of n0, so they acknowledge n0's
-/// sub(v4). This pins today's behaviour (the gap in D23 (ii)): a fix that makes n1
-/// interrogate v3 before proposing v4 changes the `w` assertions below. A recovery of
-/// v3's names n1..n4 sees w at ballot sgmp(1) above the chosen v at sgmp(0) and
-/// decides w; `tools/tests/sim_figures.rs`,
-/// `gap_compressed_proposal_after_commit_outranks_chosen_value` (ignored, known open
-/// bug) turns this into two installed versions 5 on the simulator.
+/// Before D26 both happened: n1's R-int goes to v2 only, so n3 and n4 never promise
+/// anything to n1; its State-Xfer cannot reach them, so its Figure-4 rule (a joiner
+/// reports its NextUpdate, which becomes v2) cannot pick up v; its Xfer timeout made
+/// it suspect them and its compressed proposal w removed them, accepted by n2 at
+/// ballot sgmp(1), above the chosen v at sgmp(0); a recovery of v3's names n1..n4
+/// then decided w (`tools/tests/sim_figures.rs`,
+/// `a_reconfigurer_cut_off_from_its_joiners_leaves_the_old_mgrs_chosen_value_alone`,
+/// turned this into two installed versions 5). With D26, n1 trusts only n1 and n2 of
+/// v3's five members after the Xfer timeout: it commits v3 with nothing piggy-backed
+/// and stops, so nobody accepts anything for v4 but v.
 #[test]
-fn gap_compressed_reconfigurer_proposal_and_chosen_mgr_proposal_coexist() {
+fn a_reconfigurer_cut_off_from_its_joiners_proposes_nothing_beside_the_chosen_value() {
     let mut c = Cluster::new(3, 3, cfg());
     let now = c.now;
     c.engines[0].request_client_ops(now, &[client(1)]);
@@ -115,29 +115,29 @@ fn gap_compressed_reconfigurer_proposal_and_chosen_mgr_proposal_coexist() {
         }
     }
     assert!(n0_installed_v4, "n0 committed v4 = v3 + n5");
-    // n1 committed v3 (the same value) and proposed w for v4 without interrogating v3.
+    // n1 committed v3 (the same value) and, trusting two of its five members, stopped
+    // without proposing anything for v4 (D26).
     assert_eq!(c.engines[1].view().version, 3);
     assert_eq!(c.engines[2].view().version, 3);
     assert_eq!(c.view_names(1), ["n0", "n1", "n2", "n3", "n4"]);
-    let w = (
-        1,
-        vec!["n0".to_string(), "n3".to_string(), "n4".to_string()],
-        vec![],
+    assert_eq!(
+        c.engines[1].status(),
+        Status::Excluded(ExcludeReason::NoMajority)
     );
-    assert_eq!(accepted(&c, 1, 4), Some(w.clone()), "n1's own proposal");
-    assert_eq!(accepted(&c, 2, 4), Some(w), "n2 acked n1's sub(v4)");
+    assert_eq!(accepted(&c, 1, 4), None, "n1 proposed nothing for v4");
+    assert_eq!(accepted(&c, 2, 4), None, "n2 accepted nothing for v4");
     // n3 and n4 never got the M-com of v4: they still hold v.
     assert_eq!(c.engines[3].view().version, 3);
     assert_eq!(c.engines[4].view().version, 3);
     assert_eq!(accepted(&c, 3, 4), Some(v.clone()));
     assert_eq!(accepted(&c, 4, 4), Some(v));
-    // Everyone left stops as an isolated minority: a total outage, from which only a
-    // recovery (D23) brings the group back.
-    for i in 1..5 {
-        assert_eq!(
-            c.engines[i].status(),
-            Status::Excluded(ExcludeReason::IsolatedMinority),
-            "n{i}"
+    // n2, n3 and n4 stop (each an isolated minority): a total outage, from which only
+    // a recovery (D23) brings the group back, and it finds only v for v4.
+    for i in 2..5 {
+        assert!(
+            matches!(c.engines[i].status(), Status::Excluded(_)),
+            "n{i}: {:?}",
+            c.engines[i].status()
         );
     }
     c.check_safety().unwrap();

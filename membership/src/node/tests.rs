@@ -25,8 +25,10 @@ fn config(name: &str, listen: SocketAddr, seeds: &[SocketAddr]) -> NodeConfig {
         suspect_ms: 200,
         protocol_timeout_ms: 400,
         join_retry_ms: 100,
-        coldstart_rounds: 3,
-        coldstart_round_ms: 50,
+        // Long enough that a node descheduled on a loaded machine still hears the
+        // other seeds before it would found alone (the lowest name must found).
+        coldstart_rounds: 4,
+        coldstart_round_ms: 100,
         leave_linger_ms: 500,
         max_members: 16,
         max_snapshot: 1024,

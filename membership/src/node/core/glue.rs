@@ -428,6 +428,13 @@ impl NodeCore {
         }
         self.stats.recoveries += 1;
         self.engine.bootstrap_at(now, view.version, &view.members);
+        // Finality: the processes this view removes never come back under their ids
+        // (one that never learned it was in the view before may ask to join as it is).
+        for m in &prev.members {
+            if !view.contains(m.id) {
+                self.engine.note_removed(m.id);
+            }
+        }
         if let Some(s) = &mut self.service {
             s.on_founded(view.version, &view.members);
         }
