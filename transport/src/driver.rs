@@ -13,15 +13,11 @@
 //! [`Waker`] (per [`IdleStrategy`]: parking in `mio::Poll`, after an optional busy-poll,
 //! or in a blocking `recv_from`), then read the socket (the first datagram after a wait,
 //! the rest at the start of the next call, so that replies leave first), and flush again.
-//! A flush gathers the datagrams the core has (up to 16) and, on Linux, writes them with
-//! one `sendmmsg` (a lone one with `sendto`; elsewhere each with `sendto`), then tells
-//! the core they left ([`DatagramCore::after_transmit`]).
 //! Deliveries and events are then read with [`Driver::poll_delivery`] and
 //! [`Driver::poll_event`].
 //!
-//! With a [`FaultLayer`], every outgoing datagram goes through it (what it lets through
-//! at once is gathered as without it); delayed copies wait in a preallocated
-//! [`DelayQueue`] and leave when due. Incoming datagrams over a link the
+//! With a [`FaultLayer`], every outgoing datagram goes through it; delayed copies wait in
+//! a preallocated [`DelayQueue`] and leave when due. Incoming datagrams over a link the
 //! layer blocks (`is_blocked(from, local)`: a partition or isolation) are dropped too, so
 //! a node can cut itself off from a peer in both directions on its own. Nothing allocates after
 //! [`Driver::bind`].

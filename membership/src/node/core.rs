@@ -118,8 +118,8 @@ pub struct NodeCore {
     /// The engine's durable sequence number last copied into `durable`.
     saved_seq: u64,
     /// The engine's state changed and nothing queued reports it: it is saved once this
-    /// step's datagrams have left (`after_transmit` under the driver, `poll_transmit`
-    /// returning `None` otherwise), and in any case before the next input (D22: the save overlaps the peers' work on them).
+    /// step's datagrams have left (`poll_transmit` returning `None`), and in any case
+    /// before the next input (D22: the save overlaps the peers' work on them).
     save_after_send: bool,
     /// An `Accepted` whose buffers are reused.
     spare_accepted: Option<Accepted>,

@@ -197,32 +197,6 @@ fn a_pending_save_is_done_before_the_next_input() {
 }
 
 #[test]
-fn through_the_driver_the_save_waits_for_after_transmit() {
-    use sgmp_transport::DatagramCore;
-    let mut c = Cluster::founded(3);
-    let s0 = c.saves();
-    let victim = c.members[2].id;
-    c.cores[0].suspect(c.now, victim);
-    // The driver gathers the M-sub and only then writes it: the trait's `poll_transmit`
-    // returning `None` must not save yet (the datagram may still wait in the driver).
-    let mut buf = vec![0u8; 2048];
-    let mut gathered = 0;
-    while DatagramCore::poll_transmit(&mut c.cores[0], c.now, &mut buf).is_some() {
-        gathered += 1;
-    }
-    assert!(gathered > 0);
-    assert_eq!(
-        c.saves()[0],
-        s0[0],
-        "not saved before the driver wrote them"
-    );
-    DatagramCore::after_transmit(&mut c.cores[0]);
-    assert_eq!(c.saves()[0], s0[0] + 1, "saved once they are written");
-    DatagramCore::after_transmit(&mut c.cores[0]);
-    assert_eq!(c.saves()[0], s0[0] + 1, "and only once");
-}
-
-#[test]
 fn a_clean_stop_keeps_a_pending_save() {
     let mut c = Cluster::founded(3);
     let s0 = c.saves();
