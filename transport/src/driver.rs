@@ -833,11 +833,9 @@ impl<C: DatagramCore> Driver<C> {
     /// core do what it left for after its datagrams ([`DatagramCore::after_transmit`]);
     /// returns whether the core had anything.
     ///
-    /// On Linux the core's datagrams are gathered (up to [`BATCH`]) and written with one
-    /// `sendmmsg` (a lone datagram with `sendto`); with a fault layer, only those it
-    /// lets through at once (the rest are dropped or held back, a duplicate written
-    /// after what was gathered before it). On other targets each is written with
-    /// `sendto` as it comes.
+    /// On Linux without a fault layer the core's datagrams are gathered (up to
+    /// [`BATCH`]) and written with one `sendmmsg` (a lone datagram with `sendto`, as
+    /// before); otherwise each is written as it comes, through the fault layer if any.
     fn transmit(&mut self, now: Time) -> bool {
         // Held-back datagrams exist only with a fault layer: skip the call otherwise.
         while !self.delayed.is_empty() {
@@ -853,7 +851,11 @@ impl<C: DatagramCore> Driver<C> {
             );
         }
         #[cfg(target_os = "linux")]
-        let any = self.transmit_batched(now);
+        let any = if self.faults.is_none() {
+            self.transmit_batched(now)
+        } else {
+            self.transmit_each(now)
+        };
         #[cfg(not(target_os = "linux"))]
         let any = self.transmit_each(now);
         self.core.after_transmit();
@@ -867,28 +869,8 @@ impl<C: DatagramCore> Driver<C> {
         let (mut any, mut n) = (false, 0);
         while let Some(t) = self.core.poll_transmit(now, self.batch.slot(n)) {
             any = true;
-            let decision = match self.faults.as_mut() {
-                Some(faults) => faults.on_send(now, self.local, t.dst, t.len),
-                None => FaultDecision::Deliver(now),
-            };
-            match decision {
-                FaultDecision::Deliver(at) if at <= now => {
-                    self.batch.set(n, t);
-                    n += 1;
-                }
-                decision => {
-                    // What was gathered leaves first, in order.
-                    if decision != FaultDecision::Drop && n > 0 {
-                        self.write_gathered(n);
-                        n = 0;
-                    }
-                    // Off the common path: a copy spares the borrows.
-                    let mut buf = std::mem::take(&mut self.tx_buf);
-                    buf[..t.len].copy_from_slice(&self.batch.slot(n)[..t.len]);
-                    self.deliver_faulty(now, decision, t.dst, &buf[..t.len]);
-                    self.tx_buf = buf;
-                }
-            }
+            self.batch.set(n, t);
+            n += 1;
             // Nothing else is due: skip the call that would say so.
             if self.core.transmit_drained() {
                 break;
@@ -917,47 +899,34 @@ impl<C: DatagramCore> Driver<C> {
 
     /// Writes the core's datagrams one by one, through the fault layer if there is one;
     /// returns whether there were any.
-    #[cfg(not(target_os = "linux"))]
     fn transmit_each(&mut self, now: Time) -> bool {
         let mut any = false;
-        let mut buf = std::mem::take(&mut self.tx_buf);
-        while let Some(t) = self.core.poll_transmit(now, &mut buf) {
+        while let Some(t) = self.core.poll_transmit(now, &mut self.tx_buf) {
             any = true;
-            let decision = match self.faults.as_mut() {
-                Some(faults) => faults.on_send(now, self.local, t.dst, t.len),
-                None => FaultDecision::Deliver(now),
-            };
-            self.deliver_faulty(now, decision, t.dst, &buf[..t.len]);
+            let bytes = &self.tx_buf[..t.len];
+            if let Some(faults) = self.faults.as_mut() {
+                let decision = faults.on_send(now, self.local, t.dst, t.len);
+                if decision == FaultDecision::Drop {
+                    self.stats.fault_dropped += 1;
+                }
+                for at in decision.deliveries().into_iter().flatten() {
+                    if at <= now {
+                        write(&self.socket, &mut self.stats, &mut self.dst, t.dst, bytes);
+                    } else if self.delayed.push(at, self.local, t.dst, bytes) {
+                        self.stats.fault_delayed += 1;
+                    } else {
+                        self.stats.fault_overflow += 1;
+                    }
+                }
+            } else {
+                write(&self.socket, &mut self.stats, &mut self.dst, t.dst, bytes);
+            }
             // Nothing else is due: skip the call that would say so.
             if self.core.transmit_drained() {
                 break;
             }
         }
-        self.tx_buf = buf;
         any
-    }
-
-    /// Carries out the fault layer's `decision` on one datagram: nothing (counted) if
-    /// dropped, else each copy written now if due, or held back.
-    fn deliver_faulty(
-        &mut self,
-        now: Time,
-        decision: FaultDecision,
-        dst: SocketAddr,
-        bytes: &[u8],
-    ) {
-        if decision == FaultDecision::Drop {
-            self.stats.fault_dropped += 1;
-        }
-        for at in decision.deliveries().into_iter().flatten() {
-            if at <= now {
-                write(&self.socket, &mut self.stats, &mut self.dst, dst, bytes);
-            } else if self.delayed.push(at, self.local, dst, bytes) {
-                self.stats.fault_delayed += 1;
-            } else {
-                self.stats.fault_overflow += 1;
-            }
-        }
     }
 }
 
@@ -1141,7 +1110,6 @@ impl Batch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::fault::LinkFaults;
 
     #[test]
     fn receive_timeouts_are_powers_of_two_milliseconds_within_the_wait() {
@@ -1206,21 +1174,11 @@ mod tests {
     /// (`None`: the core's own receiving socket).
     #[cfg(target_os = "linux")]
     fn burst(total: usize, dsts: &[Option<SocketAddr>]) -> Driver<Burst> {
-        let config = DriverConfig::new("127.0.0.1:0".parse().unwrap(), ProcessId::named("b", 1));
-        burst_with(total, dsts, config)
-    }
-
-    /// [`burst`] with a driver set up by `config`.
-    #[cfg(target_os = "linux")]
-    fn burst_with(
-        total: usize,
-        dsts: &[Option<SocketAddr>],
-        config: DriverConfig,
-    ) -> Driver<Burst> {
         let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         rx.set_nonblocking(true).unwrap();
         let to_rx = rx.local_addr().unwrap();
         let dsts = dsts.iter().map(|d| d.unwrap_or(to_rx)).collect();
+        let config = DriverConfig::new("127.0.0.1:0".parse().unwrap(), ProcessId::named("b", 1));
         Driver::bind_core(config, |_| Burst {
             cfg: TransportConfig::default(),
             dsts,
@@ -1270,37 +1228,6 @@ mod tests {
         assert_eq!(d.stats().datagrams_written, 7);
         assert_eq!(d.stats().send_errors, 2);
         assert_eq!(d.core().arrived, vec![0, 1, 3, 4, 5, 6, 7]);
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn with_a_fault_layer_only_what_it_lets_through_at_once_is_gathered() {
-        let other = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        other.set_nonblocking(true).unwrap();
-        let to_other = Some(other.local_addr().unwrap());
-        let dsts = [None, to_other, None, None, to_other, None];
-        let config = DriverConfig {
-            faults: Some(FaultLayer::new(1)),
-            ..DriverConfig::new("127.0.0.1:0".parse().unwrap(), ProcessId::named("b", 1))
-        };
-        let mut d = burst_with(6, &dsts, config);
-        let (local, blocked) = (d.local_addr(), other.local_addr().unwrap());
-        d.faults_mut().unwrap().partition(local, blocked);
-        d.flush();
-        // Dropped datagrams leave a gap, not a hole in the batch.
-        let s = d.stats();
-        assert_eq!((s.datagrams_written, s.fault_dropped), (4, 2));
-        assert_eq!(d.core().arrived, vec![0, 2, 3, 5]);
-        assert!(other.recv(&mut [0u8; 64]).is_err());
-        // Every datagram duplicated at once: each copy written, in order.
-        let rx = d.core().dsts[0];
-        let twice = LinkFaults::PERFECT.with_duplicate(1.0);
-        d.faults_mut().unwrap().set_link(local, rx, twice);
-        d.core_mut().total += 6;
-        d.flush();
-        let s = d.stats();
-        assert_eq!((s.datagrams_written, s.fault_dropped), (4 + 8, 4));
-        assert_eq!(d.core().arrived[4..], [6, 6, 8, 8, 9, 9, 11, 11]);
     }
 
     #[test]
