@@ -119,19 +119,11 @@ impl Runtime {
                 self.driver.flush();
                 self.pump(Instant::now());
             }
-            let written = self.driver.stats().datagrams_written;
             if let Err(e) = self.driver.drive(Some(MAX_WAIT)) {
                 tracing::error!("socket error: {e}");
                 std::thread::sleep(Duration::from_millis(10));
             }
             let at = self.input_instant();
-            // The step sent datagrams and has events to publish: let the threads its
-            // datagrams woke run first if they wait for this core (other nodes of this
-            // host; on a machine with fewer cores than nodes, the next step of a view
-            // change is theirs, and the publication is nobody's path).
-            if self.driver.stats().datagrams_written != written && self.driver.core().has_events() {
-                std::thread::yield_now();
-            }
             self.pump(at);
         }
     }

@@ -114,11 +114,6 @@ impl NodeCore {
         self.events.pop_front()
     }
 
-    /// Whether [`poll_event`](Self::poll_event) has an event to return.
-    pub fn has_events(&self) -> bool {
-        !self.events.is_empty()
-    }
-
     /// Records what the engine sends and receives (for the simulator's trace and its
     /// crash triggers); `bytes`: keep the encoded messages too. `None` turns it off.
     pub fn set_tap(&mut self, tap: Option<bool>) {
