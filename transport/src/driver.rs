@@ -44,8 +44,6 @@ const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Largest UDP payload; receive buffers this big never truncate a datagram.
 const MAX_UDP: usize = 65_536;
-/// Most datagrams the driver gathers for one `sendmmsg` (Linux, no fault layer).
-const BATCH: usize = 16;
 
 /// What the driver does when it has nothing to do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -116,15 +114,6 @@ pub trait DatagramCore {
     fn transmit_drained(&self) -> bool {
         false
     }
-    /// Called by the driver after each flush, once `poll_transmit` returned `None` (or
-    /// [`transmit_drained`](DatagramCore::transmit_drained) said it would) and every
-    /// datagram it returned was written to the socket: the core does what it leaves for
-    /// after its datagrams left (the membership node core's save after the step's
-    /// sends). The driver gathers datagrams to write several in one system call, so a
-    /// core driven by it must not leave such work to the `poll_transmit` that returns
-    /// `None`: the datagrams before it may still be waiting in the driver. Default:
-    /// nothing.
-    fn after_transmit(&mut self) {}
 }
 
 impl DatagramCore for Endpoint {
@@ -321,9 +310,6 @@ pub struct Driver<C: DatagramCore = Endpoint> {
     delayed: DelayQueue,
     rx_buf: Vec<u8>,
     tx_buf: Vec<u8>,
-    /// Datagrams gathered for one `sendmmsg`.
-    #[cfg(target_os = "linux")]
-    batch: Batch,
     /// The destination of the last datagram written, as converted for the system call.
     dst: DstCache,
     stats: DriverStats,
@@ -521,8 +507,6 @@ impl<C: DatagramCore> Driver<C> {
             delayed: DelayQueue::new(queue, mtu),
             rx_buf: vec![0u8; MAX_UDP],
             tx_buf: vec![0u8; mtu],
-            #[cfg(target_os = "linux")]
-            batch: Batch::new(mtu),
             dst: DstCache::default(),
             stats: DriverStats::default(),
             maybe_readable: false,
@@ -829,14 +813,10 @@ impl<C: DatagramCore> Driver<C> {
         n
     }
 
-    /// Writes held-back datagrams now due, then everything the core has, then lets the
-    /// core do what it left for after its datagrams ([`DatagramCore::after_transmit`]);
-    /// returns whether the core had anything.
-    ///
-    /// On Linux without a fault layer the core's datagrams are gathered (up to
-    /// [`BATCH`]) and written with one `sendmmsg` (a lone datagram with `sendto`, as
-    /// before); otherwise each is written as it comes, through the fault layer if any.
+    /// Writes held-back datagrams now due, then everything the endpoint has; returns
+    /// whether the endpoint had anything.
     fn transmit(&mut self, now: Time) -> bool {
+        let mut any = false;
         // Held-back datagrams exist only with a fault layer: skip the call otherwise.
         while !self.delayed.is_empty() {
             let Some(d) = self.delayed.pop_due(now, &mut self.tx_buf) else {
@@ -850,57 +830,6 @@ impl<C: DatagramCore> Driver<C> {
                 &self.tx_buf[..d.len],
             );
         }
-        #[cfg(target_os = "linux")]
-        let any = if self.faults.is_none() {
-            self.transmit_batched(now)
-        } else {
-            self.transmit_each(now)
-        };
-        #[cfg(not(target_os = "linux"))]
-        let any = self.transmit_each(now);
-        self.core.after_transmit();
-        any
-    }
-
-    /// Gathers the core's datagrams and writes them [`BATCH`] at a time (one `sendto`
-    /// for a batch of one); returns whether there were any.
-    #[cfg(target_os = "linux")]
-    fn transmit_batched(&mut self, now: Time) -> bool {
-        let (mut any, mut n) = (false, 0);
-        while let Some(t) = self.core.poll_transmit(now, self.batch.slot(n)) {
-            any = true;
-            self.batch.set(n, t);
-            n += 1;
-            // Nothing else is due: skip the call that would say so.
-            if self.core.transmit_drained() {
-                break;
-            }
-            if n == BATCH {
-                self.write_gathered(n);
-                n = 0;
-            }
-        }
-        if n > 0 {
-            self.write_gathered(n);
-        }
-        any
-    }
-
-    /// Writes the first `n` (at least one) gathered datagrams.
-    #[cfg(target_os = "linux")]
-    fn write_gathered(&mut self, n: usize) {
-        if n == 1 {
-            let (dst, bytes) = self.batch.datagram(0);
-            write(&self.socket, &mut self.stats, &mut self.dst, dst, bytes);
-        } else {
-            self.batch.write(&self.socket, &mut self.stats, n);
-        }
-    }
-
-    /// Writes the core's datagrams one by one, through the fault layer if there is one;
-    /// returns whether there were any.
-    fn transmit_each(&mut self, now: Time) -> bool {
-        let mut any = false;
         while let Some(t) = self.core.poll_transmit(now, &mut self.tx_buf) {
             any = true;
             let bytes = &self.tx_buf[..t.len];
@@ -1005,108 +934,6 @@ fn write(
     }
 }
 
-/// [`BATCH`] datagram buffers of `mtu` bytes each, with their lengths and destinations
-/// (also as the system call takes them, converted once per change of a slot's
-/// destination), allocated once: what the driver gathers for one `sendmmsg`.
-#[cfg(target_os = "linux")]
-struct Batch {
-    mtu: usize,
-    bufs: Vec<u8>,
-    lens: [usize; BATCH],
-    dsts: [Option<SocketAddr>; BATCH],
-    addrs: Vec<rustix::net::SocketAddrAny>,
-}
-
-#[cfg(target_os = "linux")]
-impl std::fmt::Debug for Batch {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Batch").field("mtu", &self.mtu).finish()
-    }
-}
-
-#[cfg(target_os = "linux")]
-impl Batch {
-    fn new(mtu: usize) -> Batch {
-        let unspecified = SocketAddr::from((Ipv4Addr::UNSPECIFIED, 0));
-        Batch {
-            mtu,
-            bufs: vec![0u8; BATCH * mtu],
-            lens: [0; BATCH],
-            dsts: [None; BATCH],
-            addrs: vec![rustix::net::SocketAddrAny::from(unspecified); BATCH],
-        }
-    }
-
-    /// Slot `i`'s buffer, for the core to write a datagram into.
-    #[inline]
-    fn slot(&mut self, i: usize) -> &mut [u8] {
-        &mut self.bufs[i * self.mtu..(i + 1) * self.mtu]
-    }
-
-    /// Records the datagram the core wrote into slot `i`.
-    #[inline]
-    fn set(&mut self, i: usize, t: Transmit) {
-        self.lens[i] = t.len;
-        if self.dsts[i] != Some(t.dst) {
-            self.dsts[i] = Some(t.dst);
-            self.addrs[i] = rustix::net::SocketAddrAny::from(t.dst);
-        }
-    }
-
-    /// Slot `i`'s destination and datagram.
-    #[inline]
-    fn datagram(&self, i: usize) -> (SocketAddr, &[u8]) {
-        let dst = self.dsts[i].expect("a datagram was set in this slot");
-        (dst, self.bytes(i))
-    }
-
-    #[inline]
-    fn bytes(&self, i: usize) -> &[u8] {
-        &self.bufs[i * self.mtu..i * self.mtu + self.lens[i]]
-    }
-
-    /// Writes slots `0..n` with `sendmmsg`, never blocking (`MSG_DONTWAIT`), as
-    /// [`write`] does one: a datagram the socket has no room for is counted in
-    /// `send_would_block`, one that fails in `send_errors`, and the rest are still
-    /// written (the kernel stops a call at the first datagram that fails and returns
-    /// how many it wrote before it, or the error if that was the first).
-    fn write(&self, socket: &UdpSocket, stats: &mut DriverStats, n: usize) {
-        use rustix::io::Errno;
-        use rustix::net::{sendmmsg, MMsgHdr, SendAncillaryBuffer, SendFlags};
-        let iovs: [[io::IoSlice<'_>; 1]; BATCH] =
-            std::array::from_fn(|i| [io::IoSlice::new(self.bytes(i))]);
-        let mut control: [SendAncillaryBuffer<'_, '_, '_>; BATCH] =
-            std::array::from_fn(|_| SendAncillaryBuffer::default());
-        let mut control = control.iter_mut();
-        let mut msgs: [MMsgHdr<'_>; BATCH] = std::array::from_fn(|i| {
-            let control = control.next().expect("one control buffer per slot");
-            MMsgHdr::new_with_addr(&self.addrs[i], &iovs[i], control)
-        });
-        let (mut sent, mut interrupted) = (0, 0);
-        while sent < n {
-            match sendmmsg(socket, &mut msgs[sent..n], SendFlags::DONTWAIT) {
-                Ok(k) if k > 0 => {
-                    stats.datagrams_written += k as u64;
-                    sent += k;
-                    interrupted = 0;
-                    continue;
-                }
-                // Retried once, as `write` does.
-                Err(Errno::INTR) if interrupted == 0 => {
-                    interrupted += 1;
-                    continue;
-                }
-                Err(Errno::AGAIN) => stats.send_would_block += 1,
-                // Zero written (not expected), an error, or interrupted twice.
-                Ok(_) | Err(_) => stats.send_errors += 1,
-            }
-            // The datagram at `sent` is not written: go on with the next.
-            sent += 1;
-            interrupted = 0;
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -1121,113 +948,6 @@ mod tests {
         assert_eq!(recv_timeout(ms(20)), ms(16));
         assert_eq!(recv_timeout(ms(100)), ms(64));
         assert!(recv_timeout(Duration::MAX) > Duration::from_secs(1 << 40));
-    }
-
-    /// A core that sends `total` datagrams of 8 bytes (the first byte: the datagram's
-    /// index) round-robin to `dsts`, and in `after_transmit` reads what reached `rx`.
-    #[cfg(target_os = "linux")]
-    struct Burst {
-        cfg: TransportConfig,
-        dsts: Vec<SocketAddr>,
-        total: usize,
-        polled: usize,
-        rx: std::net::UdpSocket,
-        /// The first byte of each datagram `rx` had when `after_transmit` ran.
-        arrived: Vec<u8>,
-        after_calls: usize,
-    }
-
-    #[cfg(target_os = "linux")]
-    impl DatagramCore for Burst {
-        fn handle_datagram(&mut self, _: Time, _: SocketAddr, _: &[u8]) {}
-        fn handle_timeout(&mut self, _: Time) {}
-        fn poll_transmit(&mut self, _: Time, buf: &mut [u8]) -> Option<Transmit> {
-            if self.polled == self.total {
-                return None;
-            }
-            let i = self.polled;
-            self.polled += 1;
-            buf[0] = i as u8;
-            buf[1..8].fill(0xab);
-            Some(Transmit {
-                dst: self.dsts[i % self.dsts.len()],
-                len: 8,
-            })
-        }
-        fn poll_timeout(&self) -> Option<Time> {
-            None
-        }
-        fn transport_config(&self) -> &TransportConfig {
-            &self.cfg
-        }
-        fn after_transmit(&mut self) {
-            self.after_calls += 1;
-            let mut b = [0u8; 64];
-            while let Ok(n) = self.rx.recv(&mut b) {
-                assert_eq!(n, 8);
-                self.arrived.push(b[0]);
-            }
-        }
-    }
-
-    /// A driver on loopback whose core sends `total` datagrams round-robin to `dsts`
-    /// (`None`: the core's own receiving socket).
-    #[cfg(target_os = "linux")]
-    fn burst(total: usize, dsts: &[Option<SocketAddr>]) -> Driver<Burst> {
-        let rx = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        rx.set_nonblocking(true).unwrap();
-        let to_rx = rx.local_addr().unwrap();
-        let dsts = dsts.iter().map(|d| d.unwrap_or(to_rx)).collect();
-        let config = DriverConfig::new("127.0.0.1:0".parse().unwrap(), ProcessId::named("b", 1));
-        Driver::bind_core(config, |_| Burst {
-            cfg: TransportConfig::default(),
-            dsts,
-            total,
-            polled: 0,
-            rx,
-            arrived: Vec::new(),
-            after_calls: 0,
-        })
-        .unwrap()
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_burst_larger_than_a_batch_leaves_in_order_before_after_transmit() {
-        for total in [1, 2, BATCH - 1, BATCH, BATCH + 1, 2 * BATCH + 8] {
-            let mut d = burst(total, &[None]);
-            d.flush();
-            let s = d.stats();
-            assert_eq!(s.datagrams_written, total as u64, "{total}");
-            assert_eq!((s.send_errors, s.send_would_block), (0, 0));
-            // Every datagram was written (and, on loopback, queued at the receiver)
-            // before the core's after-transmit work ran, once per flush.
-            let core = d.core();
-            assert_eq!(core.after_calls, 1);
-            let want: Vec<u8> = (0..total).map(|i| i as u8).collect();
-            assert_eq!(core.arrived, want, "{total}");
-        }
-    }
-
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn a_failed_datagram_in_a_batch_is_counted_and_the_rest_still_leave() {
-        // An IPv6 destination on an IPv4 socket fails (EAFNOSUPPORT): the kernel writes
-        // the two before it and stops; the driver counts it and writes the rest.
-        let v6: SocketAddr = "[::1]:9".parse().unwrap();
-        let mut d = burst(6, &[None, None, Some(v6), None, None, None]);
-        d.flush();
-        let s = d.stats();
-        assert_eq!(s.send_errors, 1);
-        assert_eq!(s.send_would_block, 0);
-        assert_eq!(s.datagrams_written, 5);
-        assert_eq!(d.core().arrived, vec![0, 1, 3, 4, 5]);
-        // The next flush writes a new batch from the start.
-        d.core_mut().total += 3;
-        d.flush();
-        assert_eq!(d.stats().datagrams_written, 7);
-        assert_eq!(d.stats().send_errors, 2);
-        assert_eq!(d.core().arrived, vec![0, 1, 3, 4, 5, 6, 7]);
     }
 
     #[test]

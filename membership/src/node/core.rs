@@ -547,21 +547,7 @@ impl NodeCore {
     }
 
     /// The next datagram to write into `buf` (at least the transport's `mtu` bytes).
-    /// The call that returns `None` does the save left for after the step's datagrams,
-    /// if one is pending (the caller wrote them already). Through the
-    /// [`DatagramCore`] trait (the driver, which may still hold them then) the save is
-    /// done by [`DatagramCore::after_transmit`] instead.
     pub fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
-        let t = self.next_datagram(now, buf);
-        if t.is_none() {
-            // The step's datagrams are out: the save that none of them waited for.
-            self.save_before_input();
-        }
-        t
-    }
-
-    /// [`poll_transmit`](Self::poll_transmit) without the save.
-    fn next_datagram(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
         if let Some(t) = self.endpoint.poll_transmit(now, buf) {
             return Some(t);
         }
@@ -572,6 +558,8 @@ impl NodeCore {
             }
         }
         self.queued = false;
+        // The step's datagrams are out: the save that none of them waited for.
+        self.save_before_input();
         None
     }
 
@@ -634,12 +622,9 @@ impl DatagramCore for NodeCore {
     fn handle_timeout(&mut self, now: Time) {
         NodeCore::handle_timeout(self, now)
     }
-    /// The save left for after the step's datagrams waits for
-    /// [`after_transmit`](DatagramCore::after_transmit): the driver may not have
-    /// written the datagrams this returned yet when it returns `None`.
     #[inline]
     fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
-        self.next_datagram(now, buf)
+        NodeCore::poll_transmit(self, now, buf)
     }
     #[inline]
     fn poll_timeout(&self) -> Option<Time> {
@@ -661,15 +646,9 @@ impl DatagramCore for NodeCore {
         let ep = DatagramCore::take_timer_restarted(&mut self.endpoint);
         std::mem::take(&mut self.timers_moved) || ep
     }
-    /// The driver's writes are done: the save left for after them (D22), if pending.
-    #[inline]
-    fn after_transmit(&mut self) {
-        self.save_before_input();
-    }
     #[inline]
     fn transmit_drained(&self) -> bool {
-        // With a save pending the call that returns `None` is still made (and resets
-        // `queued`); the save itself waits for `after_transmit`.
+        // A pending save runs in the `poll_transmit` that returns `None`.
         DatagramCore::transmit_drained(&self.endpoint)
             && self.service_out.is_empty()
             && !self.save_after_send
