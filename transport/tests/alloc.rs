@@ -2,9 +2,12 @@
 //! messages (with fragments) between endpoints over a lossy, duplicating, reordering
 //! simulated network, with retransmissions, keepalives, a disconnect and a restarted
 //! peer, and expects zero allocations; once without keys and once with a cluster
-//! keyring (every datagram signed and checked).
+//! keyring (every datagram signed and checked). Then the same of the mio driver over
+//! loopback sockets: a fan-out to three peers, read and acknowledged.
 
 mod common;
+
+use std::net::SocketAddr;
 
 use alloc_count::{counted, CountingAlloc};
 use common::*;
@@ -158,4 +161,65 @@ fn no_allocation_after_warm_up_with(cfg: TransportConfig) {
     assert!(eps[0].peer_stats(ProcessId::named("gamma", 2)).is_some());
     assert_eq!(s.dropped(DropReason::BadTag), 0);
     assert_eq!(allocations, 0, "allocations after warm-up");
+}
+
+/// The driver allocates nothing either after a warm-up: one driver fans messages out
+/// to three over loopback (as a mgr's M-sub and M-com do), with a fault layer that
+/// lets everything through (as every membership node has), and the three read and
+/// acknowledge them.
+#[test]
+fn no_allocation_in_the_drivers_fan_out() {
+    use sgmp_transport::{Driver, DriverConfig};
+    let cfg = TransportConfig {
+        max_peers: 8,
+        ..config()
+    };
+    let driver = |name: &str| {
+        let mut c = DriverConfig::new(
+            SocketAddr::from(([127, 0, 0, 1], 0)),
+            ProcessId::named(name, 1),
+        );
+        c.transport = cfg;
+        c.faults = Some(FaultLayer::new(5));
+        Driver::bind(c).expect("bind")
+    };
+    let mut a = driver("a");
+    let mut peers: Vec<Driver> = ["b", "c", "d"].iter().map(|n| driver(n)).collect();
+    let to: Vec<(ProcessId, SocketAddr)> = peers
+        .iter()
+        .map(|p| (p.endpoint().local_id(), p.local_addr()))
+        .collect();
+    let mut buf = vec![0u8; 64 * 1024];
+    let round = |a: &mut Driver, peers: &mut [Driver], buf: &mut [u8]| -> u64 {
+        for &(id, addr) in &to {
+            a.send(id, addr, b"fan-out").unwrap();
+        }
+        a.flush();
+        let mut got = 0;
+        for p in peers.iter_mut() {
+            for _ in 0..100 {
+                p.drive(Some(std::time::Duration::ZERO)).unwrap();
+                if p.poll_delivery(buf).is_some() {
+                    got += 1;
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            p.flush();
+        }
+        a.drive(Some(std::time::Duration::ZERO)).unwrap();
+        got
+    };
+    for _ in 0..20 {
+        round(&mut a, &mut peers, &mut buf);
+    }
+    let written = a.stats().datagrams_written;
+    let (got, allocations) = counted(|| {
+        (0..200)
+            .map(|_| round(&mut a, &mut peers, &mut buf))
+            .sum::<u64>()
+    });
+    assert_eq!(got, 600);
+    assert!(a.stats().datagrams_written >= written + 600);
+    assert_eq!(allocations, 0, "allocations in the driver after warm-up");
 }
