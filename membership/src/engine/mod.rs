@@ -201,6 +201,12 @@ pub struct EngineStats {
     pub views_installed: u64,
     /// Reconfigurations this process initiated.
     pub reconfigurations: u64,
+    /// Commits of the next version accepted from a member other than the one this
+    /// process follows, because they were the proposal it acknowledged (D27).
+    pub catch_ups: u64,
+    /// Commits of this process's view sent to a member still at the version before
+    /// (D27).
+    pub catch_ups_sent: u64,
 }
 
 impl EngineStats {
@@ -267,6 +273,9 @@ pub struct Engine {
     /// Processes removed from earlier views (bounded ring): never re-admitted.
     removed: Vec<ProcessId>,
     removed_next: usize,
+    /// D27: no commit is offered to a lagging member before this time (a protocol
+    /// timeout after this view was installed, then once per heartbeat interval).
+    catch_up_at: Time,
     /// The initiator this process follows (the mgr, or the reconfigurer it answered).
     leader: Option<ProcessId>,
     role: Role,
@@ -354,6 +363,7 @@ impl Engine {
             last_local_suspicion: None,
             removed: Vec::with_capacity(REMOVED_PER_MEMBER * n),
             removed_next: 0,
+            catch_up_at: Time::ZERO,
             leader: None,
             role: Role::Outer(OuterPhase::Follow),
             init: Initiator::new(n, c, t),
@@ -493,6 +503,30 @@ impl Engine {
             self.take_over_as_mgr();
         }
         self.installed(now);
+    }
+
+    /// D27 (docs/PROTOCOL.md): `p`, a member of this view, is still at the version
+    /// before (its message says so): send it the commit of this view, which it accepts
+    /// if it is the proposal it acknowledged. A member whose commit was lost otherwise
+    /// waits for the next update, or for ever when the initiator that committed is gone
+    /// (a mgr that left, crashed right after its commit). Not before a protocol timeout
+    /// after this view was installed (so the normal path sends nothing more), then at
+    /// most one offer per heartbeat interval; none for a view not formed by a commit
+    /// (a founded or recovered view has no commit to send).
+    fn offer_catch_up(&mut self, now: Time, p: ProcessId) {
+        if now < self.catch_up_at || self.last_commit.is_empty() || p == self.me.id {
+            return;
+        }
+        self.catch_up_at = now + self.cfg.heartbeat_interval_us;
+        self.stats.catch_ups_sent += 1;
+        let start = self.begin(MsgKind::MCom);
+        {
+            let mut w = Writer::continue_at(&mut self.out_buf);
+            w.u64(self.view.version);
+            w.update(&self.last_commit);
+            w.flag(false);
+        }
+        self.send_to_id(MsgKind::MCom, p, start);
     }
 
     /// Remembers `p` as removed from the group (finality: it is never added again under
@@ -810,6 +844,9 @@ impl Engine {
             }
             self.detector.heard_from(now, from);
             self.note_heard(now, from);
+            if rx.sender_version + 1 == self.view.version {
+                self.offer_catch_up(now, from);
+            }
         }
         match rx.kind {
             MsgKind::MSub | MsgKind::MCom | MsgKind::RInt | MsgKind::RSub | MsgKind::RCom => {
@@ -1091,6 +1128,9 @@ impl Engine {
         });
         self.heard.installed();
         self.reset_detector(now);
+        // D27: a member behind by one commit is normal for a moment (the commit is on
+        // its way); only one still behind after a protocol timeout is helped.
+        self.catch_up_at = now + self.cfg.protocol_timeout_us;
         self.tags_after_install(now);
     }
 

@@ -34,12 +34,15 @@ impl Engine {
         if rx.kind == MsgKind::RInt {
             return self.on_rint(now, from, rx);
         }
+        let x = self.view.version;
+        if rx.kind == MsgKind::MCom && self.leader != Some(from) && rx.version == x + 1 {
+            return self.on_catch_up(now, from, rx);
+        }
         // Submits and commits are accepted only from the initiator we follow.
         if self.leader != Some(from) {
             self.stats.ignored += 1;
             return;
         }
-        let x = self.view.version;
         match rx.kind {
             MsgKind::MSub | MsgKind::RSub => {
                 let is_r = rx.kind == MsgKind::RSub;
@@ -87,6 +90,27 @@ impl Engine {
             }
             _ => self.stats.ignored += 1,
         }
+    }
+
+    /// D27: the commit of the next version from a member of the view other than the
+    /// one this process follows — a member that installed it and saw this process
+    /// still at the version before ([`Engine::offer_catch_up`]). Accepted only if it
+    /// is the proposal this process acknowledged (NextUpdate): in the crash model a
+    /// member that installed a view reports it truly (the R-int's `Ahead` answers rest
+    /// on the same), and the value is the one this process already accepted.
+    fn on_catch_up(&mut self, now: Time, from: ProcessId, rx: &Msg) {
+        let x = self.view.version;
+        let acked = self
+            .next_update
+            .get()
+            .is_some_and(|p| p.version == x + 1 && p.update.same_as(&rx.update));
+        if !acked {
+            self.stats.ignored += 1;
+            return;
+        }
+        tracing::debug!(me = %self.me.id, %from, version = x + 1, "caught up on a commit it missed");
+        self.stats.catch_ups += 1;
+        self.commit(now, &rx.update, x + 1);
     }
 
     fn send_ack(&mut self, kind: MsgKind, version: u64, to: ProcessId) {

@@ -848,3 +848,38 @@ fn a_reconfigurer_without_a_trusted_majority_of_its_new_view_proposes_nothing() 
     );
     c.check_safety().unwrap();
 }
+
+#[test]
+fn a_member_that_missed_the_leaving_mgrs_commit_catches_up_from_the_others() {
+    // D27 (docs/PROTOCOL.md). The mgr n0 leaves: every member acknowledges its own
+    // removal, but its M-com never reaches n2 (cut), and n0 is gone once the others
+    // installed v2. Nothing else would ever bring v2 to n2: no update follows, and the
+    // mgr it follows is gone. A member at v2 that hears n2 still at v1 after a protocol
+    // timeout sends it the commit of v2, which n2 accepts: it is the proposal it
+    // acknowledged.
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.leave(0);
+    c.set_cut_one_way(&[0], &[2], false);
+    let mut steps = 0;
+    while c.engines[1].view().version < 2 {
+        // n0's M-sub reaches everyone; cut n0 -> n2 once n2 has acknowledged it.
+        if c.engines[2].next_update().is_some_and(|p| p.version == 2) {
+            c.set_cut_one_way(&[0], &[2], true);
+        }
+        assert!(c.deliver_one() || steps > 0, "nothing to deliver");
+        steps += 1;
+        assert!(steps < 100_000, "n1 never installed v2");
+    }
+    c.run_until_quiet(100_000);
+    assert_eq!(c.engines[2].view().version, 1, "n2 missed the commit");
+    c.crash(0);
+    c.advance(3_000_000, 10_000);
+    for i in 1..5 {
+        assert_eq!(c.engines[i].status(), Status::Member, "n{i}");
+        assert_eq!(c.view_names(i), ["n1", "n2", "n3", "n4"], "n{i}");
+    }
+    assert_eq!(c.engines[2].stats().catch_ups, 1);
+    assert!(c.agreed());
+    c.check_safety().unwrap();
+}
