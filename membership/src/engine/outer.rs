@@ -76,8 +76,10 @@ impl Engine {
                     return;
                 }
                 // `mgr, v1 <- r, v2`: the committer is (now) the mgr. (Unless the
-                // commit made this process the mgr: the old one removed itself, D9.)
-                if self.role.is_outer() {
+                // commit removed it, D9: then `commit` made the most senior member the
+                // leader and, if that one is believed faulty already, started the
+                // reconfiguration or the wait for it, which must stand.)
+                if self.role.is_outer() && self.leader == Some(from) {
                     self.set_outer_phase(OuterPhase::Follow);
                 }
                 if let Some(next) = rx.piggybacked() {

@@ -883,3 +883,41 @@ fn a_member_that_missed_the_leaving_mgrs_commit_catches_up_from_the_others() {
     assert!(c.agreed());
     c.check_safety().unwrap();
 }
+
+#[test]
+fn after_the_mgr_left_a_new_mgr_already_believed_faulty_is_reconfigured_around() {
+    // The leaving mgr n0 times out on n1's acknowledgement (cut), believes n1 faulty
+    // and commits its own removal with the others: v2 = n1..n6, whose most senior
+    // member n1 every receiver believes faulty (the commit's Gossip), and n2 crashes
+    // right after it acknowledged (its M-com lost). The others must wait for n2's
+    // reconfiguration, suspect n2 when it does not come and reconfigure themselves
+    // (D9); before, the commit left them following n1 for good.
+    let mut c = Cluster::new(7, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[1], &[0], true);
+    c.leave(0);
+    let mut steps = 0;
+    'left: loop {
+        c.now = c.now + 10_000;
+        for i in 0..7 {
+            if c.up[i] && c.engines[i].poll_timeout().is_some_and(|t| t <= c.now) {
+                c.engines[i].handle_timeout(c.now);
+                c.flush(i);
+            }
+        }
+        while c.deliver_one() {
+            if c.engines[0].status() != Status::Member {
+                break 'left;
+            }
+        }
+        steps += 1;
+        assert!(steps < 1_000, "n0 never committed its removal");
+    }
+    c.crash(2);
+    c.advance(6_000_000, 10_000);
+    for i in 3..7 {
+        assert_eq!(c.engines[i].status(), Status::Member, "n{i}");
+        assert_eq!(c.view_names(i), ["n3", "n4", "n5", "n6"], "n{i}");
+    }
+    c.check_safety().unwrap();
+}

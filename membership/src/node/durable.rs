@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::view::{Member, View};
-use crate::{NodeId, ProcessId};
+use crate::ProcessId;
 
 /// Who proposed a value for a version, in the order a recovery chooses among accepted
 /// values: any S-GMP proposal ranks below any recovery proposal; S-GMP proposals rank
@@ -73,54 +73,6 @@ pub struct Accepted {
     pub ballot: Ballot,
     /// The view it forms (version = installed version + 1).
     pub view: View,
-}
-
-/// D23's learning rule (`docs/PROTOCOL.md`, D23 *Learning*): the view of version
-/// `x.version + 1` that `acceptances` prove **chosen**, if any.
-///
-/// `acceptances` are durable acceptances reported by processes of the names of view
-/// `x` (name, acceptance; a name counts once per value). A value accepted at one ballot
-/// by at least `|x| - |x|/2` names of `x` (half of them, rounded up) is chosen: every
-/// proposer of version `x.version + 1` above the lowest ballot — an S-GMP reconfigurer
-/// (its R-int), a reconfigurer that just committed view x (D26: the members of x it
-/// trusts, a majority) or a recovery leader (its Prepare) — first hears a *majority* of
-/// `x`, which meets every such set, and proposes the value it finds at the highest
-/// ballot; the mgr, at the lowest ballot, needs no such phase. This is Flexible Paxos
-/// (Howard, Malkhi and Spiegelman, 2016): phase-2 quorums need only meet every phase-1
-/// quorum. Only acceptances that were durable count (an initiator's own acceptance of
-/// its proposal may not be yet, D22), so an initiator counts only if it reports its
-/// acceptance itself.
-pub fn chosen_successor<'a>(
-    x: &View,
-    acceptances: impl IntoIterator<Item = (NodeId, &'a Accepted)>,
-) -> Option<&'a View> {
-    if x.members.is_empty() {
-        return None;
-    }
-    let need = x.members.len() - x.members.len() / 2;
-    let mut counts: Vec<(&'a Accepted, Vec<NodeId>)> = Vec::new();
-    for (name, a) in acceptances {
-        if a.view.version != x.version + 1 || !x.members.iter().any(|m| m.id.node == name) {
-            continue;
-        }
-        let i = match counts
-            .iter()
-            .position(|(b, _)| b.ballot == a.ballot && b.view == a.view)
-        {
-            Some(i) => i,
-            None => {
-                counts.push((a, Vec::new()));
-                counts.len() - 1
-            }
-        };
-        if !counts[i].1.contains(&name) {
-            counts[i].1.push(name);
-        }
-    }
-    counts
-        .into_iter()
-        .find(|(_, names)| names.len() >= need)
-        .map(|(a, _)| &a.view)
 }
 
 /// What one process keeps on stable storage. See the [module docs](self).
