@@ -933,6 +933,30 @@ fn an_outside_suspicion_at_a_deaf_member_is_ignored() {
     assert!(c.engines[1].faulty().contains(&n4));
 }
 
+/// Catches both `&& -> ||` mutants of `Engine::peer_alive` (`mod.rs`): a sign of life
+/// of a process outside the view is ignored. Noted, it would take room in the heard
+/// table (D21), which holds as many processes as a view may (`max_members`), so the
+/// members heard after it would go unrecorded and a suspicion this process may take
+/// (it hears a majority without the suspect) would be ignored.
+#[test]
+fn signs_of_life_of_non_members_leave_room_for_the_members() {
+    let cfg = EngineConfig {
+        local_health: true,
+        max_members: 3,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 0, cfg);
+    let (n1, n2) = (id(&c, 1), id(&c, 2));
+    let now = c.now;
+    for k in 1..=3 {
+        c.engines[0].peer_alive(now, ProcessId::named("stranger", k));
+    }
+    c.engines[0].peer_alive(now, n1);
+    c.suspect(0, 2);
+    assert_eq!(c.engines[0].stats().suspicions_ignored, 0);
+    assert_eq!(c.engines[0].faulty(), [n2], "n0 hears n1 and itself");
+}
+
 /// Catches `Engine::config -> &Default` (`mod.rs`): the engine reports the
 /// configuration it was built with.
 #[test]
