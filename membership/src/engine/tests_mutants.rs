@@ -1018,6 +1018,28 @@ fn the_mgrs_leaver_list_never_outgrows_max_members() {
     assert_eq!(left, 4, "every joiner became a member and asked to leave");
 }
 
+/// Catches `views_installed += 1` -> `*=` in `Engine::installed` (`mod.rs`): every
+/// view a process installs is counted, the one it bootstraps or joins with included.
+#[test]
+fn every_view_installed_is_counted() {
+    let mut c = Cluster::new(3, 1, cfg());
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[1].stats().views_installed, 1);
+    c.join(3, 0);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[1].stats().views_installed, 2);
+    assert_eq!(
+        c.engines[3].stats().views_installed,
+        1,
+        "the view it joined"
+    );
+    c.crash(2);
+    c.suspect(0, 2);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[1].stats().views_installed, 3);
+    assert_eq!(c.engines[3].stats().views_installed, 2);
+}
+
 /// Catches `Engine::config -> &Default` (`mod.rs`): the engine reports the
 /// configuration it was built with.
 #[test]
