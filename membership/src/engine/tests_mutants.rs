@@ -1040,6 +1040,25 @@ fn every_view_installed_is_counted() {
     assert_eq!(c.engines[3].stats().views_installed, 2);
 }
 
+/// Catches `slots.len() / 2` -> `* 2` in `BatchIndex::find_or_insert` (`clients.rs`):
+/// past its room (a batch larger than the `max_client_ops` it was made for) the index
+/// falls back to a scan and still finds every change. (Mutated, it keeps probing a
+/// full table: the test hangs.)
+#[test]
+fn a_batch_index_past_its_room_still_finds_every_change() {
+    let mut idx = super::clients::BatchIndex::new(2);
+    let mut batch = Vec::new();
+    idx.begin(&batch);
+    for k in 0..12 {
+        let op = client(k);
+        assert_eq!(idx.find_or_insert(&batch, op.id), None, "change {k} is new");
+        batch.push(op);
+    }
+    for k in 0..12 {
+        assert_eq!(idx.find_or_insert(&batch, client(k).id), Some(k as usize));
+    }
+}
+
 /// Catches `Engine::config -> &Default` (`mod.rs`): the engine reports the
 /// configuration it was built with.
 #[test]
