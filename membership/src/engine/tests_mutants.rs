@@ -1059,6 +1059,86 @@ fn a_batch_index_past_its_room_still_finds_every_change() {
     }
 }
 
+fn tag_set(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut t = crate::tags::TagSet::new();
+    for (k, v) in pairs {
+        t.insert(k, v).unwrap();
+    }
+    t.encode()
+}
+
+/// Catches the `|| -> &&` and `ignored += 1 -> *=` mutants of `Engine::on_tag_request`
+/// (`tags.rs`): only an initiator takes a tag request, and only from a member of its
+/// view; any other request is ignored and counted.
+#[test]
+fn only_an_initiator_takes_a_tag_request_and_only_from_a_member() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n2 = id(&c, 2);
+    let db = tag_set(&[("role", "db")]);
+    let stranger = ProcessId::named("stranger", 1);
+    assert_eq!(
+        ignored_by(&mut c, 1, n2, MsgKind::TagReq, |w| w.tags(&db)),
+        1
+    );
+    assert_eq!(
+        c.engines[1].pending_tag_changes(),
+        0,
+        "n1 is an outer member"
+    );
+    assert_eq!(
+        ignored_by(&mut c, 0, stranger, MsgKind::TagReq, |w| w.tags(&db)),
+        1
+    );
+    assert_eq!(
+        ignored_by(&mut c, 0, n2, MsgKind::TagReq, |w| w.tags(&db)),
+        0
+    );
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().tags_of(n2).get("role"), Some("db"));
+    assert!(c.engines[0].view().tags_of(stranger).is_empty());
+}
+
+/// Catches `delete !` in `Engine::tags_after_install` and `|| -> &&` in
+/// `Engine::request_tags` (`tags.rs`): a member whose tag request was lost asks again
+/// after the next view that does not show its tags, until one does; then it asks no
+/// more, even when the same tags are set again.
+#[test]
+fn a_member_asks_for_its_tags_until_a_view_shows_them_then_stops() {
+    let cfg = cfg();
+    let timeout = cfg.protocol_timeout_us;
+    let mut c = Cluster::new(4, 0, cfg);
+    c.run_until_quiet(10_000);
+    let n2 = id(&c, 2);
+    let tag_req = MsgKind::TagReq as usize;
+    let db = tag_set(&[("role", "db")]);
+    c.set_cut_one_way(&[2], &[0], true);
+    let now = c.now;
+    c.engines[2].set_tags(now, &db).unwrap();
+    c.flush(2);
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[2], &[0], false);
+    // A view change that does not show n2's tags.
+    c.crash(3);
+    c.suspect(0, 3);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[2].view().version, 2);
+    assert!(c.engines[2].view().tags_of(n2).is_empty());
+    c.advance(timeout / 2, 1_000);
+    assert_eq!(c.engines[2].stats().sent[tag_req], 2, "asked again");
+    assert_eq!(c.engines[0].view().tags_of(n2).get("role"), Some("db"));
+    assert_eq!(c.engines[2].view().tags_of(n2).get("role"), Some("db"));
+    let now = c.now;
+    c.engines[2].set_tags(now, &db).unwrap();
+    c.flush(2);
+    c.advance(3 * timeout, 10_000);
+    assert_eq!(
+        c.engines[2].stats().sent[tag_req],
+        2,
+        "no request once shown"
+    );
+}
+
 /// Catches `Engine::config -> &Default` (`mod.rs`): the engine reports the
 /// configuration it was built with.
 #[test]
