@@ -62,3 +62,23 @@ fn the_selective_ack_stops_at_the_end_of_the_receive_window() {
     // Bit 0 is frame expected + 1 = 2; frames 3 and beyond are not buffered.
     assert_eq!(rx.sack(), (0, 0b1));
 }
+
+/// Catches `first - base0 < SACK_BITS` -> `first / base0` in `RecvWindow::sack`: when
+/// the first buffered frame lies beyond the bitmap's reach from `expected + 1`, the
+/// bitmap is centred on it (offset > 0), so the sender learns what is missing below it.
+#[test]
+fn a_selective_ack_beyond_the_bitmap_reach_is_centred_on_the_first_buffered_frame() {
+    let mut rx = RecvWindow::new(256);
+    let mut store = vec![0u8; 256 * CAP];
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(0, true, b"a")),
+        Accept::New
+    );
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(100, true, b"b")),
+        Accept::New
+    );
+    assert_eq!(rx.expected(), 1);
+    // base0 = expected + 1 = 2; frame 100 is 98 frames on: centred, base 100 - 32 = 68.
+    assert_eq!(rx.sack(), (66, 1 << 32));
+}
