@@ -452,3 +452,18 @@ fn send_capacity_is_what_the_window_leaves() {
     a.disconnect(pb);
     assert_eq!(a.send_capacity(pb), None);
 }
+
+/// Catches `self.stats.messages_sent += 1` -> `*=` in `send`: every message accepted
+/// for sending is counted in the endpoint's totals; a refused one is not.
+#[test]
+fn every_message_accepted_for_sending_is_counted() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    assert_eq!(a.stats().messages_sent, 0);
+    a.send(Time(0), pb, addr(2), b"x").unwrap();
+    a.send(Time(0), pb, addr(2), b"y").unwrap();
+    assert_eq!(a.stats().messages_sent, 2);
+    let too_big = vec![0u8; a.config().max_message + 1];
+    assert!(a.send(Time(0), pb, addr(2), &too_big).is_err());
+    assert_eq!(a.stats().messages_sent, 2);
+}
