@@ -467,3 +467,157 @@ fn every_message_accepted_for_sending_is_counted() {
     assert!(a.send(Time(0), pb, addr(2), &too_big).is_err());
     assert_eq!(a.stats().messages_sent, 2);
 }
+
+/// Catches `acks_sent += 1` and both `datagrams_out += 1` (total and per peer) ->
+/// `*=` in `build`: a data datagram and an ack-only datagram are each one datagram
+/// out, in the totals and in the peer's counters; the ack-only one is an ack sent.
+#[test]
+fn data_and_ack_datagrams_are_counted() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    for d in one_per_datagram(&mut a, pb, 1, t) {
+        b.handle_datagram(t, addr(1), &d);
+    }
+    assert_eq!(a.stats().datagrams_out, 1);
+    assert_eq!(a.peer_stats(pb).unwrap().counters.datagrams_out, 1);
+    assert_eq!(a.stats().acks_sent, 0);
+    let t2 = b.poll_timeout().expect("the delayed ack");
+    assert_eq!(drain(&mut b, t2).len(), 1);
+    assert_eq!(b.stats().acks_sent, 1);
+    assert_eq!(b.stats().datagrams_out, 1);
+    assert_eq!(b.peer_stats(pa).unwrap().counters.datagrams_out, 1);
+}
+
+/// Catches the first `||` -> `&&` of the ack-now condition in `handle_datagram` and
+/// `transmit_hint -> false`: a datagram whose frames are all duplicates (the sender
+/// retransmitted what arrived) is acknowledged at once, not after `delayed_ack_us`,
+/// and the endpoint says it has something to send.
+#[test]
+fn a_duplicate_datagram_is_acked_at_once() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    let d = one_per_datagram(&mut a, pb, 1, t);
+    b.handle_datagram(t, addr(1), &d[0]);
+    assert!(
+        drain(&mut b, t).is_empty(),
+        "an in-order datagram: delayed ack"
+    );
+    let t2 = b.poll_timeout().expect("the delayed ack");
+    assert_eq!(drain(&mut b, t2).len(), 1);
+    b.handle_datagram(t2, addr(1), &d[0]);
+    assert_eq!(b.stats().duplicates, 1);
+    assert!(b.transmit_hint());
+    assert_eq!(drain(&mut b, t2).len(), 1, "the duplicate is acked at once");
+    assert!(!b.transmit_hint());
+}
+
+/// Catches `next == n` -> `!=` in `poll_delivery` and in `poll_transmit`: peers are
+/// served round robin, for deliveries and for datagrams (one peer with more waiting
+/// does not go first twice).
+#[test]
+fn deliveries_and_transmissions_go_round_robin() {
+    let (pa, pb, pc) = (
+        ProcessId::named("alpha", 1),
+        ProcessId::named("beta", 1),
+        ProcessId::named("gamma", 1),
+    );
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut c = Endpoint::new(cfg(Keyring::default()), pc);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    let from_a = one_per_datagram(&mut a, pb, 2, t);
+    let from_c = one_per_datagram(&mut c, pb, 2, t);
+    for d in from_a.iter().chain(&from_c) {
+        b.handle_datagram(t, addr(1), d);
+    }
+    let mut buf = [0u8; 64];
+    let order: Vec<ProcessId> = std::iter::from_fn(|| b.poll_delivery(&mut buf))
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(order, [pa, pc, pa, pc]);
+    // Two messages of a datagram each for a and for c, queued a's first.
+    let big = [7u8; 1_000];
+    for p in [pa, pa, pc, pc] {
+        b.send(t, p, addr(if p == pa { 1 } else { 3 }), &big)
+            .unwrap();
+    }
+    let mut out = [0u8; 1500];
+    let mut dst = Vec::new();
+    while let Some(x) = b.poll_transmit(t, &mut out) {
+        dst.push(x.dst.port());
+    }
+    assert_eq!(dst, [1, 3, 1, 3]);
+}
+
+/// Catches `delete !` in `if !was_outstanding { p.last_progress = now }` in `build`:
+/// the silence that makes a peer unreachable runs from the first send nobody answered,
+/// not from the last retransmission, so a silent peer is reported
+/// `unreachable_after_us` after the send, before `max_retries` retransmissions.
+#[test]
+fn a_silent_peer_is_reported_unreachable_after_unreachable_after_us() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let after = a.config().unreachable_after_us;
+    let t0 = Time(1_000);
+    a.send(t0, pb, addr(2), b"lost").unwrap();
+    let mut now = t0;
+    while a.stats().unreachable_events == 0 {
+        drain(&mut a, now);
+        now = a.poll_timeout().expect("a timer runs");
+        a.handle_timeout(now);
+    }
+    assert_eq!(now, t0 + after);
+    assert!(a.peer_stats(pb).unwrap().retries < a.config().max_retries);
+}
+
+/// Catches `delete !` in `if !p.outstanding() { p.rto_deadline = None }` (a keepalive
+/// echo, `handle_datagram`): the echo stops the retransmission timer only when
+/// nothing else waits for an answer; data sent after the keepalive and lost is still
+/// retransmitted at the next timeout.
+#[test]
+fn a_keepalive_echo_keeps_the_timer_of_data_in_flight() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let mut buf = [0u8; 64];
+    let t = Time(1_000);
+    for d in one_per_datagram(&mut a, pb, 1, t) {
+        b.handle_datagram(t, addr(1), &d);
+    }
+    let t1 = b.poll_timeout().unwrap();
+    for d in drain(&mut b, t1) {
+        a.handle_datagram(t1, addr(2), &d);
+    }
+    assert!(b.poll_delivery(&mut buf).is_some());
+    // The channel idles until a's keepalive.
+    let tk = a.poll_timeout().unwrap();
+    a.handle_timeout(tk);
+    let ka = drain(&mut a, tk);
+    assert_eq!(ka.len(), 1);
+    assert_eq!(a.stats().keepalives_sent, 1);
+    // Data sent after it is lost; the keepalive's echo comes back.
+    a.send(tk, pb, addr(2), b"x").unwrap();
+    assert_eq!(drain(&mut a, tk).len(), 1);
+    b.handle_datagram(tk, addr(1), &ka[0]);
+    for d in drain(&mut b, tk) {
+        a.handle_datagram(tk + 100, addr(2), &d);
+    }
+    let mut now = tk + 100;
+    let deadline = now + a.peer_stats(pb).unwrap().rto_us;
+    while now <= deadline {
+        now = a.poll_timeout().expect("a timer runs");
+        a.handle_timeout(now);
+        for d in drain(&mut a, now) {
+            b.handle_datagram(now, addr(1), &d);
+        }
+        if let Some((p, n)) = b.poll_delivery(&mut buf) {
+            assert_eq!((p, &buf[..n]), (pa, &b"x"[..]));
+            return;
+        }
+    }
+    panic!("x was not retransmitted within one rto of the echo");
+}
