@@ -82,3 +82,26 @@ fn a_selective_ack_beyond_the_bitmap_reach_is_centred_on_the_first_buffered_fram
     // base0 = expected + 1 = 2; frame 100 is 98 frames on: centred, base 100 - 32 = 68.
     assert_eq!(rx.sack(), (66, 1 << 32));
 }
+
+/// Catches `buf.len() - copied` -> `+` in `RecvWindow::deliver`: a message of several
+/// frames delivered into a buffer too short for it is cut at the buffer's end (its
+/// full length still reported); a later frame is copied only as far as it fits.
+#[test]
+fn a_message_of_several_frames_is_cut_to_the_buffer() {
+    let mut rx = RecvWindow::new(4);
+    let mut store = vec![0u8; 4 * CAP];
+    let first = vec![1u8; CAP];
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(0, false, &first)),
+        Accept::New
+    );
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(1, true, &[2u8; 10])),
+        Accept::New
+    );
+    let mut buf = vec![0u8; CAP + 5];
+    assert_eq!(rx.deliver(&store, CAP, &mut buf), Some((CAP + 5, CAP + 10)));
+    assert!(buf[..CAP].iter().all(|&b| b == 1));
+    assert_eq!(buf[CAP..], [2u8; 5]);
+    assert!(!rx.has_message());
+}
