@@ -621,3 +621,22 @@ fn a_keepalive_echo_keeps_the_timer_of_data_in_flight() {
     }
     panic!("x was not retransmitted within one rto of the echo");
 }
+
+/// Catches the peer's `counters.messages_delivered += 1` -> `*=` in `poll_delivery`:
+/// every message handed to the caller is counted in the peer's counters, as in the
+/// totals.
+#[test]
+fn every_message_delivered_is_counted() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    for d in one_per_datagram(&mut a, pb, 2, t) {
+        b.handle_datagram(t, addr(1), &d);
+    }
+    assert_eq!(b.stats().messages_delivered, 0);
+    let mut buf = [0u8; 64];
+    while b.poll_delivery(&mut buf).is_some() {}
+    assert_eq!(b.stats().messages_delivered, 2);
+    assert_eq!(b.peer_stats(pa).unwrap().counters.messages_delivered, 2);
+}
