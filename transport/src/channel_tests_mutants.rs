@@ -105,3 +105,33 @@ fn a_message_of_several_frames_is_cut_to_the_buffer() {
     assert_eq!(buf[CAP..], [2u8; 5]);
     assert!(!rx.has_message());
 }
+
+/// Catches `first - base0 < SACK_BITS` -> `<=` in `RecvWindow::sack`: a first buffered
+/// frame exactly `SACK_BITS` past `expected + 1` is just out of the plain bitmap's
+/// reach (bit 63 is the last), so the bitmap is centred on it.
+#[test]
+fn a_first_buffered_frame_just_out_of_reach_centres_the_bitmap() {
+    let mut rx = RecvWindow::new(256);
+    let mut store = vec![0u8; 256 * CAP];
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(0, true, b"a")),
+        Accept::New
+    );
+    // base0 = 2; frame 66 is SACK_BITS on: centred, base 66 - 32 = 34.
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(2 + SACK_BITS, true, b"b")),
+        Accept::New
+    );
+    assert_eq!(rx.sack(), (32, 1 << 32));
+    // One frame nearer, it is bit 63 of the plain bitmap.
+    let mut rx = RecvWindow::new(256);
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(0, true, b"a")),
+        Accept::New
+    );
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(1 + SACK_BITS, true, b"b")),
+        Accept::New
+    );
+    assert_eq!(rx.sack(), (0, 1 << 63));
+}
