@@ -453,8 +453,9 @@ fn send_capacity_is_what_the_window_leaves() {
     assert_eq!(a.send_capacity(pb), None);
 }
 
-/// Catches `self.stats.messages_sent += 1` -> `*=` in `send`: every message accepted
-/// for sending is counted in the endpoint's totals; a refused one is not.
+/// Catches `self.stats.messages_sent += 1` and the peer's `counters.messages_sent +=
+/// 1` -> `*=` in `send`: every message accepted for sending is counted in the
+/// endpoint's totals and the peer's counters; a refused one is not.
 #[test]
 fn every_message_accepted_for_sending_is_counted() {
     let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
@@ -466,20 +467,26 @@ fn every_message_accepted_for_sending_is_counted() {
     let too_big = vec![0u8; a.config().max_message + 1];
     assert!(a.send(Time(0), pb, addr(2), &too_big).is_err());
     assert_eq!(a.stats().messages_sent, 2);
+    assert_eq!(a.peer_stats(pb).unwrap().counters.messages_sent, 2);
 }
 
 /// Catches `acks_sent += 1` and both `datagrams_out += 1` (total and per peer) ->
-/// `*=` in `build`: a data datagram and an ack-only datagram are each one datagram
-/// out, in the totals and in the peer's counters; the ack-only one is an ack sent.
+/// `*=` in `build`, and the peer's `counters.bytes_in +=` -> `*=` in
+/// `handle_datagram`: a data datagram and an ack-only datagram are each one datagram
+/// out, in the totals and in the peer's counters; the ack-only one is an ack sent; the
+/// bytes received are counted for their sender.
 #[test]
 fn data_and_ack_datagrams_are_counted() {
     let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
     let mut a = Endpoint::new(cfg(Keyring::default()), pa);
     let mut b = Endpoint::new(cfg(Keyring::default()), pb);
     let t = Time(1_000);
-    for d in one_per_datagram(&mut a, pb, 1, t) {
-        b.handle_datagram(t, addr(1), &d);
-    }
+    let d = one_per_datagram(&mut a, pb, 1, t);
+    b.handle_datagram(t, addr(1), &d[0]);
+    assert_eq!(
+        b.peer_stats(pa).unwrap().counters.bytes_in,
+        d[0].len() as u64
+    );
     assert_eq!(a.stats().datagrams_out, 1);
     assert_eq!(a.peer_stats(pb).unwrap().counters.datagrams_out, 1);
     assert_eq!(a.stats().acks_sent, 0);
@@ -490,10 +497,11 @@ fn data_and_ack_datagrams_are_counted() {
     assert_eq!(b.peer_stats(pa).unwrap().counters.datagrams_out, 1);
 }
 
-/// Catches the first `||` -> `&&` of the ack-now condition in `handle_datagram` and
-/// `transmit_hint -> false`: a datagram whose frames are all duplicates (the sender
-/// retransmitted what arrived) is acknowledged at once, not after `delayed_ack_us`,
-/// and the endpoint says it has something to send.
+/// Catches the first `||` -> `&&` of the ack-now condition in `handle_datagram`, the
+/// peer's `counters.duplicates +=` -> `*=` there, and `transmit_hint -> false`: a
+/// datagram whose frames are all duplicates (the sender retransmitted what arrived) is
+/// counted and acknowledged at once, not after `delayed_ack_us`, and the endpoint
+/// says it has something to send.
 #[test]
 fn a_duplicate_datagram_is_acked_at_once() {
     let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
@@ -510,6 +518,7 @@ fn a_duplicate_datagram_is_acked_at_once() {
     assert_eq!(drain(&mut b, t2).len(), 1);
     b.handle_datagram(t2, addr(1), &d[0]);
     assert_eq!(b.stats().duplicates, 1);
+    assert_eq!(b.peer_stats(pa).unwrap().counters.duplicates, 1);
     assert!(b.transmit_hint());
     assert_eq!(drain(&mut b, t2).len(), 1, "the duplicate is acked at once");
     assert!(!b.transmit_hint());
@@ -639,4 +648,24 @@ fn every_message_delivered_is_counted() {
     while b.poll_delivery(&mut buf).is_some() {}
     assert_eq!(b.stats().messages_delivered, 2);
     assert_eq!(b.peer_stats(pa).unwrap().counters.messages_delivered, 2);
+}
+
+/// Catches `new > 0` -> `<` in `handle_datagram`: new data from another address of the
+/// same peer (it moved) moves the channel there, even when the datagram acknowledges
+/// nothing new: the acknowledgement goes to the new address.
+#[test]
+fn new_data_from_another_address_moves_the_channel() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    let d = one_per_datagram(&mut a, pb, 2, t);
+    b.handle_datagram(t, addr(1), &d[0]);
+    let t2 = b.poll_timeout().expect("the delayed ack");
+    let mut out = [0u8; 1500];
+    assert_eq!(b.poll_transmit(t2, &mut out).unwrap().dst, addr(1));
+    // a's second datagram arrives from port 9.
+    b.handle_datagram(t2, addr(9), &d[1]);
+    let t3 = b.poll_timeout().expect("the delayed ack");
+    assert_eq!(b.poll_transmit(t3, &mut out).unwrap().dst, addr(9));
 }
