@@ -202,9 +202,10 @@ fn only_an_earlier_retransmission_deadline_restarts_the_timer() {
     assert!(!a.take_timer_restarted());
 }
 
-/// Catches `copied < total` -> `==` in `poll_delivery` and `datagrams_out += 1` ->
-/// `*=` in `transmit_probe`: only a message cut to the caller's buffer counts as a
-/// truncated delivery, and a probe is a datagram sent.
+/// Catches `copied < total` -> `==` in `poll_delivery` and `datagrams_out += 1`,
+/// `bytes_out +=` -> `*=` in `transmit_probe`: only a message cut to the caller's
+/// buffer counts as a truncated delivery, and a probe is a datagram sent, its bytes
+/// counted.
 #[test]
 fn truncated_deliveries_and_probe_datagrams_are_counted() {
     let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
@@ -212,8 +213,10 @@ fn truncated_deliveries_and_probe_datagrams_are_counted() {
     let mut b = Endpoint::new(cfg(Keyring::default()), pb);
     let t = Time(1_000);
     a.send_probe(t, addr(2), b"probe").unwrap();
-    assert_eq!(drain(&mut a, t).len(), 1);
+    let probe = drain(&mut a, t);
+    assert_eq!(probe.len(), 1);
     assert_eq!(a.stats().datagrams_out, 1);
+    assert_eq!(a.stats().bytes_out, probe[0].len() as u64);
     for d in one_per_datagram(&mut a, pb, 2, t) {
         b.handle_datagram(t, addr(1), &d);
     }
