@@ -473,8 +473,8 @@ fn every_message_accepted_for_sending_is_counted() {
     assert_eq!(a.peer_stats(pb).unwrap().counters.messages_sent, 2);
 }
 
-/// Catches `acks_sent += 1` and both `datagrams_out += 1` (total and per peer) ->
-/// `*=` in `build`, and the peer's `counters.bytes_in +=` -> `*=` in
+/// Catches `acks_sent += 1`, `datagrams_out += 1` and `bytes_out +=` (each total and
+/// per peer) -> `*=` in `build`, and the peer's `counters.bytes_in +=` -> `*=` in
 /// `handle_datagram`: a data datagram and an ack-only datagram are each one datagram
 /// out, in the totals and in the peer's counters; the ack-only one is an ack sent; the
 /// bytes received are counted for their sender.
@@ -494,10 +494,15 @@ fn data_and_ack_datagrams_are_counted() {
     assert_eq!(a.peer_stats(pb).unwrap().counters.datagrams_out, 1);
     assert_eq!(a.stats().acks_sent, 0);
     let t2 = b.poll_timeout().expect("the delayed ack");
-    assert_eq!(drain(&mut b, t2).len(), 1);
+    let ack = drain(&mut b, t2);
+    assert_eq!(ack.len(), 1);
     assert_eq!(b.stats().acks_sent, 1);
     assert_eq!(b.stats().datagrams_out, 1);
-    assert_eq!(b.peer_stats(pa).unwrap().counters.datagrams_out, 1);
+    let counters = b.peer_stats(pa).unwrap().counters;
+    assert_eq!(counters.datagrams_out, 1);
+    assert_eq!(counters.acks_sent, 1);
+    let len = ack[0].len() as u64;
+    assert_eq!((b.stats().bytes_out, counters.bytes_out), (len, len));
 }
 
 /// Catches the first `||` -> `&&` of the ack-now condition in `handle_datagram`, the
