@@ -208,3 +208,33 @@ fn same_as_compares_each_part() {
     d.clients.reverse();
     assert!(c.same_as(&d));
 }
+
+/// Catches `m.id == p` -> `!=` in `View::apply`'s retain of the tag table (`view.rs`):
+/// a removed member's tags leave the view with it, and the tags of the members that
+/// stay are kept, in a view of one too.
+#[test]
+fn apply_drops_the_tags_of_removed_members_only() {
+    let tags = |v: &str| {
+        let mut s = crate::tags::TagSet::new();
+        s.insert("k", v).unwrap();
+        s.encode()
+    };
+    let mut v = View::with_tags(8, 64);
+    v.version = 1;
+    v.members.extend([0, 1, 2].map(|i| member_of(i, 1)));
+    v.tags.set(pid(0), &tags("a"));
+    v.tags.set(pid(1), &tags("b"));
+    let mut u = Update::with_tag_limits(8, 0, 64);
+    u.removes.push(pid(1));
+    v.apply(&u, 2);
+    assert!(v.tags.get(pid(1)).is_none(), "n1's tags left with it");
+    assert_eq!(v.tags.len(), 1);
+    u.removes[0] = pid(2);
+    v.apply(&u, 3);
+    assert_eq!(v.members, [member_of(0, 1)]);
+    assert_eq!(
+        v.tags_of(pid(0)).get("k"),
+        Some("a"),
+        "the last member keeps its tags"
+    );
+}

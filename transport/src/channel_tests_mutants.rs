@@ -62,3 +62,76 @@ fn the_selective_ack_stops_at_the_end_of_the_receive_window() {
     // Bit 0 is frame expected + 1 = 2; frames 3 and beyond are not buffered.
     assert_eq!(rx.sack(), (0, 0b1));
 }
+
+/// Catches `first - base0 < SACK_BITS` -> `first / base0` in `RecvWindow::sack`: when
+/// the first buffered frame lies beyond the bitmap's reach from `expected + 1`, the
+/// bitmap is centred on it (offset > 0), so the sender learns what is missing below it.
+#[test]
+fn a_selective_ack_beyond_the_bitmap_reach_is_centred_on_the_first_buffered_frame() {
+    let mut rx = RecvWindow::new(256);
+    let mut store = vec![0u8; 256 * CAP];
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(0, true, b"a")),
+        Accept::New
+    );
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(100, true, b"b")),
+        Accept::New
+    );
+    assert_eq!(rx.expected(), 1);
+    // base0 = expected + 1 = 2; frame 100 is 98 frames on: centred, base 100 - 32 = 68.
+    assert_eq!(rx.sack(), (66, 1 << 32));
+}
+
+/// Catches `buf.len() - copied` -> `+` in `RecvWindow::deliver`: a message of several
+/// frames delivered into a buffer too short for it is cut at the buffer's end (its
+/// full length still reported); a later frame is copied only as far as it fits.
+#[test]
+fn a_message_of_several_frames_is_cut_to_the_buffer() {
+    let mut rx = RecvWindow::new(4);
+    let mut store = vec![0u8; 4 * CAP];
+    let first = vec![1u8; CAP];
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(0, false, &first)),
+        Accept::New
+    );
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(1, true, &[2u8; 10])),
+        Accept::New
+    );
+    let mut buf = vec![0u8; CAP + 5];
+    assert_eq!(rx.deliver(&store, CAP, &mut buf), Some((CAP + 5, CAP + 10)));
+    assert!(buf[..CAP].iter().all(|&b| b == 1));
+    assert_eq!(buf[CAP..], [2u8; 5]);
+    assert!(!rx.has_message());
+}
+
+/// Catches `first - base0 < SACK_BITS` -> `<=` in `RecvWindow::sack`: a first buffered
+/// frame exactly `SACK_BITS` past `expected + 1` is just out of the plain bitmap's
+/// reach (bit 63 is the last), so the bitmap is centred on it.
+#[test]
+fn a_first_buffered_frame_just_out_of_reach_centres_the_bitmap() {
+    let mut rx = RecvWindow::new(256);
+    let mut store = vec![0u8; 256 * CAP];
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(0, true, b"a")),
+        Accept::New
+    );
+    // base0 = 2; frame 66 is SACK_BITS on: centred, base 66 - 32 = 34.
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(2 + SACK_BITS, true, b"b")),
+        Accept::New
+    );
+    assert_eq!(rx.sack(), (32, 1 << 32));
+    // One frame nearer, it is bit 63 of the plain bitmap.
+    let mut rx = RecvWindow::new(256);
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(0, true, b"a")),
+        Accept::New
+    );
+    assert_eq!(
+        rx.accept(&mut store, CAP, &frame(1 + SACK_BITS, true, b"b")),
+        Accept::New
+    );
+    assert_eq!(rx.sack(), (0, 1 << 63));
+}

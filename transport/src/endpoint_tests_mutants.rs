@@ -202,9 +202,10 @@ fn only_an_earlier_retransmission_deadline_restarts_the_timer() {
     assert!(!a.take_timer_restarted());
 }
 
-/// Catches `copied < total` -> `==` in `poll_delivery` and `datagrams_out += 1` ->
-/// `*=` in `transmit_probe`: only a message cut to the caller's buffer counts as a
-/// truncated delivery, and a probe is a datagram sent.
+/// Catches `copied < total` -> `==` in `poll_delivery` and `datagrams_out += 1`,
+/// `bytes_out +=` -> `*=` in `transmit_probe`: only a message cut to the caller's
+/// buffer counts as a truncated delivery, and a probe is a datagram sent, its bytes
+/// counted.
 #[test]
 fn truncated_deliveries_and_probe_datagrams_are_counted() {
     let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
@@ -212,8 +213,10 @@ fn truncated_deliveries_and_probe_datagrams_are_counted() {
     let mut b = Endpoint::new(cfg(Keyring::default()), pb);
     let t = Time(1_000);
     a.send_probe(t, addr(2), b"probe").unwrap();
-    assert_eq!(drain(&mut a, t).len(), 1);
+    let probe = drain(&mut a, t);
+    assert_eq!(probe.len(), 1);
     assert_eq!(a.stats().datagrams_out, 1);
+    assert_eq!(a.stats().bytes_out, probe[0].len() as u64);
     for d in one_per_datagram(&mut a, pb, 2, t) {
         b.handle_datagram(t, addr(1), &d);
     }
@@ -451,4 +454,226 @@ fn send_capacity_is_what_the_window_leaves() {
     assert_eq!(a.send_capacity(pb), Some(window - 2));
     a.disconnect(pb);
     assert_eq!(a.send_capacity(pb), None);
+}
+
+/// Catches `self.stats.messages_sent += 1` and the peer's `counters.messages_sent +=
+/// 1` -> `*=` in `send`: every message accepted for sending is counted in the
+/// endpoint's totals and the peer's counters; a refused one is not.
+#[test]
+fn every_message_accepted_for_sending_is_counted() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    assert_eq!(a.stats().messages_sent, 0);
+    a.send(Time(0), pb, addr(2), b"x").unwrap();
+    a.send(Time(0), pb, addr(2), b"y").unwrap();
+    assert_eq!(a.stats().messages_sent, 2);
+    let too_big = vec![0u8; a.config().max_message + 1];
+    assert!(a.send(Time(0), pb, addr(2), &too_big).is_err());
+    assert_eq!(a.stats().messages_sent, 2);
+    assert_eq!(a.peer_stats(pb).unwrap().counters.messages_sent, 2);
+}
+
+/// Catches `acks_sent += 1`, `datagrams_out += 1` and `bytes_out +=` (each total and
+/// per peer) -> `*=` in `build`, and the peer's `counters.bytes_in +=` -> `*=` in
+/// `handle_datagram`: a data datagram and an ack-only datagram are each one datagram
+/// out, in the totals and in the peer's counters; the ack-only one is an ack sent; the
+/// bytes received are counted for their sender.
+#[test]
+fn data_and_ack_datagrams_are_counted() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    let d = one_per_datagram(&mut a, pb, 1, t);
+    b.handle_datagram(t, addr(1), &d[0]);
+    assert_eq!(
+        b.peer_stats(pa).unwrap().counters.bytes_in,
+        d[0].len() as u64
+    );
+    assert_eq!(a.stats().datagrams_out, 1);
+    assert_eq!(a.peer_stats(pb).unwrap().counters.datagrams_out, 1);
+    assert_eq!(a.stats().acks_sent, 0);
+    let t2 = b.poll_timeout().expect("the delayed ack");
+    let ack = drain(&mut b, t2);
+    assert_eq!(ack.len(), 1);
+    assert_eq!(b.stats().acks_sent, 1);
+    assert_eq!(b.stats().datagrams_out, 1);
+    let counters = b.peer_stats(pa).unwrap().counters;
+    assert_eq!(counters.datagrams_out, 1);
+    assert_eq!(counters.acks_sent, 1);
+    let len = ack[0].len() as u64;
+    assert_eq!((b.stats().bytes_out, counters.bytes_out), (len, len));
+}
+
+/// Catches the first `||` -> `&&` of the ack-now condition in `handle_datagram`, the
+/// peer's `counters.duplicates +=` -> `*=` there, and `transmit_hint -> false`: a
+/// datagram whose frames are all duplicates (the sender retransmitted what arrived) is
+/// counted and acknowledged at once, not after `delayed_ack_us`, and the endpoint
+/// says it has something to send.
+#[test]
+fn a_duplicate_datagram_is_acked_at_once() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    let d = one_per_datagram(&mut a, pb, 1, t);
+    b.handle_datagram(t, addr(1), &d[0]);
+    assert!(
+        drain(&mut b, t).is_empty(),
+        "an in-order datagram: delayed ack"
+    );
+    let t2 = b.poll_timeout().expect("the delayed ack");
+    assert_eq!(drain(&mut b, t2).len(), 1);
+    b.handle_datagram(t2, addr(1), &d[0]);
+    assert_eq!(b.stats().duplicates, 1);
+    assert_eq!(b.peer_stats(pa).unwrap().counters.duplicates, 1);
+    assert!(b.transmit_hint());
+    assert_eq!(drain(&mut b, t2).len(), 1, "the duplicate is acked at once");
+    assert!(!b.transmit_hint());
+}
+
+/// Catches `next == n` -> `!=` in `poll_delivery` and in `poll_transmit`: peers are
+/// served round robin, for deliveries and for datagrams (one peer with more waiting
+/// does not go first twice).
+#[test]
+fn deliveries_and_transmissions_go_round_robin() {
+    let (pa, pb, pc) = (
+        ProcessId::named("alpha", 1),
+        ProcessId::named("beta", 1),
+        ProcessId::named("gamma", 1),
+    );
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut c = Endpoint::new(cfg(Keyring::default()), pc);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    let from_a = one_per_datagram(&mut a, pb, 2, t);
+    let from_c = one_per_datagram(&mut c, pb, 2, t);
+    for d in from_a.iter().chain(&from_c) {
+        b.handle_datagram(t, addr(1), d);
+    }
+    let mut buf = [0u8; 64];
+    let order: Vec<ProcessId> = std::iter::from_fn(|| b.poll_delivery(&mut buf))
+        .map(|(p, _)| p)
+        .collect();
+    assert_eq!(order, [pa, pc, pa, pc]);
+    // Two messages of a datagram each for a and for c, queued a's first.
+    let big = [7u8; 1_000];
+    for p in [pa, pa, pc, pc] {
+        b.send(t, p, addr(if p == pa { 1 } else { 3 }), &big)
+            .unwrap();
+    }
+    let mut out = [0u8; 1500];
+    let mut dst = Vec::new();
+    while let Some(x) = b.poll_transmit(t, &mut out) {
+        dst.push(x.dst.port());
+    }
+    assert_eq!(dst, [1, 3, 1, 3]);
+}
+
+/// Catches `delete !` in `if !was_outstanding { p.last_progress = now }` in `build`:
+/// the silence that makes a peer unreachable runs from the first send nobody answered,
+/// not from the last retransmission, so a silent peer is reported
+/// `unreachable_after_us` after the send, before `max_retries` retransmissions.
+#[test]
+fn a_silent_peer_is_reported_unreachable_after_unreachable_after_us() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let after = a.config().unreachable_after_us;
+    let t0 = Time(1_000);
+    a.send(t0, pb, addr(2), b"lost").unwrap();
+    let mut now = t0;
+    while a.stats().unreachable_events == 0 {
+        drain(&mut a, now);
+        now = a.poll_timeout().expect("a timer runs");
+        a.handle_timeout(now);
+    }
+    assert_eq!(now, t0 + after);
+    assert!(a.peer_stats(pb).unwrap().retries < a.config().max_retries);
+}
+
+/// Catches `delete !` in `if !p.outstanding() { p.rto_deadline = None }` (a keepalive
+/// echo, `handle_datagram`): the echo stops the retransmission timer only when
+/// nothing else waits for an answer; data sent after the keepalive and lost is still
+/// retransmitted at the next timeout.
+#[test]
+fn a_keepalive_echo_keeps_the_timer_of_data_in_flight() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let mut buf = [0u8; 64];
+    let t = Time(1_000);
+    for d in one_per_datagram(&mut a, pb, 1, t) {
+        b.handle_datagram(t, addr(1), &d);
+    }
+    let t1 = b.poll_timeout().unwrap();
+    for d in drain(&mut b, t1) {
+        a.handle_datagram(t1, addr(2), &d);
+    }
+    assert!(b.poll_delivery(&mut buf).is_some());
+    // The channel idles until a's keepalive.
+    let tk = a.poll_timeout().unwrap();
+    a.handle_timeout(tk);
+    let ka = drain(&mut a, tk);
+    assert_eq!(ka.len(), 1);
+    assert_eq!(a.stats().keepalives_sent, 1);
+    // Data sent after it is lost; the keepalive's echo comes back.
+    a.send(tk, pb, addr(2), b"x").unwrap();
+    assert_eq!(drain(&mut a, tk).len(), 1);
+    b.handle_datagram(tk, addr(1), &ka[0]);
+    for d in drain(&mut b, tk) {
+        a.handle_datagram(tk + 100, addr(2), &d);
+    }
+    let mut now = tk + 100;
+    let deadline = now + a.peer_stats(pb).unwrap().rto_us;
+    while now <= deadline {
+        now = a.poll_timeout().expect("a timer runs");
+        a.handle_timeout(now);
+        for d in drain(&mut a, now) {
+            b.handle_datagram(now, addr(1), &d);
+        }
+        if let Some((p, n)) = b.poll_delivery(&mut buf) {
+            assert_eq!((p, &buf[..n]), (pa, &b"x"[..]));
+            return;
+        }
+    }
+    panic!("x was not retransmitted within one rto of the echo");
+}
+
+/// Catches the peer's `counters.messages_delivered += 1` -> `*=` in `poll_delivery`:
+/// every message handed to the caller is counted in the peer's counters, as in the
+/// totals.
+#[test]
+fn every_message_delivered_is_counted() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    for d in one_per_datagram(&mut a, pb, 2, t) {
+        b.handle_datagram(t, addr(1), &d);
+    }
+    assert_eq!(b.stats().messages_delivered, 0);
+    let mut buf = [0u8; 64];
+    while b.poll_delivery(&mut buf).is_some() {}
+    assert_eq!(b.stats().messages_delivered, 2);
+    assert_eq!(b.peer_stats(pa).unwrap().counters.messages_delivered, 2);
+}
+
+/// Catches `new > 0` -> `<` in `handle_datagram`: new data from another address of the
+/// same peer (it moved) moves the channel there, even when the datagram acknowledges
+/// nothing new: the acknowledgement goes to the new address.
+#[test]
+fn new_data_from_another_address_moves_the_channel() {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
+    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let t = Time(1_000);
+    let d = one_per_datagram(&mut a, pb, 2, t);
+    b.handle_datagram(t, addr(1), &d[0]);
+    let t2 = b.poll_timeout().expect("the delayed ack");
+    let mut out = [0u8; 1500];
+    assert_eq!(b.poll_transmit(t2, &mut out).unwrap().dst, addr(1));
+    // a's second datagram arrives from port 9.
+    b.handle_datagram(t2, addr(9), &d[1]);
+    let t3 = b.poll_timeout().expect("the delayed ack");
+    assert_eq!(b.poll_transmit(t3, &mut out).unwrap().dst, addr(9));
 }

@@ -933,6 +933,212 @@ fn an_outside_suspicion_at_a_deaf_member_is_ignored() {
     assert!(c.engines[1].faulty().contains(&n4));
 }
 
+/// Catches both `&& -> ||` mutants of `Engine::peer_alive` (`mod.rs`): a sign of life
+/// of a process outside the view is ignored. Noted, it would take room in the heard
+/// table (D21), which holds as many processes as a view may (`max_members`), so the
+/// members heard after it would go unrecorded and a suspicion this process may take
+/// (it hears a majority without the suspect) would be ignored.
+#[test]
+fn signs_of_life_of_non_members_leave_room_for_the_members() {
+    let cfg = EngineConfig {
+        local_health: true,
+        max_members: 3,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 0, cfg);
+    let (n1, n2) = (id(&c, 1), id(&c, 2));
+    let now = c.now;
+    for k in 1..=3 {
+        c.engines[0].peer_alive(now, ProcessId::named("stranger", k));
+    }
+    c.engines[0].peer_alive(now, n1);
+    c.suspect(0, 2);
+    assert_eq!(c.engines[0].stats().suspicions_ignored, 0);
+    assert_eq!(c.engines[0].faulty(), [n2], "n0 hears n1 and itself");
+}
+
+/// Catches `>` -> `>=` in `Engine::set_snapshot` (`mod.rs`): a snapshot of exactly
+/// `max_snapshot` bytes is taken, and a joiner receives all of it.
+#[test]
+fn a_snapshot_of_exactly_max_snapshot_bytes_is_taken() {
+    let mut c = Cluster::new(2, 1, cfg());
+    c.run_until_quiet(10_000);
+    let full: Vec<u8> = (0..1024).map(|i| i as u8).collect();
+    assert!(c.engines[0].set_snapshot(&full).is_ok());
+    assert!(c.engines[0].set_snapshot(&[0; 1025]).is_err());
+    c.join(2, 0);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[2].status(), Status::Member);
+    assert_eq!(c.engines[2].received_snapshot(), &full[..]);
+}
+
+/// Catches `<` -> `<=` in `Engine::on_leave_request` (`mod.rs`): the mgr's list of
+/// leavers, preallocated for `max_members`, never holds more. It can fill: while the
+/// mgr waits for the State-Xfer acks of an update that removed three leavers and
+/// added three joiners, the leavers it removed are still listed (until
+/// `finish_commit`) and the members of the new view that ask to leave are added, the
+/// sixth request finding the list full. (That request is then dropped, and as a
+/// member sends its leave request once, it stays a member: an open finding of the
+/// mutation run, docs/VERIFICATION.md, not asserted here.)
+#[test]
+fn the_mgrs_leaver_list_never_outgrows_max_members() {
+    let cfg = EngineConfig {
+        max_members: 5,
+        ..cfg()
+    };
+    let mut c = Cluster::new(4, 4, cfg);
+    c.run_until_quiet(10_000);
+    // n4's join keeps the mgr busy while n1-n3's leave requests and n5-n7's joins
+    // arrive: its next update removes the three and adds the three.
+    c.join(4, 0);
+    for i in 1..=3 {
+        c.leave(i);
+    }
+    for j in 5..=7 {
+        c.join(j, 0);
+    }
+    let mut left = 0;
+    loop {
+        // Each process added asks to leave as soon as it is a member.
+        for j in 4..=7 {
+            if c.engines[j].status() == Status::Member && !c.engines[j].is_leaving() {
+                c.leave(j);
+                left += 1;
+            }
+        }
+        assert!(
+            c.engines[0].leavers.len() <= 5,
+            "{:?}",
+            c.engines[0].leavers
+        );
+        if !c.deliver_one() {
+            break;
+        }
+    }
+    assert_eq!(left, 4, "every joiner became a member and asked to leave");
+}
+
+/// Catches `views_installed += 1` -> `*=` in `Engine::installed` (`mod.rs`): every
+/// view a process installs is counted, the one it bootstraps or joins with included.
+#[test]
+fn every_view_installed_is_counted() {
+    let mut c = Cluster::new(3, 1, cfg());
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[1].stats().views_installed, 1);
+    c.join(3, 0);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[1].stats().views_installed, 2);
+    assert_eq!(
+        c.engines[3].stats().views_installed,
+        1,
+        "the view it joined"
+    );
+    c.crash(2);
+    c.suspect(0, 2);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[1].stats().views_installed, 3);
+    assert_eq!(c.engines[3].stats().views_installed, 2);
+}
+
+/// Catches `slots.len() / 2` -> `* 2` in `BatchIndex::find_or_insert` (`clients.rs`):
+/// past its room (a batch larger than the `max_client_ops` it was made for) the index
+/// falls back to a scan and still finds every change. (Mutated, it keeps probing a
+/// full table: the test hangs.)
+#[test]
+fn a_batch_index_past_its_room_still_finds_every_change() {
+    let mut idx = super::clients::BatchIndex::new(2);
+    let mut batch = Vec::new();
+    idx.begin(&batch);
+    for k in 0..12 {
+        let op = client(k);
+        assert_eq!(idx.find_or_insert(&batch, op.id), None, "change {k} is new");
+        batch.push(op);
+    }
+    for k in 0..12 {
+        assert_eq!(idx.find_or_insert(&batch, client(k).id), Some(k as usize));
+    }
+}
+
+fn tag_set(pairs: &[(&str, &str)]) -> Vec<u8> {
+    let mut t = crate::tags::TagSet::new();
+    for (k, v) in pairs {
+        t.insert(k, v).unwrap();
+    }
+    t.encode()
+}
+
+/// Catches the `|| -> &&` and `ignored += 1 -> *=` mutants of `Engine::on_tag_request`
+/// (`tags.rs`): only an initiator takes a tag request, and only from a member of its
+/// view; any other request is ignored and counted.
+#[test]
+fn only_an_initiator_takes_a_tag_request_and_only_from_a_member() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n2 = id(&c, 2);
+    let db = tag_set(&[("role", "db")]);
+    let stranger = ProcessId::named("stranger", 1);
+    assert_eq!(
+        ignored_by(&mut c, 1, n2, MsgKind::TagReq, |w| w.tags(&db)),
+        1
+    );
+    assert_eq!(
+        c.engines[1].pending_tag_changes(),
+        0,
+        "n1 is an outer member"
+    );
+    assert_eq!(
+        ignored_by(&mut c, 0, stranger, MsgKind::TagReq, |w| w.tags(&db)),
+        1
+    );
+    assert_eq!(
+        ignored_by(&mut c, 0, n2, MsgKind::TagReq, |w| w.tags(&db)),
+        0
+    );
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().tags_of(n2).get("role"), Some("db"));
+    assert!(c.engines[0].view().tags_of(stranger).is_empty());
+}
+
+/// Catches `delete !` in `Engine::tags_after_install` and `|| -> &&` in
+/// `Engine::request_tags` (`tags.rs`): a member whose tag request was lost asks again
+/// after the next view that does not show its tags, until one does; then it asks no
+/// more, even when the same tags are set again.
+#[test]
+fn a_member_asks_for_its_tags_until_a_view_shows_them_then_stops() {
+    let cfg = cfg();
+    let timeout = cfg.protocol_timeout_us;
+    let mut c = Cluster::new(4, 0, cfg);
+    c.run_until_quiet(10_000);
+    let n2 = id(&c, 2);
+    let tag_req = MsgKind::TagReq as usize;
+    let db = tag_set(&[("role", "db")]);
+    c.set_cut_one_way(&[2], &[0], true);
+    let now = c.now;
+    c.engines[2].set_tags(now, &db).unwrap();
+    c.flush(2);
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[2], &[0], false);
+    // A view change that does not show n2's tags.
+    c.crash(3);
+    c.suspect(0, 3);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[2].view().version, 2);
+    assert!(c.engines[2].view().tags_of(n2).is_empty());
+    c.advance(timeout / 2, 1_000);
+    assert_eq!(c.engines[2].stats().sent[tag_req], 2, "asked again");
+    assert_eq!(c.engines[0].view().tags_of(n2).get("role"), Some("db"));
+    assert_eq!(c.engines[2].view().tags_of(n2).get("role"), Some("db"));
+    let now = c.now;
+    c.engines[2].set_tags(now, &db).unwrap();
+    c.flush(2);
+    c.advance(3 * timeout, 10_000);
+    assert_eq!(
+        c.engines[2].stats().sent[tag_req],
+        2,
+        "no request once shown"
+    );
+}
+
 /// Catches `Engine::config -> &Default` (`mod.rs`): the engine reports the
 /// configuration it was built with.
 #[test]
