@@ -19,6 +19,15 @@ fn cfg(keys: Keyring) -> TransportConfig {
 }
 
 /// Every datagram `from` has to send at `now`, as bytes.
+/// The two processes most tests use, `alpha#1` and `beta#1`, with an endpoint each
+/// (no cluster key).
+fn alpha_and_beta() -> (ProcessId, ProcessId, Endpoint, Endpoint) {
+    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
+    let a = Endpoint::new(cfg(Keyring::default()), pa);
+    let b = Endpoint::new(cfg(Keyring::default()), pb);
+    (pa, pb, a, b)
+}
+
 fn drain(from: &mut Endpoint, now: Time) -> Vec<Vec<u8>> {
     let mut buf = vec![0u8; 1500];
     let mut out = Vec::new();
@@ -104,9 +113,7 @@ fn one_per_datagram(a: &mut Endpoint, to: ProcessId, n: usize, now: Time) -> Vec
 /// counts what its name says, and the per-peer counters add up to the totals.
 #[test]
 fn datagram_fast_retransmit_and_keepalive_counters_count() {
-    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
-    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
-    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let (pa, pb, mut a, mut b) = alpha_and_beta();
     let t = Time(1_000);
     let d = one_per_datagram(&mut a, pb, 5, t);
     // The second datagram is lost; the three after it are selectively acked.
@@ -159,9 +166,7 @@ fn datagram_fast_retransmit_and_keepalive_counters_count() {
 /// ack (the first one alone waits `delayed_ack_us`).
 #[test]
 fn every_second_in_order_datagram_is_acked_at_once() {
-    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
-    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
-    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let (_, pb, mut a, mut b) = alpha_and_beta();
     let t = Time(1_000);
     let d = one_per_datagram(&mut a, pb, 2, t);
     b.handle_datagram(t, addr(1), &d[0]);
@@ -175,9 +180,7 @@ fn every_second_in_order_datagram_is_acked_at_once() {
 /// initial RTO) restarts the timer; one that only pushes it later does not.
 #[test]
 fn only_an_earlier_retransmission_deadline_restarts_the_timer() {
-    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
-    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
-    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let (_, pb, mut a, mut b) = alpha_and_beta();
     let t = Time(1_000);
     let d = one_per_datagram(&mut a, pb, 3, t);
     let _ = a.take_timer_restarted();
@@ -208,9 +211,7 @@ fn only_an_earlier_retransmission_deadline_restarts_the_timer() {
 /// counted.
 #[test]
 fn truncated_deliveries_and_probe_datagrams_are_counted() {
-    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
-    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
-    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let (pa, pb, mut a, mut b) = alpha_and_beta();
     let t = Time(1_000);
     a.send_probe(t, addr(2), b"probe").unwrap();
     let probe = drain(&mut a, t);
@@ -265,9 +266,7 @@ fn a_probe_of_the_largest_payload_goes_through() {
 /// waits for it; the same echo arriving again later changes nothing.
 #[test]
 fn a_keepalive_echo_counts_once() {
-    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
-    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
-    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let (_, pb, mut a, mut b) = alpha_and_beta();
     let mut now = Time(1_000);
     a.send(now, pb, addr(2), b"hello").unwrap();
     for x in drain(&mut a, now) {
@@ -340,9 +339,7 @@ fn the_probe_bound_follows_the_mtu() {
 /// is reported once.
 #[test]
 fn an_unpolled_unreachable_report_is_not_repeated() {
-    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
-    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
-    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let (_, pb, mut a, mut b) = alpha_and_beta();
     let mut now = Time(1_000);
     let lose = |a: &mut Endpoint, now: &mut Time, msg: &[u8]| {
         let before = a.stats().unreachable_events;
@@ -480,9 +477,7 @@ fn every_message_accepted_for_sending_is_counted() {
 /// bytes received are counted for their sender.
 #[test]
 fn data_and_ack_datagrams_are_counted() {
-    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
-    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
-    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let (pa, pb, mut a, mut b) = alpha_and_beta();
     let t = Time(1_000);
     let d = one_per_datagram(&mut a, pb, 1, t);
     b.handle_datagram(t, addr(1), &d[0]);
@@ -512,9 +507,7 @@ fn data_and_ack_datagrams_are_counted() {
 /// says it has something to send.
 #[test]
 fn a_duplicate_datagram_is_acked_at_once() {
-    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
-    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
-    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let (pa, pb, mut a, mut b) = alpha_and_beta();
     let t = Time(1_000);
     let d = one_per_datagram(&mut a, pb, 1, t);
     b.handle_datagram(t, addr(1), &d[0]);
@@ -597,9 +590,7 @@ fn a_silent_peer_is_reported_unreachable_after_unreachable_after_us() {
 /// retransmitted at the next timeout.
 #[test]
 fn a_keepalive_echo_keeps_the_timer_of_data_in_flight() {
-    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
-    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
-    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let (pa, pb, mut a, mut b) = alpha_and_beta();
     let mut buf = [0u8; 64];
     let t = Time(1_000);
     for d in one_per_datagram(&mut a, pb, 1, t) {
@@ -644,9 +635,7 @@ fn a_keepalive_echo_keeps_the_timer_of_data_in_flight() {
 /// totals.
 #[test]
 fn every_message_delivered_is_counted() {
-    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
-    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
-    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let (pa, pb, mut a, mut b) = alpha_and_beta();
     let t = Time(1_000);
     for d in one_per_datagram(&mut a, pb, 2, t) {
         b.handle_datagram(t, addr(1), &d);
@@ -663,9 +652,7 @@ fn every_message_delivered_is_counted() {
 /// nothing new: the acknowledgement goes to the new address.
 #[test]
 fn new_data_from_another_address_moves_the_channel() {
-    let (pa, pb) = (ProcessId::named("alpha", 1), ProcessId::named("beta", 1));
-    let mut a = Endpoint::new(cfg(Keyring::default()), pa);
-    let mut b = Endpoint::new(cfg(Keyring::default()), pb);
+    let (_, pb, mut a, mut b) = alpha_and_beta();
     let t = Time(1_000);
     let d = one_per_datagram(&mut a, pb, 2, t);
     b.handle_datagram(t, addr(1), &d[0]);
