@@ -82,6 +82,16 @@ pub fn addr_of(i: usize) -> SocketAddr {
     SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 20_000 + i as u16)
 }
 
+/// A membership-service client op adding client `c{i}#1` (address 127.0.0.1:9, not
+/// watched), for tests of client changes.
+pub fn client_op(i: u64) -> crate::view::ClientOp {
+    crate::view::ClientOp::add(
+        ProcessId::named(&format!("c{i}"), 1),
+        SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCALHOST), 9),
+        false,
+    )
+}
+
 /// The member record of engine `i` with incarnation `inc`.
 pub fn member_of(i: usize, inc: u64) -> Member {
     Member {

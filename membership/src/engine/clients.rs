@@ -188,7 +188,6 @@ mod tests {
     use crate::config::EngineConfig;
     use crate::testkit::Cluster;
     use crate::view::ClientOp;
-    use crate::ProcessId;
 
     fn cfg() -> EngineConfig {
         EngineConfig {
@@ -198,13 +197,7 @@ mod tests {
         }
     }
 
-    fn client(i: u64) -> ClientOp {
-        ClientOp::add(
-            ProcessId::named(&format!("c{i}"), 1),
-            "127.0.0.1:9".parse().unwrap(),
-            false,
-        )
-    }
+    use crate::testkit::client_op as client;
 
     #[test]
     fn client_changes_are_committed_in_batches_and_logged_everywhere() {

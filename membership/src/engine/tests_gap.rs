@@ -7,7 +7,6 @@
 
 use crate::engine::{ExcludeReason, Status};
 use crate::testkit::Cluster;
-use crate::view::ClientOp;
 use crate::{EngineConfig, ProcessId};
 
 fn cfg() -> EngineConfig {
@@ -20,13 +19,7 @@ fn cfg() -> EngineConfig {
     }
 }
 
-fn client(i: u64) -> ClientOp {
-    ClientOp::add(
-        ProcessId::named(&format!("c{i}"), 1),
-        "127.0.0.1:9".parse().unwrap(),
-        false,
-    )
-}
+use crate::testkit::client_op as client;
 
 fn names(ids: impl IntoIterator<Item = ProcessId>) -> Vec<String> {
     ids.into_iter().map(|p| p.node.to_string()).collect()

@@ -389,13 +389,7 @@ fn the_mgr_refuses_and_counts_every_join_request_it_cannot_take() {
     assert!(!added.contains(&m(8, 1).id), "{added:?}");
 }
 
-fn client(i: u64) -> crate::view::ClientOp {
-    crate::view::ClientOp::add(
-        ProcessId::named(&format!("c{i}"), 1),
-        "127.0.0.1:9".parse().unwrap(),
-        false,
-    )
-}
+use crate::testkit::client_op as client;
 
 /// Catches the `client_ops_dropped` and `client_ops_committed` counter mutants and the
 /// service-off test of `request_client_ops` (`clients.rs`): changes asked of a process
@@ -630,6 +624,18 @@ fn a_deaf_member_withholds_its_suspicions_while_it_hears_nobody() {
     );
 }
 
+/// Delivers to n2 an M-sub of version 2 with an empty update from `from` (view 1),
+/// carrying `gossip`.
+fn empty_msub_to_n2(c: &mut Cluster, from: ProcessId, gossip: &[ProcessId]) {
+    let empty = Update::with_capacity(1);
+    let mut buf = Vec::new();
+    let mut w = Writer::start(&mut buf, MsgKind::MSub, 1, gossip);
+    w.u64(2);
+    w.update(&empty);
+    let now = c.now;
+    c.engines[2].handle_message(now, from, &buf).unwrap();
+}
+
 /// Catches the `&& -> ||` mutants of `Engine::commit_path` (`mod.rs`): only a submit
 /// or commit from the leader an outer member follows bypasses D18; an M-sub from
 /// another member whose gossip would leave the receiver in a minority is refused.
@@ -638,13 +644,7 @@ fn only_the_leaders_submit_bypasses_the_minority_check_on_gossip() {
     let mut c = Cluster::new(5, 0, cfg());
     c.run_until_quiet(10_000);
     let (n0, n1, n3, n4) = (id(&c, 0), id(&c, 1), id(&c, 3), id(&c, 4));
-    let empty = Update::with_capacity(1);
-    let mut buf = Vec::new();
-    let mut w = Writer::start(&mut buf, MsgKind::MSub, 1, &[n0, n3, n4]);
-    w.u64(2);
-    w.update(&empty);
-    let now = c.now;
-    c.engines[2].handle_message(now, n1, &buf).unwrap();
+    empty_msub_to_n2(&mut c, n1, &[n0, n3, n4]);
     assert_eq!(c.engines[2].stats().gossip_refused, 1);
     assert_eq!(
         c.engines[2].faulty(),
@@ -1597,13 +1597,7 @@ fn the_leaders_submit_gossip_is_adopted() {
     let mut c = Cluster::new(5, 0, cfg());
     c.run_until_quiet(10_000);
     let (n0, n1, n3, n4) = (id(&c, 0), id(&c, 1), id(&c, 3), id(&c, 4));
-    let empty = Update::with_capacity(1);
-    let mut buf = Vec::new();
-    let mut w = Writer::start(&mut buf, MsgKind::MSub, 1, &[n1, n3, n4]);
-    w.u64(2);
-    w.update(&empty);
-    let now = c.now;
-    c.engines[2].handle_message(now, n0, &buf).unwrap();
+    empty_msub_to_n2(&mut c, n0, &[n1, n3, n4]);
     assert_eq!(c.engines[2].stats().gossip_refused, 0);
     assert!(!c.engines[2].faulty().contains(&n0));
 }
