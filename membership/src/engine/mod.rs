@@ -315,7 +315,9 @@ pub struct Engine {
     /// committed, acknowledging its own removal (D9), then stops (`Excluded(Left)`).
     leaving: bool,
     /// (mgr) Members that asked to leave: removed by the next update, but not believed
-    /// faulty (their acknowledgement of their own removal counts, D9).
+    /// faulty (their acknowledgement of their own removal counts, D9). Room for
+    /// `2 * max_members` (D28): the leavers an update removes stay until its State-Xfer
+    /// ends, while the members of the new view may already ask to leave.
     leavers: Vec<Member>,
     /// (mgr) Leavers removed by its commits (bounded ring): they left, they were not
     /// believed faulty.
@@ -392,7 +394,7 @@ impl Engine {
             stats: EngineStats::default(),
             durable_seq: 0,
             leaving: false,
-            leavers: Vec::with_capacity(n),
+            leavers: Vec::with_capacity(2 * n),
             left_ring: Vec::with_capacity(n),
             group_ended: false,
             tag: tags::TagState::new(&cfg),
@@ -871,9 +873,14 @@ impl Engine {
     fn on_leave_request(&mut self, now: Time, from: ProcessId) {
         if self.role == Role::Initiator && self.init.is_mgr() {
             if let Some(m) = self.view.member(from).copied() {
-                if !self.leavers.iter().any(|l| l.id == from)
-                    && self.leavers.len() < self.cfg.max_members
-                {
+                if !self.leavers.iter().any(|l| l.id == from) {
+                    // D28: distinct members of the view before (removed, awaiting the
+                    // end of State-Xfer) and of this view: never more than twice
+                    // max_members, so a request is never dropped for want of room.
+                    assert!(
+                        self.leavers.len() < 2 * self.cfg.max_members,
+                        "the leaver list holds members of two views at most"
+                    );
                     self.leavers.push(m);
                 }
             }
@@ -1132,6 +1139,30 @@ impl Engine {
         // its way); only one still behind after a protocol timeout is helped.
         self.catch_up_at = now + self.cfg.protocol_timeout_us;
         self.tags_after_install(now);
+        self.repeat_leave_request();
+    }
+
+    /// D28: a leave request goes to the mgr of its day only. A view that still holds
+    /// this leaver was committed by a mgr that may never have heard it (it crashed or
+    /// was reconfigured around, or the request crossed its update): ask the leader of
+    /// the new view again. The mgr ignores a request it already holds.
+    fn repeat_leave_request(&mut self) {
+        if !self.leaving || self.status != Status::Member {
+            return;
+        }
+        if self.role == Role::Initiator && self.init.is_mgr() {
+            // A leaving mgr removes itself with its next update.
+            return;
+        }
+        let Some(l) = self
+            .leader
+            .filter(|&l| l != self.me.id)
+            .and_then(|l| self.view.member(l).copied())
+        else {
+            return;
+        };
+        let start = self.begin(MsgKind::LeaveReq);
+        self.push_out(MsgKind::LeaveReq, l, start);
     }
 
     /// Moves the membership status on. The only transitions: Idle → Joining | Member,

@@ -972,16 +972,15 @@ fn a_snapshot_of_exactly_max_snapshot_bytes_is_taken() {
     assert_eq!(c.engines[2].received_snapshot(), &full[..]);
 }
 
-/// Catches `<` -> `<=` in `Engine::on_leave_request` (`mod.rs`): the mgr's list of
-/// leavers, preallocated for `max_members`, never holds more. It can fill: while the
-/// mgr waits for the State-Xfer acks of an update that removed three leavers and
-/// added three joiners, the leavers it removed are still listed (until
-/// `finish_commit`) and the members of the new view that ask to leave are added, the
-/// sixth request finding the list full. (That request is then dropped, and as a
-/// member sends its leave request once, it stays a member: an open finding of the
-/// mutation run, docs/VERIFICATION.md, not asserted here.)
+/// D28 (found by mutating `<` -> `<=` in `Engine::on_leave_request`): no leave request
+/// is dropped for want of room. While the mgr waits for the State-Xfer acks of an
+/// update that removed three leavers and added three joiners, the leavers it removed
+/// are still listed (until `finish_commit`) and the members of the new view ask to
+/// leave too: with room for only `max_members`, the sixth request was dropped and that
+/// member stayed in the view, leaving, for good. The list has room for the members of
+/// two views, never more.
 #[test]
-fn the_mgrs_leaver_list_never_outgrows_max_members() {
+fn no_leave_request_is_lost_while_the_mgrs_leavers_wait_for_state_xfer() {
     let cfg = EngineConfig {
         max_members: 5,
         ..cfg()
@@ -998,6 +997,7 @@ fn the_mgrs_leaver_list_never_outgrows_max_members() {
         c.join(j, 0);
     }
     let mut left = 0;
+    let mut most = 0;
     loop {
         // Each process added asks to leave as soon as it is a member.
         for j in 4..=7 {
@@ -1006,16 +1006,46 @@ fn the_mgrs_leaver_list_never_outgrows_max_members() {
                 left += 1;
             }
         }
-        assert!(
-            c.engines[0].leavers.len() <= 5,
-            "{:?}",
-            c.engines[0].leavers
-        );
+        most = most.max(c.engines[0].leavers.len());
+        assert!(most <= 10, "{:?}", c.engines[0].leavers);
         if !c.deliver_one() {
             break;
         }
     }
     assert_eq!(left, 4, "every joiner became a member and asked to leave");
+    assert!(most > 5, "the case the list once had no room for: {most}");
+    c.advance(2_000_000, 10_000);
+    for i in 1..=7 {
+        assert_eq!(
+            c.engines[i].status(),
+            Status::Excluded(ExcludeReason::Left),
+            "n{i} left"
+        );
+    }
+    assert_eq!(c.view_names(0), ["n0"]);
+}
+
+/// D28: a leave request goes to the mgr of its day only; when that mgr crashes before
+/// removing the leaver, the leaver asks the next mgr once the reconfiguration's view
+/// (which still holds it) is installed, and leaves.
+#[test]
+fn a_leave_request_lost_with_the_mgr_is_repeated_to_the_next() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let lr = MsgKind::LeaveReq as usize;
+    c.crash(0);
+    c.leave(2);
+    assert_eq!(c.engines[2].stats().sent[lr], 1);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[2].status(), Status::Member, "its request is lost");
+    for i in 1..=4 {
+        c.suspect(i, 0);
+    }
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[2].stats().sent[lr], 2, "asked again, once");
+    assert_eq!(c.engines[2].status(), Status::Excluded(ExcludeReason::Left));
+    assert_eq!(c.view_names(1), ["n1", "n3", "n4"]);
+    c.check_safety().unwrap();
 }
 
 /// Catches `views_installed += 1` -> `*=` in `Engine::installed` (`mod.rs`): every
