@@ -207,3 +207,34 @@ fn a_clean_stop_keeps_a_pending_save() {
     assert_eq!(c.saves()[0], s0[0] + 1);
     assert!(c.disks[0].load().unwrap().accepted.is_some());
 }
+
+/// The group-ended marker goes after the view the engine installed, saved or not. In
+/// a pair, the mgr removes the member that leaves and leaves itself while that update
+/// is in flight: in one step it installs the view of one (not saved yet, D22) and,
+/// alone, leaves it, ending the group. The marker (an empty view, `ended`) must take
+/// the version after that view of one: taking it after the last *saved* view gave the
+/// view of one's version to the empty view too, two views with one version on disk
+/// (found by a real-process full restart, where another process then recovered the
+/// view of one and waited for its name, which believed the group ended).
+#[test]
+fn the_group_ended_marker_follows_the_installed_view_not_the_saved_one() {
+    let mut c = Cluster::founded(2);
+    let v1 = c.cores[0].engine().view().version;
+    c.cores[1].leave(c.now);
+    c.drain(1);
+    let to = c.deliver_one().expect("the leave request");
+    assert_eq!(to, 0);
+    c.drain(0);
+    c.cores[0].leave(c.now);
+    c.drain(0);
+    c.deliver_all();
+    let d = c.disks[0].load().unwrap();
+    assert!(d.ended, "the mgr left a view of one: the group ended");
+    assert!(d.view.members.is_empty());
+    assert_eq!(
+        d.view.version,
+        v1 + 2,
+        "the view of one (v{}) then the empty view after it",
+        v1 + 1
+    );
+}

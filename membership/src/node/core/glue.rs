@@ -274,10 +274,14 @@ impl NodeCore {
             Event::Excluded { reason } => {
                 if reason == ExcludeReason::Left {
                     if self.engine.group_ended() {
-                        // The last members left: the committed update removed everyone,
-                        // so view x+1 is empty. The next start may found again, at the
-                        // version after it.
-                        self.durable.view.version += 1;
+                        // The last members left: the committed update removed everyone
+                        // (or the last member left its view of one), so view x+1 is
+                        // empty. The next start may found again, at the version after
+                        // it. x is the engine's view: its install may not be saved yet
+                        // (D22 saves an install after the step's datagrams), and an
+                        // empty view at the saved version would be a second view with
+                        // the version of the installed one.
+                        self.durable.view.version = self.engine.view().version + 1;
                         self.durable.view.members.clear();
                         self.durable.accepted = None;
                         self.durable.ended = true;
