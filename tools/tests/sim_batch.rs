@@ -122,22 +122,23 @@ fn a_seed_replays_exactly() {
 }
 
 /// Seeds that each failed a check before a fix of session 8 (docs/VERIFICATION.md,
-/// PROTOCOL D26, D27, D9, `Engine::note_removed`) or while a change was tried,
+/// PROTOCOL D26, D27, D9, `Engine::note_removed`) or while a change was tried, or
+/// (12559) whose group came back only once D23's learning rule was in (session 9),
 /// replayed: no violation, and the liveness of the ones whose group can come back is
 /// checked (and holds).
 #[test]
 fn seeds_that_found_session_8s_bugs_hold_the_spec() {
     // (nodes, seed, liveness checked)
     let cases = [
-        (5, 6317, true),   // learning tried: a learned view holding the learner (GMP-1)
-        (5, 9908, true),   // learning tried before D26: two values for v5
-        (5, 12559, false), // a view only its gone installer held (not learned)
-        (5, 27136, false), // learning tried: a joiner learning its view (minority)
-        (5, 27265, true),  // a process removed by a recovered view rejoining (finality)
-        (7, 17929, true),  // a withholding member deaf to a replaced name's join
-        (7, 24934, true),  // the leaving mgr's commit lost to two members (D27)
-        (7, 25934, true),  // two mgrs leaving in a row: the new mgr already faulty
-        (7, 25990, true),  // as 24934
+        (5, 6317, true),  // learning tried: a learned view holding the learner (GMP-1)
+        (5, 9908, true),  // learning tried before D26: two values for v5
+        (5, 12559, true), // a view only its gone installer held: learned (D23)
+        (5, 27136, true), // learning: a joiner must not learn its own view (minority)
+        (5, 27265, true), // a process removed by a recovered view rejoining (finality)
+        (7, 17929, true), // a withholding member deaf to a replaced name's join
+        (7, 24934, true), // the leaving mgr's commit lost to two members (D27)
+        (7, 25934, true), // two mgrs leaving in a row: the new mgr already faulty
+        (7, 25990, true), // as 24934
     ];
     for (nodes, seed, checked) in cases {
         let (r, _) = run_seed(seed, &SimConfig::with_spare(nodes, 3));

@@ -22,7 +22,7 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 
 use crate::view::{Member, View};
-use crate::ProcessId;
+use crate::{NodeId, ProcessId};
 
 /// Who proposed a value for a version, in the order a recovery chooses among accepted
 /// values: any S-GMP proposal ranks below any recovery proposal; S-GMP proposals rank
@@ -73,6 +73,54 @@ pub struct Accepted {
     pub ballot: Ballot,
     /// The view it forms (version = installed version + 1).
     pub view: View,
+}
+
+/// D23's learning rule (`docs/PROTOCOL.md`, D23 *Learning*): the view of version
+/// `x.version + 1` that `acceptances` prove **chosen**, if any.
+///
+/// `acceptances` are durable acceptances reported by processes of the names of view
+/// `x` (name, acceptance; a name counts once per value). A value accepted at one ballot
+/// by at least `|x| - |x|/2` names of `x` (half of them, rounded up) is chosen: every
+/// proposer of version `x.version + 1` above the lowest ballot — an S-GMP reconfigurer
+/// (its R-int), a reconfigurer that just committed view x (D26: the members of x it
+/// trusts, a majority) or a recovery leader (its Prepare) — first hears a *majority* of
+/// `x`, which meets every such set, and proposes the value it finds at the highest
+/// ballot; the mgr, at the lowest ballot, needs no such phase. This is Flexible Paxos
+/// (Howard, Malkhi and Spiegelman, 2016): phase-2 quorums need only meet every phase-1
+/// quorum. Only acceptances that were durable count (an initiator's own acceptance of
+/// its proposal may not be yet, D22), so an initiator counts only if it reports its
+/// acceptance itself.
+pub fn chosen_successor<'a>(
+    x: &View,
+    acceptances: impl IntoIterator<Item = (NodeId, &'a Accepted)>,
+) -> Option<&'a View> {
+    if x.members.is_empty() {
+        return None;
+    }
+    let need = x.members.len() - x.members.len() / 2;
+    let mut counts: Vec<(&'a Accepted, Vec<NodeId>)> = Vec::new();
+    for (name, a) in acceptances {
+        if a.view.version != x.version + 1 || !x.members.iter().any(|m| m.id.node == name) {
+            continue;
+        }
+        let i = match counts
+            .iter()
+            .position(|(b, _)| b.ballot == a.ballot && b.view == a.view)
+        {
+            Some(i) => i,
+            None => {
+                counts.push((a, Vec::new()));
+                counts.len() - 1
+            }
+        };
+        if !counts[i].1.contains(&name) {
+            counts[i].1.push(name);
+        }
+    }
+    counts
+        .into_iter()
+        .find(|(_, names)| names.len() >= need)
+        .map(|(a, _)| &a.view)
 }
 
 /// What one process keeps on stable storage. See the [module docs](self).
@@ -563,5 +611,102 @@ mod tests {
         assert!(d.accepted.is_none());
         assert_eq!(d.promised, Ballot::NONE);
         assert!(!d.adopt(&v));
+    }
+
+    /// A view x of `n` names n1..n{n} at version 4, and a proposal for version 5 that
+    /// keeps its first `keep` members.
+    fn view_and_next(n: usize, keep: usize) -> (View, View) {
+        let mut x = View::with_capacity(n);
+        x.version = 4;
+        for i in 1..=n {
+            x.members.push(Member {
+                id: ProcessId::named(&format!("n{i}"), 1),
+                addr: format!("127.0.0.1:{}", 7000 + i).parse().unwrap(),
+            });
+        }
+        let mut next = x.clone();
+        next.version = 5;
+        next.members.truncate(keep);
+        (x, next)
+    }
+
+    fn name(i: usize) -> NodeId {
+        ProcessId::named(&format!("n{i}"), 1).node
+    }
+
+    #[test]
+    fn a_successor_is_chosen_by_half_of_the_names_rounded_up_at_one_ballot() {
+        let (x4, next) = view_and_next(4, 3);
+        let a = Accepted {
+            ballot: Ballot::sgmp(0),
+            view: next.clone(),
+        };
+        assert_eq!(chosen_successor(&x4, [(name(1), &a)]), None);
+        assert_eq!(
+            chosen_successor(&x4, [(name(1), &a), (name(3), &a)]),
+            Some(&next),
+            "two of four names"
+        );
+        let (x5, next5) = view_and_next(5, 4);
+        let a5 = Accepted {
+            ballot: Ballot::sgmp(0),
+            view: next5.clone(),
+        };
+        assert_eq!(
+            chosen_successor(&x5, [(name(1), &a5), (name(2), &a5)]),
+            None
+        );
+        assert_eq!(
+            chosen_successor(&x5, [(name(1), &a5), (name(2), &a5), (name(5), &a5)]),
+            Some(&next5),
+            "three of five names"
+        );
+        assert_eq!(
+            chosen_successor(&View::with_capacity(0), [(name(1), &a)]),
+            None
+        );
+    }
+
+    #[test]
+    fn only_one_name_one_ballot_one_value_of_the_next_version_counts() {
+        let (x4, next) = view_and_next(4, 3);
+        let a = Accepted {
+            ballot: Ballot::sgmp(0),
+            view: next.clone(),
+        };
+        // One name reporting twice (two incarnations) counts once.
+        assert_eq!(chosen_successor(&x4, [(name(1), &a), (name(1), &a)]), None);
+        // A name outside x is no acceptor of x's successor.
+        assert_eq!(chosen_successor(&x4, [(name(1), &a), (name(9), &a)]), None);
+        // The same view at another ballot, or another view at the same ballot, is
+        // another proposal.
+        let other_ballot = Accepted {
+            ballot: Ballot::sgmp(1),
+            view: next.clone(),
+        };
+        assert_eq!(
+            chosen_successor(&x4, [(name(1), &a), (name(2), &other_ballot)]),
+            None
+        );
+        let (_, smaller) = view_and_next(4, 2);
+        let other_value = Accepted {
+            ballot: Ballot::sgmp(0),
+            view: smaller,
+        };
+        assert_eq!(
+            chosen_successor(&x4, [(name(1), &a), (name(2), &other_value)]),
+            None
+        );
+        // An acceptance for another version is not one for x's successor.
+        let mut later = next.clone();
+        later.version = 6;
+        let stale = Accepted {
+            ballot: Ballot::sgmp(0),
+            view: later,
+        };
+        assert_eq!(
+            chosen_successor(&x4, [(name(1), &stale), (name(2), &stale)]),
+            None
+        );
     }
 }

@@ -32,7 +32,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use super::coldstart::{put_addr, put_member, Reader};
-use super::durable::{Accepted, Ballot, Durable};
+use super::durable::{chosen_successor, Accepted, Ballot, Durable};
 use crate::view::View;
 use crate::{NodeId, ProcessId, Time};
 
@@ -46,6 +46,10 @@ struct Peer {
     id: ProcessId,
     addr: SocketAddr,
     heard: Time,
+    /// The version of its last `State`'s view (0: none heard yet).
+    installed: u64,
+    /// Its durable acceptance for version `installed + 1`, from the same `State`.
+    accepted: Option<Accepted>,
 }
 
 /// What the leader has gathered for its ballot.
@@ -151,6 +155,8 @@ impl Recovery {
                 id,
                 addr,
                 heard: now,
+                installed: 0,
+                accepted: None,
             }),
         }
     }
@@ -220,6 +226,11 @@ impl Recovery {
                     p.addr,
                     RecoveryMsg::State {
                         view: d.view.clone(),
+                        accepted: d
+                            .accepted
+                            .as_ref()
+                            .filter(|a| a.view.version == d.view.version + 1)
+                            .cloned(),
                     },
                 ));
             }
@@ -229,10 +240,49 @@ impl Recovery {
                 self.lead = None;
             }
         }
+        self.learn(d);
         match &self.lead {
             None => self.try_lead(now, d),
             Some(_) => self.resend(),
         }
+    }
+
+    /// D23 *Learning*: if the durable acceptances reported by the processes of the
+    /// names of the installed view x (this one's included) prove an S-GMP view x+1
+    /// chosen ([`chosen_successor`]: half of x's names, rounded up, accepted it at one
+    /// ballot), it is decided: adopt it, and the recovery goes on from it. This brings
+    /// the group back when the only processes that installed x+1 are gone for good but
+    /// a majority of x+1's names runs.
+    fn learn(&mut self, d: &mut Durable) {
+        let x = d.view.version;
+        if x == 0 {
+            return;
+        }
+        let own = d
+            .accepted
+            .as_ref()
+            .filter(|a| a.view.version == x + 1)
+            .map(|a| (self.me.node, a));
+        let others = self
+            .peers
+            .iter()
+            .filter(|p| p.installed == x)
+            .filter_map(|p| p.accepted.as_ref().map(|a| (p.id.node, a)));
+        // Only S-GMP's proposals: a recovery decides its own with a majority (step 4).
+        let sgmp = |(_, a): &(NodeId, &Accepted)| a.ballot.class == Ballot::sgmp(0).class;
+        let Some(v) =
+            chosen_successor(&d.view, own.into_iter().chain(others).filter(sgmp)).cloned()
+        else {
+            return;
+        };
+        if v.contains(self.me) {
+            // A joiner that view adds and that never got its State-Xfer: it does not
+            // start from a view it did not hear a majority agree on; the others learn
+            // it and the recovery goes on from there.
+            return;
+        }
+        tracing::info!(node = %self.me, version = v.version, "recovery: learned a chosen view");
+        self.adopt(d, &v);
     }
 
     /// Starts a new ballot if this process should lead.
@@ -368,10 +418,15 @@ impl Recovery {
     ) {
         self.on_peer(now, from, addr);
         match msg {
-            RecoveryMsg::State { view } => {
+            RecoveryMsg::State { view, accepted } => {
                 if view.version > d.view.version {
                     self.adopt(d, &view);
                 }
+                if let Some(p) = self.peers.iter_mut().find(|p| p.id == from) {
+                    p.installed = view.version;
+                    p.accepted = accepted.filter(|a| a.view.version == view.version + 1);
+                }
+                self.learn(d);
             }
             RecoveryMsg::Prepare { version, ballot } => {
                 if let Some(r) = self.accept_prepare(d, version, ballot) {

@@ -553,12 +553,61 @@ impl Sim {
     }
 
     /// The liveness precondition, decided from what the schedule left running, not
-    /// from what the engines did to themselves: a majority of the names of the highest
-    /// view installed has a process running under it with its durable state, not cut
-    /// off. Then every live process must end in one view (GMP-4 and D23).
+    /// from what the engines did to themselves: a majority of the names of the group's
+    /// last view ([`Sim::last_view`]) or of the highest view installed has a process
+    /// running under it with its durable state, not cut off. Then every live process
+    /// must end in one view (GMP-4 and D23).
     pub fn majority_alive(&self) -> bool {
         let view = self.last_view();
-        !view.is_empty() && self.nodes_with_state(&view).len() > view.len() / 2
+        if !view.is_empty() && self.nodes_with_state(&view).len() > view.len() / 2 {
+            return true;
+        }
+        // The wording: a majority of the names of the highest view installed
+        // by anyone, even by a process gone since, if the running states know it or
+        // prove it chosen (D23 *Learning*) and no recovery decided a newer one since
+        // (docs/VERIFICATION.md: then no protocol can go on).
+        let h = self.history.max_version();
+        self.majority_of_installed_alive()
+            && !self.decided_newer_than_installed()
+            && self.provable_version() >= h
+    }
+
+    /// The newest version the running processes' durable states hold or prove chosen:
+    /// the last view's, then each S-GMP view that half of the previous view's names,
+    /// rounded up, accepted at one ballot (D23 *Learning*, `chosen_successor`).
+    pub fn provable_version(&self) -> u64 {
+        let mut best: Option<&sgmp_membership::View> = None;
+        for (j, n) in self.nodes.iter().enumerate() {
+            let v = &n.core.durable().view;
+            if self.has_state(j) && best.is_none_or(|b| v.version > b.version) {
+                best = Some(v);
+            }
+        }
+        let Some(mut best) = best else {
+            return 0;
+        };
+        loop {
+            let acceptances = self.nodes.iter().enumerate().filter_map(|(j, n)| {
+                let d = n.core.durable();
+                let a = d.accepted.as_ref()?;
+                (self.has_state(j) && d.view.version == best.version && a.ballot.class == 1)
+                    .then_some((n.pid().node, a))
+            });
+            match sgmp_membership::node::durable::chosen_successor(best, acceptances) {
+                Some(v) => best = v,
+                None => return best.version,
+            }
+        }
+    }
+
+    /// A running process holds (durably) a view newer than any installed: a recovery
+    /// decided it and nobody installed it yet.
+    fn decided_newer_than_installed(&self) -> bool {
+        let h = self.history.max_version();
+        self.nodes
+            .iter()
+            .enumerate()
+            .any(|(j, n)| self.has_state(j) && n.core.durable().view.version > h)
     }
 
     /// The nodes running a process that holds the durable state of one of `view`'s
@@ -655,14 +704,7 @@ impl Sim {
     /// of it: the running states cannot tell it from a proposal that was never
     /// chosen). See `docs/VERIFICATION.md`.
     pub fn lost_view_kind(&self) -> &'static str {
-        let last = self.last_view();
-        let newer = self.history.max_version();
-        let decided_newer = self
-            .nodes
-            .iter()
-            .enumerate()
-            .any(|(j, n)| self.has_state(j) && n.core.durable().view.version > newer);
-        if decided_newer && !last.is_empty() {
+        if self.decided_newer_than_installed() {
             "lost_view_decided_newer"
         } else {
             "lost_view_unprovable"

@@ -132,15 +132,20 @@ impl NodeCore {
             return;
         }
         if let Probe::Query { .. } = p {
-            // D24: a newer process of a name of this member's view is looking for the
-            // group, so the old one is gone; a member that hears no majority stops
-            // withholding and takes part in the recovery as a new incarnation.
-            let replaced = self
-                .engine
-                .view()
-                .members
-                .iter()
-                .any(|m| m.id.node == from.node && m.id.incarnation < from.incarnation);
+            // D24: a newer process of a name of this member's view, or of the view it
+            // accepted for the next version (a joiner it would need), is looking for
+            // the group, so the old one is gone; a member that hears no majority stops
+            // withholding and takes part in the recovery as a new incarnation (where
+            // its acceptance may prove that next view chosen, D23 *Learning*).
+            let newer = |m: &crate::view::Member| {
+                m.id.node == from.node && m.id.incarnation < from.incarnation
+            };
+            let replaced = self.engine.view().members.iter().any(newer)
+                || self
+                    .durable
+                    .accepted
+                    .as_ref()
+                    .is_some_and(|a| a.view.members.iter().any(newer));
             if replaced && self.engine.stop_withholding(now) {
                 tracing::info!(node = %self.me, peer = %from, "a name of the view restarted while this process hears no majority: recovering");
             }

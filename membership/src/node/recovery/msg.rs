@@ -10,10 +10,13 @@ pub const RECOVERY_FORMAT: u8 = 0xE7;
 /// Recovery messages. See the [module docs](super::super::recovery).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum RecoveryMsg {
-    /// The sender's installed view.
+    /// The sender's installed view, and what it accepted for the next version (so
+    /// that the others can learn a chosen view nobody running installed, D23).
     State {
         /// Its last installed view.
         view: View,
+        /// Its durable acceptance for version `view.version + 1`, if any.
+        accepted: Option<Accepted>,
     },
     /// Phase 1a.
     Prepare {
@@ -139,9 +142,10 @@ impl RecoveryMsg {
         out.push(RECOVERY_FORMAT);
         put_addr(out, from);
         match self {
-            RecoveryMsg::State { view } => {
+            RecoveryMsg::State { view, accepted } => {
                 out.push(K_STATE);
                 put_view(out, view);
+                put_accepted(out, accepted.as_ref());
             }
             RecoveryMsg::Prepare { version, ballot } => {
                 out.push(K_PREPARE);
@@ -198,7 +202,10 @@ impl RecoveryMsg {
         }
         let from = r.addr()?;
         let m = match r.u8()? {
-            K_STATE => RecoveryMsg::State { view: r.view()? },
+            K_STATE => RecoveryMsg::State {
+                view: r.view()?,
+                accepted: r.accepted()?,
+            },
             K_PREPARE => RecoveryMsg::Prepare {
                 version: r.u64()?,
                 ballot: r.ballot()?,
@@ -261,6 +268,11 @@ mod tests {
         let msgs = [
             RecoveryMsg::State {
                 view: view(3, &["a", "b"]),
+                accepted: Some(acc.clone()),
+            },
+            RecoveryMsg::State {
+                view: view(3, &["a", "b"]),
+                accepted: None,
             },
             RecoveryMsg::Promise {
                 version: 4,
