@@ -630,6 +630,10 @@ mod tests {
         (x, next)
     }
 
+    fn acc(ballot: Ballot, view: View) -> Accepted {
+        Accepted { ballot, view }
+    }
+
     fn name(i: usize) -> NodeId {
         ProcessId::named(&format!("n{i}"), 1).node
     }
@@ -637,10 +641,7 @@ mod tests {
     #[test]
     fn a_successor_is_chosen_by_half_of_the_names_rounded_up_at_one_ballot() {
         let (x4, next) = view_and_next(4, 3);
-        let a = Accepted {
-            ballot: Ballot::sgmp(0),
-            view: next.clone(),
-        };
+        let a = acc(Ballot::sgmp(0), next.clone());
         assert_eq!(chosen_successor(&x4, [(name(1), &a)]), None);
         assert_eq!(
             chosen_successor(&x4, [(name(1), &a), (name(3), &a)]),
@@ -648,10 +649,7 @@ mod tests {
             "two of four names"
         );
         let (x5, next5) = view_and_next(5, 4);
-        let a5 = Accepted {
-            ballot: Ballot::sgmp(0),
-            view: next5.clone(),
-        };
+        let a5 = acc(Ballot::sgmp(0), next5.clone());
         assert_eq!(
             chosen_successor(&x5, [(name(1), &a5), (name(2), &a5)]),
             None
@@ -670,29 +668,20 @@ mod tests {
     #[test]
     fn only_one_name_one_ballot_one_value_of_the_next_version_counts() {
         let (x4, next) = view_and_next(4, 3);
-        let a = Accepted {
-            ballot: Ballot::sgmp(0),
-            view: next.clone(),
-        };
+        let a = acc(Ballot::sgmp(0), next.clone());
         // One name reporting twice (two incarnations) counts once.
         assert_eq!(chosen_successor(&x4, [(name(1), &a), (name(1), &a)]), None);
         // A name outside x is no acceptor of x's successor.
         assert_eq!(chosen_successor(&x4, [(name(1), &a), (name(9), &a)]), None);
         // The same view at another ballot, or another view at the same ballot, is
         // another proposal.
-        let other_ballot = Accepted {
-            ballot: Ballot::sgmp(1),
-            view: next.clone(),
-        };
+        let other_ballot = acc(Ballot::sgmp(1), next.clone());
         assert_eq!(
             chosen_successor(&x4, [(name(1), &a), (name(2), &other_ballot)]),
             None
         );
         let (_, smaller) = view_and_next(4, 2);
-        let other_value = Accepted {
-            ballot: Ballot::sgmp(0),
-            view: smaller,
-        };
+        let other_value = acc(Ballot::sgmp(0), smaller);
         assert_eq!(
             chosen_successor(&x4, [(name(1), &a), (name(2), &other_value)]),
             None
@@ -700,10 +689,7 @@ mod tests {
         // An acceptance for another version is not one for x's successor.
         let mut later = next.clone();
         later.version = 6;
-        let stale = Accepted {
-            ballot: Ballot::sgmp(0),
-            view: later,
-        };
+        let stale = acc(Ballot::sgmp(0), later);
         assert_eq!(
             chosen_successor(&x4, [(name(1), &stale), (name(2), &stale)]),
             None
