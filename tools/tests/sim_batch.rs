@@ -123,7 +123,8 @@ fn a_seed_replays_exactly() {
 
 /// Seeds that each failed a check before a fix of session 8 (docs/VERIFICATION.md,
 /// PROTOCOL D26, D27, D9, `Engine::note_removed`) or while a change was tried, or
-/// (12559) whose group came back only once D23's learning rule was in (session 9),
+/// (12559) whose group came back only once D23's learning rule was in, or (42502)
+/// that found a GMP-1 gap in the recovery (session 9),
 /// replayed: no violation, and the liveness of the ones whose group can come back is
 /// checked (and holds).
 #[test]
@@ -139,6 +140,7 @@ fn seeds_that_found_session_8s_bugs_hold_the_spec() {
         (7, 24934, true), // the leaving mgr's commit lost to two members (D27)
         (7, 25934, true), // two mgrs leaving in a row: the new mgr already faulty
         (7, 25990, true), // as 24934
+        (7, 42502, true), // a recovery leader outside the view it decided (GMP-1)
     ];
     for (nodes, seed, checked) in cases {
         let (r, _) = run_seed(seed, &SimConfig::with_spare(nodes, 3));

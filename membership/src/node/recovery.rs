@@ -97,6 +97,12 @@ pub struct Recovery {
     out: VecDeque<(ProcessId, SocketAddr, RecoveryMsg)>,
     /// A decision that holds this process, with the view it follows.
     decided: Option<(View, View)>,
+    /// (leader) The processes of the view its decision follows that the decision
+    /// removes, when the leader is not in the decided view itself: its belief that
+    /// they are faulty is what removes them (GMP-1), and no member may know the view
+    /// before (a member can have adopted the decided view from a `State` before its
+    /// `Decide` arrived).
+    removed_by_decision: Vec<ProcessId>,
     dirty: bool,
 }
 
@@ -114,6 +120,7 @@ impl Recovery {
             lead: None,
             out: VecDeque::new(),
             decided: None,
+            removed_by_decision: Vec::new(),
             dirty: false,
         }
     }
@@ -137,6 +144,13 @@ impl Recovery {
     /// before it (whose processes the decided view replaces).
     pub fn take_decided(&mut self) -> Option<(View, View)> {
         self.decided.take()
+    }
+
+    /// The processes a decision this process led removes, when it is not in the
+    /// decided view: the node core reports each as suspected (GMP-1) before the
+    /// decision's messages leave.
+    pub fn take_removed_by_decision(&mut self) -> Vec<ProcessId> {
+        std::mem::take(&mut self.removed_by_decision)
     }
 
     /// Learned of a recovering process (a `Recovering` probe, or one of its messages).
@@ -516,6 +530,16 @@ impl Recovery {
                 if l.accepts.len() >= need {
                     let view = l.value.clone().expect("a value was proposed");
                     tracing::info!(node = %self.me, version = view.version, "recovery: decided");
+                    if !view.contains(self.me) {
+                        debug_assert_eq!(self.target.version + 1, view.version);
+                        self.removed_by_decision.extend(
+                            self.target
+                                .members
+                                .iter()
+                                .map(|m| m.id)
+                                .filter(|&p| !view.contains(p)),
+                        );
+                    }
                     for p in &self.peers {
                         self.out.push_back((
                             p.id,

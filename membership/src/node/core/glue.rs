@@ -396,6 +396,16 @@ impl NodeCore {
             self.begin_discovery(now);
             return;
         }
+        // GMP-1: a leader outside the view it decided believes the processes that
+        // view removes faulty, before its `Decide` leaves (see `Recovery`).
+        let removed = self
+            .recovery
+            .as_mut()
+            .map(|r| r.take_removed_by_decision())
+            .unwrap_or_default();
+        for peer in removed {
+            self.push_event(CoreEvent::Suspected { peer });
+        }
         while let Some((to, addr, msg)) = self.recovery.as_mut().and_then(|r| r.poll_out()) {
             self.send_recovery(now, to, addr, &msg);
         }
