@@ -569,3 +569,85 @@ impl Recovery {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::view::Member;
+
+    fn pid(i: usize, inc: u64) -> ProcessId {
+        ProcessId::named(&format!("n{i}"), inc)
+    }
+
+    fn addr(i: usize) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], 7300 + i as u16))
+    }
+
+    fn view(version: u64, ids: &[ProcessId]) -> View {
+        let mut v = View::with_capacity(ids.len());
+        v.version = version;
+        for &id in ids {
+            let i: usize = id.node.to_string()[1..].parse().unwrap();
+            v.members.push(Member { id, addr: addr(i) });
+        }
+        v
+    }
+
+    /// Three recovering processes n1#2..n3#2 of view 4 = {n1#1, n2#1, n3#1}; n2 had
+    /// accepted, in an earlier recovery round led by n2, a view 5 without n1. n1 (the
+    /// most senior) leads the next round, finds that value at the highest ballot and
+    /// decides it: a view that leaves the leader out. The leader is the one to report
+    /// the removed processes suspected (GMP-1): n2 and n3 install the view, but a member
+    /// that adopted it from a `State` first would no longer know view 4.
+    #[test]
+    fn a_leader_outside_its_decided_view_reports_the_removed_processes() {
+        let x = view(4, &[pid(1, 1), pid(2, 1), pid(3, 1)]);
+        let v5 = view(5, &[pid(2, 2), pid(3, 2)]);
+        let now = Time::from_millis(1_000);
+        let mut disks: Vec<Durable> = (1..=3)
+            .map(|i| {
+                let mut d = Durable::fresh(&format!("n{i}"), 2);
+                d.view = x.clone();
+                d
+            })
+            .collect();
+        disks[1].accepted = Some(Accepted {
+            ballot: Ballot::recovery(1, 1),
+            view: v5.clone(),
+        });
+        disks[1].promised = Ballot::recovery(1, 1);
+        let mut r: Vec<Recovery> = (1..=3)
+            .map(|i| Recovery::new(pid(i, 2), addr(i), 10_000, now, &disks[i - 1]))
+            .collect();
+        for (i, ri) in r.iter_mut().enumerate() {
+            for j in (0..3).filter(|&j| j != i) {
+                ri.on_peer(now, pid(j + 1, 2), addr(j + 1));
+            }
+        }
+        for step in 0..200 {
+            let t = Time::from_millis(1_000 + step * 10);
+            for i in 0..3 {
+                r[i].on_timeout(t, &mut disks[i]);
+            }
+            for i in 0..3 {
+                while let Some((to, _, msg)) = r[i].poll_out() {
+                    let j = to.node.to_string()[1..].parse::<usize>().unwrap() - 1;
+                    r[j].on_message(t, pid(i + 1, 2), addr(i + 1), msg, &mut disks[j]);
+                }
+            }
+            if disks.iter().all(|d| d.view.version == 5) {
+                break;
+            }
+        }
+        assert!(
+            disks.iter().all(|d| d.view == v5),
+            "every disk holds view 5"
+        );
+        let removed = r[0].take_removed_by_decision();
+        assert!(r[0].take_decided().is_none(), "the leader is not in view 5");
+        assert_eq!(removed, vec![pid(1, 1), pid(2, 1), pid(3, 1)]);
+        for rk in &mut r[1..] {
+            assert!(rk.take_removed_by_decision().is_empty(), "only n1 led");
+        }
+    }
+}
