@@ -5,8 +5,9 @@
 //! contacts (the members of its view, most senior first); a process that is itself
 //! cold-starting answers with its process id. On any member answer the process joins
 //! through the contacts. Otherwise it goes on only if it outranks every concurrent
-//! cold-starter it has heard of in the last two rounds; after `rounds` such rounds in a
-//! row it founds the group alone (a singleton view, version 1), and the others, which
+//! cold-starter it has heard of in the last two rounds and those cold-starters and
+//! itself are a majority of the seed set (D29, [`Discovery::with_seed_quorum`]); after
+//! `rounds` such rounds in a row it founds the group alone (a singleton view, version 1), and the others, which
 //! keep querying, then join it. Only a process starting fresh may found a group: one
 //! coming back after exclusion (or whose join timed out after it was a member) only
 //! ever joins, so a partitioned minority can never start a second group.
@@ -281,6 +282,11 @@ pub struct Discovery {
     /// When a recovering process last answered: while one did in the last two rounds,
     /// a cold-starter does not found (the group may come back from durable state).
     recovering_seen: Option<Time>,
+    /// D29: how many distinct seeds (this one included) must be heard cold-starting
+    /// in the last two rounds before this process may found: a majority of the seed
+    /// set, so that a fresh seed that hears nobody (a group it cannot reach, a total
+    /// outage) never founds a second group.
+    seed_quorum: usize,
 }
 
 impl Discovery {
@@ -306,7 +312,28 @@ impl Discovery {
             rivals: Vec::new(),
             has_targets,
             recovering_seen: None,
+            seed_quorum: 1,
         }
+    }
+
+    /// D29: founding needs `quorum` distinct seeds, this one included, heard
+    /// cold-starting in the last two rounds (a majority of the seed set; 1, the
+    /// default, keeps the older rule of founding alone after quiet rounds).
+    pub fn with_seed_quorum(mut self, quorum: usize) -> Discovery {
+        self.seed_quorum = quorum.max(1);
+        self
+    }
+
+    /// Distinct cold-starting seeds heard in the last two rounds, this one included.
+    fn cold_seeds_heard(&self, now: Time) -> usize {
+        let horizon = 2 * self.round_us;
+        let mut nodes: Vec<NodeId> = vec![self.me.node];
+        for &(p, seen) in &self.rivals {
+            if now.micros_since(seen) <= horizon && !nodes.contains(&p.node) {
+                nodes.push(p.node);
+            }
+        }
+        nodes.len()
     }
 
     /// True for a fresh start (answers queries with `ColdStarting`).
@@ -347,7 +374,7 @@ impl Discovery {
             return Decision::Wait;
         }
         if self.started && self.may_bootstrap {
-            if self.outranked(now) {
+            if self.outranked(now) || self.cold_seeds_heard(now) < self.seed_quorum {
                 self.quiet = 0;
             } else {
                 self.quiet += 1;
@@ -458,6 +485,55 @@ mod tests {
         full.encode(&mut b);
         assert!(b.len() <= sgmp_transport::wire::MAX_PROBE_PAYLOAD);
         assert_eq!(Probe::decode(&[1, 2, 3]), None);
+    }
+
+    /// D29: a fresh seed of a set of five founds only once it hears two more seeds
+    /// cold-starting (three of five); one that hears nobody — a group it cannot reach,
+    /// a total outage — never founds.
+    #[test]
+    fn a_fresh_seed_founds_only_with_a_majority_of_the_seed_set_cold_starting() {
+        let a = ProcessId::named("a", 1);
+        let mut alone = Discovery::new(a, true, true, 2, 100, Time(0)).with_seed_quorum(3);
+        let mut t = Time(0);
+        for _ in 0..50 {
+            assert_ne!(alone.on_timeout(t), Decision::Bootstrap, "hears nobody");
+            t = t + 100;
+        }
+        let mut d = Discovery::new(a, true, true, 2, 100, Time(0)).with_seed_quorum(3);
+        let (b, c) = (ProcessId::named("b", 1), ProcessId::named("c", 1));
+        let mut t = Time(0);
+        let mut booted = None;
+        for i in 0..20 {
+            let _ = d.on_probe(t, b, &Probe::ColdStarting { round: 0 });
+            if i >= 5 {
+                // c (and c again, as a new incarnation: one seed) from round 5 on.
+                let _ = d.on_probe(t, c, &Probe::Query { cold: true });
+                let _ = d.on_probe(t, ProcessId::named("c", 2), &Probe::Query { cold: true });
+            }
+            if d.on_timeout(t) == Decision::Bootstrap {
+                booted = Some(i);
+                break;
+            }
+            t = t + 100;
+        }
+        assert_eq!(
+            booted,
+            Some(6),
+            "two quiet rounds once three seeds are heard"
+        );
+        // Two incarnations of one node are one seed: b alone (twice) is not enough.
+        let mut d = Discovery::new(a, true, true, 2, 100, Time(0)).with_seed_quorum(3);
+        let mut t = Time(0);
+        for _ in 0..20 {
+            let _ = d.on_probe(t, b, &Probe::ColdStarting { round: 0 });
+            let _ = d.on_probe(
+                t,
+                ProcessId::named("b", 2),
+                &Probe::ColdStarting { round: 0 },
+            );
+            assert_ne!(d.on_timeout(t), Decision::Bootstrap);
+            t = t + 100;
+        }
     }
 
     #[test]

@@ -8,14 +8,24 @@ impl NodeCore {
     /// Starts (or restarts) discovery: queries to the seeds and the members known.
     pub(super) fn begin_discovery(&mut self, now: Time) {
         let has_targets = !self.targets().is_empty();
-        self.discovery = Some(Discovery::new(
-            self.me,
-            self.fresh,
-            has_targets,
-            self.cfg.coldstart_rounds,
-            self.cfg.coldstart_round_us,
-            now,
-        ));
+        // D29: a majority of the seed set (the other seeds and this one; the core's
+        // seed list leaves out its own address) must be heard cold-starting before a
+        // fresh seed founds.
+        let mut seeds = self.cfg.seeds.clone();
+        seeds.sort_unstable();
+        seeds.dedup();
+        let seed_set = seeds.len() + 1;
+        self.discovery = Some(
+            Discovery::new(
+                self.me,
+                self.fresh,
+                has_targets,
+                self.cfg.coldstart_rounds,
+                self.cfg.coldstart_round_us,
+                now,
+            )
+            .with_seed_quorum(seed_set / 2 + 1),
+        );
         self.phase = NodePhase::Discovering;
         if self.durable.view.version > 0 {
             // With a view: recover. With a group that ended: take part only to tell
