@@ -314,6 +314,8 @@ pub struct Engine {
     /// This process asked to leave: it stays a member until a view without it is
     /// committed, acknowledging its own removal (D9), then stops (`Excluded(Left)`).
     leaving: bool,
+    /// D28: when a leaver that is still a member asks its leader again.
+    leave_retry_at: Time,
     /// (mgr) Members that asked to leave: removed by the next update, but not believed
     /// faulty (their acknowledgement of their own removal counts, D9). Room for
     /// `2 * max_members` (D28): the leavers an update removes stay until its State-Xfer
@@ -394,6 +396,7 @@ impl Engine {
             stats: EngineStats::default(),
             durable_seq: 0,
             leaving: false,
+            leave_retry_at: Time::ZERO,
             leavers: Vec::with_capacity(2 * n),
             left_ring: Vec::with_capacity(n),
             group_ended: false,
@@ -649,6 +652,7 @@ impl Engine {
             self.maybe_start_update(now);
             return;
         }
+        self.leave_retry_at = now + self.cfg.protocol_timeout_us;
         let start = self.begin(MsgKind::LeaveReq);
         if let Some(l) = self.leader.and_then(|l| self.view.member(l).copied()) {
             self.push_out(MsgKind::LeaveReq, l, start);
@@ -733,6 +737,9 @@ impl Engine {
                     Role::Outer(_) => self.outer_timeout(now),
                 }
                 self.tags_timeout(now);
+                if self.leaving && now >= self.leave_retry_at {
+                    self.repeat_leave_request(now);
+                }
             }
             _ => {}
         }
@@ -859,7 +866,7 @@ impl Engine {
             }
             MsgKind::StateXfer => self.on_state_xfer_as_member(now, from, rx),
             MsgKind::JoinReq => self.on_join_request(now, rx.joiner, &rx.tags),
-            MsgKind::LeaveReq => self.on_leave_request(now, from),
+            MsgKind::LeaveReq => self.on_leave_request(now, from, rx.sender_version),
             MsgKind::Heartbeat => {}
             MsgKind::ClientOps => self.on_client_ops(now, from, &rx.client_ops),
             MsgKind::TagReq => self.on_tag_request(now, from, &rx.tags),
@@ -870,7 +877,15 @@ impl Engine {
     /// believing it faulty, so that the leaver's acknowledgement of its own removal
     /// counts (a pair whose member leaves still has its majority, D9). Anyone else
     /// treats the request as `faulty_p(sender)`, as before.
-    fn on_leave_request(&mut self, now: Time, from: ProcessId) {
+    fn on_leave_request(&mut self, now: Time, from: ProcessId, sender_version: u64) {
+        if sender_version > self.view.version {
+            // D28: the leaver installed a view this process has not yet, and asks it
+            // as that view's leader. Believing it faulty now would cost the new view
+            // the leaver's acknowledgement (a pair could lose its majority); the
+            // leaver asks again once per protocol timeout.
+            self.stats.ignored += 1;
+            return;
+        }
         if self.role == Role::Initiator && self.init.is_mgr() {
             if let Some(m) = self.view.member(from).copied() {
                 if !self.leavers.iter().any(|l| l.id == from) {
@@ -1139,17 +1154,20 @@ impl Engine {
         // its way); only one still behind after a protocol timeout is helped.
         self.catch_up_at = now + self.cfg.protocol_timeout_us;
         self.tags_after_install(now);
-        self.repeat_leave_request();
+        self.repeat_leave_request(now);
     }
 
     /// D28: a leave request goes to the mgr of its day only. A view that still holds
     /// this leaver was committed by a mgr that may never have heard it (it crashed or
-    /// was reconfigured around, or the request crossed its update): ask the leader of
-    /// the new view again. The mgr ignores a request it already holds.
-    fn repeat_leave_request(&mut self) {
+    /// was reconfigured around, or the request crossed its update), and a leader that
+    /// has not installed the leaver's view yet ignores it: ask the leader again on
+    /// every install and once per protocol timeout. The mgr ignores a request it
+    /// already holds.
+    fn repeat_leave_request(&mut self, now: Time) {
         if !self.leaving || self.status != Status::Member {
             return;
         }
+        self.leave_retry_at = now + self.cfg.protocol_timeout_us;
         if self.role == Role::Initiator && self.init.is_mgr() {
             // A leaving mgr removes itself with its next update.
             return;

@@ -1048,6 +1048,56 @@ fn a_leave_request_lost_with_the_mgr_is_repeated_to_the_next() {
     c.check_safety().unwrap();
 }
 
+/// D28: a leave request from a member at a newer version than the receiver's (the
+/// leaver installed a view the receiver, its new leader, has not yet) is ignored, not
+/// taken as a failure report: believing the leaver faulty would cost the new view its
+/// acknowledgement. From a member at the receiver's version it still is one.
+#[test]
+fn a_leave_request_from_a_newer_view_is_not_a_failure_report() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n3 = id(&c, 3);
+    let v = c.engines[2].view().version;
+    let leave_req = |version: u64| {
+        let mut buf = Vec::new();
+        let _ = Writer::start(&mut buf, MsgKind::LeaveReq, version, &[]);
+        buf
+    };
+    let ignored = c.engines[2].stats().ignored;
+    let now = c.now;
+    c.engines[2]
+        .handle_message(now, n3, &leave_req(v + 1))
+        .unwrap();
+    assert!(c.engines[2].faulty().is_empty());
+    assert_eq!(c.engines[2].stats().ignored, ignored + 1);
+    c.engines[2].handle_message(now, n3, &leave_req(v)).unwrap();
+    assert_eq!(c.engines[2].faulty(), [n3], "an outer member's old rule");
+}
+
+/// D28: a leaver whose request was lost asks its leader again once per protocol
+/// timeout, even when no view is installed meanwhile, and leaves.
+#[test]
+fn a_lost_leave_request_is_repeated_after_a_protocol_timeout() {
+    let cfg = cfg();
+    let timeout = cfg.protocol_timeout_us;
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    let lr = MsgKind::LeaveReq as usize;
+    c.set_cut_one_way(&[2], &[0], true);
+    c.leave(2);
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[2], &[0], false);
+    assert_eq!(
+        c.engines[2].status(),
+        Status::Member,
+        "its request was lost"
+    );
+    c.advance(timeout + 100_000, 10_000);
+    assert!(c.engines[2].stats().sent[lr] >= 2, "asked again");
+    assert_eq!(c.engines[2].status(), Status::Excluded(ExcludeReason::Left));
+    assert_eq!(c.view_names(0), ["n0", "n1", "n3", "n4"]);
+}
+
 /// Catches `views_installed += 1` -> `*=` in `Engine::installed` (`mod.rs`): every
 /// view a process installs is counted, the one it bootstraps or joins with included.
 #[test]

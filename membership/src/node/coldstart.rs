@@ -341,6 +341,11 @@ impl Discovery {
         self.may_bootstrap
     }
 
+    /// A group exists (a member answered): from now on only join (D29).
+    pub fn stop_founding(&mut self) {
+        self.may_bootstrap = false;
+    }
+
     /// Quiet rounds counted so far.
     pub fn round(&self) -> u32 {
         self.quiet
@@ -521,6 +526,17 @@ mod tests {
             Some(6),
             "two quiet rounds once three seeds are heard"
         );
+        // Once a member has answered (a group exists), it never founds (node core).
+        let mut d = Discovery::new(a, true, true, 2, 100, Time(0)).with_seed_quorum(3);
+        d.stop_founding();
+        assert!(!d.is_cold());
+        let mut t = Time(0);
+        for _ in 0..20 {
+            let _ = d.on_probe(t, b, &Probe::ColdStarting { round: 0 });
+            let _ = d.on_probe(t, c, &Probe::ColdStarting { round: 0 });
+            assert_ne!(d.on_timeout(t), Decision::Bootstrap);
+            t = t + 100;
+        }
         // Two incarnations of one node are one seed: b alone (twice) is not enough.
         let mut d = Discovery::new(a, true, true, 2, 100, Time(0)).with_seed_quorum(3);
         let mut t = Time(0);

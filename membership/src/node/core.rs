@@ -320,7 +320,11 @@ impl NodeCore {
             return true;
         }
         let v = self.engine.view();
-        if v.version > self.durable.view.version {
+        // A node whose last group ended may be a member of a new group whose versions
+        // start lower (its founder knew nothing of the old one): the new group's view
+        // replaces the ended marker, or nothing would be saved until the new group
+        // passed the old version (D22's saves, and a restart would take it for ended).
+        if v.version > self.durable.view.version || self.durable.ended {
             self.durable.view.clone_from(v);
             self.durable.promised = Ballot::NONE;
             self.durable.ended = false;

@@ -160,6 +160,16 @@ impl NodeCore {
                 tracing::info!(node = %self.me, peer = %from, "a name of the view restarted while this process hears no majority: recovering");
             }
         }
+        if matches!(p, Probe::Member { version, .. } if version > 0) {
+            // D29: a member answered, so a group exists: this node only ever joins
+            // from now on. (A cold-starter outranked at the start and then cut off
+            // from the founder for longer than its join timeout must not count
+            // towards, or be, a second founder.)
+            self.fresh = false;
+            if let Some(d) = &mut self.discovery {
+                d.stop_founding();
+            }
+        }
         // A recovering process joins only through members: another joiner's contacts
         // (version 0) may be as gone as its own.
         let from_joiner = matches!(p, Probe::Member { version: 0, .. });
