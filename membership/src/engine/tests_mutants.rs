@@ -1850,3 +1850,121 @@ fn a_state_xfer_ack_of_another_version_is_not_an_answer() {
         "n5 never answered for version 3"
     );
 }
+
+/// Hands engine `to` a heartbeat from `from` that says its sender is at view version
+/// `sender_version`, at time `at`; returns how many catch-up commits (D27) `to` sent.
+fn catch_ups_for(
+    c: &mut Cluster,
+    to: usize,
+    from: ProcessId,
+    sender_version: u64,
+    at: Time,
+) -> u64 {
+    let before = c.engines[to].stats();
+    let (offers, mcoms) = (before.catch_ups_sent, before.sent[MsgKind::MCom as usize]);
+    let mut buf = Vec::new();
+    Writer::start(&mut buf, MsgKind::Heartbeat, sender_version, &[]);
+    c.engines[to]
+        .handle_message(at, from, &buf)
+        .expect("a well-formed message");
+    c.flush(to);
+    let after = c.engines[to].stats();
+    assert_eq!(
+        after.sent[MsgKind::MCom as usize] - mcoms,
+        after.catch_ups_sent - offers,
+        "each catch-up offer is one M-com"
+    );
+    after.catch_ups_sent - offers
+}
+
+/// Catches the guard and counter mutants of `Engine::offer_catch_up` (`mod.rs`, D27):
+/// `now < catch_up_at` -> `==`, `>`, `<=`, both `||` -> `&&`, and
+/// `catch_ups_sent += 1` -> `*=`. A member that hears a member of its view still at
+/// the version before offers it the commit of its view not before a protocol timeout
+/// after the install (exactly then, not a microsecond later), at most once per
+/// heartbeat interval, each offer counted; and never for a view not formed by a commit
+/// (a founded view has no commit to send).
+#[test]
+fn a_catch_up_is_offered_after_a_protocol_timeout_once_per_heartbeat_interval() {
+    let cfg = cfg();
+    let (pt, hb) = (cfg.protocol_timeout_us, cfg.heartbeat_interval_us);
+    // A founded view: nothing to offer, even long after the install.
+    let mut c = Cluster::new(5, 0, cfg.clone());
+    c.run_until_quiet(10_000);
+    let n1 = id(&c, 1);
+    let late = c.now + 10 * pt;
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 0, late), 0, "founded view");
+
+    // v2, committed by the mgr at `t0` (no clock moves while it runs).
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.suspect(0, 4);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[2].view().version, 2);
+    let (n1, t0) = (id(&c, 1), c.now);
+    // Too early: the commit may still be on its way.
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 1, t0), 0, "at the install");
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 1, t0 + (pt - 1)), 0);
+    // Due exactly a protocol timeout after the install.
+    assert_eq!(
+        catch_ups_for(&mut c, 2, n1, 1, t0 + pt),
+        1,
+        "at the deadline"
+    );
+    // Then once per heartbeat interval.
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 1, t0 + pt), 0, "just offered");
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 1, t0 + (pt + hb - 1)), 0);
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 1, t0 + (pt + hb)), 1);
+    assert_eq!(c.engines[2].stats().catch_ups_sent, 2);
+    // A member at the same version is offered nothing.
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 2, t0 + 10 * pt), 0);
+}
+
+/// Catches `Engine::note_removed -> ()` and its `&& -> ||` mutant (`mod.rs`): the
+/// node core's report of a process a recovered view removed is remembered (finality),
+/// unless it is this process or a member of the current view.
+#[test]
+fn note_removed_remembers_only_non_members() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1) = (id(&c, 0), id(&c, 1));
+    let gone = ProcessId::named("gone", 1);
+    c.engines[0].note_removed(gone);
+    c.engines[0].note_removed(n1);
+    c.engines[0].note_removed(n0);
+    assert!(c.engines[0].removed.contains(&gone));
+    assert!(!c.engines[0].removed.contains(&n1), "n1 is a member");
+    assert!(!c.engines[0].removed.contains(&n0), "n0 is this process");
+}
+
+/// Catches `Role::is_outer -> true` (`mod.rs`): the mgr is no outer member, so a
+/// State-Xfer for its own view (from a member: an initiator's message it never waits
+/// for) is ignored, not answered as Figure 4's member added by an earlier initiator;
+/// it stays the mgr and still removes a crashed member.
+#[test]
+fn the_mgr_does_not_answer_a_state_xfer_as_an_outer_member() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1, n4) = (id(&c, 0), id(&c, 1), id(&c, 4));
+    let empty = Update::with_capacity(1);
+    let members: Vec<_> = c.engines[0].view().members.clone();
+    let acks = MsgKind::StateXferAck as usize;
+    assert_eq!(
+        ignored_by(&mut c, 0, n1, MsgKind::StateXfer, |w| {
+            w.u64(1);
+            w.update(&empty);
+            w.members(&members);
+            w.u16(0); // no view tags
+            w.bytes(b"");
+        }),
+        1
+    );
+    assert_eq!(c.engines[0].stats().sent[acks], 0, "no State-Xfer ack");
+    assert_eq!(c.engines[0].leader(), Some(n0));
+    c.crash(4);
+    c.suspect(0, 4);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
+    assert!(!c.engines[0].view().contains(n4));
+}
