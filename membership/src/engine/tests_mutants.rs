@@ -1968,3 +1968,79 @@ fn the_mgr_does_not_answer_a_state_xfer_as_an_outer_member() {
     assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
     assert!(!c.engines[0].view().contains(n4));
 }
+
+/// Catches the `&& -> ||` mutant of `note_faulty(now, p) && first.is_none()` in
+/// `suspect_all` (`mod.rs`): a batch that holds no new suspicion (a process outside
+/// the view, this process itself) changes nothing; an outer member does not gossip
+/// it to its mgr.
+#[test]
+fn a_batch_with_no_new_suspicion_changes_nothing() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n2 = id(&c, 2);
+    let before = *c.engines[2].stats();
+    let now = c.now;
+    c.engines[2].suspect_all(now, &[ProcessId::named("stranger", 1), n2]);
+    c.flush(2);
+    let after = *c.engines[2].stats();
+    let hb = MsgKind::Heartbeat as usize;
+    assert_eq!(after.sent[hb], before.sent[hb], "no gossip heartbeat");
+    assert!(c.engines[2].faulty().is_empty());
+    assert!(c.events[2]
+        .iter()
+        .all(|e| !matches!(e, Event::Suspected { .. })));
+}
+
+/// Catches the `&& -> ||` mutant of `status == Member && role.is_outer()` in
+/// `suspect_all`'s outer loop (`mod.rs`): once the batch made this process the
+/// reconfigurer, the rest of the batch is not handled as an outer member's, even a
+/// name the reconfigurer now leads itself (this process: mutated, it starts its
+/// reconfiguration a second time).
+#[test]
+fn a_reconfigurer_does_not_reconfigure_again_for_the_rest_of_its_batch() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1) = (id(&c, 0), id(&c, 1));
+    c.crash(0);
+    let now = c.now;
+    c.engines[1].suspect_all(now, &[n0, n1]);
+    assert_eq!(c.engines[1].stats().reconfigurations, 1);
+    c.flush(1);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(1), ["n1", "n2", "n3", "n4"]);
+    c.check_safety().unwrap();
+}
+
+/// Catches the `|| -> &&` mutant of `cut_off_by_beliefs(now) || withheld_too_long(now)`
+/// in `handle_timeout` (`mod.rs`, D24 rule 7): a member that hears one other member
+/// but no majority (inbound cut from the rest, the member it watches included) stops
+/// once it has withheld more than `MAX_WITHHOLD` suspicions in a row, though no other
+/// path reaches it (its beliefs are not what cuts it off).
+#[test]
+fn a_member_hearing_a_minority_stops_after_max_withhold_suspicions() {
+    let cfg = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    let timeout = cfg.suspect_timeout_us;
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    let q = c.engines[4].detector.watched().expect("n4 watches someone");
+    let keep = (0..4).find(|&j| id(&c, j) != q).unwrap();
+    let cut: Vec<usize> = (0..4).filter(|&j| j != keep).collect();
+    c.set_cut_one_way(&cut, &[4], true);
+    let since = c.now.0;
+    let limit = (4 + u64::from(crate::engine::MAX_WITHHOLD)) * timeout;
+    while c.engines[4].status() == Status::Member {
+        assert!(
+            c.now.0 - since < limit,
+            "n4 still withholds after {limit} us"
+        );
+        c.advance(10_000, 10_000);
+    }
+    assert_eq!(
+        c.engines[4].status(),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
+    assert!(c.engines[4].withheld_suspicions() > crate::engine::MAX_WITHHOLD);
+}
