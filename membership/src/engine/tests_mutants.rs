@@ -1576,8 +1576,10 @@ fn a_member_bound_to_a_reconfigurer() {
     assert_eq!(acks(&c), before + 1);
 }
 
-/// Catches `Engine::poll_timeout -> Some(Default)` (`mod.rs`): a member's next timer
-/// is a real time (its detector's next heartbeat), not zero; an idle process has none.
+/// Catches `Engine::poll_timeout -> Some(Default)` and the deleted `Status::Joining`
+/// arm of `poll_timeout` (`mod.rs`): a member's next timer is a real time (its
+/// detector's next heartbeat), not zero; an idle process has none; a joiner's is its
+/// join retry.
 #[test]
 fn poll_timeout_is_a_real_deadline_or_none() {
     let mut c = Cluster::new(3, 1, cfg());
@@ -1587,6 +1589,12 @@ fn poll_timeout_is_a_real_deadline_or_none() {
         .expect("a member's detector runs");
     assert_ne!(t, Time::default(), "a real deadline");
     assert_eq!(c.engines[3].poll_timeout(), None);
+    c.join(3, 0);
+    assert_eq!(
+        c.engines[3].poll_timeout(),
+        Some(c.now + cfg().join_retry_us),
+        "the join retry"
+    );
 }
 
 /// Catches `Engine::commit_path -> false` (`mod.rs`): the gossip of the leader's own
@@ -2043,4 +2051,24 @@ fn a_member_hearing_a_minority_stops_after_max_withhold_suspicions() {
         Status::Excluded(ExcludeReason::IsolatedMinority)
     );
     assert!(c.engines[4].withheld_suspicions() > crate::engine::MAX_WITHHOLD);
+}
+
+/// Catches the `&& -> ||` mutant of `role == Initiator && init.is_mgr()` in
+/// `on_leave_request`, `Engine::add_faulty -> ()`, and `dropped_from_faulty += 1` ->
+/// `*=` in `dispatch` (`mod.rs`): a leave request reaching a member that is not the
+/// mgr is `faulty_p(sender)` (an outer member's initiator record still says mgr: the
+/// role decides), not a leaver recorded; from then on the sender's messages are
+/// dropped, each counted.
+#[test]
+fn a_leave_request_at_an_outer_member_is_a_suspicion_of_its_sender() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n3 = id(&c, 3);
+    ignored_by(&mut c, 2, n3, MsgKind::LeaveReq, |_| {});
+    assert_eq!(c.engines[2].faulty(), [n3]);
+    assert!(c.engines[2].leavers.is_empty());
+    let dropped = c.engines[2].stats().dropped_from_faulty;
+    ignored_by(&mut c, 2, n3, MsgKind::Heartbeat, |_| {});
+    ignored_by(&mut c, 2, n3, MsgKind::Heartbeat, |_| {});
+    assert_eq!(c.engines[2].stats().dropped_from_faulty, dropped + 2);
 }
