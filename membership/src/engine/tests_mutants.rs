@@ -1149,9 +1149,9 @@ fn the_engine_reports_its_configuration() {
 }
 
 /// Catches `kind == MsgKind::RSub` -> `!=` in `begin_ack_wait` (`initiator.rs`) and
-/// `suppressed[kind] += 1` -> `*=` in `mcast_view` (`mod.rs`): the
-/// mgr's own acknowledgement of its M-sub is counted as a self-addressed ack(M-sub), a
-/// reconfigurer's of its R-sub as an ack(R-sub).
+/// the `suppressed[kind] += 1` and `self_addressed[kind] += 1` -> `*=` mutants of
+/// `mcast_view` (`mod.rs`): the mgr's own acknowledgement of its M-sub is counted as
+/// a self-addressed ack(M-sub), a reconfigurer's of its R-sub as an ack(R-sub).
 #[test]
 fn an_initiators_own_ack_is_counted_under_its_kind() {
     let (ma, ra) = (MsgKind::MSubAck as usize, MsgKind::RSubAck as usize);
@@ -1161,9 +1161,13 @@ fn an_initiators_own_ack_is_counted_under_its_kind() {
     c.suspect(0, 4);
     let s = c.engines[0].stats();
     assert_eq!((s.self_addressed[ma], s.self_addressed[ra]), (1, 0));
-    // The M-sub's copy to n4, believed faulty, is suppressed (Disconnect) and counted.
+    // The M-sub's copy to n4, believed faulty, is suppressed (Disconnect) and counted;
+    // its copy to the mgr itself is self-addressed.
     let sub = MsgKind::MSub as usize;
-    assert_eq!((s.sent[sub], s.suppressed[sub]), (3, 1));
+    assert_eq!(
+        (s.sent[sub], s.suppressed[sub], s.self_addressed[sub]),
+        (3, 1, 1)
+    );
     c.run_until_quiet(10_000);
 
     c.crash(0);
