@@ -2076,3 +2076,27 @@ fn a_leave_request_at_an_outer_member_is_a_suspicion_of_its_sender() {
     ignored_by(&mut c, 2, n3, MsgKind::Heartbeat, |_| {});
     assert_eq!(c.engines[2].stats().dropped_from_faulty, dropped + 2);
 }
+
+/// Catches `Heard::installed -> ()` (`health.rs`, D24): installing a view ends a
+/// withholding: the count of suspicions withheld in a row starts again from zero (else
+/// rule 7's `MAX_WITHHOLD` would count the silences of earlier views).
+#[test]
+fn a_view_installed_resets_the_withheld_suspicions() {
+    let cfg = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    let timeout = cfg.suspect_timeout_us;
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[0, 1, 2, 3], &[4], true);
+    c.advance(4 * timeout, 10_000);
+    assert_eq!(c.engines[4].status(), Status::Member);
+    assert!(c.engines[4].withheld_suspicions() >= 2, "n4 withholds");
+    c.set_cut_one_way(&[0, 1, 2, 3], &[4], false);
+    c.crash(3);
+    c.suspect(0, 3);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(4), ["n0", "n1", "n2", "n4"]);
+    assert_eq!(c.engines[4].withheld_suspicions(), 0);
+}
