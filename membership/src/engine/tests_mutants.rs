@@ -2024,10 +2024,12 @@ fn a_reconfigurer_does_not_reconfigure_again_for_the_rest_of_its_batch() {
 }
 
 /// Catches the `|| -> &&` mutant of `cut_off_by_beliefs(now) || withheld_too_long(now)`
-/// in `handle_timeout` (`mod.rs`, D24 rule 7): a member that hears one other member
-/// but no majority (inbound cut from the rest, the member it watches included) stops
-/// once it has withheld more than `MAX_WITHHOLD` suspicions in a row, though no other
-/// path reaches it (its beliefs are not what cuts it off).
+/// in `handle_timeout` (`mod.rs`, D24 rule 7) and `withheld_too_long`'s own (`-> false`,
+/// `> MAX_WITHHOLD` -> `==`, `>=`, `m.id != me` -> `==`, `delete !`; `health.rs`): a
+/// member that hears one other member but no majority (inbound cut from the rest, the
+/// member it watches included) stops once it has withheld more than `MAX_WITHHOLD`
+/// suspicions in a row, though no other path reaches it (its beliefs are not what cuts
+/// it off).
 #[test]
 fn a_member_hearing_a_minority_stops_after_max_withhold_suspicions() {
     let cfg = EngineConfig {
@@ -2099,4 +2101,87 @@ fn a_view_installed_resets_the_withheld_suspicions() {
     c.run_until_quiet(10_000);
     assert_eq!(c.view_names(4), ["n0", "n1", "n2", "n4"]);
     assert_eq!(c.engines[4].withheld_suspicions(), 0);
+}
+
+/// Catches the `|| -> &&` mutant of `|| !self.view.contains(p)` in
+/// `Engine::member_alive` (`health.rs`): as for `peer_alive`, another path's sign of
+/// life from a process outside the view is ignored; noted, it would take room in the
+/// heard table meant for the members (D21).
+#[test]
+fn other_paths_signs_of_life_of_non_members_leave_room_for_the_members() {
+    let cfg = EngineConfig {
+        local_health: true,
+        max_members: 3,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 0, cfg);
+    let (n1, n2) = (id(&c, 1), id(&c, 2));
+    let now = c.now;
+    for k in 1..=3 {
+        assert!(!c.engines[0].member_alive(now, ProcessId::named("stranger", k)));
+    }
+    assert!(!c.engines[0].member_alive(now, n1));
+    c.suspect(0, 2);
+    assert_eq!(c.engines[0].stats().suspicions_ignored, 0);
+    assert_eq!(c.engines[0].faulty(), [n2], "n0 hears n1 and itself");
+}
+
+/// Suspect timeouts of n4, cut off from everyone's messages (local health on), until
+/// it has withheld exactly `withheld` suspicions; returns the cluster.
+fn n4_deaf_until_withheld(withheld: u32) -> Cluster {
+    let cfg = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[0, 1, 2, 3], &[4], true);
+    for _ in 0..10_000 {
+        if c.engines[4].withheld_suspicions() >= withheld {
+            break;
+        }
+        c.advance(10_000, 10_000);
+    }
+    assert_eq!(c.engines[4].withheld_suspicions(), withheld);
+    assert_eq!(c.engines[4].status(), Status::Member);
+    c
+}
+
+/// Catches `unverified < MAX_POSTPONE` -> `<=` and the `&& -> ||` mutant of
+/// `!is_faulty(m) && heard_since(m)` in `Engine::cut_off_by_beliefs` (`health.rs`, D24
+/// rule 7): a member that has withheld exactly `MAX_POSTPONE` suspicions stops as soon
+/// as a majority of its view runs and reaches it while the members it trusts are no
+/// majority; a member heard but since believed faulty is not trusted.
+#[test]
+fn cut_off_by_beliefs_after_max_postpone_withheld_suspicions() {
+    let mut c = n4_deaf_until_withheld(crate::engine::MAX_POSTPONE);
+    let (n1, n2) = (id(&c, 1), id(&c, 2));
+    let now = c.now;
+    // Heard from n1 and n2 (by other paths), trusted: a majority, not cut off.
+    assert!(!c.engines[4].member_alive(now, n1));
+    assert!(!c.engines[4].member_alive(now, n2));
+    assert_eq!(c.engines[4].status(), Status::Member);
+    // Then believed faulty (after a split, say): still heard, no longer trusted.
+    c.engines[4].add_faulty_for_test(n1);
+    c.engines[4].add_faulty_for_test(n2);
+    assert!(c.engines[4].member_alive(now, n1), "it stops");
+    assert_eq!(
+        c.engines[4].status(),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
+}
+
+/// Catches `Engine::stop_withholding -> false` (`health.rs`, D24 rule 5): a member
+/// that withholds its suspicions stops when told its group is being recovered without
+/// it, and says so.
+#[test]
+fn a_withholding_member_stops_withholding_by_stopping() {
+    let mut c = n4_deaf_until_withheld(1);
+    let now = c.now;
+    assert!(c.engines[4].withholding(now));
+    assert!(c.engines[4].stop_withholding(now));
+    assert_eq!(
+        c.engines[4].status(),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
 }
