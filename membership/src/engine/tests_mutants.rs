@@ -2185,3 +2185,27 @@ fn a_withholding_member_stops_withholding_by_stopping() {
         Status::Excluded(ExcludeReason::IsolatedMinority)
     );
 }
+
+/// Catches `max_members - (len - removes)` -> `+` in `get_update` (`initiator.rs`): a
+/// joiner queued while the view is full waits (no update adds it), and the update that
+/// makes room adds it.
+#[test]
+fn a_joiner_waits_while_the_view_is_full() {
+    let cfg = EngineConfig {
+        max_members: 4,
+        ..cfg()
+    };
+    let mut c = Cluster::new(4, 1, cfg);
+    c.run_until_quiet(10_000);
+    c.join(4, 0);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 1, "no room: no update");
+    assert_eq!(c.engines[4].status(), Status::Joining);
+    c.crash(3);
+    c.suspect(0, 3);
+    c.run_until_quiet(10_000);
+    c.advance(1_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n4"]);
+    assert_eq!(c.engines[4].status(), Status::Member);
+    c.check_safety().unwrap();
+}
