@@ -2209,3 +2209,31 @@ fn a_joiner_waits_while_the_view_is_full() {
     assert_eq!(c.engines[4].status(), Status::Member);
     c.check_safety().unwrap();
 }
+
+/// Catches `delete !` in `if !piggyback` of `finish_commit` (`initiator.rs`): with
+/// commit-submit compression the next submit rides on the commit and is not sent
+/// again on its own; without it, it is sent on its own after the commit.
+#[test]
+fn the_next_submit_is_sent_once_with_or_without_compression() {
+    for compression in [true, false] {
+        let cfg = EngineConfig {
+            compression,
+            ..cfg()
+        };
+        let mut c = Cluster::new(5, 0, cfg);
+        c.run_until_quiet(10_000);
+        c.crash(4);
+        c.suspect(0, 4);
+        // While v2 (-n4) waits for its acks, n3 crashes: v3 (-n3) is the next submit.
+        c.crash(3);
+        c.suspect(0, 3);
+        c.run_until_quiet(10_000);
+        assert_eq!(c.view_names(0), ["n0", "n1", "n2"], "{compression}");
+        assert!(c.agreed());
+        let sub = MsgKind::MSub as usize;
+        // v2's M-sub to n1, n2, n3; v3's to n1, n2 unless it rode on v2's M-com.
+        let (sent, at_n1) = if compression { (3, 1) } else { (5, 2) };
+        assert_eq!(c.engines[0].stats().sent[sub], sent, "{compression}");
+        assert_eq!(c.engines[1].stats().received[sub], at_n1, "{compression}");
+    }
+}
