@@ -312,17 +312,22 @@ fn a_join_retry_during_its_own_add_is_dropped_not_taken_for_a_restart() {
 /// Hands the mgr (engine 0) a JoinReq for `joiner`; returns how much
 /// `stats().joins_refused` grew.
 fn join_request(c: &mut Cluster, joiner: crate::view::Member) -> u64 {
-    let before = c.engines[0].stats().joins_refused;
+    join_request_to(c, 0, joiner)
+}
+
+/// [`join_request`] to engine `to`.
+fn join_request_to(c: &mut Cluster, to: usize, joiner: crate::view::Member) -> u64 {
+    let before = c.engines[to].stats().joins_refused;
     let mut buf = Vec::new();
     let mut w = Writer::start(&mut buf, MsgKind::JoinReq, 0, &[]);
     w.member(&joiner);
     w.tags(&[]); // no tags
     let now = c.now;
-    c.engines[0]
+    c.engines[to]
         .handle_message(now, joiner.id, &buf)
         .expect("a well-formed JoinReq");
-    c.flush(0);
-    c.engines[0].stats().joins_refused - before
+    c.flush(to);
+    c.engines[to].stats().joins_refused - before
 }
 
 /// Catches the `joins_refused += 1` mutants (`+=` -> `*=`) and the incarnation
@@ -2236,4 +2241,24 @@ fn the_next_submit_is_sent_once_with_or_without_compression() {
         assert_eq!(c.engines[0].stats().sent[sub], sent, "{compression}");
         assert_eq!(c.engines[1].stats().received[sub], at_n1, "{compression}");
     }
+}
+
+/// Catches the mutants of `replaces_a_member` in `on_join_request` (`join.rs`, D24
+/// rule 5: `m.id.node == joiner.id.node && m.id.incarnation < joiner.id.incarnation`,
+/// `==` -> `!=`, `&&` -> `||`, `<` -> `==`, `>`): a withholding member that hears a
+/// join request from a newer incarnation of a member of its view stops; one from a new
+/// node (of any incarnation) or from an older incarnation changes nothing.
+#[test]
+fn a_withholding_member_stops_when_a_member_rejoins_as_a_newer_incarnation() {
+    let mut c = n4_deaf_until_withheld(1);
+    let m = crate::testkit::member_of;
+    join_request_to(&mut c, 4, m(9, 2));
+    join_request_to(&mut c, 4, m(1, 0));
+    assert_eq!(c.engines[4].status(), Status::Member, "nothing replaced");
+    assert!(c.engines[4].withholding(c.now));
+    join_request_to(&mut c, 4, m(1, 2));
+    assert_eq!(
+        c.engines[4].status(),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
 }
