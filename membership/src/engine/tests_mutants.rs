@@ -2262,3 +2262,41 @@ fn a_withholding_member_stops_when_a_member_rejoins_as_a_newer_incarnation() {
         Status::Excluded(ExcludeReason::IsolatedMinority)
     );
 }
+
+/// Catches `check_invariants -> Ok(())`, its leader guard -> `true`, the `|| -> &&`
+/// mutant of its excluded branch and `debug_check_invariants -> ()`
+/// (`invariants.rs`): shown a broken state (set up by hand), the checker names the
+/// invariant broken, and in debug builds a broken invariant stops the run.
+#[test]
+fn the_invariant_checker_names_what_is_broken() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, now) = (id(&c, 0), c.now);
+    let stranger = ProcessId::named("stranger", 1);
+    // The mgr (an initiator) following a process outside its view.
+    assert_eq!(c.engines[0].check_invariants(), Ok(()));
+    c.engines[0].leader = Some(stranger);
+    assert_eq!(
+        c.engines[0].check_invariants(),
+        Err("a member follows a leader of its view")
+    );
+    // An outer member may (a mgr that just committed its own removal, D9).
+    c.engines[1].leader = Some(stranger);
+    assert_eq!(c.engines[1].check_invariants(), Ok(()));
+    // An excluded process that still follows someone.
+    c.engines[2].exclude(now, ExcludeReason::Removed);
+    assert_eq!(c.engines[2].check_invariants(), Ok(()));
+    c.engines[2].leader = Some(n0);
+    assert_eq!(
+        c.engines[2].check_invariants(),
+        Err("an excluded process follows nobody and leads nothing")
+    );
+    let e = &c.engines[2];
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        e.debug_check_invariants();
+    }));
+    assert!(
+        stopped.is_err(),
+        "a broken invariant panics in debug builds"
+    );
+}
