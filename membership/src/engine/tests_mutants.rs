@@ -2300,3 +2300,210 @@ fn the_invariant_checker_names_what_is_broken() {
         "a broken invariant panics in debug builds"
     );
 }
+
+/// Catches `delete !` in `outer_timeout`'s Wait-Reconfiguration arm (`outer.rs`, D10):
+/// at its deadline a waiting member suspects the most senior member it does not yet
+/// believe faulty (the one expected to initiate), and then initiates itself.
+#[test]
+fn a_waiting_member_suspects_the_expected_reconfigurer_at_the_deadline() {
+    // The ring detector stays quiet for the whole wait: only the outer timeout acts.
+    let cfg = EngineConfig {
+        suspect_timeout_us: 60_000_000,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    let (n0, n1) = (id(&c, 0), id(&c, 1));
+    c.crash(0);
+    c.crash(1);
+    c.suspect(2, 0);
+    assert_eq!(c.engines[2].faulty(), [n0]);
+    let due = c.engines[2].outer_deadline().expect("n2 waits for n1");
+    c.engines[2].handle_timeout(due);
+    c.flush(2);
+    assert_eq!(c.engines[2].faulty(), [n0, n1]);
+    assert_eq!(c.engines[2].stats().reconfigurations, 1);
+}
+
+/// Catches the `&& -> ||` mutant of `role.is_outer() && leader == Some(from)` after a
+/// commit in `on_outer_message` (`outer.rs`, D9): when the mgr's commit removes the mgr
+/// and the next mgr is already believed faulty, the member's wait for a
+/// reconfiguration that `commit` started stands (mutated, it follows the faulty mgr
+/// with no deadline).
+#[test]
+fn a_commit_that_hands_over_to_a_faulty_mgr_leaves_the_member_waiting() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1) = (id(&c, 0), id(&c, 1));
+    c.engines[3].add_faulty_for_test(n1);
+    let mut u = Update::with_capacity(1);
+    u.removes.push(n0);
+    assert_eq!(
+        ignored_by(&mut c, 3, n0, MsgKind::MCom, |w| {
+            w.u64(2);
+            w.update(&u);
+            w.flag(false);
+        }),
+        0
+    );
+    assert_eq!(c.view_names(3), ["n1", "n2", "n3", "n4"]);
+    assert_eq!(c.engines[3].leader(), Some(n1));
+    assert!(
+        c.engines[3].outer_deadline().is_some(),
+        "waits for n2's reconfiguration"
+    );
+}
+
+/// Catches the `&& -> ||` mutant of `p.version == x + 1 && p.update.same_as(..)` and
+/// `ignored += 1` -> `-=`, `*=` in `on_catch_up` (`outer.rs`, D27): a member takes a
+/// commit from a member other than its leader only if it is the proposal it
+/// acknowledged; another one is ignored, and counted.
+#[test]
+fn a_catch_up_other_than_the_acknowledged_proposal_is_ignored() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n1, n3, n4) = (id(&c, 1), id(&c, 3), id(&c, 4));
+    c.crash(4);
+    c.suspect(0, 4);
+    while c.engines[2].next_update().is_none() {
+        assert!(c.deliver_one(), "the M-sub reaches n2");
+    }
+    let commit = |u: Update| {
+        move |w: &mut Writer<'_>| {
+            w.u64(2);
+            w.update(&u);
+            w.flag(false);
+        }
+    };
+    let mut other = Update::with_capacity(1);
+    other.removes.push(n1);
+    assert_eq!(ignored_by(&mut c, 2, n3, MsgKind::MCom, commit(other)), 1);
+    assert_eq!(c.engines[2].view().version, 1);
+    let mut acked = Update::with_capacity(1);
+    acked.removes.push(n4);
+    assert_eq!(ignored_by(&mut c, 2, n3, MsgKind::MCom, commit(acked)), 0);
+    assert_eq!(c.view_names(2), ["n0", "n1", "n2", "n3"]);
+    assert_eq!(c.engines[2].stats().catch_ups, 1);
+}
+
+/// Catches `Engine::tags -> Default`, `tags_deadline -> None` and the `|| -> &&`
+/// mutant of `status != Member || leaving` in `request_tags` (`tags.rs`): a member
+/// reports the tags it wants, asks the driver for a timeout at its retry, and a
+/// member that is leaving asks for no tags.
+#[test]
+fn a_member_reports_its_wanted_tags_and_their_retry_but_a_leaver_asks_for_none() {
+    // Heartbeats far apart: the tag retry is the member's next deadline.
+    let cfg = EngineConfig {
+        heartbeat_interval_us: 5_000_000,
+        suspect_timeout_us: 10_000_000,
+        ..cfg()
+    };
+    let timeout = cfg.protocol_timeout_us;
+    let mut c = Cluster::new(3, 0, cfg);
+    c.run_until_quiet(10_000);
+    c.advance(10_000, 10_000); // the first heartbeats
+    let db = tag_set(&[("role", "db")]);
+    let tag_req = MsgKind::TagReq as usize;
+    let now = c.now;
+    c.engines[2].set_tags(now, &db).unwrap();
+    c.flush(2);
+    assert_eq!(c.engines[2].tags().as_bytes(), &db[..]);
+    assert_eq!(c.engines[2].stats().sent[tag_req], 1);
+    assert_eq!(
+        c.engines[2].poll_timeout(),
+        Some(now + timeout),
+        "the retry"
+    );
+    // A leaver.
+    c.leave(1);
+    c.engines[1].set_tags(now, &db).unwrap();
+    c.flush(1);
+    assert_eq!(c.engines[1].stats().sent[tag_req], 0);
+    assert_eq!(c.engines[1].tags_deadline(), None);
+}
+
+/// Catches `Engine::pending_tag_changes -> 0` (`tags.rs`): a tag request reaching a
+/// busy mgr is queued for its next update, and counted as pending until then.
+#[test]
+fn a_busy_mgr_reports_its_pending_tag_changes() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    // n0 waits for a majority of acks: n2's alone reaches it.
+    c.set_cut_one_way(&[1, 3], &[0], true);
+    c.suspect(0, 4);
+    let now = c.now;
+    c.engines[2]
+        .set_tags(now, &tag_set(&[("role", "db")]))
+        .unwrap();
+    c.flush(2);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 1, "still busy");
+    assert_eq!(c.engines[0].pending_tag_changes(), 1);
+    c.set_cut_one_way(&[1, 3], &[0], false);
+    c.advance(3_000_000, 10_000);
+    assert_eq!(c.engines[0].pending_tag_changes(), 0);
+    assert_eq!(
+        c.engines[0].view().tags_of(id(&c, 2)).get("role"),
+        Some("db")
+    );
+}
+
+/// Catches both `&& -> ||` mutants of `take_tag_changes`' filter (`tags.rs`): a tag
+/// request that would change nothing (the view already shows those tags) is dropped:
+/// no update follows.
+#[test]
+fn a_tag_request_that_changes_nothing_makes_no_update() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n2 = id(&c, 2);
+    let db = tag_set(&[("role", "db")]);
+    let now = c.now;
+    c.engines[2].set_tags(now, &db).unwrap();
+    c.flush(2);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 2);
+    assert_eq!(c.engines[0].view().tags_of(n2).get("role"), Some("db"));
+    assert_eq!(
+        ignored_by(&mut c, 0, n2, MsgKind::TagReq, |w| w.tags(&db)),
+        0
+    );
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 2, "nothing to change");
+    assert_eq!(c.engines[0].pending_tag_changes(), 0);
+}
+
+/// Catches `p.node != joiner.node` -> `==` in `queue_joiner_tags` and `m.id == p` ->
+/// `!=` in `take_tag_changes`' retain (`tags.rs`): the tags of every queued joiner
+/// are kept while it waits (for room in the view), whatever else is queued or taken.
+#[test]
+fn queued_joiners_keep_their_tags_while_they_wait_for_room() {
+    let cfg = EngineConfig {
+        max_members: 5,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 2, cfg);
+    c.run_until_quiet(10_000);
+    let (n5, n6) = (id(&c, 5), id(&c, 6));
+    let now = c.now;
+    c.engines[5]
+        .set_tags(now, &tag_set(&[("role", "a")]))
+        .unwrap();
+    c.engines[6]
+        .set_tags(now, &tag_set(&[("role", "b")]))
+        .unwrap();
+    c.join(5, 0);
+    c.join(6, 0);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 1, "no room yet");
+    c.crash(3);
+    c.crash(4);
+    c.suspect(0, 3);
+    c.suspect(0, 4);
+    c.run_until_quiet(10_000);
+    c.advance(2_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n5", "n6"]);
+    let v = c.engines[0].view();
+    assert_eq!(v.tags_of(n5).get("role"), Some("a"));
+    assert_eq!(v.tags_of(n6).get("role"), Some("b"));
+}
