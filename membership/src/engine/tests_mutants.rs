@@ -2507,3 +2507,19 @@ fn queued_joiners_keep_their_tags_while_they_wait_for_room() {
     assert_eq!(v.tags_of(n5).get("role"), Some("a"));
     assert_eq!(v.tags_of(n6).get("role"), Some("b"));
 }
+
+/// Catches `!tags.is_empty() && ..` -> `||` in `queue_joiner_tags` (`tags.rs`): a
+/// joiner without tags brings no tag entry into the update that adds it, nor into the
+/// view.
+#[test]
+fn a_joiner_without_tags_adds_no_tag_entry() {
+    let mut c = Cluster::new(3, 1, cfg());
+    c.run_until_quiet(10_000);
+    c.join(3, 0);
+    c.run_until_quiet(10_000);
+    c.advance(1_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
+    let u = c.engines[0].committed_update(2).expect("v2 adds n3");
+    assert!(u.tags.is_empty());
+    assert!(c.engines[0].view().tags.is_empty());
+}
