@@ -157,12 +157,12 @@ chaos:
 # 2-core machine). Two passes, the table in docs/VERIFICATION.md ("Mutation testing"):
 #  - mutants-engine: the engine (membership/src/engine/*.rs), view.rs and detector.rs
 #    against the membership crate's unit tests (engine scenarios on the testkit
-#    included): 977 mutants, 6-12 s each at the 30 s timeout (measured on a busy
-#    2-core machine, shards 1/4 and 3/4), i.e. about 1.5-3 hours;
+#    included): 1031 mutants, 5-12 s each at the 30 s timeout; the full run on a busy
+#    2-core machine took 95 minutes (1f13401), i.e. about 1.5-2 hours;
 #  - mutants-transport: the transport's channel.rs and endpoint.rs (their debug-only
 #    `invariants` excluded: assertions only) against its unit tests and its sim, auth,
 #    alloc and udp tests: 573 mutants, about 15 s each (shard 0/4: 142 in 35 min),
-#    i.e. about 2.5 hours. `make mutants` runs both: about 5-6 hours with one job.
+#    i.e. about 2.5 hours. `make mutants` runs both: about 4-4.5 hours with one job.
 # Run one file (MUTANTS_ARGS='-f membership/src/view.rs') or one shard (MUTANTS_SHARD=k/n,
 # round-robin, so a shard is a sample of every function). mutants-engine-sim re-checks
 # survivors against the simulator's scripted figures and swarm batch (optimized, and

@@ -263,6 +263,25 @@ mod tests {
         }
     }
 
+    /// Catches `slots.len() / 2` -> `% 2` in `BatchIndex::find_or_insert` (mutated,
+    /// every lookup scans the batch: the same answers, at `b²/2` comparisons a
+    /// batch): within its room the index records each new change in its table.
+    #[test]
+    fn batch_index_within_its_room_records_changes_in_its_table() {
+        use super::BatchIndex;
+        let mut idx = BatchIndex::new(4);
+        let mut batch: Vec<ClientOp> = Vec::new();
+        idx.begin(&batch);
+        for k in 0..4u64 {
+            assert_eq!(idx.find_or_insert(&batch, client(k).id), None);
+            batch.push(client(k));
+        }
+        let g = idx.generation;
+        let mut recorded: Vec<u32> = idx.slots.iter().filter(|s| s.0 == g).map(|s| s.1).collect();
+        recorded.sort_unstable();
+        assert_eq!(recorded, [1, 2, 3, 4], "positions + 1, one slot each");
+    }
+
     #[test]
     fn service_off_drops_and_counts() {
         let mut c = Cluster::new(3, 0, EngineConfig::default());

@@ -117,6 +117,26 @@ mod tests {
         u
     }
 
+    /// Catches `<impl Refill for Proposal>::reset -> ()`: a proposal slot set back to
+    /// ⊥ keeps its buffer and is emptied too (no stale update or version behind it).
+    #[test]
+    fn a_cleared_proposal_slot_is_emptied() {
+        let p = Proposal {
+            version: 7,
+            initiator: ProcessId::named("i", 1),
+            initiator_index: 2,
+            update: update_removing("a"),
+        };
+        let mut s = Staged::empty(Proposal::with_capacity(4));
+        s.set_from(&p);
+        assert_eq!(s.get().map(|p| p.version), Some(7));
+        s.clear();
+        assert!(s.get().is_none());
+        assert_eq!(s.slot.version, 0);
+        assert!(s.slot.update.removes.is_empty(), "emptied");
+        assert!(s.slot.update.removes.capacity() >= 4, "the buffer is kept");
+    }
+
     #[test]
     fn unset_slots_hand_out_nothing_and_keep_their_buffers() {
         let mut s = Staged::empty(Update::with_capacity(4));

@@ -312,17 +312,22 @@ fn a_join_retry_during_its_own_add_is_dropped_not_taken_for_a_restart() {
 /// Hands the mgr (engine 0) a JoinReq for `joiner`; returns how much
 /// `stats().joins_refused` grew.
 fn join_request(c: &mut Cluster, joiner: crate::view::Member) -> u64 {
-    let before = c.engines[0].stats().joins_refused;
+    join_request_to(c, 0, joiner)
+}
+
+/// [`join_request`] to engine `to`.
+fn join_request_to(c: &mut Cluster, to: usize, joiner: crate::view::Member) -> u64 {
+    let before = c.engines[to].stats().joins_refused;
     let mut buf = Vec::new();
     let mut w = Writer::start(&mut buf, MsgKind::JoinReq, 0, &[]);
     w.member(&joiner);
     w.tags(&[]); // no tags
     let now = c.now;
-    c.engines[0]
+    c.engines[to]
         .handle_message(now, joiner.id, &buf)
         .expect("a well-formed JoinReq");
-    c.flush(0);
-    c.engines[0].stats().joins_refused - before
+    c.flush(to);
+    c.engines[to].stats().joins_refused - before
 }
 
 /// Catches the `joins_refused += 1` mutants (`+=` -> `*=`) and the incarnation
@@ -1229,9 +1234,9 @@ fn the_engine_reports_its_configuration() {
 }
 
 /// Catches `kind == MsgKind::RSub` -> `!=` in `begin_ack_wait` (`initiator.rs`) and
-/// `suppressed[kind] += 1` -> `*=` in `mcast_view` (`mod.rs`): the
-/// mgr's own acknowledgement of its M-sub is counted as a self-addressed ack(M-sub), a
-/// reconfigurer's of its R-sub as an ack(R-sub).
+/// the `suppressed[kind] += 1` and `self_addressed[kind] += 1` -> `*=` mutants of
+/// `mcast_view` (`mod.rs`): the mgr's own acknowledgement of its M-sub is counted as
+/// a self-addressed ack(M-sub), a reconfigurer's of its R-sub as an ack(R-sub).
 #[test]
 fn an_initiators_own_ack_is_counted_under_its_kind() {
     let (ma, ra) = (MsgKind::MSubAck as usize, MsgKind::RSubAck as usize);
@@ -1241,9 +1246,13 @@ fn an_initiators_own_ack_is_counted_under_its_kind() {
     c.suspect(0, 4);
     let s = c.engines[0].stats();
     assert_eq!((s.self_addressed[ma], s.self_addressed[ra]), (1, 0));
-    // The M-sub's copy to n4, believed faulty, is suppressed (Disconnect) and counted.
+    // The M-sub's copy to n4, believed faulty, is suppressed (Disconnect) and counted;
+    // its copy to the mgr itself is self-addressed.
     let sub = MsgKind::MSub as usize;
-    assert_eq!((s.sent[sub], s.suppressed[sub]), (3, 1));
+    assert_eq!(
+        (s.sent[sub], s.suppressed[sub], s.self_addressed[sub]),
+        (3, 1, 1)
+    );
     c.run_until_quiet(10_000);
 
     c.crash(0);
@@ -1656,8 +1665,10 @@ fn a_member_bound_to_a_reconfigurer() {
     assert_eq!(acks(&c), before + 1);
 }
 
-/// Catches `Engine::poll_timeout -> Some(Default)` (`mod.rs`): a member's next timer
-/// is a real time (its detector's next heartbeat), not zero; an idle process has none.
+/// Catches `Engine::poll_timeout -> Some(Default)` and the deleted `Status::Joining`
+/// arm of `poll_timeout` (`mod.rs`): a member's next timer is a real time (its
+/// detector's next heartbeat), not zero; an idle process has none; a joiner's is its
+/// join retry.
 #[test]
 fn poll_timeout_is_a_real_deadline_or_none() {
     let mut c = Cluster::new(3, 1, cfg());
@@ -1667,6 +1678,12 @@ fn poll_timeout_is_a_real_deadline_or_none() {
         .expect("a member's detector runs");
     assert_ne!(t, Time::default(), "a real deadline");
     assert_eq!(c.engines[3].poll_timeout(), None);
+    c.join(3, 0);
+    assert_eq!(
+        c.engines[3].poll_timeout(),
+        Some(c.now + cfg().join_retry_us),
+        "the join retry"
+    );
 }
 
 /// Catches `Engine::commit_path -> false` (`mod.rs`): the gossip of the leader's own
@@ -1929,4 +1946,664 @@ fn a_state_xfer_ack_of_another_version_is_not_an_answer() {
         !c.engines[0].view().contains(n5),
         "n5 never answered for version 3"
     );
+}
+
+/// Hands engine `to` a heartbeat from `from` that says its sender is at view version
+/// `sender_version`, at time `at`; returns how many catch-up commits (D27) `to` sent.
+fn catch_ups_for(
+    c: &mut Cluster,
+    to: usize,
+    from: ProcessId,
+    sender_version: u64,
+    at: Time,
+) -> u64 {
+    let before = c.engines[to].stats();
+    let (offers, mcoms) = (before.catch_ups_sent, before.sent[MsgKind::MCom as usize]);
+    let mut buf = Vec::new();
+    Writer::start(&mut buf, MsgKind::Heartbeat, sender_version, &[]);
+    c.engines[to]
+        .handle_message(at, from, &buf)
+        .expect("a well-formed message");
+    c.flush(to);
+    let after = c.engines[to].stats();
+    assert_eq!(
+        after.sent[MsgKind::MCom as usize] - mcoms,
+        after.catch_ups_sent - offers,
+        "each catch-up offer is one M-com"
+    );
+    after.catch_ups_sent - offers
+}
+
+/// Catches the guard and counter mutants of `Engine::offer_catch_up` (`mod.rs`, D27):
+/// `now < catch_up_at` -> `==`, `>`, `<=`, both `||` -> `&&`, and
+/// `catch_ups_sent += 1` -> `*=`. A member that hears a member of its view still at
+/// the version before offers it the commit of its view not before a protocol timeout
+/// after the install (exactly then, not a microsecond later), at most once per
+/// heartbeat interval, each offer counted; and never for a view not formed by a commit
+/// (a founded view has no commit to send).
+#[test]
+fn a_catch_up_is_offered_after_a_protocol_timeout_once_per_heartbeat_interval() {
+    let cfg = cfg();
+    let (pt, hb) = (cfg.protocol_timeout_us, cfg.heartbeat_interval_us);
+    // A founded view: nothing to offer, even long after the install.
+    let mut c = Cluster::new(5, 0, cfg.clone());
+    c.run_until_quiet(10_000);
+    let n1 = id(&c, 1);
+    let late = c.now + 10 * pt;
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 0, late), 0, "founded view");
+
+    // v2, committed by the mgr at `t0` (no clock moves while it runs).
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    c.suspect(0, 4);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[2].view().version, 2);
+    let (n1, t0) = (id(&c, 1), c.now);
+    // Too early: the commit may still be on its way.
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 1, t0), 0, "at the install");
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 1, t0 + (pt - 1)), 0);
+    // Due exactly a protocol timeout after the install.
+    assert_eq!(
+        catch_ups_for(&mut c, 2, n1, 1, t0 + pt),
+        1,
+        "at the deadline"
+    );
+    // Then once per heartbeat interval.
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 1, t0 + pt), 0, "just offered");
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 1, t0 + (pt + hb - 1)), 0);
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 1, t0 + (pt + hb)), 1);
+    assert_eq!(c.engines[2].stats().catch_ups_sent, 2);
+    // A member at the same version is offered nothing.
+    assert_eq!(catch_ups_for(&mut c, 2, n1, 2, t0 + 10 * pt), 0);
+}
+
+/// Catches `Engine::note_removed -> ()` and its `&& -> ||` mutant (`mod.rs`): the
+/// node core's report of a process a recovered view removed is remembered (finality),
+/// unless it is this process or a member of the current view.
+#[test]
+fn note_removed_remembers_only_non_members() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1) = (id(&c, 0), id(&c, 1));
+    let gone = ProcessId::named("gone", 1);
+    c.engines[0].note_removed(gone);
+    c.engines[0].note_removed(n1);
+    c.engines[0].note_removed(n0);
+    assert!(c.engines[0].removed.contains(&gone));
+    assert!(!c.engines[0].removed.contains(&n1), "n1 is a member");
+    assert!(!c.engines[0].removed.contains(&n0), "n0 is this process");
+}
+
+/// Catches `Role::is_outer -> true` (`mod.rs`): the mgr is no outer member, so a
+/// State-Xfer for its own view (from a member: an initiator's message it never waits
+/// for) is ignored, not answered as Figure 4's member added by an earlier initiator;
+/// it stays the mgr and still removes a crashed member.
+#[test]
+fn the_mgr_does_not_answer_a_state_xfer_as_an_outer_member() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1, n4) = (id(&c, 0), id(&c, 1), id(&c, 4));
+    let empty = Update::with_capacity(1);
+    let members: Vec<_> = c.engines[0].view().members.clone();
+    let acks = MsgKind::StateXferAck as usize;
+    assert_eq!(
+        ignored_by(&mut c, 0, n1, MsgKind::StateXfer, |w| {
+            w.u64(1);
+            w.update(&empty);
+            w.members(&members);
+            w.u16(0); // no view tags
+            w.bytes(b"");
+        }),
+        1
+    );
+    assert_eq!(c.engines[0].stats().sent[acks], 0, "no State-Xfer ack");
+    assert_eq!(c.engines[0].leader(), Some(n0));
+    c.crash(4);
+    c.suspect(0, 4);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
+    assert!(!c.engines[0].view().contains(n4));
+}
+
+/// Catches the `&& -> ||` mutant of `note_faulty(now, p) && first.is_none()` in
+/// `suspect_all` (`mod.rs`): a batch that holds no new suspicion (a process outside
+/// the view, this process itself) changes nothing; an outer member does not gossip
+/// it to its mgr.
+#[test]
+fn a_batch_with_no_new_suspicion_changes_nothing() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n2 = id(&c, 2);
+    let before = *c.engines[2].stats();
+    let now = c.now;
+    c.engines[2].suspect_all(now, &[ProcessId::named("stranger", 1), n2]);
+    c.flush(2);
+    let after = *c.engines[2].stats();
+    let hb = MsgKind::Heartbeat as usize;
+    assert_eq!(after.sent[hb], before.sent[hb], "no gossip heartbeat");
+    assert!(c.engines[2].faulty().is_empty());
+    assert!(c.events[2]
+        .iter()
+        .all(|e| !matches!(e, Event::Suspected { .. })));
+}
+
+/// Catches the `&& -> ||` mutant of `status == Member && role.is_outer()` in
+/// `suspect_all`'s outer loop (`mod.rs`): once the batch made this process the
+/// reconfigurer, the rest of the batch is not handled as an outer member's, even a
+/// name the reconfigurer now leads itself (this process: mutated, it starts its
+/// reconfiguration a second time).
+#[test]
+fn a_reconfigurer_does_not_reconfigure_again_for_the_rest_of_its_batch() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1) = (id(&c, 0), id(&c, 1));
+    c.crash(0);
+    let now = c.now;
+    c.engines[1].suspect_all(now, &[n0, n1]);
+    assert_eq!(c.engines[1].stats().reconfigurations, 1);
+    c.flush(1);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(1), ["n1", "n2", "n3", "n4"]);
+    c.check_safety().unwrap();
+}
+
+/// Catches the `|| -> &&` mutant of `cut_off_by_beliefs(now) || withheld_too_long(now)`
+/// in `handle_timeout` (`mod.rs`, D24 rule 7) and `withheld_too_long`'s own (`-> false`,
+/// `> MAX_WITHHOLD` -> `==`, `>=`, `m.id != me` -> `==`, `delete !`; `health.rs`): a
+/// member that hears one other member but no majority (inbound cut from the rest, the
+/// member it watches included) stops once it has withheld more than `MAX_WITHHOLD`
+/// suspicions in a row, though no other path reaches it (its beliefs are not what cuts
+/// it off).
+#[test]
+fn a_member_hearing_a_minority_stops_after_max_withhold_suspicions() {
+    let cfg = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    let timeout = cfg.suspect_timeout_us;
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    let q = c.engines[4].detector.watched().expect("n4 watches someone");
+    let keep = (0..4).find(|&j| id(&c, j) != q).unwrap();
+    let cut: Vec<usize> = (0..4).filter(|&j| j != keep).collect();
+    c.set_cut_one_way(&cut, &[4], true);
+    let since = c.now.0;
+    let limit = (4 + u64::from(crate::engine::MAX_WITHHOLD)) * timeout;
+    while c.engines[4].status() == Status::Member {
+        assert!(
+            c.now.0 - since < limit,
+            "n4 still withholds after {limit} us"
+        );
+        c.advance(10_000, 10_000);
+    }
+    assert_eq!(
+        c.engines[4].status(),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
+    assert!(c.engines[4].withheld_suspicions() > crate::engine::MAX_WITHHOLD);
+}
+
+/// Catches the `&& -> ||` mutant of `role == Initiator && init.is_mgr()` in
+/// `on_leave_request`, `Engine::add_faulty -> ()`, and `dropped_from_faulty += 1` ->
+/// `*=` in `dispatch` (`mod.rs`): a leave request reaching a member that is not the
+/// mgr is `faulty_p(sender)` (an outer member's initiator record still says mgr: the
+/// role decides), not a leaver recorded; from then on the sender's messages are
+/// dropped, each counted.
+#[test]
+fn a_leave_request_at_an_outer_member_is_a_suspicion_of_its_sender() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n3 = id(&c, 3);
+    ignored_by(&mut c, 2, n3, MsgKind::LeaveReq, |_| {});
+    assert_eq!(c.engines[2].faulty(), [n3]);
+    assert!(c.engines[2].leavers.is_empty());
+    let dropped = c.engines[2].stats().dropped_from_faulty;
+    ignored_by(&mut c, 2, n3, MsgKind::Heartbeat, |_| {});
+    ignored_by(&mut c, 2, n3, MsgKind::Heartbeat, |_| {});
+    assert_eq!(c.engines[2].stats().dropped_from_faulty, dropped + 2);
+}
+
+/// Catches `Heard::installed -> ()` (`health.rs`, D24): installing a view ends a
+/// withholding: the count of suspicions withheld in a row starts again from zero (else
+/// rule 7's `MAX_WITHHOLD` would count the silences of earlier views).
+#[test]
+fn a_view_installed_resets_the_withheld_suspicions() {
+    let cfg = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    let timeout = cfg.suspect_timeout_us;
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[0, 1, 2, 3], &[4], true);
+    c.advance(4 * timeout, 10_000);
+    assert_eq!(c.engines[4].status(), Status::Member);
+    assert!(c.engines[4].withheld_suspicions() >= 2, "n4 withholds");
+    c.set_cut_one_way(&[0, 1, 2, 3], &[4], false);
+    c.crash(3);
+    c.suspect(0, 3);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(4), ["n0", "n1", "n2", "n4"]);
+    assert_eq!(c.engines[4].withheld_suspicions(), 0);
+}
+
+/// Catches the `|| -> &&` mutant of `|| !self.view.contains(p)` in
+/// `Engine::member_alive` (`health.rs`): as for `peer_alive`, another path's sign of
+/// life from a process outside the view is ignored; noted, it would take room in the
+/// heard table meant for the members (D21).
+#[test]
+fn other_paths_signs_of_life_of_non_members_leave_room_for_the_members() {
+    let cfg = EngineConfig {
+        local_health: true,
+        max_members: 3,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 0, cfg);
+    let (n1, n2) = (id(&c, 1), id(&c, 2));
+    let now = c.now;
+    for k in 1..=3 {
+        assert!(!c.engines[0].member_alive(now, ProcessId::named("stranger", k)));
+    }
+    assert!(!c.engines[0].member_alive(now, n1));
+    c.suspect(0, 2);
+    assert_eq!(c.engines[0].stats().suspicions_ignored, 0);
+    assert_eq!(c.engines[0].faulty(), [n2], "n0 hears n1 and itself");
+}
+
+/// Suspect timeouts of n4, cut off from everyone's messages (local health on), until
+/// it has withheld exactly `withheld` suspicions; returns the cluster.
+fn n4_deaf_until_withheld(withheld: u32) -> Cluster {
+    let cfg = EngineConfig {
+        local_health: true,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    c.set_cut_one_way(&[0, 1, 2, 3], &[4], true);
+    for _ in 0..10_000 {
+        if c.engines[4].withheld_suspicions() >= withheld {
+            break;
+        }
+        c.advance(10_000, 10_000);
+    }
+    assert_eq!(c.engines[4].withheld_suspicions(), withheld);
+    assert_eq!(c.engines[4].status(), Status::Member);
+    c
+}
+
+/// Catches `unverified < MAX_POSTPONE` -> `<=` and the `&& -> ||` mutant of
+/// `!is_faulty(m) && heard_since(m)` in `Engine::cut_off_by_beliefs` (`health.rs`, D24
+/// rule 7): a member that has withheld exactly `MAX_POSTPONE` suspicions stops as soon
+/// as a majority of its view runs and reaches it while the members it trusts are no
+/// majority; a member heard but since believed faulty is not trusted.
+#[test]
+fn cut_off_by_beliefs_after_max_postpone_withheld_suspicions() {
+    let mut c = n4_deaf_until_withheld(crate::engine::MAX_POSTPONE);
+    let (n1, n2) = (id(&c, 1), id(&c, 2));
+    let now = c.now;
+    // Heard from n1 and n2 (by other paths), trusted: a majority, not cut off.
+    assert!(!c.engines[4].member_alive(now, n1));
+    assert!(!c.engines[4].member_alive(now, n2));
+    assert_eq!(c.engines[4].status(), Status::Member);
+    // Then believed faulty (after a split, say): still heard, no longer trusted.
+    c.engines[4].add_faulty_for_test(n1);
+    c.engines[4].add_faulty_for_test(n2);
+    assert!(c.engines[4].member_alive(now, n1), "it stops");
+    assert_eq!(
+        c.engines[4].status(),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
+}
+
+/// Catches `Engine::stop_withholding -> false` (`health.rs`, D24 rule 5): a member
+/// that withholds its suspicions stops when told its group is being recovered without
+/// it, and says so.
+#[test]
+fn a_withholding_member_stops_withholding_by_stopping() {
+    let mut c = n4_deaf_until_withheld(1);
+    let now = c.now;
+    assert!(c.engines[4].withholding(now));
+    assert!(c.engines[4].stop_withholding(now));
+    assert_eq!(
+        c.engines[4].status(),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
+}
+
+/// Catches `max_members - (len - removes)` -> `+` in `get_update` (`initiator.rs`): a
+/// joiner queued while the view is full waits (no update adds it), and the update that
+/// makes room adds it.
+#[test]
+fn a_joiner_waits_while_the_view_is_full() {
+    let cfg = EngineConfig {
+        max_members: 4,
+        ..cfg()
+    };
+    let mut c = Cluster::new(4, 1, cfg);
+    c.run_until_quiet(10_000);
+    c.join(4, 0);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 1, "no room: no update");
+    assert_eq!(c.engines[4].status(), Status::Joining);
+    c.crash(3);
+    c.suspect(0, 3);
+    c.run_until_quiet(10_000);
+    c.advance(1_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n4"]);
+    assert_eq!(c.engines[4].status(), Status::Member);
+    c.check_safety().unwrap();
+}
+
+/// Catches `delete !` in `if !piggyback` of `finish_commit` (`initiator.rs`): with
+/// commit-submit compression the next submit rides on the commit and is not sent
+/// again on its own; without it, it is sent on its own after the commit.
+#[test]
+fn the_next_submit_is_sent_once_with_or_without_compression() {
+    for compression in [true, false] {
+        let cfg = EngineConfig {
+            compression,
+            ..cfg()
+        };
+        let mut c = Cluster::new(5, 0, cfg);
+        c.run_until_quiet(10_000);
+        c.crash(4);
+        c.suspect(0, 4);
+        // While v2 (-n4) waits for its acks, n3 crashes: v3 (-n3) is the next submit.
+        c.crash(3);
+        c.suspect(0, 3);
+        c.run_until_quiet(10_000);
+        assert_eq!(c.view_names(0), ["n0", "n1", "n2"], "{compression}");
+        assert!(c.agreed());
+        let sub = MsgKind::MSub as usize;
+        // v2's M-sub to n1, n2, n3; v3's to n1, n2 unless it rode on v2's M-com.
+        let (sent, at_n1) = if compression { (3, 1) } else { (5, 2) };
+        assert_eq!(c.engines[0].stats().sent[sub], sent, "{compression}");
+        assert_eq!(c.engines[1].stats().received[sub], at_n1, "{compression}");
+    }
+}
+
+/// Catches the mutants of `replaces_a_member` in `on_join_request` (`join.rs`, D24
+/// rule 5: `m.id.node == joiner.id.node && m.id.incarnation < joiner.id.incarnation`,
+/// `==` -> `!=`, `&&` -> `||`, `<` -> `==`, `>`): a withholding member that hears a
+/// join request from a newer incarnation of a member of its view stops; one from a new
+/// node (of any incarnation) or from an older incarnation changes nothing.
+#[test]
+fn a_withholding_member_stops_when_a_member_rejoins_as_a_newer_incarnation() {
+    let mut c = n4_deaf_until_withheld(1);
+    let m = crate::testkit::member_of;
+    join_request_to(&mut c, 4, m(9, 2));
+    join_request_to(&mut c, 4, m(1, 0));
+    assert_eq!(c.engines[4].status(), Status::Member, "nothing replaced");
+    assert!(c.engines[4].withholding(c.now));
+    join_request_to(&mut c, 4, m(1, 2));
+    assert_eq!(
+        c.engines[4].status(),
+        Status::Excluded(ExcludeReason::IsolatedMinority)
+    );
+}
+
+/// Catches `check_invariants -> Ok(())`, its leader guard -> `true`, the `|| -> &&`
+/// mutant of its excluded branch and `debug_check_invariants -> ()`
+/// (`invariants.rs`): shown a broken state (set up by hand), the checker names the
+/// invariant broken, and in debug builds a broken invariant stops the run.
+#[test]
+fn the_invariant_checker_names_what_is_broken() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, now) = (id(&c, 0), c.now);
+    let stranger = ProcessId::named("stranger", 1);
+    // The mgr (an initiator) following a process outside its view.
+    assert_eq!(c.engines[0].check_invariants(), Ok(()));
+    c.engines[0].leader = Some(stranger);
+    assert_eq!(
+        c.engines[0].check_invariants(),
+        Err("a member follows a leader of its view")
+    );
+    // An outer member may (a mgr that just committed its own removal, D9).
+    c.engines[1].leader = Some(stranger);
+    assert_eq!(c.engines[1].check_invariants(), Ok(()));
+    // An excluded process that still follows someone.
+    c.engines[2].exclude(now, ExcludeReason::Removed);
+    assert_eq!(c.engines[2].check_invariants(), Ok(()));
+    c.engines[2].leader = Some(n0);
+    assert_eq!(
+        c.engines[2].check_invariants(),
+        Err("an excluded process follows nobody and leads nothing")
+    );
+    let e = &c.engines[2];
+    let stopped = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        e.debug_check_invariants();
+    }));
+    assert!(
+        stopped.is_err(),
+        "a broken invariant panics in debug builds"
+    );
+}
+
+/// Catches `delete !` in `outer_timeout`'s Wait-Reconfiguration arm (`outer.rs`, D10):
+/// at its deadline a waiting member suspects the most senior member it does not yet
+/// believe faulty (the one expected to initiate), and then initiates itself.
+#[test]
+fn a_waiting_member_suspects_the_expected_reconfigurer_at_the_deadline() {
+    // The ring detector stays quiet for the whole wait: only the outer timeout acts.
+    let cfg = EngineConfig {
+        suspect_timeout_us: 60_000_000,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    let (n0, n1) = (id(&c, 0), id(&c, 1));
+    c.crash(0);
+    c.crash(1);
+    c.suspect(2, 0);
+    assert_eq!(c.engines[2].faulty(), [n0]);
+    let due = c.engines[2].outer_deadline().expect("n2 waits for n1");
+    c.engines[2].handle_timeout(due);
+    c.flush(2);
+    assert_eq!(c.engines[2].faulty(), [n0, n1]);
+    assert_eq!(c.engines[2].stats().reconfigurations, 1);
+}
+
+/// Catches the `&& -> ||` mutant of `role.is_outer() && leader == Some(from)` after a
+/// commit in `on_outer_message` (`outer.rs`, D9): when the mgr's commit removes the mgr
+/// and the next mgr is already believed faulty, the member's wait for a
+/// reconfiguration that `commit` started stands (mutated, it follows the faulty mgr
+/// with no deadline).
+#[test]
+fn a_commit_that_hands_over_to_a_faulty_mgr_leaves_the_member_waiting() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n0, n1) = (id(&c, 0), id(&c, 1));
+    c.engines[3].add_faulty_for_test(n1);
+    let mut u = Update::with_capacity(1);
+    u.removes.push(n0);
+    assert_eq!(
+        ignored_by(&mut c, 3, n0, MsgKind::MCom, |w| {
+            w.u64(2);
+            w.update(&u);
+            w.flag(false);
+        }),
+        0
+    );
+    assert_eq!(c.view_names(3), ["n1", "n2", "n3", "n4"]);
+    assert_eq!(c.engines[3].leader(), Some(n1));
+    assert!(
+        c.engines[3].outer_deadline().is_some(),
+        "waits for n2's reconfiguration"
+    );
+}
+
+/// Catches the `&& -> ||` mutant of `p.version == x + 1 && p.update.same_as(..)` and
+/// `ignored += 1` -> `-=`, `*=` in `on_catch_up` (`outer.rs`, D27): a member takes a
+/// commit from a member other than its leader only if it is the proposal it
+/// acknowledged; another one is ignored, and counted.
+#[test]
+fn a_catch_up_other_than_the_acknowledged_proposal_is_ignored() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    let (n1, n3, n4) = (id(&c, 1), id(&c, 3), id(&c, 4));
+    c.crash(4);
+    c.suspect(0, 4);
+    while c.engines[2].next_update().is_none() {
+        assert!(c.deliver_one(), "the M-sub reaches n2");
+    }
+    let commit = |u: Update| {
+        move |w: &mut Writer<'_>| {
+            w.u64(2);
+            w.update(&u);
+            w.flag(false);
+        }
+    };
+    let mut other = Update::with_capacity(1);
+    other.removes.push(n1);
+    assert_eq!(ignored_by(&mut c, 2, n3, MsgKind::MCom, commit(other)), 1);
+    assert_eq!(c.engines[2].view().version, 1);
+    let mut acked = Update::with_capacity(1);
+    acked.removes.push(n4);
+    assert_eq!(ignored_by(&mut c, 2, n3, MsgKind::MCom, commit(acked)), 0);
+    assert_eq!(c.view_names(2), ["n0", "n1", "n2", "n3"]);
+    assert_eq!(c.engines[2].stats().catch_ups, 1);
+}
+
+/// Catches `Engine::tags -> Default`, `tags_deadline -> None` and the `|| -> &&`
+/// mutant of `status != Member || leaving` in `request_tags` (`tags.rs`): a member
+/// reports the tags it wants, asks the driver for a timeout at its retry, and a
+/// member that is leaving asks for no tags.
+#[test]
+fn a_member_reports_its_wanted_tags_and_their_retry_but_a_leaver_asks_for_none() {
+    // Heartbeats far apart: the tag retry is the member's next deadline.
+    let cfg = EngineConfig {
+        heartbeat_interval_us: 5_000_000,
+        suspect_timeout_us: 10_000_000,
+        ..cfg()
+    };
+    let timeout = cfg.protocol_timeout_us;
+    let mut c = Cluster::new(3, 0, cfg);
+    c.run_until_quiet(10_000);
+    c.advance(10_000, 10_000); // the first heartbeats
+    let db = tag_set(&[("role", "db")]);
+    let tag_req = MsgKind::TagReq as usize;
+    let now = c.now;
+    c.engines[2].set_tags(now, &db).unwrap();
+    c.flush(2);
+    assert_eq!(c.engines[2].tags().as_bytes(), &db[..]);
+    assert_eq!(c.engines[2].stats().sent[tag_req], 1);
+    assert_eq!(
+        c.engines[2].poll_timeout(),
+        Some(now + timeout),
+        "the retry"
+    );
+    // A leaver.
+    c.leave(1);
+    c.engines[1].set_tags(now, &db).unwrap();
+    c.flush(1);
+    assert_eq!(c.engines[1].stats().sent[tag_req], 0);
+    assert_eq!(c.engines[1].tags_deadline(), None);
+}
+
+/// Catches `Engine::pending_tag_changes -> 0` (`tags.rs`): a tag request reaching a
+/// busy mgr is queued for its next update, and counted as pending until then.
+#[test]
+fn a_busy_mgr_reports_its_pending_tag_changes() {
+    let mut c = Cluster::new(5, 0, cfg());
+    c.run_until_quiet(10_000);
+    c.crash(4);
+    // n0 waits for a majority of acks: n2's alone reaches it.
+    c.set_cut_one_way(&[1, 3], &[0], true);
+    c.suspect(0, 4);
+    let now = c.now;
+    c.engines[2]
+        .set_tags(now, &tag_set(&[("role", "db")]))
+        .unwrap();
+    c.flush(2);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 1, "still busy");
+    assert_eq!(c.engines[0].pending_tag_changes(), 1);
+    c.set_cut_one_way(&[1, 3], &[0], false);
+    c.advance(3_000_000, 10_000);
+    assert_eq!(c.engines[0].pending_tag_changes(), 0);
+    assert_eq!(
+        c.engines[0].view().tags_of(id(&c, 2)).get("role"),
+        Some("db")
+    );
+}
+
+/// Catches both `&& -> ||` mutants of `take_tag_changes`' filter (`tags.rs`): a tag
+/// request that would change nothing (the view already shows those tags) is dropped:
+/// no update follows.
+#[test]
+fn a_tag_request_that_changes_nothing_makes_no_update() {
+    let mut c = Cluster::new(3, 0, cfg());
+    c.run_until_quiet(10_000);
+    let n2 = id(&c, 2);
+    let db = tag_set(&[("role", "db")]);
+    let now = c.now;
+    c.engines[2].set_tags(now, &db).unwrap();
+    c.flush(2);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 2);
+    assert_eq!(c.engines[0].view().tags_of(n2).get("role"), Some("db"));
+    assert_eq!(
+        ignored_by(&mut c, 0, n2, MsgKind::TagReq, |w| w.tags(&db)),
+        0
+    );
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 2, "nothing to change");
+    assert_eq!(c.engines[0].pending_tag_changes(), 0);
+}
+
+/// Catches `p.node != joiner.node` -> `==` in `queue_joiner_tags` and `m.id == p` ->
+/// `!=` in `take_tag_changes`' retain (`tags.rs`): the tags of every queued joiner
+/// are kept while it waits (for room in the view), whatever else is queued or taken.
+#[test]
+fn queued_joiners_keep_their_tags_while_they_wait_for_room() {
+    let cfg = EngineConfig {
+        max_members: 5,
+        ..cfg()
+    };
+    let mut c = Cluster::new(5, 2, cfg);
+    c.run_until_quiet(10_000);
+    let (n5, n6) = (id(&c, 5), id(&c, 6));
+    let now = c.now;
+    c.engines[5]
+        .set_tags(now, &tag_set(&[("role", "a")]))
+        .unwrap();
+    c.engines[6]
+        .set_tags(now, &tag_set(&[("role", "b")]))
+        .unwrap();
+    c.join(5, 0);
+    c.join(6, 0);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[0].view().version, 1, "no room yet");
+    c.crash(3);
+    c.crash(4);
+    c.suspect(0, 3);
+    c.suspect(0, 4);
+    c.run_until_quiet(10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n5", "n6"]);
+    // Each joiner's tags come with the update that adds it (not from its own request
+    // once a member, which would mend a loss later).
+    for (v, joiner, role) in [(2, n5, "a"), (3, n6, "b")] {
+        let u = c.engines[0].committed_update(v).expect("committed");
+        assert_eq!(u.adds.iter().map(|m| m.id).collect::<Vec<_>>(), [joiner]);
+        let t = u.tags.get(joiner).expect("the joiner's tags in its update");
+        assert_eq!(t.get("role"), Some(role), "v{v}");
+    }
+}
+
+/// Catches `!tags.is_empty() && ..` -> `||` in `queue_joiner_tags` (`tags.rs`): a
+/// joiner without tags brings no tag entry into the update that adds it, nor into the
+/// view.
+#[test]
+fn a_joiner_without_tags_adds_no_tag_entry() {
+    let mut c = Cluster::new(3, 1, cfg());
+    c.run_until_quiet(10_000);
+    c.join(3, 0);
+    c.run_until_quiet(10_000);
+    c.advance(1_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
+    let u = c.engines[0].committed_update(2).expect("v2 adds n3");
+    assert!(u.tags.is_empty());
+    assert!(c.engines[0].view().tags.is_empty());
 }
