@@ -1103,6 +1103,27 @@ fn a_lost_leave_request_is_repeated_after_a_protocol_timeout() {
     assert_eq!(c.view_names(0), ["n0", "n1", "n3", "n4"]);
 }
 
+/// D28, and the `&&` -> `||` and `>=` -> `<` mutants of the retry guard in
+/// `Engine::handle_timeout` (`mod.rs`, the in-diff pass of session 9): a leaver asks
+/// again once per protocol timeout, not at every timer tick (a heartbeat interval).
+#[test]
+fn a_leaver_asks_again_once_per_protocol_timeout() {
+    let cfg = EngineConfig {
+        suspect_timeout_us: 60_000_000,
+        ..cfg()
+    };
+    let timeout = cfg.protocol_timeout_us;
+    let mut c = Cluster::new(5, 0, cfg);
+    c.run_until_quiet(10_000);
+    let lr = MsgKind::LeaveReq as usize;
+    c.set_cut_one_way(&[2], &[0], true);
+    c.leave(2);
+    c.advance(3 * timeout + timeout / 2, 10_000);
+    let sent = c.engines[2].stats().sent[lr];
+    assert_eq!(sent, 4, "the request and one per protocol timeout: {sent}");
+    assert_eq!(c.engines[2].status(), Status::Member, "none got through");
+}
+
 /// Catches `views_installed += 1` -> `*=` in `Engine::installed` (`mod.rs`): every
 /// view a process installs is counted, the one it bootstraps or joins with included.
 #[test]
