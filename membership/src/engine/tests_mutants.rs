@@ -22,6 +22,22 @@ fn id(c: &Cluster, i: usize) -> ProcessId {
     c.engines[i].me().id
 }
 
+/// The tests' engine configuration with the ring detector quiet for a minute: only
+/// the timeouts a test is about act.
+fn quiet_detector_cfg() -> EngineConfig {
+    EngineConfig {
+        suspect_timeout_us: 60_000_000,
+        ..cfg()
+    }
+}
+
+/// `n` founders with [`quiet_detector_cfg`], settled.
+fn quiet_cluster(n: usize, extra: usize) -> Cluster {
+    let mut c = Cluster::new(n, extra, quiet_detector_cfg());
+    c.run_until_quiet(10_000);
+    c
+}
+
 /// Hands engine `to` a message of `kind` from `from` (empty gossip) whose body is
 /// written by `body`, then returns how much `stats().ignored` grew.
 fn ignored_by(
@@ -1108,13 +1124,8 @@ fn a_lost_leave_request_is_repeated_after_a_protocol_timeout() {
 /// again once per protocol timeout, not at every timer tick (a heartbeat interval).
 #[test]
 fn a_leaver_asks_again_once_per_protocol_timeout() {
-    let cfg = EngineConfig {
-        suspect_timeout_us: 60_000_000,
-        ..cfg()
-    };
-    let timeout = cfg.protocol_timeout_us;
-    let mut c = Cluster::new(5, 0, cfg);
-    c.run_until_quiet(10_000);
+    let timeout = quiet_detector_cfg().protocol_timeout_us;
+    let mut c = quiet_cluster(5, 0);
     let lr = MsgKind::LeaveReq as usize;
     c.set_cut_one_way(&[2], &[0], true);
     c.leave(2);
@@ -1876,12 +1887,7 @@ fn an_rint_two_versions_ahead_stops_the_member() {
 #[test]
 fn a_bound_member_suspects_its_reconfigurer_at_the_deadline() {
     // The ring detector stays quiet for the whole wait: only the outer timeout acts.
-    let cfg = EngineConfig {
-        suspect_timeout_us: 60_000_000,
-        ..cfg()
-    };
-    let mut c = Cluster::new(5, 0, cfg);
-    c.run_until_quiet(10_000);
+    let mut c = quiet_cluster(5, 0);
     let n1 = id(&c, 1);
     c.crash(0);
     c.suspect(1, 0);
@@ -1906,12 +1912,7 @@ fn a_bound_member_suspects_its_reconfigurer_at_the_deadline() {
 /// cut). The ring detector stays quiet: only the protocol timeout acts. Returns the
 /// cluster and n4, n5.
 fn three_joiners_n5_silent() -> (Cluster, ProcessId, ProcessId) {
-    let cfg = EngineConfig {
-        suspect_timeout_us: 60_000_000,
-        ..cfg()
-    };
-    let mut c = Cluster::new(3, 3, cfg);
-    c.run_until_quiet(10_000);
+    let mut c = quiet_cluster(3, 3);
     let (n4, n5) = (id(&c, 4), id(&c, 5));
     c.join(3, 0);
     c.join(4, 0);
@@ -2408,12 +2409,7 @@ fn the_invariant_checker_names_what_is_broken() {
 #[test]
 fn a_waiting_member_suspects_the_expected_reconfigurer_at_the_deadline() {
     // The ring detector stays quiet for the whole wait: only the outer timeout acts.
-    let cfg = EngineConfig {
-        suspect_timeout_us: 60_000_000,
-        ..cfg()
-    };
-    let mut c = Cluster::new(5, 0, cfg);
-    c.run_until_quiet(10_000);
+    let mut c = quiet_cluster(5, 0);
     let (n0, n1) = (id(&c, 0), id(&c, 1));
     c.crash(0);
     c.crash(1);
