@@ -132,6 +132,10 @@ pub struct CoreService {
     changes: VecDeque<SystemChange>,
     /// Encoded delta chunks of the last versions.
     ring: VecDeque<(u64, Vec<Vec<u8>>)>,
+    /// Chunk buffers not in the ring (with it, `delta_ring` of them: one entry leaves
+    /// the ring for each that enters), allocated and touched at start, so that keeping
+    /// a version's delta allocates nothing (and faults in no new page).
+    spare_chunks: Vec<Vec<Vec<u8>>>,
     snap_cache: Option<(u64, Vec<Vec<u8>>)>,
     /// The clients this member watches, with their last hello: the watcher's
     /// per-client timer. Kept up to date as deltas apply (rebuilt only when the core
@@ -168,7 +172,15 @@ impl CoreService {
             assembly: None,
             change: SystemChange::default(),
             changes: VecDeque::new(),
-            ring: VecDeque::with_capacity(cfg.delta_ring),
+            ring: VecDeque::with_capacity(cfg.delta_ring.max(1)),
+            spare_chunks: (0..cfg.delta_ring.max(1))
+                .map(|_| {
+                    // Zeroed, so the pages are touched now rather than on the path.
+                    let mut b = vec![0u8; wire::MAX_PAYLOAD];
+                    b.clear();
+                    vec![b]
+                })
+                .collect(),
             snap_cache: None,
             last_heard: HashMap::with_capacity(cfg.max_clients),
             requested: HashMap::new(),
@@ -223,7 +235,7 @@ impl CoreService {
         self.sync_floor = version.saturating_sub(1);
         self.sync_asked_at = None;
         self.assembly = None;
-        self.ring.clear();
+        self.clear_ring();
         self.snap_cache = None;
     }
 
@@ -273,12 +285,7 @@ impl CoreService {
             self.rewatch(now);
         }
         self.changes.push_back(self.change.clone());
-        let mut chunks = Vec::new();
-        wire::encode_chunks(u, version, false, &mut chunks);
-        if self.ring.len() >= self.cfg.delta_ring.max(1) {
-            self.ring.pop_front();
-        }
-        self.ring.push_back((version, chunks));
+        self.keep_delta(u, version);
         // Push the delta to every client address this member watches.
         let addrs: Vec<SocketAddr> = self.view.addrs.keys().copied().collect();
         let mine: Vec<SocketAddr> = addrs.into_iter().filter(|a| self.watches(*a)).collect();
@@ -301,21 +308,56 @@ impl CoreService {
     /// Rebuilds the watched set after a core change (or a snapshot): clients still
     /// watched keep their last hello, newly assigned ones get a full timeout of grace
     /// from `now`, the others are dropped.
+    ///
+    /// In place: the tables keep their capacity (`last_heard` holds room for every
+    /// client), so a core view change allocates nothing here (it used to build a new
+    /// table of `max_clients` entries each time: ~0.4 MB allocated and zeroed on the
+    /// install's path at every member).
     fn rewatch(&mut self, now: Time) {
-        self.watches.clear();
-        let addrs: Vec<SocketAddr> = self.view.addrs.keys().copied().collect();
-        for a in addrs {
-            self.watches(a);
+        let (view, watches, me) = (&self.view, &mut self.watches, self.me);
+        watches.clear();
+        for a in view.addrs.keys() {
+            let w = watcher_of(*a, &view.core).is_some_and(|w| w.id == me);
+            watches.insert(*a, w);
         }
-        let mut next = HashMap::with_capacity(self.last_heard.capacity());
-        for (n, c) in &self.view.clients {
-            if self.watches.get(&c.addr) == Some(&true) {
-                let id = ProcessId::new(*n, c.incarnation);
-                let heard = self.last_heard.get(&id).copied().unwrap_or(now);
-                next.insert(id, heard);
+        let watched = |id: &ProcessId| {
+            view.clients.get(&id.node).is_some_and(|c| {
+                c.incarnation == id.incarnation && watches.get(&c.addr) == Some(&true)
+            })
+        };
+        if !self.last_heard.is_empty() {
+            self.last_heard.retain(|id, _| watched(id));
+        }
+        for (n, c) in &view.clients {
+            if watches.get(&c.addr) == Some(&true) {
+                self.last_heard
+                    .entry(ProcessId::new(*n, c.incarnation))
+                    .or_insert(now);
             }
         }
-        self.last_heard = next;
+    }
+
+    /// Encodes the delta forming `version` into the ring (the oldest entry's buffers,
+    /// or spare ones, are reused).
+    fn keep_delta(&mut self, u: &Update, version: u64) {
+        debug_assert!(
+            self.ring.back().is_none_or(|r| r.0 + 1 == version),
+            "the ring holds consecutive versions"
+        );
+        let mut chunks = if self.ring.len() >= self.cfg.delta_ring.max(1) {
+            self.ring.pop_front().map(|r| r.1).unwrap_or_default()
+        } else {
+            self.spare_chunks.pop().unwrap_or_default()
+        };
+        wire::encode_chunks(u, version, false, &mut chunks);
+        self.ring.push_back((version, chunks));
+    }
+
+    /// Empties the ring, keeping its buffers for later versions.
+    fn clear_ring(&mut self) {
+        while let Some((_, c)) = self.ring.pop_front() {
+            self.spare_chunks.push(c);
+        }
     }
 
     fn send_delta_chunks(&mut self, to: SocketAddr, version: u64) -> bool {
@@ -480,14 +522,12 @@ impl CoreService {
             return;
         }
         self.view.load_snapshot(&whole, version, &mut self.change);
-        self.ring.clear();
+        self.clear_ring();
         for x in version + 1..=c {
             if let Some(u) = engine.committed_update(x) {
                 let u = u.clone();
                 self.view.apply(&u, x, &mut self.change);
-                let mut chunks = Vec::new();
-                wire::encode_chunks(&u, x, false, &mut chunks);
-                self.ring.push_back((x, chunks));
+                self.keep_delta(&u, x);
             }
         }
         self.synced = true;

@@ -141,13 +141,45 @@ pub fn encode_promote(out: &mut Vec<u8>, id: ProcessId, seeds: &[Member]) {
 }
 
 /// Splits `u` (the delta forming `version`, or a snapshot) into datagrams of at most
-/// [`MAX_PAYLOAD`] bytes, each pushed to `out`. Parts carry consecutive runs of the
-/// update's lists, in order: core removes, core adds, client changes.
+/// [`MAX_PAYLOAD`] bytes, left in `out` (one buffer per part). Parts carry consecutive
+/// runs of the update's lists, in order: core removes, core adds, client changes.
+///
+/// The buffers already in `out` are reused (cleared, their capacity kept; `out` is
+/// truncated to the parts written), so re-encoding into a recycled `out` allocates
+/// nothing when it has as many buffers as parts.
 pub fn encode_chunks(u: &Update, version: u64, snapshot: bool, out: &mut Vec<Vec<u8>>) {
-    out.clear();
+    let mut parts = 0u16;
+    for_each_part(u, |_| parts += 1);
+    let mut k = 0usize;
+    for_each_part(u, |p| {
+        if k == out.len() {
+            out.push(Vec::with_capacity(MAX_PAYLOAD));
+        }
+        let buf = &mut out[k];
+        buf.clear();
+        buf.extend_from_slice(&[MAGIC, VERSION, T_CHUNK, snapshot as u8]);
+        let mut w = Writer::continue_at(buf);
+        w.u64(version);
+        w.u16(k as u16);
+        w.u16(parts);
+        w.u16((p[0].1 - p[0].0) as u16);
+        for r in &u.removes[p[0].0..p[0].1] {
+            w.pid(*r);
+        }
+        w.members(&u.adds[p[1].0..p[1].1]);
+        w.client_ops(&u.clients[p[2].0..p[2].1]);
+        debug_assert!(buf.len() <= MAX_PAYLOAD, "chunk of {} bytes", buf.len());
+        k += 1;
+    });
+    debug_assert_eq!(k, parts as usize);
+    out.truncate(k);
+}
+
+/// Calls `f` with each part of `u`'s encoding, in order: the (start, end) ranges of
+/// core removes, core adds and client changes it carries (at least one part, empty for
+/// an empty update).
+fn for_each_part(u: &Update, mut f: impl FnMut([(usize, usize); 3])) {
     let budget = MAX_PAYLOAD - CHUNK_HEADER - 6;
-    // Plan the parts: (removes range, adds range, clients range).
-    let mut plan: Vec<[(usize, usize); 3]> = Vec::new();
     let mut cur = [(0usize, 0usize); 3];
     let mut used = 0usize;
     let lens = [u.removes.len(), u.adds.len(), u.clients.len()];
@@ -161,7 +193,7 @@ pub fn encode_chunks(u: &Update, version: u64, snapshot: bool, out: &mut Vec<Vec
                 _ => msg::client_op_len(&u.clients[i]),
             };
             if used + len > budget && used > 0 {
-                plan.push(cur);
+                f(cur);
                 cur = [(0, 0); 3];
                 used = 0;
             }
@@ -174,24 +206,7 @@ pub fn encode_chunks(u: &Update, version: u64, snapshot: bool, out: &mut Vec<Vec
             i += 1;
         }
     }
-    plan.push(cur);
-    let parts = plan.len() as u16;
-    for (k, p) in plan.iter().enumerate() {
-        let mut buf = Vec::with_capacity(MAX_PAYLOAD);
-        buf.extend_from_slice(&[MAGIC, VERSION, T_CHUNK, snapshot as u8]);
-        let mut w = Writer::continue_at(&mut buf);
-        w.u64(version);
-        w.u16(k as u16);
-        w.u16(parts);
-        w.u16((p[0].1 - p[0].0) as u16);
-        for r in &u.removes[p[0].0..p[0].1] {
-            w.pid(*r);
-        }
-        w.members(&u.adds[p[1].0..p[1].1]);
-        w.client_ops(&u.clients[p[2].0..p[2].1]);
-        debug_assert!(buf.len() <= MAX_PAYLOAD, "chunk of {} bytes", buf.len());
-        out.push(buf);
-    }
+    f(cur);
 }
 
 /// Decodes a service datagram. Never panics; lists are bounded by the datagram size.
@@ -339,6 +354,31 @@ mod tests {
         // An empty delta is one part.
         encode_chunks(&Update::default(), 7, true, &mut chunks);
         assert_eq!(chunks.len(), 1);
+    }
+
+    #[test]
+    fn re_encoding_reuses_the_buffers_it_is_given() {
+        let mut big = Update::with_limits(8, 2000);
+        for i in 0..500 {
+            big.clients.push(add(&format!("client-{i:05}"), 7000));
+        }
+        let mut chunks = Vec::new();
+        encode_chunks(&big, 9, false, &mut chunks);
+        assert!(chunks.len() > 2);
+        let first = chunks[0].as_ptr();
+        // A one-part delta into the same buffers: the first is reused, the rest cut.
+        let mut small = Update::default();
+        small.removes.push(ProcessId::named("gone", 3));
+        encode_chunks(&small, 10, false, &mut chunks);
+        assert_eq!(chunks.len(), 1);
+        assert_eq!(chunks[0].as_ptr(), first, "the buffer was reused");
+        let mut fresh = Vec::new();
+        encode_chunks(&small, 10, false, &mut fresh);
+        assert_eq!(chunks, fresh, "same bytes as a fresh encoding");
+        // And back up to many parts: same bytes as a fresh encoding again.
+        encode_chunks(&big, 11, true, &mut chunks);
+        encode_chunks(&big, 11, true, &mut fresh);
+        assert_eq!(chunks, fresh);
     }
 
     #[test]
