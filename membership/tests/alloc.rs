@@ -233,6 +233,13 @@ mod node_core {
 
     impl World {
         fn new(n: usize) -> World {
+            World::with_service(n, None)
+        }
+
+        fn with_service(
+            n: usize,
+            service: Option<sgmp_membership::service::ServiceConfig>,
+        ) -> World {
             let cfg = CoreConfig {
                 engine: EngineConfig {
                     max_members: 16,
@@ -259,7 +266,7 @@ mod node_core {
                 join_timeout_us: 1_000_000,
                 auto_rejoin: false,
                 leave_linger_us: 100_000,
-                service: None,
+                service,
             };
             let founders: Vec<Member> = (0..n)
                 .map(|i| Member {
@@ -359,6 +366,45 @@ mod node_core {
             allocs,
             0,
             "{allocs} allocations during {} view changes",
+            v1 - v0
+        );
+    }
+
+    /// The same with the membership service on, as `sgmpd` runs by default (a table of
+    /// `max_clients`, a delta ring): a core view change rebuilt a `max_clients` table
+    /// and allocated its delta's buffers at every member (issue 19, where it cost the
+    /// install ~15 us). What is left: the system change handed to the application
+    /// (`CoreEvent::SystemView` owns its lists), one small allocation per view change
+    /// and member, counted here so that anything more shows.
+    #[test]
+    fn with_the_service_a_view_change_allocates_only_the_applications_change() {
+        let _one_at_a_time = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+        let svc = sgmp_membership::service::ServiceConfig {
+            max_clients: 1024,
+            delta_ring: 8,
+            ..Default::default()
+        };
+        let mut w = World::with_service(7, Some(svc));
+        w.run(300);
+        w.up[6] = false;
+        w.run(2_000);
+        w.up[0] = false;
+        w.run(3_000);
+        assert!(w.cores[1].engine().is_mgr());
+        let v0 = w.version(1);
+        let ((), allocs) = counted(|| {
+            w.up[5] = false;
+            w.run(2_000);
+            w.up[1] = false;
+            w.run(3_000);
+        });
+        let v1 = w.version(2);
+        assert_eq!(v1, v0 + 2, "view changes happened: {v0} -> {v1}");
+        // Each of the (at most five) members that installed each view: one change.
+        let installs = 2 * 5;
+        assert!(
+            allocs <= installs,
+            "{allocs} allocations during {} view changes with the service on",
             v1 - v0
         );
     }

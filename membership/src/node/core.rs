@@ -121,6 +121,12 @@ pub struct NodeCore {
     /// step's datagrams have left (`poll_transmit` returning `None`), and in any case
     /// before the next input (D22: the save overlaps the peers' work on them).
     save_after_send: bool,
+    /// An install whose bookkeeping (recent views, the service's system view, the
+    /// node's events) waits until this step's datagrams have left, with the time of
+    /// the step: the M-com and the acknowledgements leave first. Finished when
+    /// `poll_transmit` runs out, and in any case before the next input, command or
+    /// event poll ([`NodeCore::finish_deferred`]).
+    deferred: Option<(Time, Event)>,
     /// An `Accepted` whose buffers are reused.
     spare_accepted: Option<Accepted>,
     recovery: Option<Recovery>,
@@ -184,6 +190,7 @@ impl NodeCore {
                 .collect(),
             heard_since: Time::ZERO,
             save_after_send: false,
+            deferred: None,
             service: cfg.service.clone().map(|c| CoreService::new(c, me)),
             client_ops: Vec::new(),
             service_out: VecDeque::new(),
@@ -384,6 +391,7 @@ impl NodeCore {
     /// must do the same with the same list: tests, the simulator, embedders that know
     /// their founding set).
     pub fn found_with(&mut self, now: Time, founders: &[Member]) {
+        self.finish_deferred();
         assert_eq!(
             self.phase,
             NodePhase::Idle,
@@ -397,6 +405,7 @@ impl NodeCore {
 
     /// Joins through `contacts` at once, without discovery.
     pub fn join_through(&mut self, now: Time, contacts: &[Member]) {
+        self.finish_deferred();
         assert_eq!(self.phase, NodePhase::Idle, "join only from a fresh core");
         self.join(now, contacts.to_vec());
         self.after_input(now);
@@ -406,6 +415,7 @@ impl NodeCore {
     /// lingers until it is delivered ([`CoreEvent::LeaveDone`]). A node that is not a
     /// member stops discovery and is out at once.
     pub fn leave(&mut self, now: Time) {
+        self.finish_deferred();
         if self.leaving.is_some() || matches!(self.phase, NodePhase::Left | NodePhase::Stopped) {
             return;
         }
@@ -425,6 +435,7 @@ impl NodeCore {
     /// An outside suspicion of `peer` (the simulator's false suspicions, an
     /// application's own detector).
     pub fn suspect(&mut self, now: Time, peer: ProcessId) {
+        self.finish_deferred();
         self.engine.suspect(now, peer);
         self.after_input(now);
     }
@@ -441,6 +452,7 @@ impl NodeCore {
     /// Sets this node's member tags (encoded, [`crate::TagSet::encode`]): committed by
     /// the mgr as a view change once a member, kept for every later incarnation.
     pub fn set_tags(&mut self, now: Time, tags: &[u8]) -> Result<(), crate::TagError> {
+        self.finish_deferred();
         self.engine.set_tags(now, tags)?;
         self.cfg.engine.tags.clear();
         self.cfg.engine.tags.extend_from_slice(tags);
@@ -450,6 +462,7 @@ impl NodeCore {
 
     /// Stops: the node takes no further part (the runtime's shutdown).
     pub fn stop(&mut self) {
+        self.finish_deferred();
         // A save left for after the last step's datagrams is not lost to a clean stop.
         self.save_before_input();
         self.discovery = None;
@@ -460,6 +473,7 @@ impl NodeCore {
 
     /// Feeds one datagram received from `from` at `now`, and lets the engine react.
     pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]) {
+        self.finish_deferred();
         self.save_before_input();
         self.endpoint.handle_datagram(now, from, datagram);
         self.after_input(now);
@@ -468,6 +482,7 @@ impl NodeCore {
     /// Runs everything due at `now`: transport timers, discovery rounds, the engine's
     /// and the service's timers, the join watchdog and the leave linger.
     pub fn handle_timeout(&mut self, now: Time) {
+        self.finish_deferred();
         self.save_before_input();
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {
             self.endpoint.handle_timeout(now);
@@ -554,6 +569,14 @@ impl NodeCore {
     pub fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
         if let Some(t) = self.endpoint.poll_transmit(now, buf) {
             return Some(t);
+        }
+        // The install's bookkeeping left for after the step's datagrams; what it
+        // queues (service deltas, messages) leaves in this same loop.
+        if self.deferred.is_some() {
+            self.finish_deferred();
+            if let Some(t) = self.endpoint.poll_transmit(now, buf) {
+                return Some(t);
+            }
         }
         // Service datagrams waiting for room in the probe queue.
         if self.move_service_out(now) {
@@ -642,6 +665,7 @@ impl DatagramCore for NodeCore {
     fn transmit_hint(&self) -> bool {
         self.queued
             || self.save_after_send
+            || self.deferred.is_some()
             || !self.service_out.is_empty()
             || DatagramCore::transmit_hint(&self.endpoint)
     }
@@ -656,5 +680,6 @@ impl DatagramCore for NodeCore {
         DatagramCore::transmit_drained(&self.endpoint)
             && self.service_out.is_empty()
             && !self.save_after_send
+            && self.deferred.is_none()
     }
 }

@@ -238,3 +238,52 @@ fn the_group_ended_marker_follows_the_installed_view_not_the_saved_one() {
         v1 + 1
     );
 }
+
+/// Issue 19: the mgr's commit step queues its M-com before the install's bookkeeping
+/// (the node's event, its recent views): the bookkeeping is done once the step's
+/// datagrams are out, and in any case before the next event poll or input.
+#[test]
+fn the_mgrs_install_bookkeeping_follows_its_m_com() {
+    use super::core::CoreEvent;
+    let installed = |core: &mut NodeCore| {
+        let mut v = Vec::new();
+        while let Some((_, e)) = core.poll_event() {
+            if let CoreEvent::ViewInstalled { version } = e {
+                v.push(version);
+            }
+        }
+        v
+    };
+    for poll_first in [false, true] {
+        let mut c = Cluster::founded(3);
+        installed(&mut c.cores[0]);
+        let victim = c.members[2].id;
+        c.cores[0].suspect(c.now, victim);
+        c.drain(0);
+        let x = c.cores[0].engine().view().version;
+        loop {
+            let to = c.deliver_one().expect("the ack reaches the mgr");
+            if to == 0 && c.sent(0).contains(&MsgKind::MCom) {
+                assert_eq!(c.cores[0].engine().view().version, x + 1);
+                assert!(
+                    c.cores[0].installed_view(x + 1).is_none(),
+                    "the install's bookkeeping waits for the step's datagrams"
+                );
+                if poll_first {
+                    // A driver that polls events before the datagrams still sees it.
+                    assert_eq!(installed(&mut c.cores[0]), vec![x + 1]);
+                }
+                c.drain(0);
+                assert!(c.cores[0].installed_view(x + 1).is_some());
+                if !poll_first {
+                    assert_eq!(installed(&mut c.cores[0]), vec![x + 1]);
+                }
+                break;
+            }
+            c.drain(to);
+        }
+        c.deliver_all();
+        assert_eq!(installed(&mut c.cores[0]), Vec::<u64>::new(), "once");
+        assert_eq!(c.cores[1].engine().view().version, x + 1);
+    }
+}

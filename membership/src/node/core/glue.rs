@@ -74,7 +74,17 @@ impl NodeCore {
             self.timers_moved = true;
             self.engine.suspect(now, p);
         }
+        self.after_engine_input(now);
+    }
+
+    /// The tail of every input: the engine's outputs, the recovery's and the
+    /// service's, and the leave. Skipped while an install waits for the step's
+    /// datagrams (it runs when the install is finished).
+    fn after_engine_input(&mut self, now: Time) {
         self.engine_outputs(now);
+        if self.deferred.is_some() {
+            return;
+        }
         self.recovery_outputs(now);
         self.service_outputs(now);
         if let Some(until) = self.leaving {
@@ -210,11 +220,34 @@ impl NodeCore {
                     Err(e) => self.count_refusal(&e),
                 }
             }
+            if self.deferred.is_some() {
+                // Later events wait behind the deferred install, in order.
+                return;
+            }
             let Some(ev) = self.engine.poll_event() else {
                 return;
             };
+            if self.queued && matches!(ev, Event::ViewInstalled { .. }) {
+                // This step queued datagrams (the M-com, an acknowledgement): they leave
+                // before the install's bookkeeping, which sends nothing the engine's
+                // messages depend on (issue 19: 4-6 us off the mgr's commit step).
+                self.deferred = Some((now, ev));
+                return;
+            }
             self.on_engine_event(now, ev);
         }
+    }
+
+    /// Finishes the install left for after the step's datagrams, then the rest of the
+    /// step that waited behind it (later engine events, the recovery's and the
+    /// service's outputs, the leave), at the step's time.
+    pub(in crate::node) fn finish_deferred(&mut self) {
+        let Some((at, ev)) = self.deferred.take() else {
+            return;
+        };
+        self.on_engine_event(at, ev);
+        self.timers_moved = true;
+        self.after_engine_input(at);
     }
 
     pub(super) fn on_engine_event(&mut self, now: Time, ev: Event) {

@@ -111,6 +111,7 @@ impl NodeCore {
 
     /// The next event, with the process that produced it.
     pub fn poll_event(&mut self) -> Option<(ProcessId, CoreEvent)> {
+        self.finish_deferred();
         self.events.pop_front()
     }
 
