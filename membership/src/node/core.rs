@@ -122,11 +122,13 @@ pub struct NodeCore {
     /// before the next input (D22: the save overlaps the peers' work on them).
     save_after_send: bool,
     /// An install whose bookkeeping (recent views, the service's system view, the
-    /// node's events) waits until this step's datagrams have left, with the time of
-    /// the step: the M-com and the acknowledgements leave first. Finished when
+    /// node's event) waits until this step's datagrams have left, with the time of the
+    /// step: the M-com leaves first; later events wait behind it, in order. Finished when
     /// `poll_transmit` runs out, and in any case before the next input, command or
     /// event poll ([`NodeCore::finish_deferred`]).
     deferred: Option<(Time, Event)>,
+    /// [`NodeCore::finish_deferred`] is running: no event is deferred again.
+    finishing: bool,
     /// An `Accepted` whose buffers are reused.
     spare_accepted: Option<Accepted>,
     recovery: Option<Recovery>,
@@ -191,6 +193,7 @@ impl NodeCore {
             heard_since: Time::ZERO,
             save_after_send: false,
             deferred: None,
+            finishing: false,
             service: cfg.service.clone().map(|c| CoreService::new(c, me)),
             client_ops: Vec::new(),
             service_out: VecDeque::new(),
