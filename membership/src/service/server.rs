@@ -300,7 +300,7 @@ impl CoreService {
         if let Some(w) = self.watches.get(&addr) {
             return *w;
         }
-        let w = watcher_of(addr, &self.view.core).is_some_and(|w| w.id == self.me);
+        let w = is_watcher(self.me, addr, &self.view.core);
         self.watches.insert(addr, w);
         w
     }
@@ -317,8 +317,7 @@ impl CoreService {
         let (view, watches, me) = (&self.view, &mut self.watches, self.me);
         watches.clear();
         for a in view.addrs.keys() {
-            let w = watcher_of(*a, &view.core).is_some_and(|w| w.id == me);
-            watches.insert(*a, w);
+            watches.insert(*a, is_watcher(me, *a, &view.core));
         }
         let watched = |id: &ProcessId| {
             view.clients.get(&id.node).is_some_and(|c| {
@@ -657,6 +656,11 @@ impl CoreService {
     pub(crate) fn watched(&self) -> impl Iterator<Item = &ProcessId> {
         self.last_heard.keys()
     }
+}
+
+/// Whether `me` watches the clients at `addr` under the core view `core`.
+fn is_watcher(me: ProcessId, addr: SocketAddr, core: &[Member]) -> bool {
+    watcher_of(addr, core).is_some_and(|w| w.id == me)
 }
 
 #[cfg(test)]
