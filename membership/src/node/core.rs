@@ -39,9 +39,7 @@ use super::recovery::{Recovery, RecoveryMsg, RecoveryStatus, RECOVERY_FORMAT};
 use crate::config::EngineConfig;
 use crate::engine::{Engine, EngineStats, Event, ExcludeReason, Status};
 use crate::msg::MsgKind;
-use crate::service::{
-    wire as service_wire, CoreService, ServiceConfig, ServiceStats, SystemChange,
-};
+use crate::service::{wire as service_wire, CoreService, ServiceConfig, ServiceStats};
 use crate::view::{ClientOp, Member, View};
 use crate::{ProcessId, Time};
 

@@ -323,7 +323,12 @@ impl Runtime {
                 }
                 NodeEvent::Submitted { me, version, at }
             }
-            CoreEvent::SystemView(change) => {
+            CoreEvent::SystemView { change } => {
+                // Polled every step: the change is still among the core's last ones.
+                let Some(change) = self.driver.core().system_change(change).cloned() else {
+                    tracing::warn!(node = %me, "a system view change was overwritten before it was published");
+                    return;
+                };
                 if let Some(l) = &mut self.log {
                     l.system_view(me, &change);
                 }

@@ -18,6 +18,11 @@ use crate::engine::Engine;
 use crate::view::{ClientOp, Member, Update};
 use crate::{ProcessId, Time};
 
+/// System view changes kept for the application to read (it polls every step).
+pub const CHANGE_RING: usize = 16;
+/// Room for process ids in each kept change's lists, allocated at start.
+const CHANGE_ROOM: usize = 8;
+
 /// Settings of the service on a core member.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ServiceConfig {
@@ -129,7 +134,13 @@ pub struct CoreService {
     sync_target: usize,
     assembly: Option<Assembly>,
     change: SystemChange,
+    /// The last system changes, oldest first: a ring of [`CHANGE_RING`] entries whose
+    /// lists are reused (so that a core view change allocates nothing), numbered by
+    /// `next_change` (the number of the next change recorded); the newest `unpolled`
+    /// are not polled yet.
     changes: VecDeque<SystemChange>,
+    next_change: u64,
+    unpolled: usize,
     /// Encoded delta chunks of the last versions.
     ring: VecDeque<(u64, Vec<Vec<u8>>)>,
     /// Chunk buffers not in the ring (with it, `delta_ring` of them: one entry leaves
@@ -171,7 +182,15 @@ impl CoreService {
             sync_target: 0,
             assembly: None,
             change: SystemChange::default(),
-            changes: VecDeque::new(),
+            changes: (0..CHANGE_RING)
+                .map(|_| SystemChange {
+                    added: Vec::with_capacity(CHANGE_ROOM),
+                    removed: Vec::with_capacity(CHANGE_ROOM),
+                    ..SystemChange::default()
+                })
+                .collect(),
+            next_change: 0,
+            unpolled: 0,
             ring: VecDeque::with_capacity(cfg.delta_ring.max(1)),
             spare_chunks: (0..cfg.delta_ring.max(1))
                 .map(|_| {
@@ -224,7 +243,7 @@ impl CoreService {
         self.scratch = u;
         self.synced = true;
         self.rewatch(Time::ZERO);
-        self.changes.push_back(self.change.clone());
+        self.record_change();
     }
 
     /// This process joined the core with first view `version`: its replica must come
@@ -284,7 +303,7 @@ impl CoreService {
         } else {
             self.rewatch(now);
         }
-        self.changes.push_back(self.change.clone());
+        self.record_change();
         self.keep_delta(u, version);
         // Push the delta to every client address this member watches.
         let addrs: Vec<SocketAddr> = self.view.addrs.keys().copied().collect();
@@ -544,7 +563,9 @@ impl CoreService {
                 .iter()
                 .map(|(n, e)| ProcessId::new(*n, e.incarnation)),
         );
-        self.changes.push_back(all);
+        std::mem::swap(&mut self.change, &mut all);
+        self.record_change();
+        std::mem::swap(&mut self.change, &mut all);
     }
 
     /// Timers: ask for a snapshot while not synchronized; report silent watched
@@ -646,9 +667,43 @@ impl CoreService {
         self.out.push_front(d);
     }
 
-    /// The next system view change for the application.
-    pub fn poll_change(&mut self) -> Option<SystemChange> {
-        self.changes.pop_front()
+    /// The number of the next system view change for the application, not polled
+    /// yet (read it with [`CoreService::change`]).
+    pub fn poll_change(&mut self) -> Option<u64> {
+        if self.unpolled == 0 {
+            return None;
+        }
+        let n = self.next_change - self.unpolled as u64;
+        self.unpolled -= 1;
+        Some(n)
+    }
+
+    /// System view change number `n` (from [`CoreService::poll_change`]), while it is
+    /// among the last [`CHANGE_RING`].
+    pub fn change(&self, n: u64) -> Option<&SystemChange> {
+        if n >= self.next_change {
+            return None;
+        }
+        let back = usize::try_from(self.next_change - n).ok()?;
+        let i = self.changes.len().checked_sub(back)?;
+        self.changes.get(i)
+    }
+
+    /// Records `self.change` in the ring of changes (the oldest entry's lists reused;
+    /// lists grown by a large change are shrunk back when their entry is reused for a
+    /// small one, so the ring does not keep the memory of the largest changes).
+    fn record_change(&mut self) {
+        let mut slot = self.changes.pop_front().unwrap_or_default();
+        slot.copy_from(&self.change);
+        for list in [&mut slot.added, &mut slot.removed] {
+            let keep = CHANGE_ROOM.max(list.len());
+            if list.capacity() > 4 * keep {
+                list.shrink_to(keep);
+            }
+        }
+        self.changes.push_back(slot);
+        self.next_change += 1;
+        self.unpolled = (self.unpolled + 1).min(self.changes.len());
     }
 
     /// The clients this member times (those it watches).
@@ -697,5 +752,53 @@ mod tests {
             assert_eq!(ops.len(), forwarded);
             assert_eq!(s.stats().registrations_refused, 2 - forwarded as u64);
         }
+    }
+
+    #[test]
+    fn system_changes_are_numbered_kept_in_order_and_overwritten_oldest_first() {
+        let me = ProcessId::named("n1", 1);
+        let mut s = CoreService::new(ServiceConfig::default(), me);
+        assert_eq!(s.poll_change(), None);
+        assert_eq!(s.change(0), None, "nothing recorded yet");
+        let record = |s: &mut CoreService, v: u64, big: bool| {
+            s.change.clear();
+            s.change.version = v;
+            s.change.size = v as usize;
+            let n = if big { 100 } else { 1 };
+            for i in 0..n {
+                s.change.added.push(ProcessId::named("c", v * 1000 + i));
+            }
+        };
+        for v in 1..=3 {
+            record(&mut s, v, v == 2);
+            s.record_change();
+        }
+        let polled: Vec<u64> = std::iter::from_fn(|| s.poll_change()).collect();
+        assert_eq!(polled, vec![0, 1, 2]);
+        assert_eq!(s.change(1).unwrap().version, 2);
+        assert_eq!(s.change(1).unwrap().added.len(), 100);
+        assert_eq!(
+            s.change(2).unwrap().added,
+            vec![ProcessId::named("c", 3000)]
+        );
+        assert_eq!(s.change(3), None, "not recorded yet");
+        // More than the ring holds without a poll: the oldest are gone, the newest
+        // CHANGE_RING wait, in order.
+        for v in 4..4 + CHANGE_RING as u64 + 5 {
+            record(&mut s, v, false);
+            s.record_change();
+        }
+        assert_eq!(s.change(2), None, "overwritten");
+        let polled: Vec<u64> = std::iter::from_fn(|| s.poll_change()).collect();
+        assert_eq!(polled.len(), CHANGE_RING);
+        assert!(polled.windows(2).all(|w| w[1] == w[0] + 1));
+        for n in polled {
+            assert_eq!(s.change(n).unwrap().version, n + 1);
+        }
+        // The large change's lists were shrunk when its slot came round again.
+        assert!(s
+            .changes
+            .iter()
+            .all(|c| c.added.capacity() <= 4 * CHANGE_ROOM));
     }
 }

@@ -34,9 +34,20 @@ pub struct SystemChange {
 }
 
 impl SystemChange {
-    fn clear(&mut self) {
+    pub(crate) fn clear(&mut self) {
         self.added.clear();
         self.removed.clear();
+    }
+
+    /// Becomes a copy of `src`, reusing its own lists' capacity (a derived
+    /// `clone_from` allocates new lists).
+    pub(crate) fn copy_from(&mut self, src: &SystemChange) {
+        self.version = src.version;
+        self.size = src.size;
+        self.added.clear();
+        self.added.extend_from_slice(&src.added);
+        self.removed.clear();
+        self.removed.extend_from_slice(&src.removed);
     }
 }
 

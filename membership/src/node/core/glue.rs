@@ -505,7 +505,7 @@ impl NodeCore {
             self.service_out.push_back(d);
         }
         while let Some(c) = self.service.as_mut().and_then(|s| s.poll_change()) {
-            self.push_event(CoreEvent::SystemView(c));
+            self.push_event(CoreEvent::SystemView { change: c });
         }
         self.move_service_out(now);
     }

@@ -49,6 +49,12 @@ impl NodeCore {
         self.service.as_ref()
     }
 
+    /// System view change number `change` of a [`CoreEvent::SystemView`], while the
+    /// service keeps it (the last [`CHANGE_RING`](crate::service::server::CHANGE_RING)).
+    pub fn system_change(&self, change: u64) -> Option<&crate::service::SystemChange> {
+        self.service.as_ref()?.change(change)
+    }
+
     /// The node core's counters.
     pub fn stats(&self) -> &CoreStats {
         &self.stats

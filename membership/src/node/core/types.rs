@@ -124,8 +124,14 @@ pub enum CoreEvent {
         /// The version the update would form.
         version: u64,
     },
-    /// The membership service applied a system view.
-    SystemView(SystemChange),
+    /// The membership service applied a system view: change number `change`, read
+    /// with [`NodeCore::system_change`](super::NodeCore::system_change) (the core keeps
+    /// the last [`CHANGE_RING`](crate::service::server::CHANGE_RING), so that a view
+    /// change allocates nothing).
+    SystemView {
+        /// The change's number.
+        change: u64,
+    },
     /// A recovery from total failure decided view `version`, which holds this process:
     /// it is a member again (its view follows).
     Recovered {
