@@ -18,6 +18,14 @@ fn cfg() -> EngineConfig {
     }
 }
 
+/// A group of `n` founders with [`cfg`], run until nothing is in flight: the set-up of
+/// most tests here.
+fn settled(n: usize) -> Cluster {
+    let mut c = Cluster::new(n, 0, cfg());
+    c.run_until_quiet(10_000);
+    c
+}
+
 fn id(c: &Cluster, i: usize) -> ProcessId {
     c.engines[i].me().id
 }
@@ -72,8 +80,7 @@ fn state(ver: u64) -> impl FnOnce(&mut Writer<'_>) {
 #[test]
 fn an_initiator_pre_commits_its_own_submit() {
     // The mgr's M-sub.
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     assert!(c.engines[0].next_update().is_none());
     let seq = c.engines[0].durable_seq();
     c.crash(4);
@@ -96,8 +103,7 @@ fn an_initiator_pre_commits_its_own_submit() {
     );
 
     // A reconfigurer's R-sub (D3: it removes the crashed mgr).
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     c.crash(0);
     let mgr = id(&c, 0);
     c.suspect(1, 0);
@@ -197,8 +203,7 @@ fn each_message_that_fits_no_state_is_counted_as_ignored() {
     }
 
     // on_response while the mgr collects acks (Submit): an ack from a stranger.
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     c.set_cut_one_way(&[1, 2, 3, 4], &[0], true);
     c.crash(4);
     c.suspect(0, 4);
@@ -208,8 +213,7 @@ fn each_message_that_fits_no_state_is_counted_as_ignored() {
     );
 
     // on_response while a reconfigurer interrogates: an answer from a stranger.
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     c.crash(0);
     c.set_cut_one_way(&[2, 3, 4], &[1], true);
     c.suspect(1, 0);
@@ -219,8 +223,7 @@ fn each_message_that_fits_no_state_is_counted_as_ignored() {
     );
 
     // dispatch: an excluded process ignores everything.
-    let mut c = Cluster::new(3, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(3);
     c.leave(2);
     c.run_until_quiet(10_000);
     assert_eq!(c.engines[2].status(), Status::Excluded(ExcludeReason::Left));
@@ -264,8 +267,7 @@ fn a_state_xfer_ack_from_a_process_not_added_is_ignored() {
 /// hangs: cargo-mutants counts a timeout).
 #[test]
 fn a_reconfigurer_with_nothing_to_commit_takes_over_as_mgr() {
-    let mut c = Cluster::new(3, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(3);
     c.crash(0);
     c.set_cut_one_way(&[2], &[1], true);
     c.suspect(1, 0);
@@ -485,8 +487,7 @@ fn protocol_logical_sums_sent_self_addressed_and_suppressed() {
 /// decoded message is counted once under its kind.
 #[test]
 fn members_follow_the_mgr_and_count_what_they_receive() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let mgr = id(&c, 0);
     for i in 0..5 {
         assert_eq!(c.engines[i].leader(), Some(mgr), "n{i}");
@@ -511,8 +512,7 @@ fn members_follow_the_mgr_and_count_what_they_receive() {
 /// ignored and counted.
 #[test]
 fn suspect_all_removes_the_batch_in_one_update_but_never_a_majority() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let (n2, n3, n4) = (id(&c, 2), id(&c, 3), id(&c, 4));
     c.crash(3);
     c.crash(4);
@@ -548,8 +548,7 @@ fn suspect_all_removes_the_batch_in_one_update_but_never_a_majority() {
 /// heartbeat to a leader it no longer follows).
 #[test]
 fn suspect_all_stops_acting_as_outer_member_once_it_reconfigures() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let (n0, n4) = (id(&c, 0), id(&c, 4));
     c.crash(0);
     c.crash(4);
@@ -596,8 +595,7 @@ fn leave_is_sent_once_and_only_by_a_member() {
 /// member it removed because it asked to leave, and only that one.
 #[test]
 fn the_mgr_remembers_whom_it_removed_as_leaver() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let (n2, n4) = (id(&c, 2), id(&c, 4));
     c.leave(2);
     c.run_until_quiet(10_000);
@@ -662,8 +660,7 @@ fn empty_msub_to_n2(c: &mut Cluster, from: ProcessId, gossip: &[ProcessId]) {
 /// another member whose gossip would leave the receiver in a minority is refused.
 #[test]
 fn only_the_leaders_submit_bypasses_the_minority_check_on_gossip() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let (n0, n1, n3, n4) = (id(&c, 0), id(&c, 1), id(&c, 3), id(&c, 4));
     empty_msub_to_n2(&mut c, n1, &[n0, n3, n4]);
     assert_eq!(c.engines[2].stats().gossip_refused, 1);
@@ -681,8 +678,7 @@ fn only_the_leaders_submit_bypasses_the_minority_check_on_gossip() {
 /// the submit as its durable NextUpdate until the commit.
 #[test]
 fn an_outer_member_pre_commits_the_mgrs_submit() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let (n0, n4) = (id(&c, 0), id(&c, 4));
     c.crash(4);
     c.suspect(0, 4);
@@ -719,8 +715,7 @@ fn an_outer_member_pre_commits_the_mgrs_submit() {
 /// last one.
 #[test]
 fn the_mgr_remembers_several_leavers() {
-    let mut c = Cluster::new(6, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(6);
     let (n2, n3) = (id(&c, 2), id(&c, 3));
     c.leave(2);
     c.run_until_quiet(10_000);
@@ -736,8 +731,7 @@ fn the_mgr_remembers_several_leavers() {
 /// new mgr, the next in rank reconfigures at once.
 #[test]
 fn after_the_mgr_left_a_faulty_successor_is_reconfigured_around_at_once() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     c.leave(0);
     let ack = MsgKind::MSubAck as usize;
     while c.engines[0].stats().received[ack] < 4 {
@@ -795,8 +789,7 @@ fn removed_processes_are_remembered_in_a_ring() {
 /// the postponements meant for a member that may be the one cut off.
 #[test]
 fn a_suspicion_the_group_acted_on_does_not_delay_the_next() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let timeout = cfg().suspect_timeout_us;
     let n4 = id(&c, 4);
     c.crash(4);
@@ -887,8 +880,7 @@ fn the_fingerprint_covers_the_bytes_of_queued_outputs() {
         e.model_fingerprint(&mut h);
         h.finish()
     }
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let n4 = id(&c, 4);
     let now = c.now;
     c.engines[0].suspect(now, n4);
@@ -1051,8 +1043,7 @@ fn no_leave_request_is_lost_while_the_mgrs_leavers_wait_for_state_xfer() {
 /// (which still holds it) is installed, and leaves.
 #[test]
 fn a_leave_request_lost_with_the_mgr_is_repeated_to_the_next() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let lr = MsgKind::LeaveReq as usize;
     c.crash(0);
     c.leave(2);
@@ -1075,8 +1066,7 @@ fn a_leave_request_lost_with_the_mgr_is_repeated_to_the_next() {
 /// acknowledgement. From a member at the receiver's version it still is one.
 #[test]
 fn a_leave_request_from_a_newer_view_is_not_a_failure_report() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let n3 = id(&c, 3);
     let v = c.engines[2].view().version;
     let leave_req = |version: u64| {
@@ -1189,8 +1179,7 @@ fn tag_set(pairs: &[(&str, &str)]) -> Vec<u8> {
 /// view; any other request is ignored and counted.
 #[test]
 fn only_an_initiator_takes_a_tag_request_and_only_from_a_member() {
-    let mut c = Cluster::new(3, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(3);
     let n2 = id(&c, 2);
     let db = tag_set(&[("role", "db")]);
     let stranger = ProcessId::named("stranger", 1);
@@ -1272,8 +1261,7 @@ fn the_engine_reports_its_configuration() {
 #[test]
 fn an_initiators_own_ack_is_counted_under_its_kind() {
     let (ma, ra) = (MsgKind::MSubAck as usize, MsgKind::RSubAck as usize);
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     c.crash(4);
     c.suspect(0, 4);
     let s = c.engines[0].stats();
@@ -1300,8 +1288,7 @@ fn an_initiators_own_ack_is_counted_under_its_kind() {
 /// acknowledgement of the current submit; it is ignored and counted.
 #[test]
 fn an_ack_of_another_version_is_ignored() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     c.set_cut_one_way(&[1, 2, 3, 4], &[0], true);
     c.crash(4);
     c.suspect(0, 4);
@@ -1377,8 +1364,7 @@ fn a_joiners_reported_next_update_is_submitted_next() {
 /// request is recorded once (the list of leavers is bounded and holds each once).
 #[test]
 fn a_repeated_leave_request_is_recorded_once() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let n2 = id(&c, 2);
     for _ in 0..3 {
         ignored_by(&mut c, 0, n2, MsgKind::LeaveReq, |_| {});
@@ -1413,8 +1399,7 @@ fn state_xfers_are_counted() {
 /// believed faulty, at most `MAX_EXTENSIONS` times.
 #[test]
 fn an_initiator_short_of_a_majority_resends_its_submit() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     c.crash(4);
     c.set_cut_one_way(&[1, 2, 3], &[0], true);
     c.suspect(0, 4);
@@ -1433,8 +1418,7 @@ fn an_initiator_short_of_a_majority_resends_its_submit() {
     assert!(c.agreed());
 
     // At the deadline itself, not after it.
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     c.crash(4);
     c.set_cut_one_way(&[1, 2, 3], &[0], true);
     c.suspect(0, 4);
@@ -1446,8 +1430,7 @@ fn an_initiator_short_of_a_majority_resends_its_submit() {
     assert_eq!(c.engines[0].stats().sent[sub], 6);
 
     // Never answered: MAX_EXTENSIONS waits (and re-sends), no more.
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     c.crash(4);
     c.set_cut_one_way(&[1, 2, 3], &[0], true);
     c.suspect(0, 4);
@@ -1469,8 +1452,7 @@ fn the_join_rate_reports_its_rate() {
 /// State-Xfer for its current view from a new initiator follows it and answers.
 #[test]
 fn a_member_answers_a_state_xfer_for_its_view() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let n1 = id(&c, 1);
     let members: Vec<_> = c.engines[2].view().members.clone();
     let acks = c.engines[2].stats().sent[MsgKind::StateXferAck as usize];
@@ -1495,8 +1477,7 @@ fn a_member_answers_a_state_xfer_for_its_view() {
 /// faulty.
 #[test]
 fn a_join_request_is_not_forwarded_to_a_faulty_leader() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let n0 = id(&c, 0);
     c.crash(0);
     c.set_cut_one_way(&[2], &[1, 3, 4], true);
@@ -1526,8 +1507,7 @@ fn an_rint_from_a_junior_member_supersedes_this_one() {
 /// n1 of a group of five gets an R-int from member `from`, whom it must not follow:
 /// it stops (Superseded).
 fn assert_rint_at_n1_from_supersedes(from: usize) {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let sender = id(&c, from);
     ignored_by(&mut c, 1, sender, MsgKind::RInt, state(1));
     assert_eq!(
@@ -1542,8 +1522,7 @@ fn assert_rint_at_n1_from_supersedes(from: usize) {
 /// acknowledged.
 #[test]
 fn a_stale_m_sub_from_the_mgr_is_ignored() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let n0 = id(&c, 0);
     let empty = Update::with_capacity(1);
     let acks = c.engines[2].stats().sent[MsgKind::MSubAck as usize];
@@ -1560,8 +1539,7 @@ fn a_stale_m_sub_from_the_mgr_is_ignored() {
 /// that changes its durable state.
 #[test]
 fn a_member_catching_up_from_an_rint_changes_its_durable_state() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let (n1, n4) = (id(&c, 1), id(&c, 4));
     let seq = c.engines[2].durable_seq();
     let mut last = Update::with_capacity(4);
@@ -1597,8 +1575,7 @@ fn client_changes_with_no_mgr_to_forward_to_are_dropped() {
 /// fails to decode is refused and counted.
 #[test]
 fn a_message_that_fails_to_decode_is_counted() {
-    let mut c = Cluster::new(3, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(3);
     let n0 = id(&c, 0);
     let now = c.now;
     assert!(c.engines[1].handle_message(now, n0, &[0xff, 1, 2]).is_err());
@@ -1658,8 +1635,7 @@ fn the_room_for_joiners_counts_the_members_removed() {
 /// starts joining; a member asked to join stays a member and sends nothing.
 #[test]
 fn a_member_does_not_join_again() {
-    let mut c = Cluster::new(3, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(3);
     let contact = *c.engines[0].me();
     let now = c.now;
     c.engines[1].join(now, &[contact]);
@@ -1673,8 +1649,7 @@ fn a_member_does_not_join_again() {
 /// (Ahead) and ignores one beyond the next version.
 #[test]
 fn a_member_bound_to_a_reconfigurer() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let n1 = id(&c, 1);
     c.crash(0);
     c.suspect(1, 0);
@@ -1723,8 +1698,7 @@ fn poll_timeout_is_a_real_deadline_or_none() {
 /// removes, D18); no refusal, and the leader is not suspected.
 #[test]
 fn the_leaders_submit_gossip_is_adopted() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let (n0, n1, n3, n4) = (id(&c, 0), id(&c, 1), id(&c, 3), id(&c, 4));
     empty_msub_to_n2(&mut c, n0, &[n1, n3, n4]);
     assert_eq!(c.engines[2].stats().gossip_refused, 0);
@@ -1792,8 +1766,7 @@ fn an_rint_from_this_process_itself_is_not_from_a_senior() {
 /// every member, so a suspicion that leaves it short of a majority is still ignored.
 #[test]
 fn a_collecting_mgr_ignores_a_suspicion_that_leaves_it_in_a_minority() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     c.crash(4);
     c.suspect(0, 4);
     assert!(c.engines[0].next_update().is_some(), "submitting -n4");
@@ -1810,8 +1783,7 @@ fn a_collecting_mgr_ignores_a_suspicion_that_leaves_it_in_a_minority() {
 /// a batch of suspicions that would leave it in a minority is cut short.
 #[test]
 fn an_idle_mgr_does_not_count_the_answers_of_its_last_update() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     c.crash(4);
     c.suspect(0, 4);
     c.run_until_quiet(10_000);
@@ -1831,8 +1803,7 @@ fn an_idle_mgr_does_not_count_the_answers_of_its_last_update() {
 /// instead of stopping.
 #[test]
 fn two_answers_ahead_with_the_same_last_commit_agree() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     c.crash(0);
     c.set_cut_one_way(&[2, 3, 4], &[1], true);
     c.suspect(1, 0);
@@ -1856,8 +1827,7 @@ fn two_answers_ahead_with_the_same_last_commit_agree() {
 /// message, is counted as a self-addressed R-int answer.
 #[test]
 fn a_reconfigurers_own_state_is_counted_as_self_addressed() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let k = MsgKind::RIntResp as usize;
     let before = c.engines[1].stats().self_addressed[k];
     c.crash(0);
@@ -1871,8 +1841,7 @@ fn a_reconfigurers_own_state_is_counted_as_self_addressed() {
 /// cannot catch up safely (Prop. 5.1 says it cannot happen) and stops.
 #[test]
 fn an_rint_two_versions_ahead_stops_the_member() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let n0 = id(&c, 0);
     ignored_by(&mut c, 1, n0, MsgKind::RInt, state(3));
     assert_eq!(
@@ -2045,8 +2014,7 @@ fn a_catch_up_is_offered_after_a_protocol_timeout_once_per_heartbeat_interval() 
 /// unless it is this process or a member of the current view.
 #[test]
 fn note_removed_remembers_only_non_members() {
-    let mut c = Cluster::new(3, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(3);
     let (n0, n1) = (id(&c, 0), id(&c, 1));
     let gone = ProcessId::named("gone", 1);
     c.engines[0].note_removed(gone);
@@ -2063,8 +2031,7 @@ fn note_removed_remembers_only_non_members() {
 /// it stays the mgr and still removes a crashed member.
 #[test]
 fn the_mgr_does_not_answer_a_state_xfer_as_an_outer_member() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let (n0, n1, n4) = (id(&c, 0), id(&c, 1), id(&c, 4));
     let empty = Update::with_capacity(1);
     let members: Vec<_> = c.engines[0].view().members.clone();
@@ -2094,8 +2061,7 @@ fn the_mgr_does_not_answer_a_state_xfer_as_an_outer_member() {
 /// it to its mgr.
 #[test]
 fn a_batch_with_no_new_suspicion_changes_nothing() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let n2 = id(&c, 2);
     let before = *c.engines[2].stats();
     let now = c.now;
@@ -2117,8 +2083,7 @@ fn a_batch_with_no_new_suspicion_changes_nothing() {
 /// reconfiguration a second time).
 #[test]
 fn a_reconfigurer_does_not_reconfigure_again_for_the_rest_of_its_batch() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let (n0, n1) = (id(&c, 0), id(&c, 1));
     c.crash(0);
     let now = c.now;
@@ -2174,8 +2139,7 @@ fn a_member_hearing_a_minority_stops_after_max_withhold_suspicions() {
 /// dropped, each counted.
 #[test]
 fn a_leave_request_at_an_outer_member_is_a_suspicion_of_its_sender() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let n3 = id(&c, 3);
     ignored_by(&mut c, 2, n3, MsgKind::LeaveReq, |_| {});
     assert_eq!(c.engines[2].faulty(), [n3]);
@@ -2371,8 +2335,7 @@ fn a_withholding_member_stops_when_a_member_rejoins_as_a_newer_incarnation() {
 /// invariant broken, and in debug builds a broken invariant stops the run.
 #[test]
 fn the_invariant_checker_names_what_is_broken() {
-    let mut c = Cluster::new(3, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(3);
     let (n0, now) = (id(&c, 0), c.now);
     let stranger = ProcessId::named("stranger", 1);
     // The mgr (an initiator) following a process outside its view.
@@ -2431,8 +2394,7 @@ fn a_waiting_member_suspects_the_expected_reconfigurer_at_the_deadline() {
 /// with no deadline).
 #[test]
 fn a_commit_that_hands_over_to_a_faulty_mgr_leaves_the_member_waiting() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let (n0, n1) = (id(&c, 0), id(&c, 1));
     c.engines[3].add_faulty_for_test(n1);
     let mut u = Update::with_capacity(1);
@@ -2459,8 +2421,7 @@ fn a_commit_that_hands_over_to_a_faulty_mgr_leaves_the_member_waiting() {
 /// acknowledged; another one is ignored, and counted.
 #[test]
 fn a_catch_up_other_than_the_acknowledged_proposal_is_ignored() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     let (n1, n3, n4) = (id(&c, 1), id(&c, 3), id(&c, 4));
     c.crash(4);
     c.suspect(0, 4);
@@ -2525,8 +2486,7 @@ fn a_member_reports_its_wanted_tags_and_their_retry_but_a_leaver_asks_for_none()
 /// busy mgr is queued for its next update, and counted as pending until then.
 #[test]
 fn a_busy_mgr_reports_its_pending_tag_changes() {
-    let mut c = Cluster::new(5, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(5);
     c.crash(4);
     // n0 waits for a majority of acks: n2's alone reaches it.
     c.set_cut_one_way(&[1, 3], &[0], true);
@@ -2553,8 +2513,7 @@ fn a_busy_mgr_reports_its_pending_tag_changes() {
 /// no update follows.
 #[test]
 fn a_tag_request_that_changes_nothing_makes_no_update() {
-    let mut c = Cluster::new(3, 0, cfg());
-    c.run_until_quiet(10_000);
+    let mut c = settled(3);
     let n2 = id(&c, 2);
     let db = tag_set(&[("role", "db")]);
     let now = c.now;
