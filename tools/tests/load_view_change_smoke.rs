@@ -38,6 +38,44 @@ fn view_change_json_has_the_keys() {
     assert_eq!(obj["nodes"].as_u64(), Some(3));
 }
 
+/// `--idle spin:US`: the nodes poll before parking (in-process here, `sgmpd --idle`
+/// with `--backend process`), and the pattern is measured a second time with its
+/// threads polling the same way.
+#[test]
+fn view_change_with_polling_nodes_measures_the_polling_pattern() {
+    for backend in ["in-process", "process"] {
+        let (obj, text) = common::run_json(
+            &[
+                "view-change",
+                "--nodes",
+                "3",
+                "--rounds",
+                "2",
+                "--rtt-seconds",
+                "0.1",
+                "--pattern-rounds",
+                "20",
+                "--idle",
+                "spin:100",
+                "--backend",
+                backend,
+                "--json",
+            ],
+            Duration::from_secs(40),
+        );
+        assert_eq!(obj["idle"].as_str(), Some("spin:100"), "{text}");
+        assert_eq!(obj["rounds_done"].as_u64(), Some(2), "{backend}: {text}");
+        for k in [
+            "udp_pattern_p50_us",
+            "udp_pattern_spin_p50_us",
+            "ratio_commit_to_udp_pattern_spin",
+        ] {
+            let x = obj.get(k).unwrap_or_else(|| panic!("missing {k}: {text}"));
+            assert!(x.as_f64().is_some_and(|x| x > 0.0), "{k} = {x}");
+        }
+    }
+}
+
 #[test]
 fn counts_match_the_closed_forms() {
     let out = Command::new(env!("CARGO_BIN_EXE_sgmp-load"))

@@ -57,6 +57,18 @@ pub enum IdleStrategy {
         /// Longest busy-poll per iteration, µs.
         spin_us: u64,
     },
+    /// Busy-poll the socket for up to `spin_us` before parking as [`Spin`](Self::Spin)
+    /// does, but give the core away (`sched_yield`) between two reads: for hosts with
+    /// fewer cores than busy threads (several nodes on one machine, a node beside its
+    /// application). A pure spin there keeps the thread a datagram woke waiting for the
+    /// spinner's time slice; a yielding one lets it run at the next read, and the
+    /// threads of a protocol exchange (a view change: M-sub, acks, M-com) answer one
+    /// another without parking, so without the wake-ups of an idle core. It costs CPU:
+    /// every iteration that found nothing yields until `spin_us` has passed.
+    SpinYield {
+        /// Longest busy-poll per iteration, µs.
+        spin_us: u64,
+    },
     /// Park in a blocking `recv_from` on the socket itself, with a receive timeout
     /// (`SO_RCVTIMEO`) for the next deadline: one system call per wait and datagram
     /// instead of `epoll_wait` plus reads, so the lowest blocking latency. The
@@ -220,7 +232,7 @@ pub struct DriverStats {
 /// Wakes a [`Driver`] blocked in [`Driver::drive`] from another thread; get one with
 /// [`Driver::waker`].
 ///
-/// With [`IdleStrategy::Block`] and [`IdleStrategy::Spin`] it is a `mio::Waker`; with
+/// With [`IdleStrategy::Block`], [`IdleStrategy::Spin`] and [`IdleStrategy::SpinYield`] it is a `mio::Waker`; with
 /// [`IdleStrategy::Recv`] it sends an empty datagram to the driver's socket from a
 /// loopback socket of its own, which the driver recognizes by its source address and
 /// never hands to the endpoint. Wake-ups before the driver has returned from its wait
@@ -610,7 +622,7 @@ impl<C: DatagramCore> Driver<C> {
     ///
     /// After a wait, only the first datagram is read before returning, so that a reply
     /// the caller queues to it leaves (at the start of the next call) before the driver
-    /// reads again. With a nonblocking socket (`Block`, `Spin`) the next call reads the
+    /// reads again. With a nonblocking socket (`Block`, `Spin`, `SpinYield`) the next call reads the
     /// rest (mio is edge-triggered), and does not wait if there was any; with
     /// [`IdleStrategy::Recv`] parked in a blocking read it needs no such extra read: the
     /// read is the wait, and returns at once if a datagram is queued.
@@ -634,7 +646,8 @@ impl<C: DatagramCore> Driver<C> {
         match self.idle {
             IdleStrategy::Recv => self.park_in_recv(wait)?,
             IdleStrategy::Block => self.park_in_poll(wait)?,
-            IdleStrategy::Spin { spin_us } => {
+            IdleStrategy::Spin { spin_us } | IdleStrategy::SpinYield { spin_us } => {
+                let yielding = matches!(self.idle, IdleStrategy::SpinYield { .. });
                 let spin = Duration::from_micros(spin_us).min(wait.unwrap_or(Duration::MAX));
                 let start = Instant::now();
                 // Each iteration's clock reading, taken after a read found nothing,
@@ -651,7 +664,11 @@ impl<C: DatagramCore> Driver<C> {
                     if polled_at.saturating_duration_since(start) >= spin {
                         break false;
                     }
-                    std::hint::spin_loop();
+                    if yielding {
+                        std::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
                 };
                 if !ready {
                     // The spin is part of the wait, not added to it.

@@ -97,6 +97,12 @@ fn threads_block_in_recv_and_wake() {
     threads_block_and_wake_with(IdleStrategy::Recv);
 }
 
+/// The yielding spin reads, parks after its budget and wakes like the others.
+#[test]
+fn threads_spin_yielding_and_wake() {
+    threads_block_and_wake_with(IdleStrategy::SpinYield { spin_us: 100 });
+}
+
 fn threads_block_and_wake_with(idle: IdleStrategy) {
     const N: u64 = 20_000;
     let mut a = driver("a", lossy(3, 0.05), IdleStrategy::Spin { spin_us: 50 });

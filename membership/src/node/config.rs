@@ -104,9 +104,11 @@ pub struct NodeConfig {
     /// Core size the mgr keeps by promoting core-eligible clients (default 5; 0: no
     /// promotion). Only clients started as core-eligible are ever promoted.
     pub target_core: usize,
-    /// How the node's loop waits for datagrams: `block` (epoll, the default) or `recv`
+    /// How the node's loop waits for datagrams: `block` (epoll, the default), `recv`
     /// (a blocking read on the socket: one system call fewer per wake-up, timers longer
-    /// than a millisecond may fire up to a scheduler tick late).
+    /// than a millisecond may fire up to a scheduler tick late) or `spin[:US]` (poll
+    /// the socket, yielding the core between reads, for up to US µs before parking:
+    /// the lowest latency, for CPU).
     pub idle: NodeIdle,
     /// This node's member tags (`sgmpd --tag KEY=VALUE`; `tags = { role = "db" }` in
     /// TOML): carried in its join request and agreed in every view; change them while
@@ -117,24 +119,96 @@ pub struct NodeConfig {
     pub max_tag_bytes: usize,
 }
 
-/// How the node's loop waits (the transport driver's idle strategy).
+/// How the node's loop waits (the transport driver's idle strategy). Written `block`,
+/// `recv`, `spin` or `spin:US` on the command line and in TOML.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(try_from = "String", into = "String")]
 pub enum NodeIdle {
     /// Park in epoll (`IdleStrategy::Block`).
     #[default]
     Block,
     /// Park in a blocking read (`IdleStrategy::Recv`).
     Recv,
+    /// Poll the socket, yielding the core between reads, for up to `spin_us` before
+    /// parking in epoll (`IdleStrategy::SpinYield`). The nodes of a view change then
+    /// answer one another without the wake-ups of parked threads and idle cores (the
+    /// commit at N = 5 about halves on a 2-core host, BENCHMARKS §3.1), at the price
+    /// of CPU: each loop iteration that finds nothing keeps polling for `spin_us`
+    /// (with the default heartbeat, a few percent of a core per node when idle).
+    Spin {
+        /// Longest poll before parking, µs (`spin` alone: [`NodeIdle::DEFAULT_SPIN_US`]).
+        spin_us: u64,
+    },
 }
 
 impl NodeIdle {
+    /// The poll of `spin` without a figure, µs: longer than a view change's exchange
+    /// among a few nodes on a LAN (an M-sub's acks, an M-com after an ack).
+    pub const DEFAULT_SPIN_US: u64 = 200;
+    /// Longest poll `spin:US` accepts, µs.
+    pub const MAX_SPIN_US: u64 = 100_000;
+
     /// The transport's strategy.
     pub fn strategy(self) -> sgmp_transport::IdleStrategy {
         match self {
             NodeIdle::Block => sgmp_transport::IdleStrategy::Block,
             NodeIdle::Recv => sgmp_transport::IdleStrategy::Recv,
+            NodeIdle::Spin { spin_us } => sgmp_transport::IdleStrategy::SpinYield { spin_us },
         }
+    }
+}
+
+impl std::fmt::Display for NodeIdle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            NodeIdle::Block => f.write_str("block"),
+            NodeIdle::Recv => f.write_str("recv"),
+            NodeIdle::Spin { spin_us } => write!(f, "spin:{spin_us}"),
+        }
+    }
+}
+
+impl std::str::FromStr for NodeIdle {
+    type Err = String;
+
+    /// `block`, `recv`, `spin` or `spin:US` (1 ≤ US ≤ [`NodeIdle::MAX_SPIN_US`]).
+    fn from_str(s: &str) -> Result<NodeIdle, String> {
+        let s = s.trim();
+        let bad = || {
+            format!(
+                "{s:?} is not an idle strategy (block, recv, spin or spin:US with US from 1 to {})",
+                NodeIdle::MAX_SPIN_US
+            )
+        };
+        match s {
+            "block" => Ok(NodeIdle::Block),
+            "recv" => Ok(NodeIdle::Recv),
+            "spin" => Ok(NodeIdle::Spin {
+                spin_us: NodeIdle::DEFAULT_SPIN_US,
+            }),
+            _ => {
+                let us = s.strip_prefix("spin:").ok_or_else(bad)?;
+                match us.trim().parse::<u64>() {
+                    Ok(spin_us) if (1..=NodeIdle::MAX_SPIN_US).contains(&spin_us) => {
+                        Ok(NodeIdle::Spin { spin_us })
+                    }
+                    _ => Err(bad()),
+                }
+            }
+        }
+    }
+}
+
+impl TryFrom<String> for NodeIdle {
+    type Error = String;
+    fn try_from(s: String) -> Result<NodeIdle, String> {
+        s.parse()
+    }
+}
+
+impl From<NodeIdle> for String {
+    fn from(i: NodeIdle) -> String {
+        i.to_string()
     }
 }
 
@@ -442,6 +516,47 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every idle strategy reads back as written, in TOML as on the command line, and
+    /// a bad one is refused with the forms it may take.
+    #[test]
+    fn idle_strategies_parse_and_print() {
+        for (text, idle) in [
+            ("block", NodeIdle::Block),
+            ("recv", NodeIdle::Recv),
+            (
+                "spin",
+                NodeIdle::Spin {
+                    spin_us: NodeIdle::DEFAULT_SPIN_US,
+                },
+            ),
+            ("spin:50", NodeIdle::Spin { spin_us: 50 }),
+            (" spin: 7 ", NodeIdle::Spin { spin_us: 7 }),
+        ] {
+            assert_eq!(text.parse::<NodeIdle>(), Ok(idle), "{text:?}");
+            assert_eq!(idle.to_string().parse::<NodeIdle>(), Ok(idle));
+            let c = NodeConfig::from_toml_str(&format!("idle = {:?}", idle.to_string())).unwrap();
+            assert_eq!(c.idle, idle);
+        }
+        assert_eq!(
+            NodeIdle::Spin { spin_us: 50 }.strategy(),
+            sgmp_transport::IdleStrategy::SpinYield { spin_us: 50 }
+        );
+        for bad in [
+            "",
+            "spin:",
+            "spin:0",
+            "spin:100001",
+            "spin:x",
+            "busy",
+            "spin50",
+        ] {
+            let e = bad.parse::<NodeIdle>().unwrap_err();
+            assert!(e.contains("spin:US"), "{bad:?}: {e}");
+            assert!(NodeConfig::from_toml_str(&format!("idle = {bad:?}")).is_err());
+        }
+        assert!(NodeConfig::from_toml_str("idle = 3").is_err());
+    }
 
     #[test]
     fn toml_fields_and_defaults() {

@@ -287,3 +287,76 @@ fn the_mgrs_install_bookkeeping_follows_its_m_com() {
         assert_eq!(c.cores[1].engine().view().version, x + 1);
     }
 }
+
+/// Issue 19: a member's acknowledgement of an M-sub leaves before the bookkeeping of
+/// the suspicion it carries (closing the suspect's channel, the node's event), and the
+/// mgr's M-sub before that of its own suspicion and submission; both are done once the
+/// step's datagrams are out, and in any case before the next event poll or input.
+#[test]
+fn suspicion_bookkeeping_follows_the_m_sub_and_the_ack() {
+    use super::core::CoreEvent;
+    let suspected = |core: &mut NodeCore| {
+        let mut v = Vec::new();
+        while let Some((_, e)) = core.poll_event() {
+            if let CoreEvent::Suspected { peer } = e {
+                v.push(peer);
+            }
+        }
+        v
+    };
+    let open = |core: &NodeCore, p| !core.endpoint().is_disconnected(p);
+    for poll_first in [false, true] {
+        let mut c = Cluster::founded(4);
+        let victim = c.members[3].id;
+        for i in 0..4 {
+            suspected(&mut c.cores[i]);
+            c.sent(i);
+        }
+        assert!(open(&c.cores[0], victim) && open(&c.cores[1], victim));
+        // The mgr: its M-sub is queued, its suspicion not yet acted on.
+        c.cores[0].suspect(c.now, victim);
+        assert!(c.sent(0).contains(&MsgKind::MSub));
+        assert!(
+            open(&c.cores[0], victim),
+            "the mgr's channel closes after its M-sub"
+        );
+        c.drain(0);
+        assert!(!open(&c.cores[0], victim));
+        assert_eq!(suspected(&mut c.cores[0]), vec![victim]);
+        // A member: its acknowledgement is queued, its suspicion waits.
+        loop {
+            let to = c.deliver_one().expect("the M-sub reaches n1");
+            if to != 1 {
+                c.drain(to);
+                continue;
+            }
+            assert!(
+                c.sent(1).contains(&MsgKind::MSubAck),
+                "n1 acknowledges at once"
+            );
+            assert!(
+                open(&c.cores[1], victim),
+                "n1's channel closes after its ack"
+            );
+            if poll_first {
+                // A driver that polls events before the datagrams still sees it.
+                assert_eq!(suspected(&mut c.cores[1]), vec![victim]);
+                assert!(!open(&c.cores[1], victim));
+            }
+            c.drain(1);
+            assert!(!open(&c.cores[1], victim));
+            if !poll_first {
+                assert_eq!(suspected(&mut c.cores[1]), vec![victim]);
+            }
+            break;
+        }
+        c.deliver_all();
+        assert_eq!(suspected(&mut c.cores[1]), Vec::new(), "once");
+        let x = c.cores[1].engine().view().version;
+        assert!(
+            !c.cores[1].engine().view().contains(victim),
+            "removed in {x}"
+        );
+        assert_eq!(c.cores[2].engine().view().version, x);
+    }
+}

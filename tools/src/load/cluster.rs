@@ -143,7 +143,7 @@ fn node_config(
         coldstart_rounds: 1,
         coldstart_round_ms: 50,
         max_members: 64,
-        idle: t.idle.node(),
+        idle: t.idle,
         ..NodeConfig::default()
     }
 }
@@ -596,7 +596,7 @@ impl Backend for Processes {
             .args(["--coldstart-rounds", "1", "--coldstart-round-ms", "50"])
             .arg("--control")
             .arg(self.control_path(slot))
-            .args(["--idle", t.idle.name()])
+            .args(["--idle", &t.idle.to_string()])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -33,36 +33,19 @@ pub struct Timing {
     /// How long an initiator waits for answers before suspecting the silent, ms.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub protocol_timeout_ms: u64,
-    /// How the nodes' loops wait: block (epoll) or recv (blocking read).
-    #[arg(long, value_enum, default_value_t = Idle::Block)]
+    /// How the nodes' loops wait: block (epoll), recv (blocking read) or spin[:US]
+    /// (poll the socket, yielding the core, for up to US µs before parking; default
+    /// 200). `view-change` runs its raw-UDP pattern both blocking and with the same
+    /// poll when it is given.
+    #[arg(long, default_value = "block", value_parser = parse_idle)]
     pub idle: Idle,
 }
 
-/// The nodes' idle strategy (`NodeConfig::idle`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, clap::ValueEnum)]
-pub enum Idle {
-    /// Park in epoll.
-    #[default]
-    Block,
-    /// Park in a blocking read on the socket.
-    Recv,
-}
+/// The nodes' idle strategy (`NodeConfig::idle`, the same words as `sgmpd --idle`).
+pub type Idle = sgmp_membership::node::NodeIdle;
 
-impl Idle {
-    /// The node setting.
-    pub fn node(self) -> sgmp_membership::node::NodeIdle {
-        match self {
-            Idle::Block => sgmp_membership::node::NodeIdle::Block,
-            Idle::Recv => sgmp_membership::node::NodeIdle::Recv,
-        }
-    }
-    /// Its name on the command line.
-    pub fn name(self) -> &'static str {
-        match self {
-            Idle::Block => "block",
-            Idle::Recv => "recv",
-        }
-    }
+fn parse_idle(s: &str) -> Result<Idle, String> {
+    s.parse()
 }
 
 impl Default for Timing {

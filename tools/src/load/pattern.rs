@@ -12,6 +12,10 @@
 //! before each round as a view change meets — so that `commit / pattern` isolates what
 //! sgmp adds (its transport, engine, node loop) from what the cores cost.
 //!
+//! With `spin` (`view-change --idle spin`) each thread first polls its nonblocking socket,
+//! yielding the core between reads, for up to that long before a blocking read, as the
+//! nodes' `NodeIdle::Spin` does: the same exchange under the same idle strategy.
+//!
 //! Each round: the coordinator (the caller) sleeps `gap`, then triggers the mgr thread;
 //! the mgr stamps the time it woke, sends `sub` to every member thread, counts their
 //! `ack`s and, with the last, sends `com` to each; each member stamps when its `com`
@@ -60,13 +64,15 @@ impl Shared {
 }
 
 /// Runs `rounds` of the pattern among `threads` threads (the mgr and `threads − 1` others) with
-/// `size`-byte datagrams, `gap` of idleness before each round. Rounds that lose a
-/// datagram (loopback under memory pressure) time out and are left out.
+/// `size`-byte datagrams, `gap` of idleness before each round; with `spin`, each read
+/// polls (yielding) for up to that long before it blocks. Rounds that lose a datagram
+/// (loopback under memory pressure) time out and are left out.
 pub fn udp_protocol_pattern(
     threads: usize,
     size: usize,
     rounds: u64,
     gap: Duration,
+    spin: Option<Duration>,
 ) -> io::Result<Latency> {
     let members = threads.max(2) - 1;
     let size = size.clamp(1, 1400);
@@ -92,12 +98,12 @@ pub fn udp_protocol_pattern(
         for (i, s) in sockets.into_iter().enumerate() {
             let sh = Arc::clone(&shared);
             handles.push(spawn(format!("pattern-m{i}"), move || {
-                member(&s, mgr_addr, i, size, &sh)
+                member(Reader::new(s, spin), mgr_addr, i, size, &sh)
             })?);
         }
         let sh = Arc::clone(&shared);
         handles.push(spawn("pattern-mgr".into(), move || {
-            mgr_loop(&mgr, &addrs, size, &sh)
+            mgr_loop(Reader::new(mgr, spin), &addrs, size, &sh)
         })?);
         Ok(())
     })();
@@ -154,19 +160,66 @@ fn spawn(name: String, f: impl FnOnce() + Send + 'static) -> io::Result<JoinHand
     std::thread::Builder::new().name(name).spawn(f)
 }
 
+/// A thread's socket and how it waits for the next datagram.
+struct Reader {
+    s: UdpSocket,
+    /// Poll (yielding) this long before a blocking read.
+    spin: Option<Duration>,
+    /// The socket is in nonblocking mode (it is left so after a blocking read until the
+    /// next read, so that the switch is not on the way to the reply).
+    nonblocking: bool,
+}
+
+impl Reader {
+    fn new(s: UdpSocket, spin: Option<Duration>) -> Reader {
+        Reader {
+            s,
+            spin,
+            nonblocking: false,
+        }
+    }
+
+    /// The next datagram's length (`None`: the read timed out or failed).
+    fn read(&mut self, buf: &mut [u8]) -> Option<usize> {
+        if let Some(spin) = self.spin {
+            if !self.nonblocking {
+                self.s.set_nonblocking(true).ok()?;
+                self.nonblocking = true;
+            }
+            let start = Instant::now();
+            loop {
+                match self.s.recv_from(buf) {
+                    Ok((len, _)) => return Some(len),
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(_) => return None,
+                }
+                if start.elapsed() >= spin {
+                    break;
+                }
+                std::thread::yield_now();
+            }
+            self.s.set_nonblocking(false).ok()?;
+            self.nonblocking = false;
+        }
+        self.s.recv_from(buf).ok().map(|(len, _)| len)
+    }
+
+    fn send_to(&self, buf: &[u8], to: SocketAddr) {
+        let _ = self.s.send_to(buf, to);
+    }
+}
+
 /// A member: answers `sub` with `ack`, stamps `com`.
-fn member(s: &UdpSocket, mgr: SocketAddr, i: usize, size: usize, sh: &Shared) {
+fn member(mut s: Reader, mgr: SocketAddr, i: usize, size: usize, sh: &Shared) {
     let mut buf = [0u8; 2048];
     let mut out = vec![0u8; size];
     out[0] = ACK;
     while !sh.done.load(Ordering::Relaxed) {
-        let Ok((len, _)) = s.recv_from(&mut buf) else {
+        let Some(len) = s.read(&mut buf) else {
             continue;
         };
         match buf[..len].first() {
-            Some(&SUB) => {
-                let _ = s.send_to(&out, mgr);
-            }
+            Some(&SUB) => s.send_to(&out, mgr),
             Some(&COM) => sh.com_at[i].store(sh.now_ns(), Ordering::SeqCst),
             _ => {}
         }
@@ -175,7 +228,7 @@ fn member(s: &UdpSocket, mgr: SocketAddr, i: usize, size: usize, sh: &Shared) {
 
 /// The mgr: on the trigger stamps and sends `sub` to all; with the last `ack` sends
 /// `com` to all.
-fn mgr_loop(s: &UdpSocket, members: &[SocketAddr], size: usize, sh: &Shared) {
+fn mgr_loop(mut s: Reader, members: &[SocketAddr], size: usize, sh: &Shared) {
     let mut buf = [0u8; 2048];
     let mut sub = vec![0u8; size];
     sub[0] = SUB;
@@ -183,22 +236,22 @@ fn mgr_loop(s: &UdpSocket, members: &[SocketAddr], size: usize, sh: &Shared) {
     com[0] = COM;
     let mut acks = 0usize;
     while !sh.done.load(Ordering::Relaxed) {
-        let Ok((len, _)) = s.recv_from(&mut buf) else {
+        let Some(len) = s.read(&mut buf) else {
             continue;
         };
         match buf[..len].first() {
             Some(&TRIGGER) => {
                 sh.started.store(sh.now_ns(), Ordering::SeqCst);
                 acks = 0;
-                for a in members {
-                    let _ = s.send_to(&sub, a);
+                for &a in members {
+                    s.send_to(&sub, a);
                 }
             }
             Some(&ACK) => {
                 acks += 1;
                 if acks == members.len() {
-                    for a in members {
-                        let _ = s.send_to(&com, a);
+                    for &a in members {
+                        s.send_to(&com, a);
                     }
                 }
             }
@@ -213,8 +266,10 @@ mod tests {
 
     #[test]
     fn the_pattern_completes_its_rounds() {
-        let l = udp_protocol_pattern(4, 128, 20, Duration::from_millis(1)).unwrap();
-        assert!(l.samples >= 15, "{l:?}");
-        assert!(l.p50_us > 0.0 && l.p50_us < 1_000_000.0, "{l:?}");
+        for spin in [None, Some(Duration::from_micros(200))] {
+            let l = udp_protocol_pattern(4, 128, 20, Duration::from_millis(1), spin).unwrap();
+            assert!(l.samples >= 15, "{spin:?}: {l:?}");
+            assert!(l.p50_us > 0.0 && l.p50_us < 1_000_000.0, "{spin:?}: {l:?}");
+        }
     }
 }

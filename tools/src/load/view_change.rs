@@ -52,6 +52,7 @@ use rand::seq::IteratorRandom;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use sgmp_membership::node::durable::{Accepted, Ballot, DirStorage, Durable, Storage};
+use sgmp_membership::node::NodeIdle;
 use sgmp_membership::{Member, ProcessId};
 
 use super::cluster::{self, name_of, stopped, wait_for, Tracker};
@@ -211,6 +212,9 @@ pub struct ViewChangeReport {
     /// The removal's message pattern (N − 2 subs, acks, coms) over raw UDP among the
     /// N − 1 survivors' threads: the floor under the commit latency on this machine.
     pub udp_pattern: Latency,
+    /// The same pattern with the nodes' poll before each read, if they spin
+    /// (`--idle spin`): what the exchange costs under the same idle strategy.
+    pub udp_pattern_spin: Option<Latency>,
     /// The rounds with the state in memory (the headline figures).
     pub mem: Rounds,
     /// The same rounds with durable state, if `--durable`.
@@ -244,17 +248,26 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
     let form_s = started.elapsed().as_secs_f64();
     let udp_rtt = udp_round_trip(64, Duration::from_secs_f64(args.rtt_seconds.max(0.05)))?;
     let udp_rtt_idle = paced_udp_round_trip(64, args.idle_pings, Duration::from_millis(1))?;
-    let udp_pattern = if args.pattern_rounds > 0 {
-        // A removal's commit runs among the N − 1 survivors.
-        let survivors = n - 1;
+    // A removal's commit runs among the N − 1 survivors.
+    let pattern = |spin| {
         udp_protocol_pattern(
-            survivors,
+            n - 1,
             PATTERN_SIZE,
             args.pattern_rounds,
             Duration::from_millis(1),
-        )?
+            spin,
+        )
+    };
+    let udp_pattern = if args.pattern_rounds > 0 {
+        pattern(None)?
     } else {
         Latency::default()
+    };
+    let udp_pattern_spin = match args.cluster.timing.idle {
+        NodeIdle::Spin { spin_us } if args.pattern_rounds > 0 => {
+            Some(pattern(Some(Duration::from_micros(spin_us)))?)
+        }
+        _ => None,
     };
     let mem = rounds(&mut *b, &mut t, &mut live, args, "view-change", false)?;
     drop(b);
@@ -268,6 +281,7 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
         udp_rtt,
         udp_rtt_idle,
         udp_pattern,
+        udp_pattern_spin,
         mem,
         durable,
         interrupted: stopped(),
@@ -614,7 +628,15 @@ impl ViewChangeReport {
         );
         put_latency(&mut f, "udp_rtt", &self.udp_rtt, "us", 1.0);
         put_latency(&mut f, "udp_rtt_idle", &self.udp_rtt_idle, "us", 1.0);
+        f.text("idle", self.args.cluster.timing.idle.to_string());
         put_latency(&mut f, "udp_pattern", &self.udp_pattern, "us", 1.0);
+        if let Some(p) = &self.udp_pattern_spin {
+            put_latency(&mut f, "udp_pattern_spin", p, "us", 1.0);
+            f.float(
+                "ratio_commit_to_udp_pattern_spin",
+                ratio(self.mem.commit.latency().p50_us, p.p50_us),
+            );
+        }
         put_latency(&mut f, "commit", &self.mem.commit.latency(), "us", 1.0);
         put_latency(
             &mut f,
@@ -826,6 +848,15 @@ impl ViewChangeReport {
             "µs",
             1.0,
         );
+        if let Some(p) = &self.udp_pattern_spin {
+            row(
+                &mut s,
+                "  the same, threads polling as the nodes",
+                p,
+                "µs",
+                1.0,
+            );
+        }
         row(
             &mut s,
             "commit, removal: submit → last install",
@@ -883,6 +914,13 @@ impl ViewChangeReport {
             cell(ratio(self.mem.commit.latency().p50_us, self.udp_pattern.p50_us), 2),
             cell(ratio(self.udp_pattern.p50_us, self.udp_rtt.p50_us), 2),
         ));
+        if let Some(p) = &self.udp_pattern_spin {
+            s.push_str(&format!(
+                "commit p50 / the pattern with the nodes' polling ({}) p50 = {}\n",
+                self.args.cluster.timing.idle,
+                cell(ratio(self.mem.commit.latency().p50_us, p.p50_us), 2),
+            ));
+        }
         if let Some(d) = &self.durable {
             let r = &d.rounds;
             s.push_str(&format!(

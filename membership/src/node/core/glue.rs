@@ -548,12 +548,21 @@ impl NodeCore {
 }
 
 /// Whether the node's reaction to `ev` may wait until the step's datagrams have left:
-/// an install (recent views, the service's system view, the node's event) sends
-/// nothing the engine's messages depend on. A suspicion (closing the suspect's
-/// channel), a join or an exclusion (the group-ended marker) are done in the step, as
-/// before: deferring a suspicion too moved 1-2 us of an acknowledgement's step after
-/// its send but measured nothing beyond noise (issue 19), not worth the change to
-/// when a channel closes.
+/// an install (recent views, the service's system view, the node's event), a
+/// submission or a reconfiguration (the node's event) send nothing the engine's
+/// messages depend on, nor does a suspicion: closing the suspect's channel only stops
+/// what the transport would still send it (a retransmission of a message sent before
+/// the suspicion, which the channel would have delivered a moment earlier anyway) and
+/// what it accepts from it, and no input is taken before the deferred work is done.
+/// So the mgr's M-sub and each member's acknowledgement leave before the suspicion's
+/// bookkeeping, as the M-com before the install's (issue 19). A join or an exclusion
+/// (the group-ended marker, a new incarnation) is done in the step.
 fn may_follow_send(ev: &Event) -> bool {
-    matches!(ev, Event::ViewInstalled { .. })
+    matches!(
+        ev,
+        Event::ViewInstalled { .. }
+            | Event::Suspected { .. }
+            | Event::Submitted { .. }
+            | Event::Reconfiguring { .. }
+    )
 }
