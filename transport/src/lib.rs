@@ -36,7 +36,9 @@ pub mod time;
 pub mod wire;
 
 pub use config::TransportConfig;
-pub use driver::{DatagramCore, Driver, DriverConfig, DriverStats, IdleStrategy, Waker};
+pub use driver::{
+    DatagramCore, Driver, DriverConfig, DriverStats, IdleStrategy, Waker, OPEN_ROUND_SPIN_US,
+};
 pub use endpoint::{Endpoint, Refused, Transmit, TransportEvent};
 pub use error::{DropReason, SendError, TransportConfigError};
 pub use fault::{FaultDecision, FaultLayer, FaultStats, LinkFaults};

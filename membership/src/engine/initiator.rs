@@ -134,6 +134,11 @@ impl Initiator {
         self.clear_responses();
     }
 
+    /// True while a phase waits for answers (Interrogate, Submit, Xfer).
+    pub(super) fn in_round(&self) -> bool {
+        self.phase != Phase::Idle
+    }
+
     /// True while collecting answers from the view (Interrogate, Submit).
     pub(super) fn collecting(&self) -> bool {
         matches!(self.phase, Phase::Interrogate | Phase::Submit)

@@ -432,6 +432,24 @@ impl Engine {
     pub fn status(&self) -> Status {
         self.status
     }
+    /// A protocol round this process takes part in is open, so that a message for it
+    /// is due within about a round trip per member: as initiator, its submission,
+    /// interrogation or State-Xfer awaits answers; as an outer member, it acknowledged
+    /// the proposal for the next version (NextUpdate) and awaits its commit. A
+    /// polling driver keeps polling through such a round (`sgmpd --idle spin`).
+    pub fn awaits_answer(&self) -> bool {
+        if self.status != Status::Member {
+            return false;
+        }
+        match self.role {
+            Role::Initiator => self.init.in_round(),
+            Role::Outer(_) => self
+                .next_update
+                .get()
+                .is_some_and(|p| p.version == self.view.version + 1),
+        }
+    }
+
     /// True if this process is a member and currently acts as mgr.
     pub fn is_mgr(&self) -> bool {
         self.status == Status::Member && self.role == Role::Initiator && self.init.is_mgr()

@@ -2585,3 +2585,38 @@ fn a_joiner_without_tags_adds_no_tag_entry() {
     assert!(u.tags.is_empty());
     assert!(c.engines[0].view().tags.is_empty());
 }
+
+/// `awaits_answer` is true exactly while a round this process takes part in is open:
+/// the mgr from its M-sub until the commit, a member from its acknowledgement until
+/// the M-com; false for a quiet group, and for the suspect being removed.
+#[test]
+fn a_round_is_awaited_from_the_submit_or_the_ack_until_the_commit() {
+    let mut c = settled(4);
+    let open = |c: &Cluster| {
+        (0..4)
+            .map(|i| c.engines[i].awaits_answer())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(open(&c), [false; 4], "a quiet group awaits nothing");
+    let x = c.engines[0].view().version;
+    c.suspect(0, 3);
+    c.flush(0);
+    assert_eq!(
+        open(&c),
+        [true, false, false, false],
+        "the mgr's M-sub is out"
+    );
+    // The M-sub reaches n1 and n2 (n3, suspected, is cut off by Disconnect anyway).
+    let mut acked = 0;
+    while acked < 2 && c.deliver_one() {
+        acked = (1..3).filter(|&i| c.engines[i].awaits_answer()).count();
+    }
+    assert_eq!(open(&c)[..3], [true, true, true], "both acknowledged");
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[1].view().version, x + 1);
+    assert_eq!(
+        open(&c)[..3],
+        [false, false, false],
+        "committed: nothing awaited"
+    );
+}

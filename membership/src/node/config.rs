@@ -130,7 +130,8 @@ pub enum NodeIdle {
     /// Park in a blocking read (`IdleStrategy::Recv`).
     Recv,
     /// Poll the socket, yielding the core between reads, for up to `spin_us` before
-    /// parking in epoll (`IdleStrategy::SpinYield`). The nodes of a view change then
+    /// parking in epoll (`IdleStrategy::SpinYield`), and through a view change this
+    /// node takes part in (up to `OPEN_ROUND_SPIN_US`, 5 ms). The nodes of a view change then
     /// answer one another without the wake-ups of parked threads and idle cores (the
     /// commit at N = 5 about halves on a 2-core host, BENCHMARKS §3.1), at the price
     /// of CPU: each loop iteration that finds nothing keeps polling for `spin_us`

@@ -683,4 +683,10 @@ impl DatagramCore for NodeCore {
             && !self.save_after_send
             && self.deferred.is_none()
     }
+
+    /// A view change this node takes part in is open (`Engine::awaits_answer`): the mgr
+    /// awaits acknowledgements, a member the commit of what it acknowledged.
+    fn expects_datagram(&self) -> bool {
+        self.engine.awaits_answer()
+    }
 }
