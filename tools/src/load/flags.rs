@@ -33,7 +33,7 @@ pub struct Timing {
     /// How long an initiator waits for answers before suspecting the silent, ms.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub protocol_timeout_ms: u64,
-    /// How the nodes' loops wait: block (epoll), recv (blocking read) or spin[:US]
+    /// How the nodes' loops wait: block (epoll), recv (blocking read) or `spin[:US]`
     /// (poll the socket, yielding the core, for up to US µs before parking; default
     /// 200). `view-change` runs its raw-UDP pattern both blocking and with the same
     /// poll when it is given.
