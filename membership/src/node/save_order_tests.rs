@@ -239,6 +239,16 @@ fn the_group_ended_marker_follows_the_installed_view_not_the_saved_one() {
     );
 }
 
+/// Every event `core` has queued, those `pick` keeps (the deferred bookkeeping is
+/// finished first, as for any event poll).
+fn events_of<T>(core: &mut NodeCore, pick: impl Fn(super::core::CoreEvent) -> Option<T>) -> Vec<T> {
+    let mut v = Vec::new();
+    while let Some((_, e)) = core.poll_event() {
+        v.extend(pick(e));
+    }
+    v
+}
+
 /// Issue 19: the mgr's commit step queues its M-com before the install's bookkeeping
 /// (the node's event, its recent views): the bookkeeping is done once the step's
 /// datagrams are out, and in any case before the next event poll or input.
@@ -246,13 +256,10 @@ fn the_group_ended_marker_follows_the_installed_view_not_the_saved_one() {
 fn the_mgrs_install_bookkeeping_follows_its_m_com() {
     use super::core::CoreEvent;
     let installed = |core: &mut NodeCore| {
-        let mut v = Vec::new();
-        while let Some((_, e)) = core.poll_event() {
-            if let CoreEvent::ViewInstalled { version } = e {
-                v.push(version);
-            }
-        }
-        v
+        events_of(core, |e| match e {
+            CoreEvent::ViewInstalled { version } => Some(version),
+            _ => None,
+        })
     };
     for poll_first in [false, true] {
         let mut c = Cluster::founded(3);
@@ -296,13 +303,10 @@ fn the_mgrs_install_bookkeeping_follows_its_m_com() {
 fn suspicion_bookkeeping_follows_the_m_sub_and_the_ack() {
     use super::core::CoreEvent;
     let suspected = |core: &mut NodeCore| {
-        let mut v = Vec::new();
-        while let Some((_, e)) = core.poll_event() {
-            if let CoreEvent::Suspected { peer } = e {
-                v.push(peer);
-            }
-        }
-        v
+        events_of(core, |e| match e {
+            CoreEvent::Suspected { peer } => Some(peer),
+            _ => None,
+        })
     };
     let open = |core: &NodeCore, p| !core.endpoint().is_disconnected(p);
     for poll_first in [false, true] {
