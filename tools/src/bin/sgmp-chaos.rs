@@ -15,6 +15,7 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 
 use clap::Parser;
+use sgmp_membership::node::NodeIdle;
 use sgmp_tools::chaos::{run, sibling_binaries, ChaosConfig};
 
 /// Chaos testing of real sgmpd processes on loopback.
@@ -56,6 +57,9 @@ struct Args {
     /// Print each fault as it is injected.
     #[arg(long)]
     verbose: bool,
+    /// How the daemons wait: block, recv, spin or spin:US (`sgmpd --idle`).
+    #[arg(long, default_value = "block", value_parser = |s: &str| s.parse::<NodeIdle>())]
+    idle: NodeIdle,
 }
 
 fn main() -> ExitCode {
@@ -85,6 +89,7 @@ fn main() -> ExitCode {
     cfg.dir = a.dir;
     cfg.keep = a.keep;
     cfg.verbose = a.verbose;
+    cfg.timing.idle = a.idle;
     // SIGINT/SIGTERM end the fault phase early; the children are killed on the way out.
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

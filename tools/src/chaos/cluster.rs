@@ -27,6 +27,8 @@ pub struct Timing {
     pub coldstart_rounds: u32,
     /// Cold start round length, ms.
     pub coldstart_round_ms: u64,
+    /// How the daemons wait (`sgmpd --idle`).
+    pub idle: sgmp_membership::node::NodeIdle,
 }
 
 impl Default for Timing {
@@ -39,6 +41,7 @@ impl Default for Timing {
             join_timeout_ms: 3_000,
             coldstart_rounds: 3,
             coldstart_round_ms: 60,
+            idle: sgmp_membership::node::NodeIdle::Block,
         }
     }
 }
@@ -186,7 +189,7 @@ impl Cluster {
             "id = \"{name}\"\nlisten = \"{addr}\"\nseeds = [{seeds}]\nheartbeat_ms = {hb}\n\
              suspect_ms = {sus}\nprotocol_timeout_ms = {pt}\njoin_retry_ms = {jr}\n\
              join_timeout_ms = {jt}\ncoldstart_rounds = {cr}\ncoldstart_round_ms = {crm}\n\
-             [faults]\nseed = {fseed}\n",
+             idle = \"{idle}\"\n[faults]\nseed = {fseed}\n",
             name = s.name,
             addr = s.addr,
             seeds = seeds.join(", "),
@@ -197,6 +200,7 @@ impl Cluster {
             jt = t.join_timeout_ms,
             cr = t.coldstart_rounds,
             crm = t.coldstart_round_ms,
+            idle = t.idle,
             fseed = self
                 .seed
                 .wrapping_mul(1_000_003)
