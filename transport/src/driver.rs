@@ -138,7 +138,9 @@ pub trait DatagramCore {
 /// ([`DatagramCore::expects_datagram`]), µs, if its own budget is shorter: longer than a
 /// whole view change at N = 63 on a 2-core machine (about 2 ms), so that the members
 /// that acknowledged first still poll when the commit comes (with the 200 µs budget
-/// they parked before it from N = 33 on), but bounded, should the round stall.
+/// they parked before it from N = 33 on). Each wait polls at most this long (or until
+/// its deadline); a round that stalls (its mgr crashed) keeps the node polling, yielding
+/// the core, until the round is settled, by the protocol timeout at the latest.
 pub const OPEN_ROUND_SPIN_US: u64 = 5_000;
 
 impl DatagramCore for Endpoint {
