@@ -52,9 +52,9 @@ pub enum IdleStrategy {
     #[default]
     Block,
     /// Busy-poll the socket for up to `spin_us` before parking: lower latency, one core
-    /// burnt.
+    /// burnt. A wake-up through the [`Waker`] ends the poll.
     Spin {
-        /// Longest busy-poll per iteration, µs.
+        /// Longest busy-poll per wait, µs.
         spin_us: u64,
     },
     /// Busy-poll the socket for up to `spin_us` before parking as [`Spin`](Self::Spin)
@@ -66,7 +66,8 @@ pub enum IdleStrategy {
     /// another without parking, so without the wake-ups of an idle core. It costs CPU:
     /// every iteration that found nothing yields until `spin_us` has passed.
     SpinYield {
-        /// Longest busy-poll per iteration, µs.
+        /// Longest busy-poll per wait, µs (while the core expects a datagram, at least
+        /// [`OPEN_ROUND_SPIN_US`]).
         spin_us: u64,
     },
     /// Park in a blocking `recv_from` on the socket itself, with a receive timeout
@@ -127,8 +128,8 @@ pub trait DatagramCore {
         false
     }
     /// An answer is due soon (a protocol round the core takes part in is open): a
-    /// polling driver ([`IdleStrategy::Spin`], [`IdleStrategy::SpinYield`]) polls for
-    /// up to [`OPEN_ROUND_SPIN_US`] rather than its own budget when this is `true`.
+    /// yielding poller ([`IdleStrategy::SpinYield`]) polls for up to
+    /// [`OPEN_ROUND_SPIN_US`] rather than its own budget when this is `true`.
     fn expects_datagram(&self) -> bool {
         false
     }
@@ -138,9 +139,11 @@ pub trait DatagramCore {
 /// ([`DatagramCore::expects_datagram`]), µs, if its own budget is shorter: longer than a
 /// whole view change at N = 63 on a 2-core machine (about 2 ms), so that the members
 /// that acknowledged first still poll when the commit comes (with the 200 µs budget
-/// they parked before it from N = 33 on). Each wait polls at most this long (or until
-/// its deadline); a round that stalls (its mgr crashed) keeps the node polling, yielding
-/// the core, until the round is settled, by the protocol timeout at the latest.
+/// they parked before it from N = 33 on). Only [`IdleStrategy::SpinYield`] extends its
+/// poll so. Each wait polls at most this long (or until its deadline or a wake-up); a
+/// round that stays open (its mgr crashed, or a member holds an acknowledged proposal
+/// through a partition) keeps the node polling, yielding the core, after every input
+/// until the round is settled by a commit or a reconfiguration.
 pub const OPEN_ROUND_SPIN_US: u64 = 5_000;
 
 impl DatagramCore for Endpoint {
@@ -259,7 +262,12 @@ pub struct Waker {
 
 #[derive(Debug)]
 enum WakerKind {
-    Poll(mio::Waker),
+    Poll {
+        waker: mio::Waker,
+        /// Woken and the driver has not returned since: ends a busy-poll, which does not
+        /// look at the poll's events.
+        rung: AtomicBool,
+    },
     Datagram {
         /// Nonblocking, bound on loopback, connected to the driver's socket.
         socket: std::net::UdpSocket,
@@ -273,7 +281,10 @@ impl Waker {
     /// [`drive`](Driver::drive) call then returns without waiting for anything else).
     pub fn wake(&self) -> io::Result<()> {
         match &self.kind {
-            WakerKind::Poll(w) => w.wake(),
+            WakerKind::Poll { waker, rung } => {
+                rung.store(true, Ordering::Release);
+                waker.wake()
+            }
             WakerKind::Datagram { socket, pending } => {
                 if pending.swap(true, Ordering::AcqRel) {
                     return Ok(());
@@ -295,19 +306,26 @@ impl Waker {
     /// Called by the driver before it returns from `drive`: wake-ups from now on send a
     /// datagram again. Acquires what the wakers did before they woke it.
     fn rearm(&self) {
-        if let WakerKind::Datagram { pending, .. } = &self.kind {
-            // Only the driver clears the flag, so a load first spares the locked write
-            // when nobody woke it (every datagram-driven return).
-            if pending.load(Ordering::Acquire) {
-                pending.store(false, Ordering::Release);
-            }
+        let (WakerKind::Datagram { pending: flag, .. } | WakerKind::Poll { rung: flag, .. }) =
+            &self.kind;
+        // Only the driver clears the flag, so a load first spares the locked write when
+        // nobody woke it (every datagram-driven return).
+        if flag.load(Ordering::Acquire) {
+            flag.store(false, Ordering::Release);
         }
+    }
+
+    /// Woken since the driver last returned (a busy-poll stops for it).
+    fn rung(&self) -> bool {
+        let (WakerKind::Datagram { pending: flag, .. } | WakerKind::Poll { rung: flag, .. }) =
+            &self.kind;
+        flag.load(Ordering::Acquire)
     }
 
     /// The source address of wake datagrams (`None` for a `mio::Waker`).
     fn datagram_source(&self) -> io::Result<Option<SocketAddr>> {
         match &self.kind {
-            WakerKind::Poll(_) => Ok(None),
+            WakerKind::Poll { .. } => Ok(None),
             WakerKind::Datagram { socket, .. } => socket.local_addr().map(Some),
         }
     }
@@ -506,7 +524,10 @@ impl<C: DatagramCore> Driver<C> {
                 pending: AtomicBool::new(false),
             }
         } else {
-            WakerKind::Poll(mio::Waker::new(poll.registry(), WAKER)?)
+            WakerKind::Poll {
+                waker: mio::Waker::new(poll.registry(), WAKER)?,
+                rung: AtomicBool::new(false),
+            }
         };
         let waker = Arc::new(Waker { kind });
         let wake_from = waker.datagram_source()?;
@@ -663,29 +684,32 @@ impl<C: DatagramCore> Driver<C> {
             IdleStrategy::Block => self.park_in_poll(wait)?,
             IdleStrategy::Spin { spin_us } | IdleStrategy::SpinYield { spin_us } => {
                 let yielding = matches!(self.idle, IdleStrategy::SpinYield { .. });
-                let spin_us = if self.core.expects_datagram() {
+                let spin_us = if yielding && self.core.expects_datagram() {
                     spin_us.max(OPEN_ROUND_SPIN_US)
                 } else {
                     spin_us
                 };
                 let spin = Duration::from_micros(spin_us).min(wait.unwrap_or(Duration::MAX));
                 let start = Instant::now();
-                // Each iteration's clock reading, taken after a read found nothing,
-                // also stamps the arrival of a datagram the next read gets (it arrived
-                // in between): no clock reading between that read and the reply, and
-                // the stamp is off by at most one iteration, as a reading after the
-                // read is (RTT samples and timers as before, within a microsecond).
+                // Each iteration's clock reading, taken after a read found nothing (and
+                // after the yield, which may last another thread's step), also stamps
+                // the arrival of a datagram the next read gets (it arrived after the
+                // reading or, at worst, during the yield): no clock reading between
+                // that read and the reply, and the stamp is never before the arrival
+                // (RTT samples and timers as before, within an iteration). A wake-up
+                // ends the poll: the park after it returns at once.
                 let mut polled_at = start;
                 let ready = loop {
                     if self.receive(1, Some(polled_at)) > 0 {
                         break true;
                     }
                     polled_at = Instant::now();
-                    if polled_at.saturating_duration_since(start) >= spin {
+                    if polled_at.saturating_duration_since(start) >= spin || self.waker.rung() {
                         break false;
                     }
                     if yielding {
                         std::thread::yield_now();
+                        polled_at = Instant::now();
                     } else {
                         std::hint::spin_loop();
                     }

@@ -297,6 +297,36 @@ fn recv_parking_handles_datagrams_and_wakes() {
     assert!(wakes_before.elapsed() < Duration::from_secs(10));
 }
 
+/// A waker ends a busy-poll too, however long its budget (a node's commands wait for
+/// no poll to run out).
+#[test]
+fn a_waker_ends_a_long_busy_poll() {
+    for idle in [
+        IdleStrategy::SpinYield {
+            spin_us: 60_000_000,
+        },
+        IdleStrategy::Spin {
+            spin_us: 60_000_000,
+        },
+    ] {
+        let mut b = driver("poller", None, idle);
+        let waker = b.waker();
+        let t = std::thread::spawn(move || {
+            let start = Instant::now();
+            b.drive(None).unwrap();
+            (start.elapsed(), b.stats())
+        });
+        std::thread::sleep(Duration::from_millis(50));
+        waker.wake().unwrap();
+        let (took, stats) = t.join().unwrap();
+        assert!(
+            took >= Duration::from_millis(40) && took < Duration::from_secs(30),
+            "{idle:?}: {took:?}"
+        );
+        assert_eq!(stats.wakeups, 1, "{idle:?}");
+    }
+}
+
 /// A waker ends a `Recv` wait with no deadline at all, from another thread.
 #[test]
 fn recv_waker_wakes_an_idle_driver() {

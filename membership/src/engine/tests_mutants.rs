@@ -2588,7 +2588,8 @@ fn a_joiner_without_tags_adds_no_tag_entry() {
 
 /// `awaits_answer` is true exactly while a round this process takes part in is open:
 /// the mgr from its M-sub until the commit, a member from its acknowledgement until
-/// the M-com; false for a quiet group, and for the suspect being removed.
+/// the M-com; false for a quiet group (the suspect being removed is not checked: it
+/// never hears of the round).
 #[test]
 fn a_round_is_awaited_from_the_submit_or_the_ack_until_the_commit() {
     let mut c = settled(4);

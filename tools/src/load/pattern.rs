@@ -13,8 +13,10 @@
 //! sgmp adds (its transport, engine, node loop) from what the cores cost.
 //!
 //! With `spin` (`view-change --idle spin`) each thread first polls its nonblocking socket,
-//! yielding the core between reads, for up to that long before a blocking read, as the
-//! nodes' `NodeIdle::Spin` does: the same exchange under the same idle strategy.
+//! yielding the core between reads, for up to that long before a blocking read, and
+//! for up to `OPEN_ROUND_SPIN_US` while its round is open (the mgr from its `sub`s to
+//! its `com`s, a member from its `ack` to the `com`), as the nodes' `NodeIdle::Spin`
+//! does: the same exchange under the same idle strategy.
 //!
 //! Each round: the coordinator (the caller) sleeps `gap`, then triggers the mgr thread;
 //! the mgr stamps the time it woke, sends `sub` to every member thread, counts their
@@ -29,6 +31,8 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
+
+use sgmp_transport::OPEN_ROUND_SPIN_US;
 
 use super::cluster::stopped;
 use super::report::Latency;
@@ -179,9 +183,15 @@ impl Reader {
         }
     }
 
-    /// The next datagram's length (`None`: the read timed out or failed).
-    fn read(&mut self, buf: &mut [u8]) -> Option<usize> {
+    /// The next datagram's length (`None`: the read timed out or failed). `open`: the
+    /// thread's round is open, so it polls as long as a node in an open round does.
+    fn read(&mut self, buf: &mut [u8], open: bool) -> Option<usize> {
         if let Some(spin) = self.spin {
+            let spin = if open {
+                spin.max(Duration::from_micros(OPEN_ROUND_SPIN_US))
+            } else {
+                spin
+            };
             if !self.nonblocking {
                 self.s.set_nonblocking(true).ok()?;
                 self.nonblocking = true;
@@ -214,13 +224,21 @@ fn member(mut s: Reader, mgr: SocketAddr, i: usize, size: usize, sh: &Shared) {
     let mut buf = [0u8; 2048];
     let mut out = vec![0u8; size];
     out[0] = ACK;
+    // Acknowledged a `sub`, awaiting its `com`.
+    let mut open = false;
     while !sh.done.load(Ordering::Relaxed) {
-        let Some(len) = s.read(&mut buf) else {
+        let Some(len) = s.read(&mut buf, open) else {
             continue;
         };
         match buf[..len].first() {
-            Some(&SUB) => s.send_to(&out, mgr),
-            Some(&COM) => sh.com_at[i].store(sh.now_ns(), Ordering::SeqCst),
+            Some(&SUB) => {
+                s.send_to(&out, mgr);
+                open = true;
+            }
+            Some(&COM) => {
+                sh.com_at[i].store(sh.now_ns(), Ordering::SeqCst);
+                open = false;
+            }
             _ => {}
         }
     }
@@ -235,14 +253,17 @@ fn mgr_loop(mut s: Reader, members: &[SocketAddr], size: usize, sh: &Shared) {
     let mut com = vec![0u8; size];
     com[0] = COM;
     let mut acks = 0usize;
+    // Between its `sub`s and its `com`s.
+    let mut open = false;
     while !sh.done.load(Ordering::Relaxed) {
-        let Some(len) = s.read(&mut buf) else {
+        let Some(len) = s.read(&mut buf, open) else {
             continue;
         };
         match buf[..len].first() {
             Some(&TRIGGER) => {
                 sh.started.store(sh.now_ns(), Ordering::SeqCst);
                 acks = 0;
+                open = true;
                 for &a in members {
                     s.send_to(&sub, a);
                 }
@@ -250,6 +271,7 @@ fn mgr_loop(mut s: Reader, members: &[SocketAddr], size: usize, sh: &Shared) {
             Some(&ACK) => {
                 acks += 1;
                 if acks == members.len() {
+                    open = false;
                     for &a in members {
                         s.send_to(&com, a);
                     }

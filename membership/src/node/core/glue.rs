@@ -553,10 +553,12 @@ impl NodeCore {
 /// messages depend on, nor does a suspicion: closing the suspect's channel only stops
 /// what the transport would still send it (a retransmission of a message sent before
 /// the suspicion, which the channel would have delivered a moment earlier anyway) and
-/// what it accepts from it, and no input is taken before the deferred work is done.
-/// So the mgr's M-sub and each member's acknowledgement leave before the suspicion's
-/// bookkeeping, as the M-com before the install's (issue 19). A join or an exclusion
-/// (the group-ended marker, a new incarnation) is done in the step.
+/// what it accepts from it; until then the engine drops the suspect's messages itself
+/// (Disconnect: the rest of the datagram being delivered, at most), and no input is
+/// taken before the deferred work is done. So the mgr's M-sub and each member's
+/// acknowledgement leave before the suspicion's bookkeeping, as the M-com before the
+/// install's (issue 19). A join or an exclusion (the group-ended marker, a new
+/// incarnation) is not deferred itself, but waits, in order, behind a deferred event.
 fn may_follow_send(ev: &Event) -> bool {
     matches!(
         ev,
