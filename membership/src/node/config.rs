@@ -133,7 +133,7 @@ pub enum NodeIdle {
     /// parking in epoll (`IdleStrategy::SpinYield`), and through a view change this
     /// node takes part in (up to `OPEN_ROUND_SPIN_US`, 5 ms). The nodes of a view change then
     /// answer one another without the wake-ups of parked threads and idle cores (the
-    /// commit at N = 5 about halves on a 2-core host, BENCHMARKS §3.1), at the price
+    /// commit at N = 5 about a fifth shorter on a 2-core host, BENCHMARKS §3.1), at the price
     /// of CPU: each loop iteration that finds nothing keeps polling for `spin_us` (an
     /// idle node about 5 % of a core at a 10 ms heartbeat, against 0.6 % parked).
     Spin {
