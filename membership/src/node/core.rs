@@ -248,6 +248,12 @@ impl NodeCore {
                     .min(self.cfg.engine.max_members);
                 self.last_members
                     .extend_from_slice(&self.durable.view.members[..n]);
+                // `last_members` stays a subset of `known` (see the install).
+                for m in &self.last_members {
+                    if self.known.len() < KNOWN_CAP {
+                        self.known.insert(m.id, m.addr);
+                    }
+                }
             }
         }
         self.durable.name = self.me.node.as_str().to_string();

@@ -364,3 +364,42 @@ fn suspicion_bookkeeping_follows_the_m_sub_and_the_ack() {
         assert_eq!(c.cores[2].engine().view().version, x);
     }
 }
+
+/// The fault commands' names (`NodeCore::resolve`) follow the views: every member of
+/// each installed view resolves to its address at every core, after the founding, a
+/// removal (whose install hashes only the members that are new to the last view) and
+/// a restart from the saved state (whose view's members are known before any install).
+#[test]
+fn every_member_of_the_installed_view_resolves_to_its_address() {
+    let resolves_all = |core: &NodeCore| {
+        for m in &core.engine().view().members {
+            assert_eq!(core.resolve(&m.id.to_string()), vec![m.addr], "{}", m.id);
+            assert_eq!(core.resolve(m.id.node.as_str()), vec![m.addr], "{}", m.id);
+        }
+    };
+    let mut c = Cluster::founded(4);
+    for core in &c.cores {
+        resolves_all(core);
+    }
+    let victim = c.members[2].id;
+    c.cores[0].suspect(c.now, victim);
+    c.drain(0);
+    c.deliver_all();
+    for i in [0, 1, 3] {
+        assert!(!c.cores[i].engine().view().contains(victim));
+        resolves_all(&c.cores[i]);
+    }
+    // n3 restarts from its disk: the saved view's members are known at once.
+    let saved = c.disks[3].load().unwrap();
+    let cfg = c.cores[3].config().clone();
+    let (id, addr) = (ProcessId::named("n3", 2), c.members[3].addr);
+    let restarted = NodeCore::new(cfg, id, addr).with_durable(Some(saved.clone()), None);
+    for m in &saved.view.members {
+        assert_eq!(
+            restarted.resolve(&m.id.to_string()),
+            vec![m.addr],
+            "{}",
+            m.id
+        );
+    }
+}
