@@ -76,7 +76,7 @@ SGMP_LOAD := target/release/sgmp-load
 bench:
 	$(CARGO) build --release -p sgmp-tools --bin sgmp-load --bin sgmpd
 	mkdir -p $(BENCH_OUT)
-	$(CARGO) bench -p sgmp-benches --bench engine --bench transport -- --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10 --noplot
+	$(CARGO) bench -p sgmp-benches --bench engine --bench transport --bench node_core -- --warm-up-time 0.2 --measurement-time 0.5 --sample-size 10 --noplot
 	$(CARGO) bench -p sgmp-benches --bench alloc
 	$(CARGO) bench -p sgmp-benches --bench alloc -- --json > $(BENCH_OUT)/alloc.json
 	timeout 120 $(SGMP_LOAD) transport --seconds 10 --json > $(BENCH_OUT)/transport.json

@@ -161,6 +161,28 @@ impl View {
     }
 }
 
+/// The members of `a` that `b` does not hold (same process id), in `a`'s order: who
+/// left between two views (`a` the older), or who arrived (`a` the newer).
+///
+/// One pass when `b` keeps the order of the members the two share, as successive views
+/// do (a removal drops members, a join appends them, [`View::apply`]): each shared
+/// member is found ahead of the previous one. A member found nowhere ahead is looked
+/// for behind too, so the answer is exact for any order. Searching all of `b` for
+/// every member cost 2,000 comparisons per install at 63 members (issue 19).
+pub fn members_missing_from<'a>(
+    a: &'a [Member],
+    b: &'a [Member],
+) -> impl Iterator<Item = &'a Member> + 'a {
+    let mut next = 0;
+    a.iter().filter(move |m| {
+        if let Some(k) = b[next..].iter().position(|n| n.id == m.id) {
+            next += k + 1;
+            return false;
+        }
+        !b[..next].iter().any(|n| n.id == m.id)
+    })
+}
+
 /// What a client change does to the system view (docs/SERVICE.md).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum ClientOpKind {
@@ -357,6 +379,37 @@ mod tests {
         let ids: Vec<_> = v.members.iter().map(|m| m.id.node.to_string()).collect();
         assert_eq!(ids, ["b", "c", "d"]);
         assert_eq!(v.majority(), 2);
+    }
+
+    #[test]
+    fn members_missing_from_finds_who_left_and_who_arrived_in_any_order() {
+        let ids = |it: &mut dyn Iterator<Item = &Member>| -> Vec<String> {
+            it.map(|m| m.id.node.to_string()).collect()
+        };
+        let v = |names: &[&str]| -> Vec<Member> { names.iter().map(|n| m(n)).collect() };
+        let (old, new) = (v(&["a", "b", "c", "d", "e"]), v(&["b", "d", "e", "f"]));
+        assert_eq!(ids(&mut members_missing_from(&old, &new)), ["a", "c"]);
+        assert_eq!(ids(&mut members_missing_from(&new, &old)), ["f"]);
+        // Out of order: still exact.
+        let shuffled = v(&["e", "b", "f", "d"]);
+        assert_eq!(ids(&mut members_missing_from(&old, &shuffled)), ["a", "c"]);
+        assert_eq!(ids(&mut members_missing_from(&shuffled, &old)), ["f"]);
+        assert_eq!(
+            ids(&mut members_missing_from(&old, &old)),
+            Vec::<String>::new()
+        );
+        assert_eq!(
+            ids(&mut members_missing_from(&old, &[])),
+            ["a", "b", "c", "d", "e"]
+        );
+        assert_eq!(
+            ids(&mut members_missing_from(&[], &old)),
+            Vec::<String>::new()
+        );
+        // Another incarnation of a member is another process.
+        let mut reborn = old.clone();
+        reborn[1].id = ProcessId::named("b", 2);
+        assert_eq!(ids(&mut members_missing_from(&old, &reborn)), ["b"]);
     }
 
     #[test]

@@ -354,10 +354,7 @@ impl Runtime {
 
     /// Records who `view` removed from the last view installed.
     fn note_departures(&mut self, view: &View) {
-        for m in &self.last_view.members {
-            if view.members.iter().any(|n| n.id == m.id) {
-                continue;
-            }
+        for m in crate::view::members_missing_from(&self.last_view.members, &view.members) {
             let how = match self.leaving.iter().position(|p| *p == m.id) {
                 Some(i) => {
                     self.leaving.swap_remove(i);
@@ -395,7 +392,8 @@ impl Runtime {
         }
         s.leader = engine.leader();
         s.is_mgr = engine.is_mgr();
-        s.faulty = engine.faulty().to_vec();
+        s.faulty.clear();
+        s.faulty.extend_from_slice(engine.faulty());
         s.rejoins = core.stats().rejoins;
         s.departed.clear();
         s.departed.extend(self.departed.iter().copied());

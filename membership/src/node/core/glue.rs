@@ -270,19 +270,11 @@ impl NodeCore {
                 self.recent.push_back(slot);
                 tracing::debug!(node = %self.me, version, "view installed");
                 // Every member of the last view is known already (`last_members` is
-                // always a subset of `known`, up to KNOWN_CAP), and a view keeps its
-                // members' order (a removal drops some, a join appends): walking the
-                // last view forward finds the members that stayed, so only the others
-                // are hashed (at 63 members the table's inserts were half the cost of
-                // an install).
-                let mut j = 0;
-                for m in &self.engine.view().members {
-                    let stayed = self.last_members[j..].iter().position(|o| o == m);
-                    if let Some(k) = stayed {
-                        j += k + 1;
-                        continue;
-                    }
-                    j = self.last_members.len();
+                // always a subset of `known`, up to KNOWN_CAP): only the others are
+                // hashed (at 63 members the table's inserts were half the cost of an
+                // install).
+                let view = &self.engine.view().members;
+                for m in crate::view::members_missing_from(view, &self.last_members) {
                     if self.known.len() < KNOWN_CAP || self.known.contains_key(&m.id) {
                         self.known.insert(m.id, m.addr);
                     }

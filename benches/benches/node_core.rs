@@ -1,0 +1,194 @@
+//! The CPU a removal costs the node cores, without sockets, clocks or threads: N
+//! `NodeCore`s (transport framing and CRC, engine, glue, membership service, as `sgmpd`
+//! runs them) exchange their datagrams in memory; a member crashes, the ring detector
+//! reports it, and the bench times the deliveries of the millisecond in which every
+//! survivor installs the smaller view (the report, the M-sub, the acks, the M-com and
+//! the installs, with whatever heartbeats fall in it). The crashed member then rejoins
+//! as a new incarnation, untimed, so that every removal starts from N members.
+//!
+//! On a machine with fewer cores than members the commit of `sgmp-load view-change` is
+//! this CPU spread over the cores, plus the system calls and wake-ups that the raw-UDP
+//! pattern pays too (docs/bench/view_change_perf.md §9): the figure per datagram is
+//! what the protocol adds to each step of the pattern.
+//!
+//! `cargo bench -p sgmp-benches --bench node_core`
+
+use std::collections::VecDeque;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
+use sgmp_membership::node::{NodeConfig, NodeCore};
+use sgmp_membership::{Member, ProcessId, Time};
+use sgmp_transport::Keyring;
+
+fn addr(i: usize) -> SocketAddr {
+    SocketAddr::from(([10, 0, 0, 1], 30_000 + i as u16))
+}
+
+fn config(seed: Option<SocketAddr>) -> NodeConfig {
+    NodeConfig {
+        max_members: 64,
+        heartbeat_ms: 10,
+        suspect_ms: 60,
+        protocol_timeout_ms: 200,
+        seeds: seed.into_iter().collect(),
+        ..NodeConfig::default()
+    }
+}
+
+/// N cores and the datagrams between them, on a simulated clock (1 ms ticks).
+struct World {
+    now: Time,
+    cores: Vec<NodeCore>,
+    up: Vec<bool>,
+    /// (from, to, bytes): written, not delivered yet.
+    wire: VecDeque<(usize, usize, Vec<u8>)>,
+    tx: Vec<u8>,
+    /// Incarnations handed out so far.
+    inc: u64,
+}
+
+impl World {
+    fn founded(n: usize) -> World {
+        let founders: Vec<Member> = (0..n)
+            .map(|i| Member {
+                id: ProcessId::named(&format!("n{i}"), 1),
+                addr: addr(i),
+            })
+            .collect();
+        let mut cores: Vec<NodeCore> = founders
+            .iter()
+            .map(|m| {
+                NodeCore::new(
+                    config(None).core_config(m.addr, Keyring::default()),
+                    m.id,
+                    m.addr,
+                )
+            })
+            .collect();
+        for c in &mut cores {
+            c.found_with(Time::ZERO, &founders);
+        }
+        let mut w = World {
+            now: Time::ZERO,
+            cores,
+            up: vec![true; n],
+            wire: VecDeque::new(),
+            tx: vec![0u8; 65_536],
+            inc: 1,
+        };
+        w.run(300);
+        w
+    }
+
+    /// Core `i`'s datagrams onto the wire.
+    fn drain(&mut self, i: usize) {
+        let now = self.now;
+        while let Some(t) = self.cores[i].poll_transmit(now, &mut self.tx) {
+            let to = (t.dst.port() - 30_000) as usize;
+            self.wire.push_back((i, to, self.tx[..t.len].to_vec()));
+        }
+        while self.cores[i].poll_event().is_some() {}
+    }
+
+    /// One millisecond: due timers, then every datagram and the answers it causes
+    /// (each delivery 1 us after the previous one). Returns the time spent in the
+    /// cores' deliveries (handling, events, transmissions).
+    fn tick(&mut self) -> Duration {
+        self.now = self.now + 1_000;
+        for i in 0..self.cores.len() {
+            if self.up[i] {
+                if self.cores[i].poll_timeout().is_some_and(|t| t <= self.now) {
+                    self.cores[i].handle_timeout(self.now);
+                }
+                self.drain(i);
+            }
+        }
+        let mut spent = Duration::ZERO;
+        while let Some((from, to, bytes)) = self.wire.pop_front() {
+            if to < self.cores.len() && self.up[to] {
+                self.now = self.now + 1;
+                let t0 = Instant::now();
+                self.cores[to].handle_datagram(self.now, addr(from), &bytes);
+                self.drain(to);
+                spent += t0.elapsed();
+            }
+        }
+        spent
+    }
+
+    fn run(&mut self, ms: u64) {
+        for _ in 0..ms {
+            self.tick();
+        }
+    }
+
+    fn version(&self, i: usize) -> u64 {
+        self.cores[i].engine().view().version
+    }
+
+    /// Crashes `victim`; returns the CPU of the deliveries of the tick in which every
+    /// survivor installed the view without it.
+    fn removal(&mut self, victim: usize) -> Duration {
+        let v0 = self.version(0);
+        self.up[victim] = false;
+        for _ in 0..10_000 {
+            let spent = self.tick();
+            let n = self.cores.len();
+            if (0..n).filter(|&i| self.up[i]).all(|i| self.version(i) > v0) {
+                return spent;
+            }
+        }
+        panic!("the removal of n{victim} did not complete");
+    }
+
+    /// `victim` comes back as a new incarnation and joins through n0.
+    fn rejoin(&mut self, victim: usize) {
+        self.inc += 1;
+        let m = Member {
+            id: ProcessId::named(&format!("n{victim}"), self.inc),
+            addr: addr(victim),
+        };
+        let cfg = config(Some(addr(0))).core_config(m.addr, Keyring::default());
+        let mut c = NodeCore::new(cfg, m.id, m.addr);
+        c.start(self.now);
+        self.cores[victim] = c;
+        self.up[victim] = true;
+        let v = self.version(0);
+        for _ in 0..20_000 {
+            self.tick();
+            if (0..self.cores.len()).all(|i| self.version(i) > v) {
+                self.run(100);
+                return;
+            }
+        }
+        panic!("n{victim} did not rejoin");
+    }
+}
+
+fn removal(c: &mut Criterion) {
+    let mut g = c.benchmark_group("node_core_removal");
+    g.sample_size(10);
+    for n in [5usize, 17, 63] {
+        let mut w = World::founded(n);
+        // Datagrams of a removal among n − 1 survivors: M-sub, ack and M-com to each
+        // of the n − 2 others, and the detector's report.
+        g.throughput(Throughput::Elements(3 * (n as u64 - 2) + 1));
+        g.bench_function(BenchmarkId::from_parameter(n), |b| {
+            b.iter_custom(|iters| {
+                let mut total = Duration::ZERO;
+                for _ in 0..iters {
+                    let victim = n - 1;
+                    total += w.removal(victim);
+                    w.rejoin(victim);
+                }
+                total
+            })
+        });
+    }
+    g.finish();
+}
+
+criterion_group!(benches, removal);
+criterion_main!(benches);
