@@ -19,11 +19,13 @@ use std::time::{Duration, Instant};
 
 use criterion::{criterion_group, criterion_main, BenchmarkId, Criterion, Throughput};
 use sgmp_membership::node::{NodeConfig, NodeCore};
-use sgmp_membership::{Member, ProcessId, Time};
+use sgmp_membership::testkit::{addr_of, member_of};
+use sgmp_membership::{Member, Time};
 use sgmp_transport::Keyring;
 
-fn addr(i: usize) -> SocketAddr {
-    SocketAddr::from(([10, 0, 0, 1], 30_000 + i as u16))
+/// The index of the core at `a` (`addr_of(i)`).
+fn index_of(a: SocketAddr) -> usize {
+    (a.port() - addr_of(0).port()) as usize
 }
 
 fn config(seed: Option<SocketAddr>) -> NodeConfig {
@@ -51,12 +53,7 @@ struct World {
 
 impl World {
     fn founded(n: usize) -> World {
-        let founders: Vec<Member> = (0..n)
-            .map(|i| Member {
-                id: ProcessId::named(&format!("n{i}"), 1),
-                addr: addr(i),
-            })
-            .collect();
+        let founders: Vec<Member> = (0..n).map(|i| member_of(i, 1)).collect();
         let mut cores: Vec<NodeCore> = founders
             .iter()
             .map(|m| {
@@ -86,7 +83,7 @@ impl World {
     fn drain(&mut self, i: usize) {
         let now = self.now;
         while let Some(t) = self.cores[i].poll_transmit(now, &mut self.tx) {
-            let to = (t.dst.port() - 30_000) as usize;
+            let to = index_of(t.dst);
             self.wire.push_back((i, to, self.tx[..t.len].to_vec()));
         }
         while self.cores[i].poll_event().is_some() {}
@@ -110,7 +107,7 @@ impl World {
             if to < self.cores.len() && self.up[to] {
                 self.now = self.now + 1;
                 let t0 = Instant::now();
-                self.cores[to].handle_datagram(self.now, addr(from), &bytes);
+                self.cores[to].handle_datagram(self.now, addr_of(from), &bytes);
                 self.drain(to);
                 spent += t0.elapsed();
             }
@@ -146,11 +143,8 @@ impl World {
     /// `victim` comes back as a new incarnation and joins through n0.
     fn rejoin(&mut self, victim: usize) {
         self.inc += 1;
-        let m = Member {
-            id: ProcessId::named(&format!("n{victim}"), self.inc),
-            addr: addr(victim),
-        };
-        let cfg = config(Some(addr(0))).core_config(m.addr, Keyring::default());
+        let m = member_of(victim, self.inc);
+        let cfg = config(Some(addr_of(0))).core_config(m.addr, Keyring::default());
         let mut c = NodeCore::new(cfg, m.id, m.addr);
         c.start(self.now);
         self.cores[victim] = c;
