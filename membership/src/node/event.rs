@@ -297,14 +297,26 @@ pub(crate) fn subscription() -> (Subscriber, Subscription) {
 }
 
 /// Queues `event` to every subscriber (stamped `at`), dropping disconnected ones;
-/// returns how many lagging subscribers missed it.
-pub(crate) fn publish(subs: &mut Vec<Subscriber>, at: Instant, event: &NodeEvent) -> u64 {
+/// returns how many lagging subscribers missed it. The last subscriber gets `event`
+/// itself, the others copies (an install's event holds the view: one copy fewer per
+/// install for the usual single subscriber).
+pub(crate) fn publish(subs: &mut Vec<Subscriber>, at: Instant, event: NodeEvent) -> u64 {
     let mut missed = 0;
+    let last = subs.len();
+    let mut event = Some(event);
+    let mut seen = 0;
     subs.retain(|s| {
-        match s.tx.try_send(TimedEvent {
-            at,
-            event: event.clone(),
-        }) {
+        seen += 1;
+        let event = if seen == last {
+            event.take()
+        } else {
+            event.clone()
+        };
+        let Some(event) = event else {
+            debug_assert!(false, "one event per subscriber");
+            return true;
+        };
+        match s.tx.try_send(TimedEvent { at, event }) {
             Ok(()) => {
                 s.notify.signal();
                 true
@@ -344,7 +356,7 @@ mod tests {
     fn event_fd_is_readable_exactly_while_events_wait() {
         let (s, sub) = subscription();
         let mut subs = vec![s];
-        publish(&mut subs, Instant::now(), &left());
+        publish(&mut subs, Instant::now(), left());
         // Created after an event was queued: readable at once.
         let fd = sub.event_fd().unwrap();
         assert_eq!(
@@ -357,14 +369,36 @@ mod tests {
         // One event read, none left: still readable until a read finds the queue empty.
         assert!(sub.try_recv().is_none());
         assert!(!readable(fd));
-        publish(&mut subs, Instant::now(), &left());
-        publish(&mut subs, Instant::now(), &left());
+        publish(&mut subs, Instant::now(), left());
+        publish(&mut subs, Instant::now(), left());
         assert!(readable(fd));
         assert!(sub.try_recv().is_some());
         assert!(readable(fd), "an event still waits");
         assert!(sub.recv_timeout(Duration::from_millis(1)).is_some());
         assert!(sub.recv_timeout(Duration::from_millis(1)).is_none());
         assert!(!readable(fd));
+    }
+
+    /// Each live subscriber gets the event (copies to all but the last, the event
+    /// itself to the last); a dropped subscription is forgotten.
+    #[test]
+    fn every_subscriber_gets_the_event_and_the_gone_are_forgotten() {
+        let (a, sub_a) = subscription();
+        let (b, sub_b) = subscription();
+        let (c, sub_c) = subscription();
+        let mut subs = vec![a, b, c];
+        drop(sub_b);
+        assert_eq!(publish(&mut subs, Instant::now(), left()), 0);
+        assert_eq!(subs.len(), 2, "the dropped subscription is forgotten");
+        for sub in [&sub_a, &sub_c] {
+            let got = sub.try_recv().expect("one event each");
+            assert!(matches!(got, NodeEvent::Left { .. }));
+            assert!(sub.try_recv().is_none());
+        }
+        drop(sub_c);
+        publish(&mut subs, Instant::now(), left());
+        assert_eq!(subs.len(), 1);
+        assert!(sub_a.try_recv().is_some());
     }
 
     #[cfg(feature = "stream")]
@@ -387,7 +421,7 @@ mod tests {
         let (s, mut sub) = subscription();
         let mut subs = vec![s];
         assert!(Pin::new(&mut sub).poll_next(&mut cx).is_pending());
-        publish(&mut subs, Instant::now(), &left());
+        publish(&mut subs, Instant::now(), left());
         assert!(flag.0.load(Ordering::SeqCst), "the task was woken");
         match Pin::new(&mut sub).poll_next(&mut cx) {
             Poll::Ready(Some(t)) => assert_eq!(t.event, left()),

@@ -349,7 +349,7 @@ impl Runtime {
             }
         };
         let mut subs = self.shared.subscribers.lock();
-        self.events_dropped += publish(&mut subs, at, &out);
+        self.events_dropped += publish(&mut subs, at, out);
     }
 
     /// Records who `view` removed from the last view installed.
