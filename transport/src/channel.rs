@@ -60,7 +60,7 @@ impl Ring {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct SendSlot {
     len: u16,
     end: bool,
@@ -122,8 +122,20 @@ impl SendWindow {
     }
 
     /// Forgets everything (a new peer incarnation or a disconnect). No allocation.
+    ///
+    /// Only the slots of `[una, next_seq)` can hold a frame (every other slot is empty,
+    /// the invariants): clearing those empties the ring without writing all of it (a
+    /// disconnect is on a removal's path, and the whole ring is kilobytes of cold
+    /// cache lines).
     pub fn reset(&mut self) {
-        self.slots.fill(SendSlot::default());
+        for seq in self.una..self.next_seq {
+            let k = self.idx(seq);
+            self.slots[k] = SendSlot::default();
+        }
+        debug_assert!(
+            self.slots.iter().all(|s| *s == SendSlot::default()),
+            "a reset send window holds nothing"
+        );
         self.ring.origin = 0;
         self.una = 0;
         self.next_unsent = 0;
@@ -416,7 +428,7 @@ impl SendWindow {
     }
 }
 
-#[derive(Clone, Copy, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
 struct RecvSlot {
     present: bool,
     end: bool,
@@ -463,8 +475,19 @@ impl RecvWindow {
     }
 
     /// Forgets everything. No allocation.
+    ///
+    /// Only the slots of `[deliver_seq, highest)` can hold a frame (a delivered frame's
+    /// slot is cleared, the invariants): clearing those empties the ring without
+    /// writing all of it, as [`SendWindow::reset`] does.
     pub fn reset(&mut self) {
-        self.slots.fill(RecvSlot::default());
+        for seq in self.deliver_seq..self.highest {
+            let k = self.idx(seq);
+            self.slots[k] = RecvSlot::default();
+        }
+        debug_assert!(
+            self.slots.iter().all(|s| *s == RecvSlot::default()),
+            "a reset receive window holds nothing"
+        );
         self.ring.origin = 0;
         self.deliver_seq = 0;
         self.expected = 0;
@@ -776,6 +799,71 @@ mod tests {
         transmit(&mut tx, &store, Time(0));
         assert_eq!(tx.on_ack(Time(1), 0, 0, 0b11).fast_marked, 0);
         assert_eq!(tx.on_ack(Time(1), 0, 0, 0b111).fast_marked, 1);
+    }
+
+    /// A reset clears only the slots that can hold a frame (`[una, next_seq)`,
+    /// `[deliver_seq, highest)`), not the whole ring: with frames in flight, marked,
+    /// buffered out of order and wrapped around the ring's end, every slot is empty
+    /// afterwards and the windows start again from sequence 0.
+    #[test]
+    fn a_reset_empties_windows_holding_frames_anywhere_in_the_ring() {
+        let mut tx = SendWindow::new(8);
+        let mut store = vec![0u8; 8 * CAP];
+        // Move the window along: 5 frames sent and acknowledged, origin kept.
+        for i in 0..5u8 {
+            assert!(tx.push(&mut store, CAP, &[i; 150])); // 2 frames each
+            transmit(&mut tx, &store, Time(u64::from(i)));
+            let next = tx.next_seq;
+            tx.on_ack(Time(u64::from(i) + 1), next - 1, 0, 0);
+        }
+        // Frames in flight across the ring's end, one selectively acked, one queued.
+        for i in 0..3u8 {
+            assert!(tx.push(&mut store, CAP, &[i]));
+        }
+        transmit(&mut tx, &store, Time(50));
+        assert!(tx.push(&mut store, CAP, b"queued"));
+        tx.on_ack(Time(60), tx.una, 1, 0b1);
+        assert!(tx.in_flight() && tx.has_sendable());
+        assert!(tx.slots.iter().any(|s| *s != SendSlot::default()));
+        tx.reset();
+        assert!(tx.slots.iter().all(|s| *s == SendSlot::default()));
+        assert!(!tx.in_flight() && !tx.has_sendable());
+        assert_eq!(tx.free_frames(), 8);
+        assert!(tx.push(&mut store, CAP, b"again"));
+        assert_eq!(
+            transmit(&mut tx, &store, Time(70)),
+            vec![(0, true, b"again".to_vec())]
+        );
+
+        let mut rx = RecvWindow::new(8);
+        let mut rstore = vec![0u8; 8 * CAP];
+        let f = |seq, end, p: &'static [u8]| Frame {
+            seq,
+            end,
+            payload: p,
+        };
+        let mut buf = [0u8; 10];
+        for seq in 0..6 {
+            assert_eq!(
+                rx.accept(&mut rstore, CAP, &f(seq, true, b"x")),
+                Accept::New
+            );
+            assert!(rx.deliver(&rstore, CAP, &mut buf).is_some());
+        }
+        // Buffered above holes, wrapping around the ring's end; one in order, unread.
+        for seq in [6, 8, 10, 13] {
+            assert_eq!(
+                rx.accept(&mut rstore, CAP, &f(seq, seq == 6, b"y")),
+                Accept::New
+            );
+        }
+        assert!(rx.has_gap() && rx.has_message());
+        rx.reset();
+        assert!(rx.slots.iter().all(|s| *s == RecvSlot::default()));
+        assert!(!rx.has_gap() && !rx.has_message());
+        assert_eq!(rx.expected(), 0);
+        assert_eq!(rx.accept(&mut rstore, CAP, &f(0, true, b"z")), Accept::New);
+        assert_eq!(rx.deliver(&rstore, CAP, &mut buf), Some((1, 1)));
     }
 
     #[test]

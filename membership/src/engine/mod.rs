@@ -308,7 +308,11 @@ pub struct Engine {
     out_buf: Vec<u8>,
     out_q: VecDeque<OutEntry>,
     events: VecDeque<Event>,
-    rx: Option<Msg>,
+    /// The decoded message being handled, reused. Boxed: `handle_message` takes it out
+    /// while it dispatches (the handlers borrow the engine mutably), and moving the
+    /// box moves a pointer where moving the message copied several cache lines twice
+    /// per message.
+    rx: Option<Box<Msg>>,
     scratch: Update,
     stats: EngineStats,
     /// This process asked to leave: it stays a member until a view without it is
@@ -391,7 +395,7 @@ impl Engine {
             out_buf: Vec::with_capacity(4 * max_msg + 64 * 1024),
             out_q: VecDeque::with_capacity(8 * n + 64),
             events: VecDeque::with_capacity(8 * n + 64),
-            rx: Some(Msg::with_tag_limits(n, c, t, cfg.max_snapshot)),
+            rx: Some(Box::new(Msg::with_tag_limits(n, c, t, cfg.max_snapshot))),
             scratch: Update::with_tag_limits(n, c, t),
             stats: EngineStats::default(),
             durable_seq: 0,
