@@ -87,3 +87,36 @@ fn counts_match_the_closed_forms() {
     assert_eq!(v["all_match"], true, "{v}");
     assert_eq!(v["rows"].as_array().map(Vec::len), Some(6));
 }
+
+/// `sgmp-load pattern`: the floor, the event loop with work per step, and the fitted
+/// budget, as one JSON object (a short run: 2 passes of 20 rounds).
+#[test]
+fn the_pattern_mode_reports_the_floor_and_the_step_budget() {
+    let out = Command::new(env!("CARGO_BIN_EXE_sgmp-load"))
+        .args([
+            "pattern",
+            "--nodes",
+            "4",
+            "--rounds",
+            "20",
+            "--passes",
+            "2",
+            "--step-ns",
+            "0,2000",
+            "--json",
+        ])
+        .output()
+        .expect("run sgmp-load");
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("one JSON object");
+    for k in [
+        "recv_p50_us",
+        "epoll_step0ns_p50_us",
+        "epoll_step2000ns_p50_us",
+        "epoll_over_recv",
+    ] {
+        assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "{k}: {v}");
+    }
+    assert!(v["us_per_step_us"].as_f64().is_some(), "{v}");
+    assert!(v["step_budget_ns_ratio_1_5"].as_f64().is_some(), "{v}");
+}

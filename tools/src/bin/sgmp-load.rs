@@ -7,6 +7,7 @@
 //! sgmp-load churn       [--nodes N] [--seconds S] [--rate R] [--json]
 //! sgmp-load clients     [--clients N] [--core C] [--seconds S] [--churn R] [--json]
 //! sgmp-load counts      [--json]
+//! sgmp-load pattern     [--nodes N] [--rounds R] [--passes P] [--step-ns NS,...] [--json]
 //! sgmp-load plots       --from FILE... --out DIR
 //! ```
 //!
@@ -22,6 +23,7 @@ use sgmp_tools::load::clients::{self, ClientsArgs};
 use sgmp_tools::load::cluster::install_ctrlc;
 use sgmp_tools::load::counts::{self, CountsArgs};
 use sgmp_tools::load::join::{self, JoinArgs};
+use sgmp_tools::load::pattern::{self, PatternArgs};
 use sgmp_tools::load::plots::{self, PlotsArgs};
 use sgmp_tools::load::transport::{self, TransportArgs};
 use sgmp_tools::load::view_change::{self, ViewChangeArgs};
@@ -56,6 +58,9 @@ enum Mode {
     Clients(ClientsArgs),
     /// Protocol messages and datagrams against the §5.2 closed forms.
     Counts(CountsArgs),
+    /// The removal's message pattern over raw UDP alone: the floor `view-change` divides
+    /// by, then with a node's event loop and CPU per step (how far the floor rises).
+    Pattern(PatternArgs),
     /// SVG plots from the JSON reports of the other modes.
     Plots(PlotsArgs),
 }
@@ -117,6 +122,11 @@ fn main() -> ExitCode {
             "counts",
             a.output.json,
             counts::run(&a).map(|r| (r.figures(), r.table())),
+        ),
+        Mode::Pattern(a) => emit(
+            "pattern",
+            a.output.json,
+            pattern::run(&a).map(|r| (r.figures(), r.table())),
         ),
         Mode::Plots(a) => match plots::run(&a) {
             Ok(files) => {

@@ -35,8 +35,16 @@ use std::time::{Duration, Instant};
 use sgmp_transport::OPEN_ROUND_SPIN_US;
 
 use super::cluster::stopped;
-use super::report::Latency;
+use super::flags::Output;
+use super::report::{cell, Figures, Latency};
 use super::view_change::Series;
+
+/// Datagram size of the raw UDP pattern, bytes: about a removal's M-sub / ack / M-com
+/// datagram (header, one update, CRC).
+pub const PATTERN_SIZE: usize = 128;
+
+/// Idleness before each round: a view change's messages meet idle cores.
+const GAP: Duration = Duration::from_millis(1);
 
 /// First byte of each datagram.
 const TRIGGER: u8 = 0;
@@ -67,6 +75,21 @@ impl Shared {
     }
 }
 
+/// How the pattern's threads wait for a datagram and what they do with it.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StepModel {
+    /// Poll (yielding) this long before a blocking wait (`view-change --idle spin`).
+    pub spin: Option<Duration>,
+    /// Wait as a node's event loop does: `epoll_wait` on a nonblocking socket, read,
+    /// answer, then read again until the socket is empty (`EAGAIN`), instead of a
+    /// blocking `recv` (two more system calls per step).
+    pub epoll: bool,
+    /// CPU spent per datagram handled (a busy loop, ns): what a node's protocol work
+    /// adds to each step. A reply leaves after it; a `com`'s arrival is stamped before
+    /// it (as an install is, at the datagram's arrival).
+    pub step_ns: u64,
+}
+
 /// Runs `rounds` of the pattern among `threads` threads (the mgr and `threads − 1` others) with
 /// `size`-byte datagrams, `gap` of idleness before each round; with `spin`, each read
 /// polls (yielding) for up to that long before it blocks. Rounds that lose a datagram
@@ -77,6 +100,21 @@ pub fn udp_protocol_pattern(
     rounds: u64,
     gap: Duration,
     spin: Option<Duration>,
+) -> io::Result<Latency> {
+    let model = StepModel {
+        spin,
+        ..StepModel::default()
+    };
+    udp_protocol_pattern_with(threads, size, rounds, gap, model)
+}
+
+/// [`udp_protocol_pattern`] with the threads' steps as `model` says.
+pub fn udp_protocol_pattern_with(
+    threads: usize,
+    size: usize,
+    rounds: u64,
+    gap: Duration,
+    model: StepModel,
 ) -> io::Result<Latency> {
     let members = threads.max(2) - 1;
     let size = size.clamp(1, 1400);
@@ -102,12 +140,12 @@ pub fn udp_protocol_pattern(
         for (i, s) in sockets.into_iter().enumerate() {
             let sh = Arc::clone(&shared);
             handles.push(spawn(format!("pattern-m{i}"), move || {
-                member(Reader::new(s, spin), mgr_addr, i, size, &sh)
+                member(Reader::new(s, model), mgr_addr, i, size, &sh)
             })?);
         }
         let sh = Arc::clone(&shared);
         handles.push(spawn("pattern-mgr".into(), move || {
-            mgr_loop(Reader::new(mgr, spin), &addrs, size, &sh)
+            mgr_loop(Reader::new(mgr, model), &addrs, size, &sh)
         })?);
         Ok(())
     })();
@@ -172,20 +210,34 @@ struct Reader {
     /// The socket is in nonblocking mode (it is left so after a blocking read until the
     /// next read, so that the switch is not on the way to the reply).
     nonblocking: bool,
+    /// [`StepModel::epoll`]: the poll the socket is registered with (edge-triggered,
+    /// as a node's), its event buffer, and the registered duplicate of the socket's
+    /// descriptor (kept open while the reader lives).
+    poll: Option<(mio::Poll, mio::Events, mio::net::UdpSocket)>,
+    /// [`StepModel::step_ns`].
+    step_ns: u64,
 }
 
 impl Reader {
-    fn new(s: UdpSocket, spin: Option<Duration>) -> Reader {
+    fn new(s: UdpSocket, model: StepModel) -> Reader {
+        // The poll watches a duplicate of the socket's descriptor (the same socket):
+        // reads go through `s`. Without it (setup failed) the thread blocks in `recv`.
+        let poll = model.epoll.then(|| epoll_for(&s).ok()).flatten();
         Reader {
             s,
-            spin,
+            spin: model.spin,
             nonblocking: false,
+            poll,
+            step_ns: model.step_ns,
         }
     }
 
     /// The next datagram's length (`None`: the read timed out or failed). `open`: the
     /// thread's round is open, so it polls as long as a node in an open round does.
     fn read(&mut self, buf: &mut [u8], open: bool) -> Option<usize> {
+        if self.poll.is_some() {
+            return self.read_polled(buf);
+        }
         if let Some(spin) = self.spin {
             let spin = if open {
                 spin.max(Duration::from_micros(OPEN_ROUND_SPIN_US))
@@ -214,9 +266,51 @@ impl Reader {
         self.s.recv_from(buf).ok().map(|(len, _)| len)
     }
 
+    /// [`StepModel::epoll`]: read until the socket is empty, then wait in the poll (a
+    /// node's loop: the read that finds nothing, then `epoll_wait`).
+    fn read_polled(&mut self, buf: &mut [u8]) -> Option<usize> {
+        if !self.nonblocking {
+            self.s.set_nonblocking(true).ok()?;
+            self.nonblocking = true;
+        }
+        let (poll, events, _) = self.poll.as_mut()?;
+        loop {
+            match self.s.recv_from(buf) {
+                Ok((len, _)) => return Some(len),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                Err(_) => return None,
+            }
+            poll.poll(events, Some(READ_TIMEOUT)).ok()?;
+            if events.is_empty() {
+                return None;
+            }
+        }
+    }
+
+    /// [`StepModel::step_ns`] of CPU (a busy loop).
+    fn work(&self) {
+        if self.step_ns == 0 {
+            return;
+        }
+        let start = Instant::now();
+        while (start.elapsed().as_nanos() as u64) < self.step_ns {
+            std::hint::spin_loop();
+        }
+    }
+
     fn send_to(&self, buf: &[u8], to: SocketAddr) {
         let _ = self.s.send_to(buf, to);
     }
+}
+
+/// An edge-triggered poll watching `s` through a duplicate of its descriptor (the same
+/// socket; the registration lasts while the duplicate is open).
+fn epoll_for(s: &UdpSocket) -> io::Result<(mio::Poll, mio::Events, mio::net::UdpSocket)> {
+    let poll = mio::Poll::new()?;
+    let mut watched = mio::net::UdpSocket::from_std(s.try_clone()?);
+    poll.registry()
+        .register(&mut watched, mio::Token(0), mio::Interest::READABLE)?;
+    Ok((poll, mio::Events::with_capacity(8), watched))
 }
 
 /// A member: answers `sub` with `ack`, stamps `com`.
@@ -232,11 +326,13 @@ fn member(mut s: Reader, mgr: SocketAddr, i: usize, size: usize, sh: &Shared) {
         };
         match buf[..len].first() {
             Some(&SUB) => {
+                s.work();
                 s.send_to(&out, mgr);
                 open = true;
             }
             Some(&COM) => {
                 sh.com_at[i].store(sh.now_ns(), Ordering::SeqCst);
+                s.work();
                 open = false;
             }
             _ => {}
@@ -262,6 +358,7 @@ fn mgr_loop(mut s: Reader, members: &[SocketAddr], size: usize, sh: &Shared) {
         match buf[..len].first() {
             Some(&TRIGGER) => {
                 sh.started.store(sh.now_ns(), Ordering::SeqCst);
+                s.work();
                 acks = 0;
                 open = true;
                 for &a in members {
@@ -269,6 +366,7 @@ fn mgr_loop(mut s: Reader, members: &[SocketAddr], size: usize, sh: &Shared) {
                 }
             }
             Some(&ACK) => {
+                s.work();
                 acks += 1;
                 if acks == members.len() {
                     open = false;
@@ -282,9 +380,239 @@ fn mgr_loop(mut s: Reader, members: &[SocketAddr], size: usize, sh: &Shared) {
     }
 }
 
+// ----- `sgmp-load pattern`: how far the floor rises with a node's step ---------------
+
+/// Flags of `sgmp-load pattern`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct PatternArgs {
+    /// Members of the group: the pattern runs among the N − 1 survivors of a removal, as
+    /// `view-change`'s does.
+    #[arg(long, default_value_t = 5, value_parser = clap::value_parser!(u64).range(3..=63))]
+    pub nodes: u64,
+    /// Rounds per setting and pass.
+    #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub rounds: u64,
+    /// Passes over the settings: each pass runs every setting once, in turn, so that the
+    /// machine's drift meets them alike; figures are the median (and range) of the
+    /// passes' medians.
+    #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
+    pub passes: u64,
+    /// CPU per step of the event-loop series, ns (comma-separated).
+    #[arg(long, value_delimiter = ',', default_values_t = [0u64, 1_000, 2_000, 4_000],
+          value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
+    pub step_ns: Vec<u64>,
+    /// `--json`.
+    #[command(flatten)]
+    pub output: Output,
+}
+
+/// One setting's pattern latency over the passes: the median of the passes' p50s and
+/// their range, µs.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Spread {
+    /// Median of the passes' p50.
+    pub p50_us: f64,
+    /// Lowest pass p50.
+    pub min_us: f64,
+    /// Highest pass p50.
+    pub max_us: f64,
+}
+
+impl Spread {
+    fn of(mut v: Vec<f64>) -> Spread {
+        v.retain(|x| x.is_finite());
+        if v.is_empty() {
+            return Spread {
+                p50_us: f64::NAN,
+                min_us: f64::NAN,
+                max_us: f64::NAN,
+            };
+        }
+        v.sort_by(f64::total_cmp);
+        Spread {
+            p50_us: v[v.len() / 2],
+            min_us: v[0],
+            max_us: v[v.len() - 1],
+        }
+    }
+}
+
+/// What `sgmp-load pattern` measured.
+#[derive(Clone, Debug)]
+pub struct PatternReport {
+    /// The flags.
+    pub args: PatternArgs,
+    /// Blocking `recv`, no work: `view-change`'s floor (`udp_pattern_p50_us`).
+    pub recv: Spread,
+    /// Event loop with `step_ns` of CPU per step, one per `--step-ns`.
+    pub epoll: Vec<(u64, Spread)>,
+}
+
+/// Runs the pattern with a blocking `recv` and no work (the floor `view-change` divides
+/// by), then with a node's event loop and each `--step-ns` of CPU per step.
+pub fn run(args: &PatternArgs) -> io::Result<PatternReport> {
+    let threads = args.nodes as usize - 1;
+    let mut settings = vec![StepModel::default()];
+    settings.extend(args.step_ns.iter().map(|&step_ns| StepModel {
+        epoll: true,
+        step_ns,
+        ..StepModel::default()
+    }));
+    let mut p50s: Vec<Vec<f64>> = vec![Vec::new(); settings.len()];
+    for _ in 0..args.passes {
+        for (k, m) in settings.iter().enumerate() {
+            if stopped() {
+                break;
+            }
+            let l = udp_protocol_pattern_with(threads, PATTERN_SIZE, args.rounds, GAP, *m)?;
+            p50s[k].push(l.p50_us);
+        }
+    }
+    let mut spreads = p50s.into_iter().map(Spread::of);
+    let recv = spreads.next().expect("the recv setting");
+    Ok(PatternReport {
+        args: args.clone(),
+        recv,
+        epoll: args.step_ns.iter().copied().zip(spreads).collect(),
+    })
+}
+
+impl PatternReport {
+    /// Least-squares slope of the event loop's latency against the CPU per step: µs of
+    /// latency per µs of work in every step (NaN with fewer than two settings).
+    pub fn slope(&self) -> f64 {
+        let pts: Vec<(f64, f64)> = self
+            .epoll
+            .iter()
+            .filter(|(_, s)| s.p50_us.is_finite())
+            .map(|(ns, s)| (*ns as f64 / 1000.0, s.p50_us))
+            .collect();
+        let n = pts.len() as f64;
+        let (sx, sy) = pts.iter().fold((0.0, 0.0), |a, p| (a.0 + p.0, a.1 + p.1));
+        let (mx, my) = (sx / n, sy / n);
+        let (sxy, sxx) = pts.iter().fold((0.0, 0.0), |a, p| {
+            (a.0 + (p.0 - mx) * (p.1 - my), a.1 + (p.0 - mx) * (p.0 - mx))
+        });
+        if pts.len() < 2 || sxx == 0.0 {
+            return f64::NAN;
+        }
+        sxy / sxx
+    }
+
+    /// The event loop without work (the `0` setting, if asked for).
+    fn epoll_base(&self) -> f64 {
+        self.epoll
+            .iter()
+            .find(|(ns, _)| *ns == 0)
+            .map_or(f64::NAN, |(_, s)| s.p50_us)
+    }
+
+    /// CPU per step (ns) a node with this event loop may spend for its commit to stay
+    /// within `ratio` × the floor, by the fitted line (negative: not even without work).
+    pub fn step_budget_ns(&self, ratio: f64) -> f64 {
+        (ratio * self.recv.p50_us - self.epoll_base()) / self.slope() * 1000.0
+    }
+
+    /// The figures, one flat JSON object.
+    pub fn figures(&self) -> Figures {
+        let mut f = Figures::new();
+        f.text("mode", "pattern");
+        f.int("nodes", self.args.nodes);
+        f.int("threads", self.args.nodes - 1);
+        f.int("rounds", self.args.rounds);
+        f.int("passes", self.args.passes);
+        put_spread(&mut f, "recv", &self.recv);
+        for (ns, s) in &self.epoll {
+            put_spread(&mut f, &format!("epoll_step{ns}ns"), s);
+        }
+        f.float("epoll_over_recv", self.epoll_base() / self.recv.p50_us);
+        f.float("us_per_step_us", self.slope());
+        f.float("step_budget_ns_ratio_1_3", self.step_budget_ns(1.3));
+        f.float("step_budget_ns_ratio_1_5", self.step_budget_ns(1.5));
+        f
+    }
+
+    /// A human table.
+    pub fn table(&self) -> String {
+        let mut t = format!(
+            "removal pattern among {} threads, {} rounds x {} passes (p50, median and range of the passes, us)\n",
+            self.args.nodes - 1,
+            self.args.rounds,
+            self.args.passes
+        );
+        let row = |name: String, s: &Spread| {
+            format!(
+                "  {name:<28} {:>8} ({} - {})\n",
+                cell(s.p50_us, 1),
+                cell(s.min_us, 1),
+                cell(s.max_us, 1)
+            )
+        };
+        t += &row("recv, no work (the floor)".into(), &self.recv);
+        for (ns, s) in &self.epoll {
+            t += &row(format!("epoll, {ns} ns per step"), s);
+        }
+        t += &format!(
+            "  latency per us of work per step: {} us; work per step within 1.3x the floor: {} ns, within 1.5x: {} ns\n",
+            cell(self.slope(), 2),
+            cell(self.step_budget_ns(1.3), 0),
+            cell(self.step_budget_ns(1.5), 0)
+        );
+        t
+    }
+}
+
+fn put_spread(f: &mut Figures, key: &str, s: &Spread) {
+    f.float(format!("{key}_p50_us"), s.p50_us);
+    f.float(format!("{key}_p50_min_us"), s.min_us);
+    f.float(format!("{key}_p50_max_us"), s.max_us);
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_event_loop_with_work_per_step_completes_its_rounds() {
+        let m = StepModel {
+            epoll: true,
+            step_ns: 2_000,
+            ..StepModel::default()
+        };
+        let l = udp_protocol_pattern_with(4, 128, 20, Duration::from_millis(1), m).unwrap();
+        assert!(l.samples >= 15, "{l:?}");
+        // Every round has at least the mgr's two steps of work on its path.
+        assert!(l.p50_us >= 4.0 && l.p50_us < 1_000_000.0, "{l:?}");
+    }
+
+    #[test]
+    fn the_fitted_line_gives_the_step_budget() {
+        let s = |p50_us| Spread {
+            p50_us,
+            min_us: p50_us,
+            max_us: p50_us,
+        };
+        let r = PatternReport {
+            args: PatternArgs {
+                nodes: 5,
+                rounds: 1,
+                passes: 1,
+                step_ns: vec![0, 1_000, 2_000],
+                output: Output { json: true },
+            },
+            recv: s(40.0),
+            epoll: vec![(0, s(44.0)), (1_000, s(50.0)), (2_000, s(56.0))],
+        };
+        assert!((r.slope() - 6.0).abs() < 1e-9);
+        // 1.3 x 40 = 52 = 44 + 6 x 1.333 us.
+        assert!((r.step_budget_ns(1.3) - 1_333.3).abs() < 0.1);
+        let f = r.figures();
+        assert_eq!(
+            f.get("epoll_step1000ns_p50_us"),
+            Some(&serde_json::json!(50.0))
+        );
+        assert_eq!(f.get("us_per_step_us"), Some(&serde_json::json!(6.0)));
+    }
 
     #[test]
     fn the_pattern_completes_its_rounds() {

@@ -57,16 +57,12 @@ use sgmp_membership::{Member, ProcessId};
 
 use super::cluster::{self, name_of, stopped, wait_for, Tracker};
 use super::flags::{ClusterFlags, Output, RoundTimeout};
-use super::pattern::udp_protocol_pattern;
+use super::pattern::{udp_protocol_pattern, PATTERN_SIZE};
 use super::report::{cell, ratio, Figures, Latency};
 use super::transport::udp_round_trip;
 
 /// Commit latency p50 over the UDP round trip p50, at most (target at N = 5, reported).
 pub const TARGET_COMMIT_VS_RTT: f64 = 2.0;
-
-/// Datagram size of the raw UDP pattern, bytes: about a removal's M-sub / ack / M-com
-/// datagram (header, one update, CRC).
-const PATTERN_SIZE: usize = 128;
 
 /// Flags of `sgmp-load view-change`.
 #[derive(Clone, Debug, clap::Args)]
