@@ -628,6 +628,12 @@ impl<C: DatagramCore> Driver<C> {
         self.stats
     }
 
+    /// Datagrams written so far ([`DriverStats::datagrams_written`], without copying
+    /// the whole statistics): whether a [`drive`](Self::drive) call sent anything.
+    pub fn datagrams_written(&self) -> u64 {
+        self.stats.datagrams_written
+    }
+
     /// A handle another thread can use to interrupt a blocked [`drive`](Self::drive)
     /// (`waker.wake()`; see [`Waker`]).
     pub fn waker(&self) -> Arc<Waker> {

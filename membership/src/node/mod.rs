@@ -265,7 +265,14 @@ impl Node {
             *slot = Some(shared.subscribe());
         }
         let (tx, rx) = mpsc::channel();
-        let mut rt = Runtime::new(driver, log, rx, Arc::clone(&shared), snapshot);
+        let mut rt = Runtime::new(
+            driver,
+            log,
+            rx,
+            Arc::clone(&shared),
+            snapshot,
+            config.yield_after_send,
+        );
         let thread = std::thread::Builder::new()
             .name(format!("sgmp-{}", me.node))
             .spawn(move || rt.run())

@@ -7,7 +7,9 @@
 //! clock), then [`Driver::drive`] (flush, wait for a datagram, a deadline or a wake-up,
 //! read, let the core react, flush again: a reply leaves before anything is published),
 //! then the core's events are published, stamped with the time of the input that
-//! caused them.
+//! caused them. If the step wrote datagrams, the thread first yields its core once
+//! ([`NodeConfig::yield_after_send`](super::NodeConfig::yield_after_send)): the
+//! processes those datagrams woke take their step before this one's publication.
 
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
@@ -55,6 +57,10 @@ pub(crate) struct Runtime {
     leaving: Vec<crate::ProcessId>,
     /// Processes removed from our views, oldest first.
     departed: std::collections::VecDeque<Departed>,
+    /// [`NodeConfig::yield_after_send`](super::NodeConfig::yield_after_send).
+    yield_after_send: bool,
+    /// Steps that yielded the core after writing datagrams.
+    yields: u64,
 }
 
 impl Runtime {
@@ -64,6 +70,7 @@ impl Runtime {
         rx: Receiver<Command>,
         shared: Arc<Shared>,
         snapshot: Option<SnapshotProvider>,
+        yield_after_send: bool,
     ) -> Runtime {
         Runtime {
             driver,
@@ -82,6 +89,8 @@ impl Runtime {
             leave_reqs: 0,
             leaving: Vec::new(),
             departed: std::collections::VecDeque::with_capacity(DEPARTED_CAP),
+            yield_after_send,
+            yields: 0,
         }
     }
 
@@ -119,11 +128,18 @@ impl Runtime {
                 self.driver.flush();
                 self.pump(Instant::now());
             }
+            let written = self.driver.datagrams_written();
             if let Err(e) = self.driver.drive(Some(MAX_WAIT)) {
                 tracing::error!("socket error: {e}");
                 std::thread::sleep(Duration::from_millis(10));
             }
             let at = self.input_instant();
+            if self.yield_after_send && self.driver.datagrams_written() != written {
+                // The datagrams are out; what is left of the step (publication) is
+                // nobody's critical path: let the processes they woke run first.
+                self.yields += 1;
+                std::thread::yield_now();
+            }
             self.pump(at);
         }
     }
@@ -428,6 +444,7 @@ impl Runtime {
             backlog_overflow: c.backlog_overflow,
             send_refused: c.send_refused + c.send_errors,
             events_dropped: self.events_dropped,
+            yields_after_send: self.yields,
             probes_sent: c.probes_sent,
             rejoins: c.rejoins,
             service: core.service_stats().unwrap_or_default(),
