@@ -110,14 +110,15 @@ pub struct NodeConfig {
     /// the socket, yielding the core between reads, for up to US µs before parking:
     /// the lowest latency, for CPU).
     pub idle: NodeIdle,
-    /// After a loop step that wrote datagrams, give the core away once
-    /// (`sched_yield`) before publishing what the step did (events, status, the event
-    /// log): on a host with fewer cores than busy threads (several nodes on one
-    /// machine, a node beside its application) the processes those datagrams woke
-    /// run their step first, and a view change's critical path waits less for this
-    /// node's bookkeeping. With an idle core to spare the yield returns at once.
-    /// Default `true` (docs/bench/view_change_perf.md §10).
-    pub yield_after_send: bool,
+    /// After a loop step that wrote datagrams or has events to publish, give the core
+    /// away once (`sched_yield`) before the step's bookkeeping and publication
+    /// (events, status, the event log): on a host with fewer cores than busy threads
+    /// (several nodes on one machine, a node beside its application) the processes
+    /// waiting for a core — those its datagrams woke, the other receivers of the
+    /// fan-out that woke it — take their step first, and a view change's critical
+    /// path waits less for this node's bookkeeping. With an idle core to spare the
+    /// yield returns at once. Default `true` (docs/bench/view_change_perf.md §10).
+    pub yield_before_publish: bool,
     /// This node's member tags (`sgmpd --tag KEY=VALUE`; `tags = { role = "db" }` in
     /// TOML): carried in its join request and agreed in every view; change them while
     /// running with [`NodeHandle::set_tags`](crate::NodeHandle::set_tags).
@@ -254,7 +255,7 @@ impl Default for NodeConfig {
             client_timeout_ms: 1000,
             target_core: 5,
             idle: NodeIdle::Block,
-            yield_after_send: true,
+            yield_before_publish: true,
             tags: crate::TagSet::new(),
             max_tag_bytes: crate::tags::MAX_TAG_BYTES,
         }

@@ -271,7 +271,7 @@ impl Node {
             rx,
             Arc::clone(&shared),
             snapshot,
-            config.yield_after_send,
+            config.yield_before_publish,
         );
         let thread = std::thread::Builder::new()
             .name(format!("sgmp-{}", me.node))

@@ -7,9 +7,11 @@
 //! clock), then [`Driver::drive`] (flush, wait for a datagram, a deadline or a wake-up,
 //! read, let the core react, flush again: a reply leaves before anything is published),
 //! then the core's events are published, stamped with the time of the input that
-//! caused them. If the step wrote datagrams, the thread first yields its core once
-//! ([`NodeConfig::yield_after_send`](super::NodeConfig::yield_after_send)): the
-//! processes those datagrams woke take their step before this one's publication.
+//! caused them. If the step wrote datagrams or has something to publish, the thread
+//! first yields its core once
+//! ([`NodeConfig::yield_before_publish`](super::NodeConfig::yield_before_publish)): the
+//! processes waiting for a core (those its datagrams woke, the other receivers of a
+//! fan-out) take their step before this one's publication.
 
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
@@ -57,9 +59,9 @@ pub(crate) struct Runtime {
     leaving: Vec<crate::ProcessId>,
     /// Processes removed from our views, oldest first.
     departed: std::collections::VecDeque<Departed>,
-    /// [`NodeConfig::yield_after_send`](super::NodeConfig::yield_after_send).
-    yield_after_send: bool,
-    /// Steps that yielded the core after writing datagrams.
+    /// [`NodeConfig::yield_before_publish`](super::NodeConfig::yield_before_publish).
+    yield_before_publish: bool,
+    /// Steps that yielded the core before publishing.
     yields: u64,
 }
 
@@ -70,7 +72,7 @@ impl Runtime {
         rx: Receiver<Command>,
         shared: Arc<Shared>,
         snapshot: Option<SnapshotProvider>,
-        yield_after_send: bool,
+        yield_before_publish: bool,
     ) -> Runtime {
         Runtime {
             driver,
@@ -89,7 +91,7 @@ impl Runtime {
             leave_reqs: 0,
             leaving: Vec::new(),
             departed: std::collections::VecDeque::with_capacity(DEPARTED_CAP),
-            yield_after_send,
+            yield_before_publish,
             yields: 0,
         }
     }
@@ -134,9 +136,12 @@ impl Runtime {
                 std::thread::sleep(Duration::from_millis(10));
             }
             let at = self.input_instant();
-            if self.yield_after_send && self.driver.datagrams_written() != written {
-                // The datagrams are out; what is left of the step (publication) is
-                // nobody's critical path: let the processes they woke run first.
+            let sent = self.driver.datagrams_written() != written;
+            if self.yield_before_publish && (sent || self.driver.core().has_pending_events()) {
+                // The datagrams are out and the core's state is updated; what is left
+                // of the step (bookkeeping, publication) is nobody's critical path: let
+                // the processes its datagrams woke, or the datagrams that woke this
+                // one woke too (the other members of a fan-out), step first.
                 self.yields += 1;
                 std::thread::yield_now();
             }
@@ -444,7 +449,7 @@ impl Runtime {
             backlog_overflow: c.backlog_overflow,
             send_refused: c.send_refused + c.send_errors,
             events_dropped: self.events_dropped,
-            yields_after_send: self.yields,
+            yields_before_publish: self.yields,
             probes_sent: c.probes_sent,
             rejoins: c.rejoins,
             service: core.service_stats().unwrap_or_default(),

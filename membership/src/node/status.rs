@@ -109,9 +109,10 @@ pub struct NodeMetrics {
     pub send_refused: u64,
     /// Events not delivered to a lagging subscriber (over all subscribers).
     pub events_dropped: u64,
-    /// Loop steps that wrote datagrams and then yielded the core before publishing
-    /// ([`NodeConfig::yield_after_send`](super::NodeConfig::yield_after_send)).
-    pub yields_after_send: u64,
+    /// Loop steps that wrote datagrams or had events, and yielded the core before
+    /// publishing
+    /// ([`NodeConfig::yield_before_publish`](super::NodeConfig::yield_before_publish)).
+    pub yields_before_publish: u64,
     /// Probes sent (discovery queries and answers).
     pub probes_sent: u64,
     /// Rejoins as a new incarnation.

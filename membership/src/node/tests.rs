@@ -190,26 +190,26 @@ fn advertised_address_is_the_member_address() {
     assert_eq!(v.members[0].addr, adv, "{v:?}");
 }
 
-/// A step that wrote datagrams yields the core before publishing, unless the
+/// A step that wrote datagrams or has events yields the core before publishing, unless the
 /// configuration says not to: forming a group of two (discovery, join, State-Xfer,
 /// heartbeats) counts such yields only on the node that asked for them.
 #[test]
-fn nodes_yield_after_sending_only_when_configured_to() {
+fn nodes_yield_before_publishing_only_when_configured_to() {
     let (mut socks, addrs) = bound(2);
     let b_sock = socks.pop().unwrap();
     let a_sock = socks.pop().unwrap();
     let a = Node::start_on(config("a", addrs[0], &addrs), a_sock).unwrap();
     let mut cfg_b = config("b", addrs[1], &addrs);
-    cfg_b.yield_after_send = false;
+    cfg_b.yield_before_publish = false;
     let b = Node::start_on(cfg_b, b_sock).unwrap();
     wait_for("one view of two", Duration::from_secs(10), || {
         a.view().len() == 2 && b.view().len() == 2
     });
     wait_for("a's yields in its metrics", Duration::from_secs(5), || {
-        a.metrics().yields_after_send > 0
+        a.metrics().yields_before_publish > 0
     });
     assert!(b.metrics().driver.datagrams_written > 0);
-    assert_eq!(b.metrics().yields_after_send, 0);
+    assert_eq!(b.metrics().yields_before_publish, 0);
     a.shutdown();
     b.shutdown();
 }

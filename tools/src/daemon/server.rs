@@ -502,7 +502,7 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
                     "backlog_overflow": m.backlog_overflow,
                     "send_refused": m.send_refused,
                     "events_dropped": m.events_dropped,
-                    "yields_after_send": m.yields_after_send,
+                    "yields_before_publish": m.yields_before_publish,
                 }),
                 false,
             )

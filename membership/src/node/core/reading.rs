@@ -115,6 +115,12 @@ impl NodeCore {
         v
     }
 
+    /// Whether [`poll_event`](Self::poll_event) has something (the deferred bookkeeping
+    /// of an install or a suspicion included), without doing that bookkeeping.
+    pub fn has_pending_events(&self) -> bool {
+        !self.events.is_empty() || self.deferred.is_some()
+    }
+
     /// The next event, with the process that produced it.
     pub fn poll_event(&mut self) -> Option<(ProcessId, CoreEvent)> {
         self.finish_deferred();
