@@ -68,7 +68,7 @@ sim:
 # Every figure of BENCHMARKS.md and the plots in docs/bench/ (JSON reports there too),
 # bounded to about fifteen minutes: criterion benches with short settings, the allocation
 # report, then sgmp-load transport, view-change for N in BENCH_NODES, join, churn, counts,
-# clients (10k; 1k to 100k for the scaling plot; flapping), and the SVG plots.
+# pattern (N = 5, 17), clients (10k; 1k to 100k for the scaling plot; flapping), and the SVG plots.
 BENCH_OUT ?= docs/bench
 BENCH_NODES ?= 3 5 9 17 33 63
 BENCH_ROUNDS ?= 40
@@ -89,6 +89,10 @@ bench:
 	timeout 300 $(SGMP_LOAD) join --nodes 5 --rounds 50 --json > $(BENCH_OUT)/join.json
 	timeout 120 $(SGMP_LOAD) churn --nodes 41 --churners 20 --seconds 5 --json > $(BENCH_OUT)/churn.json
 	timeout 300 $(SGMP_LOAD) counts --json > $(BENCH_OUT)/counts.json
+	for n in 5 17; do \
+	  timeout 120 $(SGMP_LOAD) pattern --nodes $$n --rounds 200 --passes 3 --json \
+	    > $(BENCH_OUT)/pattern_$$n.json || exit 1; \
+	done
 	timeout 600 $(SGMP_LOAD) clients --clients 10000 --core 5 --seconds 60 --churn 500 --hold 60 --json \
 	  > $(BENCH_OUT)/clients.json
 	for n in 1000 10000; do \
