@@ -58,6 +58,24 @@ impl Ring {
             d % self.len
         }) as usize
     }
+
+    /// Empties `slots` whose only occupied slots are those of `used` (a window's
+    /// invariant), writing those alone, and starts the ring again at sequence 0.
+    fn clear<T: Copy + Default + PartialEq>(
+        &mut self,
+        slots: &mut [T],
+        used: std::ops::Range<u64>,
+        what: &str,
+    ) {
+        for seq in used {
+            slots[self.idx(seq)] = T::default();
+        }
+        debug_assert!(
+            slots.iter().all(|s| *s == T::default()),
+            "a reset {what} holds nothing"
+        );
+        self.origin = 0;
+    }
 }
 
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -128,15 +146,8 @@ impl SendWindow {
     /// disconnect is on a removal's path, and the whole ring is kilobytes of cold
     /// cache lines).
     pub fn reset(&mut self) {
-        for seq in self.una..self.next_seq {
-            let k = self.idx(seq);
-            self.slots[k] = SendSlot::default();
-        }
-        debug_assert!(
-            self.slots.iter().all(|s| *s == SendSlot::default()),
-            "a reset send window holds nothing"
-        );
-        self.ring.origin = 0;
+        self.ring
+            .clear(&mut self.slots, self.una..self.next_seq, "send window");
         self.una = 0;
         self.next_unsent = 0;
         self.next_seq = 0;
@@ -480,15 +491,11 @@ impl RecvWindow {
     /// slot is cleared, the invariants): clearing those empties the ring without
     /// writing all of it, as [`SendWindow::reset`] does.
     pub fn reset(&mut self) {
-        for seq in self.deliver_seq..self.highest {
-            let k = self.idx(seq);
-            self.slots[k] = RecvSlot::default();
-        }
-        debug_assert!(
-            self.slots.iter().all(|s| *s == RecvSlot::default()),
-            "a reset receive window holds nothing"
+        self.ring.clear(
+            &mut self.slots,
+            self.deliver_seq..self.highest,
+            "receive window",
         );
-        self.ring.origin = 0;
         self.deliver_seq = 0;
         self.expected = 0;
         self.complete_upto = 0;
