@@ -810,28 +810,37 @@ mod tests {
 
     /// A reset clears only the slots that can hold a frame (`[una, next_seq)`,
     /// `[deliver_seq, highest)`), not the whole ring: with frames in flight, marked,
-    /// buffered out of order and wrapped around the ring's end, every slot is empty
+    /// queued, buffered out of order and occupying slots across the ring's end (the
+    /// ring's origin only moves while a window is empty), every slot is empty
     /// afterwards and the windows start again from sequence 0.
     #[test]
     fn a_reset_empties_windows_holding_frames_anywhere_in_the_ring() {
         let mut tx = SendWindow::new(8);
         let mut store = vec![0u8; 8 * CAP];
-        // Move the window along: 5 frames sent and acknowledged, origin kept.
-        for i in 0..5u8 {
-            assert!(tx.push(&mut store, CAP, &[i; 150])); // 2 frames each
-            transmit(&mut tx, &store, Time(u64::from(i)));
-            let next = tx.next_seq;
-            tx.on_ack(Time(u64::from(i) + 1), next - 1, 0, 0);
+        // Frames 0..3 (one message), 3..7 (four): sent, acknowledged up to 5.
+        assert!(tx.push(&mut store, CAP, &[0; 250]));
+        transmit(&mut tx, &store, Time(1));
+        tx.on_ack(Time(2), 1, 0, 0);
+        for i in 0..4u8 {
+            assert!(tx.push(&mut store, CAP, &[i]));
         }
-        // Frames in flight across the ring's end, one selectively acked, one queued.
+        transmit(&mut tx, &store, Time(3));
+        tx.on_ack(Time(4), 5, 0, 0);
+        assert!(
+            tx.in_flight(),
+            "5 and 6 still in flight: the origin stays at 0"
+        );
+        // Frames 7, 8, 9 take slots 7, 0, 1: across the ring's end.
         for i in 0..3u8 {
             assert!(tx.push(&mut store, CAP, &[i]));
         }
-        transmit(&mut tx, &store, Time(50));
+        transmit(&mut tx, &store, Time(5));
+        // 7 selectively acknowledged (bit 0 is frame ack + 1 = 7), one more queued.
+        tx.on_ack(Time(6), 6, 0, 0b1);
         assert!(tx.push(&mut store, CAP, b"queued"));
-        tx.on_ack(Time(60), tx.una, 1, 0b1);
+        assert_eq!((tx.una, tx.next_seq), (6, 11));
         assert!(tx.in_flight() && tx.has_sendable());
-        assert!(tx.slots.iter().any(|s| *s != SendSlot::default()));
+        assert_ne!(tx.slots[0], SendSlot::default(), "frame 8 in slot 0");
         tx.reset();
         assert!(tx.slots.iter().all(|s| *s == SendSlot::default()));
         assert!(!tx.in_flight() && !tx.has_sendable());
@@ -850,21 +859,25 @@ mod tests {
             payload: p,
         };
         let mut buf = [0u8; 10];
+        // 0..6 in order, 0..4 delivered: 4 and 5 stay, so the origin stays at 0.
         for seq in 0..6 {
             assert_eq!(
                 rx.accept(&mut rstore, CAP, &f(seq, true, b"x")),
                 Accept::New
             );
+        }
+        for _ in 0..4 {
             assert!(rx.deliver(&rstore, CAP, &mut buf).is_some());
         }
-        // Buffered above holes, wrapping around the ring's end; one in order, unread.
-        for seq in [6, 8, 10, 13] {
+        // Above a hole at 6: 7 (slot 7), 9 and 11 (slots 1 and 3, across the end).
+        for seq in [7, 9, 11] {
             assert_eq!(
-                rx.accept(&mut rstore, CAP, &f(seq, seq == 6, b"y")),
+                rx.accept(&mut rstore, CAP, &f(seq, true, b"y")),
                 Accept::New
             );
         }
         assert!(rx.has_gap() && rx.has_message());
+        assert!(rx.slots[1].present && rx.slots[3].present);
         rx.reset();
         assert!(rx.slots.iter().all(|s| *s == RecvSlot::default()));
         assert!(!rx.has_gap() && !rx.has_message());

@@ -116,7 +116,10 @@ pub struct NodeConfig {
     /// (several nodes on one machine, a node beside its application) the processes
     /// waiting for a core — those its datagrams woke, the other receivers of the
     /// fan-out that woke it — take their step first, and a view change's critical
-    /// path waits less for this node's bookkeeping. With an idle core to spare the
+    /// path waits less for this node's bookkeeping. The price: on such a host the
+    /// application (subscribers, `NodeHandle::view`, the event log) hears of the step
+    /// after those other steps, a few µs to a scheduler slice later; events and log
+    /// records still carry the input's arrival time. With an idle core to spare the
     /// yield returns at once. Default `true` (docs/bench/view_change_perf.md §10).
     pub yield_before_publish: bool,
     /// This node's member tags (`sgmpd --tag KEY=VALUE`; `tags = { role = "db" }` in

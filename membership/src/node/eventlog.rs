@@ -35,6 +35,9 @@ pub fn unix_micros() -> u64 {
 pub struct EventLog {
     file: File,
     failed: bool,
+    /// When the input behind the records being written arrived (µs since the epoch):
+    /// their `ts_us`. `None`: the time of writing.
+    input_us: Option<u64>,
 }
 
 impl EventLog {
@@ -44,7 +47,17 @@ impl EventLog {
         Ok(EventLog {
             file,
             failed: false,
+            input_us: None,
         })
+    }
+
+    /// Stamps the records written from now on with `us` (µs since the epoch: the
+    /// arrival of the input that caused them), or with the time of writing (`None`).
+    /// The node's loop stamps a step's records with its input's arrival, as it stamps
+    /// the events it hands subscribers, so that a record's time does not depend on when
+    /// the loop got round to writing it.
+    pub fn stamp_inputs_at(&mut self, us: Option<u64>) {
+        self.input_us = us;
     }
 
     /// Writes `{"ts_us":..,"node":..,"kind":..<extra>}`; `extra` is either empty or
@@ -52,7 +65,7 @@ impl EventLog {
     fn write(&mut self, me: ProcessId, kind: &str, extra: &str) {
         let line = format!(
             "{{\"ts_us\":{},\"node\":{},\"kind\":{}{}}}\n",
-            unix_micros(),
+            self.input_us.unwrap_or_else(unix_micros),
             js(&me.to_string()),
             js(kind),
             extra
@@ -177,6 +190,34 @@ fn js(s: &str) -> String {
 mod tests {
     use super::*;
     use serde_json::{json, Value};
+
+    /// Records carry the stamp the loop gives them (its input's arrival), and the time
+    /// of writing once it takes the stamp back.
+    #[test]
+    fn records_carry_the_input_stamp_while_one_is_set() {
+        let dir = std::env::temp_dir().join(format!("sgmp-evlog-stamp-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.jsonl");
+        let me = ProcessId::named("n1", 1);
+        let mut log = EventLog::open(&path).unwrap();
+        log.stamp_inputs_at(Some(123));
+        log.submitted(me, 7);
+        log.stamp_inputs_at(None);
+        let before = unix_micros();
+        log.submitted(me, 8);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let ts: Vec<u64> = text
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<Value>(l).unwrap()["ts_us"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect();
+        assert_eq!(ts[0], 123);
+        assert!(ts[1] >= before, "{ts:?}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 
     #[test]
     fn lines_have_the_documented_shape() {

@@ -49,6 +49,8 @@ pub(crate) struct Runtime {
     alerts_at: Instant,
     events_dropped: u64,
     view_ts_us: u64,
+    /// When the input of the step being published arrived, µs since the epoch.
+    input_us: u64,
     status_dirty: bool,
     /// The last view installed (to see who a new one removes).
     last_view: View,
@@ -86,6 +88,7 @@ impl Runtime {
             alerts_at: Instant::now(),
             events_dropped: 0,
             view_ts_us: 0,
+            input_us: 0,
             status_dirty: true,
             last_view: View::with_capacity(0),
             leave_reqs: 0,
@@ -138,10 +141,11 @@ impl Runtime {
             let at = self.input_instant();
             let sent = self.driver.datagrams_written() != written;
             if self.yield_before_publish && (sent || self.driver.core().has_pending_events()) {
-                // The datagrams are out and the core's state is updated; what is left
-                // of the step (bookkeeping, publication) is nobody's critical path: let
-                // the processes its datagrams woke, or the datagrams that woke this
-                // one woke too (the other members of a fan-out), step first.
+                // The step's datagrams are written (unless the socket pushed back) and
+                // the core's state is updated; what is left is publication, which the
+                // protocol does not wait for: let the processes its datagrams woke, or
+                // the other receivers of the fan-out that woke this one, step first.
+                // The application hears of this step that much later.
                 self.yields += 1;
                 std::thread::yield_now();
             }
@@ -211,7 +215,19 @@ impl Runtime {
         let reqs = self.driver.core().engine_stats().received[MsgKind::LeaveReq as usize];
         let mut new_leaves = reqs.saturating_sub(self.leave_reqs);
         self.leave_reqs = reqs;
+        let mut stamped = false;
         while let Some((me, ev)) = self.driver.core_polled().poll_event() {
+            if !stamped {
+                // The step's records and view timestamp carry its input's arrival (as
+                // its events do), not the time they are written (after the yield
+                // before publication).
+                stamped = true;
+                let elapsed = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.input_us = unix_micros().saturating_sub(elapsed);
+                if let Some(l) = &mut self.log {
+                    l.stamp_inputs_at(Some(self.input_us));
+                }
+            }
             if let CoreEvent::Suspected { peer } = &ev {
                 if new_leaves > 0 {
                     new_leaves -= 1;
@@ -222,6 +238,9 @@ impl Runtime {
                 }
             }
             self.on_event(at, me, ev);
+        }
+        if let (true, Some(l)) = (stamped, &mut self.log) {
+            l.stamp_inputs_at(None);
         }
         if self.status_dirty {
             self.publish_status();
@@ -291,7 +310,7 @@ impl Runtime {
                     let bytes = f();
                     warn_snapshot(self.driver.core_polled().set_snapshot(&bytes));
                 }
-                self.view_ts_us = unix_micros();
+                self.view_ts_us = self.input_us;
                 // The status shows the view before anyone hears of it.
                 self.publish_status();
                 NodeEvent::ViewInstalled { me, view }

@@ -12,6 +12,12 @@
 //! before each round as a view change meets — so that `commit / pattern` isolates what
 //! sgmp adds (its transport, engine, node loop) from what the cores cost.
 //!
+//! `sgmp-load pattern` ([`run`]) runs the same exchange alone, then as a node would
+//! ([`StepModel`]): waiting in epoll on a nonblocking socket and reading until it is
+//! empty (the nodes' `block` loop), with a given CPU time spent on every datagram; it
+//! fits how much each µs of work per step lengthens the round, and so how much CPU per
+//! step a node may spend for its commit to stay within 1.3× or 1.5× the floor.
+//!
 //! With `spin` (`view-change --idle spin`) each thread first polls its nonblocking socket,
 //! yielding the core between reads, for up to that long before a blocking read, and
 //! for up to `OPEN_ROUND_SPIN_US` while its round is open (the mgr from its `sub`s to
@@ -397,7 +403,8 @@ pub struct PatternArgs {
     /// passes' medians.
     #[arg(long, default_value_t = 3, value_parser = clap::value_parser!(u64).range(1..=100))]
     pub passes: u64,
-    /// CPU per step of the event-loop series, ns (comma-separated).
+    /// CPU per step of the event-loop series, ns (comma-separated). Keep `0` in the
+    /// list: the step budget and `epoll_over_recv` start from it (`null` without it).
     #[arg(long, value_delimiter = ',', default_values_t = [0u64, 1_000, 2_000, 4_000],
           value_parser = clap::value_parser!(u64).range(0..=1_000_000))]
     pub step_ns: Vec<u64>,
@@ -429,8 +436,14 @@ impl Spread {
             };
         }
         v.sort_by(f64::total_cmp);
+        let mid = v.len() / 2;
+        let median = if v.len() % 2 == 1 {
+            v[mid]
+        } else {
+            (v[mid - 1] + v[mid]) / 2.0
+        };
         Spread {
-            p50_us: v[v.len() / 2],
+            p50_us: median,
             min_us: v[0],
             max_us: v[v.len() - 1],
         }
@@ -508,9 +521,15 @@ impl PatternReport {
     }
 
     /// CPU per step (ns) a node with this event loop may spend for its commit to stay
-    /// within `ratio` × the floor, by the fitted line (negative: not even without work).
+    /// within `ratio` × the floor: from the measured event loop without work (the `0`
+    /// setting) along the fitted slope. Negative: not even without work. NaN (`null`
+    /// in JSON) without a `0` setting or without a rising slope.
     pub fn step_budget_ns(&self, ratio: f64) -> f64 {
-        (ratio * self.recv.p50_us - self.epoll_base()) / self.slope() * 1000.0
+        let slope = self.slope();
+        if slope.is_nan() || slope <= 0.0 {
+            return f64::NAN;
+        }
+        (ratio * self.recv.p50_us - self.epoll_base()) / slope * 1000.0
     }
 
     /// The figures, one flat JSON object.
@@ -603,6 +622,7 @@ mod tests {
             recv: s(40.0),
             epoll: vec![(0, s(44.0)), (1_000, s(50.0)), (2_000, s(56.0))],
         };
+        assert_eq!(Spread::of(vec![3.0, 1.0, 4.0, 2.0]).p50_us, 2.5);
         assert!((r.slope() - 6.0).abs() < 1e-9);
         // 1.3 x 40 = 52 = 44 + 6 x 1.333 us.
         assert!((r.step_budget_ns(1.3) - 1_333.3).abs() < 0.1);
