@@ -785,6 +785,29 @@ mod tests {
         assert!(e.contains("spin:US"), "{e}");
     }
 
+    /// `yield_before_publish = false` in the config file (an advanced `NodeConfig`
+    /// field) turns off the yield before publication; it is on by default.
+    #[test]
+    fn the_yield_before_publication_is_set_in_the_file() {
+        let flags = DaemonArgs::try_parse_from(["sgmpd", "--id", "a"]).unwrap();
+        assert!(
+            Settings::from_args(&flags)
+                .unwrap()
+                .node
+                .yield_before_publish
+        );
+        let dir = std::env::temp_dir().join(format!("sgmpd-yield-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("sgmpd.toml");
+        std::fs::write(&path, "yield_before_publish = false\n").unwrap();
+        let flags =
+            DaemonArgs::try_parse_from(["sgmpd", "--id", "a", "--config", path.to_str().unwrap()])
+                .unwrap();
+        let s = Settings::from_args(&flags).unwrap();
+        assert!(!s.node.yield_before_publish);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
     #[test]
     fn names_and_spaces_in_addresses() {
         let a = DaemonArgs::try_parse_from([
