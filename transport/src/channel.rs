@@ -724,6 +724,11 @@ mod tests {
         }
     }
 
+    /// A received frame (shared with `channel_tests_mutants.rs`).
+    pub(super) fn frame(seq: u64, end: bool, payload: &[u8]) -> Frame<'_> {
+        Frame { seq, end, payload }
+    }
+
     /// Sends whatever `tx` has in one datagram; returns its frames' (seq, payload).
     fn transmit(tx: &mut SendWindow, store: &[u8], now: Time) -> Vec<(u64, bool, Vec<u8>)> {
         let mut buf = [0u8; 1400];
@@ -853,11 +858,7 @@ mod tests {
 
         let mut rx = RecvWindow::new(8);
         let mut rstore = vec![0u8; 8 * CAP];
-        let f = |seq, end, p: &'static [u8]| Frame {
-            seq,
-            end,
-            payload: p,
-        };
+        let f = frame;
         let mut buf = [0u8; 10];
         // 0..6 in order, 0..4 delivered: 4 and 5 stay, so the origin stays at 0.
         for seq in 0..6 {
@@ -890,11 +891,7 @@ mod tests {
     fn receive_reorders_and_reassembles() {
         let mut rx = RecvWindow::new(8);
         let mut store = vec![0u8; 8 * CAP];
-        let f = |seq, end, p: &'static [u8]| Frame {
-            seq,
-            end,
-            payload: p,
-        };
+        let f = frame;
         assert_eq!(rx.accept(&mut store, CAP, &f(2, true, b"c")), Accept::New);
         assert_eq!(rx.sack(), (0, 0b10));
         assert_eq!(rx.accept(&mut store, CAP, &f(1, false, b"b")), Accept::New);

@@ -4,7 +4,7 @@
 
 use super::*;
 
-use super::tests::{header, CAP};
+use super::tests::{frame, header, CAP};
 
 /// Sends whatever `tx` has in one datagram; returns the number of frames.
 fn transmit(tx: &mut SendWindow, store: &[u8], now: Time) -> usize {
@@ -35,10 +35,6 @@ fn a_selective_ack_of_the_first_unacked_frame_counts() {
     // On timeout only frame 3 is resent.
     tx.on_timeout();
     assert_eq!(transmit(&mut tx, &store, Time(40)), 1);
-}
-
-fn frame(seq: u64, end: bool, payload: &[u8]) -> Frame<'_> {
-    Frame { seq, end, payload }
 }
 
 /// Catches `seq - self.deliver_seq < len` -> `<=` in `RecvWindow::present`: the
