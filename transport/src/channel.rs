@@ -1008,7 +1008,6 @@ mod tests {
     fn in_order_frames_take_the_short_path_and_keep_the_window_consistent() {
         let mut rx = RecvWindow::new(4);
         let mut store = vec![0u8; 4 * CAP];
-        let frame = |seq, end, payload: &'static [u8]| Frame { seq, end, payload };
         // In order, fragments then the end: the message completes with its last frame.
         assert_eq!(
             rx.accept(&mut store, CAP, &frame(0, false, b"ab")),
