@@ -117,6 +117,11 @@ fn the_pattern_mode_reports_the_floor_and_the_step_budget() {
     ] {
         assert!(v[k].as_f64().is_some_and(|x| x > 0.0), "{k}: {v}");
     }
-    assert!(v["us_per_step_us"].as_f64().is_some(), "{v}");
-    assert!(v["step_budget_ns_ratio_1_5"].as_f64().is_some(), "{v}");
+    // The fit is a timing: on a busy machine the slope may come out flat or falling, and
+    // then the budget is `null` by contract. Assert the contract, not the timing.
+    let slope = v["us_per_step_us"].as_f64().expect("a fitted slope");
+    for k in ["step_budget_ns_ratio_1_3", "step_budget_ns_ratio_1_5"] {
+        let budget = v.get(k).unwrap_or_else(|| panic!("missing {k}: {v}"));
+        assert_eq!(budget.as_f64().is_some(), slope > 0.0, "{k}: {v}");
+    }
 }
