@@ -19,6 +19,12 @@ fn view_change_json_has_the_keys() {
             "3",
             "--rtt-seconds",
             "0.2",
+            // Timings a loaded CI machine cannot trip (a false suspicion fails a round);
+            // the figures are not checked.
+            "--suspect-ms",
+            "300",
+            "--protocol-timeout-ms",
+            "1000",
             "--json",
         ],
         Duration::from_secs(30),
@@ -59,6 +65,10 @@ fn view_change_with_polling_nodes_measures_the_polling_pattern() {
                 "spin:100",
                 "--backend",
                 backend,
+                "--suspect-ms",
+                "300",
+                "--protocol-timeout-ms",
+                "1000",
                 "--json",
             ],
             Duration::from_secs(40),

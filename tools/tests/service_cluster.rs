@@ -55,7 +55,9 @@ impl Procs {
             .args(["--heartbeat-ms", "25", "--suspect-ms", "400"])
             .args(["--protocol-timeout-ms", "800"])
             .args(["--coldstart-rounds", "3", "--coldstart-round-ms", "60"])
-            .args(["--client-heartbeat-ms", "50", "--client-timeout-ms", "500"])
+            // A client is removed after 2 s of silence: a stall of this test process
+            // (whose in-process clients must stay registered) cannot reach it.
+            .args(["--client-heartbeat-ms", "50", "--client-timeout-ms", "2000"])
             .args(extra)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())

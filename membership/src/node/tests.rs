@@ -22,8 +22,10 @@ fn config(name: &str, listen: SocketAddr, seeds: &[SocketAddr]) -> NodeConfig {
         listen,
         seeds: seeds.to_vec(),
         heartbeat_ms: 20,
-        suspect_ms: 200,
-        protocol_timeout_ms: 400,
+        // No test here crashes a node: suspicion timeouts a stall of a loaded machine
+        // cannot reach (an excluded member would come back under a new process id).
+        suspect_ms: 1_000,
+        protocol_timeout_ms: 2_000,
         join_retry_ms: 100,
         // Long enough that a node descheduled on a loaded machine still hears the
         // other seeds before it would found alone (the lowest name must found).
