@@ -49,6 +49,13 @@ struct World {
     tx: Vec<u8>,
     /// Incarnations handed out so far.
     inc: u64,
+    /// Written over before each timed delivery when set (untimed): the delivery then
+    /// runs with its code and data out of the core's private caches, as a node's step
+    /// does on a host whose other threads and kernel ran since its last step.
+    evict: Option<Vec<u8>>,
+    /// The removal's ticks are running (only their deliveries are evicted and timed
+    /// cold: the rejoin after it stays warm).
+    removing: bool,
 }
 
 impl World {
@@ -74,6 +81,8 @@ impl World {
             wire: VecDeque::new(),
             tx: vec![0u8; 65_536],
             inc: 1,
+            evict: None,
+            removing: false,
         };
         w.run(300);
         w
@@ -106,6 +115,13 @@ impl World {
         while let Some((from, to, bytes)) = self.wire.pop_front() {
             if to < self.cores.len() && self.up[to] {
                 self.now = self.now + 1;
+                if let Some(buf) = self.evict.as_mut().filter(|_| self.removing) {
+                    evict(buf);
+                    let t0 = Instant::now();
+                    self.deliver_cold(from, to, &bytes);
+                    spent += t0.elapsed();
+                    continue;
+                }
                 let t0 = Instant::now();
                 self.cores[to].handle_datagram(self.now, addr_of(from), &bytes);
                 self.drain(to);
@@ -113,6 +129,14 @@ impl World {
             }
         }
         spent
+    }
+
+    /// A delivery after an eviction, out of line so that a profiler can select it
+    /// (`valgrind --tool=callgrind --toggle-collect='*deliver_cold*'`).
+    #[inline(never)]
+    fn deliver_cold(&mut self, from: usize, to: usize, bytes: &[u8]) {
+        self.cores[to].handle_datagram(self.now, addr_of(from), bytes);
+        self.drain(to);
     }
 
     fn run(&mut self, ms: u64) {
@@ -130,10 +154,12 @@ impl World {
     fn removal(&mut self, victim: usize) -> Duration {
         let v0 = self.version(0);
         self.up[victim] = false;
+        self.removing = true;
         for _ in 0..10_000 {
             let spent = self.tick();
             let n = self.cores.len();
             if (0..n).filter(|&i| self.up[i]).all(|i| self.version(i) > v0) {
+                self.removing = false;
                 return spent;
             }
         }
@@ -161,11 +187,31 @@ impl World {
     }
 }
 
+/// Bigger than a core's private caches (L2 is 2–4 MiB on the machines we measure).
+const EVICT_BYTES: usize = 8 << 20;
+
+/// Writes one byte in every cache line of `buf`, so that what the next delivery touches
+/// comes from the shared cache or memory.
+#[inline(never)]
+fn evict(buf: &mut [u8]) {
+    for i in (0..buf.len()).step_by(64) {
+        buf[i] = buf[i].wrapping_add(1);
+    }
+    std::hint::black_box(&buf);
+}
+
 fn removal(c: &mut Criterion) {
-    let mut g = c.benchmark_group("node_core_removal");
+    removal_group(c, "node_core_removal", false);
+    removal_group(c, "node_core_removal_cold", true);
+}
+
+/// The removal at N = 5, 17, 63; `cold`: each delivery with the caches evicted.
+fn removal_group(c: &mut Criterion, name: &str, cold: bool) {
+    let mut g = c.benchmark_group(name);
     g.sample_size(10);
     for n in [5usize, 17, 63] {
         let mut w = World::founded(n);
+        w.evict = cold.then(|| vec![0u8; EVICT_BYTES]);
         // Datagrams of a removal among n − 1 survivors: M-sub, ack and M-com to each
         // of the n − 2 others, and the detector's report.
         g.throughput(Throughput::Elements(3 * (n as u64 - 2) + 1));
