@@ -199,7 +199,14 @@ fn flood_of_junk_while_views_change() {
             .chain([&d])
             .all(|n| names(&n.view()) == ["a", "b", "d"])
     });
+    // At least a second more, and until the flood reached its size: on a loaded
+    // machine the flooding thread gets less of a core and its sleeps run long.
     std::thread::sleep(Duration::from_secs(1));
+    wait_for(
+        "the flood's 20 000 datagrams",
+        Duration::from_secs(30),
+        || sent.load(Ordering::Relaxed) > 20_000,
+    );
     stop.store(true, Ordering::Relaxed);
     flood.join().unwrap();
     let rss_after = rss();
