@@ -28,7 +28,7 @@ impl Engine {
             self.queue_client_ops(now, ops);
             return;
         }
-        let Some(leader) = self.leader.and_then(|l| self.view.member(l).copied()) else {
+        let Some(leader) = self.leader.and_then(|l| self.member_in_view(l)) else {
             self.stats.client_ops_dropped += ops.len() as u64;
             return;
         };

@@ -228,7 +228,7 @@ impl Engine {
         i.next.clear();
         i.too_far = false;
         // r's own state counts among the answers.
-        let me = self.view.index_of(self.me.id).unwrap_or(0);
+        let me = self.rank_of(self.me.id).unwrap_or(0);
         self.init.responded[me] = true;
         let x = self.view.version;
         let own_next = self.next_update.get();
@@ -304,7 +304,7 @@ impl Engine {
         }
         u.removes.extend_from_slice(&self.faulty);
         for l in &self.leavers {
-            if self.view.contains(l.id) && !u.removes.contains(&l.id) {
+            if self.in_view(l.id) && !u.removes.contains(&l.id) {
                 u.removes.push(l.id);
             }
         }
@@ -355,7 +355,7 @@ impl Engine {
             }
         }
         let (sub, version, me) = (&self.init.sub, self.init.sub_version, self.me.id);
-        let index = self.view.index_of(me).unwrap_or(0) as u32;
+        let index = self.rank_of(me).unwrap_or(0) as u32;
         self.next_update.fill_with(|p| {
             p.update.copy_from(sub);
             p.version = version;
@@ -375,7 +375,7 @@ impl Engine {
         };
         self.stats.self_addressed[ack as usize] += 1;
         self.init.enter(Phase::Submit, now);
-        if let Some(me) = self.view.index_of(self.me.id) {
+        if let Some(me) = self.rank_of(self.me.id) {
             self.init.responded[me] = true;
         }
     }
@@ -388,7 +388,7 @@ impl Engine {
         }
         match (self.init.phase, rx.kind) {
             (Phase::Interrogate, MsgKind::RIntResp) => {
-                let Some(i) = self.view.index_of(from) else {
+                let Some(i) = self.rank_of(from) else {
                     self.stats.ignored += 1;
                     return;
                 };
@@ -407,7 +407,7 @@ impl Engine {
             (Phase::Submit, MsgKind::MSubAck | MsgKind::RSubAck)
                 if rx.version == self.init.sub_version =>
             {
-                match self.view.index_of(from) {
+                match self.rank_of(from) {
                     Some(i) => self.init.responded[i] = true,
                     None => self.stats.ignored += 1,
                 }
@@ -641,7 +641,7 @@ impl Engine {
         // Leavers removed by this commit get it too: it is what lets them go (D9).
         for k in 0..self.leavers.len() {
             let l = self.leavers[k];
-            if !self.view.contains(l.id) && self.init.sub.removes.contains(&l.id) {
+            if !self.in_view(l.id) && self.init.sub.removes.contains(&l.id) {
                 self.push_out(com, l, start);
             }
         }

@@ -118,6 +118,7 @@ impl Engine {
         }
         self.view.members.clear();
         self.view.members.extend_from_slice(&rx.members);
+        self.ranks.refresh(&self.view);
         self.view.tags.copy_from(&rx.view_tags);
         self.view.version = rx.version;
         self.last_commit.copy_from(&rx.update);
@@ -160,10 +161,7 @@ impl Engine {
     /// added by an earlier initiator; report NextUpdate to the new one (Figure 4).
     pub(super) fn on_state_xfer_as_member(&mut self, now: Time, from: ProcessId, rx: &Msg) {
         let _ = now;
-        if !self.role.is_outer()
-            || rx.version != self.view.version
-            || !self.view.contains(self.me.id)
-        {
+        if !self.role.is_outer() || rx.version != self.view.version || !self.in_view(self.me.id) {
             self.stats.ignored += 1;
             return;
         }
@@ -174,10 +172,7 @@ impl Engine {
 
     /// A join request reaching a member: the mgr queues it, others forward it.
     pub(super) fn on_join_request(&mut self, now: Time, joiner: Member, tags: &[u8]) {
-        if joiner.id == self.me.id
-            || self.view.contains(joiner.id)
-            || self.removed.contains(&joiner.id)
-        {
+        if joiner.id == self.me.id || self.in_view(joiner.id) || self.removed.contains(&joiner.id) {
             self.stats.joins_refused += 1;
             return;
         }

@@ -20,6 +20,7 @@ mod join;
 pub use join::JoinRate;
 mod invariants;
 mod outer;
+mod ranks;
 mod staged;
 mod tags;
 
@@ -261,6 +262,9 @@ pub struct Engine {
     status: Status,
     /// LocalView_p.
     view: View,
+    /// A key per member of `view`, for lookups that read few cache lines (refreshed
+    /// wherever `view`'s members change).
+    ranks: ranks::ViewIndex,
     /// LastCommit_p: the update that formed the current view.
     last_commit: Update,
     /// NextUpdate_p: the proposal for the next version this process acknowledged (or,
@@ -365,6 +369,7 @@ impl Engine {
             me,
             status: Status::Idle,
             view: View::with_tags(n, t),
+            ranks: ranks::ViewIndex::with_capacity(n),
             last_commit: Update::with_tag_limits(n, c, t),
             next_update: Staged::empty(Proposal::with_tag_limits(n, c, t)),
             faulty: Vec::with_capacity(n),
@@ -517,10 +522,12 @@ impl Engine {
                 self.view.members.push(*f);
             }
         }
+        // The index is refreshed once the view is built: plain scans until then.
         if !self.view.contains(self.me.id) {
             self.view.members.clear();
             self.view.members.push(self.me);
         }
+        self.ranks.refresh(&self.view);
         self.view.version = version;
         self.last_commit.clear();
         self.set_status(Status::Member);
@@ -561,7 +568,7 @@ impl Engine {
     /// committed: the node core calls it for the processes a recovered view (D23)
     /// removes from the view before it.
     pub fn note_removed(&mut self, p: ProcessId) {
-        if p != self.me.id && !self.view.contains(p) {
+        if p != self.me.id && !self.in_view(p) {
             self.remember_removed(p);
         }
     }
@@ -596,7 +603,7 @@ impl Engine {
     /// gossip is adopted, no message handled. Ignored unless this process is a member
     /// and `peer` a member of its view not believed faulty (Disconnect).
     pub fn peer_alive(&mut self, at: Time, peer: ProcessId) {
-        if self.status == Status::Member && self.view.contains(peer) && !self.is_faulty(peer) {
+        if self.status == Status::Member && self.in_view(peer) && !self.is_faulty(peer) {
             self.detector.heard_at(at, peer);
             self.note_heard(at, peer);
         }
@@ -610,7 +617,7 @@ impl Engine {
     /// detector decides, after waiting, whether this process is the isolated one (D18).
     pub fn suspect(&mut self, now: Time, peer: ProcessId) {
         if self.status == Status::Member {
-            if self.view.contains(peer)
+            if self.in_view(peer)
                 && !self.is_faulty(peer)
                 && (self.in_minority_with(&[peer])
                     || (self.cfg.local_health && !self.outside_suspicion_verified(now, peer)))
@@ -632,7 +639,7 @@ impl Engine {
         }
         let mut first = None;
         for &p in peers {
-            if self.view.contains(p) && !self.is_faulty(p) && self.in_minority_with(&[p]) {
+            if self.in_view(p) && !self.is_faulty(p) && self.in_minority_with(&[p]) {
                 self.stats.suspicions_ignored += 1;
                 continue;
             }
@@ -676,7 +683,7 @@ impl Engine {
         }
         self.leave_retry_at = now + self.cfg.protocol_timeout_us;
         let start = self.begin(MsgKind::LeaveReq);
-        if let Some(l) = self.leader.and_then(|l| self.view.member(l).copied()) {
+        if let Some(l) = self.leader.and_then(|l| self.member_in_view(l)) {
             self.push_out(MsgKind::LeaveReq, l, start);
         } else {
             self.mcast_view(MsgKind::LeaveReq, start);
@@ -710,7 +717,7 @@ impl Engine {
                 while let Some(a) = self.detector.poll(now) {
                     match a {
                         DetectorAction::Heartbeat(to) => {
-                            if let Some(m) = self.view.member(to).copied() {
+                            if let Some(m) = self.member_in_view(to) {
                                 let start = self.begin(MsgKind::Heartbeat);
                                 self.push_out(MsgKind::Heartbeat, m, start);
                             }
@@ -843,7 +850,7 @@ impl Engine {
             self.member_alive(now, from);
             return;
         }
-        if self.view.contains(from) {
+        if self.in_view(from) {
             // Gossip: adopt the sender's suspicions. Being suspected means being removed.
             if rx.gossip.contains(&self.me.id) {
                 // A leaver being removed has left (D9).
@@ -909,7 +916,7 @@ impl Engine {
             return;
         }
         if self.role == Role::Initiator && self.init.is_mgr() {
-            if let Some(m) = self.view.member(from).copied() {
+            if let Some(m) = self.member_in_view(from) {
                 if !self.leavers.iter().any(|l| l.id == from) {
                     // D28: distinct members of the view before (removed, awaiting the
                     // end of State-Xfer) and of this view: never more than twice
@@ -927,6 +934,24 @@ impl Engine {
     }
 
     /// True if `p` is believed faulty.
+    /// The index of `p` in LocalView_p ([`View::index_of`], through the keys).
+    #[inline]
+    fn rank_of(&self, p: ProcessId) -> Option<usize> {
+        self.ranks.rank(&self.view, p)
+    }
+
+    /// True if `p` is a member of LocalView_p.
+    #[inline]
+    fn in_view(&self, p: ProcessId) -> bool {
+        self.rank_of(p).is_some()
+    }
+
+    /// The member of LocalView_p with process id `p`.
+    #[inline]
+    fn member_in_view(&self, p: ProcessId) -> Option<Member> {
+        self.rank_of(p).map(|i| self.view.members[i])
+    }
+
     fn is_faulty(&self, p: ProcessId) -> bool {
         self.faulty.contains(&p)
     }
@@ -935,7 +960,7 @@ impl Engine {
     /// Returns false if it was already believed (or q is not a member). Does not let
     /// the running task react: see [`Engine::add_faulty`].
     fn note_faulty(&mut self, now: Time, q: ProcessId) -> bool {
-        if q == self.me.id || !self.view.contains(q) || self.is_faulty(q) {
+        if q == self.me.id || !self.in_view(q) || self.is_faulty(q) {
             return false;
         }
         assert!(
@@ -989,7 +1014,7 @@ impl Engine {
     /// is the one that cannot hear the others (D18).
     fn local_suspicion_pending(&self, p: ProcessId) -> bool {
         self.last_local_suspicion
-            .is_some_and(|q| q != p && self.view.contains(q))
+            .is_some_and(|q| q != p && self.in_view(q))
     }
 
     /// True if this process, with its current beliefs, can no longer be part of a
@@ -1005,6 +1030,32 @@ impl Engine {
     /// them afterwards.
     fn in_minority_with(&self, extra: &[ProcessId]) -> bool {
         let collecting = self.role == Role::Initiator && self.init.collecting();
+        // The members not counted: believed faulty or in `extra` (each once), neither
+        // this process nor, while collecting, one that answered. Found through the
+        // suspects (a few) rather than a pass over the whole view.
+        let uncounted = |p: ProcessId| {
+            p != self.me.id
+                && self
+                    .rank_of(p)
+                    .is_some_and(|i| !(collecting && self.init.answered(i)))
+        };
+        let mut out = self.faulty.iter().filter(|&&p| uncounted(p)).count();
+        for (j, &p) in extra.iter().enumerate() {
+            if !self.is_faulty(p) && !extra[..j].contains(&p) && uncounted(p) {
+                out += 1;
+            }
+        }
+        let minority = self.view.members.len().saturating_sub(out) < self.view.majority();
+        debug_assert_eq!(
+            minority,
+            self.in_minority_with_scan(extra, collecting),
+            "the count through the suspects differs from the pass over the view"
+        );
+        minority
+    }
+
+    /// [`Engine::in_minority_with`] as a pass over the view (the debug builds' check).
+    fn in_minority_with_scan(&self, extra: &[ProcessId], collecting: bool) -> bool {
         let live = self
             .view
             .members
@@ -1060,7 +1111,7 @@ impl Engine {
                 return;
             }
         }
-        let initiator_index = self.view.index_of(initiator).unwrap_or(u32::MAX as usize) as u32;
+        let initiator_index = self.rank_of(initiator).unwrap_or(u32::MAX as usize) as u32;
         self.record_next_update(|p| {
             p.update.copy_from(u);
             p.version = version;
@@ -1109,7 +1160,7 @@ impl Engine {
                 }
                 self.left_ring.push(r);
             }
-            if self.view.contains(r) && !self.is_faulty(r) && !leaver {
+            if self.in_view(r) && !self.is_faulty(r) && !leaver {
                 // GMP-1: a removed member is believed faulty first (a leaver asked to
                 // be removed; it is not disconnected, so the commit reaches it, D9).
                 self.faulty.push(r);
@@ -1118,12 +1169,13 @@ impl Engine {
             self.remember_removed(r);
         }
         self.view.apply(u, version);
+        self.ranks.refresh(&self.view);
         self.last_commit.copy_from(u);
         self.log_commit(version);
         self.next_update.clear();
         let view = &self.view;
         self.faulty.retain(|p| view.contains(*p));
-        if self.role.is_outer() && self.leader.is_some_and(|l| !self.view.contains(l)) {
+        if self.role.is_outer() && self.leader.is_some_and(|l| !self.in_view(l)) {
             // The mgr committed its own removal (it left, D9): the most senior member
             // of the new view is the mgr, as after a reconfiguration.
             let first = self.view.members[0].id;
@@ -1160,7 +1212,7 @@ impl Engine {
             "a view never outgrows max_members"
         );
         assert!(
-            self.view.contains(self.me.id),
+            self.in_view(self.me.id),
             "an installed view holds its installer"
         );
         self.stats.views_installed += 1;
@@ -1197,7 +1249,7 @@ impl Engine {
         let Some(l) = self
             .leader
             .filter(|&l| l != self.me.id)
-            .and_then(|l| self.view.member(l).copied())
+            .and_then(|l| self.member_in_view(l))
         else {
             return;
         };
@@ -1286,7 +1338,7 @@ impl Engine {
     }
 
     fn send_to_id(&mut self, kind: MsgKind, to: ProcessId, start: usize) {
-        if let Some(m) = self.view.member(to).copied() {
+        if let Some(m) = self.member_in_view(to) {
             self.push_out(kind, m, start);
         } else {
             self.out_buf.truncate(start);
@@ -1295,7 +1347,7 @@ impl Engine {
 
     /// Whether `p` is more senior (higher ranked) than this process in the current view.
     fn senior_to_me(&self, p: ProcessId) -> bool {
-        match (self.view.index_of(p), self.view.index_of(self.me.id)) {
+        match (self.rank_of(p), self.rank_of(self.me.id)) {
             (Some(i), Some(me)) => i < me,
             _ => false,
         }
@@ -1303,7 +1355,7 @@ impl Engine {
 
     /// INITIATE(p): every member ranked higher than p is believed faulty.
     fn initiate(&self) -> bool {
-        let Some(me) = self.view.index_of(self.me.id) else {
+        let Some(me) = self.rank_of(self.me.id) else {
             return false;
         };
         self.view.members[..me].iter().all(|m| self.is_faulty(m.id))

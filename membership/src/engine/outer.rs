@@ -27,7 +27,7 @@ pub(super) enum OuterPhase {
 impl Engine {
     /// M-sub, M-com, R-int, R-sub, R-com arriving at a member.
     pub(super) fn on_outer_message(&mut self, now: Time, from: ProcessId, rx: &Msg) {
-        if !self.role.is_outer() || !self.view.contains(from) {
+        if !self.role.is_outer() || !self.in_view(from) {
             self.stats.ignored += 1;
             return;
         }
@@ -242,7 +242,7 @@ impl Engine {
             Some(OuterPhase::AwaitReconfig { .. }) => {
                 // Suspect the member whose R-int we wait for: the most senior one not
                 // yet believed faulty (D10).
-                let me = self.view.index_of(self.me.id).unwrap_or(0);
+                let me = self.rank_of(self.me.id).unwrap_or(0);
                 let expected = self.view.members[..me]
                     .iter()
                     .map(|m| m.id)

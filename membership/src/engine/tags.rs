@@ -116,7 +116,7 @@ impl Engine {
         let Some(leader) = self
             .leader
             .filter(|l| !self.is_faulty(*l))
-            .and_then(|l| self.view.member(l).copied())
+            .and_then(|l| self.member_in_view(l))
         else {
             return;
         };
@@ -128,7 +128,7 @@ impl Engine {
     /// A member asks for new tags: an initiator queues the request (the latest per
     /// member counts) for its next update; others ignore it (the member repeats it).
     pub(super) fn on_tag_request(&mut self, now: Time, from: ProcessId, tags: &[u8]) {
-        if self.role != Role::Initiator || !self.view.contains(from) {
+        if self.role != Role::Initiator || !self.in_view(from) {
             self.stats.ignored += 1;
             return;
         }
@@ -156,7 +156,7 @@ impl Engine {
         let joins = &self.pending_joins;
         self.tag.joiners.retain(|p| joins.iter().any(|m| m.id == p));
         for (id, t) in self.tag.pending.iter() {
-            if self.view.contains(id) && !u.removes.contains(&id) && self.view.tags_of(id) != t {
+            if self.in_view(id) && !u.removes.contains(&id) && self.view.tags_of(id) != t {
                 u.tags.set(id, t.as_bytes());
             }
         }
