@@ -933,7 +933,6 @@ impl Engine {
         self.add_faulty(now, from)
     }
 
-    /// True if `p` is believed faulty.
     /// The index of `p` in LocalView_p ([`View::index_of`], through the keys).
     #[inline]
     fn rank_of(&self, p: ProcessId) -> Option<usize> {
@@ -952,6 +951,7 @@ impl Engine {
         self.rank_of(p).map(|i| self.view.members[i])
     }
 
+    /// True if `p` is believed faulty.
     fn is_faulty(&self, p: ProcessId) -> bool {
         self.faulty.contains(&p)
     }
@@ -1212,7 +1212,7 @@ impl Engine {
             "a view never outgrows max_members"
         );
         assert!(
-            self.in_view(self.me.id),
+            self.view.contains(self.me.id),
             "an installed view holds its installer"
         );
         self.stats.views_installed += 1;
