@@ -23,7 +23,7 @@
 //! always allowed by the paper's model. Used only with
 //! [`crate::EngineConfig::local_health`], since it needs the transport's reports.
 
-use super::ranks::key_of;
+use super::ranks::{self, key_of};
 use super::{Engine, ExcludeReason};
 use crate::view::View;
 use crate::{ProcessId, Time};
@@ -119,12 +119,7 @@ impl SignTable {
     /// The entry of `p`, if any.
     #[inline]
     fn find(&self, p: ProcessId) -> Option<usize> {
-        let k = key_of(&p);
-        self.keys
-            .iter()
-            .enumerate()
-            .find(|&(i, &q)| q == k && self.ids[i] == p)
-            .map(|(i, _)| i)
+        ranks::position(&self.keys, p, |i| self.ids[i])
     }
 
     /// `p` showed a sign at `at` (the newest time is kept); a new process only while

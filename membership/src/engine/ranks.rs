@@ -38,12 +38,7 @@ impl ViewIndex {
     #[inline]
     pub(super) fn rank(&self, view: &View, p: ProcessId) -> Option<usize> {
         debug_assert!(self.indexes(view), "the view index is stale");
-        let k = key_of(&p);
-        self.keys
-            .iter()
-            .enumerate()
-            .find(|&(i, &q)| q == k && view.members[i].id == p)
-            .map(|(i, _)| i)
+        position(&self.keys, p, |i| view.members[i].id)
     }
 
     /// Whether this index holds exactly the keys of `view`'s members.
@@ -55,6 +50,22 @@ impl ViewIndex {
                 .zip(&view.members)
                 .all(|(&k, m)| k == key_of(&m.id))
     }
+}
+
+/// The position of `p` among processes whose keys are `keys` (the process at `i`
+/// being `id_at(i)`): the keys are read, a whole id is compared only where its key
+/// matches `p`'s.
+#[inline]
+pub(super) fn position(
+    keys: &[u64],
+    p: ProcessId,
+    id_at: impl Fn(usize) -> ProcessId,
+) -> Option<usize> {
+    let k = key_of(&p);
+    keys.iter()
+        .enumerate()
+        .find(|&(i, &q)| q == k && id_at(i) == p)
+        .map(|(i, _)| i)
 }
 
 /// A 64-bit key of a process id (FNV-1a over the name, mixed with the incarnation):
