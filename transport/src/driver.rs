@@ -86,6 +86,16 @@ pub enum IdleStrategy {
     /// `mio::Poll` as with [`Block`](Self::Block), to the millisecond; switching between
     /// the two costs one system call.
     Recv,
+    /// Park as [`Block`](Self::Block) does, except while the core expects a datagram
+    /// ([`DatagramCore::expects_datagram`]: a protocol round it takes part in is open):
+    /// then poll as [`SpinYield`](Self::SpinYield) does, for what is left of
+    /// [`OPEN_ROUND_SPIN_US`] since the round opened. The threads of a view change
+    /// answer one another without parking (the mgr collecting acknowledgements, the
+    /// members awaiting the commit), and nothing polls otherwise: an idle node costs
+    /// what a parked one does, and a round that stays open (its mgr crashed, a
+    /// partition) costs at most [`OPEN_ROUND_SPIN_US`] of polling in all, not per wait.
+    /// For a core that never expects a datagram (a bare [`Endpoint`]) this is `Block`.
+    Adaptive,
 }
 
 /// What a [`Driver`] drives: a sans-IO state machine fed datagrams and timeouts at the
@@ -129,7 +139,8 @@ pub trait DatagramCore {
     }
     /// An answer is due soon (a protocol round the core takes part in is open): a
     /// yielding poller ([`IdleStrategy::SpinYield`]) polls for up to
-    /// [`OPEN_ROUND_SPIN_US`] rather than its own budget when this is `true`.
+    /// [`OPEN_ROUND_SPIN_US`] rather than its own budget when this is `true`, and an
+    /// [`IdleStrategy::Adaptive`] driver polls at all only then.
     fn expects_datagram(&self) -> bool {
         false
     }
@@ -139,11 +150,12 @@ pub trait DatagramCore {
 /// ([`DatagramCore::expects_datagram`]), µs, if its own budget is shorter: longer than a
 /// whole view change at N = 63 on a 2-core machine (about 2 ms), so that the members
 /// that acknowledged first still poll when the commit comes (with the 200 µs budget
-/// they parked before it from N = 33 on). Only [`IdleStrategy::SpinYield`] extends its
-/// poll so. Each wait polls at most this long (or until its deadline or a wake-up); a
+/// they parked before it from N = 33 on). [`IdleStrategy::SpinYield`] extends its poll
+/// so: each wait polls at most this long (or until its deadline or a wake-up), and a
 /// round that stays open (its mgr crashed, or a member holds an acknowledged proposal
 /// through a partition) keeps the node polling, yielding the core, after every input
 /// until the round is settled by a commit or a reconfiguration.
+/// [`IdleStrategy::Adaptive`] polls this long in all from the moment the round opened.
 pub const OPEN_ROUND_SPIN_US: u64 = 5_000;
 
 impl DatagramCore for Endpoint {
@@ -245,6 +257,11 @@ pub struct DriverStats {
     pub wakeups: u64,
     /// Changes of the socket's receive timeout ([`IdleStrategy::Recv`] only).
     pub timeout_changes: u64,
+    /// Time spent polling the socket before a datagram came or the thread parked
+    /// ([`IdleStrategy::Spin`], [`IdleStrategy::SpinYield`], [`IdleStrategy::Adaptive`]),
+    /// µs: what the idle strategy costs beyond parking (an upper bound on its CPU: a
+    /// yielding poll gives the core away between reads).
+    pub poll_us: u64,
 }
 
 /// Wakes a [`Driver`] blocked in [`Driver::drive`] from another thread; get one with
@@ -369,6 +386,9 @@ pub struct Driver<C: DatagramCore = Endpoint> {
     /// `handle_timeout` has nothing to do until then ([`Time::ZERO`]: unknown). Set from
     /// the deadline computed before a wait; see [`Driver::finish`] for why it stays valid.
     timers_from: Time,
+    /// When the core was first seen expecting a datagram since it last did not
+    /// ([`IdleStrategy::Adaptive`]: the open round's poll budget runs from here).
+    round_open_since: Option<Time>,
 }
 
 /// `config` passes [`TransportConfig::validate`], or the error as an
@@ -561,6 +581,7 @@ impl<C: DatagramCore> Driver<C> {
             read_at: None,
             last_clock: Time::ZERO,
             timers_from: Time::ZERO,
+            round_open_since: None,
         })
     }
 
@@ -681,54 +702,87 @@ impl<C: DatagramCore> Driver<C> {
         let deadline = earliest(self.core.poll_timeout(), self.delayed.next_due());
         self.timers_from = deadline.unwrap_or(Time::NEVER);
         let until_deadline = deadline.map(|d| Duration::from_micros(d.micros_since(now)));
-        let mut wait = match (until_deadline, timeout) {
+        let wait = match (until_deadline, timeout) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
         };
         match self.idle {
             IdleStrategy::Recv => self.park_in_recv(wait)?,
             IdleStrategy::Block => self.park_in_poll(wait)?,
-            IdleStrategy::Spin { spin_us } | IdleStrategy::SpinYield { spin_us } => {
-                let yielding = matches!(self.idle, IdleStrategy::SpinYield { .. });
-                let spin_us = if yielding && self.core.expects_datagram() {
+            IdleStrategy::Adaptive => match self.open_round_budget(now) {
+                Some(spin_us) => self.poll_then_park(spin_us, true, wait)?,
+                None => self.park_in_poll(wait)?,
+            },
+            IdleStrategy::Spin { spin_us } => self.poll_then_park(spin_us, false, wait)?,
+            IdleStrategy::SpinYield { spin_us } => {
+                let spin_us = if self.core.expects_datagram() {
                     spin_us.max(OPEN_ROUND_SPIN_US)
                 } else {
                     spin_us
                 };
-                let spin = Duration::from_micros(spin_us).min(wait.unwrap_or(Duration::MAX));
-                let start = Instant::now();
-                // Each iteration's clock reading, taken after a read found nothing (and
-                // after the yield, which may last another thread's step), also stamps
-                // the arrival of a datagram the next read gets (it arrived after the
-                // reading or, at worst, during the yield): no clock reading between
-                // that read and the reply, and the stamp is never before the arrival
-                // (RTT samples and timers as before, within an iteration). A wake-up
-                // ends the poll: the park after it returns at once.
-                let mut polled_at = start;
-                let ready = loop {
-                    if self.receive(1, Some(polled_at)) > 0 {
-                        break true;
-                    }
-                    polled_at = Instant::now();
-                    if polled_at.saturating_duration_since(start) >= spin || self.waker.rung() {
-                        break false;
-                    }
-                    if yielding {
-                        std::thread::yield_now();
-                        polled_at = Instant::now();
-                    } else {
-                        std::hint::spin_loop();
-                    }
-                };
-                if !ready {
-                    // The spin is part of the wait, not added to it.
-                    let spun = polled_at.saturating_duration_since(start);
-                    wait = wait.map(|w| w.saturating_sub(spun));
-                    self.park_in_poll(wait)?;
-                }
+                self.poll_then_park(spin_us, true, wait)?;
             }
         }
         self.finish(deadline);
+        Ok(())
+    }
+
+    /// [`IdleStrategy::Adaptive`]: how long to poll before this wait (µs), if at all:
+    /// while the core expects a datagram, what is left of [`OPEN_ROUND_SPIN_US`] since
+    /// the round opened (first seen at `now` if it was not open at the last wait).
+    fn open_round_budget(&mut self, now: Time) -> Option<u64> {
+        if !self.core.expects_datagram() {
+            self.round_open_since = None;
+            return None;
+        }
+        let since = *self.round_open_since.get_or_insert(now);
+        debug_assert!(
+            since <= now,
+            "the round cannot open after the driver's clock"
+        );
+        let left = OPEN_ROUND_SPIN_US.saturating_sub(now.micros_since(since));
+        (left > 0).then_some(left)
+    }
+
+    /// Polls the socket for up to `spin_us` (yielding the core between reads when
+    /// `yielding`), then parks in the poll for the rest of `wait` if nothing came.
+    fn poll_then_park(
+        &mut self,
+        spin_us: u64,
+        yielding: bool,
+        mut wait: Option<Duration>,
+    ) -> io::Result<()> {
+        let spin = Duration::from_micros(spin_us).min(wait.unwrap_or(Duration::MAX));
+        let start = Instant::now();
+        // Each iteration's clock reading, taken after a read found nothing (and after
+        // the yield, which may last another thread's step), also stamps the arrival of
+        // a datagram the next read gets (it arrived after the reading or, at worst,
+        // during the yield): no clock reading between that read and the reply, and the
+        // stamp is never before the arrival (RTT samples and timers as before, within
+        // an iteration). A wake-up ends the poll: the park after it returns at once.
+        let mut polled_at = start;
+        let ready = loop {
+            if self.receive(1, Some(polled_at)) > 0 {
+                break true;
+            }
+            polled_at = Instant::now();
+            if polled_at.saturating_duration_since(start) >= spin || self.waker.rung() {
+                break false;
+            }
+            if yielding {
+                std::thread::yield_now();
+                polled_at = Instant::now();
+            } else {
+                std::hint::spin_loop();
+            }
+        };
+        let spun = polled_at.saturating_duration_since(start);
+        self.stats.poll_us += spun.as_micros() as u64;
+        if !ready {
+            // The spin is part of the wait, not added to it.
+            wait = wait.map(|w| w.saturating_sub(spun));
+            self.park_in_poll(wait)?;
+        }
         Ok(())
     }
 
@@ -1015,6 +1069,96 @@ mod tests {
         assert_eq!(recv_timeout(ms(20)), ms(16));
         assert_eq!(recv_timeout(ms(100)), ms(64));
         assert!(recv_timeout(Duration::MAX) > Duration::from_secs(1 << 40));
+    }
+
+    /// An endpoint whose protocol round is open while `expects` says so.
+    struct Round {
+        ep: Endpoint,
+        expects: bool,
+    }
+
+    impl DatagramCore for Round {
+        fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]) {
+            self.ep.handle_datagram(now, from, datagram);
+        }
+        fn handle_timeout(&mut self, now: Time) {
+            self.ep.handle_timeout(now);
+        }
+        fn poll_transmit(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
+            self.ep.poll_transmit(now, buf)
+        }
+        fn poll_timeout(&self) -> Option<Time> {
+            self.ep.poll_timeout()
+        }
+        fn transport_config(&self) -> &TransportConfig {
+            self.ep.config()
+        }
+        fn expects_datagram(&self) -> bool {
+            self.expects
+        }
+    }
+
+    fn round_driver(idle: IdleStrategy) -> Driver<Round> {
+        let me = ProcessId::named("round", 1);
+        let mut c = DriverConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), me);
+        c.idle = idle;
+        let transport = c.transport;
+        Driver::bind_core(c, |_| Round {
+            ep: Endpoint::new(transport, me),
+            expects: false,
+        })
+        .expect("bind")
+    }
+
+    /// Drives for `ms` of wall time in waits of at most 1 ms (nothing arrives).
+    fn drive_for(d: &mut Driver<Round>, ms: u64) {
+        let until = Instant::now() + Duration::from_millis(ms);
+        while Instant::now() < until {
+            d.drive(Some(Duration::from_millis(1))).unwrap();
+        }
+    }
+
+    /// `Adaptive` parks like `Block` unless the core expects a datagram, and then polls
+    /// [`OPEN_ROUND_SPIN_US`] in all from the round's opening, however many waits the
+    /// round lasts; a new round gets a new budget. `Block` never polls, `SpinYield`
+    /// polls through every wait of an open round (the cost `Adaptive` bounds).
+    #[test]
+    fn adaptive_polls_only_while_a_round_is_open_and_once_per_round() {
+        let budget = OPEN_ROUND_SPIN_US;
+        let mut d = round_driver(IdleStrategy::Adaptive);
+        drive_for(&mut d, 50);
+        assert_eq!(d.stats().poll_us, 0, "no round: parked every time");
+        d.core_mut().expects = true;
+        drive_for(&mut d, 150);
+        let first = d.stats().poll_us;
+        // At least most of the budget (the poll ends early only when a wait's deadline
+        // comes first, and the next wait polls on); at most the budget and one yield
+        // past it per wait that started inside it, far below the 150 ms a poll through
+        // every wait would take.
+        assert!(first >= budget / 2, "polled {first} µs of an open round");
+        assert!(
+            first < 8 * budget,
+            "polled {first} µs: the budget is per round"
+        );
+        d.core_mut().expects = false;
+        d.drive(Some(Duration::from_millis(1))).unwrap();
+        assert_eq!(d.stats().poll_us, first, "a closed round is not polled");
+        d.core_mut().expects = true;
+        drive_for(&mut d, 150);
+        assert!(
+            d.stats().poll_us >= first + budget / 2,
+            "a new round polls again"
+        );
+
+        let mut block = round_driver(IdleStrategy::Block);
+        block.core_mut().expects = true;
+        drive_for(&mut block, 30);
+        assert_eq!(block.stats().poll_us, 0);
+
+        let mut spin = round_driver(IdleStrategy::SpinYield { spin_us: 1 });
+        spin.core_mut().expects = true;
+        drive_for(&mut spin, 150);
+        assert!(spin.stats().poll_us > 8 * budget, "{:?}", spin.stats());
     }
 
     #[test]

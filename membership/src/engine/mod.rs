@@ -444,18 +444,23 @@ impl Engine {
     /// A protocol round this process takes part in is open, so that a message for it
     /// is due within about a round trip per member: as initiator, its submission,
     /// interrogation or State-Xfer awaits answers; as an outer member, it acknowledged
-    /// the proposal for the next version (NextUpdate) and awaits its commit. A
-    /// polling driver keeps polling through such a round (`sgmpd --idle spin`).
+    /// the proposal for the next version (NextUpdate) and awaits its commit, or it
+    /// believes a member of its view faulty (it reported it, or learned it from its
+    /// mgr) and awaits the M-sub that removes it. A polling driver polls through such
+    /// a round (`sgmpd --idle adaptive`, `spin`).
     pub fn awaits_answer(&self) -> bool {
         if self.status != Status::Member {
             return false;
         }
         match self.role {
             Role::Initiator => self.init.in_round(),
-            Role::Outer(_) => self
-                .next_update
-                .get()
-                .is_some_and(|p| p.version == self.view.version + 1),
+            Role::Outer(_) => {
+                !self.faulty.is_empty()
+                    || self
+                        .next_update
+                        .get()
+                        .is_some_and(|p| p.version == self.view.version + 1)
+            }
         }
     }
 

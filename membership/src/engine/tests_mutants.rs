@@ -2587,9 +2587,9 @@ fn a_joiner_without_tags_adds_no_tag_entry() {
 }
 
 /// `awaits_answer` is true exactly while a round this process takes part in is open:
-/// the mgr from its M-sub until the commit, a member from its acknowledgement until
-/// the M-com; false for a quiet group (the suspect being removed is not checked: it
-/// never hears of the round).
+/// the mgr from its M-sub until the commit, a member from its acknowledgement (or its
+/// own suspicion, which it reports) until the M-com; false for a quiet group (the
+/// suspect being removed is not checked: it never hears of the round).
 #[test]
 fn a_round_is_awaited_from_the_submit_or_the_ack_until_the_commit() {
     let mut c = settled(4);
@@ -2620,4 +2620,10 @@ fn a_round_is_awaited_from_the_submit_or_the_ack_until_the_commit() {
         [false, false, false],
         "committed: nothing awaited"
     );
+    // An outer member's own suspicion: it awaits the M-sub that acts on its report.
+    c.suspect(1, 2);
+    assert_eq!(open(&c)[..3], [false, true, false], "n1 reported n2");
+    c.run_until_quiet(10_000);
+    assert_eq!(c.engines[1].view().version, x + 2);
+    assert_eq!(open(&c)[..2], [false, false], "n2 removed: nothing awaited");
 }

@@ -104,11 +104,12 @@ pub struct NodeConfig {
     /// Core size the mgr keeps by promoting core-eligible clients (default 5; 0: no
     /// promotion). Only clients started as core-eligible are ever promoted.
     pub target_core: usize,
-    /// How the node's loop waits for datagrams: `block` (epoll, the default), `recv`
-    /// (a blocking read on the socket: one system call fewer per wake-up, timers longer
-    /// than a millisecond may fire up to a scheduler tick late) or `spin[:US]` (poll
-    /// the socket, yielding the core between reads, for up to US µs before parking:
-    /// the lowest latency, for CPU).
+    /// How the node's loop waits for datagrams: `adaptive` (the default: epoll, but
+    /// polling while a view change it takes part in is open), `block` (epoll only),
+    /// `recv` (a blocking read on the socket: one system call fewer per wake-up, timers
+    /// longer than a millisecond may fire up to a scheduler tick late) or `spin[:US]`
+    /// (poll the socket, yielding the core between reads, for up to US µs after every
+    /// step before parking: the lowest latency, for CPU).
     pub idle: NodeIdle,
     /// After a loop step that wrote datagrams or has events to publish, give the core
     /// away once (`sched_yield`) before the step's bookkeeping and publication
@@ -131,13 +132,23 @@ pub struct NodeConfig {
     pub max_tag_bytes: usize,
 }
 
-/// How the node's loop waits (the transport driver's idle strategy). Written `block`,
-/// `recv`, `spin` or `spin:US` on the command line and in TOML.
+/// How the node's loop waits (the transport driver's idle strategy). Written
+/// `adaptive`, `block`, `recv`, `spin` or `spin:US` on the command line and in TOML.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Deserialize, serde::Serialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum NodeIdle {
-    /// Park in epoll (`IdleStrategy::Block`).
+    /// Park in epoll, except while a view change this node takes part in is open (the
+    /// mgr awaiting acknowledgements, a member the commit of what it acknowledged):
+    /// then poll the socket, yielding the core between reads, for at most
+    /// `OPEN_ROUND_SPIN_US` (5 ms) from the round's opening
+    /// (`IdleStrategy::Adaptive`). The view change's threads answer one another
+    /// without the wake-ups of parked threads and idle cores (the commit 10–15 %
+    /// shorter at N = 5 to 63 on a 2-core host, docs/bench/view_change_perf.md §12);
+    /// an idle node costs what a parked one does, and a round that stays open (a
+    /// crashed mgr, a partition) at most 5 ms of polling. The default.
     #[default]
+    Adaptive,
+    /// Park in epoll (`IdleStrategy::Block`): never poll.
     Block,
     /// Park in a blocking read (`IdleStrategy::Recv`).
     Recv,
@@ -164,6 +175,7 @@ impl NodeIdle {
     /// The transport's strategy.
     pub fn strategy(self) -> sgmp_transport::IdleStrategy {
         match self {
+            NodeIdle::Adaptive => sgmp_transport::IdleStrategy::Adaptive,
             NodeIdle::Block => sgmp_transport::IdleStrategy::Block,
             NodeIdle::Recv => sgmp_transport::IdleStrategy::Recv,
             NodeIdle::Spin { spin_us } => sgmp_transport::IdleStrategy::SpinYield { spin_us },
@@ -174,6 +186,7 @@ impl NodeIdle {
 impl std::fmt::Display for NodeIdle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
+            NodeIdle::Adaptive => f.write_str("adaptive"),
             NodeIdle::Block => f.write_str("block"),
             NodeIdle::Recv => f.write_str("recv"),
             NodeIdle::Spin { spin_us } => write!(f, "spin:{spin_us}"),
@@ -184,16 +197,18 @@ impl std::fmt::Display for NodeIdle {
 impl std::str::FromStr for NodeIdle {
     type Err = String;
 
-    /// `block`, `recv`, `spin` or `spin:US` (1 ≤ US ≤ [`NodeIdle::MAX_SPIN_US`]).
+    /// `adaptive`, `block`, `recv`, `spin` or `spin:US` (1 ≤ US ≤
+    /// [`NodeIdle::MAX_SPIN_US`]).
     fn from_str(s: &str) -> Result<NodeIdle, String> {
         let s = s.trim();
         let bad = || {
             format!(
-                "{s:?} is not an idle strategy (block, recv, spin or spin:US with US from 1 to {})",
+                "{s:?} is not an idle strategy (adaptive, block, recv, spin or spin:US with US from 1 to {})",
                 NodeIdle::MAX_SPIN_US
             )
         };
         match s {
+            "adaptive" => Ok(NodeIdle::Adaptive),
             "block" => Ok(NodeIdle::Block),
             "recv" => Ok(NodeIdle::Recv),
             "spin" => Ok(NodeIdle::Spin {
@@ -257,7 +272,7 @@ impl Default for NodeConfig {
             client_heartbeat_ms: 200,
             client_timeout_ms: 1000,
             target_core: 5,
-            idle: NodeIdle::Block,
+            idle: NodeIdle::Adaptive,
             yield_before_publish: true,
             tags: crate::TagSet::new(),
             max_tag_bytes: crate::tags::MAX_TAG_BYTES,
@@ -536,6 +551,7 @@ mod tests {
     #[test]
     fn idle_strategies_parse_and_print() {
         for (text, idle) in [
+            ("adaptive", NodeIdle::Adaptive),
             ("block", NodeIdle::Block),
             ("recv", NodeIdle::Recv),
             (

@@ -57,8 +57,8 @@ struct Args {
     /// Print each fault as it is injected.
     #[arg(long)]
     verbose: bool,
-    /// How the daemons wait: block, recv, spin or spin:US (`sgmpd --idle`).
-    #[arg(long, default_value = "block", value_parser = |s: &str| s.parse::<NodeIdle>())]
+    /// How the daemons wait: adaptive, block, recv, spin or spin:US (`sgmpd --idle`).
+    #[arg(long, default_value = "adaptive", value_parser = |s: &str| s.parse::<NodeIdle>())]
     idle: NodeIdle,
 }
 

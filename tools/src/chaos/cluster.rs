@@ -41,7 +41,7 @@ impl Default for Timing {
             join_timeout_ms: 3_000,
             coldstart_rounds: 3,
             coldstart_round_ms: 60,
-            idle: sgmp_membership::node::NodeIdle::Block,
+            idle: sgmp_membership::node::NodeIdle::Adaptive,
         }
     }
 }

@@ -120,10 +120,12 @@ pub struct DaemonArgs {
     /// Core size the mgr keeps by promoting core-eligible clients (0: none).
     #[arg(long, value_name = "N")]
     pub target_core: Option<usize>,
-    /// How the loop waits for datagrams: `block` (epoll), `recv` (blocking read) or
-    /// `spin[:US]` (poll the socket, yielding the core, for up to US µs, default 200,
-    /// before parking: the lowest latency, for CPU).
-    #[arg(long, value_name = "block|recv|spin[:US]", value_parser = parse_idle)]
+    /// How the loop waits for datagrams: `adaptive` (epoll, but polling the socket,
+    /// yielding the core, while a view change this node takes part in is open: at most
+    /// 5 ms per round), `block` (epoll only), `recv` (blocking read) or `spin[:US]`
+    /// (poll the socket, yielding the core, for up to US µs, default 200, after every
+    /// step before parking: the lowest latency, for CPU).
+    #[arg(long, value_name = "adaptive|block|recv|spin[:US]", value_parser = parse_idle)]
     pub idle: Option<NodeIdle>,
     /// Accept fault injection through the control socket (`sgmpctl fault ...`: loss,
     /// duplication, reordering, partitions) and `[faults] loss` in the config. Off by
@@ -236,7 +238,7 @@ fn help_defaults() -> Vec<(&'static str, String)> {
         ("client_heartbeat_ms", d.client_heartbeat_ms.to_string()),
         ("client_timeout_ms", d.client_timeout_ms.to_string()),
         ("target_core", d.target_core.to_string()),
-        ("idle", "block".to_string()),
+        ("idle", d.idle.to_string()),
         ("control", default_control_path("ID").display().to_string()),
     ]
 }

@@ -300,6 +300,12 @@ pub fn render(node: &NodeHandle, ev: &EventCounters) -> String {
         &one(m.driver.send_errors as f64),
     );
     metric(
+        "sgmp_idle_poll_seconds_total",
+        "counter",
+        "Time the loop spent polling its socket before parking (idle strategies adaptive and spin).",
+        &one(m.driver.poll_us as f64 / 1e6),
+    );
+    metric(
         "sgmp_events_dropped_total",
         "counter",
         "Events not delivered to a lagging subscriber.",

@@ -496,6 +496,7 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
                     "driver": {
                         "fault_dropped": m.driver.fault_dropped,
                         "send_errors": m.driver.send_errors,
+                        "poll_us": m.driver.poll_us,
                     },
                     "backlogged": m.backlogged,
                     "backlog_len": m.backlog_len,

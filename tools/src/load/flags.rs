@@ -33,11 +33,12 @@ pub struct Timing {
     /// How long an initiator waits for answers before suspecting the silent, ms.
     #[arg(long, default_value_t = 200, value_parser = clap::value_parser!(u64).range(1..=60_000))]
     pub protocol_timeout_ms: u64,
-    /// How the nodes' loops wait: block (epoll), recv (blocking read) or `spin[:US]`
+    /// How the nodes' loops wait: adaptive (epoll, polling while a view change is
+    /// open; the nodes' default), block (epoll), recv (blocking read) or `spin[:US]`
     /// (poll the socket, yielding the core, for up to US µs before parking; default
     /// 200). `view-change` runs its raw-UDP pattern both blocking and with the same
-    /// poll when it is given.
-    #[arg(long, default_value = "block", value_parser = parse_idle)]
+    /// poll when `spin` is given.
+    #[arg(long, default_value = "adaptive", value_parser = parse_idle)]
     pub idle: Idle,
 }
 
@@ -54,7 +55,7 @@ impl Default for Timing {
             heartbeat_ms: 10,
             suspect_ms: 60,
             protocol_timeout_ms: 200,
-            idle: Idle::Block,
+            idle: Idle::Adaptive,
         }
     }
 }
