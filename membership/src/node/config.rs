@@ -142,8 +142,9 @@ pub enum NodeIdle {
     /// then poll the socket, yielding the core between reads, for at most
     /// `OPEN_ROUND_SPIN_US` (5 ms) from the round's opening
     /// (`IdleStrategy::Adaptive`). The view change's threads answer one another
-    /// without the wake-ups of parked threads and idle cores (the commit 10–15 %
-    /// shorter at N = 5 to 63 on a 2-core host, docs/bench/view_change_perf.md §12);
+    /// without the wake-ups of parked threads and idle cores (on a 2-core host the
+    /// commit 17 % shorter at N = 5, less at larger N: docs/bench/view_change_perf.md
+    /// §12);
     /// an idle node costs what a parked one does, and a round that stays open (a
     /// crashed mgr, a partition) at most 5 ms of polling. The default.
     #[default]

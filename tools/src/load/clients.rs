@@ -369,7 +369,7 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
         heartbeat_ms: args.heartbeat_ms,
         suspect_ms: args.suspect_ms,
         protocol_timeout_ms: args.suspect_ms.max(200),
-        idle: cluster::Idle::Block,
+        idle: cluster::Idle::default(),
     };
     let n = args.core as usize;
     let mut in_process = None;
