@@ -445,23 +445,38 @@ impl Engine {
     /// is due within about a round trip per member: as initiator, its submission,
     /// interrogation or State-Xfer awaits answers; as an outer member, it acknowledged
     /// the proposal for the next version (NextUpdate) and awaits its commit, or it
-    /// believes a member of its view faulty (it reported it, or learned it from its
-    /// mgr) and awaits the M-sub that removes it. A polling driver polls through such
-    /// a round (`sgmpd --idle adaptive`, `spin`).
+    /// follows a mgr it does not suspect while believing another member faulty (it
+    /// reported the suspicion) and awaits the M-sub that removes that member. A
+    /// polling driver polls through such a round (`sgmpd --idle adaptive`, `spin`).
+    /// Not while it waits for a reconfiguration (its leader suspected): that wait
+    /// lasts protocol timeouts, not round trips.
     pub fn awaits_answer(&self) -> bool {
         if self.status != Status::Member {
             return false;
         }
         match self.role {
             Role::Initiator => self.init.in_round(),
-            Role::Outer(_) => {
-                !self.faulty.is_empty()
+            Role::Outer(phase) => {
+                let reported = matches!(phase, OuterPhase::Follow)
+                    && !self.faulty.is_empty()
+                    && self.leader.is_some_and(|l| !self.is_faulty(l));
+                reported
                     || self
                         .next_update
                         .get()
                         .is_some_and(|p| p.version == self.view.version + 1)
             }
         }
+    }
+
+    /// The round [`Engine::awaits_answer`] says is open, named by the view version it
+    /// started from (`None`: none open). Every round that commits moves the version,
+    /// so the next one has another name, even when it opens in the step that closed
+    /// the last (commit-submit compression); a reconfiguration that takes over an
+    /// unfinished round keeps its name. The driver's adaptive wait spends one poll
+    /// budget per name.
+    pub fn open_round(&self) -> Option<u64> {
+        self.awaits_answer().then_some(self.view.version)
     }
 
     /// True if this process is a member and currently acts as mgr.

@@ -2588,8 +2588,9 @@ fn a_joiner_without_tags_adds_no_tag_entry() {
 
 /// `awaits_answer` is true exactly while a round this process takes part in is open:
 /// the mgr from its M-sub until the commit, a member from its acknowledgement (or its
-/// own suspicion, which it reports) until the M-com; false for a quiet group (the
-/// suspect being removed is not checked: it never hears of the round).
+/// own suspicion of a member other than its mgr, which it reports) until the M-com;
+/// false for a quiet group (the suspect being removed is not checked: it never hears
+/// of the round). `open_round` names the round by the version it started from.
 #[test]
 fn a_round_is_awaited_from_the_submit_or_the_ack_until_the_commit() {
     let mut c = settled(4);
@@ -2623,7 +2624,24 @@ fn a_round_is_awaited_from_the_submit_or_the_ack_until_the_commit() {
     // An outer member's own suspicion: it awaits the M-sub that acts on its report.
     c.suspect(1, 2);
     assert_eq!(open(&c)[..3], [false, true, false], "n1 reported n2");
+    assert_eq!(c.engines[1].open_round(), Some(x + 1), "named by its start");
+    assert_eq!(c.engines[0].open_round(), None);
     c.run_until_quiet(10_000);
     assert_eq!(c.engines[1].view().version, x + 2);
     assert_eq!(open(&c)[..2], [false, false], "n2 removed: nothing awaited");
+    assert_eq!(c.engines[1].open_round(), None);
+}
+
+/// A member that suspects its mgr awaits no M-sub: unless it initiates the
+/// reconfiguration itself, it waits protocol timeouts for a more senior member to do
+/// so, and a polling driver does not poll through that wait.
+#[test]
+fn a_member_suspecting_its_mgr_awaits_no_round() {
+    let mut c = settled(5);
+    c.suspect(2, 0);
+    assert!(
+        !c.engines[2].awaits_answer(),
+        "n2 waits for n1 to reconfigure"
+    );
+    assert_eq!(c.engines[2].open_round(), None);
 }

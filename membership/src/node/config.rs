@@ -138,7 +138,8 @@ pub struct NodeConfig {
 #[serde(try_from = "String", into = "String")]
 pub enum NodeIdle {
     /// Park in epoll, except while a view change this node takes part in is open (the
-    /// mgr awaiting acknowledgements, a member the commit of what it acknowledged):
+    /// mgr awaiting acknowledgements, a member the commit of what it acknowledged or
+    /// the M-sub acting on a suspicion it reported):
     /// then poll the socket, yielding the core between reads, for at most
     /// `OPEN_ROUND_SPIN_US` (5 ms) from the round's opening
     /// (`IdleStrategy::Adaptive`). The view change's threads answer one another

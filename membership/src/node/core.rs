@@ -690,9 +690,10 @@ impl DatagramCore for NodeCore {
             && self.deferred.is_none()
     }
 
-    /// A view change this node takes part in is open (`Engine::awaits_answer`): the mgr
-    /// awaits acknowledgements, a member the commit of what it acknowledged.
-    fn expects_datagram(&self) -> bool {
-        self.engine.awaits_answer()
+    /// A view change this node takes part in is open (`Engine::open_round`, named by
+    /// the view version it started from): the mgr awaits acknowledgements, a member
+    /// the commit of what it acknowledged or the M-sub acting on its suspicion.
+    fn open_round(&self) -> Option<u64> {
+        self.engine.open_round()
     }
 }
