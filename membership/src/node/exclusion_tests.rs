@@ -5,12 +5,13 @@
 
 use std::net::SocketAddr;
 
+use super::coldstart::Probe;
 use super::core::{CoreConfig, CoreEvent, NodeCore, NodePhase};
 use crate::config::EngineConfig;
 use crate::engine::{ExcludeReason, Status};
 use crate::view::Member;
 use crate::{ProcessId, Time};
-use sgmp_transport::TransportConfig;
+use sgmp_transport::{Endpoint, TransportConfig};
 
 fn addr(i: usize) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7400 + i as u16))
@@ -220,5 +221,81 @@ fn a_split_where_nobody_has_a_majority_resumes_without_a_rejoin() {
     for c in &net.nodes {
         assert_eq!(c.me().incarnation, 1);
         assert_eq!(c.stats().rejoins, 0);
+    }
+}
+
+/// A datagram carrying `probe` from a process `from`, to `to`.
+fn probe_from(from: ProcessId, to: SocketAddr, probe: &Probe) -> Vec<u8> {
+    let mut ep = Endpoint::new(core_config(3).transport, from);
+    let mut payload = Vec::new();
+    probe.encode(&mut payload);
+    ep.send_probe(Time(1), to, &payload).expect("a small probe");
+    let mut buf = vec![0u8; 1500];
+    let t = ep
+        .poll_transmit(Time(1), &mut buf)
+        .expect("the probe's datagram");
+    buf[..t.len].to_vec()
+}
+
+/// D24 rule 4 against rule 6: a joiner whose request is pending takes a notice as
+/// proof that its contact is gone only when it comes from a newer incarnation of a
+/// contact. Members outside whose view it is answer its discovery queries with the
+/// notice too; a joiner that started over on those left its pending request to be
+/// committed for a process that no longer ran, and a cold start of seven daemons
+/// lost its group so (VERIFICATION.md, chaos finding 13).
+#[test]
+fn a_joiner_starts_over_only_when_a_newer_incarnation_of_its_contact_answers() {
+    let mut net = Net::founded(3);
+    net.run_for(200_000);
+    assert!(net.one_view_of_all());
+    let me = ProcessId::named("j", 1);
+    let mut cfg = core_config(3);
+    cfg.seeds = vec![addr(0)];
+    let mut j = NodeCore::new(cfg, me, addr(3));
+    j.start(net.now);
+    net.nodes.push(j);
+    net.cut = vec![vec![false; 4]; 4];
+    net.events.push(Vec::new());
+    while net.nodes[3].engine().status() != Status::Joining {
+        assert!(net.now.micros_since(Time(1)) < 2_000_000, "j never joined");
+        net.run_for(1_000);
+    }
+    let notice = |by: ProcessId| {
+        let p = Probe::Excluded {
+            you: me,
+            version: 5,
+            contacts: vec![Member {
+                id: ProcessId::named("n1", 1),
+                addr: addr(1),
+            }],
+        };
+        probe_from(by, addr(3), &p)
+    };
+    // A process of another name (a member answering a query), then the contact
+    // itself: the join goes on.
+    for by in [ProcessId::named("x", 1), ProcessId::named("n0", 1)] {
+        let d = notice(by);
+        let now = net.now;
+        net.nodes[3].handle_datagram(now, addr(9), &d);
+        assert_eq!(
+            net.nodes[3].me(),
+            me,
+            "a notice from {by} restarted the joiner"
+        );
+        assert_eq!(net.nodes[3].engine().status(), Status::Joining);
+    }
+    // A newer incarnation of the contact: the contact is gone, start over.
+    let d = notice(ProcessId::named("n0", 2));
+    let now = net.now;
+    net.nodes[3].handle_datagram(now, addr(0), &d);
+    assert_eq!(net.nodes[3].me(), ProcessId::named("j", 2));
+    // And the group still takes the new incarnation in.
+    let restarted = net.now;
+    while !net.one_view_of_all() {
+        assert!(
+            net.now.micros_since(restarted) < 2_000_000,
+            "j#2 never joined"
+        );
+        net.run_for(1_000);
     }
 }

@@ -280,7 +280,17 @@ impl NodeCore {
                 }
             }
             Status::Joining if version > 0 && !fresh.is_empty() => {
-                if self.join_contacts.iter().any(|c| c.id == by) {
+                // Only a newer incarnation of a join contact proves the contact gone:
+                // any other member outside whose view this joiner is answers its
+                // discovery queries with the notice too (D24 rule 6), which says
+                // nothing about the join, and a joiner that started over on it
+                // would leave its pending request to be committed for a process
+                // that no longer runs (a cold start of seven lost its group so).
+                if !self
+                    .join_contacts
+                    .iter()
+                    .any(|c| c.id.node == by.node && c.id != by)
+                {
                     return;
                 }
                 // The join request went to a process that is gone (a stale contact).
