@@ -9,6 +9,10 @@
 use crate::view::View;
 use crate::{ProcessId, Time};
 
+/// Longest wait for the first heartbeat to a new watcher of a running ring, µs (see
+/// [`RingDetector::reset`]).
+pub const NEW_WATCHER_DELAY_US: u64 = 1_000;
+
 /// What the detector asks its owner to do.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum DetectorAction {
@@ -80,7 +84,10 @@ impl RingDetector {
     }
 
     /// Recomputes whom we watch and who watches us, after a view change or a new
-    /// suspicion. `faulty` tells which members we already believe faulty.
+    /// suspicion. `faulty` tells which members we already believe faulty. The first
+    /// heartbeat to our first watcher is due at once; to a new watcher replacing
+    /// another, a quarter heartbeat interval (at most [`NEW_WATCHER_DELAY_US`]) later,
+    /// so that it does not leave in the view change's step (D12).
     pub fn reset(
         &mut self,
         now: Time,
@@ -112,7 +119,22 @@ impl RingDetector {
         }
         match (watcher, self.watcher) {
             (Some(w), Some((old, _))) if w == old => {}
-            (Some(w), _) => self.watcher = Some((w, now)),
+            // A new watcher in a running ring (the old one was removed or is believed
+            // faulty, or a joiner came between): the reset runs in the step that
+            // handles a view change's message (an M-sub naming the faulty member, an
+            // install), and a heartbeat due at once would leave in that same step, one
+            // more datagram before the step's end on the round's critical path. It
+            // waits a quarter interval (at most NEW_WATCHER_DELAY_US) instead: the new
+            // watcher counts our silence from its own reset, so this costs at most that
+            // much of the margin every heartbeat interval leaves, and any message we
+            // send it meanwhile (an ack to a new watcher that is the mgr) is a sign of
+            // life already.
+            (Some(w), Some(_)) => {
+                let delay = (self.heartbeat_us / 4).min(NEW_WATCHER_DELAY_US);
+                self.watcher = Some((w, now + delay));
+            }
+            // The first watcher (this process just became a member): at once.
+            (Some(w), None) => self.watcher = Some((w, now)),
             (None, _) => self.watcher = None,
         }
     }
@@ -324,6 +346,34 @@ mod tests {
         d.heard_at(Time(160), ProcessId::named("c", 1));
         assert_eq!(d.poll(Time(200)), Some(DetectorAction::Suspect(a)));
         assert!(!d.postpone(Time(200), a, 1));
+    }
+
+    /// The first heartbeat to the first watcher is due at once; to a watcher replacing
+    /// another (here a's watcher b becomes faulty, so c watches a) a quarter interval
+    /// later, at most 1 ms, and then every interval.
+    #[test]
+    fn a_new_watcher_of_a_running_ring_gets_its_first_heartbeat_a_little_later() {
+        let v = view(&["a", "b", "c"]);
+        let (a, c) = (ProcessId::named("a", 1), ProcessId::named("c", 1));
+        for (hb, delay) in [(400, 100), (100_000, NEW_WATCHER_DELAY_US)] {
+            let mut d = RingDetector::new(hb, 10 * hb);
+            d.reset(Time(0), &v, a, |_| false);
+            assert_eq!(d.watcher(), Some(ProcessId::named("b", 1)));
+            assert_eq!(
+                d.poll(Time(0)),
+                Some(DetectorAction::Heartbeat(ProcessId::named("b", 1)))
+            );
+            d.reset(Time(50), &v, a, |p| p.node.as_str() == "b");
+            assert_eq!(d.watcher(), Some(c));
+            assert_eq!(d.next_deadline(), Some(Time(50 + delay)));
+            assert_eq!(d.poll(Time(50 + delay - 1)), None);
+            assert_eq!(d.poll(Time(50 + delay)), Some(DetectorAction::Heartbeat(c)));
+            assert_eq!(d.poll(Time(50 + delay + hb - 1)), None);
+            assert_eq!(
+                d.poll(Time(50 + delay + hb)),
+                Some(DetectorAction::Heartbeat(c))
+            );
+        }
     }
 
     #[test]

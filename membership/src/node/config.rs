@@ -123,6 +123,17 @@ pub struct NodeConfig {
     /// records still carry the input's arrival time. With an idle core to spare the
     /// yield returns at once. Default `true` (docs/bench/view_change_perf.md §10).
     pub yield_before_publish: bool,
+    /// While a view change this node takes part in is open, hold the news of a
+    /// suspicion, a submission or a reconfiguration and publish it with the round's
+    /// end (its install), or at most 5 ms (`OPEN_ROUND_SPIN_US`) after it, stamped
+    /// with its input's arrival as before: on a host whose processes share a core,
+    /// publishing (the event, the status, the log record: tens of µs with cold
+    /// caches) between the round's steps delays the round. The price: subscribers,
+    /// the status and the event log hear of those three kinds of events up to the
+    /// round's length later (about 100 µs on a LAN; 5 ms if the round stalls).
+    /// Installs, joins and exclusions are never held. Default `true`
+    /// (docs/bench/view_change_perf.md §13).
+    pub publish_after_round: bool,
     /// This node's member tags (`sgmpd --tag KEY=VALUE`; `tags = { role = "db" }` in
     /// TOML): carried in its join request and agreed in every view; change them while
     /// running with [`NodeHandle::set_tags`](crate::NodeHandle::set_tags).
@@ -276,6 +287,7 @@ impl Default for NodeConfig {
             target_core: 5,
             idle: NodeIdle::Adaptive,
             yield_before_publish: true,
+            publish_after_round: true,
             tags: crate::TagSet::new(),
             max_tag_bytes: crate::tags::MAX_TAG_BYTES,
         }

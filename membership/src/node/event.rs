@@ -74,7 +74,8 @@ pub enum NodeEvent {
         /// The version the update would form.
         version: u64,
         /// When the loop step that decided it began (events are published after the
-        /// step's datagrams are sent, so the event itself arrives later).
+        /// step's datagrams are sent, and this one after the round it opened, so the
+        /// event itself arrives later; see `NodeConfig::publish_after_round`).
         at: Instant,
     },
     /// The membership service applied system view `change.version` (core + clients).

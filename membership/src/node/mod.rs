@@ -272,6 +272,7 @@ impl Node {
             Arc::clone(&shared),
             snapshot,
             config.yield_before_publish,
+            config.publish_after_round,
         );
         let thread = std::thread::Builder::new()
             .name(format!("sgmp-{}", me.node))

@@ -12,12 +12,23 @@
 //! ([`NodeConfig::yield_before_publish`](super::NodeConfig::yield_before_publish)): the
 //! processes waiting for a core (those its datagrams woke, the other receivers of a
 //! fan-out) take their step before this one's publication.
+//!
+//! While a view change this node takes part in is open (`DatagramCore::open_round`),
+//! a step whose only events are a suspicion, a submission or a reconfiguration does
+//! not publish them at all: they are held, with their input's arrival time, and
+//! published (in order, stamped as they would have been) by the first step that
+//! publishes — the round's install, at the latest [`HOLD_MAX`] after the oldest
+//! ([`NodeConfig::publish_after_round`](super::NodeConfig::publish_after_round)). On a
+//! host whose processes share a core, that publication (tens of µs with cold caches)
+//! otherwise runs between the round's steps: the mgr publishing its `Submitted` while
+//! the acknowledgements wait for the core.
 
+use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use sgmp_transport::{Driver, DropReason};
+use sgmp_transport::{DatagramCore, Driver, DropReason, OPEN_ROUND_SPIN_US};
 
 use super::alerts::{Alerts, Observed};
 use super::core::{CoreEvent, NodeCore, NodePhase};
@@ -35,6 +46,21 @@ const MAX_WAIT: Duration = Duration::from_millis(100);
 const METRICS_EVERY: Duration = Duration::from_millis(20);
 /// How often the counters behind the warnings ([`Alerts`]) are looked at.
 const ALERTS_EVERY: Duration = Duration::from_millis(250);
+/// Longest an event is held while a round is open (see the [module docs](self)): the
+/// driver's polling budget of a round, so a stalled round delays the application's
+/// news by as much as it costs in polling, at most.
+const HOLD_MAX: Duration = Duration::from_micros(OPEN_ROUND_SPIN_US);
+/// Most events held at once (a round's steps produce a few: a suspicion, a
+/// submission, a reconfiguration); room for them is reserved at start.
+const HELD_CAP: usize = 64;
+
+/// An event taken from the core and not yet published: who produced it, and when the
+/// input of its step arrived (its stamp).
+struct Held {
+    at: Instant,
+    me: crate::ProcessId,
+    ev: CoreEvent,
+}
 
 /// The loop thread's state. See the [module docs](self).
 pub(crate) struct Runtime {
@@ -65,6 +91,12 @@ pub(crate) struct Runtime {
     yield_before_publish: bool,
     /// Steps that yielded the core before publishing.
     yields: u64,
+    /// [`NodeConfig::publish_after_round`](super::NodeConfig::publish_after_round).
+    hold_in_round: bool,
+    /// Events taken from the core, oldest first, not yet published.
+    held: VecDeque<Held>,
+    /// Steps whose events were held rather than published.
+    holds: u64,
 }
 
 impl Runtime {
@@ -75,6 +107,7 @@ impl Runtime {
         shared: Arc<Shared>,
         snapshot: Option<SnapshotProvider>,
         yield_before_publish: bool,
+        hold_in_round: bool,
     ) -> Runtime {
         Runtime {
             driver,
@@ -96,6 +129,9 @@ impl Runtime {
             departed: std::collections::VecDeque::with_capacity(DEPARTED_CAP),
             yield_before_publish,
             yields: 0,
+            hold_in_round,
+            held: VecDeque::with_capacity(HELD_CAP),
+            holds: 0,
         }
     }
 
@@ -134,13 +170,21 @@ impl Runtime {
                 self.pump(Instant::now());
             }
             let written = self.driver.datagrams_written();
-            if let Err(e) = self.driver.drive(Some(MAX_WAIT)) {
+            // Held events are published within HOLD_MAX of the oldest, input or not.
+            let wait = self.hold_left().map_or(MAX_WAIT, |left| left.min(MAX_WAIT));
+            if let Err(e) = self.driver.drive(Some(wait)) {
                 tracing::error!("socket error: {e}");
                 std::thread::sleep(Duration::from_millis(10));
             }
             let at = self.input_instant();
+            if self.hold(at) {
+                self.holds += 1;
+                continue;
+            }
             let sent = self.driver.datagrams_written() != written;
-            if self.yield_before_publish && (sent || self.driver.core().has_pending_events()) {
+            if self.yield_before_publish
+                && (sent || self.driver.core().has_pending_events() || !self.held.is_empty())
+            {
                 // The step's datagrams are written (unless the socket pushed back) and
                 // the core's state is updated; what is left is publication, which the
                 // protocol does not wait for: let the processes its datagrams woke, or
@@ -162,7 +206,58 @@ impl Runtime {
             .unwrap_or_else(Instant::now)
     }
 
+    /// How long the oldest held event may still wait (`None`: nothing is held).
+    fn hold_left(&self) -> Option<Duration> {
+        let oldest = self.held.front()?;
+        Some(HOLD_MAX.saturating_sub(oldest.at.elapsed()))
+    }
+
+    /// Holds this step's events (stamped `at`) instead of publishing them, if a round
+    /// this node takes part in is open and every one of them may wait for its end (see
+    /// the [module docs](self)). `false`: publish now (what was taken is held, in
+    /// order, and goes first).
+    fn hold(&mut self, at: Instant) -> bool {
+        let core = self.driver.core();
+        if !self.hold_in_round
+            || core.open_round().is_none()
+            || !core.has_pending_events()
+            || self.hold_left().is_some_and(|left| left.is_zero())
+        {
+            return false;
+        }
+        self.take_events(at)
+    }
+
+    /// Moves the core's events into `held`, stamped `at` (`false` as soon as one must
+    /// be published at once, or `held` is full: the rest stay in the core).
+    fn take_events(&mut self, at: Instant) -> bool {
+        // Leave requests handled in this step: the suspicions they caused are leaves.
+        let reqs = self.driver.core().engine_stats().received[MsgKind::LeaveReq as usize];
+        let mut new_leaves = reqs.saturating_sub(self.leave_reqs);
+        self.leave_reqs = reqs;
+        let mut all_may_wait = true;
+        while self.held.len() < HELD_CAP {
+            let Some((me, ev)) = self.driver.core_polled().poll_event() else {
+                return all_may_wait;
+            };
+            if let CoreEvent::Suspected { peer } = &ev {
+                if new_leaves > 0 {
+                    new_leaves -= 1;
+                    if self.leaving.len() >= DEPARTED_CAP {
+                        self.leaving.remove(0);
+                    }
+                    self.leaving.push(*peer);
+                }
+            }
+            all_may_wait &= may_wait_for_round(&ev);
+            self.held.push_back(Held { at, me, ev });
+        }
+        false
+    }
+
     fn stop(&mut self) {
+        // What the last round held is news of this process's life: published first.
+        self.publish_held();
         self.driver.core_mut().stop();
         self.driver.flush();
         self.publish_status();
@@ -209,38 +304,16 @@ impl Runtime {
         }
     }
 
-    /// Publishes every event the core queued, then the status and metrics if due.
+    /// Publishes every event held and every event the core queued, then the status and
+    /// metrics if due.
     fn pump(&mut self, at: Instant) {
-        // Leave requests handled in this step: the suspicions they caused are leaves.
-        let reqs = self.driver.core().engine_stats().received[MsgKind::LeaveReq as usize];
-        let mut new_leaves = reqs.saturating_sub(self.leave_reqs);
-        self.leave_reqs = reqs;
-        let mut stamped = false;
-        while let Some((me, ev)) = self.driver.core_polled().poll_event() {
-            if !stamped {
-                // The step's records and view timestamp carry its input's arrival (as
-                // its events do), not the time they are written (after the yield
-                // before publication).
-                stamped = true;
-                let elapsed = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
-                self.input_us = unix_micros().saturating_sub(elapsed);
-                if let Some(l) = &mut self.log {
-                    l.stamp_inputs_at(Some(self.input_us));
-                }
+        loop {
+            self.publish_held();
+            // Whether they may wait does not matter here: all are published.
+            let _ = self.take_events(at);
+            if self.held.is_empty() {
+                break;
             }
-            if let CoreEvent::Suspected { peer } = &ev {
-                if new_leaves > 0 {
-                    new_leaves -= 1;
-                    if self.leaving.len() >= DEPARTED_CAP {
-                        self.leaving.remove(0);
-                    }
-                    self.leaving.push(*peer);
-                }
-            }
-            self.on_event(at, me, ev);
-        }
-        if let (true, Some(l)) = (stamped, &mut self.log) {
-            l.stamp_inputs_at(None);
         }
         if self.status_dirty {
             self.publish_status();
@@ -250,6 +323,28 @@ impl Runtime {
         }
         if self.alerts_at.elapsed() >= ALERTS_EVERY {
             self.check_alerts();
+        }
+    }
+
+    /// Publishes the held events, oldest first, each stamped with its step's input.
+    fn publish_held(&mut self) {
+        let mut stamp: Option<Instant> = None;
+        while let Some(Held { at, me, ev }) = self.held.pop_front() {
+            if stamp != Some(at) {
+                // A step's records and view timestamp carry its input's arrival (as its
+                // events do), not the time they are written (after the yield before
+                // publication, or the round they were held through).
+                stamp = Some(at);
+                let elapsed = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
+                self.input_us = unix_micros().saturating_sub(elapsed);
+                if let Some(l) = &mut self.log {
+                    l.stamp_inputs_at(Some(self.input_us));
+                }
+            }
+            self.on_event(at, me, ev);
+        }
+        if let (Some(_), Some(l)) = (stamp, &mut self.log) {
+            l.stamp_inputs_at(None);
         }
     }
 
@@ -469,12 +564,26 @@ impl Runtime {
             send_refused: c.send_refused + c.send_errors,
             events_dropped: self.events_dropped,
             yields_before_publish: self.yields,
+            events_held: self.holds,
             probes_sent: c.probes_sent,
             rejoins: c.rejoins,
             service: core.service_stats().unwrap_or_default(),
         };
         *self.shared.metrics.lock() = m;
     }
+}
+
+/// Whether publishing `ev` may wait for the end of the round open at its step: the
+/// news of a suspicion, a submission or a reconfiguration (what the round itself will
+/// settle). Anything else, and whatever was held before it, is published at once: an
+/// install (the round's end, the application's view, the snapshot refresh), a join or
+/// an exclusion, a system view change (read from the core's recent changes while they
+/// are there), a leave's completion.
+fn may_wait_for_round(ev: &CoreEvent) -> bool {
+    matches!(
+        ev,
+        CoreEvent::Suspected { .. } | CoreEvent::Submitted { .. } | CoreEvent::Reconfiguring { .. }
+    )
 }
 
 /// Tells the operator that the application's snapshot was refused (too large); joiners

@@ -113,6 +113,10 @@ pub struct NodeMetrics {
     /// publishing
     /// ([`NodeConfig::yield_before_publish`](super::NodeConfig::yield_before_publish)).
     pub yields_before_publish: u64,
+    /// Loop steps whose events (a suspicion, a submission, a reconfiguration) were held
+    /// for the end of the open round rather than published at once
+    /// ([`NodeConfig::publish_after_round`](super::NodeConfig::publish_after_round)).
+    pub events_held: u64,
     /// Probes sent (discovery queries and answers).
     pub probes_sent: u64,
     /// Rejoins as a new incarnation.

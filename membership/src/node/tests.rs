@@ -215,3 +215,76 @@ fn nodes_yield_before_publishing_only_when_configured_to() {
     a.shutdown();
     b.shutdown();
 }
+
+/// While the round it opened is open, the mgr holds the news of its submission (and of
+/// the leaver's suspicion) and publishes it with the round's install: counted in its
+/// metrics, in order, each event stamped with its own step's input (the submission's
+/// no later than the install's). With `publish_after_round = false` nothing is held.
+#[test]
+fn the_mgr_publishes_its_submission_with_the_rounds_install_only_when_configured_to() {
+    for hold in [true, false] {
+        let (socks, addrs) = bound(3);
+        let mut nodes = Vec::new();
+        let mut sub = None;
+        for ((name, addr), sock) in ["a", "b", "c"].iter().zip(&addrs).zip(socks) {
+            let mut cfg = config(name, *addr, &addrs);
+            cfg.publish_after_round = hold;
+            if sub.is_none() {
+                let (h, s) = Node::start_subscribed_on(cfg, sock).unwrap();
+                sub = Some(s);
+                nodes.push(h);
+            } else {
+                nodes.push(Node::start_on(cfg, sock).unwrap());
+            }
+        }
+        let sub = sub.unwrap();
+        wait_for("one view of three", Duration::from_secs(10), || {
+            nodes.iter().all(|n| n.view().len() == 3)
+        });
+        assert!(nodes[0].status().is_mgr, "the founder a is the mgr");
+        let before = nodes[0].view().version;
+        while sub.try_recv().is_some() {}
+        let held_before = nodes[0].metrics().events_held;
+        nodes[2].leave(Duration::from_secs(5)).unwrap();
+        wait_for("the view without c", Duration::from_secs(10), || {
+            nodes[0].view().len() == 2 && nodes[1].view().len() == 2
+        });
+        let mut submitted = None;
+        let mut installed = None;
+        while let Some(t) = sub.recv_timed_timeout(Duration::from_millis(500)) {
+            match t.event {
+                NodeEvent::Submitted { version, at, .. } if version == before + 1 => {
+                    assert!(
+                        installed.is_none(),
+                        "the submission comes before the install"
+                    );
+                    assert_eq!(at, t.at, "the submission keeps its step's stamp");
+                    submitted = Some(at);
+                }
+                NodeEvent::ViewInstalled { view, .. } if view.version == before + 1 => {
+                    installed = Some(t.at);
+                    break;
+                }
+                _ => {}
+            }
+        }
+        let (submitted, installed) = (submitted.unwrap(), installed.unwrap());
+        assert!(
+            submitted <= installed,
+            "stamped at its own input, not at publication"
+        );
+        if hold {
+            wait_for(
+                "the mgr's held steps in its metrics",
+                Duration::from_secs(5),
+                || nodes[0].metrics().events_held > held_before,
+            );
+        } else {
+            std::thread::sleep(Duration::from_millis(50));
+            assert_eq!(nodes[0].metrics().events_held, 0);
+        }
+        for n in &nodes {
+            n.shutdown();
+        }
+    }
+}

@@ -504,6 +504,7 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
                     "send_refused": m.send_refused,
                     "events_dropped": m.events_dropped,
                     "yields_before_publish": m.yields_before_publish,
+                    "events_held": m.events_held,
                 }),
                 false,
             )
