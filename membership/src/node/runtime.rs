@@ -17,7 +17,7 @@
 //! a step whose only events are a suspicion, a submission or a reconfiguration does
 //! not publish them at all: they are held, with their input's arrival time, and
 //! published (in order, stamped as they would have been) by the first step that
-//! publishes — the round's install, at the latest [`HOLD_MAX`] after the oldest
+//! publishes — the round's install, at the latest `HOLD_MAX` (5 ms) after the oldest
 //! ([`NodeConfig::publish_after_round`](super::NodeConfig::publish_after_round)). On a
 //! host whose processes share a core, that publication (tens of µs with cold caches)
 //! otherwise runs between the round's steps: the mgr publishing its `Submitted` while
