@@ -131,8 +131,9 @@ pub struct NodeConfig {
     /// caches) between the round's steps delays the round. The price: subscribers,
     /// the status and the event log hear of those three kinds of events up to the
     /// round's length later (about 100 µs on a LAN; 5 ms if the round stalls).
-    /// Installs, joins and exclusions are never held. Default `true`
-    /// (docs/bench/view_change_perf.md §13).
+    /// A step with nothing new to publish (the mgr's acknowledgements before the
+    /// last) leaves what is held waiting. Installs, joins and exclusions are never
+    /// held. Default `true` (docs/bench/view_change_perf.md §13, §14).
     pub publish_after_round: bool,
     /// This node's member tags (`sgmpd --tag KEY=VALUE`; `tags = { role = "db" }` in
     /// TOML): carried in its join request and agreed in every view; change them while

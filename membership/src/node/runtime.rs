@@ -18,7 +18,9 @@
 //! not publish them at all: they are held, with their input's arrival time, and
 //! published (in order, stamped as they would have been) by the first step that
 //! publishes — the round's install, at the latest `HOLD_MAX` (5 ms) after the oldest
-//! ([`NodeConfig::publish_after_round`](super::NodeConfig::publish_after_round)). On a
+//! ([`NodeConfig::publish_after_round`](super::NodeConfig::publish_after_round)). A
+//! step with nothing new (an acknowledgement that is not the round's last) publishes
+//! nothing either, not even what is held, and does not yield. On a
 //! host whose processes share a core, that publication (tens of µs with cold caches)
 //! otherwise runs between the round's steps: the mgr publishing its `Submitted` while
 //! the acknowledgements wait for the core.
@@ -177,9 +179,13 @@ impl Runtime {
                 std::thread::sleep(Duration::from_millis(10));
             }
             let at = self.input_instant();
-            if self.hold(at) {
-                self.holds += 1;
-                continue;
+            match self.publication() {
+                Publication::Keep => continue,
+                Publication::Hold if self.take_events(at) => {
+                    self.holds += 1;
+                    continue;
+                }
+                Publication::Hold | Publication::Now => {}
             }
             let sent = self.driver.datagrams_written() != written;
             if self.yield_before_publish
@@ -212,20 +218,15 @@ impl Runtime {
         Some(HOLD_MAX.saturating_sub(oldest.at.elapsed()))
     }
 
-    /// Holds this step's events (stamped `at`) instead of publishing them, if a round
-    /// this node takes part in is open and every one of them may wait for its end (see
-    /// the [module docs](self)). `false`: publish now (what was taken is held, in
-    /// order, and goes first).
-    fn hold(&mut self, at: Instant) -> bool {
+    /// What this step does with its events (see the [module docs](self)).
+    fn publication(&self) -> Publication {
         let core = self.driver.core();
-        if !self.hold_in_round
-            || core.open_round().is_none()
-            || !core.has_pending_events()
-            || self.hold_left().is_some_and(|left| left.is_zero())
-        {
-            return false;
-        }
-        self.take_events(at)
+        publication(
+            self.hold_in_round && core.open_round().is_some(),
+            core.has_pending_events(),
+            !self.held.is_empty(),
+            self.hold_left().is_some_and(|left| left.is_zero()),
+        )
     }
 
     /// Moves the core's events into `held`, stamped `at` (`false` as soon as one must
@@ -579,6 +580,32 @@ impl Runtime {
 /// install (the round's end, the application's view, the snapshot refresh), a join or
 /// an exclusion, a system view change (read from the core's recent changes while they
 /// are there), a leave's completion.
+/// What a loop step does with the core's events once its input is handled.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Publication {
+    /// Publish what is held, then the step's events, status and metrics.
+    Now,
+    /// Hold the step's events if every one of them may wait for the round's end
+    /// (taking them says; otherwise publish now).
+    Hold,
+    /// The step has nothing to publish and what is held keeps waiting: an
+    /// acknowledgement that does not end the round publishes nothing, so the next
+    /// one is read at once rather than after the submission's publication.
+    Keep,
+}
+
+/// The rule behind [`Runtime::publication`]: `holding`, a round this node takes part
+/// in is open and the node holds in rounds; `pending`, the core has events; `held`,
+/// events are held; `expired`, the oldest has waited `HOLD_MAX`.
+fn publication(holding: bool, pending: bool, held: bool, expired: bool) -> Publication {
+    match (holding && !expired, pending, held) {
+        (false, _, _) => Publication::Now,
+        (true, true, _) => Publication::Hold,
+        (true, false, true) => Publication::Keep,
+        (true, false, false) => Publication::Now,
+    }
+}
+
 fn may_wait_for_round(ev: &CoreEvent) -> bool {
     matches!(
         ev,
@@ -591,5 +618,31 @@ fn may_wait_for_round(ev: &CoreEvent) -> bool {
 fn warn_snapshot(r: Result<(), crate::SnapshotTooLarge>) {
     if let Err(e) = r {
         tracing::warn!("{e}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{publication, Publication};
+
+    #[test]
+    fn a_step_with_nothing_new_in_an_open_round_keeps_what_is_held() {
+        // The mgr's first acknowledgement of three: no event, the submission held.
+        assert_eq!(publication(true, false, true, false), Publication::Keep);
+        // Its submission step, and the install's (taking the install says "now").
+        assert_eq!(publication(true, true, false, false), Publication::Hold);
+        assert_eq!(publication(true, true, true, false), Publication::Hold);
+        // Nothing held, nothing new: the usual publication (status, metrics).
+        assert_eq!(publication(true, false, false, false), Publication::Now);
+    }
+
+    #[test]
+    fn outside_a_round_or_past_the_hold_everything_is_published() {
+        for pending in [false, true] {
+            for held in [false, true] {
+                assert_eq!(publication(false, pending, held, false), Publication::Now);
+                assert_eq!(publication(true, pending, held, true), Publication::Now);
+            }
+        }
     }
 }
