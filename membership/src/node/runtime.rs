@@ -574,12 +574,6 @@ impl Runtime {
     }
 }
 
-/// Whether publishing `ev` may wait for the end of the round open at its step: the
-/// news of a suspicion, a submission or a reconfiguration (what the round itself will
-/// settle). Anything else, and whatever was held before it, is published at once: an
-/// install (the round's end, the application's view, the snapshot refresh), a join or
-/// an exclusion, a system view change (read from the core's recent changes while they
-/// are there), a leave's completion.
 /// What a loop step does with the core's events once its input is handled.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Publication {
@@ -606,6 +600,12 @@ fn publication(holding: bool, pending: bool, held: bool, expired: bool) -> Publi
     }
 }
 
+/// Whether publishing `ev` may wait for the end of the round open at its step: the
+/// news of a suspicion, a submission or a reconfiguration (what the round itself will
+/// settle). Anything else, and whatever was held before it, is published at once: an
+/// install (the round's end, the application's view, the snapshot refresh), a join or
+/// an exclusion, a system view change (read from the core's recent changes while they
+/// are there), a leave's completion.
 fn may_wait_for_round(ev: &CoreEvent) -> bool {
     matches!(
         ev,
