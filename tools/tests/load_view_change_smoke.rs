@@ -86,6 +86,40 @@ fn view_change_with_polling_nodes_measures_the_polling_pattern() {
     }
 }
 
+/// The raw pattern is sampled between the view-change rounds by default (a batch of
+/// `ceil(pattern rounds / rounds)` before each: 2 × 3 here), all at once before them
+/// with `--pattern-up-front` (5).
+#[test]
+fn the_pattern_is_sampled_between_the_rounds_unless_up_front() {
+    for (up_front, most) in [(false, 6), (true, 5)] {
+        let mut args = vec![
+            "view-change",
+            "--nodes",
+            "3",
+            "--rounds",
+            "2",
+            "--rtt-seconds",
+            "0.1",
+            "--pattern-rounds",
+            "5",
+            "--suspect-ms",
+            "300",
+            "--protocol-timeout-ms",
+            "1000",
+            "--json",
+        ];
+        if up_front {
+            args.push("--pattern-up-front");
+        }
+        let (obj, text) = common::run_json(&args, Duration::from_secs(30));
+        assert_eq!(obj["rounds_done"].as_u64(), Some(2), "{text}");
+        assert_eq!(obj["udp_pattern_between_rounds"].as_bool(), Some(!up_front));
+        // Every round counts: a pattern round is lost only to a loopback drop.
+        let samples = obj["udp_pattern_samples"].as_u64().expect("samples");
+        assert_eq!(samples, most, "up front: {up_front}: {text}");
+    }
+}
+
 #[test]
 fn counts_match_the_closed_forms() {
     let out = Command::new(env!("CARGO_BIN_EXE_sgmp-load"))

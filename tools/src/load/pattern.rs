@@ -122,6 +122,23 @@ pub fn udp_protocol_pattern_with(
     gap: Duration,
     model: StepModel,
 ) -> io::Result<Latency> {
+    let mut series = Series::new();
+    pattern_into(&mut series, threads, size, 0..rounds, gap, model)?;
+    Ok(series.latency())
+}
+
+/// [`udp_protocol_pattern_with`], each round's figure recorded into `series` (which
+/// may hold earlier batches: `view-change` samples the pattern between its rounds):
+/// the rounds numbered `rounds.start` to `rounds.end`, after `rounds.start` rounds
+/// run unrecorded (warm-up: the threads of a batch are new).
+pub fn pattern_into(
+    series: &mut Series,
+    threads: usize,
+    size: usize,
+    rounds: std::ops::Range<u64>,
+    gap: Duration,
+    model: StepModel,
+) -> io::Result<()> {
     let members = threads.max(2) - 1;
     let size = size.clamp(1, 1400);
     let shared = Arc::new(Shared {
@@ -155,9 +172,8 @@ pub fn udp_protocol_pattern_with(
         })?);
         Ok(())
     })();
-    let mut series = Series::new();
     let result = spawned.and_then(|()| {
-        for _ in 0..rounds {
+        for round in 0..rounds.end {
             if stopped() {
                 break;
             }
@@ -179,7 +195,9 @@ pub fn udp_protocol_pattern_with(
                     .map(|c| c.load(Ordering::SeqCst))
                     .try_fold(0u64, |m, c| (c != 0).then_some(m.max(c)));
                 if let (true, Some(last)) = (t0 != 0, last) {
-                    series.record(last.saturating_sub(t0));
+                    if round >= rounds.start {
+                        series.record(last.saturating_sub(t0));
+                    }
                     break;
                 }
                 if Instant::now() >= deadline {
@@ -195,7 +213,7 @@ pub fn udp_protocol_pattern_with(
     for t in handles {
         let _ = t.join();
     }
-    result.map(|()| series.latency())
+    result
 }
 
 fn bind() -> io::Result<UdpSocket> {

@@ -7,11 +7,15 @@
 //! ping-pong paced (`--idle-pings` pings, one per millisecond: **idle UDP round
 //! trip**), which is what a view change's messages meet: they come after the cores
 //! went idle, and on a virtual machine waking an idle core costs more than the whole
-//! back-to-back round trip. Last, the removal's message pattern itself (M-sub to the
+//! back-to-back round trip. The removal's message pattern itself (M-sub to the
 //! N − 2 other survivors, their acks, M-com to each) runs over raw UDP among N − 1 threads
 //! ([`super::pattern`]): on a machine with fewer cores than nodes that pattern costs
-//! far more than 1.5 round trips, and `commit / pattern` is what sgmp adds. Then each
-//! round:
+//! far more than 1.5 round trips, and `commit / pattern` is what sgmp adds. Its
+//! `--pattern-rounds` are spread over the rounds below (a batch before each, after one
+//! unrecorded warm-up round of the batch's new threads), so that a commit and its floor
+//! meet the same machine: on a shared host the pattern alone moves by a third between
+//! minutes, and measured up front (`--pattern-up-front`, as up to session 16) the
+//! ratio's run-to-run range was twice as wide. Then each round:
 //!
 //! 1. **crash**: a random member other than the mgr is crashed (in-process: shutdown
 //!    without leave; processes: SIGKILL). The others detect it (ring detector,
@@ -57,7 +61,7 @@ use sgmp_membership::{Member, ProcessId};
 
 use super::cluster::{self, name_of, stopped, wait_for, Tracker};
 use super::flags::{ClusterFlags, Output, RoundTimeout};
-use super::pattern::{udp_protocol_pattern, PATTERN_SIZE};
+use super::pattern::{pattern_into, udp_protocol_pattern, StepModel, PATTERN_SIZE};
 use super::report::{cell, ratio, Figures, Latency};
 use super::transport::udp_round_trip;
 
@@ -83,9 +87,15 @@ pub struct ViewChangeArgs {
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(1..=100_000))]
     pub idle_pings: u64,
     /// Rounds of the removal's pattern over raw UDP (`pattern::udp_protocol_pattern`:
-    /// N − 1 threads, sub / ack / com, 1 ms idle before each); 0: not measured.
+    /// N − 1 threads, sub / ack / com, 1 ms idle before each); 0: not measured. They are
+    /// spread over the view-change rounds (a batch before each, at least one round),
+    /// so that the commit and its floor meet the same machine.
     #[arg(long, default_value_t = 300, value_parser = clap::value_parser!(u64).range(0..=100_000))]
     pub pattern_rounds: u64,
+    /// Measure the pattern all at once before the view-change rounds (as up to
+    /// session 16) rather than between them.
+    #[arg(long)]
+    pub pattern_up_front: bool,
     /// `--round-timeout-ms`.
     #[command(flatten)]
     pub round_timeout: RoundTimeout,
@@ -254,7 +264,8 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
             spin,
         )
     };
-    let udp_pattern = if args.pattern_rounds > 0 {
+    let up_front = args.pattern_up_front && args.pattern_rounds > 0;
+    let mut udp_pattern = if up_front {
         pattern(None)?
     } else {
         Latency::default()
@@ -265,7 +276,23 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
         }
         _ => None,
     };
-    let mem = rounds(&mut *b, &mut t, &mut live, args, "view-change", false)?;
+    let mut between = (!args.pattern_up_front && args.pattern_rounds > 0).then(|| PatternBatches {
+        threads: n - 1,
+        per_round: args.pattern_rounds.div_ceil(args.rounds),
+        series: Series::new(),
+    });
+    let mem = rounds(
+        &mut *b,
+        &mut t,
+        &mut live,
+        args,
+        "view-change",
+        false,
+        between.as_mut(),
+    )?;
+    if let Some(p) = between {
+        udp_pattern = p.series.latency();
+    }
     drop(b);
     let durable = if args.durable && !stopped() {
         Some(durable_run(args)?)
@@ -320,6 +347,7 @@ fn durable_run(args: &ViewChangeArgs) -> io::Result<DurableRun> {
             args,
             "view-change (durable)",
             true,
+            None,
         )?;
         Ok(DurableRun {
             rounds,
@@ -364,6 +392,28 @@ pub fn save_cost(dir: &Path, n: usize, samples: u64) -> io::Result<Latency> {
 /// `args.rounds` rounds on a formed group; `count_saves`: read every node's durable
 /// saves around each view change (30 ms of quiet before each reading, so that the
 /// published counters are fresh).
+/// The raw pattern sampled between the view-change rounds (`--pattern-rounds` spread
+/// over them): a batch of `per_round` rounds among `threads` threads before each.
+struct PatternBatches {
+    threads: usize,
+    per_round: u64,
+    series: Series,
+}
+
+impl PatternBatches {
+    fn batch(&mut self) -> io::Result<()> {
+        pattern_into(
+            &mut self.series,
+            self.threads,
+            PATTERN_SIZE,
+            // One warm-up round: the batch's threads are new.
+            1..1 + self.per_round,
+            Duration::from_millis(1),
+            StepModel::default(),
+        )
+    }
+}
+
 fn rounds(
     b: &mut dyn cluster::Backend,
     t: &mut Tracker,
@@ -371,6 +421,7 @@ fn rounds(
     args: &ViewChangeArgs,
     what: &str,
     count_saves: bool,
+    mut pattern: Option<&mut PatternBatches>,
 ) -> io::Result<Rounds> {
     let mut rep = Rounds::default();
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
@@ -379,6 +430,10 @@ fn rounds(
     for _ in 0..args.rounds {
         if stopped() {
             break;
+        }
+        if let Some(p) = pattern.as_deref_mut() {
+            // With the group settled, as the round's crash will find it.
+            p.batch()?;
         }
         if !round(b, t, live, &mut rng, round_timeout, count_saves, &mut rep)? {
             if stopped() {
@@ -626,6 +681,7 @@ impl ViewChangeReport {
         put_latency(&mut f, "udp_rtt_idle", &self.udp_rtt_idle, "us", 1.0);
         f.text("idle", self.args.cluster.timing.idle.to_string());
         put_latency(&mut f, "udp_pattern", &self.udp_pattern, "us", 1.0);
+        f.flag("udp_pattern_between_rounds", !self.args.pattern_up_front);
         if let Some(p) = &self.udp_pattern_spin {
             put_latency(&mut f, "udp_pattern_spin", p, "us", 1.0);
             f.float(
