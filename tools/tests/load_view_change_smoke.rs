@@ -86,12 +86,12 @@ fn view_change_with_polling_nodes_measures_the_polling_pattern() {
     }
 }
 
-/// The raw pattern is sampled between the view-change rounds by default (a batch of
-/// `ceil(pattern rounds / rounds)` before each: 2 × 3 here), all at once before them
-/// with `--pattern-up-front` (5).
+/// The raw pattern is sampled all at once before the view-change rounds by default (5
+/// rounds here), between them with `--pattern-between-rounds` (a batch of
+/// `ceil(pattern rounds / rounds)` before each: 2 × 3).
 #[test]
-fn the_pattern_is_sampled_between_the_rounds_unless_up_front() {
-    for (up_front, most) in [(false, 6), (true, 5)] {
+fn the_pattern_is_sampled_up_front_or_between_the_rounds() {
+    for (between, most) in [(false, 5), (true, 6)] {
         let mut args = vec![
             "view-change",
             "--nodes",
@@ -108,15 +108,15 @@ fn the_pattern_is_sampled_between_the_rounds_unless_up_front() {
             "1000",
             "--json",
         ];
-        if up_front {
-            args.push("--pattern-up-front");
+        if between {
+            args.push("--pattern-between-rounds");
         }
         let (obj, text) = common::run_json(&args, Duration::from_secs(30));
         assert_eq!(obj["rounds_done"].as_u64(), Some(2), "{text}");
-        assert_eq!(obj["udp_pattern_between_rounds"].as_bool(), Some(!up_front));
+        assert_eq!(obj["udp_pattern_between_rounds"].as_bool(), Some(between));
         // Every round counts: a pattern round is lost only to a loopback drop.
         let samples = obj["udp_pattern_samples"].as_u64().expect("samples");
-        assert_eq!(samples, most, "up front: {up_front}: {text}");
+        assert_eq!(samples, most, "between: {between}: {text}");
     }
 }
 

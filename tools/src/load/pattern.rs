@@ -57,9 +57,13 @@ const TRIGGER: u8 = 0;
 const SUB: u8 = 1;
 const ACK: u8 = 2;
 const COM: u8 = 3;
+/// Ends a thread's read when the threads stop (ignored otherwise).
+const STOP: u8 = 4;
 
-/// How long a thread blocks in one read before it looks at the stop flag.
-const READ_TIMEOUT: Duration = Duration::from_millis(50);
+/// How long a thread blocks in one read before it looks at the stop flag (a stop
+/// datagram ends the read sooner): long, so that threads kept between batches
+/// (`view-change`) seldom wake during a view change.
+const READ_TIMEOUT: Duration = Duration::from_millis(500);
 
 /// Longest wait for one round before it is counted lost.
 const ROUND_TIMEOUT: Duration = Duration::from_secs(1);
@@ -123,57 +127,77 @@ pub fn udp_protocol_pattern_with(
     model: StepModel,
 ) -> io::Result<Latency> {
     let mut series = Series::new();
-    pattern_into(&mut series, threads, size, 0..rounds, gap, model)?;
+    let mut threads = PatternThreads::start(threads, size, model)?;
+    threads.rounds(&mut series, rounds, gap)?;
     Ok(series.latency())
 }
 
-/// [`udp_protocol_pattern_with`], each round's figure recorded into `series` (which
-/// may hold earlier batches: `view-change` samples the pattern between its rounds):
-/// the rounds numbered `rounds.start` to `rounds.end`, after `rounds.start` rounds
-/// run unrecorded (warm-up: the threads of a batch are new).
-pub fn pattern_into(
-    series: &mut Series,
-    threads: usize,
-    size: usize,
-    rounds: std::ops::Range<u64>,
-    gap: Duration,
-    model: StepModel,
-) -> io::Result<()> {
-    let members = threads.max(2) - 1;
-    let size = size.clamp(1, 1400);
-    let shared = Arc::new(Shared {
-        base: Instant::now(),
-        started: AtomicU64::new(0),
-        com_at: (0..members).map(|_| AtomicU64::new(0)).collect(),
-        done: AtomicBool::new(false),
-    });
-    let mgr = bind()?;
-    let mgr_addr = mgr.local_addr()?;
-    let mut sockets = Vec::with_capacity(members);
-    for _ in 0..members {
-        sockets.push(bind()?);
-    }
-    let addrs = sockets
-        .iter()
-        .map(UdpSocket::local_addr)
-        .collect::<io::Result<Vec<_>>>()?;
-    let trigger = bind()?;
-    let mut handles: Vec<JoinHandle<()>> = Vec::with_capacity(threads);
-    let spawned = (|| -> io::Result<()> {
+/// The pattern's threads, kept between batches of rounds: `view-change` samples the
+/// pattern between its own rounds with the same threads throughout, so that they
+/// settle on the cores as a long run's do (new threads per batch land on other vCPUs
+/// and pay cross-vCPU wake-ups: at N = 3 the pattern then costs 2–3× as much).
+/// Between batches they wait in a blocking read (a wake-up per `READ_TIMEOUT`);
+/// dropping them stops them.
+pub struct PatternThreads {
+    shared: Arc<Shared>,
+    trigger: UdpSocket,
+    mgr_addr: SocketAddr,
+    /// Every thread's socket (the mgr's last): where the stop datagrams go.
+    addrs: Vec<SocketAddr>,
+    handles: Vec<JoinHandle<()>>,
+}
+
+impl PatternThreads {
+    /// Starts the mgr and `threads − 1` others, `size`-byte datagrams, steps as
+    /// `model` says.
+    pub fn start(threads: usize, size: usize, model: StepModel) -> io::Result<PatternThreads> {
+        let members = threads.max(2) - 1;
+        let size = size.clamp(1, 1400);
+        let shared = Arc::new(Shared {
+            base: Instant::now(),
+            started: AtomicU64::new(0),
+            com_at: (0..members).map(|_| AtomicU64::new(0)).collect(),
+            done: AtomicBool::new(false),
+        });
+        let mgr = bind()?;
+        let mgr_addr = mgr.local_addr()?;
+        let mut sockets = Vec::with_capacity(members);
+        for _ in 0..members {
+            sockets.push(bind()?);
+        }
+        let mut addrs = sockets
+            .iter()
+            .map(UdpSocket::local_addr)
+            .collect::<io::Result<Vec<_>>>()?;
+        let member_addrs = addrs.clone();
+        addrs.push(mgr_addr);
+        let mut t = PatternThreads {
+            shared,
+            trigger: bind()?,
+            mgr_addr,
+            addrs,
+            handles: Vec::with_capacity(threads),
+        };
+        // Dropped on an error: the threads started so far stop.
         for (i, s) in sockets.into_iter().enumerate() {
-            let sh = Arc::clone(&shared);
-            handles.push(spawn(format!("pattern-m{i}"), move || {
+            let sh = Arc::clone(&t.shared);
+            t.handles.push(spawn(format!("pattern-m{i}"), move || {
                 member(Reader::new(s, model), mgr_addr, i, size, &sh)
             })?);
         }
-        let sh = Arc::clone(&shared);
-        handles.push(spawn("pattern-mgr".into(), move || {
-            mgr_loop(Reader::new(mgr, model), &addrs, size, &sh)
+        let sh = Arc::clone(&t.shared);
+        t.handles.push(spawn("pattern-mgr".into(), move || {
+            mgr_loop(Reader::new(mgr, model), &member_addrs, size, &sh)
         })?);
-        Ok(())
-    })();
-    let result = spawned.and_then(|()| {
-        for round in 0..rounds.end {
+        Ok(t)
+    }
+
+    /// Runs `rounds` rounds, `gap` of idleness before each, each one's figure recorded
+    /// into `series` (which may hold earlier batches). A round that loses a datagram
+    /// times out and is left out.
+    pub fn rounds(&mut self, series: &mut Series, rounds: u64, gap: Duration) -> io::Result<()> {
+        let shared = &self.shared;
+        for _ in 0..rounds {
             if stopped() {
                 break;
             }
@@ -182,7 +206,7 @@ pub fn pattern_into(
                 c.store(0, Ordering::SeqCst);
             }
             std::thread::sleep(gap);
-            trigger.send_to(&[TRIGGER], mgr_addr)?;
+            self.trigger.send_to(&[TRIGGER], self.mgr_addr)?;
             // Sleep through the round (the coordinator must not compete for the cores
             // while it runs), then collect.
             let deadline = Instant::now() + ROUND_TIMEOUT;
@@ -195,9 +219,7 @@ pub fn pattern_into(
                     .map(|c| c.load(Ordering::SeqCst))
                     .try_fold(0u64, |m, c| (c != 0).then_some(m.max(c)));
                 if let (true, Some(last)) = (t0 != 0, last) {
-                    if round >= rounds.start {
-                        series.record(last.saturating_sub(t0));
-                    }
+                    series.record(last.saturating_sub(t0));
                     break;
                 }
                 if Instant::now() >= deadline {
@@ -207,13 +229,21 @@ pub fn pattern_into(
             }
         }
         Ok(())
-    });
-    // Every thread stops, whether or not all of them started.
-    shared.done.store(true, Ordering::SeqCst);
-    for t in handles {
-        let _ = t.join();
     }
-    result
+}
+
+impl Drop for PatternThreads {
+    fn drop(&mut self) {
+        // Every thread stops, whether or not all of them started: the flag, then a
+        // datagram that ends each one's blocking read at once.
+        self.shared.done.store(true, Ordering::SeqCst);
+        for a in &self.addrs {
+            let _ = self.trigger.send_to(&[STOP], a);
+        }
+        for t in self.handles.drain(..) {
+            let _ = t.join();
+        }
+    }
 }
 
 fn bind() -> io::Result<UdpSocket> {
