@@ -8,6 +8,11 @@ mod common;
 use std::process::Command;
 use std::time::Duration;
 
+/// Timings a loaded CI machine cannot trip (a false suspicion fails a round, and the
+/// tests count rounds); the figures are not checked.
+const CALM_SUSPECT_MS: &str = "300";
+const CALM_TIMEOUT_MS: &str = "1000";
+
 #[test]
 fn view_change_json_has_the_keys() {
     let (obj, text) = common::run_json(
@@ -19,12 +24,10 @@ fn view_change_json_has_the_keys() {
             "3",
             "--rtt-seconds",
             "0.2",
-            // Timings a loaded CI machine cannot trip (a false suspicion fails a round);
-            // the figures are not checked.
             "--suspect-ms",
-            "300",
+            CALM_SUSPECT_MS,
             "--protocol-timeout-ms",
-            "1000",
+            CALM_TIMEOUT_MS,
             "--json",
         ],
         Duration::from_secs(30),
@@ -66,9 +69,9 @@ fn view_change_with_polling_nodes_measures_the_polling_pattern() {
                 "--backend",
                 backend,
                 "--suspect-ms",
-                "300",
+                CALM_SUSPECT_MS,
                 "--protocol-timeout-ms",
-                "1000",
+                CALM_TIMEOUT_MS,
                 "--json",
             ],
             Duration::from_secs(40),
@@ -92,22 +95,10 @@ fn view_change_with_polling_nodes_measures_the_polling_pattern() {
 #[test]
 fn the_pattern_is_sampled_up_front_or_between_the_rounds() {
     for (between, most) in [(false, 5), (true, 6)] {
-        let mut args = vec![
-            "view-change",
-            "--nodes",
-            "3",
-            "--rounds",
-            "2",
-            "--rtt-seconds",
-            "0.1",
-            "--pattern-rounds",
-            "5",
-            "--suspect-ms",
-            "300",
-            "--protocol-timeout-ms",
-            "1000",
-            "--json",
-        ];
+        let mut args = vec!["view-change", "--nodes", "3", "--rounds", "2"];
+        args.extend(["--rtt-seconds", "0.1", "--pattern-rounds", "5", "--json"]);
+        args.extend(["--suspect-ms", CALM_SUSPECT_MS]);
+        args.extend(["--protocol-timeout-ms", CALM_TIMEOUT_MS]);
         if between {
             args.push("--pattern-between-rounds");
         }
