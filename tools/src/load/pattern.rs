@@ -127,8 +127,8 @@ pub fn udp_protocol_pattern_with(
     model: StepModel,
 ) -> io::Result<Latency> {
     let mut series = Series::new();
-    let mut threads = PatternThreads::start(threads, size, model)?;
-    threads.rounds(&mut series, rounds, gap)?;
+    let mut t = PatternThreads::start(threads, size, model)?;
+    t.rounds(&mut series, rounds, gap)?;
     Ok(series.latency())
 }
 

@@ -278,13 +278,14 @@ pub fn run(args: &ViewChangeArgs) -> io::Result<ViewChangeReport> {
         }
         _ => None,
     };
-    let mut between = match args.pattern_between_rounds && args.pattern_rounds > 0 {
-        true => Some(PatternBatches {
+    let mut between = if args.pattern_between_rounds && args.pattern_rounds > 0 {
+        Some(PatternBatches {
             threads: PatternThreads::start(n - 1, PATTERN_SIZE, StepModel::default())?,
             per_round: args.pattern_rounds.div_ceil(args.rounds),
             series: Series::new(),
-        }),
-        false => None,
+        })
+    } else {
+        None
     };
     let mem = rounds(
         &mut *b,
@@ -394,9 +395,6 @@ pub fn save_cost(dir: &Path, n: usize, samples: u64) -> io::Result<Latency> {
     Ok(series.latency())
 }
 
-/// `args.rounds` rounds on a formed group; `count_saves`: read every node's durable
-/// saves around each view change (30 ms of quiet before each reading, so that the
-/// published counters are fresh).
 /// The raw pattern sampled between the view-change rounds (`--pattern-rounds` spread
 /// over them): a batch of `per_round` rounds before each, by the same threads.
 struct PatternBatches {
@@ -412,6 +410,9 @@ impl PatternBatches {
     }
 }
 
+/// `args.rounds` rounds on a formed group; `count_saves`: read every node's durable
+/// saves around each view change (30 ms of quiet before each reading, so that the
+/// published counters are fresh).
 fn rounds(
     b: &mut dyn cluster::Backend,
     t: &mut Tracker,
