@@ -11,6 +11,10 @@
 //! pattern pays too (docs/bench/view_change_perf.md §9): the figure per datagram is
 //! what the protocol adds to each step of the pattern.
 //!
+//! Three groups: `node_core_removal` (warm caches), `node_core_removal_cold` (each
+//! delivery with its lines evicted to the shared L3) and `node_core_removal_dram` (to
+//! memory: what a real step on a shared host meets).
+//!
 //! `cargo bench -p sgmp-benches --bench node_core`
 
 use std::collections::VecDeque;
@@ -187,8 +191,16 @@ impl World {
     }
 }
 
-/// Bigger than a core's private caches (L2 is 2–4 MiB on the machines we measure).
+/// Bigger than a core's private caches (L2 is 2–4 MiB on the machines we measure), not
+/// than the shared L3: each delivery starts with its lines in the L3.
 const EVICT_BYTES: usize = 8 << 20;
+
+/// Bigger than the shared L3 too (32 MiB on the EPYC we measure), and than what the
+/// TLBs map: each delivery starts with its code and data in memory, as the steps of
+/// `sgmp-load view-change` do on a shared host whose other tenants ran in between
+/// (their time from read to reply matches this figure, not the L3 one:
+/// docs/bench/view_change_perf.md §15).
+const EVICT_DRAM_BYTES: usize = 96 << 20;
 
 /// Writes one byte in every cache line of `buf`, so that what the next delivery touches
 /// comes from the shared cache or memory.
@@ -201,17 +213,21 @@ fn evict(buf: &mut [u8]) {
 }
 
 fn removal(c: &mut Criterion) {
-    removal_group(c, "node_core_removal", false);
-    removal_group(c, "node_core_removal_cold", true);
+    removal_group(c, "node_core_removal", None, &[5, 17, 63]);
+    removal_group(c, "node_core_removal_cold", Some(EVICT_BYTES), &[5, 17, 63]);
+    // N = 5 only: writing 96 MiB before each of a removal's ~45 deliveries takes
+    // about half a second per removal.
+    removal_group(c, "node_core_removal_dram", Some(EVICT_DRAM_BYTES), &[5]);
 }
 
-/// The removal at N = 5, 17, 63; `cold`: each delivery with the caches evicted.
-fn removal_group(c: &mut Criterion, name: &str, cold: bool) {
+/// The removal at each N of `sizes`; with `evict`, each delivery after that many bytes
+/// were written over (untimed).
+fn removal_group(c: &mut Criterion, name: &str, evict: Option<usize>, sizes: &[usize]) {
     let mut g = c.benchmark_group(name);
     g.sample_size(10);
-    for n in [5usize, 17, 63] {
+    for &n in sizes {
         let mut w = World::founded(n);
-        w.evict = cold.then(|| vec![0u8; EVICT_BYTES]);
+        w.evict = evict.map(|bytes| vec![0u8; bytes]);
         // Datagrams of a removal among n − 1 survivors: M-sub, ack and M-com to each
         // of the n − 2 others, and the detector's report.
         g.throughput(Throughput::Elements(3 * (n as u64 - 2) + 1));
