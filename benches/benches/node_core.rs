@@ -54,8 +54,10 @@ struct World {
     /// Incarnations handed out so far.
     inc: u64,
     /// Written over before each timed delivery when set (untimed): the delivery then
-    /// runs with its code and data out of the core's private caches, as a node's step
-    /// does on a host whose other threads and kernel ran since its last step.
+    /// runs with its code and data out of the caches that many bytes clear (the core's
+    /// private caches at [`EVICT_BYTES`], the shared L3 too at [`EVICT_DRAM_BYTES`]),
+    /// as a node's step does on a host whose other threads and kernel ran since its
+    /// last step.
     evict: Option<Vec<u8>>,
     /// The removal's ticks are running (only their deliveries are evicted and timed
     /// cold: the rejoin after it stays warm).
@@ -220,14 +222,14 @@ fn removal(c: &mut Criterion) {
     removal_group(c, "node_core_removal_dram", Some(EVICT_DRAM_BYTES), &[5]);
 }
 
-/// The removal at each N of `sizes`; with `evict`, each delivery after that many bytes
-/// were written over (untimed).
-fn removal_group(c: &mut Criterion, name: &str, evict: Option<usize>, sizes: &[usize]) {
+/// The removal at each N of `sizes`; with `evict_bytes`, each delivery after that many
+/// bytes were written over (untimed).
+fn removal_group(c: &mut Criterion, name: &str, evict_bytes: Option<usize>, sizes: &[usize]) {
     let mut g = c.benchmark_group(name);
     g.sample_size(10);
     for &n in sizes {
         let mut w = World::founded(n);
-        w.evict = evict.map(|bytes| vec![0u8; bytes]);
+        w.evict = evict_bytes.map(|bytes| vec![0u8; bytes]);
         // Datagrams of a removal among n − 1 survivors: M-sub, ack and M-com to each
         // of the n − 2 others, and the detector's report.
         g.throughput(Throughput::Elements(3 * (n as u64 - 2) + 1));
