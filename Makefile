@@ -109,6 +109,17 @@ bench:
 	  $(BENCH_OUT)/churn.json $(BENCH_OUT)/clients_1000.json $(BENCH_OUT)/clients_10000.json \
 	  $(BENCH_OUT)/clients_30000.json $(BENCH_OUT)/clients_100000.json --out $(BENCH_OUT)
 
+# The cache lines each step of an N = 5 removal touches (code, stack, the cores' bodies,
+# their heap buffers, the rest), before its first datagram and after: deterministic, so
+# a change's effect on a step's footprint shows without the noise of a timing
+# (docs/bench/view_change_perf.md §16). About 3 minutes; needs valgrind and python3.
+.PHONY: footprint
+FOOTPRINT_STEPS ?= member <- 118 B,mgr <- 99 B
+footprint:
+	$(CARGO) build --release -p sgmp-benches --example footprint
+	valgrind --tool=lackey --trace-mem=yes --log-fd=2 target/release/examples/footprint 5 3 2>&1 >/dev/null \
+	  | python3 benches/footprint.py target/release/examples/footprint --functions "$(FOOTPRINT_STEPS)"
+
 clean:
 	$(CARGO) clean
 

@@ -1,0 +1,140 @@
+#!/usr/bin/env python3
+"""Counts the cache lines each step of a removal touches (make footprint).
+
+Reads, on stdin, `valgrind --tool=lackey --trace-mem=yes --log-fd=2` of
+`benches/examples/footprint.rs` merged with that program's own notes (see its doc), and
+prints, per kind of step (the receiving core, mgr = core 0, and the datagram's length,
+or a timer step), the distinct 64-byte lines of code and of data it touched before its
+first datagram was built (`to reply`: a real step's read-to-send path) and the new ones
+after; the data split into the stack, the node cores' bodies, their heap buffers and
+the rest (statics, read-only tables, libc). Then, for the steps named with --functions,
+the code lines to reply by function.
+
+usage: valgrind ... 2>&1 >/dev/null | benches/footprint.py BINARY [--functions KIND,...]
+"""
+import bisect
+import collections
+import subprocess
+import sys
+
+
+def main():
+    binary = sys.argv[1]
+    detail = set()
+    if '--functions' in sys.argv:
+        detail = set(sys.argv[sys.argv.index('--functions') + 1].split(','))
+    begin = first = end = stack = cores = core_size = None
+    n_cores = 0
+    allocs = {}        # address -> size, live blocks
+    steps = []         # kinds of the marked steps, in order
+    done = []          # (code, data, written) before and after the first send
+    cur = None
+    for raw in sys.stdin.buffer:
+        h = raw[:1]
+        if h == b'I':
+            if cur is not None:
+                cur[cur[6]].add(int(raw[3:].split(b',')[0], 16) >> 6)
+            continue
+        if h == b' ':
+            if cur is None and begin is None:
+                continue
+            c = raw[1:2]
+            a = int(raw[3:].split(b',')[0], 16)
+            if a == begin:
+                cur = [set(), set(), set(), set(), set(), set(), 0]
+            elif a == first:
+                if cur is not None and cur[6] == 0:
+                    cur[6] = 3
+            elif a == end:
+                if cur is not None:
+                    done.append((cur[:6], dict(allocs)))
+                cur = None
+            elif cur is not None:
+                k = cur[6]
+                cur[k + 1].add(a >> 6)
+                if c != b'L':
+                    cur[k + 2].add(a >> 6)
+            continue
+        if h != b'F':
+            continue
+        p = raw.split()
+        if p[0] == b'FPA':
+            allocs[int(p[1], 16)] = int(p[2])
+        elif p[0] == b'FPF':
+            allocs.pop(int(p[1], 16), None)
+        elif p[0] == b'FPD':
+            steps.append('timer' if p[1] == b'T' else
+                         f"{'mgr' if p[2] == b'0' else 'member'} <- {int(p[3])} B")
+        elif p[0] == b'FPM':
+            begin, first, end, stack, cores = (int(x, 16) for x in p[1:6])
+            core_size = int(p[6])
+            n_cores = allocs.get(cores, 0) // max(core_size, 1)
+    if begin is None or not done:
+        sys.exit('footprint.py: no marked steps in the input')
+    # Code by function: the binary's symbols, moved by where the marker landed.
+    nm = subprocess.run(['nm', '-n', '-C', '-S', binary], capture_output=True, text=True).stdout
+    syms = []
+    base = None
+    for line in nm.splitlines():
+        f = line.split(None, 3)
+        if len(f) == 4 and f[3].endswith('MARK_BEGIN'):
+            base = begin - int(f[0], 16)
+    for line in nm.splitlines():
+        f = line.split(None, 3)
+        if len(f) == 4 and f[2] in 'tTwW':
+            syms.append((int(f[0], 16) + (base or 0), int(f[1], 16), f[3]))
+    syms.sort()
+    starts = [s[0] for s in syms]
+
+    def function(line):
+        i = bisect.bisect_right(starts, line << 6) - 1
+        if i >= 0 and (line << 6) < syms[i][0] + max(syms[i][1], 1):
+            return syms[i][2]
+        return '(outside the binary: libc, loader)'
+
+    def owner(line, blocks, order):
+        a = line << 6
+        if cores <= a + 63 and a < cores + n_cores * core_size:
+            return 'body'
+        if stack - (8 << 20) < a < stack + (1 << 20):
+            return 'stack'
+        i = bisect.bisect_right(order, a + 63) - 1
+        if i >= 0 and a < order[i] + max(blocks[order[i]], 1):
+            return 'heap'
+        return 'other'
+
+    kinds = collections.defaultdict(list)
+    for kind, (sets, blocks) in zip(steps, done):
+        kinds[kind].append((sets, blocks))
+    print(f"{len(done)} steps; lines of 64 bytes per step (mean)")
+    print(f"{'step':16} {'n':>4} | {'to reply: code':>14} {'data':>6} "
+          f"{'stack':>6} {'body':>6} {'heap':>6} {'other':>6} {'written':>7} | "
+          f"{'after: code':>11} {'data':>6}")
+    for kind in sorted(kinds):
+        v = kinds[kind]
+        n = len(v)
+        o = collections.Counter()
+        for sets, blocks in v:
+            order = sorted(blocks)
+            for line in sets[1]:
+                o[owner(line, blocks, order)] += 1
+
+        def mean(f):
+            return sum(f(s) for s, _ in v) / n
+        print(f"{kind:16} {n:4} | {mean(lambda s: len(s[0])):14.1f} {mean(lambda s: len(s[1])):6.1f} "
+              f"{o['stack'] / n:6.1f} {o['body'] / n:6.1f} {o['heap'] / n:6.1f} {o['other'] / n:6.1f} "
+              f"{mean(lambda s: len(s[2])):7.1f} | {mean(lambda s: len(s[3] - s[0])):11.1f} "
+              f"{mean(lambda s: len(s[4] - s[1])):6.1f}")
+    for kind in sorted(detail & set(kinds)):
+        v = kinds[kind]
+        by = collections.Counter()
+        for sets, _ in v:
+            for line in sets[0]:
+                by[function(line)] += 1
+        print(f"\n{kind}: code lines to reply by function (mean of {len(v)})")
+        for f, c in by.most_common(25):
+            print(f"{c / len(v):7.2f}  {f[:150]}")
+
+
+if __name__ == '__main__':
+    main()
