@@ -8,9 +8,12 @@ or a timer step), the distinct 64-byte lines of code and of data it touched befo
 first datagram was built (`to reply`: a real step's read-to-send path) and the new ones
 after; the data split into the stack, the node cores' bodies, their heap buffers and
 the rest (statics, read-only tables, libc). Then, for the steps named with --functions,
-the code lines to reply by function.
+the code lines to reply by function and the heap lines by the size of their block (with
+--block, the offsets touched in blocks of that size); with --inlined, those of the functions whose name
+holds a given text by what the compiler inlined into them (addr2line's frames).
 
 usage: valgrind ... 2>&1 >/dev/null | benches/footprint.py BINARY [--functions KIND,...]
+       [--inlined TEXT] [--block SIZE]
 """
 import bisect
 import collections
@@ -23,6 +26,12 @@ def main():
     detail = set()
     if '--functions' in sys.argv:
         detail = set(sys.argv[sys.argv.index('--functions') + 1].split(','))
+    block_size = None
+    if '--block' in sys.argv:
+        block_size = int(sys.argv[sys.argv.index('--block') + 1])
+    inlined = None
+    if '--inlined' in sys.argv:
+        inlined = sys.argv[sys.argv.index('--inlined') + 1]
     begin = first = end = stack = cores = core_size = None
     n_cores = 0
     allocs = {}        # address -> size, live blocks
@@ -134,6 +143,65 @@ def main():
         print(f"\n{kind}: code lines to reply by function (mean of {len(v)})")
         for f, c in by.most_common(25):
             print(f"{c / len(v):7.2f}  {f[:150]}")
+        blocks_by = collections.Counter()
+        for sets, blocks in v:
+            order = sorted(blocks)
+            for line in sets[1]:
+                a = line << 6
+                i = bisect.bisect_right(order, a + 63) - 1
+                if owner(line, blocks, order) == 'heap':
+                    blocks_by[f"a block of {blocks[order[i]]} bytes"] += 1
+        print(f"\n{kind}: heap lines to reply by the size of their block (mean of {len(v)})")
+        for f, c in blocks_by.most_common(12):
+            print(f"{c / len(v):7.2f}  {f}")
+        if block_size:
+            offsets = collections.Counter()
+            for sets, blocks in v:
+                order = sorted(blocks)
+                for line in sets[1]:
+                    i = bisect.bisect_right(order, (line << 6) + 63) - 1
+                    if i >= 0 and blocks[order[i]] == block_size and \
+                            owner(line, blocks, order) == 'heap':
+                        offsets[((line << 6) - order[i]) // 64 * 64] += 1
+            print(f"\n{kind}: offsets touched in blocks of {block_size} bytes (times per step)")
+            print('  '.join(f"{o}:{c / len(v):.1f}" for o, c in sorted(offsets.items())))
+        if inlined:
+            lines = collections.Counter()
+            for sets, _ in v:
+                for line in sets[0]:
+                    if inlined in function(line):
+                        lines[line] += 1
+            print(f"\n{kind}: code lines to reply in functions named *{inlined}*, "
+                  f"by the call inlined into them (outermost first)")
+            for f, c in inlined_frames(binary, base or 0, lines).most_common(30):
+                print(f"{c / len(v):7.2f}  {f}")
+
+
+def inlined_frames(binary, base, lines):
+    """The lines (with their counts) by the frame inlined into their function, as
+    addr2line names it for the middle of each line."""
+    order = sorted(lines)
+    addrs = ['%x' % ((line << 6) - base + 32) for line in order]
+    out = subprocess.run(['addr2line', '-a', '-i', '-f', '-C', '-e', binary] + addrs,
+                         capture_output=True, text=True).stdout.splitlines()
+    frames = []
+    for o in out:
+        if o.startswith('0x'):
+            frames.append([])
+        elif frames:
+            frames[-1].append(o)
+    by = collections.Counter()
+    for line, f in zip(order, frames):
+        names = f[0::2]
+        # Innermost first: the one before the last is what was inlined into the
+        # function itself; the innermost says what it came down to.
+        outer = names[-2] if len(names) > 1 else '(the function itself)'
+        inner = names[0] if len(names) > 1 else ''
+        key = outer.split('(')[0][-70:]
+        if inner and inner != outer:
+            key += '  >  ' + inner.split('(')[0][-50:]
+        by[key] += lines[line]
+    return by
 
 
 if __name__ == '__main__':

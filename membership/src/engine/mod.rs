@@ -1106,7 +1106,8 @@ impl Engine {
         let faulty = &self.faulty;
         self.detector
             .reset(now, &self.view, self.me.id, |p| faulty.contains(&p));
-        self.heard.retain(&self.view);
+        let (ranks, view) = (&self.ranks, &self.view);
+        self.heard.retain(|p| ranks.rank(view, p).is_some());
     }
 
     // ----- DoPreCommit / DoCommit ----------------------------------------------------
