@@ -94,14 +94,19 @@ struct SendSlot {
 
 /// The sending half: frames `[una, next_unsent)` are in flight, `[next_unsent, next_seq)`
 /// queued, and `next_seq - una` never exceeds the window.
+///
+/// `repr(C)`, counters first: [`has_sendable`](Self::has_sendable) and
+/// [`in_flight`](Self::in_flight), which the endpoint asks of every peer on every poll,
+/// read the first 32 bytes only (they sit in the peer's hot prefix, `peer.rs`).
 #[derive(Debug)]
+#[repr(C)]
 pub struct SendWindow {
-    slots: Box<[SendSlot]>,
-    ring: Ring,
     una: u64,
     next_unsent: u64,
     next_seq: u64,
     retx_pending: usize,
+    ring: Ring,
+    slots: Box<[SendSlot]>,
 }
 
 /// What [`SendWindow::fill`] put in a datagram.
