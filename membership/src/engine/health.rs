@@ -67,6 +67,16 @@ impl Heard {
         self.alive.note(self.max_members, at, from);
     }
 
+    /// Whether every process in the tables is one that `member` accepts (the debug
+    /// builds' check that a suspicion needs no retain).
+    pub(super) fn holds_only(&self, member: impl Fn(ProcessId) -> bool) -> bool {
+        self.seen
+            .ids
+            .iter()
+            .chain(&self.alive.ids)
+            .all(|&p| member(p))
+    }
+
     /// Forgets processes that are no longer members (`member`: the engine's lookup
     /// through its view index, so that a reset costs O(N) and not a scan of the view
     /// per entry; no allocation).
