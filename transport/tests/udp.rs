@@ -292,8 +292,11 @@ fn recv_parking_handles_datagrams_and_wakes() {
     let s = b.stats();
     assert!(s.wakeups >= 1, "{s:?}");
     assert!(s.datagrams_read >= 201, "{s:?}");
-    // The wake datagrams never reach the endpoint.
-    assert_eq!(b.endpoint().stats().total_drops(), 0);
+    // The wake datagrams never reach the endpoint. (A retransmission that crossed its
+    // acknowledgement on a loaded machine arrives as a duplicate: not a wake.)
+    let st = b.endpoint().stats();
+    let duplicates = st.drops[DropReason::Duplicate.index()];
+    assert_eq!(st.total_drops() - duplicates, 0, "{st:?}");
     assert!(wakes_before.elapsed() < Duration::from_secs(10));
 }
 
