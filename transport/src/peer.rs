@@ -18,9 +18,10 @@ use crate::{earliest, NodeId, ProcessId, Time, TransportConfig};
 /// `repr(C)` and aligned to a cache line, with what the endpoint reads of *every* peer
 /// on every poll first ([`wants_transmit`](Self::wants_transmit) from `poll_transmit`,
 /// [`deadline`](Self::deadline) from `poll_timeout`): those 112 bytes fill the entry's
-/// first two lines, so that a poll reads two lines per idle peer rather than the
-/// six to eight that the compiler's field order spread them over (issue 19: a step
-/// starts with its lines in memory, and at 63 members the polls passed 62 peers).
+/// first two lines, so that a poll reads two lines per idle peer wherever the
+/// compiler's field order had put those fields (issue 19: a step starts with its lines
+/// in memory, and the mgr's polls pass every peer; at N = 17 its steps read 22–28
+/// fewer data lines, docs/bench/view_change_perf.md §16).
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct Peer {
