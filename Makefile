@@ -113,11 +113,16 @@ bench:
 # their heap buffers, the rest), before its first datagram and after: deterministic, so
 # a change's effect on a step's footprint shows without the noise of a timing
 # (docs/bench/view_change_perf.md §16). About 3 minutes; needs valgrind and python3.
+# FOOTPRINT_N=17 FOOTPRINT_REMOVALS=1 (about 5 minutes) shows what grows with N; the
+# step names for FOOTPRINT_STEPS are those of the table (the lengths change with N).
 .PHONY: footprint
+FOOTPRINT_N ?= 5
+FOOTPRINT_REMOVALS ?= 3
 FOOTPRINT_STEPS ?= member <- 118 B,mgr <- 99 B
 footprint:
 	$(CARGO) build --release -p sgmp-benches --example footprint
-	valgrind --tool=lackey --trace-mem=yes --log-fd=2 target/release/examples/footprint 5 3 2>&1 >/dev/null \
+	valgrind --tool=lackey --trace-mem=yes --log-fd=2 target/release/examples/footprint \
+	  $(FOOTPRINT_N) $(FOOTPRINT_REMOVALS) 2>&1 >/dev/null \
 	  | python3 benches/footprint.py target/release/examples/footprint --functions "$(FOOTPRINT_STEPS)"
 
 clean:
