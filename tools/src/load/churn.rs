@@ -131,7 +131,7 @@ pub fn run(args: &ChurnArgs) -> io::Result<ChurnReport> {
     };
     let mut rng = ChaCha8Rng::seed_from_u64(args.seed);
     let mut running: Vec<bool> = vec![false; n + k];
-    let mut prev: Vec<String> = t.members[&t.stable(&live).unwrap_or(1)].clone();
+    let mut prev: Vec<String> = t.members[&t.stable(&live).unwrap_or(1)].to_vec();
     let t0 = b.now_ns();
     let start = Instant::now();
     let mut next = start;
@@ -186,7 +186,8 @@ pub fn run(args: &ChurnArgs) -> io::Result<ChurnReport> {
                         x.1 += 1;
                         x.2 += added + removed;
                     }
-                    prev.clone_from(members);
+                    prev.clear();
+                    prev.extend_from_slice(members);
                 }
                 Ev::Submitted { .. } if mgr && r.t_ns >= t0 => rep.submits += 1,
                 _ => {}

@@ -33,7 +33,8 @@ use parking_lot::Mutex;
 use sgmp_membership::node::{
     unix_micros, NodeConfig, NodeEvent, NodeHandle, Subscription, TimedEvent,
 };
-use sgmp_membership::Node;
+use sgmp_membership::view::View;
+use sgmp_membership::{Node, ProcessId};
 
 /// Set by Ctrl-C (see [`install_ctrlc`]): every mode stops at the next check and
 /// reports what it has.
@@ -65,8 +66,8 @@ pub enum Ev {
     View {
         /// Its version.
         version: u64,
-        /// Its members.
-        members: Vec<String>,
+        /// Its members (shared by the records of one view's installs).
+        members: Arc<[String]>,
     },
     /// As initiator, the node submitted the update forming `version`.
     Submitted {
@@ -173,7 +174,7 @@ impl std::fmt::Debug for InProcess {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("InProcess")
             .field("slots", &self.slots.len())
-            .field("pending", &self.pending.len())
+            .field("pending", &self.pending.records.len())
             .finish_non_exhaustive()
     }
 }
@@ -187,8 +188,36 @@ pub struct InProcess {
     slots: Vec<Option<InSlot>>,
     leaving: Vec<Leaving>,
     /// Events drained from the subscriptions and not yet returned by `recv`.
-    pending: VecDeque<Record>,
+    pending: Inbox,
     service: Option<ServiceLimits>,
+}
+
+/// Events taken from the subscriptions, and the names of the last view's members.
+#[derive(Default)]
+struct Inbox {
+    records: VecDeque<Record>,
+    /// The last view converted: its version, members and their names. The other
+    /// members' installs of the same view share the names (formatted once per view,
+    /// not once per member: at 63 members, 63 × 63 strings a view change).
+    last_view: Option<(u64, Vec<ProcessId>, Arc<[String]>)>,
+}
+
+impl Inbox {
+    /// The names of `view`'s members, shared with the last view's if they are equal.
+    fn names(&mut self, view: &View) -> Arc<[String]> {
+        if let Some((v, ids, names)) = &self.last_view {
+            if *v == view.version
+                && ids.len() == view.members.len()
+                && ids.iter().zip(&view.members).all(|(a, m)| *a == m.id)
+            {
+                return Arc::clone(names);
+            }
+        }
+        let names: Arc<[String]> = view.members.iter().map(|m| m.id.to_string()).collect();
+        let ids = view.members.iter().map(|m| m.id).collect();
+        self.last_view = Some((view.version, ids, Arc::clone(&names)));
+        names
+    }
 }
 
 /// The membership service's limits for the nodes a backend starts (None: the
@@ -213,7 +242,7 @@ impl InProcess {
             state_root: None,
             slots: Vec::new(),
             leaving: Vec::new(),
-            pending: VecDeque::new(),
+            pending: Inbox::default(),
             service: None,
         }
     }
@@ -281,10 +310,10 @@ impl InProcess {
 }
 
 /// Moves the queued events of `sub` (node `n{slot}`) into `out`, timed by the node.
-fn drain(base: Instant, slot: usize, sub: &Subscription, out: &mut VecDeque<Record>) {
+fn drain(base: Instant, slot: usize, sub: &Subscription, out: &mut Inbox) {
     while let Some(TimedEvent { at, event }) = sub.try_recv_timed() {
-        let (pid, ev) = convert(event);
-        out.push_back(Record {
+        let (pid, ev) = convert(event, out);
+        out.records.push_back(Record {
             t_ns: at.saturating_duration_since(base).as_nanos() as u64,
             slot,
             pid,
@@ -293,13 +322,13 @@ fn drain(base: Instant, slot: usize, sub: &Subscription, out: &mut VecDeque<Reco
     }
 }
 
-fn convert(ev: NodeEvent) -> (String, Ev) {
+fn convert(ev: NodeEvent, inbox: &mut Inbox) -> (String, Ev) {
     match ev {
         NodeEvent::ViewInstalled { me, view } => (
             me.to_string(),
             Ev::View {
                 version: view.version,
-                members: view.members.iter().map(|m| m.id.to_string()).collect(),
+                members: inbox.names(&view),
             },
         ),
         NodeEvent::Submitted { me, version, .. } => (me.to_string(), Ev::Submitted { version }),
@@ -356,11 +385,11 @@ impl Backend for InProcess {
     fn recv(&mut self, timeout: Duration) -> Option<Record> {
         let end = Instant::now() + timeout;
         loop {
-            if let Some(r) = self.pending.pop_front() {
+            if let Some(r) = self.pending.records.pop_front() {
                 return Some(r);
             }
             self.collect();
-            if !self.pending.is_empty() {
+            if !self.pending.records.is_empty() {
                 continue;
             }
             let left = end.saturating_duration_since(Instant::now());
@@ -555,7 +584,7 @@ fn parse_line(
                 .as_array()?
                 .iter()
                 .filter_map(|m| m.as_str().map(str::to_string))
-                .collect(),
+                .collect::<Arc<[String]>>(),
         },
         "submitted" => Ev::Submitted { version: version? },
         "excluded" | "left" => Ev::Out,
@@ -694,7 +723,7 @@ pub struct Tracker {
     /// version → pid → when it installed that version.
     pub installs: HashMap<u64, HashMap<String, u64>>,
     /// version → its members.
-    pub members: HashMap<u64, Vec<String>>,
+    pub members: HashMap<u64, Arc<[String]>>,
     /// version → when the update forming it was first submitted.
     pub submitted: HashMap<u64, u64>,
     /// slot → (pid, latest version, its size), for slots that are members.
@@ -772,7 +801,7 @@ impl Tracker {
         let members = self.members.get(&version)?;
         let inst = self.installs.get(&version)?;
         let mut last = 0;
-        for m in members {
+        for m in members.iter() {
             last = last.max(*inst.get(m)?);
         }
         Some(last)
@@ -820,6 +849,34 @@ pub fn wait_for(
     }
 }
 
+/// [`wait_for`], except that it sleeps `pace` (at most what is left of `timeout`)
+/// before each look at the events instead of polling for them: for a measurement whose
+/// figures the nodes stamp, so that the load generator's own work (waking, taking and
+/// folding up to N events per install) rarely runs on the cores during what it
+/// measures, as the raw pattern's coordinator sleeps through its rounds.
+pub fn wait_paced(
+    b: &mut dyn Backend,
+    t: &mut Tracker,
+    timeout: Duration,
+    pace: Duration,
+    mut cond: impl FnMut(&Tracker) -> bool,
+) -> bool {
+    let end = Instant::now() + timeout;
+    loop {
+        if cond(t) {
+            return true;
+        }
+        let left = end.saturating_duration_since(Instant::now());
+        if stopped() || left.is_zero() {
+            return false;
+        }
+        std::thread::sleep(pace.min(left));
+        while let Some(r) = b.recv(Duration::ZERO) {
+            t.add(r);
+        }
+    }
+}
+
 /// Starts `n` nodes (n0 founds, the others join through it) and waits until they share
 /// one view of `n` members. Returns the live slots.
 pub fn form_group(
@@ -852,4 +909,39 @@ pub fn form_group(
         ));
     }
     Ok(live)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sgmp_membership::Member;
+
+    fn view(version: u64, names: &[&str]) -> View {
+        let mut v = View::with_capacity(names.len());
+        v.version = version;
+        for (i, n) in names.iter().enumerate() {
+            v.members.push(Member {
+                id: ProcessId::named(n, 7),
+                addr: SocketAddr::from(([127, 0, 0, 1], 7000 + i as u16)),
+            });
+        }
+        v
+    }
+
+    #[test]
+    fn the_installs_of_one_view_share_its_names() {
+        let mut inbox = Inbox::default();
+        let a = inbox.names(&view(4, &["n0", "n1", "n2"]));
+        assert_eq!(&a[..], ["n0#7", "n1#7", "n2#7"]);
+        let b = inbox.names(&view(4, &["n0", "n1", "n2"]));
+        assert!(Arc::ptr_eq(&a, &b), "the same view is formatted once");
+        // Another version, or the same version with other members (two groups), is
+        // formatted anew.
+        let c = inbox.names(&view(5, &["n0", "n1", "n2"]));
+        assert!(!Arc::ptr_eq(&a, &c));
+        let d = inbox.names(&view(5, &["n0", "n1", "n3"]));
+        assert_eq!(&d[..], ["n0#7", "n1#7", "n3#7"]);
+        let e = inbox.names(&view(5, &["n0", "n1"]));
+        assert_eq!(&e[..], ["n0#7", "n1#7"]);
+    }
 }

@@ -58,7 +58,7 @@ use sgmp_membership::node::durable::{Accepted, Ballot, DirStorage, Durable, Stor
 use sgmp_membership::node::NodeIdle;
 use sgmp_membership::{Member, ProcessId};
 
-use super::cluster::{self, name_of, stopped, wait_for, Tracker};
+use super::cluster::{self, name_of, stopped, wait_for, wait_paced, Tracker};
 use super::flags::{ClusterFlags, Output, RoundTimeout};
 use super::pattern::{udp_protocol_pattern, PatternThreads, StepModel, PATTERN_SIZE};
 use super::report::{cell, ratio, Figures, Latency};
@@ -66,6 +66,13 @@ use super::transport::udp_round_trip;
 
 /// Commit latency p50 over the UDP round trip p50, at most (target at N = 5, reported).
 pub const TARGET_COMMIT_VS_RTT: f64 = 2.0;
+
+/// How often a round looks at the events while it waits for the removal and the
+/// re-add: the figures are the nodes' stamps, so looking seldom changes none of them,
+/// and the load generator's own work (taking and folding up to N events per install)
+/// then rarely runs on the cores during the commit it measures — as the raw pattern's
+/// coordinator sleeps through its rounds.
+const ROUND_PACE: Duration = Duration::from_millis(20);
 
 /// Flags of `sgmp-load view-change`.
 #[derive(Clone, Debug, clap::Args)]
@@ -521,7 +528,7 @@ fn round(
     let t_crash = b.crash(victim);
     live.remove(&victim);
     let mut removed_at = None;
-    let ok = wait_for(b, t, timeout, |t| {
+    let ok = wait_paced(b, t, timeout, ROUND_PACE, |t| {
         let Some(w) = t.first_version(v, |m| !m.contains(&victim_pid)) else {
             return false;
         };
@@ -565,7 +572,7 @@ fn round(
     b.start(victim, seed)?;
     live.insert(victim);
     let mut added_at = None;
-    let ok = wait_for(b, t, timeout, |t| {
+    let ok = wait_paced(b, t, timeout, ROUND_PACE, |t| {
         let Some(x) = t.first_version(w, |m| m.iter().any(|p| name_of(p) == name)) else {
             return false;
         };
