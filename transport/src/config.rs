@@ -75,6 +75,14 @@ pub struct TransportConfig {
     /// probe arriving at a full queue is dropped and counted. The membership service
     /// raises it, since its clients speak in probes.
     pub probe_queue: usize,
+    /// Peer-table entries in use above which the endpoint keeps a schedule of its
+    /// entries' deadlines and pending work (a heap and two bit sets, updated as each
+    /// entry changes) instead of passing every entry on each poll (default 16; 0:
+    /// from the first entry). The pass reads a line or two of every entry per poll;
+    /// the schedule adds its own code to every step. Above a few dozen entries (a mgr
+    /// of a large group) the schedule reads far less; below, the pass costs less
+    /// (docs/bench/view_change_perf.md §17). It changes no datagram and no delivery.
+    pub schedule_above: usize,
 }
 
 impl Default for TransportConfig {
@@ -96,6 +104,7 @@ impl Default for TransportConfig {
             keepalive_us: 1_000_000,
             keys: Keyring::NONE,
             reserved_for_sends: 0,
+            schedule_above: 16,
         }
     }
 }

@@ -4,6 +4,7 @@ use std::collections::VecDeque;
 use std::net::SocketAddr;
 
 use crate::peer::{Peer, PeerIndex};
+use crate::schedule::Schedule;
 use crate::wire::{self, Body, Kind, Writer};
 use crate::{
     channel::Accept, earliest, DropReason, PeerStats, ProcessId, SendError, Stats, Time,
@@ -144,6 +145,11 @@ pub struct Endpoint {
     peers: Vec<Peer>,
     peer_count: usize,
     index: PeerIndex,
+    /// The entries' deadlines and pending work, kept as they change ([`Endpoint::touch`]),
+    /// so that the polls visit the entries with work, not the whole table: once more
+    /// than [`TransportConfig::schedule_above`] entries are in use (`scheduled`).
+    sched: Schedule,
+    scheduled: bool,
     /// The entry most recently sent to or received from (`usize::MAX`: none yet), tried
     /// before the index: most traffic goes back and forth on one channel.
     last_peer: usize,
@@ -214,6 +220,8 @@ impl Endpoint {
             peers,
             peer_count: 0,
             index: PeerIndex::new(cfg.max_peers),
+            sched: Schedule::new(cfg.max_peers),
+            scheduled: false,
             last_peer: usize::MAX,
             // Zeroed allocations: the OS backs pages lazily, as traffic touches them.
             tx_store: vec![0u8; cfg.max_peers * cfg.send_window * cap],
@@ -250,6 +258,65 @@ impl Endpoint {
 
     fn note_now(&mut self, now: Time) {
         self.last_now = self.last_now.max(now);
+    }
+
+    /// Entry `i` changed: the schedule, if kept, records it. Called after every change
+    /// to an entry, by the method that made it: the polls trust the schedule.
+    #[inline]
+    fn changed(&mut self, i: usize) {
+        if self.scheduled {
+            self.touch(i);
+        }
+    }
+
+    /// The table grew past [`TransportConfig::schedule_above`] entries: from now on
+    /// the schedule is kept (the table never shrinks), starting from every entry's
+    /// present state.
+    #[cold]
+    #[inline(never)]
+    fn start_schedule(&mut self) {
+        self.scheduled = true;
+        for i in 0..self.peer_count {
+            self.touch(i);
+        }
+    }
+
+    /// Records entry `i`'s deadline and pending work in the schedule. One copy for all
+    /// its callers (a step's code is read from memory, issue 19).
+    #[inline(never)]
+    fn touch(&mut self, i: usize) {
+        let p = &self.peers[i];
+        self.sched.set_deadline(i, p.deadline(&self.cfg));
+        self.sched.ready.set(i, p.sends_at_once());
+        self.sched.rx.set(i, !p.closed && p.rx.has_message());
+    }
+
+    /// Debug builds, with the schedule kept: it says what a pass over the table would
+    /// (every entry in use with its deadline, the sets exact).
+    fn check_schedule(&self) {
+        if !cfg!(debug_assertions) || !self.scheduled {
+            return;
+        }
+        // Entries past `peer_count` were never touched: in no set, not in the heap
+        // (which `Schedule::check` counts).
+        self.sched.check(self.peer_count);
+        for (i, p) in self.peers[..self.peer_count].iter().enumerate() {
+            debug_assert_eq!(
+                self.sched.deadline(i),
+                p.deadline(&self.cfg),
+                "the schedule's deadline of entry {i}"
+            );
+            debug_assert_eq!(
+                self.sched.ready.get(i),
+                p.sends_at_once(),
+                "the schedule's ready bit of entry {i}"
+            );
+            debug_assert_eq!(
+                self.sched.rx.get(i),
+                !p.closed && p.rx.has_message(),
+                "the schedule's delivery bit of entry {i}"
+            );
+        }
     }
 
     /// The entry of `node`, if any: the last one used, or the index's.
@@ -321,6 +388,9 @@ impl Endpoint {
         };
         self.last_peer = i;
         self.peers[i].open(id, now);
+        if !self.scheduled && self.peer_count > self.cfg.schedule_above {
+            self.start_schedule();
+        }
         i
     }
 
@@ -362,12 +432,16 @@ impl Endpoint {
         let (w, cap) = (self.cfg.send_window, self.cap);
         let p = &mut self.peers[i];
         p.addr = Some(addr);
-        if !p.tx.push(region(&mut self.tx_store, i, w, cap), cap, msg) {
+        let pushed = p.tx.push(region(&mut self.tx_store, i, w, cap), cap, msg);
+        if pushed {
+            p.counters.messages_sent += 1;
+            self.stats.messages_sent += 1;
+        }
+        self.changed(i);
+        if !pushed {
             debug_assert!(false, "window checked above");
             return Err(SendError::WindowFull);
         }
-        p.counters.messages_sent += 1;
-        self.stats.messages_sent += 1;
         Ok(())
     }
 
@@ -546,6 +620,7 @@ impl Endpoint {
         if !self.tx_hint {
             self.tx_hint = p.wants_transmit(now, &self.cfg);
         }
+        self.changed(i);
     }
 
     /// Whether a datagram handled since [`poll_transmit`](Self::poll_transmit) last
@@ -575,27 +650,39 @@ impl Endpoint {
     /// `buf` should hold `max_message` bytes: a longer message is cut to `buf.len()`
     /// (counted in [`Stats::truncated_deliveries`]).
     pub fn poll_delivery(&mut self, buf: &mut [u8]) -> Option<(ProcessId, usize)> {
+        self.check_schedule();
         let n = self.peer_count;
-        let mut next = self.rx_cursor;
-        for _ in 0..n {
-            // The cursor is below `n` (the table only grows): no division needed.
-            let i = if next >= n { 0 } else { next };
-            next = i + 1;
-            let p = &mut self.peers[i];
-            if p.closed || !p.rx.has_message() {
-                continue;
-            }
-            let store = region(&mut self.rx_store, i, self.cfg.recv_window, self.cap);
-            let (copied, total) = p.rx.deliver(store, self.cap, buf)?;
-            if copied < total {
-                self.stats.truncated_deliveries += 1;
-            }
-            p.counters.messages_delivered += 1;
-            self.stats.messages_delivered += 1;
-            self.rx_cursor = if next == n { 0 } else { next };
-            return Some((p.id, copied));
+        // The first entry with a message from the cursor on: the schedule's set, or a
+        // pass over the table.
+        let i = if self.scheduled {
+            self.sched.rx.next_from(self.rx_cursor, n)?
+        } else {
+            let from = if self.rx_cursor >= n {
+                0
+            } else {
+                self.rx_cursor
+            };
+            (from..n)
+                .chain(0..from)
+                .find(|&i| !self.peers[i].closed && self.peers[i].rx.has_message())?
+        };
+        let p = &mut self.peers[i];
+        debug_assert!(!p.closed && p.rx.has_message());
+        let store = region(&mut self.rx_store, i, self.cfg.recv_window, self.cap);
+        let delivered = p.rx.deliver(store, self.cap, buf);
+        let id = p.id;
+        let more = p.rx.has_message();
+        if self.scheduled {
+            self.sched.rx.set(i, more);
         }
-        None
+        let (copied, total) = delivered?;
+        if copied < total {
+            self.stats.truncated_deliveries += 1;
+        }
+        self.peers[i].counters.messages_delivered += 1;
+        self.stats.messages_delivered += 1;
+        self.rx_cursor = if i + 1 == n { 0 } else { i + 1 };
+        Some((id, copied))
     }
 
     /// Writes the next datagram to send into `buf` (which should hold `mtu` bytes) and
@@ -610,6 +697,43 @@ impl Endpoint {
                 return Some(t);
             }
         }
+        if let Some(t) = if self.scheduled {
+            self.transmit_scheduled(now, buf)
+        } else {
+            self.transmit_scanning(now, buf)
+        } {
+            return Some(t);
+        }
+        self.tx_drained = true;
+        self.tx_hint = false;
+        None
+    }
+
+    /// `poll_transmit` over the schedule: the candidates are the entries with
+    /// something to send at once and those whose deadline has passed (a delayed ack or
+    /// a keepalive may be due), each asked, from the cursor on, as a pass would.
+    fn transmit_scheduled(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
+        self.check_schedule();
+        let n = self.peer_count;
+        self.sched.scratch.copy_from(&self.sched.ready);
+        self.sched.mark_due(now);
+        let mut from = self.tx_cursor;
+        while let Some(i) = self.sched.scratch.next_from(from, n) {
+            self.sched.scratch.set(i, false);
+            from = i + 1;
+            if !self.peers[i].wants_transmit(now, &self.cfg) {
+                continue;
+            }
+            if let Some(t) = self.build(i, now, buf) {
+                self.tx_cursor = if i + 1 == n { 0 } else { i + 1 };
+                return Some(t);
+            }
+        }
+        None
+    }
+
+    /// `poll_transmit` over the whole table, from the cursor on.
+    fn transmit_scanning(&mut self, now: Time, buf: &mut [u8]) -> Option<Transmit> {
         let n = self.peer_count;
         let mut next = self.tx_cursor;
         for _ in 0..n {
@@ -623,8 +747,6 @@ impl Endpoint {
                 return Some(t);
             }
         }
-        self.tx_drained = true;
-        self.tx_hint = false;
         None
     }
 
@@ -689,6 +811,7 @@ impl Endpoint {
                 let f = p.tx.fill(now, store, cap, &mut writer);
                 if f.frames == 0 {
                     debug_assert!(false, "transmit buffer smaller than the mtu");
+                    self.changed(i);
                     return None;
                 }
                 self.stats.frames_sent += f.frames as u64;
@@ -733,6 +856,7 @@ impl Endpoint {
         p.counters.bytes_out += len as u64;
         self.stats.datagrams_out += 1;
         self.stats.bytes_out += len as u64;
+        self.changed(i);
         Some(Transmit { dst, len })
     }
 
@@ -817,18 +941,43 @@ impl Endpoint {
     /// [`poll_transmit`](Endpoint::poll_transmit).
     pub fn handle_timeout(&mut self, now: Time) {
         self.note_now(now);
-        for i in 0..self.peer_count {
-            let p = &mut self.peers[i];
-            let out = p.on_timeout(now, &self.cfg);
-            if out.fired {
-                self.stats.timeouts += 1;
+        if self.scheduled {
+            self.timeouts_scheduled(now);
+        } else {
+            for i in 0..self.peer_count {
+                self.peer_timeout(i, now);
             }
-            if out.unreachable {
-                self.stats.unreachable_events += 1;
-                if !p.event_queued && self.events.len() < self.events_cap {
-                    p.event_queued = true;
-                    self.events.push_back((i as u32, p.id));
-                }
+        }
+    }
+
+    /// `handle_timeout` over the schedule: only the entries whose deadline has passed
+    /// (for the others `Peer::on_timeout` changes nothing), in table order as a pass.
+    fn timeouts_scheduled(&mut self, now: Time) {
+        self.check_schedule();
+        self.sched.scratch.clear();
+        self.sched.mark_due(now);
+        let mut from = 0;
+        while let Some(i) = self.sched.scratch.next_from(from, self.peer_count) {
+            self.sched.scratch.set(i, false);
+            from = i + 1;
+            self.peer_timeout(i, now);
+            self.touch(i);
+        }
+    }
+
+    /// Entry `i`'s timers at `now` (see [`Peer::on_timeout`]), and its event.
+    #[inline]
+    fn peer_timeout(&mut self, i: usize, now: Time) {
+        let p = &mut self.peers[i];
+        let out = p.on_timeout(now, &self.cfg);
+        if out.fired {
+            self.stats.timeouts += 1;
+        }
+        if out.unreachable {
+            self.stats.unreachable_events += 1;
+            if !p.event_queued && self.events.len() < self.events_cap {
+                p.event_queued = true;
+                self.events.push_back((i as u32, p.id));
             }
         }
     }
@@ -837,6 +986,10 @@ impl Endpoint {
     /// [`poll_transmit`](Endpoint::poll_transmit), for delayed acks and keepalives) has
     /// work; `None` if no timer runs.
     pub fn poll_timeout(&self) -> Option<Time> {
+        if self.scheduled {
+            self.check_schedule();
+            return self.sched.earliest();
+        }
         self.peers[..self.peer_count]
             .iter()
             .fold(None, |acc, p| earliest(acc, p.deadline(&self.cfg)))
@@ -856,6 +1009,7 @@ impl Endpoint {
         };
         let i = self.open(slot, peer, now);
         self.peers[i].close();
+        self.changed(i);
     }
 
     /// The channel to `peer` is closed for good: it was disconnected, or a newer

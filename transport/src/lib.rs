@@ -30,6 +30,7 @@ pub mod keyring;
 mod peer;
 pub mod queue;
 pub mod rtt;
+mod schedule;
 pub mod simnet;
 pub mod stats;
 pub mod time;

@@ -15,13 +15,14 @@ use crate::{earliest, NodeId, ProcessId, Time, TransportConfig};
 
 /// The channel to one node: the incarnation it is open with and all per-peer state.
 ///
-/// `repr(C)` and aligned to a cache line, with what the endpoint reads of *every* peer
-/// on every poll first ([`wants_transmit`](Self::wants_transmit) from `poll_transmit`,
-/// [`deadline`](Self::deadline) from `poll_timeout`): those 112 bytes fill the entry's
-/// first two lines, so that a poll reads two lines per idle peer wherever the
-/// compiler's field order had put those fields (issue 19: a step starts with its lines
-/// in memory, and the mgr's polls pass every peer; at N = 17 its steps read 22–28
-/// fewer data lines, docs/bench/view_change_perf.md §16).
+/// `repr(C)` and aligned to a cache line, with what the endpoint reads of an entry to
+/// schedule it first ([`deadline`](Self::deadline), [`sends_at_once`](Self::sends_at_once)
+/// and [`wants_transmit`](Self::wants_transmit), read for each entry a step changes and
+/// each the polls visit): those 112 bytes fill the entry's first two lines (issue 19:
+/// a step starts with its lines in memory; when the polls still passed every entry,
+/// this layout made the mgr's steps at N = 17 read 22–28 fewer data lines,
+/// docs/bench/view_change_perf.md §16; since §17 they visit only the entries with
+/// work, `schedule.rs`).
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct Peer {
@@ -190,6 +191,15 @@ impl Peer {
             return None;
         }
         Some(self.last_reliable_tx + cfg.keepalive_us)
+    }
+
+    /// Something to send whatever the time: a keepalive's echo, a keepalive to resend,
+    /// or data. With a passed deadline (a delayed ack, an idle channel's keepalive),
+    /// these are all [`wants_transmit`](Self::wants_transmit) can be true for.
+    pub fn sends_at_once(&self) -> bool {
+        !self.closed
+            && (self.echo != 0 || self.ka_resend || self.tx.has_sendable())
+            && self.addr.is_some()
     }
 
     /// `poll_transmit` has something for this peer at `now`.

@@ -7,7 +7,8 @@ use common::*;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
 use sgmp_transport::{
-    DropReason, Endpoint, LinkFaults, ProcessId, SendError, Time, TransportConfig, TransportEvent,
+    DropReason, Endpoint, LinkFaults, ProcessId, SendError, Stats, Time, TransportConfig,
+    TransportEvent,
 };
 
 #[test]
@@ -230,16 +231,52 @@ fn one_way_partition_is_detected_and_heals() {
 
 #[test]
 fn many_peers_share_one_endpoint() {
+    many_peers(config(), 9);
+}
+
+/// The schedule (`TransportConfig::schedule_above`) changes no datagram, delivery or
+/// timer: the same lossy all-to-all workload with and without it, over several seeds,
+/// leaves every endpoint with the same counters, the same deliveries in the same order,
+/// at the same simulated time.
+#[test]
+fn the_schedule_changes_nothing_the_endpoints_do() {
+    for seed in 0..8 {
+        let scheduled = many_peers(config(), seed);
+        let scanning = many_peers(
+            TransportConfig {
+                schedule_above: usize::MAX,
+                ..config()
+            },
+            seed,
+        );
+        // The schedule started partway, from the entries' state then.
+        let switched = many_peers(
+            TransportConfig {
+                schedule_above: 3,
+                ..config()
+            },
+            seed,
+        );
+        assert!(scheduled.0.len() == 8 * 7 * 30);
+        assert_eq!(scheduled, scanning, "seed {seed}");
+        assert_eq!(switched, scanning, "seed {seed}");
+    }
+}
+
+/// Every one of 8 endpoints sends 30 numbered messages to every other over a lossy
+/// network; returns the deliveries in order, the end time and every endpoint's
+/// counters.
+fn many_peers(cfg: TransportConfig, seed: u64) -> (Vec<(usize, ProcessId)>, Time, Vec<Stats>) {
     let cfg = TransportConfig {
         max_peers: 8,
-        ..config()
+        ..cfg
     };
     let ids: Vec<_> = (0..8)
         .map(|i| ProcessId::named(&format!("n{i}"), 1))
         .collect();
     let mut eps: Vec<_> = ids.iter().map(|&id| Endpoint::new(cfg, id)).collect();
     let addrs: Vec<_> = (1..=8).map(addr).collect();
-    let mut f = sgmp_transport::FaultLayer::new(9);
+    let mut f = sgmp_transport::FaultLayer::new(seed);
     f.set_default(chaos(0.2));
     let mut net = sgmp_transport::SimNet::new(f, 8192, cfg.mtu);
     let mut now = Time::ZERO;
@@ -256,6 +293,7 @@ fn many_peers_share_one_endpoint() {
     let mut next = vec![[0u32; 8]; 8];
     let mut buf = [0u8; 64];
     let mut delivered = 0;
+    let mut log = Vec::new();
     while delivered < 8 * 7 * 30 {
         assert!(now < Time(600_000_000));
         let mut refs: Vec<&mut Endpoint> = eps.iter_mut().collect();
@@ -267,7 +305,16 @@ fn many_peers_share_one_endpoint() {
                 assert_eq!(&buf[..n], &next[i][j].to_be_bytes());
                 next[i][j] += 1;
                 delivered += 1;
+                log.push((i, from));
             }
         }
     }
+    // Then idle channels: delayed acks, keepalives and their answers, for 5 s.
+    let end = now + 5_000_000;
+    while now < end {
+        let mut refs: Vec<&mut Endpoint> = eps.iter_mut().collect();
+        net.step(now, &mut refs, &addrs);
+        now = net.next_event(&refs).unwrap_or(end).max(now + 1).min(end);
+    }
+    (log, now, eps.iter().map(Endpoint::stats).collect())
 }

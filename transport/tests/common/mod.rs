@@ -32,10 +32,14 @@ pub fn check(tag: u8, index: u64, len: usize, got: &[u8]) {
     }
 }
 
+/// The tests' endpoints keep the schedule from their first peer (`schedule_above: 0`),
+/// so that these workloads run it with its debug checks; the unit tests of
+/// `endpoint.rs` run the pass over the table (the default, with few peers).
 pub fn config() -> TransportConfig {
     TransportConfig {
         cluster_id: 42,
         max_peers: 4,
+        schedule_above: 0,
         ..TransportConfig::default()
     }
 }
