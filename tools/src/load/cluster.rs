@@ -835,18 +835,11 @@ pub fn wait_for(
     b: &mut dyn Backend,
     t: &mut Tracker,
     timeout: Duration,
-    mut cond: impl FnMut(&Tracker) -> bool,
+    cond: impl FnMut(&Tracker) -> bool,
 ) -> bool {
-    let end = Instant::now() + timeout;
-    loop {
-        if cond(t) {
-            return true;
-        }
-        if stopped() || Instant::now() >= end {
-            return false;
-        }
-        t.pump(b, Duration::from_millis(5));
-    }
+    wait(b, t, timeout, cond, |b, t, left| {
+        t.pump(b, left.min(Duration::from_millis(5)));
+    })
 }
 
 /// [`wait_for`], except that it sleeps `pace` (at most what is left of `timeout`)
@@ -859,7 +852,24 @@ pub fn wait_paced(
     t: &mut Tracker,
     timeout: Duration,
     pace: Duration,
+    cond: impl FnMut(&Tracker) -> bool,
+) -> bool {
+    wait(b, t, timeout, cond, |b, t, left| {
+        std::thread::sleep(pace.min(left));
+        while let Some(r) = b.recv(Duration::ZERO) {
+            t.add(r);
+        }
+    })
+}
+
+/// Until `cond` holds (true), Ctrl-C or `timeout` (false), `look`s at the events with
+/// what is left of the time.
+fn wait(
+    b: &mut dyn Backend,
+    t: &mut Tracker,
+    timeout: Duration,
     mut cond: impl FnMut(&Tracker) -> bool,
+    mut look: impl FnMut(&mut dyn Backend, &mut Tracker, Duration),
 ) -> bool {
     let end = Instant::now() + timeout;
     loop {
@@ -870,10 +880,7 @@ pub fn wait_paced(
         if stopped() || left.is_zero() {
             return false;
         }
-        std::thread::sleep(pace.min(left));
-        while let Some(r) = b.recv(Duration::ZERO) {
-            t.add(r);
-        }
+        look(b, t, left);
     }
 }
 
@@ -914,34 +921,30 @@ pub fn form_group(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sgmp_membership::Member;
+    use sgmp_membership::testkit::member_of;
 
-    fn view(version: u64, names: &[&str]) -> View {
-        let mut v = View::with_capacity(names.len());
+    /// View `version` of members `n{i}#7`.
+    fn view(version: u64, slots: &[usize]) -> View {
+        let mut v = View::with_capacity(slots.len());
         v.version = version;
-        for (i, n) in names.iter().enumerate() {
-            v.members.push(Member {
-                id: ProcessId::named(n, 7),
-                addr: SocketAddr::from(([127, 0, 0, 1], 7000 + i as u16)),
-            });
-        }
+        v.members.extend(slots.iter().map(|&i| member_of(i, 7)));
         v
     }
 
     #[test]
     fn the_installs_of_one_view_share_its_names() {
         let mut inbox = Inbox::default();
-        let a = inbox.names(&view(4, &["n0", "n1", "n2"]));
+        let a = inbox.names(&view(4, &[0, 1, 2]));
         assert_eq!(&a[..], ["n0#7", "n1#7", "n2#7"]);
-        let b = inbox.names(&view(4, &["n0", "n1", "n2"]));
+        let b = inbox.names(&view(4, &[0, 1, 2]));
         assert!(Arc::ptr_eq(&a, &b), "the same view is formatted once");
         // Another version, or the same version with other members (two groups), is
         // formatted anew.
-        let c = inbox.names(&view(5, &["n0", "n1", "n2"]));
+        let c = inbox.names(&view(5, &[0, 1, 2]));
         assert!(!Arc::ptr_eq(&a, &c));
-        let d = inbox.names(&view(5, &["n0", "n1", "n3"]));
+        let d = inbox.names(&view(5, &[0, 1, 3]));
         assert_eq!(&d[..], ["n0#7", "n1#7", "n3#7"]);
-        let e = inbox.names(&view(5, &["n0", "n1"]));
+        let e = inbox.names(&view(5, &[0, 1]));
         assert_eq!(&e[..], ["n0#7", "n1#7"]);
     }
 }
