@@ -96,8 +96,9 @@ struct SendSlot {
 /// queued, and `next_seq - una` never exceeds the window.
 ///
 /// `repr(C)`, counters first: [`has_sendable`](Self::has_sendable) and
-/// [`in_flight`](Self::in_flight), which the endpoint asks of every peer on every poll,
-/// read the first 32 bytes only (they sit in the peer's hot prefix, `peer.rs`).
+/// [`in_flight`](Self::in_flight), which the endpoint asks of each entry it schedules
+/// (of every entry on every poll while it passes a small table), read the first 32
+/// bytes only (they sit in the peer's hot prefix, `peer.rs`).
 #[derive(Debug)]
 #[repr(C)]
 pub struct SendWindow {

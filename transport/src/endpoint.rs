@@ -147,9 +147,9 @@ pub struct Endpoint {
     index: PeerIndex,
     /// The entries' deadlines and pending work, kept as they change ([`Endpoint::touch`]),
     /// so that the polls visit the entries with work, not the whole table: once more
-    /// than [`TransportConfig::schedule_above`] entries are in use (`scheduled`).
+    /// than [`TransportConfig::schedule_above`] entries are in use
+    /// ([`scheduled`](Self::scheduled)).
     sched: Schedule,
-    scheduled: bool,
     /// The entry most recently sent to or received from (`usize::MAX`: none yet), tried
     /// before the index: most traffic goes back and forth on one channel.
     last_peer: usize,
@@ -221,7 +221,6 @@ impl Endpoint {
             peer_count: 0,
             index: PeerIndex::new(cfg.max_peers),
             sched: Schedule::new(cfg.max_peers),
-            scheduled: false,
             last_peer: usize::MAX,
             // Zeroed allocations: the OS backs pages lazily, as traffic touches them.
             tx_store: vec![0u8; cfg.max_peers * cfg.send_window * cap],
@@ -260,22 +259,28 @@ impl Endpoint {
         self.last_now = self.last_now.max(now);
     }
 
+    /// Whether the schedule is kept: more than `schedule_above` entries are in use (the
+    /// table never shrinks, so once it is kept it stays kept).
+    #[inline]
+    fn scheduled(&self) -> bool {
+        self.peer_count > self.cfg.schedule_above
+    }
+
     /// Entry `i` changed: the schedule, if kept, records it. Called after every change
     /// to an entry, by the method that made it: the polls trust the schedule.
     #[inline]
     fn changed(&mut self, i: usize) {
-        if self.scheduled {
+        if self.scheduled() {
             self.touch(i);
         }
     }
 
-    /// The table grew past [`TransportConfig::schedule_above`] entries: from now on
-    /// the schedule is kept (the table never shrinks), starting from every entry's
-    /// present state.
+    /// The table just grew past [`TransportConfig::schedule_above`] entries: the
+    /// schedule starts from every entry's present state.
     #[cold]
     #[inline(never)]
     fn start_schedule(&mut self) {
-        self.scheduled = true;
+        debug_assert!(self.scheduled());
         for i in 0..self.peer_count {
             self.touch(i);
         }
@@ -294,7 +299,7 @@ impl Endpoint {
     /// Debug builds, with the schedule kept: it says what a pass over the table would
     /// (every entry in use with its deadline, the sets exact).
     fn check_schedule(&self) {
-        if !cfg!(debug_assertions) || !self.scheduled {
+        if !cfg!(debug_assertions) || !self.scheduled() {
             return;
         }
         // Entries past `peer_count` were never touched: in no set, not in the heap
@@ -373,22 +378,24 @@ impl Endpoint {
 
     #[inline]
     fn open(&mut self, slot: Slot, id: ProcessId, now: Time) -> usize {
-        let i = match slot {
+        let (i, grew) = match slot {
             Slot::Existing(i) => {
                 self.last_peer = i;
                 return i;
             }
-            Slot::Renew(i) => i,
+            Slot::Renew(i) => (i, false),
             Slot::New => {
                 let i = self.peer_count;
                 self.peer_count += 1;
                 self.index.insert(&id.node, i);
-                i
+                (i, true)
             }
         };
         self.last_peer = i;
         self.peers[i].open(id, now);
-        if !self.scheduled && self.peer_count > self.cfg.schedule_above {
+        // The entry that takes the table past the threshold (its index is the
+        // threshold): the schedule starts.
+        if grew && i == self.cfg.schedule_above {
             self.start_schedule();
         }
         i
@@ -654,7 +661,7 @@ impl Endpoint {
         let n = self.peer_count;
         // The first entry with a message from the cursor on: the schedule's set, or a
         // pass over the table.
-        let i = if self.scheduled {
+        let i = if self.scheduled() {
             self.sched.rx.next_from(self.rx_cursor, n)?
         } else {
             let from = if self.rx_cursor >= n {
@@ -672,7 +679,7 @@ impl Endpoint {
         let delivered = p.rx.deliver(store, self.cap, buf);
         let id = p.id;
         let more = p.rx.has_message();
-        if self.scheduled {
+        if self.scheduled() {
             self.sched.rx.set(i, more);
         }
         let (copied, total) = delivered?;
@@ -697,7 +704,7 @@ impl Endpoint {
                 return Some(t);
             }
         }
-        if let Some(t) = if self.scheduled {
+        if let Some(t) = if self.scheduled() {
             self.transmit_scheduled(now, buf)
         } else {
             self.transmit_scanning(now, buf)
@@ -941,7 +948,7 @@ impl Endpoint {
     /// [`poll_transmit`](Endpoint::poll_transmit).
     pub fn handle_timeout(&mut self, now: Time) {
         self.note_now(now);
-        if self.scheduled {
+        if self.scheduled() {
             self.timeouts_scheduled(now);
         } else {
             for i in 0..self.peer_count {
@@ -986,7 +993,7 @@ impl Endpoint {
     /// [`poll_transmit`](Endpoint::poll_transmit), for delayed acks and keepalives) has
     /// work; `None` if no timer runs.
     pub fn poll_timeout(&self) -> Option<Time> {
-        if self.scheduled {
+        if self.scheduled() {
             self.check_schedule();
             return self.sched.earliest();
         }

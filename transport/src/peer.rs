@@ -26,7 +26,8 @@ use crate::{earliest, NodeId, ProcessId, Time, TransportConfig};
 #[derive(Debug)]
 #[repr(C, align(64))]
 pub(crate) struct Peer {
-    // ---- The hot prefix: read for every peer by each poll. ----
+    // ---- The hot prefix: what scheduling an entry reads (for every entry, on each
+    // poll, while the table is small enough to pass; see `schedule.rs`). ----
     /// When an acknowledgement must leave at the latest.
     pub ack_due: Option<Time>,
     pub rto_deadline: Option<Time>,
@@ -197,9 +198,7 @@ impl Peer {
     /// or data. With a passed deadline (a delayed ack, an idle channel's keepalive),
     /// these are all [`wants_transmit`](Self::wants_transmit) can be true for.
     pub fn sends_at_once(&self) -> bool {
-        !self.closed
-            && (self.echo != 0 || self.ka_resend || self.tx.has_sendable())
-            && self.addr.is_some()
+        !self.closed && self.has_immediate() && self.addr.is_some()
     }
 
     /// `poll_transmit` has something for this peer at `now`.
@@ -207,12 +206,16 @@ impl Peer {
         // The hot prefix first: most peers are idle and stop here; the address (cold)
         // is read only for one that has something.
         !self.closed
-            && (self.echo != 0
-                || self.ka_resend
-                || self.tx.has_sendable()
+            && (self.has_immediate()
                 || self.ack_due.is_some_and(|t| t <= now)
                 || self.keepalive_at(cfg).is_some_and(|t| t <= now))
             && self.addr.is_some()
+    }
+
+    /// An echo, a keepalive resend or data waits (the hot prefix only).
+    #[inline]
+    fn has_immediate(&self) -> bool {
+        self.echo != 0 || self.ka_resend || self.tx.has_sendable()
     }
 
     /// The earliest time this peer needs `handle_timeout` or `poll_transmit`.
