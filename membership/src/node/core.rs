@@ -116,14 +116,17 @@ pub struct NodeCore {
     /// The engine's durable sequence number last copied into `durable`.
     saved_seq: u64,
     /// The engine's state changed and nothing queued reports it: it is saved once this
-    /// step's datagrams have left (`poll_transmit` returning `None`), and in any case
-    /// before the next input (D22: the save overlaps the peers' work on them).
+    /// step's datagrams have left (`poll_transmit` returning `None`; without storage,
+    /// the in-memory copy at the next event poll), and in any case before the next
+    /// input (D22: the save overlaps the peers' work on them).
     save_after_send: bool,
-    /// An install whose bookkeeping (recent views, the service's system view, the
-    /// node's event) waits until this step's datagrams have left, with the time of the
-    /// step: the M-com leaves first; later events wait behind it, in order. Finished when
-    /// `poll_transmit` runs out, and in any case before the next input, command or
-    /// event poll ([`NodeCore::finish_deferred`]).
+    /// An event whose bookkeeping (an install's recent views, the service's system
+    /// view, the node's event; a suspicion's closed channel) waits past this step's
+    /// datagrams, with the time of the step: the M-com or the acknowledgement leaves
+    /// first, and the runtime yields its core to the processes they woke before it
+    /// polls the events; later events wait behind it, in order. Finished by the next
+    /// event poll, and in any case before the next input or command
+    /// ([`NodeCore::finish_deferred`]).
     deferred: Option<(Time, Event)>,
     /// [`NodeCore::finish_deferred`] is running: no event is deferred again.
     finishing: bool,
@@ -577,14 +580,6 @@ impl NodeCore {
         if let Some(t) = self.endpoint.poll_transmit(now, buf) {
             return Some(t);
         }
-        // The install's bookkeeping left for after the step's datagrams; what it
-        // queues (service deltas, messages) leaves in this same loop.
-        if self.deferred.is_some() {
-            self.finish_deferred();
-            if let Some(t) = self.endpoint.poll_transmit(now, buf) {
-                return Some(t);
-            }
-        }
         // Service datagrams waiting for room in the probe queue.
         if self.move_service_out(now) {
             if let Some(t) = self.endpoint.poll_transmit(now, buf) {
@@ -592,9 +587,29 @@ impl NodeCore {
             }
         }
         self.queued = false;
-        // The step's datagrams are out: the save that none of them waited for.
-        self.save_before_input();
+        // The step's datagrams are out: the save that none of them waited for. The
+        // in-memory copy (no storage) waits for the event poll too, as the deferred
+        // bookkeeping does: nothing outlives a crash, so no reader but this process
+        // can tell when it was made.
+        if self.save_follows_transmit() {
+            self.save_before_input();
+        }
         None
+    }
+
+    /// Makes the in-memory copy left for after the step (no storage): a save to
+    /// storage stays with the datagrams, as D22 orders it.
+    pub(super) fn copy_in_memory(&mut self) {
+        if self.storage.is_none() {
+            self.save_before_input();
+        }
+    }
+
+    /// A save waits for this step's datagrams: one to storage. The in-memory copy of a
+    /// process without storage is made by the next event poll or input instead
+    /// (`save_after_send` either way).
+    fn save_follows_transmit(&self) -> bool {
+        self.save_after_send && self.storage.is_some()
     }
 
     /// Does the save left for after the step's datagrams, if one is pending: before
@@ -679,8 +694,7 @@ impl DatagramCore for NodeCore {
     #[inline]
     fn transmit_hint(&self) -> bool {
         self.queued
-            || self.save_after_send
-            || self.deferred.is_some()
+            || self.save_follows_transmit()
             || !self.service_out.is_empty()
             || DatagramCore::transmit_hint(&self.endpoint)
     }
@@ -694,8 +708,7 @@ impl DatagramCore for NodeCore {
         // A pending save runs in the `poll_transmit` that returns `None`.
         DatagramCore::transmit_drained(&self.endpoint)
             && self.service_out.is_empty()
-            && !self.save_after_send
-            && self.deferred.is_none()
+            && !self.save_follows_transmit()
     }
 
     /// A view change this node takes part in is open (`Engine::open_round`, named by

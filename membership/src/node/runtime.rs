@@ -6,12 +6,14 @@
 //! One iteration: the handle's commands (each applied to the core at the driver's
 //! clock), then [`Driver::drive`] (flush, wait for a datagram, a deadline or a wake-up,
 //! read, let the core react, flush again: a reply leaves before anything is published),
-//! then the core's events are published, stamped with the time of the input that
-//! caused them. If the step wrote datagrams or has something to publish, the thread
-//! first yields its core once
+//! then the core's events are polled (which finishes the bookkeeping the core left
+//! for after the step's datagrams: an install's records, a suspicion's closed channel,
+//! the in-memory copy of the durable state) and published, stamped with the time of
+//! the input that caused them. If the step wrote datagrams or has something to
+//! publish, the thread first yields its core once
 //! ([`NodeConfig::yield_before_publish`](super::NodeConfig::yield_before_publish)): the
 //! processes waiting for a core (those its datagrams woke, the other receivers of a
-//! fan-out) take their step before this one's publication.
+//! fan-out) take their step before this one's bookkeeping and publication.
 //!
 //! While a view change this node takes part in is open (`DatagramCore::open_round`),
 //! a step whose only events are a suspicion, a submission or a reconfiguration does
@@ -179,25 +181,28 @@ impl Runtime {
                 std::thread::sleep(Duration::from_millis(10));
             }
             let at = self.input_instant();
-            match self.publication() {
-                Publication::Keep => continue,
-                Publication::Hold if self.take_events(at) => {
-                    self.holds += 1;
-                    continue;
-                }
-                Publication::Hold | Publication::Now => {}
+            let publication = self.publication();
+            if matches!(publication, Publication::Keep) {
+                continue;
             }
             let sent = self.driver.datagrams_written() != written;
             if self.yield_before_publish
                 && (sent || self.driver.core().has_pending_events() || !self.held.is_empty())
             {
                 // The step's datagrams are written (unless the socket pushed back) and
-                // the core's state is updated; what is left is publication, which the
-                // protocol does not wait for: let the processes its datagrams woke, or
-                // the other receivers of the fan-out that woke this one, step first.
-                // The application hears of this step that much later.
+                // the protocol's state is updated; what is left is the bookkeeping the
+                // core leaves to the event poll (an install's records and the service's
+                // system view, a suspicion's closed channel, the in-memory copy of the
+                // durable state) and publication, which the protocol does not wait for:
+                // let the processes its datagrams woke, or the other receivers of the
+                // fan-out that woke this one, step first. The application hears of this
+                // step that much later.
                 self.yields += 1;
                 std::thread::yield_now();
+            }
+            if matches!(publication, Publication::Hold) && self.take_events(at) {
+                self.holds += 1;
+                continue;
             }
             self.pump(at);
         }

@@ -1,6 +1,7 @@
 //! D22's save order in the node core, without sockets or clocks: three cores with
-//! in-memory disks exchange their datagrams by hand. An acknowledgement leaves only
-//! after the acceptance it reports is saved; the mgr's submission and its commit leave
+//! in-memory disks exchange their datagrams by hand, each step ending as a driver's
+//! does (the datagrams taken, then the events). An acknowledgement leaves only after
+//! the acceptance it reports is saved; the mgr's submission and its commit leave
 //! before its own save, which is done once the step's datagrams are out
 //! (`poll_transmit` returning `None`) and before its next input; an install is saved
 //! after the step too. One removal costs each process two saves (its acceptance, its
@@ -9,7 +10,7 @@
 use std::collections::VecDeque;
 use std::net::SocketAddr;
 
-use super::core::{NodeCore, TapRecord};
+use super::core::{CoreEvent, NodeCore, TapRecord};
 use super::durable::MemStorage;
 use super::NodeConfig;
 use crate::msg::MsgKind;
@@ -21,6 +22,8 @@ struct Cluster {
     members: Vec<Member>,
     /// Datagrams written and not delivered yet: (from, to, bytes).
     wire: VecDeque<(usize, usize, Vec<u8>)>,
+    /// Events each core reported at the end of a step and no test took yet.
+    events: Vec<Vec<CoreEvent>>,
     now: Time,
 }
 
@@ -56,6 +59,7 @@ impl Cluster {
             disks,
             members,
             wire: VecDeque::new(),
+            events: vec![Vec::new(); n],
             now,
         };
         for i in 0..n {
@@ -63,9 +67,11 @@ impl Cluster {
             c.cores[i].found_with(now, &founders);
         }
         for i in 0..n {
-            c.drain(i);
+            c.end_step(i);
         }
         c.deliver_all();
+        // The tests look at what follows the founding.
+        c.events.iter_mut().for_each(Vec::clear);
         c
     }
 
@@ -86,10 +92,28 @@ impl Cluster {
         Some(to)
     }
 
+    /// Ends core `i`'s step as a driver does: its datagrams, then its events (the
+    /// bookkeeping deferred past the datagrams is done by the event poll).
+    fn end_step(&mut self, i: usize) {
+        self.drain(i);
+        while let Some((_, e)) = self.cores[i].poll_event() {
+            self.events[i].push(e);
+        }
+    }
+
     fn deliver_all(&mut self) {
         while let Some(to) = self.deliver_one() {
-            self.drain(to);
+            self.end_step(to);
         }
+    }
+
+    /// Every event core `i` reported (at the ends of its steps, then by a poll now:
+    /// the deferred bookkeeping is finished first), those `pick` keeps.
+    fn events_of<T>(&mut self, i: usize, pick: impl Fn(CoreEvent) -> Option<T>) -> Vec<T> {
+        while let Some((_, e)) = self.cores[i].poll_event() {
+            self.events[i].push(e);
+        }
+        self.events[i].drain(..).filter_map(pick).collect()
     }
 
     /// The message kinds core `i` handed to its transport since the last call.
@@ -239,34 +263,22 @@ fn the_group_ended_marker_follows_the_installed_view_not_the_saved_one() {
     );
 }
 
-/// Every event `core` has queued, those `pick` keeps (the deferred bookkeeping is
-/// finished first, as for any event poll).
-fn events_of<T>(core: &mut NodeCore, pick: impl Fn(super::core::CoreEvent) -> Option<T>) -> Vec<T> {
-    let mut v = Vec::new();
-    while let Some((_, e)) = core.poll_event() {
-        v.extend(pick(e));
-    }
-    v
-}
-
 /// Issue 19: the mgr's commit step queues its M-com before the install's bookkeeping
-/// (the node's event, its recent views): the bookkeeping is done once the step's
-/// datagrams are out, and in any case before the next event poll or input.
+/// (the node's event, its recent views): the bookkeeping waits past the step's
+/// datagrams for the event poll (the runtime's publication, after it yielded to the
+/// processes those datagrams woke), and in any case is done before the next input.
 #[test]
 fn the_mgrs_install_bookkeeping_follows_its_m_com() {
-    use super::core::CoreEvent;
-    let installed = |core: &mut NodeCore| {
-        events_of(core, |e| match e {
-            CoreEvent::ViewInstalled { version } => Some(version),
-            _ => None,
-        })
+    let installed = |e| match e {
+        CoreEvent::ViewInstalled { version } => Some(version),
+        _ => None,
     };
-    for poll_first in [false, true] {
+    for (poll_first, input_first) in [(false, false), (true, false), (false, true)] {
         let mut c = Cluster::founded(3);
-        installed(&mut c.cores[0]);
+        c.events_of(0, installed);
         let victim = c.members[2].id;
         c.cores[0].suspect(c.now, victim);
-        c.drain(0);
+        c.end_step(0);
         let x = c.cores[0].engine().view().version;
         loop {
             let to = c.deliver_one().expect("the ack reaches the mgr");
@@ -278,42 +290,82 @@ fn the_mgrs_install_bookkeeping_follows_its_m_com() {
                 );
                 if poll_first {
                     // A driver that polls events before the datagrams still sees it.
-                    assert_eq!(installed(&mut c.cores[0]), vec![x + 1]);
+                    assert_eq!(c.events_of(0, installed), vec![x + 1]);
                 }
                 c.drain(0);
-                assert!(c.cores[0].installed_view(x + 1).is_some());
-                if !poll_first {
-                    assert_eq!(installed(&mut c.cores[0]), vec![x + 1]);
+                assert_eq!(
+                    c.cores[0].installed_view(x + 1).is_some(),
+                    poll_first,
+                    "the datagrams out, the bookkeeping waits for the event poll"
+                );
+                if input_first {
+                    // A driver that reads before it polls: done before the input.
+                    let from = c.members[1].addr;
+                    c.cores[0].handle_datagram(c.now, from, &[0u8; 8]);
+                    assert!(c.cores[0].installed_view(x + 1).is_some());
                 }
+                if !poll_first {
+                    assert_eq!(c.events_of(0, installed), vec![x + 1]);
+                }
+                assert!(c.cores[0].installed_view(x + 1).is_some());
                 break;
             }
-            c.drain(to);
+            c.end_step(to);
         }
         c.deliver_all();
-        assert_eq!(installed(&mut c.cores[0]), Vec::<u64>::new(), "once");
+        assert_eq!(c.events_of(0, installed), Vec::<u64>::new(), "once");
         assert_eq!(c.cores[1].engine().view().version, x + 1);
+        assert_eq!(c.events_of(1, installed), vec![x + 1]);
+    }
+}
+
+/// Issue 19: a member's install on the M-com (a step that sends nothing) leaves its
+/// bookkeeping to the event poll too, so that on a shared core the other members the
+/// M-com woke read theirs first; the view's records are all there once polled.
+#[test]
+fn a_members_install_bookkeeping_waits_for_the_event_poll() {
+    let mut c = Cluster::founded(3);
+    let victim = c.members[2].id;
+    c.cores[0].suspect(c.now, victim);
+    c.end_step(0);
+    let x = c.cores[1].engine().view().version;
+    loop {
+        let to = c.deliver_one().expect("the M-com reaches n1");
+        if to == 1 && c.cores[1].engine().view().version == x + 1 {
+            assert!(c.cores[1].installed_view(x + 1).is_none());
+            assert!(c.cores[1].has_pending_events(), "the install is news");
+            c.drain(1);
+            assert!(c.cores[1].installed_view(x + 1).is_none());
+            let v = c.events_of(1, |e| match e {
+                CoreEvent::ViewInstalled { version } => Some(version),
+                _ => None,
+            });
+            assert_eq!(v, vec![x + 1]);
+            let view = c.cores[1].installed_view(x + 1).expect("recorded");
+            assert!(!view.contains(victim));
+            assert_eq!(c.cores[1].resolve(&c.members[0].id.to_string()).len(), 1);
+            break;
+        }
+        c.end_step(to);
     }
 }
 
 /// Issue 19: a member's acknowledgement of an M-sub leaves before the bookkeeping of
 /// the suspicion it carries (closing the suspect's channel, the node's event), and the
-/// mgr's M-sub before that of its own suspicion and submission; both are done once the
-/// step's datagrams are out, and in any case before the next event poll or input.
+/// mgr's M-sub before that of its own suspicion and submission; both wait for the
+/// event poll, and in any case are done before the next input.
 #[test]
 fn suspicion_bookkeeping_follows_the_m_sub_and_the_ack() {
-    use super::core::CoreEvent;
-    let suspected = |core: &mut NodeCore| {
-        events_of(core, |e| match e {
-            CoreEvent::Suspected { peer } => Some(peer),
-            _ => None,
-        })
+    let suspected = |e| match e {
+        CoreEvent::Suspected { peer } => Some(peer),
+        _ => None,
     };
     let open = |core: &NodeCore, p| !core.endpoint().is_disconnected(p);
     for poll_first in [false, true] {
         let mut c = Cluster::founded(4);
         let victim = c.members[3].id;
         for i in 0..4 {
-            suspected(&mut c.cores[i]);
+            c.events_of(i, suspected);
             c.sent(i);
         }
         assert!(open(&c.cores[0], victim) && open(&c.cores[1], victim));
@@ -325,13 +377,14 @@ fn suspicion_bookkeeping_follows_the_m_sub_and_the_ack() {
             "the mgr's channel closes after its M-sub"
         );
         c.drain(0);
+        assert!(open(&c.cores[0], victim), "and after the event poll");
+        assert_eq!(c.events_of(0, suspected), vec![victim]);
         assert!(!open(&c.cores[0], victim));
-        assert_eq!(suspected(&mut c.cores[0]), vec![victim]);
         // A member: its acknowledgement is queued, its suspicion waits.
         loop {
             let to = c.deliver_one().expect("the M-sub reaches n1");
             if to != 1 {
-                c.drain(to);
+                c.end_step(to);
                 continue;
             }
             assert!(
@@ -344,18 +397,19 @@ fn suspicion_bookkeeping_follows_the_m_sub_and_the_ack() {
             );
             if poll_first {
                 // A driver that polls events before the datagrams still sees it.
-                assert_eq!(suspected(&mut c.cores[1]), vec![victim]);
+                assert_eq!(c.events_of(1, suspected), vec![victim]);
                 assert!(!open(&c.cores[1], victim));
             }
             c.drain(1);
-            assert!(!open(&c.cores[1], victim));
             if !poll_first {
-                assert_eq!(suspected(&mut c.cores[1]), vec![victim]);
+                assert!(open(&c.cores[1], victim), "until the event poll");
+                assert_eq!(c.events_of(1, suspected), vec![victim]);
             }
+            assert!(!open(&c.cores[1], victim));
             break;
         }
         c.deliver_all();
-        assert_eq!(suspected(&mut c.cores[1]), Vec::new(), "once");
+        assert_eq!(c.events_of(1, suspected), Vec::new(), "once");
         let x = c.cores[1].engine().view().version;
         assert!(
             !c.cores[1].engine().view().contains(victim),

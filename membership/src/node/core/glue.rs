@@ -227,7 +227,7 @@ impl NodeCore {
             let Some(ev) = self.engine.poll_event() else {
                 return;
             };
-            if self.queued && !self.finishing && may_follow_send(&ev) {
+            if !self.finishing && may_follow_send(&ev) {
                 // This step queued datagrams (the M-com): they leave before the install's
                 // bookkeeping, which sends nothing the engine's messages depend on
                 // (issue 19: 4-6 us off the mgr's commit step).

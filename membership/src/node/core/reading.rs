@@ -124,6 +124,7 @@ impl NodeCore {
     /// The next event, with the process that produced it.
     pub fn poll_event(&mut self) -> Option<(ProcessId, CoreEvent)> {
         self.finish_deferred();
+        self.copy_in_memory();
         self.events.pop_front()
     }
 
