@@ -123,8 +123,8 @@ pub struct NodeCore {
     /// An event whose bookkeeping (an install's recent views, the service's system
     /// view, the node's event; a suspicion's closed channel) waits past this step's
     /// datagrams, with the time of the step: the M-com or the acknowledgement leaves
-    /// first, and the runtime yields its core to the processes they woke before it
-    /// polls the events; later events wait behind it, in order. Finished by the next
+    /// first, and before it polls an install's events the runtime yields its core to
+    /// the processes they woke; later events wait behind it, in order. Finished by the next
     /// event poll, and in any case before the next input or command
     /// ([`NodeCore::finish_deferred`]).
     deferred: Option<(Time, Event)>,

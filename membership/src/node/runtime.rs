@@ -13,7 +13,8 @@
 //! publish, the thread first yields its core once
 //! ([`NodeConfig::yield_before_publish`](super::NodeConfig::yield_before_publish)): the
 //! processes waiting for a core (those its datagrams woke, the other receivers of a
-//! fan-out) take their step before this one's bookkeeping and publication.
+//! fan-out) take their step before this one's bookkeeping and publication. (A step
+//! whose events are held, below, takes them at once, without the yield.)
 //!
 //! While a view change this node takes part in is open (`DatagramCore::open_round`),
 //! a step whose only events are a suspicion, a submission or a reconfiguration does
@@ -181,9 +182,17 @@ impl Runtime {
                 std::thread::sleep(Duration::from_millis(10));
             }
             let at = self.input_instant();
-            let publication = self.publication();
-            if matches!(publication, Publication::Keep) {
-                continue;
+            match self.publication() {
+                Publication::Keep => continue,
+                // The held events' bookkeeping (a suspicion's closed channel) and the
+                // in-memory copy are done here, before the poll's first yield: a yield
+                // before them lengthened the M-com phase at every N (the members'
+                // acknowledging steps; docs/bench/view_change_perf.md §18).
+                Publication::Hold if self.take_events(at) => {
+                    self.holds += 1;
+                    continue;
+                }
+                Publication::Hold | Publication::Now => {}
             }
             let sent = self.driver.datagrams_written() != written;
             if self.yield_before_publish
@@ -192,17 +201,13 @@ impl Runtime {
                 // The step's datagrams are written (unless the socket pushed back) and
                 // the protocol's state is updated; what is left is the bookkeeping the
                 // core leaves to the event poll (an install's records and the service's
-                // system view, a suspicion's closed channel, the in-memory copy of the
-                // durable state) and publication, which the protocol does not wait for:
-                // let the processes its datagrams woke, or the other receivers of the
-                // fan-out that woke this one, step first. The application hears of this
-                // step that much later.
+                // system view, the in-memory copy of the durable state) and
+                // publication, which the protocol does not wait for: let the processes
+                // its datagrams woke, or the other receivers of the fan-out that woke
+                // this one, step first. The application hears of this step that much
+                // later.
                 self.yields += 1;
                 std::thread::yield_now();
-            }
-            if matches!(publication, Publication::Hold) && self.take_events(at) {
-                self.holds += 1;
-                continue;
             }
             self.pump(at);
         }
