@@ -186,8 +186,9 @@ impl Runtime {
                 Publication::Keep => continue,
                 // The held events' bookkeeping (a suspicion's closed channel) and the
                 // in-memory copy are done here, before the poll's first yield: a yield
-                // before them lengthened the M-com phase at every N (the members'
-                // acknowledging steps; docs/bench/view_change_perf.md §18).
+                // before them (in the members' acknowledging steps) lengthened the
+                // M-com phase, 10 of 10 pairs at N = 3, 17 and 63
+                // (docs/bench/view_change_perf.md §18).
                 Publication::Hold if self.take_events(at) => {
                     self.holds += 1;
                     continue;
