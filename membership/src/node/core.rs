@@ -124,8 +124,8 @@ pub struct NodeCore {
     /// view, the node's event; a suspicion's closed channel) waits past this step's
     /// datagrams, with the time of the step: the M-com or the acknowledgement leaves
     /// first, and before it polls an install's events the runtime yields its core to
-    /// the processes they woke; later events wait behind it, in order. Finished by the next
-    /// event poll, and in any case before the next input or command
+    /// the processes they woke; later events wait behind it, in order. Finished by
+    /// the next event poll, and in any case before the next input or command
     /// ([`NodeCore::finish_deferred`]).
     deferred: Option<(Time, Event)>,
     /// [`NodeCore::finish_deferred`] is running: no event is deferred again.

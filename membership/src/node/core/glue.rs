@@ -228,9 +228,11 @@ impl NodeCore {
                 return;
             };
             if !self.finishing && may_follow_send(&ev) {
-                // This step queued datagrams (the M-com): they leave before the install's
-                // bookkeeping, which sends nothing the engine's messages depend on
-                // (issue 19: 4-6 us off the mgr's commit step).
+                // The step's datagrams (the M-com, an acknowledgement) leave before the
+                // bookkeeping, which sends nothing the engine's messages depend on, and
+                // the runtime yields its core before the event poll that finishes it
+                // (issue 19: 4-6 us off the mgr's commit step; a member's install no
+                // longer delays the next member's read of the M-com, §18).
                 self.deferred = Some((now, ev));
                 return;
             }
@@ -552,7 +554,8 @@ impl NodeCore {
     }
 }
 
-/// Whether the node's reaction to `ev` may wait until the step's datagrams have left:
+/// Whether the node's reaction to `ev` may wait past the step's datagrams for the event
+/// poll (or the next input, whichever comes first):
 /// an install (recent views, the service's system view, the node's event), a
 /// submission or a reconfiguration (the node's event) send nothing the engine's
 /// messages depend on, nor does a suspicion: closing the suspect's channel only stops
