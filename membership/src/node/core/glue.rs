@@ -240,9 +240,10 @@ impl NodeCore {
         }
     }
 
-    /// Finishes the install left for after the step's datagrams, then the rest of the
-    /// step that waited behind it (later engine events, the recovery's and the
-    /// service's outputs, the leave), at the step's time.
+    /// Finishes the bookkeeping left for the event poll (an install's, a suspicion's, a
+    /// submission's or a reconfiguration's), then the rest of the step that waited
+    /// behind it (later engine events, the recovery's and the service's outputs, the
+    /// leave), at the step's time.
     pub(in crate::node) fn finish_deferred(&mut self) {
         let Some((at, ev)) = self.deferred.take() else {
             return;
