@@ -74,6 +74,9 @@ def main():
         elif p[0] == b'FPD':
             steps.append('timer' if p[1] == b'T' else
                          f"{'mgr' if p[2] == b'0' else 'member'} <- {int(p[3])} B")
+        elif p[0] == b'FPS' and steps and steps[-1] == 'timer':
+            # A timer step is named by what it sends first (heartbeat, M-sub, ...).
+            steps[-1] = f"timer -> {int(p[1])} B"
         elif p[0] == b'FPM':
             begin, first, end, stack, cores = (int(x, 16) for x in p[1:6])
             core_size = int(p[6])

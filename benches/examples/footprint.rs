@@ -8,7 +8,8 @@
 //! The notes, one per line on stderr: `FPM <begin> <first-send> <end> <stack> <cores>
 //! <core-size>` (addresses of the markers, of a stack local, of the cores' block),
 //! `FPA <address> <size>` and `FPF <address>` for each allocation and free, `FPD T <at>`
-//! or `FPD <from> <to> <len>` before each marked step, `FPX` at the end.
+//! or `FPD <from> <to> <len>` before each marked step, `FPS <len>` once a marked step's
+//! first datagram is built, `FPX` at the end.
 //!
 //! `cargo run --release -p sgmp-benches --example footprint -- [N] [REMOVALS]` (5, 3).
 
@@ -67,6 +68,10 @@ fn on_step(s: Step) {
     }
 }
 
+fn on_sent(len: usize) {
+    note(format_args!("FPS {len}\n"));
+}
+
 fn main() {
     let mut args = std::env::args().skip(1);
     let n: usize = args.next().and_then(|s| s.parse().ok()).unwrap_or(5);
@@ -74,6 +79,7 @@ fn main() {
     let mut w = World::founded(n);
     w.marks = true;
     w.step_hook = Some(on_step);
+    w.sent_hook = Some(on_sent);
     let local = 0u64;
     let addr = |r: &std::sync::atomic::AtomicU64| r as *const _ as usize;
     note(format_args!(

@@ -80,6 +80,9 @@ pub struct World {
     pub marks: bool,
     /// Told of each step of a removal before it runs (with [`World::marks`]).
     pub step_hook: Option<fn(Step)>,
+    /// Told of the length of a marked step's first datagram, once it is built (tells a
+    /// timer step that submits from one that sends heartbeats).
+    pub sent_hook: Option<fn(usize)>,
     /// The removal's ticks are running (only their deliveries are evicted and timed
     /// cold, or marked: the rejoin after it stays warm and unmarked).
     removing: bool,
@@ -112,6 +115,7 @@ impl World {
             evict: None,
             marks: false,
             step_hook: None,
+            sent_hook: None,
             removing: false,
         };
         w.run(300);
@@ -132,6 +136,9 @@ impl World {
             if first {
                 MARK_FIRST_SEND.fetch_add(1, Ordering::SeqCst);
                 first = false;
+                if let Some(hook) = self.sent_hook {
+                    hook(t.len);
+                }
             }
             let to = index_of(t.dst);
             self.wire.push_back((i, to, self.tx[..t.len].to_vec()));
