@@ -45,6 +45,25 @@ fn view_change_json_has_the_keys() {
     }
     assert_eq!(obj["rounds_done"].as_u64(), Some(3), "{text}");
     assert_eq!(obj["nodes"].as_u64(), Some(3));
+    every_removal_is_detected_by_the_mgr_or_reported(&obj, &text);
+}
+
+/// Every removal's commit is also counted under who detected the crash: the mgr itself
+/// or a member that reported it (the nodes' suspicion events say which).
+fn every_removal_is_detected_by_the_mgr_or_reported(
+    obj: &serde_json::Map<String, serde_json::Value>,
+    text: &str,
+) {
+    let n = |k: &str| {
+        obj[k]
+            .as_u64()
+            .unwrap_or_else(|| panic!("missing {k}: {text}"))
+    };
+    assert_eq!(
+        n("commit_mgr_detected_samples") + n("commit_reported_samples"),
+        n("commit_samples"),
+        "{text}"
+    );
 }
 
 /// `--idle spin:US`: the nodes poll before parking (in-process here, `sgmpd --idle`
@@ -78,6 +97,7 @@ fn view_change_with_polling_nodes_measures_the_polling_pattern() {
         );
         assert_eq!(obj["idle"].as_str(), Some("spin:100"), "{text}");
         assert_eq!(obj["rounds_done"].as_u64(), Some(2), "{backend}: {text}");
+        every_removal_is_detected_by_the_mgr_or_reported(&obj, &text);
         for k in [
             "udp_pattern_p50_us",
             "udp_pattern_spin_p50_us",

@@ -74,6 +74,11 @@ pub enum Ev {
         /// The version.
         version: u64,
     },
+    /// The node came to believe `peer` (`NAME#INC`) faulty.
+    Suspected {
+        /// The suspected process.
+        peer: String,
+    },
     /// The node stopped being a member (excluded or left).
     Out,
     /// Anything else.
@@ -333,8 +338,13 @@ fn convert(ev: NodeEvent, inbox: &mut Inbox) -> (String, Ev) {
         ),
         NodeEvent::Submitted { me, version, .. } => (me.to_string(), Ev::Submitted { version }),
         NodeEvent::Excluded { me, .. } | NodeEvent::Left { me } => (me.to_string(), Ev::Out),
-        NodeEvent::Suspected { me, .. }
-        | NodeEvent::Joined { me, .. }
+        NodeEvent::Suspected { me, peer } => (
+            me.to_string(),
+            Ev::Suspected {
+                peer: peer.to_string(),
+            },
+        ),
+        NodeEvent::Joined { me, .. }
         | NodeEvent::Founded { me }
         | NodeEvent::Reconfiguring { me, .. }
         | NodeEvent::SystemView { me, .. }
@@ -587,6 +597,9 @@ fn parse_line(
                 .collect::<Arc<[String]>>(),
         },
         "submitted" => Ev::Submitted { version: version? },
+        "suspect" => Ev::Suspected {
+            peer: v["peer"].as_str()?.to_string(),
+        },
         "excluded" | "left" => Ev::Out,
         "start" => {
             if let Some(a) = v["addr"].as_str().and_then(|a| a.parse().ok()) {
@@ -730,6 +743,9 @@ pub struct Tracker {
     pub latest: HashMap<usize, (String, u64, usize)>,
     /// pid → the first view it installed, and when.
     pub first_view: HashMap<String, (u64, u64)>,
+    /// pid → when it was first suspected, and at which slot: tells a removal its mgr
+    /// detected itself from one a member reported to it.
+    pub first_suspicion: HashMap<String, (u64, usize)>,
 }
 
 impl Tracker {
@@ -757,6 +773,14 @@ impl Tracker {
             }
             Ev::Submitted { version } => {
                 self.submitted.entry(version).or_insert(r.t_ns);
+            }
+            Ev::Suspected { peer } => {
+                // The nodes' events come in per node: the earliest wins, not the first
+                // folded in.
+                let e = self.first_suspicion.entry(peer).or_insert((r.t_ns, r.slot));
+                if r.t_ns < e.0 {
+                    *e = (r.t_ns, r.slot);
+                }
             }
             Ev::Out => {
                 if self
@@ -946,5 +970,33 @@ mod tests {
         assert_eq!(&d[..], ["n0#7", "n1#7", "n3#7"]);
         let e = inbox.names(&view(5, &[0, 1]));
         assert_eq!(&e[..], ["n0#7", "n1#7"]);
+    }
+
+    #[test]
+    fn the_earliest_suspicion_of_a_process_is_kept_whatever_the_folding_order() {
+        let mut t = Tracker::default();
+        let suspected = |slot, t_ns| Record {
+            t_ns,
+            slot,
+            pid: format!("n{slot}#1"),
+            ev: Ev::Suspected {
+                peer: "n2#1".into(),
+            },
+        };
+        // The mgr's events are folded first, the reporter's (earlier) after them.
+        t.add(suspected(0, 900));
+        t.add(suspected(1, 700));
+        t.add(suspected(3, 800));
+        assert_eq!(t.first_suspicion["n2#1"], (700, 1));
+        // The event log's line reads the same.
+        let addrs = Mutex::new(HashMap::new());
+        let line = r#"{"ts_us":10,"node":"n1#1","kind":"suspect","peer":"n2#1"}"#;
+        let r = parse_line(line, 1, 0, &addrs).expect("a suspicion");
+        assert_eq!(
+            r.ev,
+            Ev::Suspected {
+                peer: "n2#1".into()
+            }
+        );
     }
 }

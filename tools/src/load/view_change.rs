@@ -31,7 +31,12 @@
 //!   (≤ 2 × the UDP round trip at N = 5) is about. It is split at the mgr's own
 //!   install, which happens in the step that handles the last ack: **acks phase**
 //!   (submit → mgr's install: M-sub out, every ack back) and **M-com phase** (mgr's
-//!   install → last install elsewhere);
+//!   install → last install elsewhere); and by who suspected the crashed member first
+//!   (the nodes' suspicion events): **the mgr itself** (its detector's timer; the other
+//!   members are idle when its M-sub arrives) or **a member that reported it** (that
+//!   member is awake, its round open, when the M-sub arrives). Which one watches the
+//!   victim depends on the ring, so a run holds both, and at small N the two differ
+//!   by as much as the commit itself;
 //! * **join commit latency**: the same for the update adding the new incarnation, which
 //!   also pays the State-Xfer handshake with the joiner (one more round trip);
 //! * **crash to view**: from the crash to the last install (detection included);
@@ -178,6 +183,12 @@ pub struct Rounds {
     pub commit_acks: Series,
     /// Removals: the mgr's install to the last install by another member (M-com).
     pub commit_mcom: Series,
+    /// Commit latency of the removals the mgr detected itself (its own detector's
+    /// timer: the other members idle when its M-sub arrives).
+    pub commit_mgr_detected: Series,
+    /// Commit latency of the removals a member detected and reported to the mgr (the
+    /// reporter awake, its round open, when the M-sub arrives).
+    pub commit_reported: Series,
     /// Commit latency of additions (with the State-Xfer handshake).
     pub join_commit: Series,
     /// Crash to the last install.
@@ -557,6 +568,14 @@ fn round(
     };
     if let Some(&ts) = t.submitted.get(&w) {
         rep.commit.record(last.saturating_sub(ts));
+        // Who suspected the victim first: its watcher, the mgr or another member.
+        match t.first_suspicion.get(&victim_pid) {
+            Some(&(_, slot)) if slot == mgr => {
+                rep.commit_mgr_detected.record(last.saturating_sub(ts))
+            }
+            Some(_) => rep.commit_reported.record(last.saturating_sub(ts)),
+            None => {}
+        }
         // The mgr (most senior member) installs when the last ack arrives.
         let mgr_install = t.members[&w]
             .first()
@@ -710,6 +729,20 @@ impl ViewChangeReport {
             &mut f,
             "commit_mcom",
             &self.mem.commit_mcom.latency(),
+            "us",
+            1.0,
+        );
+        put_latency(
+            &mut f,
+            "commit_mgr_detected",
+            &self.mem.commit_mgr_detected.latency(),
+            "us",
+            1.0,
+        );
+        put_latency(
+            &mut f,
+            "commit_reported",
+            &self.mem.commit_reported.latency(),
             "us",
             1.0,
         );
@@ -936,6 +969,20 @@ impl ViewChangeReport {
             &mut s,
             "  of which mgr's install → last (M-com)",
             &self.mem.commit_mcom.latency(),
+            "µs",
+            1.0,
+        );
+        row(
+            &mut s,
+            "  removals the mgr detected itself",
+            &self.mem.commit_mgr_detected.latency(),
+            "µs",
+            1.0,
+        );
+        row(
+            &mut s,
+            "  removals a member reported",
+            &self.mem.commit_reported.latency(),
             "µs",
             1.0,
         );
