@@ -133,6 +133,25 @@ impl View {
         self.version = version;
     }
 
+    /// How many members the view would have after [`apply`](Self::apply)ing `u`
+    /// (removes first, then the adds not in the view yet, each once), without applying
+    /// it: a process's views hold at most its `max_members`.
+    pub fn len_after(&self, u: &Update) -> usize {
+        let stays = |id: ProcessId| self.contains(id) && !u.removes.contains(&id);
+        let kept = self
+            .members
+            .iter()
+            .filter(|m| !u.removes.contains(&m.id))
+            .count();
+        let added = u
+            .adds
+            .iter()
+            .enumerate()
+            .filter(|&(i, a)| !stays(a.id) && !u.adds[..i].iter().any(|b| b.id == a.id))
+            .count();
+        kept + added
+    }
+
     /// The index (rank order) of the member running on node `node`, any incarnation.
     pub fn index_of_node(&self, node: crate::NodeId) -> Option<usize> {
         self.members.iter().position(|m| m.id.node == node)
@@ -379,6 +398,22 @@ mod tests {
         let ids: Vec<_> = v.members.iter().map(|m| m.id.node.to_string()).collect();
         assert_eq!(ids, ["b", "c", "d"]);
         assert_eq!(v.majority(), 2);
+    }
+
+    /// `len_after` counts what `apply` makes: removes first, then each add not in the
+    /// view once (a removed member added back counts, a duplicate add does not).
+    #[test]
+    fn len_after_is_the_length_apply_makes() {
+        let mut v = View::with_capacity(8);
+        v.members.extend([m("a"), m("b"), m("c")]);
+        let mut u = Update::with_capacity(8);
+        u.removes.extend([m("a").id, m("z").id]);
+        u.adds.extend([m("b"), m("d"), m("d"), m("a"), m("e")]);
+        let n = v.len_after(&u);
+        v.apply(&u, 2);
+        assert_eq!(n, 5);
+        assert_eq!(v.len(), n, "b and c stay, d once, a back, e");
+        assert_eq!(v.len_after(&Update::with_capacity(1)), 5, "an empty update");
     }
 
     #[test]

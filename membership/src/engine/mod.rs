@@ -69,6 +69,11 @@ pub enum ExcludeReason {
     /// majority of its view faulty: it is in a minority and stops rather than put those
     /// suspicions on the wire (`docs/PROTOCOL.md`, D18).
     IsolatedMinority,
+    /// A proposal or commit would make the view larger than this process's
+    /// `max_members` (its views are sized from it at start): a group configured with
+    /// more room than this process, or a forged update. It cannot hold that view, so
+    /// it stops as a member rather than install another (`docs/PROTOCOL.md`, D30).
+    ViewTooLarge,
 }
 
 /// Something the application (or driver) should know about.
@@ -1133,6 +1138,10 @@ impl Engine {
     /// DoPreCommit(v): mark the processes v removes as faulty and record v as
     /// NextUpdate_p, submitted by `initiator` for `version`.
     fn pre_commit(&mut self, now: Time, u: &Update, version: u64, initiator: ProcessId) {
+        if !u.removes.contains(&self.me.id) && !self.holds_view_after(u) {
+            // Not acknowledged: the process cannot install what it would accept.
+            return self.exclude(now, ExcludeReason::ViewTooLarge);
+        }
         for &r in &u.removes {
             if r == self.me.id {
                 if self.leaving {
@@ -1191,6 +1200,9 @@ impl Engine {
             };
             return self.exclude(now, reason);
         }
+        if !self.holds_view_after(u) {
+            return self.exclude(now, ExcludeReason::ViewTooLarge);
+        }
         for &r in &u.removes {
             let leaver = self.leavers.iter().any(|l| l.id == r);
             if leaver {
@@ -1230,6 +1242,12 @@ impl Engine {
             return;
         }
         self.installed(now);
+    }
+
+    /// Whether the view `u` makes of the installed one fits this process's views
+    /// (`max_members`, D30).
+    fn holds_view_after(&self, u: &Update) -> bool {
+        self.view.len_after(u) <= self.cfg.max_members
     }
 
     fn remember_removed(&mut self, p: ProcessId) {

@@ -921,3 +921,59 @@ fn after_the_mgr_left_a_new_mgr_already_believed_faulty_is_reconfigured_around()
     }
     c.check_safety().unwrap();
 }
+
+/// D30: an M-sub or M-com from the mgr whose update would make a view larger than
+/// this process's `max_members` (a group configured with more room than it, or a
+/// forged message: found by the `engine_sequence` fuzz target, an assertion's panic
+/// before) stops the process as a member — no acknowledgement, no install — and the
+/// engine stays usable.
+#[test]
+fn an_update_beyond_max_members_stops_the_process_instead_of_installing_it() {
+    use crate::msg::{MsgKind, Writer};
+    use crate::testkit::member_of;
+    use crate::view::Update;
+    let small = EngineConfig {
+        max_members: 4,
+        ..cfg()
+    };
+    let mut c = Cluster::new(3, 0, small);
+    c.run_until_quiet(10_000);
+    let x = c.engines[1].view().version;
+    let mgr = c.engines[0].me().id;
+    let mut u = Update::with_capacity(4);
+    u.adds.extend([member_of(7, 1), member_of(8, 1)]);
+    for (to, kind) in [(1, MsgKind::MSub), (2, MsgKind::MCom)] {
+        let mut buf = Vec::new();
+        let mut w = Writer::start(&mut buf, kind, x, &[]);
+        w.u64(x + 1);
+        w.update(&u);
+        if kind == MsgKind::MCom {
+            w.flag(false);
+        }
+        let now = c.now;
+        c.engines[to]
+            .handle_message(now, mgr, &buf)
+            .expect("a well-formed message");
+        assert_eq!(
+            c.engines[to].status(),
+            Status::Excluded(ExcludeReason::ViewTooLarge),
+            "{kind:?}"
+        );
+        assert_eq!(
+            c.engines[to].view().version,
+            x,
+            "{kind:?}: nothing installed"
+        );
+        assert!(c.engines[to].view().len() <= 4);
+        assert!(
+            c.engines[to].poll_transmit().is_none(),
+            "{kind:?}: no acknowledgement"
+        );
+        let excluded = std::iter::from_fn(|| c.engines[to].poll_event()).any(|e| {
+            e == Event::Excluded {
+                reason: ExcludeReason::ViewTooLarge,
+            }
+        });
+        assert!(excluded, "{kind:?}: the exclusion is reported");
+    }
+}

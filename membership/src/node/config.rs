@@ -53,7 +53,8 @@ pub struct NodeConfig {
     /// A join that has not completed after this long starts over (new incarnation,
     /// discovery again), ms.
     pub join_timeout_ms: u64,
-    /// Largest view.
+    /// Largest view. The same on every node of a group: a process asked to hold a
+    /// larger view stops as a member (`ExcludeReason::ViewTooLarge`, PROTOCOL D30).
     pub max_members: usize,
     /// Largest application snapshot handed to joiners, bytes.
     pub max_snapshot: usize,
