@@ -265,7 +265,10 @@ impl NodeCore {
         self
     }
 
-    /// The durable state as it stands.
+    /// The durable state as it stands: with storage, as saved at the end of the step's
+    /// transmissions (`poll_transmit` returning `None`); without, as copied by the
+    /// step's event poll ([`poll_event`](Self::poll_event)). Either way before the
+    /// next input.
     pub fn durable(&self) -> &Durable {
         &self.durable
     }
@@ -310,6 +313,14 @@ impl NodeCore {
             }
             Err(e) => {
                 tracing::error!(node = %self.me, "cannot save the durable state: {e}");
+                // A step's bookkeeping left for the event poll (D22's save after the
+                // send comes first) reads the engine that did the step: done on it,
+                // before it is replaced, so that the install or suspicion is reported
+                // as it happened, and before the failure. The rest of that step stops
+                // with the engine.
+                if let Some((at, ev)) = self.deferred.take() {
+                    self.on_engine_event(at, ev);
+                }
                 self.push_event(CoreEvent::StorageFailed {
                     error: e.to_string(),
                 });

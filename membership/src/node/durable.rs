@@ -257,6 +257,8 @@ pub trait Storage: Send {
 pub struct MemStorage {
     slot: Arc<Mutex<Option<Durable>>>,
     saves: Arc<Mutex<u64>>,
+    /// Every save fails while set (a full or failed disk, for tests).
+    failing: Arc<Mutex<bool>>,
 }
 
 impl MemStorage {
@@ -279,10 +281,23 @@ impl MemStorage {
     pub fn saves(&self) -> u64 {
         *self.saves.lock()
     }
+
+    /// Makes every later save fail (`true`) as a failed disk's would, or succeed again
+    /// (every clone of this memory shares the switch).
+    pub fn set_failing(&self, failing: bool) {
+        *self.failing.lock() = failing;
+    }
 }
 
 impl Storage for MemStorage {
     fn save(&mut self, state: &Durable) -> Result<(), StorageError> {
+        if *self.failing.lock() {
+            return Err(StorageError::Io {
+                dir: PathBuf::from("(memory)"),
+                what: "write",
+                source: std::io::Error::other("the disk failed (MemStorage::set_failing)"),
+            });
+        }
         let mut slot = self.slot.lock();
         match slot.as_mut() {
             Some(s) => s.clone_from(state),

@@ -457,3 +457,51 @@ fn every_member_of_the_installed_view_resolves_to_its_address() {
         );
     }
 }
+
+/// A save that fails after a step whose bookkeeping waits for the event poll: the
+/// bookkeeping is done on the engine that did the step, before the process stops, so
+/// the install is reported with its own view, then the failure (a failed save replaces
+/// the engine: the install's records once copied an empty view from the new one).
+#[test]
+fn a_failed_save_reports_the_install_it_followed_then_the_failure() {
+    let mut c = Cluster::founded(3);
+    let victim = c.members[2].id;
+    let x = c.cores[1].engine().view().version;
+    c.cores[0].suspect(c.now, victim);
+    c.end_step(0);
+    loop {
+        let (from, to, bytes) = c.wire.pop_front().expect("the M-com reaches n1");
+        if to == 2 {
+            continue; // crashed
+        }
+        let addr = c.members[from].addr;
+        c.cores[to].handle_datagram(c.now, addr, &bytes);
+        if to == 1 && c.cores[1].engine().view().version == x + 1 {
+            let members = c.cores[1].engine().view().members.clone();
+            assert!(
+                c.cores[1].installed_view(x + 1).is_none(),
+                "left for the poll"
+            );
+            // The install's save follows the step (D22): the disk fails there.
+            c.disks[1].set_failing(true);
+            c.end_step(1);
+            let evs = c.events_of(1, |e| match e {
+                CoreEvent::ViewInstalled { version } => Some(Some(version)),
+                CoreEvent::StorageFailed { .. } => Some(None),
+                _ => None,
+            });
+            assert_eq!(
+                evs,
+                vec![Some(x + 1), None],
+                "the install, then the failure"
+            );
+            let view = c.cores[1]
+                .installed_view(x + 1)
+                .expect("the install's record");
+            assert_eq!(view.members, members);
+            assert_eq!(c.cores[1].phase(), super::NodePhase::Stopped);
+            break;
+        }
+        c.end_step(to);
+    }
+}

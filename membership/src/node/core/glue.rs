@@ -34,6 +34,11 @@ impl NodeCore {
         self.flush_backlog(now);
         while let Some((from, n)) = self.endpoint.poll_delivery(&mut self.rx_buf) {
             self.timers_moved = true;
+            // Bookkeeping deferred by an earlier message of this input reads the state
+            // that message left (an install copies the engine's view; it ends a
+            // recovery): done before another message is handled, which could install
+            // again (a gap filled can release an M-com and the next commit at once).
+            self.finish_deferred();
             let msg = &self.rx_buf[..n.min(self.rx_buf.len())];
             self.stats.delivered += 1;
             if msg.first() == Some(&RECOVERY_FORMAT) {

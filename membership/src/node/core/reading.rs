@@ -82,12 +82,18 @@ impl NodeCore {
 
     /// The members of installed view `version`, if it is among the last
     /// [`RECENT_VIEWS`] this process installed.
+    ///
+    /// Updated by an install's bookkeeping, which waits for the step's event poll: a
+    /// driver polls [`poll_event`](Self::poll_event) after a step before it reads this.
     pub fn installed_view(&self, version: u64) -> Option<&View> {
         self.recent.iter().rev().find(|v| v.version == version)
     }
 
     /// The membership service's system view, when the service is on, synchronized,
     /// and this process a member.
+    ///
+    /// Updated by an install's bookkeeping, which waits for the step's event poll: a
+    /// driver polls [`poll_event`](Self::poll_event) after a step before it reads this.
     pub fn system_view(&self) -> Option<&crate::service::SystemView> {
         self.service
             .as_ref()
@@ -97,6 +103,9 @@ impl NodeCore {
 
     /// Addresses of `peer`: an address, `NAME#INC`, or a node name (every incarnation
     /// known), as the fault commands name peers.
+    ///
+    /// Updated by an install's bookkeeping, which waits for the step's event poll: a
+    /// driver polls [`poll_event`](Self::poll_event) after a step before it reads this.
     pub fn resolve(&self, peer: &str) -> Vec<SocketAddr> {
         if let Ok(a) = peer.parse::<SocketAddr>() {
             return vec![a];
