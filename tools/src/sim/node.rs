@@ -233,11 +233,41 @@ impl Node {
     }
 
     /// After any input: the tap (trace, crash triggers), the core's events (history),
-    /// then its datagrams onto the network.
+    /// the tap again (what the bookkeeping the event poll finishes sent: a rejoin's
+    /// request after an exclusion, a recovery's messages), then its datagrams onto the
+    /// network.
     fn after(&mut self, ctx: &mut Ctx<'_>) {
         if !self.up {
             return;
         }
+        let now = ctx.now;
+        let mut crash_before_send = self.read_tap(ctx);
+        while let Some((me, ev)) = self.core.poll_event() {
+            self.on_core_event(ctx, me, ev);
+        }
+        crash_before_send |= self.read_tap(ctx);
+        if crash_before_send {
+            self.crash_now(ctx);
+            return;
+        }
+        while let Some(t) = self.core.poll_transmit(now, &mut self.dgram) {
+            ctx.net
+                .send(now, addr_of(self.index), t.dst, &self.dgram[..t.len]);
+            if let Some(c) = &mut self.crash {
+                if c.armed {
+                    c.after = c.after.saturating_sub(1);
+                    if c.after == 0 {
+                        self.crash_now(ctx);
+                        return;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The tap's records since the last read: trace lines, and the crash trigger armed
+    /// by the first datagram of its kind (`true`: crash before this step's datagrams).
+    fn read_tap(&mut self, ctx: &mut Ctx<'_>) -> bool {
         let now = ctx.now;
         let mut crash_before_send = false;
         self.core.take_tap(&mut self.tap);
@@ -272,26 +302,7 @@ impl Node {
                 }
             }
         }
-        while let Some((me, ev)) = self.core.poll_event() {
-            self.on_core_event(ctx, me, ev);
-        }
-        if crash_before_send {
-            self.crash_now(ctx);
-            return;
-        }
-        while let Some(t) = self.core.poll_transmit(now, &mut self.dgram) {
-            ctx.net
-                .send(now, addr_of(self.index), t.dst, &self.dgram[..t.len]);
-            if let Some(c) = &mut self.crash {
-                if c.armed {
-                    c.after = c.after.saturating_sub(1);
-                    if c.after == 0 {
-                        self.crash_now(ctx);
-                        return;
-                    }
-                }
-            }
-        }
+        crash_before_send
     }
 
     fn on_core_event(&mut self, ctx: &mut Ctx<'_>, me: ProcessId, ev: CoreEvent) {
