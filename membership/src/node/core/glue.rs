@@ -36,8 +36,10 @@ impl NodeCore {
             self.timers_moved = true;
             // Bookkeeping deferred by an earlier message of this input reads the state
             // that message left (an install copies the engine's view; it ends a
-            // recovery): done before another message is handled, which could install
-            // again (a gap filled can release an M-com and the next commit at once).
+            // recovery): done before another message is handled, which could change
+            // it (S-GMP installs at most one view per input at a member that stays —
+            // the next commit waits for its acknowledgement — but the glue does not
+            // rely on that).
             self.finish_deferred();
             let msg = &self.rx_buf[..n.min(self.rx_buf.len())];
             self.stats.delivered += 1;
