@@ -621,7 +621,8 @@ impl<C: DatagramCore> Driver<C> {
 
     /// The core, for calls that move none of its deadlines earlier (polling its
     /// events, reading counters): unlike [`core_mut`](Self::core_mut), the driver keeps
-    /// skipping timers it knows are not due.
+    /// skipping timers it knows are not due. After calls that may move one after all,
+    /// [`retime`](Self::retime).
     pub fn core_polled(&mut self) -> &mut C {
         &mut self.core
     }
@@ -664,6 +665,20 @@ impl<C: DatagramCore> Driver<C> {
     /// (`waker.wake()`; see [`Waker`]).
     pub fn waker(&self) -> Arc<Waker> {
         Arc::clone(&self.waker)
+    }
+
+    /// After calls through [`core_polled`](Self::core_polled) that did move a deadline
+    /// earlier after all (work a core finishes in its event poll may start a timer):
+    /// if the core says a timer moved ([`DatagramCore::take_timer_restarted`]), its
+    /// earliest deadline bounds the timers the next flush skips, so a deadline that is
+    /// due runs at the next call, not one loop iteration later.
+    pub fn retime(&mut self) {
+        if self.timers_from == Time::ZERO || !self.core.take_timer_restarted() {
+            // The next flush runs the timers anyway, or none moved.
+            return;
+        }
+        let next = earliest(self.core.poll_timeout(), self.delayed.next_due());
+        self.timers_from = self.timers_from.min(next.unwrap_or(Time::NEVER));
     }
 
     /// Runs due timers and writes every datagram due now to the socket.
@@ -1187,6 +1202,73 @@ mod tests {
             "{:?}",
             spin.stats()
         );
+    }
+
+    /// A core whose deadline the test sets, counting its timeouts.
+    struct Timers {
+        ep: Endpoint,
+        deadline: Option<Time>,
+        moved: bool,
+        timeouts: u32,
+    }
+
+    impl DatagramCore for Timers {
+        fn handle_datagram(&mut self, _: Time, _: SocketAddr, _: &[u8]) {}
+        fn handle_timeout(&mut self, now: Time) {
+            self.timeouts += 1;
+            if self.deadline.is_some_and(|d| d <= now) {
+                self.deadline = None;
+            }
+        }
+        fn poll_transmit(&mut self, _: Time, _: &mut [u8]) -> Option<Transmit> {
+            None
+        }
+        fn poll_timeout(&self) -> Option<Time> {
+            self.deadline
+        }
+        fn transport_config(&self) -> &TransportConfig {
+            self.ep.config()
+        }
+        fn transmit_hint(&self) -> bool {
+            false
+        }
+        fn take_timer_restarted(&mut self) -> bool {
+            std::mem::take(&mut self.moved)
+        }
+    }
+
+    /// A deadline moved earlier by work done through `core_polled` (a node core's
+    /// deferred bookkeeping in its event poll) runs at the next `drive`, before the
+    /// datagrams waiting: without `retime` the driver kept skipping timers until the
+    /// deadline it knew, and read the waiting datagram first.
+    #[test]
+    fn retime_runs_a_deadline_moved_through_core_polled_at_the_next_drive() {
+        let me = ProcessId::named("timers", 1);
+        let c = DriverConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), me);
+        let transport = c.transport;
+        let mut d = Driver::bind_core(c, |_| Timers {
+            ep: Endpoint::new(transport, me),
+            deadline: None,
+            moved: false,
+            timeouts: 0,
+        })
+        .expect("bind");
+        d.core_mut().deadline = Some(d.now() + 3_600_000_000);
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for _ in 0..2 {
+            peer.send_to(b"x", d.local_addr()).unwrap();
+        }
+        // Reads the first datagram (the wait ends with it): the timers are known to
+        // be an hour away, and skipped until then.
+        d.drive(Some(Duration::from_secs(10))).unwrap();
+        let before = d.core().timeouts;
+        let now = d.now();
+        let core = d.core_polled();
+        core.deadline = Some(now);
+        core.moved = true;
+        d.retime();
+        d.drive(Some(Duration::ZERO)).unwrap();
+        assert!(d.core().timeouts > before, "the due deadline ran");
     }
 
     #[test]

@@ -494,6 +494,11 @@ impl NodeCore {
 
     /// Feeds one datagram received from `from` at `now`, and lets the engine react.
     pub fn handle_datagram(&mut self, now: Time, from: SocketAddr, datagram: &[u8]) {
+        if self.phase == NodePhase::Stopped {
+            // Stopped for good: not even the transport answers (its acknowledgements
+            // would vouch for a process that takes no part).
+            return;
+        }
         self.finish_deferred();
         self.save_before_input();
         self.endpoint.handle_datagram(now, from, datagram);
@@ -503,6 +508,11 @@ impl NodeCore {
     /// Runs everything due at `now`: transport timers, discovery rounds, the engine's
     /// and the service's timers, the join watchdog and the leave linger.
     pub fn handle_timeout(&mut self, now: Time) {
+        if self.phase == NodePhase::Stopped {
+            // No retransmission, recovery round or engine timer after the stop (its
+            // state would change unsaved); what was queued may still be flushed.
+            return;
+        }
         self.finish_deferred();
         self.save_before_input();
         if self.endpoint.poll_timeout().is_some_and(|t| t <= now) {

@@ -123,6 +123,9 @@ pub struct TimedEvent {
 
 /// A subscription to node events: a bounded queue; when it is full, further events
 /// are dropped and counted in [`Subscription::dropped`] (the loop never blocks).
+/// When the node stops, it publishes what its last steps produced, then ends every
+/// subscription ([`Subscription::ended`]): the queued events stay readable, then the
+/// receiving calls return `None` at once and a stream ends.
 ///
 /// Every event carries the time the node's loop produced it: [`recv_timed_timeout`]
 /// and [`try_recv_timed`] return it with the event ([`TimedEvent`]), so that a
@@ -167,7 +170,8 @@ pub struct Subscription {
 }
 
 impl Subscription {
-    /// The next event, waiting at most `timeout`.
+    /// The next event, waiting at most `timeout` (`None` at once once the node stopped
+    /// and every event was received: [`ended`](Subscription::ended)).
     pub fn recv_timeout(&self, timeout: Duration) -> Option<NodeEvent> {
         self.recv_timed_timeout(timeout).map(|t| t.event)
     }
@@ -195,6 +199,25 @@ impl Subscription {
         self.notify.clear();
         self.rx.try_recv().ok()
     }
+    /// The node stopped: no event will come after those still queued (read them with
+    /// [`try_recv`](Subscription::try_recv) until it returns `None`). The receiving
+    /// calls return `None` at once, without waiting, once the queue is empty.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use sgmp_membership::node::{Node, NodeConfig};
+    ///
+    /// let cfg = NodeConfig::from_toml_str("id = \"doc-ended\"\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    /// let (node, events) = Node::start_subscribed(cfg).unwrap();
+    /// assert!(!events.ended());
+    /// node.shutdown();
+    /// assert!(events.ended());
+    /// while events.recv_timeout(Duration::from_secs(60)).is_some() {}
+    /// ```
+    pub fn ended(&self) -> bool {
+        self.notify.is_closed()
+    }
+
     /// Events dropped because this subscriber lagged.
     pub fn dropped(&self) -> u64 {
         self.dropped.load(Ordering::Relaxed)
@@ -276,6 +299,16 @@ pub(crate) struct Subscriber {
     tx: SyncSender<TimedEvent>,
     dropped: Arc<AtomicU64>,
     notify: Arc<Notify>,
+}
+
+impl Subscriber {
+    /// Ends the subscription (the node stops): events already queued stay readable,
+    /// then the receiving calls return `None` at once and a stream ends.
+    pub(crate) fn close(self) {
+        let Subscriber { tx, notify, .. } = self;
+        drop(tx);
+        notify.close();
+    }
 }
 
 /// A new subscription and the loop's side of it.

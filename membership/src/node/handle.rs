@@ -50,15 +50,37 @@ pub(crate) enum Command {
 pub(crate) struct Shared {
     pub(crate) status: Mutex<NodeStatus>,
     pub(crate) metrics: Mutex<NodeMetrics>,
-    pub(crate) subscribers: Mutex<Vec<Subscriber>>,
+    pub(crate) subscribers: Mutex<Subscribers>,
+}
+
+/// The loop's sides of the subscriptions, and whether the loop has stopped (then a new
+/// subscription is ended at once: no loop is left to publish to it).
+#[derive(Default)]
+pub(crate) struct Subscribers {
+    pub(crate) live: Vec<Subscriber>,
+    stopped: bool,
 }
 
 impl Shared {
     /// Subscribes to events from now on.
     pub(crate) fn subscribe(&self) -> Subscription {
         let (s, sub) = subscription();
-        self.subscribers.lock().push(s);
+        let mut subs = self.subscribers.lock();
+        if subs.stopped {
+            s.close();
+        } else {
+            subs.live.push(s);
+        }
         sub
+    }
+
+    /// The loop stopped: ends every subscription, and those made later.
+    pub(crate) fn close_subscriptions(&self) {
+        let mut subs = self.subscribers.lock();
+        subs.stopped = true;
+        for s in subs.live.drain(..) {
+            s.close();
+        }
     }
 }
 
@@ -209,10 +231,20 @@ impl NodeHandle {
         wait(&rx, timeout)?.map_err(HandleError::Tags)
     }
 
-    /// Stops the loop and waits for its thread. Idempotent.
+    /// Stops the loop and waits for its thread (unless called on that thread, from a
+    /// snapshot provider: then the loop stops when the call returns). Idempotent.
     pub fn shutdown(&self) {
         self.command(Command::Shutdown);
-        if let Some(t) = self.thread.lock().take() {
+        let mut thread = self.thread.lock();
+        if thread
+            .as_ref()
+            .is_some_and(|t| t.thread().id() == std::thread::current().id())
+        {
+            // Joining itself would never return (std panics instead).
+            return;
+        }
+        // Held through the join: a concurrent call returns once the thread is gone.
+        if let Some(t) = thread.take() {
             let _ = t.join();
         }
     }

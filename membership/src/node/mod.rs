@@ -57,7 +57,7 @@ pub use handle::{HandleError, NodeHandle, SnapshotProvider};
 pub use recovery::RecoveryStatus;
 pub use status::{Departed, Departure, NodeMetrics, NodeStatus, DEPARTED_CAP};
 
-use handle::Shared;
+use handle::{Shared, Subscribers};
 use runtime::Runtime;
 
 /// Why a node could not start.
@@ -176,11 +176,28 @@ impl Node {
     }
 
     fn start_inner(
-        mut config: NodeConfig,
+        config: NodeConfig,
         socket: Option<UdpSocket>,
         pre_subscribe: Option<&mut Option<Subscription>>,
         snapshot: Option<SnapshotProvider>,
     ) -> Result<NodeHandle, NodeError> {
+        let (mut rt, handle) = Node::build(config, socket, pre_subscribe, snapshot)?;
+        let thread = std::thread::Builder::new()
+            .name(format!("sgmp-{}", handle.shared.status.lock().me.node))
+            .spawn(move || rt.run())
+            .map_err(NodeError::Thread)?;
+        *handle.thread.lock() = Some(thread);
+        Ok(handle)
+    }
+
+    /// Everything [`Node::start`] makes, before the loop thread: the loop's state and
+    /// the handle (its thread not set). Tests run the loop on their own thread.
+    fn build(
+        mut config: NodeConfig,
+        socket: Option<UdpSocket>,
+        pre_subscribe: Option<&mut Option<Subscription>>,
+        snapshot: Option<SnapshotProvider>,
+    ) -> Result<(Runtime, NodeHandle), NodeError> {
         if let Some(s) = &socket {
             config.listen = s.local_addr().map_err(|source| NodeError::Bind {
                 addr: config.listen,
@@ -259,13 +276,13 @@ impl Node {
                 tags: crate::TagSet::new(),
             }),
             metrics: Mutex::new(NodeMetrics::default()),
-            subscribers: Mutex::new(Vec::new()),
+            subscribers: Mutex::new(Subscribers::default()),
         });
         if let Some(slot) = pre_subscribe {
             *slot = Some(shared.subscribe());
         }
         let (tx, rx) = mpsc::channel();
-        let mut rt = Runtime::new(
+        let rt = Runtime::new(
             driver,
             log,
             rx,
@@ -274,17 +291,14 @@ impl Node {
             config.yield_before_publish,
             config.publish_after_round,
         );
-        let thread = std::thread::Builder::new()
-            .name(format!("sgmp-{}", me.node))
-            .spawn(move || rt.run())
-            .map_err(NodeError::Thread)?;
-        Ok(NodeHandle {
+        let handle = NodeHandle {
             shared,
             tx,
             waker,
-            thread: Mutex::new(Some(thread)),
+            thread: Mutex::new(None),
             addr,
-        })
+        };
+        Ok((rt, handle))
     }
 }
 

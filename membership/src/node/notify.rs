@@ -10,6 +10,7 @@
 
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::OnceLock;
 use std::task::Waker;
 
@@ -123,6 +124,8 @@ pub(crate) struct Notify {
     fd: OnceLock<EventFd>,
     /// The task polling the subscription as a stream, if any.
     waker: Mutex<Option<Waker>>,
+    /// The loop's side is gone for good (the node stopped): no further event comes.
+    closed: AtomicBool,
 }
 
 impl Notify {
@@ -131,9 +134,24 @@ impl Notify {
         if let Some(fd) = self.fd.get() {
             fd.signal();
         }
-        if let Some(w) = self.waker.lock().take() {
+        // The lock is released before the wake: a waker that polls the subscription
+        // again at once (registering) must not find it held.
+        let waker = self.waker.lock().take();
+        if let Some(w) = waker {
             w.wake();
         }
+    }
+
+    /// The loop's side is gone for good: marks it, then signals (so that a poller or a
+    /// task waiting for the next event looks, and finds the end).
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.signal();
+    }
+
+    /// [`close`](Self::close) was called.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::Acquire)
     }
 
     /// When the queue was found empty: clears the fd (the caller looks once more).
@@ -181,6 +199,33 @@ mod tests {
         // SAFETY: one live pollfd.
         let n = unsafe { libc::poll(&mut p, 1, 0) };
         n == 1 && p.revents & libc::POLLIN != 0
+    }
+
+    /// A task woken by the signal may poll (and register) again at once, from its
+    /// `wake`: the waker's lock is not held then.
+    #[test]
+    fn the_wake_runs_without_the_wakers_lock() {
+        use std::sync::Arc;
+        struct Again {
+            n: Arc<Notify>,
+            lock_free: AtomicBool,
+        }
+        impl std::task::Wake for Again {
+            fn wake(self: Arc<Self>) {
+                let free = self.n.waker.try_lock().is_some();
+                self.lock_free.store(free, Ordering::SeqCst);
+            }
+        }
+        let n = Arc::new(Notify::default());
+        let a = Arc::new(Again {
+            n: Arc::clone(&n),
+            lock_free: AtomicBool::new(false),
+        });
+        n.register(&Waker::from(Arc::clone(&a)));
+        n.signal();
+        assert!(a.lock_free.load(Ordering::SeqCst));
+        n.close();
+        assert!(n.is_closed());
     }
 
     #[test]

@@ -250,6 +250,8 @@ impl Runtime {
         let mut all_may_wait = true;
         while self.held.len() < HELD_CAP {
             let Some((me, ev)) = self.driver.core_polled().poll_event() else {
+                // The bookkeeping the poll finished may have started a timer.
+                self.driver.retime();
                 return all_may_wait;
             };
             if let CoreEvent::Suspected { peer } = &ev {
@@ -264,6 +266,7 @@ impl Runtime {
             all_may_wait &= may_wait_for_round(&ev);
             self.held.push_back(Held { at, me, ev });
         }
+        self.driver.retime();
         false
     }
 
@@ -272,7 +275,13 @@ impl Runtime {
         self.publish_held();
         self.driver.core_mut().stop();
         self.driver.flush();
+        // What the stop finished (an install's bookkeeping deferred by the last step,
+        // a leave completed by a command of the same batch) is published, then the
+        // subscriptions end: a subscriber learns that nothing more will come.
+        self.pump(Instant::now());
         self.publish_status();
+        self.publish_metrics();
+        self.shared.close_subscriptions();
         let me = self.driver.core().me();
         tracing::info!(node = %me, "node stopped");
     }
@@ -496,7 +505,7 @@ impl Runtime {
             }
         };
         let mut subs = self.shared.subscribers.lock();
-        self.events_dropped += publish(&mut subs, at, out);
+        self.events_dropped += publish(&mut subs.live, at, out);
     }
 
     /// Records who `view` removed from the last view installed.
@@ -654,6 +663,88 @@ mod tests {
                 assert_eq!(publication(false, pending, held, false), Publication::Now);
                 assert_eq!(publication(true, pending, held, true), Publication::Now);
             }
+        }
+    }
+
+    mod stop {
+        use std::sync::mpsc;
+        use std::time::{Duration, Instant};
+
+        use super::super::super::handle::{Command, NodeHandle};
+        use super::super::super::{Node, NodeConfig, NodeEvent, Subscription};
+        use super::super::Runtime;
+        use crate::view::Member;
+        use crate::TagSet;
+
+        /// A node's loop state and handle, not started, and a subscription made first.
+        fn built(id: &str) -> (Runtime, NodeHandle, Subscription) {
+            let cfg =
+                NodeConfig::from_toml_str(&format!("id = \"{id}\"\nlisten = \"127.0.0.1:0\"\n"))
+                    .unwrap();
+            let mut sub = None;
+            let (rt, h) = Node::build(cfg, None, Some(&mut sub), None).unwrap();
+            (rt, h, sub.unwrap())
+        }
+
+        #[test]
+        fn a_leave_in_the_batch_of_the_shutdown_completes_and_the_subscriptions_end() {
+            let (mut rt, h, events) = built("rt-leave");
+            let (done_tx, done_rx) = mpsc::channel();
+            // One batch: the loop takes both before its first wait.
+            h.tx.send(Command::Leave(done_tx)).unwrap();
+            h.tx.send(Command::Shutdown).unwrap();
+            rt.run();
+            // Not a member: out at once; the waiter hears it (it was dropped unanswered,
+            // `leave` said "stopped").
+            assert_eq!(done_rx.try_recv(), Ok(()));
+            assert!(events.ended());
+            while events.try_recv().is_some() {}
+            let t = Instant::now();
+            assert!(events.recv_timeout(Duration::from_secs(60)).is_none());
+            assert!(
+                t.elapsed() < Duration::from_secs(30),
+                "an ended subscription does not wait"
+            );
+            // One made after the stop ends at once: no loop is left to publish to it.
+            let late = h.subscribe();
+            assert!(late.ended());
+            assert!(late.try_recv().is_none());
+        }
+
+        #[test]
+        fn what_the_stop_finishes_is_published_before_the_subscriptions_end() {
+            let (mut rt, _h, events) = built("rt-tags");
+            let me = Member {
+                id: rt.driver.core().me(),
+                addr: rt.driver.core().addr(),
+            };
+            let now = rt.driver.now();
+            rt.driver.core_mut().found_with(now, &[me]);
+            rt.pump(Instant::now());
+            let mut founded = false;
+            while let Some(ev) = events.try_recv() {
+                founded |= matches!(ev, NodeEvent::ViewInstalled { .. });
+            }
+            assert!(founded);
+            let mut tags = TagSet::new();
+            tags.insert("role", "db").unwrap();
+            let (tx, rx) = mpsc::channel();
+            // A lone mgr commits its own tags at once; the install's bookkeeping (and
+            // its event) waits for the event poll: the stop must run it and publish.
+            rt.command(Command::SetTags(tags.encode(), tx));
+            assert_eq!(rx.try_recv(), Ok(Ok(())));
+            assert!(rt.driver.core().has_pending_events());
+            assert!(!events.ended());
+            rt.stop();
+            let mut installed = None;
+            while let Some(ev) = events.try_recv() {
+                if let NodeEvent::ViewInstalled { view, .. } = ev {
+                    installed = Some(view);
+                }
+            }
+            let view = installed.expect("the install the stop finished is published");
+            assert_eq!(view.tags_of(me.id).get("role"), Some("db"));
+            assert!(events.ended());
         }
     }
 }

@@ -232,6 +232,35 @@ fn a_clean_stop_keeps_a_pending_save() {
     assert!(c.disks[0].load().unwrap().accepted.is_some());
 }
 
+#[test]
+fn a_stopped_core_takes_no_further_input() {
+    let mut c = Cluster::founded(3);
+    c.cores[0].stop();
+    let _ = c.events_of(0, Some);
+    let s0 = c.saves();
+    // Far past every timer (heartbeats, suspicions, the protocol's): before the guard
+    // the detector suspected both peers and the engine sent an M-sub.
+    c.now = c.now + 600_000_000;
+    let now = c.now;
+    c.cores[0].handle_timeout(now);
+    // A member's datagram (its heartbeat) is not taken either.
+    c.cores[1].handle_timeout(now);
+    c.drain(1);
+    while let Some((from, to, bytes)) = c.wire.pop_front() {
+        if to == 0 {
+            c.cores[0].handle_datagram(now, c.members[from].addr, &bytes);
+        }
+    }
+    c.drain(0);
+    assert!(c.wire.is_empty(), "a stopped core sends nothing");
+    assert_eq!(c.events_of(0, Some), Vec::new());
+    assert!(c.sent(0).is_empty());
+    assert_eq!(c.saves()[0], s0[0]);
+    assert_eq!(c.cores[0].poll_timeout(), None);
+    // Nor does its state move (nothing would save it).
+    assert_eq!(c.cores[0].engine().open_round(), None);
+}
+
 /// The group-ended marker goes after the view the engine installed, saved or not. In
 /// a pair, the mgr removes the member that leaves and leaves itself while that update
 /// is in flight: in one step it installs the view of one (not saved yet, D22) and,

@@ -288,3 +288,43 @@ fn the_mgr_publishes_its_submission_with_the_rounds_install_only_when_configured
         }
     }
 }
+
+/// The last handle shut down on the loop thread itself (from the snapshot provider,
+/// which runs there): the loop stops instead of its thread joining itself (a panic).
+#[test]
+fn a_shutdown_from_the_loop_thread_stops_the_loop() {
+    use std::sync::{Arc, OnceLock};
+    let slot: Arc<OnceLock<Arc<NodeHandle>>> = Arc::new(OnceLock::new());
+    let from_provider = Arc::clone(&slot);
+    let provider: SnapshotProvider = Box::new(move || {
+        if let Some(h) = from_provider.get() {
+            h.shutdown();
+        }
+        Vec::new()
+    });
+    let cfg = NodeConfig::from_toml_str("id = \"loop-stop\"\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let (h, events) = Node::start_with(cfg, Some(provider)).unwrap();
+    let h = Arc::new(h);
+    let t = Instant::now();
+    while h.status().phase != NodePhase::Member && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert_eq!(h.status().phase, NodePhase::Member);
+    assert!(slot.set(Arc::clone(&h)).is_ok());
+    // A new view (the node's own tags, committed at once): the provider runs.
+    let mut tags = crate::TagSet::new();
+    tags.insert("role", "x").unwrap();
+    h.set_tags(&tags, Duration::from_secs(10)).unwrap();
+    let t = Instant::now();
+    while !events.ended() && t.elapsed() < Duration::from_secs(20) {
+        let _ = events.recv_timeout(Duration::from_millis(20));
+    }
+    assert!(
+        events.ended(),
+        "the loop stopped and ended its subscriptions"
+    );
+    assert!(matches!(
+        h.leave(Duration::from_secs(1)),
+        Err(HandleError::Stopped)
+    ));
+}

@@ -82,8 +82,10 @@ pub(super) fn count_events(node: Arc<NodeHandle>, counters: Arc<Mutex<EventCount
     let sub = node.subscribe();
     drop(node);
     loop {
-        if let Some(ev) = sub.recv_timeout(Duration::from_millis(500)) {
-            counters.lock().observe(&ev);
+        match sub.recv_timeout(Duration::from_millis(500)) {
+            Some(ev) => counters.lock().observe(&ev),
+            None if sub.ended() => return,
+            None => {}
         }
     }
 }
