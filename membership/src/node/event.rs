@@ -467,4 +467,48 @@ mod tests {
             Poll::Ready(None)
         ));
     }
+
+    #[test]
+    fn a_closed_subscription_keeps_what_was_queued_then_ends() {
+        let (s, sub) = subscription();
+        let fd = sub.event_fd().unwrap();
+        assert_eq!(sub.try_recv(), None);
+        assert!(!readable(fd));
+        let mut subs = vec![s];
+        publish(&mut subs, Instant::now(), left());
+        subs.pop().unwrap().close();
+        assert!(sub.ended());
+        assert!(readable(fd));
+        assert_eq!(sub.recv_timeout(Duration::from_secs(60)), Some(left()));
+        let t = Instant::now();
+        assert_eq!(sub.recv_timeout(Duration::from_secs(60)), None);
+        assert!(t.elapsed() < Duration::from_secs(30), "no wait once ended");
+    }
+
+    #[cfg(feature = "stream")]
+    #[test]
+    fn a_stream_ends_when_its_subscription_is_closed() {
+        use futures_core::Stream;
+        use std::pin::Pin;
+        use std::sync::atomic::AtomicBool;
+        use std::task::{Context, Poll, Wake, Waker};
+
+        struct Flag(AtomicBool);
+        impl Wake for Flag {
+            fn wake(self: Arc<Self>) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let flag = Arc::new(Flag(AtomicBool::new(false)));
+        let waker = Waker::from(Arc::clone(&flag));
+        let mut cx = Context::from_waker(&waker);
+        let (s, mut sub) = subscription();
+        assert!(Pin::new(&mut sub).poll_next(&mut cx).is_pending());
+        s.close();
+        assert!(flag.0.load(Ordering::SeqCst), "the task was woken");
+        assert!(matches!(
+            Pin::new(&mut sub).poll_next(&mut cx),
+            Poll::Ready(None)
+        ));
+    }
 }
