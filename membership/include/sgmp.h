@@ -228,7 +228,8 @@ sgmp_status sgmp_node_event_fd(sgmp_node_t node, int *fd);
 // trying). The node stays up (no longer a member) until `sgmp_node_shutdown`.
 sgmp_status sgmp_node_leave(sgmp_node_t node, uint32_t timeout_ms);
 
-// True (1) if the node is currently a member of the group, else 0; -1 on a bad handle.
+// True (1) if the node is currently a member of the group, else 0 (also when it is not
+// started or was shut down); -1 on a bad handle.
 int32_t sgmp_node_is_member(sgmp_node_t node);
 
 // Stops the node's thread and closes its socket (without leaving: the others will
@@ -236,15 +237,18 @@ int32_t sgmp_node_is_member(sgmp_node_t node);
 sgmp_status sgmp_node_shutdown(sgmp_node_t node);
 
 // Shuts the node down if needed and frees its handle; later calls with it return
-// `SGMP_ERR_BAD_HANDLE`.
+// `SGMP_ERR_BAD_HANDLE`. Returns once the node's thread is gone (also when another
+// thread's `sgmp_node_shutdown` was under way): the snapshot callback does not run
+// after it, so its `user` may be freed then.
 sgmp_status sgmp_node_free(sgmp_node_t node);
 
 // The message of the last failed call on this thread (empty if none). Valid until the
 // next libsgmp call on this thread.
 const char *sgmp_last_error(void);
 
-// A static description of a status code.
-const char *sgmp_status_str(sgmp_status status);
+// A static description of a status code (any `int`: "unknown status" for a value
+// that is none of `sgmp_status`).
+const char *sgmp_status_str(int status);
 
 // Sets this node's tag `key` to `value` (NUL-terminated UTF-8), or removes it when
 // `value` is NULL. Keys are 1-64 bytes of `A-Z a-z 0-9 _ . -`; all of a node's tags

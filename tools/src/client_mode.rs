@@ -37,6 +37,7 @@ pub fn run(
         cc.heartbeat_ms = cfg.client_heartbeat_ms;
         cc.cluster_id = cfg.cluster_id;
         cc.keys = keys;
+        cc.advertise = cfg.advertise;
         let (handle, events) = ClientNode::start(cc).map_err(DaemonError::Client)?;
         handle.add_client(me, core_eligible);
         if let Some(l) = &mut log {

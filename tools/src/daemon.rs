@@ -2,8 +2,9 @@
 //! the metrics endpoint, signal handling.
 //!
 //! Start-up order: the settings are read and checked (names resolved), then every local
-//! resource is acquired (control socket, event log, state file, metrics listener), and
-//! only then does the node start: a daemon that cannot serve never joins the group.
+//! resource is acquired (control socket, event log, metrics listener), and only then
+//! does the node start (which opens its state directory before its UDP socket): a
+//! daemon that cannot serve never joins the group.
 
 mod args;
 mod metrics;
@@ -80,6 +81,11 @@ pub enum DaemonError {
     /// Signal handlers could not be installed.
     #[error("cannot install signal handlers: {0}")]
     Signals(std::io::Error),
+    /// The node stopped by itself: its durable state could not be saved (the event
+    /// log's `storage_failed` record says why). A supervisor restarts it once the disk
+    /// is fixed.
+    #[error("the node stopped: its state could not be saved (see the log)")]
+    NodeStopped,
 }
 
 /// Checks that the event log can be opened for appending (the node opens it again).
@@ -93,12 +99,33 @@ fn check_event_log(path: &Path) -> Result<(), DaemonError> {
         })
 }
 
-/// Removes the control socket file when dropped (every exit path after the bind).
-struct SocketFile(PathBuf);
+/// Removes the control socket file when dropped (every exit path after the bind), if
+/// it is still the one this daemon bound (device and inode): a socket another daemon
+/// bound at the path since is left alone.
+struct SocketFile {
+    path: PathBuf,
+    id: Option<(u64, u64)>,
+}
+
+impl SocketFile {
+    fn new(path: PathBuf) -> SocketFile {
+        let id = file_id(&path);
+        SocketFile { path, id }
+    }
+}
+
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::symlink_metadata(path)
+        .ok()
+        .map(|m| (m.dev(), m.ino()))
+}
 
 impl Drop for SocketFile {
     fn drop(&mut self) {
-        let _ = std::fs::remove_file(&self.0);
+        if self.id.is_some() && file_id(&self.path) == self.id {
+            let _ = std::fs::remove_file(&self.path);
+        }
     }
 }
 
@@ -115,7 +142,7 @@ pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
     let listener = match &settings.control {
         Some(c) => match server::bind_control(&c.path) {
             Ok(l) => {
-                _socket_file = Some(SocketFile(c.path.clone()));
+                _socket_file = Some(SocketFile::new(c.path.clone()));
                 Some((l, c.path.clone()))
             }
             Err(e) if !c.explicit => {
@@ -195,6 +222,12 @@ pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
     }
     let _ = node_cell.set(Arc::clone(&node));
     while !stop.load(Ordering::Relaxed) {
+        if node.status().phase == NodePhase::Stopped {
+            // Only a failed save stops a running node (a shutdown is ours to give):
+            // exit with an error rather than stay up as a process that is no member.
+            node.shutdown();
+            return Err(DaemonError::NodeStopped);
+        }
         std::thread::sleep(Duration::from_millis(20));
     }
     let phase = node.status().phase;
@@ -207,4 +240,31 @@ pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
     node.shutdown();
     tracing::info!("sgmpd exiting");
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// At exit the daemon removes its socket file, not one bound at the path since.
+    #[test]
+    fn the_socket_file_is_removed_only_if_it_is_still_ours() {
+        let dir = std::env::temp_dir().join(format!("sgmp-sockfile-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("a.sock");
+        std::fs::write(&path, "ours").unwrap();
+        drop(SocketFile::new(path.clone()));
+        assert!(!path.exists(), "ours is removed");
+        std::fs::write(&path, "ours").unwrap();
+        let ours = SocketFile::new(path.clone());
+        // Another daemon replaced it (a new inode at the same path: made while ours
+        // still exists, so its number cannot be ours reused).
+        let keep = dir.join("keep");
+        std::fs::write(&keep, "theirs").unwrap();
+        std::fs::rename(&keep, &path).unwrap();
+        drop(ours);
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "theirs");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

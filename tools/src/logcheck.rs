@@ -207,7 +207,7 @@ pub fn check(logs: &[Vec<Record>]) -> Report {
                     }
                     let seq = r.installed.entry(rec.node.clone()).or_default();
                     if let Some(&last) = seq.last() {
-                        if v != last + 1 {
+                        if Some(v) != last.checked_add(1) {
                             r.violations.push(format!(
                                 "{} installed view {v} right after view {last}",
                                 rec.node
@@ -240,7 +240,7 @@ pub fn check(logs: &[Vec<Record>]) -> Report {
         };
         let removed_at = r
             .versions
-            .range(first + 1..)
+            .range(first.saturating_add(1)..)
             .find(|(_, m)| !m.contains(pid))
             .map(|(v, _)| *v);
         if let Some(x) = removed_at {
@@ -308,6 +308,12 @@ mod tests {
             "{:?}",
             r.violations
         );
+        // A foreign log at the last version and after it: a violation, no overflow.
+        let r = check(&[vec![
+            view("a#1", u64::MAX, &["a#1"]),
+            view("a#1", 0, &["a#1"]),
+        ]]);
+        assert!(!r.is_ok());
         // A view after exclusion.
         let mut ex = view("a#1", 2, &["a#1"]);
         ex.kind = "excluded".into();

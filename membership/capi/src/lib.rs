@@ -158,16 +158,29 @@ pub type sgmp_snapshot_fn =
 
 struct Entry {
     config: NodeConfig,
-    /// The node's tags (from the configuration, then `sgmp_node_set_tag`): used at
-    /// start, kept for a restart.
-    tags: Mutex<TagSet>,
-    /// The snapshot provider: handed to the node at start, kept for a restart.
-    provider: Mutex<Option<Provider>>,
-    handle: Mutex<Option<NodeHandle>>,
+    /// What outlives a start: held through the whole of a start, shutdown, free, tag
+    /// change or provider change, so that those run one at a time per node (a free
+    /// waits for a shutdown under way: once it returns, the node's thread is gone and
+    /// its callback will not run again).
+    life: Mutex<Life>,
+    /// The running node. Calls that wait for its loop (leave, view, ...) clone it
+    /// out, so that none holds a lock while it waits.
+    handle: Mutex<Option<Arc<NodeHandle>>>,
     events: Mutex<Option<Subscription>>,
     received: Mutex<Vec<u8>>,
     /// The last system view change returned by `sgmp_node_next_event`.
     last_change: Mutex<Option<SystemChange>>,
+}
+
+/// A node's settings kept across starts, and whether its handle was freed.
+struct Life {
+    /// `sgmp_node_free` ran (a start racing with it must not launch a node).
+    freed: bool,
+    /// The node's tags (from the configuration, then `sgmp_node_set_tag`): used at
+    /// start, kept for a restart.
+    tags: TagSet,
+    /// The snapshot provider: handed to the node at start, kept for a restart.
+    provider: Option<Provider>,
 }
 
 fn registry() -> &'static Mutex<HashMap<u64, Arc<Entry>>> {
@@ -185,7 +198,9 @@ type CallResult = Result<(), (sgmp_status, String)>;
 
 fn set_error(msg: &str) {
     let c = CString::new(msg.replace('\0', " ")).unwrap_or_default();
-    LAST_ERROR.with(|e| *e.borrow_mut() = c);
+    // `try_with`: called from a thread-local destructor (after this one is gone), the
+    // message is dropped rather than a panic crossing into C.
+    let _ = LAST_ERROR.try_with(|e| *e.borrow_mut() = c);
 }
 
 /// Runs `f` with panics caught, recording the error message of a failure.
@@ -203,13 +218,19 @@ fn call(f: impl FnOnce() -> CallResult) -> sgmp_status {
     }
 }
 
+fn bad_handle(node: sgmp_node_t) -> (sgmp_status, String) {
+    (
+        SGMP_ERR_BAD_HANDLE,
+        format!("no node with handle {node} (never created, or freed)"),
+    )
+}
+
 fn entry(node: sgmp_node_t) -> Result<Arc<Entry>, (sgmp_status, String)> {
-    registry().lock().get(&node).cloned().ok_or_else(|| {
-        (
-            SGMP_ERR_BAD_HANDLE,
-            format!("no node with handle {node} (never created, or freed)"),
-        )
-    })
+    registry()
+        .lock()
+        .get(&node)
+        .cloned()
+        .ok_or_else(|| bad_handle(node))
 }
 
 fn c_str<'a>(p: *const c_char, what: &str) -> Result<&'a str, (sgmp_status, String)> {
@@ -269,9 +290,12 @@ fn register(config: NodeConfig, out: *mut sgmp_node_t) -> CallResult {
     registry().lock().insert(
         id,
         Arc::new(Entry {
-            tags: Mutex::new(config.tags.clone()),
+            life: Mutex::new(Life {
+                freed: false,
+                tags: config.tags.clone(),
+                provider: None,
+            }),
             config,
-            provider: Mutex::new(None),
             handle: Mutex::new(None),
             events: Mutex::new(None),
             received: Mutex::new(Vec::new()),
@@ -324,18 +348,21 @@ pub unsafe extern "C" fn sgmp_node_new_from_file(
 pub extern "C" fn sgmp_node_start(node: sgmp_node_t) -> sgmp_status {
     call(|| {
         let e = entry(node)?;
-        let mut h = e.handle.lock();
-        if h.is_some() {
+        let life = e.life.lock();
+        if life.freed {
+            return Err(bad_handle(node));
+        }
+        if e.handle.lock().is_some() {
             return Err((SGMP_ERR_STATE, "the node is already started".into()));
         }
         // Subscribed before the loop starts: a node without seeds founds at once.
-        let provider = (*e.provider.lock()).map(Provider::boxed);
+        let provider = life.provider.map(Provider::boxed);
         let mut config = e.config.clone();
-        config.tags = e.tags.lock().clone();
+        config.tags = life.tags.clone();
         let (handle, sub) =
             Node::start_with(config, provider).map_err(|err| (SGMP_ERR_START, err.to_string()))?;
         *e.events.lock() = Some(sub);
-        *h = Some(handle);
+        *e.handle.lock() = Some(Arc::new(handle));
         Ok(())
     })
 }
@@ -345,8 +372,9 @@ fn with_handle<R>(
     f: impl FnOnce(&NodeHandle) -> R,
 ) -> Result<R, (sgmp_status, String)> {
     let e = entry(node)?;
-    let h = e.handle.lock();
-    match h.as_ref() {
+    // Cloned out: `f` may wait for the loop (a leave) without holding the lock.
+    let h = e.handle.lock().clone();
+    match h.as_deref() {
         Some(h) => Ok(f(h)),
         None => Err((
             SGMP_ERR_STATE,
@@ -365,9 +393,11 @@ pub unsafe extern "C" fn sgmp_node_view(node: sgmp_node_t, out: *mut sgmp_view) 
     call(|| {
         null_check(out, "out")?;
         let v = with_handle(node, |h| h.view())?;
-        // SAFETY: checked non-NULL; the caller promises it is writable.
-        let out = unsafe { &mut *out };
-        fill_view(out, &v);
+        let mut local = empty_view();
+        fill_view(&mut local, &v);
+        // SAFETY: checked non-NULL; the caller promises it is writable (it may be
+        // uninitialised: written whole, never read).
+        unsafe { out.write(local) };
         Ok(())
     })
 }
@@ -541,9 +571,22 @@ pub unsafe extern "C" fn sgmp_node_next_event(
         let Some(ev) = ev else {
             return Err((SGMP_ERR_TIMEOUT, "no event before the timeout".into()));
         };
-        // SAFETY: checked non-NULL; the caller promises it is writable.
-        let out = unsafe { &mut *out };
-        convert(&ev, out, &e);
+        let mut local = sgmp_event {
+            kind: sgmp_event_kind::SGMP_EVENT_NONE,
+            ts_us: 0,
+            node: [0; SGMP_PID_LEN],
+            peer: [0; SGMP_PID_LEN],
+            version: 0,
+            snapshot_len: 0,
+            view: empty_view(),
+            system_size: 0,
+            added: 0,
+            removed: 0,
+        };
+        convert(&ev, &mut local, &e);
+        // SAFETY: checked non-NULL; the caller promises it is writable (it may be
+        // uninitialised: written whole, never read).
+        unsafe { out.write(local) };
         Ok(())
     })
 }
@@ -673,9 +716,12 @@ pub extern "C" fn sgmp_node_set_snapshot_provider(
         let e = entry(node)?;
         let cap = e.config.max_snapshot;
         let p = cb.map(|f| Provider { f, user, cap });
-        *e.provider.lock() = p;
-        let h = e.handle.lock();
-        let Some(h) = h.as_ref() else {
+        // Held through the change: a start, shutdown or free waits for it, so the
+        // provider kept for a restart is the one the node runs.
+        let mut life = e.life.lock();
+        life.provider = p;
+        let h = e.handle.lock().clone();
+        let Some(h) = h else {
             return Ok(()); // taken at start
         };
         let f = match p {
@@ -741,7 +787,8 @@ pub extern "C" fn sgmp_node_leave(node: sgmp_node_t, timeout_ms: u32) -> sgmp_st
     })
 }
 
-/// True (1) if the node is currently a member of the group, else 0; -1 on a bad handle.
+/// True (1) if the node is currently a member of the group, else 0 (also when it is not
+/// started or was shut down); -1 on a bad handle.
 #[no_mangle]
 pub extern "C" fn sgmp_node_is_member(node: sgmp_node_t) -> i32 {
     let mut member = false;
@@ -751,6 +798,8 @@ pub extern "C" fn sgmp_node_is_member(node: sgmp_node_t) -> i32 {
     });
     match s {
         SGMP_OK => member as i32,
+        // Not started, or shut down: a valid handle, not a member.
+        SGMP_ERR_STATE => 0,
         _ => -1,
     }
 }
@@ -761,30 +810,37 @@ pub extern "C" fn sgmp_node_is_member(node: sgmp_node_t) -> i32 {
 pub extern "C" fn sgmp_node_shutdown(node: sgmp_node_t) -> sgmp_status {
     call(|| {
         let e = entry(node)?;
-        let h = e.handle.lock().take();
-        if let Some(h) = h {
-            h.shutdown();
-        }
-        *e.events.lock() = None;
+        let _life = e.life.lock();
+        stop(&e);
         Ok(())
     })
 }
 
+/// Stops the node (its thread joined: its callback runs no more) and drops its
+/// subscription. The caller holds `e.life`.
+fn stop(e: &Entry) {
+    let h = e.handle.lock().take();
+    if let Some(h) = h {
+        h.shutdown();
+    }
+    *e.events.lock() = None;
+}
+
 /// Shuts the node down if needed and frees its handle; later calls with it return
-/// `SGMP_ERR_BAD_HANDLE`.
+/// `SGMP_ERR_BAD_HANDLE`. Returns once the node's thread is gone (also when another
+/// thread's `sgmp_node_shutdown` was under way): the snapshot callback does not run
+/// after it, so its `user` may be freed then.
 #[no_mangle]
 pub extern "C" fn sgmp_node_free(node: sgmp_node_t) -> sgmp_status {
     call(|| {
-        let e = registry().lock().remove(&node).ok_or_else(|| {
-            (
-                SGMP_ERR_BAD_HANDLE,
-                format!("no node with handle {node} (never created, or freed)"),
-            )
-        })?;
-        let h = e.handle.lock().take();
-        if let Some(h) = h {
-            h.shutdown();
-        }
+        let e = registry()
+            .lock()
+            .remove(&node)
+            .ok_or_else(|| bad_handle(node))?;
+        // Waits for a start or shutdown under way on another thread.
+        let mut life = e.life.lock();
+        life.freed = true;
+        stop(&e);
         Ok(())
     })
 }
@@ -793,27 +849,37 @@ pub extern "C" fn sgmp_node_free(node: sgmp_node_t) -> sgmp_status {
 /// next libsgmp call on this thread.
 #[no_mangle]
 pub extern "C" fn sgmp_last_error() -> *const c_char {
-    LAST_ERROR.with(|e| e.borrow().as_ptr())
+    LAST_ERROR
+        .try_with(|e| e.borrow().as_ptr())
+        .unwrap_or(c"".as_ptr())
 }
 
-/// A static description of a status code.
+/// Every status code with its description.
+const STATUS_STR: [(sgmp_status, &CStr); 12] = [
+    (SGMP_OK, c"ok"),
+    (SGMP_ERR_NULL, c"a pointer argument is NULL"),
+    (SGMP_ERR_BAD_HANDLE, c"unknown or freed node handle"),
+    (SGMP_ERR_CONFIG, c"invalid configuration"),
+    (SGMP_ERR_START, c"the node could not start"),
+    (SGMP_ERR_STATE, c"not allowed in the node's current state"),
+    (SGMP_ERR_TIMEOUT, c"timed out"),
+    (SGMP_ERR_BUFFER, c"buffer too small"),
+    (SGMP_ERR_UTF8, c"string is not valid UTF-8"),
+    (SGMP_ERR_INTERNAL, c"internal error"),
+    (SGMP_ERR_NOT_FOUND, c"no such member or tag"),
+    (SGMP_ERR_TAG, c"tag refused"),
+];
+
+/// A static description of a status code (any `int`: "unknown status" for a value
+/// that is none of `sgmp_status`).
 #[no_mangle]
-pub extern "C" fn sgmp_status_str(status: sgmp_status) -> *const c_char {
-    let s: &'static CStr = match status {
-        SGMP_OK => c"ok",
-        SGMP_ERR_NULL => c"a pointer argument is NULL",
-        SGMP_ERR_BAD_HANDLE => c"unknown or freed node handle",
-        SGMP_ERR_CONFIG => c"invalid configuration",
-        SGMP_ERR_START => c"the node could not start",
-        SGMP_ERR_STATE => c"not allowed in the node's current state",
-        SGMP_ERR_TIMEOUT => c"timed out",
-        SGMP_ERR_BUFFER => c"buffer too small",
-        SGMP_ERR_UTF8 => c"string is not valid UTF-8",
-        SGMP_ERR_INTERNAL => c"internal error",
-        SGMP_ERR_NOT_FOUND => c"no such member or tag",
-        SGMP_ERR_TAG => c"tag refused",
-    };
-    s.as_ptr()
+pub extern "C" fn sgmp_status_str(status: c_int) -> *const c_char {
+    // Taken as an int: a value outside the enum is no undefined behaviour here.
+    STATUS_STR
+        .iter()
+        .find(|(s, _)| *s as c_int == status)
+        .map_or(c"unknown status", |(_, d)| d)
+        .as_ptr()
 }
 
 /// How long `sgmp_node_set_tag` waits for a running node's loop.
@@ -845,7 +911,9 @@ pub unsafe extern "C" fn sgmp_node_set_tag(
             Some(c_str(value, "value")?)
         };
         let e = entry(node)?;
-        let mut tags = e.tags.lock().clone();
+        // Held through the change: two threads' changes both apply, in turn.
+        let mut life = e.life.lock();
+        let mut tags = life.tags.clone();
         match value {
             Some(v) => tags
                 .insert(key, v)
@@ -856,19 +924,22 @@ pub unsafe extern "C" fn sgmp_node_set_tag(
         }
         tags.check_size(e.config.max_tag_bytes)
             .map_err(|err| (SGMP_ERR_TAG, err.to_string()))?;
-        let h = e.handle.lock();
-        if let Some(h) = h.as_ref() {
-            h.set_tags(&tags, SET_TAG_TIMEOUT)
-                .map_err(|err| match err {
-                    sgmp_membership::node::HandleError::Timeout(_) => {
-                        (SGMP_ERR_TIMEOUT, err.to_string())
-                    }
-                    sgmp_membership::node::HandleError::Tags(_) => (SGMP_ERR_TAG, err.to_string()),
-                    _ => (SGMP_ERR_STATE, err.to_string()),
-                })?;
+        let h = e.handle.lock().clone();
+        let r = match h {
+            Some(h) => h.set_tags(&tags, SET_TAG_TIMEOUT).map_err(|err| match err {
+                // The loop has the change queued and applies it later: kept.
+                sgmp_membership::node::HandleError::Timeout(_) => {
+                    (SGMP_ERR_TIMEOUT, err.to_string())
+                }
+                sgmp_membership::node::HandleError::Tags(_) => (SGMP_ERR_TAG, err.to_string()),
+                _ => (SGMP_ERR_STATE, err.to_string()),
+            }),
+            None => Ok(()),
+        };
+        if matches!(r, Ok(()) | Err((SGMP_ERR_TIMEOUT, _))) {
+            life.tags = tags;
         }
-        *e.tags.lock() = tags;
-        Ok(())
+        r
     })
 }
 
@@ -994,6 +1065,98 @@ mod tests {
         assert_eq!(sgmp_node_start(999_999), SGMP_ERR_BAD_HANDLE);
         assert_eq!(sgmp_node_free(999_999), SGMP_ERR_BAD_HANDLE);
         assert_eq!(sgmp_node_is_member(999_999), -1);
+        // Any int is a status to describe: no undefined behaviour for a stray one.
+        let str_of = |s: c_int| unsafe { CStr::from_ptr(sgmp_status_str(s)) };
+        assert_eq!(str_of(42), c"unknown status");
+        assert_eq!(str_of(-1), c"unknown status");
+        assert_eq!(str_of(SGMP_ERR_TAG as c_int), c"tag refused");
+        assert_eq!(str_of(SGMP_OK as c_int), c"ok");
+        // A configuration path that never ends is refused after a bounded read.
+        unsafe {
+            assert_eq!(
+                sgmp_node_new_from_file(c"/dev/zero".as_ptr(), &mut h),
+                SGMP_ERR_CONFIG
+            );
+        }
+    }
+
+    /// A valid handle of a node not started (or shut down) is not a member: 0, not the
+    /// -1 of a bad handle.
+    #[test]
+    fn a_node_not_started_is_not_a_member() {
+        let mut h: sgmp_node_t = 0;
+        let t = toml("capi-idle", "");
+        unsafe {
+            assert_eq!(sgmp_node_new(t.as_ptr(), &mut h), SGMP_OK);
+        }
+        assert_eq!(sgmp_node_is_member(h), 0);
+        assert_eq!(sgmp_node_shutdown(h), SGMP_OK);
+        assert_eq!(sgmp_node_is_member(h), 0);
+        assert_eq!(sgmp_node_free(h), SGMP_OK);
+        assert_eq!(sgmp_node_is_member(h), -1);
+    }
+
+    /// Tag changes from several threads at once all apply (each read-modify-write runs
+    /// alone): none is lost.
+    #[test]
+    fn concurrent_tag_changes_are_all_kept() {
+        let mut h: sgmp_node_t = 0;
+        let t = toml("capi-tags-mt", "");
+        unsafe {
+            assert_eq!(sgmp_node_new(t.as_ptr(), &mut h), SGMP_OK);
+        }
+        let threads: Vec<_> = (0..4)
+            .map(|i| {
+                std::thread::spawn(move || {
+                    for k in 0..10 {
+                        let key = CString::new(format!("k{i}_{k}")).unwrap();
+                        // SAFETY: NUL-terminated strings.
+                        let s = unsafe { sgmp_node_set_tag(h, key.as_ptr(), c"v".as_ptr()) };
+                        assert_eq!(s, SGMP_OK);
+                    }
+                })
+            })
+            .collect();
+        for t in threads {
+            t.join().unwrap();
+        }
+        let e = entry(h).unwrap();
+        assert_eq!(e.life.lock().tags.len(), 40);
+        drop(e);
+        assert_eq!(sgmp_node_free(h), SGMP_OK);
+    }
+
+    /// A free racing a shutdown on another thread returns only once the node's thread
+    /// is gone: its snapshot callback never runs after the free.
+    #[test]
+    fn no_callback_runs_after_free_returns() {
+        use std::sync::atomic::AtomicUsize;
+        static CALLS: AtomicUsize = AtomicUsize::new(0);
+        extern "C" fn count(_: *mut c_void, _: *mut u8, _: usize) -> usize {
+            // Slow, so that a shutdown's join is under way while free runs.
+            std::thread::sleep(Duration::from_millis(20));
+            CALLS.fetch_add(1, Ordering::SeqCst);
+            0
+        }
+        for round in 0..3 {
+            let mut h: sgmp_node_t = 0;
+            let t = toml(&format!("capi-free-{round}"), "");
+            unsafe {
+                assert_eq!(sgmp_node_new(t.as_ptr(), &mut h), SGMP_OK);
+            }
+            assert_eq!(
+                sgmp_node_set_snapshot_provider(h, Some(count), ptr::null_mut()),
+                SGMP_OK
+            );
+            assert_eq!(sgmp_node_start(h), SGMP_OK);
+            let shut = std::thread::spawn(move || sgmp_node_shutdown(h));
+            std::thread::sleep(Duration::from_millis(1));
+            let _ = sgmp_node_free(h);
+            let after_free = CALLS.load(Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(100));
+            assert_eq!(CALLS.load(Ordering::SeqCst), after_free);
+            let _ = shut.join().unwrap();
+        }
     }
 
     #[test]

@@ -328,6 +328,33 @@ pub enum NodeConfigError {
     },
 }
 
+/// The largest configuration file read, bytes: far above any real one, and a bound on
+/// what a mistaken path (`/dev/zero`, a log) can make the reader allocate.
+pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
+
+/// Reads a configuration file's text: at most [`MAX_CONFIG_BYTES`] (a longer one is
+/// refused, not read to the end), UTF-8.
+pub fn read_config_file(path: &Path) -> Result<String, NodeConfigError> {
+    use std::io::Read;
+    let err = |source| NodeConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    };
+    let mut text = String::new();
+    std::fs::File::open(path)
+        .map_err(err)?
+        .take(MAX_CONFIG_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(err)?;
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!("longer than {MAX_CONFIG_BYTES} bytes: not a configuration file"),
+        )));
+    }
+    Ok(text)
+}
+
 impl NodeConfig {
     /// Parses a TOML document (missing fields take their defaults).
     pub fn from_toml_str(s: &str) -> Result<NodeConfig, NodeConfigError> {
@@ -337,12 +364,9 @@ impl NodeConfig {
         })
     }
 
-    /// Reads and parses a TOML file.
+    /// Reads and parses a TOML file (at most [`MAX_CONFIG_BYTES`]).
     pub fn load(path: &Path) -> Result<NodeConfig, NodeConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| NodeConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = read_config_file(path)?;
         toml::from_str(&text).map_err(|e| NodeConfigError::Parse {
             path: Some(path.to_path_buf()),
             message: e.to_string(),
@@ -561,6 +585,24 @@ impl NodeConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A mistaken path that never ends (`/dev/zero`) or a file far too long is refused
+    /// after a bounded read, as a typed error.
+    #[test]
+    fn an_endless_or_huge_config_file_is_refused_after_a_bounded_read() {
+        let e = NodeConfig::load(Path::new("/dev/zero")).unwrap_err();
+        assert!(matches!(e, NodeConfigError::Read { .. }), "{e}");
+        assert!(e.to_string().contains("not a configuration file"), "{e}");
+        let p = std::env::temp_dir().join(format!("sgmp-big-config-{}.toml", std::process::id()));
+        let mut big = "id = \"a\"\n".to_string();
+        big.push_str(&"#".repeat(MAX_CONFIG_BYTES as usize));
+        std::fs::write(&p, &big).unwrap();
+        let e = NodeConfig::load(&p).unwrap_err();
+        std::fs::write(&p, "id = \"a\"\n").unwrap();
+        assert_eq!(NodeConfig::load(&p).unwrap().id, "a");
+        let _ = std::fs::remove_file(&p);
+        assert!(e.to_string().contains("not a configuration file"), "{e}");
+    }
 
     /// Every idle strategy reads back as written, in TOML as on the command line, and
     /// a bad one is refused with the forms it may take.

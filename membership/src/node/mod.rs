@@ -48,7 +48,9 @@ pub use self::core::{
     CoreConfig, CoreEvent, CoreStats, NodeCore, NodePhase, TapRecord, BACKLOG_CAP, KNOWN_CAP,
 };
 pub use coldstart::{Decision, Discovery, Probe};
-pub use config::{FaultSettings, NodeConfig, NodeConfigError, NodeIdle};
+pub use config::{
+    read_config_file, FaultSettings, NodeConfig, NodeConfigError, NodeIdle, MAX_CONFIG_BYTES,
+};
 pub use durable::{Ballot, DirStorage, Durable, MemStorage, Storage, StorageError};
 pub use event::{NodeEvent, Subscription, TimedEvent, SUBSCRIBER_QUEUE};
 pub use eventlog::{unix_micros, EventLog};

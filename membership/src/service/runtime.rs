@@ -32,6 +32,10 @@ pub struct ClientConfig {
     pub cluster_id: u64,
     /// Cluster keys (must match the core's).
     pub keys: Keyring,
+    /// The address the core reaches this endpoint at, when it is not the bound one
+    /// (`listen` on every interface, `0.0.0.0:P`; a NAT): the watcher of each client
+    /// is chosen from it, by the endpoint and by the core alike.
+    pub advertise: Option<SocketAddr>,
 }
 
 impl ClientConfig {
@@ -44,6 +48,7 @@ impl ClientConfig {
             heartbeat_ms: 200,
             cluster_id: 0,
             keys: Keyring::NONE,
+            advertise: None,
         }
     }
 }
@@ -92,7 +97,11 @@ impl ClientNode {
         let (tx, rx) = mpsc::channel();
         let (etx, erx) = mpsc::channel();
         let status = Arc::new(Mutex::new(ClientStatus::default()));
-        let core = ClientCore::new(addr, cfg.seeds.clone(), cfg.heartbeat_ms * 1000);
+        let core = ClientCore::new(
+            cfg.advertise.unwrap_or(addr),
+            cfg.seeds.clone(),
+            cfg.heartbeat_ms.saturating_mul(1000),
+        );
         let st = Arc::clone(&status);
         let thread = std::thread::Builder::new()
             .name(format!("sgmp-client-{}", cfg.endpoint.node))

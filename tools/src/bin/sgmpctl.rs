@@ -229,7 +229,14 @@ fn print_flat(prefix: &str, v: &Value) {
 }
 
 fn main() {
-    let a = Args::parse();
+    let mut a = Args::parse();
+    if let Cmd::Tags { changes } = &mut a.cmd {
+        // `-KEY` deletions take hyphenated values, so a `--json` after the changes
+        // lands among them: it is the flag (a key is never deleted by `--json`).
+        let before = changes.len();
+        changes.retain(|c| c != "--json");
+        a.json |= changes.len() != before;
+    }
     let (cmd, args) = match &a.cmd {
         Cmd::Status => ("status", vec![]),
         Cmd::View => ("view", vec![]),

@@ -270,10 +270,7 @@ impl DaemonArgs {
     /// Reads a config file: the daemon's keys (every flag) and the node's advanced
     /// settings.
     pub fn load_file(path: &Path) -> Result<(DaemonArgs, NodeConfig), DaemonError> {
-        let text = std::fs::read_to_string(path).map_err(|source| NodeConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
+        let text = sgmp_membership::node::read_config_file(path)?;
         Self::from_toml(&text, Some(path))
     }
 
@@ -519,6 +516,12 @@ impl Settings {
             }
             c.listen = bound;
         }
+        if core_eligible && !client {
+            return Err(DaemonError::Invalid(format!(
+                "{} is for clients (--client): a member is in the core already",
+                namer.name("core_eligible")
+            )));
+        }
         if let Some(a) = advertise {
             c.advertise = Some(resolve(&namer.name("advertise"), &a, Some(c.listen))?);
         }
@@ -611,6 +614,16 @@ impl Settings {
                 c.suspect_ms,
                 namer.name("heartbeat_ms"),
                 c.heartbeat_ms
+            ));
+        }
+        if c.client_timeout_ms <= c.client_heartbeat_ms {
+            // Every client would be removed between two of its heartbeats.
+            return bad(format!(
+                "{} ({}) must be longer than {} ({})",
+                namer.name("client_timeout_ms"),
+                c.client_timeout_ms,
+                namer.name("client_heartbeat_ms"),
+                c.client_heartbeat_ms
             ));
         }
         if c.faults.loss != 0.0 && !fault_injection {
@@ -852,6 +865,19 @@ mod tests {
         assert_eq!(
             e(&["--heartbeat-ms", "50", "--suspect-ms", "40"]),
             "--suspect-ms (40) must be longer than --heartbeat-ms (50)"
+        );
+        assert_eq!(
+            e(&[
+                "--client-heartbeat-ms",
+                "1000",
+                "--client-timeout-ms",
+                "1000"
+            ]),
+            "--client-timeout-ms (1000) must be longer than --client-heartbeat-ms (1000)"
+        );
+        assert_eq!(
+            e(&["--core-eligible"]),
+            "--core-eligible is for clients (--client): a member is in the core already"
         );
         assert_eq!(
             e(&["--coldstart-round-ms", "0"]),

@@ -5,7 +5,7 @@
 //! a bounded buffer, and never delays the others.
 
 use std::io::{Read, Write};
-use std::os::unix::fs::PermissionsExt;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
 use std::os::unix::net::{UnixListener, UnixStream};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -140,14 +140,29 @@ pub(super) fn bind_control(path: &Path) -> Result<UnixListener, DaemonError> {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
         }
     }
-    if path.exists() {
-        if UnixStream::connect(path).is_ok() {
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            // A mistyped path (the config file, the event log): never removed.
             return Err(err(std::io::Error::new(
-                std::io::ErrorKind::AddrInUse,
-                "another daemon is listening on it",
+                std::io::ErrorKind::AlreadyExists,
+                "a file that is not a socket is there (give the control socket a path of its own)",
             )));
         }
-        std::fs::remove_file(path).map_err(err)?;
+        match UnixStream::connect(path) {
+            Ok(_) => {
+                return Err(err(std::io::Error::new(
+                    std::io::ErrorKind::AddrInUse,
+                    "another daemon is listening on it",
+                )))
+            }
+            // Nobody listens: a stale socket of a daemon that died, replaced.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => {
+                std::fs::remove_file(path).map_err(err)?;
+            }
+            // Not ours to judge (no permission to connect: maybe a live daemon of
+            // another user): left in place.
+            Err(e) => return Err(err(e)),
+        }
     }
     // Created with no group or other permissions from the start, then set exactly.
     // SAFETY: umask only changes this process's file creation mask.
@@ -236,15 +251,18 @@ pub(super) enum ReadError {
 
 /// Reads one request line (without its newline), within the size and time bounds.
 pub(super) fn read_request(s: &mut UnixStream) -> Result<Vec<u8>, ReadError> {
-    s.set_read_timeout(Some(READ_TIMEOUT))
-        .map_err(ReadError::Io)?;
     let deadline = Instant::now() + REQUEST_DEADLINE;
     let mut line = Vec::with_capacity(256);
     let mut chunk = [0u8; 4096];
     loop {
-        if Instant::now() > deadline {
+        // Each read waits at most READ_TIMEOUT of silence, and never past the
+        // request's deadline.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
             return Err(ReadError::Timeout);
         }
+        s.set_read_timeout(Some(left.min(READ_TIMEOUT)))
+            .map_err(ReadError::Io)?;
         let n = match s.read(&mut chunk) {
             Ok(0) if line.is_empty() => return Err(ReadError::Closed),
             Ok(0) => return Ok(line),
@@ -338,10 +356,10 @@ fn tags(node: &NodeHandle, args: &[String]) -> Value {
     if !args.is_empty() {
         for a in args {
             let r = match a.strip_prefix('-') {
-                Some(k) => {
+                // A deletion names a valid key (a typo is an error, not a no-op).
+                Some(k) => sgmp_membership::TagSet::new().insert(k, "").map(|()| {
                     t.remove(k);
-                    Ok(())
-                }
+                }),
                 None => t.insert_pair(a),
             };
             if let Err(e) = r {
@@ -574,8 +592,41 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
             }
         }
         other => (
-            json!({"ok": false, "error": format!("unknown command {other:?} (status, view, members, system-view, leave, metrics, fault)")}),
+            json!({"ok": false, "error": format!("unknown command {other:?} (status, view, members, system-view, leave, metrics, tags, fault)")}),
             false,
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn temp(name: &str) -> PathBuf {
+        let dir = std::env::temp_dir().join(format!("sgmp-ctl-{}-{name}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+
+    /// A mistyped `--control` naming a file that is not a socket is an error, and the
+    /// file stays; a stale socket is replaced; a live one is an error.
+    #[test]
+    fn only_a_stale_socket_is_replaced() {
+        let dir = temp("bind");
+        let file = dir.join("n1.toml");
+        std::fs::write(&file, "id = \"n1\"\n").unwrap();
+        let e = bind_control(&file).unwrap_err().to_string();
+        assert!(e.contains("not a socket"), "{e}");
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "id = \"n1\"\n");
+
+        let sock = dir.join("n1.sock");
+        drop(UnixListener::bind(&sock).unwrap());
+        assert!(sock.exists(), "a dead listener leaves its file");
+        let live = bind_control(&sock).expect("a stale socket is replaced");
+        let e = bind_control(&sock).unwrap_err().to_string();
+        assert!(e.contains("another daemon"), "{e}");
+        drop(live);
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }
