@@ -140,7 +140,7 @@ check-model:
 # each target for FUZZ_SECS seconds, starting from the committed corpus
 # (tests/fuzz/corpus/<target>); new inputs go to tests/fuzz/target/new-corpus/<target>.
 FUZZ_SECS ?= 120
-FUZZ_TARGETS = transport_datagram membership_msg engine_sequence
+FUZZ_TARGETS = transport_datagram membership_msg engine_sequence node_payloads
 fuzz:
 	for t in $(FUZZ_TARGETS); do \
 	  mkdir -p tests/fuzz/target/new-corpus/$$t && \

@@ -669,3 +669,208 @@ pub fn engine_sequence_debug(data: &[u8]) -> bool {
     let _ = engine_sequence(data);
     false
 }
+
+// ----- node payloads ---------------------------------------------------------------------
+
+/// The founded member (membership service on) that [`node_payloads`] feeds.
+const PAYLOAD_NODE: &str =
+    "id = \"p0\"\nlisten = \"127.0.0.1:7300\"\nmax_clients = 64\nmax_client_ops = 16\n";
+
+/// Splits a [`node_payloads`] input into its payloads: each a little-endian `u16`
+/// length, then that many bytes (the last one takes what is left).
+pub fn split_payloads(data: &[u8]) -> Vec<&[u8]> {
+    let mut out = Vec::new();
+    let mut rest = data;
+    while rest.len() >= 2 && out.len() < 16 {
+        let n = usize::from(u16::from_le_bytes([rest[0], rest[1]]));
+        let body = &rest[2..];
+        let n = n.min(body.len());
+        out.push(&body[..n]);
+        rest = &body[n..];
+    }
+    out
+}
+
+/// Joins payloads as [`split_payloads`] reads them.
+pub fn join_payloads(parts: &[Vec<u8>]) -> Vec<u8> {
+    let mut out = Vec::new();
+    for p in parts {
+        out.extend_from_slice(&(p.len() as u16).to_le_bytes());
+        out.extend_from_slice(p);
+    }
+    out
+}
+
+/// Fuzz target `node_payloads`: what reaches a node core beside the engine's
+/// messages. Each payload ([`split_payloads`]) goes through every decoder of it —
+/// discovery probes, recovery messages, the membership service's wire, encoded tags,
+/// the durable state file (as it is, and with a correct checksum line appended so that
+/// the JSON behind it is reached) — and then, as the payload of a well-formed probe
+/// datagram from an unknown process (twice, as a duplicate would be), to a founded
+/// member with the membership service on, whose outputs and timers are then run.
+/// Nothing may panic; a node core's reaction to a forged probe is its own business
+/// (without cluster keys anyone may send one).
+pub fn node_payloads(data: &[u8]) {
+    use sgmp_membership::node::recovery::RecoveryMsg;
+    use sgmp_membership::node::{Durable, NodeConfig, NodeCore, Probe};
+    use sgmp_membership::service::wire as service_wire;
+    use sgmp_membership::tags::TagSet;
+
+    let parts = split_payloads(data);
+    for p in &parts {
+        let _ = Probe::decode(p);
+        let _ = RecoveryMsg::decode(p);
+        let _ = service_wire::decode(p);
+        let _ = TagSet::decode(p);
+        if let Ok(text) = std::str::from_utf8(p) {
+            let _ = Durable::from_file_text(text);
+            let crc = crc32fast::hash(text.as_bytes());
+            let _ = Durable::from_file_text(&format!("{text}\ncrc32 {crc:08x}\n"));
+        }
+    }
+    let cfg = NodeConfig::from_toml_str(PAYLOAD_NODE).expect("the fuzz node's config");
+    let addr = cfg.listen;
+    let me = ProcessId::named("p0", 1);
+    let mut core = NodeCore::new(
+        cfg.core_config(addr, cfg.keyring().expect("no keys")),
+        me,
+        addr,
+    );
+    let mut now = Time::from_millis(1_000);
+    core.found_with(now, &[Member { id: me, addr }]);
+    let sender_addr = SocketAddr::from(([127, 0, 0, 1], 7399));
+    let mut sender = Endpoint::new(cfg.transport_config(), ProcessId::named("x", 7));
+    let mut buf = vec![0u8; 65_536];
+    let drain = |core: &mut NodeCore, now: Time, buf: &mut [u8]| {
+        let mut n = 0;
+        while core.poll_transmit(now, buf).is_some() && n < 10_000 {
+            n += 1;
+        }
+        while core.poll_event().is_some() {}
+    };
+    drain(&mut core, now, &mut buf);
+    for p in &parts {
+        if sender.send_probe(now, addr, p).is_err() {
+            continue;
+        }
+        while let Some(t) = sender.poll_transmit(now, &mut buf) {
+            let d = buf[..t.len].to_vec();
+            core.handle_datagram(now, sender_addr, &d);
+            core.handle_datagram(now, sender_addr, &d);
+        }
+        drain(&mut core, now, &mut buf);
+        now = now + 50_000;
+        core.handle_timeout(now);
+        drain(&mut core, now, &mut buf);
+    }
+    now = now + 5_000_000;
+    core.handle_timeout(now);
+    drain(&mut core, now, &mut buf);
+}
+
+/// Valid payloads of every kind [`node_payloads`] decodes (seeds for its corpus), each
+/// joined as one input of its own.
+pub fn sample_payloads() -> Vec<(String, Vec<u8>)> {
+    use sgmp_membership::node::recovery::RecoveryMsg;
+    use sgmp_membership::node::{Ballot, Durable, Probe};
+    use sgmp_membership::service::wire::{self as service_wire, HelloEntry};
+    use sgmp_membership::tags::TagSet;
+    use sgmp_membership::view::View;
+
+    let m = |name: &str, port: u16| Member {
+        id: ProcessId::named(name, 1),
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    };
+    let mut out: Vec<(String, Vec<u8>)> = Vec::new();
+    let mut one = |name: &str, bytes: Vec<u8>| out.push((name.to_string(), bytes));
+    let probes = [
+        ("probe-query", Probe::Query { cold: true }),
+        (
+            "probe-member",
+            Probe::Member {
+                version: 3,
+                contacts: vec![m("p0", 7300), m("p1", 7301)],
+            },
+        ),
+        ("probe-cold", Probe::ColdStarting { round: 2 }),
+        ("probe-recovering", Probe::Recovering { version: 9 }),
+    ];
+    for (name, p) in probes {
+        let mut b = Vec::new();
+        p.encode(&mut b);
+        one(name, b);
+    }
+    let mut view = View::with_capacity(4);
+    view.version = 4;
+    view.members.push(m("p0", 7300));
+    view.members.push(m("p1", 7301));
+    let recs = [
+        (
+            "recovery-state",
+            RecoveryMsg::State {
+                view: view.clone(),
+                accepted: None,
+            },
+        ),
+        (
+            "recovery-prepare",
+            RecoveryMsg::Prepare {
+                version: 5,
+                ballot: Ballot {
+                    class: 2,
+                    round: 1,
+                    rank: 0,
+                },
+            },
+        ),
+        (
+            "recovery-accept",
+            RecoveryMsg::Accept {
+                version: 5,
+                ballot: Ballot {
+                    class: 2,
+                    round: 1,
+                    rank: 0,
+                },
+                view: view.clone(),
+            },
+        ),
+    ];
+    for (name, r) in recs {
+        let mut b = Vec::new();
+        r.encode(SocketAddr::from(([127, 0, 0, 1], 7301)), &mut b);
+        one(name, b);
+    }
+    let entries = [
+        HelloEntry {
+            id: ProcessId::named("c1", 1),
+            member: false,
+            core_eligible: false,
+            leaving: false,
+        },
+        HelloEntry {
+            id: ProcessId::named("c2", 1),
+            member: true,
+            core_eligible: true,
+            leaving: false,
+        },
+    ];
+    let mut hello = Vec::new();
+    service_wire::encode_hello(&mut hello, true, 0, &entries);
+    one("service-hello", hello);
+    let mut promote = Vec::new();
+    service_wire::encode_promote(&mut promote, ProcessId::named("c2", 1), &[m("p0", 7300)]);
+    one("service-promote", promote);
+    let mut tags = TagSet::new();
+    tags.insert("role", "db").expect("a valid tag");
+    one("tags", tags.encode());
+    let text = Durable::fresh("p0", 1).to_file_text();
+    let body = text
+        .trim_end()
+        .rsplit_once('\n')
+        .map_or(text.as_str(), |(b, _)| b);
+    one("durable-body", body.as_bytes().to_vec());
+    out.into_iter()
+        .map(|(n, b)| (n, join_payloads(&[b])))
+        .collect()
+}

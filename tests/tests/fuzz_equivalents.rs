@@ -9,11 +9,16 @@ use std::path::PathBuf;
 
 use proptest::prelude::*;
 use sgmp_tests::fuzz::{
-    engine_sequence_debug, membership_msg, sample_datagrams, sample_messages, transport_datagram,
-    Harness, Step, FOUNDERS,
+    engine_sequence_debug, membership_msg, node_payloads, sample_datagrams, sample_messages,
+    sample_payloads, split_payloads, transport_datagram, Harness, Step, FOUNDERS,
 };
 
-const TARGETS: [&str; 3] = ["transport_datagram", "membership_msg", "engine_sequence"];
+const TARGETS: [&str; 4] = [
+    "transport_datagram",
+    "membership_msg",
+    "engine_sequence",
+    "node_payloads",
+];
 
 fn corpus_dir(target: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -25,6 +30,7 @@ fn run_target(target: &str, data: &[u8]) {
     match target {
         "transport_datagram" => transport_datagram(data),
         "membership_msg" => membership_msg(data),
+        "node_payloads" => node_payloads(data),
         _ => {
             let _ = engine_sequence_debug(data);
         }
@@ -86,6 +92,30 @@ proptest! {
     ) {
         let msgs = sample_messages();
         membership_msg(&mutate(&msgs[pick % msgs.len()], &flips, cut));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn node_payloads_arbitrary(data in proptest::collection::vec(any::<u8>(), 0..600)) {
+        node_payloads(&data);
+    }
+
+    /// A valid payload of each kind, mutated (its length prefix kept).
+    #[test]
+    fn node_payloads_mutated(
+        pick in any::<usize>(),
+        flips in proptest::collection::vec((any::<usize>(), 1u8..), 0..4),
+        cut in any::<usize>(),
+    ) {
+        let seeds = sample_payloads();
+        let (_, seed) = &seeds[pick % seeds.len()];
+        let body = mutate(&seed[2..], &flips, cut);
+        let mut input = (body.len() as u16).to_le_bytes().to_vec();
+        input.extend_from_slice(&body);
+        node_payloads(&input);
     }
 }
 
@@ -157,6 +187,18 @@ fn seeds_are_valid() {
     for d in sample_datagrams(&msgs[0]) {
         assert!(sgmp_transport::wire::decode(&d[1..], 4096).is_ok());
     }
+    // Each node payload seed is one payload that one of the decoders takes.
+    for (name, input) in sample_payloads() {
+        let parts = split_payloads(&input);
+        assert_eq!(parts.len(), 1, "{name}");
+        let p = parts[0];
+        let decoded = sgmp_membership::node::Probe::decode(p).is_some()
+            || sgmp_membership::node::recovery::RecoveryMsg::decode(p).is_some()
+            || sgmp_membership::service::wire::decode(p).is_ok()
+            || sgmp_membership::tags::TagSet::decode(p).is_ok()
+            || name.starts_with("durable");
+        assert!(decoded, "{name} decodes");
+    }
 }
 
 /// Writes the seed corpora (not run by default).
@@ -169,6 +211,9 @@ fn write_seed_corpora() {
         std::fs::create_dir_all(&dir).expect("mkdir");
         std::fs::write(dir.join(name), data).expect("write");
     };
+    for (name, input) in sample_payloads() {
+        write("node_payloads", format!("seed-{name}"), &input);
+    }
     for m in &msgs {
         let kind = sgmp_tests::model::kind_name(m).replace(['(', ')'], "_");
         write("membership_msg", format!("seed-{kind}"), m);
