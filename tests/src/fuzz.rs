@@ -673,8 +673,8 @@ pub fn engine_sequence_debug(data: &[u8]) -> bool {
 // ----- node payloads ---------------------------------------------------------------------
 
 /// The founded member (membership service on) that [`node_payloads`] feeds.
-const PAYLOAD_NODE: &str =
-    "id = \"p0\"\nlisten = \"127.0.0.1:7300\"\nmax_clients = 64\nmax_client_ops = 16\n";
+const PAYLOAD_NODE: &str = "id = \"p0\"\nlisten = \"127.0.0.1:7300\"\nmax_members = 8\n\
+    max_clients = 64\nmax_client_ops = 16\nsend_window = 8\nrecv_window = 8\n";
 
 /// Splits a [`node_payloads`] input into its payloads: each a little-endian `u16`
 /// length, then that many bytes (the last one takes what is left).
@@ -731,15 +731,20 @@ pub fn node_payloads(data: &[u8]) {
     let cfg = NodeConfig::from_toml_str(PAYLOAD_NODE).expect("the fuzz node's config");
     let addr = cfg.listen;
     let me = ProcessId::named("p0", 1);
-    let mut core = NodeCore::new(
-        cfg.core_config(addr, cfg.keyring().expect("no keys")),
-        me,
-        addr,
-    );
+    let mut core_cfg = cfg.core_config(addr, cfg.keyring().expect("no keys"));
+    // Sized for a service of 100,000 clients by default (12 MB zeroed per input).
+    core_cfg.transport.probe_queue = 64;
+    let mut core = NodeCore::new(core_cfg, me, addr);
     let mut now = Time::from_millis(1_000);
     core.found_with(now, &[Member { id: me, addr }]);
     let sender_addr = SocketAddr::from(([127, 0, 0, 1], 7399));
-    let mut sender = Endpoint::new(cfg.transport_config(), ProcessId::named("x", 7));
+    // Only probes leave it: the smallest tables.
+    let sender_cfg = TransportConfig {
+        max_peers: 1,
+        probe_queue: 4,
+        ..cfg.transport_config()
+    };
+    let mut sender = Endpoint::new(sender_cfg, ProcessId::named("x", 7));
     let mut buf = vec![0u8; 65_536];
     let drain = |core: &mut NodeCore, now: Time, buf: &mut [u8]| {
         let mut n = 0;
