@@ -189,7 +189,8 @@ sgmp_status sgmp_node_system_change(sgmp_node_t node,
                                     size_t cap);
 
 // Copies the application snapshot received when this node joined (empty if it
-// founded the group) into `buf` of `cap` bytes and its length into `*len`. If `cap` is
+// founded the group; whether or not its `SGMP_EVENT_JOINED` was read; still readable
+// after `sgmp_node_shutdown`) into `buf` of `cap` bytes and its length into `*len`. If `cap` is
 // too small, nothing is copied, `*len` is the size needed and `SGMP_ERR_BUFFER` is
 // returned.
 //
@@ -222,6 +223,14 @@ sgmp_status sgmp_node_set_snapshot_provider(sgmp_node_t node, sgmp_snapshot_fn c
 // # Safety
 // `fd` must point to a writable `int`.
 sgmp_status sgmp_node_event_fd(sgmp_node_t node, int *fd);
+
+// Writes into `*out` how many of this node's events were dropped because they were
+// not read in time (the queue holds 1024; `sgmp_node_next_event` reads it). The node
+// must be started (`SGMP_ERR_STATE` otherwise).
+//
+// # Safety
+// `out` must point to a writable `uint64_t`.
+sgmp_status sgmp_node_events_dropped(sgmp_node_t node, uint64_t *out);
 
 // Leaves the group gracefully, waiting at most `timeout_ms` for the request to be
 // delivered (`SGMP_ERR_TIMEOUT` if it was not delivered in time; the node keeps

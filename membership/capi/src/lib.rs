@@ -631,7 +631,8 @@ pub unsafe extern "C" fn sgmp_node_system_change(
 }
 
 /// Copies the application snapshot received when this node joined (empty if it
-/// founded the group) into `buf` of `cap` bytes and its length into `*len`. If `cap` is
+/// founded the group; whether or not its `SGMP_EVENT_JOINED` was read; still readable
+/// after `sgmp_node_shutdown`) into `buf` of `cap` bytes and its length into `*len`. If `cap` is
 /// too small, nothing is copied, `*len` is the size needed and `SGMP_ERR_BUFFER` is
 /// returned.
 ///
@@ -648,6 +649,12 @@ pub unsafe extern "C" fn sgmp_node_received_snapshot(
     call(|| {
         null_check(len, "len")?;
         let e = entry(node)?;
+        // The running node's copy (kept whether or not its JOINED event was read),
+        // else what it had when it was shut down.
+        let h = e.handle.lock().clone();
+        if let Some(h) = h {
+            *e.received.lock() = h.received_snapshot();
+        }
         let r = e.received.lock();
         // SAFETY: checked non-NULL.
         unsafe { *len = r.len() };
@@ -770,6 +777,27 @@ pub unsafe extern "C" fn sgmp_node_event_fd(node: sgmp_node_t, fd: *mut c_int) -
     })
 }
 
+/// Writes into `*out` how many of this node's events were dropped because they were
+/// not read in time (the queue holds 1024; `sgmp_node_next_event` reads it). The node
+/// must be started (`SGMP_ERR_STATE` otherwise).
+///
+/// # Safety
+/// `out` must point to a writable `uint64_t`.
+#[no_mangle]
+pub unsafe extern "C" fn sgmp_node_events_dropped(node: sgmp_node_t, out: *mut u64) -> sgmp_status {
+    call(|| {
+        null_check(out, "out")?;
+        let e = entry(node)?;
+        let sub = e.events.lock();
+        let Some(sub) = sub.as_ref() else {
+            return Err((SGMP_ERR_STATE, "the node is not started".into()));
+        };
+        // SAFETY: checked non-NULL; the caller promises it is writable.
+        unsafe { out.write(sub.dropped()) };
+        Ok(())
+    })
+}
+
 /// Leaves the group gracefully, waiting at most `timeout_ms` for the request to be
 /// delivered (`SGMP_ERR_TIMEOUT` if it was not delivered in time; the node keeps
 /// trying). The node stays up (no longer a member) until `sgmp_node_shutdown`.
@@ -822,6 +850,8 @@ fn stop(e: &Entry) {
     let h = e.handle.lock().take();
     if let Some(h) = h {
         h.shutdown();
+        // Readable after the shutdown as before it.
+        *e.received.lock() = h.received_snapshot();
     }
     *e.events.lock() = None;
 }
@@ -1090,6 +1120,16 @@ mod tests {
             assert_eq!(sgmp_node_new(t.as_ptr(), &mut h), SGMP_OK);
         }
         assert_eq!(sgmp_node_is_member(h), 0);
+        let mut dropped = 7u64;
+        unsafe {
+            assert_eq!(sgmp_node_events_dropped(h, &mut dropped), SGMP_ERR_STATE);
+            assert_eq!(sgmp_node_events_dropped(h, ptr::null_mut()), SGMP_ERR_NULL);
+        }
+        assert_eq!(sgmp_node_start(h), SGMP_OK);
+        unsafe {
+            assert_eq!(sgmp_node_events_dropped(h, &mut dropped), SGMP_OK);
+        }
+        assert_eq!(dropped, 0);
         assert_eq!(sgmp_node_shutdown(h), SGMP_OK);
         assert_eq!(sgmp_node_is_member(h), 0);
         assert_eq!(sgmp_node_free(h), SGMP_OK);
@@ -1311,6 +1351,29 @@ mod tests {
             );
         }
         assert_eq!(&buf[..len], b"early-state");
+        // A joiner that reads no event (it waits with is_member) has the snapshot too,
+        // and keeps it after its shutdown.
+        let mut c: sgmp_node_t = 0;
+        let tc = toml("capi-snap-c", &format!("\"{seed}\""));
+        unsafe { assert_eq!(sgmp_node_new(tc.as_ptr(), &mut c), SGMP_OK) };
+        assert_eq!(sgmp_node_start(c), SGMP_OK);
+        let t = std::time::Instant::now();
+        while sgmp_node_is_member(c) != 1 && t.elapsed() < Duration::from_secs(20) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert_eq!(sgmp_node_is_member(c), 1);
+        for _ in 0..2 {
+            let mut len = 0usize;
+            unsafe {
+                assert_eq!(
+                    sgmp_node_received_snapshot(c, buf.as_mut_ptr(), buf.len(), &mut len),
+                    SGMP_OK
+                );
+            }
+            assert_eq!(&buf[..len], b"early-state");
+            assert_eq!(sgmp_node_shutdown(c), SGMP_OK);
+        }
+        assert_eq!(sgmp_node_free(c), SGMP_OK);
         assert_eq!(sgmp_node_free(b), SGMP_OK);
         assert_eq!(sgmp_node_free(a), SGMP_OK);
     }

@@ -51,6 +51,9 @@ pub(crate) struct Shared {
     pub(crate) status: Mutex<NodeStatus>,
     pub(crate) metrics: Mutex<NodeMetrics>,
     pub(crate) subscribers: Mutex<Subscribers>,
+    /// The application snapshot handed over when this node last joined (empty if it
+    /// never joined: a founder).
+    pub(crate) received: Mutex<Vec<u8>>,
 }
 
 /// The loop's sides of the subscriptions, and whether the loop has stopped (then a new
@@ -192,6 +195,14 @@ impl NodeHandle {
             return Err(HandleError::Stopped);
         }
         wait(&rx, timeout)?.map_err(HandleError::Fault)
+    }
+
+    /// The application snapshot the group handed over (State-Xfer) when this node
+    /// last joined; empty if it founded its group or has not joined yet. The same bytes
+    /// as [`NodeEvent::Joined`](super::NodeEvent::Joined)'s, for a program that did not
+    /// subscribe (or whose subscriber lagged and missed that event).
+    pub fn received_snapshot(&self) -> Vec<u8> {
+        self.shared.received.lock().clone()
     }
 
     /// Sets this node's member tags. A member asks the mgr, which commits them as a

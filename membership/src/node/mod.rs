@@ -279,6 +279,7 @@ impl Node {
             }),
             metrics: Mutex::new(NodeMetrics::default()),
             subscribers: Mutex::new(Subscribers::default()),
+            received: Mutex::new(Vec::new()),
         });
         if let Some(slot) = pre_subscribe {
             *slot = Some(shared.subscribe());

@@ -441,6 +441,8 @@ impl Runtime {
                 if let Some(l) = &mut self.log {
                     l.joined(me, version);
                 }
+                // A join, not the hot path: the copy may allocate.
+                self.shared.received.lock().clone_from(&snapshot);
                 NodeEvent::Joined {
                     me,
                     version,
