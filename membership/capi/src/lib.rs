@@ -282,6 +282,21 @@ fn empty_view() -> sgmp_view {
     }
 }
 
+fn empty_event() -> sgmp_event {
+    sgmp_event {
+        kind: sgmp_event_kind::SGMP_EVENT_NONE,
+        ts_us: 0,
+        node: [0; SGMP_PID_LEN],
+        peer: [0; SGMP_PID_LEN],
+        version: 0,
+        snapshot_len: 0,
+        view: empty_view(),
+        system_size: 0,
+        added: 0,
+        removed: 0,
+    }
+}
+
 fn register(config: NodeConfig, out: *mut sgmp_node_t) -> CallResult {
     config
         .validate()
@@ -571,18 +586,7 @@ pub unsafe extern "C" fn sgmp_node_next_event(
         let Some(ev) = ev else {
             return Err((SGMP_ERR_TIMEOUT, "no event before the timeout".into()));
         };
-        let mut local = sgmp_event {
-            kind: sgmp_event_kind::SGMP_EVENT_NONE,
-            ts_us: 0,
-            node: [0; SGMP_PID_LEN],
-            peer: [0; SGMP_PID_LEN],
-            version: 0,
-            snapshot_len: 0,
-            view: empty_view(),
-            system_size: 0,
-            added: 0,
-            removed: 0,
-        };
+        let mut local = empty_event();
         convert(&ev, &mut local, &e);
         // SAFETY: checked non-NULL; the caller promises it is writable (it may be
         // uninitialised: written whole, never read).
@@ -1212,18 +1216,7 @@ mod tests {
         }
         assert_eq!(sgmp_node_start(h), SGMP_OK);
         assert_eq!(sgmp_node_start(h), SGMP_ERR_STATE);
-        let mut ev = sgmp_event {
-            kind: sgmp_event_kind::SGMP_EVENT_NONE,
-            ts_us: 0,
-            node: [0; SGMP_PID_LEN],
-            peer: [0; SGMP_PID_LEN],
-            version: 0,
-            snapshot_len: 0,
-            view: empty_view(),
-            system_size: 0,
-            added: 0,
-            removed: 0,
-        };
+        let mut ev = empty_event();
         let mut got_view = false;
         for _ in 0..100 {
             if unsafe { sgmp_node_next_event(h, 100, &mut ev) } == SGMP_OK
@@ -1251,21 +1244,6 @@ mod tests {
         assert_eq!(sgmp_node_free(h), SGMP_ERR_BAD_HANDLE);
         unsafe {
             assert_eq!(sgmp_node_view(h, &mut v), SGMP_ERR_BAD_HANDLE);
-        }
-    }
-
-    fn blank_event() -> sgmp_event {
-        sgmp_event {
-            kind: sgmp_event_kind::SGMP_EVENT_NONE,
-            ts_us: 0,
-            node: [0; SGMP_PID_LEN],
-            peer: [0; SGMP_PID_LEN],
-            version: 0,
-            snapshot_len: 0,
-            view: empty_view(),
-            system_size: 0,
-            added: 0,
-            removed: 0,
         }
     }
 
@@ -1330,7 +1308,7 @@ mod tests {
             SGMP_OK
         );
         assert_eq!(sgmp_node_start(a), SGMP_OK);
-        let mut ev = blank_event();
+        let mut ev = empty_event();
         assert!(wait_fd(a, sgmp_event_kind::SGMP_EVENT_VIEW, &mut ev));
         let mut seed = [0 as c_char; 64];
         unsafe { assert_eq!(sgmp_node_local_addr(a, seed.as_mut_ptr(), 64), SGMP_OK) };
@@ -1420,7 +1398,7 @@ mod tests {
             );
         }
         assert_eq!(sgmp_node_start(a), SGMP_OK);
-        let mut ev = blank_event();
+        let mut ev = empty_event();
         assert!(wait_fd(a, sgmp_event_kind::SGMP_EVENT_VIEW, &mut ev));
         let mut seed = [0 as c_char; 64];
         unsafe { assert_eq!(sgmp_node_local_addr(a, seed.as_mut_ptr(), 64), SGMP_OK) };

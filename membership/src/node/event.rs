@@ -435,22 +435,32 @@ mod tests {
         assert!(sub_a.try_recv().is_some());
     }
 
+    /// A waker that sets a flag (`flag.0`) when woken.
+    #[cfg(feature = "stream")]
+    fn flag_waker() -> (Arc<Flag>, std::task::Waker) {
+        let flag = Arc::new(Flag(std::sync::atomic::AtomicBool::new(false)));
+        let waker = std::task::Waker::from(Arc::clone(&flag));
+        (flag, waker)
+    }
+
+    #[cfg(feature = "stream")]
+    struct Flag(std::sync::atomic::AtomicBool);
+
+    #[cfg(feature = "stream")]
+    impl std::task::Wake for Flag {
+        fn wake(self: Arc<Self>) {
+            self.0.store(true, Ordering::SeqCst);
+        }
+    }
+
     #[cfg(feature = "stream")]
     #[test]
     fn stream_wakes_on_publish() {
         use futures_core::Stream;
         use std::pin::Pin;
-        use std::sync::atomic::AtomicBool;
-        use std::task::{Context, Poll, Wake, Waker};
+        use std::task::{Context, Poll};
 
-        struct Flag(AtomicBool);
-        impl Wake for Flag {
-            fn wake(self: Arc<Self>) {
-                self.0.store(true, Ordering::SeqCst);
-            }
-        }
-        let flag = Arc::new(Flag(AtomicBool::new(false)));
-        let waker = Waker::from(Arc::clone(&flag));
+        let (flag, waker) = flag_waker();
         let mut cx = Context::from_waker(&waker);
         let (s, mut sub) = subscription();
         let mut subs = vec![s];
@@ -490,17 +500,9 @@ mod tests {
     fn a_stream_ends_when_its_subscription_is_closed() {
         use futures_core::Stream;
         use std::pin::Pin;
-        use std::sync::atomic::AtomicBool;
-        use std::task::{Context, Poll, Wake, Waker};
+        use std::task::{Context, Poll};
 
-        struct Flag(AtomicBool);
-        impl Wake for Flag {
-            fn wake(self: Arc<Self>) {
-                self.0.store(true, Ordering::SeqCst);
-            }
-        }
-        let flag = Arc::new(Flag(AtomicBool::new(false)));
-        let waker = Waker::from(Arc::clone(&flag));
+        let (flag, waker) = flag_waker();
         let mut cx = Context::from_waker(&waker);
         let (s, mut sub) = subscription();
         assert!(Pin::new(&mut sub).poll_next(&mut cx).is_pending());
