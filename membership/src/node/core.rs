@@ -61,6 +61,13 @@ pub const RECENT_VIEWS: usize = 8;
 /// Most core events queued; beyond that the oldest are dropped (and counted).
 pub const EVENT_QUEUE: usize = 4096;
 
+/// Most membership-service datagrams waiting for room in the probe queue: a few
+/// snapshots of a 100,000-client system view (each ~1,700 datagrams); beyond that
+/// further ones are dropped and counted (`CoreStats::service_out_dropped`), so that
+/// snapshot requests from many (made-up) addresses cost bounded memory. Clients ask
+/// again.
+pub const SERVICE_OUT_CAP: usize = 16_384;
+
 /// Most addresses remembered for rate-limiting "you were excluded" notices (D24).
 pub const TOLD_CAP: usize = 32;
 

@@ -46,6 +46,7 @@ use crate::ProcessId;
 
 pub use self::core::{
     CoreConfig, CoreEvent, CoreStats, NodeCore, NodePhase, TapRecord, BACKLOG_CAP, KNOWN_CAP,
+    SERVICE_OUT_CAP,
 };
 pub use coldstart::{Decision, Discovery, Probe};
 pub use config::{

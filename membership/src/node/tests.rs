@@ -328,3 +328,47 @@ fn a_shutdown_from_the_loop_thread_stops_the_loop() {
         Err(HandleError::Stopped)
     ));
 }
+
+/// Snapshot requests from ever new (made-up) addresses while the probe queue is full:
+/// the service's datagrams waiting for it stay bounded, the rest dropped and counted.
+#[test]
+fn service_datagrams_waiting_for_the_probe_queue_are_bounded() {
+    use sgmp_transport::{Endpoint, TransportConfig};
+    let addr = SocketAddr::from(([127, 0, 0, 1], 7310));
+    let cfg = NodeConfig {
+        id: "svc".into(),
+        listen: addr,
+        max_members: 8,
+        max_clients: 64,
+        ..NodeConfig::default()
+    };
+    let me = ProcessId::named("svc", 1);
+    let mut core_cfg = cfg.core_config(addr, cfg.keyring().unwrap());
+    core_cfg.transport.probe_queue = 64;
+    let mut core = NodeCore::new(core_cfg, me, addr);
+    let now = crate::Time::from_millis(1_000);
+    core.found_with(now, &[crate::Member { id: me, addr }]);
+    while core.poll_event().is_some() {}
+    let mut sender = Endpoint::new(
+        TransportConfig {
+            max_peers: 1,
+            probe_queue: 4,
+            ..cfg.transport_config()
+        },
+        ProcessId::named("x", 1),
+    );
+    let mut hello = Vec::new();
+    crate::service::wire::encode_hello(&mut hello, true, 0, &[]);
+    let mut buf = vec![0u8; 65_536];
+    for i in 0..SERVICE_OUT_CAP + 500 {
+        sender.send_probe(now, addr, &hello).unwrap();
+        let t = sender.poll_transmit(now, &mut buf).unwrap();
+        let from = SocketAddr::from(([10, (i >> 16) as u8, (i >> 8) as u8, i as u8], 9000));
+        core.handle_datagram(now, from, &buf[..t.len]);
+    }
+    assert!(
+        core.stats().service_out_dropped >= 400,
+        "{:?}",
+        core.stats()
+    );
+}

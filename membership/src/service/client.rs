@@ -203,13 +203,15 @@ impl ClientCore {
             update,
         } = chunk;
         let v = self.view.version;
+        // `checked_add`: a (forged) snapshot may have put the view at the last version.
+        let next = v.checked_add(1);
         let useful = if snapshot {
             version > v
         } else {
-            v > 0 && version == v + 1
+            v > 0 && Some(version) == next
         };
         if !useful {
-            if !snapshot && version > v + 1 {
+            if !snapshot && next.is_some_and(|n| version > n) {
                 // A gap: ask the sender (a live core member) for what is missing.
                 self.stats.gaps += 1;
                 self.urgent = Some(from);
@@ -264,7 +266,7 @@ impl ClientCore {
             if a.snapshot {
                 a.version > v
             } else {
-                a.version == v + 1
+                Some(a.version) == v.checked_add(1)
             }
         });
         self.update_local(&change);
@@ -399,6 +401,59 @@ impl ClientCore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::view::Update;
+
+    /// A (forged) snapshot at the last version, then deltas: no overflow, nothing
+    /// applied past it.
+    #[test]
+    fn a_snapshot_at_the_last_version_is_no_overflow() {
+        let me: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let seed: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let mut c = ClientCore::new(me, vec![seed], 200_000);
+        let mut out = Vec::new();
+        wire::encode_chunks(&Update::default(), u64::MAX, true, &mut out);
+        c.on_datagram(Time(1), seed, &out[0]);
+        assert_eq!(c.view().version, u64::MAX);
+        for version in [5, u64::MAX] {
+            wire::encode_chunks(&Update::default(), version, false, &mut out);
+            c.on_datagram(Time(2), seed, &out[0]);
+        }
+        assert_eq!(c.view().version, u64::MAX);
+    }
+
+    /// Parts are kept as they arrive (any order, duplicates once), and a chunk that
+    /// claims many parts reserves nothing for them.
+    #[test]
+    fn an_assembly_keeps_what_arrives_in_order() {
+        let mut out = Vec::new();
+        let mut u = Update::default();
+        for i in 0..400 {
+            u.removes.push(ProcessId::named(&format!("client-{i}"), 1));
+        }
+        wire::encode_chunks(&u, 3, false, &mut out);
+        assert!(out.len() >= 3, "{} parts", out.len());
+        let parts: Vec<_> = out
+            .iter()
+            .map(|b| match wire::decode(b).expect("a chunk") {
+                ServiceMsg::Chunk(c) => c,
+                m => panic!("not a chunk: {m:?}"),
+            })
+            .collect();
+        let mut a = Assembly::new(false, 3, parts[0].parts);
+        let mut whole = None;
+        for k in (0..parts.len()).rev().chain([0, 1]) {
+            if let Some(w) = a.add(parts[k].part, parts[k].update.clone()) {
+                whole = Some(w);
+            }
+        }
+        assert_eq!(whole.expect("complete").removes, u.removes);
+        let mut big = Assembly::new(true, 9, u16::MAX);
+        assert!(
+            big.add(u16::MAX, Update::default()).is_none(),
+            "out of range"
+        );
+        assert!(big.add(7, Update::default()).is_none());
+    }
 
     #[test]
     fn many_clients_are_listed_once_per_period_in_slices() {

@@ -78,8 +78,12 @@ pub struct ServiceStats {
 pub(crate) struct Assembly {
     pub(crate) snapshot: bool,
     pub(crate) version: u64,
-    parts: Vec<Option<Update>>,
-    have: usize,
+    /// The parts received so far, by index (ascending): room grows with the parts that
+    /// arrive, not with the count a chunk claims (a forged `parts = 65535` would
+    /// otherwise reserve megabytes per datagram).
+    parts: Vec<(u16, Update)>,
+    /// How many parts make the whole.
+    total: u16,
 }
 
 impl Assembly {
@@ -87,23 +91,26 @@ impl Assembly {
         Assembly {
             snapshot,
             version,
-            parts: (0..parts).map(|_| None).collect(),
-            have: 0,
+            parts: Vec::new(),
+            total: parts,
         }
     }
 
-    /// Adds part `k`; returns the whole update once every part is in.
+    /// Adds part `k` (a duplicate or one out of range is ignored); returns the whole
+    /// update once every part is in.
     pub(crate) fn add(&mut self, k: u16, u: Update) -> Option<Update> {
-        let slot = self.parts.get_mut(k as usize)?;
-        if slot.is_none() {
-            *slot = Some(u);
-            self.have += 1;
+        if k >= self.total {
+            return None;
         }
-        if self.have < self.parts.len() {
+        // In order, as they are usually sent: the search ends at the back.
+        if let Err(at) = self.parts.binary_search_by_key(&k, |(i, _)| *i) {
+            self.parts.insert(at, (k, u));
+        }
+        if self.parts.len() < usize::from(self.total) {
             return None;
         }
         let mut whole = Update::default();
-        for p in self.parts.iter().flatten() {
+        for (_, p) in &self.parts {
             wire::append_part(&mut whole, p);
         }
         Some(whole)

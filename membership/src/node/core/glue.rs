@@ -517,6 +517,10 @@ impl NodeCore {
             return;
         };
         while let Some(d) = s.poll_datagram() {
+            if self.service_out.len() >= SERVICE_OUT_CAP {
+                self.stats.service_out_dropped += 1;
+                continue;
+            }
             self.service_out.push_back(d);
         }
         while let Some(c) = self.service.as_mut().and_then(|s| s.poll_change()) {

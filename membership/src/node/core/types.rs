@@ -200,6 +200,10 @@ pub struct CoreStats {
     pub exclusions_told: u64,
     /// "You were excluded" notices received that stopped this process (D24).
     pub exclusions_heard: u64,
+    /// Membership-service datagrams dropped because [`SERVICE_OUT_CAP`] were waiting.
+    ///
+    /// [`SERVICE_OUT_CAP`]: super::SERVICE_OUT_CAP
+    pub service_out_dropped: u64,
 }
 
 /// What a tap records (see [`NodeCore::set_tap`]).
