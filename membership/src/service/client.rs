@@ -186,8 +186,16 @@ impl ClientCore {
         match m {
             ServiceMsg::Chunk(c) => self.on_chunk(from, c),
             ServiceMsg::Promote { id, seeds } => {
-                if self.client_state(id) == Some(ClientState::Member) {
+                // Only a registered client that may be promoted, and with somewhere to
+                // join: with no seeds it would found a group of its own.
+                let eligible = self
+                    .index
+                    .get(&id)
+                    .is_some_and(|&i| self.local[i].1 == ClientState::Member && self.local[i].2);
+                if eligible && !seeds.is_empty() {
                     self.events.push_back(ClientEvent::Promoted { id, seeds });
+                } else {
+                    self.stats.chunks_ignored += 1;
                 }
             }
             ServiceMsg::Hello { .. } => self.stats.chunks_ignored += 1,
@@ -401,7 +409,7 @@ impl ClientCore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::view::Update;
+    use crate::view::{ClientOp, Member, Update};
 
     /// A (forged) snapshot at the last version, then deltas: no overflow, nothing
     /// applied past it.
@@ -419,6 +427,45 @@ mod tests {
             c.on_datagram(Time(2), seed, &out[0]);
         }
         assert_eq!(c.view().version, u64::MAX);
+    }
+
+    /// A promotion reaches only a registered, core-eligible client, with seeds.
+    #[test]
+    fn only_an_eligible_member_client_is_promoted() {
+        let me: SocketAddr = "127.0.0.1:9000".parse().unwrap();
+        let seed: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let mut c = ClientCore::new(me, vec![seed], 200_000);
+        let (plain, eligible) = (ProcessId::named("plain", 1), ProcessId::named("elig", 1));
+        assert!(c.add_client(plain, false));
+        assert!(c.add_client(eligible, true));
+        // Both registered: a snapshot holding them.
+        let mut u = Update::default();
+        u.clients.push(ClientOp::add(plain, me, false));
+        u.clients.push(ClientOp::add(eligible, me, true));
+        let mut out = Vec::new();
+        wire::encode_chunks(&u, 4, true, &mut out);
+        for d in &out {
+            c.on_datagram(Time(1), seed, d);
+        }
+        while c.poll_event().is_some() {}
+        assert_eq!(c.client_state(plain), Some(ClientState::Member));
+        let core = Member {
+            id: ProcessId::named("core", 1),
+            addr: seed,
+        };
+        let promote = |id, seeds: &[Member]| {
+            let mut b = Vec::new();
+            wire::encode_promote(&mut b, id, seeds);
+            b
+        };
+        c.on_datagram(Time(2), seed, &promote(plain, &[core]));
+        c.on_datagram(Time(2), seed, &promote(eligible, &[]));
+        assert!(c.poll_event().is_none(), "not eligible, or nowhere to join");
+        c.on_datagram(Time(2), seed, &promote(eligible, &[core]));
+        assert!(matches!(
+            c.poll_event(),
+            Some(ClientEvent::Promoted { id, .. }) if id == eligible
+        ));
     }
 
     /// Parts are kept as they arrive (any order, duplicates once), and a chunk that
