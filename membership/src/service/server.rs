@@ -69,6 +69,9 @@ pub struct ServiceStats {
     pub malformed: u64,
     /// Times this member (re)synchronized its replica from a snapshot.
     pub syncs: u64,
+    /// Snapshot chunks ignored while joining because a newer snapshot was being
+    /// assembled.
+    pub sync_chunks_stale: u64,
     /// Promotions sent (mgr).
     pub promotions: u64,
 }
@@ -528,12 +531,16 @@ impl CoreService {
             update,
             ..
         } = chunk;
-        let fresh = self
-            .assembly
-            .as_ref()
-            .is_none_or(|a| a.version != version || !a.snapshot);
-        if fresh {
-            self.assembly = Some(Assembly::new(true, version, parts));
+        // A newer snapshot replaces the one being assembled; an older one's chunks are
+        // ignored (answers of two members asked in turn may interleave: each
+        // resetting the other, neither would complete).
+        match self.assembly.as_ref().map(|a| a.version) {
+            Some(v) if v > version => {
+                self.stats.sync_chunks_stale += 1;
+                return;
+            }
+            Some(v) if v == version => {}
+            _ => self.assembly = Some(Assembly::new(true, version, parts)),
         }
         let Some(whole) = self.assembly.as_mut().and_then(|a| a.add(part, update)) else {
             return;
@@ -759,6 +766,35 @@ mod tests {
             assert_eq!(ops.len(), forwarded);
             assert_eq!(s.stats().registrations_refused, 2 - forwarded as u64);
         }
+    }
+
+    /// While joining, the snapshot being assembled gives way to a newer one only: an
+    /// older one's chunks (another member's answer) are ignored.
+    #[test]
+    fn a_joining_member_assembles_the_newest_snapshot() {
+        let me = Member {
+            id: ProcessId::named("n1", 1),
+            addr: "127.0.0.1:1".parse().unwrap(),
+        };
+        let engine = Engine::new(EngineConfig::default(), me);
+        let mut s = CoreService::new(ServiceConfig::default(), me.id);
+        let mut u = Update::default();
+        for i in 0..400 {
+            u.removes.push(ProcessId::named(&format!("client-{i}"), 1));
+        }
+        let first_chunk = |version| {
+            let mut out = Vec::new();
+            wire::encode_chunks(&u, version, true, &mut out);
+            assert!(out.len() >= 2);
+            out.swap_remove(0)
+        };
+        let from: SocketAddr = "127.0.0.1:9".parse().unwrap();
+        s.on_datagram(Time(1), from, &first_chunk(5), &engine);
+        s.on_datagram(Time(2), from, &first_chunk(3), &engine);
+        assert_eq!(s.assembly.as_ref().map(|a| a.version), Some(5));
+        assert_eq!(s.stats().sync_chunks_stale, 1);
+        s.on_datagram(Time(3), from, &first_chunk(7), &engine);
+        assert_eq!(s.assembly.as_ref().map(|a| a.version), Some(7));
     }
 
     #[test]
