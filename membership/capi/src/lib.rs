@@ -158,11 +158,16 @@ pub type sgmp_snapshot_fn =
 
 struct Entry {
     config: NodeConfig,
-    /// What outlives a start: held through the whole of a start, shutdown, free, tag
-    /// change or provider change, so that those run one at a time per node (a free
-    /// waits for a shutdown under way: once it returns, the node's thread is gone and
-    /// its callback will not run again).
+    /// What outlives a start: held through the whole of a start, tag change or
+    /// provider change, and while a shutdown or free takes the node out, so that those
+    /// run one at a time per node. Not held while the node's thread is joined (its
+    /// callback may be calling libsgmp for another node, whose own shutdown may be
+    /// joining a thread that waits for this node).
     life: Mutex<Life>,
+    /// Held while the node's thread is joined (taken under `life`): a free waits for a
+    /// shutdown under way on another thread, so that once it returns the thread is gone
+    /// and the callback will not run again.
+    joining: Mutex<()>,
     /// The running node. Calls that wait for its loop (leave, view, ...) clone it
     /// out, so that none holds a lock while it waits.
     handle: Mutex<Option<Arc<NodeHandle>>>,
@@ -311,6 +316,7 @@ fn register(config: NodeConfig, out: *mut sgmp_node_t) -> CallResult {
                 provider: None,
             }),
             config,
+            joining: Mutex::new(()),
             handle: Mutex::new(None),
             events: Mutex::new(None),
             received: Mutex::new(Vec::new()),
@@ -791,13 +797,11 @@ pub unsafe extern "C" fn sgmp_node_event_fd(node: sgmp_node_t, fd: *mut c_int) -
 pub unsafe extern "C" fn sgmp_node_events_dropped(node: sgmp_node_t, out: *mut u64) -> sgmp_status {
     call(|| {
         null_check(out, "out")?;
-        let e = entry(node)?;
-        let sub = e.events.lock();
-        let Some(sub) = sub.as_ref() else {
-            return Err((SGMP_ERR_STATE, "the node is not started".into()));
-        };
+        // From the node's metrics (its only subscriber is this handle's): the
+        // subscription's lock may be held by a `sgmp_node_next_event` that waits.
+        let dropped = with_handle(node, |h| h.metrics().events_dropped)?;
         // SAFETY: checked non-NULL; the caller promises it is writable.
-        unsafe { out.write(sub.dropped()) };
+        unsafe { out.write(dropped) };
         Ok(())
     })
 }
@@ -842,22 +846,39 @@ pub extern "C" fn sgmp_node_is_member(node: sgmp_node_t) -> i32 {
 pub extern "C" fn sgmp_node_shutdown(node: sgmp_node_t) -> sgmp_status {
     call(|| {
         let e = entry(node)?;
-        let _life = e.life.lock();
-        stop(&e);
+        stop(&e, false);
         Ok(())
     })
 }
 
-/// Stops the node (its thread joined: its callback runs no more) and drops its
-/// subscription. The caller holds `e.life`.
-fn stop(e: &Entry) {
-    let h = e.handle.lock().take();
-    if let Some(h) = h {
-        h.shutdown();
-        // Readable after the shutdown as before it.
-        *e.received.lock() = h.received_snapshot();
+/// Takes the node out under `life` (a start cannot interleave: its handle and its
+/// subscription go together) and stops it (its thread joined: its callback runs no
+/// more) holding `joining` only. `free`: marks the entry freed first. Returns once no
+/// thread joins the node's thread any more.
+fn stop(e: &Entry, free: bool) {
+    loop {
+        let mut life = e.life.lock();
+        if free {
+            life.freed = true;
+        }
+        let Some(joining) = e.joining.try_lock() else {
+            // Another thread is joining the node's thread: wait for it without `life`,
+            // then look again.
+            drop(life);
+            drop(e.joining.lock());
+            continue;
+        };
+        let h = e.handle.lock().take();
+        *e.events.lock() = None;
+        drop(life);
+        if let Some(h) = h {
+            h.shutdown();
+            // Readable after the shutdown as before it.
+            *e.received.lock() = h.received_snapshot();
+        }
+        drop(joining);
+        return;
     }
-    *e.events.lock() = None;
 }
 
 /// Shuts the node down if needed and frees its handle; later calls with it return
@@ -872,9 +893,7 @@ pub extern "C" fn sgmp_node_free(node: sgmp_node_t) -> sgmp_status {
             .remove(&node)
             .ok_or_else(|| bad_handle(node))?;
         // Waits for a start or shutdown under way on another thread.
-        let mut life = e.life.lock();
-        life.freed = true;
-        stop(&e);
+        stop(&e, true);
         Ok(())
     })
 }

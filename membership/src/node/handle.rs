@@ -113,6 +113,10 @@ pub struct NodeHandle {
     pub(crate) tx: Sender<Command>,
     pub(crate) waker: Arc<Waker>,
     pub(crate) thread: Mutex<Option<JoinHandle<()>>>,
+    /// The loop thread's id, set once it is spawned: a shutdown asked on that thread
+    /// (by a snapshot provider) must not wait for the `thread` lock, which another
+    /// thread's shutdown holds while it joins this one.
+    pub(crate) loop_thread: std::sync::OnceLock<std::thread::ThreadId>,
     pub(crate) addr: SocketAddr,
 }
 
@@ -198,7 +202,8 @@ impl NodeHandle {
     }
 
     /// The application snapshot the group handed over (State-Xfer) when this node
-    /// last joined; empty if it founded its group or has not joined yet. The same bytes
+    /// last joined; empty if it founded its group, or has not joined yet (also after a
+    /// rejoin as a new incarnation, until that one has joined). The same bytes
     /// as [`NodeEvent::Joined`](super::NodeEvent::Joined)'s, for a program that did not
     /// subscribe (or whose subscriber lagged and missed that event).
     pub fn received_snapshot(&self) -> Vec<u8> {
@@ -246,15 +251,13 @@ impl NodeHandle {
     /// snapshot provider: then the loop stops when the call returns). Idempotent.
     pub fn shutdown(&self) {
         self.command(Command::Shutdown);
-        let mut thread = self.thread.lock();
-        if thread
-            .as_ref()
-            .is_some_and(|t| t.thread().id() == std::thread::current().id())
-        {
-            // Joining itself would never return (std panics instead).
+        if self.loop_thread.get() == Some(&std::thread::current().id()) {
+            // Joining itself would never return (std panics instead); the loop stops
+            // when the call that asked returns.
             return;
         }
         // Held through the join: a concurrent call returns once the thread is gone.
+        let mut thread = self.thread.lock();
         if let Some(t) = thread.take() {
             let _ = t.join();
         }

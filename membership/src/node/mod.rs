@@ -189,6 +189,7 @@ impl Node {
             .name(format!("sgmp-{}", handle.shared.status.lock().me.node))
             .spawn(move || rt.run())
             .map_err(NodeError::Thread)?;
+        let _ = handle.loop_thread.set(thread.thread().id());
         *handle.thread.lock() = Some(thread);
         Ok(handle)
     }
@@ -300,6 +301,7 @@ impl Node {
             tx,
             waker,
             thread: Mutex::new(None),
+            loop_thread: std::sync::OnceLock::new(),
             addr,
         };
         Ok((rt, handle))

@@ -405,7 +405,11 @@ impl Runtime {
                 tracing::info!(node = %me, contacts, "joining the group");
                 return;
             }
-            CoreEvent::Founded => NodeEvent::Founded { me },
+            CoreEvent::Founded => {
+                // A founder received no snapshot (this incarnation's founding).
+                self.shared.received.lock().clear();
+                NodeEvent::Founded { me }
+            }
             CoreEvent::ViewInstalled { version } => {
                 let core = self.driver.core();
                 let view = match core.installed_view(version) {
@@ -492,7 +496,11 @@ impl Runtime {
                 }
                 NodeEvent::SystemView { me, change }
             }
-            CoreEvent::Rejoining { old, new, .. } => NodeEvent::Rejoining { old, new },
+            CoreEvent::Rejoining { old, new, .. } => {
+                // The new incarnation has received nothing yet.
+                self.shared.received.lock().clear();
+                NodeEvent::Rejoining { old, new }
+            }
             CoreEvent::Recovered { version } => {
                 if let Some(l) = &mut self.log {
                     l.recovered(me, version);

@@ -372,3 +372,42 @@ fn service_datagrams_waiting_for_the_probe_queue_are_bounded() {
         core.stats()
     );
 }
+
+/// The provider shuts the node down while the application's own shutdown is joining
+/// the loop thread (holding the handle's thread lock): both return.
+#[test]
+fn a_provider_shutdown_during_an_application_shutdown_returns() {
+    use std::sync::{Arc, OnceLock};
+    let slot: Arc<OnceLock<Arc<NodeHandle>>> = Arc::new(OnceLock::new());
+    let from_provider = Arc::clone(&slot);
+    let provider: SnapshotProvider = Box::new(move || {
+        if let Some(h) = from_provider.get() {
+            // Long enough for the application's shutdown to be joining.
+            std::thread::sleep(Duration::from_millis(50));
+            h.shutdown();
+        }
+        Vec::new()
+    });
+    let cfg = NodeConfig::from_toml_str("id = \"loop-stop2\"\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let (h, _events) = Node::start_with(cfg, Some(provider)).unwrap();
+    let h = Arc::new(h);
+    let t = Instant::now();
+    while h.status().phase != NodePhase::Member && t.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    assert!(slot.set(Arc::clone(&h)).is_ok());
+    let mut tags = crate::TagSet::new();
+    tags.insert("role", "y").unwrap();
+    h.set_tags(&tags, Duration::from_secs(10)).unwrap();
+    // The install is published (and the provider runs) after the command's step.
+    let (done_tx, done_rx) = std::sync::mpsc::channel();
+    let app = Arc::clone(&h);
+    std::thread::spawn(move || {
+        app.shutdown();
+        let _ = done_tx.send(());
+    });
+    assert!(
+        done_rx.recv_timeout(Duration::from_secs(20)).is_ok(),
+        "the application's shutdown returned"
+    );
+}

@@ -252,6 +252,7 @@ impl CoreService {
         self.view.apply(&u, version, &mut self.change);
         self.scratch = u;
         self.synced = true;
+        self.assembly = None;
         self.rewatch(Time::ZERO);
         self.record_change();
     }
@@ -533,8 +534,15 @@ impl CoreService {
         } = chunk;
         // A newer snapshot replaces the one being assembled; an older one's chunks are
         // ignored (answers of two members asked in turn may interleave: each
-        // resetting the other, neither would complete).
+        // resetting the other, neither would complete). One of a version this member
+        // has not committed yet is of no use (it would be dropped once whole): never
+        // started, so it cannot hold back the usable ones.
+        let committed = engine.view().version;
         match self.assembly.as_ref().map(|a| a.version) {
+            _ if version > committed => {
+                self.stats.sync_chunks_stale += 1;
+                return;
+            }
             Some(v) if v > version => {
                 self.stats.sync_chunks_stale += 1;
                 return;
@@ -776,7 +784,9 @@ mod tests {
             id: ProcessId::named("n1", 1),
             addr: "127.0.0.1:1".parse().unwrap(),
         };
-        let engine = Engine::new(EngineConfig::default(), me);
+        let mut engine = Engine::new(EngineConfig::default(), me);
+        // The member has committed version 8: snapshots up to it are of use.
+        engine.bootstrap_at(Time(1), 8, &[me]);
         let mut s = CoreService::new(ServiceConfig::default(), me.id);
         let mut u = Update::default();
         for i in 0..400 {
@@ -795,6 +805,10 @@ mod tests {
         assert_eq!(s.stats().sync_chunks_stale, 1);
         s.on_datagram(Time(3), from, &first_chunk(7), &engine);
         assert_eq!(s.assembly.as_ref().map(|a| a.version), Some(7));
+        // Beyond what the member committed: never started (of no use once whole).
+        s.on_datagram(Time(4), from, &first_chunk(u64::MAX), &engine);
+        assert_eq!(s.assembly.as_ref().map(|a| a.version), Some(7));
+        assert_eq!(s.stats().sync_chunks_stale, 2);
     }
 
     #[test]

@@ -517,10 +517,11 @@ impl Settings {
             c.listen = bound;
         }
         if core_eligible && !client {
-            return Err(DaemonError::Invalid(format!(
-                "{} is for clients (--client): a member is in the core already",
+            // Not an error: a config file shared by clients and members may set it.
+            tracing::warn!(
+                "{} is for clients (--client): a member is in the core already; ignored",
                 namer.name("core_eligible")
-            )));
+            );
         }
         if let Some(a) = advertise {
             c.advertise = Some(resolve(&namer.name("advertise"), &a, Some(c.listen))?);
@@ -874,10 +875,6 @@ mod tests {
                 "1000"
             ]),
             "--client-timeout-ms (1000) must be longer than --client-heartbeat-ms (1000)"
-        );
-        assert_eq!(
-            e(&["--core-eligible"]),
-            "--core-eligible is for clients (--client): a member is in the core already"
         );
         assert_eq!(
             e(&["--coldstart-round-ms", "0"]),

@@ -140,7 +140,8 @@ pub(super) fn bind_control(path: &Path) -> Result<UnixListener, DaemonError> {
             std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).map_err(err)?;
         }
     }
-    if let Ok(meta) = std::fs::symlink_metadata(path) {
+    // Through a symlink to the socket, as `connect` and `bind` see it.
+    if let Ok(meta) = std::fs::metadata(path) {
         if !meta.file_type().is_socket() {
             // A mistyped path (the config file, the event log): never removed.
             return Err(err(std::io::Error::new(
