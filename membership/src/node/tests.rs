@@ -289,20 +289,25 @@ fn the_mgr_publishes_its_submission_with_the_rounds_install_only_when_configured
     }
 }
 
-/// The last handle shut down on the loop thread itself (from the snapshot provider,
-/// which runs there): the loop stops instead of its thread joining itself (a panic).
-#[test]
-fn a_shutdown_from_the_loop_thread_stops_the_loop() {
+/// A founded node whose snapshot provider, once the handle is put in the returned slot,
+/// waits `delay` and shuts the node down from the loop thread; and a view change that
+/// makes it run (the node's own tags, committed at once).
+fn node_shut_by_its_provider(
+    name: &str,
+    delay: Duration,
+) -> (std::sync::Arc<NodeHandle>, Subscription) {
     use std::sync::{Arc, OnceLock};
     let slot: Arc<OnceLock<Arc<NodeHandle>>> = Arc::new(OnceLock::new());
     let from_provider = Arc::clone(&slot);
     let provider: SnapshotProvider = Box::new(move || {
         if let Some(h) = from_provider.get() {
+            std::thread::sleep(delay);
             h.shutdown();
         }
         Vec::new()
     });
-    let cfg = NodeConfig::from_toml_str("id = \"loop-stop\"\nlisten = \"127.0.0.1:0\"\n").unwrap();
+    let cfg =
+        NodeConfig::from_toml_str(&format!("id = \"{name}\"\nlisten = \"127.0.0.1:0\"\n")).unwrap();
     let (h, events) = Node::start_with(cfg, Some(provider)).unwrap();
     let h = Arc::new(h);
     let t = Instant::now();
@@ -311,10 +316,17 @@ fn a_shutdown_from_the_loop_thread_stops_the_loop() {
     }
     assert_eq!(h.status().phase, NodePhase::Member);
     assert!(slot.set(Arc::clone(&h)).is_ok());
-    // A new view (the node's own tags, committed at once): the provider runs.
     let mut tags = crate::TagSet::new();
-    tags.insert("role", "x").unwrap();
+    tags.insert("role", name).unwrap();
     h.set_tags(&tags, Duration::from_secs(10)).unwrap();
+    (h, events)
+}
+
+/// The last handle shut down on the loop thread itself (from the snapshot provider,
+/// which runs there): the loop stops instead of its thread joining itself (a panic).
+#[test]
+fn a_shutdown_from_the_loop_thread_stops_the_loop() {
+    let (h, events) = node_shut_by_its_provider("loop-stop", Duration::ZERO);
     let t = Instant::now();
     while !events.ended() && t.elapsed() < Duration::from_secs(20) {
         let _ = events.recv_timeout(Duration::from_millis(20));
@@ -377,33 +389,11 @@ fn service_datagrams_waiting_for_the_probe_queue_are_bounded() {
 /// the loop thread (holding the handle's thread lock): both return.
 #[test]
 fn a_provider_shutdown_during_an_application_shutdown_returns() {
-    use std::sync::{Arc, OnceLock};
-    let slot: Arc<OnceLock<Arc<NodeHandle>>> = Arc::new(OnceLock::new());
-    let from_provider = Arc::clone(&slot);
-    let provider: SnapshotProvider = Box::new(move || {
-        if let Some(h) = from_provider.get() {
-            // Long enough for the application's shutdown to be joining.
-            std::thread::sleep(Duration::from_millis(50));
-            h.shutdown();
-        }
-        Vec::new()
-    });
-    let cfg = NodeConfig::from_toml_str("id = \"loop-stop2\"\nlisten = \"127.0.0.1:0\"\n").unwrap();
-    let (h, _events) = Node::start_with(cfg, Some(provider)).unwrap();
-    let h = Arc::new(h);
-    let t = Instant::now();
-    while h.status().phase != NodePhase::Member && t.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    assert!(slot.set(Arc::clone(&h)).is_ok());
-    let mut tags = crate::TagSet::new();
-    tags.insert("role", "y").unwrap();
-    h.set_tags(&tags, Duration::from_secs(10)).unwrap();
-    // The install is published (and the provider runs) after the command's step.
+    // Long enough for the application's shutdown to be joining.
+    let (h, _events) = node_shut_by_its_provider("loop-stop2", Duration::from_millis(50));
     let (done_tx, done_rx) = std::sync::mpsc::channel();
-    let app = Arc::clone(&h);
     std::thread::spawn(move || {
-        app.shutdown();
+        h.shutdown();
         let _ = done_tx.send(());
     });
     assert!(

@@ -608,24 +608,24 @@ impl Settings {
                 return bad(format!("{} must be greater than zero", namer.name(field)));
             }
         }
-        if c.suspect_ms <= c.heartbeat_ms {
-            return bad(format!(
-                "{} ({}) must be longer than {} ({})",
-                namer.name("suspect_ms"),
-                c.suspect_ms,
-                namer.name("heartbeat_ms"),
-                c.heartbeat_ms
-            ));
-        }
-        if c.client_timeout_ms <= c.client_heartbeat_ms {
-            // Every client would be removed between two of its heartbeats.
-            return bad(format!(
-                "{} ({}) must be longer than {} ({})",
-                namer.name("client_timeout_ms"),
+        // A timeout not longer than its heartbeat would fire between two heartbeats
+        // (every member, or every client, suspected).
+        for (long, l, short, sv) in [
+            ("suspect_ms", c.suspect_ms, "heartbeat_ms", c.heartbeat_ms),
+            (
+                "client_timeout_ms",
                 c.client_timeout_ms,
-                namer.name("client_heartbeat_ms"),
-                c.client_heartbeat_ms
-            ));
+                "client_heartbeat_ms",
+                c.client_heartbeat_ms,
+            ),
+        ] {
+            if l <= sv {
+                return bad(format!(
+                    "{} ({l}) must be longer than {} ({sv})",
+                    namer.name(long),
+                    namer.name(short),
+                ));
+            }
         }
         if c.faults.loss != 0.0 && !fault_injection {
             return bad(
