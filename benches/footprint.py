@@ -7,7 +7,9 @@ prints, per kind of step (the receiving core, mgr = core 0, and the datagram's l
 or a timer step), the distinct 64-byte lines of code and of data it touched before its
 first datagram was built (`to reply`: a real step's read-to-send path) and the new ones
 after; the data split into the stack, the node cores' bodies, their heap buffers and
-the rest (statics, read-only tables, libc). Then, for the steps named with --functions,
+the rest (statics, read-only tables, libc), and the distinct 4 KiB pages of the code
+and the data to reply (each a TLB entry; after a quiet spell, a page walk of its own).
+Then, for the steps named with --functions,
 the code lines to reply by function and the heap lines by the size of their block (with
 --block, the offsets touched in blocks of that size); with --inlined, those of the functions whose name
 holds a given text by what the compiler inlined into them (addr2line's frames).
@@ -121,7 +123,7 @@ def main():
     print(f"{len(done)} steps; lines of 64 bytes per step (mean)")
     print(f"{'step':16} {'n':>4} | {'to reply: code':>14} {'data':>6} "
           f"{'stack':>6} {'body':>6} {'heap':>6} {'other':>6} {'written':>7} | "
-          f"{'after: code':>11} {'data':>6}")
+          f"{'after: code':>11} {'data':>6} | {'pages: code':>11} {'data':>5}")
     for kind in sorted(kinds):
         v = kinds[kind]
         n = len(v)
@@ -136,7 +138,9 @@ def main():
         print(f"{kind:16} {n:4} | {mean(lambda s: len(s[0])):14.1f} {mean(lambda s: len(s[1])):6.1f} "
               f"{o['stack'] / n:6.1f} {o['body'] / n:6.1f} {o['heap'] / n:6.1f} {o['other'] / n:6.1f} "
               f"{mean(lambda s: len(s[2])):7.1f} | {mean(lambda s: len(s[3] - s[0])):11.1f} "
-              f"{mean(lambda s: len(s[4] - s[1])):6.1f}")
+              f"{mean(lambda s: len(s[4] - s[1])):6.1f} | "
+              f"{mean(lambda s: len({x >> 6 for x in s[0]})):11.1f} "
+              f"{mean(lambda s: len({x >> 6 for x in s[1]})):5.1f}")
     for kind in sorted(detail & set(kinds)):
         v = kinds[kind]
         by = collections.Counter()

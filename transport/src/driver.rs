@@ -148,6 +148,12 @@ pub trait DatagramCore {
     fn open_round(&self) -> Option<u64> {
         None
     }
+    /// Where the driver's next keep-warm ping goes ([`DriverConfig::warm_every_us`]):
+    /// a peer this core would exchange a protocol round with, taken in turn (`None`:
+    /// no ping this time). Called once per ping, so a core may rotate over its peers.
+    fn warm_target(&mut self) -> Option<SocketAddr> {
+        None
+    }
 }
 
 /// How long a polling driver polls while its core has a round open
@@ -217,10 +223,22 @@ pub struct DriverConfig {
     pub faults: Option<FaultLayer>,
     /// Most datagrams held back by the fault layer at once.
     pub fault_queue: usize,
+    /// Keep-warm pings: after this long without reading a datagram, µs, the driver
+    /// sends an empty datagram to [`DatagramCore::warm_target`], and again every
+    /// interval while nothing comes (`None`: never). The receiving driver counts it
+    /// ([`DriverStats::pings_received`]) and reads on; no core sees it. What it buys:
+    /// on a host whose other tenants evict an idle process's cache lines within
+    /// milliseconds, the first protocol step after a quiet spell runs its kernel and
+    /// user paths from memory; a ping through the same paths every millisecond keeps
+    /// them warm (a view change's commit about a fifth shorter at N = 5 on a shared
+    /// 2-vCPU VM: docs/bench/view_change_perf.md §21). What it costs: one empty
+    /// datagram per interval per quiet node, and the wake-ups of both ends.
+    pub warm_every_us: Option<u64>,
 }
 
 impl DriverConfig {
-    /// Defaults: 4 MiB socket buffers, [`IdleStrategy::Block`], no faults.
+    /// Defaults: 4 MiB socket buffers, [`IdleStrategy::Block`], no faults, no
+    /// keep-warm pings.
     pub fn new(bind: SocketAddr, me: ProcessId) -> Self {
         DriverConfig {
             bind,
@@ -231,6 +249,7 @@ impl DriverConfig {
             idle: IdleStrategy::Block,
             faults: None,
             fault_queue: 8192,
+            warm_every_us: None,
         }
     }
 }
@@ -266,6 +285,11 @@ pub struct DriverStats {
     /// µs: what the idle strategy costs beyond parking (an upper bound on its CPU: a
     /// yielding poll gives the core away between reads).
     pub poll_us: u64,
+    /// Keep-warm pings sent ([`DriverConfig::warm_every_us`]).
+    pub pings_sent: u64,
+    /// Empty datagrams read from anywhere but the driver's own waker: other drivers'
+    /// keep-warm pings (never handed to the core).
+    pub pings_received: u64,
 }
 
 /// Wakes a [`Driver`] blocked in [`Driver::drive`] from another thread; get one with
@@ -394,6 +418,12 @@ pub struct Driver<C: DatagramCore = Endpoint> {
     /// The core's open round as the last wait saw it, and when the driver first saw
     /// it ([`IdleStrategy::Adaptive`]: the round's poll budget runs from then).
     round_open: Option<(u64, Time)>,
+    /// [`DriverConfig::warm_every_us`].
+    warm_every_us: Option<u64>,
+    /// When the next keep-warm ping is due (pushed back by every datagram read).
+    warm_at: Time,
+    /// A datagram (a ping included) was read since the last `drive` call began.
+    heard: bool,
 }
 
 /// `config` passes [`TransportConfig::validate`], or the error as an
@@ -587,6 +617,9 @@ impl<C: DatagramCore> Driver<C> {
             last_clock: Time::ZERO,
             timers_from: Time::ZERO,
             round_open: None,
+            warm_every_us: config.warm_every_us.filter(|&us| us > 0),
+            warm_at: Time::ZERO,
+            heard: false,
         })
     }
 
@@ -721,7 +754,9 @@ impl<C: DatagramCore> Driver<C> {
         }
         let deadline = earliest(self.core.poll_timeout(), self.delayed.next_due());
         self.timers_from = deadline.unwrap_or(Time::NEVER);
-        let until_deadline = deadline.map(|d| Duration::from_micros(d.micros_since(now)));
+        let warm = self.warm(now);
+        let until_deadline =
+            earliest(deadline, warm).map(|d| Duration::from_micros(d.micros_since(now)));
         let wait = match (until_deadline, timeout) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),
@@ -745,6 +780,25 @@ impl<C: DatagramCore> Driver<C> {
         }
         self.finish(deadline);
         Ok(())
+    }
+
+    /// Keep-warm pings ([`DriverConfig::warm_every_us`]) before a wait at `now`: sends
+    /// one if nothing was read for an interval, and returns when the next is due
+    /// (`None`: pings are off, or the core has no one to ping). A datagram read since
+    /// the last call starts the interval again.
+    fn warm(&mut self, now: Time) -> Option<Time> {
+        let every = self.warm_every_us?;
+        if std::mem::take(&mut self.heard) || self.warm_at == Time::ZERO {
+            self.warm_at = now + every;
+        } else if self.warm_at <= now {
+            // No one to ping (not a member, alone): no wake-ups for it either; the
+            // next call asks again.
+            let to = self.core.warm_target()?;
+            write(&self.socket, &mut self.stats, &mut self.dst, to, &[]);
+            self.stats.pings_sent += 1;
+            self.warm_at = now + every;
+        }
+        Some(self.warm_at)
     }
 
     /// [`IdleStrategy::Adaptive`]: how long to poll before this wait (µs), if at all:
@@ -933,6 +987,12 @@ impl<C: DatagramCore> Driver<C> {
                             self.stats.fault_dropped += 1;
                             continue;
                         }
+                    }
+                    self.heard = true;
+                    // An empty datagram is never a frame: another driver's keep-warm ping.
+                    if len == 0 {
+                        self.stats.pings_received += 1;
+                        continue;
                     }
                     // Otherwise read the clock after the read: it may have blocked.
                     let now = match polled_at.take() {
@@ -1269,6 +1329,102 @@ mod tests {
         d.retime();
         d.drive(Some(Duration::ZERO)).unwrap();
         assert!(d.core().timeouts > before, "the due deadline ran");
+    }
+
+    /// A core that pings `target` and counts the datagrams it is handed.
+    struct Pinger {
+        ep: Endpoint,
+        target: Option<SocketAddr>,
+        datagrams: u32,
+    }
+
+    impl DatagramCore for Pinger {
+        fn handle_datagram(&mut self, _: Time, _: SocketAddr, _: &[u8]) {
+            self.datagrams += 1;
+        }
+        fn handle_timeout(&mut self, _: Time) {}
+        fn poll_transmit(&mut self, _: Time, _: &mut [u8]) -> Option<Transmit> {
+            None
+        }
+        fn poll_timeout(&self) -> Option<Time> {
+            None
+        }
+        fn transport_config(&self) -> &TransportConfig {
+            self.ep.config()
+        }
+        fn warm_target(&mut self) -> Option<SocketAddr> {
+            self.target
+        }
+    }
+
+    fn pinger(warm_every_us: Option<u64>) -> Driver<Pinger> {
+        let me = ProcessId::named("pinger", 1);
+        let mut c = DriverConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), me);
+        c.idle = IdleStrategy::Adaptive;
+        c.warm_every_us = warm_every_us;
+        let transport = c.transport;
+        Driver::bind_core(c, |_| Pinger {
+            ep: Endpoint::new(transport, me),
+            target: None,
+            datagrams: 0,
+        })
+        .expect("bind")
+    }
+
+    /// Keep-warm pings: a quiet driver pings its core's target about once per interval
+    /// (its wait ends for it even without a timer), the receiver counts each ping and
+    /// never hands one to its core, a datagram read starts the interval again, and a
+    /// driver without the setting (or a core without a target) sends none.
+    #[test]
+    fn a_quiet_driver_pings_its_target_and_the_receiver_counts_without_handing_it_on() {
+        let mut a = pinger(Some(2_000));
+        let mut b = pinger(None);
+        a.core_mut().target = Some(b.local_addr());
+        b.core_mut().target = Some(a.local_addr());
+        let start = a.now();
+        while a.stats().pings_sent < 5 {
+            assert!(a.now() < start + 5_000_000, "no pings: {:?}", a.stats());
+            // No timeout of ours: the ping's own deadline ends each wait.
+            a.drive(None).unwrap();
+            b.drive(Some(Duration::ZERO)).unwrap();
+        }
+        let sent = a.stats().pings_sent;
+        let elapsed = a.now().micros_since(start);
+        assert!(
+            elapsed >= sent * 2_000,
+            "no faster than one per interval: {sent} in {elapsed} µs"
+        );
+        for _ in 0..3 {
+            b.drive(Some(Duration::from_millis(1))).unwrap();
+        }
+        assert_eq!(b.stats().pings_received, sent);
+        assert_eq!(b.core().datagrams, 0, "a ping never reaches the core");
+        assert_eq!(b.stats().pings_sent, 0, "pings are off by default");
+
+        // Traffic keeps the interval from ending: a datagram every millisecond, no ping.
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        a.drive(Some(Duration::ZERO)).unwrap();
+        let before = a.stats().pings_sent;
+        let until = a.now() + 20_000;
+        while a.now() < until {
+            peer.send_to(b"x", a.local_addr()).unwrap();
+            a.drive(Some(Duration::from_millis(1))).unwrap();
+        }
+        assert!(
+            a.stats().pings_sent <= before + 1,
+            "{} pings under traffic",
+            a.stats().pings_sent - before
+        );
+        assert!(a.core().datagrams > 0);
+
+        // No target: no ping, and no wake-up for one (the wait is the caller's).
+        let mut c = pinger(Some(1_000));
+        let until = c.now() + 10_000;
+        while c.now() < until {
+            c.drive(Some(Duration::from_millis(5))).unwrap();
+        }
+        assert_eq!(c.stats().pings_sent, 0, "no target, no ping");
+        assert!(c.stats().iterations <= 5, "{:?}", c.stats());
     }
 
     #[test]

@@ -112,6 +112,16 @@ pub struct NodeConfig {
     /// (poll the socket, yielding the core between reads, for up to US µs after every
     /// step before parking: the lowest latency, for CPU).
     pub idle: NodeIdle,
+    /// Keep-warm pings, µs (0: off, the default): after this long without reading a
+    /// datagram, the node sends an empty datagram to the next other member of its
+    /// view, and again every interval while nothing comes. On a host whose other
+    /// tenants evict a quiet process's caches within milliseconds (a shared cloud VM),
+    /// the first protocol step after a quiet spell otherwise runs its kernel and user
+    /// paths from memory: with `1000`, a view change's commit was about a fifth shorter
+    /// at N = 5 on a 2-vCPU VM (docs/bench/view_change_perf.md §21), for one tiny
+    /// datagram per interval per quiet node and the wake-ups of both ends. A ping
+    /// carries nothing; the receiver counts it and reads on.
+    pub warm_us: u64,
     /// After a loop step that wrote datagrams or has events to publish, give the core
     /// away once (`sched_yield`) before the step's bookkeeping and publication
     /// (events, status, the event log): on a host with fewer cores than busy threads
@@ -288,6 +298,7 @@ impl Default for NodeConfig {
             client_timeout_ms: 1000,
             target_core: 5,
             idle: NodeIdle::Adaptive,
+            warm_us: 0,
             yield_before_publish: true,
             publish_after_round: true,
             tags: crate::TagSet::new(),

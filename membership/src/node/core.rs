@@ -149,6 +149,9 @@ pub struct NodeCore {
     rejoin_contacts: Option<Vec<Member>>,
     /// While withholding (D24): when to query the seeds and the view's members next.
     withhold_query_at: Time,
+    /// Rank in the view of the member the driver's next keep-warm ping goes to
+    /// ([`DatagramCore::warm_target`]): the members are taken in turn.
+    warm_next: usize,
 }
 
 impl std::fmt::Debug for NodeCore {
@@ -221,6 +224,7 @@ impl NodeCore {
             told: Vec::with_capacity(TOLD_CAP),
             rejoin_contacts: None,
             withhold_query_at: Time::ZERO,
+            warm_next: 0,
             cfg,
         }
     }
@@ -744,5 +748,24 @@ impl DatagramCore for NodeCore {
     /// the commit of what it acknowledged or the M-sub acting on its suspicion.
     fn open_round(&self) -> Option<u64> {
         self.engine.open_round()
+    }
+
+    /// The view's other members in turn, while this node is a member: any of them may
+    /// send it the next protocol message (the mgr an M-sub, a member its
+    /// acknowledgement or suspicion), and each one's pings keep the paths between them warm.
+    fn warm_target(&mut self) -> Option<SocketAddr> {
+        if self.phase != NodePhase::Member {
+            return None;
+        }
+        let members = &self.engine.view().members;
+        let n = members.len();
+        for _ in 0..n {
+            let m = &members[self.warm_next % n];
+            self.warm_next = (self.warm_next + 1) % n;
+            if m.id != self.me {
+                return Some(m.addr);
+            }
+        }
+        None
     }
 }

@@ -233,6 +233,7 @@ impl Node {
         dc.send_buffer_bytes = 1 << 20;
         dc.fault_queue = 1024;
         dc.idle = config.idle.strategy();
+        dc.warm_every_us = (config.warm_us > 0).then_some(config.warm_us);
         let mut faults = FaultLayer::new(config.faults.seed);
         faults.set_default(LinkFaults::lossy(config.faults.loss));
         dc.faults = Some(faults);

@@ -534,3 +534,30 @@ fn a_failed_save_reports_the_install_it_followed_then_the_failure() {
         c.end_step(to);
     }
 }
+
+/// Keep-warm pings (`NodeConfig::warm_us`) go to the view's other members in turn,
+/// never to the node itself, and only while it is a member (a node that is not
+/// pings no one). Uses this file's hand-driven cluster for its founded group.
+#[test]
+fn keep_warm_pings_take_the_other_members_in_turn() {
+    use sgmp_transport::DatagramCore;
+    let mut c = Cluster::founded(3);
+    let others: Vec<SocketAddr> = c.members[1..].iter().map(|m| m.addr).collect();
+    let targets: Vec<_> = (0..4).map(|_| c.cores[0].warm_target()).collect();
+    assert_eq!(
+        targets,
+        vec![
+            Some(others[0]),
+            Some(others[1]),
+            Some(others[0]),
+            Some(others[1])
+        ]
+    );
+    let cfg = c.cores[0].config().clone();
+    let (id, addr) = (
+        ProcessId::named("n9", 1),
+        SocketAddr::from(([127, 0, 0, 1], 7199)),
+    );
+    let mut outsider = NodeCore::new(cfg, id, addr);
+    assert_eq!(outsider.warm_target(), None, "not a member: no pings");
+}

@@ -216,6 +216,41 @@ fn nodes_yield_before_publishing_only_when_configured_to() {
     b.shutdown();
 }
 
+/// Keep-warm pings between running nodes: with `warm_us` set, a node that hears nothing
+/// for the interval pings the other member, which counts the pings and is otherwise
+/// unmoved (the view stays one of two, its endpoint never sees one); a node without the
+/// setting sends none.
+#[test]
+fn members_with_keep_warm_pings_ping_each_other_and_nothing_else_changes() {
+    let (mut socks, addrs) = bound(2);
+    let b_sock = socks.pop().unwrap();
+    let a_sock = socks.pop().unwrap();
+    let mut cfg_a = config("a", addrs[0], &addrs);
+    cfg_a.warm_us = 1_000;
+    let a = Node::start_on(cfg_a, a_sock).unwrap();
+    let b = Node::start_on(config("b", addrs[1], &addrs), b_sock).unwrap();
+    wait_for("one view of two", Duration::from_secs(10), || {
+        a.view().len() == 2 && b.view().len() == 2
+    });
+    wait_for("b to count a's pings", Duration::from_secs(5), || {
+        b.metrics().driver.pings_received >= 5
+    });
+    // Metrics are snapshots: a's may lag behind what b has counted.
+    let received = b.metrics().driver.pings_received;
+    wait_for("a to count what b received", Duration::from_secs(5), || {
+        a.metrics().driver.pings_sent >= received
+    });
+    assert_eq!(b.metrics().driver.pings_sent, 0);
+    let malformed = b
+        .metrics()
+        .transport
+        .dropped(sgmp_transport::DropReason::Malformed);
+    assert_eq!(malformed, 0, "a ping never reaches the endpoint");
+    assert_eq!((a.view().len(), b.view().len()), (2, 2));
+    a.shutdown();
+    b.shutdown();
+}
+
 /// While the round it opened is open, the mgr holds the news of its submission (and of
 /// the leaver's suspicion) and publishes it with the round's install: counted in its
 /// metrics, in order, each event stamped with its own step's input (the submission's

@@ -308,6 +308,18 @@ pub fn render(node: &NodeHandle, ev: &EventCounters) -> String {
         &one(m.driver.poll_us as f64 / 1e6),
     );
     metric(
+        "sgmp_warm_pings_sent_total",
+        "counter",
+        "Keep-warm pings sent (--warm-us).",
+        &one(m.driver.pings_sent as f64),
+    );
+    metric(
+        "sgmp_warm_pings_received_total",
+        "counter",
+        "Keep-warm pings (empty datagrams) received from other nodes.",
+        &one(m.driver.pings_received as f64),
+    );
+    metric(
         "sgmp_events_dropped_total",
         "counter",
         "Events not delivered to a lagging subscriber.",

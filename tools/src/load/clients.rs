@@ -370,6 +370,7 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
         suspect_ms: args.suspect_ms,
         protocol_timeout_ms: args.suspect_ms.max(200),
         idle: cluster::Idle::default(),
+        warm_us: 0,
     };
     let n = args.core as usize;
     let mut in_process = None;

@@ -150,6 +150,7 @@ fn node_config(
         coldstart_round_ms: 50,
         max_members: 64,
         idle: t.idle,
+        warm_us: t.warm_us,
         ..NodeConfig::default()
     }
 }
@@ -639,6 +640,7 @@ impl Backend for Processes {
             .arg("--control")
             .arg(self.control_path(slot))
             .args(["--idle", &t.idle.to_string()])
+            .args(["--warm-us", &t.warm_us.to_string()])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

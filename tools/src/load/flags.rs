@@ -40,6 +40,11 @@ pub struct Timing {
     /// poll when `spin` is given.
     #[arg(long, default_value = "adaptive", value_parser = parse_idle)]
     pub idle: Idle,
+    /// Keep-warm pings of every node, µs (0: off, the nodes' default): after this long
+    /// without a datagram a node sends an empty datagram to the next other member
+    /// (`NodeConfig::warm_us`).
+    #[arg(long, default_value_t = 0)]
+    pub warm_us: u64,
 }
 
 /// The nodes' idle strategy (`NodeConfig::idle`, the same words as `sgmpd --idle`).
@@ -56,6 +61,7 @@ impl Default for Timing {
             suspect_ms: 60,
             protocol_timeout_ms: 200,
             idle: Idle::Adaptive,
+            warm_us: 0,
         }
     }
 }
