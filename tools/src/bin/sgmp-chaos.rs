@@ -60,6 +60,9 @@ struct Args {
     /// How the daemons wait: adaptive, block, recv, spin or spin:US (`sgmpd --idle`).
     #[arg(long, default_value = "adaptive", value_parser = |s: &str| s.parse::<NodeIdle>())]
     idle: NodeIdle,
+    /// Keep-warm pings of the daemons, µs (`sgmpd --warm-us`; 0: off).
+    #[arg(long, default_value_t = 0)]
+    warm_us: u64,
 }
 
 fn main() -> ExitCode {
@@ -90,6 +93,7 @@ fn main() -> ExitCode {
     cfg.keep = a.keep;
     cfg.verbose = a.verbose;
     cfg.timing.idle = a.idle;
+    cfg.timing.warm_us = a.warm_us;
     // SIGINT/SIGTERM end the fault phase early; the children are killed on the way out.
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGINT, signal_hook::consts::SIGTERM] {

@@ -29,6 +29,8 @@ pub struct Timing {
     pub coldstart_round_ms: u64,
     /// How the daemons wait (`sgmpd --idle`).
     pub idle: sgmp_membership::node::NodeIdle,
+    /// Keep-warm pings, µs (`sgmpd --warm-us`; 0: off).
+    pub warm_us: u64,
 }
 
 impl Default for Timing {
@@ -42,6 +44,7 @@ impl Default for Timing {
             coldstart_rounds: 3,
             coldstart_round_ms: 60,
             idle: sgmp_membership::node::NodeIdle::Adaptive,
+            warm_us: 0,
         }
     }
 }
@@ -189,7 +192,7 @@ impl Cluster {
             "id = \"{name}\"\nlisten = \"{addr}\"\nseeds = [{seeds}]\nheartbeat_ms = {hb}\n\
              suspect_ms = {sus}\nprotocol_timeout_ms = {pt}\njoin_retry_ms = {jr}\n\
              join_timeout_ms = {jt}\ncoldstart_rounds = {cr}\ncoldstart_round_ms = {crm}\n\
-             idle = \"{idle}\"\n[faults]\nseed = {fseed}\n",
+             idle = \"{idle}\"\nwarm_us = {warm}\n[faults]\nseed = {fseed}\n",
             name = s.name,
             addr = s.addr,
             seeds = seeds.join(", "),
@@ -201,6 +204,7 @@ impl Cluster {
             cr = t.coldstart_rounds,
             crm = t.coldstart_round_ms,
             idle = t.idle,
+            warm = t.warm_us,
             fseed = self
                 .seed
                 .wrapping_mul(1_000_003)
