@@ -226,13 +226,17 @@ pub struct DriverConfig {
     /// Keep-warm pings: after this long without reading a datagram, µs, the driver
     /// sends an empty datagram to [`DatagramCore::warm_target`], and again every
     /// interval while nothing comes (`None`: never). The receiving driver counts it
-    /// ([`DriverStats::pings_received`]) and reads on; no core sees it. What it buys:
+    /// ([`DriverStats::pings_received`]) and goes back to waiting; no core sees it, and
+    /// it is not counted as a datagram read or written. What it buys:
     /// on a host whose other tenants evict an idle process's cache lines within
     /// milliseconds, the first protocol step after a quiet spell runs its kernel and
     /// user paths from memory; a ping through the same paths every millisecond keeps
     /// them warm (a view change's commit about a fifth shorter at N = 5 on a shared
     /// 2-vCPU VM: docs/bench/view_change_perf.md §21). What it costs: one empty
-    /// datagram per interval per quiet node, and the wake-ups of both ends.
+    /// datagram per interval per quiet node, and the wake-ups of both ends (the
+    /// receiver's includes a timer pass). With [`IdleStrategy::Recv`] an interval above
+    /// the delayed-ack delay waits on the socket's receive timeout, which the kernel
+    /// keeps to whole ticks: the pings then come up to a tick late.
     pub warm_every_us: Option<u64>,
 }
 
@@ -794,11 +798,31 @@ impl<C: DatagramCore> Driver<C> {
             // No one to ping (not a member, alone): no wake-ups for it either; the
             // next call asks again.
             let to = self.core.warm_target()?;
-            write(&self.socket, &mut self.stats, &mut self.dst, to, &[]);
-            self.stats.pings_sent += 1;
+            self.ping(to);
             self.warm_at = now + every;
         }
         Some(self.warm_at)
+    }
+
+    /// Sends a keep-warm ping (an empty datagram) to `to`, unless the fault layer blocks
+    /// the link. Not a datagram written for the core (`datagrams_written`): the runtime
+    /// reads that counter as "this step sent something".
+    fn ping(&mut self, to: SocketAddr) {
+        if self
+            .faults
+            .as_ref()
+            .is_some_and(|f| f.is_blocked(self.local, to))
+        {
+            self.stats.fault_dropped += 1;
+            return;
+        }
+        let socket = SockRef::from(&self.socket);
+        // Converted here: the cache keeps the protocol's last destination.
+        match socket.send_to_with_flags(&[], &SockAddr::from(to), libc::MSG_DONTWAIT) {
+            Ok(_) => self.stats.pings_sent += 1,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stats.send_would_block += 1,
+            Err(_) => self.stats.send_errors += 1,
+        }
     }
 
     /// [`IdleStrategy::Adaptive`]: how long to poll before this wait (µs), if at all:
@@ -990,8 +1014,13 @@ impl<C: DatagramCore> Driver<C> {
                     }
                     self.heard = true;
                     // An empty datagram is never a frame: another driver's keep-warm ping.
+                    // It does not count as a read (a poll goes on, a drain reads past it)
+                    // but where a read blocks: there it ends the wait.
                     if len == 0 {
                         self.stats.pings_received += 1;
+                        if self.nonblocking {
+                            n -= 1;
+                        }
                         continue;
                     }
                     // Otherwise read the clock after the read: it may have blocked.
@@ -1399,6 +1428,8 @@ mod tests {
         }
         assert_eq!(b.stats().pings_received, sent);
         assert_eq!(b.core().datagrams, 0, "a ping never reaches the core");
+        assert_eq!(b.stats().datagrams_read, 0, "nor counts as read");
+        assert_eq!(a.stats().datagrams_written, 0, "nor as written");
         assert_eq!(b.stats().pings_sent, 0, "pings are off by default");
 
         // Traffic keeps the interval from ending: a datagram every millisecond, no ping.
@@ -1416,6 +1447,19 @@ mod tests {
             a.stats().pings_sent - before
         );
         assert!(a.core().datagrams > 0);
+
+        // A link the sender's fault layer blocks: no ping leaves.
+        let mut f = pinger(Some(1_000));
+        f.core_mut().target = Some(b.local_addr());
+        let mut faults = FaultLayer::new(1);
+        faults.partition(f.local_addr(), b.local_addr());
+        f.faults = Some(faults);
+        let until = f.now() + 10_000;
+        while f.now() < until {
+            f.drive(None).unwrap();
+        }
+        assert_eq!(f.stats().pings_sent, 0);
+        assert!(f.stats().fault_dropped >= 3, "{:?}", f.stats());
 
         // No target: no ping, and no wake-up for one (the wait is the caller's).
         let mut c = pinger(Some(1_000));

@@ -120,7 +120,10 @@ pub struct NodeConfig {
     /// paths from memory: with `1000`, a view change's commit was about a fifth shorter
     /// at N = 5 on a 2-vCPU VM (docs/bench/view_change_perf.md §21), for one tiny
     /// datagram per interval per quiet node and the wake-ups of both ends. A ping
-    /// carries nothing; the receiver counts it and reads on.
+    /// carries nothing; the receiving node wakes, counts it and goes back to waiting.
+    /// With `idle = "recv"` an interval above the delayed-ack delay runs on the socket's
+    /// receive timeout, kept to whole milliseconds (powers of two) and scheduler ticks:
+    /// the pings come that much less often.
     pub warm_us: u64,
     /// After a loop step that wrote datagrams or has events to publish, give the core
     /// away once (`sched_yield`) before the step's bookkeeping and publication

@@ -316,7 +316,7 @@ pub fn render(node: &NodeHandle, ev: &EventCounters) -> String {
     metric(
         "sgmp_warm_pings_received_total",
         "counter",
-        "Keep-warm pings (empty datagrams) received from other nodes.",
+        "Empty datagrams received from any source (other nodes' keep-warm pings; unauthenticated, never handed to the protocol).",
         &one(m.driver.pings_received as f64),
     );
     metric(
