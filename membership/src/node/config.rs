@@ -112,7 +112,8 @@ pub struct NodeConfig {
     /// (poll the socket, yielding the core between reads, for up to US µs after every
     /// step before parking: the lowest latency, for CPU).
     pub idle: NodeIdle,
-    /// Keep-warm pings, µs (0: off, the default): after this long without reading a
+    /// Keep-warm pings, µs (0: off, the default; otherwise at least [`MIN_WARM_US`]):
+    /// after this long without reading a
     /// datagram, the node sends an empty datagram to the next other member of its
     /// view, and again every interval while nothing comes. On a host whose other
     /// tenants evict a quiet process's caches within milliseconds (a shared cloud VM),
@@ -267,6 +268,10 @@ impl From<NodeIdle> for String {
         i.to_string()
     }
 }
+
+/// Shortest keep-warm interval `warm_us` accepts, µs (besides 0, off): below it a quiet
+/// node would ping all the time, and a cache that cold would not come back faster.
+pub const MIN_WARM_US: u64 = 100;
 
 impl Default for NodeConfig {
     fn default() -> Self {
@@ -453,6 +458,13 @@ impl NodeConfig {
             return Err(NodeConfigError::Invalid(
                 "max_snapshot must be at most 1 MiB".into(),
             ));
+        }
+        if self.warm_us != 0 && self.warm_us < MIN_WARM_US {
+            return Err(NodeConfigError::Invalid(format!(
+                "warm_us must be 0 (no keep-warm pings) or at least {MIN_WARM_US} µs (got {}): \
+                 a shorter interval pings all the time",
+                self.warm_us
+            )));
         }
         Ok(())
     }
@@ -685,6 +697,18 @@ mod tests {
             ..NodeConfig::default()
         };
         assert!(bad.validate().is_err());
+        for (warm_us, ok) in [
+            (0, true),
+            (MIN_WARM_US - 1, false),
+            (1, false),
+            (MIN_WARM_US, true),
+        ] {
+            let c = NodeConfig {
+                warm_us,
+                ..NodeConfig::default()
+            };
+            assert_eq!(c.validate().is_ok(), ok, "warm_us = {warm_us}");
+        }
         assert_eq!(NodeConfig::default().transport_config().max_peers, 80);
     }
 

@@ -127,7 +127,8 @@ pub struct DaemonArgs {
     /// step before parking: the lowest latency, for CPU).
     #[arg(long, value_name = "adaptive|block|recv|spin[:US]", value_parser = parse_idle)]
     pub idle: Option<NodeIdle>,
-    /// Keep-warm pings, µs (0: off, the default): after this long without a datagram,
+    /// Keep-warm pings, µs (0: off, the default; otherwise at least 100): after this
+    /// long without a datagram,
     /// send an empty datagram to the next other member, so that the kernel's and the
     /// node's receive paths stay in cache on a host whose other tenants evict them
     /// (a view change's commit about a fifth shorter at N = 5 on a shared VM with
