@@ -113,9 +113,9 @@ pub struct NodeConfig {
     /// step before parking: the lowest latency, for CPU).
     pub idle: NodeIdle,
     /// Keep-warm pings, µs (0: off, the default; otherwise at least [`MIN_WARM_US`]):
-    /// after this long without reading a
-    /// datagram, the node sends an empty datagram to the next other member of its
-    /// view, and again every interval while nothing comes. On a host whose other
+    /// after this long without reading a datagram, the node sends an empty datagram to
+    /// the next other member of its view, and again every interval while nothing
+    /// comes. On a host whose other
     /// tenants evict a quiet process's caches within milliseconds (a shared cloud VM),
     /// the first protocol step after a quiet spell otherwise runs its kernel and user
     /// paths from memory: with `1000`, a view change's commit was about a fifth shorter

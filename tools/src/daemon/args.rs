@@ -128,11 +128,10 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "adaptive|block|recv|spin[:US]", value_parser = parse_idle)]
     pub idle: Option<NodeIdle>,
     /// Keep-warm pings, µs (0: off, the default; otherwise at least 100): after this
-    /// long without a datagram,
-    /// send an empty datagram to the next other member, so that the kernel's and the
-    /// node's receive paths stay in cache on a host whose other tenants evict them
-    /// (a view change's commit about a fifth shorter at N = 5 on a shared VM with
-    /// 1000), for one tiny datagram per interval per quiet node.
+    /// long without a datagram, send an empty datagram to the next other member, so
+    /// that the kernel's and the node's receive paths stay in cache on a host whose
+    /// other tenants evict them (a view change's commit about a fifth shorter at N = 5
+    /// on a shared VM with 1000), for one tiny datagram per interval per quiet node.
     #[arg(long, value_name = "US")]
     pub warm_us: Option<u64>,
     /// Accept fault injection through the control socket (`sgmpctl fault ...`: loss,
