@@ -1277,6 +1277,18 @@ mod tests {
 
     /// Waits on the node's event fd with poll() and drains with a zero timeout until
     /// `kind` comes (or `deadline` passes).
+    /// The node's received snapshot read into `buf` (`sgmp_node_received_snapshot`).
+    fn received_snapshot(h: sgmp_node_t, buf: &mut [u8]) -> &[u8] {
+        let mut len = 0usize;
+        unsafe {
+            assert_eq!(
+                sgmp_node_received_snapshot(h, buf.as_mut_ptr(), buf.len(), &mut len),
+                SGMP_OK
+            );
+        }
+        &buf[..len]
+    }
+
     fn wait_fd(h: sgmp_node_t, kind: sgmp_event_kind, ev: &mut sgmp_event) -> bool {
         let mut fd = -1;
         assert_eq!(unsafe { sgmp_node_event_fd(h, &mut fd) }, SGMP_OK);
@@ -1340,14 +1352,7 @@ mod tests {
         assert!(wait_fd(b, sgmp_event_kind::SGMP_EVENT_JOINED, &mut ev));
         assert_eq!(ev.snapshot_len, b"early-state".len() as u64);
         let mut buf = [0u8; 32];
-        let mut len = 0usize;
-        unsafe {
-            assert_eq!(
-                sgmp_node_received_snapshot(b, buf.as_mut_ptr(), buf.len(), &mut len),
-                SGMP_OK
-            );
-        }
-        assert_eq!(&buf[..len], b"early-state");
+        assert_eq!(received_snapshot(b, &mut buf), b"early-state");
         // A joiner that reads no event (it waits with is_member) has the snapshot too,
         // and keeps it after its shutdown.
         let mut c: sgmp_node_t = 0;
@@ -1360,14 +1365,7 @@ mod tests {
         }
         assert_eq!(sgmp_node_is_member(c), 1);
         for _ in 0..2 {
-            let mut len = 0usize;
-            unsafe {
-                assert_eq!(
-                    sgmp_node_received_snapshot(c, buf.as_mut_ptr(), buf.len(), &mut len),
-                    SGMP_OK
-                );
-            }
-            assert_eq!(&buf[..len], b"early-state");
+            assert_eq!(received_snapshot(c, &mut buf), b"early-state");
             assert_eq!(sgmp_node_shutdown(c), SGMP_OK);
         }
         assert_eq!(sgmp_node_free(c), SGMP_OK);
