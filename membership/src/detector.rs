@@ -195,6 +195,14 @@ impl RingDetector {
         self.watcher.map(|(p, _)| p)
     }
 
+    /// When the watched member's silence reaches the timeout if nothing comes from it
+    /// meanwhile: the suspicion [`RingDetector::poll`] would return then (`None`: no
+    /// one watched). The node warms the round's paths shortly before it
+    /// (`NodeConfig::warm_up_us`).
+    pub fn suspicion_due(&self) -> Option<Time> {
+        self.watched.map(|(_, last)| last + self.timeout_us)
+    }
+
     /// The next action due at `now`, if any. Call until it returns `None`.
     pub fn poll(&mut self, now: Time) -> Option<DetectorAction> {
         if let Some((w, due)) = &mut self.watcher {
@@ -374,6 +382,36 @@ mod tests {
                 Some(DetectorAction::Heartbeat(c))
             );
         }
+    }
+
+    #[test]
+    fn the_suspicion_is_due_a_timeout_after_the_last_sign_of_life() {
+        let v = view(&["a", "b", "c"]);
+        let mut d = RingDetector::new(10_000, 100).with_probe(true);
+        assert_eq!(d.suspicion_due(), None, "no one watched");
+        d.reset(Time(0), &v, ProcessId::named("b", 1), |_| false);
+        assert_eq!(d.suspicion_due(), Some(Time(100)));
+        d.heard_from(Time(40), ProcessId::named("a", 1));
+        assert_eq!(
+            d.suspicion_due(),
+            Some(Time(140)),
+            "a sign of life moves it"
+        );
+        // The first heartbeat to c, then the probe, which does not move it.
+        assert_eq!(
+            d.poll(Time(90)),
+            Some(DetectorAction::Heartbeat(ProcessId::named("c", 1)))
+        );
+        assert_eq!(
+            d.poll(Time(90)),
+            Some(DetectorAction::Probe(ProcessId::named("a", 1)))
+        );
+        assert_eq!(d.suspicion_due(), Some(Time(140)));
+        assert_eq!(
+            d.poll(Time(140)),
+            Some(DetectorAction::Suspect(ProcessId::named("a", 1)))
+        );
+        assert_eq!(d.suspicion_due(), None, "suspected: no longer watched");
     }
 
     #[test]

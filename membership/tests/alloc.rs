@@ -266,6 +266,7 @@ mod node_core {
                 join_timeout_us: 1_000_000,
                 auto_rejoin: false,
                 leave_linger_us: 100_000,
+                warm_up_us: 0,
                 service,
             };
             let founders: Vec<Member> = (0..n)

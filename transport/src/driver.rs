@@ -154,7 +154,45 @@ pub trait DatagramCore {
     fn warm_target(&mut self) -> Option<SocketAddr> {
         None
     }
+    /// A window `[from, until)` in which the core expects a protocol round to start
+    /// (a node's detector is about to suspect a silent peer, and a view change
+    /// follows): during it the driver sends a warm-up call to each of
+    /// [`DatagramCore::warm_up_target`] every [`WARM_UP_EVERY_US`], and the peers it
+    /// calls answer with a keep-warm ping, so that the round's first steps find the
+    /// paths between them warm. Before `from` the driver wakes at `from` for it.
+    fn warm_up(&self) -> Option<(Time, Time)> {
+        None
+    }
+    /// The `i`-th peer to call in a warm-up tick (`None`: no more; at most
+    /// [`MAX_WARM_UP_CALLS`] are asked for).
+    fn warm_up_target(&self, _i: usize) -> Option<SocketAddr> {
+        None
+    }
+    /// Whether a warm-up call from `from` is answered with a ping: only a peer's (a
+    /// driver answers nobody else, so that it cannot be used to send datagrams to a
+    /// third party).
+    fn answers_warm_up(&self, _from: SocketAddr) -> bool {
+        false
+    }
 }
+
+/// Interval of warm-up calls during a [`DatagramCore::warm_up`] window, µs: a path
+/// idle for 250 µs has lost little of its warmth on a shared VM, one idle for 1 ms
+/// a third of it, and 10 ms nearly all (docs/bench/view_change_perf.md §21).
+pub const WARM_UP_EVERY_US: u64 = 250;
+
+/// Most peers called in one warm-up tick: the window's traffic stays a few dozen
+/// tiny datagrams whatever the group's size (a large group's round warms itself as
+/// it goes, §21).
+pub const MAX_WARM_UP_CALLS: usize = 4;
+
+/// Shortest time between two answers to warm-up calls, µs: whoever calls, a driver
+/// answers at most this often.
+pub const WARM_UP_ANSWER_GAP_US: u64 = 100;
+
+/// A warm-up call on the wire: one byte (never a frame, which is longer); the
+/// receiver answers with an empty datagram, a keep-warm ping (docs/WIRE.md).
+pub const WARM_UP_CALL: [u8; 1] = [0x57];
 
 /// How long a polling driver polls while its core has a round open
 /// ([`DatagramCore::open_round`]), µs, if its own budget is shorter: longer than a
@@ -289,10 +327,11 @@ pub struct DriverStats {
     /// µs: what the idle strategy costs beyond parking (an upper bound on its CPU: a
     /// yielding poll gives the core away between reads).
     pub poll_us: u64,
-    /// Keep-warm pings sent ([`DriverConfig::warm_every_us`]).
+    /// Keep-warm pings sent ([`DriverConfig::warm_every_us`]), warm-up calls
+    /// ([`DatagramCore::warm_up`]) and the pings that answer calls.
     pub pings_sent: u64,
-    /// Empty datagrams read from anywhere but the driver's own waker: other drivers'
-    /// keep-warm pings (never handed to the core).
+    /// Empty datagrams read from anywhere but the driver's own waker (other drivers'
+    /// keep-warm pings and answers) and warm-up calls: never handed to the core.
     pub pings_received: u64,
 }
 
@@ -428,6 +467,15 @@ pub struct Driver<C: DatagramCore = Endpoint> {
     warm_at: Time,
     /// A datagram (a ping included) was read since the last `drive` call began.
     heard: bool,
+    /// When the next warm-up tick is due in a [`DatagramCore::warm_up`] window.
+    warm_up_at: Time,
+    /// When this driver last answered a warm-up call.
+    answered_at: Option<Time>,
+    /// The last wait's time lay in the core's warm-up window: an
+    /// [`IdleStrategy::Adaptive`] driver polls through it (its ticks and the
+    /// suspicion at its end come to the microsecond, not the millisecond of a
+    /// parked wait).
+    warming_up: bool,
 }
 
 /// `config` passes [`TransportConfig::validate`], or the error as an
@@ -624,6 +672,9 @@ impl<C: DatagramCore> Driver<C> {
             warm_every_us: config.warm_every_us.filter(|&us| us > 0),
             warm_at: Time::ZERO,
             heard: false,
+            warm_up_at: Time::ZERO,
+            answered_at: None,
+            warming_up: false,
         })
     }
 
@@ -770,6 +821,8 @@ impl<C: DatagramCore> Driver<C> {
             IdleStrategy::Block => self.park_in_poll(wait)?,
             IdleStrategy::Adaptive => match self.open_round_budget(now) {
                 Some(spin_us) => self.poll_then_park(spin_us, true, wait)?,
+                // The wait ends at the next tick or the window's end.
+                None if self.warming_up => self.poll_then_park(WARM_UP_EVERY_US, true, wait)?,
                 None => self.park_in_poll(wait)?,
             },
             IdleStrategy::Spin { spin_us } => self.poll_then_park(spin_us, false, wait)?,
@@ -791,23 +844,71 @@ impl<C: DatagramCore> Driver<C> {
     /// (`None`: pings are off, or the core has no one to ping). A datagram read since
     /// the last call starts the interval again.
     fn warm(&mut self, now: Time) -> Option<Time> {
+        let heard = std::mem::take(&mut self.heard);
+        earliest(self.warm_up_calls(now), self.keep_warm(now, heard))
+    }
+
+    /// [`DriverConfig::warm_every_us`]: `heard` says whether a datagram was read since
+    /// the last call.
+    fn keep_warm(&mut self, now: Time, heard: bool) -> Option<Time> {
         let every = self.warm_every_us?;
-        if std::mem::take(&mut self.heard) || self.warm_at == Time::ZERO {
+        if heard || self.warm_at == Time::ZERO {
             self.warm_at = now + every;
         } else if self.warm_at <= now {
             // No one to ping (not a member, alone): no wake-ups for it either; the
             // next call asks again.
             let to = self.core.warm_target()?;
-            self.ping(to);
+            self.ping(to, &[]);
             self.warm_at = now + every;
         }
         Some(self.warm_at)
     }
 
-    /// Sends a keep-warm ping (an empty datagram) to `to`, unless the fault layer blocks
-    /// the link. Not a datagram written for the core (`datagrams_written`): the runtime
-    /// reads that counter as "this step sent something".
-    fn ping(&mut self, to: SocketAddr) {
+    /// [`DatagramCore::warm_up`]: in the core's window, calls its targets once per
+    /// [`WARM_UP_EVERY_US`]; returns when the driver should wake for the next tick (or
+    /// for the window's start).
+    fn warm_up_calls(&mut self, now: Time) -> Option<Time> {
+        self.warming_up = false;
+        let (from, until) = self.core.warm_up()?;
+        if now < from {
+            return Some(from);
+        }
+        if now >= until {
+            return None;
+        }
+        self.warming_up = true;
+        if self.warm_up_at <= now {
+            for i in 0..MAX_WARM_UP_CALLS {
+                let Some(to) = self.core.warm_up_target(i) else {
+                    break;
+                };
+                self.ping(to, &WARM_UP_CALL);
+            }
+            self.warm_up_at = now + WARM_UP_EVERY_US;
+        }
+        Some(self.warm_up_at.min(until))
+    }
+
+    /// A warm-up call read from `from`: answered with a ping if the core knows the
+    /// caller and the last answer is at least [`WARM_UP_ANSWER_GAP_US`] old.
+    fn answer_warm_up(&mut self, from: SocketAddr) {
+        let now = self.now();
+        if self
+            .answered_at
+            .is_some_and(|t| now.micros_since(t) < WARM_UP_ANSWER_GAP_US)
+            || !self.core.answers_warm_up(from)
+        {
+            return;
+        }
+        self.answered_at = Some(now);
+        self.ping(from, &[]);
+    }
+
+    /// Sends a keep-warm ping (`what` empty) or a warm-up call ([`WARM_UP_CALL`]) to
+    /// `to`, unless the fault layer blocks the link. Not a datagram written for the
+    /// core (`datagrams_written`): the runtime reads that counter as "this step sent
+    /// something".
+    fn ping(&mut self, to: SocketAddr, what: &[u8]) {
         if self
             .faults
             .as_ref()
@@ -818,7 +919,7 @@ impl<C: DatagramCore> Driver<C> {
         }
         let socket = SockRef::from(&self.socket);
         // Converted here: the cache keeps the protocol's last destination.
-        match socket.send_to_with_flags(&[], &SockAddr::from(to), libc::MSG_DONTWAIT) {
+        match socket.send_to_with_flags(what, &SockAddr::from(to), libc::MSG_DONTWAIT) {
             Ok(_) => self.stats.pings_sent += 1,
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => self.stats.send_would_block += 1,
             Err(_) => self.stats.send_errors += 1,
@@ -1013,11 +1114,15 @@ impl<C: DatagramCore> Driver<C> {
                         }
                     }
                     self.heard = true;
-                    // An empty datagram is never a frame: another driver's keep-warm ping.
-                    // It does not count as a read (a poll goes on, a drain reads past it)
+                    // An empty datagram is never a frame: another driver's keep-warm ping;
+                    // nor is a single byte: a warm-up call, which asks for a ping back.
+                    // Neither counts as a read (a poll goes on, a drain reads past it)
                     // but where a read blocks: there it ends the wait.
-                    if len == 0 {
+                    if len <= WARM_UP_CALL.len() {
                         self.stats.pings_received += 1;
+                        if len == WARM_UP_CALL.len() {
+                            self.answer_warm_up(from);
+                        }
                         if self.nonblocking {
                             n -= 1;
                         }
@@ -1345,7 +1450,7 @@ mod tests {
         d.core_mut().deadline = Some(d.now() + 3_600_000_000);
         let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         for _ in 0..2 {
-            peer.send_to(b"x", d.local_addr()).unwrap();
+            peer.send_to(b"xx", d.local_addr()).unwrap();
         }
         // Reads the first datagram (the wait ends with it): the timers are known to
         // be an hour away, and skipped until then.
@@ -1360,10 +1465,13 @@ mod tests {
         assert!(d.core().timeouts > before, "the due deadline ran");
     }
 
-    /// A core that pings `target` and counts the datagrams it is handed.
+    /// A core that pings `target` (and calls it in its warm-up `window`), answers
+    /// calls if `answers`, and counts the datagrams it is handed.
     struct Pinger {
         ep: Endpoint,
         target: Option<SocketAddr>,
+        window: Option<(Time, Time)>,
+        answers: bool,
         datagrams: u32,
     }
 
@@ -1384,6 +1492,15 @@ mod tests {
         fn warm_target(&mut self) -> Option<SocketAddr> {
             self.target
         }
+        fn warm_up(&self) -> Option<(Time, Time)> {
+            self.window
+        }
+        fn warm_up_target(&self, i: usize) -> Option<SocketAddr> {
+            self.target.filter(|_| i == 0)
+        }
+        fn answers_warm_up(&self, _: SocketAddr) -> bool {
+            self.answers
+        }
     }
 
     fn pinger(warm_every_us: Option<u64>) -> Driver<Pinger> {
@@ -1395,9 +1512,69 @@ mod tests {
         Driver::bind_core(c, |_| Pinger {
             ep: Endpoint::new(transport, me),
             target: None,
+            window: None,
+            answers: false,
             datagrams: 0,
         })
         .expect("bind")
+    }
+
+    /// Warm-up calls: in its core's window a driver calls the core's targets, no
+    /// faster than one tick per [`WARM_UP_EVERY_US`] (an adaptive one polling between
+    /// ticks), and none before the window (which wakes it) or after; a peer whose core knows the caller answers with a ping, one
+    /// whose core does not answers nothing, and neither a call nor an answer reaches
+    /// a core.
+    #[test]
+    fn in_a_warm_up_window_a_driver_calls_its_peers_and_they_answer() {
+        let mut a = pinger(None);
+        let mut b = pinger(None);
+        a.core_mut().target = Some(b.local_addr());
+        b.core_mut().answers = true;
+        let now = a.now();
+        let (from, until) = (now + 20_000, now + 40_000);
+        a.core_mut().window = Some((from, until));
+        while a.now() < until + 5_000 {
+            // No timeout of ours before the window: its start ends the wait.
+            let timeout = (a.now() >= until).then_some(Duration::from_millis(1));
+            a.drive(timeout).unwrap();
+            if a.now() < from {
+                assert_eq!(a.stats().pings_sent, 0, "a call before the window");
+            }
+            b.drive(Some(Duration::ZERO)).unwrap();
+        }
+        let calls = a.stats().pings_sent;
+        assert!(
+            (10..=20_000 / WARM_UP_EVERY_US + 1).contains(&calls),
+            "{calls} calls in a 20 ms window"
+        );
+        assert!(
+            a.stats().poll_us > 0,
+            "an adaptive driver polls through its window"
+        );
+        for _ in 0..3 {
+            b.drive(Some(Duration::from_millis(1))).unwrap();
+            a.drive(Some(Duration::from_millis(1))).unwrap();
+        }
+        assert_eq!(b.stats().pings_received, calls);
+        let answers = b.stats().pings_sent;
+        assert!((1..=calls).contains(&answers), "{answers} answers");
+        assert_eq!(a.stats().pings_received, answers);
+        assert_eq!(a.stats().pings_sent, calls, "no call after the window");
+        assert_eq!((a.core().datagrams, b.core().datagrams), (0, 0));
+        assert_eq!(a.stats().datagrams_read + b.stats().datagrams_read, 0);
+
+        // A core that does not know the caller: no answer, to anyone.
+        let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        stranger.send_to(&WARM_UP_CALL, a.local_addr()).unwrap();
+        for _ in 0..3 {
+            a.drive(Some(Duration::from_millis(1))).unwrap();
+        }
+        assert_eq!(a.stats().pings_received, answers + 1);
+        assert_eq!(
+            a.stats().pings_sent,
+            calls,
+            "a call from a stranger is not answered"
+        );
     }
 
     /// Keep-warm pings: a quiet driver pings its core's target about once per interval
@@ -1438,7 +1615,7 @@ mod tests {
         let before = a.stats().pings_sent;
         let until = a.now() + 20_000;
         while a.now() < until {
-            peer.send_to(b"x", a.local_addr()).unwrap();
+            peer.send_to(b"xx", a.local_addr()).unwrap();
             a.drive(Some(Duration::from_millis(1))).unwrap();
         }
         assert!(

@@ -38,7 +38,8 @@ pub mod wire;
 
 pub use config::TransportConfig;
 pub use driver::{
-    DatagramCore, Driver, DriverConfig, DriverStats, IdleStrategy, Waker, OPEN_ROUND_SPIN_US,
+    DatagramCore, Driver, DriverConfig, DriverStats, IdleStrategy, Waker, MAX_WARM_UP_CALLS,
+    OPEN_ROUND_SPIN_US, WARM_UP_ANSWER_GAP_US, WARM_UP_CALL, WARM_UP_EVERY_US,
 };
 pub use endpoint::{Endpoint, Refused, Transmit, TransportEvent};
 pub use error::{DropReason, SendError, TransportConfigError};

@@ -484,6 +484,17 @@ impl Engine {
         self.awaits_answer().then_some(self.view.version)
     }
 
+    /// The member this process's ring detector watches, and when its silence becomes a
+    /// suspicion if nothing comes from it meanwhile (`None`: not a member, or no one
+    /// watched). A view change follows such a suspicion within microseconds; the node
+    /// warms the paths its round takes shortly before (`NodeConfig::warm_up_us`).
+    pub fn suspicion_due(&self) -> Option<(ProcessId, Time)> {
+        if self.status != Status::Member {
+            return None;
+        }
+        Some((self.detector.watched()?, self.detector.suspicion_due()?))
+    }
+
     /// True if this process is a member and currently acts as mgr.
     pub fn is_mgr(&self) -> bool {
         self.status == Status::Member && self.role == Role::Initiator && self.init.is_mgr()

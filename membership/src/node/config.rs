@@ -126,6 +126,19 @@ pub struct NodeConfig {
     /// receive timeout, kept to whole milliseconds (powers of two) and scheduler ticks:
     /// the pings come that much less often.
     pub warm_us: u64,
+    /// Warm-up before a suspicion, µs (0: off; the default is
+    /// [`DEFAULT_WARM_UP_US`]): when the member this node's ring detector watches has
+    /// been silent for all but this long of `suspect_ms` (at most a quarter of it), a
+    /// view change is likely to follow, and the node calls the view's other live
+    /// members (at most four) every 250 µs until the suspicion with a one-byte
+    /// datagram each answers with an empty one (with `idle = "adaptive"`, the
+    /// default, it polls its socket between the calls, as it does while a view change
+    /// is open). On a host whose other tenants evict a
+    /// quiet process's caches within milliseconds, the round's first steps then find
+    /// their kernel and user paths warm, as steady keep-warm pings (`warm_us`) would
+    /// make them, at the cost of a few dozen tiny datagrams per suspicion instead of
+    /// one per millisecond for ever: while every member is heard, nothing is sent.
+    pub warm_up_us: u64,
     /// After a loop step that wrote datagrams or has events to publish, give the core
     /// away once (`sched_yield`) before the step's bookkeeping and publication
     /// (events, status, the event log): on a host with fewer cores than busy threads
@@ -273,6 +286,11 @@ impl From<NodeIdle> for String {
 /// node would ping all the time, and a cache that cold would not come back faster.
 pub const MIN_WARM_US: u64 = 100;
 
+/// Default warm-up before a suspicion ([`NodeConfig::warm_up_us`]), µs: a path idle
+/// for 2 ms has lost most of its warmth on a shared VM, so calls over the last 2 ms
+/// before a suspicion cover the time a view change's steps need them warm for.
+pub const DEFAULT_WARM_UP_US: u64 = 2_000;
+
 impl Default for NodeConfig {
     fn default() -> Self {
         NodeConfig {
@@ -307,6 +325,7 @@ impl Default for NodeConfig {
             target_core: 5,
             idle: NodeIdle::Adaptive,
             warm_us: 0,
+            warm_up_us: DEFAULT_WARM_UP_US,
             yield_before_publish: true,
             publish_after_round: true,
             tags: crate::TagSet::new(),
@@ -542,6 +561,7 @@ impl NodeConfig {
             join_timeout_us: self.join_timeout_ms.saturating_mul(1000),
             auto_rejoin: self.auto_rejoin,
             leave_linger_us: self.leave_linger_ms.saturating_mul(1000),
+            warm_up_us: self.warm_up_us,
             service: self.service_config(),
         }
     }

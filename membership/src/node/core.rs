@@ -753,6 +753,36 @@ impl DatagramCore for NodeCore {
     /// The view's other members in turn, while this node is a member: any of them may
     /// send it the next protocol message (the mgr an M-sub, a member its
     /// acknowledgement or suspicion), and each one's pings keep the paths between them warm.
+    fn warm_up(&self) -> Option<(Time, Time)> {
+        if self.phase != NodePhase::Member || self.cfg.warm_up_us == 0 {
+            return None;
+        }
+        let (_, due) = self.engine.suspicion_due()?;
+        let lead = self
+            .cfg
+            .warm_up_us
+            .min(self.cfg.engine.suspect_timeout_us / 4);
+        Some((Time(due.0.saturating_sub(lead)), due))
+    }
+
+    /// The view's other members but the one about to be suspected, by rank: the mgr
+    /// first, which takes part in every round.
+    fn warm_up_target(&self, i: usize) -> Option<SocketAddr> {
+        if self.phase != NodePhase::Member {
+            return None;
+        }
+        let silent = self.engine.suspicion_due().map(|(p, _)| p);
+        let mut others =
+            (self.engine.view().members.iter()).filter(|m| m.id != self.me && Some(m.id) != silent);
+        others.nth(i).map(|m| m.addr)
+    }
+
+    /// Calls from the view's other members only.
+    fn answers_warm_up(&self, from: SocketAddr) -> bool {
+        self.phase == NodePhase::Member
+            && (self.engine.view().members.iter()).any(|m| m.addr == from && m.id != self.me)
+    }
+
     fn warm_target(&mut self) -> Option<SocketAddr> {
         if self.phase != NodePhase::Member {
             return None;

@@ -50,6 +50,7 @@ fn core_config(n: usize) -> CoreConfig {
         join_timeout_us: 5_000_000,
         auto_rejoin: true,
         leave_linger_us: 200_000,
+        warm_up_us: 0,
         service: None,
     }
 }

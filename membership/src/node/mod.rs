@@ -50,8 +50,8 @@ pub use self::core::{
 };
 pub use coldstart::{Decision, Discovery, Probe};
 pub use config::{
-    read_config_file, FaultSettings, NodeConfig, NodeConfigError, NodeIdle, MAX_CONFIG_BYTES,
-    MIN_WARM_US,
+    read_config_file, FaultSettings, NodeConfig, NodeConfigError, NodeIdle, DEFAULT_WARM_UP_US,
+    MAX_CONFIG_BYTES, MIN_WARM_US,
 };
 pub use durable::{Ballot, DirStorage, Durable, MemStorage, Storage, StorageError};
 pub use event::{NodeEvent, Subscription, TimedEvent, SUBSCRIBER_QUEUE};

@@ -561,3 +561,47 @@ fn keep_warm_pings_take_the_other_members_in_turn() {
     let mut outsider = NodeCore::new(cfg, id, addr);
     assert_eq!(outsider.warm_target(), None, "not a member: no pings");
 }
+
+/// Warm-up before a suspicion (`NodeConfig::warm_up_us`): a member's window ends when
+/// the member its detector watches would be suspected and starts `warm_up_us` before
+/// (at most a quarter of the suspicion timeout); it calls the view's other members
+/// but that one, the mgr first, and answers calls from its view's members only. A
+/// node that is not a member, or with the setting at 0, has no window.
+#[test]
+fn a_member_warms_up_before_its_suspicion_and_calls_the_others_but_the_silent_one() {
+    use sgmp_transport::DatagramCore;
+    let c = Cluster::founded(4);
+    let addrs: Vec<SocketAddr> = c.members.iter().map(|m| m.addr).collect();
+    let (from, until) = c.cores[0].warm_up().expect("a member watching n3");
+    assert_eq!(until.micros_since(from), super::DEFAULT_WARM_UP_US);
+    assert!(until > c.now, "the suspicion is still to come");
+    // n0 (the mgr, most senior) watches the most junior, n3: n1 and n2 are called.
+    let targets: Vec<_> = (0..4).map(|i| c.cores[0].warm_up_target(i)).collect();
+    assert_eq!(targets, vec![Some(addrs[1]), Some(addrs[2]), None, None]);
+    // n2 watches n1: the mgr first, then n3.
+    let targets: Vec<_> = (0..3).map(|i| c.cores[2].warm_up_target(i)).collect();
+    assert_eq!(targets, vec![Some(addrs[0]), Some(addrs[3]), None]);
+    assert!(c.cores[0].answers_warm_up(addrs[3]));
+    assert!(!c.cores[0].answers_warm_up(addrs[0]), "not itself");
+    let stranger = SocketAddr::from(([127, 0, 0, 1], 7199));
+    assert!(!c.cores[0].answers_warm_up(stranger), "not a stranger");
+
+    assert_eq!(
+        Some(until),
+        c.cores[0].engine().suspicion_due().map(|(_, t)| t),
+        "the window follows the detector (which moves it with every sign of life)"
+    );
+
+    // Off, or not a member: no window, no one called, no call answered.
+    let mut cfg = c.cores[0].config().clone();
+    cfg.warm_up_us = 0;
+    let mut off = NodeCore::new(cfg.clone(), c.members[0].id, addrs[0]);
+    let founders = c.members.clone();
+    off.found_with(c.now, &founders);
+    assert_eq!(off.warm_up(), None);
+    cfg.warm_up_us = super::DEFAULT_WARM_UP_US;
+    let outsider = NodeCore::new(cfg, ProcessId::named("n9", 1), stranger);
+    assert_eq!(outsider.warm_up(), None);
+    assert_eq!(outsider.warm_up_target(0), None);
+    assert!(!outsider.answers_warm_up(addrs[0]));
+}

@@ -251,6 +251,59 @@ fn members_with_keep_warm_pings_ping_each_other_and_nothing_else_changes() {
     b.shutdown();
 }
 
+/// Warm-up before a suspicion, between running nodes (on by default): while every
+/// member is heard no node sends anything; once a member stops, its watcher calls the
+/// other live member over the last milliseconds before the suspicion, which answers,
+/// and the view without the stopped member follows. Neither a call nor an answer
+/// reaches an endpoint.
+#[test]
+fn the_watcher_of_a_silent_member_calls_the_others_before_suspecting_it() {
+    let (socks, addrs) = bound(3);
+    let nodes: Vec<NodeHandle> = ["a", "b", "c"]
+        .iter()
+        .zip(&addrs)
+        .zip(socks)
+        .map(|((n, a), s)| {
+            // The detector, not the transport, must find c gone: the transport gives
+            // a peer up after eight retransmission timeouts (2 + 4 + ... + 256 ms at
+            // the least), after this suspicion timeout.
+            let cfg = NodeConfig {
+                suspect_ms: 400,
+                ..config(n, *a, &addrs)
+            };
+            Node::start_on(cfg, s).unwrap()
+        })
+        .collect();
+    wait_for("one view of three", Duration::from_secs(10), || {
+        nodes.iter().all(|n| n.view().len() == 3)
+    });
+    let sent = |n: &NodeHandle| n.metrics().driver.pings_sent;
+    assert_eq!(
+        nodes.iter().map(sent).sum::<u64>(),
+        0,
+        "nothing while every member is heard"
+    );
+    nodes[2].shutdown();
+    wait_for("the view without c", Duration::from_secs(10), || {
+        nodes[0].view().len() == 2 && nodes[1].view().len() == 2
+    });
+    // Metrics are snapshots, published after the steps that counted.
+    wait_for("a call and its answer", Duration::from_secs(5), || {
+        sent(&nodes[0]) + sent(&nodes[1]) >= 2
+            && nodes[..2]
+                .iter()
+                .all(|n| n.metrics().driver.pings_received >= 1)
+    });
+    for n in &nodes[..2] {
+        let malformed = n
+            .metrics()
+            .transport
+            .dropped(sgmp_transport::DropReason::Malformed);
+        assert_eq!(malformed, 0, "a call or answer never reaches the endpoint");
+        n.shutdown();
+    }
+}
+
 /// While the round it opened is open, the mgr holds the news of its submission (and of
 /// the leaver's suspicion) and publishes it with the round's install: counted in its
 /// metrics, in order, each event stamped with its own step's input (the submission's

@@ -134,6 +134,13 @@ pub struct DaemonArgs {
     /// on a shared VM with 1000), for one tiny datagram per interval per quiet node.
     #[arg(long, value_name = "US")]
     pub warm_us: Option<u64>,
+    /// Warm-up before a suspicion, µs (default 2000; 0: off): when the member this
+    /// node watches has been silent for all but this long of the suspicion timeout
+    /// (at most a quarter of it), call the view's other members every 250 µs with a
+    /// one-byte datagram they answer with an empty one, so that the view change that
+    /// follows finds its paths warm. Nothing is sent while every member is heard.
+    #[arg(long, value_name = "US")]
+    pub warm_up_us: Option<u64>,
     /// Accept fault injection through the control socket (`sgmpctl fault ...`: loss,
     /// duplication, reordering, partitions) and `[faults] loss` in the config. Off by
     /// default: a daemon without it refuses every fault command. For tests only.
@@ -247,6 +254,7 @@ fn help_defaults() -> Vec<(&'static str, String)> {
         ("target_core", d.target_core.to_string()),
         ("idle", d.idle.to_string()),
         ("warm_us", d.warm_us.to_string()),
+        ("warm_up_us", d.warm_up_us.to_string()),
         ("control", default_control_path("ID").display().to_string()),
     ]
 }
@@ -340,6 +348,7 @@ impl DaemonArgs {
             target_core,
             idle,
             warm_us,
+            warm_up_us,
             fault_injection,
             metrics_listen,
             listen_fd,
@@ -373,6 +382,7 @@ impl DaemonArgs {
             target_core: f.target_core.or(target_core),
             idle: f.idle.or(idle),
             warm_us: f.warm_us.or(warm_us),
+            warm_up_us: f.warm_up_us.or(warm_up_us),
             fault_injection: f.fault_injection || fault_injection,
             metrics_listen: f.metrics_listen.or(metrics_listen),
             listen_fd: f.listen_fd.or(listen_fd),
@@ -494,6 +504,7 @@ impl Settings {
             target_core,
             idle,
             warm_us,
+            warm_up_us,
             fault_injection,
             metrics_listen,
             listen_fd,
@@ -575,7 +586,8 @@ impl Settings {
             client_timeout_ms,
             target_core,
             idle,
-            warm_us
+            warm_us,
+            warm_up_us
         );
         if let Some(v) = max_client_ops {
             c.max_client_ops = v as usize;
@@ -803,6 +815,28 @@ mod tests {
         );
         let none = DaemonArgs::try_parse_from(["sgmpd", "--id", "a"]).unwrap();
         assert_eq!(Settings::from_args(&none).unwrap().node.warm_us, 0);
+    }
+
+    /// Warm-up before a suspicion: on by default; `warm_up_us` in a file, `--warm-up-us`
+    /// over it, 0 switches it off.
+    #[test]
+    fn warm_up_from_flags_and_file() {
+        let none = DaemonArgs::try_parse_from(["sgmpd", "--id", "a"]).unwrap();
+        assert_eq!(
+            Settings::from_args(&none).unwrap().node.warm_up_us,
+            sgmp_membership::node::DEFAULT_WARM_UP_US
+        );
+        let (file, _) = DaemonArgs::from_toml("id = \"a\"\nwarm_up_us = 0\n", None).unwrap();
+        assert_eq!(Settings::from_args(&file).unwrap().node.warm_up_us, 0);
+        let flag =
+            DaemonArgs::try_parse_from(["sgmpd", "--id", "a", "--warm-up-us", "3000"]).unwrap();
+        assert_eq!(
+            Settings::from_args(&flag.over(file))
+                .unwrap()
+                .node
+                .warm_up_us,
+            3000
+        );
     }
 
     /// `--idle spin:US` on the command line, `idle = "spin"` in a file, the flag

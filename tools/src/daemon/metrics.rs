@@ -310,13 +310,13 @@ pub fn render(node: &NodeHandle, ev: &EventCounters) -> String {
     metric(
         "sgmp_warm_pings_sent_total",
         "counter",
-        "Keep-warm pings sent (--warm-us).",
+        "Keep-warm pings (--warm-us), warm-up calls before a suspicion (--warm-up-us) and answers to calls sent.",
         &one(m.driver.pings_sent as f64),
     );
     metric(
         "sgmp_warm_pings_received_total",
         "counter",
-        "Empty datagrams received from any source (other nodes' keep-warm pings; unauthenticated, never handed to the protocol).",
+        "Empty and one-byte datagrams received from any source (other nodes' keep-warm pings, warm-up calls and answers; unauthenticated, never handed to the protocol).",
         &one(m.driver.pings_received as f64),
     );
     metric(

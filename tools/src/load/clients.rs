@@ -371,6 +371,7 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
         protocol_timeout_ms: args.suspect_ms.max(200),
         idle: cluster::Idle::default(),
         warm_us: 0,
+        warm_up_us: sgmp_membership::node::DEFAULT_WARM_UP_US,
     };
     let n = args.core as usize;
     let mut in_process = None;

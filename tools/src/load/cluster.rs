@@ -151,6 +151,7 @@ fn node_config(
         max_members: 64,
         idle: t.idle,
         warm_us: t.warm_us,
+        warm_up_us: t.warm_up_us,
         ..NodeConfig::default()
     }
 }
@@ -641,6 +642,7 @@ impl Backend for Processes {
             .arg(self.control_path(slot))
             .args(["--idle", &t.idle.to_string()])
             .args(["--warm-us", &t.warm_us.to_string()])
+            .args(["--warm-up-us", &t.warm_up_us.to_string()])
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

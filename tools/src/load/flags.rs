@@ -45,6 +45,11 @@ pub struct Timing {
     /// (`NodeConfig::warm_us`).
     #[arg(long, default_value_t = 0)]
     pub warm_us: u64,
+    /// Warm-up before a suspicion of every node, µs (0: off; the nodes' default
+    /// 2000): calls to the view's other members over the last this long before a
+    /// suspicion (`NodeConfig::warm_up_us`).
+    #[arg(long, default_value_t = sgmp_membership::node::DEFAULT_WARM_UP_US)]
+    pub warm_up_us: u64,
 }
 
 /// The nodes' idle strategy (`NodeConfig::idle`, the same words as `sgmpd --idle`).
@@ -62,6 +67,7 @@ impl Default for Timing {
             protocol_timeout_ms: 200,
             idle: Idle::Adaptive,
             warm_us: 0,
+            warm_up_us: sgmp_membership::node::DEFAULT_WARM_UP_US,
         }
     }
 }

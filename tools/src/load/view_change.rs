@@ -706,6 +706,7 @@ impl ViewChangeReport {
         put_latency(&mut f, "udp_rtt_idle", &self.udp_rtt_idle, "us", 1.0);
         f.text("idle", self.args.cluster.timing.idle.to_string());
         f.int("warm_us", self.args.cluster.timing.warm_us);
+        f.int("warm_up_us", self.args.cluster.timing.warm_up_us);
         put_latency(&mut f, "udp_pattern", &self.udp_pattern, "us", 1.0);
         f.flag(
             "udp_pattern_between_rounds",

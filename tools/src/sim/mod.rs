@@ -54,6 +54,7 @@ impl SimConfig {
             join_timeout_us: self.join_watchdog_us,
             auto_rejoin: self.auto_rejoin,
             leave_linger_us: 200_000,
+            warm_up_us: 0,
             service: None,
         }
     }

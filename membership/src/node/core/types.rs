@@ -27,6 +27,10 @@ pub struct CoreConfig {
     pub auto_rejoin: bool,
     /// How long a leaving member waits for its leave request to be delivered, µs.
     pub leave_linger_us: u64,
+    /// Warm-up calls over this long before a suspicion of the watched member, µs (0:
+    /// off; at most a quarter of the suspicion timeout is used): see
+    /// `NodeConfig::warm_up_us`.
+    pub warm_up_us: u64,
     /// The membership service (None: off).
     pub service: Option<ServiceConfig>,
 }
