@@ -186,6 +186,11 @@ pub const WARM_UP_EVERY_US: u64 = 250;
 /// it goes, §21).
 pub const MAX_WARM_UP_CALLS: usize = 4;
 
+/// How long an [`IdleStrategy::Adaptive`] driver polls after a warm-up call from a
+/// peer, µs: two ticks, so that it polls through the caller's window and a little past
+/// the suspicion at its end, when the view change's first datagram comes.
+pub const WARM_UP_POLL_US: u64 = 2 * WARM_UP_EVERY_US;
+
 /// Shortest time between two answers to warm-up calls, µs: whoever calls, a driver
 /// answers at most this often.
 pub const WARM_UP_ANSWER_GAP_US: u64 = 100;
@@ -471,6 +476,9 @@ pub struct Driver<C: DatagramCore = Endpoint> {
     warm_up_at: Time,
     /// When this driver last answered a warm-up call.
     answered_at: Option<Time>,
+    /// Until when an [`IdleStrategy::Adaptive`] driver polls after a warm-up call it
+    /// answers: [`WARM_UP_POLL_US`] after the last.
+    called_until: Time,
     /// The last wait's time lay in the core's warm-up window: an
     /// [`IdleStrategy::Adaptive`] driver polls through it (its ticks and the
     /// suspicion at its end come to the microsecond, not the millisecond of a
@@ -674,6 +682,7 @@ impl<C: DatagramCore> Driver<C> {
             heard: false,
             warm_up_at: Time::ZERO,
             answered_at: None,
+            called_until: Time::ZERO,
             warming_up: false,
         })
     }
@@ -819,12 +828,12 @@ impl<C: DatagramCore> Driver<C> {
         match self.idle {
             IdleStrategy::Recv => self.park_in_recv(wait)?,
             IdleStrategy::Block => self.park_in_poll(wait)?,
-            IdleStrategy::Adaptive => match self.open_round_budget(now) {
-                Some(spin_us) => self.poll_then_park(spin_us, true, wait)?,
-                // The wait ends at the next tick or the window's end.
-                None if self.warming_up => self.poll_then_park(WARM_UP_EVERY_US, true, wait)?,
-                None => self.park_in_poll(wait)?,
-            },
+            IdleStrategy::Adaptive => {
+                match self.open_round_budget(now).or(self.warm_up_poll(now)) {
+                    Some(spin_us) => self.poll_then_park(spin_us, true, wait)?,
+                    None => self.park_in_poll(wait)?,
+                }
+            }
             IdleStrategy::Spin { spin_us } => self.poll_then_park(spin_us, false, wait)?,
             IdleStrategy::SpinYield { spin_us } => {
                 let spin_us = if self.core.open_round().is_some() {
@@ -889,19 +898,34 @@ impl<C: DatagramCore> Driver<C> {
         Some(self.warm_up_at.min(until))
     }
 
-    /// A warm-up call read from `from`: answered with a ping if the core knows the
-    /// caller and the last answer is at least [`WARM_UP_ANSWER_GAP_US`] old.
+    /// A warm-up call read from `from`: if the core knows the caller, answered with a
+    /// ping (unless the last answer is less than [`WARM_UP_ANSWER_GAP_US`] old), and
+    /// an adaptive driver polls for [`WARM_UP_POLL_US`].
     fn answer_warm_up(&mut self, from: SocketAddr) {
+        if !self.core.answers_warm_up(from) {
+            return;
+        }
         let now = self.now();
+        self.called_until = now + WARM_UP_POLL_US;
         if self
             .answered_at
             .is_some_and(|t| now.micros_since(t) < WARM_UP_ANSWER_GAP_US)
-            || !self.core.answers_warm_up(from)
         {
             return;
         }
         self.answered_at = Some(now);
         self.ping(from, &[]);
+    }
+
+    /// [`IdleStrategy::Adaptive`] outside a round: how long to poll before this wait
+    /// (µs), if at all: to the next tick in the core's own warm-up window, and
+    /// through [`WARM_UP_POLL_US`] after a call it answered. A view change is
+    /// expected within a few milliseconds; its first datagrams then find the nodes
+    /// polling, as the rest of it does (`open_round`).
+    fn warm_up_poll(&self, now: Time) -> Option<u64> {
+        let own = if self.warming_up { WARM_UP_EVERY_US } else { 0 };
+        let us = own.max(self.called_until.micros_since(now));
+        (us > 0).then_some(us)
     }
 
     /// Sends a keep-warm ping (`what` empty) or a warm-up call ([`WARM_UP_CALL`]) to
@@ -1521,9 +1545,10 @@ mod tests {
 
     /// Warm-up calls: in its core's window a driver calls the core's targets, no
     /// faster than one tick per [`WARM_UP_EVERY_US`] (an adaptive one polling between
-    /// ticks), and none before the window (which wakes it) or after; a peer whose core knows the caller answers with a ping, one
-    /// whose core does not answers nothing, and neither a call nor an answer reaches
-    /// a core.
+    /// ticks), and none before the window (which wakes it) or after; a peer whose core
+    /// knows the caller answers with a ping (and, adaptive, polls a while), one whose
+    /// core does not answers nothing and does not poll, and neither a call nor an
+    /// answer reaches a core.
     #[test]
     fn in_a_warm_up_window_a_driver_calls_its_peers_and_they_answer() {
         let mut a = pinger(None);
@@ -1563,9 +1588,19 @@ mod tests {
         assert_eq!((a.core().datagrams, b.core().datagrams), (0, 0));
         assert_eq!(a.stats().datagrams_read + b.stats().datagrams_read, 0);
 
-        // A core that does not know the caller: no answer, to anyone.
-        let stranger = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-        stranger.send_to(&WARM_UP_CALL, a.local_addr()).unwrap();
+        // A called adaptive driver polls for a while after the call it answered.
+        let caller = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let polled = b.stats().poll_us;
+        caller.send_to(&WARM_UP_CALL, b.local_addr()).unwrap();
+        for _ in 0..3 {
+            b.drive(Some(Duration::from_millis(2))).unwrap();
+        }
+        assert_eq!(b.stats().pings_sent, answers + 1);
+        assert!(b.stats().poll_us > polled, "no poll after a call");
+
+        // A core that does not know the caller: no answer, to anyone, and no poll.
+        let polled = a.stats().poll_us;
+        caller.send_to(&WARM_UP_CALL, a.local_addr()).unwrap();
         for _ in 0..3 {
             a.drive(Some(Duration::from_millis(1))).unwrap();
         }
@@ -1575,6 +1610,7 @@ mod tests {
             calls,
             "a call from a stranger is not answered"
         );
+        assert_eq!(a.stats().poll_us, polled, "nor polled for");
     }
 
     /// Keep-warm pings: a quiet driver pings its core's target about once per interval

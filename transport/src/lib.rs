@@ -39,7 +39,7 @@ pub mod wire;
 pub use config::TransportConfig;
 pub use driver::{
     DatagramCore, Driver, DriverConfig, DriverStats, IdleStrategy, Waker, MAX_WARM_UP_CALLS,
-    OPEN_ROUND_SPIN_US, WARM_UP_ANSWER_GAP_US, WARM_UP_CALL, WARM_UP_EVERY_US,
+    OPEN_ROUND_SPIN_US, WARM_UP_ANSWER_GAP_US, WARM_UP_CALL, WARM_UP_EVERY_US, WARM_UP_POLL_US,
 };
 pub use endpoint::{Endpoint, Refused, Transmit, TransportEvent};
 pub use error::{DropReason, SendError, TransportConfigError};

@@ -132,8 +132,9 @@ pub struct NodeConfig {
     /// view change is likely to follow, and the node calls the view's other live
     /// members (at most four) every 250 µs until the suspicion with a one-byte
     /// datagram each answers with an empty one (with `idle = "adaptive"`, the
-    /// default, it polls its socket between the calls, as it does while a view change
-    /// is open). On a host whose other tenants evict a
+    /// default, the caller polls its socket between its calls and the called poll
+    /// theirs for 500 µs after each, as they do while a view change is open, so that
+    /// the round's first datagrams find them polling). On a host whose other tenants evict a
     /// quiet process's caches within milliseconds, the round's first steps then find
     /// their kernel and user paths warm, as steady keep-warm pings (`warm_us`) would
     /// make them, at the cost of a few dozen tiny datagrams per suspicion instead of
