@@ -128,9 +128,10 @@ pub struct NodeConfig {
     pub warm_us: u64,
     /// Warm-up before a suspicion, µs (0: off; the default is
     /// [`DEFAULT_WARM_UP_US`]): when the member this node's ring detector watches has
-    /// been silent for all but this long of `suspect_ms` (at most a quarter of it), a
-    /// view change is likely to follow, and the node calls the view's other live
-    /// members (at most four) every 250 µs until the suspicion with a one-byte
+    /// been silent for all but this long of `suspect_ms` (at most a quarter of it, and
+    /// half of what it leaves beyond `heartbeat_ms`, so that a member heard at every
+    /// heartbeat never opens a window), a view change is likely to follow, and the node
+    /// calls the view's other members but the silent one (at most four) every 250 µs until the suspicion with a one-byte
     /// datagram each answers with an empty one (with `idle = "adaptive"`, the
     /// default, the caller polls its socket between its calls and the called poll
     /// theirs for 500 µs after each, as they do while a view change is open, so that

@@ -750,25 +750,28 @@ impl DatagramCore for NodeCore {
         self.engine.open_round()
     }
 
-    /// The view's other members in turn, while this node is a member: any of them may
-    /// send it the next protocol message (the mgr an M-sub, a member its
-    /// acknowledgement or suspicion), and each one's pings keep the paths between them warm.
+    /// The last `warm_up_us` before the ring detector would suspect the member it
+    /// watches, while this node is a member: the view change that follows a
+    /// suspicion is about to come. The lead is at most a quarter of the suspicion
+    /// timeout and half of what it leaves beyond a heartbeat interval, so that a
+    /// watched member heard at every heartbeat never opens a window (none if that
+    /// leaves nothing).
     fn warm_up(&self) -> Option<(Time, Time)> {
-        if self.phase != NodePhase::Member || self.cfg.warm_up_us == 0 {
+        if self.phase() != NodePhase::Member || self.cfg.warm_up_us == 0 {
             return None;
         }
         let (_, due) = self.engine.suspicion_due()?;
-        let lead = self
-            .cfg
-            .warm_up_us
-            .min(self.cfg.engine.suspect_timeout_us / 4);
-        Some((Time(due.0.saturating_sub(lead)), due))
+        let e = &self.cfg.engine;
+        let lead = (self.cfg.warm_up_us)
+            .min(e.suspect_timeout_us / 4)
+            .min(e.suspect_timeout_us.saturating_sub(e.heartbeat_interval_us) / 2);
+        (lead > 0).then(|| (Time(due.0.saturating_sub(lead)), due))
     }
 
     /// The view's other members but the one about to be suspected, by rank: the mgr
     /// first, which takes part in every round.
     fn warm_up_target(&self, i: usize) -> Option<SocketAddr> {
-        if self.phase != NodePhase::Member {
+        if self.phase() != NodePhase::Member {
             return None;
         }
         let silent = self.engine.suspicion_due().map(|(p, _)| p);
@@ -777,14 +780,20 @@ impl DatagramCore for NodeCore {
         others.nth(i).map(|m| m.addr)
     }
 
-    /// Calls from the view's other members only.
+    /// Calls from the view's other members only, known by the addresses in the view
+    /// (an IPv4 address mapped into IPv6 counts as itself).
     fn answers_warm_up(&self, from: SocketAddr) -> bool {
-        self.phase == NodePhase::Member
-            && (self.engine.view().members.iter()).any(|m| m.addr == from && m.id != self.me)
+        let canonical = |a: SocketAddr| (a.ip().to_canonical(), a.port());
+        self.phase() == NodePhase::Member
+            && (self.engine.view().members.iter())
+                .any(|m| m.id != self.me && canonical(m.addr) == canonical(from))
     }
 
+    /// The view's other members in turn, while this node is a member: any of them may
+    /// send it the next protocol message (the mgr an M-sub, a member its
+    /// acknowledgement or suspicion), and each one's pings keep the paths between them warm.
     fn warm_target(&mut self) -> Option<SocketAddr> {
-        if self.phase != NodePhase::Member {
+        if self.phase() != NodePhase::Member {
             return None;
         }
         let members = &self.engine.view().members;

@@ -599,7 +599,27 @@ fn a_member_warms_up_before_its_suspicion_and_calls_the_others_but_the_silent_on
     let founders = c.members.clone();
     off.found_with(c.now, &founders);
     assert_eq!(off.warm_up(), None);
+    // The lead is at most a quarter of the suspicion timeout and half of what it
+    // leaves beyond a heartbeat interval; none if that leaves nothing.
     cfg.warm_up_us = super::DEFAULT_WARM_UP_US;
+    for (suspect_us, heartbeat_us, lead) in [
+        (4_000, 1_000, Some(1_000)),
+        (4_000, 2_000, Some(1_000)),
+        (4_000, 3_000, Some(500)),
+        (4_000, 3_999, None),
+        (60_000, 10_000, Some(2_000)),
+    ] {
+        let mut clamped = cfg.clone();
+        clamped.engine.suspect_timeout_us = suspect_us;
+        clamped.engine.heartbeat_interval_us = heartbeat_us;
+        let mut core = NodeCore::new(clamped, c.members[0].id, addrs[0]);
+        core.found_with(c.now, &founders);
+        let got = core.warm_up().map(|(from, until)| until.micros_since(from));
+        assert_eq!(
+            got, lead,
+            "suspect {suspect_us} µs, heartbeat {heartbeat_us} µs"
+        );
+    }
     let outsider = NodeCore::new(cfg, ProcessId::named("n9", 1), stranger);
     assert_eq!(outsider.warm_up(), None);
     assert_eq!(outsider.warm_up_target(0), None);

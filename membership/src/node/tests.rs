@@ -267,8 +267,11 @@ fn the_watcher_of_a_silent_member_calls_the_others_before_suspecting_it() {
             // The detector, not the transport, must find c gone: the transport gives
             // a peer up after eight retransmission timeouts (2 + 4 + ... + 256 ms at
             // the least), after this suspicion timeout.
+            // A wide window (the last 50 ms of the silence): a watcher woken late
+            // on a loaded machine still calls before it suspects.
             let cfg = NodeConfig {
                 suspect_ms: 400,
+                warm_up_us: 50_000,
                 ..config(n, *a, &addrs)
             };
             Node::start_on(cfg, s).unwrap()

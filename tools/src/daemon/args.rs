@@ -136,7 +136,8 @@ pub struct DaemonArgs {
     pub warm_us: Option<u64>,
     /// Warm-up before a suspicion, µs (default 2000; 0: off): when the member this
     /// node watches has been silent for all but this long of the suspicion timeout
-    /// (at most a quarter of it), call the view's other members every 250 µs with a
+    /// (at most a quarter of it, and half of what it leaves beyond the heartbeat
+    /// interval), call the view's other members every 250 µs with a
     /// one-byte datagram they answer with an empty one (with `--idle adaptive` the
     /// caller and the called poll their sockets meanwhile), so that the view change
     /// that follows finds its paths warm. Nothing is sent while every member is heard.
