@@ -141,6 +141,16 @@ pub struct NodeConfig {
     /// make them, at the cost of a few dozen tiny datagrams per suspicion instead of
     /// one per millisecond for ever: while every member is heard, nothing is sent.
     pub warm_up_us: u64,
+    /// The CPU the node's loop thread runs on, as the operating system numbers them
+    /// (`None`, the default: wherever the scheduler puts it). A pinned loop keeps its
+    /// caches and never waits behind another busy thread that the scheduler placed on
+    /// its core: where a host's processes outnumber its cores (several nodes on one
+    /// machine, a node beside its application), two nodes that poll through a view
+    /// change can otherwise share one core while another idles, and the round is the
+    /// sum of both (docs/bench/view_change_perf.md §23: about a fifth of the commit at
+    /// N = 3 on a 2-core VM). The node does not start if the CPU is not one this
+    /// process may run on ([`NodeError::Cpu`](super::NodeError::Cpu)).
+    pub cpu: Option<usize>,
     /// After a loop step that wrote datagrams or has events to publish, give the core
     /// away once (`sched_yield`) before the step's bookkeeping and publication
     /// (events, status, the event log): on a host with fewer cores than busy threads
@@ -328,6 +338,7 @@ impl Default for NodeConfig {
             idle: NodeIdle::Adaptive,
             warm_us: 0,
             warm_up_us: DEFAULT_WARM_UP_US,
+            cpu: None,
             yield_before_publish: true,
             publish_after_round: true,
             tags: crate::TagSet::new(),
@@ -459,6 +470,14 @@ impl NodeConfig {
             .validate()
             .map_err(|e| NodeConfigError::Invalid(e.to_string()))?;
         self.read_keyring()?;
+        if let Some(cpu) = self.cpu {
+            if cpu >= super::affinity::MAX_CPUS {
+                return Err(NodeConfigError::Invalid(format!(
+                    "cpu {cpu} is out of range: a thread can be pinned to CPUs 0 to {}",
+                    super::affinity::MAX_CPUS - 1
+                )));
+            }
+        }
         if self.coldstart_rounds == 0 || self.coldstart_round_ms == 0 {
             return Err(NodeConfigError::Invalid(
                 "coldstart_rounds and coldstart_round_ms must be greater than zero".into(),

@@ -20,6 +20,7 @@
 //! through the members it knew and the seeds. See `docs/ARCHITECTURE.md` for the path
 //! of one datagram through these layers.
 
+mod affinity;
 pub mod alerts;
 pub mod coldstart;
 pub mod config;
@@ -92,6 +93,15 @@ pub enum NodeError {
     /// The loop thread could not be spawned.
     #[error("cannot start the node thread: {0}")]
     Thread(std::io::Error),
+    /// The loop thread could not be pinned to the CPU of [`NodeConfig::cpu`] (not a
+    /// CPU of this host, or not one this process may run on).
+    #[error("cannot run the node on CPU {cpu}: {source}")]
+    Cpu {
+        /// The CPU.
+        cpu: usize,
+        /// The I/O error.
+        source: std::io::Error,
+    },
 }
 
 /// Starts nodes. See the [module docs](self).
@@ -185,11 +195,28 @@ impl Node {
         pre_subscribe: Option<&mut Option<Subscription>>,
         snapshot: Option<SnapshotProvider>,
     ) -> Result<NodeHandle, NodeError> {
+        let cpu = config.cpu;
         let (mut rt, handle) = Node::build(config, socket, pre_subscribe, snapshot)?;
+        // The thread pins itself before its first step and says how that went: no
+        // step of a node asked to run on a CPU runs anywhere else.
+        let (pinned_tx, pinned_rx) = std::sync::mpsc::sync_channel(1);
         let thread = std::thread::Builder::new()
             .name(format!("sgmp-{}", handle.shared.status.lock().me.node))
-            .spawn(move || rt.run())
+            .spawn(move || {
+                let pinned = cpu.map_or(Ok(()), affinity::pin_current_thread);
+                let ok = pinned.is_ok();
+                let _ = pinned_tx.send(pinned);
+                if ok {
+                    rt.run();
+                } else {
+                    rt.abandon();
+                }
+            })
             .map_err(NodeError::Thread)?;
+        if let (Some(cpu), Ok(Err(source))) = (cpu, pinned_rx.recv()) {
+            let _ = thread.join();
+            return Err(NodeError::Cpu { cpu, source });
+        }
         let _ = handle.loop_thread.set(thread.thread().id());
         *handle.thread.lock() = Some(thread);
         Ok(handle)

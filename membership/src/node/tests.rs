@@ -492,3 +492,59 @@ fn a_provider_shutdown_during_an_application_shutdown_returns() {
         "the application's shutdown returned"
     );
 }
+
+/// The CPUs the loop thread of the node named `name` may run on, as
+/// `/proc/self/task/*/status` lists them (`Cpus_allowed_list`).
+fn loop_thread_cpus(name: &str) -> String {
+    let comm = format!("sgmp-{name}");
+    for task in std::fs::read_dir("/proc/self/task").unwrap() {
+        let dir = task.unwrap().path();
+        if std::fs::read_to_string(dir.join("comm")).is_ok_and(|c| c.trim() == comm) {
+            let status = std::fs::read_to_string(dir.join("status")).unwrap();
+            let line = status
+                .lines()
+                .find(|l| l.starts_with("Cpus_allowed_list:"))
+                .expect("a thread's status lists its CPUs");
+            return line["Cpus_allowed_list:".len()..].trim().to_string();
+        }
+    }
+    panic!("no thread named {comm}");
+}
+
+/// `NodeConfig::cpu`: the loop thread runs on that CPU only, from its first step; a
+/// CPU the process may not run on stops the start with `NodeError::Cpu`, one beyond
+/// what a CPU set can name is a configuration error, and neither leaves a node running.
+#[test]
+fn a_node_given_a_cpu_runs_its_loop_there_and_nowhere_else() {
+    let cpu = *affinity::current_thread_cpus()
+        .unwrap()
+        .last()
+        .expect("the test runs somewhere");
+    let (mut socks, addrs) = bound(3);
+    let mut cfg = config("pin", addrs[0], &[]);
+    cfg.cpu = Some(cpu);
+    let node = Node::start_on(cfg, socks.remove(0)).unwrap();
+    assert_eq!(loop_thread_cpus("pin"), cpu.to_string());
+    wait_for("the pinned node's group", Duration::from_secs(10), || {
+        node.view().members.len() == 1
+    });
+    node.shutdown();
+
+    let mut cfg = config("nowhere", addrs[1], &[]);
+    cfg.cpu = Some(affinity::MAX_CPUS - 1);
+    match Node::start_subscribed_on(cfg, socks.remove(0)) {
+        Err(NodeError::Cpu { cpu, source }) => {
+            assert_eq!(cpu, affinity::MAX_CPUS - 1);
+            assert_eq!(source.raw_os_error(), Some(libc::EINVAL), "{source}");
+        }
+        other => panic!("expected NodeError::Cpu, got {:?}", other.map(|_| ())),
+    }
+
+    let mut cfg = config("beyond", addrs[2], &[]);
+    cfg.cpu = Some(affinity::MAX_CPUS);
+    let e = Node::start_on(cfg, socks.remove(0))
+        .map(|_| ())
+        .unwrap_err();
+    assert!(matches!(e, NodeError::Config(_)), "{e}");
+    assert!(e.to_string().contains("cpu"), "{e}");
+}

@@ -372,6 +372,7 @@ pub fn run(args: &ClientsArgs) -> io::Result<ClientsReport> {
         idle: cluster::Idle::default(),
         warm_us: 0,
         warm_up_us: sgmp_membership::node::DEFAULT_WARM_UP_US,
+        pin: false,
     };
     let n = args.core as usize;
     let mut in_process = None;

@@ -152,6 +152,7 @@ fn node_config(
         idle: t.idle,
         warm_us: t.warm_us,
         warm_up_us: t.warm_up_us,
+        cpu: t.cpu_of(slot),
         ..NodeConfig::default()
     }
 }
@@ -643,6 +644,7 @@ impl Backend for Processes {
             .args(["--idle", &t.idle.to_string()])
             .args(["--warm-us", &t.warm_us.to_string()])
             .args(["--warm-up-us", &t.warm_up_us.to_string()])
+            .args(t.cpu_of(slot).map(|c| format!("--cpu={c}")))
             .env("RUST_LOG", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())

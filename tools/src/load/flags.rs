@@ -50,6 +50,57 @@ pub struct Timing {
     /// suspicion (`NodeConfig::warm_up_us`).
     #[arg(long, default_value_t = sgmp_membership::node::DEFAULT_WARM_UP_US)]
     pub warm_up_us: u64,
+    /// Pin every node's loop thread to a CPU (`NodeConfig::cpu`, `sgmpd --cpu`): node
+    /// `n{slot}` to the slot-th CPU this process may run on, round-robin. Off by
+    /// default (the nodes' default); the raw UDP pattern's threads are never pinned.
+    #[arg(long)]
+    pub pin: bool,
+}
+
+impl Timing {
+    /// The CPU node `n{slot}` is pinned to with `--pin` (`None` without it): the
+    /// slot-th of the CPUs this process may run on, round-robin.
+    pub fn cpu_of(&self, slot: usize) -> Option<usize> {
+        if !self.pin {
+            return None;
+        }
+        let cpus = allowed_cpus();
+        cpus.get(slot % cpus.len().max(1)).copied()
+    }
+}
+
+/// The CPUs this process may run on, from `/proc/self/status` (`Cpus_allowed_list`,
+/// e.g. `0-3,8`); `0 .. available_parallelism` if it cannot be read.
+fn allowed_cpus() -> Vec<usize> {
+    let listed = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            let line = s.lines().find(|l| l.starts_with("Cpus_allowed_list:"))?;
+            parse_cpu_list(line["Cpus_allowed_list:".len()..].trim())
+        })
+        .filter(|c| !c.is_empty());
+    listed.unwrap_or_else(|| {
+        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+        (0..n).collect()
+    })
+}
+
+/// `0-3,8` → `[0, 1, 2, 3, 8]` (`None` if malformed).
+fn parse_cpu_list(list: &str) -> Option<Vec<usize>> {
+    let mut cpus = Vec::new();
+    for part in list.split(',').filter(|p| !p.is_empty()) {
+        match part.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?);
+                if b < a || b - a > 4096 {
+                    return None;
+                }
+                cpus.extend(a..=b);
+            }
+            None => cpus.push(part.parse().ok()?),
+        }
+    }
+    Some(cpus)
 }
 
 /// The nodes' idle strategy (`NodeConfig::idle`, the same words as `sgmpd --idle`).
@@ -68,6 +119,7 @@ impl Default for Timing {
             idle: Idle::Adaptive,
             warm_us: 0,
             warm_up_us: sgmp_membership::node::DEFAULT_WARM_UP_US,
+            pin: false,
         }
     }
 }
@@ -117,5 +169,29 @@ impl RoundTimeout {
     /// The wait, at least [`RoundTimeout::MIN`].
     pub fn duration(self) -> Duration {
         Duration::from_millis(self.round_timeout_ms).max(Self::MIN)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The kernel's CPU lists: ranges and single CPUs; anything else is no list.
+    #[test]
+    fn cpu_lists_are_read_as_the_kernel_writes_them() {
+        assert_eq!(parse_cpu_list("0-1"), Some(vec![0, 1]));
+        assert_eq!(parse_cpu_list("0-2,5,7-8"), Some(vec![0, 1, 2, 5, 7, 8]));
+        assert_eq!(parse_cpu_list("3"), Some(vec![3]));
+        assert_eq!(parse_cpu_list("2-1"), None);
+        assert_eq!(parse_cpu_list("a"), None);
+        assert!(!allowed_cpus().is_empty());
+        let t = Timing {
+            pin: true,
+            ..Timing::default()
+        };
+        let cpus = allowed_cpus();
+        assert_eq!(t.cpu_of(0), Some(cpus[0]));
+        assert_eq!(t.cpu_of(cpus.len()), Some(cpus[0]));
+        assert_eq!(Timing::default().cpu_of(0), None);
     }
 }

@@ -707,6 +707,7 @@ impl ViewChangeReport {
         f.text("idle", self.args.cluster.timing.idle.to_string());
         f.int("warm_us", self.args.cluster.timing.warm_us);
         f.int("warm_up_us", self.args.cluster.timing.warm_up_us);
+        f.flag("pinned", self.args.cluster.timing.pin);
         put_latency(&mut f, "udp_pattern", &self.udp_pattern, "us", 1.0);
         f.flag(
             "udp_pattern_between_rounds",
