@@ -213,9 +213,11 @@ impl Node {
                 }
             })
             .map_err(NodeError::Thread)?;
-        if let (Some(cpu), Ok(Err(source))) = (cpu, pinned_rx.recv()) {
-            let _ = thread.join();
-            return Err(NodeError::Cpu { cpu, source });
+        if let Some(cpu) = cpu {
+            if let Ok(Err(source)) = pinned_rx.recv() {
+                let _ = thread.join();
+                return Err(NodeError::Cpu { cpu, source });
+            }
         }
         let _ = handle.loop_thread.set(thread.thread().id());
         *handle.thread.lock() = Some(thread);
