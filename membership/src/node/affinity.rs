@@ -29,9 +29,10 @@ pub(crate) fn pin_current_thread(cpu: usize) -> io::Result<()> {
     }
 }
 
-/// The CPUs the calling thread may run on, in order.
-#[cfg(test)]
-pub(crate) fn current_thread_cpus() -> io::Result<Vec<usize>> {
+/// The CPUs the calling thread may run on, in order (on the thread that started the
+/// process: the CPUs the process may use, `taskset` included). Tools that place nodes
+/// ([`NodeConfig::cpu`](super::NodeConfig::cpu)) pick from these.
+pub fn current_thread_cpus() -> io::Result<Vec<usize>> {
     // SAFETY: as above; `sched_getaffinity` writes at most `size_of` bytes of the set.
     let set = unsafe {
         let mut set: libc::cpu_set_t = std::mem::zeroed();

@@ -49,6 +49,7 @@ pub use self::core::{
     CoreConfig, CoreEvent, CoreStats, NodeCore, NodePhase, TapRecord, BACKLOG_CAP, KNOWN_CAP,
     SERVICE_OUT_CAP,
 };
+pub use affinity::current_thread_cpus;
 pub use coldstart::{Decision, Discovery, Probe};
 pub use config::{
     read_config_file, FaultSettings, NodeConfig, NodeConfigError, NodeIdle, DEFAULT_WARM_UP_US,

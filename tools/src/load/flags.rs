@@ -69,38 +69,16 @@ impl Timing {
     }
 }
 
-/// The CPUs this process may run on, from `/proc/self/status` (`Cpus_allowed_list`,
-/// e.g. `0-3,8`); `0 .. available_parallelism` if it cannot be read.
+/// The CPUs the calling (main) thread may run on: the process's; `0 ..
+/// available_parallelism` if they cannot be read.
 fn allowed_cpus() -> Vec<usize> {
-    let listed = std::fs::read_to_string("/proc/self/status")
+    sgmp_membership::node::current_thread_cpus()
         .ok()
-        .and_then(|s| {
-            let line = s.lines().find(|l| l.starts_with("Cpus_allowed_list:"))?;
-            parse_cpu_list(line["Cpus_allowed_list:".len()..].trim())
+        .filter(|c| !c.is_empty())
+        .unwrap_or_else(|| {
+            let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+            (0..n).collect()
         })
-        .filter(|c| !c.is_empty());
-    listed.unwrap_or_else(|| {
-        let n = std::thread::available_parallelism().map_or(1, |n| n.get());
-        (0..n).collect()
-    })
-}
-
-/// `0-3,8` → `[0, 1, 2, 3, 8]` (`None` if malformed).
-fn parse_cpu_list(list: &str) -> Option<Vec<usize>> {
-    let mut cpus = Vec::new();
-    for part in list.split(',').filter(|p| !p.is_empty()) {
-        match part.split_once('-') {
-            Some((a, b)) => {
-                let (a, b) = (a.parse::<usize>().ok()?, b.parse::<usize>().ok()?);
-                if b < a || b - a > 4096 {
-                    return None;
-                }
-                cpus.extend(a..=b);
-            }
-            None => cpus.push(part.parse().ok()?),
-        }
-    }
-    Some(cpus)
 }
 
 /// The nodes' idle strategy (`NodeConfig::idle`, the same words as `sgmpd --idle`).
@@ -176,14 +154,10 @@ impl RoundTimeout {
 mod tests {
     use super::*;
 
-    /// The kernel's CPU lists: ranges and single CPUs; anything else is no list.
+    /// `--pin`: node `n{slot}` on the slot-th CPU this process may use, round-robin;
+    /// nothing without it.
     #[test]
-    fn cpu_lists_are_read_as_the_kernel_writes_them() {
-        assert_eq!(parse_cpu_list("0-1"), Some(vec![0, 1]));
-        assert_eq!(parse_cpu_list("0-2,5,7-8"), Some(vec![0, 1, 2, 5, 7, 8]));
-        assert_eq!(parse_cpu_list("3"), Some(vec![3]));
-        assert_eq!(parse_cpu_list("2-1"), None);
-        assert_eq!(parse_cpu_list("a"), None);
+    fn pinned_nodes_take_the_allowed_cpus_in_turn() {
         assert!(!allowed_cpus().is_empty());
         let t = Timing {
             pin: true,
