@@ -133,6 +133,10 @@ impl Drop for SocketFile {
 /// through the control socket.
 pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
     let settings = Settings::from_args(&args)?;
+    // A CPU the daemon may not use is refused now, not when a client is promoted.
+    if let Some(cpu) = settings.node.cpu {
+        sgmp_membership::node::check_cpu(cpu).map_err(|source| NodeError::Cpu { cpu, source })?;
+    }
     let stop = Arc::new(AtomicBool::new(false));
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(DaemonError::Signals)?;

@@ -154,6 +154,24 @@ fn faults_in_the_config_need_fault_injection() {
     assert!(String::from_utf8_lossy(&o.stderr).contains("--fault-injection"));
 }
 
+/// `--cpu` naming a CPU the daemon may not use is refused at start, with the CPUs it
+/// may use, in client mode too (where the node itself starts only when promoted).
+#[test]
+fn a_cpu_the_daemon_may_not_use_is_refused_at_start() {
+    let dir = Dir::new("cpu");
+    for extra in [&["--cpu", "1023"][..], &["--cpu", "1023", "--client"][..]] {
+        let t = Instant::now();
+        let o = run_bounded(&mut sgmpd(&dir, "a", &free_udp().to_string(), extra));
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{extra:?}: {err}");
+        assert!(
+            err.contains("cannot run the node on CPU 1023") && err.contains("may use"),
+            "{extra:?}: {err}"
+        );
+        assert!(t.elapsed() < Duration::from_secs(5));
+    }
+}
+
 /// Defect 1: a daemon whose control socket is taken exits with an error before its node
 /// ever starts: the group never sees it.
 #[test]

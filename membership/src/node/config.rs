@@ -142,14 +142,16 @@ pub struct NodeConfig {
     /// one per millisecond for ever: while every member is heard, nothing is sent.
     pub warm_up_us: u64,
     /// The CPU the node's loop thread runs on, as the operating system numbers them
-    /// (`None`, the default: wherever the scheduler puts it). A pinned loop keeps its
-    /// caches and never waits behind another busy thread that the scheduler placed on
-    /// its core: where a host's processes outnumber its cores (several nodes on one
-    /// machine, a node beside its application), two nodes that poll through a view
-    /// change can otherwise share one core while another idles, and the round is the
-    /// sum of both (docs/bench/view_change_perf.md §23: about a fifth of the commit at
-    /// N = 3 on a 2-core VM). The node does not start if the CPU is not one this
-    /// process may run on ([`NodeError::Cpu`](super::NodeError::Cpu)).
+    /// (`None`, the default: wherever the scheduler puts it). A pinned loop is never
+    /// migrated, so it keeps its caches, and the operator decides which threads share
+    /// its core (others may still run there): where a host's busy threads outnumber
+    /// its cores (several nodes on one machine, a node beside its application), the
+    /// scheduler can leave two nodes that poll through a view change on one core
+    /// while another idles, and the round is then the sum of both
+    /// (docs/bench/view_change_perf.md §23: about a fifth of the commit at N = 3 on a
+    /// 2-core VM). The node does not start if the CPU is not one the starting thread
+    /// may run on: absent, offline, or outside its `taskset` or cpuset
+    /// ([`NodeError::Cpu`](super::NodeError::Cpu)). Linux only.
     pub cpu: Option<usize>,
     /// After a loop step that wrote datagrams or has events to publish, give the core
     /// away once (`sched_yield`) before the step's bookkeeping and publication

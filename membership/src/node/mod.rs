@@ -49,7 +49,7 @@ pub use self::core::{
     CoreConfig, CoreEvent, CoreStats, NodeCore, NodePhase, TapRecord, BACKLOG_CAP, KNOWN_CAP,
     SERVICE_OUT_CAP,
 };
-pub use affinity::current_thread_cpus;
+pub use affinity::{check_cpu, current_thread_cpus};
 pub use coldstart::{Decision, Discovery, Probe};
 pub use config::{
     read_config_file, FaultSettings, NodeConfig, NodeConfigError, NodeIdle, DEFAULT_WARM_UP_US,
@@ -94,8 +94,8 @@ pub enum NodeError {
     /// The loop thread could not be spawned.
     #[error("cannot start the node thread: {0}")]
     Thread(std::io::Error),
-    /// The loop thread could not be pinned to the CPU of [`NodeConfig::cpu`] (not a
-    /// CPU of this host, or not one this process may run on).
+    /// The loop thread could not be pinned to the CPU of [`NodeConfig::cpu`]: not one
+    /// the process may use (absent, offline, outside its `taskset` or cpuset).
     #[error("cannot run the node on CPU {cpu}: {source}")]
     Cpu {
         /// The CPU.
@@ -209,15 +209,20 @@ impl Node {
                 let _ = pinned_tx.send(pinned);
                 if ok {
                     rt.run();
-                } else {
-                    rt.abandon();
                 }
             })
             .map_err(NodeError::Thread)?;
         if let Some(cpu) = cpu {
-            if let Ok(Err(source)) = pinned_rx.recv() {
+            let failed = match pinned_rx.recv() {
+                Ok(Ok(())) => None,
+                Ok(Err(source)) => Some(NodeError::Cpu { cpu, source }),
+                Err(_) => Some(NodeError::Thread(std::io::Error::other(
+                    "the node thread ended before its first step",
+                ))),
+            };
+            if let Some(e) = failed {
                 let _ = thread.join();
-                return Err(NodeError::Cpu { cpu, source });
+                return Err(e);
             }
         }
         let _ = handle.loop_thread.set(thread.thread().id());

@@ -270,15 +270,6 @@ impl Runtime {
         false
     }
 
-    /// The loop never runs (its thread could not be pinned, [`NodeError::Cpu`]): the
-    /// subscriptions made before the start end, so that nobody waits on a node that
-    /// never was.
-    ///
-    /// [`NodeError::Cpu`]: super::NodeError::Cpu
-    pub(crate) fn abandon(&mut self) {
-        self.shared.close_subscriptions();
-    }
-
     fn stop(&mut self) {
         // What the last round held is news of this process's life: published first.
         self.publish_held();

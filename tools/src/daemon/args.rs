@@ -144,10 +144,12 @@ pub struct DaemonArgs {
     #[arg(long, value_name = "US")]
     pub warm_up_us: Option<u64>,
     /// Run the node's loop thread on this CPU only (numbered as in /proc/cpuinfo;
-    /// default: wherever the scheduler puts it). On a host with more busy threads than
-    /// cores, a pinned node keeps its caches and never shares its core with another
-    /// node that polls through the same view change. The daemon does not start if the
-    /// CPU is not one it may run on.
+    /// default: wherever the scheduler puts it; Linux only). A pinned node is never
+    /// migrated, keeps its caches, and shares its core only with what the operator
+    /// puts there: on a host with more busy threads than cores, the scheduler can
+    /// otherwise leave two nodes polling through one view change on a single core. The
+    /// daemon does not start if the CPU is not one it may use (absent, offline, outside
+    /// its taskset). With --client, the node runs there once promoted.
     #[arg(long, value_name = "CPU")]
     pub cpu: Option<usize>,
     /// Accept fault injection through the control socket (`sgmpctl fault ...`: loss,
