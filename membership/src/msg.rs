@@ -154,6 +154,14 @@ pub enum MsgError {
     /// Bytes left over after the message.
     #[error("{0} trailing bytes after the message")]
     Trailing(usize),
+    /// A view version beyond [`MAX_VERSION`](crate::view::MAX_VERSION), which no group
+    /// reaches.
+    #[error("view version {0} is beyond the largest a group can reach (2^62)")]
+    BadVersion(u64),
+    /// A part of a split service update that carries nothing (only an empty whole is
+    /// sent as one empty part).
+    #[error("an empty part of an update split in several")]
+    EmptyPart,
 }
 
 /// A reported local state, the paper's state(p) = [ver(p), NextUpdate_p, LastCommit_p].
@@ -541,6 +549,14 @@ impl<'a> Reader<'a> {
         a.copy_from_slice(self.take(8)?);
         Ok(u64::from_le_bytes(a))
     }
+    /// A view version: at most [`MAX_VERSION`](crate::view::MAX_VERSION).
+    pub(crate) fn version(&mut self) -> Result<u64, MsgError> {
+        let v = self.u64()?;
+        if v > crate::view::MAX_VERSION {
+            return Err(MsgError::BadVersion(v));
+        }
+        Ok(v)
+    }
     pub(crate) fn flag(&mut self) -> Result<bool, MsgError> {
         match self.u8()? {
             0 => Ok(false),
@@ -666,14 +682,14 @@ impl<'a> Reader<'a> {
         Ok(())
     }
     pub(crate) fn proposal(&mut self, p: &mut Proposal) -> Result<(), MsgError> {
-        p.version = self.u64()?;
+        p.version = self.version()?;
         self.update(&mut p.update)?;
         p.initiator = self.pid()?;
         p.initiator_index = self.u32()?;
         Ok(())
     }
     pub(crate) fn state(&mut self, s: &mut WireState) -> Result<(), MsgError> {
-        s.ver = self.u64()?;
+        s.ver = self.version()?;
         s.has_next = self.flag()?;
         if s.has_next {
             self.proposal(&mut s.next)?;
@@ -744,7 +760,7 @@ pub fn decode(
     }
     let k = r.u8()?;
     out.kind = MsgKind::from_u8(k).ok_or(MsgError::UnknownKind(k))?;
-    out.sender_version = r.u64()?;
+    out.sender_version = r.version()?;
     out.gossip.clear();
     for _ in 0..r.count("gossip")? {
         out.gossip.push(r.pid()?);
@@ -752,14 +768,14 @@ pub fn decode(
     out.has_next = false;
     match out.kind {
         MsgKind::MSub | MsgKind::RSub => {
-            out.version = r.u64()?;
+            out.version = r.version()?;
             r.update(&mut out.update)?;
         }
         MsgKind::MSubAck | MsgKind::RSubAck => {
-            out.version = r.u64()?;
+            out.version = r.version()?;
         }
         MsgKind::MCom | MsgKind::RCom => {
-            out.version = r.u64()?;
+            out.version = r.version()?;
             r.update(&mut out.update)?;
             out.has_next = r.flag()?;
             if out.has_next {
@@ -767,7 +783,7 @@ pub fn decode(
             }
         }
         MsgKind::StateXfer => {
-            out.version = r.u64()?;
+            out.version = r.version()?;
             r.update(&mut out.update)?;
             r.members(&mut out.members, "members")?;
             r.tag_table(&mut out.view_tags)?;
@@ -783,7 +799,7 @@ pub fn decode(
             out.snapshot.extend_from_slice(r.take(n)?);
         }
         MsgKind::StateXferAck => {
-            out.version = r.u64()?;
+            out.version = r.version()?;
             r.state(&mut out.state)?;
         }
         MsgKind::RInt | MsgKind::RIntResp => {
@@ -1036,6 +1052,37 @@ mod tests {
         for cut in 0..buf.len() {
             assert!(decode(&buf[..cut], 8, 64, &mut m).is_err());
         }
+    }
+
+    /// A version beyond [`MAX_VERSION`](crate::view::MAX_VERSION) in any version field
+    /// (the header's, a submit's, a state's, a proposal's) is refused, so that no
+    /// forged version makes the engine's `version + 1` overflow.
+    #[test]
+    fn versions_no_group_reaches_are_refused() {
+        let over = crate::view::MAX_VERSION + 1;
+        let max = crate::view::MAX_VERSION;
+        let mut m = Msg::with_capacity(8, 64);
+        let mut buf = Vec::new();
+        Writer::start(&mut buf, MsgKind::Heartbeat, over, &[]);
+        assert_eq!(decode(&buf, 8, 64, &mut m), Err(MsgError::BadVersion(over)));
+        buf.clear();
+        Writer::start(&mut buf, MsgKind::Heartbeat, max, &[]);
+        decode(&buf, 8, 64, &mut m).unwrap();
+        assert_eq!(m.sender_version, max);
+        buf.clear();
+        let mut w = Writer::start(&mut buf, MsgKind::MSubAck, 1, &[]);
+        w.u64(over);
+        assert_eq!(decode(&buf, 8, 64, &mut m), Err(MsgError::BadVersion(over)));
+        buf.clear();
+        let mut w = Writer::start(&mut buf, MsgKind::RInt, 1, &[]);
+        w.state(over, None, &Update::with_capacity(1));
+        assert_eq!(decode(&buf, 8, 64, &mut m), Err(MsgError::BadVersion(over)));
+        let mut next = Proposal::with_limits(4, 4);
+        next.version = over;
+        buf.clear();
+        let mut w = Writer::start(&mut buf, MsgKind::RIntResp, 1, &[]);
+        w.state(1, Some(&next), &Update::with_capacity(1));
+        assert_eq!(decode(&buf, 8, 64, &mut m), Err(MsgError::BadVersion(over)));
     }
 
     #[test]

@@ -17,6 +17,12 @@ pub struct Member {
     pub addr: SocketAddr,
 }
 
+/// The largest view version a message may carry (2^62): more than a group changing a
+/// million times a second reaches in 140,000 years. A larger one on the wire is
+/// malformed (`MsgError::BadVersion`), so a forged version can never make the
+/// protocol's `version + 1` overflow.
+pub const MAX_VERSION: u64 = 1 << 62;
+
 /// A local view: a version and the members in rank order, most senior first.
 ///
 /// The paper's `rank(p)` is highest for the most senior member (the mgr); here the

@@ -44,6 +44,10 @@ const SOCKET: Token = Token(0);
 const WAKER: Token = Token(1);
 /// Largest UDP payload; receive buffers this big never truncate a datagram.
 const MAX_UDP: usize = 65_536;
+/// Most keep-warm pings and warm-up calls one read of the socket takes before it
+/// returns (they do not count as datagrams read): a flood of them cannot keep the
+/// driver from its timers and transmissions.
+const MAX_PINGS_PER_READ: usize = 64;
 
 /// What the driver does when it has nothing to do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -816,6 +820,12 @@ impl<C: DatagramCore> Driver<C> {
             self.finish((self.timers_from > Time::ZERO).then_some(self.timers_from));
             return Ok(());
         }
+        if self.maybe_readable {
+            // The drain stopped at a flood of pings with more unread: no edge-triggered
+            // wait now; the timers and transmissions run, the next call reads on.
+            self.finish(None);
+            return Ok(());
+        }
         let deadline = earliest(self.core.poll_timeout(), self.delayed.next_due());
         self.timers_from = deadline.unwrap_or(Time::NEVER);
         let warm = self.warm(now);
@@ -1009,7 +1019,7 @@ impl<C: DatagramCore> Driver<C> {
         };
         let spun = polled_at.saturating_duration_since(start);
         self.stats.poll_us += spun.as_micros() as u64;
-        if !ready {
+        if !ready && !self.maybe_readable {
             // The spin is part of the wait, not added to it.
             wait = wait.map(|w| w.saturating_sub(spun));
             self.park_in_poll(wait)?;
@@ -1121,9 +1131,16 @@ impl<C: DatagramCore> Driver<C> {
     /// busy-poll's), which then stamps the first datagram read instead of a reading
     /// after the read; the others are stamped after their read.
     fn receive(&mut self, limit: usize, mut polled_at: Option<Instant>) -> usize {
-        let (mut n, mut wakes) = (0, 0);
+        let (mut n, mut wakes, mut pings) = (0, 0, 0);
         self.maybe_readable = false;
         while n < limit {
+            if pings >= MAX_PINGS_PER_READ && self.nonblocking {
+                // A flood of pings (which do not count toward `limit`) must not keep
+                // this loop from the timers and transmissions: the rest is read by
+                // the next call.
+                self.maybe_readable = true;
+                break;
+            }
             match self.socket.recv_from(&mut self.rx_buf) {
                 Ok((len, from)) => {
                     n += 1;
@@ -1145,6 +1162,7 @@ impl<C: DatagramCore> Driver<C> {
                     // but where a read blocks: there it ends the wait.
                     if len <= WARM_UP_CALL.len() {
                         self.stats.pings_received += 1;
+                        pings += 1;
                         if len == WARM_UP_CALL.len() {
                             self.answer_warm_up(from);
                         }
@@ -1712,6 +1730,45 @@ mod tests {
         }
         assert_eq!(c.stats().pings_sent, 0, "no target, no ping");
         assert!(c.stats().iterations <= 5, "{:?}", c.stats());
+    }
+
+    /// A flood of pings (empty datagrams, which do not count as reads) is read at most
+    /// [`MAX_PINGS_PER_READ`] per `drive` call, so each call returns to the timers and
+    /// transmissions; nothing is lost: the next calls read on (no edge-triggered wait
+    /// with datagrams unread), and the datagram behind the flood reaches the core.
+    #[test]
+    fn a_flood_of_pings_is_read_in_bounded_batches() {
+        let mut b = pinger(None);
+        let flood = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let sent = 3 * MAX_PINGS_PER_READ + 10;
+        for _ in 0..sent {
+            flood.send_to(&[], b.local_addr()).unwrap();
+        }
+        flood.send_to(b"xx", b.local_addr()).unwrap();
+        let mut calls = 0;
+        while b.core().datagrams == 0 {
+            calls += 1;
+            assert!(
+                calls <= 20,
+                "the datagram behind the flood: {:?}",
+                b.stats()
+            );
+            let before = b.stats().pings_received;
+            // A long wait: a call that parked with datagrams unread would sit in it.
+            let t = Instant::now();
+            b.drive(Some(Duration::from_secs(5))).unwrap();
+            assert!(
+                t.elapsed() < Duration::from_secs(2),
+                "parked with pings unread"
+            );
+            let read = b.stats().pings_received - before;
+            assert!(
+                read <= MAX_PINGS_PER_READ as u64,
+                "{read} pings in one call"
+            );
+        }
+        assert!(calls >= 4, "{calls} calls");
+        assert_eq!(b.stats().pings_received, sent as u64);
     }
 
     #[test]

@@ -1446,4 +1446,6 @@ mod tests;
 #[cfg(test)]
 mod tests_gap;
 #[cfg(test)]
+mod tests_hostile;
+#[cfg(test)]
 mod tests_mutants;

@@ -135,6 +135,15 @@ impl Engine {
             if self.status != super::Status::Member {
                 return;
             }
+            if !self.role.is_outer() || !self.in_view(r) {
+                // The commit removed r, or made this process an initiator (it is the
+                // most senior left, or the next after one it believes faulty): r's
+                // reconfiguration is not one to join. In the crash model no R-int
+                // does this (a reconfigurer's LastCommit never removes itself); a
+                // forged one must not panic (`set_outer_phase`) or bind us to r.
+                self.stats.ignored += 1;
+                return;
+            }
             self.next_update.set_opt(s.next_proposal());
             self.durable_seq += 1;
         } else if s.ver > x + 1 {

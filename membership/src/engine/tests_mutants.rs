@@ -10,7 +10,7 @@ use crate::testkit::Cluster;
 use crate::view::{Proposal, Update};
 use crate::{EngineConfig, ProcessId, Time};
 
-fn cfg() -> EngineConfig {
+pub(super) fn cfg() -> EngineConfig {
     EngineConfig {
         max_members: 16,
         max_snapshot: 1024,
@@ -20,13 +20,13 @@ fn cfg() -> EngineConfig {
 
 /// A group of `n` founders with [`cfg`], run until nothing is in flight: the set-up of
 /// most tests here.
-fn settled(n: usize) -> Cluster {
+pub(super) fn settled(n: usize) -> Cluster {
     let mut c = Cluster::new(n, 0, cfg());
     c.run_until_quiet(10_000);
     c
 }
 
-fn id(c: &Cluster, i: usize) -> ProcessId {
+pub(super) fn id(c: &Cluster, i: usize) -> ProcessId {
     c.engines[i].me().id
 }
 
@@ -48,7 +48,7 @@ fn quiet_cluster(n: usize, extra: usize) -> Cluster {
 
 /// Hands engine `to` a message of `kind` from `from` (empty gossip) whose body is
 /// written by `body`, then returns how much `stats().ignored` grew.
-fn ignored_by(
+pub(super) fn ignored_by(
     c: &mut Cluster,
     to: usize,
     from: ProcessId,

@@ -120,10 +120,12 @@ impl Probe {
             T_COLD => Probe::ColdStarting {
                 round: u32::from_le_bytes(r.take(4)?.try_into().ok()?),
             },
-            T_RECOVERING => Probe::Recovering { version: r.u64()? },
+            T_RECOVERING => Probe::Recovering {
+                version: r.version()?,
+            },
             T_EXCLUDED => {
                 let you = r.pid()?;
-                let version = r.u64()?;
+                let version = r.version()?;
                 let contacts = r.contacts()?;
                 Probe::Excluded {
                     you,
@@ -132,7 +134,7 @@ impl Probe {
                 }
             }
             T_MEMBER => {
-                let version = r.u64()?;
+                let version = r.version()?;
                 let contacts = r.contacts()?;
                 Probe::Member { version, contacts }
             }
@@ -203,6 +205,12 @@ impl<'a> Reader<'a> {
     }
     pub(crate) fn u64(&mut self) -> Option<u64> {
         Some(u64::from_le_bytes(self.take(8)?.try_into().ok()?))
+    }
+    /// A view version (or a recovery ballot's round): at most
+    /// [`MAX_VERSION`](crate::view::MAX_VERSION), so that the `+ 1` of the next one
+    /// never overflows.
+    pub(crate) fn version(&mut self) -> Option<u64> {
+        self.u64().filter(|&v| v <= crate::view::MAX_VERSION)
     }
     pub(crate) fn member(&mut self) -> Option<Member> {
         let id = self.pid()?;

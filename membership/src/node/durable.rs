@@ -56,10 +56,13 @@ impl Ballot {
         }
     }
 
+    /// The class of a recovery ballot, the highest there is.
+    pub const RECOVERY_CLASS: u8 = 2;
+
     /// A recovery ballot.
     pub fn recovery(round: u64, index: u32) -> Ballot {
         Ballot {
-            class: 2,
+            class: Ballot::RECOVERY_CLASS,
             round,
             rank: index,
         }

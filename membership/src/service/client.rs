@@ -411,22 +411,23 @@ mod tests {
     use super::*;
     use crate::view::{ClientOp, Member, Update};
 
-    /// A (forged) snapshot at the last version, then deltas: no overflow, nothing
-    /// applied past it.
+    /// A (forged) snapshot at the last version a chunk may carry, then deltas: no
+    /// overflow, nothing applied past it; a version beyond it is malformed.
     #[test]
     fn a_snapshot_at_the_last_version_is_no_overflow() {
         let me: SocketAddr = "127.0.0.1:9000".parse().unwrap();
         let seed: SocketAddr = "127.0.0.1:7000".parse().unwrap();
         let mut c = ClientCore::new(me, vec![seed], 200_000);
         let mut out = Vec::new();
-        wire::encode_chunks(&Update::default(), u64::MAX, true, &mut out);
+        let last = crate::view::MAX_VERSION;
+        wire::encode_chunks(&Update::default(), last, true, &mut out);
         c.on_datagram(Time(1), seed, &out[0]);
-        assert_eq!(c.view().version, u64::MAX);
-        for version in [5, u64::MAX] {
+        assert_eq!(c.view().version, last);
+        for version in [5, last, last + 1, u64::MAX] {
             wire::encode_chunks(&Update::default(), version, false, &mut out);
             c.on_datagram(Time(2), seed, &out[0]);
         }
-        assert_eq!(c.view().version, u64::MAX);
+        assert_eq!(c.view().version, last);
     }
 
     /// A promotion reaches only a registered, core-eligible client, with seeds.

@@ -222,7 +222,7 @@ pub fn decode(b: &[u8]) -> Result<ServiceMsg, MsgError> {
     match b[2] {
         T_HELLO => {
             let mut r = msg::Reader::new(rest, 0, 0);
-            let last_version = r.u64()?;
+            let last_version = r.version()?;
             let n = r.u16()? as usize;
             if n > MAX_HELLO_PIDS {
                 return Err(MsgError::TooMany {
@@ -251,7 +251,7 @@ pub fn decode(b: &[u8]) -> Result<ServiceMsg, MsgError> {
         }
         T_CHUNK => {
             let mut r = msg::Reader::new(rest, 0, 0);
-            let version = r.u64()?;
+            let version = r.version()?;
             let part = r.u16()?;
             let parts = r.u16()?;
             if part >= parts {
@@ -261,8 +261,15 @@ pub fn decode(b: &[u8]) -> Result<ServiceMsg, MsgError> {
                     max: parts as usize,
                 });
             }
-            let mut update = Update::with_limits(64, 64);
+            // Sized by what the datagram holds, not preallocated: a reassembly keeps
+            // every part until the last, so a part's memory must follow its bytes (a
+            // forged run of tiny parts must not pin kilobytes each).
+            let mut update = Update::default();
             msg::decode_update(r.rest(), MAX_PAYLOAD, MAX_PAYLOAD, &mut update)?;
+            // Only a whole that is empty is sent as an empty part (`for_each_part`).
+            if parts > 1 && update.is_empty() {
+                return Err(MsgError::EmptyPart);
+            }
             Ok(ServiceMsg::Chunk(Chunk {
                 snapshot: flags & 1 != 0,
                 version,
@@ -354,6 +361,46 @@ mod tests {
         // An empty delta is one part.
         encode_chunks(&Update::default(), 7, true, &mut chunks);
         assert_eq!(chunks.len(), 1);
+    }
+
+    /// A forged part's memory follows its bytes: an empty part of a split update (no
+    /// honest sender makes one) is refused, and a decoded part holds no room beyond
+    /// what it carries (a run of tiny parts, kept until the last, must not pin
+    /// kilobytes each); a version no group reaches is refused.
+    #[test]
+    fn chunks_hold_what_they_carry_and_empty_parts_are_refused() {
+        let empty = |version: u64, parts: u16| {
+            let mut b = vec![MAGIC, VERSION, T_CHUNK, 1];
+            let mut w = Writer::continue_at(&mut b);
+            w.u64(version);
+            w.u16(0);
+            w.u16(parts);
+            w.update_lists(&Update::default());
+            b
+        };
+        assert_eq!(decode(&empty(3, 2)), Err(MsgError::EmptyPart));
+        assert_eq!(decode(&empty(3, u16::MAX)), Err(MsgError::EmptyPart));
+        let over = crate::view::MAX_VERSION + 1;
+        assert_eq!(decode(&empty(over, 1)), Err(MsgError::BadVersion(over)));
+        match decode(&empty(3, 1)).unwrap() {
+            ServiceMsg::Chunk(c) => {
+                assert!(c.update.is_empty());
+                let u = &c.update;
+                assert_eq!(
+                    u.removes.capacity() + u.adds.capacity() + u.clients.capacity(),
+                    0
+                );
+            }
+            m => panic!("{m:?}"),
+        }
+        let mut one = Update::default();
+        one.removes.push(ProcessId::named("gone", 3));
+        let mut chunks = Vec::new();
+        encode_chunks(&one, 4, false, &mut chunks);
+        match decode(&chunks[0]).unwrap() {
+            ServiceMsg::Chunk(c) => assert!(c.update.removes.capacity() < 8),
+            m => panic!("{m:?}"),
+        }
     }
 
     #[test]

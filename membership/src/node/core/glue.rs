@@ -381,6 +381,12 @@ impl NodeCore {
             self.stats.decode_errors += 1;
             return;
         };
+        // No group of this configuration has a larger view: one would be cut short
+        // where it is installed (`Engine::bootstrap_at`).
+        if msg.largest_view() > self.cfg.engine.max_members {
+            self.stats.decode_errors += 1;
+            return;
+        }
         if let Some(r) = &mut self.recovery {
             r.on_message(now, from, addr, msg, &mut self.durable);
             return;

@@ -102,8 +102,9 @@ fn put_accepted(out: &mut Vec<u8>, a: Option<&Accepted>) {
 }
 
 impl Reader<'_> {
+    /// A view: a version, then at most [`MAX_VIEW`] members, none twice.
     fn view(&mut self) -> Option<View> {
-        let version = self.u64()?;
+        let version = self.version()?;
         let n = self.u32()? as usize;
         if n > MAX_VIEW {
             return None;
@@ -112,6 +113,11 @@ impl Reader<'_> {
         v.version = version;
         for _ in 0..n {
             v.members.push(self.member()?);
+        }
+        let mut ids: Vec<ProcessId> = v.members.iter().map(|m| m.id).collect();
+        ids.sort_unstable();
+        if ids.windows(2).any(|w| w[0] == w[1]) {
+            return None;
         }
         Some(v)
     }
@@ -126,12 +132,14 @@ impl Reader<'_> {
             _ => None,
         }
     }
+    /// A ballot of a known class (none, S-GMP or recovery).
     fn ballot(&mut self) -> Option<Ballot> {
-        Some(Ballot {
+        let b = Ballot {
             class: self.u8()?,
-            round: self.u64()?,
+            round: self.version()?,
             rank: self.u32()?,
-        })
+        };
+        (b.class <= Ballot::RECOVERY_CLASS).then_some(b)
     }
 }
 
@@ -194,6 +202,19 @@ impl RecoveryMsg {
         }
     }
 
+    /// The most members a view in the message holds (0 if it carries none).
+    pub fn largest_view(&self) -> usize {
+        let acc = |a: &Option<Accepted>| a.as_ref().map_or(0, |a| a.view.members.len());
+        match self {
+            RecoveryMsg::State { view, accepted } => view.members.len().max(acc(accepted)),
+            RecoveryMsg::Promise { accepted, .. } => acc(accepted),
+            RecoveryMsg::Accept { view, .. } | RecoveryMsg::Decide { view } => view.members.len(),
+            RecoveryMsg::Prepare { .. }
+            | RecoveryMsg::Accepted { .. }
+            | RecoveryMsg::Nack { .. } => 0,
+        }
+    }
+
     /// Decodes a message and its sender's address; `None` for anything malformed.
     pub fn decode(b: &[u8]) -> Option<(SocketAddr, RecoveryMsg)> {
         let mut r = Reader { b, at: 0 };
@@ -207,11 +228,11 @@ impl RecoveryMsg {
                 accepted: r.accepted()?,
             },
             K_PREPARE => RecoveryMsg::Prepare {
-                version: r.u64()?,
+                version: r.version()?,
                 ballot: r.ballot()?,
             },
             K_PROMISE => {
-                let version = r.u64()?;
+                let version = r.version()?;
                 let ballot = r.ballot()?;
                 let accepted = r.accepted()?;
                 RecoveryMsg::Promise {
@@ -221,18 +242,18 @@ impl RecoveryMsg {
                 }
             }
             K_ACCEPT => RecoveryMsg::Accept {
-                version: r.u64()?,
+                version: r.version()?,
                 ballot: r.ballot()?,
                 view: r.view()?,
             },
             K_ACCEPTED => RecoveryMsg::Accepted {
-                version: r.u64()?,
+                version: r.version()?,
                 ballot: r.ballot()?,
             },
             K_NACK => RecoveryMsg::Nack {
-                version: r.u64()?,
+                version: r.version()?,
                 promised: r.ballot()?,
-                installed: r.u64()?,
+                installed: r.version()?,
             },
             K_DECIDE => RecoveryMsg::Decide { view: r.view()? },
             _ => return None,
@@ -315,6 +336,67 @@ mod tests {
             longer.push(0);
             assert_eq!(RecoveryMsg::decode(&longer), None, "{m:?} with a byte more");
         }
+    }
+
+    /// What no recovering process sends is malformed: a ballot of an unknown class (it
+    /// would outrank every real one, and a durable promise to it would refuse every
+    /// recovery after), a version or a round beyond `MAX_VERSION` (its `+ 1` would
+    /// overflow), a view naming a process twice. `largest_view` gives the node its
+    /// bound on the rest.
+    #[test]
+    fn unknown_ballots_huge_versions_and_doubled_members_are_refused() {
+        let from: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let over = crate::view::MAX_VERSION + 1;
+        let mut out = Vec::new();
+        let refused = |m: RecoveryMsg, out: &mut Vec<u8>| {
+            m.encode(from, out);
+            RecoveryMsg::decode(out).is_none()
+        };
+        let ballot = |class, round| Ballot {
+            class,
+            round,
+            rank: 0,
+        };
+        for class in [3, u8::MAX] {
+            let m = RecoveryMsg::Prepare {
+                version: 4,
+                ballot: ballot(class, 1),
+            };
+            assert!(refused(m, &mut out), "class {class}");
+        }
+        let prepare = |version, round| RecoveryMsg::Prepare {
+            version,
+            ballot: ballot(Ballot::RECOVERY_CLASS, round),
+        };
+        assert!(refused(prepare(over, 1), &mut out));
+        assert!(refused(prepare(4, over), &mut out));
+        assert!(!refused(prepare(4, crate::view::MAX_VERSION), &mut out));
+        let nack = RecoveryMsg::Nack {
+            version: 4,
+            promised: Ballot::NONE,
+            installed: over,
+        };
+        assert!(refused(nack, &mut out));
+        let state = |view: View| RecoveryMsg::State {
+            view,
+            accepted: None,
+        };
+        assert!(refused(state(view(over, &["a"])), &mut out));
+        assert!(refused(state(view(3, &["a", "b", "a"])), &mut out));
+        let decide = RecoveryMsg::Decide {
+            view: view(3, &["a", "b"]),
+        };
+        assert_eq!(decide.largest_view(), 2);
+        let promise = RecoveryMsg::Promise {
+            version: 4,
+            ballot: Ballot::recovery(1, 0),
+            accepted: Some(Accepted {
+                ballot: Ballot::sgmp(0),
+                view: view(4, &["a", "b", "c"]),
+            }),
+        };
+        assert_eq!(promise.largest_view(), 3);
+        assert_eq!(prepare(4, 1).largest_view(), 0);
     }
 
     #[test]
