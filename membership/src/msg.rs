@@ -116,6 +116,7 @@ impl MsgKind {
 
 /// Why a membership message could not be decoded.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum MsgError {
     /// The message ended before a field it announces.
     #[error("message truncated")]

@@ -48,6 +48,10 @@ const MAX_UDP: usize = 65_536;
 /// returns (they do not count as datagrams read): a flood of them cannot keep the
 /// driver from its timers and transmissions.
 const MAX_PINGS_PER_READ: usize = 64;
+/// Most datagrams one drain of the socket reads before the driver runs its timers and
+/// transmissions (the next call reads on): a flood, junk or not, cannot keep it from
+/// them.
+const MAX_DRAIN: usize = 256;
 
 /// What the driver does when it has nothing to do.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -815,7 +819,7 @@ impl<C: DatagramCore> Driver<C> {
         // The flush takes microseconds, the wait is kept to the millisecond at best: its
         // clock reading serves for the wait too (reading the clock is not free either).
         let now = self.flush_now();
-        if self.maybe_readable && self.receive(usize::MAX, None) > 0 {
+        if self.maybe_readable && self.receive(MAX_DRAIN, None) > 0 {
             // Nothing is due before `timers_from` (flush_now just ran what was).
             self.finish((self.timers_from > Time::ZERO).then_some(self.timers_from));
             return Ok(());
@@ -1096,7 +1100,9 @@ impl<C: DatagramCore> Driver<C> {
                 self.socket_ref().set_nonblocking(true)?;
                 self.nonblocking = true;
                 // Readiness was not tracked while reads blocked: drain before the poll.
-                if self.receive(usize::MAX, None) > 0 {
+                // A drain cut short (a flood) leaves the rest for the next call: no
+                // edge-triggered wait with datagrams unread.
+                if self.receive(MAX_DRAIN, None) > 0 || self.maybe_readable {
                     return Ok(());
                 }
             }
@@ -1733,9 +1739,10 @@ mod tests {
     }
 
     /// A flood of pings (empty datagrams, which do not count as reads) is read at most
-    /// [`MAX_PINGS_PER_READ`] per `drive` call, so each call returns to the timers and
-    /// transmissions; nothing is lost: the next calls read on (no edge-triggered wait
-    /// with datagrams unread), and the datagram behind the flood reaches the core.
+    /// [`MAX_PINGS_PER_READ`] per `drive` call, a flood of other datagrams at most
+    /// [`MAX_DRAIN`], so each call returns to the timers and transmissions; nothing is
+    /// lost: the next calls read on (no edge-triggered wait with datagrams unread), and
+    /// the datagram behind the flood reaches the core.
     #[test]
     fn a_flood_of_pings_is_read_in_bounded_batches() {
         let mut b = pinger(None);
@@ -1769,6 +1776,27 @@ mod tests {
         }
         assert!(calls >= 4, "{calls} calls");
         assert_eq!(b.stats().pings_received, sent as u64);
+
+        // Datagrams that are not pings (junk, to the endpoint): at most MAX_DRAIN a call.
+        let sent = 3 * MAX_DRAIN + 10;
+        for _ in 0..sent {
+            flood.send_to(b"xx", b.local_addr()).unwrap();
+        }
+        let (mut calls, start) = (0, b.core().datagrams);
+        while ((b.core().datagrams - start) as usize) < sent {
+            calls += 1;
+            assert!(calls <= 20, "the flood: {:?}", b.stats());
+            let before = b.core().datagrams;
+            let t = Instant::now();
+            b.drive(Some(Duration::from_secs(5))).unwrap();
+            assert!(
+                t.elapsed() < Duration::from_secs(2),
+                "parked with datagrams unread"
+            );
+            let read = b.core().datagrams - before;
+            assert!(read as usize <= MAX_DRAIN, "{read} datagrams in one call");
+        }
+        assert!(calls >= 4, "{calls} calls");
     }
 
     #[test]

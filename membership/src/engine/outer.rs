@@ -130,17 +130,25 @@ impl Engine {
         let s = &rx.state;
         let x = self.view.version;
         if s.ver == x + 1 {
+            if s.last.removes.contains(&r) {
+                // LastCommit_r formed r's own view, so it never removes r (a process
+                // that commits its own removal is out): no process of the crash model
+                // sends this. Refused before anything is committed (D31); followed,
+                // it made this process the mgr of a view r never installed and then
+                // hit `set_outer_phase`'s assertion, a panic in release builds too.
+                self.stats.ignored += 1;
+                return;
+            }
             // Catch up to r: DoCommit(LastCommit_r); state(p) <- state(r).
             self.commit(now, &s.last, s.ver);
             if self.status != super::Status::Member {
                 return;
             }
-            if !self.role.is_outer() || !self.in_view(r) {
-                // The commit removed r, or made this process an initiator (it is the
-                // most senior left, or the next after one it believes faulty): r's
-                // reconfiguration is not one to join. In the crash model no R-int
-                // does this (a reconfigurer's LastCommit never removes itself); a
-                // forged one must not panic (`set_outer_phase`) or bind us to r.
+            // r is still in the view and senior to this process (removals keep the
+            // order), and not believed faulty (its message was delivered): the commit
+            // cannot have made this process an initiator.
+            debug_assert!(self.role.is_outer() && self.in_view(r));
+            if !self.role.is_outer() {
                 self.stats.ignored += 1;
                 return;
             }

@@ -9,30 +9,31 @@ use crate::msg::MsgKind;
 use crate::testkit::Cluster;
 use crate::view::{Member, Update};
 
-/// An R-int whose LastCommit removes its own sender (the mgr, to the next member): the
-/// member catches up on the commit, which makes it the most senior member and so the
-/// mgr, and does not follow the sender (it used to hit `set_outer_phase`'s assertion:
-/// a panic in release builds too).
+/// An R-int whose LastCommit removes its own sender (the mgr, to the next member, or a
+/// member between them, to a more junior one): refused before anything is committed.
+/// Followed, it made the next member the mgr of a view the sender never installed and
+/// then hit `set_outer_phase`'s assertion (a panic in release builds too).
 #[test]
-fn an_rint_whose_last_commit_removes_its_sender_is_not_followed() {
-    let mut c = settled(5);
-    let n0 = id(&c, 0);
-    let mut last = Update::with_capacity(4);
-    last.removes.push(n0);
-    let answers = c.engines[1].stats().sent[MsgKind::RIntResp as usize];
-    let ignored = ignored_by(&mut c, 1, n0, MsgKind::RInt, |w| w.state(2, None, &last));
-    assert_eq!(ignored, 1);
-    let n1 = &c.engines[1];
-    assert_eq!(n1.status(), Status::Member);
-    assert_eq!(n1.view().version, 2);
-    assert!(!n1.view().contains(n0));
-    assert_ne!(n1.leader(), Some(n0));
-    assert_eq!(
-        n1.stats().sent[MsgKind::RIntResp as usize],
-        answers,
-        "no answer"
-    );
-    n1.check_invariants().unwrap();
+fn an_rint_whose_last_commit_removes_its_sender_is_refused() {
+    for (from, to) in [(0, 1), (1, 3)] {
+        let mut c = settled(5);
+        let r = id(&c, from);
+        let mut last = Update::with_capacity(4);
+        last.removes.push(r);
+        let answers = c.engines[to].stats().sent[MsgKind::RIntResp as usize];
+        let ignored = ignored_by(&mut c, to, r, MsgKind::RInt, |w| w.state(2, None, &last));
+        assert_eq!(ignored, 1, "n{from} to n{to}");
+        let p = &c.engines[to];
+        assert_eq!(p.status(), Status::Member);
+        assert_eq!(p.view().version, 1, "nothing committed");
+        assert_eq!(p.leader(), Some(id(&c, 0)), "still following the mgr");
+        assert_eq!(
+            p.stats().sent[MsgKind::RIntResp as usize],
+            answers,
+            "no answer"
+        );
+        p.check_invariants().unwrap();
+    }
 }
 
 /// A joiner's first view comes from a State-Xfer: one of version 0 ("no view") or one

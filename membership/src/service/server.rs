@@ -806,7 +806,12 @@ mod tests {
         s.on_datagram(Time(3), from, &first_chunk(7), &engine);
         assert_eq!(s.assembly.as_ref().map(|a| a.version), Some(7));
         // Beyond what the member committed: never started (of no use once whole).
-        s.on_datagram(Time(4), from, &first_chunk(crate::view::MAX_VERSION), &engine);
+        s.on_datagram(
+            Time(4),
+            from,
+            &first_chunk(crate::view::MAX_VERSION),
+            &engine,
+        );
         assert_eq!(s.assembly.as_ref().map(|a| a.version), Some(7));
         assert_eq!(s.stats().sync_chunks_stale, 2);
     }

@@ -102,7 +102,7 @@ fn put_accepted(out: &mut Vec<u8>, a: Option<&Accepted>) {
 }
 
 impl Reader<'_> {
-    /// A view: a version, then at most [`MAX_VIEW`] members, none twice.
+    /// A view: a version, then at most [`MAX_VIEW`] members, no node twice.
     fn view(&mut self) -> Option<View> {
         let version = self.version()?;
         let n = self.u32()? as usize;
@@ -114,7 +114,8 @@ impl Reader<'_> {
         for _ in 0..n {
             v.members.push(self.member()?);
         }
-        let mut ids: Vec<ProcessId> = v.members.iter().map(|m| m.id).collect();
+        // Recovery counts names (one incarnation of each node in a view).
+        let mut ids: Vec<NodeId> = v.members.iter().map(|m| m.id.node).collect();
         ids.sort_unstable();
         if ids.windows(2).any(|w| w[0] == w[1]) {
             return None;
