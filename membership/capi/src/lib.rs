@@ -25,9 +25,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, MutexGuard};
 use sgmp_membership::node::{Node, NodeConfig, NodeEvent, NodeHandle, NodePhase, Subscription};
 use sgmp_membership::service::SystemChange;
 use sgmp_membership::{ProcessId, TagSet, View};
@@ -155,6 +155,10 @@ pub struct sgmp_event {
 /// view change; it must not call back into libsgmp for the same node.
 pub type sgmp_snapshot_fn =
     Option<extern "C" fn(user: *mut c_void, buf: *mut u8, cap: usize) -> usize>;
+
+/// Longest a waiting `sgmp_node_next_event` holds a node's subscription at once: what
+/// a shutdown or free of that node on another thread may wait for it.
+const EVENT_WAIT_SLICE: Duration = Duration::from_millis(10);
 
 struct Entry {
     config: NodeConfig,
@@ -578,16 +582,24 @@ pub unsafe extern "C" fn sgmp_node_next_event(
     call(|| {
         null_check(out, "out")?;
         let e = entry(node)?;
-        let ev = {
+        // The subscription is held for a slice of the wait at a time (and handed on
+        // fairly between slices): a shutdown or free on another thread, which clears
+        // it, waits at most a slice, not the whole timeout.
+        let deadline = Instant::now() + Duration::from_millis(u64::from(timeout_ms));
+        let ev = loop {
             let sub = e.events.lock();
-            let Some(sub) = sub.as_ref() else {
+            let Some(s) = sub.as_ref() else {
                 return Err((SGMP_ERR_STATE, "the node is not started".into()));
             };
-            if timeout_ms == 0 {
-                sub.try_recv()
-            } else {
-                sub.recv_timeout(Duration::from_millis(timeout_ms as u64))
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break s.try_recv();
             }
+            let ev = s.recv_timeout(left.min(EVENT_WAIT_SLICE));
+            if ev.is_some() || left <= EVENT_WAIT_SLICE || s.ended() {
+                break ev;
+            }
+            MutexGuard::unlock_fair(sub);
         };
         let Some(ev) = ev else {
             return Err((SGMP_ERR_TIMEOUT, "no event before the timeout".into()));
@@ -1157,6 +1169,46 @@ mod tests {
         assert_eq!(sgmp_node_is_member(h), 0);
         assert_eq!(sgmp_node_free(h), SGMP_OK);
         assert_eq!(sgmp_node_is_member(h), -1);
+    }
+
+    /// A thread waiting for an event with a long timeout does not hold up a shutdown or
+    /// a free on another thread (they used to wait behind it for the whole timeout);
+    /// the waiting thread returns once the node is gone.
+    #[test]
+    fn a_waiting_reader_does_not_hold_up_a_shutdown() {
+        for free in [false, true] {
+            let mut h: sgmp_node_t = 0;
+            let t = toml(if free { "capi-wait-free" } else { "capi-wait" }, "");
+            unsafe {
+                assert_eq!(sgmp_node_new(t.as_ptr(), &mut h), SGMP_OK);
+            }
+            assert_eq!(sgmp_node_start(h), SGMP_OK);
+            let mut ev = empty_event();
+            // SAFETY: a valid event to write into.
+            while unsafe { sgmp_node_next_event(h, 200, &mut ev) } == SGMP_OK {}
+            let reader = std::thread::spawn(move || {
+                let mut ev = empty_event();
+                let t = Instant::now();
+                // SAFETY: as above.
+                let s = unsafe { sgmp_node_next_event(h, 60_000, &mut ev) };
+                (s, t.elapsed())
+            });
+            std::thread::sleep(Duration::from_millis(100));
+            let t = Instant::now();
+            let s = if free {
+                sgmp_node_free(h)
+            } else {
+                sgmp_node_shutdown(h)
+            };
+            assert_eq!(s, SGMP_OK);
+            assert!(t.elapsed() < Duration::from_secs(5), "{:?}", t.elapsed());
+            let (s, waited) = reader.join().unwrap();
+            assert_ne!(s, SGMP_OK);
+            assert!(waited < Duration::from_secs(10), "{waited:?}");
+            if !free {
+                assert_eq!(sgmp_node_free(h), SGMP_OK);
+            }
+        }
     }
 
     /// Tag changes from several threads at once all apply (each read-modify-write runs

@@ -385,6 +385,19 @@ pub enum NodeConfigError {
 /// what a mistaken path (`/dev/zero`, a log) can make the reader allocate.
 pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 
+/// Longest key file read (a keyring is a few lines of hex).
+pub const MAX_KEY_FILE_BYTES: u64 = 64 << 10;
+
+/// Longest interval a `*_ms` setting may give: one day.
+pub const MAX_INTERVAL_MS: u64 = 86_400_000;
+
+/// Most client changes one update may carry (`max_client_ops`).
+pub const MAX_CLIENT_OPS: usize = 65_535;
+
+/// Most registered clients a node may be configured for (`max_clients`): its tables
+/// are reserved at start.
+pub const MAX_CLIENTS: usize = 1 << 22;
+
 /// Reads a configuration file's text: at most [`MAX_CONFIG_BYTES`] (a longer one is
 /// refused, not read to the end), UTF-8.
 pub fn read_config_file(path: &Path) -> Result<String, NodeConfigError> {
@@ -450,6 +463,9 @@ impl NodeConfig {
     /// Checks every value.
     pub fn validate(&self) -> Result<(), NodeConfigError> {
         self.node_id()?;
+        // Before anything is derived from them: the sizes and intervals below are
+        // multiplied into buffer sizes and microseconds.
+        self.check_bounds()?;
         if self.listen.ip().is_unspecified() && self.advertise.is_none() {
             return Err(NodeConfigError::Invalid(format!(
                 "listen address {} is unspecified (every interface): peers cannot use it; \
@@ -511,6 +527,43 @@ impl NodeConfig {
         Ok(())
     }
 
+    /// The sizes and intervals that are multiplied into buffer sizes and microseconds:
+    /// each within a bound that keeps the products in range and the start-up's
+    /// allocations possible.
+    fn check_bounds(&self) -> Result<(), NodeConfigError> {
+        let intervals = [
+            ("heartbeat_ms", self.heartbeat_ms),
+            ("suspect_ms", self.suspect_ms),
+            ("protocol_timeout_ms", self.protocol_timeout_ms),
+            ("join_retry_ms", self.join_retry_ms),
+            ("join_timeout_ms", self.join_timeout_ms),
+            ("coldstart_round_ms", self.coldstart_round_ms),
+            ("leave_linger_ms", self.leave_linger_ms),
+            ("client_heartbeat_ms", self.client_heartbeat_ms),
+            ("client_timeout_ms", self.client_timeout_ms),
+        ];
+        for (name, ms) in intervals {
+            if ms > MAX_INTERVAL_MS {
+                return Err(NodeConfigError::Invalid(format!(
+                    "{name} is {ms} ms: at most one day ({MAX_INTERVAL_MS} ms)"
+                )));
+            }
+        }
+        if !(1..=MAX_CLIENT_OPS).contains(&self.max_client_ops) {
+            return Err(NodeConfigError::Invalid(format!(
+                "max_client_ops must be 1 to {MAX_CLIENT_OPS} (got {})",
+                self.max_client_ops
+            )));
+        }
+        if self.max_clients > MAX_CLIENTS {
+            return Err(NodeConfigError::Invalid(format!(
+                "max_clients is {}: at most {MAX_CLIENTS} (the tables are reserved at start)",
+                self.max_clients
+            )));
+        }
+        Ok(())
+    }
+
     /// The cluster keyring from `key_file` ([`Keyring::NONE`] without one). Warns (through
     /// `tracing`) when the file can be read by its group or others.
     pub fn keyring(&self) -> Result<Keyring, NodeConfigError> {
@@ -543,7 +596,20 @@ impl NodeConfig {
             path: path.clone(),
             message,
         };
-        let bytes = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+        // Bounded, as a configuration file is: a mistaken path that never ends
+        // (`/dev/zero`) is refused, not read until memory runs out.
+        let mut bytes = Vec::new();
+        std::fs::File::open(path)
+            .and_then(|f| {
+                use std::io::Read;
+                f.take(MAX_KEY_FILE_BYTES + 1).read_to_end(&mut bytes)
+            })
+            .map_err(|e| err(e.to_string()))?;
+        if bytes.len() as u64 > MAX_KEY_FILE_BYTES {
+            return Err(err(format!(
+                "longer than {MAX_KEY_FILE_BYTES} bytes: not a key file"
+            )));
+        }
         let keys = Keyring::parse(&bytes).map_err(|e| err(e.to_string()))?;
         Ok(keys)
     }
@@ -638,7 +704,11 @@ impl NodeConfig {
             recv_window: self.recv_window,
             // Silence is the failure detector's business; the transport only reports
             // peers that stopped acknowledging for a few suspicion timeouts.
-            unreachable_after_us: self.suspect_ms.saturating_mul(1000).max(200_000) * 4,
+            unreachable_after_us: self
+                .suspect_ms
+                .saturating_mul(1000)
+                .max(200_000)
+                .saturating_mul(4),
             // Datagrams from unknown nodes may open at most `max_members` entries: the
             // margin stays for the peers this node sends to (`docs/SECURITY.md`).
             reserved_for_sends: 16,
@@ -671,6 +741,46 @@ mod tests {
         assert_eq!(NodeConfig::load(&p).unwrap().id, "a");
         let _ = std::fs::remove_file(&p);
         assert!(e.to_string().contains("not a configuration file"), "{e}");
+    }
+
+    /// A key file that never ends is refused after a bounded read; sizes and intervals
+    /// that would overflow the values derived from them, or reserve more memory at
+    /// start than a host has, are refused by `validate` (before anything is derived
+    /// from them), each naming its setting; the bounds themselves are accepted.
+    #[test]
+    fn endless_key_files_and_out_of_range_sizes_and_intervals_are_refused() {
+        let base =
+            || NodeConfig::from_toml_str("id = \"a\"\nlisten = \"127.0.0.1:7001\"\n").unwrap();
+        base().validate().unwrap();
+        let mut c = base();
+        c.key_file = Some("/dev/zero".into());
+        let e = c.validate().unwrap_err();
+        assert!(matches!(e, NodeConfigError::Key { .. }), "{e}");
+        assert!(e.to_string().contains("not a key file"), "{e}");
+        type Setter = fn(&mut NodeConfig);
+        let refused: [(&str, Setter); 6] = [
+            ("suspect_ms", |c| c.suspect_ms = 4_611_686_018_427_388),
+            ("coldstart_round_ms", |c| c.coldstart_round_ms = u64::MAX),
+            ("client_timeout_ms", |c| {
+                c.client_timeout_ms = MAX_INTERVAL_MS + 1
+            }),
+            ("max_client_ops", |c| c.max_client_ops = 100_000_000_000),
+            ("max_client_ops", |c| c.max_client_ops = 0),
+            ("max_clients", |c| c.max_clients = 1_000_000_000_000),
+        ];
+        for (name, set) in refused {
+            let mut c = base();
+            set(&mut c);
+            let e = c.validate().unwrap_err();
+            assert!(matches!(e, NodeConfigError::Invalid(_)), "{name}: {e}");
+            assert!(e.to_string().contains(name), "{name}: {e}");
+        }
+        let mut c = base();
+        c.suspect_ms = MAX_INTERVAL_MS;
+        c.client_timeout_ms = MAX_INTERVAL_MS;
+        c.max_client_ops = MAX_CLIENT_OPS;
+        c.max_clients = MAX_CLIENTS;
+        c.validate().unwrap();
     }
 
     /// Every idle strategy reads back as written, in TOML as on the command line, and
