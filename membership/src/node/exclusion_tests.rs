@@ -13,11 +13,11 @@ use crate::view::Member;
 use crate::{ProcessId, Time};
 use sgmp_transport::{Endpoint, TransportConfig};
 
-fn addr(i: usize) -> SocketAddr {
+pub(super) fn addr(i: usize) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 7400 + i as u16))
 }
 
-fn core_config(n: usize) -> CoreConfig {
+pub(super) fn core_config(n: usize) -> CoreConfig {
     CoreConfig {
         engine: EngineConfig {
             max_members: n + 2,

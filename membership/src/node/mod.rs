@@ -348,6 +348,8 @@ impl Node {
 #[cfg(test)]
 mod exclusion_tests;
 #[cfg(test)]
+mod hostile_tests;
+#[cfg(test)]
 mod save_order_tests;
 #[cfg(test)]
 mod tests;
