@@ -1778,7 +1778,11 @@ mod tests {
         assert_eq!(b.stats().pings_received, sent as u64);
 
         // Datagrams that are not pings (junk, to the endpoint): at most MAX_DRAIN a call.
-        let sent = 3 * MAX_DRAIN + 10;
+        // As many as the socket's buffer surely holds (a kernel charges about a
+        // kilobyte for a tiny datagram; the configured 4 MiB is capped by
+        // `net.core.rmem_max`: with a stock 208 KiB one the cap is not reached here).
+        let room = b.socket_ref().recv_buffer_size().unwrap() / 2048;
+        let sent = (3 * MAX_DRAIN + 10).min(room);
         for _ in 0..sent {
             flood.send_to(b"xx", b.local_addr()).unwrap();
         }
@@ -1796,7 +1800,7 @@ mod tests {
             let read = b.core().datagrams - before;
             assert!(read as usize <= MAX_DRAIN, "{read} datagrams in one call");
         }
-        assert!(calls >= 4, "{calls} calls");
+        assert!(calls > sent / MAX_DRAIN, "{calls} calls");
     }
 
     #[test]
