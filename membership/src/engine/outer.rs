@@ -149,7 +149,6 @@ impl Engine {
             // cannot have made this process an initiator.
             debug_assert!(self.role.is_outer() && self.in_view(r));
             if !self.role.is_outer() {
-                self.stats.ignored += 1;
                 return;
             }
             self.next_update.set_opt(s.next_proposal());

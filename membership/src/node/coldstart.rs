@@ -459,6 +459,7 @@ mod tests {
             Probe::Query { cold: true },
             Probe::Query { cold: false },
             Probe::ColdStarting { round: 3 },
+            Probe::Recovering { version: 12 },
             Probe::Member {
                 version: 7,
                 contacts: vec![m("a", 1, 1), v6],
@@ -498,6 +499,24 @@ mod tests {
         full.encode(&mut b);
         assert!(b.len() <= sgmp_transport::wire::MAX_PROBE_PAYLOAD);
         assert_eq!(Probe::decode(&[1, 2, 3]), None);
+        // A version no group reaches (D31) is malformed, whatever probe carries it.
+        let over = crate::view::MAX_VERSION + 1;
+        for p in [
+            Probe::Recovering { version: over },
+            Probe::Member {
+                version: over,
+                contacts: vec![],
+            },
+            Probe::Excluded {
+                you: ProcessId::named("z", 1),
+                version: over,
+                contacts: vec![],
+            },
+        ] {
+            let mut b = Vec::new();
+            p.encode(&mut b);
+            assert_eq!(Probe::decode(&b), None, "{p:?}");
+        }
     }
 
     /// D29: a fresh seed of a set of five founds only once it hears two more seeds
