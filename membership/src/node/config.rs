@@ -757,6 +757,18 @@ mod tests {
         let e = c.validate().unwrap_err();
         assert!(matches!(e, NodeConfigError::Key { .. }), "{e}");
         assert!(e.to_string().contains("not a key file"), "{e}");
+        // A key padded with comments to exactly the bound is read; a byte more is not.
+        let p = std::env::temp_dir().join(format!("sgmp-key-bound-{}", std::process::id()));
+        let key = format!("{}\n", "ab".repeat(32));
+        let pad = MAX_KEY_FILE_BYTES as usize - key.len() - 2;
+        let exact = format!("{key}#{}\n", "x".repeat(pad));
+        std::fs::write(&p, &exact).unwrap();
+        c.key_file = Some(p.clone());
+        c.validate().unwrap();
+        std::fs::write(&p, format!("{exact}#")).unwrap();
+        let e = c.validate().unwrap_err();
+        let _ = std::fs::remove_file(&p);
+        assert!(e.to_string().contains("not a key file"), "{e}");
         type Setter = fn(&mut NodeConfig);
         let refused: [(&str, Setter); 6] = [
             ("suspect_ms", |c| c.suspect_ms = 4_611_686_018_427_388),
