@@ -271,7 +271,9 @@ impl TransportConfig {
     /// pages that traffic actually touches.
     pub fn reserved_bytes(&self) -> usize {
         let c = self.normalized();
-        c.max_peers * (c.send_window + c.recv_window) * c.frame_capacity()
+        c.max_peers
+            .saturating_mul(c.send_window.saturating_add(c.recv_window))
+            .saturating_mul(c.frame_capacity())
     }
 }
 

@@ -398,6 +398,12 @@ pub const MAX_CLIENT_OPS: usize = 65_535;
 /// are reserved at start.
 pub const MAX_CLIENTS: usize = 1 << 22;
 
+/// Most frame storage a node's transport may reserve at start
+/// (`TransportConfig::reserved_bytes`: allocated zeroed in one block, so only the pages
+/// traffic touches are backed, but a block larger than memory and swap together is
+/// refused by the operating system and aborts the process).
+pub const MAX_RESERVED_BYTES: usize = 4 << 30;
+
 /// Reads a configuration file's text: at most [`MAX_CONFIG_BYTES`] (a longer one is
 /// refused, not read to the end), UTF-8.
 pub fn read_config_file(path: &Path) -> Result<String, NodeConfigError> {
@@ -484,9 +490,23 @@ impl NodeConfig {
         self.engine_config()
             .validate()
             .map_err(|e| NodeConfigError::Invalid(e.to_string()))?;
-        self.transport_config()
+        let transport = self.transport_config();
+        transport
             .validate()
             .map_err(|e| NodeConfigError::Invalid(e.to_string()))?;
+        let reserved = transport.reserved_bytes();
+        if reserved > MAX_RESERVED_BYTES {
+            return Err(NodeConfigError::Invalid(format!(
+                "the transport would reserve {} MiB of frame storage (room for {} peers' \
+                 windows of {} frames, sized for the largest message: max_members, \
+                 max_client_ops, max_tag_bytes and max_snapshot together); at most {} MiB: \
+                 lower one of them",
+                reserved >> 20,
+                transport.max_peers,
+                transport.send_window.max(transport.recv_window),
+                MAX_RESERVED_BYTES >> 20
+            )));
+        }
         self.read_keyring()?;
         if let Some(cpu) = self.cpu {
             if cpu >= super::affinity::MAX_CPUS {
@@ -793,6 +813,11 @@ mod tests {
         c.max_client_ops = MAX_CLIENT_OPS;
         c.max_clients = MAX_CLIENTS;
         c.validate().unwrap();
+        // Each bound alone is fine; all of them together would reserve gigabytes.
+        c.max_members = 1024;
+        c.max_snapshot = 1 << 20;
+        let e = c.validate().unwrap_err();
+        assert!(e.to_string().contains("frame storage"), "{e}");
     }
 
     /// Every idle strategy reads back as written, in TOML as on the command line, and
