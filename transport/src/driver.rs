@@ -1553,9 +1553,13 @@ mod tests {
     }
 
     fn pinger(warm_every_us: Option<u64>) -> Driver<Pinger> {
+        pinger_idle(warm_every_us, IdleStrategy::Adaptive)
+    }
+
+    fn pinger_idle(warm_every_us: Option<u64>, idle: IdleStrategy) -> Driver<Pinger> {
         let me = ProcessId::named("pinger", 1);
         let mut c = DriverConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), me);
-        c.idle = IdleStrategy::Adaptive;
+        c.idle = idle;
         c.warm_every_us = warm_every_us;
         let transport = c.transport;
         Driver::bind_core(c, |_| Pinger {
@@ -1801,6 +1805,36 @@ mod tests {
             assert!(read as usize <= MAX_DRAIN, "{read} datagrams in one call");
         }
         assert!(calls > sent / MAX_DRAIN, "{calls} calls");
+    }
+
+    /// With nothing to read, a wait lasts as long as asked, in every idle strategy: the
+    /// drain after a datagram finding the socket empty, or a poll finding nothing, does
+    /// not end it early (the caller would spin through its loop).
+    #[test]
+    fn a_wait_with_nothing_to_read_is_not_cut_short() {
+        let idles = [
+            IdleStrategy::Adaptive,
+            IdleStrategy::Block,
+            IdleStrategy::Recv,
+            IdleStrategy::Spin { spin_us: 200 },
+            IdleStrategy::SpinYield { spin_us: 200 },
+        ];
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        for idle in idles {
+            let mut d = pinger_idle(None, idle);
+            peer.send_to(b"xx", d.local_addr()).unwrap();
+            while d.core().datagrams == 0 {
+                d.drive(Some(Duration::from_millis(100))).unwrap();
+            }
+            for wait_ms in [30, 5] {
+                let t = Instant::now();
+                d.drive(Some(Duration::from_millis(wait_ms))).unwrap();
+                let waited = t.elapsed();
+                // Recv's blocking read rounds its timeout down to a power of two ms.
+                let at_least = Duration::from_millis(wait_ms / 2);
+                assert!(waited >= at_least, "{idle:?}: {waited:?} of {wait_ms} ms");
+            }
+        }
     }
 
     #[test]
