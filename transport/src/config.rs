@@ -291,6 +291,28 @@ mod tests {
         assert_eq!(c.frames_for(c.frame_capacity() + 1), 2);
     }
 
+    /// The frame storage is a slot per window entry per peer, computed without
+    /// overflow (a size beyond a `usize` reads as `usize::MAX`, for a bound to refuse).
+    #[test]
+    fn reserved_bytes_count_a_slot_per_window_entry_per_peer() {
+        let c = TransportConfig::default();
+        assert_eq!(
+            c.reserved_bytes(),
+            c.max_peers * (c.send_window + c.recv_window) * c.frame_capacity()
+        );
+        let huge = TransportConfig {
+            max_peers: usize::MAX / 2,
+            send_window: usize::MAX / 2,
+            ..TransportConfig::default()
+        };
+        let n = huge.normalized();
+        let want = (n.max_peers as u128)
+            .saturating_mul((n.send_window + n.recv_window) as u128)
+            .saturating_mul(n.frame_capacity() as u128)
+            .min(usize::MAX as u128);
+        assert_eq!(huge.reserved_bytes() as u128, want);
+    }
+
     #[test]
     fn normalization_fixes_nonsense() {
         let c = TransportConfig {
