@@ -169,7 +169,8 @@ sgmp_status sgmp_node_id(sgmp_node_t node, char *buf, size_t cap);
 sgmp_status sgmp_node_local_addr(sgmp_node_t node, char *buf, size_t cap);
 
 // Waits up to `timeout_ms` milliseconds (0: do not wait) for the node's next event and
-// copies it into `*out`. Returns `SGMP_ERR_TIMEOUT` if none came.
+// copies it into `*out`. Returns `SGMP_ERR_TIMEOUT` if none came, `SGMP_ERR_STATE` if
+// the node is not started or was shut down (or freed) while the call waited.
 //
 // # Safety
 // `out` must point to a writable `sgmp_event`.

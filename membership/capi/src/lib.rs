@@ -569,7 +569,8 @@ fn convert(ev: &NodeEvent, out: &mut sgmp_event, e: &Entry) {
 }
 
 /// Waits up to `timeout_ms` milliseconds (0: do not wait) for the node's next event and
-/// copies it into `*out`. Returns `SGMP_ERR_TIMEOUT` if none came.
+/// copies it into `*out`. Returns `SGMP_ERR_TIMEOUT` if none came, `SGMP_ERR_STATE` if
+/// the node is not started or was shut down (or freed) while the call waited.
 ///
 /// # Safety
 /// `out` must point to a writable `sgmp_event`.
@@ -597,7 +598,8 @@ pub unsafe extern "C" fn sgmp_node_next_event(
             }
             let ev = s.recv_timeout(left.min(EVENT_WAIT_SLICE));
             if ev.is_some() || left <= EVENT_WAIT_SLICE || s.ended() {
-                break ev;
+                // An event queued as the slice ended (or before the end) is not missed.
+                break ev.or_else(|| s.try_recv());
             }
             MutexGuard::unlock_fair(sub);
         };
