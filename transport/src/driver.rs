@@ -1557,9 +1557,18 @@ mod tests {
     }
 
     fn pinger_idle(warm_every_us: Option<u64>, idle: IdleStrategy) -> Driver<Pinger> {
+        pinger_with(warm_every_us, idle, |_| {})
+    }
+
+    fn pinger_with(
+        warm_every_us: Option<u64>,
+        idle: IdleStrategy,
+        transport: impl FnOnce(&mut TransportConfig),
+    ) -> Driver<Pinger> {
         let me = ProcessId::named("pinger", 1);
         let mut c = DriverConfig::new(SocketAddr::from(([127, 0, 0, 1], 0)), me);
         c.idle = idle;
+        transport(&mut c.transport);
         c.warm_every_us = warm_every_us;
         let transport = c.transport;
         Driver::bind_core(c, |_| Pinger {
@@ -1835,6 +1844,46 @@ mod tests {
                 assert!(waited >= at_least, "{idle:?}: {waited:?} of {wait_ms} ms");
             }
         }
+    }
+
+    /// `IdleStrategy::Recv` moving from blocking reads to a short wait (at most the
+    /// delayed ack: a nonblocking poll) first drains what queued while it blocked: it
+    /// returns at once with datagrams read, and waits when there were none.
+    #[test]
+    fn a_recv_driver_switching_to_a_short_wait_reads_what_queued_first() {
+        // A precise wait of up to 200 ms, so that a wrong park is plain to see.
+        let mut d = pinger_with(None, IdleStrategy::Recv, |t| t.delayed_ack_us = 200_000);
+        let peer = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let to = d.local_addr();
+        let send = |n: usize| {
+            for _ in 0..n {
+                peer.send_to(b"xx", to).unwrap();
+            }
+        };
+        let long = Some(Duration::from_secs(1));
+        let short = Some(Duration::from_millis(150));
+        send(1);
+        d.drive(long).unwrap(); // a blocking read
+        assert_eq!(d.core().datagrams, 1);
+        send(3);
+        let t = Instant::now();
+        d.drive(short).unwrap();
+        assert_eq!(d.core().datagrams, 4);
+        assert!(
+            t.elapsed() < Duration::from_millis(100),
+            "parked: {:?}",
+            t.elapsed()
+        );
+        send(1);
+        d.drive(long).unwrap(); // back to blocking reads
+        assert_eq!(d.core().datagrams, 5);
+        let t = Instant::now();
+        d.drive(short).unwrap();
+        assert!(
+            t.elapsed() >= Duration::from_millis(75),
+            "no wait: {:?}",
+            t.elapsed()
+        );
     }
 
     #[test]
