@@ -244,7 +244,7 @@ impl NodeCore {
             "durable state is given before start"
         );
         if let Some(d) = state {
-            let inc = self.me.incarnation.max(d.incarnation + 1);
+            let inc = self.me.incarnation.max(d.incarnation.saturating_add(1));
             if inc != self.me.incarnation {
                 self.reincarnate(ProcessId::new(self.me.node, inc));
             }

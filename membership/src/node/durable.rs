@@ -228,6 +228,15 @@ pub enum StorageError {
         /// What is wrong.
         why: String,
     },
+    /// Another process (a second daemon given the same directory) holds it: two
+    /// processes saving one state file would overwrite each other's promises.
+    #[error("state directory {dir} is in use by another process (its lock file {lock} is held); give each node its own state directory")]
+    Locked {
+        /// The directory.
+        dir: PathBuf,
+        /// Its lock file.
+        lock: PathBuf,
+    },
     /// The state belongs to another node name.
     #[error("state file {path} belongs to node {found:?}, not {expected:?}")]
     WrongNode {
@@ -315,6 +324,9 @@ impl Storage for MemStorage {
 #[derive(Debug)]
 pub struct DirStorage {
     dir: PathBuf,
+    /// The directory's lock file, held (an exclusive `flock`) for the storage's life:
+    /// one process per state directory.
+    _lock: File,
     /// Whether to fsync (off only for benchmarks of what fsync costs).
     pub fsync: bool,
     saves: u64,
@@ -325,23 +337,103 @@ pub struct DirStorage {
 /// The state file's name inside the state directory.
 pub const STATE_FILE: &str = "state.json";
 
+/// The lock file's name inside the state directory ([`StorageError::Locked`]).
+pub const LOCK_FILE: &str = "lock";
+
+/// Longest state file read (a view of 1,024 members and an acceptance take well under
+/// a megabyte): a state file that is not one (a FIFO, a device) is refused, not read
+/// for ever.
+const MAX_STATE_FILE_BYTES: u64 = 16 << 20;
+
+/// Takes the exclusive lock of `file` without waiting: `false` if another open file
+/// (another process, or another storage of this one) holds it.
+#[cfg(unix)]
+fn try_lock(file: &File) -> std::io::Result<bool> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: flock on a descriptor this `File` owns; no memory is passed.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = std::io::Error::last_os_error();
+    if e.kind() == std::io::ErrorKind::WouldBlock {
+        return Ok(false);
+    }
+    Err(e)
+}
+
+/// Elsewhere no lock is taken.
+#[cfg(not(unix))]
+fn try_lock(_: &File) -> std::io::Result<bool> {
+    Ok(true)
+}
+
+/// Reads the state file at `path` (`None`: there is none): a regular file of at most
+/// [`MAX_STATE_FILE_BYTES`].
+fn read_state_file(path: &Path) -> Result<Option<String>, String> {
+    use std::io::Read;
+    let f = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e.to_string()),
+    };
+    if !f.metadata().map_err(|e| e.to_string())?.is_file() {
+        return Err("not a regular file".into());
+    }
+    let mut text = String::new();
+    f.take(MAX_STATE_FILE_BYTES + 1)
+        .read_to_string(&mut text)
+        .map_err(|e| e.to_string())?;
+    if text.len() as u64 > MAX_STATE_FILE_BYTES {
+        return Err(format!("longer than {MAX_STATE_FILE_BYTES} bytes"));
+    }
+    Ok(Some(text))
+}
+
 impl DirStorage {
-    /// Opens (creating it if needed, mode 0700) the state directory, and loads the
-    /// state of node `name` from it: `None` if there is none yet.
+    /// Opens (creating it if needed, mode 0700) the state directory, takes its lock
+    /// ([`StorageError::Locked`] if another process holds it), and loads the state of
+    /// node `name` from it: `None` if there is none yet.
     pub fn open(dir: &Path, name: &str) -> Result<(DirStorage, Option<Durable>), StorageError> {
         let io = |what: &'static str| {
             let dir = dir.to_path_buf();
             move |source| StorageError::Io { dir, what, source }
         };
+        if dir.as_os_str().is_empty() {
+            return Err(io("an empty path")(std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                "give the state directory's path",
+            )));
+        }
+        let existed = dir.is_dir();
         fs::create_dir_all(dir).map_err(io("cannot create it"))?;
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
-            let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+            if !existed {
+                // Only a directory made here: an existing one (even `/tmp`) keeps its mode.
+                let _ = fs::set_permissions(dir, fs::Permissions::from_mode(0o700));
+            } else if fs::metadata(dir).is_ok_and(|m| m.permissions().mode() & 0o077 != 0) {
+                tracing::warn!(dir = %dir.display(), "the state directory can be read by its group or others; use chmod 700");
+            }
+        }
+        let lock_path = dir.join(LOCK_FILE);
+        let lock = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(&lock_path)
+            .map_err(io("cannot open its lock file"))?;
+        if !try_lock(&lock).map_err(io("cannot lock it"))? {
+            return Err(StorageError::Locked {
+                dir: dir.to_path_buf(),
+                lock: lock_path,
+            });
         }
         let path = dir.join(STATE_FILE);
-        let state = match fs::read_to_string(&path) {
-            Ok(text) => {
+        let state = match read_state_file(&path) {
+            Ok(Some(text)) => {
                 let d = Durable::from_file_text(&text).map_err(|why| StorageError::Corrupt {
                     path: path.clone(),
                     why,
@@ -355,13 +447,8 @@ impl DirStorage {
                 }
                 Some(d)
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(e) => {
-                return Err(StorageError::Corrupt {
-                    path,
-                    why: e.to_string(),
-                })
-            }
+            Ok(None) => None,
+            Err(why) => return Err(StorageError::Corrupt { path, why }),
         };
         // A temporary file left by a crash mid-write is garbage: the rename never
         // happened, so the state file (if any) is the last complete one.
@@ -369,6 +456,7 @@ impl DirStorage {
         Ok((
             DirStorage {
                 dir: dir.to_path_buf(),
+                _lock: lock,
                 fsync: true,
                 saves: 0,
                 save_us: 0,
@@ -610,6 +698,12 @@ mod tests {
         assert!(none.is_none());
         let d = sample();
         s.save(&d).unwrap();
+        // One process per state directory: a second storage is refused while the
+        // first lives (a second daemon would overwrite its promises), not after.
+        let e = DirStorage::open(&dir, "n1").unwrap_err();
+        assert!(matches!(e, StorageError::Locked { .. }), "{e}");
+        assert!(e.to_string().contains("in use by another process"), "{e}");
+        drop(s);
         let (_, loaded) = DirStorage::open(&dir, "n1").unwrap();
         assert_eq!(loaded.unwrap(), d);
         let e = DirStorage::open(&dir, "n2").unwrap_err().to_string();
@@ -617,6 +711,15 @@ mod tests {
         fs::write(dir.join(STATE_FILE), "garbage").unwrap();
         let e = DirStorage::open(&dir, "n1").unwrap_err().to_string();
         assert!(e.contains("corrupt"), "{e}");
+        // Not a file: refused, not read (a FIFO would block for ever).
+        fs::remove_file(dir.join(STATE_FILE)).unwrap();
+        fs::create_dir(dir.join(STATE_FILE)).unwrap();
+        let e = DirStorage::open(&dir, "n1").unwrap_err().to_string();
+        assert!(e.contains("not a regular file"), "{e}");
+        let e = DirStorage::open(Path::new(""), "n1")
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("empty path"), "{e}");
         let _ = fs::remove_dir_all(&dir);
     }
 

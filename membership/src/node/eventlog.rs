@@ -29,12 +29,20 @@ pub fn unix_micros() -> u64 {
         .map_or(0, |d| d.as_micros() as u64)
 }
 
-/// An append-only JSON-lines event log. Write errors are reported once through
-/// `tracing` and otherwise ignored: the log never stops the node.
+/// An append-only JSON-lines event log. Write errors never stop the node: the records
+/// are counted as lost ([`EventLog::lost`]), reported through `tracing` once per
+/// outage (and again when writing works again), and a line a failed write may have
+/// cut short is ended before the next record, so that every record stays a line.
 #[derive(Debug)]
 pub struct EventLog {
     file: File,
-    failed: bool,
+    /// Records lost to write errors, in all.
+    lost: u64,
+    /// Lost since the last record written (0: writing works).
+    lost_now: u64,
+    /// The file may end in part of a line (a failed write, or a crash while writing):
+    /// the next record starts on a new line.
+    broken: bool,
     /// When the input behind the records being written arrived (µs since the epoch):
     /// their `ts_us`. `None`: the time of writing.
     input_us: Option<u64>,
@@ -43,12 +51,24 @@ pub struct EventLog {
 impl EventLog {
     /// Opens (creating or appending to) the log at `path`.
     pub fn open(path: &Path) -> io::Result<EventLog> {
-        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .read(true)
+            .open(path)?;
+        let broken = ends_mid_line(&file);
         Ok(EventLog {
             file,
-            failed: false,
+            lost: 0,
+            lost_now: 0,
+            broken,
             input_us: None,
         })
+    }
+
+    /// Records lost to write errors since the log was opened.
+    pub fn lost(&self) -> u64 {
+        self.lost
     }
 
     /// Stamps the records written from now on with `us` (µs since the epoch: the
@@ -70,11 +90,30 @@ impl EventLog {
             js(kind),
             extra
         );
-        // One write per line (O_APPEND): lines are never interleaved or split.
-        if let Err(e) = self.file.write_all(line.as_bytes()) {
-            if !self.failed {
-                tracing::error!("event log write failed: {e}");
-                self.failed = true;
+        // One write per line (O_APPEND): lines are never interleaved; a write that
+        // fails part-way (a full disk) may leave part of one, ended by the next write.
+        let res = if self.broken {
+            self.file.write_all(format!("\n{line}").as_bytes())
+        } else {
+            self.file.write_all(line.as_bytes())
+        };
+        match res {
+            Ok(()) => {
+                if self.lost_now > 0 {
+                    tracing::warn!(lost = self.lost_now, "event log writing again");
+                    self.lost_now = 0;
+                }
+                self.broken = false;
+            }
+            Err(e) => {
+                if self.lost_now == 0 {
+                    tracing::error!(
+                        "event log write failed (records are lost until it works again): {e}"
+                    );
+                }
+                self.lost += 1;
+                self.lost_now += 1;
+                self.broken = true;
             }
         }
     }
@@ -186,10 +225,56 @@ fn js(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"?\"".into())
 }
 
+/// Whether `file` is not empty and does not end with a newline (a crash or a full disk
+/// cut its last record short).
+fn ends_mid_line(file: &File) -> bool {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::FileExt;
+        let Ok(len) = file.metadata().map(|m| m.len()) else {
+            return false;
+        };
+        let mut last = [0u8; 1];
+        len > 0 && file.read_at(&mut last, len - 1).is_ok() && last[0] != b'\n'
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = file;
+        false
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::{json, Value};
+
+    /// A log whose last line was cut short (a crash, a full disk) gets its next record
+    /// on a line of its own; writes that fail (`/dev/full`) are counted as lost.
+    #[test]
+    fn a_cut_line_is_ended_and_lost_records_are_counted() {
+        let dir = std::env::temp_dir().join(format!("sgmp-evlog-cut-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.jsonl");
+        std::fs::write(&path, "{\"ts_us\":1,\"node\":\"n1#1\",\"ki").unwrap();
+        let me = ProcessId::named("n1", 1);
+        let mut log = EventLog::open(&path).unwrap();
+        log.submitted(me, 7);
+        log.submitted(me, 8);
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 3, "{text}");
+        for l in &lines[1..] {
+            serde_json::from_str::<Value>(l).unwrap();
+        }
+        assert_eq!(log.lost(), 0);
+        let _ = std::fs::remove_dir_all(&dir);
+        if let Ok(mut full) = EventLog::open(Path::new("/dev/full")) {
+            full.submitted(me, 1);
+            full.submitted(me, 2);
+            assert_eq!(full.lost(), 2);
+        }
+    }
 
     /// Records carry the stamp the loop gives them (its input's arrival), and the time
     /// of writing once it takes the stamp back.

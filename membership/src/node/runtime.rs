@@ -594,6 +594,7 @@ impl Runtime {
             backlog_overflow: c.backlog_overflow,
             send_refused: c.send_refused + c.send_errors,
             events_dropped: self.events_dropped,
+            event_log_lost: self.log.as_ref().map_or(0, EventLog::lost),
             yields_before_publish: self.yields,
             events_held: self.holds,
             probes_sent: c.probes_sent,

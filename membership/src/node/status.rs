@@ -109,6 +109,8 @@ pub struct NodeMetrics {
     pub send_refused: u64,
     /// Events not delivered to a lagging subscriber (over all subscribers).
     pub events_dropped: u64,
+    /// Event log records lost to write errors (a full disk): the node goes on.
+    pub event_log_lost: u64,
     /// Loop steps that wrote datagrams or had events, and yielded the core before
     /// publishing
     /// ([`NodeConfig::yield_before_publish`](super::NodeConfig::yield_before_publish)).

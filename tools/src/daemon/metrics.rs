@@ -325,6 +325,12 @@ pub fn render(node: &NodeHandle, ev: &EventCounters) -> String {
         "Events not delivered to a lagging subscriber.",
         &one(m.events_dropped as f64),
     );
+    metric(
+        "sgmp_event_log_lost_total",
+        "counter",
+        "Event log records lost to write errors (a full disk); the node goes on.",
+        &one(m.event_log_lost as f64),
+    );
     let _ = writeln!(
         o,
         "# HELP sgmp_commit_latency_seconds From this process's submit of an update to \
