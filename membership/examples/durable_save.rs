@@ -14,7 +14,7 @@ fn main() {
         .unwrap_or(200);
     let dir = std::env::temp_dir().join(format!("sgmp-durable-bench-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let (mut st, _) = DirStorage::open(&dir, "n1").expect("state directory");
+    let (mut st, _) = DirStorage::open(&dir, "n1", 1).expect("state directory");
     let mut d = Durable::fresh("n1", 1);
     for i in 0..5u16 {
         d.view.members.push(Member {

@@ -184,13 +184,26 @@ impl Durable {
 
     /// Encodes as the text of a state file (JSON, then a CRC32 line over it).
     pub fn to_file_text(&self) -> String {
-        let body = serde_json::to_string_pretty(&DiskState::from(self)).expect("serializable");
+        self.to_file_text_in(None)
+    }
+
+    /// [`to_file_text`](Self::to_file_text), recording the cluster the state belongs to.
+    pub fn to_file_text_in(&self, cluster_id: Option<u64>) -> String {
+        let mut disk = DiskState::from(self);
+        disk.cluster_id = cluster_id;
+        let body = serde_json::to_string_pretty(&disk).expect("serializable");
         let crc = crc32(body.as_bytes());
         format!("{body}\ncrc32 {crc:08x}\n")
     }
 
     /// Decodes the text of a state file.
     pub fn from_file_text(text: &str) -> Result<Durable, String> {
+        Self::from_file_text_in(text).map(|(d, _)| d)
+    }
+
+    /// [`from_file_text`](Self::from_file_text), with the cluster the file records
+    /// (`None` in a file written before it did).
+    pub fn from_file_text_in(text: &str) -> Result<(Durable, Option<u64>), String> {
         let (body, tail) = text
             .trim_end()
             .rsplit_once('\n')
@@ -202,8 +215,18 @@ impl Durable {
         if crc32(body.as_bytes()) != want {
             return Err("checksum mismatch (the file is corrupt)".into());
         }
+        // The format first: a newer format's fields would read as a parse error.
+        #[derive(Deserialize)]
+        struct Format {
+            format: u32,
+        }
+        let f: Format = serde_json::from_str(body).map_err(|e| e.to_string())?;
+        if f.format != STATE_FORMAT {
+            return Err(format!("{UNKNOWN_FORMAT} {}", f.format));
+        }
         let d: DiskState = serde_json::from_str(body).map_err(|e| e.to_string())?;
-        d.into_durable()
+        let cluster = d.cluster_id;
+        Ok((d.into_durable()?, cluster))
     }
 }
 
@@ -236,6 +259,26 @@ pub enum StorageError {
         dir: PathBuf,
         /// Its lock file.
         lock: PathBuf,
+    },
+    /// The state file was written in a format this build does not know (by a newer
+    /// sgmp): it is not corrupt, and must not be discarded.
+    #[error("state file {path} has format {format}, which this build of sgmp does not know (written by a newer version?); run that version, and do not delete the file: it holds this node's promises")]
+    UnknownFormat {
+        /// The file.
+        path: PathBuf,
+        /// The format number it gives.
+        format: u32,
+    },
+    /// The state belongs to another cluster (the directory was used with another
+    /// `cluster_id`): its views and promises are not this cluster's.
+    #[error("state file {path} belongs to cluster {found:#x}, not {expected:#x}; give this cluster its own state directory")]
+    WrongCluster {
+        /// The file.
+        path: PathBuf,
+        /// The cluster id in the file.
+        found: u64,
+        /// This node's cluster id.
+        expected: u64,
     },
     /// The state belongs to another node name.
     #[error("state file {path} belongs to node {found:?}, not {expected:?}")]
@@ -324,6 +367,8 @@ impl Storage for MemStorage {
 #[derive(Debug)]
 pub struct DirStorage {
     dir: PathBuf,
+    /// The cluster the state belongs to, recorded in the file.
+    cluster_id: u64,
     /// The directory's lock file, held (an exclusive `flock`) for the storage's life:
     /// one process per state directory.
     _lock: File,
@@ -336,6 +381,12 @@ pub struct DirStorage {
 
 /// The state file's name inside the state directory.
 pub const STATE_FILE: &str = "state.json";
+
+/// The state file's format number (`"format"`).
+const STATE_FORMAT: u32 = 1;
+
+/// How a decoding error names a format this build does not know.
+const UNKNOWN_FORMAT: &str = "unknown state format";
 
 /// The lock file's name inside the state directory ([`StorageError::Locked`]).
 pub const LOCK_FILE: &str = "lock";
@@ -369,32 +420,48 @@ fn try_lock(_: &File) -> std::io::Result<bool> {
 }
 
 /// Reads the state file at `path` (`None`: there is none): a regular file of at most
-/// [`MAX_STATE_FILE_BYTES`].
-fn read_state_file(path: &Path) -> Result<Option<String>, String> {
+/// [`MAX_STATE_FILE_BYTES`], as UTF-8. An I/O error (a permission) is
+/// [`StorageError::Io`]: the file may be fine.
+fn read_state_file(dir: &Path, path: &Path) -> Result<Option<String>, StorageError> {
     use std::io::Read;
+    let io = |source| StorageError::Io {
+        dir: dir.to_path_buf(),
+        what: "cannot read the state file",
+        source,
+    };
+    let corrupt = |why: String| StorageError::Corrupt {
+        path: path.to_path_buf(),
+        why,
+    };
     let f = match File::open(path) {
         Ok(f) => f,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.to_string()),
+        Err(e) => return Err(io(e)),
     };
-    if !f.metadata().map_err(|e| e.to_string())?.is_file() {
-        return Err("not a regular file".into());
+    if !f.metadata().map_err(io)?.is_file() {
+        return Err(corrupt("not a regular file".into()));
     }
-    let mut text = String::new();
+    let mut bytes = Vec::new();
     f.take(MAX_STATE_FILE_BYTES + 1)
-        .read_to_string(&mut text)
-        .map_err(|e| e.to_string())?;
-    if text.len() as u64 > MAX_STATE_FILE_BYTES {
-        return Err(format!("longer than {MAX_STATE_FILE_BYTES} bytes"));
+        .read_to_end(&mut bytes)
+        .map_err(io)?;
+    if bytes.len() as u64 > MAX_STATE_FILE_BYTES {
+        return Err(corrupt(format!("longer than {MAX_STATE_FILE_BYTES} bytes")));
     }
-    Ok(Some(text))
+    String::from_utf8(bytes)
+        .map(Some)
+        .map_err(|_| corrupt("not UTF-8 text".into()))
 }
 
 impl DirStorage {
     /// Opens (creating it if needed, mode 0700) the state directory, takes its lock
     /// ([`StorageError::Locked`] if another process holds it), and loads the state of
-    /// node `name` from it: `None` if there is none yet.
-    pub fn open(dir: &Path, name: &str) -> Result<(DirStorage, Option<Durable>), StorageError> {
+    /// node `name` of cluster `cluster_id` from it: `None` if there is none yet.
+    pub fn open(
+        dir: &Path,
+        name: &str,
+        cluster_id: u64,
+    ) -> Result<(DirStorage, Option<Durable>), StorageError> {
         let io = |what: &'static str| {
             let dir = dir.to_path_buf();
             move |source| StorageError::Io { dir, what, source }
@@ -432,12 +499,30 @@ impl DirStorage {
             });
         }
         let path = dir.join(STATE_FILE);
-        let state = match read_state_file(&path) {
-            Ok(Some(text)) => {
-                let d = Durable::from_file_text(&text).map_err(|why| StorageError::Corrupt {
-                    path: path.clone(),
-                    why,
+        let state = match read_state_file(dir, &path)? {
+            Some(text) => {
+                let (d, cluster) = Durable::from_file_text_in(&text).map_err(|why| {
+                    match why
+                        .strip_prefix(UNKNOWN_FORMAT)
+                        .and_then(|n| n.trim().parse().ok())
+                    {
+                        Some(format) => StorageError::UnknownFormat {
+                            path: path.clone(),
+                            format,
+                        },
+                        None => StorageError::Corrupt {
+                            path: path.clone(),
+                            why,
+                        },
+                    }
                 })?;
+                if let Some(found) = cluster.filter(|&c| c != cluster_id) {
+                    return Err(StorageError::WrongCluster {
+                        path,
+                        found,
+                        expected: cluster_id,
+                    });
+                }
                 if d.name != name {
                     return Err(StorageError::WrongNode {
                         path,
@@ -447,8 +532,7 @@ impl DirStorage {
                 }
                 Some(d)
             }
-            Ok(None) => None,
-            Err(why) => return Err(StorageError::Corrupt { path, why }),
+            None => None,
         };
         // A temporary file left by a crash mid-write is garbage: the rename never
         // happened, so the state file (if any) is the last complete one.
@@ -456,6 +540,7 @@ impl DirStorage {
         Ok((
             DirStorage {
                 dir: dir.to_path_buf(),
+                cluster_id,
                 _lock: lock,
                 fsync: true,
                 saves: 0,
@@ -486,7 +571,7 @@ impl Storage for DirStorage {
             .truncate(true)
             .open(&tmp)
             .map_err(io("cannot create the temporary state file"))?;
-        f.write_all(state.to_file_text().as_bytes())
+        f.write_all(state.to_file_text_in(Some(self.cluster_id)).as_bytes())
             .map_err(io("cannot write the temporary state file"))?;
         if self.fsync {
             f.sync_all()
@@ -553,6 +638,9 @@ struct DiskAccepted {
 #[derive(Serialize, Deserialize)]
 struct DiskState {
     format: u32,
+    /// The cluster the state belongs to (absent in files written before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    cluster_id: Option<u64>,
     name: String,
     incarnation: u64,
     view: DiskView,
@@ -612,7 +700,8 @@ impl DiskView {
 impl From<&Durable> for DiskState {
     fn from(d: &Durable) -> DiskState {
         DiskState {
-            format: 1,
+            format: STATE_FORMAT,
+            cluster_id: None,
             name: d.name.clone(),
             incarnation: d.incarnation,
             view: DiskView::from(&d.view),
@@ -628,8 +717,8 @@ impl From<&Durable> for DiskState {
 
 impl DiskState {
     fn into_durable(self) -> Result<Durable, String> {
-        if self.format != 1 {
-            return Err(format!("unknown state format {}", self.format));
+        if self.format != STATE_FORMAT {
+            return Err(format!("{UNKNOWN_FORMAT} {}", self.format));
         }
         Ok(Durable {
             name: self.name,
@@ -694,29 +783,53 @@ mod tests {
     fn dir_storage_saves_atomically_and_refuses_foreign_or_corrupt_state() {
         let dir = std::env::temp_dir().join(format!("sgmp-durable-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
-        let (mut s, none) = DirStorage::open(&dir, "n1").unwrap();
+        let (mut s, none) = DirStorage::open(&dir, "n1", 7).unwrap();
         assert!(none.is_none());
         let d = sample();
         s.save(&d).unwrap();
         // One process per state directory: a second storage is refused while the
         // first lives (a second daemon would overwrite its promises), not after.
-        let e = DirStorage::open(&dir, "n1").unwrap_err();
+        let e = DirStorage::open(&dir, "n1", 7).unwrap_err();
         assert!(matches!(e, StorageError::Locked { .. }), "{e}");
         assert!(e.to_string().contains("in use by another process"), "{e}");
         drop(s);
-        let (_, loaded) = DirStorage::open(&dir, "n1").unwrap();
+        let (_, loaded) = DirStorage::open(&dir, "n1", 7).unwrap();
         assert_eq!(loaded.unwrap(), d);
-        let e = DirStorage::open(&dir, "n2").unwrap_err().to_string();
+        let e = DirStorage::open(&dir, "n2", 7).unwrap_err().to_string();
         assert!(e.contains("belongs to node"), "{e}");
+        // The directory of another cluster (its cluster_id changed): refused.
+        let e = DirStorage::open(&dir, "n1", 8).unwrap_err();
+        assert!(
+            matches!(e, StorageError::WrongCluster { found: 7, .. }),
+            "{e}"
+        );
+        // A file written before the cluster was recorded is read by any cluster.
+        fs::write(dir.join(STATE_FILE), d.to_file_text()).unwrap();
+        let (_, loaded) = DirStorage::open(&dir, "n1", 8).unwrap();
+        assert_eq!(loaded.unwrap(), d);
+        // A newer format (checksum intact) is not corrupt: refused without the advice
+        // to move the directory away.
+        let text = d.to_file_text();
+        let body = text.trim_end().rsplit_once('\n').unwrap().0;
+        let newer = body.replacen("\"format\": 1", "\"format\": 2", 1);
+        assert_ne!(newer, body);
+        let crc = crc32(newer.as_bytes());
+        fs::write(dir.join(STATE_FILE), format!("{newer}\ncrc32 {crc:08x}\n")).unwrap();
+        let e = DirStorage::open(&dir, "n1", 7).unwrap_err();
+        assert!(
+            matches!(e, StorageError::UnknownFormat { format: 2, .. }),
+            "{e}"
+        );
+        assert!(!e.to_string().contains("move the state directory"), "{e}");
         fs::write(dir.join(STATE_FILE), "garbage").unwrap();
-        let e = DirStorage::open(&dir, "n1").unwrap_err().to_string();
+        let e = DirStorage::open(&dir, "n1", 7).unwrap_err().to_string();
         assert!(e.contains("corrupt"), "{e}");
         // Not a file: refused, not read (a FIFO would block for ever).
         fs::remove_file(dir.join(STATE_FILE)).unwrap();
         fs::create_dir(dir.join(STATE_FILE)).unwrap();
-        let e = DirStorage::open(&dir, "n1").unwrap_err().to_string();
+        let e = DirStorage::open(&dir, "n1", 7).unwrap_err().to_string();
         assert!(e.contains("not a regular file"), "{e}");
-        let e = DirStorage::open(Path::new(""), "n1")
+        let e = DirStorage::open(Path::new(""), "n1", 7)
             .unwrap_err()
             .to_string();
         assert!(e.contains("empty path"), "{e}");

@@ -252,7 +252,7 @@ impl Node {
         // Local resources before the socket: the durable state first.
         let (storage, loaded) = match &config.state_dir {
             Some(dir) => {
-                let (s, d) = DirStorage::open(dir, name.as_str())?;
+                let (s, d) = DirStorage::open(dir, name.as_str(), config.cluster_id)?;
                 (Some(Box::new(s) as Box<dyn Storage>), d)
             }
             None => (None, None),

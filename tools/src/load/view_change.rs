@@ -388,7 +388,7 @@ fn durable_run(args: &ViewChangeArgs) -> io::Result<DurableRun> {
 /// accepted proposal, in `dir`, 10 ms apart (a view change's saves are isolated: saves
 /// back to back queue behind each other's journal commits and may cost more).
 pub fn save_cost(dir: &Path, n: usize, samples: u64) -> io::Result<Latency> {
-    let (mut st, _) = DirStorage::open(dir, "save-cost").map_err(io::Error::other)?;
+    let (mut st, _) = DirStorage::open(dir, "save-cost", 1).map_err(io::Error::other)?;
     let mut d = Durable::fresh("save-cost", 1);
     for i in 0..n {
         d.view.members.push(Member {
