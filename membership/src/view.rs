@@ -23,6 +23,12 @@ pub struct Member {
 /// protocol's `version + 1` overflow.
 pub const MAX_VERSION: u64 = 1 << 62;
 
+/// Whether a process appears twice in `members` (a view names each process once).
+/// Quadratic, without allocating: lists are at most `max_members` long.
+pub(crate) fn names_a_process_twice(members: &[Member]) -> bool {
+    (1..members.len()).any(|i| members[..i].iter().any(|o| o.id == members[i].id))
+}
+
 /// A local view: a version and the members in rank order, most senior first.
 ///
 /// The paper's `rank(p)` is highest for the most senior member (the mgr); here the

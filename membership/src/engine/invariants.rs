@@ -39,8 +39,7 @@ impl Engine {
                 if self.view.version == 0 {
                     return Err("a member's view has a version of at least 1");
                 }
-                let m = &self.view.members;
-                if (1..m.len()).any(|i| m[..i].iter().any(|o| o.id == m[i].id)) {
+                if crate::view::names_a_process_twice(&self.view.members) {
                     return Err("a view names each process once");
                 }
                 if self.faulty.contains(&me) {

@@ -119,7 +119,7 @@ impl Engine {
         // A view no honest mgr sends (version 0 is "no view"; a process listed twice
         // would count twice toward every majority): refused, not taken up as this
         // process's first view.
-        if rx.version == 0 || has_duplicate_member(&rx.members) {
+        if rx.version == 0 || crate::view::names_a_process_twice(&rx.members) {
             self.stats.ignored += 1;
             return;
         }
@@ -248,11 +248,6 @@ impl Engine {
             self.send_to_id(MsgKind::JoinReq, l, start);
         }
     }
-}
-
-/// Whether a process appears twice in `members` (a view names each process once).
-fn has_duplicate_member(members: &[crate::view::Member]) -> bool {
-    (1..members.len()).any(|i| members[..i].iter().any(|o| o.id == members[i].id))
 }
 
 #[cfg(test)]
