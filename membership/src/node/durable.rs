@@ -473,7 +473,14 @@ impl DirStorage {
             )));
         }
         let existed = dir.is_dir();
+        // The nearest ancestor that exists: every directory made below it is a new
+        // entry of its parent, which must reach the disk before a promise saved in it
+        // counts (a crash could otherwise lose the directory with the state file in it).
+        let made_below = dir.ancestors().skip(1).find(|a| a.is_dir());
         fs::create_dir_all(dir).map_err(io("cannot create it"))?;
+        if !existed {
+            sync_new_directories(dir, made_below).map_err(io("cannot fsync its parent"))?;
+        }
         #[cfg(unix)]
         {
             use std::os::unix::fs::PermissionsExt;
@@ -594,20 +601,27 @@ impl Storage for DirStorage {
     }
 }
 
-fn crc32(b: &[u8]) -> u32 {
-    // CRC-32 (IEEE), bitwise: state files are small and written once per view change.
-    let mut crc = !0u32;
-    for &byte in b {
-        crc ^= byte as u32;
-        for _ in 0..8 {
-            crc = if crc & 1 != 0 {
-                (crc >> 1) ^ 0xEDB8_8320
-            } else {
-                crc >> 1
-            };
+/// Fsyncs the parent of every directory `create_dir_all(dir)` made: each from `dir`'s
+/// parent up to `existing` (the nearest ancestor that was there before; `None` for a
+/// relative path made from the current directory, whose parent is synced as `.`).
+fn sync_new_directories(dir: &Path, existing: Option<&Path>) -> std::io::Result<()> {
+    for parent in dir.ancestors().skip(1) {
+        let at = if parent.as_os_str().is_empty() {
+            Path::new(".")
+        } else {
+            parent
+        };
+        File::open(at)?.sync_all()?;
+        if Some(parent) == existing || parent.as_os_str().is_empty() {
+            break;
         }
     }
-    !crc
+    Ok(())
+}
+
+/// CRC-32 (IEEE) of a state file's body: the same checksum the transport frames carry.
+fn crc32(b: &[u8]) -> u32 {
+    crc32fast::hash(b)
 }
 
 #[derive(Serialize, Deserialize)]
@@ -769,6 +783,32 @@ mod tests {
             .contains("checksum"));
         assert!(Durable::from_file_text(&text[..text.len() / 2]).is_err());
         assert!(Durable::from_file_text("").is_err());
+    }
+
+    /// The state file's checksum is CRC-32 (IEEE): files written by earlier builds,
+    /// with the bitwise implementation, still read.
+    #[test]
+    fn the_state_files_checksum_is_crc32_ieee() {
+        assert_eq!(crc32(b"123456789"), 0xCBF4_3926);
+        assert_eq!(crc32(b""), 0);
+    }
+
+    /// A state directory several levels below an existing one is made whole, and the
+    /// parents of what was made are synced (a relative path's from `.`).
+    #[test]
+    fn a_new_state_directory_is_made_with_its_parents_and_they_are_synced() {
+        let top = std::env::temp_dir().join(format!("sgmp-durable-new-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&top);
+        fs::create_dir_all(&top).unwrap();
+        let dir = top.join("a").join("b");
+        let (mut s, none) = DirStorage::open(&dir, "n1", 7).unwrap();
+        assert!(none.is_none());
+        s.save(&sample()).unwrap();
+        assert!(dir.join(STATE_FILE).is_file());
+        sync_new_directories(&dir, Some(&top)).unwrap();
+        sync_new_directories(Path::new("relative-state-dir"), None).unwrap();
+        drop(s);
+        fs::remove_dir_all(&top).unwrap();
     }
 
     #[test]
