@@ -238,6 +238,14 @@ sgmp_status sgmp_node_events_dropped(sgmp_node_t node, uint64_t *out);
 // trying). The node stays up (no longer a member) until `sgmp_node_shutdown`.
 sgmp_status sgmp_node_leave(sgmp_node_t node, uint32_t timeout_ms);
 
+// Opens the node's event log (`event_log` in its configuration) again at its path and
+// writes the records from now on there, creating the file at once: call it after a log
+// rotation renamed the file (as `sgmpd` does on SIGHUP). `SGMP_OK` also when the node
+// has no event log; `SGMP_ERR_STATE` if the path cannot be opened (the records keep
+// going to the old file; `sgmp_last_error` says why) or the node is not running;
+// `SGMP_ERR_TIMEOUT` if the node's thread did not answer within `timeout_ms`.
+sgmp_status sgmp_node_reopen_event_log(sgmp_node_t node, uint32_t timeout_ms);
+
 // True (1) if the node is currently a member of the group, else 0 (also when it is not
 // started or was shut down); -1 on a bad handle.
 int32_t sgmp_node_is_member(sgmp_node_t node);

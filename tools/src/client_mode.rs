@@ -3,7 +3,8 @@
 //! appends every system view to the event log (`kind: "system_view"`); it logs
 //! `joined` when it first sees itself in a system view and `excluded` when a view
 //! removes it, and then comes back as a new incarnation (unless `--no-auto-rejoin`).
-//! SIGTERM/SIGINT deregisters the client (logged `left` once removed) before exiting.
+//! SIGTERM/SIGINT deregisters the client (logged `left` once removed) before exiting;
+//! SIGHUP reopens the event log (after a rotation renamed it).
 //! With `--core-eligible`, a promotion from the mgr ends client mode: the daemon then
 //! runs as a core member with the same process id, joining through the core.
 
@@ -22,6 +23,7 @@ pub fn run(
     core_eligible: bool,
     cfg: NodeConfig,
     stop: &AtomicBool,
+    reopen: &AtomicBool,
 ) -> Result<Option<NodeConfig>, DaemonError> {
     let mut me = ProcessId::new(
         cfg.node_id()?,
@@ -46,6 +48,10 @@ pub fn run(
         tracing::info!(client = %me, addr = %handle.local_addr(), "client started");
         let mut removed = false;
         while !stop.load(Ordering::Relaxed) && !removed {
+            if reopen.swap(false, Ordering::Relaxed) {
+                // Logged either way; a failure keeps the old file.
+                let _ = log.as_mut().map(EventLog::reopen);
+            }
             let Ok((_, ev)) = events.recv_timeout(Duration::from_millis(50)) else {
                 continue;
             };

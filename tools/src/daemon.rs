@@ -130,7 +130,7 @@ impl Drop for SocketFile {
 }
 
 /// Runs the daemon until SIGTERM/SIGINT (graceful leave, then exit) or a `leave`
-/// through the control socket.
+/// through the control socket. SIGHUP reopens the event log (after a rotation).
 pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
     let settings = Settings::from_args(&args)?;
     // A CPU the daemon may not use is refused now, not when a client is promoted.
@@ -141,6 +141,10 @@ pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
     for sig in [signal_hook::consts::SIGTERM, signal_hook::consts::SIGINT] {
         signal_hook::flag::register(sig, Arc::clone(&stop)).map_err(DaemonError::Signals)?;
     }
+    // SIGHUP: a log rotation renamed the event log; open its path again.
+    let reopen = Arc::new(AtomicBool::new(false));
+    signal_hook::flag::register(signal_hook::consts::SIGHUP, Arc::clone(&reopen))
+        .map_err(DaemonError::Signals)?;
     // Every local resource before the node starts.
     let mut _socket_file = None;
     let listener = match &settings.control {
@@ -200,7 +204,7 @@ pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
     }
     let cfg = settings.node.clone();
     let cfg = if settings.client {
-        match crate::client_mode::run(settings.core_eligible, cfg, &stop)? {
+        match crate::client_mode::run(settings.core_eligible, cfg, &stop, &reopen)? {
             Some(promoted) => promoted,
             None => return Ok(()),
         }
@@ -231,6 +235,10 @@ pub fn run(args: DaemonArgs) -> Result<(), DaemonError> {
             // exit with an error rather than stay up as a process that is no member.
             node.shutdown();
             return Err(DaemonError::NodeStopped);
+        }
+        if reopen.swap(false, Ordering::Relaxed) {
+            // The node logs the outcome (and keeps the old file if the path fails).
+            let _ = node.reopen_event_log(Duration::from_secs(3));
         }
         std::thread::sleep(Duration::from_millis(20));
     }

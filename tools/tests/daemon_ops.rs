@@ -652,3 +652,69 @@ fn members_lists_every_state_with_sgmp_control() {
     assert_eq!(mgr_rows.len(), 1, "{view}");
     assert!(mgr_rows[0].contains("a#"), "{view}");
 }
+
+/// A log rotation: after the event log is renamed, SIGHUP (or `sgmpctl reopen-log`)
+/// makes a new file at the path at once and the next records go there, not to the
+/// renamed file; the daemon keeps running. A daemon without an event log says so.
+#[test]
+fn the_event_log_follows_a_rotation_on_sighup_and_reopen_log() {
+    let dir = Dir::new("rotate");
+    let (pa, pb) = (free_udp().to_string(), free_udp().to_string());
+    let seed = format!("127.0.0.1:{pa}");
+    let (sa, sb) = (dir.join("a.sock"), dir.join("b.sock"));
+    let log = dir.join("a.log");
+    let mut c = sgmpd(&dir, "a", &pa, &["--event-log", log.to_str().unwrap()]);
+    c.arg("--control").arg(&sa);
+    let a = spawn(c);
+    wait_member(&sa, 1);
+    wait_log(&log, &["\"view\""]);
+
+    std::fs::rename(&log, dir.join("a.log.1")).unwrap();
+    // SAFETY: a signal to our own child, which is alive (we hold it).
+    assert_eq!(unsafe { libc::kill(a.0.id() as i32, libc::SIGHUP) }, 0);
+    let until = Instant::now() + Duration::from_secs(10);
+    while !log.is_file() {
+        assert!(Instant::now() < until, "no new log after SIGHUP");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let mut c = sgmpd(&dir, "b", &pb, &["--seeds", &seed]);
+    c.arg("--control").arg(&sb);
+    let b = spawn(c);
+    wait_member(&sb, 2);
+    let text = wait_log(&log, &["\"view\"", "\"b#"]);
+    assert!(status(&sa).is_some(), "the daemon lives on after SIGHUP");
+    assert!(
+        !std::fs::read_to_string(dir.join("a.log.1"))
+            .unwrap()
+            .contains("\"b#"),
+        "the join went to the renamed file"
+    );
+    assert!(!text.starts_with('\n'), "{text}");
+
+    std::fs::rename(&log, dir.join("a.log.2")).unwrap();
+    let o = ctl(Some(&sa), &["reopen-log"]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        "event log reopened"
+    );
+    assert!(log.is_file());
+    // c (no event log of its own) joins: a logs it in the new file.
+    let pc = free_udp().to_string();
+    let sc = dir.join("c.sock");
+    let mut c = sgmpd(&dir, "c", &pc, &["--seeds", &seed]);
+    c.arg("--control").arg(&sc);
+    let _c = spawn(c);
+    wait_member(&sc, 3);
+    wait_log(&log, &["\"c#"]);
+    assert!(!std::fs::read_to_string(dir.join("a.log.2"))
+        .unwrap()
+        .contains("\"c#"));
+    let o = ctl(Some(&sc), &["--json", "reopen-log"]);
+    assert!(o.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["reopened"], false, "{v}");
+    let o = ctl(Some(&sc), &["reopen-log"]);
+    assert!(String::from_utf8_lossy(&o.stdout).starts_with("no event log"));
+    drop((a, b));
+}

@@ -837,6 +837,26 @@ pub extern "C" fn sgmp_node_leave(node: sgmp_node_t, timeout_ms: u32) -> sgmp_st
     })
 }
 
+/// Opens the node's event log (`event_log` in its configuration) again at its path and
+/// writes the records from now on there, creating the file at once: call it after a log
+/// rotation renamed the file (as `sgmpd` does on SIGHUP). `SGMP_OK` also when the node
+/// has no event log; `SGMP_ERR_STATE` if the path cannot be opened (the records keep
+/// going to the old file; `sgmp_last_error` says why) or the node is not running;
+/// `SGMP_ERR_TIMEOUT` if the node's thread did not answer within `timeout_ms`.
+#[no_mangle]
+pub extern "C" fn sgmp_node_reopen_event_log(node: sgmp_node_t, timeout_ms: u32) -> sgmp_status {
+    call(|| {
+        with_handle(node, |h| {
+            h.reopen_event_log(Duration::from_millis(timeout_ms as u64))
+        })?
+        .map(|_| ())
+        .map_err(|err| match err {
+            sgmp_membership::node::HandleError::Timeout(_) => (SGMP_ERR_TIMEOUT, err.to_string()),
+            _ => (SGMP_ERR_STATE, err.to_string()),
+        })
+    })
+}
+
 /// True (1) if the node is currently a member of the group, else 0 (also when it is not
 /// started or was shut down); -1 on a bad handle.
 #[no_mangle]
@@ -1171,6 +1191,69 @@ mod tests {
         assert_eq!(sgmp_node_is_member(h), 0);
         assert_eq!(sgmp_node_free(h), SGMP_OK);
         assert_eq!(sgmp_node_is_member(h), -1);
+    }
+
+    /// After a rotation renamed the event log, a reopen makes a new file at its path
+    /// and the next records go there; a node without a log answers `SGMP_OK`; a path
+    /// that cannot be opened is `SGMP_ERR_STATE` with the reason.
+    #[test]
+    fn the_event_log_is_reopened_after_a_rotation() {
+        let dir = std::env::temp_dir().join(format!("sgmp-capi-reopen-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let log = dir.join("events.jsonl");
+        let mut h: sgmp_node_t = 0;
+        let mut t = toml("capi-reopen", "").into_string().unwrap();
+        t.push_str(&format!("event_log = {:?}\n", log.display().to_string()));
+        let t = CString::new(t).unwrap();
+        unsafe {
+            assert_eq!(sgmp_node_new(t.as_ptr(), &mut h), SGMP_OK);
+        }
+        assert_eq!(
+            sgmp_node_reopen_event_log(h, 1000),
+            SGMP_ERR_STATE,
+            "not started"
+        );
+        assert_eq!(sgmp_node_start(h), SGMP_OK);
+        let t0 = Instant::now();
+        while !std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("\"view\"")
+        {
+            assert!(t0.elapsed() < Duration::from_secs(20), "no view logged");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        std::fs::rename(&log, dir.join("events.jsonl.1")).unwrap();
+        assert_eq!(sgmp_node_reopen_event_log(h, 5000), SGMP_OK);
+        assert!(log.is_file(), "made at once");
+        // Something to log: a leave.
+        assert_eq!(sgmp_node_leave(h, 5000), SGMP_OK);
+        let t0 = Instant::now();
+        while !std::fs::read_to_string(&log).unwrap().contains("\"left\"") {
+            assert!(
+                t0.elapsed() < Duration::from_secs(20),
+                "the leave went elsewhere"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(!std::fs::read_to_string(dir.join("events.jsonl.1"))
+            .unwrap()
+            .contains("\"left\""));
+        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(sgmp_node_reopen_event_log(h, 5000), SGMP_ERR_STATE);
+        let why = unsafe { CStr::from_ptr(sgmp_last_error()) }
+            .to_string_lossy()
+            .into_owned();
+        assert!(why.contains("events.jsonl"), "{why}");
+        assert_eq!(sgmp_node_free(h), SGMP_OK);
+        let mut h: sgmp_node_t = 0;
+        let t = toml("capi-reopen-none", "");
+        unsafe {
+            assert_eq!(sgmp_node_new(t.as_ptr(), &mut h), SGMP_OK);
+        }
+        assert_eq!(sgmp_node_start(h), SGMP_OK);
+        assert_eq!(sgmp_node_reopen_event_log(h, 5000), SGMP_OK);
+        assert_eq!(sgmp_node_free(h), SGMP_OK);
     }
 
     /// A thread waiting for an event with a long timeout does not hold up a shutdown or

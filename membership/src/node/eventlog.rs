@@ -16,7 +16,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use crate::view::Member;
@@ -36,6 +36,8 @@ pub fn unix_micros() -> u64 {
 #[derive(Debug)]
 pub struct EventLog {
     file: File,
+    /// Where the log was opened: [`EventLog::reopen`] opens it again there.
+    path: PathBuf,
     /// Records lost to write errors, in all.
     lost: u64,
     /// Lost since the last record written (0: writing works).
@@ -51,19 +53,45 @@ pub struct EventLog {
 impl EventLog {
     /// Opens (creating or appending to) the log at `path`.
     pub fn open(path: &Path) -> io::Result<EventLog> {
-        let file = OpenOptions::new()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)?;
+        let file = open_for_append(path)?;
         let broken = ends_mid_line(&file);
         Ok(EventLog {
             file,
+            path: path.to_path_buf(),
             lost: 0,
             lost_now: 0,
             broken,
             input_us: None,
         })
+    }
+
+    /// Opens the log's path again (creating the file if it is gone) and writes the
+    /// records from now on there: after `logrotate` renamed the file, the daemon's
+    /// SIGHUP or `sgmpctl reopen-log` moves the log to a new file at the same path.
+    /// If the path cannot be opened, the log stays on the file it had (records are
+    /// not lost to a failed rotation) and the error says why. Either outcome is
+    /// logged through `tracing`.
+    pub fn reopen(&mut self) -> io::Result<()> {
+        match open_for_append(&self.path) {
+            Ok(file) => {
+                self.broken = ends_mid_line(&file);
+                self.file = file;
+                tracing::info!(path = %self.path.display(), "event log reopened");
+                Ok(())
+            }
+            Err(e) => {
+                tracing::warn!(
+                    "cannot reopen the event log {}: {e}; still writing to the old file",
+                    self.path.display()
+                );
+                Err(e)
+            }
+        }
+    }
+
+    /// The path the log was opened at.
+    pub fn path(&self) -> &Path {
+        &self.path
     }
 
     /// Records lost to write errors since the log was opened.
@@ -220,6 +248,15 @@ impl EventLog {
     }
 }
 
+/// Opens `path` for appending records (creating it), readable to check its last byte.
+fn open_for_append(path: &Path) -> io::Result<File> {
+    OpenOptions::new()
+        .create(true)
+        .append(true)
+        .read(true)
+        .open(path)
+}
+
 /// A JSON string literal.
 fn js(s: &str) -> String {
     serde_json::to_string(s).unwrap_or_else(|_| "\"?\"".into())
@@ -274,6 +311,50 @@ mod tests {
             full.submitted(me, 2);
             assert_eq!(full.lost(), 2);
         }
+    }
+
+    /// After a rotation (the file renamed), a reopen sends the next records to a new
+    /// file at the path; a reopen that cannot open the path keeps the old file.
+    #[test]
+    fn a_reopen_after_a_rename_writes_to_a_new_file_and_a_failed_one_keeps_the_old() {
+        let dir = std::env::temp_dir().join(format!("sgmp-evlog-reopen-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("events.jsonl");
+        let rotated = dir.join("events.jsonl.1");
+        let me = ProcessId::named("n1", 1);
+        let mut log = EventLog::open(&path).unwrap();
+        log.submitted(me, 1);
+        std::fs::rename(&path, &rotated).unwrap();
+        log.submitted(me, 2);
+        log.reopen().unwrap();
+        assert!(path.is_file(), "the reopen makes the file at once");
+        log.submitted(me, 3);
+        let versions = |p: &Path| -> Vec<u64> {
+            std::fs::read_to_string(p)
+                .unwrap()
+                .lines()
+                .map(|l| {
+                    serde_json::from_str::<Value>(l).unwrap()["version"]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect()
+        };
+        assert_eq!(versions(&rotated), [1, 2]);
+        assert_eq!(versions(&path), [3]);
+        // The directory gone: the reopen fails, the records go on to the open file.
+        std::fs::rename(&dir, dir.with_extension("moved")).unwrap();
+        let e = log.reopen().unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::NotFound);
+        log.submitted(me, 4);
+        assert_eq!(log.lost(), 0);
+        assert_eq!(
+            versions(&dir.with_extension("moved").join("events.jsonl")),
+            [3, 4]
+        );
+        assert_eq!(log.path(), path);
+        let _ = std::fs::remove_dir_all(dir.with_extension("moved"));
     }
 
     /// Records carry the stamp the loop gives them (its input's arrival), and the time

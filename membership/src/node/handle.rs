@@ -34,6 +34,9 @@ pub enum HandleError {
     /// The tags were refused (larger than the node's `max_tag_bytes`).
     #[error("tags refused: {0}")]
     Tags(crate::TagError),
+    /// The event log's path could not be opened again (the log stays on its old file).
+    #[error("cannot reopen the event log: {0}")]
+    EventLog(String),
 }
 
 /// What the handle asks of the loop.
@@ -44,6 +47,7 @@ pub(crate) enum Command {
     SetSnapshot(SnapshotProvider, Sender<()>),
     SystemView(Sender<Option<SystemView>>),
     SetTags(Vec<u8>, Sender<Result<(), crate::TagError>>),
+    ReopenEventLog(Sender<Result<bool, String>>),
 }
 
 /// What the loop publishes and the handle reads.
@@ -245,6 +249,19 @@ impl NodeHandle {
             return Err(HandleError::Stopped);
         }
         wait(&rx, timeout)?.map_err(HandleError::Tags)
+    }
+
+    /// Opens the event log's path again and writes the records from now on there (the
+    /// file is created at once if it is gone): what a log rotation asks after renaming
+    /// the file (`sgmpd` does it on SIGHUP and for `sgmpctl reopen-log`). `Ok(false)`
+    /// if the node has no event log; [`HandleError::EventLog`] if the path cannot be
+    /// opened (records keep going to the old file).
+    pub fn reopen_event_log(&self, timeout: Duration) -> Result<bool, HandleError> {
+        let (tx, rx) = mpsc::channel();
+        if !self.command(Command::ReopenEventLog(tx)) {
+            return Err(HandleError::Stopped);
+        }
+        wait(&rx, timeout)?.map_err(HandleError::EventLog)
     }
 
     /// Stops the loop and waits for its thread (unless called on that thread, from a

@@ -303,6 +303,15 @@ impl Runtime {
             Command::SystemView(reply) => {
                 let _ = reply.send(self.driver.core().system_view().cloned());
             }
+            Command::ReopenEventLog(reply) => {
+                let _ = reply.send(match &mut self.log {
+                    None => Ok(false),
+                    Some(l) => l
+                        .reopen()
+                        .map(|()| true)
+                        .map_err(|e| format!("{}: {e}", l.path().display())),
+                });
+            }
             Command::SetTags(tags, reply) => {
                 let _ = reply.send(self.driver.core_mut().set_tags(now, &tags));
                 self.status_dirty = true;

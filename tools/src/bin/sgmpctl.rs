@@ -3,6 +3,7 @@
 //! ```text
 //! sgmpctl [--control PATH] status|view|members|system-view|leave|metrics [--json]
 //! sgmpctl [--control PATH] tags [KEY=VALUE | -KEY]...      (show or change this node's tags)
+//! sgmpctl [--control PATH] reopen-log     (after a rotation: the event log's path anew)
 //! sgmpctl [--control PATH] fault loss 0.2 | fault dup 0.1 | fault reorder 0.2 [MAX_MS]
 //!                         | fault partition PEER,... | fault cut PEER,...
 //!                         | fault heal | fault clear
@@ -63,6 +64,9 @@ enum Cmd {
     Leave,
     /// Counters.
     Metrics,
+    /// Open the event log's path again (after a log rotation renamed the file): the
+    /// next records go to a new file there. The same as sending the daemon SIGHUP.
+    ReopenLog,
     /// Show this node's tags, or change them: `KEY=VALUE` sets, `-KEY` deletes (the
     /// others are kept). A change is a view change through the mgr: every member sees
     /// the new tags in the same view.
@@ -205,6 +209,8 @@ fn print_human(cmd: &str, v: &Value) {
             );
         }
         "leave" => outln!("{} left the group ({})", s(v, "node"), s(v, "phase")),
+        "reopen-log" if v["reopened"] == true => outln!("event log reopened"),
+        "reopen-log" => outln!("no event log (start sgmpd with --event-log PATH)"),
         _ => outln!("{}", s(v, "result")),
     }
 }
@@ -244,6 +250,7 @@ fn main() {
         Cmd::SystemView => ("system-view", vec![]),
         Cmd::Leave => ("leave", vec![]),
         Cmd::Metrics => ("metrics", vec![]),
+        Cmd::ReopenLog => ("reopen-log", vec![]),
         Cmd::Fault { args } => ("fault", args.clone()),
         Cmd::Tags { changes } => ("tags", changes.clone()),
     };

@@ -12,7 +12,8 @@
 //! the command line (`docs/SECURITY.md`).
 //!
 //! Logs through `tracing` (`RUST_LOG`, default `info`) to stderr. SIGTERM or SIGINT:
-//! graceful leave, then exit 0. A bad flag, a taken port or control socket, an unusable
+//! graceful leave, then exit 0. SIGHUP: the event log's path is opened again (after a
+//! log rotation renamed the file). A bad flag, a taken port or control socket, an unusable
 //! event log or state file, or an unreadable config: a message and a non-zero exit,
 //! before the node has contacted anyone.
 

@@ -542,6 +542,10 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
                 true,
             )
         }
+        "reopen-log" => match node.reopen_event_log(REPLY_TIMEOUT) {
+            Ok(reopened) => (json!({"ok": true, "reopened": reopened}), false),
+            Err(e) => (json!({"ok": false, "error": e.to_string()}), false),
+        },
         "fault" if !opts.fault_injection => (
             json!({"ok": false, "error": "fault injection is off: start sgmpd with \
                    --fault-injection (or fault_injection = true in the config) to accept \
@@ -596,7 +600,7 @@ pub fn handle(node: &NodeHandle, req: &Request, opts: ControlOptions) -> (Value,
             }
         }
         other => (
-            json!({"ok": false, "error": format!("unknown command {other:?} (status, view, members, system-view, leave, metrics, tags, fault)")}),
+            json!({"ok": false, "error": format!("unknown command {other:?} (status, view, members, system-view, leave, metrics, tags, reopen-log, fault)")}),
             false,
         ),
     }
