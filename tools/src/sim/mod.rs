@@ -440,6 +440,11 @@ impl Sim {
     fn start_joiner(&mut self, i: usize, inc: u64) -> bool {
         let old = self.nodes[i].stats();
         self.retired.messages += old.messages;
+        // The replaced life's bugs stay counted: a restart must not erase them.
+        if old.errors + old.decode_errors + old.backlog_overflow > 0 {
+            self.extra
+                .push(life_errors(self.nodes[i].pid().to_string(), &old));
+        }
         self.retired.rejoins_after_exclusion += old.rejoins_after_exclusion;
         self.retired.rejoins_after_join_timeout += old.rejoins_after_join_timeout;
         let id = member_of(i, inc).id;
@@ -718,16 +723,9 @@ impl Sim {
         let mut v = checker::check_safety(&self.history);
         v.extend(self.extra.iter().cloned());
         for n in &self.nodes {
-            if n.stats().errors > 0 || n.stats().decode_errors > 0 {
-                v.push(Violation {
-                    property: "engine",
-                    detail: format!(
-                        "{}: {} sends refused (too large / table full), {} decode errors",
-                        n.pid(),
-                        n.stats().errors,
-                        n.stats().decode_errors
-                    ),
-                });
+            let s = n.stats();
+            if s.errors + s.decode_errors + s.backlog_overflow > 0 {
+                v.push(life_errors(n.pid().to_string(), &s));
             }
         }
         v
@@ -844,6 +842,18 @@ impl Sim {
                 .max()
                 .unwrap_or(0),
         }
+    }
+}
+
+/// A process whose sends were refused for a reason that is a bug, whose messages could
+/// not be decoded, or whose backlog lost a message.
+fn life_errors(pid: String, s: &GlueStats) -> Violation {
+    Violation {
+        property: "engine",
+        detail: format!(
+            "{pid}: {} sends refused (too large / table full), {} decode errors, {} messages lost to a full backlog",
+            s.errors, s.decode_errors, s.backlog_overflow
+        ),
     }
 }
 

@@ -60,6 +60,9 @@ pub struct GlueStats {
     pub delivered: u64,
     /// Messages the engine failed to decode: a bug.
     pub decode_errors: u64,
+    /// Messages lost because the send backlog was full: a bug (a reliable channel
+    /// lost a message).
+    pub backlog_overflow: u64,
     /// Largest backlog seen.
     pub max_backlog: usize,
     /// New incarnations after an exclusion (the core's auto-rejoin).
@@ -161,6 +164,7 @@ impl Node {
             errors: c.send_errors,
             delivered: c.delivered,
             decode_errors: c.decode_errors,
+            backlog_overflow: c.backlog_overflow,
             max_backlog: c.max_backlog as usize,
             rejoins_after_exclusion: self.rejoins.0,
             rejoins_after_join_timeout: self.rejoins.1,
