@@ -66,7 +66,9 @@ pub mod testkit;
 pub mod view;
 
 pub use config::{ConfigError, EngineConfig};
-pub use engine::{Engine, EngineStats, Event, ExcludeReason, SnapshotTooLarge, Status, Transmit};
+pub use engine::{
+    Engine, EngineStats, Event, ExcludeReason, SnapshotTooLarge, Status, SuspicionCause, Transmit,
+};
 pub use node::{Node, NodeConfig, NodeEvent, NodeHandle};
 pub use sgmp_transport::{earliest, NodeId, ProcessId, Time};
 pub use tags::{TagError, TagSet, Tags};

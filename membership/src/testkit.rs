@@ -34,8 +34,13 @@ enum Rec {
         digest: u64,
         members: Option<Vec<ProcessId>>,
     },
-    /// `pid` believes `peer` faulty.
-    Suspect { pid: ProcessId, peer: ProcessId },
+    /// `pid` believes `peer` faulty; `root`: from its own observation, a replacement
+    /// or a leave request ([`crate::SuspicionCause::is_root`]), not handed on.
+    Suspect {
+        pid: ProcessId,
+        peer: ProcessId,
+        root: bool,
+    },
     /// `pid` asked to leave (GMP-1 allows its removal by anyone from then on, D9).
     Leave { pid: ProcessId },
 }
@@ -192,7 +197,11 @@ impl Cluster {
                             members,
                         });
                     }
-                    Event::Suspected { peer } => self.history.push(Rec::Suspect { pid, peer }),
+                    Event::Suspected { peer, cause } => self.history.push(Rec::Suspect {
+                        pid,
+                        peer,
+                        root: cause.is_root(),
+                    }),
                     _ => {}
                 }
             }
@@ -342,6 +351,10 @@ impl Cluster {
     /// - uniqueness: every install of a version has the same member list (and digest);
     /// - sequence: each process installs contiguous versions;
     /// - self-inclusion: each process is a member of every view it installs;
+    /// - GMP-1: a member the first install of a version removes was believed faulty
+    ///   before by someone, at the root ([`crate::SuspicionCause::is_root`]: observed,
+    ///   replaced or leaving, not handed on or marked by the commit itself), or asked
+    ///   to leave;
     /// - GMP-1a: a process that installs a view without a member of its previous view
     ///   believed that member faulty (`Suspected`) before.
     ///
@@ -352,10 +365,14 @@ impl Cluster {
         let mut last: HashMap<ProcessId, (u64, Option<&Vec<ProcessId>>)> = HashMap::new();
         let mut faulty: HashMap<ProcessId, Vec<ProcessId>> = HashMap::new();
         let mut left: Vec<ProcessId> = Vec::new();
+        let mut roots: Vec<ProcessId> = Vec::new();
         for r in &self.history {
             let (pid, version, digest, members) = match r {
-                Rec::Suspect { pid, peer } => {
+                Rec::Suspect { pid, peer, root } => {
                     faulty.entry(*pid).or_default().push(*peer);
+                    if *root {
+                        roots.push(*peer);
+                    }
                     continue;
                 }
                 Rec::Leave { pid } => {
@@ -384,6 +401,19 @@ impl Cluster {
                     }
                 }
                 None => {
+                    if let (Some(Some(before)), Some(now)) =
+                        (seen.get(&(version - 1)).map(|s| s.1), members)
+                    {
+                        if let Some(q) = before
+                            .iter()
+                            .find(|q| !now.contains(q) && !roots.contains(q) && !left.contains(q))
+                        {
+                            return Err(format!(
+                                "gmp1: version {version} removes {q}, whom nobody believed \
+                                 faulty at the root before"
+                            ));
+                        }
+                    }
                     seen.insert(version, (digest, members, pid));
                 }
             }
@@ -476,11 +506,13 @@ mod tests {
         h.push(Rec::Suspect {
             pid: pid(0),
             peer: pid(2),
+            root: true,
         });
         h.push(view(0, 2, 7, &[0, 1]));
         h.push(Rec::Suspect {
             pid: pid(1),
             peer: pid(0),
+            root: true,
         });
         h.push(view(1, 2, 7, &[1, 2]));
         let mut bad = Cluster::new(3, 0, cfg());
@@ -501,17 +533,32 @@ mod tests {
         };
         let e = with(vec![view(0, 3, 1, &[0, 1, 2])]).unwrap_err();
         assert!(e.contains("jumped"), "{e}");
-        let e = with(vec![view(0, 2, 1, &[1, 2])]).unwrap_err();
+        let n1_observes_n0 = Rec::Suspect {
+            pid: pid(1),
+            peer: pid(0),
+            root: true,
+        };
+        let e = with(vec![n1_observes_n0, view(0, 2, 1, &[1, 2])]).unwrap_err();
         assert!(e.contains("without itself"), "{e}");
-        // n0 removes n2 without believing it faulty (GMP-1a) ...
+        // n0 removes n2 that nobody believed faulty (GMP-1) ...
         let e = with(vec![view(0, 2, 1, &[0, 1])]).unwrap_err();
+        assert!(e.starts_with("gmp1:"), "{e}");
+        // ... nor does a belief its own commit marked count (GMP-1) ...
+        let marked = |by: usize, root: bool| Rec::Suspect {
+            pid: pid(by),
+            peer: pid(2),
+            root,
+        };
+        let e = with(vec![marked(0, false), view(0, 2, 1, &[0, 1])]).unwrap_err();
+        assert!(e.starts_with("gmp1:"), "{e}");
+        // ... n1 observed it, but n0 removes it without believing it (GMP-1a) ...
+        let e = with(vec![marked(1, true), view(0, 2, 1, &[0, 1])]).unwrap_err();
         assert!(e.starts_with("gmp1a"), "{e}");
         // ... which is fine once it does.
+        with(vec![marked(0, true), view(0, 2, 1, &[0, 1])]).unwrap();
         with(vec![
-            Rec::Suspect {
-                pid: pid(0),
-                peer: pid(2),
-            },
+            marked(1, true),
+            marked(0, false),
             view(0, 2, 1, &[0, 1]),
         ])
         .unwrap();

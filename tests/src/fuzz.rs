@@ -384,7 +384,7 @@ impl Harness {
         }
         while let Some(ev) = self.engines[i].poll_event() {
             match ev {
-                Event::Suspected { peer } => {
+                Event::Suspected { peer, .. } => {
                     if let Some(j) = self.index_of(peer) {
                         self.disconnected[i * PROCS + j] = true;
                         self.links[j * PROCS + i].clear();

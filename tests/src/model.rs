@@ -462,7 +462,7 @@ impl SgmpModel {
         let mut last = old.last_installed;
         while let Some(ev) = e.poll_event() {
             match ev {
-                Event::Suspected { peer } => {
+                Event::Suspected { peer, .. } => {
                     if let Some(j) = self.index_of(peer) {
                         // Disconnect: nothing more from j reaches i.
                         s.disconnected[i * n + j] = true;

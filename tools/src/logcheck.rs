@@ -10,6 +10,14 @@
 //!   from x) installs no view of version x or later, and a process that logged
 //!   `excluded` or `left` installs no view afterwards (an excluded process may only
 //!   come back as a new incarnation, i.e. a different PID);
+//! - **GMP-1**: a member that version x removes was believed faulty at the root
+//!   before the first install of x anywhere (by `ts_us`: the logs of one host share its
+//!   clock): a `suspect` record of it whose `cause` is `observed`, `replaced` or
+//!   `leaving` (one without a `cause`, from before it was logged, counts), or its own
+//!   `leaving`/`left`. A belief handed on (`reported`) or marked by a commit
+//!   (`removed`) does not count: those follow whatever the initiator proposed. For a
+//!   view a recovery decided (`recovered`), a root belief at the same time counts
+//!   (the leader forms it as it decides);
 //! - **GMP-1a** (per installer): a process that installs a view without a member of
 //!   the view it installed before had logged `suspect` of that member earlier in its
 //!   own log (each log is in the process's own order, so this needs no clock), or the
@@ -44,6 +52,21 @@ pub struct Record {
     /// Suspected process (`suspect`).
     #[serde(default)]
     pub peer: Option<String>,
+    /// How the suspicion came about (`suspect`: `observed`, `replaced`, `leaving`,
+    /// `reported`, `removed`); absent in logs written before it was recorded.
+    #[serde(default)]
+    pub cause: Option<String>,
+}
+
+impl Record {
+    /// A `suspect` record of a belief that starts at its process (or of unknown cause).
+    fn is_root_suspicion(&self) -> bool {
+        self.kind == "suspect"
+            && self
+                .cause
+                .as_deref()
+                .is_none_or(|c| matches!(c, "observed" | "replaced" | "leaving"))
+    }
 }
 
 /// Why logs could not be read.
@@ -91,6 +114,18 @@ pub fn parse(path: &str, text: &str) -> Result<Vec<Record>, LogError> {
         }
     }
     Ok(out)
+}
+
+/// Reads and parses a log file; a file that does not exist (a process that never got
+/// to open its log) is an empty log, any other failure an error: a log that cannot be
+/// read or parsed must fail the check, not drop out of it.
+pub fn read_if_any(path: &Path) -> Result<Vec<Record>, LogError> {
+    match read(path) {
+        Err(LogError::Read { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Vec::new())
+        }
+        r => r,
+    }
 }
 
 /// Reads and parses a log file.
@@ -252,7 +287,51 @@ pub fn check(logs: &[Vec<Record>]) -> Report {
         }
     }
     r.violations.extend(extra);
+    check_gmp1(logs, &left_at, &mut r);
     r
+}
+
+/// GMP-1 over every log: each member a version removes was believed faulty at the root
+/// before that version's first install (see the module docs).
+fn check_gmp1(logs: &[Vec<Record>], left_at: &HashMap<&str, u64>, r: &mut Report) {
+    let mut first_ts: BTreeMap<u64, u64> = BTreeMap::new();
+    let mut recovered: Vec<u64> = Vec::new();
+    // The earliest root belief of each process.
+    let mut root_at: HashMap<&str, u64> = HashMap::new();
+    for rec in logs.iter().flatten() {
+        match (rec.kind.as_str(), rec.version) {
+            ("view", Some(v)) => {
+                let t = first_ts.entry(v).or_insert(rec.ts_us);
+                *t = (*t).min(rec.ts_us);
+            }
+            ("recovered", Some(v)) => recovered.push(v),
+            _ => {}
+        }
+        if let (true, Some(peer)) = (rec.is_root_suspicion(), &rec.peer) {
+            let t = root_at.entry(peer.as_str()).or_insert(rec.ts_us);
+            *t = (*t).min(rec.ts_us);
+        }
+    }
+    for (&v, members) in &r.versions {
+        let (Some(before), Some(&at)) = (r.versions.get(&v.wrapping_sub(1)), first_ts.get(&v))
+        else {
+            continue;
+        };
+        let same_time_counts = recovered.contains(&v);
+        for q in before.iter().filter(|q| !members.contains(q)) {
+            let root = root_at
+                .get(q.as_str())
+                .is_some_and(|&t| t < at || (same_time_counts && t == at));
+            let left = left_at.get(q.as_str()).is_some_and(|&t| t <= at);
+            if !root && !left {
+                r.violations.push(format!(
+                    "gmp1: view {v} removed {q} (first installed at {at} us) but nobody \
+                     had observed it faulty before (a belief handed on does not count) \
+                     and it had not left"
+                ));
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -267,6 +346,7 @@ mod tests {
             version: Some(v),
             members: Some(m.iter().map(|s| s.to_string()).collect()),
             peer: None,
+            cause: None,
         }
     }
 
@@ -329,7 +409,55 @@ mod tests {
             version: None,
             members: None,
             peer: Some(peer.into()),
+            cause: Some("observed".into()),
         }
+    }
+
+    /// a and b remove c: a's commit marked it (`removed`) and b adopted it from a's
+    /// submission (`reported`), but nobody observed it: GMP-1 fails. An observation
+    /// before the first install passes; one at the install's time passes only for a
+    /// recovered view.
+    #[test]
+    fn gmp1_needs_a_root_belief_before_the_first_install() {
+        let abc = ["a#1", "b#1", "c#1"];
+        let handed_on = |node: &str, ts: u64, cause: &str| Record {
+            cause: Some(cause.into()),
+            ..suspect(node, ts, "c#1")
+        };
+        let logs = |a_first: Vec<Record>| {
+            let mut a = vec![view("a#1", 1, &abc)];
+            a.extend(a_first);
+            a.push(handed_on("a#1", 2, "removed"));
+            a.push(view("a#1", 2, &["a#1", "b#1"]));
+            let b = vec![
+                view("b#1", 1, &abc),
+                handed_on("b#1", 1, "reported"),
+                view("b#1", 2, &["a#1", "b#1"]),
+            ];
+            vec![a, b]
+        };
+        let r = check(&logs(vec![]));
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(
+            r.violations[0].starts_with("gmp1: view 2 removed c#1"),
+            "{:?}",
+            r.violations
+        );
+        assert!(check(&logs(vec![suspect("a#1", 1, "c#1")])).is_ok());
+        // Observed at the install's own time: only a recovered view may.
+        let r = check(&logs(vec![suspect("a#1", 2, "c#1")]));
+        assert!(!r.is_ok());
+        let recovered = Record {
+            kind: "recovered".into(),
+            ..view("a#1", 2, &["a#1", "b#1"])
+        };
+        assert!(check(&logs(vec![suspect("a#1", 2, "c#1"), recovered])).is_ok());
+        // A suspicion logged before causes were (no `cause`) counts as a root.
+        let old = Record {
+            cause: None,
+            ..suspect("a#1", 1, "c#1")
+        };
+        assert!(check(&logs(vec![old])).is_ok());
     }
 
     #[test]

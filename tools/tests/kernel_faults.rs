@@ -159,7 +159,10 @@ impl Netns {
 
     fn check_logs(&self) {
         let logs: Vec<_> = (0..self.procs.len())
-            .map(|i| logcheck::read(&self.dir.join(format!("n{}.log", i + 1))).unwrap_or_default())
+            .map(|i| {
+                let path = self.dir.join(format!("n{}.log", i + 1));
+                logcheck::read_if_any(&path).unwrap_or_else(|e| panic!("{e}"))
+            })
             .collect();
         let r = logcheck::check(&logs);
         assert!(r.is_ok(), "GMP violations: {:#?}", r.violations);

@@ -216,7 +216,10 @@ impl Cluster {
 
     fn logs(&self) -> Vec<Vec<logcheck::Record>> {
         (0..self.procs.len())
-            .map(|i| logcheck::read(&self.dir.join(format!("n{}.log", i + 1))).unwrap_or_default())
+            .map(|i| {
+                let path = self.dir.join(format!("n{}.log", i + 1));
+                logcheck::read_if_any(&path).unwrap_or_else(|e| panic!("{e}"))
+            })
             .collect()
     }
 

@@ -5,7 +5,7 @@
 //! piggy-backed (commit-submit compression).
 
 use super::staged::Staged;
-use super::{Engine, Event, ExcludeReason, Role};
+use super::{Engine, Event, ExcludeReason, Role, SuspicionCause};
 use crate::msg::{Msg, MsgKind};
 use crate::view::{Proposal, Update};
 use crate::{ProcessId, Time};
@@ -296,7 +296,7 @@ impl Engine {
                     continue;
                 }
                 Some(old) => {
-                    self.note_faulty(now, old);
+                    self.note_faulty(now, old, SuspicionCause::Replaced);
                 }
                 None => {}
             }
@@ -351,7 +351,7 @@ impl Engine {
             // Leavers are removed without being believed faulty: their acknowledgement
             // of their own removal counts (D9).
             if !self.leavers.iter().any(|l| l.id == r) {
-                self.note_faulty(now, r);
+                self.note_faulty(now, r, SuspicionCause::Reported);
             }
         }
         let (sub, version, me) = (&self.init.sub, self.init.sub_version, self.me.id);
@@ -747,7 +747,7 @@ impl Engine {
                 for i in 0..self.view.len() {
                     let id = self.view.members[i].id;
                     if !self.init.responded[i] && id != self.me.id {
-                        self.note_faulty(now, id);
+                        self.note_faulty(now, id, SuspicionCause::Observed);
                     }
                 }
             }
@@ -755,7 +755,7 @@ impl Engine {
                 for i in 0..self.init.sub.adds.len() {
                     if !self.init.responded[i] {
                         let id = self.init.sub.adds[i].id;
-                        self.note_faulty(now, id);
+                        self.note_faulty(now, id, SuspicionCause::Observed);
                     }
                 }
             }

@@ -147,7 +147,7 @@ impl Engine {
             return self.exclude(now, super::ExcludeReason::SuspectedBy(from));
         }
         for &g in &rx.gossip {
-            self.note_faulty(now, g);
+            self.note_faulty(now, g, super::SuspicionCause::Reported);
         }
         self.send_xfer_ack(rx.version, from);
     }
@@ -227,7 +227,7 @@ impl Engine {
                     self.stats.joins_refused += 1;
                     return;
                 }
-                self.note_faulty(now, old);
+                self.note_faulty(now, old, super::SuspicionCause::Replaced);
             }
             if self.pending_joins.len() >= self.cfg.max_pending_joins {
                 self.stats.joins_refused += 1;

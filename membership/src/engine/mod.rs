@@ -50,6 +50,50 @@ pub enum Status {
     Excluded(ExcludeReason),
 }
 
+/// How a process came to believe a member faulty. GMP-1 asks that a removed process be
+/// believed faulty by someone first; a belief [`SuspicionCause::is_root`] is one that
+/// did not come from another process's message or from this process's own commit, so
+/// the checkers can tell a removal something observed from one the protocol invented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum SuspicionCause {
+    /// Its own failure detection: the ring detector, the transport, a protocol phase
+    /// that timed out waiting for the member, a Gossip refused (D18).
+    Observed,
+    /// A newer incarnation of the member's name asked to join.
+    Replaced,
+    /// The member asked to leave (and this process is not the mgr removing it).
+    Leaving,
+    /// Another process said so: the Gossip of a protocol message, a submission, a
+    /// State-Xfer, or the pending update a new initiator took over.
+    Reported,
+    /// This process committed a view without the member (DoCommit marks every member
+    /// it removes faulty just before the install).
+    Removed,
+}
+
+impl SuspicionCause {
+    /// True if the belief starts here (observed, a replacement, a leave request), not
+    /// handed on from another process or this process's own commit.
+    pub fn is_root(self) -> bool {
+        matches!(
+            self,
+            SuspicionCause::Observed | SuspicionCause::Replaced | SuspicionCause::Leaving
+        )
+    }
+
+    /// A short name (`observed`, `replaced`, `leaving`, `reported`, `removed`): the
+    /// event log's `cause`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SuspicionCause::Observed => "observed",
+            SuspicionCause::Replaced => "replaced",
+            SuspicionCause::Leaving => "leaving",
+            SuspicionCause::Reported => "reported",
+            SuspicionCause::Removed => "removed",
+        }
+    }
+}
+
 /// Why a process stopped being a member.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ExcludeReason {
@@ -93,6 +137,8 @@ pub enum Event {
     Suspected {
         /// The suspected process.
         peer: ProcessId,
+        /// How the belief came about.
+        cause: SuspicionCause,
     },
     /// This process joined the group (its first view follows as `ViewInstalled`).
     Joined {
@@ -679,7 +725,7 @@ impl Engine {
                 self.stats.suspicions_ignored += 1;
                 continue;
             }
-            if self.note_faulty(now, p) && first.is_none() {
+            if self.note_faulty(now, p, SuspicionCause::Observed) && first.is_none() {
                 first = Some(p);
             }
         }
@@ -911,7 +957,7 @@ impl Engine {
                     // removing it keeps talking to it until its commit (D9).
                     continue;
                 }
-                self.add_faulty_learned(now, g, Some(from));
+                self.add_faulty_learned(now, g, Some(from), SuspicionCause::Reported);
                 if self.status != Status::Member {
                     return;
                 }
@@ -966,7 +1012,7 @@ impl Engine {
             }
             return self.maybe_start_update(now);
         }
-        self.add_faulty(now, from)
+        self.add_faulty(now, from, SuspicionCause::Leaving)
     }
 
     /// The index of `p` in LocalView_p ([`View::index_of`], through the keys).
@@ -995,7 +1041,7 @@ impl Engine {
     /// `faulty_p(q)`: records the (stable) belief and tells the driver to disconnect q.
     /// Returns false if it was already believed (or q is not a member). Does not let
     /// the running task react: see [`Engine::add_faulty`].
-    fn note_faulty(&mut self, now: Time, q: ProcessId) -> bool {
+    fn note_faulty(&mut self, now: Time, q: ProcessId, cause: SuspicionCause) -> bool {
         if q == self.me.id || !self.in_view(q) || self.is_faulty(q) {
             return false;
         }
@@ -1004,7 +1050,7 @@ impl Engine {
             "FAULTY_p holds members of the view only"
         );
         self.faulty.push(q);
-        self.events.push_back(Event::Suspected { peer: q });
+        self.events.push_back(Event::Suspected { peer: q, cause });
         // The view is unchanged: only the ring moves. The heard tables need no retain:
         // every view change installs (`installed` resets them), and signs of life are
         // noted for members of the current view only (`note_heard`, `member_alive`).
@@ -1020,15 +1066,21 @@ impl Engine {
     /// `faulty_p(q)`, then lets the running task react (the mgr proposes q's removal,
     /// an initiator stops waiting for q, an outer member whose mgr failed turns to
     /// reconfiguration).
-    fn add_faulty(&mut self, now: Time, q: ProcessId) {
-        self.add_faulty_learned(now, q, None);
+    fn add_faulty(&mut self, now: Time, q: ProcessId, cause: SuspicionCause) {
+        self.add_faulty_learned(now, q, None, cause);
     }
 
     /// [`Engine::add_faulty`] for a suspicion learned by Gossip from `from` (`None`:
     /// not by Gossip); an outer member does not tell its mgr what the mgr's own
     /// message told it.
-    fn add_faulty_learned(&mut self, now: Time, q: ProcessId, from: Option<ProcessId>) {
-        if self.note_faulty(now, q) {
+    fn add_faulty_learned(
+        &mut self,
+        now: Time,
+        q: ProcessId,
+        from: Option<ProcessId>,
+        cause: SuspicionCause,
+    ) {
+        if self.note_faulty(now, q, cause) {
             match self.role {
                 Role::Initiator => self.initiator_on_faulty(now, q),
                 Role::Outer(_) => self.outer_on_faulty(now, q, from),
@@ -1041,7 +1093,7 @@ impl Engine {
     /// view faulty it is in a minority and excludes itself before any message carries
     /// the new suspicion (D18); otherwise as [`Engine::add_faulty`].
     fn local_faulty(&mut self, now: Time, q: ProcessId) {
-        if self.note_faulty(now, q) {
+        if self.note_faulty(now, q, SuspicionCause::Observed) {
             self.last_local_suspicion = Some(q);
             if self.in_minority() {
                 return self.exclude(now, ExcludeReason::IsolatedMinority);
@@ -1165,7 +1217,7 @@ impl Engine {
                 // A leaving mgr removes itself: its commit must still be accepted.
                 continue;
             }
-            self.add_faulty(now, r);
+            self.add_faulty(now, r, SuspicionCause::Reported);
             if self.status != Status::Member {
                 return;
             }
@@ -1226,7 +1278,10 @@ impl Engine {
                 // GMP-1: a removed member is believed faulty first (a leaver asked to
                 // be removed; it is not disconnected, so the commit reaches it, D9).
                 self.faulty.push(r);
-                self.events.push_back(Event::Suspected { peer: r });
+                self.events.push_back(Event::Suspected {
+                    peer: r,
+                    cause: SuspicionCause::Removed,
+                });
             }
             self.remember_removed(r);
         }

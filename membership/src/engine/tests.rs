@@ -465,8 +465,13 @@ fn transport_signs_of_life_defer_the_ring_detector() {
     assert_eq!(before, after);
     // Without them, n3 itself suspects n2 within a few timeouts (D18 may hold it back
     // for up to MAX_POSTPONE more), and the group removes it.
-    let suspected =
-        |c: &Cluster| c.events[3].contains(&crate::engine::Event::Suspected { peer: n2 });
+    // Its own observation (the ring detector), not a report of another's.
+    let suspected = |c: &Cluster| {
+        c.events[3].contains(&crate::engine::Event::Suspected {
+            peer: n2,
+            cause: crate::SuspicionCause::Observed,
+        })
+    };
     let mut waited = 0;
     while !suspected(&c) {
         c.advance(10_000, 10_000);
@@ -976,4 +981,63 @@ fn an_update_beyond_max_members_stops_the_process_instead_of_installing_it() {
         });
         assert!(excluded, "{kind:?}: the exclusion is reported");
     }
+}
+
+/// Each belief says how it came about (what GMP-1's checkers rely on): the member that
+/// watches a crashed one observes it; the others learn it from the submission; a
+/// leave request is the leaver's own; a newer incarnation replaces the old one.
+#[test]
+fn suspicions_say_how_they_came_about() {
+    use crate::SuspicionCause::{Leaving, Observed, Replaced, Reported};
+    let causes = |c: &Cluster, i: usize, peer: ProcessId| -> Vec<crate::SuspicionCause> {
+        c.events[i]
+            .iter()
+            .filter_map(|e| match e {
+                Event::Suspected { peer: p, cause } if *p == peer => Some(*cause),
+                _ => None,
+            })
+            .collect()
+    };
+    // n0 (the mgr) watches n4, the most junior: it observes the crash; n1..n3 adopt
+    // the removal from the mgr's submission.
+    let mut c = Cluster::new(5, 0, cfg());
+    let n4 = c.engines[4].me().id;
+    c.crash(4);
+    c.advance(3_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2", "n3"]);
+    assert_eq!(causes(&c, 0, n4), [Observed]);
+    for i in 1..4 {
+        assert_eq!(causes(&c, i, n4), [Reported], "n{i}");
+        assert!(!Reported.is_root());
+    }
+    assert!(Observed.is_root() && Replaced.is_root() && Leaving.is_root());
+    c.check_safety().unwrap();
+    // n3 leaves: the mgr removes it without believing it faulty (D9); a member that
+    // hears the request from the leaver itself marks it as leaving.
+    let n3 = c.engines[3].me().id;
+    c.leave(3);
+    c.advance(3_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n1", "n2"]);
+    assert!(causes(&c, 0, n3).is_empty(), "{:?}", causes(&c, 0, n3));
+    for i in 1..3 {
+        assert!(
+            causes(&c, i, n3)
+                .iter()
+                .all(|c| matches!(c, Leaving | Reported)),
+            "n{i}: {:?}",
+            causes(&c, i, n3)
+        );
+    }
+    c.check_safety().unwrap();
+    // n2 restarts as a new incarnation and asks to join: the old one is replaced.
+    let n2 = c.engines[2].me().id;
+    c.restart(2, 2);
+    c.join(2, 0);
+    c.advance(3_000_000, 10_000);
+    assert!(
+        causes(&c, 0, n2).contains(&Replaced),
+        "{:?}",
+        causes(&c, 0, n2)
+    );
+    c.check_safety().unwrap();
 }

@@ -705,7 +705,7 @@ fn an_outer_member_pre_commits_the_mgrs_submit() {
     // Believed faulty since the M-sub: the commit does not suspect n4 a second time.
     let suspected = c.events[2]
         .iter()
-        .filter(|e| matches!(e, Event::Suspected { peer } if *peer == n4))
+        .filter(|e| matches!(e, Event::Suspected { peer, .. } if *peer == n4))
         .count();
     assert_eq!(suspected, 1);
 }
@@ -807,7 +807,7 @@ fn a_suspicion_the_group_acted_on_does_not_delay_the_next() {
         c.advance(10_000, 10_000);
         if c.events[i]
             .iter()
-            .any(|e| matches!(e, Event::Suspected { peer } if *peer == q))
+            .any(|e| matches!(e, Event::Suspected { peer, .. } if *peer == q))
         {
             took = Some(c.now.0 - crashed);
             break;

@@ -3,7 +3,7 @@
 //! ```text
 //! {"ts_us":U64,"node":"PID","kind":"view","version":U64,"members":["PID",...]}
 //! {"ts_us":U64,"node":"PID","kind":"excluded"}
-//! {"ts_us":U64,"node":"PID","kind":"suspect","peer":"PID"}
+//! {"ts_us":U64,"node":"PID","kind":"suspect","peer":"PID","cause":"observed"}
 //! ```
 //!
 //! `ts_us` is microseconds since the Unix epoch; a PID is `NAME#INCARNATION`;
@@ -178,12 +178,17 @@ impl EventLog {
         self.write(me, "excluded", "");
     }
 
-    /// This process now believes `peer` faulty.
-    pub fn suspect(&mut self, me: ProcessId, peer: ProcessId) {
+    /// This process now believes `peer` faulty, and how it came to (`cause`:
+    /// `observed`, `replaced`, `leaving`, `reported`, `removed`).
+    pub fn suspect(&mut self, me: ProcessId, peer: ProcessId, cause: crate::SuspicionCause) {
         self.write(
             me,
             "suspect",
-            &format!(",\"peer\":{}", js(&peer.to_string())),
+            &format!(
+                ",\"peer\":{},\"cause\":\"{}\"",
+                js(&peer.to_string()),
+                cause.as_str()
+            ),
         );
     }
 
@@ -405,7 +410,7 @@ mod tests {
             db.insert("role", "db").unwrap();
             tags.set(other, &db.encode());
             log.view(me, 4, &[Member { id: other, addr }], &tags);
-            log.suspect(me, other);
+            log.suspect(me, other, crate::SuspicionCause::Observed);
             log.excluded(me);
         }
         let text = std::fs::read_to_string(&dir).unwrap();
@@ -424,6 +429,7 @@ mod tests {
         assert_eq!(lines[0]["members"], json!(["a#7", "b#1"]));
         assert!(lines[0]["ts_us"].as_u64().unwrap() > 1_600_000_000_000_000);
         assert_eq!(lines[1]["peer"], "b#1");
+        assert_eq!(lines[1]["cause"], "observed");
         assert_eq!(lines[2].as_object().unwrap().len(), 3);
         assert!(text.lines().nth(3).unwrap().starts_with("{\"ts_us\":"));
         assert!(text

@@ -254,7 +254,7 @@ impl Runtime {
                 self.driver.retime();
                 return all_may_wait;
             };
-            if let CoreEvent::Suspected { peer } = &ev {
+            if let CoreEvent::Suspected { peer, .. } = &ev {
                 if new_leaves > 0 {
                     new_leaves -= 1;
                     if self.leaving.len() >= DEPARTED_CAP {
@@ -444,9 +444,9 @@ impl Runtime {
                 self.publish_status();
                 NodeEvent::ViewInstalled { me, view }
             }
-            CoreEvent::Suspected { peer } => {
+            CoreEvent::Suspected { peer, cause } => {
                 if let Some(l) = &mut self.log {
-                    l.suspect(me, peer);
+                    l.suspect(me, peer, cause);
                 }
                 NodeEvent::Suspected { me, peer }
             }

@@ -386,7 +386,7 @@ fn a_members_install_bookkeeping_waits_for_the_event_poll() {
 #[test]
 fn suspicion_bookkeeping_follows_the_m_sub_and_the_ack() {
     let suspected = |e| match e {
-        CoreEvent::Suspected { peer } => Some(peer),
+        CoreEvent::Suspected { peer, .. } => Some(peer),
         _ => None,
     };
     let open = |core: &NodeCore, p| !core.endpoint().is_disconnected(p);

@@ -311,8 +311,10 @@ impl Sim {
                 // A leave request is the process's own statement that it goes.
                 self.history.suspicions.push(checker::Suspicion {
                     step: self.step,
+                    input: self.history.inputs,
                     by: pid,
                     peer: pid,
+                    root: true,
                 });
                 self.ctx_pump(i, |n, c| n.leave(c));
                 true

@@ -42,6 +42,9 @@ use sgmp_membership::{ExcludeReason, ProcessId, Time};
 pub struct Install {
     /// Step of the simulator.
     pub step: u64,
+    /// The input (one node's step on one datagram, timer or command:
+    /// [`History::inputs`] then) that caused it.
+    pub input: u64,
     /// Simulated time.
     pub time: Time,
     /// The node it runs on.
@@ -59,10 +62,17 @@ pub struct Install {
 pub struct Suspicion {
     /// Step of the simulator.
     pub step: u64,
+    /// The input that caused it (see [`Install::input`]; a leave request: the last
+    /// input before the leave's).
+    pub input: u64,
     /// Who believes.
     pub by: ProcessId,
     /// Whom.
     pub peer: ProcessId,
+    /// The belief starts here: observed, a replacement or a leave request
+    /// ([`sgmp_membership::SuspicionCause::is_root`]), not handed on from another
+    /// process or marked by the believer's own commit.
+    pub root: bool,
 }
 
 /// A partition of the network into sides (node indices).
@@ -156,6 +166,11 @@ pub struct History {
     pub exclusions: Vec<Exclusion>,
     /// Join requests, in step order.
     pub joins: Vec<JoinRequest>,
+    /// Inputs pumped into nodes so far: each datagram, timer or command a node takes
+    /// is one, and every event its step records carries its number.
+    pub inputs: u64,
+    /// Versions a recovery from total failure decided (D23).
+    pub recovered: std::collections::BTreeSet<u64>,
 }
 
 impl History {
@@ -297,23 +312,38 @@ pub fn check_safety(h: &History) -> Vec<Violation> {
         };
         for p in prev.members.iter().filter(|p| !inst.members.contains(p)) {
             removed_at.entry(*p).or_insert(ver);
-            let first_step = h
+            let first = h
                 .installs
                 .iter()
                 .filter(|i| i.version == ver)
-                .map(|i| i.step)
-                .min()
-                .unwrap_or(inst.step);
-            let believed = h
-                .suspicions
-                .iter()
-                .any(|s| s.peer == *p && s.step < first_step);
+                .min_by_key(|i| i.step)
+                .unwrap_or(inst);
+            // An S-GMP view: believed at the root (observed, replaced, a leave
+            // request) in an input before the one that first installed it. Beliefs
+            // handed on do not count: every member adopts the removals of the
+            // submission it acknowledges and the initiator those of its own proposal,
+            // and the commit marks every member it removes faulty just before the
+            // install, so they would pass whatever the initiator proposed. A recovered
+            // view: its leader forms the belief as it decides
+            // (`take_removed_by_decision`), in the deciding input, before anything is
+            // installed.
+            let believed = if h.recovered.contains(&ver) {
+                h.suspicions
+                    .iter()
+                    .any(|s| s.peer == *p && s.step < first.step)
+            } else {
+                h.suspicions
+                    .iter()
+                    .any(|s| s.peer == *p && s.root && s.input < first.input)
+            };
             if !believed {
                 out.push(v(
                     "gmp1",
                     format!(
-                        "{p} removed in version {ver} (first installed at step {first_step}) \
-                         but nobody believed it faulty before"
+                        "{p} removed in version {ver} (first installed at step {}, input {}) \
+                         but nobody believed it faulty before (observed, replaced or \
+                         leaving: a belief handed on does not count)",
+                        first.step, first.input
                     ),
                 ));
             }
@@ -528,9 +558,11 @@ mod tests {
         ProcessId::named(n, 1)
     }
 
+    /// An install at `step`, in an input of its own (numbered as the step).
     fn inst(step: u64, pid: &str, node: usize, version: u64, m: &[&str]) -> Install {
         Install {
             step,
+            input: step,
             time: Time(step),
             node,
             pid: p(pid),
@@ -556,8 +588,10 @@ mod tests {
     fn susp(step: u64, by: &str, peer: &str) -> Suspicion {
         Suspicion {
             step,
+            input: step,
             by: p(by),
             peer: p(peer),
+            root: true,
         }
     }
 
@@ -592,6 +626,36 @@ mod tests {
         assert_eq!(props(&h), ["gmp1a"], "{:?}", check_safety(&h));
         // A leave request of e's own excuses b.
         h.suspicions.insert(0, susp(1, "e", "e"));
+        assert!(props(&h).is_empty(), "{:?}", check_safety(&h));
+    }
+
+    /// The engine marks each member its commit removes faulty just before installing,
+    /// and every member adopts the removals it acknowledges: such beliefs are handed
+    /// on, not a reason to remove. An initiator that removed e with only those fails
+    /// GMP-1; a root belief (observed) in an earlier input passes, not one in the
+    /// installing input; a recovered view's leader forms its belief as it decides, in
+    /// the deciding input, and passes.
+    #[test]
+    fn gmp1_needs_a_root_belief_before_the_installing_input() {
+        let mut h = five();
+        // b adopted -e from a's submission; a's commit marked e (one input with its
+        // install).
+        h.suspicions.push(Suspicion {
+            root: false,
+            ..susp(1, "b", "e")
+        });
+        h.suspicions.push(Suspicion {
+            input: 3,
+            ..susp(2, "a", "e")
+        });
+        h.installs.push(inst(3, "a", 0, 2, &["a", "b", "c", "d"]));
+        assert_eq!(props(&h), ["gmp1"], "{:?}", check_safety(&h));
+        // The same version recovered: the leader's decision input counts.
+        h.recovered.insert(2);
+        assert!(props(&h).is_empty(), "{:?}", check_safety(&h));
+        // Not recovered, but a observed e in an input before.
+        h.recovered.clear();
+        h.suspicions.insert(0, susp(0, "a", "e"));
         assert!(props(&h).is_empty(), "{:?}", check_safety(&h));
     }
 
@@ -693,8 +757,10 @@ mod tests {
         h.installs.push(inst(1, "c", 2, 1, &["a", "b", "c"]));
         h.suspicions.push(Suspicion {
             step: 1,
+            input: 1,
             by: p("a"),
             peer: p("c"),
+            root: true,
         });
         h.installs.push(inst(2, "a", 0, 2, &["a", "b"]));
         h.installs.push(inst(3, "c", 2, 2, &["a", "b"]));

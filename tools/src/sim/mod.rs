@@ -288,6 +288,7 @@ impl Sim {
     }
 
     fn ctx_pump(&mut self, i: usize, f: impl FnOnce(&mut Node, &mut Ctx<'_>)) {
+        self.history.inputs += 1;
         let mut ctx = Ctx {
             now: self.now,
             step: self.step,

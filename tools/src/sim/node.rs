@@ -329,6 +329,7 @@ impl Node {
                 }
                 ctx.history.installs.push(Install {
                     step: ctx.step,
+                    input: ctx.history.inputs,
                     time: ctx.now,
                     node: self.index,
                     pid: me,
@@ -336,13 +337,15 @@ impl Node {
                     members,
                 });
             }
-            CoreEvent::Suspected { peer } => {
+            CoreEvent::Suspected { peer, cause } => {
                 ctx.trace
                     .line(ctx.now, || format!("SUSPECT {me} believes {peer} faulty"));
                 ctx.history.suspicions.push(Suspicion {
                     step: ctx.step,
+                    input: ctx.history.inputs,
                     by: me,
                     peer,
+                    root: cause.is_root(),
                 });
             }
             CoreEvent::Rejoining {
@@ -365,6 +368,12 @@ impl Node {
                             ""
                         }
                     )
+                });
+            }
+            CoreEvent::Recovered { version } => {
+                ctx.history.recovered.insert(version);
+                ctx.trace.line(ctx.now, || {
+                    format!("EVENT {me} Recovered {{ version: {version} }}")
                 });
             }
             CoreEvent::Started => {

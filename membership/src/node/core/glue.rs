@@ -3,6 +3,7 @@
 //! its events, the recovery's and the service's outputs, the event queue.
 
 use super::*;
+use crate::SuspicionCause;
 
 impl NodeCore {
     // ---- the glue ----
@@ -308,13 +309,13 @@ impl NodeCore {
                 self.stats.views_installed += 1;
                 self.push_event(CoreEvent::ViewInstalled { version });
             }
-            Event::Suspected { peer } => {
+            Event::Suspected { peer, cause } => {
                 self.endpoint.disconnect(peer);
                 if !self.backlog.is_empty() {
                     self.backlog.retain(|p| p.to != peer);
                 }
-                tracing::info!(node = %self.me, peer = %peer, "suspect");
-                self.push_event(CoreEvent::Suspected { peer });
+                tracing::info!(node = %self.me, peer = %peer, cause = cause.as_str(), "suspect");
+                self.push_event(CoreEvent::Suspected { peer, cause });
             }
             Event::Joined { version } => {
                 if let Some(s) = &mut self.service {
@@ -463,7 +464,10 @@ impl NodeCore {
             .map(|r| r.take_removed_by_decision())
             .unwrap_or_default();
         for peer in removed {
-            self.push_event(CoreEvent::Suspected { peer });
+            self.push_event(CoreEvent::Suspected {
+                peer,
+                cause: SuspicionCause::Observed,
+            });
         }
         while let Some((to, addr, msg)) = self.recovery.as_mut().and_then(|r| r.poll_out()) {
             self.send_recovery(now, to, addr, &msg);
@@ -476,7 +480,10 @@ impl NodeCore {
         // name, or silent while a majority of names recovered).
         for m in &prev.members {
             if !view.contains(m.id) && m.id != self.me {
-                self.push_event(CoreEvent::Suspected { peer: m.id });
+                self.push_event(CoreEvent::Suspected {
+                    peer: m.id,
+                    cause: SuspicionCause::Observed,
+                });
             }
         }
         tracing::info!(node = %self.me, version = view.version, members = view.members.len(), "recovered: member of the view the recovery decided");

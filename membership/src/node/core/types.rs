@@ -100,6 +100,8 @@ pub enum CoreEvent {
     Suspected {
         /// The suspected process.
         peer: ProcessId,
+        /// How the belief came about (a recovery's decision: `Observed`).
+        cause: crate::SuspicionCause,
     },
     /// This process joined the group (its first view follows).
     Joined {
