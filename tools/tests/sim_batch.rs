@@ -132,7 +132,8 @@ fn a_seed_replays_exactly() {
 /// Seeds that each failed a check before a fix of session 8 (docs/VERIFICATION.md,
 /// PROTOCOL D26, D27, D9, `Engine::note_removed`) or while a change was tried, or
 /// (12559) whose group came back only once D23's learning rule was in, or (42502)
-/// that found a GMP-1 gap in the recovery (session 9),
+/// that found a GMP-1 gap in the recovery (session 9), or (5422 ...) that broke an
+/// engine invariant (session 28: this test runs with debug assertions),
 /// replayed: no violation, and the liveness of the ones whose group can come back is
 /// checked (and holds).
 #[test]
@@ -149,6 +150,13 @@ fn seeds_that_found_session_8s_bugs_hold_the_spec() {
         (7, 25934, true), // two mgrs leaving in a row: the new mgr already faulty
         (7, 25990, true), // as 24934
         (7, 42502, true), // a recovery leader outside the view it decided (GMP-1)
+        // Session 28, with debug assertions on: a mgr noted a sign of life of a leaver
+        // whose message made it commit the leaver's removal (the heard tables held a
+        // non-member).
+        (5, 5422, true),
+        (5, 8124, true),
+        (5, 9203, true),
+        (5, 12850, false),
     ];
     for (nodes, seed, checked) in cases {
         let (r, _) = run_seed(seed, &SimConfig::with_spare(nodes, 3));

@@ -487,7 +487,10 @@ impl Endpoint {
             self.last_foreign = Some(from);
             return self.stats.drop(DropReason::ForeignCluster);
         }
-        if h.receiver_incarnation != 0 && h.receiver_incarnation != self.me.incarnation {
+        // 0 addresses whoever listens: a probe's, sent before the receiver is known,
+        // and only a probe's (a channel's datagrams always name their receiver).
+        let to_anyone = h.receiver_incarnation == 0 && h.kind == Kind::Probe;
+        if !to_anyone && h.receiver_incarnation != self.me.incarnation {
             if let Ok(node) = crate::NodeId::from_bytes(h.name) {
                 let sender = ProcessId::new(node, h.sender_incarnation);
                 self.note_refused(sender, from, DropReason::WrongReceiver);
@@ -1241,6 +1244,34 @@ mod tests {
         assert_eq!(w.finish(stamp), t.len);
         assert_eq!(again[..t.len], buf[..t.len]);
         d.header
+    }
+
+    /// Receiver incarnation 0 means "whoever listens" for a probe only: a channel's
+    /// datagram naming incarnation 0 is refused (it was a wildcard that let a datagram
+    /// meant for one node be accepted by any).
+    #[test]
+    fn only_a_probe_may_address_any_incarnation() {
+        let (mut a, mut b, _pa, pb) = pair();
+        let anyone = ProcessId::new(pb.node, 0);
+        a.send(Time(0), anyone, addr(2), b"to whom it may concern")
+            .unwrap();
+        let mut buf = [0u8; 1500];
+        let t = a.poll_transmit(Time(0), &mut buf).unwrap();
+        let d = wire::decode(&buf[..t.len], a.cap).unwrap();
+        assert_eq!(
+            (d.header.kind, d.header.receiver_incarnation),
+            (Kind::Data, 0)
+        );
+        b.handle_datagram(Time(1), addr(1), &buf[..t.len]);
+        assert_eq!(b.stats().dropped(DropReason::WrongReceiver), 1);
+        assert!(b.poll_event().is_none());
+        a.send_probe(Time(2), addr(2), b"hello").unwrap();
+        let t = a.poll_transmit(Time(2), &mut buf).unwrap();
+        b.handle_datagram(Time(3), addr(1), &buf[..t.len]);
+        let mut got = [0u8; 16];
+        let (_, _, n) = b.poll_probe(&mut got).expect("the probe is taken");
+        assert_eq!(&got[..n], b"hello");
+        assert_eq!(b.stats().dropped(DropReason::WrongReceiver), 1);
     }
 
     #[test]

@@ -170,9 +170,14 @@ impl SignTable {
 }
 
 impl Engine {
-    /// Records a sign of life of a member (a message or a transport report).
+    /// Records a sign of life of a member (a message or a transport report). Only of a
+    /// member of the current view: a message whose Gossip made this mgr commit a view
+    /// without its sender (a leaver's, D9) is noted after the install, and a non-member
+    /// kept in the tables until the next install took a slot a member may need (the
+    /// tables hold `max_members`); found by the simulator once its long runs kept the
+    /// debug assertions on (seeds 5422, 8124, 9203, 12850).
     pub(super) fn note_heard(&mut self, at: Time, from: ProcessId) {
-        if self.cfg.local_health {
+        if self.cfg.local_health && self.in_view(from) {
             self.heard.note(at, from);
         }
     }

@@ -388,6 +388,11 @@ pub const MAX_CONFIG_BYTES: u64 = 1 << 20;
 /// Longest key file read (a keyring is a few lines of hex).
 pub const MAX_KEY_FILE_BYTES: u64 = 64 << 10;
 
+/// The largest incarnation a configuration or a state file may give (2^62): each rejoin
+/// takes the next one, so `incarnation + 1` never wraps (a wrapped or repeated
+/// incarnation would let an excluded process come back under its old id).
+pub const MAX_INCARNATION: u64 = 1 << 62;
+
 /// Longest interval a `*_ms` setting may give: one day.
 pub const MAX_INTERVAL_MS: u64 = 86_400_000;
 
@@ -578,6 +583,11 @@ impl NodeConfig {
             return Err(NodeConfigError::Invalid(
                 "max_snapshot must be at most 1 MiB".into(),
             ));
+        }
+        if let Some(inc) = self.incarnation.filter(|&i| i > MAX_INCARNATION) {
+            return Err(NodeConfigError::Invalid(format!(
+                "incarnation is {inc}: at most {MAX_INCARNATION}"
+            )));
         }
         if self.max_clients > MAX_CLIENTS {
             return Err(NodeConfigError::Invalid(format!(
@@ -794,7 +804,8 @@ mod tests {
         let _ = std::fs::remove_file(&p);
         assert!(e.to_string().contains("not a key file"), "{e}");
         type Setter = fn(&mut NodeConfig);
-        let refused: [(&str, Setter); 6] = [
+        let refused: [(&str, Setter); 7] = [
+            ("incarnation", |c| c.incarnation = Some(MAX_INCARNATION + 1)),
             ("suspect_ms", |c| c.suspect_ms = 4_611_686_018_427_388),
             ("coldstart_round_ms", |c| c.coldstart_round_ms = u64::MAX),
             ("client_timeout_ms", |c| {
@@ -820,6 +831,7 @@ mod tests {
         c.client_timeout_ms = MAX_INTERVAL_MS;
         c.max_client_ops = MAX_CLIENT_OPS;
         c.max_clients = MAX_CLIENTS;
+        c.incarnation = Some(MAX_INCARNATION);
         c.validate().unwrap();
         // Each bound alone is fine, the largest view with the largest snapshot too; all
         // of them together would reserve tens of gigabytes.

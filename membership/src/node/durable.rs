@@ -734,6 +734,13 @@ impl DiskState {
         if self.format != STATE_FORMAT {
             return Err(format!("{UNKNOWN_FORMAT} {}", self.format));
         }
+        if self.incarnation > super::config::MAX_INCARNATION {
+            return Err(format!(
+                "incarnation {} is above {}",
+                self.incarnation,
+                super::config::MAX_INCARNATION
+            ));
+        }
         Ok(Durable {
             name: self.name,
             incarnation: self.incarnation,
@@ -783,6 +790,14 @@ mod tests {
             .contains("checksum"));
         assert!(Durable::from_file_text(&text[..text.len() / 2]).is_err());
         assert!(Durable::from_file_text("").is_err());
+        // An incarnation above MAX_INCARNATION (checksum intact) is refused: its `+ 1`
+        // on the next restart must not wrap.
+        let mut huge = d.clone();
+        huge.incarnation = super::super::config::MAX_INCARNATION + 1;
+        let e = Durable::from_file_text(&huge.to_file_text()).unwrap_err();
+        assert!(e.contains("incarnation"), "{e}");
+        huge.incarnation -= 1;
+        assert_eq!(Durable::from_file_text(&huge.to_file_text()).unwrap(), huge);
     }
 
     /// The state file's checksum is CRC-32 (IEEE): files written by earlier builds,

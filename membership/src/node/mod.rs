@@ -53,7 +53,7 @@ pub use affinity::{check_cpu, current_thread_cpus};
 pub use coldstart::{Decision, Discovery, Probe};
 pub use config::{
     read_config_file, FaultSettings, NodeConfig, NodeConfigError, NodeIdle, DEFAULT_WARM_UP_US,
-    MAX_CONFIG_BYTES, MIN_WARM_US,
+    MAX_CONFIG_BYTES, MAX_INCARNATION, MIN_WARM_US,
 };
 pub use durable::{Ballot, DirStorage, Durable, MemStorage, Storage, StorageError};
 pub use event::{NodeEvent, Subscription, TimedEvent, SUBSCRIBER_QUEUE};

@@ -913,8 +913,24 @@ pub fn run_batch(start: u64, count: u64, cfg: &SimConfig) -> BatchReport {
         ..BatchReport::default()
     };
     for seed in start..start + count {
-        let (r, _) = run_seed(seed, cfg);
-        b.add(&r);
+        // A failed assertion (the invariants, with debug assertions on) fails its seed,
+        // not the batch: the other seeds still run and the seed is named.
+        match std::panic::catch_unwind(|| run_seed(seed, cfg)) {
+            Ok((r, _)) => b.add(&r),
+            Err(p) => {
+                let what = p
+                    .downcast_ref::<String>()
+                    .cloned()
+                    .or_else(|| p.downcast_ref::<&str>().map(|s| s.to_string()))
+                    .unwrap_or_else(|| "a panic".into());
+                b.seeds += 1;
+                b.violations += 1;
+                b.failures.push(report::Failure {
+                    seed,
+                    reason: format!("panic: {what}"),
+                });
+            }
+        }
     }
     b
 }

@@ -9,6 +9,9 @@ use sgmp_membership::{ProcessId, Time};
 #[derive(Debug)]
 pub struct Trace {
     lines: Option<Vec<String>>,
+    /// Each line is also written to stderr as it is made (`SGMP_SIM_TRACE_ECHO` set):
+    /// the trace of a seed whose assertion fails is otherwise lost with the run.
+    echo: bool,
     rx: Msg,
     max_members: usize,
     max_snapshot: usize,
@@ -24,6 +27,7 @@ impl Trace {
     pub fn new(enabled: bool, max_members: usize, max_snapshot: usize) -> Trace {
         Trace {
             lines: enabled.then(Vec::new),
+            echo: enabled && std::env::var_os("SGMP_SIM_TRACE_ECHO").is_some(),
             rx: Msg::with_tag_limits(
                 max_members,
                 0,
@@ -43,7 +47,11 @@ impl Trace {
     /// Adds a line at time `t`.
     pub fn line(&mut self, t: Time, text: impl FnOnce() -> String) {
         if let Some(l) = &mut self.lines {
-            l.push(format!("{} {}", secs(t), text()));
+            let line = format!("{} {}", secs(t), text());
+            if self.echo {
+                eprintln!("{line}");
+            }
+            l.push(line);
         }
     }
 

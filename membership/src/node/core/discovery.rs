@@ -353,6 +353,7 @@ impl NodeCore {
     /// What the old endpoint still had queued is dropped with it.
     pub(super) fn new_incarnation(&mut self, now: Time, join_timeout: bool) {
         let old = self.me;
+        // Below MAX_INCARNATION + one per rejoin: never wraps.
         let me = ProcessId::new(old.node, old.incarnation + 1);
         self.reincarnate(me);
         self.service_out.clear();
