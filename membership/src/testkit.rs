@@ -179,7 +179,13 @@ impl Cluster {
                 len,
             });
         }
+        let mut installs = 0;
         while let Some(e) = self.engines[i].poll_event() {
+            if matches!(e, Event::ViewInstalled { .. }) {
+                // D32: the driver reads each install's view after the step.
+                installs += 1;
+                assert!(installs == 1, "n{i} installed two views in one step (D32)");
+            }
             if self.record_events {
                 self.events[i].push(e);
                 let pid = self.engines[i].me().id;

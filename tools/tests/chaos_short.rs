@@ -46,6 +46,26 @@ fn chaos_thirty_seconds_holds_the_spec_and_converges() {
     );
     let total: u64 = r.faults.values().sum();
     assert!(total >= 10, "too few faults injected: {:?}", r.faults);
+    // Not only link faults and their undoing: processes killed, stopped, restarted all
+    // at once, or cut off (the bookkeeping entries `heal`, `sigcont`, `restart` and the
+    // link faults do not count).
+    let destructive: u64 = [
+        "full_restart",
+        "total_outage",
+        "sigkill",
+        "sigkill_mgr",
+        "sigstop",
+        "partition",
+        "oneway_cut",
+    ]
+    .iter()
+    .filter_map(|k| r.faults.get(*k))
+    .sum();
+    assert!(
+        destructive >= 4,
+        "too few destructive faults: {:?}",
+        r.faults
+    );
     assert!(r.final_view.is_some() && r.views_installed > 5, "{r:?}");
     assert!(r.wall_secs < 60.0, "the run took {} s", r.wall_secs);
 }

@@ -157,6 +157,10 @@ fn seeds_that_found_session_8s_bugs_hold_the_spec() {
         (5, 8124, true),
         (5, 9203, true),
         (5, 12850, false),
+        // Session 28: a mgr alone in its view installed the removal and the pending
+        // join's view in one step (the node core recorded the second view for both).
+        (3, 106711, true),
+        (3, 115419, true),
     ];
     for (nodes, seed, checked) in cases {
         let (r, _) = run_seed(seed, &SimConfig::with_spare(nodes, 3));

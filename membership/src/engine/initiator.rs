@@ -67,6 +67,13 @@ pub(super) struct Initiator {
     /// Some member reported a version beyond x+1 (or two committed values for x+1):
     /// r cannot catch up safely and stops (`Superseded`).
     too_far: bool,
+    /// The current phase has all its answers but waits for the next step: the
+    /// previous one installed a view already (D32, one install per step). Its
+    /// deadline is then the phase's start, so the driver's next timer goes on.
+    resume: bool,
+    /// `views_installed` when the outermost [`Engine::check_progress`] of this step
+    /// began (it nests: a commit submits the next value, which checks again).
+    installs_at_entry: Option<u64>,
 }
 
 impl Initiator {
@@ -84,6 +91,8 @@ impl Initiator {
             sub_ahead: Staged::empty(Proposal::with_tag_limits(n, c, t)),
             sub_current: Staged::empty(Proposal::with_tag_limits(n, c, t)),
             too_far: false,
+            resume: false,
+            installs_at_entry: None,
         }
     }
 
@@ -131,6 +140,7 @@ impl Initiator {
         );
         self.phase = phase;
         self.started = now;
+        self.resume = false;
         self.clear_responses();
     }
 
@@ -150,6 +160,9 @@ impl Initiator {
     }
 
     pub(super) fn deadline(&self, timeout_us: u64) -> Option<Time> {
+        if self.resume && self.phase != Phase::Idle {
+            return Some(self.started);
+        }
         (self.phase != Phase::Idle).then(|| self.started + timeout_us)
     }
 
@@ -464,8 +477,23 @@ impl Engine {
         n >= self.view.majority()
     }
 
-    /// Moves the initiator task forward as far as the answers allow.
+    /// Moves the initiator task forward as far as the answers allow, installing at most
+    /// one view (D32): a commit whose next value already has its majority (the mgr
+    /// alone in its view) waits for the next step, so that the node core records each
+    /// install with its own view.
     pub(super) fn check_progress(&mut self, now: Time) {
+        let outermost = self.init.installs_at_entry.is_none();
+        if outermost {
+            self.init.installs_at_entry = Some(self.stats.views_installed);
+        }
+        self.advance_initiator(now);
+        if outermost {
+            self.init.installs_at_entry = None;
+        }
+    }
+
+    /// [`Engine::check_progress`]'s loop.
+    fn advance_initiator(&mut self, now: Time) {
         while self.status == super::Status::Member && self.role == Role::Initiator {
             match self.init.phase {
                 Phase::Idle => return,
@@ -487,6 +515,12 @@ impl Engine {
                     }
                     if !self.majority_answered() {
                         return self.exclude(now, ExcludeReason::NoMajority);
+                    }
+                    // A leaver's own removal installs nothing: it goes on at once.
+                    let installs = !self.init.sub.removes.contains(&self.me.id);
+                    if installs && self.init.installs_at_entry != Some(self.stats.views_installed) {
+                        self.init.resume = true;
+                        return;
                     }
                     self.commit_submitted(now);
                 }
@@ -723,6 +757,11 @@ impl Engine {
     pub(super) fn initiator_timeout(&mut self, now: Time) {
         if self.init.phase == Phase::Idle {
             return self.maybe_start_update(now);
+        }
+        if self.init.resume {
+            // The commit D32 left for this step.
+            self.init.resume = false;
+            return self.check_progress(now);
         }
         let Some(due) = self.init.deadline(self.cfg.protocol_timeout_us) else {
             return;

@@ -1041,3 +1041,20 @@ fn suspicions_say_how_they_came_about() {
     );
     c.check_safety().unwrap();
 }
+
+/// D32: a mgr alone in its view after a removal commits the pending join's view in
+/// the next step, not in the one that installed the removal (the node core reads each
+/// install's view after the step; the testkit asserts one install per step).
+#[test]
+fn a_lone_mgr_installs_one_view_per_step() {
+    let mut c = Cluster::new(2, 1, cfg());
+    c.run_until_quiet(1_000);
+    c.leave(1);
+    assert!(c.deliver_one(), "the leave request reaches the mgr");
+    c.join(2, 0);
+    c.run_until_quiet(1_000);
+    c.advance(2_000_000, 10_000);
+    assert_eq!(c.view_names(0), ["n0", "n2"]);
+    assert_eq!(c.view_names(2), ["n0", "n2"]);
+    c.check_safety().unwrap();
+}

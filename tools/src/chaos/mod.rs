@@ -540,12 +540,17 @@ impl Run<'_> {
                     }
                 };
                 self.say(t0, || format!("{args:?} on {nodes:?}"));
+                let mut applied = false;
                 for &i in &nodes {
-                    if let Err(e) = self.c.fault(i, &args) {
-                        self.say(t0, || format!("fault refused by {i}: {e}"));
+                    match self.c.fault(i, &args) {
+                        Ok(_) => applied = true,
+                        Err(e) => self.say(t0, || format!("fault refused by {i}: {e}")),
                     }
                 }
-                self.count(kind);
+                // Counted only if some node took it: the report says what was done.
+                if applied {
+                    self.count(kind);
+                }
                 let d = Duration::from_millis(self.rng.gen_range(1_000..5_000));
                 self.undo.push((now + d, Undo::ClearLink(nodes, what)));
             }
