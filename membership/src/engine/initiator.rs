@@ -71,9 +71,6 @@ pub(super) struct Initiator {
     /// previous one installed a view already (D32, one install per step). Its
     /// deadline is then the phase's start, so the driver's next timer goes on.
     resume: bool,
-    /// `views_installed` when the outermost [`Engine::check_progress`] of this step
-    /// began (it nests: a commit submits the next value, which checks again).
-    installs_at_entry: Option<u64>,
 }
 
 impl Initiator {
@@ -92,7 +89,6 @@ impl Initiator {
             sub_current: Staged::empty(Proposal::with_tag_limits(n, c, t)),
             too_far: false,
             resume: false,
-            installs_at_entry: None,
         }
     }
 
@@ -478,22 +474,11 @@ impl Engine {
     }
 
     /// Moves the initiator task forward as far as the answers allow, installing at most
-    /// one view (D32): a commit whose next value already has its majority (the mgr
-    /// alone in its view) waits for the next step, so that the node core records each
-    /// install with its own view.
+    /// one view per step (D32): a commit whose value already has its majority (the
+    /// mgr alone in its view) while the event of an earlier install of this step waits
+    /// for the driver waits for the next step, so that the driver reads each install's
+    /// view.
     pub(super) fn check_progress(&mut self, now: Time) {
-        let outermost = self.init.installs_at_entry.is_none();
-        if outermost {
-            self.init.installs_at_entry = Some(self.stats.views_installed);
-        }
-        self.advance_initiator(now);
-        if outermost {
-            self.init.installs_at_entry = None;
-        }
-    }
-
-    /// [`Engine::check_progress`]'s loop.
-    fn advance_initiator(&mut self, now: Time) {
         while self.status == super::Status::Member && self.role == Role::Initiator {
             match self.init.phase {
                 Phase::Idle => return,
@@ -516,9 +501,11 @@ impl Engine {
                     if !self.majority_answered() {
                         return self.exclude(now, ExcludeReason::NoMajority);
                     }
-                    // A leaver's own removal installs nothing: it goes on at once.
+                    // A view installed in this step (its event not taken yet) makes the
+                    // commit wait for the next; a leaver's own removal installs
+                    // nothing and goes on at once.
                     let installs = !self.init.sub.removes.contains(&self.me.id);
-                    if installs && self.init.installs_at_entry != Some(self.stats.views_installed) {
+                    if installs && self.events_taken && self.installs_unpolled > 0 {
                         self.init.resume = true;
                         return;
                     }

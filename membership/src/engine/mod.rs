@@ -360,6 +360,13 @@ pub struct Engine {
     detector: RingDetector,
     /// Signs of life per member and the current probe (D21, `health.rs`).
     heard: health::Heard,
+    /// `ViewInstalled` events queued and not yet taken by the driver: an install of
+    /// the current step (D32), if the driver takes events at all.
+    installs_unpolled: u32,
+    /// The driver has taken an event: it reads the views its events announce, and
+    /// takes them after every step (D32). A driver that never does (the crate's
+    /// example) reads nothing after the step, so nothing waits for it.
+    events_taken: bool,
     out_buf: Vec<u8>,
     out_q: VecDeque<OutEntry>,
     events: VecDeque<Event>,
@@ -448,6 +455,8 @@ impl Engine {
                 .with_grace(cfg.protocol_timeout_us)
                 .with_probe(cfg.local_health),
             heard: health::Heard::new(n),
+            installs_unpolled: 0,
+            events_taken: false,
             out_buf: Vec::with_capacity(4 * max_msg + 64 * 1024),
             out_q: VecDeque::with_capacity(8 * n + 64),
             events: VecDeque::with_capacity(8 * n + 64),
@@ -889,9 +898,17 @@ impl Engine {
         })
     }
 
-    /// The next event, if any.
+    /// The next event, if any. A driver that takes events takes them all after every
+    /// step (a call that handled an input or a timeout): an initiator that installed a
+    /// view in a step installs no other until its event is taken (D32), so the driver
+    /// reads each install's [`Engine::view`] with its `ViewInstalled`.
     pub fn poll_event(&mut self) -> Option<Event> {
-        self.events.pop_front()
+        self.events_taken = true;
+        let ev = self.events.pop_front();
+        if matches!(ev, Some(Event::ViewInstalled { .. })) {
+            self.installs_unpolled -= 1;
+        }
+        ev
     }
 
     /// When [`Engine::handle_timeout`] should next be called.
@@ -1340,6 +1357,7 @@ impl Engine {
         );
         self.stats.views_installed += 1;
         self.durable_seq += 1;
+        self.installs_unpolled += 1;
         self.events.push_back(Event::ViewInstalled {
             version: self.view.version,
             digest: self.view.digest(),

@@ -80,6 +80,9 @@ impl NodeCore {
         while let Some(TransportEvent::PeerUnreachable(p)) = self.endpoint.poll_event() {
             tracing::debug!(node = %self.me, peer = %p, "transport: peer unreachable");
             self.timers_moved = true;
+            // As before a message: the suspicion may make this process install (a mgr
+            // alone in its view), and a deferred install's bookkeeping reads the view.
+            self.finish_deferred();
             self.engine.suspect(now, p);
         }
         self.after_engine_input(now);
