@@ -634,3 +634,7 @@ mod tests {
         assert_eq!(d.on_timeout(Time(0)), Decision::Bootstrap);
     }
 }
+
+#[cfg(test)]
+#[path = "coldstart_tests_mutants.rs"]
+mod tests_mutants;

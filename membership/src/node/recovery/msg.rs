@@ -400,6 +400,26 @@ mod tests {
         assert_eq!(prepare(4, 1).largest_view(), 0);
     }
 
+    /// A view in a recovery message holds at most `MAX_VIEW` members: a view of
+    /// exactly that many round-trips, one more is malformed.
+    #[test]
+    fn a_view_of_max_view_members_is_the_largest_a_message_carries() {
+        let from: SocketAddr = "127.0.0.1:7000".parse().unwrap();
+        let names: Vec<String> = (0..=MAX_VIEW).map(|i| format!("m{i}")).collect();
+        let names: Vec<&str> = names.iter().map(String::as_str).collect();
+        let mut out = Vec::new();
+        let full = RecoveryMsg::Decide {
+            view: view(3, &names[..MAX_VIEW]),
+        };
+        full.encode(from, &mut out);
+        assert_eq!(RecoveryMsg::decode(&out), Some((from, full)));
+        RecoveryMsg::Decide {
+            view: view(3, &names),
+        }
+        .encode(from, &mut out);
+        assert_eq!(RecoveryMsg::decode(&out), None);
+    }
+
     #[test]
     fn a_bad_acceptance_flag_is_refused() {
         let from: SocketAddr = "127.0.0.1:7000".parse().unwrap();
