@@ -179,6 +179,12 @@ chaos:
 #    against the membership crate's unit tests (engine scenarios on the testkit
 #    included): 1031 mutants, 5-12 s each at the 30 s timeout; the full run on a busy
 #    2-core machine took 95 minutes (1f13401), i.e. about 1.5-2 hours;
+#  - mutants-recovery: the node's recovery from total failure (node/recovery.rs,
+#    recovery/msg.rs) and cold start (node/coldstart.rs) against the membership
+#    crate's unit tests (the socket tests in node::tests included): 278 mutants,
+#    50 minutes on a 2-core machine; the probe-codec mutants break the socket tests,
+#    whose 10 s waits run into the 30 s timeout (53 timeouts). Not part of `mutants`
+#    (it would add an hour);
 #  - mutants-transport: the transport's channel.rs and endpoint.rs (their debug-only
 #    `invariants` excluded: assertions only) against its unit tests and its sim, auth,
 #    alloc and udp tests: 573 mutants, about 15 s each (shard 0/4: 142 in 35 min),
@@ -197,7 +203,7 @@ MUTANTS_ARGS ?=
 MUTANTS_COMMON = -j 1 --build-timeout 900 --baseline skip \
 	$(if $(MUTANTS_SHARD),--shard $(MUTANTS_SHARD) --sharding round-robin) $(MUTANTS_ARGS)
 MUTANTS_FAST = CARGO_PROFILE_TEST_OPT_LEVEL=0
-.PHONY: mutants mutants-install mutants-engine mutants-transport mutants-engine-sim
+.PHONY: mutants mutants-install mutants-engine mutants-transport mutants-engine-sim mutants-recovery
 mutants: mutants-engine mutants-transport
 
 mutants-install:
@@ -209,6 +215,13 @@ mutants-engine: mutants-install
 	$(MUTANTS_FAST) $(CARGO) mutants $(MUTANTS_COMMON) --timeout $(MUTANTS_ENGINE_TIMEOUT) \
 	  -f 'membership/src/engine/*.rs' -f membership/src/view.rs -f membership/src/detector.rs \
 	  --test-package sgmp-membership --cargo-arg=--lib -o $(MUTANTS_OUT)/membership
+
+mutants-recovery: mutants-install
+	mkdir -p $(MUTANTS_OUT)/recovery
+	$(MUTANTS_FAST) $(CARGO) mutants $(MUTANTS_COMMON) --timeout $(MUTANTS_ENGINE_TIMEOUT) \
+	  -f membership/src/node/recovery.rs -f membership/src/node/recovery/msg.rs \
+	  -f membership/src/node/coldstart.rs \
+	  --test-package sgmp-membership --cargo-arg=--lib -o $(MUTANTS_OUT)/recovery
 
 mutants-transport: mutants-install
 	mkdir -p $(MUTANTS_OUT)/transport
