@@ -46,6 +46,11 @@ struct Args {
     /// Spare nodes that may join (the BUGGIFY figure-5 scenario needs 3)
     #[arg(long, default_value_t = 3)]
     spare: usize,
+    /// Fail (exit 1) if liveness was checked in fewer than this percentage of the
+    /// batch's seeds: a change that made groups ineligible would otherwise pass with
+    /// their liveness unchecked (`make sim` asks for 95).
+    #[arg(long, default_value_t = 0.0, value_name = "PERCENT")]
+    min_eligible: f64,
 }
 
 fn main() -> ExitCode {
@@ -146,7 +151,15 @@ fn main() -> ExitCode {
             );
         }
     }
-    if report.violations > 0 || report.liveness_violations > 0 {
+    let eligible_pct = 100.0 * report.liveness_checked as f64 / report.seeds.max(1) as f64;
+    let too_few = args.seed.is_none() && eligible_pct < args.min_eligible;
+    if too_few {
+        eprintln!(
+            "sgmp-sim: liveness checked in {eligible_pct:.1} % of the seeds, below --min-eligible {}",
+            args.min_eligible
+        );
+    }
+    if report.violations > 0 || report.liveness_violations > 0 || too_few {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
