@@ -476,7 +476,7 @@ impl Endpoint {
             Ok(h) => h,
             Err(e) => return self.stats.drop(e.drop_reason()),
         };
-        if let Err(e) = wire::check_tag(datagram, &self.cfg.keys) {
+        if let Err(e) = wire::check_tag(datagram, &self.cfg.keys, &self.me.node) {
             let reason = e.drop_reason();
             if reason == DropReason::BadTag {
                 self.last_bad_tag = Some(from);

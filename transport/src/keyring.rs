@@ -82,12 +82,24 @@ impl Keyring {
         k
     }
 
-    /// The tag of `bytes` under `key`.
-    pub fn tag_with(key: &[u8; KEY_LEN], bytes: &[u8]) -> [u8; TAG_LEN] {
-        let h = blake3::keyed_hash(key, bytes);
+    /// The tag under `key` of `bytes` sent to the process named `receiver` (empty: to
+    /// whoever listens, a probe). The receiver's name is bound into the tag (its
+    /// length, then its bytes, before the datagram's): a datagram tagged for one node
+    /// does not verify at another, even one with the same incarnation number.
+    pub fn tag_for(key: &[u8; KEY_LEN], receiver: &[u8], bytes: &[u8]) -> [u8; TAG_LEN] {
+        let mut h = blake3::Hasher::new_keyed(key);
+        h.update(&[receiver.len() as u8]);
+        h.update(receiver);
+        h.update(bytes);
         let mut tag = [0u8; TAG_LEN];
-        tag.copy_from_slice(&h.as_bytes()[..TAG_LEN]);
+        tag.copy_from_slice(&h.finalize().as_bytes()[..TAG_LEN]);
         tag
+    }
+
+    /// The tag of `bytes` under `key`, for no receiver in particular
+    /// ([`Keyring::tag_for`] with an empty name).
+    pub fn tag_with(key: &[u8; KEY_LEN], bytes: &[u8]) -> [u8; TAG_LEN] {
+        Self::tag_for(key, &[], bytes)
     }
 
     /// The tag of `bytes` under the primary key; `None` without keys.
@@ -98,12 +110,18 @@ impl Keyring {
     /// `tag` is the tag of `bytes` under one of the accepted keys (constant-time
     /// comparison). Always `false` without keys.
     pub fn verify(&self, bytes: &[u8], tag: &[u8]) -> bool {
+        self.verify_for(&[], bytes, tag)
+    }
+
+    /// [`Keyring::verify`] of a tag made for the process named `receiver`
+    /// ([`Keyring::tag_for`]).
+    pub fn verify_for(&self, receiver: &[u8], bytes: &[u8], tag: &[u8]) -> bool {
         if tag.len() != TAG_LEN {
             return false;
         }
         let mut ok = false;
         for key in self.accepted() {
-            let want = Self::tag_with(key, bytes);
+            let want = Self::tag_for(key, receiver, bytes);
             let diff = want.iter().zip(tag).fold(0u8, |acc, (a, b)| acc | (a ^ b));
             ok |= diff == 0;
         }

@@ -136,7 +136,7 @@ impl Peer {
     /// Starts a fresh channel to `id` (first contact or a new incarnation).
     pub fn open(&mut self, id: ProcessId, now: Time) {
         self.id = id;
-        self.template.set_receiver_incarnation(id.incarnation);
+        self.template.set_receiver(id);
         self.closed = false;
         self.tx.reset();
         self.rx.reset();

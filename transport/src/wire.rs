@@ -479,10 +479,12 @@ pub(crate) fn decode_with<'a>(
 }
 
 /// Checks the authentication of a received `datagram` (which [`decode`] accepted)
-/// against `keys`: without keys anything passes (the tag, if any, is not checked);
-/// with keys the datagram must be tagged ([`DecodeError::Unauthenticated`]) with a tag
-/// that verifies under one of them ([`DecodeError::BadTag`]). No allocation.
-pub fn check_tag(datagram: &[u8], keys: &Keyring) -> Result<(), DecodeError> {
+/// against `keys`, as received by the process named `me`: without keys anything
+/// passes (the tag, if any, is not checked); with keys the datagram must be tagged
+/// ([`DecodeError::Unauthenticated`]) with a tag that verifies under one of them for
+/// `me` (for no one in particular if it is a probe; [`DecodeError::BadTag`]
+/// otherwise). No allocation.
+pub fn check_tag(datagram: &[u8], keys: &Keyring, me: &NodeId) -> Result<(), DecodeError> {
     if !keys.is_enabled() {
         return Ok(());
     }
@@ -494,7 +496,12 @@ pub fn check_tag(datagram: &[u8], keys: &Keyring) -> Result<(), DecodeError> {
         return Err(DecodeError::BadTag);
     }
     let at = n - CRC_LEN - TAG_LEN;
-    if keys.verify(&datagram[..at], &datagram[at..n - CRC_LEN]) {
+    let to = if datagram[3] & !KIND_TAGGED == Kind::Probe as u8 {
+        &[][..]
+    } else {
+        me.as_bytes()
+    };
+    if keys.verify_for(to, &datagram[..at], &datagram[at..n - CRC_LEN]) {
         Ok(())
     } else {
         Err(DecodeError::BadTag)
@@ -510,6 +517,8 @@ pub fn check_tag(datagram: &[u8], keys: &Keyring) -> Result<(), DecodeError> {
 pub(crate) struct HeaderTemplate {
     bytes: [u8; MAX_HEADER_LEN],
     len: u8,
+    /// The receiver's name, bound into the tag (not sent): `None` for a probe's.
+    receiver: Option<NodeId>,
 }
 
 impl HeaderTemplate {
@@ -527,6 +536,7 @@ impl HeaderTemplate {
         let mut t = HeaderTemplate {
             bytes,
             len: (FIXED_HEADER_LEN + name.len()) as u8,
+            receiver: None,
         };
         t.set_receiver_incarnation(receiver_incarnation);
         t
@@ -535,6 +545,13 @@ impl HeaderTemplate {
     /// Readdresses the template to another incarnation of the receiver.
     pub(crate) fn set_receiver_incarnation(&mut self, incarnation: u64) {
         self.bytes[20..28].copy_from_slice(&incarnation.to_be_bytes());
+    }
+
+    /// Addresses the template to process `to`: its incarnation in the header, its
+    /// name in the tag.
+    pub(crate) fn set_receiver(&mut self, to: ProcessId) {
+        self.set_receiver_incarnation(to.incarnation);
+        self.receiver = Some(to.node);
     }
 
     /// The header's encoded length.
@@ -564,6 +581,8 @@ pub struct Writer<'a> {
     count_at: usize,
     /// The signing key, when the datagram is tagged.
     key: Option<&'a [u8; KEY_LEN]>,
+    /// The receiver's name, bound into the tag (`None`: a probe's, to anyone).
+    receiver: Option<NodeId>,
     /// A probe body was written by [`encode_probe_keyed`].
     body_done: bool,
 }
@@ -652,6 +671,7 @@ impl<'a> Writer<'a> {
             frames: 0,
             count_at,
             key,
+            receiver: template.receiver,
             body_done: false,
         })
     }
@@ -725,7 +745,8 @@ impl<'a> Writer<'a> {
             }
         }
         if let Some(key) = self.key {
-            let tag = Keyring::tag_with(key, &self.buf[..pos]);
+            let to = self.receiver.as_ref().map_or(&[][..], NodeId::as_bytes);
+            let tag = Keyring::tag_for(key, to, &self.buf[..pos]);
             self.buf[pos..pos + TAG_LEN].copy_from_slice(&tag);
             pos += TAG_LEN;
         }
@@ -1034,13 +1055,21 @@ mod tests {
         ));
     }
 
+    /// A channel's datagram to `to`, keyed: the receiver's name goes into the tag.
+    fn keyed_to<'a>(buf: &'a mut [u8], h: &Header, to: ProcessId, keys: &'a Keyring) -> Writer<'a> {
+        let mut t = HeaderTemplate::new(h.cluster_id, h.sender, 0);
+        t.set_receiver(to);
+        Writer::from_template(buf, &t, h.kind, (h.ack, h.sack_offset, h.sack), keys).unwrap()
+    }
+
     #[test]
     fn tagged_datagrams() {
         let keys = Keyring::new([9; 32], None);
         let other = Keyring::new([8; 32], Some([7; 32]));
         let mut buf = [0u8; 1400];
         let h = header(Kind::Data);
-        let mut w = Writer::new_keyed(&mut buf, &h, &keys).unwrap();
+        let b = ProcessId::named("node-b", h.receiver_incarnation);
+        let mut w = keyed_to(&mut buf, &h, b, &keys);
         let room = w.frame_room();
         assert_eq!(
             room,
@@ -1051,21 +1080,44 @@ mod tests {
         let d = decode(&buf[..len], 1400).unwrap();
         assert!(d.tagged);
         assert_eq!(d.header, h);
-        assert_eq!(check_tag(&buf[..len], &keys), Ok(()));
-        assert_eq!(check_tag(&buf[..len], &Keyring::NONE), Ok(()));
-        assert_eq!(check_tag(&buf[..len], &other), Err(DecodeError::BadTag));
+        assert_eq!(check_tag(&buf[..len], &keys, &b.node), Ok(()));
+        assert_eq!(check_tag(&buf[..len], &Keyring::NONE, &b.node), Ok(()));
+        assert_eq!(
+            check_tag(&buf[..len], &other, &b.node),
+            Err(DecodeError::BadTag)
+        );
+        // Meant for node-b: another node, even with node-b's incarnation, refuses it
+        // (a replay redirected there), as does node-b's tag of an empty name.
+        let c = ProcessId::named("node-c", h.receiver_incarnation);
+        assert_eq!(
+            check_tag(&buf[..len], &keys, &c.node),
+            Err(DecodeError::BadTag)
+        );
+        let mut w = Writer::new_keyed(&mut buf, &h, &keys).unwrap();
+        assert!(w.push_frame(1, true, b"hi"));
+        let len2 = w.finish(0);
+        assert_eq!(
+            check_tag(&buf[..len2], &keys, &b.node),
+            Err(DecodeError::BadTag)
+        );
+        let mut w = keyed_to(&mut buf, &h, b, &keys);
+        assert!(w.push_frame(1, true, b"hi"));
+        assert_eq!(w.finish(0), len);
         // Tampering (CRC recomputed) breaks the tag.
         let mut bad = buf;
         bad[30] ^= 1;
         let crc = crc32fast::hash(&bad[..len - 4]);
         bad[len - 4..len].copy_from_slice(&crc.to_be_bytes());
         assert!(decode(&bad[..len], 1400).is_ok());
-        assert_eq!(check_tag(&bad[..len], &keys), Err(DecodeError::BadTag));
+        assert_eq!(
+            check_tag(&bad[..len], &keys, &b.node),
+            Err(DecodeError::BadTag)
+        );
         // Untagged datagrams are refused by a keyed receiver.
         let len = Writer::new(&mut buf, &header(Kind::Ack)).unwrap().finish(3);
         assert!(!decode(&buf[..len], 100).unwrap().tagged);
         assert_eq!(
-            check_tag(&buf[..len], &keys),
+            check_tag(&buf[..len], &keys, &b.node),
             Err(DecodeError::Unauthenticated)
         );
         // Tagged probes.
@@ -1074,7 +1126,9 @@ mod tests {
         let d = decode(&buf[..len], 100).unwrap();
         assert_eq!(d.body, Body::Probe(b"q"));
         assert!(d.tagged);
-        assert_eq!(check_tag(&buf[..len], &keys), Ok(()));
+        // A probe is for whoever listens: it verifies at any node.
+        assert_eq!(check_tag(&buf[..len], &keys, &b.node), Ok(()));
+        assert_eq!(check_tag(&buf[..len], &keys, &c.node), Ok(()));
         assert_eq!(DecodeError::BadTag.drop_reason(), DropReason::BadTag);
     }
 }

@@ -266,6 +266,35 @@ fn replays_across_incarnations_are_dropped() {
     assert_eq!(b2.peer_count(), 0);
 }
 
+/// Datagrams captured on their way to one node and replayed to another node with the
+/// same incarnation number are refused there (the tag binds the receiver's name), and
+/// deliver nothing.
+#[test]
+fn replays_to_another_node_of_the_same_incarnation_are_dropped() {
+    let (pa, pb, pc) = (
+        ProcessId::named("alpha", 7),
+        ProcessId::named("bravo", 7),
+        ProcessId::named("delta", 7),
+    );
+    let cfg = keyed(one(K1));
+    let mut a = Endpoint::new(cfg, pa);
+    let mut b = Endpoint::new(cfg, pb);
+    let mut c = Endpoint::new(cfg, pc);
+    let mut now = Time(0);
+    a.send(now, pb, addr(2), b"for bravo only").unwrap();
+    let captured = settle(&mut now, &mut a, &mut b);
+    assert_eq!(delivered(&mut b), vec![b"for bravo only".to_vec()]);
+    for d in &captured {
+        c.handle_datagram(now, addr(1), d);
+    }
+    assert!(
+        delivered(&mut c).is_empty(),
+        "a replay to delta was delivered"
+    );
+    assert_eq!(c.stats().dropped(DropReason::BadTag), captured.len() as u64);
+    assert_eq!(c.peer_count(), 0);
+}
+
 /// Datagrams from `n` made-up node names, as an unkeyed attacker who knows the cluster
 /// id would send them.
 fn fake_names(n: usize, keys: Keyring) -> Vec<Vec<u8>> {
