@@ -43,6 +43,9 @@ enum Rec {
     },
     /// `pid` asked to leave (GMP-1 allows its removal by anyone from then on, D9).
     Leave { pid: ProcessId },
+    /// An engine step ended (its events are above): a root belief counts for GMP-1
+    /// only in a step before the first install it excuses.
+    Step,
 }
 
 impl std::fmt::Debug for Cluster {
@@ -178,6 +181,9 @@ impl Cluster {
                 slot,
                 len,
             });
+        }
+        if self.record_events && !matches!(self.history.last(), None | Some(Rec::Step)) {
+            self.history.push(Rec::Step);
         }
         let mut installs = 0;
         while let Some(e) = self.engines[i].poll_event() {
@@ -358,7 +364,7 @@ impl Cluster {
     /// - sequence: each process installs contiguous versions;
     /// - self-inclusion: each process is a member of every view it installs;
     /// - GMP-1: a member the first install of a version removes was believed faulty
-    ///   before by someone, at the root ([`crate::SuspicionCause::is_root`]: observed,
+    ///   in an earlier step by someone, at the root ([`crate::SuspicionCause::is_root`]: observed,
     ///   replaced or leaving, not handed on or marked by the commit itself), or asked
     ///   to leave;
     /// - GMP-1a: a process that installs a view without a member of its previous view
@@ -372,12 +378,18 @@ impl Cluster {
         let mut faulty: HashMap<ProcessId, Vec<ProcessId>> = HashMap::new();
         let mut left: Vec<ProcessId> = Vec::new();
         let mut roots: Vec<ProcessId> = Vec::new();
+        // Root beliefs of the step being read: they excuse installs of later steps.
+        let mut step_roots: Vec<ProcessId> = Vec::new();
         for r in &self.history {
             let (pid, version, digest, members) = match r {
+                Rec::Step => {
+                    roots.append(&mut step_roots);
+                    continue;
+                }
                 Rec::Suspect { pid, peer, root } => {
                     faulty.entry(*pid).or_default().push(*peer);
                     if *root {
-                        roots.push(*peer);
+                        step_roots.push(*peer);
                     }
                     continue;
                 }
@@ -514,12 +526,14 @@ mod tests {
             peer: pid(2),
             root: true,
         });
+        h.push(Rec::Step);
         h.push(view(0, 2, 7, &[0, 1]));
         h.push(Rec::Suspect {
             pid: pid(1),
             peer: pid(0),
             root: true,
         });
+        h.push(Rec::Step);
         h.push(view(1, 2, 7, &[1, 2]));
         let mut bad = Cluster::new(3, 0, cfg());
         bad.history = h;
@@ -544,7 +558,7 @@ mod tests {
             peer: pid(0),
             root: true,
         };
-        let e = with(vec![n1_observes_n0, view(0, 2, 1, &[1, 2])]).unwrap_err();
+        let e = with(vec![n1_observes_n0, Rec::Step, view(0, 2, 1, &[1, 2])]).unwrap_err();
         assert!(e.contains("without itself"), "{e}");
         // n0 removes n2 that nobody believed faulty (GMP-1) ...
         let e = with(vec![view(0, 2, 1, &[0, 1])]).unwrap_err();
@@ -558,15 +572,19 @@ mod tests {
         let e = with(vec![marked(0, false), view(0, 2, 1, &[0, 1])]).unwrap_err();
         assert!(e.starts_with("gmp1:"), "{e}");
         // ... n1 observed it, but n0 removes it without believing it (GMP-1a) ...
-        let e = with(vec![marked(1, true), view(0, 2, 1, &[0, 1])]).unwrap_err();
+        let e = with(vec![marked(1, true), Rec::Step, view(0, 2, 1, &[0, 1])]).unwrap_err();
         assert!(e.starts_with("gmp1a"), "{e}");
         // ... which is fine once it does.
-        with(vec![marked(0, true), view(0, 2, 1, &[0, 1])]).unwrap();
+        with(vec![marked(0, true), Rec::Step, view(0, 2, 1, &[0, 1])]).unwrap();
         with(vec![
             marked(1, true),
+            Rec::Step,
             marked(0, false),
             view(0, 2, 1, &[0, 1]),
         ])
         .unwrap();
+        // ... but not when the observation is the installing step's own.
+        let e = with(vec![marked(0, true), view(0, 2, 1, &[0, 1])]).unwrap_err();
+        assert!(e.starts_with("gmp1:"), "{e}");
     }
 }

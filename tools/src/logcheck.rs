@@ -12,7 +12,7 @@
 //!   come back as a new incarnation, i.e. a different PID);
 //! - **GMP-1**: a member that version x removes was believed faulty at the root
 //!   before the first install of x anywhere (by `ts_us`: the logs of one host share its
-//!   clock): a `suspect` record of it whose `cause` is `observed`, `replaced` or
+//!   clock; a step of the wall clock backwards during a run could raise a false alarm): a `suspect` record of it whose `cause` is `observed`, `replaced` or
 //!   `leaving` (one without a `cause`, from before it was logged, counts), or its own
 //!   `leaving`/`left`. A belief handed on (`reported`) or marked by a commit
 //!   (`removed`) does not count: those follow whatever the initiator proposed. For a

@@ -70,7 +70,11 @@ pub(super) struct Initiator {
     /// The current phase has all its answers but waits for the next step: the
     /// previous one installed a view already (D32, one install per step). Its
     /// deadline is then the phase's start, so the driver's next timer goes on.
-    resume: bool,
+    pub(super) resume: bool,
+    /// The step that takes up a `resume` is running: it commits whether or not the
+    /// driver took the earlier install's event (a driver that does not take events
+    /// after every step would otherwise find the timer due for ever).
+    resuming: bool,
 }
 
 impl Initiator {
@@ -89,6 +93,7 @@ impl Initiator {
             sub_current: Staged::empty(Proposal::with_tag_limits(n, c, t)),
             too_far: false,
             resume: false,
+            resuming: false,
         }
     }
 
@@ -505,7 +510,11 @@ impl Engine {
                     // commit wait for the next; a leaver's own removal installs
                     // nothing and goes on at once.
                     let installs = !self.init.sub.removes.contains(&self.me.id);
-                    if installs && self.events_taken && self.installs_unpolled > 0 {
+                    if installs
+                        && self.events_taken
+                        && self.installs_unpolled > 0
+                        && !self.init.resuming
+                    {
                         self.init.resume = true;
                         return;
                     }
@@ -748,7 +757,10 @@ impl Engine {
         if self.init.resume {
             // The commit D32 left for this step.
             self.init.resume = false;
-            return self.check_progress(now);
+            self.init.resuming = true;
+            self.check_progress(now);
+            self.init.resuming = false;
+            return;
         }
         let Some(due) = self.init.deadline(self.cfg.protocol_timeout_us) else {
             return;

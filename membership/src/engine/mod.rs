@@ -760,6 +760,14 @@ impl Engine {
         if self.status != Status::Member || self.leaving {
             return;
         }
+        if self.role == Role::Initiator && self.init.resume {
+            // A commit D32 left for the next step is this one's: it goes first (a
+            // join it adds is not dropped with a group that ends).
+            self.initiator_timeout(now);
+            if self.status != Status::Member {
+                return;
+            }
+        }
         self.leaving = true;
         if self.view.len() == 1 {
             // Alone: nobody to tell; the group ends with this process.

@@ -479,7 +479,11 @@ impl DirStorage {
         let made_below = dir.ancestors().skip(1).find(|a| a.is_dir());
         fs::create_dir_all(dir).map_err(io("cannot create it"))?;
         if !existed {
-            sync_new_directories(dir, made_below).map_err(io("cannot fsync its parent"))?;
+            if let Err(e) = sync_new_directories(dir, made_below) {
+                // A parent this process may write but not read (mode 0733) cannot be
+                // opened to sync it: say so rather than refuse a directory that works.
+                tracing::warn!(dir = %dir.display(), "cannot fsync the new state directory's parent: {e}; a host crash right after start-up could lose the directory");
+            }
         }
         #[cfg(unix)]
         {

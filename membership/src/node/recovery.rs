@@ -103,6 +103,8 @@ pub struct Recovery {
     /// before (a member can have adopted the decided view from a `State` before its
     /// `Decide` arrived).
     removed_by_decision: Vec<ProcessId>,
+    /// This process led the decision (see [`Recovery::led_decision`]).
+    led_decision: bool,
     dirty: bool,
 }
 
@@ -121,6 +123,7 @@ impl Recovery {
             out: VecDeque::new(),
             decided: None,
             removed_by_decision: Vec::new(),
+            led_decision: false,
             dirty: false,
         }
     }
@@ -147,10 +150,18 @@ impl Recovery {
     }
 
     /// The processes a decision this process led removes, when it is not in the
-    /// decided view: the node core reports each as suspected (GMP-1) before the
-    /// decision's messages leave.
+    /// decided view: the node core reports each as suspected, observed (GMP-1: the
+    /// leader's own evidence, each stopped, replaced by a new incarnation of its name,
+    /// or silent while a majority of names recovered), before the decision's messages
+    /// leave.
     pub fn take_removed_by_decision(&mut self) -> Vec<ProcessId> {
         std::mem::take(&mut self.removed_by_decision)
+    }
+
+    /// This process led the decision: the processes it removes are its own
+    /// observation (GMP-1), not a view's mark.
+    pub fn led_decision(&self) -> bool {
+        self.led_decision
     }
 
     /// Learned of a recovering process (a `Recovering` probe, or one of its messages).
@@ -530,6 +541,7 @@ impl Recovery {
                 if l.accepts.len() >= need {
                     let view = l.value.clone().expect("a value was proposed");
                     tracing::info!(node = %self.me, version = view.version, "recovery: decided");
+                    self.led_decision = true;
                     if !view.contains(self.me) {
                         debug_assert_eq!(self.target.version + 1, view.version);
                         self.removed_by_decision.extend(

@@ -330,7 +330,7 @@ pub fn check_safety(h: &History) -> Vec<Violation> {
             let believed = if h.recovered.contains(&ver) {
                 h.suspicions
                     .iter()
-                    .any(|s| s.peer == *p && s.step < first.step)
+                    .any(|s| s.peer == *p && s.root && s.step < first.step)
             } else {
                 h.suspicions
                     .iter()

@@ -478,15 +478,18 @@ impl NodeCore {
         let Some((prev, view)) = self.recovery.as_mut().and_then(|r| r.take_decided()) else {
             return;
         };
-        // GMP-1: the recovered view removes the processes of the view before it; the
-        // recovery believes each faulty (stopped, replaced by a new incarnation of its
-        // name, or silent while a majority of names recovered).
+        // GMP-1: the recovered view removes the processes of the view before it. Its
+        // leader observed each (stopped, replaced by a new incarnation of its name, or
+        // silent while a majority of names recovered); every other installer marks
+        // them as the view removes them, as a commit does.
+        let cause = if self.recovery.as_ref().is_some_and(|r| r.led_decision()) {
+            SuspicionCause::Observed
+        } else {
+            SuspicionCause::Removed
+        };
         for m in &prev.members {
             if !view.contains(m.id) && m.id != self.me {
-                self.push_event(CoreEvent::Suspected {
-                    peer: m.id,
-                    cause: SuspicionCause::Observed,
-                });
+                self.push_event(CoreEvent::Suspected { peer: m.id, cause });
             }
         }
         tracing::info!(node = %self.me, version = view.version, members = view.members.len(), "recovered: member of the view the recovery decided");
