@@ -587,15 +587,18 @@ mod tests {
     use super::*;
     use crate::view::Member;
 
-    fn pid(i: usize, inc: u64) -> ProcessId {
+    /// Process `n{i}` of incarnation `inc` (shared with `tests_mutants`).
+    pub(super) fn pid(i: usize, inc: u64) -> ProcessId {
         ProcessId::named(&format!("n{i}"), inc)
     }
 
-    fn addr(i: usize) -> SocketAddr {
+    /// The address of `n{i}`.
+    pub(super) fn addr(i: usize) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], 7300 + i as u16))
     }
 
-    fn view(version: u64, ids: &[ProcessId]) -> View {
+    /// View `version` of `ids`, each at its address.
+    pub(super) fn view(version: u64, ids: &[ProcessId]) -> View {
         let mut v = View::with_capacity(ids.len());
         v.version = version;
         for &id in ids {

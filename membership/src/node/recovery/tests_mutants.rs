@@ -4,29 +4,11 @@
 //! node's tests over real sockets would not notice the loss of (docs/VERIFICATION.md,
 //! "Mutation testing").
 
+use super::tests::{addr, pid, view};
 use super::*;
-use crate::view::Member;
 
 /// The round of every recovery here: 10 ms.
 const ROUND: u64 = 10_000;
-
-fn pid(i: usize, inc: u64) -> ProcessId {
-    ProcessId::named(&format!("n{i}"), inc)
-}
-
-fn addr(i: usize) -> SocketAddr {
-    SocketAddr::from(([127, 0, 0, 1], 7300 + i as u16))
-}
-
-fn view(version: u64, ids: &[ProcessId]) -> View {
-    let mut v = View::with_capacity(ids.len());
-    v.version = version;
-    for &id in ids {
-        let i: usize = id.node.to_string()[1..].parse().unwrap();
-        v.members.push(Member { id, addr: addr(i) });
-    }
-    v
-}
 
 /// View `version` of the first incarnations of n1..nk.
 fn first(version: u64, k: usize) -> View {
