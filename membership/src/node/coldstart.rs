@@ -442,7 +442,8 @@ impl Discovery {
 mod tests {
     use super::*;
 
-    fn m(name: &str, inc: u64, port: u16) -> Member {
+    /// Member `name#inc` at 127.0.0.1:`port` (shared with `tests_mutants`).
+    pub(super) fn m(name: &str, inc: u64, port: u16) -> Member {
         Member {
             id: ProcessId::named(name, inc),
             addr: SocketAddr::from(([127, 0, 0, 1], port)),

@@ -4,14 +4,8 @@
 //! real sockets would not notice the loss of (docs/VERIFICATION.md, "Mutation
 //! testing").
 
+use super::tests::m;
 use super::*;
-
-fn m(name: &str, inc: u64, port: u16) -> Member {
-    Member {
-        id: ProcessId::named(name, inc),
-        addr: SocketAddr::from(([127, 0, 0, 1], port)),
-    }
-}
 
 /// A probe with another leading byte, or another format version, is not a discovery
 /// probe, whichever of the two is wrong.
