@@ -60,6 +60,7 @@ pub mod detector;
 pub mod engine;
 pub mod msg;
 pub mod node;
+pub mod sabotage;
 pub mod service;
 pub mod tags;
 pub mod testkit;

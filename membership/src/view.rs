@@ -111,6 +111,9 @@ impl View {
 
     /// Smallest number of members that is a majority of this view.
     pub fn majority(&self) -> usize {
+        if crate::sabotage::active(crate::sabotage::Sabotage::QuorumOfOne) {
+            return 1;
+        }
         self.members.len() / 2 + 1
     }
 

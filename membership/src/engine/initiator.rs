@@ -332,6 +332,20 @@ impl Engine {
         let room = self.cfg.max_members - (self.view.len() - u.removes.len());
         let take = room.min(self.pending_joins.len());
         u.adds.extend(self.pending_joins.drain(..take));
+        if !u.adds.is_empty()
+            && crate::sabotage::active(crate::sabotage::Sabotage::RemoveJuniorWithJoin)
+        {
+            if let Some(junior) = self
+                .view
+                .members
+                .iter()
+                .rev()
+                .map(|m| m.id)
+                .find(|&p| p != self.me.id && !u.removes.contains(&p))
+            {
+                u.removes.push(junior);
+            }
+        }
         self.take_client_ops(u);
         self.take_tag_changes(u);
     }
@@ -538,6 +552,10 @@ impl Engine {
     /// for the R-com.
     fn determine_proposal(&mut self, now: Time) {
         let i = &mut self.init;
+        if crate::sabotage::active(crate::sabotage::Sabotage::IgnoreInterrogation) {
+            i.ahead.clear();
+            i.sub_current.clear();
+        }
         if let Some(ahead) = i.ahead.get() {
             // Partially committed version x+1: propagate it; v2 from SubAhead_r.
             i.sub.copy_from(ahead);

@@ -229,7 +229,9 @@ impl Engine {
                 }
                 self.note_faulty(now, old, super::SuspicionCause::Replaced);
             }
-            if self.pending_joins.len() >= self.cfg.max_pending_joins {
+            if self.pending_joins.len() >= self.cfg.max_pending_joins
+                || crate::sabotage::active(crate::sabotage::Sabotage::DropJoins)
+            {
                 self.stats.joins_refused += 1;
                 return;
             }

@@ -1,0 +1,124 @@
+//! Known-bad protocol changes, switched on one at a time in tests to prove that the
+//! checkers catch them (`tools/tests/sim_sabotage.rs`, `tests/tests/model_check.rs`).
+//!
+//! A checker that passes whatever the code does checks nothing. Each [`Sabotage`] is a
+//! small, plausible edit of the protocol (the kind a refactor or an "optimization" could
+//! make) that breaks one promise: agreement on every version, a minority never moving
+//! on, GMP-1 (no removal without a belief that started somewhere), or liveness. The
+//! tests switch one on for their own thread (`with`), run the simulator or the model
+//! checker, and fail unless the expected property is reported violated.
+//!
+//! Without the cargo feature `sabotage` (every build but the tests that enable it)
+//! [`active`] is the constant `false` and the hooks compile to nothing. With it, a
+//! sabotage is active only inside `with`, on the calling thread, or inside
+//! `with_everywhere`, on every thread (for a test binary of its own).
+
+/// One known-bad change of the protocol. Only `with` (feature `sabotage`) turns one on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Sabotage {
+    /// Every majority is one process (`View::majority` returns 1): a minority
+    /// partition reconfigures and installs its own next view. Breaks agreement (GMP-2/3)
+    /// and "a minority never moves on".
+    QuorumOfOne,
+    /// A reconfigurer ignores what its interrogation (R-int) reported, a partially
+    /// committed next version and the members' NextUpdate alike, and proposes the
+    /// removal of whom it believes faulty (DetermineProposal's last case, always): a
+    /// view the crashed mgr committed at some member, or a submission a majority
+    /// acknowledged, is contradicted. Breaks agreement.
+    IgnoreInterrogation,
+    /// The mgr also removes the most junior other member with every join, although
+    /// nobody believes it faulty. Breaks GMP-1 (removals follow a belief).
+    RemoveJuniorWithJoin,
+    /// The mgr drops every join request: a restarted or new process never becomes a
+    /// member although a majority can talk. Breaks liveness.
+    DropJoins,
+}
+
+impl Sabotage {
+    /// Every sabotage, for tests that try them all.
+    pub const ALL: [Sabotage; 4] = [
+        Sabotage::QuorumOfOne,
+        Sabotage::IgnoreInterrogation,
+        Sabotage::RemoveJuniorWithJoin,
+        Sabotage::DropJoins,
+    ];
+}
+
+#[cfg(feature = "sabotage")]
+thread_local! {
+    static ACTIVE: std::cell::Cell<Option<Sabotage>> = const { std::cell::Cell::new(None) };
+}
+
+/// The sabotage active on every thread (`with_everywhere`): 0 for none, else its index
+/// in [`Sabotage::ALL`] plus one.
+#[cfg(feature = "sabotage")]
+static EVERYWHERE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Whether `s` is active on this thread: always `false` without the feature.
+#[inline(always)]
+pub fn active(s: Sabotage) -> bool {
+    #[cfg(feature = "sabotage")]
+    {
+        let everywhere = EVERYWHERE.load(std::sync::atomic::Ordering::Relaxed);
+        ACTIVE.with(|a| a.get() == Some(s))
+            || (everywhere > 0 && Sabotage::ALL[everywhere - 1] == s)
+    }
+    #[cfg(not(feature = "sabotage"))]
+    {
+        let _ = s;
+        false
+    }
+}
+
+/// Runs `f` with `s` active on this thread, and switches it off again afterwards (also
+/// when `f` panics).
+#[cfg(feature = "sabotage")]
+pub fn with<R>(s: Sabotage, f: impl FnOnce() -> R) -> R {
+    struct Off(Option<Sabotage>);
+    impl Drop for Off {
+        fn drop(&mut self) {
+            ACTIVE.with(|a| a.set(self.0));
+        }
+    }
+    let _off = Off(ACTIVE.with(|a| a.replace(Some(s))));
+    f()
+}
+
+/// Runs `f` with `s` active on every thread of the process (for a checker that runs
+/// its own threads, such as stateright's), and switches it off afterwards (also when
+/// `f` panics). Only for a test binary that runs nothing else meanwhile: every engine
+/// of the process is sabotaged.
+#[cfg(feature = "sabotage")]
+pub fn with_everywhere<R>(s: Sabotage, f: impl FnOnce() -> R) -> R {
+    use std::sync::atomic::Ordering;
+    struct Off(usize);
+    impl Drop for Off {
+        fn drop(&mut self) {
+            EVERYWHERE.store(self.0, Ordering::SeqCst);
+        }
+    }
+    let index = Sabotage::ALL.iter().position(|x| *x == s).unwrap_or(0) + 1;
+    let _off = Off(EVERYWHERE.swap(index, Ordering::SeqCst));
+    f()
+}
+
+#[cfg(all(test, feature = "sabotage"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sabotage_is_active_only_inside_with_and_only_on_its_thread() {
+        assert!(!active(Sabotage::QuorumOfOne));
+        with(Sabotage::QuorumOfOne, || {
+            assert!(active(Sabotage::QuorumOfOne));
+            assert!(!active(Sabotage::DropJoins));
+            std::thread::spawn(|| assert!(!active(Sabotage::QuorumOfOne)))
+                .join()
+                .unwrap();
+        });
+        assert!(!active(Sabotage::QuorumOfOne));
+        let r = std::panic::catch_unwind(|| with(Sabotage::DropJoins, || panic!("boom")));
+        assert!(r.is_err());
+        assert!(!active(Sabotage::DropJoins));
+    }
+}
