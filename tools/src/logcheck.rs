@@ -11,8 +11,8 @@
 //!   `excluded` or `left` installs no view afterwards (an excluded process may only
 //!   come back as a new incarnation, i.e. a different PID);
 //! - **GMP-1**: a member that version x removes was believed faulty at the root
-//!   before the first install of x anywhere (by `ts_us`: the logs of one host share its
-//!   clock; a step of the wall clock backwards during a run could raise a false alarm): a `suspect` record of it whose `cause` is `observed`, `replaced` or
+//!   before the first install of x anywhere (by the records' times, see below): a
+//!   `suspect` record of it whose `cause` is `observed`, `replaced` or
 //!   `leaving` (one without a `cause`, from before it was logged, counts), or its own
 //!   `leaving`/`left`. A belief handed on (`reported`) or marked by a commit
 //!   (`removed`) does not count: those follow whatever the initiator proposed. For a
@@ -21,7 +21,15 @@
 //! - **GMP-1a** (per installer): a process that installs a view without a member of
 //!   the view it installed before had logged `suspect` of that member earlier in its
 //!   own log (each log is in the process's own order, so this needs no clock), or the
-//!   removed member logged `left` no later (by `ts_us`) than the install.
+//!   removed member logged `left` no later (by the records' times) than the install.
+//!
+//! Times across logs: the logs must come from the processes of one host. When every
+//! record of every log checked has `mono_us` (the host's `CLOCK_MONOTONIC`, which every
+//! process shares and which never steps), the check compares `mono_us`; otherwise
+//! (logs written before it was recorded) it compares `ts_us` (the wall clock) for the
+//! whole check, never a mix of the two, and a step of the wall clock during the run
+//! (NTP) could then raise a false alarm or hide a real one. [`Report::monotonic`] says
+//! which clock was used.
 //!
 //! Not checked here, because the event logs do not carry what they need: GMP-1b
 //! (a process added had asked to join: the logs have `start` but not the join request
@@ -39,6 +47,10 @@ use serde::Deserialize;
 pub struct Record {
     /// Microseconds since the Unix epoch.
     pub ts_us: u64,
+    /// The host's `CLOCK_MONOTONIC` at the same moment, microseconds; absent in logs
+    /// written before it was recorded.
+    #[serde(default)]
+    pub mono_us: Option<u64>,
     /// The logging process, `NAME#INC`.
     pub node: String,
     /// `view`, `excluded`, `suspect`, `start`, `joined`, `reconfiguring`, `left`, ...
@@ -148,6 +160,9 @@ pub struct Report {
     pub installed: BTreeMap<String, Vec<u64>>,
     /// Records read.
     pub records: usize,
+    /// Times across logs were compared by `mono_us` (every record had it), not by
+    /// `ts_us`.
+    pub monotonic: bool,
 }
 
 impl Report {
@@ -162,9 +177,45 @@ impl Report {
     }
 }
 
+/// Which of a record's times the check compares (one clock for the whole check).
+#[derive(Clone, Copy)]
+struct Clock {
+    monotonic: bool,
+}
+
+impl Clock {
+    /// `mono_us` if every record has it, else `ts_us`.
+    fn of(logs: &[Vec<Record>]) -> Clock {
+        let mut all = logs.iter().flatten().peekable();
+        Clock {
+            monotonic: all.peek().is_some() && all.all(|x| x.mono_us.is_some()),
+        }
+    }
+
+    /// `rec`'s time on this clock.
+    fn at(self, rec: &Record) -> u64 {
+        match (self.monotonic, rec.mono_us) {
+            (true, Some(m)) => m,
+            _ => rec.ts_us,
+        }
+    }
+
+    fn name(self) -> &'static str {
+        if self.monotonic {
+            "mono_us"
+        } else {
+            "ts_us"
+        }
+    }
+}
+
 /// Checks the records of every log (each log in its own order; logs in any order).
 pub fn check(logs: &[Vec<Record>]) -> Report {
-    let mut r = Report::default();
+    let clock = Clock::of(logs);
+    let mut r = Report {
+        monotonic: clock.monotonic,
+        ..Report::default()
+    };
     let mut ended: HashMap<String, &str> = HashMap::new();
     // When each process logged `left` (earliest).
     let mut left_at: HashMap<&str, u64> = HashMap::new();
@@ -174,8 +225,8 @@ pub fn check(logs: &[Vec<Record>]) -> Report {
         .flatten()
         .filter(|x| x.kind == "left" || x.kind == "leaving")
     {
-        let e = left_at.entry(rec.node.as_str()).or_insert(rec.ts_us);
-        *e = (*e).min(rec.ts_us);
+        let e = left_at.entry(rec.node.as_str()).or_insert(clock.at(rec));
+        *e = (*e).min(clock.at(rec));
     }
     // Per process: the members of the view it installed last, and whom it suspects.
     let mut last_view: HashMap<String, Vec<String>> = HashMap::new();
@@ -207,7 +258,7 @@ pub fn check(logs: &[Vec<Record>]) -> Report {
                             .filter(|q| **q != rec.node && !members.contains(q))
                         {
                             let believed = sus.is_some_and(|s| s.contains(q))
-                                || left_at.get(q.as_str()).is_some_and(|&t| t <= rec.ts_us);
+                                || left_at.get(q.as_str()).is_some_and(|&t| t <= clock.at(rec));
                             if !believed {
                                 r.violations.push(format!(
                                     "gmp1a: {} installed view {v} without {q} but had not \
@@ -287,13 +338,13 @@ pub fn check(logs: &[Vec<Record>]) -> Report {
         }
     }
     r.violations.extend(extra);
-    check_gmp1(logs, &left_at, &mut r);
+    check_gmp1(logs, clock, &left_at, &mut r);
     r
 }
 
 /// GMP-1 over every log: each member a version removes was believed faulty at the root
 /// before that version's first install (see the module docs).
-fn check_gmp1(logs: &[Vec<Record>], left_at: &HashMap<&str, u64>, r: &mut Report) {
+fn check_gmp1(logs: &[Vec<Record>], clock: Clock, left_at: &HashMap<&str, u64>, r: &mut Report) {
     let mut first_ts: BTreeMap<u64, u64> = BTreeMap::new();
     let mut recovered: Vec<u64> = Vec::new();
     // The earliest root belief of each process.
@@ -301,15 +352,15 @@ fn check_gmp1(logs: &[Vec<Record>], left_at: &HashMap<&str, u64>, r: &mut Report
     for rec in logs.iter().flatten() {
         match (rec.kind.as_str(), rec.version) {
             ("view", Some(v)) => {
-                let t = first_ts.entry(v).or_insert(rec.ts_us);
-                *t = (*t).min(rec.ts_us);
+                let t = first_ts.entry(v).or_insert(clock.at(rec));
+                *t = (*t).min(clock.at(rec));
             }
             ("recovered", Some(v)) => recovered.push(v),
             _ => {}
         }
         if let (true, Some(peer)) = (rec.is_root_suspicion(), &rec.peer) {
-            let t = root_at.entry(peer.as_str()).or_insert(rec.ts_us);
-            *t = (*t).min(rec.ts_us);
+            let t = root_at.entry(peer.as_str()).or_insert(clock.at(rec));
+            *t = (*t).min(clock.at(rec));
         }
     }
     for (&v, members) in &r.versions {
@@ -325,9 +376,10 @@ fn check_gmp1(logs: &[Vec<Record>], left_at: &HashMap<&str, u64>, r: &mut Report
             let left = left_at.get(q.as_str()).is_some_and(|&t| t <= at);
             if !root && !left {
                 r.violations.push(format!(
-                    "gmp1: view {v} removed {q} (first installed at {at} us) but nobody \
+                    "gmp1: view {v} removed {q} (first installed at {} {at}) but nobody \
                      had observed it faulty before (a belief handed on does not count) \
-                     and it had not left"
+                     and it had not left",
+                    clock.name()
                 ));
             }
         }
@@ -341,6 +393,7 @@ mod tests {
     fn view(node: &str, v: u64, m: &[&str]) -> Record {
         Record {
             ts_us: v,
+            mono_us: None,
             node: node.into(),
             kind: "view".into(),
             version: Some(v),
@@ -404,6 +457,7 @@ mod tests {
     fn suspect(node: &str, ts: u64, peer: &str) -> Record {
         Record {
             ts_us: ts,
+            mono_us: None,
             node: node.into(),
             kind: "suspect".into(),
             version: None,
@@ -491,12 +545,147 @@ mod tests {
         assert!(!check(&[a, b3]).is_ok());
     }
 
+    /// `rec` at wall-clock time `ts` and monotonic time `mono`.
+    fn at(rec: Record, ts: u64, mono: u64) -> Record {
+        Record {
+            ts_us: ts,
+            mono_us: Some(mono),
+            ..rec
+        }
+    }
+
+    /// The logs without `mono_us` (as written before it was recorded).
+    fn wall_only(logs: &[Vec<Record>]) -> Vec<Vec<Record>> {
+        logs.iter()
+            .map(|l| {
+                l.iter()
+                    .map(|x| Record {
+                        mono_us: None,
+                        ..x.clone()
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// a observes c faulty, then the wall clock steps back 1 s (NTP), then a and b
+    /// install view 2 without c: by `ts_us` the install came first, by `mono_us` the
+    /// observation did. `root` is a's observation of c at monotonic time `root_mono`
+    /// (wall clock `root_ts`); the installs are at monotonic 30 and 31.
+    fn stepped_logs(root_ts: u64, root_mono: u64) -> Vec<Vec<Record>> {
+        let abc = ["a#1", "b#1", "c#1"];
+        let ab = ["a#1", "b#1"];
+        let reported = Record {
+            cause: Some("reported".into()),
+            ..suspect("b#1", 0, "c#1")
+        };
+        let a = vec![
+            at(view("a#1", 1, &abc), 2_000_010, 10),
+            at(suspect("a#1", 0, "c#1"), root_ts, root_mono),
+            at(view("a#1", 2, &ab), 1_000_030, 30),
+        ];
+        let b = vec![
+            at(view("b#1", 1, &abc), 2_000_011, 11),
+            at(reported, 1_000_025, 25),
+            at(view("b#1", 2, &ab), 1_000_031, 31),
+        ];
+        vec![a, b]
+    }
+
+    /// A wall-clock step backwards between a root belief and the install: the check
+    /// compares `mono_us` (every record has it) and passes; the same logs without
+    /// `mono_us`, or with one record lacking it (no mixing of clocks), are compared by
+    /// `ts_us` and raise the false alarm. Likewise for a leave before the install.
+    #[test]
+    fn gmp1_compares_mono_us_across_a_wall_clock_step() {
+        let logs = stepped_logs(2_000_020, 20);
+        let r = check(&logs);
+        assert!(r.is_ok(), "{:?}", r.violations);
+        assert!(r.monotonic);
+        let r = check(&wall_only(&logs));
+        assert!(!r.monotonic);
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(
+            r.violations[0].starts_with("gmp1: view 2 removed c#1 (first installed at ts_us"),
+            "{:?}",
+            r.violations
+        );
+        let mut mixed = logs.clone();
+        mixed[1][0].mono_us = None;
+        let r = check(&mixed);
+        assert!(!r.monotonic);
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+
+        // c's own leave request before the install (by `mono_us`; after it by `ts_us`)
+        // needs no one's suspicion, for GMP-1 and for each installer's GMP-1a.
+        let abc = ["a#1", "b#1", "c#1"];
+        let mut logs = stepped_logs(2_000_020, 20);
+        logs[0].remove(1);
+        logs[1].remove(1);
+        let leaving = Record {
+            kind: "leaving".into(),
+            ..view("c#1", 1, &abc)
+        };
+        logs.push(vec![
+            at(view("c#1", 1, &abc), 2_000_012, 12),
+            at(leaving, 2_000_020, 20),
+        ]);
+        let r = check(&logs);
+        assert!(r.is_ok(), "{:?}", r.violations);
+        let r = check(&wall_only(&logs));
+        assert!(
+            r.violations.iter().any(|v| v.starts_with("gmp1: ")),
+            "{:?}",
+            r.violations
+        );
+        assert!(
+            r.violations.iter().any(|v| v.starts_with("gmp1a: ")),
+            "{:?}",
+            r.violations
+        );
+    }
+
+    /// The root belief comes after the first install by `mono_us` but before it by
+    /// `ts_us` (a forward step of the wall clock would hide it): a GMP-1 violation,
+    /// found by `mono_us`.
+    #[test]
+    fn gmp1_violations_by_mono_us_are_found_whatever_ts_us_says() {
+        let logs = stepped_logs(1_000_020, 40);
+        let r = check(&logs);
+        assert!(r.monotonic);
+        assert_eq!(r.violations.len(), 1, "{:?}", r.violations);
+        assert!(
+            r.violations[0].starts_with("gmp1: view 2 removed c#1 (first installed at mono_us 30)"),
+            "{:?}",
+            r.violations
+        );
+        // By `ts_us` alone it would pass.
+        assert!(check(&wall_only(&logs)).is_ok());
+        // At the install's own monotonic time: only for a recovered view.
+        let mut logs = stepped_logs(1_000_020, 30);
+        assert!(!check(&logs).is_ok());
+        let recovered = Record {
+            kind: "recovered".into(),
+            ..view("a#1", 2, &["a#1", "b#1"])
+        };
+        logs[0].insert(2, at(recovered, 1_000_030, 30));
+        let r = check(&logs);
+        assert!(r.is_ok(), "{:?}", r.violations);
+    }
+
     #[test]
     fn parses_lines_and_tolerates_a_torn_tail() {
         let text = "{\"ts_us\":1,\"node\":\"a#1\",\"kind\":\"view\",\"version\":1,\"members\":[\"a#1\"]}\n{\"ts_us\":2,\"node\":\"a#1\",\"kind\":\"suspect\",\"peer\":\"b#1\"}\n{\"ts_us\":3,\"no";
         let recs = parse("x", text).unwrap();
         assert_eq!(recs.len(), 2);
         assert_eq!(recs[1].peer.as_deref(), Some("b#1"));
+        assert_eq!(recs[1].mono_us, None);
+        let recs = parse(
+            "x",
+            "{\"ts_us\":5,\"mono_us\":7,\"node\":\"a#1\",\"kind\":\"excluded\"}\n",
+        )
+        .unwrap();
+        assert_eq!((recs[0].ts_us, recs[0].mono_us), (5, Some(7)));
         assert!(parse("x", "garbage\n").is_err());
     }
 }

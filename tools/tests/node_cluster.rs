@@ -227,6 +227,8 @@ impl Cluster {
     fn check_logs(&self) -> logcheck::Report {
         let r = logcheck::check(&self.logs());
         assert!(r.is_ok(), "GMP violations: {:#?}", r.violations);
+        // Every record carries `mono_us`: times across the logs are compared on it.
+        assert!(r.records == 0 || r.monotonic, "records without mono_us");
         r
     }
 }

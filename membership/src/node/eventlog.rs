@@ -1,12 +1,16 @@
 //! The JSON-lines event log: one object per line, flushed per line.
 //!
 //! ```text
-//! {"ts_us":U64,"node":"PID","kind":"view","version":U64,"members":["PID",...]}
-//! {"ts_us":U64,"node":"PID","kind":"excluded"}
-//! {"ts_us":U64,"node":"PID","kind":"suspect","peer":"PID","cause":"observed"}
+//! {"ts_us":U64,"mono_us":U64,"node":"PID","kind":"view","version":U64,"members":["PID",...]}
+//! {"ts_us":U64,"mono_us":U64,"node":"PID","kind":"excluded"}
+//! {"ts_us":U64,"mono_us":U64,"node":"PID","kind":"suspect","peer":"PID","cause":"observed"}
 //! ```
 //!
-//! `ts_us` is microseconds since the Unix epoch; a PID is `NAME#INCARNATION`;
+//! `ts_us` is microseconds since the Unix epoch (the wall clock, which NTP may step);
+//! `mono_us`, the same moment on the host's `CLOCK_MONOTONIC` in microseconds (one
+//! clock for every process of a host, never stepped: what comparisons across the logs
+//! of one host should use; absent where that clock cannot be read, and in logs written
+//! before it was recorded). Both come from one [`Stamp`]. A PID is `NAME#INCARNATION`;
 //! `members` is in rank order, most senior first. Further kinds: `start` (with `addr`:
 //! the process began, cold or rejoining), `joined` (with `version`), `reconfiguring`
 //! (with `version`), `left` (a graceful leave; the process is out, like `excluded`),
@@ -17,7 +21,7 @@ use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::{SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use crate::view::Member;
 use crate::ProcessId;
@@ -27,6 +31,62 @@ pub fn unix_micros() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| d.as_micros() as u64)
+}
+
+/// The host's `CLOCK_MONOTONIC` in microseconds (`None`: it cannot be read, or the
+/// platform has no such clock). Unlike [`unix_micros`] it never steps, and every
+/// process of a host reads the same clock.
+pub fn monotonic_micros() -> Option<u64> {
+    #[cfg(unix)]
+    {
+        let mut t = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `t` is a valid, writable timespec; clock_gettime only writes it.
+        if unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut t) } != 0 {
+            return None;
+        }
+        let secs = u64::try_from(t.tv_sec).ok()?;
+        let nanos = u64::try_from(t.tv_nsec).ok()?;
+        Some(secs.saturating_mul(1_000_000).saturating_add(nanos / 1000))
+    }
+    #[cfg(not(unix))]
+    {
+        None
+    }
+}
+
+/// One moment on both clocks a record carries: `ts_us` (wall clock, µs since the
+/// Unix epoch) and `mono_us` (`CLOCK_MONOTONIC`, µs; `None`: not readable here).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    /// Microseconds since the Unix epoch.
+    pub ts_us: u64,
+    /// The host's `CLOCK_MONOTONIC`, microseconds.
+    pub mono_us: Option<u64>,
+}
+
+impl Stamp {
+    /// Now, on both clocks (read one right after the other).
+    pub fn now() -> Stamp {
+        Stamp::before(Duration::ZERO)
+    }
+
+    /// The moment `ago` before now, on both clocks: each clock is read now and set
+    /// back by the same `ago`, so the two name one moment.
+    pub fn before(ago: Duration) -> Stamp {
+        let ago = u64::try_from(ago.as_micros()).unwrap_or(u64::MAX);
+        Stamp {
+            ts_us: unix_micros().saturating_sub(ago),
+            mono_us: monotonic_micros().map(|m| m.saturating_sub(ago)),
+        }
+    }
+
+    /// The moment `at` (an [`Instant`] of the past, or now), on both clocks.
+    pub fn of(at: Instant) -> Stamp {
+        Stamp::before(at.elapsed())
+    }
 }
 
 /// An append-only JSON-lines event log. Write errors never stop the node: the records
@@ -45,9 +105,9 @@ pub struct EventLog {
     /// The file may end in part of a line (a failed write, or a crash while writing):
     /// the next record starts on a new line.
     broken: bool,
-    /// When the input behind the records being written arrived (µs since the epoch):
-    /// their `ts_us`. `None`: the time of writing.
-    input_us: Option<u64>,
+    /// When the input behind the records being written arrived: their `ts_us` and
+    /// `mono_us`. `None`: the time of writing.
+    input_at: Option<Stamp>,
 }
 
 impl EventLog {
@@ -61,7 +121,7 @@ impl EventLog {
             lost: 0,
             lost_now: 0,
             broken,
-            input_us: None,
+            input_at: None,
         })
     }
 
@@ -99,21 +159,24 @@ impl EventLog {
         self.lost
     }
 
-    /// Stamps the records written from now on with `us` (µs since the epoch: the
-    /// arrival of the input that caused them), or with the time of writing (`None`).
-    /// The node's loop stamps a step's records with its input's arrival, as it stamps
-    /// the events it hands subscribers, so that a record's time does not depend on when
-    /// the loop got round to writing it.
-    pub fn stamp_inputs_at(&mut self, us: Option<u64>) {
-        self.input_us = us;
+    /// Stamps the records written from now on with `at` (both clocks at the arrival of
+    /// the input that caused them, e.g. [`Stamp::of`] its `Instant`), or with the time
+    /// of writing (`None`). The node's loop stamps a step's records with its input's
+    /// arrival, as it stamps the events it hands subscribers, so that a record's time
+    /// does not depend on when the loop got round to writing it.
+    pub fn stamp_inputs_at(&mut self, at: Option<Stamp>) {
+        self.input_at = at;
     }
 
-    /// Writes `{"ts_us":..,"node":..,"kind":..<extra>}`; `extra` is either empty or
-    /// starts with a comma.
+    /// Writes `{"ts_us":..,"mono_us":..,"node":..,"kind":..<extra>}` (no `mono_us` if
+    /// the monotonic clock cannot be read); `extra` is either empty or starts with a
+    /// comma.
     fn write(&mut self, me: ProcessId, kind: &str, extra: &str) {
+        let at = self.input_at.unwrap_or_else(Stamp::now);
         let line = format!(
-            "{{\"ts_us\":{},\"node\":{},\"kind\":{}{}}}\n",
-            self.input_us.unwrap_or_else(unix_micros),
+            "{{\"ts_us\":{}{},\"node\":{},\"kind\":{}{}}}\n",
+            at.ts_us,
+            MonoField(at.mono_us),
             js(&me.to_string()),
             js(kind),
             extra
@@ -253,6 +316,18 @@ impl EventLog {
     }
 }
 
+/// `,"mono_us":N`, or nothing without a monotonic time (formatted in place).
+struct MonoField(Option<u64>);
+
+impl std::fmt::Display for MonoField {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(m) => write!(f, ",\"mono_us\":{m}"),
+            None => Ok(()),
+        }
+    }
+}
+
 /// Opens `path` for appending records (creating it), readable to check its last byte.
 fn open_for_append(path: &Path) -> io::Result<File> {
     OpenOptions::new()
@@ -371,23 +446,47 @@ mod tests {
         let path = dir.join("events.jsonl");
         let me = ProcessId::named("n1", 1);
         let mut log = EventLog::open(&path).unwrap();
-        log.stamp_inputs_at(Some(123));
+        log.stamp_inputs_at(Some(Stamp {
+            ts_us: 123,
+            mono_us: Some(45),
+        }));
         log.submitted(me, 7);
         log.stamp_inputs_at(None);
-        let before = unix_micros();
+        let before = Stamp::now();
         log.submitted(me, 8);
         let text = std::fs::read_to_string(&path).unwrap();
-        let ts: Vec<u64> = text
-            .lines()
-            .map(|l| {
-                serde_json::from_str::<Value>(l).unwrap()["ts_us"]
-                    .as_u64()
-                    .unwrap()
-            })
-            .collect();
-        assert_eq!(ts[0], 123);
-        assert!(ts[1] >= before, "{ts:?}");
         let _ = std::fs::remove_dir_all(&dir);
+        let field = |name: &str| -> Vec<u64> {
+            text.lines()
+                .map(|l| {
+                    serde_json::from_str::<Value>(l).unwrap()[name]
+                        .as_u64()
+                        .unwrap()
+                })
+                .collect()
+        };
+        let (ts, mono) = (field("ts_us"), field("mono_us"));
+        assert_eq!((ts[0], mono[0]), (123, 45));
+        assert!(ts[1] >= before.ts_us, "{ts:?}");
+        assert!(mono[1] >= before.mono_us.unwrap(), "{mono:?}");
+    }
+
+    /// `mono_us` is the host's CLOCK_MONOTONIC (the clock `Instant` reads on Linux):
+    /// a stamp of an earlier `Instant` is that much earlier on both clocks.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_stamp_names_one_moment_on_both_clocks() {
+        let earlier = Instant::now() - Duration::from_millis(200);
+        let mono_before = monotonic_micros().unwrap();
+        let s = Stamp::of(earlier);
+        let now = Stamp::now();
+        let mono = s.mono_us.unwrap();
+        assert!(mono + 200_000 >= mono_before, "{s:?} {mono_before}");
+        assert!(mono + 200_000 <= now.mono_us.unwrap(), "{s:?} {now:?}");
+        // Both clocks were set back by the same elapsed time.
+        let wall_gap = now.ts_us as i64 - s.ts_us as i64;
+        let mono_gap = now.mono_us.unwrap() as i64 - mono as i64;
+        assert!((wall_gap - mono_gap).abs() < 50_000, "{s:?} {now:?}");
     }
 
     #[test]
@@ -430,8 +529,18 @@ mod tests {
         assert!(lines[0]["ts_us"].as_u64().unwrap() > 1_600_000_000_000_000);
         assert_eq!(lines[1]["peer"], "b#1");
         assert_eq!(lines[1]["cause"], "observed");
-        assert_eq!(lines[2].as_object().unwrap().len(), 3);
-        assert!(text.lines().nth(3).unwrap().starts_with("{\"ts_us\":"));
+        assert_eq!(lines[2].as_object().unwrap().len(), 4);
+        assert!(lines[0]["mono_us"].as_u64().is_some());
+        for l in text.lines() {
+            // `mono_us` right after `ts_us`, in every record.
+            let (ts, rest) = l
+                .strip_prefix("{\"ts_us\":")
+                .unwrap()
+                .split_once(',')
+                .unwrap();
+            assert!(ts.parse::<u64>().is_ok(), "{l}");
+            assert!(rest.starts_with("\"mono_us\":"), "{l}");
+        }
         assert!(text
             .lines()
             .nth(3)

@@ -57,7 +57,7 @@ pub use config::{
 };
 pub use durable::{Ballot, DirStorage, Durable, MemStorage, Storage, StorageError};
 pub use event::{NodeEvent, Subscription, TimedEvent, SUBSCRIBER_QUEUE};
-pub use eventlog::{unix_micros, EventLog};
+pub use eventlog::{monotonic_micros, unix_micros, EventLog};
 pub use fault::FaultCommand;
 pub use handle::{HandleError, NodeHandle, SnapshotProvider};
 pub use recovery::RecoveryStatus;

@@ -38,7 +38,7 @@ use sgmp_transport::{DatagramCore, Driver, DropReason, OPEN_ROUND_SPIN_US};
 use super::alerts::{Alerts, Observed};
 use super::core::{CoreEvent, NodeCore, NodePhase};
 use super::event::{publish, NodeEvent};
-use super::eventlog::{unix_micros, EventLog};
+use super::eventlog::{EventLog, Stamp};
 use super::handle::{Command, Shared, SnapshotProvider};
 use super::status::{Departed, Departure, NodeMetrics, DEPARTED_CAP};
 use crate::engine::{ExcludeReason, Status};
@@ -364,11 +364,13 @@ impl Runtime {
                 // A step's records and view timestamp carry its input's arrival (as its
                 // events do), not the time they are written (after the yield before
                 // publication, or the round they were held through).
+                // Both clocks are set back from now by the same elapsed time, so the
+                // records' `ts_us` and `mono_us` name one moment.
                 stamp = Some(at);
-                let elapsed = u64::try_from(at.elapsed().as_micros()).unwrap_or(u64::MAX);
-                self.input_us = unix_micros().saturating_sub(elapsed);
+                let both = Stamp::of(at);
+                self.input_us = both.ts_us;
                 if let Some(l) = &mut self.log {
-                    l.stamp_inputs_at(Some(self.input_us));
+                    l.stamp_inputs_at(Some(both));
                 }
             }
             self.on_event(at, me, ev);
