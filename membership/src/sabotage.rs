@@ -32,15 +32,31 @@ pub enum Sabotage {
     /// The mgr drops every join request: a restarted or new process never becomes a
     /// member although a majority can talk. Breaks liveness.
     DropJoins,
+    /// A recovery's leader (D23) ignores the acceptances its promises report and
+    /// proposes a fresh view of the names that promised, as if nothing had been
+    /// accepted: a view S-GMP or an earlier recovery chose is contradicted. Breaks
+    /// agreement across a total failure.
+    RecoveryIgnoresAcceptances,
+    /// A recovery needs one recovering name of the last view instead of a majority to
+    /// lead, promise and decide: a minority restarted after a total failure decides a
+    /// view on its own. Breaks agreement and "a minority never moves on".
+    RecoveryQuorumOfOne,
+    /// A process restarted from its durable state keeps the incarnation it had instead
+    /// of taking the next one: the crashed process comes back as itself. Breaks "a
+    /// process removed or crashed never acts as that member again".
+    RestartAsTheSameProcess,
 }
 
 impl Sabotage {
     /// Every sabotage, for tests that try them all.
-    pub const ALL: [Sabotage; 4] = [
+    pub const ALL: [Sabotage; 7] = [
         Sabotage::QuorumOfOne,
         Sabotage::IgnoreInterrogation,
         Sabotage::RemoveJuniorWithJoin,
         Sabotage::DropJoins,
+        Sabotage::RecoveryIgnoresAcceptances,
+        Sabotage::RecoveryQuorumOfOne,
+        Sabotage::RestartAsTheSameProcess,
     ];
 }
 

@@ -57,6 +57,21 @@ fn a_mgr_dropping_joins_is_caught_as_a_liveness_violation() {
 }
 
 #[test]
+fn a_recovery_ignoring_acceptances_is_caught() {
+    first_seed_catching(Sabotage::RecoveryIgnoresAcceptances, "uniqueness", 700).unwrap();
+}
+
+#[test]
+fn a_recovery_by_a_minority_is_caught() {
+    first_seed_catching(Sabotage::RecoveryQuorumOfOne, "uniqueness", 200).unwrap();
+}
+
+#[test]
+fn a_restart_as_the_same_process_is_caught() {
+    first_seed_catching(Sabotage::RestartAsTheSameProcess, "finality", 200).unwrap();
+}
+
+#[test]
 fn without_a_sabotage_the_same_seeds_pass() {
     let cfg = SimConfig::with_spare(5, 3);
     for seed in 0..50 {

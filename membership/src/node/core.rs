@@ -244,7 +244,13 @@ impl NodeCore {
             "durable state is given before start"
         );
         if let Some(d) = state {
-            let inc = self.me.incarnation.max(d.incarnation.saturating_add(1));
+            let next =
+                if crate::sabotage::active(crate::sabotage::Sabotage::RestartAsTheSameProcess) {
+                    d.incarnation
+                } else {
+                    d.incarnation.saturating_add(1)
+                };
+            let inc = self.me.incarnation.max(next);
             if inc != self.me.incarnation {
                 self.reincarnate(ProcessId::new(self.me.node, inc));
             }

@@ -215,6 +215,9 @@ impl Recovery {
     }
 
     fn need(&self) -> usize {
+        if crate::sabotage::active(crate::sabotage::Sabotage::RecoveryQuorumOfOne) {
+            return 1;
+        }
         self.target.members.len() / 2 + 1
     }
 
@@ -491,10 +494,13 @@ impl Recovery {
                 if l.promises.len() >= need {
                     // The value accepted at the highest ballot, or a new view of the
                     // current processes of the names that promised.
+                    let ignore = crate::sabotage::active(
+                        crate::sabotage::Sabotage::RecoveryIgnoresAcceptances,
+                    );
                     let chosen = l
                         .promises
                         .iter()
-                        .filter_map(|(_, a)| a.as_ref())
+                        .filter_map(|(_, a)| a.as_ref().filter(|_| !ignore))
                         .max_by_key(|a| a.ballot)
                         .map(|a| a.view.clone());
                     let value = chosen.unwrap_or_else(|| {

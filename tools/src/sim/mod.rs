@@ -448,6 +448,15 @@ impl Sim {
         }
         self.retired.rejoins_after_exclusion += old.rejoins_after_exclusion;
         self.retired.rejoins_after_join_timeout += old.rejoins_after_join_timeout;
+        // A restart from a disk that holds a state starts at the first life's
+        // incarnation, as `sgmpd` with a fixed `incarnation` in its configuration
+        // does: the node core itself must raise it above the stored one
+        // (`NodeCore::with_durable`), or the crashed process would come back as itself.
+        let inc = if self.disks[i].load().is_some() {
+            1
+        } else {
+            inc
+        };
         let id = member_of(i, inc).id;
         self.nodes[i] = Node::new(
             i,
