@@ -4,7 +4,8 @@
 //! A checker that passes whatever the code does checks nothing. Each [`Sabotage`] is a
 //! small, plausible edit of the protocol (the kind a refactor or an "optimization" could
 //! make) that breaks one promise: agreement on every version, a minority never moving
-//! on, GMP-1 (no removal without a belief that started somewhere), or liveness. The
+//! on, GMP-1 (no removal without a belief that started somewhere), liveness, or the
+//! protocol's economy (reconfiguring instead of restarting everyone). The
 //! tests switch one on for their own thread (`with`), run the simulator or the model
 //! checker, and fail unless the expected property is reported violated.
 //!
@@ -45,11 +46,17 @@ pub enum Sabotage {
     /// of taking the next one: the crashed process comes back as itself. Breaks "a
     /// process removed or crashed never acts as that member again".
     RestartAsTheSameProcess,
+    /// No member ever starts a reconfiguration (INITIATE is ignored). The survivors of a
+    /// crashed mgr then exclude themselves and come back through the recovery from
+    /// total failure, so the group stays live: what breaks is the protocol's economy
+    /// (every mgr crash a total failure), seen by `sim_batch`'s bound on exclusions and
+    /// by figure 3.
+    NeverReconfigure,
 }
 
 impl Sabotage {
     /// Every sabotage, for tests that try them all.
-    pub const ALL: [Sabotage; 7] = [
+    pub const ALL: [Sabotage; 8] = [
         Sabotage::QuorumOfOne,
         Sabotage::IgnoreInterrogation,
         Sabotage::RemoveJuniorWithJoin,
@@ -57,6 +64,7 @@ impl Sabotage {
         Sabotage::RecoveryIgnoresAcceptances,
         Sabotage::RecoveryQuorumOfOne,
         Sabotage::RestartAsTheSameProcess,
+        Sabotage::NeverReconfigure,
     ];
 }
 

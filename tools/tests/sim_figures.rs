@@ -146,6 +146,19 @@ fn figure_3_mgr_fails_mid_commit() {
     }
 }
 
+/// Figure 3 fails when nobody reconfigures (`Sabotage::NeverReconfigure`): the random
+/// batches stay live without reconfiguration (the recovery from total failure brings
+/// the group back) and see it only as extra exclusions (`sim_batch`), the figure sees
+/// it directly.
+#[test]
+fn figure_3_fails_when_nobody_reconfigures() {
+    use sgmp_membership::sabotage::{self, Sabotage};
+    let r = std::panic::catch_unwind(|| {
+        sabotage::with(Sabotage::NeverReconfigure, figure_3_mgr_fails_mid_commit)
+    });
+    assert!(r.is_err(), "figure 3 passed without a reconfiguration");
+}
+
 /// Figure 4: the mgr's commit adding Q reaches only Q (State-Xfer), then the mgr
 /// fails. The reconfigurer completes the addition; Q, already a member, reports its
 /// NextUpdate, and everyone ends in the same view with Q in it.

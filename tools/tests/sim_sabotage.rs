@@ -5,6 +5,10 @@
 //! bound: a checker that stopped biting (or a schedule that stopped reaching the case)
 //! fails `make test` here, not only in a mutation run. The bounds are about ten times
 //! the seeds needed today (printed with `--nocapture`).
+//!
+//! `Sabotage::NeverReconfigure` breaks no property of a random seed (the recovery from
+//! total failure brings the group back): `sim_batch.rs` bounds the exclusions it
+//! multiplies and `sim_figures.rs` shows figure 3 failing with it.
 
 use sgmp_membership::sabotage::{self, Sabotage};
 use sgmp_tools::sim::{run_seed, SimConfig};

@@ -193,7 +193,7 @@ impl Engine {
                 }
             }
             Some(OuterPhase::AwaitReconfig { .. }) => {
-                if self.initiate() {
+                if self.initiate() && !Self::reconfiguration_sabotaged() {
                     self.start_reconfiguration(now);
                 }
             }
@@ -203,11 +203,16 @@ impl Engine {
 
     /// The initiator we follow is believed faulty: INITIATE, or Wait-Reconfiguration.
     fn leader_failed(&mut self, now: Time) {
-        if self.initiate() {
+        if self.initiate() && !Self::reconfiguration_sabotaged() {
             self.start_reconfiguration(now);
         } else {
             self.set_outer_phase(OuterPhase::AwaitReconfig { since: now });
         }
+    }
+
+    /// `Sabotage::NeverReconfigure` (tests only; the constant `false` otherwise).
+    fn reconfiguration_sabotaged() -> bool {
+        crate::sabotage::active(crate::sabotage::Sabotage::NeverReconfigure)
     }
 
     /// The outer member's phase (`None` while this process is an initiator).
