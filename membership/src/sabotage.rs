@@ -126,6 +126,41 @@ pub fn with_everywhere<R>(s: Sabotage, f: impl FnOnce() -> R) -> R {
     f()
 }
 
+/// The environment variable `from_env` reads: the name of a [`Sabotage`]
+/// (`QuorumOfOne`, ...), for tests that run real processes (`sgmpd` in a chaos run).
+pub const ENV: &str = "SGMP_SABOTAGE";
+
+/// Switches on, for the whole process and for good, the sabotage named by
+/// [`ENV`], and returns it; `Ok(None)` when the variable is unset. Without the feature
+/// nothing is ever switched on, and a set variable is an error (a test that meant to
+/// sabotage a build that cannot be sabotaged must not pass as if it had), as is a
+/// name that is no [`Sabotage`]. `sgmpd` calls this first.
+pub fn from_env() -> Result<Option<Sabotage>, String> {
+    let Some(name) = std::env::var_os(ENV) else {
+        return Ok(None);
+    };
+    let name = name.to_string_lossy();
+    let Some(s) = Sabotage::ALL
+        .iter()
+        .copied()
+        .find(|s| format!("{s:?}") == name)
+    else {
+        return Err(format!("{ENV}={name}: no such sabotage"));
+    };
+    #[cfg(feature = "sabotage")]
+    {
+        let index = Sabotage::ALL.iter().position(|x| *x == s).unwrap_or(0) + 1;
+        EVERYWHERE.store(index, std::sync::atomic::Ordering::SeqCst);
+        Ok(Some(s))
+    }
+    #[cfg(not(feature = "sabotage"))]
+    {
+        Err(format!(
+            "{ENV}={s:?}: this build has no sabotage (the test-only cargo feature `sabotage`)"
+        ))
+    }
+}
+
 #[cfg(all(test, feature = "sabotage"))]
 mod tests {
     use super::*;

@@ -28,6 +28,18 @@ fn main() {
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
+    // A test-only build may be told to run a known-bad protocol (the chaos run's
+    // sabotage test); any other build refuses the variable.
+    match sgmp_membership::sabotage::from_env() {
+        Ok(None) => {}
+        Ok(Some(s)) => {
+            tracing::warn!(sabotage = ?s, "SABOTAGED: a known-bad protocol change is on (tests only)")
+        }
+        Err(e) => {
+            eprintln!("sgmpd: error: {e}");
+            std::process::exit(1);
+        }
+    }
     if let Err(e) = run(args) {
         eprintln!("sgmpd: error: {e}");
         std::process::exit(1);

@@ -108,6 +108,8 @@ pub struct Cluster {
     seed: u64,
     /// Processes spawned.
     pub spawned: u64,
+    /// Extra environment of every `sgmpd` spawned.
+    pub env: Vec<(String, String)>,
 }
 
 impl Cluster {
@@ -157,6 +159,7 @@ impl Cluster {
             timing,
             seed,
             spawned: 0,
+            env: Vec::new(),
         })
     }
 
@@ -228,6 +231,7 @@ impl Cluster {
             // The schedule injects loss, duplication, reordering and partitions.
             .arg("--fault-injection")
             .env("RUST_LOG", "warn")
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(err);

@@ -71,6 +71,9 @@ pub struct ChaosConfig {
     pub verbose: bool,
     /// Node timing.
     pub timing: Timing,
+    /// Extra environment of every `sgmpd` (the sabotage test sets
+    /// `sgmp_membership::sabotage::ENV`).
+    pub daemon_env: Vec<(String, String)>,
 }
 
 impl ChaosConfig {
@@ -87,6 +90,7 @@ impl ChaosConfig {
             keep: false,
             verbose: false,
             timing: Timing::default(),
+            daemon_env: Vec::new(),
         }
     }
 
@@ -189,7 +193,7 @@ pub fn run(cfg: &ChaosConfig, stop: &AtomicBool) -> std::io::Result<ChaosReport>
         ));
     }
     let total = cfg.nodes + cfg.spares;
-    let c = Cluster::new(
+    let mut c = Cluster::new(
         dir.clone(),
         total,
         cfg.sgmpd.clone(),
@@ -197,6 +201,7 @@ pub fn run(cfg: &ChaosConfig, stop: &AtomicBool) -> std::io::Result<ChaosReport>
         cfg.timing,
         cfg.seed,
     )?;
+    c.env.clone_from(&cfg.daemon_env);
     let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed ^ 0x4348_414f_5321);
     let mix: BTreeMap<String, u32> = KINDS
         .iter()
