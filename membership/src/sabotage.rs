@@ -52,11 +52,14 @@ pub enum Sabotage {
     /// (every mgr crash a total failure), seen by `sim_batch`'s bound on exclusions and
     /// by figure 3.
     NeverReconfigure,
+    /// A process restarted from its durable state forgets the view it had installed
+    /// (the rest of the state is kept): it starts as if new.
+    ForgetViewOnRestart,
 }
 
 impl Sabotage {
     /// Every sabotage, for tests that try them all.
-    pub const ALL: [Sabotage; 8] = [
+    pub const ALL: [Sabotage; 9] = [
         Sabotage::QuorumOfOne,
         Sabotage::IgnoreInterrogation,
         Sabotage::RemoveJuniorWithJoin,
@@ -65,6 +68,7 @@ impl Sabotage {
         Sabotage::RecoveryQuorumOfOne,
         Sabotage::RestartAsTheSameProcess,
         Sabotage::NeverReconfigure,
+        Sabotage::ForgetViewOnRestart,
     ];
 }
 

@@ -18,6 +18,12 @@ const SWARM_GROUP_LOST: u64 = 56;
 /// The same for the 500 classic seeds (5 nodes, 1 spare).
 const CLASSIC_LIVENESS_CHECKED: u64 = 491;
 
+/// Swarm seeds eligible for the liveness check by the simulator's own record
+/// (`eligible_by_record`: every node that installed a view runs with its disk at the
+/// end; measured 2026-12-07, session 29). Those must be checked whatever the
+/// processes' durable states say; the floor keeps that rule from going vacuous.
+const SWARM_ELIGIBLE_BY_RECORD: u64 = 983;
+
 /// Processes excluded and back as new incarnations (`rejoin_after_exclusion`) in the
 /// 3,000 swarm seeds and the 500 classic ones (measured 2026-12-07, session 29). Liveness
 /// alone does not see a protocol that copes badly: a group whose members never
@@ -97,6 +103,15 @@ fn three_thousand_swarm_seeds_hold_the_spec() {
     assert!(
         lost <= SWARM_GROUP_LOST + SWARM_GROUP_LOST * 15 / 100,
         "group lost in {lost} seeds, expected about {SWARM_GROUP_LOST}"
+    );
+    let by_record = b
+        .fault_kinds
+        .get("eligible_by_record")
+        .copied()
+        .unwrap_or(0);
+    assert!(
+        by_record >= SWARM_ELIGIBLE_BY_RECORD - SWARM_ELIGIBLE_BY_RECORD * 3 / 100,
+        "{by_record} seeds eligible by the record, expected about {SWARM_ELIGIBLE_BY_RECORD}"
     );
     assert!(
         rejoins(&b) <= rejoins_bound(SWARM_REJOINS_AFTER_EXCLUSION, 3_000, 3_000),

@@ -76,6 +76,11 @@ fn a_restart_as_the_same_process_is_caught() {
 }
 
 #[test]
+fn a_restart_forgetting_its_view_is_caught_by_the_record() {
+    first_seed_catching(Sabotage::ForgetViewOnRestart, "liveness", 200).unwrap();
+}
+
+#[test]
 fn without_a_sabotage_the_same_seeds_pass() {
     let cfg = SimConfig::with_spare(5, 3);
     for seed in 0..50 {

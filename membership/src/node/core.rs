@@ -255,6 +255,10 @@ impl NodeCore {
                 self.reincarnate(ProcessId::new(self.me.node, inc));
             }
             self.durable = d;
+            if crate::sabotage::active(crate::sabotage::Sabotage::ForgetViewOnRestart) {
+                self.durable.view.version = 0;
+                self.durable.view.members.clear();
+            }
             // A node whose group ended may found again (if it is a seed); one with a
             // view never does: it recovers or joins.
             if self.durable.has_view() {

@@ -588,6 +588,31 @@ impl Sim {
             && self.provable_version() >= h
     }
 
+    /// Liveness eligibility from the simulator's own record, not from the processes'
+    /// durable states: every node that ever installed a view (in any life) runs at the
+    /// end, is not cut off, never lost its disk and never left. Then no fault took a
+    /// state away, and a group that does not come back, or whose processes' states say
+    /// it cannot ([`Sim::majority_alive`] false), lost a state the code should have
+    /// kept or restored.
+    pub fn eligible_by_record(&self) -> bool {
+        let mut any = false;
+        for i in &self.history.installs {
+            let Some(&j) = self.history.nodes.get(&i.pid) else {
+                return false;
+            };
+            any = true;
+            let n = &self.nodes[j];
+            let left = self.history.exclusions.iter().any(|e| {
+                e.reason == sgmp_membership::ExcludeReason::Left
+                    && self.history.nodes.get(&e.pid) == Some(&j)
+            });
+            if !n.up || self.isolated.contains(&j) || !self.disk_ok[j] || left {
+                return false;
+            }
+        }
+        any
+    }
+
     /// The newest version the running processes' durable states hold or prove chosen:
     /// the last view's, then each S-GMP view that half of the previous view's names,
     /// rounded up, accepted at one ballot (D23 *Learning*, `chosen_successor`).
@@ -893,6 +918,17 @@ pub fn run_seed(seed: u64, cfg: &SimConfig) -> (RunReport, Sim) {
     sim.set_schedule(schedule::for_seed(seed, shape, swarm));
     let (live, after, checked) = sim.run_to_convergence();
     let mut r = sim.report(seed);
+    if sim.eligible_by_record() {
+        r.fault_kinds.insert("eligible_by_record".into(), 1);
+        if !checked {
+            // Nothing in the schedule took a state away, yet the processes' states say
+            // the group cannot come back: a state was lost or not restored.
+            r.violations.push(Violation {
+                property: "liveness",
+                detail: "every node that installed a view runs with its disk, yet no majority of the last view's names holds its state".into(),
+            });
+        }
+    }
     if !checked {
         // No majority of the last view's names runs with its state: only safety is
         // checked.
