@@ -22,7 +22,7 @@ const CLASSIC_LIVENESS_CHECKED: u64 = 491;
 /// (`eligible_by_record`: every node that installed a view runs with its disk at the
 /// end; measured 2026-12-07, session 29). Those must be checked whatever the
 /// processes' durable states say; the floor keeps that rule from going vacuous.
-const SWARM_ELIGIBLE_BY_RECORD: u64 = 983;
+const SWARM_ELIGIBLE_BY_RECORD: u64 = 940;
 
 /// Processes excluded and back as new incarnations (`rejoin_after_exclusion`) in the
 /// 3,000 swarm seeds and the 500 classic ones (measured 2026-12-07, session 29). Liveness

@@ -308,6 +308,7 @@ impl Sim {
         {
             Some(i) => {
                 let pid = self.nodes[i].pid();
+                self.asked_to_leave[i] = true;
                 // A leave request is the process's own statement that it goes.
                 self.history.suspicions.push(checker::Suspicion {
                     step: self.step,

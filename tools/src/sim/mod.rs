@@ -170,6 +170,9 @@ pub struct Sim {
     /// The node's disk holds the state its processes wrote (false after a disk loss,
     /// until the node installs a view again).
     disk_ok: Vec<bool>,
+    /// Per node: a scheduled `Leave` reached one of its lives (the simulator's record,
+    /// for [`Sim::eligible_by_record`]).
+    asked_to_leave: Vec<bool>,
 }
 
 impl Sim {
@@ -199,6 +202,7 @@ impl Sim {
             extra: Vec::new(),
             dgram: Vec::with_capacity(cfg.transport.mtu.max(TransportConfig::MIN_MTU)),
             disk_ok: vec![true; total],
+            asked_to_leave: vec![false; total],
             disks,
             cfg,
         };
@@ -590,7 +594,7 @@ impl Sim {
 
     /// Liveness eligibility from the simulator's own record, not from the processes'
     /// durable states: every node that ever installed a view (in any life) runs at the
-    /// end, is not cut off, never lost its disk and never left. Then no fault took a
+    /// end, is not cut off, never lost its disk and was never told to leave. Then no fault took a
     /// state away, and a group that does not come back, or whose processes' states say
     /// it cannot ([`Sim::majority_alive`] false), lost a state the code should have
     /// kept or restored.
@@ -602,11 +606,8 @@ impl Sim {
             };
             any = true;
             let n = &self.nodes[j];
-            let left = self.history.exclusions.iter().any(|e| {
-                e.reason == sgmp_membership::ExcludeReason::Left
-                    && self.history.nodes.get(&e.pid) == Some(&j)
-            });
-            if !n.up || self.isolated.contains(&j) || !self.disk_ok[j] || left {
+            if !n.up || self.isolated.contains(&j) || !self.disk_ok[j] || self.asked_to_leave[j]
+            {
                 return false;
             }
         }
