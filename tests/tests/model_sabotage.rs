@@ -37,6 +37,12 @@ fn violated_with(s: Sabotage) -> Vec<&'static str> {
             .finish_when(HasDiscoveries::AnyOf(always.clone()))
             .spawn_bfs()
             .join();
+        println!(
+            "{s:?}: {} states ({} unique), max depth {}",
+            c.state_count(),
+            c.unique_state_count(),
+            c.max_depth()
+        );
         let found: Vec<&'static str> = always
             .iter()
             .copied()

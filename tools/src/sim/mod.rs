@@ -606,8 +606,7 @@ impl Sim {
             };
             any = true;
             let n = &self.nodes[j];
-            if !n.up || self.isolated.contains(&j) || !self.disk_ok[j] || self.asked_to_leave[j]
-            {
+            if !n.up || self.isolated.contains(&j) || !self.disk_ok[j] || self.asked_to_leave[j] {
                 return false;
             }
         }
