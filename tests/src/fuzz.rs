@@ -330,6 +330,13 @@ pub struct Harness {
     pub steps: u64,
 }
 
+impl Harness {
+    /// The highest version any process installed (1: the founders' view only).
+    pub fn highest_installed(&self) -> u64 {
+        self.installed.iter().map(|(v, _)| *v).max().unwrap_or(0)
+    }
+}
+
 impl Default for Harness {
     fn default() -> Self {
         Harness::new()

@@ -230,13 +230,16 @@ fn taken_control_socket_fails_before_joining() {
     assert!(err.contains("cannot use event log"), "{err}");
 }
 
+/// The process's resident memory (KiB); panics if it cannot be read (a memory check
+/// that read 0 before and after would pass whatever happened).
 fn rss_kib(pid: u32) -> u64 {
     let s = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     s.lines()
         .find(|l| l.starts_with("VmRSS:"))
         .and_then(|l| l.split_whitespace().nth(1))
         .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
+        .filter(|&k: &u64| k > 0)
+        .unwrap_or_else(|| panic!("no VmRSS for process {pid}"))
 }
 
 /// Defect 2: slow clients do not block others; an oversized request is refused without

@@ -78,6 +78,11 @@ fn three_thousand_swarm_seeds_hold_the_spec() {
         "delay",
         "liveness_core",
         "liveness_isolated",
+        // What the network did, not only what the schedule asked for.
+        "datagrams_lost",
+        "datagrams_duplicated",
+        "datagrams_reordered",
+        "datagrams_blocked",
     ] {
         assert!(
             b.fault_kinds.get(kind).copied().unwrap_or(0) > 0,
@@ -157,6 +162,10 @@ fn classic_seeds_hold_the_spec() {
         "duplication",
         "reordering",
         "delay",
+        "datagrams_lost",
+        "datagrams_duplicated",
+        "datagrams_reordered",
+        "datagrams_blocked",
     ] {
         assert!(
             b.fault_kinds.get(kind).copied().unwrap_or(0) > 0,

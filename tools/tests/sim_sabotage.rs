@@ -45,6 +45,13 @@ fn a_quorum_of_one_is_caught_as_two_views_of_one_version() {
     first_seed_catching(Sabotage::QuorumOfOne, "uniqueness", 200).unwrap();
 }
 
+/// The minority rule (decided from the recorded connectivity) bites as well: a quorum
+/// of one lets a partitioned minority move on.
+#[test]
+fn a_quorum_of_one_is_caught_by_the_minority_rule() {
+    first_seed_catching(Sabotage::QuorumOfOne, "minority", 300).unwrap();
+}
+
 #[test]
 fn a_reconfigurer_ignoring_its_interrogation_is_caught() {
     first_seed_catching(Sabotage::IgnoreInterrogation, "uniqueness", 400).unwrap();

@@ -239,11 +239,14 @@ impl Run<'_> {
         *self.report.faults.entry(kind.to_string()).or_insert(0) += 1;
     }
 
-    /// Records a partition or cut of `side` (fault `kind`) and schedules its heal
-    /// 0.5-4 s from `now`.
-    fn heal_later(&mut self, now: Instant, kind: &str, side: Vec<usize>) {
+    /// Records a partition or cut of `side` (fault `kind`, counted only if some node
+    /// `applied` it: a fault no node took is no fault) and schedules its heal 0.5-4 s
+    /// from `now`.
+    fn heal_later(&mut self, now: Instant, kind: &str, side: Vec<usize>, applied: bool) {
         self.cut.extend(side.iter().copied());
-        self.count(kind);
+        if applied {
+            self.count(kind);
+        }
         let d = Duration::from_millis(self.rng.gen_range(500..4_000));
         self.undo.push((now + d, Undo::HealPartition(side)));
     }
@@ -475,10 +478,13 @@ impl Run<'_> {
                 // Every datagram of every daemon dropped for 1-3 s (a switch reboot).
                 self.last_total = Some(now);
                 self.say(t0, || "total outage".into());
+                let mut applied = false;
                 for &i in &running {
-                    let _ = self.c.fault(i, &["loss".into(), "1".into()]);
+                    applied |= self.c.fault(i, &["loss".into(), "1".into()]).is_ok();
                 }
-                self.count(kind);
+                if applied {
+                    self.count(kind);
+                }
                 let d = Duration::from_millis(self.rng.gen_range(1_000..3_000));
                 self.undo
                     .push((now + d, Undo::ClearLink(running.clone(), "loss")));
@@ -582,13 +588,20 @@ impl Run<'_> {
                         });
                         let to_major = self.c.addr_list(&majority);
                         let to_minor = self.c.addr_list(&minority);
+                        let mut applied = false;
                         for &i in &minority {
-                            let _ = self.c.fault(i, &["partition".into(), to_major.clone()]);
+                            applied |= self
+                                .c
+                                .fault(i, &["partition".into(), to_major.clone()])
+                                .is_ok();
                         }
                         for &i in majority.iter().filter(|&&i| self.c.slots[i].is_live()) {
-                            let _ = self.c.fault(i, &["partition".into(), to_minor.clone()]);
+                            applied |= self
+                                .c
+                                .fault(i, &["partition".into(), to_minor.clone()])
+                                .is_ok();
                         }
-                        self.heal_later(now, "partition", minority);
+                        self.heal_later(now, "partition", minority, applied);
                     } else {
                         skipped = true;
                     }
@@ -622,12 +635,13 @@ impl Run<'_> {
                             let dir = if outbound { "to" } else { "from" };
                             format!("oneway_cut {names:?} cannot send {dir} the rest")
                         });
+                        let mut applied = false;
                         for &i in senders.iter().filter(|&&i| self.c.slots[i].is_live()) {
-                            let _ = self.c.fault(i, &["cut".into(), to.clone()]);
+                            applied |= self.c.fault(i, &["cut".into(), to.clone()]).is_ok();
                         }
                         // Stopped senders are skipped (a control request would wait
                         // for them), as for partitions.
-                        self.heal_later(now, "oneway_cut", side);
+                        self.heal_later(now, "oneway_cut", side, applied);
                     } else {
                         skipped = true;
                     }
