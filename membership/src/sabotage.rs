@@ -1,5 +1,6 @@
 //! Known-bad protocol changes, switched on one at a time in tests to prove that the
-//! checkers catch them (`tools/tests/sim_sabotage.rs`, `tests/tests/model_check.rs`).
+//! checkers catch them (`tools/tests/sim_sabotage.rs`, `tools/tests/chaos_sabotage.rs`,
+//! `tests/tests/model_sabotage.rs`, `tools/tests/sim_batch.rs`).
 //!
 //! A checker that passes whatever the code does checks nothing. Each [`Sabotage`] is a
 //! small, plausible edit of the protocol (the kind a refactor or an "optimization" could
@@ -9,13 +10,18 @@
 //! tests switch one on for their own thread (`with`), run the simulator or the model
 //! checker, and fail unless the expected property is reported violated.
 //!
-//! Without the cargo feature `sabotage` (every build but the tests that enable it)
-//! [`active`] is the constant `false` and the hooks compile to nothing. With it, a
-//! sabotage is active only inside `with`, on the calling thread, or inside
-//! `with_everywhere`, on every thread (for a test binary of its own).
+//! Without the cargo feature `sabotage`, or without debug assertions (every release
+//! build), [`active`] is the constant `false` and the hooks compile to nothing. The
+//! feature is a dev-dependency feature of `sgmp-tools` and `sgmp-tests`, so builds that
+//! unify those (`cargo test --workspace`, `--all-targets`) carry it; even there a
+//! sabotage is active only inside `with`, on the calling thread, inside
+//! `with_everywhere`, on every thread (for a test binary of its own), or after
+//! [`from_env`] found [`ENV`] set.
 
-/// One known-bad change of the protocol. Only `with` (feature `sabotage`) turns one on.
+/// One known-bad change of the protocol. Only `with`, `with_everywhere` or
+/// [`from_env`] (feature `sabotage`, debug assertions) turns one on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
 pub enum Sabotage {
     /// Every majority is one process (`View::majority` returns 1): a minority
     /// partition reconfigures and installs its own next view. Breaks agreement (GMP-2/3)
@@ -82,19 +88,29 @@ thread_local! {
 #[cfg(feature = "sabotage")]
 static EVERYWHERE: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
-/// Whether `s` is active on this thread: always `false` without the feature.
+/// Whether `s` is active on this thread: always `false` without the feature or
+/// without debug assertions.
 #[inline(always)]
 pub fn active(s: Sabotage) -> bool {
-    #[cfg(feature = "sabotage")]
+    #[cfg(all(feature = "sabotage", debug_assertions))]
     {
         let everywhere = EVERYWHERE.load(std::sync::atomic::Ordering::Relaxed);
         ACTIVE.with(|a| a.get() == Some(s))
             || (everywhere > 0 && Sabotage::ALL[everywhere - 1] == s)
     }
-    #[cfg(not(feature = "sabotage"))]
+    #[cfg(not(all(feature = "sabotage", debug_assertions)))]
     {
         let _ = s;
         false
+    }
+}
+
+/// Panics in a build whose hooks are compiled out (the feature without debug
+/// assertions: `cargo test --release`): a sabotage test there would test nothing.
+#[cfg(feature = "sabotage")]
+fn assert_hooks_compiled() {
+    if !cfg!(debug_assertions) {
+        panic!("sabotage needs debug assertions: its hooks are compiled out of this build");
     }
 }
 
@@ -102,6 +118,7 @@ pub fn active(s: Sabotage) -> bool {
 /// when `f` panics).
 #[cfg(feature = "sabotage")]
 pub fn with<R>(s: Sabotage, f: impl FnOnce() -> R) -> R {
+    assert_hooks_compiled();
     struct Off(Option<Sabotage>);
     impl Drop for Off {
         fn drop(&mut self) {
@@ -118,6 +135,7 @@ pub fn with<R>(s: Sabotage, f: impl FnOnce() -> R) -> R {
 /// of the process is sabotaged.
 #[cfg(feature = "sabotage")]
 pub fn with_everywhere<R>(s: Sabotage, f: impl FnOnce() -> R) -> R {
+    assert_hooks_compiled();
     use std::sync::atomic::Ordering;
     struct Off(usize);
     impl Drop for Off {
@@ -135,12 +153,12 @@ pub fn with_everywhere<R>(s: Sabotage, f: impl FnOnce() -> R) -> R {
 pub const ENV: &str = "SGMP_SABOTAGE";
 
 /// Switches on, for the whole process and for good, the sabotage named by
-/// [`ENV`], and returns it; `Ok(None)` when the variable is unset. Without the feature
-/// nothing is ever switched on, and a set variable is an error (a test that meant to
-/// sabotage a build that cannot be sabotaged must not pass as if it had), as is a
-/// name that is no [`Sabotage`]. `sgmpd` calls this first.
+/// [`ENV`], and returns it; `Ok(None)` when the variable is unset or empty. Without
+/// the feature or debug assertions nothing is ever switched on, and a set variable is
+/// an error (a test that meant to sabotage a build that cannot be sabotaged must not
+/// pass as if it had), as is a name that is no [`Sabotage`]. `sgmpd` calls this first.
 pub fn from_env() -> Result<Option<Sabotage>, String> {
-    let Some(name) = std::env::var_os(ENV) else {
+    let Some(name) = std::env::var_os(ENV).filter(|v| !v.is_empty()) else {
         return Ok(None);
     };
     let name = name.to_string_lossy();
@@ -151,21 +169,21 @@ pub fn from_env() -> Result<Option<Sabotage>, String> {
     else {
         return Err(format!("{ENV}={name}: no such sabotage"));
     };
-    #[cfg(feature = "sabotage")]
+    #[cfg(all(feature = "sabotage", debug_assertions))]
     {
         let index = Sabotage::ALL.iter().position(|x| *x == s).unwrap_or(0) + 1;
         EVERYWHERE.store(index, std::sync::atomic::Ordering::SeqCst);
         Ok(Some(s))
     }
-    #[cfg(not(feature = "sabotage"))]
+    #[cfg(not(all(feature = "sabotage", debug_assertions)))]
     {
         Err(format!(
-            "{ENV}={s:?}: this build has no sabotage (the test-only cargo feature `sabotage`)"
+            "{ENV}={s:?}: this build cannot be sabotaged (that needs the test-only cargo feature `sabotage` and debug assertions)"
         ))
     }
 }
 
-#[cfg(all(test, feature = "sabotage"))]
+#[cfg(all(test, feature = "sabotage", debug_assertions))]
 mod tests {
     use super::*;
 

@@ -23,7 +23,8 @@
 //!   own log (each log is in the process's own order, so this needs no clock), or the
 //!   removed member logged `left` no later (by the records' times) than the install.
 //!
-//! Times across logs: the logs must come from the processes of one host. When every
+//! Times across logs: the logs must come from the processes of one host, written
+//! since its last boot (`CLOCK_MONOTONIC` restarts at a boot). When every
 //! record of every log checked has `mono_us` (the host's `CLOCK_MONOTONIC`, which every
 //! process shares and which never steps), the check compares `mono_us`; otherwise
 //! (logs written before it was recorded) it compares `ts_us` (the wall clock) for the

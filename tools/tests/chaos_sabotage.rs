@@ -1,8 +1,8 @@
 //! The chaos run's checks catch a known-bad protocol in real processes: five debug
 //! `sgmpd` (built for the tests, so with the test-only `sabotage` feature) told by
 //! `SGMP_SABOTAGE` to make every majority one process. Under the run's partitions a
-//! minority moves on, and `logcheck` must find two views of one version in the event
-//! logs. A binary of its own, so that it never runs beside `chaos_short`.
+//! minority moves on, and `logcheck` must find it in the event logs (two views of one
+//! version, a removed process installing, or a removal nobody observed). A binary of its own, so that it never runs beside `chaos_short`.
 
 use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
@@ -23,11 +23,14 @@ fn a_quorum_of_one_in_real_daemons_is_caught_by_the_event_logs() {
     let r = run(&cfg, &stop).expect("chaos run set up");
     eprintln!("faults {:?}", r.faults);
     eprintln!("violations: {:#?}", r.violations);
+    // Seed 29001 showed all three; any one of them is the minority moving on.
     assert!(
         r.violations
             .iter()
-            .any(|v| v.contains("two views of version")),
-        "no disagreement found with a quorum of one: {:?}",
+            .any(|v| v.contains("two views of version")
+                || v.contains("but installed view")
+                || v.contains("gmp1:")),
+        "no safety violation found with a quorum of one: {:?}",
         r.violations
     );
 }

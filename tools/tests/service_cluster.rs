@@ -223,6 +223,7 @@ fn clients_register_fail_get_promoted_and_agree() {
     );
     // The endpoint saw every version once, in order, up to the one it holds (and saw
     // some: sizes 36, 35, 34 and 33 at least).
+    let held = ep.status().version;
     let mut last = 0;
     let mut seen = 0;
     while let Ok((_, ev)) = events.try_recv() {
@@ -233,10 +234,9 @@ fn clients_register_fail_get_promoted_and_agree() {
         }
     }
     assert!(seen >= 4, "only {seen} system views reached the endpoint");
-    assert_eq!(
-        last,
-        ep.status().version,
-        "the last event is the endpoint's view"
+    assert!(
+        last >= held,
+        "the events end at v{last}, the endpoint held v{held}"
     );
     ep.shutdown();
     drop(p);

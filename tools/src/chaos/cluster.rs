@@ -231,6 +231,8 @@ impl Cluster {
             // The schedule injects loss, duplication, reordering and partitions.
             .arg("--fault-injection")
             .env("RUST_LOG", "warn")
+            // Only a run that asks for it sabotages its daemons.
+            .env_remove(sgmp_membership::sabotage::ENV)
             .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::null())

@@ -167,8 +167,8 @@ pub struct Sim {
     dgram: Vec<u8>,
     /// Each node's simulated disk: its durable state outlives its processes.
     disks: Vec<MemStorage>,
-    /// The node's disk holds the state its processes wrote (false after a disk loss,
-    /// until the node installs a view again).
+    /// The node's disk holds everything its processes wrote (false for good after a
+    /// disk loss).
     disk_ok: Vec<bool>,
     /// Per node: a scheduled `Leave` reached one of its lives (the simulator's record,
     /// for [`Sim::eligible_by_record`]).
@@ -598,19 +598,33 @@ impl Sim {
     /// state away, and a group that does not come back, or whose processes' states say
     /// it cannot ([`Sim::majority_alive`] false), lost a state the code should have
     /// kept or restored.
+    ///
+    /// Every name of the highest view installed (and of the running states' last view)
+    /// must be such a node too: a joiner added to a view that it never installed holds
+    /// no state of it, and a group of such names may be lost for good.
     pub fn eligible_by_record(&self) -> bool {
-        let mut any = false;
+        let mut installers = std::collections::BTreeSet::new();
         for i in &self.history.installs {
             let Some(&j) = self.history.nodes.get(&i.pid) else {
                 return false;
             };
-            any = true;
             let n = &self.nodes[j];
             if !n.up || self.isolated.contains(&j) || !self.disk_ok[j] || self.asked_to_leave[j] {
                 return false;
             }
+            installers.insert(j);
         }
-        any
+        let highest = self
+            .history
+            .view(self.history.max_version())
+            .unwrap_or_default();
+        let named_installed = highest.iter().chain(self.last_view().iter()).all(|p| {
+            self.history
+                .nodes
+                .get(p)
+                .is_some_and(|j| installers.contains(j))
+        });
+        !installers.is_empty() && named_installed
     }
 
     /// The newest version the running processes' durable states hold or prove chosen:
