@@ -61,11 +61,14 @@ pub enum Sabotage {
     /// A process restarted from its durable state forgets the view it had installed
     /// (the rest of the state is kept): it starts as if new.
     ForgetViewOnRestart,
+    /// An initiator commits a second view in the step that installed one (D32 undone):
+    /// the driver reads the second view's members for both installs.
+    TwoInstallsPerStep,
 }
 
 impl Sabotage {
     /// Every sabotage, for tests that try them all.
-    pub const ALL: [Sabotage; 9] = [
+    pub const ALL: [Sabotage; 10] = [
         Sabotage::QuorumOfOne,
         Sabotage::IgnoreInterrogation,
         Sabotage::RemoveJuniorWithJoin,
@@ -75,6 +78,7 @@ impl Sabotage {
         Sabotage::RestartAsTheSameProcess,
         Sabotage::NeverReconfigure,
         Sabotage::ForgetViewOnRestart,
+        Sabotage::TwoInstallsPerStep,
     ];
 }
 

@@ -87,6 +87,23 @@ fn a_restart_forgetting_its_view_is_caught_by_the_record() {
     first_seed_catching(Sabotage::ForgetViewOnRestart, "liveness", 200).unwrap();
 }
 
+/// D32 undone: the two N = 3 seeds that found it (session 28) fail again.
+#[test]
+fn two_installs_in_one_step_are_caught() {
+    let cfg = SimConfig::with_spare(3, 3);
+    for seed in [106_711, 115_419] {
+        let r = std::panic::catch_unwind(|| {
+            sabotage::with(Sabotage::TwoInstallsPerStep, || run_seed(seed, &cfg).0)
+        });
+        let caught = match r {
+            Ok(r) => !r.violations.is_empty(),
+            // The node core's assertion that an install's view is the engine's.
+            Err(_) => true,
+        };
+        assert!(caught, "seed {seed} passes with two installs in one step");
+    }
+}
+
 #[test]
 fn without_a_sabotage_the_same_seeds_pass() {
     let cfg = SimConfig::with_spare(5, 3);

@@ -528,6 +528,7 @@ impl Engine {
                         && self.events_taken
                         && self.installs_unpolled > 0
                         && !self.init.resuming
+                        && !crate::sabotage::active(crate::sabotage::Sabotage::TwoInstallsPerStep)
                     {
                         self.init.resume = true;
                         return;
